@@ -1,0 +1,66 @@
+// Type-aware lint for the whole workspace. Package direction is also enforced here
+// (crypto ← core ← relay, node-agent); dependency-cruiser checks cycles and direction again
+// on the resolved import graph (`npm run lint:deps`).
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const forbid = (...names) => ({
+  "no-restricted-imports": [
+    "error",
+    {
+      patterns: names.map((n) => ({
+        group: [n, `${n}/*`],
+        message:
+          "This import goes against the package direction crypto ← core ← relay, node-agent.",
+      })),
+    },
+  ],
+});
+
+export default tseslint.config(
+  { ignores: ["**/dist/**", "node_modules/**", "bench/results/**", "**/*.cjs"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        project: ["./tsconfig.test.json"],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
+      "no-constant-condition": ["error", { checkLoops: false }],
+    },
+  },
+  {
+    files: ["**/*.mjs", "**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { project: false, projectService: false, program: null },
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        URL: "readonly",
+        Buffer: "readonly",
+        performance: "readonly",
+        setTimeout: "readonly",
+        globalThis: "readonly",
+      },
+    },
+  },
+  {
+    files: ["packages/crypto/src/**"],
+    rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
+  },
+  { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
+  { files: ["packages/node-agent/src/**"], rules: forbid("@weft/relay") },
+);

@@ -1,0 +1,5 @@
+import { expect, test } from "vitest";
+import { placeholder } from "@weft/core";
+test("smoke", () => {
+  expect(placeholder).toBe(1);
+});
