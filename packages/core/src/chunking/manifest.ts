@@ -1,0 +1,123 @@
+/**
+ * Manifests: a file described as its list of keyed chunk ids and sizes plus a content hash,
+ * computed in one pass over the bytes (DESIGN.md §3 "Content").
+ */
+import { chunkIdFromSha256, createSha256, ready, sha256, toHex } from "@weft/crypto";
+import type { ChunkId } from "@weft/crypto";
+import { Chunker, chunkBytes } from "./fastcdc.js";
+import type { Chunk, ChunkerOptions } from "./fastcdc.js";
+
+/** One chunk of a file as the index records it. */
+export interface ManifestChunk {
+  /** Keyed hash of the chunk's SHA-256 (see `chunkIdFromSha256` in @weft/crypto). */
+  id: ChunkId;
+  /** Plaintext length in bytes. */
+  size: number;
+}
+
+/** A file's content: its chunks in order, its length, and its content hash. */
+export interface Manifest {
+  chunks: ManifestChunk[];
+  /** Total length in bytes (the sum of the chunk sizes). */
+  size: number;
+  /**
+   * Hex SHA-256 over the concatenation of the chunks' raw 32-byte SHA-256 digests, as Dropbox's
+   * content hash is: it falls out of the same pass that names the chunks, and two files have the
+   * same content hash exactly when they have the same bytes and the same chunking options.
+   * The empty file has no chunks, so its content hash is the SHA-256 of the empty string.
+   */
+  contentHash: string;
+}
+
+/** SHA-256 of the empty string: the content hash of every empty file. */
+export const EMPTY_CONTENT_HASH =
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** What {@link buildManifest} hands to `onChunk` for every chunk, in file order. */
+export interface ManifestChunkEvent {
+  /** The chunk id that goes into the manifest. */
+  id: ChunkId;
+  /** The chunk's raw SHA-256 (32 bytes). */
+  sha256: Uint8Array;
+  /**
+   * The chunk's bytes: a view into the caller's input or into a buffer that is reused for the
+   * next chunk. Read (or seal) it before `onChunk` returns or its promise settles, and copy it
+   * to keep it longer.
+   */
+  data: Uint8Array;
+  /** Offset of the chunk in the file. */
+  offset: number;
+}
+
+/** Options of {@link buildManifest}. */
+export interface BuildManifestOptions {
+  /** The folder's chunk-id subkey (`deriveFolderSubkeys(folderKey, epoch).chunkId`). */
+  chunkIdKey: Uint8Array;
+  /** Chunker sizes; every device of a folder must use the same ones or dedup is lost. */
+  chunking?: ChunkerOptions;
+  /**
+   * Called once per chunk, in order, and awaited before the next chunk is read: the place to
+   * seal and store it. A rejection aborts {@link buildManifest} with that error.
+   */
+  onChunk?: (chunk: ManifestChunkEvent) => void | Promise<void>;
+}
+
+/**
+ * Chunks a file and names its chunks, in one pass: each chunk's SHA-256 is computed once and
+ * serves both its chunk id and the file's content hash.
+ *
+ * Memory is bounded by the chunker (about maxSize + one input block) plus whatever `onChunk`
+ * keeps, so a file of any size can be streamed through.
+ *
+ * @param source - the whole file, or its bytes as an async stream of blocks of any size
+ * @throws WeftError INVALID_OPTIONS for bad chunking sizes; CryptoError BAD_KEY for a chunk-id
+ * key that is not 32 bytes; whatever `onChunk` or `source` throws
+ */
+export async function buildManifest(
+  source: AsyncIterable<Uint8Array> | Uint8Array,
+  opts: BuildManifestOptions,
+): Promise<Manifest> {
+  // Cheap after the first call; keeps this usable without the caller knowing crypto's setup.
+  await ready();
+  const { chunkIdKey, onChunk } = opts;
+  const contentHash = createSha256();
+  const chunks: ManifestChunk[] = [];
+  let size = 0;
+
+  const take = async (chunk: Chunk): Promise<void> => {
+    const digest = sha256(chunk.data);
+    const id = chunkIdFromSha256(chunkIdKey, digest);
+    contentHash.update(digest);
+    chunks.push({ id, size: chunk.data.length });
+    size += chunk.data.length;
+    if (onChunk) await onChunk({ id, sha256: digest, data: chunk.data, offset: chunk.offset });
+  };
+
+  if (source instanceof Uint8Array) {
+    for (const chunk of chunkBytes(source, opts.chunking)) await take(chunk);
+  } else {
+    // Each chunk is fully handled before the next block is read, so chunks that span blocks
+    // can share one assembly buffer (no allocation per chunk; `onChunk` is told not to keep it).
+    const chunker = new Chunker(opts.chunking, { reuseBuffer: true });
+    for await (const block of source) {
+      for (const chunk of chunker.push(block)) await take(chunk);
+    }
+    for (const chunk of chunker.finish()) await take(chunk);
+  }
+  return { chunks, size, contentHash: toHex(contentHash.digest()) };
+}
+
+/**
+ * The chunk ids of `next` that `base` does not have, each once, in file order: what a device
+ * that holds `base` must fetch to get `next` (or what a sync of an edit has to upload).
+ */
+export function newChunkIds(base: Manifest, next: Manifest): ChunkId[] {
+  const have = new Set<ChunkId>(base.chunks.map((c) => c.id));
+  const out: ChunkId[] = [];
+  for (const { id } of next.chunks) {
+    if (have.has(id)) continue;
+    have.add(id);
+    out.push(id);
+  }
+  return out;
+}

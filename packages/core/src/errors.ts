@@ -1,0 +1,27 @@
+/** The one error type of @weft/core: a fixed code callers can branch on, a message, a cause. */
+
+/** Codes a caller may branch on. Adapters wrap their own failures with one of these and a cause. */
+export type WeftErrorCode =
+  | "INVALID_PATH"
+  | "INVALID_RECORD"
+  | "INVALID_UPDATE"
+  | "INVALID_ENCODING"
+  | "INVALID_OPTIONS"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "NOT_A_DIRECTORY"
+  | "IS_A_DIRECTORY"
+  | "MOVE_INTO_SELF"
+  | "NO_SUCH_VERSION";
+
+/** An error raised by @weft/core. `code` is stable; `message` is for people. */
+export class WeftError extends Error {
+  override readonly name = "WeftError";
+  constructor(
+    readonly code: WeftErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,515 @@
+/**
+ * FolderIndex: the state-based CRDT of a folder (DESIGN.md §3), carried in a Yjs document
+ * with one writer per key. Local operations write this device's slots; remote deltas merge in;
+ * the tree, conflicts and history are derived views, the same on every replica.
+ */
+import type { DeviceId } from "@weft/crypto";
+import * as Y from "yjs";
+import type { Manifest } from "../chunking/index.js";
+import { WeftError } from "../errors.js";
+import { type FileId, ROOT_ID, randomFileId } from "../ids.js";
+import { HybridClock } from "../model/hlc.js";
+import { checkName, splitPath } from "../model/path.js";
+import type { FileState, Tree, TreeEntry } from "./materialize.js";
+import { type RejectedSlot, SlotStore } from "./slot-store.js";
+import { type ContentInput, SlotWriter } from "./writer.js";
+import { type FileKind, type VersionSnapshot, slotKey, versionId } from "./records.js";
+import {
+  DEFAULT_RETENTION,
+  type RetentionPolicy,
+  mergeHistory,
+  openConflicts,
+  snapshotOf,
+} from "./registers.js";
+
+/** Options for a {@link FolderIndex}. */
+export interface FolderIndexOptions {
+  /** This device; every local write goes to its slots. */
+  device: DeviceId;
+  /** The clock for local writes; tests inject one with a controlled time source. */
+  clock?: HybridClock;
+  /** How much history to keep per file. */
+  retention?: RetentionPolicy;
+  /** Source of new file ids (injected by deterministic tests). */
+  newFileId?: () => FileId;
+}
+
+/** The content a local write gives a file. */
+export interface FileContentInput {
+  manifest: Manifest;
+  /** Permission bits; 0o644 by default, 0o755 keeps a file executable. */
+  mode?: number;
+  /** Modification time in ms; the clock's wall time by default. */
+  mtime?: number;
+}
+
+/** How to settle a file's conflict. */
+export type Resolution = { keep: string } | { keepBoth: true } | { merged: FileContentInput };
+
+/** One file with concurrent versions, as `conflicts()` reports it. */
+export interface ConflictInfo {
+  fileId: FileId;
+  path: string;
+  /** The version shown at `path`. */
+  winner: string;
+  copies: {
+    path: string;
+    version: string;
+    device: DeviceId;
+    wall: number;
+    contentHash: string | null;
+  }[];
+}
+
+/** What applying a remote delta did. */
+export interface ApplyResult {
+  /** Slots added, changed or removed by the delta. */
+  changed: number;
+  /** Slots of the delta that were refused (and are ignored). */
+  rejected: RejectedSlot[];
+}
+
+const REMOTE = Symbol("weft-remote");
+
+/** The folder index of one device; see the module comment. */
+export class FolderIndex {
+  /** The Yjs document carrying the records; exposed for transports that speak Yjs sync. */
+  readonly doc: Y.Doc;
+  readonly device: DeviceId;
+  private readonly map: Y.Map<unknown>;
+  private readonly clock: HybridClock;
+  private readonly retention: RetentionPolicy;
+  private readonly newFileId: () => FileId;
+  private readonly store: SlotStore;
+  private readonly writer: SlotWriter;
+  private readonly listeners = new Set<(update: Uint8Array) => void>();
+
+  constructor(options: FolderIndexOptions, snapshot?: Uint8Array) {
+    this.device = options.device;
+    this.clock = options.clock ?? new HybridClock();
+    this.retention = options.retention ?? DEFAULT_RETENTION;
+    this.newFileId = options.newFileId ?? randomFileId;
+    this.doc = new Y.Doc();
+    this.map = this.doc.getMap("records");
+    this.store = new SlotStore(this.map, this.clock);
+    this.writer = new SlotWriter(
+      this.device,
+      this.doc,
+      this.map,
+      this.store,
+      this.clock,
+      this.retention,
+      this,
+    );
+    this.map.observe((event) => {
+      if (event.transaction.origin === this) return; // local writes are loaded eagerly
+      for (const key of event.keysChanged as Set<string>) this.store.loadKey(key);
+    });
+    if (snapshot) this.applyDelta(snapshot);
+  }
+
+  /** Loads an index from a snapshot made by {@link snapshot}. */
+  static load(snapshot: Uint8Array, options: FolderIndexOptions): FolderIndex {
+    return new FolderIndex(options, snapshot);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The merged state of one file, or undefined if no replica wrote it. */
+  file(fileId: FileId): FileState | undefined {
+    return this.store.file(fileId);
+  }
+
+  /** The materialised tree, kept up to date as the index changes. */
+  tree(): Tree {
+    return this.store.tree();
+  }
+
+  /** The entry at a path, or undefined. */
+  stat(path: string): TreeEntry | undefined {
+    return this.tree().entries.get(splitPath(path).join("/"));
+  }
+
+  /** The entries directly inside a directory (the root by default), sorted by name. */
+  list(dir = ""): TreeEntry[] {
+    const prefix = splitPath(dir).join("/");
+    if (prefix !== "") {
+      const d = this.stat(prefix);
+      if (!d) throw new WeftError("NOT_FOUND", `no such directory: ${prefix}`);
+      if (d.kind !== "dir") throw new WeftError("NOT_A_DIRECTORY", `not a directory: ${prefix}`);
+    }
+    const out: TreeEntry[] = [];
+    for (const e of this.tree().entries.values()) {
+      const slash = e.path.lastIndexOf("/");
+      if ((slash < 0 ? "" : e.path.slice(0, slash)) === prefix) out.push(e);
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Earlier versions of a file, newest first (conflict copies are listed by `conflicts()`). */
+  history(path: string): VersionSnapshot[] {
+    return this.historyOf(this.requireMain(path).fileId);
+  }
+
+  /** Earlier versions of a file by id: also for a deleted file, which has no path. */
+  historyOf(fileId: FileId): VersionSnapshot[] {
+    const f = this.file(fileId);
+    if (!f) return [];
+    return mergeHistory(
+      f.contents.map((c) => c.history),
+      Number.MAX_SAFE_INTEGER,
+      { maxVersions: Infinity, maxAgeMs: Infinity },
+    );
+  }
+
+  /** Every file with unresolved concurrent versions. */
+  conflicts(): ConflictInfo[] {
+    const byFile = new Map<FileId, ConflictInfo>();
+    const tree = this.tree();
+    for (const e of tree.entries.values()) {
+      if (e.conflictVersion === undefined) continue;
+      let info = byFile.get(e.fileId);
+      if (!info) {
+        const winner = this.file(e.fileId)!.winner!;
+        byFile.set(
+          e.fileId,
+          (info = {
+            fileId: e.fileId,
+            path: tree.pathOf.get(e.fileId)!,
+            winner: versionId(winner),
+            copies: [],
+          }),
+        );
+      }
+      info.copies.push({
+        path: e.path,
+        version: e.conflictVersion,
+        device: e.version.device,
+        wall: e.version.hlc.wall,
+        contentHash: e.version.manifest?.contentHash ?? null,
+      });
+    }
+    return [...byFile.values()];
+  }
+
+  /** Slots refused by validation (ignored on every replica). */
+  rejectedSlots(): RejectedSlot[] {
+    return this.store.rejectedSlots();
+  }
+
+  /** Ids of every file known, live or deleted. */
+  fileIds(): FileId[] {
+    return [...this.store.fileIds()];
+  }
+
+  /** Number of files known (live or deleted). */
+  get fileCount(): number {
+    return this.store.fileCount;
+  }
+
+  // ---------------------------------------------------------------- local writes
+
+  /** Writes a file's content, creating the file and any missing parent directories. */
+  writeFile(path: string, content: FileContentInput): FileId {
+    const parts = splitPath(path);
+    if (parts.length === 0) throw new WeftError("INVALID_PATH", "cannot write to the folder root");
+    const existing = this.tree().entries.get(parts.join("/"));
+    if (existing && existing.conflictVersion === undefined) {
+      if (existing.kind === "dir")
+        throw new WeftError("IS_A_DIRECTORY", `is a directory: ${existing.path}`);
+      if (existing.kind !== "file")
+        throw new WeftError(
+          "ALREADY_EXISTS",
+          `${existing.path} is a ${existing.kind}; remove it first`,
+        );
+      this.writer.writeContent(existing.fileId, {
+        kind: existing.kind,
+        deleted: false,
+        manifest: content.manifest,
+        target: null,
+        mode: content.mode ?? 0o644,
+        mtime: content.mtime,
+      });
+      return existing.fileId;
+    }
+    if (existing)
+      throw new WeftError(
+        "ALREADY_EXISTS",
+        `${existing.path} is a conflict copy; resolve the conflict first`,
+      );
+    return this.createAt(parts, "file", {
+      manifest: content.manifest,
+      mode: content.mode ?? 0o644,
+      mtime: content.mtime,
+    });
+  }
+
+  /** Creates a directory and any missing parents; returns its id (an existing one is fine). */
+  mkdir(path: string): FileId {
+    const parts = splitPath(path);
+    if (parts.length === 0) return ROOT_ID;
+    const existing = this.tree().entries.get(parts.join("/"));
+    if (existing) {
+      if (existing.kind !== "dir")
+        throw new WeftError("NOT_A_DIRECTORY", `not a directory: ${existing.path}`);
+      if (existing.resurrected)
+        this.writer.writeContent(existing.fileId, {
+          kind: "dir",
+          deleted: false,
+          manifest: null,
+          target: null,
+          mode: existing.version.mode,
+        });
+      return existing.fileId;
+    }
+    return this.createAt(parts, "dir", { manifest: null, mode: 0o755 });
+  }
+
+  /** Creates a symbolic link (stored, never followed). */
+  symlink(path: string, target: string): FileId {
+    const parts = splitPath(path);
+    if (this.tree().entries.has(parts.join("/")))
+      throw new WeftError("ALREADY_EXISTS", `already exists: ${parts.join("/")}`);
+    return this.createAt(parts, "symlink", { manifest: null, target, mode: 0o777 });
+  }
+
+  /** Moves or renames a file or directory (same file id: history follows it). */
+  move(from: string, to: string): void {
+    const entry = this.requireMain(from);
+    const parts = splitPath(to);
+    if (parts.length === 0) throw new WeftError("INVALID_PATH", "cannot move onto the folder root");
+    const name = checkName(parts[parts.length - 1]!);
+    const dest = parts.join("/");
+    if (dest === entry.path) return;
+    if (dest.startsWith(`${entry.path}/`))
+      throw new WeftError("MOVE_INTO_SELF", `cannot move ${entry.path} into itself`);
+    const target = this.tree().entries.get(dest);
+    if (target) throw new WeftError("ALREADY_EXISTS", `already exists: ${target.path}`);
+    this.doc.transact(() => {
+      const parent = this.mkdir(parts.slice(0, -1).join("/"));
+      this.writer.writePlace(entry.fileId, parent, name);
+    }, this);
+  }
+
+  /** Removes a file, or a directory with everything in it. Removed content stays in history. */
+  remove(path: string): void {
+    const entry = this.requireMain(path);
+    this.doc.transact(() => {
+      const prefix = `${entry.path}/`;
+      for (const e of this.tree().entries.values()) {
+        if (e.conflictVersion === undefined && e.path.startsWith(prefix))
+          this.writer.deleteFile(e.fileId);
+      }
+      this.writer.deleteFile(entry.fileId);
+    }, this);
+  }
+
+  /** Restores an earlier version (from history or a conflict copy) as the current content. */
+  restore(path: string, version: string): void {
+    const entry = this.requireMain(path);
+    const f = this.file(entry.fileId)!;
+    const all = [...this.history(path), ...openConflicts(f.contents, f.winner!)];
+    const v = all.find((h) => versionId(h) === version);
+    if (!v) throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${version}`);
+    this.writer.writeContent(entry.fileId, {
+      kind: v.kind,
+      deleted: false,
+      manifest: v.manifest,
+      target: v.target,
+      mode: v.mode,
+      mtime: v.mtime,
+    });
+  }
+
+  /**
+   * Settles a conflict: keep one version (the others go to history), keep both (each conflict
+   * copy becomes a file of its own under the name it is shown with), or write a merged result.
+   */
+  resolveConflict(path: string, resolution: Resolution): void {
+    const entry = this.requireMain(path);
+    const f = this.file(entry.fileId)!;
+    const winner = f.winner!;
+    const losers = openConflicts(f.contents, winner);
+    if (losers.length === 0) throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
+    const settled = [snapshotOf(winner), ...losers];
+    this.doc.transact(() => {
+      if ("keep" in resolution) {
+        const v = settled.find((s) => versionId(s) === resolution.keep);
+        if (!v)
+          throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${resolution.keep}`);
+        this.writer.writeContent(entry.fileId, { ...v, deleted: false }, settled);
+      } else if ("keepBoth" in resolution) {
+        const copies = this.tree();
+        for (const e of copies.entries.values()) {
+          if (e.fileId !== entry.fileId || e.conflictVersion === undefined) continue;
+          const parent = this.parentOf(e.path);
+          this.create(parent, e.name, e.version.kind, {
+            manifest: e.version.manifest,
+            target: e.version.target,
+            mode: e.version.mode,
+            mtime: e.version.mtime,
+          });
+        }
+        this.writer.writeContent(entry.fileId, { ...winner, deleted: false }, settled);
+      } else {
+        const m = resolution.merged;
+        this.writer.writeContent(
+          entry.fileId,
+          {
+            kind: "file",
+            deleted: false,
+            manifest: m.manifest,
+            target: null,
+            mode: m.mode ?? winner.mode,
+            mtime: m.mtime,
+          },
+          settled,
+        );
+      }
+    }, this);
+  }
+
+  // ---------------------------------------------------------------- sync
+
+  /** This replica's Yjs state vector: what it has seen. */
+  stateVector(): Uint8Array {
+    return Y.encodeStateVector(this.doc);
+  }
+
+  /** Everything this replica has that a peer with `stateVector` lacks (all of it by default). */
+  encodeDelta(stateVector?: Uint8Array): Uint8Array {
+    try {
+      return Y.encodeStateAsUpdate(this.doc, stateVector);
+    } catch (cause) {
+      throw new WeftError("INVALID_UPDATE", "malformed state vector", { cause });
+    }
+  }
+
+  /** A full snapshot of the index: load it with {@link FolderIndex.load}. */
+  snapshot(): Uint8Array {
+    return Y.encodeStateAsUpdate(this.doc);
+  }
+
+  /**
+   * Merges a delta or snapshot from another replica. Deltas may arrive in any order, twice, or
+   * late; slots that fail validation are reported and ignored, never half-applied.
+   */
+  applyDelta(update: Uint8Array): ApplyResult {
+    try {
+      Y.decodeUpdate(update); // validates the whole structure before anything is applied
+    } catch (cause) {
+      throw new WeftError("INVALID_UPDATE", "malformed index update", { cause });
+    }
+    try {
+      return this.store.collect(() => Y.applyUpdate(this.doc, update, REMOTE));
+    } catch (cause) {
+      throw new WeftError("INVALID_UPDATE", "index update could not be applied", { cause });
+    }
+  }
+
+  /** Subscribes to local changes: each call gets a Yjs update to seal and send. */
+  onLocalUpdate(listener: (update: Uint8Array) => void): () => void {
+    // Subscribed on first use: with a listener, Yjs encodes an update after every transaction.
+    if (this.listeners.size === 0) this.doc.on("update", this.emitUpdate);
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.doc.off("update", this.emitUpdate);
+    };
+  }
+
+  /**
+   * Drops slots whose versions are all superseded. Safe with concurrent writers: Yjs removes
+   * only the value that was superseded, and a newer value its device writes meanwhile stays.
+   * Returns the number of slots removed; the next snapshot is smaller by that much.
+   */
+  compact(): number {
+    let removed = 0;
+    this.doc.transact(() => {
+      for (const fileId of [...this.store.fileIds()]) {
+        const slots = this.store.slotsOf(fileId);
+        const f = this.file(fileId)!;
+        const contents = new Set(f.contents.map(versionId));
+        const places = new Set(f.places.map(versionId));
+        for (const [device, slot] of [...slots]) {
+          const needed =
+            (slot.content && contents.has(versionId(slot.content))) ||
+            (slot.place && places.has(versionId(slot.place)));
+          if (!needed) {
+            this.map.delete(slotKey(fileId, device));
+            this.store.loadKey(slotKey(fileId, device));
+            removed++;
+          }
+        }
+      }
+    }, this);
+    return removed;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private readonly emitUpdate = (update: Uint8Array, origin: unknown): void => {
+    if (origin === REMOTE) return;
+    for (const listener of this.listeners) listener(update);
+  };
+
+  private requireMain(path: string): TreeEntry {
+    const p = splitPath(path).join("/");
+    const e = this.tree().entries.get(p);
+    if (!e) throw new WeftError("NOT_FOUND", `no such file or directory: ${p}`);
+    if (e.conflictVersion !== undefined)
+      throw new WeftError(
+        "NOT_FOUND",
+        `${p} is a conflict copy of ${e.conflictOf}; act on that file`,
+      );
+    return e;
+  }
+
+  private parentOf(path: string): FileId {
+    const slash = path.lastIndexOf("/");
+    if (slash < 0) return ROOT_ID;
+    return this.tree().entries.get(path.slice(0, slash))!.fileId;
+  }
+
+  private createAt(
+    parts: string[],
+    kind: FileKind,
+    content: Omit<ContentInput, "kind" | "deleted">,
+  ): FileId {
+    let id: FileId = ROOT_ID;
+    this.doc.transact(() => {
+      const parent = this.mkdir(parts.slice(0, -1).join("/"));
+      id = this.create(parent, parts[parts.length - 1]!, kind, content);
+    }, this);
+    return id;
+  }
+
+  /** Creates a new file id under `parent` (no checks on the tree: callers do them). */
+  private create(
+    parent: FileId,
+    name: string,
+    kind: FileKind,
+    content: Omit<ContentInput, "kind" | "deleted">,
+  ): FileId {
+    checkName(name);
+    const id = this.newFileId();
+    this.doc.transact(() => {
+      // One slot write for both registers: a new file is one record, one update.
+      const place = this.writer.buildPlace(id, parent, name);
+      this.writer.writeContent(
+        id,
+        {
+          kind,
+          deleted: false,
+          manifest: content.manifest,
+          target: content.target ?? null,
+          mode: content.mode,
+          mtime: content.mtime,
+        },
+        [],
+        place,
+      );
+    }, this);
+    return id;
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Materialising the tree: from per-file registers to `path → entry`, deterministically on
+ * every replica. Concurrent moves never leave a cycle or lose a node, same-name siblings get
+ * distinct names, a directory deleted while a peer added inside it comes back.
+ */
+import { type FileId, ROOT_ID } from "../ids.js";
+import { fitName, splitExtension } from "../model/path.js";
+import { cmpString } from "../model/version-vector.js";
+import {
+  type ContentVersion,
+  type FileKind,
+  type Placement,
+  type VersionSnapshot,
+  lwwCompare,
+  versionId,
+} from "./records.js";
+import { conflictCopyName, openConflicts } from "./registers.js";
+
+/** The merged state of one file: its current content versions, the winner, and its placement. */
+export interface FileState {
+  readonly fileId: FileId;
+  /** Current (undominated) content versions; more than one means concurrent writes. */
+  readonly contents: readonly ContentVersion[];
+  /** The content version shown at the file's path (modify beats delete, then LWW). */
+  readonly winner: ContentVersion | undefined;
+  /** Current placements (concurrent moves leave several; the LWW winner applies). */
+  readonly places: readonly Placement[];
+  readonly place: Placement | undefined;
+}
+
+/** One entry of the materialised tree. */
+export interface TreeEntry {
+  /** Folder-relative path, `/`-separated, NFC. */
+  readonly path: string;
+  readonly name: string;
+  readonly fileId: FileId;
+  readonly kind: FileKind;
+  /** The content shown at this path. */
+  readonly version: VersionSnapshot;
+  /** For a conflict copy: the version id of the losing version it shows. */
+  readonly conflictVersion?: string;
+  /** For a conflict copy: the path of the file it is a copy of. */
+  readonly conflictOf?: string;
+  /** A directory shown only because something live is inside it (its deletion lost to an addition). */
+  readonly resurrected: boolean;
+  /** The placement was changed to keep the tree a tree (a cycle of concurrent moves was broken here). */
+  readonly cycleBroken: boolean;
+  /** The version id of the placement that put the entry here. */
+  readonly placeVersion: string;
+}
+
+/** The materialised tree of a folder. */
+export interface Tree {
+  /** Every visible entry by path (in no particular order; sort the keys for a listing). */
+  readonly entries: ReadonlyMap<string, TreeEntry>;
+  /** The path of each visible file id (its main entry, not conflict copies). */
+  readonly pathOf: ReadonlyMap<FileId, string>;
+  /** Live files whose parent has not arrived (yet); shown once it does. */
+  readonly orphans: readonly FileId[];
+  /** Files shown with conflict copies. */
+  readonly conflicted: ReadonlySet<FileId>;
+}
+
+/** The tree as the index keeps it: patched in place for the common local writes. */
+interface MutableTree extends Tree {
+  readonly entries: Map<string, TreeEntry>;
+  readonly pathOf: Map<FileId, string>;
+  readonly conflicted: Set<FileId>;
+}
+
+/** Materialises the tree from the state of every file. Pure and deterministic. */
+export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
+  // 1. Effective parent of every placed file. A parent that is a file (only a forged or
+  //    corrupt record can say so) would hide the subtree, so such nodes go to the root.
+  const parent = new Map<FileId, FileId>();
+  for (const [id, f] of files) {
+    if (!f.place) continue;
+    let p = f.place.parent;
+    const pf = files.get(p);
+    if (p !== ROOT_ID && pf?.winner && pf.winner.kind !== "dir") p = ROOT_ID;
+    if (p === id) p = ROOT_ID;
+    parent.set(id, p);
+  }
+
+  // 2. Break cycles. Every node has one parent, so cycles are disjoint and the set of cycles
+  //    does not depend on visiting order. In each, the most recent move (by LWW on the
+  //    placement) is the one undone: that node is attached to the root.
+  const cycleBroken = new Set<FileId>();
+  const state = new Map<FileId, 1 | 2>();
+  const ids = [...parent.keys()].sort(cmpString);
+  for (const start of ids) {
+    if (state.has(start)) continue;
+    const path: FileId[] = [];
+    let cur: FileId | undefined = start;
+    while (cur !== undefined && cur !== ROOT_ID && parent.has(cur) && !state.has(cur)) {
+      state.set(cur, 1);
+      path.push(cur);
+      cur = parent.get(cur);
+    }
+    if (cur !== undefined && state.get(cur) === 1) {
+      const cycle = path.slice(path.indexOf(cur));
+      let newest = cycle[0]!;
+      for (const n of cycle)
+        if (lwwCompare(files.get(n)!.place!, files.get(newest)!.place!) > 0) newest = n;
+      parent.set(newest, ROOT_ID);
+      cycleBroken.add(newest);
+    }
+    for (const n of path) state.set(n, 2);
+  }
+
+  // 3. Which nodes are shown: every live node whose chain reaches the root, and all of its
+  //    ancestors (a deleted ancestor comes back). Chains ending at a missing parent are orphans.
+  const shown = new Set<FileId>();
+  const orphans: FileId[] = [];
+  for (const id of ids) {
+    const f = files.get(id)!;
+    if (!f.winner || f.winner.deleted) continue;
+    const chain: FileId[] = [];
+    let cur: FileId = id;
+    let reachesRoot = false;
+    while (true) {
+      if (shown.has(cur)) {
+        reachesRoot = true;
+        break;
+      }
+      chain.push(cur);
+      const p = parent.get(cur);
+      if (p === undefined) break;
+      if (p === ROOT_ID) {
+        reachesRoot = true;
+        break;
+      }
+      cur = p;
+    }
+    if (reachesRoot) for (const n of chain) shown.add(n);
+    else orphans.push(id);
+  }
+
+  // 4. Names per directory, then paths from the root down.
+  const children = new Map<FileId, FileId[]>();
+  for (const id of ids) {
+    if (!shown.has(id)) continue;
+    const p = parent.get(id)!;
+    let list = children.get(p);
+    if (!list) children.set(p, (list = []));
+    list.push(id);
+  }
+  const entries: TreeEntry[] = [];
+  const pathOf = new Map<FileId, string>();
+  const conflicted = new Set<FileId>();
+  const queue: [FileId, string][] = [[ROOT_ID, ""]];
+  for (let qi = 0; qi < queue.length; qi++) {
+    const [dirId, dirPath] = queue[qi]!;
+    const kids = children.get(dirId) ?? [];
+    const taken = new Set<string>();
+    const join = (name: string): string => (dirPath === "" ? name : `${dirPath}/${name}`);
+    // Main entries claim names first, in file-id order: the oldest claim is not the rule
+    // because nothing records it; file ids are stable, so names do not flip on later edits.
+    for (const id of kids) {
+      const f = files.get(id)!;
+      const name = claimName(f.place!.name, `name-clash-${id.slice(0, 8)}`, taken);
+      const path = join(name);
+      pathOf.set(id, path);
+      const live = f.winner && !f.winner.deleted;
+      const version: VersionSnapshot = live ? f.winner : syntheticDir(f);
+      entries.push({
+        path,
+        name,
+        fileId: id,
+        kind: live ? f.winner.kind : "dir",
+        version,
+        resurrected: !live,
+        cycleBroken: cycleBroken.has(id),
+        placeVersion: versionId(f.place!),
+      });
+      if (version.kind === "dir") queue.push([id, path]);
+    }
+    for (const id of kids) {
+      const f = files.get(id)!;
+      if (!f.winner || f.winner.deleted || f.winner.kind === "dir") continue;
+      for (const loser of openConflicts(f.contents, f.winner)) {
+        conflicted.add(id);
+        const name = claimName(
+          conflictCopyName(f.place!.name, loser),
+          `name-clash-${id.slice(0, 8)}`,
+          taken,
+        );
+        entries.push({
+          path: join(name),
+          name,
+          fileId: id,
+          kind: loser.kind,
+          version: loser,
+          conflictVersion: versionId(loser),
+          conflictOf: pathOf.get(id)!,
+          resurrected: false,
+          cycleBroken: false,
+          placeVersion: versionId(f.place!),
+        });
+      }
+    }
+  }
+  return { entries: new Map(entries.map((e) => [e.path, e])), pathOf, orphans, conflicted };
+}
+
+/**
+ * Updates a tree in place for changes that cannot move anything else: new content for a file
+ * that stays where it is with no conflict, or a new file under a free name in a shown directory.
+ * Returns false when any change needs a full {@link materialize} (moves, deletions, conflicts,
+ * anything remote and unusual); the result is then the same as a full rebuild would give.
+ */
+export function patchTree(
+  tree: Tree,
+  changed: Iterable<FileId>,
+  file: (id: FileId) => FileState | undefined,
+): boolean {
+  const t = tree as MutableTree;
+  if (t.orphans.length > 0) return false;
+  const updates: TreeEntry[] = [];
+  const claimed = new Set<string>();
+  for (const id of changed) {
+    const f = file(id);
+    const w = f?.winner;
+    if (!f || !w || w.deleted || !f.place || t.conflicted.has(id)) return false;
+    if (openConflicts(f.contents, w).length > 0) return false;
+    const placeVersion = versionId(f.place);
+    const path = t.pathOf.get(id);
+    if (path !== undefined) {
+      const prev = t.entries.get(path)!;
+      if (prev.resurrected || prev.placeVersion !== placeVersion || prev.kind !== w.kind)
+        return false;
+      updates.push({ ...prev, version: w });
+      continue;
+    }
+    // A new file: its parent must be shown as a directory and its name free.
+    if (f.contents.length !== 1 || f.places.length !== 1) return false;
+    let dirPath = "";
+    if (f.place.parent !== ROOT_ID) {
+      const p = t.pathOf.get(f.place.parent);
+      if (p === undefined || t.entries.get(p)?.kind !== "dir") return false;
+      dirPath = p;
+    }
+    const newPath = dirPath === "" ? f.place.name : `${dirPath}/${f.place.name}`;
+    if (t.entries.has(newPath) || claimed.has(newPath)) return false;
+    claimed.add(newPath);
+    updates.push({
+      path: newPath,
+      name: f.place.name,
+      fileId: id,
+      kind: w.kind,
+      version: w,
+      resurrected: false,
+      cycleBroken: false,
+      placeVersion,
+    });
+  }
+  for (const e of updates) {
+    t.entries.set(e.path, e);
+    t.pathOf.set(e.fileId, e.path);
+  }
+  return true;
+}
+
+/** A directory shown without a live content version (resurrected, or its content not yet arrived). */
+function syntheticDir(f: FileState): VersionSnapshot {
+  const p = f.place!;
+  const base = f.winner ?? { mode: 0o755, mtime: 0 };
+  return {
+    kind: "dir",
+    manifest: null,
+    target: null,
+    mode: base.mode,
+    mtime: base.mtime,
+    vv: p.vv,
+    hlc: p.hlc,
+    device: p.device,
+  };
+}
+
+/** Takes `wanted` if free, else a deterministic variant with `tag`, keeping within the name limit. */
+function claimName(wanted: string, tag: string, taken: Set<string>): string {
+  let name = wanted;
+  for (let n = 1; taken.has(name); n++) {
+    const { stem, ext } = splitExtension(wanted);
+    name = fitName(stem, n === 1 ? `.${tag}` : `.${tag}-${n}`, ext);
+  }
+  taken.add(name);
+  return name;
+}

@@ -1,0 +1,281 @@
+/** The records of the folder index: their stored (plain) form, their parsed form, validation. */
+import type { ChunkId, DeviceId } from "@weft/crypto";
+import type { Manifest } from "../chunking/index.js";
+import { WeftError } from "../errors.js";
+import { type FileId, isFileId } from "../ids.js";
+import { type Hlc, compareHlc } from "../model/hlc.js";
+import { ByteReader, ByteWriter } from "../model/varint.js";
+import { nameProblem } from "../model/path.js";
+import { VersionVector, cmpString } from "../model/version-vector.js";
+
+/** What a file id names. The kind of a file id never changes; a new kind is a new file. */
+export type FileKind = "file" | "dir" | "symlink";
+
+/**
+ * The content register of a file: kind, bytes (as a manifest), mode and mtime, plus the
+ * versions it superseded (`history`) and unresolved concurrent versions it carries
+ * (`conflicts`) so that editing the winner of a conflict does not make the conflict copy vanish.
+ */
+export interface ContentVersion {
+  readonly kind: FileKind;
+  readonly deleted: boolean;
+  readonly manifest: Manifest | null;
+  readonly target: string | null;
+  readonly mode: number;
+  readonly mtime: number;
+  readonly vv: VersionVector;
+  readonly hlc: Hlc;
+  readonly device: DeviceId;
+  readonly history: readonly VersionSnapshot[];
+  readonly conflicts: readonly VersionSnapshot[];
+}
+
+/** A content version as kept in history or in a conflict list (no nested lists). */
+export type VersionSnapshot = Omit<ContentVersion, "history" | "conflicts" | "deleted">;
+
+/** The placement register of a file: where it lives in the tree. */
+export interface Placement {
+  readonly parent: FileId;
+  readonly name: string;
+  readonly vv: VersionVector;
+  readonly hlc: Hlc;
+  readonly device: DeviceId;
+}
+
+/**
+ * One device's slot for one file: the latest content version and the latest placement that
+ * this device wrote. Slots are keyed `fileId/deviceId` and only their device writes them, so
+ * the Yjs map never has two concurrent writers for one key and never drops a write silently.
+ */
+export interface Slot {
+  readonly content: ContentVersion | null;
+  readonly place: Placement | null;
+}
+
+/** Identifies one version of one register: its author and the author's counter. */
+export function versionId(v: { device: DeviceId; vv: VersionVector }): string {
+  return `${v.device}:${v.vv.get(v.device)}`;
+}
+
+/** Last-writer-wins order on `(hlc, device)`: positive when `a` wins. */
+export function lwwCompare(
+  a: { hlc: Hlc; device: string },
+  b: { hlc: Hlc; device: string },
+): number {
+  return compareHlc(a.hlc, b.hlc) || cmpString(a.device, b.device);
+}
+
+/** The Yjs map key of a slot. */
+export function slotKey(fileId: FileId, device: DeviceId): string {
+  return `${fileId}/${device}`;
+}
+
+/** Splits a slot key, or returns undefined for a key that is not one. */
+export function parseSlotKey(key: string): { fileId: FileId; device: DeviceId } | undefined {
+  const slash = key.indexOf("/");
+  if (slash <= 0) return undefined;
+  const fileId = key.slice(0, slash);
+  const device = key.slice(slash + 1);
+  if (!isFileId(fileId) || device.length === 0 || device.length > 128 || device.includes("/"))
+    return undefined;
+  return { fileId, device: device as DeviceId };
+}
+
+// ---- stored form: one compact binary value per slot in the Yjs map ----
+//
+// Binary rather than nested plain objects: Yjs decodes every string of a plain object one by
+// one, which made a 100,000-file index load several times slower; a byte array is one copy.
+
+const FORMAT = 1;
+/** One reusable buffer for encoding: allocating buffers cost more than encoding a record. */
+const scratch = new ByteWriter(4096);
+const MAX_CHUNKS = 1_000_000;
+const MAX_LIST = 10_000;
+const MAX_DEVICE = 128;
+const HEX64 = /^[0-9a-f]{64}$/;
+const KINDS: readonly FileKind[] = ["file", "dir", "symlink"];
+
+function writeVv(w: ByteWriter, vv: VersionVector): void {
+  const json = vv.toJSON();
+  w.uint(json.length);
+  for (const [d, c] of json) {
+    w.string(d);
+    w.uint(c);
+  }
+}
+
+function writeVersion(
+  w: ByteWriter,
+  v: VersionSnapshot,
+  deleted: boolean,
+  withDevice: boolean,
+): void {
+  w.u8(KINDS.indexOf(v.kind) | (deleted ? 0x80 : 0));
+  w.uint(v.mode);
+  w.uint(v.mtime);
+  writeVv(w, v.vv);
+  w.uint(v.hlc.wall);
+  w.uint(v.hlc.logical);
+  if (withDevice) w.string(v.device);
+  if (v.manifest) {
+    w.uint(v.manifest.chunks.length);
+    for (const c of v.manifest.chunks) {
+      if (!HEX64.test(c.id)) fail("a chunk id is 64 lower-case hex digits");
+      w.hex(c.id);
+      w.uint(c.size);
+    }
+    w.uint(v.manifest.size);
+    if (!HEX64.test(v.manifest.contentHash)) fail("a content hash is 64 lower-case hex digits");
+    w.hex(v.manifest.contentHash);
+  } else if (v.target !== null) {
+    w.string(v.target);
+  }
+}
+
+/** The binary value stored in the Yjs map for a slot. */
+export function encodeSlot(slot: Slot): Uint8Array {
+  const w = scratch;
+  w.reset();
+  w.u8(FORMAT);
+  w.u8((slot.content ? 1 : 0) | (slot.place ? 2 : 0));
+  if (slot.content) {
+    const c = slot.content;
+    writeVersion(w, c, c.deleted, false);
+    w.uint(c.history.length);
+    for (const h of c.history) writeVersion(w, h, false, true);
+    w.uint(c.conflicts.length);
+    for (const h of c.conflicts) writeVersion(w, h, false, true);
+  }
+  if (slot.place) {
+    const p = slot.place;
+    w.string(p.parent);
+    w.string(p.name);
+    writeVv(w, p.vv);
+    w.uint(p.hlc.wall);
+    w.uint(p.hlc.logical);
+  }
+  return w.finish();
+}
+
+function fail(what: string): never {
+  throw new WeftError("INVALID_RECORD", what);
+}
+
+/**
+ * Vectors with one device are most of an index (a file only one device ever wrote) and are
+ * immutable, so they are shared: fewer objects made a large index load faster and smaller.
+ */
+const singleDevice = new Map<string, VersionVector>();
+
+function readVv(r: ByteReader): VersionVector {
+  const n = r.uint();
+  if (n > 4096) fail("version vector has too many devices");
+  if (n === 1) {
+    const d = r.string(MAX_DEVICE);
+    const c = r.uint();
+    const key = `${c} ${d}`;
+    let vv = singleDevice.get(key);
+    if (!vv) {
+      vv = VersionVector.fromJSON([[d, c]]);
+      if (singleDevice.size >= 4096) singleDevice.clear();
+      singleDevice.set(key, vv);
+    }
+    return vv;
+  }
+  const pairs: [string, number][] = [];
+  for (let i = 0; i < n; i++) pairs.push([r.string(MAX_DEVICE), r.uint()]);
+  return VersionVector.fromJSON(pairs);
+}
+
+const NONE: readonly VersionSnapshot[] = Object.freeze([]);
+
+function readVersion(
+  r: ByteReader,
+  device: DeviceId | undefined,
+): VersionSnapshot & { deleted: boolean } {
+  const head = r.u8();
+  const kind = KINDS[head & 0x7f];
+  if (!kind) fail("kind must be file, dir or symlink");
+  const deleted = (head & 0x80) !== 0;
+  const mode = r.uint();
+  const mtime = r.uint();
+  const vv = readVv(r);
+  const hlc = { wall: r.uint(), logical: r.uint() };
+  const author = device ?? (r.string(MAX_DEVICE) as DeviceId);
+  if (vv.get(author) < 1) fail("a version's vector must count its own device");
+  let manifest: Manifest | null = null;
+  let target: string | null = null;
+  if (kind === "file" && !deleted) {
+    const n = r.uint();
+    if (n > MAX_CHUNKS) fail(`a manifest has at most ${MAX_CHUNKS} chunks`);
+    const chunks = new Array<{ id: ChunkId; size: number }>(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const id = r.hex(32) as ChunkId;
+      const size = r.uint();
+      if (size < 1) fail("a chunk has at least one byte");
+      total += size;
+      chunks[i] = { id, size };
+    }
+    const size = r.uint();
+    if (size !== total) fail("manifest size must equal the sum of its chunk sizes");
+    manifest = { chunks, size, contentHash: r.hex(32) };
+  } else if (kind === "symlink" && !deleted) {
+    target = r.string(4096);
+    if (target.length === 0 || target.includes("\0"))
+      fail("a symlink target is non-empty and has no NUL");
+  }
+  return { kind, deleted, manifest, target, mode, mtime, vv, hlc, device: author };
+}
+
+function readList(r: ByteReader): readonly VersionSnapshot[] {
+  const n = r.uint();
+  if (n === 0) return NONE;
+  if (n > MAX_LIST) fail(`at most ${MAX_LIST} versions per list`);
+  const out: VersionSnapshot[] = [];
+  for (let i = 0; i < n; i++) {
+    const { deleted: _deleted, ...v } = readVersion(r, undefined);
+    out.push(v);
+  }
+  return out;
+}
+
+/**
+ * Decodes and validates a slot value from the Yjs map. Anything malformed (a broken name, a
+ * vector that does not count its author, a manifest whose sizes do not add up, stray bytes)
+ * throws INVALID_RECORD; the index then refuses the slot on every replica alike.
+ */
+export function decodeSlot(value: unknown, device: DeviceId): Slot {
+  if (!(value instanceof Uint8Array)) fail("a slot value must be bytes");
+  try {
+    const r = new ByteReader(value);
+    if (r.u8() !== FORMAT) fail("unknown slot format");
+    const flags = r.u8();
+    if (flags === 0 || flags > 3) fail("a slot holds a content version, a placement, or both");
+    let content: ContentVersion | null = null;
+    let place: Placement | null = null;
+    if (flags & 1) {
+      const v = readVersion(r, device);
+      content = { ...v, history: readList(r), conflicts: readList(r) };
+    }
+    if (flags & 2) {
+      const parent = r.string(64);
+      if (!isFileId(parent)) fail("placement parent must be a file id");
+      const name = r.string(1024);
+      const problem = nameProblem(name);
+      if (problem) fail(`invalid name ${JSON.stringify(name)}: ${problem}`);
+      const vv = readVv(r);
+      if (vv.get(device) < 1) fail("a version's vector must count its own device");
+      place = { parent: parent, name, vv, hlc: { wall: r.uint(), logical: r.uint() }, device };
+    }
+    r.end();
+    return { content, place };
+  } catch (error) {
+    if (error instanceof WeftError && error.code === "INVALID_RECORD") throw error;
+    throw new WeftError(
+      "INVALID_RECORD",
+      `malformed slot: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}

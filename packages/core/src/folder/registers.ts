@@ -1,0 +1,142 @@
+/** Multi-value registers under version vectors: current versions, the winner, history merging. */
+import type { DeviceId } from "@weft/crypto";
+import type { VersionVector } from "../model/version-vector.js";
+import { fitName, splitExtension } from "../model/path.js";
+import { type ContentVersion, type VersionSnapshot, lwwCompare, versionId } from "./records.js";
+
+/** How much history each file keeps. Conflict copies are never trimmed. */
+export interface RetentionPolicy {
+  /** Versions kept per file, newest first. Default 20. */
+  maxVersions: number;
+  /** Versions older than this (by their own timestamp) are dropped when a file is written. Default 30 days. */
+  maxAgeMs: number;
+}
+
+/** The default retention: 20 versions, 30 days. */
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  maxVersions: 20,
+  maxAgeMs: 30 * 24 * 3600 * 1000,
+};
+
+/**
+ * The versions of one register that no other version dominates: the register's current
+ * values. Duplicates (the same version seen twice) collapse to one, deterministically.
+ */
+export function currentVersions<T extends { vv: VersionVector; device: DeviceId }>(
+  versions: readonly T[],
+): T[] {
+  const out: T[] = [];
+  for (const v of versions) {
+    let keep = true;
+    for (const w of versions) {
+      if (w === v) continue;
+      const o = w.vv.compare(v.vv);
+      if (o === "greater") {
+        keep = false;
+        break;
+      }
+      // Equal vectors are the same version; keep the one whose author sorts first.
+      if (
+        o === "equal" &&
+        (w.device < v.device ||
+          (w.device === v.device && versions.indexOf(w) < versions.indexOf(v)))
+      ) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * The winner among concurrent content versions: a version that keeps the file beats a
+ * deletion (modify beats delete, so nothing is lost), then last-writer-wins on (hlc, device).
+ */
+export function pickWinner(versions: readonly ContentVersion[]): ContentVersion | undefined {
+  let best: ContentVersion | undefined;
+  for (const v of versions) {
+    if (!best) best = v;
+    else if (best.deleted !== v.deleted) best = v.deleted ? best : v;
+    else if (lwwCompare(v, best) > 0) best = v;
+  }
+  return best;
+}
+
+/** The snapshot kept in history or a conflict list for a content version. */
+export function snapshotOf(v: VersionSnapshot): VersionSnapshot {
+  return {
+    kind: v.kind,
+    manifest: v.manifest,
+    target: v.target,
+    mode: v.mode,
+    mtime: v.mtime,
+    vv: v.vv,
+    hlc: v.hlc,
+    device: v.device,
+  };
+}
+
+/** True for versions with bytes worth keeping (a deletion or a directory has none). */
+export function carriesContent(v: { kind: string; deleted?: boolean }): boolean {
+  return v.kind !== "dir" && v.deleted !== true;
+}
+
+/**
+ * The unresolved conflicts of a file as every replica sees them: the current losers plus the
+ * conflicts that current versions carry, minus any that a current version already put in its
+ * history (someone resolved it, or its author superseded it).
+ */
+export function openConflicts(
+  current: readonly ContentVersion[],
+  winner: ContentVersion,
+): VersionSnapshot[] {
+  if (winner.deleted) return [];
+  if (current.length === 1 && winner.conflicts.length === 0) return []; // the common case, fast
+  const settled = new Set<string>();
+  for (const v of current) for (const h of v.history) settled.add(versionId(h));
+  const seen = new Set<string>([versionId(winner)]);
+  const out: VersionSnapshot[] = [];
+  const consider = (v: VersionSnapshot & { deleted?: boolean }): void => {
+    const id = versionId(v);
+    if (seen.has(id) || settled.has(id) || !carriesContent(v)) return;
+    seen.add(id);
+    out.push(snapshotOf(v));
+  };
+  for (const v of current) if (v !== winner) consider(v);
+  for (const v of current) for (const c of v.conflicts) consider(c);
+  return out.sort((a, b) => lwwCompare(b, a));
+}
+
+/** Merges history lists: unique by version, newest first, trimmed by the retention policy. */
+export function mergeHistory(
+  lists: readonly (readonly VersionSnapshot[])[],
+  nowWall: number,
+  retention: RetentionPolicy,
+): VersionSnapshot[] {
+  const byId = new Map<string, VersionSnapshot>();
+  for (const list of lists)
+    for (const v of list) if (!byId.has(versionId(v))) byId.set(versionId(v), v);
+  return [...byId.values()]
+    .filter((v) => nowWall - v.hlc.wall <= retention.maxAgeMs)
+    .sort((a, b) => lwwCompare(b, a))
+    .slice(0, retention.maxVersions);
+}
+
+/**
+ * The name of a conflict copy, the same on every replica:
+ * `name.sync-conflict-YYYYMMDD-HHMMSS-<device>.ext`, from the losing version's own timestamp
+ * (UTC) and the first seven characters of its device id.
+ */
+export function conflictCopyName(
+  name: string,
+  loser: { hlc: { wall: number }; device: string },
+): string {
+  const d = new Date(loser.hlc.wall);
+  const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
+  const stamp = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+  const short = loser.device.replace(/-/g, "").slice(0, 7);
+  const { stem, ext } = splitExtension(name);
+  return fitName(stem, `.sync-conflict-${stamp}-${short}`, ext);
+}

@@ -1,0 +1,217 @@
+import type { ChunkId, DeviceId } from "@weft/crypto";
+import { describe, expect, test } from "vitest";
+import type { Manifest } from "../src/chunking/index.js";
+import { WeftError } from "../src/errors.js";
+import { FolderIndex } from "../src/folder/folder-index.js";
+import type { FileId } from "../src/ids.js";
+import { HybridClock } from "../src/model/hlc.js";
+import { VersionVector } from "../src/model/version-vector.js";
+import { encodeSlot } from "../src/folder/records.js";
+
+const manifest = (tag: number): Manifest => {
+  const hex = tag.toString(16).padStart(64, "0");
+  return { chunks: [{ id: hex as ChunkId, size: 10 }], size: 10, contentHash: hex };
+};
+const hashOf = (tag: number): string => manifest(tag).contentHash;
+
+/** Two or three replicas with controlled clocks and readable file ids. */
+function replicas(n = 2, start = Date.UTC(2026, 10, 22, 12, 0, 0)) {
+  const time = { now: start };
+  const devices = ["AAAAAAAA-1111", "BBBBBBBB-2222", "CCCCCCCC-3333"];
+  const list = devices.slice(0, n).map((device, i) => {
+    let next = 0;
+    return new FolderIndex({
+      device: device as DeviceId,
+      clock: new HybridClock({ now: () => time.now }),
+      newFileId: () => `d${i}f${next++}` as FileId,
+    });
+  });
+  const sync = (): void => {
+    for (const a of list) for (const b of list) if (a !== b) b.applyDelta(a.encodeDelta(b.stateVector()));
+  };
+  return { list, sync, time };
+}
+const paths = (idx: FolderIndex): string[] => [...idx.tree().entries.keys()].sort();
+
+describe("FolderIndex", () => {
+  test("files and directories: write, list, move keeps the file id, remove keeps history", () => {
+    const [a] = replicas(1).list;
+    const id = a!.writeFile("docs/notes/plan.md", { manifest: manifest(1) });
+    expect(paths(a!)).toEqual(["docs", "docs/notes", "docs/notes/plan.md"]);
+    a!.writeFile("docs/notes/plan.md", { manifest: manifest(2), mode: 0o755 });
+    a!.move("docs/notes", "archive/2026");
+    const moved = a!.stat("archive/2026/plan.md")!;
+    expect(moved.fileId).toBe(id);
+    expect(moved.version.mode).toBe(0o755);
+    expect(a!.history("archive/2026/plan.md").map((h) => h.manifest?.contentHash)).toEqual([hashOf(1)]);
+    a!.remove("archive");
+    expect(paths(a!)).toEqual(["docs"]);
+    expect(a!.historyOf(id).map((h) => h.manifest?.contentHash)).toEqual([hashOf(2), hashOf(1)]);
+    expect(() => a!.move("docs", "docs/inner")).toThrow(/into itself/);
+    expect(() => a!.writeFile("../escape", { manifest: manifest(3) })).toThrow(/invalid path/);
+    expect(() => a!.writeFile("docs", { manifest: manifest(3) })).toThrow(WeftError);
+  });
+
+  test("a concurrent edit: one winner by last writer, the loser kept as a named conflict copy", () => {
+    const { list: [a, b], sync, time } = replicas();
+    a!.writeFile("report.txt", { manifest: manifest(1) });
+    sync();
+    a!.writeFile("report.txt", { manifest: manifest(2) });
+    time.now += 1500;
+    b!.writeFile("report.txt", { manifest: manifest(3) });
+    sync();
+    for (const r of [a!, b!]) {
+      expect(r.stat("report.txt")!.version.manifest!.contentHash).toBe(hashOf(3)); // later write wins
+      const copy = r.stat("report.sync-conflict-20261122-120000-AAAAAAA.txt")!;
+      expect(copy.version.manifest!.contentHash).toBe(hashOf(2));
+      expect(copy.conflictOf).toBe("report.txt");
+      expect(r.conflicts()).toHaveLength(1);
+    }
+    // Editing the winner does not make the conflict copy vanish.
+    b!.writeFile("report.txt", { manifest: manifest(4) });
+    sync();
+    expect(a!.conflicts()[0]!.copies[0]!.contentHash).toBe(hashOf(2));
+    // Keep mine (the copy): the winner goes to history, the conflict is gone everywhere.
+    a!.resolveConflict("report.txt", { keep: a!.conflicts()[0]!.copies[0]!.version });
+    sync();
+    for (const r of [a!, b!]) {
+      expect(paths(r)).toEqual(["report.txt"]);
+      expect(r.stat("report.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
+      expect(r.history("report.txt").map((h) => h.manifest!.contentHash)).toContain(hashOf(4));
+    }
+  });
+
+  test("keep both turns each conflict copy into a file of its own", () => {
+    const { list: [a, b], sync } = replicas();
+    a!.writeFile("x.md", { manifest: manifest(1) });
+    sync();
+    a!.writeFile("x.md", { manifest: manifest(2) });
+    b!.writeFile("x.md", { manifest: manifest(3) });
+    sync();
+    const copyPath = a!.conflicts()[0]!.copies[0]!.path;
+    b!.resolveConflict("x.md", { keepBoth: true });
+    sync();
+    expect(a!.conflicts()).toEqual([]);
+    expect(paths(a!)).toEqual(paths(b!));
+    expect(a!.stat(copyPath)!.conflictVersion).toBeUndefined();
+    expect(new Set([a!.stat("x.md")!, a!.stat(copyPath)!].map((e) => e.version.manifest!.contentHash))).toEqual(new Set([hashOf(2), hashOf(3)]));
+  });
+
+  test("edit vs delete: the edit survives", () => {
+    const { list: [a, b], sync } = replicas();
+    a!.writeFile("keep.txt", { manifest: manifest(1) });
+    sync();
+    a!.remove("keep.txt");
+    b!.writeFile("keep.txt", { manifest: manifest(2) });
+    sync();
+    for (const r of [a!, b!]) expect(r.stat("keep.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
+  });
+
+  test("a rename and a concurrent edit merge without a conflict", () => {
+    const { list: [a, b], sync } = replicas();
+    a!.writeFile("draft.txt", { manifest: manifest(1) });
+    sync();
+    a!.move("draft.txt", "final.txt");
+    b!.writeFile("draft.txt", { manifest: manifest(2) });
+    sync();
+    for (const r of [a!, b!]) {
+      expect(paths(r)).toEqual(["final.txt"]);
+      expect(r.stat("final.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
+      expect(r.conflicts()).toEqual([]);
+    }
+  });
+
+  test("concurrent moves that would form a cycle: the newest move is undone to the root, nothing lost", () => {
+    const { list: [a, b], sync, time } = replicas();
+    a!.mkdir("x");
+    a!.writeFile("y/file", { manifest: manifest(1) });
+    sync();
+    a!.move("x", "y/x");
+    time.now += 10;
+    b!.move("y", "x/y");
+    sync();
+    for (const r of [a!, b!]) {
+      // b's move of y into x came last and would close the cycle x → y → x: it is the one undone.
+      expect(paths(r)).toEqual(["y", "y/file", "y/x"]);
+      expect(r.stat("y")!.cycleBroken).toBe(true);
+    }
+  });
+
+  test("same name in one directory: both kept, deterministic distinct names", () => {
+    const { list: [a, b], sync } = replicas();
+    a!.writeFile("todo.txt", { manifest: manifest(1) });
+    b!.writeFile("todo.txt", { manifest: manifest(2) });
+    sync();
+    expect(paths(a!)).toEqual(paths(b!));
+    expect(paths(a!)).toEqual(["todo.name-clash-d1f0.txt", "todo.txt"]);
+    expect(a!.stat("todo.txt")!.fileId).toBe("d0f0");
+  });
+
+  test("a directory removed while a peer created a file in it comes back", () => {
+    const { list: [a, b], sync } = replicas();
+    a!.writeFile("photos/old.jpg", { manifest: manifest(1) });
+    sync();
+    a!.remove("photos");
+    b!.writeFile("photos/new.jpg", { manifest: manifest(2) });
+    sync();
+    for (const r of [a!, b!]) {
+      expect(paths(r)).toEqual(["photos", "photos/new.jpg"]);
+      expect(r.stat("photos")!.resurrected).toBe(true);
+    }
+  });
+
+  test("restore brings back an earlier version; retention trims history by count", () => {
+    const [a] = replicas(1).list;
+    const idx = new FolderIndex({ device: "AAAA" as DeviceId, retention: { maxVersions: 3, maxAgeMs: Infinity } });
+    for (let i = 1; i <= 6; i++) idx.writeFile("f", { manifest: manifest(i) });
+    expect(idx.history("f").map((h) => h.manifest!.contentHash)).toEqual([hashOf(5), hashOf(4), hashOf(3)]);
+    const v4 = idx.history("f")[1]!;
+    idx.restore("f", `${v4.device}:${v4.vv.get(v4.device)}`);
+    expect(idx.stat("f")!.version.manifest!.contentHash).toBe(hashOf(4));
+    expect(() => idx.restore("f", "nobody:1")).toThrow(/no version/);
+    expect(a).toBeDefined();
+  });
+
+  test("snapshots load to the same tree; compaction drops superseded slots and shrinks the snapshot", () => {
+    const { list: [a, b], sync } = replicas();
+    for (let i = 0; i < 50; i++) a!.writeFile(`f${i}`, { manifest: manifest(i + 1) });
+    sync();
+    for (let i = 0; i < 50; i++) {
+      b!.writeFile(`f${i}`, { manifest: manifest(i + 100) });
+      b!.move(`f${i}`, `g${i}`);
+    }
+    sync();
+    const before = a!.snapshot().length;
+    expect(a!.compact()).toBe(50);
+    sync();
+    expect(a!.snapshot().length).toBeLessThan(before * 0.8);
+    const loaded = FolderIndex.load(a!.snapshot(), { device: "CCCC" as DeviceId });
+    expect(paths(loaded)).toEqual(paths(b!));
+    expect(loaded.stat("g7")!.version.manifest!.contentHash).toBe(hashOf(107));
+  });
+
+  test("malformed updates and forged slots are refused with a clear error, nothing half-applied", () => {
+    const [a] = replicas(1).list;
+    a!.writeFile("ok.txt", { manifest: manifest(1) });
+    expect(() => a!.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(/malformed index update/);
+    // A peer writing a slot with a path-traversal name, one whose vector does not count its
+    // own device, stray bytes, and a value that is not bytes at all.
+    const evil = new FolderIndex({ device: "EVIL" as DeviceId });
+    const map = evil.doc.getMap("records");
+    const hlc = { wall: 1, logical: 0 };
+    const place = (name: string, vv: VersionVector) => ({ content: null, place: { parent: "root" as FileId, name, vv, hlc, device: "EVIL" as DeviceId } });
+    map.set("bad1/EVIL", encodeSlot(place("..", VersionVector.from([["EVIL", 1]]))));
+    map.set("bad2/EVIL", encodeSlot(place("fine", VersionVector.from([["AAAA", 1]]))));
+    map.set("bad3/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
+    map.set("bad4/EVIL", { looks: "like a record" });
+    const result = a!.applyDelta(evil.snapshot());
+    expect(result.rejected.map((r) => `${r.key} ${r.message}`).sort()).toEqual([
+      'bad1/EVIL invalid name "..": ".." is not a valid name',
+      "bad2/EVIL a version's vector must count its own device",
+      expect.stringMatching(/^bad3\/EVIL malformed slot/),
+      "bad4/EVIL a slot value must be bytes",
+    ]);
+    expect(paths(a!)).toEqual(["ok.txt"]);
+    expect(a!.rejectedSlots()).toHaveLength(4);
+  });
+});
