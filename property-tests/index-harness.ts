@@ -25,7 +25,9 @@ export type Op =
   | { t: "heal" }
   | { t: "time"; ms: number }
   | { t: "settle" }
-  | { t: "check"; r: number };
+  | { t: "check"; r: number }
+  | { t: "restart"; r: number }
+  | { t: "bulk"; r: number; count: number };
 
 const NAMES = ["a", "b", "c.txt", "d"];
 
@@ -64,6 +66,15 @@ export function arbScenario(maxOps = 60): fc.Arbitrary<{ replicas: number; ops: 
       { weight: 1, arbitrary: fc.record({ t: fc.constant("restore" as const), r, file: idx }) },
       { weight: 1, arbitrary: fc.record({ t: fc.constant("compact" as const), r }) },
       { weight: 1, arbitrary: fc.record({ t: fc.constant("check" as const), r }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), r }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          t: fc.constant("bulk" as const),
+          r,
+          count: fc.integer({ min: 10, max: 80 }),
+        }),
+      },
       {
         weight: 3,
         arbitrary: fc.record({ t: fc.constant("deliver" as const), msg: fc.nat(200), to: r }),
@@ -124,19 +135,25 @@ export class Network {
   private nextContent = 1;
   private group: number[];
 
+  private readonly nextIds: number[];
+
   constructor(count: number) {
     this.group = new Array<number>(count).fill(0);
-    for (let i = 0; i < count; i++) {
-      let n = 0;
-      const index = new FolderIndex({
-        device: `DEV${i}` as DeviceId,
-        clock: new HybridClock({ now: () => this.now }),
-        retention: { maxVersions: Infinity, maxAgeMs: Infinity },
-        newFileId: () => `r${i}-f${n++}` as FileId,
-      });
-      index.onLocalUpdate((update) => this.messages.push({ from: i, update }));
-      this.replicas.push(index);
-    }
+    this.nextIds = new Array<number>(count).fill(0);
+    for (let i = 0; i < count; i++) this.replicas.push(this.open(i));
+  }
+
+  /** Opens replica `i`, from a snapshot when it restarts (same device, same clock). */
+  private open(i: number, snapshot?: Uint8Array): FolderIndex {
+    const options = {
+      device: `DEV${i}` as DeviceId,
+      clock: new HybridClock({ now: () => this.now }),
+      retention: { maxVersions: Infinity, maxAgeMs: Infinity },
+      newFileId: () => `r${i}-f${this.nextIds[i]!++}` as FileId,
+    };
+    const index = snapshot ? FolderIndex.load(snapshot, options) : new FolderIndex(options);
+    index.onLocalUpdate((update) => this.messages.push({ from: i, update }));
+    return index;
   }
 
   /** Runs one step; operations that the replica's current view makes invalid are skipped. */
@@ -166,13 +183,19 @@ export class Network {
       case "settle":
         this.settle();
         return;
+      case "restart":
+        // The device stops and starts again from its own snapshot, then keeps writing.
+        this.replicas[op.r] = this.open(op.r, this.replicas[op.r]!.snapshot());
+        return;
       case "check": {
         // The tree kept up to date by patches equals a full rebuild from the same state.
         const idx = this.replicas[op.r]!;
         const fresh = FolderIndex.load(idx.snapshot(), { device: "CHECK" as DeviceId });
         const [got, want] = [describeTree(idx), describeTree(fresh)];
         if (JSON.stringify(got) !== JSON.stringify(want)) {
-          throw new Error(`replica ${op.r}: patched tree differs from a full rebuild\n${got.join("\n")}\n---\n${want.join("\n")}`);
+          throw new Error(
+            `replica ${op.r}: patched tree differs from a full rebuild\n${got.join("\n")}\n---\n${want.join("\n")}`,
+          );
         }
         return;
       }
@@ -223,6 +246,14 @@ export class Network {
         }
         return;
       }
+      case "bulk": {
+        // Many files in one batch: enough to split this device's buckets.
+        const dir = `bulk-${this.nextContent}`;
+        idx.batch(() => {
+          for (let i = 0; i < op.count; i++) this.write(idx, `${dir}/f${i}`);
+        });
+        return;
+      }
       case "restore": {
         const f = pick(files, op.file);
         const h = f && idx.history(f.path)[0];
@@ -258,8 +289,10 @@ export class Network {
 
 /** A comparable description of a replica's visible tree. */
 export function describeTree(idx: FolderIndex): string[] {
-  return [...idx.tree().entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1)).map(
-    (e) =>
-      `${e.path} ${e.kind} ${e.fileId} ${e.version.manifest?.contentHash.replace(/^0+/, "") ?? "-"} ${e.conflictVersion ?? ""}${e.resurrected ? " resurrected" : ""}`,
-  );
+  return [...idx.tree().entries.values()]
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map(
+      (e) =>
+        `${e.path} ${e.kind} ${e.fileId} ${e.version.manifest?.contentHash.replace(/^0+/, "") ?? "-"} ${e.conflictVersion ?? ""}${e.resurrected ? " resurrected" : ""}`,
+    );
 }

@@ -247,6 +247,11 @@ describe("manifests", () => {
     expect(newChunkIds(a, b)).toHaveLength(b.chunks.length);
   });
 
+  test("a chunk-id key of the wrong length is refused, even for an empty file", async () => {
+    const bad = buildManifest(new Uint8Array(0), { chunkIdKey: new Uint8Array(16) });
+    await expect(bad).rejects.toThrow(/chunkIdKey must be 32 bytes/);
+  });
+
   test("an error thrown by onChunk aborts the manifest", async () => {
     const data = seededBytes(12, 2 * MiB);
     const failing = buildManifest(data, {

@@ -6,7 +6,7 @@ import { FolderIndex } from "../src/folder/folder-index.js";
 import type { FileId } from "../src/ids.js";
 import { HybridClock } from "../src/model/hlc.js";
 import { VersionVector } from "../src/model/version-vector.js";
-import { encodeSlot } from "../src/folder/records.js";
+import { encodeBucket, encodeSlot } from "../src/folder/records.js";
 
 const manifest = (tag: number): Manifest => {
   const hex = tag.toString(16).padStart(64, "0");
@@ -27,7 +27,8 @@ function replicas(n = 2, start = Date.UTC(2026, 10, 22, 12, 0, 0)) {
     });
   });
   const sync = (): void => {
-    for (const a of list) for (const b of list) if (a !== b) b.applyDelta(a.encodeDelta(b.stateVector()));
+    for (const a of list)
+      for (const b of list) if (a !== b) b.applyDelta(a.encodeDelta(b.stateVector()));
   };
   return { list, sync, time };
 }
@@ -43,7 +44,9 @@ describe("FolderIndex", () => {
     const moved = a!.stat("archive/2026/plan.md")!;
     expect(moved.fileId).toBe(id);
     expect(moved.version.mode).toBe(0o755);
-    expect(a!.history("archive/2026/plan.md").map((h) => h.manifest?.contentHash)).toEqual([hashOf(1)]);
+    expect(a!.history("archive/2026/plan.md").map((h) => h.manifest?.contentHash)).toEqual([
+      hashOf(1),
+    ]);
     a!.remove("archive");
     expect(paths(a!)).toEqual(["docs"]);
     expect(a!.historyOf(id).map((h) => h.manifest?.contentHash)).toEqual([hashOf(2), hashOf(1)]);
@@ -53,7 +56,11 @@ describe("FolderIndex", () => {
   });
 
   test("a concurrent edit: one winner by last writer, the loser kept as a named conflict copy", () => {
-    const { list: [a, b], sync, time } = replicas();
+    const {
+      list: [a, b],
+      sync,
+      time,
+    } = replicas();
     a!.writeFile("report.txt", { manifest: manifest(1) });
     sync();
     a!.writeFile("report.txt", { manifest: manifest(2) });
@@ -82,7 +89,10 @@ describe("FolderIndex", () => {
   });
 
   test("keep both turns each conflict copy into a file of its own", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     a!.writeFile("x.md", { manifest: manifest(1) });
     sync();
     a!.writeFile("x.md", { manifest: manifest(2) });
@@ -94,21 +104,30 @@ describe("FolderIndex", () => {
     expect(a!.conflicts()).toEqual([]);
     expect(paths(a!)).toEqual(paths(b!));
     expect(a!.stat(copyPath)!.conflictVersion).toBeUndefined();
-    expect(new Set([a!.stat("x.md")!, a!.stat(copyPath)!].map((e) => e.version.manifest!.contentHash))).toEqual(new Set([hashOf(2), hashOf(3)]));
+    expect(
+      new Set([a!.stat("x.md")!, a!.stat(copyPath)!].map((e) => e.version.manifest!.contentHash)),
+    ).toEqual(new Set([hashOf(2), hashOf(3)]));
   });
 
   test("edit vs delete: the edit survives", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     a!.writeFile("keep.txt", { manifest: manifest(1) });
     sync();
     a!.remove("keep.txt");
     b!.writeFile("keep.txt", { manifest: manifest(2) });
     sync();
-    for (const r of [a!, b!]) expect(r.stat("keep.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
+    for (const r of [a!, b!])
+      expect(r.stat("keep.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
   });
 
   test("a rename and a concurrent edit merge without a conflict", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     a!.writeFile("draft.txt", { manifest: manifest(1) });
     sync();
     a!.move("draft.txt", "final.txt");
@@ -122,7 +141,11 @@ describe("FolderIndex", () => {
   });
 
   test("concurrent moves that would form a cycle: the newest move is undone to the root, nothing lost", () => {
-    const { list: [a, b], sync, time } = replicas();
+    const {
+      list: [a, b],
+      sync,
+      time,
+    } = replicas();
     a!.mkdir("x");
     a!.writeFile("y/file", { manifest: manifest(1) });
     sync();
@@ -138,7 +161,10 @@ describe("FolderIndex", () => {
   });
 
   test("same name in one directory: both kept, deterministic distinct names", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     a!.writeFile("todo.txt", { manifest: manifest(1) });
     b!.writeFile("todo.txt", { manifest: manifest(2) });
     sync();
@@ -148,7 +174,10 @@ describe("FolderIndex", () => {
   });
 
   test("a directory removed while a peer created a file in it comes back", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     a!.writeFile("photos/old.jpg", { manifest: manifest(1) });
     sync();
     a!.remove("photos");
@@ -162,9 +191,16 @@ describe("FolderIndex", () => {
 
   test("restore brings back an earlier version; retention trims history by count", () => {
     const [a] = replicas(1).list;
-    const idx = new FolderIndex({ device: "AAAA" as DeviceId, retention: { maxVersions: 3, maxAgeMs: Infinity } });
+    const idx = new FolderIndex({
+      device: "AAAA" as DeviceId,
+      retention: { maxVersions: 3, maxAgeMs: Infinity },
+    });
     for (let i = 1; i <= 6; i++) idx.writeFile("f", { manifest: manifest(i) });
-    expect(idx.history("f").map((h) => h.manifest!.contentHash)).toEqual([hashOf(5), hashOf(4), hashOf(3)]);
+    expect(idx.history("f").map((h) => h.manifest!.contentHash)).toEqual([
+      hashOf(5),
+      hashOf(4),
+      hashOf(3),
+    ]);
     const v4 = idx.history("f")[1]!;
     idx.restore("f", `${v4.device}:${v4.vv.get(v4.device)}`);
     expect(idx.stat("f")!.version.manifest!.contentHash).toBe(hashOf(4));
@@ -173,7 +209,10 @@ describe("FolderIndex", () => {
   });
 
   test("snapshots load to the same tree; compaction drops superseded slots and shrinks the snapshot", () => {
-    const { list: [a, b], sync } = replicas();
+    const {
+      list: [a, b],
+      sync,
+    } = replicas();
     for (let i = 0; i < 50; i++) a!.writeFile(`f${i}`, { manifest: manifest(i + 1) });
     sync();
     for (let i = 0; i < 50; i++) {
@@ -193,25 +232,41 @@ describe("FolderIndex", () => {
   test("malformed updates and forged slots are refused with a clear error, nothing half-applied", () => {
     const [a] = replicas(1).list;
     a!.writeFile("ok.txt", { manifest: manifest(1) });
-    expect(() => a!.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(/malformed index update/);
-    // A peer writing a slot with a path-traversal name, one whose vector does not count its
-    // own device, stray bytes, and a value that is not bytes at all.
+    expect(() => a!.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(
+      /malformed index update/,
+    );
+    // A peer writing a slot with a path-traversal name and one whose vector does not count its
+    // own device (in a well-formed bucket), a garbled bucket, a value that is not bytes, and a
+    // key that is not a bucket key at all.
     const evil = new FolderIndex({ device: "EVIL" as DeviceId });
     const map = evil.doc.getMap("records");
     const hlc = { wall: 1, logical: 0 };
-    const place = (name: string, vv: VersionVector) => ({ content: null, place: { parent: "root" as FileId, name, vv, hlc, device: "EVIL" as DeviceId } });
-    map.set("bad1/EVIL", encodeSlot(place("..", VersionVector.from([["EVIL", 1]]))));
-    map.set("bad2/EVIL", encodeSlot(place("fine", VersionVector.from([["AAAA", 1]]))));
-    map.set("bad3/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
-    map.set("bad4/EVIL", { looks: "like a record" });
+    const place = (name: string, vv: VersionVector) =>
+      encodeSlot({
+        content: null,
+        place: { parent: "root" as FileId, name, vv, hlc, device: "EVIL" as DeviceId },
+      });
+    map.set(
+      "0/EVIL",
+      encodeBucket([
+        ["bad1" as FileId, place("..", VersionVector.from([["EVIL", 1]]))],
+        ["bad2" as FileId, place("fine", VersionVector.from([["AAAA", 1]]))],
+        ["good" as FileId, place("visible.txt", VersionVector.from([["EVIL", 1]]))],
+      ]),
+    );
+    map.set("1/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
+    map.set("2/EVIL", { looks: "like a record" });
+    map.set("not-a-bucket", new Uint8Array([1, 0]));
     const result = a!.applyDelta(evil.snapshot());
     expect(result.rejected.map((r) => `${r.key} ${r.message}`).sort()).toEqual([
+      expect.stringMatching(/^1\/EVIL malformed bucket/),
+      "2/EVIL a bucket value must be bytes",
       'bad1/EVIL invalid name "..": ".." is not a valid name',
       "bad2/EVIL a version's vector must count its own device",
-      expect.stringMatching(/^bad3\/EVIL malformed slot/),
-      "bad4/EVIL a slot value must be bytes",
+      "not-a-bucket not a bucket key (bucket/deviceId)",
     ]);
+    // A placement without content is not a file: nothing of the forged data shows.
     expect(paths(a!)).toEqual(["ok.txt"]);
-    expect(a!.rejectedSlots()).toHaveLength(4);
+    expect(a!.rejectedSlots()).toHaveLength(5);
   });
 });

@@ -29,7 +29,10 @@ export interface ResolvedChunkerOptions {
 export interface Chunk {
   /** Offset of the chunk's first byte from the start of the input. */
   offset: number;
-  /** The chunk's bytes; a view into the caller's input when the chunk lies inside one block. */
+  /**
+   * The chunk's bytes: a view into the caller's input when the chunk lies inside one block,
+   * else a copy (a new array, or the chunker's reused buffer; see {@link Chunker}).
+   */
   data: Uint8Array;
 }
 
@@ -40,12 +43,11 @@ export const DEFAULT_CHUNKER_OPTIONS: ResolvedChunkerOptions = Object.freeze({
   maxSize: 4 * 1024 * 1024,
 });
 
-// Smallest sizes we accept: the gear hash only "sees" the last 32 bytes, so cutting finer than
-// that is not content-defined in any useful sense, and masks need at least 1 bit after the -2
-// of normalization (avg ≥ 8 would do; 64 keeps the options meaningful).
+// Smallest size we accept: a cut depends on the last 32 bytes (the gear hash's window), so
+// chunks not much longer than that would be cut by noise more than by content.
 const MIN_MIN_SIZE = 64;
-// Chunks spanning input blocks are copied into one array of up to maxSize bytes; 1 GiB keeps
-// that allocation sane and every offset within a 32-bit mask's reach.
+// Largest: a chunk that spans input blocks is assembled in one array of up to maxSize bytes,
+// and avgSize < 2^30 keeps the harder mask (log2(avgSize) + 2 bits) within 32 bits.
 const MAX_MAX_SIZE = 1024 * 1024 * 1024;
 
 /**
@@ -345,7 +347,8 @@ export function chunkBytes(data: Uint8Array, opts?: ChunkerOptions): Chunk[] {
 
 /**
  * Chunks an async stream of blocks (any sizes, empty blocks allowed). Yields each chunk as soon
- * as its end is known; memory stays around maxSize + one block whatever the stream's length.
+ * as its end is known; memory stays within about 2 × maxSize + one block (see {@link Chunker})
+ * whatever the stream's length. Each chunk that spans blocks is a new array, safe to keep.
  */
 export async function* chunkStream(
   source: AsyncIterable<Uint8Array>,

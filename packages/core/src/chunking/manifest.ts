@@ -4,6 +4,7 @@
  */
 import { chunkIdFromSha256, createSha256, ready, sha256, toHex } from "@weft/crypto";
 import type { ChunkId } from "@weft/crypto";
+import { WeftError } from "../errors.js";
 import { Chunker, chunkBytes } from "./fastcdc.js";
 import type { Chunk, ChunkerOptions } from "./fastcdc.js";
 
@@ -28,6 +29,9 @@ export interface Manifest {
    */
   contentHash: string;
 }
+
+/** Length of a folder's chunk-id subkey. */
+const CHUNK_ID_KEY_BYTES = 32;
 
 /** SHA-256 of the empty string: the content hash of every empty file. */
 export const EMPTY_CONTENT_HASH =
@@ -66,12 +70,12 @@ export interface BuildManifestOptions {
  * Chunks a file and names its chunks, in one pass: each chunk's SHA-256 is computed once and
  * serves both its chunk id and the file's content hash.
  *
- * Memory is bounded by the chunker (about maxSize + one input block) plus whatever `onChunk`
+ * Memory is bounded by the chunker (about 2 × maxSize + one input block) plus what `onChunk`
  * keeps, so a file of any size can be streamed through.
  *
  * @param source - the whole file, or its bytes as an async stream of blocks of any size
- * @throws WeftError INVALID_OPTIONS for bad chunking sizes; CryptoError BAD_KEY for a chunk-id
- * key that is not 32 bytes; whatever `onChunk` or `source` throws
+ * @throws WeftError INVALID_OPTIONS for bad chunking sizes or a chunk-id key that is not 32
+ * bytes; whatever `onChunk` or `source` throws
  */
 export async function buildManifest(
   source: AsyncIterable<Uint8Array> | Uint8Array,
@@ -80,6 +84,10 @@ export async function buildManifest(
   // Cheap after the first call; keeps this usable without the caller knowing crypto's setup.
   await ready();
   const { chunkIdKey, onChunk } = opts;
+  // Checked up front (crypto checks it again per chunk) so an empty file cannot hide a bad key.
+  if (!(chunkIdKey instanceof Uint8Array) || chunkIdKey.length !== CHUNK_ID_KEY_BYTES) {
+    throw new WeftError("INVALID_OPTIONS", `chunkIdKey must be ${CHUNK_ID_KEY_BYTES} bytes`);
+  }
   const contentHash = createSha256();
   const chunks: ManifestChunk[] = [];
   let size = 0;

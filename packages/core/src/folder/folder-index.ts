@@ -13,7 +13,7 @@ import { checkName, splitPath } from "../model/path.js";
 import type { FileState, Tree, TreeEntry } from "./materialize.js";
 import { type RejectedSlot, SlotStore } from "./slot-store.js";
 import { type ContentInput, SlotWriter } from "./writer.js";
-import { type FileKind, type VersionSnapshot, slotKey, versionId } from "./records.js";
+import { type FileKind, type VersionSnapshot, versionId } from "./records.js";
 import {
   DEFAULT_RETENTION,
   type RetentionPolicy,
@@ -211,66 +211,73 @@ export class FolderIndex {
 
   /** Writes a file's content, creating the file and any missing parent directories. */
   writeFile(path: string, content: FileContentInput): FileId {
-    const parts = splitPath(path);
-    if (parts.length === 0) throw new WeftError("INVALID_PATH", "cannot write to the folder root");
-    const existing = this.tree().entries.get(parts.join("/"));
-    if (existing && existing.conflictVersion === undefined) {
-      if (existing.kind === "dir")
-        throw new WeftError("IS_A_DIRECTORY", `is a directory: ${existing.path}`);
-      if (existing.kind !== "file")
+    return this.mutate(() => {
+      const parts = splitPath(path);
+      if (parts.length === 0)
+        throw new WeftError("INVALID_PATH", "cannot write to the folder root");
+      const existing = this.tree().entries.get(parts.join("/"));
+      if (existing && existing.conflictVersion === undefined) {
+        if (existing.kind === "dir")
+          throw new WeftError("IS_A_DIRECTORY", `is a directory: ${existing.path}`);
+        if (existing.kind !== "file")
+          throw new WeftError(
+            "ALREADY_EXISTS",
+            `${existing.path} is a ${existing.kind}; remove it first`,
+          );
+        this.writer.writeContent(existing.fileId, {
+          kind: existing.kind,
+          deleted: false,
+          manifest: content.manifest,
+          target: null,
+          mode: content.mode ?? 0o644,
+          mtime: content.mtime,
+        });
+        return existing.fileId;
+      }
+      if (existing)
         throw new WeftError(
           "ALREADY_EXISTS",
-          `${existing.path} is a ${existing.kind}; remove it first`,
+          `${existing.path} is a conflict copy; resolve the conflict first`,
         );
-      this.writer.writeContent(existing.fileId, {
-        kind: existing.kind,
-        deleted: false,
+      return this.createAt(parts, "file", {
         manifest: content.manifest,
-        target: null,
         mode: content.mode ?? 0o644,
         mtime: content.mtime,
       });
-      return existing.fileId;
-    }
-    if (existing)
-      throw new WeftError(
-        "ALREADY_EXISTS",
-        `${existing.path} is a conflict copy; resolve the conflict first`,
-      );
-    return this.createAt(parts, "file", {
-      manifest: content.manifest,
-      mode: content.mode ?? 0o644,
-      mtime: content.mtime,
     });
   }
 
   /** Creates a directory and any missing parents; returns its id (an existing one is fine). */
   mkdir(path: string): FileId {
-    const parts = splitPath(path);
-    if (parts.length === 0) return ROOT_ID;
-    const existing = this.tree().entries.get(parts.join("/"));
-    if (existing) {
-      if (existing.kind !== "dir")
-        throw new WeftError("NOT_A_DIRECTORY", `not a directory: ${existing.path}`);
-      if (existing.resurrected)
-        this.writer.writeContent(existing.fileId, {
-          kind: "dir",
-          deleted: false,
-          manifest: null,
-          target: null,
-          mode: existing.version.mode,
-        });
-      return existing.fileId;
-    }
-    return this.createAt(parts, "dir", { manifest: null, mode: 0o755 });
+    return this.mutate(() => {
+      const parts = splitPath(path);
+      if (parts.length === 0) return ROOT_ID;
+      const existing = this.tree().entries.get(parts.join("/"));
+      if (existing) {
+        if (existing.kind !== "dir")
+          throw new WeftError("NOT_A_DIRECTORY", `not a directory: ${existing.path}`);
+        if (existing.resurrected)
+          this.writer.writeContent(existing.fileId, {
+            kind: "dir",
+            deleted: false,
+            manifest: null,
+            target: null,
+            mode: existing.version.mode,
+          });
+        return existing.fileId;
+      }
+      return this.createAt(parts, "dir", { manifest: null, mode: 0o755 });
+    });
   }
 
   /** Creates a symbolic link (stored, never followed). */
   symlink(path: string, target: string): FileId {
-    const parts = splitPath(path);
-    if (this.tree().entries.has(parts.join("/")))
-      throw new WeftError("ALREADY_EXISTS", `already exists: ${parts.join("/")}`);
-    return this.createAt(parts, "symlink", { manifest: null, target, mode: 0o777 });
+    return this.mutate(() => {
+      const parts = splitPath(path);
+      if (this.tree().entries.has(parts.join("/")))
+        throw new WeftError("ALREADY_EXISTS", `already exists: ${parts.join("/")}`);
+      return this.createAt(parts, "symlink", { manifest: null, target, mode: 0o777 });
+    });
   }
 
   /** Moves or renames a file or directory (same file id: history follows it). */
@@ -285,39 +292,41 @@ export class FolderIndex {
       throw new WeftError("MOVE_INTO_SELF", `cannot move ${entry.path} into itself`);
     const target = this.tree().entries.get(dest);
     if (target) throw new WeftError("ALREADY_EXISTS", `already exists: ${target.path}`);
-    this.doc.transact(() => {
+    this.mutate(() => {
       const parent = this.mkdir(parts.slice(0, -1).join("/"));
       this.writer.writePlace(entry.fileId, parent, name);
-    }, this);
+    });
   }
 
   /** Removes a file, or a directory with everything in it. Removed content stays in history. */
   remove(path: string): void {
     const entry = this.requireMain(path);
-    this.doc.transact(() => {
+    this.mutate(() => {
       const prefix = `${entry.path}/`;
       for (const e of this.tree().entries.values()) {
         if (e.conflictVersion === undefined && e.path.startsWith(prefix))
           this.writer.deleteFile(e.fileId);
       }
       this.writer.deleteFile(entry.fileId);
-    }, this);
+    });
   }
 
   /** Restores an earlier version (from history or a conflict copy) as the current content. */
   restore(path: string, version: string): void {
-    const entry = this.requireMain(path);
-    const f = this.file(entry.fileId)!;
-    const all = [...this.history(path), ...openConflicts(f.contents, f.winner!)];
-    const v = all.find((h) => versionId(h) === version);
-    if (!v) throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${version}`);
-    this.writer.writeContent(entry.fileId, {
-      kind: v.kind,
-      deleted: false,
-      manifest: v.manifest,
-      target: v.target,
-      mode: v.mode,
-      mtime: v.mtime,
+    this.mutate(() => {
+      const entry = this.requireMain(path);
+      const f = this.file(entry.fileId)!;
+      const all = [...this.history(path), ...openConflicts(f.contents, f.winner!)];
+      const v = all.find((h) => versionId(h) === version);
+      if (!v) throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${version}`);
+      this.writer.writeContent(entry.fileId, {
+        kind: v.kind,
+        deleted: false,
+        manifest: v.manifest,
+        target: v.target,
+        mode: v.mode,
+        mtime: v.mtime,
+      });
     });
   }
 
@@ -332,7 +341,7 @@ export class FolderIndex {
     const losers = openConflicts(f.contents, winner);
     if (losers.length === 0) throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
     const settled = [snapshotOf(winner), ...losers];
-    this.doc.transact(() => {
+    this.mutate(() => {
       if ("keep" in resolution) {
         const v = settled.find((s) => versionId(s) === resolution.keep);
         if (!v)
@@ -366,7 +375,7 @@ export class FolderIndex {
           settled,
         );
       }
-    }, this);
+    });
   }
 
   // ---------------------------------------------------------------- sync
@@ -401,7 +410,9 @@ export class FolderIndex {
       throw new WeftError("INVALID_UPDATE", "malformed index update", { cause });
     }
     try {
-      return this.store.collect(() => Y.applyUpdate(this.doc, update, REMOTE));
+      const result = this.store.collect(() => Y.applyUpdate(this.doc, update, REMOTE));
+      if (result.devices.has(this.device)) this.writer.adopt();
+      return { changed: result.changed, rejected: result.rejected };
     } catch (cause) {
       throw new WeftError("INVALID_UPDATE", "index update could not be applied", { cause });
     }
@@ -419,34 +430,35 @@ export class FolderIndex {
   }
 
   /**
-   * Drops slots whose versions are all superseded. Safe with concurrent writers: Yjs removes
-   * only the value that was superseded, and a newer value its device writes meanwhile stays.
-   * Returns the number of slots removed; the next snapshot is smaller by that much.
+   * Drops this device's slots whose versions other devices have all superseded (and carry in
+   * their history). Every device compacts its own slots, so the one-writer-per-key rule holds.
+   * Returns the number of slots dropped; the next snapshot is smaller by that much.
    */
   compact(): number {
-    let removed = 0;
-    this.doc.transact(() => {
-      for (const fileId of [...this.store.fileIds()]) {
-        const slots = this.store.slotsOf(fileId);
-        const f = this.file(fileId)!;
-        const contents = new Set(f.contents.map(versionId));
-        const places = new Set(f.places.map(versionId));
-        for (const [device, slot] of [...slots]) {
-          const needed =
-            (slot.content && contents.has(versionId(slot.content))) ||
-            (slot.place && places.has(versionId(slot.place)));
-          if (!needed) {
-            this.map.delete(slotKey(fileId, device));
-            this.store.loadKey(slotKey(fileId, device));
-            removed++;
-          }
-        }
-      }
-    }, this);
-    return removed;
+    return this.mutate(() => this.writer.compact());
+  }
+
+  /**
+   * Runs several local operations as one: they reach the Yjs document, and the update
+   * listeners, as a single update when the outermost call returns (e.g. a scan of many files).
+   */
+  batch<T>(run: () => T): T {
+    return this.mutate(run);
   }
 
   // ---------------------------------------------------------------- internals
+
+  private depth = 0;
+
+  /** Every local write runs inside this: changed buckets are stored once, at the end. */
+  private mutate<T>(run: () => T): T {
+    this.depth++;
+    try {
+      return run();
+    } finally {
+      if (--this.depth === 0) this.writer.flush();
+    }
+  }
 
   private readonly emitUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === REMOTE) return;
@@ -477,10 +489,10 @@ export class FolderIndex {
     content: Omit<ContentInput, "kind" | "deleted">,
   ): FileId {
     let id: FileId = ROOT_ID;
-    this.doc.transact(() => {
+    this.mutate(() => {
       const parent = this.mkdir(parts.slice(0, -1).join("/"));
       id = this.create(parent, parts[parts.length - 1]!, kind, content);
-    }, this);
+    });
     return id;
   }
 
@@ -493,7 +505,7 @@ export class FolderIndex {
   ): FileId {
     checkName(name);
     const id = this.newFileId();
-    this.doc.transact(() => {
+    this.mutate(() => {
       // One slot write for both registers: a new file is one record, one update.
       const place = this.writer.buildPlace(id, parent, name);
       this.writer.writeContent(
@@ -509,7 +521,7 @@ export class FolderIndex {
         [],
         place,
       );
-    }, this);
+    });
     return id;
   }
 }

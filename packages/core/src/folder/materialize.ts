@@ -214,10 +214,10 @@ export function patchTree(
   changed: Iterable<FileId>,
   file: (id: FileId) => FileState | undefined,
 ): boolean {
+  // Changes are applied as they are checked (a new directory, then a file inside it); on a
+  // false return the caller discards the tree, so a half-patched tree is never used.
   const t = tree as MutableTree;
   if (t.orphans.length > 0) return false;
-  const updates: TreeEntry[] = [];
-  const claimed = new Set<string>();
   for (const id of changed) {
     const f = file(id);
     const w = f?.winner;
@@ -229,7 +229,7 @@ export function patchTree(
       const prev = t.entries.get(path)!;
       if (prev.resurrected || prev.placeVersion !== placeVersion || prev.kind !== w.kind)
         return false;
-      updates.push({ ...prev, version: w });
+      t.entries.set(path, { ...prev, version: w });
       continue;
     }
     // A new file: its parent must be shown as a directory and its name free.
@@ -241,9 +241,8 @@ export function patchTree(
       dirPath = p;
     }
     const newPath = dirPath === "" ? f.place.name : `${dirPath}/${f.place.name}`;
-    if (t.entries.has(newPath) || claimed.has(newPath)) return false;
-    claimed.add(newPath);
-    updates.push({
+    if (t.entries.has(newPath)) return false;
+    t.entries.set(newPath, {
       path: newPath,
       name: f.place.name,
       fileId: id,
@@ -253,10 +252,7 @@ export function patchTree(
       cycleBroken: false,
       placeVersion,
     });
-  }
-  for (const e of updates) {
-    t.entries.set(e.path, e);
-    t.pathOf.set(e.fileId, e.path);
+    t.pathOf.set(id, newPath);
   }
   return true;
 }

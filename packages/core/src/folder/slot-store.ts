@@ -12,9 +12,9 @@ import {
   type ContentVersion,
   type Placement,
   type Slot,
-  decodeSlot,
+  decodeBucket,
   lwwCompare,
-  parseSlotKey,
+  parseBucketKey,
 } from "./records.js";
 import { currentVersions, pickWinner } from "./registers.js";
 
@@ -26,14 +26,20 @@ export interface RejectedSlot {
 
 /** See the module comment. */
 export class SlotStore {
-  private readonly slots = new Map<FileId, Map<DeviceId, Slot>>();
+  /** Every slot of each file, by the bucket key it came from. */
+  private readonly slots = new Map<FileId, Map<string, Slot>>();
+  /** The files each bucket key holds, to find what a rewritten bucket dropped. */
+  private readonly sources = new Map<string, Set<FileId>>();
+  /** Refusals caused by each bucket key, cleared when the key is rewritten. */
+  private readonly rejectedBy = new Map<string, string[]>();
   private readonly states = new Map<FileId, FileState>();
   private readonly rejected = new Map<string, string>();
   private cachedTree: Tree | undefined;
   /** Files changed since the tree was last brought up to date. */
   private readonly dirty = new Set<FileId>();
   /** Collects what one remote apply changed, while it runs. */
-  private applying: { changed: number; rejected: RejectedSlot[] } | undefined;
+  private applying:
+    { changed: number; rejected: RejectedSlot[]; devices: Set<DeviceId> } | undefined;
 
   constructor(
     private readonly map: Y.Map<unknown>,
@@ -85,16 +91,6 @@ export class SlotStore {
     return this.cachedTree;
   }
 
-  /** This device's own slot for a file, if it wrote one. */
-  own(fileId: FileId, device: DeviceId): Slot | undefined {
-    return this.slots.get(fileId)?.get(device);
-  }
-
-  /** Every slot of a file, by device. */
-  slotsOf(fileId: FileId): ReadonlyMap<DeviceId, Slot> {
-    return this.slots.get(fileId) ?? new Map<DeviceId, Slot>();
-  }
-
   /** Ids of every file known, live or deleted. */
   fileIds(): IterableIterator<FileId> {
     return this.slots.keys();
@@ -108,9 +104,21 @@ export class SlotStore {
     return [...this.rejected].map(([key, message]) => ({ key, message }));
   }
 
+  /** Every slot that `device`'s buckets hold, by file (its writer adopts them after a load). */
+  slotsOfDevice(device: DeviceId): Map<FileId, { slot: Slot; bucket: number }> {
+    const out = new Map<FileId, { slot: Slot; bucket: number }>();
+    for (const [key, ids] of this.sources) {
+      const parsed = parseBucketKey(key);
+      if (!parsed || parsed.device !== device) continue;
+      for (const id of ids)
+        out.set(id, { slot: this.slots.get(id)!.get(key)!, bucket: parsed.bucket });
+    }
+    return out;
+  }
+
   /** Runs a remote apply and reports which slots it changed or refused. */
-  collect(run: () => void): { changed: number; rejected: RejectedSlot[] } {
-    const result = (this.applying = { changed: 0, rejected: [] });
+  collect(run: () => void): { changed: number; rejected: RejectedSlot[]; devices: Set<DeviceId> } {
+    const result = (this.applying = { changed: 0, rejected: [], devices: new Set<DeviceId>() });
     try {
       run();
       return result;
@@ -119,45 +127,65 @@ export class SlotStore {
     }
   }
 
-  /** Re-reads one key of the Yjs map after a remote change (or a compaction). */
+  /** Re-reads one key of the Yjs map after a remote change. */
   loadKey(key: string): void {
-    const parsed = parseSlotKey(key);
+    const parsed = parseBucketKey(key);
     const value = this.map.get(key);
-    this.rejected.delete(key);
-    if (this.applying) this.applying.changed++;
+    for (const r of this.rejectedBy.get(key) ?? []) this.rejected.delete(r);
+    this.rejectedBy.delete(key);
     if (!parsed) {
-      if (value !== undefined) this.reject(key, "not a slot key (fileId/deviceId)");
+      if (value !== undefined) this.reject(key, key, "not a bucket key (bucket/deviceId)");
       return;
     }
-    if (value === undefined) {
-      this.setSlot(parsed.fileId, parsed.device, undefined);
-      return;
+    this.applying?.devices.add(parsed.device);
+    let slots = new Map<FileId, Slot>();
+    if (value !== undefined) {
+      try {
+        const decoded = decodeBucket(value, parsed.device);
+        slots = decoded.slots;
+        for (const [fileId, message] of decoded.rejected)
+          this.reject(key, `${fileId}/${parsed.device}`, message);
+      } catch (error) {
+        this.reject(key, key, error instanceof Error ? error.message : String(error));
+      }
     }
-    try {
-      const slot = decodeSlot(value, parsed.device);
+    const before = this.sources.get(key);
+    if (before) for (const id of before) if (!slots.has(id)) this.setSlot(id, key, undefined);
+    for (const [id, slot] of slots) {
       if (slot.content) this.clock.observe(slot.content.hlc);
       if (slot.place) this.clock.observe(slot.place.hlc);
-      this.setSlot(parsed.fileId, parsed.device, slot);
-    } catch (error) {
-      this.setSlot(parsed.fileId, parsed.device, undefined);
-      this.reject(key, error instanceof Error ? error.message : String(error));
+      this.setSlot(id, key, slot);
     }
   }
 
-  private reject(key: string, message: string): void {
+  private reject(source: string, key: string, message: string): void {
     this.rejected.set(key, message);
+    let list = this.rejectedBy.get(source);
+    if (!list) this.rejectedBy.set(source, (list = []));
+    list.push(key);
     this.applying?.rejected.push({ key, message });
   }
 
-  setSlot(fileId: FileId, device: DeviceId, slot: Slot | undefined): void {
+  /** Sets (or with `undefined`, removes) the slot that one bucket key holds for a file. */
+  setSlot(fileId: FileId, source: string, slot: Slot | undefined): void {
     let slots = this.slots.get(fileId);
+    let ids = this.sources.get(source);
     if (slot) {
-      if (!slots) this.slots.set(fileId, (slots = new Map<DeviceId, Slot>()));
-      slots.set(device, slot);
-    } else if (slots) {
-      slots.delete(device);
-      if (slots.size === 0) this.slots.delete(fileId);
+      if (!slots) this.slots.set(fileId, (slots = new Map<string, Slot>()));
+      slots.set(source, slot);
+      if (!ids) this.sources.set(source, (ids = new Set()));
+      ids.add(fileId);
+    } else {
+      if (slots) {
+        slots.delete(source);
+        if (slots.size === 0) this.slots.delete(fileId);
+      }
+      if (ids) {
+        ids.delete(fileId);
+        if (ids.size === 0) this.sources.delete(source);
+      }
     }
+    if (this.applying) this.applying.changed++;
     this.states.delete(fileId);
     this.dirty.add(fileId);
   }

@@ -12,9 +12,10 @@ import {
   type Placement,
   type Slot,
   type VersionSnapshot,
+  bucketKey,
   decodeSlot,
+  encodeBucket,
   encodeSlot,
-  slotKey,
   versionId,
 } from "./records.js";
 import {
@@ -25,6 +26,13 @@ import {
   snapshotOf,
 } from "./registers.js";
 import type { SlotStore } from "./slot-store.js";
+
+/**
+ * Slots per bucket before the bucket count doubles. Small enough that rewriting a bucket for
+ * a one-file edit stays a few kilobytes; large enough that a 100,000-file index is a few
+ * thousand Yjs items rather than 100,000.
+ */
+const SLOTS_PER_BUCKET = 32;
 
 /** A content version as a local write describes it (the index fills in vv, hlc, history). */
 export interface ContentInput {
@@ -48,6 +56,17 @@ export class SlotWriter {
     /** The transaction origin of local writes, so the index's observer can skip them. */
     private readonly origin: object,
   ) {}
+
+  /** This device's slots, their encoded bytes, and which bucket holds which file. */
+  private readonly own = new Map<FileId, Slot>();
+  private readonly ownBytes = new Map<FileId, Uint8Array>();
+  private readonly members = new Map<number, Set<FileId>>();
+  private readonly dirtyBuckets = new Set<number>();
+  /** Which bucket holds each of this device's files; a file stays in its bucket. */
+  private readonly bucketOfFile = new Map<FileId, number>();
+  /** The bucket new files go into until it is full, and the next unused bucket id. */
+  private openBucket = 0;
+  private nextBucket = 1;
 
   /** Marks a file deleted; its content and unresolved conflicts go to history. */
   deleteFile(fileId: FileId): void {
@@ -103,14 +122,14 @@ export class SlotWriter {
       history: history.filter((h) => !carried.some((c) => versionId(c) === versionId(h))),
       conflicts: carried,
     };
-    const own = this.store.own(fileId, this.device);
+    const own = this.own.get(fileId);
     this.putSlot(fileId, { content, place: place ?? own?.place ?? null });
   }
 
   /** Writes a new placement for a file (a move or a rename). */
   writePlace(fileId: FileId, parent: FileId, name: string): void {
     const place = this.buildPlace(fileId, parent, name);
-    const own = this.store.own(fileId, this.device);
+    const own = this.own.get(fileId);
     this.putSlot(fileId, { content: own?.content ?? null, place });
   }
 
@@ -130,12 +149,105 @@ export class SlotWriter {
   }
 
   private putSlot(fileId: FileId, slot: Slot): void {
-    const key = slotKey(fileId, this.device);
     const bytes = encodeSlot(slot);
     // Local writes pass the same validation as remote ones, and the in-memory slot is what
     // every other replica will decode from the stored value.
     const stored = decodeSlot(bytes, this.device);
-    this.doc.transact(() => this.map.set(key, bytes), this.origin);
-    this.store.setSlot(fileId, this.device, stored);
+    this.place(fileId, stored, bytes);
+  }
+
+  /**
+   * Puts one of this device's slots in its bucket (in memory; {@link flush} stores it). New
+   * files fill buckets in order, so a batch of new files writes a few fresh buckets instead of
+   * rewriting many: every rewrite leaves a Yjs tombstone that every later load pays for.
+   */
+  private place(fileId: FileId, slot: Slot, bytes: Uint8Array, bucket?: number): void {
+    let b = bucket ?? this.bucketOfFile.get(fileId);
+    if (b === undefined) {
+      if ((this.members.get(this.openBucket)?.size ?? 0) >= SLOTS_PER_BUCKET)
+        this.openBucket = this.nextBucket++;
+      b = this.openBucket;
+    }
+    this.bucketOfFile.set(fileId, b);
+    this.own.set(fileId, slot);
+    this.ownBytes.set(fileId, bytes);
+    let members = this.members.get(b);
+    if (!members) this.members.set(b, (members = new Set()));
+    members.add(fileId);
+    this.store.setSlot(fileId, bucketKey(b, this.device), slot);
+    this.dirtyBuckets.add(b);
+  }
+
+  /** Drops one of this device's slots (compaction). */
+  private drop(fileId: FileId): void {
+    const b = this.bucketOfFile.get(fileId)!;
+    this.bucketOfFile.delete(fileId);
+    this.own.delete(fileId);
+    this.ownBytes.delete(fileId);
+    this.members.get(b)?.delete(fileId);
+    this.store.setSlot(fileId, bucketKey(b, this.device), undefined);
+    this.dirtyBuckets.add(b);
+  }
+
+  /**
+   * Drops this device's slots whose versions are all superseded by newer ones from other
+   * devices (those carry them in their history). Returns how many were dropped.
+   */
+  compact(): number {
+    let dropped = 0;
+    for (const [id, slot] of [...this.own]) {
+      const f = this.store.file(id);
+      const contentLive =
+        slot.content && f?.contents.some((c) => versionId(c) === versionId(slot.content!));
+      const placeLive =
+        slot.place && f?.places.some((p) => versionId(p) === versionId(slot.place!));
+      if (!contentLive && !placeLive) {
+        this.drop(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Writes every changed bucket to the Yjs map, in one transaction (one update to send). */
+  flush(): void {
+    if (this.dirtyBuckets.size === 0) return;
+    const dirty = [...this.dirtyBuckets];
+    this.dirtyBuckets.clear();
+    this.doc.transact(() => {
+      for (const b of dirty) {
+        const key = bucketKey(b, this.device);
+        const ids = this.members.get(b);
+        if (!ids || ids.size === 0) {
+          this.members.delete(b);
+          if (this.map.has(key)) this.map.delete(key);
+        } else {
+          this.map.set(
+            key,
+            encodeBucket([...ids].map((id) => [id, this.ownBytes.get(id)!] as const)),
+          );
+        }
+      }
+    }, this.origin);
+  }
+
+  /**
+   * Takes over this device's slots as the map holds them: after loading a snapshot, or when a
+   * delta carried slots this device wrote elsewhere (the same device id restored from a backup).
+   */
+  adopt(): void {
+    const found = this.store.slotsOfDevice(this.device);
+    this.own.clear();
+    this.ownBytes.clear();
+    this.members.clear();
+    this.bucketOfFile.clear();
+    let last = 0;
+    for (const [id, { slot, bucket }] of found) {
+      this.place(id, slot, encodeSlot(slot), bucket);
+      last = Math.max(last, bucket);
+    }
+    this.dirtyBuckets.clear(); // what the map holds is what was just read
+    this.openBucket = last;
+    this.nextBucket = last + 1;
   }
 }

@@ -7,7 +7,9 @@ const textDecoder = new TextDecoder("utf-8", { fatal: true });
 function nibble(c: number): number {
   return c <= 0x39 ? c - 0x30 : c - 0x57;
 }
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+const HEX_SCRATCH = new Uint8Array(128);
+const latin1 = new TextDecoder("latin1");
 
 /** Appends bytes to a growing buffer; used by every binary encoder in core. */
 export class ByteWriter {
@@ -121,25 +123,6 @@ export class ByteReader {
   }
 
   string(maxLength: number): string {
-    // Short ASCII strings (device ids, most names) are decoded in place: TextDecoder and a
-    // subarray per string cost more than the rest of a record.
-    const start = this.pos;
-    const n = this.uint();
-    if (n < 64 && n <= maxLength && this.pos + n <= this.buf.length) {
-      let out = "";
-      let i = this.pos;
-      const end = i + n;
-      for (; i < end; i++) {
-        const c = this.buf[i]!;
-        if (c > 0x7f) break;
-        out += String.fromCharCode(c);
-      }
-      if (i === end) {
-        this.pos = end;
-        return out;
-      }
-    }
-    this.pos = start;
     const raw = this.bytes(maxLength);
     try {
       return textDecoder.decode(raw);
@@ -156,9 +139,16 @@ export class ByteReader {
   /** `n` raw bytes as lower-case hex. */
   hex(n: number): string {
     if (this.pos + n > this.buf.length) throw this.error("truncated field");
-    let out = "";
-    for (let i = 0; i < n; i++) out += HEX[this.buf[this.pos++]!];
-    return out;
+    // Hex digits are written as ASCII into a scratch buffer and decoded once: string
+    // concatenation left a rope of n cells per string (~900 bytes per chunk id), and
+    // joining an array of pairs was the slowest part of decoding a record.
+    const out = n * 2 <= HEX_SCRATCH.length ? HEX_SCRATCH : new Uint8Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      const b = this.buf[this.pos++]!;
+      out[2 * i] = HEX_DIGITS[b >> 4]!;
+      out[2 * i + 1] = HEX_DIGITS[b & 15]!;
+    }
+    return latin1.decode(out.subarray(0, n * 2));
   }
 
   end(): void {
