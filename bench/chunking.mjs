@@ -214,7 +214,8 @@ const results = {
   benchProcessPeakRssMiB: round(peakRssBytes() / MiB),
 };
 writeFileSync(
-  new URL("./results/chunking.json", import.meta.url),
+  // A --quick run is a smoke test: it must not overwrite the measured results.
+  new URL(quick ? "./results/chunking.quick.json" : "./results/chunking.json", import.meta.url),
   JSON.stringify(results, null, 2) + "\n",
 );
 

@@ -3,7 +3,7 @@
 // update. Runs against the built packages (`npm run build` first). Writes
 // bench/results/index.json. Targets (issue 2): cold load ≤ 0.5 s, ≤ 150 MB RSS.
 //
-//   npm run bench:index [-- --records N] [-- --quick]
+//   npm run bench:index [-- --records N] [-- --quick]   (--quick: 5,000 records, for CI)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -41,6 +41,9 @@ if (args[0] === "--load") {
   process.exit(0);
 }
 
+/** Where file `i` lives: 100 files per directory. */
+const pathOf = (i, dirs) => `dir${Math.floor(i / 100) % dirs}/file-${i}.txt`;
+
 function build() {
   let id = 0;
   const index = new FolderIndex({
@@ -57,7 +60,7 @@ function build() {
   for (let i = 0; index.fileCount < RECORDS;) {
     index.batch(() => {
       for (let n = 0; n < 1000 && index.fileCount < RECORDS; n++, i++) {
-        index.writeFile(`dir${Math.floor(i / 100) % dirs}/file-${i}.txt`, {
+        index.writeFile(pathOf(i, dirs), {
           manifest: manifest(i + 1),
         });
       }
@@ -89,23 +92,24 @@ try {
     loads.push(JSON.parse(out));
   }
 
-  // Cost per update: a remote single-file delta applied to the full index, and a local write.
+  // Cost per update: editing one existing file. A remote single-file delta applied to the full
+  // index, a local write, and the size of the update a single edit sends.
+  const dirs = Math.max(1, Math.round(RECORDS / 100));
   const peer = FolderIndex.load(snapshot, { device: "BENCH-DEVICE-0002" });
   const deltas = [];
-  const sv = index.stateVector();
   const N = quick ? 200 : 1000;
+  const step = Math.floor(RECORDS / N);
   for (let i = 0; i < N; i++) {
     const sv0 = peer.stateVector();
-    peer.writeFile(`dir${i % 10}/file-${i}.txt`, { manifest: manifest(10_000_000 + i) });
+    peer.writeFile(pathOf(i * step, dirs), { manifest: manifest(10_000_000 + i) });
     deltas.push(peer.encodeDelta(sv0));
   }
-  void sv;
   let t0 = performance.now();
   for (const d of deltas) index.applyDelta(d);
   const applyUs = ((performance.now() - t0) * 1000) / N;
   t0 = performance.now();
   for (let i = 0; i < N; i++)
-    index.writeFile(`dir${i % 10}/file-${i}.txt`, { manifest: manifest(20_000_000 + i) });
+    index.writeFile(pathOf(i * step + 1, dirs), { manifest: manifest(20_000_000 + i) });
   const localWriteUs = ((performance.now() - t0) * 1000) / N;
   t0 = performance.now();
   index.tree();
@@ -127,6 +131,7 @@ try {
     coldLoadPlusTreeMs: loadMs + treeMs,
     rssAfterLoadMB: mb(rss),
     perUpdate: {
+      deltaBytesMedian: median(deltas.map((d) => d.length)),
       remoteApplyUs: applyUs,
       localWriteUs,
       treeRebuildAfterUpdatesMs: treeAfterUpdateMs,
@@ -136,8 +141,9 @@ try {
       rssMB: { target: 150, pass: mb(rss) <= 150 },
     },
   };
-  if (!quick || args.includes("--write"))
-    writeFileSync(join(here, "results", "index.json"), JSON.stringify(result, null, 2) + "\n");
+  // A --quick run is a smoke test: it must not overwrite the measured results.
+  const out = join(here, "results", quick ? "index.quick.json" : "index.json");
+  writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
   console.log(JSON.stringify(result, null, 2));
 } finally {
   rmSync(dir, { recursive: true, force: true });
