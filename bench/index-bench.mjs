@@ -28,7 +28,7 @@ if (args[0] === "--load") {
   const bytes = readFileSync(args[1]);
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const index = FolderIndex.load(new Uint8Array(bytes), { device: "LOADER" });
+  const index = FolderIndex.load(bytes, { device: "LOADER" }); // a Buffer is a Uint8Array: no copy
   const loadMs = performance.now() - t0;
   const t1 = performance.now();
   const entries = index.tree().entries.size;
@@ -130,6 +130,7 @@ try {
     firstTreeMs: { median: treeMs, samples: loads.map((l) => l.treeMs) },
     coldLoadPlusTreeMs: loadMs + treeMs,
     rssAfterLoadMB: mb(rss),
+    heapUsedAfterLoadMB: mb(median(loads.map((l) => l.heapUsed))),
     perUpdate: {
       deltaBytesMedian: median(deltas.map((d) => d.length)),
       remoteApplyUs: applyUs,

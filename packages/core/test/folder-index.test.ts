@@ -235,6 +235,10 @@ describe("FolderIndex", () => {
     expect(() => a!.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(
       /malformed index update/,
     );
+    // A truncated snapshot does not load at all (no half-loaded index is ever returned).
+    const snapshot = a!.snapshot();
+    const cut = snapshot.subarray(0, snapshot.length - 9);
+    expect(() => FolderIndex.load(cut, { device: "CCCC" as DeviceId })).toThrow(WeftError);
     // A peer writing a slot with a path-traversal name and one whose vector does not count its
     // own device (in a well-formed bucket), a garbled bucket, a value that is not bytes, and a
     // key that is not a bucket key at all.

@@ -5,7 +5,6 @@
  */
 import { type FileId, ROOT_ID } from "../ids.js";
 import { fitName, splitExtension } from "../model/path.js";
-import { cmpString } from "../model/version-vector.js";
 import {
   type ContentVersion,
   type FileKind,
@@ -87,7 +86,8 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
   //    placement) is the one undone: that node is attached to the root.
   const cycleBroken = new Set<FileId>();
   const state = new Map<FileId, 1 | 2>();
-  const ids = [...parent.keys()].sort(cmpString);
+  // Default sort compares UTF-16 code units, the same order as cmpString, natively.
+  const ids = [...parent.keys()].sort();
   for (const start of ids) {
     if (state.has(start)) continue;
     const path: FileId[] = [];

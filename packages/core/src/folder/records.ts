@@ -1,11 +1,12 @@
 /** The records of the folder index: their stored (plain) form, their parsed form, validation. */
-import type { ChunkId, DeviceId } from "@weft/crypto";
+import type { DeviceId } from "@weft/crypto";
 import type { Manifest } from "../chunking/index.js";
 import { WeftError } from "../errors.js";
 import { type FileId, isFileId } from "../ids.js";
 import { type Hlc, compareHlc } from "../model/hlc.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
 import { nameProblem } from "../model/path.js";
+import { StoredManifest } from "./stored-manifest.js";
 import { VersionVector, cmpString } from "../model/version-vector.js";
 
 /** What a file id names. The kind of a file id never changes; a new kind is a new file. */
@@ -96,7 +97,6 @@ const BUCKET_FORMAT = 1;
 const MAX_BUCKET_SLOTS = 1_000_000;
 /** One reusable buffer for encoding: allocating buffers cost more than encoding a record. */
 const scratch = new ByteWriter(4096);
-const MAX_CHUNKS = 1_000_000;
 const MAX_LIST = 10_000;
 const MAX_DEVICE = 128;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -124,7 +124,9 @@ function writeVersion(
   w.uint(v.hlc.wall);
   w.uint(v.hlc.logical);
   if (withDevice) w.string(v.device);
-  if (v.manifest) {
+  if (v.manifest instanceof StoredManifest) {
+    w.raw(v.manifest.encoded); // already validated when it was read
+  } else if (v.manifest) {
     w.uint(v.manifest.chunks.length);
     for (const c of v.manifest.chunks) {
       if (!HEX64.test(c.id)) fail("a chunk id is 64 lower-case hex digits");
@@ -213,20 +215,7 @@ function readVersion(
   let manifest: Manifest | null = null;
   let target: string | null = null;
   if (kind === "file" && !deleted) {
-    const n = r.uint();
-    if (n > MAX_CHUNKS) fail(`a manifest has at most ${MAX_CHUNKS} chunks`);
-    const chunks = new Array<{ id: ChunkId; size: number }>(n);
-    let total = 0;
-    for (let i = 0; i < n; i++) {
-      const id = r.hex(32) as ChunkId;
-      const size = r.uint();
-      if (size < 1) fail("a chunk has at least one byte");
-      total += size;
-      chunks[i] = { id, size };
-    }
-    const size = r.uint();
-    if (size !== total) fail("manifest size must equal the sum of its chunk sizes");
-    manifest = { chunks, size, contentHash: r.hex(32) };
+    manifest = StoredManifest.read(r);
   } else if (kind === "symlink" && !deleted) {
     target = r.string(4096);
     if (target.length === 0 || target.includes("\0"))

@@ -48,8 +48,15 @@ export class SlotStore {
 
   /** The merged state of one file, or undefined if no replica wrote it. */
   file(fileId: FileId): FileState | undefined {
-    let state = this.states.get(fileId);
-    if (state) return state;
+    const cached = this.states.get(fileId);
+    if (cached) return cached;
+    const state = this.computeState(fileId);
+    if (state) this.states.set(fileId, state);
+    return state;
+  }
+
+  /** The merged state of one file, not cached (a full tree build visits every file once). */
+  private computeState(fileId: FileId): FileState | undefined {
     const slots = this.slots.get(fileId);
     if (!slots || slots.size === 0) return undefined;
     const contents: ContentVersion[] = [];
@@ -62,15 +69,13 @@ export class SlotStore {
     const currentPlaces = currentVersions(places);
     let place: Placement | undefined;
     for (const p of currentPlaces) if (!place || lwwCompare(p, place) > 0) place = p;
-    state = {
+    return {
       fileId,
       contents: current,
       winner: pickWinner(current),
       places: currentPlaces,
       place,
     };
-    this.states.set(fileId, state);
-    return state;
   }
 
   /** The materialised tree (kept up to date as the index changes). */
@@ -83,7 +88,7 @@ export class SlotStore {
     if (!this.cachedTree) {
       const all = new Map<FileId, FileState>();
       for (const id of this.slots.keys()) {
-        const f = this.file(id);
+        const f = this.states.get(id) ?? this.computeState(id);
         if (f) all.set(id, f);
       }
       this.cachedTree = materialize(all);

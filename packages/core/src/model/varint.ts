@@ -55,6 +55,13 @@ export class ByteWriter {
     this.len += b.length;
   }
 
+  /** Bytes written as they are, with no length prefix. */
+  raw(b: Uint8Array): void {
+    this.reserve(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
   string(s: string): void {
     // ASCII fast path: TextEncoder costs an allocation and a call into C++ per string, which
     // dominated encoding records full of short device ids and names.
@@ -91,6 +98,21 @@ export class ByteWriter {
 export class ByteReader {
   private pos = 0;
   constructor(private readonly buf: Uint8Array) {}
+
+  /** The buffer being read and the offset of the next byte (for lazy views into it). */
+  get buffer(): Uint8Array {
+    return this.buf;
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Skips `n` bytes, bounds-checked. */
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) throw this.error("truncated field");
+    this.pos += n;
+  }
 
   get done(): boolean {
     return this.pos === this.buf.length;
