@@ -12,11 +12,13 @@ export type WeftErrorCode =
   | "NOT_A_DIRECTORY"
   | "IS_A_DIRECTORY"
   | "MOVE_INTO_SELF"
-  | "NO_SUCH_VERSION";
+  | "NO_SUCH_VERSION"
+  /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
+  | "PROTOCOL";
 
 /** An error raised by @weft/core. `code` is stable; `message` is for people. */
 export class WeftError extends Error {
-  override readonly name = "WeftError";
+  override readonly name: string = "WeftError";
   constructor(
     readonly code: WeftErrorCode,
     message: string,

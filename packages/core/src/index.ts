@@ -31,3 +31,4 @@ export type { RejectedSlot } from "./folder/slot-store.js";
 export type { ContentVersion, FileKind, Placement, VersionSnapshot } from "./folder/records.js";
 export { versionId } from "./folder/records.js";
 export { DEFAULT_RETENTION, type RetentionPolicy, conflictCopyName } from "./folder/registers.js";
+export * from "./protocol/index.js";

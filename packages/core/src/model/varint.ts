@@ -2,7 +2,8 @@
 import { WeftError } from "../errors.js";
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a name may begin with U+FEFF, and it must decode to the same string everywhere.
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Value of a lower-case hex digit; callers validate the string first. */
 function nibble(c: number): number {
   return c <= 0x39 ? c - 0x30 : c - 0x57;

@@ -1,0 +1,312 @@
+/** Every message of the relay ⇄ device protocol, defined once as a discriminated union. */
+import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
+import { ProtocolError } from "./errors.js";
+import type { ProtocolErrorCode } from "./errors.js";
+import { frameLimits } from "./limits.js";
+
+// Conventions, so the types need no repetition:
+// - `requestId` is chosen by the sender of a request (any safe integer ≥ 0, unique among its
+//   requests in flight on one connection) and echoed by the response (`ok`, `error` or the
+//   specific reply), because responses may arrive out of order.
+// - Sequence numbers (`seq`) are assigned by the relay per folder, starting at 1; 0 means
+//   "none yet". Every sequence number is a safe integer ≥ 0.
+// - Byte fields are ciphertext or opaque to the protocol; the relay never sees plaintext.
+
+/** A contiguous range of protocol versions a peer supports, `min ≤ max`. */
+export interface VersionRange {
+  /** Lowest supported version (≥ 1). */
+  min: number;
+  /** Highest supported version. */
+  max: number;
+}
+
+/** A piece of software, for logs and diagnostics: printable ASCII, 1–64 bytes each. */
+export interface SoftwareInfo {
+  /** E.g. `"weft-agent"`. */
+  name: string;
+  /** E.g. `"0.1.0"`. */
+  version: string;
+}
+
+/** Device → relay, first frame on a connection: what it speaks and who it is. */
+export interface HelloMessage {
+  type: "hello";
+  /** Protocol versions the device supports. */
+  versions: VersionRange;
+  /** The device's software. */
+  client: SoftwareInfo;
+}
+
+/** Relay → device, answer to `hello`: the version both will use from now on. */
+export interface WelcomeMessage {
+  type: "welcome";
+  /** The negotiated protocol version (see `negotiateVersion`). */
+  version: number;
+  /** The relay's software. */
+  server: SoftwareInfo;
+}
+
+/** Device → relay: authenticates the connection. Answered by `ok` or `error` (`unauthorized`). */
+export interface AuthMessage {
+  type: "auth";
+  /** Matches the answer. */
+  requestId: number;
+  /**
+   * The access token (printable ASCII, no spaces, ≤ 8 KiB).
+   * @remarks **Secret.** Never log it, never copy it into an error message.
+   */
+  token: string;
+}
+
+/** Success answer to a request whose success carries no data (`auth`, `unsubscribe`, `snapshotPut`). */
+export interface OkMessage {
+  type: "ok";
+  /** The request being answered. */
+  requestId: number;
+}
+
+/** Either direction: a refusal or failure. A connection-level error is followed by a close. */
+export interface ErrorMessage {
+  type: "error";
+  /** The reason. */
+  code: ProtocolErrorCode;
+  /** For people (≤ 1 KiB of UTF-8). Not for branching. */
+  message: string;
+  /** The request that failed; absent for errors about the connection itself. */
+  requestId?: number;
+}
+
+/** Device → relay: push this folder's envelopes with `seq > afterSeq`, now and as they arrive. */
+export interface SubscribeMessage {
+  type: "subscribe";
+  /** Matches the `subscribed` or `error` answer. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /**
+   * The last sequence number the device already has (0 for none). Exclusive, so a resuming
+   * device passes its last acknowledged sequence number as it is.
+   */
+  afterSeq: number;
+}
+
+/** Relay → device, answer to `subscribe`: the subscription is live. */
+export interface SubscribedMessage {
+  type: "subscribed";
+  /** The `subscribe` being answered. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /** The folder's highest sequence number now (0 if empty): caught up once it has arrived. */
+  headSeq: number;
+}
+
+/** Device → relay: stop pushing this folder. Answered by `ok`. */
+export interface UnsubscribeMessage {
+  type: "unsubscribe";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+}
+
+/** Device → relay: append one envelope to the folder's log. Answered by `appended` or `error`. */
+export interface AppendMessage {
+  type: "append";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder; the relay checks it equals the envelope's own folder id. */
+  folderId: FolderId;
+  /** `encodeEnvelope` output from @weft/crypto, carried opaque (the relay verifies it). */
+  envelope: Uint8Array;
+}
+
+/** Relay → device, answer to `append`: the envelope is durable at `seq`. */
+export interface AppendedMessage {
+  type: "appended";
+  /** The `append` being answered. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /** The folder sequence number the relay assigned (≥ 1). */
+  seq: number;
+  /** The envelope's own device sequence number, echoed so the device can mark it sent. */
+  deviceSeq: number;
+}
+
+/** One envelope of a folder's log with the sequence number the relay gave it. */
+export interface SequencedEnvelope {
+  /** Folder sequence number (≥ 1). */
+  seq: number;
+  /** `encodeEnvelope` output, opaque. */
+  envelope: Uint8Array;
+}
+
+/** Relay → device: log entries of a subscribed folder, in order. */
+export interface EnvelopesMessage {
+  type: "envelopes";
+  /** The folder. */
+  folderId: FolderId;
+  /** 1 to `maxEnvelopesPerBatch` entries with strictly increasing `seq`. */
+  items: readonly SequencedEnvelope[];
+}
+
+/** Device → relay: everything up to `seq` is applied and durable here. No answer. */
+export interface AckMessage {
+  type: "ack";
+  /** The folder. */
+  folderId: FolderId;
+  /** Highest sequence number applied. */
+  seq: number;
+}
+
+/** Device → relay: store an encrypted snapshot of the folder index. Answered by `ok`. */
+export interface SnapshotPutMessage {
+  type: "snapshotPut";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /** Key epoch the snapshot is sealed under (u32). */
+  epoch: number;
+  /** The snapshot reflects every envelope with `seq ≤ coversSeq`. */
+  coversSeq: number;
+  /** The sealed snapshot, opaque. */
+  ciphertext: Uint8Array;
+}
+
+/** Device → relay: ask for the newest snapshot. Answered by `snapshot`. */
+export interface SnapshotGetMessage {
+  type: "snapshotGet";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+}
+
+/** A stored snapshot as `snapshot` returns it. */
+export interface SnapshotData {
+  /** Key epoch (u32). */
+  epoch: number;
+  /** Covers every envelope with `seq ≤ coversSeq`. */
+  coversSeq: number;
+  /** The sealed snapshot, opaque. */
+  ciphertext: Uint8Array;
+}
+
+/** Relay → device, answer to `snapshotGet`. */
+export interface SnapshotMessage {
+  type: "snapshot";
+  /** The `snapshotGet` being answered. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /** The newest snapshot, or null when the folder has none. */
+  snapshot: SnapshotData | null;
+}
+
+/** Device → relay: which of these chunks does the relay lack? Answered by `haveResult`. */
+export interface HaveCheckMessage {
+  type: "haveCheck";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder the chunks belong to. */
+  folderId: FolderId;
+  /** 1 to `maxChunkIdsPerCheck` distinct chunk ids. */
+  chunkIds: readonly ChunkId[];
+}
+
+/** Relay → device, answer to `haveCheck`. */
+export interface HaveResultMessage {
+  type: "haveResult";
+  /** The `haveCheck` being answered. */
+  requestId: number;
+  /** The asked-for chunk ids the relay does not hold (distinct; may be empty). */
+  missing: readonly ChunkId[];
+}
+
+/** A device's connection state as peers see it. */
+export type PresenceStatus = "online" | "away" | "offline";
+
+/**
+ * Either direction: a device's presence in a folder. A device sends its own; the relay checks
+ * `deviceId` against the authenticated device and fans it out to the folder's other members.
+ */
+export interface PresenceMessage {
+  type: "presence";
+  /** The folder. */
+  folderId: FolderId;
+  /** The device the presence is about. */
+  deviceId: DeviceId;
+  /** Online, away (connected but idle) or offline. */
+  status: PresenceStatus;
+  /** The device's highest acknowledged sequence number: how far behind it is. */
+  ackedSeq: number;
+  /** Optional app-level awareness (cursors…), sealed by the app; ≤ 1 KiB, opaque. */
+  payload?: Uint8Array;
+}
+
+/** Every protocol message. Narrow on `type`. */
+export type Message =
+  | HelloMessage
+  | WelcomeMessage
+  | AuthMessage
+  | OkMessage
+  | ErrorMessage
+  | SubscribeMessage
+  | SubscribedMessage
+  | UnsubscribeMessage
+  | AppendMessage
+  | AppendedMessage
+  | EnvelopesMessage
+  | AckMessage
+  | SnapshotPutMessage
+  | SnapshotGetMessage
+  | SnapshotMessage
+  | HaveCheckMessage
+  | HaveResultMessage
+  | PresenceMessage;
+
+/** The `type` of a {@link Message}. */
+export type MessageType = Message["type"];
+
+/** The message of one type, e.g. `MessageOf<"append">`. */
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/**
+ * The `error` message to send for `error`: a {@link ProtocolError} keeps its code and message;
+ * anything else becomes `internal` with a fixed text, because an unexpected error's message
+ * may reveal internals (paths, SQL) to the peer. Log the original on your side.
+ */
+export function errorMessageFor(error: unknown, requestId?: number): ErrorMessage {
+  const out: ErrorMessage =
+    error instanceof ProtocolError
+      ? { type: "error", code: error.wireCode, message: fitText(error.message) }
+      : { type: "error", code: "internal", message: "internal error" };
+  if (requestId !== undefined) out.requestId = requestId;
+  return out;
+}
+
+/** The {@link ProtocolError} a received `error` message stands for, to reject a pending request. */
+export function protocolErrorFrom(message: ErrorMessage): ProtocolError {
+  return new ProtocolError(message.code, `peer reported ${message.code}: ${message.message}`);
+}
+
+/**
+ * `text` made encodable as an error message: lone surrogates become U+FFFD (they have no UTF-8
+ * form) and the text is cut at a code point boundary to `maxErrorMessageBytes`, so turning an
+ * error into a message can never itself fail.
+ */
+function fitText(text: string): string {
+  let out = "";
+  let bytes = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    const isLoneSurrogate = cp >= 0xd800 && cp <= 0xdfff;
+    const size = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes + size > frameLimits.maxErrorMessageBytes) break;
+    out += isLoneSurrogate ? "\ufffd" : ch;
+    bytes += size;
+  }
+  return out;
+}
