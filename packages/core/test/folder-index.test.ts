@@ -208,6 +208,21 @@ describe("FolderIndex", () => {
     expect(a).toBeDefined();
   });
 
+  test("retention trims history by age, measured from the time of the write", () => {
+    let now = Date.UTC(2026, 0, 1);
+    const idx = new FolderIndex({
+      device: "AAAA" as DeviceId,
+      clock: new HybridClock({ now: () => now }),
+      retention: { maxVersions: 100, maxAgeMs: 60_000 },
+    });
+    idx.writeFile("f", { manifest: manifest(1) });
+    now += 30_000;
+    idx.writeFile("f", { manifest: manifest(2) });
+    now += 40_000; // v1 is now 70 s old, v2 40 s
+    idx.writeFile("f", { manifest: manifest(3) });
+    expect(idx.history("f").map((h) => h.manifest!.contentHash)).toEqual([hashOf(2)]);
+  });
+
   test("snapshots load to the same tree; compaction drops superseded slots and shrinks the snapshot", () => {
     const {
       list: [a, b],

@@ -13,13 +13,12 @@ import { checkName, splitPath } from "../model/path.js";
 import type { FileState, Tree, TreeEntry } from "./materialize.js";
 import { type RejectedSlot, SlotStore } from "./slot-store.js";
 import { type ContentInput, SlotWriter } from "./writer.js";
-import { type FileKind, type VersionSnapshot, versionId } from "./records.js";
+import { type FileKind, type VersionSnapshot, versionId, snapshotOf } from "./records.js";
 import {
   DEFAULT_RETENTION,
   type RetentionPolicy,
   mergeHistory,
   openConflicts,
-  snapshotOf,
 } from "./registers.js";
 
 /** Options for a {@link FolderIndex}. */

@@ -53,6 +53,20 @@ export interface Slot {
   readonly place: Placement | null;
 }
 
+/** The snapshot kept in history or a conflict list for a content version (no lists, no flag). */
+export function snapshotOf(v: VersionSnapshot): VersionSnapshot {
+  return {
+    kind: v.kind,
+    manifest: v.manifest,
+    target: v.target,
+    mode: v.mode,
+    mtime: v.mtime,
+    vv: v.vv,
+    hlc: v.hlc,
+    device: v.device,
+  };
+}
+
 /** Identifies one version of one register: its author and the author's counter. */
 export function versionId(v: { device: DeviceId; vv: VersionVector }): string {
   return `${v.device}:${v.vv.get(v.device)}`;
@@ -230,17 +244,7 @@ function readList(r: ByteReader): readonly VersionSnapshot[] {
   if (n > MAX_LIST) fail(`at most ${MAX_LIST} versions per list`);
   const out: VersionSnapshot[] = [];
   for (let i = 0; i < n; i++) {
-    const v = readVersion(r, undefined);
-    out.push({
-      kind: v.kind,
-      manifest: v.manifest,
-      target: v.target,
-      mode: v.mode,
-      mtime: v.mtime,
-      vv: v.vv,
-      hlc: v.hlc,
-      device: v.device,
-    });
+    out.push(snapshotOf(readVersion(r, undefined)));
   }
   return out;
 }

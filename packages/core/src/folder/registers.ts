@@ -2,7 +2,13 @@
 import type { DeviceId } from "@weft/crypto";
 import type { VersionVector } from "../model/version-vector.js";
 import { fitName, splitExtension } from "../model/path.js";
-import { type ContentVersion, type VersionSnapshot, lwwCompare, versionId } from "./records.js";
+import {
+  type ContentVersion,
+  type VersionSnapshot,
+  lwwCompare,
+  snapshotOf,
+  versionId,
+} from "./records.js";
 
 /** How much history each file keeps. Conflict copies are never trimmed. */
 export interface RetentionPolicy {
@@ -62,20 +68,6 @@ export function pickWinner(versions: readonly ContentVersion[]): ContentVersion 
     else if (lwwCompare(v, best) > 0) best = v;
   }
   return best;
-}
-
-/** The snapshot kept in history or a conflict list for a content version. */
-export function snapshotOf(v: VersionSnapshot): VersionSnapshot {
-  return {
-    kind: v.kind,
-    manifest: v.manifest,
-    target: v.target,
-    mode: v.mode,
-    mtime: v.mtime,
-    vv: v.vv,
-    hlc: v.hlc,
-    device: v.device,
-  };
 }
 
 /** True for versions with bytes worth keeping (a deletion or a directory has none). */

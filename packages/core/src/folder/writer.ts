@@ -17,14 +17,9 @@ import {
   encodeBucket,
   encodeSlot,
   versionId,
-} from "./records.js";
-import {
-  type RetentionPolicy,
-  carriesContent,
-  mergeHistory,
-  openConflicts,
   snapshotOf,
-} from "./registers.js";
+} from "./records.js";
+import { type RetentionPolicy, carriesContent, mergeHistory, openConflicts } from "./registers.js";
 import type { SlotStore } from "./slot-store.js";
 
 /**

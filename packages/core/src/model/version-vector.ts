@@ -123,25 +123,7 @@ export class VersionVector {
   /** The least upper bound: the maximum counter per device. */
   merge(other: VersionVector): VersionVector {
     const out: [DeviceId, number][] = [];
-    const a = this.entries;
-    const b = other.entries;
-    let i = 0;
-    let j = 0;
-    while (i < a.length || j < b.length) {
-      const x = a[i];
-      const y = b[j];
-      if (y === undefined || (x !== undefined && x[0] < y[0])) {
-        out.push([x![0], x![1]]);
-        i++;
-      } else if (x === undefined || y[0] < x[0]) {
-        out.push([y[0], y[1]]);
-        j++;
-      } else {
-        out.push([x[0], Math.max(x[1], y[1])]);
-        i++;
-        j++;
-      }
-    }
+    zip(this.entries, other.entries, (device, a, b) => out.push([device, Math.max(a, b)]));
     return new VersionVector(out);
   }
 
@@ -149,26 +131,10 @@ export class VersionVector {
   compare(other: VersionVector): Ordering {
     let greater = false;
     let lesser = false;
-    const a = this.entries;
-    const b = other.entries;
-    let i = 0;
-    let j = 0;
-    while (i < a.length || j < b.length) {
-      const x = a[i];
-      const y = b[j];
-      if (y === undefined || (x !== undefined && x[0] < y[0])) {
-        greater = true;
-        i++;
-      } else if (x === undefined || y[0] < x[0]) {
-        lesser = true;
-        j++;
-      } else {
-        if (x[1] > y[1]) greater = true;
-        else if (x[1] < y[1]) lesser = true;
-        i++;
-        j++;
-      }
-    }
+    zip(this.entries, other.entries, (_device, a, b) => {
+      if (a > b) greater = true;
+      else if (a < b) lesser = true;
+    });
     if (greater && lesser) return this.concurrentSide(other);
     if (greater) return "greater";
     if (lesser) return "lesser";
@@ -222,6 +188,34 @@ export class VersionVector {
     return compareBytes(this.encode(), other.encode()) > 0
       ? "concurrent-greater"
       : "concurrent-lesser";
+  }
+}
+
+/**
+ * Walks two sorted vectors together, calling `visit` once per device in either, with 0 for a
+ * device the vector does not have.
+ */
+function zip(
+  a: readonly (readonly [DeviceId, number])[],
+  b: readonly (readonly [DeviceId, number])[],
+  visit: (device: DeviceId, a: number, b: number) => void,
+): void {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    if (y === undefined || (x !== undefined && x[0] < y[0])) {
+      visit(x![0], x![1], 0);
+      i++;
+    } else if (x === undefined || y[0] < x[0]) {
+      visit(y[0], 0, y[1]);
+      j++;
+    } else {
+      visit(x[0], x[1], y[1]);
+      i++;
+      j++;
+    }
   }
 }
 
