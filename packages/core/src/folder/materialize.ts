@@ -200,7 +200,9 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
       }
     }
   }
-  return { entries: new Map(entries.map((e) => [e.path, e])), pathOf, orphans, conflicted };
+  const byPath = new Map<string, TreeEntry>();
+  for (const e of entries) byPath.set(e.path, e);
+  return { entries: byPath, pathOf, orphans, conflicted };
 }
 
 /**

@@ -188,7 +188,7 @@ function fail(what: string): never {
  * Vectors with one device are most of an index (a file only one device ever wrote) and are
  * immutable, so they are shared: fewer objects made a large index load faster and smaller.
  */
-const singleDevice = new Map<string, VersionVector>();
+const singleDevice = new Map<string, Map<number, VersionVector>>();
 
 function readVv(r: ByteReader): VersionVector {
   const n = r.uint();
@@ -196,12 +196,16 @@ function readVv(r: ByteReader): VersionVector {
   if (n === 1) {
     const d = r.string(MAX_DEVICE);
     const c = r.uint();
-    const key = `${c} ${d}`;
-    let vv = singleDevice.get(key);
+    let byCounter = singleDevice.get(d);
+    if (!byCounter) {
+      if (singleDevice.size >= 1024) singleDevice.clear();
+      singleDevice.set(d, (byCounter = new Map()));
+    }
+    let vv = byCounter.get(c);
     if (!vv) {
       vv = VersionVector.fromJSON([[d, c]]);
-      if (singleDevice.size >= 4096) singleDevice.clear();
-      singleDevice.set(key, vv);
+      if (byCounter.size >= 4096) byCounter.clear();
+      byCounter.set(c, vv);
     }
     return vv;
   }

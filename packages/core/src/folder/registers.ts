@@ -31,6 +31,7 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
 export function currentVersions<T extends { vv: VersionVector; device: DeviceId }>(
   versions: readonly T[],
 ): T[] {
+  if (versions.length <= 1) return versions.slice(); // most files: one version, nothing to compare
   const out: T[] = [];
   for (const v of versions) {
     let keep = true;
