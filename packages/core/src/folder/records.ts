@@ -199,7 +199,7 @@ function readVv(r: ByteReader): VersionVector {
     let byCounter = singleDevice.get(d);
     if (!byCounter) {
       if (singleDevice.size >= 1024) singleDevice.clear();
-      singleDevice.set(d, (byCounter = new Map()));
+      singleDevice.set(d, (byCounter = new Map<number, VersionVector>()));
     }
     let vv = byCounter.get(c);
     if (!vv) {
