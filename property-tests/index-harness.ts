@@ -136,10 +136,12 @@ export class Network {
   private group: number[];
 
   private readonly nextIds: number[];
+  private readonly runs: number[];
 
   constructor(count: number) {
     this.group = new Array<number>(count).fill(0);
     this.nextIds = new Array<number>(count).fill(0);
+    this.runs = new Array<number>(count).fill(0);
     for (let i = 0; i < count; i++) this.replicas.push(this.open(i));
   }
 
@@ -150,6 +152,7 @@ export class Network {
       clock: new HybridClock({ now: () => this.now }),
       retention: { maxVersions: Infinity, maxAgeMs: Infinity },
       newFileId: () => `r${i}-f${this.nextIds[i]!++}` as FileId,
+      session: `r${i}x${this.runs[i]!++}`,
     };
     const index = snapshot ? FolderIndex.load(snapshot, options) : new FolderIndex(options);
     index.onLocalUpdate((update) => this.messages.push({ from: i, update }));

@@ -7,12 +7,16 @@ export type WeftErrorCode =
   | "INVALID_UPDATE"
   | "INVALID_ENCODING"
   | "INVALID_OPTIONS"
+  /** An argument of a local operation (a manifest, a mode, a time, a link target) is malformed. */
+  | "INVALID_ARGUMENT"
   | "NOT_FOUND"
   | "ALREADY_EXISTS"
   | "NOT_A_DIRECTORY"
   | "IS_A_DIRECTORY"
   | "MOVE_INTO_SELF"
   | "NO_SUCH_VERSION"
+  /** A storage adapter failed (an I/O error, a corrupt or newer-format file, a closed store). */
+  | "STORAGE"
   /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
   | "PROTOCOL";
 

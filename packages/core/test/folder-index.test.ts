@@ -266,23 +266,23 @@ describe("FolderIndex", () => {
         place: { parent: "root" as FileId, name, vv, hlc, device: "EVIL" as DeviceId },
       });
     map.set(
-      "0/EVIL",
+      "s.0/EVIL",
       encodeBucket([
         ["bad1" as FileId, place("..", VersionVector.from([["EVIL", 1]]))],
         ["bad2" as FileId, place("fine", VersionVector.from([["AAAA", 1]]))],
         ["good" as FileId, place("visible.txt", VersionVector.from([["EVIL", 1]]))],
       ]),
     );
-    map.set("1/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
-    map.set("2/EVIL", { looks: "like a record" });
+    map.set("s.1/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
+    map.set("s.2/EVIL", { looks: "like a record" });
     map.set("not-a-bucket", new Uint8Array([1, 0]));
     const result = a!.applyDelta(evil.snapshot());
     expect(result.rejected.map((r) => `${r.key} ${r.message}`).sort()).toEqual([
-      expect.stringMatching(/^1\/EVIL malformed bucket/),
-      "2/EVIL a bucket value must be bytes",
       'bad1/EVIL invalid name "..": ".." is not a valid name',
       "bad2/EVIL a version's vector must count its own device",
-      "not-a-bucket not a bucket key (bucket/deviceId)",
+      "not-a-bucket not a bucket key (session.bucket/deviceId)",
+      expect.stringMatching(/^s\.1\/EVIL malformed bucket/),
+      "s.2/EVIL a bucket value must be bytes",
     ]);
     // A placement without content is not a file: nothing of the forged data shows.
     expect(paths(a!)).toEqual(["ok.txt"]);

@@ -31,6 +31,18 @@ export interface FolderIndexOptions {
   retention?: RetentionPolicy;
   /** Source of new file ids (injected by deterministic tests). */
   newFileId?: () => FileId;
+  /**
+   * This run's session id (1–13 characters `0-9a-z`), part of every key it writes; random by
+   * default. Only deterministic tests set it, and must give each run of a device a new one.
+   */
+  session?: string;
+}
+
+/** A random session id: 64 bits in base 36. */
+function randomSession(): string {
+  const words = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(words);
+  return (words[0]!.toString(36) + words[1]!.toString(36)).slice(0, 13);
 }
 
 /** The content a local write gives a file. */
@@ -99,6 +111,7 @@ export class FolderIndex {
       this.clock,
       this.retention,
       this,
+      options.session ?? randomSession(),
     );
     this.map.observe((event) => {
       if (event.transaction.origin === this) return; // local writes are loaded eagerly
@@ -107,7 +120,7 @@ export class FolderIndex {
     // A snapshot goes into a fresh document: if it is malformed the constructor throws and no
     // half-loaded index is ever returned, so the validation pass of applyDelta (which builds
     // every struct once more, a third of the garbage of a large load) is not needed here.
-    if (snapshot) this.apply(snapshot);
+    if (snapshot) this.apply(snapshot); // learns this device's earlier slots (adopt)
   }
 
   /** Loads an index from a snapshot made by {@link snapshot}. */
@@ -122,7 +135,10 @@ export class FolderIndex {
     return this.store.file(fileId);
   }
 
-  /** The materialised tree, kept up to date as the index changes. */
+  /**
+   * The materialised tree. It is the index's own view, kept up to date in place for speed: read
+   * it, do not modify it, and call `tree()` again after a change rather than keeping it.
+   */
   tree(): Tree {
     return this.store.tree();
   }
@@ -158,6 +174,7 @@ export class FolderIndex {
     const f = this.file(fileId);
     if (!f) return [];
     return mergeHistory(
+      [],
       f.contents.map((c) => c.history),
       Number.MAX_SAFE_INTEGER,
       { maxVersions: Infinity, maxAgeMs: Infinity },
@@ -212,7 +229,9 @@ export class FolderIndex {
   // ---------------------------------------------------------------- local writes
 
   /** Writes a file's content, creating the file and any missing parent directories. */
-  writeFile(path: string, content: FileContentInput): FileId {
+  writeFile(path: string, input: FileContentInput): FileId {
+    // Checked before anything is written: a bad argument must not leave parent directories.
+    const content = checkContentInput(input);
     return this.mutate(() => {
       const parts = splitPath(path);
       if (parts.length === 0)
@@ -274,6 +293,17 @@ export class FolderIndex {
 
   /** Creates a symbolic link (stored, never followed). */
   symlink(path: string, target: string): FileId {
+    if (
+      typeof target !== "string" ||
+      target.length === 0 ||
+      target.length > 4096 ||
+      target.includes("\0")
+    ) {
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        "a link target is a non-empty string without NUL, at most 4096 characters",
+      );
+    }
     return this.mutate(() => {
       const parts = splitPath(path);
       if (this.tree().entries.has(parts.join("/")))
@@ -318,7 +348,8 @@ export class FolderIndex {
     this.mutate(() => {
       const entry = this.requireMain(path);
       const f = this.file(entry.fileId)!;
-      const all = [...this.history(path), ...openConflicts(f.contents, f.winner!)];
+      const open = f.winner ? openConflicts(f.contents, f.winner) : [];
+      const all = [...this.history(path), ...open];
       const v = all.find((h) => versionId(h) === version);
       if (!v) throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${version}`);
       this.writer.writeContent(entry.fileId, {
@@ -339,9 +370,11 @@ export class FolderIndex {
   resolveConflict(path: string, resolution: Resolution): void {
     const entry = this.requireMain(path);
     const f = this.file(entry.fileId)!;
-    const winner = f.winner!;
-    const losers = openConflicts(f.contents, winner);
-    if (losers.length === 0) throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
+    const winner = f.winner;
+    const losers = winner ? openConflicts(f.contents, winner) : [];
+    if (!winner || losers.length === 0)
+      throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
+    if ("merged" in resolution) resolution = { merged: checkContentInput(resolution.merged) };
     const settled = [snapshotOf(winner), ...losers];
     this.mutate(() => {
       if ("keep" in resolution) {
@@ -417,6 +450,8 @@ export class FolderIndex {
   private apply(update: Uint8Array): ApplyResult {
     try {
       const result = this.store.collect(() => Y.applyUpdate(this.doc, update, REMOTE));
+      // Slots this device wrote in another run (a backup restored elsewhere) are learnt, never
+      // rewritten; a pending batch of this run is untouched.
       if (result.devices.has(this.device)) this.writer.adopt();
       return { changed: result.changed, rejected: result.rejected };
     } catch (cause) {
@@ -530,4 +565,38 @@ export class FolderIndex {
     });
     return id;
   }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Validates what a caller gives `writeFile`, with errors that name the problem, and normalises
+ * the time: `fs.stat().mtimeMs` is fractional, the index keeps whole milliseconds.
+ */
+function checkContentInput(input: FileContentInput): FileContentInput {
+  const bad = (what: string): never => {
+    throw new WeftError("INVALID_ARGUMENT", what);
+  };
+  const m = input?.manifest;
+  if (typeof m !== "object" || m === null || !Array.isArray(m.chunks))
+    bad("a manifest with a chunks array is required");
+  let total = 0;
+  for (const c of m.chunks) {
+    if (typeof c?.id !== "string" || !HEX64.test(c.id))
+      bad("a chunk id is 64 lower-case hex digits");
+    if (!Number.isSafeInteger(c.size) || c.size < 1) bad("a chunk size is a positive integer");
+    total += c.size;
+  }
+  if (m.size !== total) bad(`manifest size ${m.size} is not the sum of its chunk sizes (${total})`);
+  if (typeof m.contentHash !== "string" || !HEX64.test(m.contentHash))
+    bad("a content hash is 64 lower-case hex digits");
+  const mode = input.mode ?? 0o644;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    bad("mode is an integer from 0 to 0o7777");
+  let mtime = input.mtime;
+  if (mtime !== undefined) {
+    if (!Number.isFinite(mtime) || mtime < 0) bad("mtime is a non-negative number of milliseconds");
+    mtime = Math.floor(mtime);
+  }
+  return { manifest: m, mode, mtime };
 }

@@ -73,7 +73,7 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
   //    corrupt record can say so) would hide the subtree, so such nodes go to the root.
   const parent = new Map<FileId, FileId>();
   for (const [id, f] of files) {
-    if (!f.place) continue;
+    if (!f.place || id === ROOT_ID) continue; // the root has no record; one claiming to be it is ignored
     let p = f.place.parent;
     const pf = files.get(p);
     if (p !== ROOT_ID && pf?.winner && pf.winner.kind !== "dir") p = ROOT_ID;
@@ -153,12 +153,13 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
     const [dirId, dirPath] = queue[qi]!;
     const kids = children.get(dirId) ?? [];
     const taken = new Set<string>();
+    const tries = new Map<string, number>();
     const join = (name: string): string => (dirPath === "" ? name : `${dirPath}/${name}`);
     // Main entries claim names first, in file-id order: the oldest claim is not the rule
     // because nothing records it; file ids are stable, so names do not flip on later edits.
     for (const id of kids) {
       const f = files.get(id)!;
-      const name = claimName(f.place!.name, `name-clash-${id.slice(0, 8)}`, taken);
+      const name = claimName(f.place!.name, `name-clash-${id.slice(0, 8)}`, taken, tries);
       const path = join(name);
       pathOf.set(id, path);
       const live = f.winner && !f.winner.deleted;
@@ -184,6 +185,7 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
           conflictCopyName(f.place!.name, loser),
           `name-clash-${id.slice(0, 8)}`,
           taken,
+          tries,
         );
         entries.push({
           path: join(name),
@@ -276,11 +278,19 @@ function syntheticDir(f: FileState): VersionSnapshot {
 }
 
 /** Takes `wanted` if free, else a deterministic variant with `tag`, keeping within the name limit. */
-function claimName(wanted: string, tag: string, taken: Set<string>): string {
+function claimName(
+  wanted: string,
+  tag: string,
+  taken: Set<string>,
+  tries: Map<string, number>,
+): string {
   let name = wanted;
-  for (let n = 1; taken.has(name); n++) {
+  // Resume numbering where the last clash on this name stopped: many copies wanting one name
+  // (a forged slot can carry thousands) must not cost a scan from 1 each.
+  for (let n = tries.get(wanted) ?? 1; taken.has(name); n++) {
     const { stem, ext } = splitExtension(wanted);
     name = fitName(stem, n === 1 ? `.${tag}` : `.${tag}-${n}`, ext);
+    tries.set(wanted, n + 1);
   }
   taken.add(name);
   return name;

@@ -2,7 +2,7 @@
 import type { DeviceId } from "@weft/crypto";
 import type { Manifest } from "../chunking/index.js";
 import { WeftError } from "../errors.js";
-import { type FileId, isFileId } from "../ids.js";
+import { type FileId, ROOT_ID, isFileId } from "../ids.js";
 import { type Hlc, compareHlc } from "../model/hlc.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
 import { nameProblem } from "../model/path.js";
@@ -81,24 +81,29 @@ export function lwwCompare(
 }
 
 /**
- * The Yjs map key of a bucket of one device's slots: `<bucket in base 36>/<deviceId>`.
- * A device keeps its slots in buckets of a few dozen rather than one key per file:
- * a Yjs map item costs several microseconds and hundreds of bytes to load, which made a
- * 100,000-file index load in seconds. Only the device named in the key writes it.
+ * The Yjs map key of a bucket of one device's slots: `<session>.<bucket>/<deviceId>`, both in
+ * base 36. A device keeps its slots in buckets of a few dozen rather than one key per file: a
+ * Yjs map item costs microseconds and hundreds of bytes to load, which made a 100,000-file
+ * index load in seconds. The session (random, new each time an index is opened) makes every
+ * key have exactly one writer even across restarts: a device restarted from an older snapshot
+ * must not rewrite a key that its previous run also wrote, or Yjs would keep only one of the two.
  */
-export function bucketKey(bucket: number, device: DeviceId): string {
-  return `${bucket.toString(36)}/${device}`;
+export function bucketKey(session: string, bucket: number, device: DeviceId): string {
+  return `${session}.${bucket.toString(36)}/${device}`;
 }
 
-/** Splits a bucket key, or returns undefined for a key that is not one. */
-export function parseBucketKey(key: string): { bucket: number; device: DeviceId } | undefined {
-  const slash = key.indexOf("/");
-  if (slash <= 0 || slash > 4) return undefined;
-  const id = key.slice(0, slash);
-  const device = key.slice(slash + 1);
-  if (!/^[0-9a-z]+$/.test(id) || device.length === 0 || device.length > 128 || device.includes("/"))
-    return undefined;
-  return { bucket: parseInt(id, 36), device: device as DeviceId };
+const BUCKET_KEY = /^([0-9a-z]{1,13})\.([0-9a-z]{1,8})\/([^/]{1,128})$/;
+
+/** Splits a bucket key; undefined for anything that is not one in canonical form. */
+export function parseBucketKey(
+  key: string,
+): { session: string; bucket: number; device: DeviceId } | undefined {
+  const m = BUCKET_KEY.exec(key);
+  if (!m) return undefined;
+  const bucket = parseInt(m[2]!, 36);
+  // Canonical only ("0" not "00"): two spellings of one bucket would be two keys for one slot.
+  if (bucket.toString(36) !== m[2]) return undefined;
+  return { session: m[1]!, bucket, device: m[3] as DeviceId };
 }
 
 // ---- stored form: one compact binary value per slot in the Yjs map ----
@@ -248,7 +253,11 @@ function readList(r: ByteReader): readonly VersionSnapshot[] {
   if (n > MAX_LIST) fail(`at most ${MAX_LIST} versions per list`);
   const out: VersionSnapshot[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(snapshotOf(readVersion(r, undefined)));
+    const v = readVersion(r, undefined);
+    // History and conflict lists hold content: a deletion or a directory there would be a
+    // "file" without a manifest once the flag is dropped.
+    if (v.deleted || v.kind === "dir") fail("history and conflict entries are files or links");
+    out.push(snapshotOf(v));
   }
   return out;
 }
@@ -283,6 +292,12 @@ export function decodeSlot(value: unknown, device: DeviceId): Slot {
         history: readList(r),
         conflicts: readList(r),
       };
+      // A writer lists only versions it has seen: anything else is forged, and could hide a
+      // version that is still current.
+      for (const h of content.history)
+        if (!v.vv.dominates(h.vv)) fail("a history entry the version has not seen");
+      for (const h of content.conflicts)
+        if (!v.vv.dominates(h.vv)) fail("a conflict entry the version has not seen");
     }
     if (flags & 2) {
       const parent = r.string(64);
@@ -340,7 +355,7 @@ export function decodeBucket(value: unknown, device: DeviceId): DecodedBucket {
     const seen = new Set<string>();
     for (let i = 0; i < n; i++) {
       const fileId = r.string(64);
-      if (!isFileId(fileId)) fail("invalid file id in bucket");
+      if (!isFileId(fileId) || fileId === ROOT_ID) fail("invalid file id in bucket");
       if (seen.has(fileId)) fail("a file appears twice in one bucket");
       seen.add(fileId);
       const bytes = r.bytes(64 * 1024 * 1024);

@@ -87,34 +87,56 @@ export function openConflicts(
 ): VersionSnapshot[] {
   if (winner.deleted) return [];
   if (current.length === 1 && winner.conflicts.length === 0) return []; // the common case, fast
+  // A carried conflict is settled when a current version that has seen it (its vector
+  // dominates the conflict's) lists it in its history: someone resolved it, or its author
+  // superseded it. A current version itself is never settled by anyone's history.
   const settled = new Set<string>();
-  for (const v of current) for (const h of v.history) settled.add(versionId(h));
+  for (const v of current) {
+    for (const h of v.history) if (v.vv.dominates(h.vv)) settled.add(versionId(h));
+  }
   const seen = new Set<string>([versionId(winner)]);
   const out: VersionSnapshot[] = [];
-  const consider = (v: VersionSnapshot & { deleted?: boolean }): void => {
-    const id = versionId(v);
-    if (seen.has(id) || settled.has(id) || !carriesContent(v)) return;
-    seen.add(id);
+  for (const v of current) {
+    if (v === winner || !carriesContent(v) || seen.has(versionId(v))) continue;
+    seen.add(versionId(v));
     out.push(snapshotOf(v));
-  };
-  for (const v of current) if (v !== winner) consider(v);
-  for (const v of current) for (const c of v.conflicts) consider(c);
+  }
+  for (const v of current) {
+    for (const c of v.conflicts) {
+      const id = versionId(c);
+      if (seen.has(id) || settled.has(id) || !carriesContent(c)) continue;
+      seen.add(id);
+      out.push(snapshotOf(c));
+    }
+  }
   return out.sort((a, b) => lwwCompare(b, a));
 }
 
-/** Merges history lists: unique by version, newest first, trimmed by the retention policy. */
+/**
+ * The history of a new version: `fresh` (what this very write supersedes or settles) is always
+ * kept, so a version that was current a moment ago can never fall out of history; `inherited`
+ * (the histories of the superseded versions) is trimmed by the retention policy, by each
+ * version's own time, and fills up to `maxVersions`. Unique by version, newest first.
+ */
 export function mergeHistory(
-  lists: readonly (readonly VersionSnapshot[])[],
+  fresh: readonly VersionSnapshot[],
+  inherited: readonly (readonly VersionSnapshot[])[],
   nowWall: number,
   retention: RetentionPolicy,
 ): VersionSnapshot[] {
   const byId = new Map<string, VersionSnapshot>();
-  for (const list of lists)
-    for (const v of list) if (!byId.has(versionId(v))) byId.set(versionId(v), v);
-  return [...byId.values()]
-    .filter((v) => nowWall - v.hlc.wall <= retention.maxAgeMs)
-    .sort((a, b) => lwwCompare(b, a))
-    .slice(0, retention.maxVersions);
+  for (const v of fresh) if (!byId.has(versionId(v))) byId.set(versionId(v), v);
+  const room = Math.max(0, retention.maxVersions - byId.size);
+  const older = new Map<string, VersionSnapshot>();
+  for (const list of inherited) {
+    for (const v of list) {
+      const id = versionId(v);
+      if (!byId.has(id) && !older.has(id) && nowWall - v.hlc.wall <= retention.maxAgeMs)
+        older.set(id, v);
+    }
+  }
+  const kept = [...older.values()].sort((a, b) => lwwCompare(b, a)).slice(0, room);
+  return [...byId.values(), ...kept].sort((a, b) => lwwCompare(b, a));
 }
 
 /**

@@ -61,7 +61,11 @@ export class SlotStore {
     if (!slots || slots.size === 0) return undefined;
     const contents: ContentVersion[] = [];
     const places: Placement[] = [];
-    for (const slot of slots.values()) {
+    // In bucket-key order, not arrival order: every tie-break below then picks the same version
+    // on every replica, whatever order the buckets came in.
+    const ordered =
+      slots.size === 1 ? slots.values() : [...slots.keys()].sort().map((k) => slots.get(k)!);
+    for (const slot of ordered) {
       if (slot.content) contents.push(slot.content);
       if (slot.place) places.push(slot.place);
     }
@@ -69,11 +73,13 @@ export class SlotStore {
     const currentPlaces = currentVersions(places);
     let place: Placement | undefined;
     for (const p of currentPlaces) if (!place || lwwCompare(p, place) > 0) place = p;
+    // Frozen: callers get these arrays from `file()`, and a change through them would corrupt
+    // the cached state.
     return {
       fileId,
-      contents: current,
+      contents: Object.freeze(current),
       winner: pickWinner(current),
-      places: currentPlaces,
+      places: Object.freeze(currentPlaces),
       place,
     };
   }
@@ -109,14 +115,14 @@ export class SlotStore {
     return [...this.rejected].map(([key, message]) => ({ key, message }));
   }
 
-  /** Every slot that `device`'s buckets hold, by file (its writer adopts them after a load). */
-  slotsOfDevice(device: DeviceId): Map<FileId, { slot: Slot; bucket: number }> {
-    const out = new Map<FileId, { slot: Slot; bucket: number }>();
+  /** Every slot that `device`'s buckets hold, with the key of the bucket it is in. */
+  slotsOfDevice(device: DeviceId): { fileId: FileId; slot: Slot; key: string; session: string }[] {
+    const out: { fileId: FileId; slot: Slot; key: string; session: string }[] = [];
     for (const [key, ids] of this.sources) {
       const parsed = parseBucketKey(key);
       if (!parsed || parsed.device !== device) continue;
       for (const id of ids)
-        out.set(id, { slot: this.slots.get(id)!.get(key)!, bucket: parsed.bucket });
+        out.push({ fileId: id, slot: this.slots.get(id)!.get(key)!, key, session: parsed.session });
     }
     return out;
   }
@@ -139,7 +145,7 @@ export class SlotStore {
     for (const r of this.rejectedBy.get(key) ?? []) this.rejected.delete(r);
     this.rejectedBy.delete(key);
     if (!parsed) {
-      if (value !== undefined) this.reject(key, key, "not a bucket key (bucket/deviceId)");
+      if (value !== undefined) this.reject(key, key, "not a bucket key (session.bucket/deviceId)");
       return;
     }
     this.applying?.devices.add(parsed.device);

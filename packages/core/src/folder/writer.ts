@@ -16,6 +16,7 @@ import {
   decodeSlot,
   encodeBucket,
   encodeSlot,
+  lwwCompare,
   versionId,
   snapshotOf,
 } from "./records.js";
@@ -50,10 +51,13 @@ export class SlotWriter {
     private readonly retention: RetentionPolicy,
     /** The transaction origin of local writes, so the index's observer can skip them. */
     private readonly origin: object,
+    /** This run's session: the only bucket keys it ever writes (see `bucketKey`). */
+    private readonly session: string,
   ) {}
 
-  /** This device's slots, their encoded bytes, and which bucket holds which file. */
+  /** This device's latest slot per file, from any session: the register a write carries over. */
   private readonly own = new Map<FileId, Slot>();
+  /** This session's buckets: encoded slots, members, which bucket holds which file. */
   private readonly ownBytes = new Map<FileId, Uint8Array>();
   private readonly members = new Map<number, Set<FileId>>();
   private readonly dirtyBuckets = new Set<number>();
@@ -62,17 +66,22 @@ export class SlotWriter {
   /** The bucket new files go into until it is full, and the next unused bucket id. */
   private openBucket = 0;
   private nextBucket = 1;
+  /** Keys of this device's earlier sessions whose slots are all superseded: deleted on flush. */
+  private readonly deadKeys = new Set<string>();
 
   /** Marks a file deleted; its content and unresolved conflicts go to history. */
   deleteFile(fileId: FileId): void {
-    const f = this.store.file(fileId)!;
-    const w = f.winner!;
-    if (w.deleted) return;
+    const f = this.store.file(fileId);
+    const w = f?.winner;
+    if (w?.deleted) return;
+    // A directory whose placement arrived before its content has no winner yet: its deletion
+    // is a directory version like any other, which the content will meet and merge with.
+    const kind = w?.kind ?? "dir";
     // Deleting a file settles its conflicts: their versions go to history, restorable.
-    const settled = openConflicts(f.contents, w);
+    const settled = w && f ? openConflicts(f.contents, w) : [];
     this.writeContent(
       fileId,
-      { kind: w.kind, deleted: true, manifest: null, target: null, mode: w.mode },
+      { kind, deleted: true, manifest: null, target: null, mode: w?.mode ?? 0o755 },
       settled,
     );
   }
@@ -93,14 +102,17 @@ export class SlotWriter {
     const hlc = this.clock.tick();
     let vv = VersionVector.EMPTY;
     for (const c of current) vv = vv.merge(c.vv);
-    vv = vv.increment(this.device);
+    // The device's counter never falls below the wall clock: a device restarted from an older
+    // snapshot must not reuse a counter it already spent on a version nobody here has seen.
+    vv = vv.increment(this.device, hlc.wall);
     const settledIds = new Set(settle.map(versionId));
     const carried = f?.winner
       ? openConflicts(current, f.winner).filter((c) => !settledIds.has(versionId(c)))
       : [];
     const superseded = current.filter((c) => c === f?.winner && carriesContent(c)).map(snapshotOf);
     const history = mergeHistory(
-      [superseded, settle, ...current.map((c) => c.history)],
+      [...superseded, ...settle],
+      current.map((c) => c.history),
       hlc.wall,
       this.retention,
     );
@@ -134,13 +146,8 @@ export class SlotWriter {
     const f = this.store.file(fileId);
     let vv = VersionVector.EMPTY;
     for (const p of f?.places ?? []) vv = vv.merge(p.vv);
-    return {
-      parent,
-      name,
-      vv: vv.increment(this.device),
-      hlc: this.clock.tick(),
-      device: this.device,
-    };
+    const hlc = this.clock.tick();
+    return { parent, name, vv: vv.increment(this.device, hlc.wall), hlc, device: this.device };
   }
 
   private putSlot(fileId: FileId, slot: Slot): void {
@@ -169,7 +176,7 @@ export class SlotWriter {
     let members = this.members.get(b);
     if (!members) this.members.set(b, (members = new Set()));
     members.add(fileId);
-    this.store.setSlot(fileId, bucketKey(b, this.device), slot);
+    this.store.setSlot(fileId, bucketKey(this.session, b, this.device), slot);
     this.dirtyBuckets.add(b);
   }
 
@@ -180,7 +187,7 @@ export class SlotWriter {
     this.own.delete(fileId);
     this.ownBytes.delete(fileId);
     this.members.get(b)?.delete(fileId);
-    this.store.setSlot(fileId, bucketKey(b, this.device), undefined);
+    this.store.setSlot(fileId, bucketKey(this.session, b, this.device), undefined);
     this.dirtyBuckets.add(b);
   }
 
@@ -190,28 +197,50 @@ export class SlotWriter {
    */
   compact(): number {
     let dropped = 0;
-    for (const [id, slot] of [...this.own]) {
+    const live = (id: FileId, slot: Slot): boolean => {
       const f = this.store.file(id);
-      const contentLive =
-        slot.content && f?.contents.some((c) => versionId(c) === versionId(slot.content!));
-      const placeLive =
-        slot.place && f?.places.some((p) => versionId(p) === versionId(slot.place!));
-      if (!contentLive && !placeLive) {
+      const content = slot.content;
+      const place = slot.place;
+      return (
+        (!!content && !!f?.contents.some((c) => versionId(c) === versionId(content))) ||
+        (!!place && !!f?.places.some((p) => versionId(p) === versionId(place)))
+      );
+    };
+    for (const id of [...this.bucketOfFile.keys()]) {
+      if (!live(id, this.own.get(id)!)) {
         this.drop(id);
         dropped++;
       }
+    }
+    // Keys of earlier sessions are never rewritten, only deleted once nothing in them is
+    // current: a delete removes just the value this replica has seen, never a newer one.
+    const earlier = new Map<string, { fileId: FileId; slot: Slot }[]>();
+    for (const s of this.store.slotsOfDevice(this.device)) {
+      if (s.session === this.session) continue;
+      const list = earlier.get(s.key) ?? [];
+      list.push(s);
+      earlier.set(s.key, list);
+    }
+    for (const [key, slots] of earlier) {
+      if (slots.some((s) => live(s.fileId, s.slot))) continue;
+      for (const s of slots) this.store.setSlot(s.fileId, key, undefined);
+      this.deadKeys.add(key);
+      dropped += slots.length;
     }
     return dropped;
   }
 
   /** Writes every changed bucket to the Yjs map, in one transaction (one update to send). */
   flush(): void {
-    if (this.dirtyBuckets.size === 0) return;
+    if (this.dirtyBuckets.size === 0 && this.deadKeys.size === 0) return;
     const dirty = [...this.dirtyBuckets];
+    const dead = [...this.deadKeys];
     this.dirtyBuckets.clear();
+    this.deadKeys.clear();
     this.doc.transact(() => {
+      for (const key of dead) if (this.map.has(key)) this.map.delete(key);
       for (const b of dirty) {
-        const key = bucketKey(b, this.device);
+        const key = bucketKey(this.session, b, this.device);
         const ids = this.members.get(b);
         if (!ids || ids.size === 0) {
           this.members.delete(b);
@@ -227,22 +256,33 @@ export class SlotWriter {
   }
 
   /**
-   * Takes over this device's slots as the map holds them: after loading a snapshot, or when a
-   * delta carried slots this device wrote elsewhere (the same device id restored from a backup).
+   * After loading a snapshot: learns this device's latest slot per file from its earlier
+   * sessions, so that a write of one register carries the other one over. Nothing is
+   * rewritten: this session writes only keys of its own.
    */
   adopt(): void {
-    const found = this.store.slotsOfDevice(this.device);
-    this.own.clear();
-    this.ownBytes.clear();
-    this.members.clear();
-    this.bucketOfFile.clear();
-    let last = 0;
-    for (const [id, { slot, bucket }] of found) {
-      this.place(id, slot, encodeSlot(slot), bucket);
-      last = Math.max(last, bucket);
+    for (const { fileId, slot } of this.store.slotsOfDevice(this.device)) {
+      const mine = this.own.get(fileId);
+      if (!mine) {
+        this.own.set(fileId, slot);
+        continue;
+      }
+      this.own.set(fileId, {
+        content: newer(mine.content, slot.content),
+        place: newer(mine.place, slot.place),
+      });
     }
-    this.dirtyBuckets.clear(); // what the map holds is what was just read
-    this.openBucket = last;
-    this.nextBucket = last + 1;
   }
+}
+
+/** The later of two versions of one register by this device (by vector, then by time). */
+function newer<
+  T extends { vv: VersionVector; hlc: { wall: number; logical: number }; device: DeviceId },
+>(a: T | null, b: T | null): T | null {
+  if (!a) return b;
+  if (!b) return a;
+  const o = a.vv.compare(b.vv);
+  if (o === "greater" || o === "equal") return a;
+  if (o === "lesser") return b;
+  return lwwCompare(a, b) >= 0 ? a : b;
 }
