@@ -9,6 +9,13 @@ export default defineConfig({
   resolve: {
     alias: {
       "@weft/crypto": src("crypto"),
+      // Subpaths first: an alias also matches "<name>/…", so "@weft/core" would swallow them.
+      "@weft/core/storage": fileURLToPath(
+        new URL("./packages/core/src/storage/index.ts", import.meta.url),
+      ),
+      "@weft/core/testing": fileURLToPath(
+        new URL("./packages/core/src/testing/index.ts", import.meta.url),
+      ),
       "@weft/core": src("core"),
     },
   },

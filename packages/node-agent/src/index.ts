@@ -1,5 +1,5 @@
 /**
  * @weft/node-agent — the `weft` agent that keeps real folders in sync across devices.
- * Not built yet (issue 5); this package is an empty shell so the workspace layout is fixed.
+ * The agent itself is not built yet (issue 5); what exists is its local state store.
  */
-export const AGENT_STATUS = "not-implemented" as const;
+export { SqliteStateStore } from "./state/index.js";

@@ -1,0 +1,2 @@
+/** state: the agent's local state (index snapshot, acks, bookkeeping) in SQLite. */
+export { SqliteStateStore } from "./sqlite-state-store.js";
