@@ -5,12 +5,14 @@
  */
 import type { DeviceId } from "@weft/crypto";
 import * as Y from "yjs";
-import type { Manifest } from "../chunking/index.js";
 import { WeftError } from "../errors.js";
 import { type FileId, ROOT_ID, randomFileId } from "../ids.js";
 import { HybridClock } from "../model/hlc.js";
 import { checkName, splitPath } from "../model/path.js";
 import type { FileState, Tree, TreeEntry } from "./materialize.js";
+import { type FileContentInput, checkContentInput, randomSession } from "./inputs.js";
+
+export type { FileContentInput } from "./inputs.js";
 import { type RejectedSlot, SlotStore } from "./slot-store.js";
 import { type ContentInput, SlotWriter } from "./writer.js";
 import { type FileKind, type VersionSnapshot, versionId, snapshotOf } from "./records.js";
@@ -36,22 +38,6 @@ export interface FolderIndexOptions {
    * default. Only deterministic tests set it, and must give each run of a device a new one.
    */
   session?: string;
-}
-
-/** A random session id: 64 bits in base 36. */
-function randomSession(): string {
-  const words = new Uint32Array(2);
-  globalThis.crypto.getRandomValues(words);
-  return (words[0]!.toString(36) + words[1]!.toString(36)).slice(0, 13);
-}
-
-/** The content a local write gives a file. */
-export interface FileContentInput {
-  manifest: Manifest;
-  /** Permission bits; 0o644 by default, 0o755 keeps a file executable. */
-  mode?: number;
-  /** Modification time in ms; the clock's wall time by default. */
-  mtime?: number;
 }
 
 /** How to settle a file's conflict. */
@@ -565,38 +551,4 @@ export class FolderIndex {
     });
     return id;
   }
-}
-
-const HEX64 = /^[0-9a-f]{64}$/;
-
-/**
- * Validates what a caller gives `writeFile`, with errors that name the problem, and normalises
- * the time: `fs.stat().mtimeMs` is fractional, the index keeps whole milliseconds.
- */
-function checkContentInput(input: FileContentInput): FileContentInput {
-  const bad = (what: string): never => {
-    throw new WeftError("INVALID_ARGUMENT", what);
-  };
-  const m = input?.manifest;
-  if (typeof m !== "object" || m === null || !Array.isArray(m.chunks))
-    bad("a manifest with a chunks array is required");
-  let total = 0;
-  for (const c of m.chunks) {
-    if (typeof c?.id !== "string" || !HEX64.test(c.id))
-      bad("a chunk id is 64 lower-case hex digits");
-    if (!Number.isSafeInteger(c.size) || c.size < 1) bad("a chunk size is a positive integer");
-    total += c.size;
-  }
-  if (m.size !== total) bad(`manifest size ${m.size} is not the sum of its chunk sizes (${total})`);
-  if (typeof m.contentHash !== "string" || !HEX64.test(m.contentHash))
-    bad("a content hash is 64 lower-case hex digits");
-  const mode = input.mode ?? 0o644;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
-    bad("mode is an integer from 0 to 0o7777");
-  let mtime = input.mtime;
-  if (mtime !== undefined) {
-    if (!Number.isFinite(mtime) || mtime < 0) bad("mtime is a non-negative number of milliseconds");
-    mtime = Math.floor(mtime);
-  }
-  return { manifest: m, mode, mtime };
 }

@@ -1,9 +1,9 @@
 /** The BlobStore conformance suite: every BlobStore implementation runs it from its test file. */
 import type { ChunkId } from "@weft/crypto";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import type { BlobStore, ByteRange } from "../storage/index.js";
-import type { StoreFixture, StoreSetup } from "./fixtures.js";
-import { expectSameBytes, expectWeftError, patternBytes } from "./fixtures.js";
+import type { StoreSetup } from "./fixtures.js";
+import { expectSameBytes, expectWeftError, patternBytes, useStoreFixture } from "./fixtures.js";
 
 /** A well-formed chunk id made from a number, so tests can name chunks 0, 1, 2, … */
 const id = (n: number): ChunkId => n.toString(16).padStart(64, "0") as ChunkId;
@@ -30,119 +30,95 @@ const BAD_IDS: [string, unknown][] = [
  */
 export function runBlobStoreTests(name: string, setup: StoreSetup<BlobStore>): void {
   describe(`BlobStore conformance: ${name}`, () => {
-    let fixture: StoreFixture<BlobStore> | undefined;
-    let store: BlobStore;
-
-    beforeEach(async () => {
-      fixture = await setup();
-      store = fixture.store;
-    });
-    afterEach(async () => {
-      const f = fixture;
-      fixture = undefined;
-      if (f === undefined) return;
-      try {
-        await store.close();
-      } finally {
-        await f.teardown();
-      }
-    });
-
-    async function reopen(): Promise<void> {
-      const again = fixture?.reopen;
-      if (again === undefined) throw new Error("reopen() called without fixture.reopen");
-      await store.close();
-      store = await again();
-    }
-    const canReopen = (): boolean => fixture?.reopen !== undefined;
+    const h = useStoreFixture(setup);
 
     describe("chunks", () => {
       test("a chunk that was put reads back byte for byte", async () => {
-        await store.put(id(1), bytes(1, 2, 3));
-        await store.put(id(2), new Uint8Array(0));
-        expect(await store.get(id(1))).toEqual(bytes(1, 2, 3));
-        expect(await store.get(id(2))).toEqual(new Uint8Array(0));
+        await h.store.put(id(1), bytes(1, 2, 3));
+        await h.store.put(id(2), new Uint8Array(0));
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
+        expect(await h.store.get(id(2))).toEqual(new Uint8Array(0));
       });
 
       test("a chunk that was never put reads as undefined", async () => {
-        expect(await store.get(id(1))).toBeUndefined();
-        expect(await store.get(id(1), { start: 0, end: 10 })).toBeUndefined();
+        expect(await h.store.get(id(1))).toBeUndefined();
+        expect(await h.store.get(id(1), { start: 0, end: 10 })).toBeUndefined();
       });
 
       test("putting an id that is already there changes nothing", async () => {
-        await store.put(id(1), bytes(1, 2, 3));
-        await store.put(id(1), bytes(9, 9, 9, 9, 9));
-        expect(await store.get(id(1))).toEqual(bytes(1, 2, 3));
-        expect(await store.size()).toEqual({ count: 1, bytes: 3 });
+        await h.store.put(id(1), bytes(1, 2, 3));
+        await h.store.put(id(1), bytes(9, 9, 9, 9, 9));
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
+        expect(await h.store.size()).toEqual({ count: 1, bytes: 3 });
       });
 
       test("concurrent puts of the same and different ids all settle", async () => {
         const ids = Array.from({ length: 50 }, (_, i) => id(i % 25));
-        await Promise.all(ids.map((x) => store.put(x, patternBytes(100, 1))));
-        expect(await store.size()).toEqual({ count: 25, bytes: 2500 });
+        await Promise.all(ids.map((x) => h.store.put(x, patternBytes(100, 1))));
+        expect(await h.store.size()).toEqual({ count: 25, bytes: 2500 });
       });
 
       test("delete removes those chunks and ignores ids it lacks", async () => {
-        await store.put(id(1), bytes(1));
-        await store.put(id(2), bytes(2, 2));
-        await store.put(id(3), bytes(3, 3, 3));
-        await store.delete([id(1), id(3), id(99), id(1)]);
-        expect(await store.get(id(1))).toBeUndefined();
-        expect(await store.get(id(2))).toEqual(bytes(2, 2));
-        expect(await store.has([id(1), id(2), id(3)])).toEqual([id(1), id(3)]);
-        expect(await store.size()).toEqual({ count: 1, bytes: 2 });
-        await store.delete([]);
+        await h.store.put(id(1), bytes(1));
+        await h.store.put(id(2), bytes(2, 2));
+        await h.store.put(id(3), bytes(3, 3, 3));
+        await h.store.delete([id(1), id(3), id(99), id(1)]);
+        expect(await h.store.get(id(1))).toBeUndefined();
+        expect(await h.store.get(id(2))).toEqual(bytes(2, 2));
+        expect(await h.store.has([id(1), id(2), id(3)])).toEqual([id(1), id(3)]);
+        expect(await h.store.size()).toEqual({ count: 1, bytes: 2 });
+        await h.store.delete([]);
         // A deleted chunk can be put again.
-        await store.put(id(1), bytes(7));
-        expect(await store.get(id(1))).toEqual(bytes(7));
+        await h.store.put(id(1), bytes(7));
+        expect(await h.store.get(id(1))).toEqual(bytes(7));
       });
 
       test("size counts the chunks and their bytes", async () => {
-        expect(await store.size()).toEqual({ count: 0, bytes: 0 });
-        await store.put(id(1), patternBytes(1000, 1));
-        await store.put(id(2), patternBytes(24, 2));
-        await store.put(id(3), new Uint8Array(0));
-        expect(await store.size()).toEqual({ count: 3, bytes: 1024 });
+        expect(await h.store.size()).toEqual({ count: 0, bytes: 0 });
+        await h.store.put(id(1), patternBytes(1000, 1));
+        await h.store.put(id(2), patternBytes(24, 2));
+        await h.store.put(id(3), new Uint8Array(0));
+        expect(await h.store.size()).toEqual({ count: 3, bytes: 1024 });
       });
     });
 
     describe("has", () => {
       test("has() returns only the missing ids, once each, in the order asked", async () => {
-        await store.put(id(2), bytes(2));
-        await store.put(id(4), bytes(4));
-        expect(await store.has([id(5), id(2), id(1), id(5), id(4), id(3), id(1)])).toEqual([
+        await h.store.put(id(2), bytes(2));
+        await h.store.put(id(4), bytes(4));
+        expect(await h.store.has([id(5), id(2), id(1), id(5), id(4), id(3), id(1)])).toEqual([
           id(5),
           id(1),
           id(3),
         ]);
-        expect(await store.has([id(2), id(4), id(2)])).toEqual([]);
+        expect(await h.store.has([id(2), id(4), id(2)])).toEqual([]);
       });
 
       test("has() of no ids is empty", async () => {
-        expect(await store.has([])).toEqual([]);
+        expect(await h.store.has([])).toEqual([]);
       });
     });
 
     describe("ranges", () => {
       test("a range read returns exactly those bytes", async () => {
         const chunk = patternBytes(1000, 3);
-        await store.put(id(1), chunk);
-        expect(await store.get(id(1), { start: 0, end: 1000 })).toEqual(chunk);
-        expect(await store.get(id(1), { start: 10, end: 20 })).toEqual(chunk.slice(10, 20));
-        expect(await store.get(id(1), { start: 999, end: 1000 })).toEqual(chunk.slice(999));
-        expect(await store.get(id(1), { start: 5, end: 5 })).toEqual(new Uint8Array(0));
+        await h.store.put(id(1), chunk);
+        expect(await h.store.get(id(1), { start: 0, end: 1000 })).toEqual(chunk);
+        expect(await h.store.get(id(1), { start: 10, end: 20 })).toEqual(chunk.slice(10, 20));
+        expect(await h.store.get(id(1), { start: 999, end: 1000 })).toEqual(chunk.slice(999));
+        expect(await h.store.get(id(1), { start: 5, end: 5 })).toEqual(new Uint8Array(0));
       });
 
       test("a range past the end is clamped to the chunk", async () => {
         const chunk = patternBytes(100, 4);
-        await store.put(id(1), chunk);
-        expect(await store.get(id(1), { start: 90, end: 1000 })).toEqual(chunk.slice(90));
-        expect(await store.get(id(1), { start: 100, end: 200 })).toEqual(new Uint8Array(0));
-        expect(await store.get(id(1), { start: 500, end: 600 })).toEqual(new Uint8Array(0));
+        await h.store.put(id(1), chunk);
+        expect(await h.store.get(id(1), { start: 90, end: 1000 })).toEqual(chunk.slice(90));
+        expect(await h.store.get(id(1), { start: 100, end: 200 })).toEqual(new Uint8Array(0));
+        expect(await h.store.get(id(1), { start: 500, end: 600 })).toEqual(new Uint8Array(0));
       });
 
       test("an invalid range is refused with INVALID_OPTIONS", async () => {
-        await store.put(id(1), patternBytes(100, 5));
+        await h.store.put(id(1), patternBytes(100, 5));
         const bad: unknown[] = [
           { start: -1, end: 10 },
           { start: 10, end: 5 },
@@ -154,9 +130,9 @@ export function runBlobStoreTests(name: string, setup: StoreSetup<BlobStore>): v
           null,
         ];
         for (const range of bad) {
-          await expectWeftError(store.get(id(1), range as ByteRange), "INVALID_OPTIONS");
+          await expectWeftError(h.store.get(id(1), range as ByteRange), "INVALID_OPTIONS");
           // The same whether or not the chunk is there.
-          await expectWeftError(store.get(id(2), range as ByteRange), "INVALID_OPTIONS");
+          await expectWeftError(h.store.get(id(2), range as ByteRange), "INVALID_OPTIONS");
         }
       });
     });
@@ -164,22 +140,22 @@ export function runBlobStoreTests(name: string, setup: StoreSetup<BlobStore>): v
     describe("copies", () => {
       test("bytes passed to put can be changed afterwards without changing what is stored", async () => {
         const chunk = bytes(1, 2, 3);
-        await store.put(id(1), chunk);
+        await h.store.put(id(1), chunk);
         chunk.fill(0);
-        expect(await store.get(id(1))).toEqual(bytes(1, 2, 3));
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
       });
 
       test("bytes returned by get can be changed without changing what is stored", async () => {
-        await store.put(id(1), bytes(1, 2, 3));
-        (await store.get(id(1)))?.fill(0);
-        (await store.get(id(1), { start: 1, end: 3 }))?.fill(0);
-        expect(await store.get(id(1))).toEqual(bytes(1, 2, 3));
+        await h.store.put(id(1), bytes(1, 2, 3));
+        (await h.store.get(id(1)))?.fill(0);
+        (await h.store.get(id(1), { start: 1, end: 3 }))?.fill(0);
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
       });
 
       test("a chunk put from a view into a larger array is just the viewed bytes", async () => {
-        await store.put(id(1), bytes(0, 1, 2, 3, 4).subarray(1, 3));
-        expect(await store.get(id(1))).toEqual(bytes(1, 2));
-        expect(await store.size()).toEqual({ count: 1, bytes: 2 });
+        await h.store.put(id(1), bytes(0, 1, 2, 3, 4).subarray(1, 3));
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2));
+        expect(await h.store.size()).toEqual({ count: 1, bytes: 2 });
       });
     });
 
@@ -187,67 +163,70 @@ export function runBlobStoreTests(name: string, setup: StoreSetup<BlobStore>): v
       test("malformed chunk ids are refused with INVALID_OPTIONS", async () => {
         for (const [, bad] of BAD_IDS) {
           const x = bad as ChunkId;
-          await expectWeftError(store.put(x, bytes(1)), "INVALID_OPTIONS");
-          await expectWeftError(store.get(x), "INVALID_OPTIONS");
-          await expectWeftError(store.has([id(1), x]), "INVALID_OPTIONS");
-          await expectWeftError(store.delete([id(1), x]), "INVALID_OPTIONS");
+          await expectWeftError(h.store.put(x, bytes(1)), "INVALID_OPTIONS");
+          await expectWeftError(h.store.get(x), "INVALID_OPTIONS");
+          await expectWeftError(h.store.has([id(1), x]), "INVALID_OPTIONS");
+          await expectWeftError(h.store.delete([id(1), x]), "INVALID_OPTIONS");
         }
-        await expectWeftError(store.has("0".repeat(64) as unknown as ChunkId[]), "INVALID_OPTIONS");
-        expect(await store.size()).toEqual({ count: 0, bytes: 0 });
+        await expectWeftError(
+          h.store.has("0".repeat(64) as unknown as ChunkId[]),
+          "INVALID_OPTIONS",
+        );
+        expect(await h.store.size()).toEqual({ count: 0, bytes: 0 });
       });
 
       test("a chunk that is not bytes is refused with INVALID_OPTIONS", async () => {
         for (const bad of ["abc", [1, 2], new ArrayBuffer(2), undefined] as unknown[])
-          await expectWeftError(store.put(id(1), bad as Uint8Array), "INVALID_OPTIONS");
-        expect(await store.get(id(1))).toBeUndefined();
+          await expectWeftError(h.store.put(id(1), bad as Uint8Array), "INVALID_OPTIONS");
+        expect(await h.store.get(id(1))).toBeUndefined();
       });
     });
 
     describe("size", () => {
       test("1,000 chunks and a 4 MiB chunk round-trip", async () => {
         const ids = Array.from({ length: 1000 }, (_, i) => id(i));
-        for (const [i, x] of ids.entries()) await store.put(x, patternBytes(1024, i));
+        for (const [i, x] of ids.entries()) await h.store.put(x, patternBytes(1024, i));
         const big = patternBytes(4 << 20, 9);
-        await store.put(id(5000), big);
+        await h.store.put(id(5000), big);
         const asked = [...ids, ...Array.from({ length: 1000 }, (_, i) => id(10_000 + i))];
-        expect(await store.has(asked)).toEqual(asked.slice(1000));
-        expect(await store.get(id(777))).toEqual(patternBytes(1024, 777));
-        expectSameBytes(await store.get(id(5000)), big);
+        expect(await h.store.has(asked)).toEqual(asked.slice(1000));
+        expect(await h.store.get(id(777))).toEqual(patternBytes(1024, 777));
+        expectSameBytes(await h.store.get(id(5000)), big);
         expectSameBytes(
-          await store.get(id(5000), { start: 3 << 20, end: 5 << 20 }),
+          await h.store.get(id(5000), { start: 3 << 20, end: 5 << 20 }),
           big.slice(3 << 20),
         );
-        expect(await store.size()).toEqual({ count: 1001, bytes: 1000 * 1024 + (4 << 20) });
+        expect(await h.store.size()).toEqual({ count: 1001, bytes: 1000 * 1024 + (4 << 20) });
       });
     });
 
     describe("closing", () => {
       test("a closed store refuses every call, and closing twice is fine", async () => {
-        await store.put(id(1), bytes(1));
-        await store.close();
-        await store.close();
-        await expectWeftError(store.get(id(1)), "STORAGE");
-        await expectWeftError(store.put(id(2), bytes(1)), "STORAGE");
-        await expectWeftError(store.has([id(1)]), "STORAGE");
-        await expectWeftError(store.delete([id(1)]), "STORAGE");
-        await expectWeftError(store.size(), "STORAGE");
+        await h.store.put(id(1), bytes(1));
+        await h.store.close();
+        await h.store.close();
+        await expectWeftError(h.store.get(id(1)), "STORAGE");
+        await expectWeftError(h.store.put(id(2), bytes(1)), "STORAGE");
+        await expectWeftError(h.store.has([id(1)]), "STORAGE");
+        await expectWeftError(h.store.delete([id(1)]), "STORAGE");
+        await expectWeftError(h.store.size(), "STORAGE");
       });
     });
 
     describe("persistence (skipped for stores that keep nothing)", () => {
       test("chunks survive reopening, and deleted ones stay deleted", async ({ skip }) => {
-        skip(!canReopen(), "this store has no reopen");
-        await store.put(id(1), patternBytes(5000, 1));
-        await store.put(id(2), bytes(2));
-        await store.put(id(3), bytes(3));
-        await store.delete([id(2)]);
-        await reopen();
-        expectSameBytes(await store.get(id(1)), patternBytes(5000, 1));
-        expect(await store.has([id(1), id(2), id(3)])).toEqual([id(2)]);
-        expect(await store.size()).toEqual({ count: 2, bytes: 5001 });
+        skip(!h.canReopen(), "this store has no reopen");
+        await h.store.put(id(1), patternBytes(5000, 1));
+        await h.store.put(id(2), bytes(2));
+        await h.store.put(id(3), bytes(3));
+        await h.store.delete([id(2)]);
+        await h.reopen();
+        expectSameBytes(await h.store.get(id(1)), patternBytes(5000, 1));
+        expect(await h.store.has([id(1), id(2), id(3)])).toEqual([id(2)]);
+        expect(await h.store.size()).toEqual({ count: 2, bytes: 5001 });
         // Still idempotent after reopening.
-        await store.put(id(3), bytes(9, 9));
-        expect(await store.get(id(3))).toEqual(bytes(3));
+        await h.store.put(id(3), bytes(9, 9));
+        expect(await h.store.get(id(3))).toEqual(bytes(3));
       });
     });
   });

@@ -1,5 +1,5 @@
 /** What a conformance suite needs from an adapter's test file, and small helpers the suites share. */
-import { expect } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
 import { WeftError } from "../errors.js";
 import type { WeftErrorCode } from "../errors.js";
 
@@ -62,4 +62,54 @@ export function expectSameBytes(actual: Uint8Array | undefined, expected: Uint8A
     }
   }
   expect(at, "index of the first differing byte").toBe(-1);
+}
+
+/** The current store of a suite, and the way to reopen it; see {@link useStoreFixture}. */
+export interface StoreHandle<S> {
+  /** The store of the running test (a new object after `reopen`). */
+  readonly store: S;
+  /** Closes the store and opens its data again, as a restarted process would. */
+  reopen(): Promise<void>;
+  /** False for an adapter that keeps nothing (no `reopen` in its fixture). */
+  canReopen(): boolean;
+}
+
+/**
+ * Registers the per-test life cycle every suite shares: `setup` before each test, then after
+ * it (passed or failed) the store is closed and the fixture torn down.
+ */
+export function useStoreFixture<S extends { close(): Promise<void> }>(
+  setup: StoreSetup<S>,
+): StoreHandle<S> {
+  let fixture: StoreFixture<S> | undefined;
+  let store: S | undefined;
+  beforeEach(async () => {
+    fixture = await setup();
+    store = fixture.store;
+  });
+  afterEach(async () => {
+    const f = fixture;
+    const s = store;
+    fixture = undefined;
+    store = undefined;
+    if (f === undefined) return;
+    try {
+      await s?.close();
+    } finally {
+      await f.teardown();
+    }
+  });
+  return {
+    get store(): S {
+      if (store === undefined) throw new Error("the store is used outside a test");
+      return store;
+    },
+    async reopen(): Promise<void> {
+      const again = fixture?.reopen;
+      if (again === undefined) throw new Error("reopen() called without fixture.reopen");
+      await store?.close();
+      store = await again();
+    },
+    canReopen: () => fixture?.reopen !== undefined,
+  };
 }
