@@ -32,27 +32,4 @@ export type { ContentVersion, FileKind, Placement, VersionSnapshot } from "./fol
 export { versionId } from "./folder/records.js";
 export { DEFAULT_RETENTION, type RetentionPolicy, conflictCopyName } from "./folder/registers.js";
 export * from "./protocol/index.js";
-export {
-  type StorageKey,
-  MAX_KEY_PARTS,
-  MAX_KEY_PART_BYTES,
-  checkStorageKey,
-  checkStoragePrefix,
-  checkStorageData,
-  compareStorageKeys,
-  keyHasPrefix,
-  storageKeyProblem,
-  type StateStore,
-  type StateOp,
-  type StateEntry,
-  checkStateOp,
-  checkStateOps,
-  type BlobStore,
-  type BlobStoreSize,
-  type ByteRange,
-  checkChunkId,
-  checkChunkIds,
-  resolveByteRange,
-  MemoryStateStore,
-  MemoryBlobStore,
-} from "./storage/index.js";
+export * from "./storage/index.js";
