@@ -16,6 +16,9 @@ export default defineConfig({
       "@weft/core/testing": fileURLToPath(
         new URL("./packages/core/src/testing/index.ts", import.meta.url),
       ),
+      "@weft/core/conformance": fileURLToPath(
+        new URL("./packages/core/src/conformance/index.ts", import.meta.url),
+      ),
       "@weft/core": src("core"),
     },
   },

@@ -5,6 +5,8 @@ export type WeftErrorCode =
   | "INVALID_PATH"
   | "INVALID_RECORD"
   | "INVALID_UPDATE"
+  /** A signed index update touches records or Yjs clients that its signing device does not own. */
+  | "UNAUTHORIZED_UPDATE"
   | "INVALID_ENCODING"
   | "INVALID_OPTIONS"
   /** An argument of a local operation (a manifest, a mode, a time, a link target) is malformed. */
@@ -17,6 +19,13 @@ export type WeftErrorCode =
   | "NO_SUCH_VERSION"
   /** A storage adapter failed (an I/O error, a corrupt or newer-format file, a closed store). */
   | "STORAGE"
+  /**
+   * Received data failed verification: a chunk that does not open or does not match its id,
+   * an envelope that does not decrypt or is not signed by the device it names.
+   */
+  | "INTEGRITY"
+  /** The object (a replica, a document) was closed or stopped. */
+  | "CLOSED"
   /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
   | "PROTOCOL";
 

@@ -1,4 +1,4 @@
-/** @weft/core — Weft's engine: version vectors, the folder index CRDT, chunking, conflict policy. */
+/** @weft/core — Weft's engine: the Replica (files and documents, sealed and synced), the folder index CRDT, chunking, the wire protocol. */
 export { WeftError, type WeftErrorCode } from "./errors.js";
 export { type FileId, ROOT_ID, isFileId, randomFileId } from "./ids.js";
 export { VersionVector, type Ordering, type VersionVectorJson } from "./model/version-vector.js";
@@ -33,3 +33,20 @@ export { versionId } from "./folder/records.js";
 export { DEFAULT_RETENTION, type RetentionPolicy, conflictCopyName } from "./folder/registers.js";
 export * from "./protocol/index.js";
 export * from "./storage/index.js";
+export {
+  Replica,
+  type ReplicaOptions,
+  type FileData,
+  type WriteOptions,
+  type ListEntry,
+  type ReplicaResolution,
+  type ReplicaStats,
+} from "./replica/replica.js";
+export type {
+  PeerInfo,
+  ReplicaEventMap,
+  ReplicaStatus,
+  TransferProgress,
+} from "./replica/events.js";
+export { MAX_DOC_NAME_BYTES } from "./replica/payload.js";
+export * from "./docs/index.js";

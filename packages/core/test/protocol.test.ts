@@ -99,6 +99,7 @@ const EXAMPLES: Record<MessageType, Message> = {
     ackedSeq: 43,
     payload: bytes(10),
   },
+  ephemeral: { type: "ephemeral", folderId: FOLDER, deviceId: DEVICE, payload: bytes(12) },
 };
 const VARIANTS: Message[] = [
   { type: "error", code: "internal", message: "" },
@@ -254,6 +255,12 @@ describe("limits", () => {
       status: "online",
       ackedSeq: BIG,
       payload: bytes(frameLimits.maxPresencePayloadBytes),
+    },
+    ephemeral: {
+      type: "ephemeral",
+      folderId: FOLDER,
+      deviceId: DEVICE,
+      payload: bytes(frameLimits.maxEphemeralBytes),
     },
   };
 

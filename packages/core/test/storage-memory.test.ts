@@ -1,5 +1,5 @@
 // The in-memory stores against the shared conformance suites; they keep nothing, so no reopen.
-import { runBlobStoreTests, runStateStoreTests } from "@weft/core/testing";
+import { runBlobStoreTests, runStateStoreTests } from "@weft/core/conformance";
 import { MemoryBlobStore, MemoryStateStore } from "../src/storage/index.js";
 
 const nothingToRemove = (): Promise<void> => Promise.resolve();

@@ -137,6 +137,18 @@ export function openEnvelope(
 }
 
 /**
+ * Decrypts an envelope **without** checking its signature, for readers that learn the
+ * writer's public key from the payload itself (a device id is the hash of its key, so the key
+ * proves itself). Success shows only that a holder of the folder key sealed it under this
+ * header; call {@link verifyEnvelopeSignature} with the key before trusting who wrote it.
+ * @throws CryptoError TAMPERED when it does not decrypt under `indexKey`
+ */
+export function decryptEnvelopeUnverified(env: Envelope, indexKey: Uint8Array): Uint8Array {
+  requireBytes(indexKey, FOLDER_KEY_BYTES, "indexKey", "BAD_KEY");
+  return xchachaOpen(indexKey, env.nonce, env.ciphertext, associatedData(encodeHeader(env)));
+}
+
+/**
  * The binary form of an envelope (all integers big-endian, strings UTF-8):
  * `version u8 ‖ u8 len ‖ folderId ‖ u8 len ‖ deviceId ‖ deviceSeq u64 ‖ epoch u32 ‖ nonce (24)
  * ‖ u32 len ‖ ciphertext ‖ signature (64)`. The signature covers every byte before it.

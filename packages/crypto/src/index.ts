@@ -54,6 +54,7 @@ export {
   sealEnvelope,
   verifyEnvelopeSignature,
   openEnvelope,
+  decryptEnvelopeUnverified,
   encodeEnvelope,
   decodeEnvelope,
   ENVELOPE_FORMAT_VERSION,

@@ -10,7 +10,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { WeftError } from "@weft/core";
 import { compareStorageKeys } from "@weft/core/storage";
-import { expectSameBytes, expectWeftError, runStateStoreTests } from "@weft/core/testing";
+import { expectSameBytes, expectWeftError, runStateStoreTests } from "@weft/core/conformance";
 import { SqliteStateStore } from "../src/state/index.js";
 import { decodeKey, encodeKey, encodePrefixRange } from "../src/state/key-encoding.js";
 import { SCHEMA_VERSION } from "../src/state/migrations.js";

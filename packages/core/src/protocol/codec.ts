@@ -132,6 +132,11 @@ export function encodeMessage(message: Message): Uint8Array {
       w.u8(m.payload === undefined ? 0 : 1);
       if (m.payload !== undefined) w.bytes(m.payload);
       break;
+    case "ephemeral":
+      w.string(m.folderId);
+      w.string(m.deviceId);
+      w.bytes(m.payload);
+      break;
   }
   const frame = w.finish();
   // Validation bounds every field, and the per-type limits are set above the largest valid
@@ -317,6 +322,13 @@ function readBody(r: FrameReader, type: MessageType): Message {
       if (r.flag("payload")) out.payload = r.bytes("payload", frameLimits.maxPresencePayloadBytes);
       return out;
     }
+    case "ephemeral":
+      return {
+        type,
+        folderId: r.folderId(),
+        deviceId: r.string("deviceId", 39) as DeviceId,
+        payload: r.bytes("payload", frameLimits.maxEphemeralBytes),
+      };
   }
 }
 
@@ -345,6 +357,8 @@ function capacityHint(m: Message): number {
       return m.chunkIds.length * CHUNK_ID_BYTES + 64;
     case "haveResult":
       return m.missing.length * CHUNK_ID_BYTES + 64;
+    case "ephemeral":
+      return m.payload.length + 96;
     default:
       return 256;
   }

@@ -11,6 +11,7 @@ export {
   type AppendMessage,
   type AppendedMessage,
   type AuthMessage,
+  type EphemeralMessage,
   type EnvelopesMessage,
   type ErrorMessage,
   type HaveCheckMessage,

@@ -41,6 +41,11 @@ export const frameLimits = Object.freeze({
   maxSnapshotBytes: 16 * MiB,
   /** Largest presence payload: awareness (cursors, selections) is small and sent often. */
   maxPresencePayloadBytes: 1 * KiB,
+  /**
+   * Largest `ephemeral` payload: awareness beyond a presence payload (a selection, a short
+   * "is typing" state), never stored, so kept small enough to fan out often.
+   */
+  maxEphemeralBytes: 8 * KiB,
   /** Longest access token; JWTs with a few claims are well under 1 KiB. */
   maxTokenBytes: 8 * KiB,
   /** Longest software name or version string in `hello`/`welcome`. */
@@ -79,4 +84,5 @@ export const messageFrameLimits = Object.freeze({
   haveCheck: frameLimits.maxChunkIdsPerCheck * 32 + 64,
   haveResult: frameLimits.maxChunkIdsPerCheck * 32 + 64,
   presence: frameLimits.maxPresencePayloadBytes + 128,
+  ephemeral: frameLimits.maxEphemeralBytes + 128,
 });

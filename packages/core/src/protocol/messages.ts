@@ -246,6 +246,23 @@ export interface PresenceMessage {
   payload?: Uint8Array;
 }
 
+/**
+ * Either direction: a short-lived message to a folder's online devices (awareness: cursors,
+ * "is typing"); never stored, so a device that is offline when it is sent never sees it.
+ * Device → relay: `deviceId` must be the authenticated device (the relay checks it, as for
+ * `presence`) and the relay fans it out to the folder's other subscribers; relay → device: as
+ * sent.
+ */
+export interface EphemeralMessage {
+  type: "ephemeral";
+  /** The folder whose online devices receive it. */
+  folderId: FolderId;
+  /** The sending device. */
+  deviceId: DeviceId;
+  /** 1 to `maxEphemeralBytes` (8 KiB), sealed by the sender, opaque to the relay. */
+  payload: Uint8Array;
+}
+
 /** Every protocol message. Narrow on `type`. */
 export type Message =
   | HelloMessage
@@ -265,7 +282,8 @@ export type Message =
   | SnapshotMessage
   | HaveCheckMessage
   | HaveResultMessage
-  | PresenceMessage;
+  | PresenceMessage
+  | EphemeralMessage;
 
 /** The `type` of a {@link Message}. */
 export type MessageType = Message["type"];

@@ -18,7 +18,7 @@ export const FRAME_FORMAT = 1;
  *   0x10–0x1f   the folder log
  *   0x20–0x2f   snapshots
  *   0x30–0x3f   blobs
- *   0x40–0x4f   presence
+ *   0x40–0x4f   presence and awareness
  *   0xff        reserved for a future extension frame
  *   (retired tags: none yet)
  */
@@ -41,6 +41,7 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = Object.freeze
   haveCheck: 0x30,
   haveResult: 0x31,
   presence: 0x40,
+  ephemeral: 0x41,
 });
 
 /** Wire numbers of the error codes; 0 is reserved. Same rule as tags: never renumber. */

@@ -129,6 +129,11 @@ export function validateMessage(value: unknown): Message {
         bytes(m["payload"], "presence.payload", frameLimits.maxPresencePayloadBytes, 0);
       }
       break;
+    case "ephemeral":
+      folderId(m["folderId"], "ephemeral.folderId");
+      deviceId(m["deviceId"], "ephemeral.deviceId");
+      bytes(m["payload"], "ephemeral.payload", frameLimits.maxEphemeralBytes, 1);
+      break;
     default:
       throw bad("message.type", `${describe(type)} is not a message type`);
   }

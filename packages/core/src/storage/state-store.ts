@@ -21,7 +21,7 @@ export interface StateEntry {
  * Device-local state: a dumb, ordered key-value store of byte strings. It knows nothing of
  * indexes or acks; the engine decides what to keep under which key. Implementations: the
  * in-memory {@link MemoryStateStore} here, SQLite in @weft/node-agent; all pass the one
- * conformance suite in `@weft/core/testing`.
+ * conformance suite in `@weft/core/conformance`.
  *
  * Keys are {@link StorageKey}s, ordered by {@link compareStorageKeys} (part by part, by code
  * point). Bytes go in and come out as copies: changing an array after `save`, or one returned by

@@ -1,16 +1,13 @@
 /**
- * @weft/core/testing — conformance suites that every StateStore and BlobStore implementation
- * runs from its own test file (written once, as automerge-repo does for its adapters).
- *
- * This entry point imports vitest, so it needs vitest installed (an optional peer dependency of
- * @weft/core); the main `@weft/core` entry never loads it.
+ * @weft/core/testing — a test network for apps and for Weft's own tests: n replicas of one
+ * folder over an in-memory hub that speaks the relay's protocol and sees only ciphertext.
+ * Needs no test framework.
  */
+export { createTestNetwork, type TestNetwork, type TestNetworkOptions } from "./network.js";
+export { MemoryHub, type MemoryHubOptions } from "./hub.js";
 export {
-  type StoreFixture,
-  type StoreSetup,
-  expectSameBytes,
-  expectWeftError,
-  patternBytes,
-} from "./fixtures.js";
-export { runStateStoreTests } from "./state-store-suite.js";
-export { runBlobStoreTests } from "./blob-store-suite.js";
+  type HubBlobClient,
+  type HubTraffic,
+  type MemoryHubTransport,
+  seededRandom,
+} from "./scheduler.js";

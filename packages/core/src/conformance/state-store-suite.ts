@@ -37,7 +37,7 @@ const BAD_DATA: [string, unknown][] = [
  * return an empty store; give `reopen` to run the tests of persistence too. The tests share one
  * fixture at a time, so do not run them with `describe.concurrent`.
  *
- * Imports vitest: `@weft/core/testing` needs vitest (a peer dependency) installed.
+ * Imports vitest: `@weft/core/conformance` needs vitest (a peer dependency) installed.
  */
 export function runStateStoreTests(name: string, setup: StoreSetup<StateStore>): void {
   describe(`StateStore conformance: ${name}`, () => {

@@ -1,0 +1,130 @@
+/** Chunks on their way to and from a blob store: compressed when it pays, sealed, and verified on the way back. */
+import {
+  type ChunkId,
+  CryptoError,
+  type FolderId,
+  type FolderKeyring,
+  type FolderSubkeys,
+  chunkIdFromSha256,
+  openChunk,
+  sealChunk,
+  sealedChunkEpoch,
+  sha256,
+} from "@weft/crypto";
+import { deflateSync, inflateSync } from "fflate";
+import { WeftError } from "../errors.js";
+
+const RAW = 0;
+const DEFLATE = 1;
+/** Chunks smaller than this are never worth a deflate header and the trial. */
+const MIN_COMPRESS_BYTES = 512;
+/** How much of a chunk is test-compressed before committing to the whole. */
+const SAMPLE_BYTES = 8 * 1024;
+
+/** Keys of a folder by epoch, derived once: `FolderKeyring.subkeys` copies on every call. */
+export class ChunkKeys {
+  private readonly cache = new Map<number, FolderSubkeys>();
+  constructor(
+    readonly folderId: FolderId,
+    private readonly keyring: FolderKeyring,
+  ) {}
+
+  /** The newest epoch: new content is sealed under it. */
+  get epoch(): number {
+    return this.keyring.latestEpoch;
+  }
+
+  subkeys(epoch: number): FolderSubkeys {
+    let keys = this.cache.get(epoch);
+    if (!keys) {
+      keys = this.keyring.subkeys(epoch);
+      this.cache.set(epoch, keys);
+    }
+    return keys;
+  }
+}
+
+/**
+ * Seals one chunk's plaintext for storage. The sealed plaintext is `format u8 ‖ body`, where
+ * the body is the chunk as it is (0) or raw DEFLATE of it (1). Compression is tried on a
+ * sample first and kept only when it saves at least 1/16: random and already-compressed data
+ * (photos, archives, video: most bytes people sync) then costs one small trial, not a full
+ * deflate pass, and text still shrinks. Deflate is fflate's pure JavaScript, so the same
+ * code runs in browsers.
+ */
+export function sealChunkData(
+  keys: ChunkKeys,
+  id: ChunkId,
+  data: Uint8Array,
+  compress = true,
+): Uint8Array {
+  const epoch = keys.epoch;
+  let body: Uint8Array | undefined;
+  if (compress && data.length >= MIN_COMPRESS_BYTES && worthCompressing(data)) {
+    const packed = deflateSync(data, { level: 1 });
+    if (packed.length < data.length - (data.length >> 4)) body = packed;
+  }
+  const plain = new Uint8Array(1 + (body ?? data).length);
+  plain[0] = body ? DEFLATE : RAW;
+  plain.set(body ?? data, 1);
+  return sealChunk(
+    keys.subkeys(epoch).chunk,
+    { chunkId: id, folderId: keys.folderId, epoch },
+    plain,
+  );
+}
+
+/**
+ * Opens a sealed chunk and proves it is the chunk `id` names: the AEAD binds id, folder and
+ * epoch, and the plaintext's keyed hash must give `id` again, so neither a tampering store nor a
+ * member who sealed other bytes under this id can slip content in.
+ * @throws WeftError INTEGRITY when the bytes are not chunk `id` of `size` bytes
+ */
+export function openChunkData(
+  keys: ChunkKeys,
+  id: ChunkId,
+  sealed: Uint8Array,
+  size: number,
+): Uint8Array {
+  let plain: Uint8Array;
+  let sub: FolderSubkeys;
+  try {
+    const epoch = sealedChunkEpoch(sealed);
+    sub = keys.subkeys(epoch);
+    plain = openChunk(sub.chunk, { chunkId: id, folderId: keys.folderId, epoch }, sealed);
+  } catch (cause) {
+    const why =
+      cause instanceof CryptoError && cause.code === "BAD_KEY"
+        ? "no key for its epoch"
+        : "it does not open";
+    throw new WeftError("INTEGRITY", `chunk ${id.slice(0, 12)}… is corrupt or forged: ${why}`, {
+      cause,
+    });
+  }
+  let data: Uint8Array;
+  if (plain[0] === RAW) data = plain.subarray(1);
+  else if (plain[0] === DEFLATE) {
+    // One byte of room: a body that inflates past `size` (a bomb, or the wrong chunk) shows as
+    // a length mismatch without ever allocating more than the manifest promised.
+    try {
+      data = inflateSync(plain.subarray(1), { out: new Uint8Array(size + 1) });
+    } catch (cause) {
+      throw new WeftError("INTEGRITY", `chunk ${id.slice(0, 12)}… does not inflate`, { cause });
+    }
+  } else
+    throw new WeftError("INTEGRITY", `chunk ${id.slice(0, 12)}… has unknown format ${plain[0]}`);
+  if (data.length !== size)
+    throw new WeftError(
+      "INTEGRITY",
+      `chunk ${id.slice(0, 12)}… is ${data.length} bytes, expected ${size}`,
+    );
+  if (chunkIdFromSha256(sub.chunkId, sha256(data)) !== id)
+    throw new WeftError("INTEGRITY", `chunk ${id.slice(0, 12)}… does not match its id`);
+  return data;
+}
+
+function worthCompressing(data: Uint8Array): boolean {
+  if (data.length <= SAMPLE_BYTES) return true; // the sample would be the whole chunk anyway
+  const sample = data.subarray(0, SAMPLE_BYTES);
+  return deflateSync(sample, { level: 1 }).length < SAMPLE_BYTES * 0.9;
+}

@@ -1,0 +1,175 @@
+/** One client session with a relay (or the in-memory hub) over a Transport: handshake, auth, requests matched to answers. */
+import { ProtocolError } from "../protocol/errors.js";
+import type { Message, MessageOf } from "../protocol/messages.js";
+import { protocolErrorFrom } from "../protocol/messages.js";
+import type { Transport } from "../protocol/transport.js";
+import { SUPPORTED_VERSIONS, negotiateVersion } from "../protocol/version.js";
+
+/** Messages a session hands to its owner: pushes, not answers to requests. */
+export type PushMessage = MessageOf<"envelopes"> | MessageOf<"presence"> | MessageOf<"ephemeral">;
+
+/** What a {@link Connection} tells its owner. */
+export interface ConnectionHandlers {
+  /** A push from the relay. Called in arrival order; errors it throws close the session. */
+  onPush(message: PushMessage): void;
+  /** The session ended (once). `error` says why when it was not a local `close()`. */
+  onClose(error: Error | undefined): void;
+}
+
+/** Requests and the answer type each expects. */
+type Answer<T extends Message["type"]> = T extends "subscribe"
+  ? MessageOf<"subscribed">
+  : T extends "append"
+    ? MessageOf<"appended">
+    : T extends "snapshotGet"
+      ? MessageOf<"snapshot">
+      : T extends "haveCheck"
+        ? MessageOf<"haveResult">
+        : MessageOf<"ok">;
+
+type RequestMessage = Extract<Message, { requestId: number }> & {
+  type:
+    "auth" | "subscribe" | "unsubscribe" | "append" | "snapshotPut" | "snapshotGet" | "haveCheck";
+};
+
+const CLIENT = { name: "weft-core", version: "0.1.0" };
+
+/**
+ * A live session: `open()` runs hello → welcome → auth over a fresh transport; then
+ * `request()` sends a message with a new request id and resolves with its answer. Answers may
+ * come out of order; pushes go to the handlers. A session is used once: after it closes, the
+ * owner opens a new one (and resubscribes).
+ */
+export class Connection {
+  private nextRequestId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (m: Message) => void; reject: (e: Error) => void }
+  >();
+  private closed = false;
+  private readonly unsubscribe: (() => void)[] = [];
+  /** The negotiated protocol version once open. */
+  version = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.unsubscribe.push(
+      transport.on("message", (m) => this.receive(m)),
+      transport.on("close", (info) =>
+        this.end(new ProtocolError("unavailable", `connection closed: ${info.reason}`)),
+      ),
+      transport.on("error", (e) => this.end(e)),
+    );
+  }
+
+  /** Connects, negotiates the version and authenticates with `token`. */
+  async open(token: string): Promise<void> {
+    await this.transport.connect();
+    const welcome = await this.exchange<MessageOf<"welcome">>(
+      { type: "hello", versions: SUPPORTED_VERSIONS, client: CLIENT },
+      "welcome",
+    );
+    this.version = negotiateVersion(SUPPORTED_VERSIONS, {
+      min: welcome.version,
+      max: welcome.version,
+    });
+    await this.request({ type: "auth", requestId: 0, token });
+  }
+
+  /** Sends a request (its `requestId` is replaced) and resolves with the answer. */
+  request<M extends RequestMessage>(message: M): Promise<Answer<M["type"]>> {
+    const requestId = this.nextRequestId++;
+    return new Promise<Answer<M["type"]>>((resolve, reject) => {
+      if (this.closed) return reject(new ProtocolError("unavailable", "not connected"));
+      this.pending.set(requestId, { resolve: resolve as (m: Message) => void, reject });
+      this.sendOrEnd({ ...message, requestId });
+    });
+  }
+
+  /** Sends a message that has no answer (`ack`, `presence`, `ephemeral`). */
+  post(message: MessageOf<"ack"> | MessageOf<"presence"> | MessageOf<"ephemeral">): void {
+    if (!this.closed) this.sendOrEnd(message);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Ends the session here. */
+  close(reason = "closed by the replica"): void {
+    if (this.closed) return;
+    this.end(undefined);
+    this.transport.close(reason);
+  }
+
+  private helloWaiter: ((m: Message) => void) | undefined;
+
+  private exchange<T extends Message>(message: Message, answer: T["type"]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.helloWaiter = (m) => {
+        this.helloWaiter = undefined;
+        if (m.type === answer) resolve(m as T);
+        else if (m.type === "error") reject(protocolErrorFrom(m));
+        else reject(new ProtocolError("bad_frame", `expected ${answer}, got ${m.type}`));
+      };
+      this.pending.set(-1, { resolve: () => undefined, reject });
+      this.sendOrEnd(message);
+    });
+  }
+
+  private sendOrEnd(message: Message): void {
+    try {
+      this.transport.send(message);
+    } catch (error) {
+      this.end(error as Error);
+      this.transport.close("send failed");
+    }
+  }
+
+  private receive(m: Message): void {
+    if (this.closed) return;
+    try {
+      if (this.helloWaiter) {
+        this.pending.delete(-1);
+        this.helloWaiter(m);
+        return;
+      }
+      if (m.type === "envelopes" || m.type === "presence" || m.type === "ephemeral") {
+        this.handlers.onPush(m);
+        return;
+      }
+      const requestId = "requestId" in m ? m.requestId : undefined;
+      if (requestId === undefined) {
+        // A connection-level error (the relay closes next) or a message a client never gets.
+        const error =
+          m.type === "error"
+            ? protocolErrorFrom(m)
+            : new ProtocolError("bad_frame", `unexpected ${m.type}`);
+        this.end(error);
+        this.transport.close(error.message);
+        return;
+      }
+      const waiter = this.pending.get(requestId);
+      if (!waiter) return; // an answer to a request given up on
+      this.pending.delete(requestId);
+      if (m.type === "error") waiter.reject(protocolErrorFrom(m));
+      else waiter.resolve(m);
+    } catch (error) {
+      // Never let a handler's throw escape into the transport's callback.
+      this.end(error as Error);
+      this.transport.close("client failed to handle a message");
+    }
+  }
+
+  private end(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const off of this.unsubscribe) off();
+    const reason = error ?? new ProtocolError("unavailable", "connection closed");
+    for (const { reject } of this.pending.values()) reject(reason);
+    this.pending.clear();
+    this.handlers.onClose(error);
+  }
+}

@@ -1,0 +1,60 @@
+/** What the parts of a Replica share: identity, keys, index, stores, counters, events and the one serial lane. */
+import type { DeviceIdentity, FolderId } from "@weft/crypto";
+import type { FolderIndex } from "../folder/folder-index.js";
+import type { BlobStore } from "../storage/index.js";
+import type { ChunkKeys } from "./chunk-codec.js";
+import type { Emitter, ReplicaEventMap } from "./events.js";
+import type { LocalState, ReplicaMeta } from "./local-state.js";
+
+/**
+ * One lane for everything that changes the index or the stored counters: local operations,
+ * remote batches, sealing. Yjs is synchronous, but persisting is not; without the lane a remote
+ * batch could land between a local change and its transaction, and the transaction would
+ * store the wrong update under the wrong counters.
+ */
+export class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  private depth = 0;
+
+  run<T>(fn: () => T | Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      this.depth++;
+      try {
+        return await fn();
+      } finally {
+        this.depth--;
+      }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Whether something is running or queued. */
+  get busy(): boolean {
+    return this.depth > 0 || this.queued > 0;
+  }
+
+  private queued = 0;
+
+  /** Like `run`, counting the task as queued until it starts (for idle checks). */
+  track<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.queued++;
+    return this.run(() => {
+      this.queued--;
+      return fn();
+    });
+  }
+}
+
+/** The shared state of one Replica. */
+export interface ReplicaContext {
+  readonly folderId: FolderId;
+  readonly identity: DeviceIdentity;
+  readonly keys: ChunkKeys;
+  readonly index: FolderIndex;
+  readonly local: LocalState;
+  readonly blobs: BlobStore;
+  readonly meta: ReplicaMeta;
+  readonly events: Emitter<ReplicaEventMap>;
+  readonly serial: Serial;
+}

@@ -1,0 +1,292 @@
+/** The Replica side of documents: one DocChannel per open document, routing of remote updates and ephemeral messages. */
+import { type DeviceId, randomBytes, xchachaOpen, xchachaSeal } from "@weft/crypto";
+import {
+  type DocChannel,
+  type DocChannelEventMap,
+  type DocChannelStatus,
+  type DocType,
+  MAX_EPHEMERAL_BYTES,
+} from "../docs/channel.js";
+import { WeftError } from "../errors.js";
+import { ByteReader, ByteWriter } from "../model/varint.js";
+import type { ReplicaContext } from "./context.js";
+import type { DocRouter } from "./engine.js";
+import { MAX_DOC_NAME_BYTES, type PayloadPart } from "./payload.js";
+
+const NONCE_BYTES = 24;
+const encoder = new TextEncoder();
+
+/** What the channels need from the replica. */
+export interface DocHost {
+  /** Stores a local update and queues it for sending. */
+  publish(part: Extract<PayloadPart, { kind: "doc" }>): Promise<void>;
+  /** Sends a sealed ephemeral message if online. */
+  postEphemeral(sealed: Uint8Array): void;
+  status(): DocChannelStatus;
+  synced(): boolean;
+  /** Reports a failure that is nobody's caller's (a throwing listener). */
+  report(error: unknown, context: string): void;
+}
+
+/** The stream id under which a document's updates are stored. */
+export function docStream(type: DocType, name: string): string {
+  return `${type}:${name}`;
+}
+
+/** Checks a document name: non-empty, at most 240 UTF-8 bytes. */
+export function checkDocName(name: unknown): asserts name is string {
+  if (
+    typeof name !== "string" ||
+    name.length === 0 ||
+    encoder.encode(name).length > MAX_DOC_NAME_BYTES
+  )
+    throw new WeftError(
+      "INVALID_ARGUMENT",
+      `a document name is a non-empty string of at most ${MAX_DOC_NAME_BYTES} UTF-8 bytes`,
+    );
+}
+
+/** Every open document of a replica. */
+export class DocChannels implements DocRouter {
+  private readonly open = new Map<string, ReplicaDocChannel>();
+
+  constructor(
+    private readonly ctx: ReplicaContext,
+    private readonly host: DocHost,
+  ) {}
+
+  /** Opens (or returns the open) channel of a document. */
+  async channel(name: string, type: DocType): Promise<DocChannel> {
+    checkDocName(name);
+    const stream = docStream(type, name);
+    const existing = this.open.get(stream);
+    if (existing) return existing;
+    const initial = await this.ctx.local.loadStream(stream);
+    const again = this.open.get(stream); // opened meanwhile by another caller
+    if (again) return again;
+    const channel = new ReplicaDocChannel(
+      name,
+      type,
+      this.ctx.identity.deviceId,
+      initial,
+      this,
+      this.host,
+    );
+    this.open.set(stream, channel);
+    return channel;
+  }
+
+  closed(channel: ReplicaDocChannel): void {
+    if (this.open.get(docStream(channel.type, channel.name)) === channel)
+      this.open.delete(docStream(channel.type, channel.name));
+  }
+
+  remote(part: Extract<PayloadPart, { kind: "doc" }>, from: DeviceId): void {
+    this.open.get(docStream(part.type, part.name))?.emit("update", { update: part.update, from });
+  }
+
+  ephemeral(sealed: Uint8Array, from: DeviceId): void {
+    const opened = this.openEphemeral(sealed, from);
+    if (!opened) return;
+    this.open
+      .get(docStream(opened.type, opened.name))
+      ?.emit("ephemeral", { payload: opened.payload, from });
+  }
+
+  async states(): Promise<PayloadPart[]> {
+    const parts: PayloadPart[] = [];
+    const streams = await this.ctx.local.streams();
+    for (const stream of streams) {
+      if (stream === "index") continue;
+      const colon = stream.indexOf(":");
+      const type = stream.slice(0, colon) as DocType;
+      const name = stream.slice(colon + 1);
+      const channel = this.open.get(stream);
+      const state = channel?.state?.();
+      if (state) parts.push({ kind: "doc", type, name, update: state });
+      else
+        for (const update of await this.ctx.local.loadStream(stream))
+          parts.push({ kind: "doc", type, name, update });
+    }
+    return parts;
+  }
+
+  statusChanged(): void {
+    for (const channel of this.open.values()) channel.statusChanged();
+  }
+
+  /**
+   * Seals an ephemeral message: `epoch u32 ‖ nonce ‖ XChaCha20-Poly1305(type u8 ‖ name ‖ payload)`
+   * under the index key, with folder and sender as associated data. The relay checks the
+   * sender against the connection; the name of the document stays inside.
+   */
+  sealEphemeral(type: DocType, name: string, payload: Uint8Array): Uint8Array {
+    if (
+      !(payload instanceof Uint8Array) ||
+      payload.length === 0 ||
+      payload.length > MAX_EPHEMERAL_BYTES
+    )
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `an ephemeral payload is 1 to ${MAX_EPHEMERAL_BYTES} bytes`,
+      );
+    const w = new ByteWriter(payload.length + 64);
+    w.u8(type === "yjs" ? 1 : 2);
+    w.string(name);
+    w.bytes(payload);
+    const epoch = this.ctx.keys.epoch;
+    const nonce = randomBytes(NONCE_BYTES);
+    const sealed = xchachaSeal(
+      this.ctx.keys.subkeys(epoch).index,
+      nonce,
+      w.finish(),
+      this.ephemeralAd(this.ctx.identity.deviceId),
+    );
+    const out = new Uint8Array(4 + NONCE_BYTES + sealed.length);
+    new DataView(out.buffer).setUint32(0, epoch, false);
+    out.set(nonce, 4);
+    out.set(sealed, 4 + NONCE_BYTES);
+    return out;
+  }
+
+  private openEphemeral(
+    sealed: Uint8Array,
+    from: DeviceId,
+  ): { type: DocType; name: string; payload: Uint8Array } | undefined {
+    try {
+      const epoch = new DataView(sealed.buffer, sealed.byteOffset, sealed.length).getUint32(
+        0,
+        false,
+      );
+      const plain = xchachaOpen(
+        this.ctx.keys.subkeys(epoch).index,
+        sealed.subarray(4, 4 + NONCE_BYTES),
+        sealed.subarray(4 + NONCE_BYTES),
+        this.ephemeralAd(from),
+      );
+      const r = new ByteReader(plain);
+      const type: DocType = r.u8() === 1 ? "yjs" : "automerge";
+      const name = r.string(MAX_DOC_NAME_BYTES);
+      const payload = r.bytes(MAX_EPHEMERAL_BYTES).slice();
+      r.end();
+      return { type, name, payload };
+    } catch (error) {
+      this.ctx.events.emit("error", {
+        error: error instanceof Error ? error : new Error(String(error)),
+        context: `an ephemeral message from ${from} that does not open`,
+      });
+      return undefined;
+    }
+  }
+
+  private ephemeralAd(device: DeviceId): Uint8Array {
+    return encoder.encode(`weft-ephemeral/v1\0${this.ctx.folderId}\0${device}`);
+  }
+}
+
+type Listener<E extends keyof DocChannelEventMap> = (payload: DocChannelEventMap[E]) => void;
+
+/** A {@link DocChannel} backed by a Replica. */
+class ReplicaDocChannel implements DocChannel {
+  state: (() => Uint8Array) | undefined;
+  private readonly listeners = new Map<keyof DocChannelEventMap, Set<Listener<never>>>();
+  /** Updates that arrived before anyone listened (between opening and binding). */
+  private early: DocChannelEventMap["update"][] = [];
+  private lastStatus: DocChannelStatus;
+  private lastSynced: boolean;
+  private isClosed = false;
+
+  constructor(
+    readonly name: string,
+    readonly type: DocType,
+    readonly device: DeviceId,
+    readonly initial: readonly Uint8Array[],
+    private readonly owner: DocChannels,
+    private readonly host: DocHost,
+  ) {
+    this.lastStatus = host.status();
+    this.lastSynced = host.synced();
+  }
+
+  get status(): DocChannelStatus {
+    return this.host.status();
+  }
+
+  get synced(): boolean {
+    return this.host.synced();
+  }
+
+  publish(update: Uint8Array): Promise<void> {
+    if (this.isClosed)
+      return Promise.reject(new WeftError("CLOSED", `document ${this.name} is closed`));
+    if (!(update instanceof Uint8Array) || update.length === 0)
+      return Promise.reject(
+        new WeftError("INVALID_ARGUMENT", "an update is a non-empty Uint8Array"),
+      );
+    return this.host.publish({
+      kind: "doc",
+      type: this.type,
+      name: this.name,
+      update: update.slice(),
+    });
+  }
+
+  publishEphemeral(payload: Uint8Array): void {
+    if (this.isClosed) return;
+    this.host.postEphemeral(this.owner.sealEphemeral(this.type, this.name, payload));
+  }
+
+  setStateProvider(state: () => Uint8Array): void {
+    this.state = state;
+  }
+
+  on<E extends keyof DocChannelEventMap>(event: E, listener: Listener<E>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    if (event === "update" && this.early.length > 0) {
+      const early = this.early;
+      this.early = [];
+      for (const e of early) (listener as Listener<"update">)(e);
+    }
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  emit<E extends keyof DocChannelEventMap>(event: E, payload: DocChannelEventMap[E]): void {
+    if (this.isClosed) return;
+    const listeners = this.listeners.get(event);
+    if (event === "update" && !listeners?.size) {
+      this.early.push(payload as DocChannelEventMap["update"]);
+      return;
+    }
+    for (const listener of [...(listeners ?? [])]) {
+      try {
+        (listener as Listener<E>)(payload);
+      } catch (error) {
+        this.host.report(error, `a listener of document ${this.name}`);
+      }
+    }
+  }
+
+  statusChanged(): void {
+    const status = this.host.status();
+    const synced = this.host.synced();
+    if (status !== this.lastStatus) {
+      this.lastStatus = status;
+      this.emit("status", { status });
+    }
+    if (synced !== this.lastSynced) {
+      this.lastSynced = synced;
+      this.emit("synced", { synced });
+    }
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.owner.closed(this);
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,551 @@
+/**
+ * The sync engine of a Replica: the session with the relay (connect, resume, reconnect with
+ * backoff), the outbox sealed into envelopes, the log applied in order and acknowledged,
+ * snapshots, and presence.
+ */
+import type { DeviceId } from "@weft/crypto";
+import * as Y from "yjs";
+import { WeftError } from "../errors.js";
+import { ProtocolError } from "../protocol/errors.js";
+import type { MessageOf } from "../protocol/messages.js";
+import type { Transport } from "../protocol/transport.js";
+import type { StateOp } from "../storage/index.js";
+import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
+import { Connection, type PushMessage } from "./connection.js";
+import type { ReplicaContext } from "./context.js";
+import type { PeerInfo, ReplicaStatus } from "./events.js";
+import { openLogEnvelope, sealParts } from "./inbound.js";
+import type { PayloadPart } from "./payload.js";
+import type { Transfers } from "./transfers.js";
+
+/** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+/** A device this far behind the newest snapshot loads it instead of replaying the log. */
+const SNAPSHOT_CATCH_UP = 256;
+
+/** How the engine reaches the documents of the replica. */
+export interface DocRouter {
+  /** A verified document update from another device (already queued for storage by the engine). */
+  remote(part: Extract<PayloadPart, { kind: "doc" }>, from: DeviceId): void;
+  /** An ephemeral message from another device. */
+  ephemeral(payload: Uint8Array, from: DeviceId): void;
+  /** The whole state of every document, as parts (for snapshots). */
+  states(): Promise<PayloadPart[]>;
+  /** The connection or sync state changed. */
+  statusChanged(): void;
+}
+
+/** Options of the engine (see ReplicaOptions for the documentation). */
+export interface EngineOptions {
+  connect: (() => Transport) | undefined;
+  token: () => string | Promise<string>;
+  snapshotEvery: number;
+  reconnectDelayMs: { min: number; max: number };
+  onApplied: (changed: number) => void;
+  startTransfers: () => void;
+}
+
+/** See the module comment. */
+export class SyncEngine {
+  status: ReplicaStatus = "stopped";
+  /** Unsent local parts, oldest first (mirror of the stored outbox). */
+  readonly outbox: { key: string; part: PayloadPart; weight: number }[] = [];
+  /** Sealed envelopes the relay has not confirmed, by device sequence number. */
+  readonly sent = new Map<number, Uint8Array>();
+  /** The highest folder sequence number known to exist. */
+  headSeq = 0;
+  /** Whether the replica has caught up since it last connected. */
+  synced = false;
+  readonly peers = new Map<DeviceId, PeerInfo>();
+  private conn: Connection | undefined;
+  private connecting: Promise<void> | undefined;
+  private readonly buffer = new Map<number, Uint8Array>();
+  /** Items per applied log entry, to tell how far behind a peer is. */
+  private readonly weights = new Map<number, number>();
+  private readonly ownWeights = new Map<number, number>();
+  private lastSnapshotSeq = 0;
+  /** Snapshots loaded from the relay instead of replaying the log (for stats). */
+  snapshotsLoaded = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryDelay: number;
+  private flushing = false;
+  private snapshotting = false;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly ctx: ReplicaContext,
+    private readonly transfers: Transfers,
+    private ownership: ClientOwnership,
+    private readonly docs: DocRouter,
+    private readonly options: EngineOptions,
+  ) {
+    this.retryDelay = options.reconnectDelayMs.min;
+  }
+
+  // ------------------------------------------------------------------ life cycle
+
+  start(): void {
+    if (this.status !== "stopped") return;
+    this.setStatus("offline");
+    if (this.options.connect) void this.connectNow().catch(() => undefined);
+  }
+
+  stop(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.setStatus("stopped");
+    this.conn?.close("replica stopped");
+    this.conn = undefined;
+  }
+
+  /** Connects now (cancelling a pending retry); resolves once subscribed, rejects if the attempt fails. */
+  connectNow(): Promise<void> {
+    if (this.status === "online") return Promise.resolve();
+    if (this.status === "stopped")
+      return Promise.reject(new WeftError("CLOSED", "the replica is stopped"));
+    if (!this.options.connect)
+      return Promise.reject(
+        new ProtocolError("unavailable", "the replica has no transport to connect with"),
+      );
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.connecting ??= this.attempt().finally(() => {
+      this.connecting = undefined;
+      this.notify();
+    });
+    return this.connecting;
+  }
+
+  /** Whether nothing is in progress and, when online, nothing is pending either way. */
+  get idle(): boolean {
+    if (this.ctx.serial.busy || this.transfers.busy || this.connecting || this.flushing)
+      return false;
+    if (this.status !== "online") return true; // nothing more can happen until it connects
+    return (
+      this.outbox.length === 0 &&
+      this.sent.size === 0 &&
+      this.transfers.pending === 0 &&
+      this.buffer.size === 0 &&
+      this.ctx.meta.appliedSeq >= this.headSeq
+    );
+  }
+
+  /** Resolves on the next change of anything `idle` depends on (or after a short while). */
+  nextChange(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, 250);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.add(done);
+    });
+  }
+
+  notify(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+    const synced = this.status === "online" && this.ctx.meta.appliedSeq >= this.headSeq;
+    if (synced !== this.synced) {
+      this.synced = synced;
+      this.ctx.events.emit("status", { status: this.status, synced });
+      this.docs.statusChanged();
+    }
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /** Seals the outbox into envelopes and sends them, once uploads are done (peers must find the chunks). */
+  kick(): void {
+    this.options.startTransfers();
+    if (this.flushing || this.status !== "online" || this.outbox.length === 0) return;
+    if (this.transfers.uploads.size > 0) return; // flushed again when the uploads finish
+    this.flushing = true;
+    void this.ctx.serial
+      .run(() => this.sealOutbox())
+      .catch((error: unknown) => this.report(error, "sealing local changes"))
+      .finally(() => {
+        this.flushing = false;
+        this.notify();
+        if (this.outbox.length > 0 && this.status === "online" && this.transfers.uploads.size === 0)
+          this.kick();
+      });
+  }
+
+  private async sealOutbox(): Promise<void> {
+    while (this.outbox.length > 0 && this.status === "online") {
+      let bytes = 0;
+      let n = 0;
+      let weight = 0;
+      while (n < this.outbox.length && (n === 0 || bytes < MAX_BATCH_BYTES)) {
+        bytes += this.outbox[n]!.part.update.length;
+        weight += this.outbox[n]!.weight;
+        n++;
+      }
+      const taken = this.outbox.slice(0, n);
+      const deviceSeq = this.ctx.meta.deviceSeq + 1;
+      const envelope = sealParts(this.ctx, deviceSeq, mergeParts(taken.map((t) => t.part)));
+      const meta = { ...this.ctx.meta, deviceSeq };
+      await this.ctx.local.transaction([
+        ...this.ctx.local.sealOps(
+          taken.map((t) => t.key),
+          deviceSeq,
+          envelope,
+        ),
+        this.ctx.local.metaOp(meta),
+      ]);
+      this.ctx.meta.deviceSeq = deviceSeq;
+      this.outbox.splice(0, n);
+      this.sent.set(deviceSeq, envelope);
+      this.ownWeights.set(deviceSeq, weight);
+      this.sendAppend(deviceSeq, envelope);
+    }
+  }
+
+  private sendAppend(deviceSeq: number, envelope: Uint8Array): void {
+    const conn = this.conn;
+    if (!conn) return;
+    conn
+      .request({ type: "append", requestId: 0, folderId: this.ctx.folderId, envelope })
+      .then((answer) =>
+        this.ctx.serial.track(async () => {
+          this.headSeq = Math.max(this.headSeq, answer.seq);
+          if (!this.sent.has(deviceSeq)) return;
+          await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
+          this.sent.delete(deviceSeq);
+        }),
+      )
+      .catch(async (error: unknown) => {
+        if (!(error instanceof ProtocolError) || error.wireCode === "unavailable") return; // resent on reconnect
+        // The relay refuses it for good (not a member, a bad signature, too large). Its content
+        // stays in this device's state, and in any snapshot it uploads; report and move on so
+        // one refusal cannot block every later change.
+        this.report(error, `the relay refused envelope ${deviceSeq}`);
+        await this.ctx.serial.track(async () => {
+          await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
+          this.sent.delete(deviceSeq);
+        });
+      })
+      .catch((error: unknown) => this.report(error, "recording an appended envelope"))
+      .finally(() => this.notify());
+  }
+
+  // ------------------------------------------------------------------ connecting
+
+  private async attempt(): Promise<void> {
+    this.setStatus("connecting");
+    let conn: Connection | undefined;
+    try {
+      conn = new Connection(this.options.connect!(), {
+        onPush: (m) => this.onPush(m),
+        onClose: (error) => this.onClose(conn!, error),
+      });
+      this.conn = conn;
+      await conn.open(await this.options.token());
+      const snap = await conn.request({
+        type: "snapshotGet",
+        requestId: 0,
+        folderId: this.ctx.folderId,
+      });
+      if (snap.snapshot) {
+        this.lastSnapshotSeq = Math.max(this.lastSnapshotSeq, snap.snapshot.coversSeq);
+        const behind = snap.snapshot.coversSeq - this.ctx.meta.appliedSeq;
+        if (behind > (this.ctx.meta.appliedSeq === 0 ? 0 : SNAPSHOT_CATCH_UP)) {
+          const data = snap.snapshot;
+          await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq));
+        }
+      }
+      this.buffer.clear();
+      const sub = await conn.request({
+        type: "subscribe",
+        requestId: 0,
+        folderId: this.ctx.folderId,
+        afterSeq: this.ctx.meta.appliedSeq,
+      });
+      this.headSeq = Math.max(this.headSeq, sub.headSeq);
+      if (this.conn !== conn || !conn.isOpen)
+        throw new ProtocolError("unavailable", "connection closed while subscribing");
+      this.retryDelay = this.options.reconnectDelayMs.min;
+      this.setStatus("online");
+      conn.post(this.presence("online"));
+      for (const [deviceSeq, envelope] of [...this.sent].sort((a, b) => a[0] - b[0]))
+        this.sendAppend(deviceSeq, envelope);
+      this.transfers.retryUnavailable();
+      this.kick();
+    } catch (error) {
+      if (conn && this.conn === conn) {
+        this.conn = undefined;
+        conn.close("connection attempt failed");
+      }
+      if (this.status !== "stopped") {
+        this.setStatus("offline");
+        this.scheduleRetry();
+      }
+      throw error;
+    }
+  }
+
+  private onClose(conn: Connection, error: Error | undefined): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    if (this.status === "stopped") return;
+    for (const peer of this.peers.values()) peer.online = false;
+    this.setStatus("offline");
+    if (error && !(error instanceof ProtocolError && error.wireCode === "unavailable"))
+      this.report(error, "the connection to the relay failed");
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.status === "stopped" || this.connecting) return;
+    const jitter = 0.5 + Math.random() / 2; // spread reconnects of many devices after a relay restart
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connectNow().catch(() => undefined);
+    }, this.retryDelay * jitter);
+    this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMs.max);
+    this.retryTimer.unref?.();
+  }
+
+  private setStatus(status: ReplicaStatus): void {
+    if (status === this.status) return;
+    this.status = status;
+    if (status !== "online") this.synced = false;
+    this.ctx.events.emit("status", { status, synced: this.synced });
+    this.docs.statusChanged();
+    this.notify();
+  }
+
+  private presence(status: "online" | "offline"): MessageOf<"presence"> {
+    return {
+      type: "presence",
+      folderId: this.ctx.folderId,
+      deviceId: this.ctx.identity.deviceId,
+      status,
+      ackedSeq: this.ctx.meta.appliedSeq,
+    };
+  }
+
+  /** Sends an ephemeral message when online; dropped otherwise (it would be stale later). */
+  postEphemeral(payload: Uint8Array): void {
+    this.conn?.post({
+      type: "ephemeral",
+      folderId: this.ctx.folderId,
+      deviceId: this.ctx.identity.deviceId,
+      payload,
+    });
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  private onPush(m: PushMessage): void {
+    if (m.folderId !== this.ctx.folderId) return;
+    if (m.type === "presence") return this.onPresence(m);
+    if (m.type === "ephemeral") {
+      if (m.deviceId !== this.ctx.identity.deviceId) this.docs.ephemeral(m.payload, m.deviceId);
+      return;
+    }
+    for (const item of m.items) {
+      this.headSeq = Math.max(this.headSeq, item.seq);
+      if (item.seq > this.ctx.meta.appliedSeq) this.buffer.set(item.seq, item.envelope);
+    }
+    void this.ctx.serial
+      .track(() => this.applyBuffered())
+      .catch((error: unknown) => {
+        this.report(error, "storing updates from the log");
+        // The state store failed: what is in memory is ahead of what is stored. Start over
+        // from the stored point on a new connection rather than acknowledge unstored work.
+        this.conn?.close("could not store updates");
+      })
+      .finally(() => this.notify());
+  }
+
+  private async applyBuffered(): Promise<void> {
+    const ops: StateOp[] = [];
+    let seq = this.ctx.meta.appliedSeq;
+    let changed = 0;
+    while (this.buffer.has(seq + 1)) {
+      const bytes = this.buffer.get(seq + 1)!;
+      this.buffer.delete(++seq);
+      const weight = this.applyEnvelope(seq, bytes, ops);
+      this.weights.set(seq, weight);
+      changed += weight;
+    }
+    // Anything at or below the applied point is a duplicate; drop it.
+    for (const s of this.buffer.keys()) if (s <= seq) this.buffer.delete(s);
+    if (seq === this.ctx.meta.appliedSeq) return;
+    if (this.ctx.local.needsCompaction("index"))
+      ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
+    await this.ctx.local.transaction([
+      ...ops,
+      this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq: seq }),
+    ]);
+    this.ctx.meta.appliedSeq = seq;
+    this.conn?.post({ type: "ack", folderId: this.ctx.folderId, seq });
+    if (changed > 0) this.options.onApplied(changed);
+    this.maybeSnapshot();
+  }
+
+  /** Applies one log entry, adding the storage ops; returns how many items it changed. */
+  private applyEnvelope(seq: number, bytes: Uint8Array, ops: StateOp[]): number {
+    try {
+      const opened = openLogEnvelope(this.ctx, bytes);
+      if (
+        opened.device === this.ctx.identity.deviceId &&
+        opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq
+      ) {
+        return this.ownWeights.get(opened.envelope.deviceSeq) ?? 1; // sealed from state this device already has
+      }
+      let weight = 0;
+      for (const part of opened.parts) {
+        if (part.kind === "index") {
+          const commit = authorizeIndexUpdate(
+            this.ctx.index.doc,
+            part.update,
+            opened.device,
+            this.ownership,
+          );
+          weight += this.ctx.index.applyDelta(part.update).changed;
+          commit();
+          ops.push(...this.ctx.local.appendOps("index", part.update));
+        } else {
+          ops.push(...this.ctx.local.appendOps(`${part.type}:${part.name}`, part.update));
+          this.docs.remote(part, opened.device);
+          weight++;
+        }
+      }
+      return weight;
+    } catch (error) {
+      // One bad entry (forged, corrupt, unreadable) must not stop the folder: report it, skip it.
+      this.report(error, `log entry ${seq}`);
+      return 0;
+    }
+  }
+
+  /** Merges a snapshot (an envelope with device sequence 0) covering the log up to `coversSeq`. */
+  private async applySnapshot(bytes: Uint8Array, coversSeq: number): Promise<void> {
+    let opened;
+    try {
+      opened = openLogEnvelope(this.ctx, bytes);
+    } catch (error) {
+      this.report(error, "the folder snapshot on the relay (replaying the log instead)");
+      return;
+    }
+    const ops: StateOp[] = [];
+    for (const part of opened.parts) {
+      if (part.kind === "index") this.ctx.index.applyDelta(part.update);
+      else {
+        ops.push(...this.ctx.local.appendOps(`${part.type}:${part.name}`, part.update));
+        this.docs.remote(part, opened.device);
+      }
+    }
+    // A snapshot holds every device's records; ownership is relearnt from what it contains.
+    this.ownership = ClientOwnership.fromDoc(this.ctx.index.doc);
+    ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
+    const appliedSeq = Math.max(this.ctx.meta.appliedSeq, coversSeq);
+    await this.ctx.local.transaction([
+      ...ops,
+      this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq }),
+    ]);
+    this.ctx.meta.appliedSeq = appliedSeq;
+    this.snapshotsLoaded++;
+    this.options.onApplied(1);
+  }
+
+  /** Uploads a snapshot when the log has grown `snapshotEvery` entries past the newest one. */
+  private maybeSnapshot(): void {
+    const conn = this.conn;
+    const covers = this.ctx.meta.appliedSeq;
+    if (!conn || this.snapshotting || covers - this.lastSnapshotSeq < this.options.snapshotEvery)
+      return;
+    this.snapshotting = true;
+    void (async () => {
+      const parts: PayloadPart[] = [
+        { kind: "index", update: this.ctx.index.snapshot() },
+        ...(await this.docs.states()),
+      ];
+      const envelope = sealParts(this.ctx, 0, parts);
+      await conn.request({
+        type: "snapshotPut",
+        requestId: 0,
+        folderId: this.ctx.folderId,
+        epoch: this.ctx.keys.epoch,
+        coversSeq: covers,
+        ciphertext: envelope,
+      });
+      this.lastSnapshotSeq = covers;
+    })()
+      .catch((error: unknown) => {
+        if (!(error instanceof ProtocolError && error.wireCode === "unavailable"))
+          this.report(error, "uploading a snapshot");
+      })
+      .finally(() => {
+        this.snapshotting = false;
+      });
+  }
+
+  private onPresence(m: MessageOf<"presence">): void {
+    if (m.deviceId === this.ctx.identity.deviceId) return;
+    const peer = this.peerInfo(m.deviceId);
+    peer.online = m.status !== "offline";
+    peer.lastSeen = Date.now();
+    peer.ackedSeq = Math.max(peer.ackedSeq, m.ackedSeq);
+    peer.behind = this.behind(peer.ackedSeq);
+    this.ctx.events.emit("peer", { ...peer });
+  }
+
+  peerInfo(deviceId: DeviceId): PeerInfo {
+    let peer = this.peers.get(deviceId);
+    if (!peer)
+      this.peers.set(
+        deviceId,
+        (peer = { deviceId, online: false, lastSeen: 0, ackedSeq: 0, behind: 0 }),
+      );
+    return peer;
+  }
+
+  /** Items in log entries up to this replica's applied point that a peer at `ackedSeq` lacks. */
+  behind(ackedSeq: number): number {
+    let n = 0;
+    for (let s = ackedSeq + 1; s <= this.ctx.meta.appliedSeq; s++) n += this.weights.get(s) ?? 1;
+    return n;
+  }
+
+  private report(error: unknown, context: string): void {
+    this.ctx.events.emit("error", {
+      error: error instanceof Error ? error : new Error(String(error)),
+      context,
+    });
+  }
+}
+
+/** Merges consecutive parts of the same stream: Yjs updates merge, Automerge changes concatenate. */
+function mergeParts(parts: PayloadPart[]): PayloadPart[] {
+  const groups = new Map<string, PayloadPart[]>();
+  for (const p of parts) {
+    const key = p.kind === "index" ? "index" : `${p.type}:${p.name}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(p);
+  }
+  const out: PayloadPart[] = [];
+  for (const g of groups.values()) {
+    const first = g[0]!;
+    if (g.length === 1) out.push(first);
+    else if (first.kind === "index" || first.type === "yjs")
+      out.push({ ...first, update: Y.mergeUpdates(g.map((p) => p.update)) });
+    else out.push({ ...first, update: concat(g.map((p) => p.update)) });
+  }
+  return out;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,190 @@
+/**
+ * A Replica's bookkeeping in its StateStore: update logs of the index and each document, the
+ * outbox of unsent local updates, sealed envelopes awaiting the relay's answer, chunks awaiting
+ * upload, and the counters. Every change that must survive together goes in one transaction.
+ */
+import type { ChunkId } from "@weft/crypto";
+import { WeftError } from "../errors.js";
+import type { StateOp, StateStore } from "../storage/index.js";
+import { type PayloadPart, decodePayload, encodePayload } from "./payload.js";
+
+const ROOT = "replica";
+const FORMAT = 1;
+/** Updates a stream keeps as separate log entries before it is compacted into one base. */
+export const COMPACT_AFTER = 256;
+
+/** The counters, saved as JSON under `["replica", "meta"]`. */
+export interface ReplicaMeta {
+  format: number;
+  /** Device sequence number of the last envelope this device sealed. */
+  deviceSeq: number;
+  /** Every folder log entry up to this sequence number is applied and stored here. */
+  appliedSeq: number;
+}
+
+/** A stream: the index (`"index"`) or a document (`"yjs:<name>"`, `"automerge:<name>"`). */
+export type StreamId = string;
+
+/** What {@link LocalState.load} finds. */
+export interface LoadedState {
+  meta: ReplicaMeta;
+  /** Stored updates of the index, oldest first. */
+  index: Uint8Array[];
+  /** Unsent local parts, in order, with their keys. */
+  outbox: { key: string; part: PayloadPart }[];
+  /** Sealed envelopes not yet acknowledged by the relay, by device sequence number. */
+  sent: { deviceSeq: number; envelope: Uint8Array }[];
+  /** Chunks still to upload. */
+  uploads: ChunkId[];
+}
+
+const pad = (n: number): string => n.toString().padStart(15, "0");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Reads and writes a Replica's state; see the module comment for the layout. */
+export class LocalState {
+  private logCounter = 0;
+  private outboxCounter = 0;
+  /** Log entries per stream since its base, to know when to compact. */
+  private readonly logSizes = new Map<StreamId, number>();
+
+  constructor(private readonly store: StateStore) {}
+
+  async load(): Promise<LoadedState> {
+    const entries = await this.store.loadRange([ROOT]);
+    let meta: ReplicaMeta = { format: FORMAT, deviceSeq: 0, appliedSeq: 0 };
+    const index: Uint8Array[] = [];
+    const outbox: LoadedState["outbox"] = [];
+    const sent: LoadedState["sent"] = [];
+    const uploads: ChunkId[] = [];
+    for (const { key, data } of entries) {
+      const [, kind, a, b, c] = key;
+      if (kind === "meta") meta = parseMeta(data);
+      else if (kind === "stream" && a !== undefined) {
+        if (b === "log" && c !== undefined) {
+          this.logCounter = Math.max(this.logCounter, Number(c));
+          this.logSizes.set(a, (this.logSizes.get(a) ?? 0) + 1);
+        }
+        if (a === "index") index.push(data);
+      } else if (kind === "outbox" && a !== undefined) {
+        this.outboxCounter = Math.max(this.outboxCounter, Number(a));
+        outbox.push({ key: a, part: decodeOutboxPart(data) });
+      } else if (kind === "sent" && a !== undefined) {
+        sent.push({ deviceSeq: Number(a), envelope: data });
+      } else if (kind === "upload" && a !== undefined) uploads.push(a as ChunkId);
+    }
+    return { meta, index, outbox, sent, uploads };
+  }
+
+  /** The stored updates of one stream, base first. */
+  async loadStream(stream: StreamId): Promise<Uint8Array[]> {
+    return (await this.store.loadRange([ROOT, "stream", stream])).map((e) => e.data);
+  }
+
+  /** Names of every stream with stored updates. */
+  async streams(): Promise<StreamId[]> {
+    const out = new Set<StreamId>();
+    for (const { key } of await this.store.loadRange([ROOT, "stream"])) out.add(key[2]!);
+    return [...out];
+  }
+
+  /** Ops that append `update` to a stream's log. */
+  appendOps(stream: StreamId, update: Uint8Array): StateOp[] {
+    this.logSizes.set(stream, (this.logSizes.get(stream) ?? 0) + 1);
+    return [
+      { op: "save", key: [ROOT, "stream", stream, "log", pad(++this.logCounter)], data: update },
+    ];
+  }
+
+  /** Ops that queue a local part for sending. */
+  outboxOps(part: PayloadPart): StateOp[] {
+    return [
+      {
+        op: "save",
+        key: [ROOT, "outbox", pad(++this.outboxCounter)],
+        data: encodeOutboxPart(part),
+      },
+    ];
+  }
+
+  /** Ops that queue chunks for upload. */
+  uploadOps(ids: Iterable<ChunkId>): StateOp[] {
+    const out: StateOp[] = [];
+    for (const id of ids)
+      out.push({ op: "save", key: [ROOT, "upload", id], data: new Uint8Array(0) });
+    return out;
+  }
+
+  /** Ops that record an uploaded chunk. */
+  uploadedOps(ids: Iterable<ChunkId>): StateOp[] {
+    const out: StateOp[] = [];
+    for (const id of ids) out.push({ op: "remove", key: [ROOT, "upload", id] });
+    return out;
+  }
+
+  /** Ops that turn outbox entries into one sealed envelope awaiting the relay. */
+  sealOps(outboxKeys: readonly string[], deviceSeq: number, envelope: Uint8Array): StateOp[] {
+    const ops: StateOp[] = outboxKeys.map((k) => ({ op: "remove", key: [ROOT, "outbox", k] }));
+    ops.push({ op: "save", key: [ROOT, "sent", pad(deviceSeq)], data: envelope });
+    return ops;
+  }
+
+  /** Ops that forget an envelope the relay has stored. */
+  appendedOps(deviceSeq: number): StateOp[] {
+    return [{ op: "remove", key: [ROOT, "sent", pad(deviceSeq)] }];
+  }
+
+  /** The op that saves the counters. */
+  metaOp(meta: ReplicaMeta): StateOp {
+    return { op: "save", key: [ROOT, "meta"], data: encoder.encode(JSON.stringify(meta)) };
+  }
+
+  /** Whether a stream's log is long enough to compact. */
+  needsCompaction(stream: StreamId): boolean {
+    return (this.logSizes.get(stream) ?? 0) >= COMPACT_AFTER;
+  }
+
+  /** Ops that replace a stream's base and log with one state. */
+  compactOps(stream: StreamId, state: Uint8Array): StateOp[] {
+    this.logSizes.set(stream, 0);
+    return [
+      { op: "removeRange", prefix: [ROOT, "stream", stream] },
+      { op: "save", key: [ROOT, "stream", stream, "base"], data: state },
+    ];
+  }
+
+  transaction(ops: readonly StateOp[]): Promise<void> {
+    return this.store.transaction(ops);
+  }
+}
+
+function parseMeta(data: Uint8Array): ReplicaMeta {
+  let meta: unknown;
+  try {
+    meta = JSON.parse(decoder.decode(data));
+  } catch (cause) {
+    throw new WeftError("STORAGE", "the replica's stored counters are corrupt", { cause });
+  }
+  const m = meta as Partial<ReplicaMeta>;
+  if (m.format !== FORMAT)
+    throw new WeftError(
+      "STORAGE",
+      `the replica's state has format ${String(m.format)}, this version reads ${FORMAT}`,
+    );
+  if (!Number.isSafeInteger(m.deviceSeq) || !Number.isSafeInteger(m.appliedSeq))
+    throw new WeftError("STORAGE", "the replica's stored counters are corrupt");
+  return m as ReplicaMeta;
+}
+
+// An outbox entry is one payload part; the payload codec already frames parts, so reuse it
+// with an empty key rather than invent a second format.
+const NO_KEY = new Uint8Array(32);
+function encodeOutboxPart(part: PayloadPart): Uint8Array {
+  return encodePayload({ signPublicKey: NO_KEY, parts: [part] });
+}
+function decodeOutboxPart(data: Uint8Array): PayloadPart {
+  const part = decodePayload(data).parts[0];
+  if (!part) throw new WeftError("STORAGE", "an outbox entry is empty");
+  return part;
+}

@@ -1,0 +1,622 @@
+/**
+ * Replica: one device's view of one folder, the whole engine. Files and documents go in and
+ * come out here; everything that leaves the device is sealed; everything that arrives is
+ * verified before it is used. The agent is only a bridge between a Replica and a disk.
+ */
+import type { ChunkId, DeviceId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
+import { ready } from "@weft/crypto";
+import * as Y from "yjs";
+import { type ChunkerOptions, type Manifest, buildManifest } from "../chunking/index.js";
+import type { Awareness } from "y-protocols/awareness";
+import { type AutomergeDocHandle, openAutomergeDoc } from "../docs/automerge-doc.js";
+import type { DocChannel, DocType } from "../docs/channel.js";
+import { type YDocBinding, bindYDoc } from "../docs/yjs-doc.js";
+import { WeftError } from "../errors.js";
+import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
+import type { TreeEntry } from "../folder/materialize.js";
+import type { VersionSnapshot } from "../folder/records.js";
+import type { RetentionPolicy } from "../folder/registers.js";
+import type { HybridClock } from "../model/hlc.js";
+import type { Transport } from "../protocol/transport.js";
+import type { BlobStore, StateStore } from "../storage/index.js";
+import { ClientOwnership } from "./authorize.js";
+import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
+import { type ReplicaContext, Serial } from "./context.js";
+import { DocChannels } from "./doc-channels.js";
+import { SyncEngine } from "./engine.js";
+import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
+import { LocalState } from "./local-state.js";
+import type { PayloadPart } from "./payload.js";
+import { Transfers } from "./transfers.js";
+
+/** How to open a {@link Replica}. */
+export interface ReplicaOptions {
+  /** This device's keys. The secret keys never leave the Replica. */
+  identity: DeviceIdentity;
+  /** The folder. */
+  folderId: FolderId;
+  /** The folder's keys, every epoch this device has; new content is sealed under the newest. */
+  keyring: FolderKeyring;
+  /** This device's bookkeeping (index, counters, outbox). Reopening with the same store resumes. */
+  state: StateStore;
+  /** This device's sealed chunks. */
+  blobs: BlobStore;
+  /** Opens a connection to the relay (or a peer, or the in-memory hub); called again to reconnect. */
+  connect?: () => Transport;
+  /** The access token for `auth`, or a function that returns a fresh one. Required with `connect`. */
+  token?: string | (() => string | Promise<string>);
+  /** The relay's chunk store (HTTP for the relay; a hub client in tests). Required with `connect`. */
+  remoteBlobs?: BlobStore;
+  /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
+  download?: "eager" | "lazy";
+  /** Chunks in flight at once per direction (default 8). */
+  transfers?: number;
+  /** Compress chunks before sealing when it saves space (default true). */
+  compress?: boolean;
+  /** Upload a snapshot after this many log entries past the newest one (default 1000). */
+  snapshotEvery?: number;
+  /** Reconnect backoff in ms (default 250 to 30,000, doubling, with jitter). */
+  reconnectDelayMs?: { min: number; max: number };
+  /** Chunker sizes; every device of a folder must use the same ones. */
+  chunking?: ChunkerOptions;
+  /** History kept per file. */
+  retention?: RetentionPolicy;
+  /** The clock for local writes (tests inject one). */
+  clock?: HybridClock;
+}
+
+/** Content for {@link Replica.writeFile}: bytes, or a stream of blocks (Node streams are async iterables). */
+export type FileData = Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Permission bits (default 0o644). */
+  mode?: number;
+  /** Modification time in ms (default now). */
+  mtime?: number;
+}
+
+/** An entry of {@link Replica.list}. */
+export interface ListEntry {
+  /** Folder-relative path, `/`-separated. */
+  path: string;
+  kind: "file" | "dir" | "symlink";
+  /** Bytes (0 for directories and links). */
+  size: number;
+  /** Hex content hash (DESIGN.md §3), null for directories and links. */
+  contentHash: string | null;
+}
+
+/** A conflict resolution as {@link Replica.resolveConflict} takes it. */
+export type ReplicaResolution = { keep: string } | { keepBoth: true } | { merged: FileData };
+
+/** Counters of what a replica moved, for status pages and benchmarks. */
+export interface ReplicaStats {
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  envelopesSent: number;
+  /** Local changes not yet sealed and sent. */
+  pendingOut: number;
+  /** Chunks queued to upload or download. */
+  pendingChunks: number;
+  /** Chunks the relay lacked when asked (e.g. a peer has not uploaded them yet). */
+  unavailableChunks: number;
+  /** Highest folder sequence number applied here. */
+  appliedSeq: number;
+  /** Snapshots loaded from the relay instead of replaying the log. */
+  snapshotsLoaded: number;
+}
+
+/** See the module comment. Open one with {@link Replica.open}. */
+export class Replica {
+  private readonly transfers: Transfers;
+  private readonly engine: SyncEngine;
+  private readonly docs: DocChannels;
+  private readonly yDocs = new Map<string, Promise<YDocBinding>>();
+  private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
+  private captured: Uint8Array[] = [];
+  private closed = false;
+
+  private get events(): Emitter<ReplicaEventMap> {
+    return this.ctx.events;
+  }
+
+  private constructor(
+    private readonly ctx: ReplicaContext,
+    private readonly options: ReplicaOptions,
+    ownership: ClientOwnership,
+  ) {
+    this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers());
+    this.docs = new DocChannels(ctx, {
+      publish: (part) => this.commit(() => undefined, [], part),
+      postEphemeral: (sealed) => this.engine.postEphemeral(sealed),
+      status: () =>
+        this.engine.status === "online"
+          ? "connected"
+          : this.engine.status === "connecting"
+            ? "connecting"
+            : "disconnected",
+      synced: () => this.engine.synced,
+      report: (error, context) =>
+        this.events.emit("error", {
+          error: error instanceof Error ? error : new Error(String(error)),
+          context,
+        }),
+    });
+    const token = options.token;
+    this.engine = new SyncEngine(ctx, this.transfers, ownership, this.docs, {
+      connect: options.connect,
+      token: typeof token === "function" ? token : () => token ?? "",
+      snapshotEvery: options.snapshotEvery ?? 1000,
+      reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
+      onApplied: (changed) => this.afterRemote(changed),
+      startTransfers: () => this.startTransfers(),
+    });
+    ctx.index.onLocalUpdate((update) => this.captured.push(update));
+  }
+
+  /**
+   * Opens a replica from its stores: loads the index and the queues it left, resuming
+   * interrupted uploads and unsent changes. Call {@link start} to sync.
+   */
+  static async open(options: ReplicaOptions): Promise<Replica> {
+    await ready();
+    if (options.connect && !options.remoteBlobs)
+      throw new WeftError("INVALID_OPTIONS", "a replica that connects needs remoteBlobs too");
+    const local = new LocalState(options.state);
+    const loaded = await local.load();
+    const index = new FolderIndex({
+      device: options.identity.deviceId,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.retention ? { retention: options.retention } : {}),
+    });
+    for (const update of loaded.index) index.applyDelta(update);
+    const ctx: ReplicaContext = {
+      folderId: options.folderId,
+      identity: options.identity,
+      keys: new ChunkKeys(options.folderId, options.keyring),
+      index,
+      local,
+      blobs: options.blobs,
+      meta: loaded.meta,
+      events: new Emitter(),
+      serial: new Serial(),
+    };
+    const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
+    for (const { key, part } of loaded.outbox) replica.engine.outbox.push({ key, part, weight: 1 });
+    for (const { deviceSeq, envelope } of loaded.sent) replica.engine.sent.set(deviceSeq, envelope);
+    for (const id of loaded.uploads) replica.transfers.uploads.add(id);
+    return replica;
+  }
+
+  /** This device. */
+  get deviceId(): DeviceId {
+    return this.ctx.identity.deviceId;
+  }
+
+  /** The folder. */
+  get folderId(): FolderId {
+    return this.ctx.folderId;
+  }
+
+  /** The folder index (read it; change files through the Replica so changes are sealed and sent). */
+  get index(): FolderIndex {
+    return this.ctx.index;
+  }
+
+  // ------------------------------------------------------------------ files
+
+  /** Writes a file (creating parent directories): chunks it, seals new chunks, records the version. */
+  async writeFile(path: string, data: FileData, options: WriteOptions = {}): Promise<void> {
+    this.checkOpen();
+    const manifest = await this.storeContent(data);
+    await this.commit(
+      () =>
+        this.ctx.index.writeFile(path, {
+          manifest: manifest.manifest,
+          mode: options.mode,
+          mtime: options.mtime,
+        }),
+      manifest.fresh,
+    );
+  }
+
+  /** The whole content of a file, every chunk verified. Fetches chunks not yet downloaded. */
+  async readFile(path: string): Promise<Uint8Array> {
+    const manifest = this.manifestAt(path);
+    const out = new Uint8Array(manifest.size);
+    let at = 0;
+    for await (const block of this.readChunks(manifest)) {
+      out.set(block, at);
+      at += block.length;
+    }
+    return out;
+  }
+
+  /** A file's content as a stream of verified chunks, for files too large to hold at once. */
+  createReadStream(path: string): AsyncIterable<Uint8Array> {
+    return this.readChunks(this.manifestAt(path));
+  }
+
+  /** The entry at a path, or undefined. */
+  stat(path: string): ListEntry | undefined {
+    const e = this.ctx.index.stat(path);
+    return e && toListEntry(e);
+  }
+
+  /**
+   * The materialised tree sorted by path: every entry, or those under `dir` (recursively).
+   * Conflict copies are listed under their conflict names.
+   */
+  list(dir = ""): ListEntry[] {
+    const prefix = dir === "" ? "" : `${this.ctx.index.stat(dir)?.path ?? dir}/`;
+    if (dir !== "" && this.ctx.index.stat(dir)?.kind !== "dir")
+      throw new WeftError("NOT_FOUND", `no such directory: ${dir}`);
+    const out: ListEntry[] = [];
+    for (const e of this.ctx.index.tree().entries.values())
+      if (e.path.startsWith(prefix)) out.push(toListEntry(e));
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** Creates a directory and its parents. */
+  mkdir(path: string): Promise<void> {
+    return this.commit(() => void this.ctx.index.mkdir(path));
+  }
+
+  /** Moves or renames a file or a directory (history follows it). */
+  move(from: string, to: string): Promise<void> {
+    return this.commit(() => this.ctx.index.move(from, to));
+  }
+
+  /** Removes a file or a directory with its content; removed versions stay in history. */
+  remove(path: string): Promise<void> {
+    return this.commit(() => this.ctx.index.remove(path));
+  }
+
+  /** Earlier versions of a file, newest first. */
+  history(path: string): VersionSnapshot[] {
+    return this.ctx.index.history(path);
+  }
+
+  /** Makes an earlier version (from `history` or a conflict copy) current again. */
+  restore(path: string, version: string): Promise<void> {
+    return this.commit(() => this.ctx.index.restore(path, version));
+  }
+
+  /** Files with unresolved concurrent versions. */
+  conflicts(): ConflictInfo[] {
+    return this.ctx.index.conflicts();
+  }
+
+  /** Settles a conflict: keep one version, keep both as separate files, or write merged content. */
+  async resolveConflict(path: string, resolution: ReplicaResolution): Promise<void> {
+    if ("merged" in resolution) {
+      const { manifest, fresh } = await this.storeContent(resolution.merged);
+      return this.commit(
+        () => this.ctx.index.resolveConflict(path, { merged: { manifest } }),
+        fresh,
+      );
+    }
+    return this.commit(() => this.ctx.index.resolveConflict(path, resolution as Resolution));
+  }
+
+  // ------------------------------------------------------------------ documents
+
+  /**
+   * The channel of a named document (see `DocChannel`), for document bindings. Most apps use
+   * {@link doc} (Yjs), `openAutomergeDoc` or the `WeftProvider` instead.
+   */
+  openDocChannel(name: string, type: DocType): Promise<DocChannel> {
+    this.checkOpen();
+    return this.docs.channel(name, type);
+  }
+
+  /**
+   * The Yjs document `name`, synced E2E with the folder's other devices: local edits are
+   * stored, sealed and sent; remote ones applied as they arrive. Opening the same name again
+   * returns the same Y.Doc. The name stays inside the envelopes.
+   */
+  async doc(name: string): Promise<Y.Doc> {
+    return (await this.yjsBinding(name)).doc;
+  }
+
+  /** The awareness (cursors, presence) of Yjs document `name`: ephemeral, sealed, never stored. */
+  async awareness(name: string): Promise<Awareness> {
+    return (await this.yjsBinding(name)).awareness;
+  }
+
+  /**
+   * The Automerge document `name`. `init` runs only if this device has nothing stored for it;
+   * create a document's structure on one device (see `openAutomergeDoc`).
+   */
+  automerge<T>(name: string, init?: (doc: T) => void): Promise<AutomergeDocHandle<T>> {
+    this.checkOpen();
+    let handle = this.automergeDocs.get(name);
+    if (!handle) {
+      handle = this.docs.channel(name, "automerge").then((channel) =>
+        openAutomergeDoc<unknown>(channel, init as ((doc: unknown) => void) | undefined, {
+          onError: (error) =>
+            this.events.emit("error", { error, context: `Automerge document ${name}` }),
+        }),
+      );
+      this.automergeDocs.set(name, handle);
+      handle.catch(() => this.automergeDocs.delete(name));
+    }
+    return handle as Promise<AutomergeDocHandle<T>>;
+  }
+
+  private yjsBinding(name: string): Promise<YDocBinding> {
+    this.checkOpen();
+    let binding = this.yDocs.get(name);
+    if (!binding) {
+      binding = this.docs.channel(name, "yjs").then((channel) =>
+        bindYDoc(channel, new Y.Doc(), {
+          onError: (error) => this.events.emit("error", { error, context: `Yjs document ${name}` }),
+        }),
+      );
+      this.yDocs.set(name, binding);
+      binding.catch(() => this.yDocs.delete(name));
+    }
+    return binding;
+  }
+
+  // ------------------------------------------------------------------ sync
+
+  /** Starts syncing: connects (and reconnects) in the background. */
+  start(): void {
+    this.checkOpen();
+    this.engine.start();
+  }
+
+  /** Stops syncing; local operations still work and are sent after the next `start`. */
+  stop(): void {
+    this.engine.stop();
+  }
+
+  /**
+   * Syncs until nothing is pending in either direction: local changes sealed and stored by the
+   * relay, the log applied up to its head, chunks uploaded and (eager mode) downloaded.
+   * @throws ProtocolError `unavailable` (or the relay's reason) when it cannot connect
+   */
+  async syncOnce(): Promise<void> {
+    this.checkOpen();
+    this.engine.start();
+    for (;;) {
+      if (this.engine.status !== "online") await this.engine.connectNow();
+      if (this.engine.idle) return;
+      await this.engine.nextChange();
+    }
+  }
+
+  /** Whether nothing is in progress, and when online nothing is pending either way. */
+  get idle(): boolean {
+    return this.engine.idle;
+  }
+
+  /** The connection state. */
+  get status(): ReplicaStatus {
+    return this.engine.status;
+  }
+
+  /** The folder's other devices that this replica has heard of, with presence and lag. */
+  peers(): PeerInfo[] {
+    return [...this.engine.peers.values()]
+      .map((p) => ({ ...p, behind: this.engine.behind(p.ackedSeq) }))
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1));
+  }
+
+  /** Transfer counters and queue sizes. */
+  stats(): ReplicaStats {
+    return {
+      bytesUploaded: this.transfers.bytesUp,
+      bytesDownloaded: this.transfers.bytesDown,
+      envelopesSent: this.ctx.meta.deviceSeq,
+      pendingOut: this.engine.outbox.length + this.engine.sent.size,
+      pendingChunks: this.transfers.pending,
+      unavailableChunks: this.transfers.unavailable.size,
+      appliedSeq: this.ctx.meta.appliedSeq,
+      snapshotsLoaded: this.engine.snapshotsLoaded,
+    };
+  }
+
+  /** Adds an event listener; returns a function that removes it. */
+  on<E extends keyof ReplicaEventMap>(
+    event: E,
+    listener: (payload: ReplicaEventMap[E]) => void,
+  ): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * Stops syncing and waits for work in progress to be stored. The stores stay open (the
+   * caller owns them); the replica cannot be used again.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.engine.stop();
+    for (const b of this.yDocs.values())
+      void b.then(
+        (x) => x.destroy(),
+        () => undefined,
+      );
+    for (const h of this.automergeDocs.values())
+      void h.then(
+        (x) => x.close(),
+        () => undefined,
+      );
+    await this.ctx.serial.run(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /**
+   * Runs a local index operation in the serial lane and stores what it changed, with the
+   * chunks to upload, in one transaction; then queues it for sending. Resolves once durable.
+   */
+  private commit<T>(
+    op: () => T,
+    fresh: ChunkId[] = [],
+    docPart?: Extract<PayloadPart, { kind: "doc" }>,
+  ): Promise<T> {
+    this.checkOpen();
+    return this.ctx.serial.run(async () => {
+      this.captured = [];
+      const result = op();
+      const updates = this.captured;
+      this.captured = [];
+      const parts: PayloadPart[] = [];
+      if (updates.length > 0)
+        parts.push({
+          kind: "index",
+          update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates),
+        });
+      if (docPart) parts.push(docPart);
+      if (parts.length === 0) return result;
+      const local = this.ctx.local;
+      const ops = [];
+      for (const part of parts) {
+        ops.push(
+          ...local.appendOps(
+            part.kind === "index" ? "index" : `${part.type}:${part.name}`,
+            part.update,
+          ),
+        );
+        ops.push(...local.outboxOps(part));
+      }
+      const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
+      ops.push(...local.uploadOps(uploads));
+      if (local.needsCompaction("index"))
+        ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
+      await local.transaction(ops);
+      for (const id of uploads) this.transfers.uploads.add(id);
+      // Outbox keys are assigned by outboxOps in order; recover them from the ops.
+      for (const op of ops)
+        if (op.op === "save" && op.key[1] === "outbox")
+          this.engine.outbox.push({ key: op.key[2]!, part: parts.shift()!, weight: 1 });
+      if (updates.length > 0) this.events.emit("change", { origin: "local", changed: 1 });
+      this.engine.kick();
+      return result;
+    });
+  }
+
+  /** Chunks content and stores the sealed chunks this replica does not have yet. */
+  private async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
+    const keys = this.ctx.keys;
+    const fresh: ChunkId[] = [];
+    const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
+    const manifest = await buildManifest(source, {
+      chunkIdKey: keys.subkeys(keys.epoch).chunkId,
+      ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
+      onChunk: async (chunk) => {
+        if (fresh.includes(chunk.id) || (await this.transfers.hasLocal(chunk.id))) return;
+        await this.ctx.blobs.put(
+          chunk.id,
+          sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true),
+        );
+        this.transfers.markLocal([chunk.id]);
+        fresh.push(chunk.id);
+      },
+    });
+    return { manifest, fresh };
+  }
+
+  private manifestAt(path: string): Manifest {
+    const e = this.ctx.index.stat(path);
+    if (!e) throw new WeftError("NOT_FOUND", `no such file: ${path}`);
+    if (e.kind !== "file" || !e.version.manifest)
+      throw new WeftError("IS_A_DIRECTORY", `not a file: ${e.path}`);
+    return e.version.manifest;
+  }
+
+  private async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
+    for (const { id, size } of manifest.chunks) {
+      const sealed = await this.ctx.blobs.get(id);
+      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
+      else if (this.options.remoteBlobs)
+        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
+      else
+        throw new WeftError(
+          "NOT_FOUND",
+          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
+        );
+    }
+  }
+
+  private startTransfers(): void {
+    const remote = this.options.remoteBlobs;
+    if (!remote || this.engine.status !== "online") return;
+    this.transfers.startUploads(remote);
+    this.transfers.startDownloads(remote);
+  }
+
+  private afterTransfers(): void {
+    this.engine.notify();
+    if (this.transfers.uploads.size === 0) this.engine.kick();
+    else this.startTransfers();
+  }
+
+  private lastConflicts = 0;
+
+  private afterRemote(changed: number): void {
+    this.events.emit("change", { origin: "remote", changed });
+    const conflicted = this.ctx.index.tree().conflicted.size;
+    if (conflicted > this.lastConflicts)
+      this.events.emit("conflict", { conflicts: this.conflicts() });
+    this.lastConflicts = conflicted;
+    if ((this.options.download ?? "eager") === "eager") {
+      const manifests: Manifest[] = [];
+      for (const e of this.ctx.index.tree().entries.values())
+        if (e.version.manifest) manifests.push(e.version.manifest);
+      void this.ctx.serial
+        .track(() =>
+          this.transfers.want(
+            manifests,
+            this.engine.status === "online" ? this.options.remoteBlobs : undefined,
+          ),
+        )
+        .catch((error: unknown) =>
+          this.events.emit("error", {
+            error: error as Error,
+            context: "listing chunks to download",
+          }),
+        )
+        .finally(() => this.engine.notify());
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new WeftError("CLOSED", "the replica is closed");
+  }
+}
+
+function toListEntry(e: TreeEntry): ListEntry {
+  const m = e.version.manifest;
+  return {
+    path: e.path,
+    kind: e.kind,
+    size: m?.size ?? 0,
+    contentHash: e.kind === "file" ? (m?.contentHash ?? null) : null,
+  };
+}
+
+function toAsyncIterable(
+  data: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+): AsyncIterable<Uint8Array> {
+  if (Symbol.asyncIterator in data) return data as AsyncIterable<Uint8Array>;
+  const stream = data as ReadableStream<Uint8Array>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      const reader = stream.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    },
+  };
+}

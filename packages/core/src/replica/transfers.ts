@@ -1,0 +1,198 @@
+/**
+ * Chunk transfers between a replica's own BlobStore and the relay's: only missing chunks move
+ * (asked in batches), several at once, and an interrupted run resumes from what is left.
+ */
+import type { ChunkId } from "@weft/crypto";
+import { WeftError } from "../errors.js";
+import type { Manifest } from "../chunking/index.js";
+import type { BlobStore } from "../storage/index.js";
+import { frameLimits } from "../protocol/limits.js";
+import { openChunkData } from "./chunk-codec.js";
+import type { ReplicaContext } from "./context.js";
+
+const BATCH = frameLimits.maxChunkIdsPerCheck;
+
+/** A queue run's counters, for progress events. */
+interface Run {
+  done: number;
+  total: number;
+  bytes: number;
+}
+
+/** Uploads and downloads of one replica. */
+export class Transfers {
+  /** Chunks to upload (persisted under `upload/` until the relay has them). */
+  readonly uploads = new Set<ChunkId>();
+  /** Chunks wanted from the relay, with the size their manifest gives. */
+  private readonly wanted = new Map<ChunkId, number>();
+  /** Chunks known to be in the local store (a cache in front of `blobs.has`). */
+  private readonly local = new Set<ChunkId>();
+  /** Chunks the relay did not have when asked; retried when the log moves on. */
+  readonly unavailable = new Set<ChunkId>();
+  private uploading: Promise<void> | undefined;
+  private downloading: Promise<void> | undefined;
+  private upRun: Run = { done: 0, total: 0, bytes: 0 };
+  private downRun: Run = { done: 0, total: 0, bytes: 0 };
+  /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
+  bytesUp = 0;
+  bytesDown = 0;
+
+  constructor(
+    private readonly ctx: ReplicaContext,
+    private readonly concurrency: number,
+    private readonly onIdleChange: () => void,
+  ) {}
+
+  get busy(): boolean {
+    return this.uploading !== undefined || this.downloading !== undefined;
+  }
+
+  /** Whether nothing is left to move (chunks the relay lacks do not count: they cannot move). */
+  get pending(): number {
+    return this.uploads.size + this.wanted.size;
+  }
+
+  /** Records chunks as present locally. */
+  markLocal(ids: Iterable<ChunkId>): void {
+    for (const id of ids) this.local.add(id);
+  }
+
+  /** Whether the local store is known to hold `id` (or does, after asking it). */
+  async hasLocal(id: ChunkId): Promise<boolean> {
+    if (this.local.has(id)) return true;
+    const missing = await this.ctx.blobs.has([id]);
+    if (missing.length === 0) this.local.add(id);
+    return missing.length === 0;
+  }
+
+  /** Starts uploading queued chunks, unless a run is going. */
+  startUploads(remote: BlobStore): void {
+    if (this.uploading || this.uploads.size === 0) return;
+    this.uploading = this.upload(remote)
+      .catch((error: unknown) => this.report(error, "uploading chunks"))
+      .finally(() => {
+        this.uploading = undefined;
+        this.onIdleChange();
+      });
+  }
+
+  /** Queues the chunks of `manifests` this replica lacks and starts fetching them. */
+  async want(manifests: Iterable<Manifest>, remote: BlobStore | undefined): Promise<void> {
+    const candidates = new Map<ChunkId, number>();
+    for (const m of manifests)
+      for (const c of m.chunks)
+        if (!this.local.has(c.id) && !this.unavailable.has(c.id)) candidates.set(c.id, c.size);
+    const ids = [...candidates.keys()];
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH);
+      const missing = new Set(await this.ctx.blobs.has(batch));
+      for (const id of batch) {
+        if (missing.has(id)) this.wanted.set(id, candidates.get(id)!);
+        else this.local.add(id);
+      }
+    }
+    if (remote) this.startDownloads(remote);
+  }
+
+  /** Forgets that the relay lacked some chunks, so the next `want` asks again. */
+  retryUnavailable(): void {
+    this.unavailable.clear();
+  }
+
+  startDownloads(remote: BlobStore): void {
+    if (this.downloading || this.wanted.size === 0) return;
+    this.downloading = this.download(remote)
+      .catch((error: unknown) => this.report(error, "downloading chunks"))
+      .finally(() => {
+        this.downloading = undefined;
+        this.onIdleChange();
+      });
+  }
+
+  /**
+   * Fetches one chunk from the relay, verifies it and stores it locally; returns its
+   * plaintext. Used by reads of content that has not been downloaded yet.
+   * @throws WeftError NOT_FOUND when the relay does not have it; INTEGRITY when it is corrupt
+   */
+  async fetch(remote: BlobStore, id: ChunkId, size: number): Promise<Uint8Array> {
+    const sealed = await remote.get(id);
+    if (!sealed)
+      throw new WeftError("NOT_FOUND", `chunk ${id.slice(0, 12)}… is not on the relay (yet)`);
+    const data = openChunkData(this.ctx.keys, id, sealed, size); // throws before anything is stored
+    await this.ctx.blobs.put(id, sealed);
+    this.local.add(id);
+    this.wanted.delete(id);
+    this.bytesDown += sealed.length;
+    return data;
+  }
+
+  private async upload(remote: BlobStore): Promise<void> {
+    this.upRun = { done: 0, total: this.uploads.size, bytes: 0 };
+    while (this.uploads.size > 0) {
+      const batch = [...this.uploads].slice(0, BATCH);
+      const missing = await remote.has(batch);
+      const missingSet = new Set(missing);
+      this.upRun.done += batch.length - missing.length;
+      await this.pool(missing, async (id) => {
+        const sealed = await this.ctx.blobs.get(id);
+        if (!sealed)
+          throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
+        await remote.put(id, sealed);
+        this.bytesUp += sealed.length;
+        this.upRun.bytes += sealed.length;
+        this.upRun.done++;
+        this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
+      });
+      // Recorded per batch, so a crash or a cut connection resumes with what is left.
+      await this.ctx.local.transaction(this.ctx.local.uploadedOps(batch));
+      for (const id of batch) this.uploads.delete(id);
+      if (missingSet.size === 0)
+        this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
+      this.upRun.total = Math.max(this.upRun.total, this.upRun.done + this.uploads.size);
+    }
+  }
+
+  private async download(remote: BlobStore): Promise<void> {
+    this.downRun = { done: 0, total: this.wanted.size, bytes: 0 };
+    while (this.wanted.size > 0) {
+      const batch = [...this.wanted].slice(0, BATCH * 4);
+      await this.pool(batch, async ([id, size]) => {
+        try {
+          await this.fetch(remote, id, size);
+          this.downRun.bytes += size;
+        } catch (error) {
+          this.wanted.delete(id);
+          if (error instanceof WeftError && error.code === "NOT_FOUND") {
+            this.unavailable.add(id);
+            return;
+          }
+          if (error instanceof WeftError && error.code === "INTEGRITY") {
+            this.unavailable.add(id);
+            this.report(error, `verifying chunk ${id.slice(0, 12)}… from the relay`);
+            return;
+          }
+          throw error;
+        }
+        this.downRun.done++;
+        this.ctx.events.emit("progress", { direction: "download", ...this.downRun });
+      });
+      this.downRun.total = Math.max(this.downRun.total, this.downRun.done + this.wanted.size);
+    }
+  }
+
+  /** Runs `task` over `items`, `concurrency` at a time; the first failure stops the rest. */
+  private async pool<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < items.length) await task(items[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
+  }
+
+  private report(error: unknown, context: string): void {
+    this.ctx.events.emit("error", {
+      error: error instanceof Error ? error : new Error(String(error)),
+      context,
+    });
+  }
+}

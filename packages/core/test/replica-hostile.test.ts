@@ -1,0 +1,168 @@
+// The Replica against a hostile relay or member, and its chunk transfers: tampered chunks,
+// forged updates, compression, interrupted uploads, snapshots for late joiners.
+import { randomBytes } from "@weft/crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { FolderIndex } from "../src/folder/folder-index.js";
+import { Connection } from "../src/replica/connection.js";
+import type { ReplicaContext } from "../src/replica/context.js";
+import { sealParts } from "../src/replica/inbound.js";
+import {
+  createTestNetwork,
+  type TestNetwork,
+  type TestNetworkOptions,
+} from "../src/testing/index.js";
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+let net: TestNetwork | undefined;
+afterEach(async () => {
+  await net?.close();
+  net = undefined;
+});
+
+async function network(options: TestNetworkOptions): Promise<TestNetwork> {
+  net = await createTestNetwork(options);
+  return net;
+}
+
+describe("Replica: hostile relay and members", () => {
+  it("refuses a chunk tampered with on the relay: clear error, nothing stored, reported", async () => {
+    const { replicas, settle, hub, partition, heal } = await network({ devices: 2, seed: 5 });
+    const [a, b] = [replicas[0]!, replicas[1]!];
+    partition([0], [1]);
+    await a.writeFile("photo.raw", randomBytes(50_000));
+    await settle();
+    const [chunk] = a.index.stat("photo.raw")!.version.manifest!.chunks;
+    const sealed = (await hub.blobs.get(chunk!.id))!;
+    sealed[sealed.length - 5]! ^= 1;
+    await hub.blobs.delete([chunk!.id]);
+    await hub.blobs.put(chunk!.id, sealed);
+
+    const errors: string[] = [];
+    b.on("error", (e) => errors.push(`${e.context}: ${e.error.message}`));
+    heal();
+    await settle();
+    expect(b.stat("photo.raw")?.size).toBe(50_000); // the index arrived…
+    expect(b.stats().unavailableChunks).toBe(1); // …the chunk was refused
+    expect(errors.join("\n")).toMatch(/corrupt or forged/);
+    await expect(b.readFile("photo.raw")).rejects.toMatchObject({ code: "INTEGRITY" });
+  });
+
+  it("refuses an update in which one member forges another device's records", async () => {
+    const { replicas, settle, hub, folderId } = await network({ devices: 3, seed: 9 });
+    const [a, b, c] = [replicas[0]!, replicas[1]!, replicas[2]!];
+    await a.writeFile("real.txt", text("by a"));
+    await settle();
+    // Device B writes records under A's name (a FolderIndex that believes it is A) and signs
+    // them with its own key: the relay accepts it (B is a member), the replicas must not.
+    const forger = new FolderIndex({ device: a.deviceId });
+    const updates: Uint8Array[] = [];
+    forger.onLocalUpdate((u) => updates.push(u));
+    forger.writeFile("forged.txt", { manifest: a.index.stat("real.txt")!.version.manifest! });
+    const bCtx = (b as unknown as { ctx: ReplicaContext }).ctx;
+    const envelope = sealParts(bCtx, 1_000_000, [{ kind: "index", update: updates[0]! }]);
+    const errors: string[] = [];
+    for (const r of [a, c])
+      r.on("error", (e) =>
+        errors.push(`${e.error.message} ${String((e.error.cause as Error | undefined)?.message)}`),
+      );
+    const conn = new Connection(hub.connect(), {
+      onPush: () => undefined,
+      onClose: () => undefined,
+    });
+    await conn.open(hub.tokenFor(b.deviceId));
+    await conn.request({ type: "append", requestId: 0, folderId, envelope });
+    conn.close();
+
+    await settle();
+    for (const r of [a, c]) expect(r.list().map((e) => e.path)).toEqual(["real.txt"]);
+    expect(
+      errors.some((m) => /does not own|not the signer|owned by|UNAUTHORIZED|names device/i.test(m)),
+    ).toBe(true);
+  });
+});
+
+describe("Replica: chunk transfers", () => {
+  it("compresses compressible chunks before sealing and leaves random ones as they are", async () => {
+    const { replicas, settle, hub } = await network({ devices: 2 });
+    const a = replicas[0]!;
+    await a.writeFile("log.txt", text("2026-11-22 INFO request served in 3 ms\n".repeat(40_000)));
+    await settle();
+    const compressible = await hub.blobs.size();
+    expect(compressible.bytes).toBeLessThan((39 * 40_000) / 10);
+    await a.writeFile("noise.bin", randomBytes(500_000));
+    await settle();
+    const after = await hub.blobs.size();
+    expect(after.bytes - compressible.bytes).toBeGreaterThanOrEqual(500_000);
+    expect(after.bytes - compressible.bytes).toBeLessThan(
+      500_000 + 100 * (after.count - compressible.count),
+    );
+    expect((await replicas[1]!.readFile("log.txt")).length).toBe(39 * 40_000);
+  });
+
+  it("moves only missing chunks: a renamed file and a copy re-send no content", async () => {
+    const { replicas, settle } = await network({ devices: 2 });
+    const a = replicas[0]!;
+    const data = randomBytes(300_000);
+    await a.writeFile("big.bin", data);
+    await settle();
+    const before = a.stats().bytesUploaded;
+    await a.move("big.bin", "moved/big.bin");
+    await a.writeFile("copy.bin", data);
+    await settle();
+    expect(a.stats().bytesUploaded).toBe(before);
+    expect(Buffer.from(await replicas[1]!.readFile("copy.bin")).equals(Buffer.from(data))).toBe(
+      true,
+    );
+  });
+
+  it("an upload cut by a crash resumes without re-sending finished chunks", async () => {
+    const chunking = { minSize: 4096, avgSize: 8192, maxSize: 16384 };
+    const { replicas, settle, crash } = await network({
+      devices: 2,
+      seed: 11,
+      replica: { chunking, transfers: 2 },
+    });
+    const data = randomBytes(1_000_000);
+    await replicas[0]!.writeFile("video.bin", data);
+    const old = replicas[0]!;
+    await new Promise<void>((resolve) => {
+      const off = old.on("progress", (p) => {
+        if (p.direction === "upload" && p.bytes > 300_000) {
+          off();
+          resolve();
+        }
+      });
+    });
+    const firstLife = old.stats().bytesUploaded;
+    const again = await crash(0);
+    await settle();
+    const total = firstLife + again.stats().bytesUploaded;
+    expect(firstLife).toBeGreaterThan(300_000);
+    expect(firstLife).toBeLessThan(1_000_000);
+    // Everything crossed once, plus at most the chunks in flight at the moment of the crash.
+    expect(total).toBeLessThan(1_000_000 + 2 * 16_500 + 60 * 200);
+    expect(Buffer.from(await replicas[1]!.readFile("video.bin")).equals(Buffer.from(data))).toBe(
+      true,
+    );
+  });
+
+  it("a device that joins late loads a snapshot instead of replaying the whole log", async () => {
+    const { replicas, settle, partition, heal } = await network({
+      devices: 3,
+      replica: { snapshotEvery: 5 },
+    });
+    partition([0, 1], [2]);
+    for (let i = 0; i < 12; i++) {
+      await replicas[i % 2]!.writeFile(`f${i}.txt`, text(`file ${i}`));
+      await settle(); // one log entry each, so the log outgrows snapshotEvery
+    }
+    heal();
+    await settle();
+    const late = replicas[2]!;
+    expect(late.list()).toEqual(replicas[0]!.list());
+    expect(late.list().filter((e) => e.kind === "file")).toHaveLength(12);
+    // Partitioned from the start, it had applied nothing, so the snapshot was loaded.
+    expect(late.stats().snapshotsLoaded).toBe(1);
+  });
+});
