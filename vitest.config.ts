@@ -23,7 +23,11 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "property-tests/**/*.test.ts"],
+    include: [
+      "packages/*/test/**/*.test.ts",
+      "property-tests/**/*.test.ts",
+      "examples/*/test/**/*.test.ts",
+    ],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -1,88 +1,69 @@
 /**
  * The README's library example, run as written (between the `example` markers), so the front
- * page stays true: two devices, chunks sealed, index updates sealed in signed envelopes, a
- * concurrent edit resolved by keeping both versions.
+ * page stays true: two devices syncing a file and a Yjs document through the in-memory hub.
  */
 import {
-  decodeEnvelope,
-  deriveFolderSubkeys,
-  encodeEnvelope,
+  FolderKeyring,
   generateDeviceIdentity,
   generateFolderKey,
   newFolderId,
-  openChunk,
-  openEnvelope,
   ready,
-  sealChunk,
-  sealEnvelope,
 } from "@weft/crypto";
 import { readFileSync } from "node:fs";
 import { expect, test } from "vitest";
-import { FolderIndex, buildManifest } from "../src/index.js";
+import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
+import { MemoryHub } from "../src/testing/index.js";
 
-test("the README example runs and both devices end with the same tree", async () => {
+test("the README example runs: the phone reads the laptop's file and document", async () => {
   // example: begin
   await ready();
   const folderId = newFolderId();
-  const keys = deriveFolderSubkeys(generateFolderKey(), 0); // every member gets the folder key
-  const laptop = generateDeviceIdentity(); // laptop.deviceId: "EH7D-DX5B-KSRG-…"
-  const phone = generateDeviceIdentity();
+  const keyring = new FolderKeyring(folderId);
+  keyring.add(0, generateFolderKey()); // members get the folder key wrapped, never in the clear
+  const hub = new MemoryHub(); // stands in for the relay: same protocol, sees only ciphertext
 
-  // Content: chunk, name and seal. The relay would store each sealed chunk under its id.
-  const blobs = new Map<string, Uint8Array>();
-  async function describe(bytes: Uint8Array) {
-    return buildManifest(bytes, {
-      chunkIdKey: keys.chunkId,
-      onChunk: ({ id, data }) => {
-        blobs.set(id, sealChunk(keys.chunk, { chunkId: id, folderId, epoch: 0 }, data));
-      },
+  async function device(): Promise<Replica> {
+    const identity = generateDeviceIdentity();
+    hub.addMember(folderId, identity.signPublicKey);
+    const replica = await Replica.open({
+      identity,
+      folderId,
+      keyring,
+      state: new MemoryStateStore(), // SqliteStateStore (@weft/node-agent) on a disk
+      blobs: new MemoryBlobStore(), // sealed chunks
+      connect: () => hub.connect(), // a relay connection, reopened after a drop
+      token: hub.tokenFor(identity.deviceId),
+      remoteBlobs: hub.blobClient(identity.deviceId),
     });
+    replica.start();
+    return replica;
   }
+  const laptop = await device();
+  const phone = await device();
 
-  // The index: each local change is one update, sealed and signed before it leaves the device.
-  const a = new FolderIndex({ device: laptop.deviceId });
-  const b = new FolderIndex({ device: phone.deviceId });
-  let seq = 0;
-  const outbox: Uint8Array[] = [];
-  a.onLocalUpdate((update) => {
-    const header = { folderId, deviceId: laptop.deviceId, deviceSeq: ++seq, epoch: 0 };
-    outbox.push(encodeEnvelope(sealEnvelope(header, keys.index, laptop.signSecretKey, update)));
-  });
+  await laptop.writeFile("notes/plan.md", new TextEncoder().encode("v1"));
+  await laptop.move("notes", "archive/notes"); // same file id: history follows the file
+  const notes = await laptop.doc("notes"); // a Yjs Y.Doc, sealed and synced the same way
+  notes.getText("body").insert(0, "hello from the laptop");
+  await laptop.syncOnce(); // resolves when nothing is pending in either direction
+  await phone.syncOnce();
 
-  a.writeFile("notes/plan.md", { manifest: await describe(new TextEncoder().encode("v1")) });
-  a.move("notes", "archive/notes"); // same file id: history follows the file
-
-  // The phone opens each envelope (signature, then decryption) and merges the update.
-  for (const bytes of outbox)
-    b.applyDelta(openEnvelope(decodeEnvelope(bytes), keys.index, laptop.signPublicKey));
-
-  // Concurrent edits on both devices; deltas can go in any order, any number of times.
-  a.writeFile("archive/notes/plan.md", {
-    manifest: await describe(new TextEncoder().encode("laptop")),
-  });
-  b.writeFile("archive/notes/plan.md", {
-    manifest: await describe(new TextEncoder().encode("phone")),
-  });
-  a.applyDelta(b.encodeDelta(a.stateVector()));
-  b.applyDelta(a.encodeDelta(b.stateVector()));
-
-  const [conflict] = b.conflicts(); // one winner by last writer, the other kept as a copy
-  b.resolveConflict(conflict!.path, { keepBoth: true }); // the copy becomes a file of its own
-  a.applyDelta(b.encodeDelta(a.stateVector()));
-
-  // Reading back: every chunk is verified when it is opened.
-  const entry = a.stat("archive/notes/plan.md")!;
-  const chunks = entry.version.manifest!.chunks.map(({ id }) =>
-    openChunk(keys.chunk, { chunkId: id, folderId, epoch: 0 }, blobs.get(id)!),
-  );
+  const plan = await phone.readFile("archive/notes/plan.md"); // every chunk verified
+  const body = (await phone.doc("notes")).getText("body").toJSON();
+  console.log(phone.list()); // [{ path: "archive", kind: "dir", … }, …, { path: "archive/notes/plan.md", … }]
   // example: end
 
-  const paths = (x: FolderIndex) => [...x.tree().entries.keys()].sort();
-  expect(paths(a)).toEqual(paths(b));
-  expect(paths(a)).toHaveLength(4); // archive, archive/notes, plan.md, its former conflict copy
-  expect(a.conflicts()).toEqual([]);
-  expect(["laptop", "phone"]).toContain(new TextDecoder().decode(chunks[0]));
-  expect(a.history("archive/notes/plan.md").length).toBeGreaterThan(0);
+  expect(new TextDecoder().decode(plan)).toBe("v1");
+  expect(body).toBe("hello from the laptop");
+  expect(phone.list()).toEqual(laptop.list());
+  expect(phone.list().map((e) => e.path)).toEqual([
+    "archive",
+    "archive/notes",
+    "archive/notes/plan.md",
+  ]);
+  await laptop.close();
+  await phone.close();
+  hub.close();
 });
 
 test("the README shows exactly the code above", () => {

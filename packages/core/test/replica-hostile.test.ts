@@ -147,6 +147,21 @@ describe("Replica: chunk transfers", () => {
     );
   });
 
+  it("uploads that fail while cut off wait and retry instead of spinning, then complete", async () => {
+    const { replicas, settle, partition, heal } = await network({ devices: 2, seed: 4 });
+    const [a, b] = [replicas[0]!, replicas[1]!];
+    await settle(); // both online
+    partition([0], [1]);
+    await b.writeFile("offline.bin", randomBytes(20_000)); // b still thinks it is online
+    // A retry loop that restarted at once would starve the timer queue and this never fires.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.stats().pendingChunks).toBeGreaterThan(0);
+    heal();
+    await settle();
+    expect(a.stat("offline.bin")?.size).toBe(20_000);
+    expect(b.stats().pendingChunks).toBe(0);
+  });
+
   it("a device that joins late loads a snapshot instead of replaying the whole log", async () => {
     const { replicas, settle, partition, heal } = await network({
       devices: 3,

@@ -91,6 +91,7 @@ export class SyncEngine {
   }
 
   stop(): void {
+    this.transfers.stop();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.setStatus("stopped");
@@ -164,11 +165,24 @@ export class SyncEngine {
     this.flushing = true;
     void this.ctx.serial
       .run(() => this.sealOutbox())
-      .catch((error: unknown) => this.report(error, "sealing local changes"))
-      .finally(() => {
+      .then(
+        () => true,
+        (error: unknown) => {
+          // Not retried here: a failing store would fail again at once. The next local
+          // change or reconnect tries again.
+          this.report(error, "sealing local changes");
+          return false;
+        },
+      )
+      .then((ok) => {
         this.flushing = false;
         this.notify();
-        if (this.outbox.length > 0 && this.status === "online" && this.transfers.uploads.size === 0)
+        if (
+          ok &&
+          this.outbox.length > 0 &&
+          this.status === "online" &&
+          this.transfers.uploads.size === 0
+        )
           this.kick();
       });
   }
@@ -272,6 +286,7 @@ export class SyncEngine {
       for (const [deviceSeq, envelope] of [...this.sent].sort((a, b) => a[0] - b[0]))
         this.sendAppend(deviceSeq, envelope);
       this.transfers.retryUnavailable();
+      this.transfers.retryNow();
       this.kick();
     } catch (error) {
       if (conn && this.conn === conn) {

@@ -6,11 +6,14 @@ import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import type { Manifest } from "../chunking/index.js";
 import type { BlobStore } from "../storage/index.js";
+import { ProtocolError } from "../protocol/errors.js";
 import { frameLimits } from "../protocol/limits.js";
 import { openChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
 
 const BATCH = frameLimits.maxChunkIdsPerCheck;
+const MIN_RETRY_MS = 100;
+const MAX_RETRY_MS = 30_000;
 
 /** A queue run's counters, for progress events. */
 interface Run {
@@ -31,6 +34,8 @@ export class Transfers {
   readonly unavailable = new Set<ChunkId>();
   private uploading: Promise<void> | undefined;
   private downloading: Promise<void> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryDelay = MIN_RETRY_MS;
   private upRun: Run = { done: 0, total: 0, bytes: 0 };
   private downRun: Run = { done: 0, total: 0, bytes: 0 };
   /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
@@ -67,9 +72,10 @@ export class Transfers {
 
   /** Starts uploading queued chunks, unless a run is going. */
   startUploads(remote: BlobStore): void {
-    if (this.uploading || this.uploads.size === 0) return;
+    if (this.uploading || this.uploads.size === 0 || this.retryTimer) return;
     this.uploading = this.upload(remote)
-      .catch((error: unknown) => this.report(error, "uploading chunks"))
+      .then(() => this.succeeded())
+      .catch((error: unknown) => this.failed(error, "uploading chunks"))
       .finally(() => {
         this.uploading = undefined;
         this.onIdleChange();
@@ -100,9 +106,10 @@ export class Transfers {
   }
 
   startDownloads(remote: BlobStore): void {
-    if (this.downloading || this.wanted.size === 0) return;
+    if (this.downloading || this.wanted.size === 0 || this.retryTimer) return;
     this.downloading = this.download(remote)
-      .catch((error: unknown) => this.report(error, "downloading chunks"))
+      .then(() => this.succeeded())
+      .catch((error: unknown) => this.failed(error, "downloading chunks"))
       .finally(() => {
         this.downloading = undefined;
         this.onIdleChange();
@@ -187,6 +194,39 @@ export class Transfers {
       while (next < items.length) await task(items[next++]!);
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
+  }
+
+  /** Forgets a pending retry and starts the next run at once (e.g. after a reconnect). */
+  retryNow(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelay = MIN_RETRY_MS;
+  }
+
+  /** Stops retrying (the replica stopped). */
+  stop(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private succeeded(): void {
+    this.retryDelay = MIN_RETRY_MS;
+  }
+
+  /**
+   * A run failed (the relay went away, a store failed): report it and wait before the next
+   * run. Restarting at once would spin: the run that ends is what starts the next one.
+   */
+  private failed(error: unknown, context: string): void {
+    if (!(error instanceof ProtocolError && error.wireCode === "unavailable"))
+      this.report(error, context);
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.onIdleChange();
+    }, this.retryDelay);
+    this.retryTimer.unref?.();
+    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
   }
 
   private report(error: unknown, context: string): void {
