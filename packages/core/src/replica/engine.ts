@@ -16,10 +16,13 @@ import type { ReplicaContext } from "./context.js";
 import type { PeerInfo, ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
 import type { PayloadPart } from "./payload.js";
+import type { OutgoingIndex } from "./outgoing.js";
 import type { Transfers } from "./transfers.js";
 
 /** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
 const MAX_BATCH_BYTES = 1024 * 1024;
+/** Largest delta of the outgoing index sent in one envelope (the envelope limit is 16 MiB). */
+const MAX_DELTA_BYTES = 8 * 1024 * 1024;
 /** A device this far behind the newest snapshot loads it instead of replaying the log. */
 const SNAPSHOT_CATCH_UP = 256;
 
@@ -35,6 +38,17 @@ export interface DocRouter {
   statusChanged(): void;
 }
 
+/**
+ * An unsent local change. `outgoing` marks index updates of this run, which are sent as one
+ * compact delta of the {@link OutgoingIndex} instead of one by one.
+ */
+export interface OutboxEntry {
+  key: string;
+  part: PayloadPart;
+  weight: number;
+  outgoing?: boolean;
+}
+
 /** Options of the engine (see ReplicaOptions for the documentation). */
 export interface EngineOptions {
   connect: (() => Transport) | undefined;
@@ -43,13 +57,14 @@ export interface EngineOptions {
   reconnectDelayMs: { min: number; max: number };
   onApplied: (changed: number) => void;
   startTransfers: () => void;
+  outgoing: OutgoingIndex;
 }
 
 /** See the module comment. */
 export class SyncEngine {
   status: ReplicaStatus = "stopped";
   /** Unsent local parts, oldest first (mirror of the stored outbox). */
-  readonly outbox: { key: string; part: PayloadPart; weight: number }[] = [];
+  readonly outbox: OutboxEntry[] = [];
   /** Sealed envelopes the relay has not confirmed, by device sequence number. */
   readonly sent = new Map<number, Uint8Array>();
   /** The highest folder sequence number known to exist. */
@@ -189,17 +204,37 @@ export class SyncEngine {
 
   private async sealOutbox(): Promise<void> {
     while (this.outbox.length > 0 && this.status === "online") {
+      // Every index update of this run goes at once as one delta of the outgoing document
+      // (compact, and it covers them all); other entries in order up to MAX_BATCH_BYTES.
+      let delta = this.outbox.some((e) => e.outgoing) ? this.options.outgoing.delta() : undefined;
+      // A run that wrote a great deal while offline can have a delta too large for one
+      // envelope: then its updates go one by one like any other entries, in bounded batches.
+      if (delta && delta.update.length > MAX_DELTA_BYTES) delta = undefined;
+      const taken: OutboxEntry[] = [];
+      const parts: PayloadPart[] = [];
       let bytes = 0;
-      let n = 0;
       let weight = 0;
-      while (n < this.outbox.length && (n === 0 || bytes < MAX_BATCH_BYTES)) {
-        bytes += this.outbox[n]!.part.update.length;
-        weight += this.outbox[n]!.weight;
-        n++;
+      for (const entry of this.outbox) {
+        if (!(entry.outgoing && delta)) {
+          if (bytes >= MAX_BATCH_BYTES && taken.length > 0) continue;
+          bytes += entry.part.update.length;
+          parts.push(entry.part);
+        }
+        taken.push(entry);
+        weight += entry.weight;
       }
-      const taken = this.outbox.slice(0, n);
+      const merged = mergeParts(parts);
+      if (delta) merged.push({ kind: "index", update: delta.update });
+      // What of the outgoing document is now sealed: all of it with a delta, else up to the
+      // last of its updates in this batch.
+      const outgoingParts = taken.filter((e) => e.outgoing).map((e) => e.part.update);
+      const sealedState = delta
+        ? delta.state
+        : outgoingParts.length > 0
+          ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(outgoingParts))
+          : undefined;
       const deviceSeq = this.ctx.meta.deviceSeq + 1;
-      const envelope = sealParts(this.ctx, deviceSeq, mergeParts(taken.map((t) => t.part)));
+      const envelope = sealParts(this.ctx, deviceSeq, merged);
       const meta = { ...this.ctx.meta, deviceSeq };
       await this.ctx.local.transaction([
         ...this.ctx.local.sealOps(
@@ -210,7 +245,11 @@ export class SyncEngine {
         this.ctx.local.metaOp(meta),
       ]);
       this.ctx.meta.deviceSeq = deviceSeq;
-      this.outbox.splice(0, n);
+      if (sealedState) this.options.outgoing.markSealed(sealedState);
+      const done = new Set(taken);
+      const rest = this.outbox.filter((e) => !done.has(e));
+      this.outbox.length = 0;
+      this.outbox.push(...rest);
       this.sent.set(deviceSeq, envelope);
       this.ownWeights.set(deviceSeq, weight);
       this.sendAppend(deviceSeq, envelope);

@@ -27,6 +27,7 @@ import { SyncEngine } from "./engine.js";
 import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
 import { LocalState } from "./local-state.js";
 import type { PayloadPart } from "./payload.js";
+import { OutgoingIndex } from "./outgoing.js";
 import { Transfers } from "./transfers.js";
 
 /** How to open a {@link Replica}. */
@@ -115,6 +116,7 @@ export class Replica {
   private readonly yDocs = new Map<string, Promise<YDocBinding>>();
   private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
   private captured: Uint8Array[] = [];
+  private readonly outgoing = new OutgoingIndex();
   private closed = false;
 
   private get events(): Emitter<ReplicaEventMap> {
@@ -150,6 +152,7 @@ export class Replica {
       snapshotEvery: options.snapshotEvery ?? 1000,
       reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
       onApplied: (changed) => this.afterRemote(changed),
+      outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
     });
     ctx.index.onLocalUpdate((update) => this.captured.push(update));
@@ -491,9 +494,17 @@ export class Replica {
       await local.transaction(ops);
       for (const id of uploads) this.transfers.uploads.add(id);
       // Outbox keys are assigned by outboxOps in order; recover them from the ops.
-      for (const op of ops)
-        if (op.op === "save" && op.key[1] === "outbox")
-          this.engine.outbox.push({ key: op.key[2]!, part: parts.shift()!, weight: 1 });
+      for (const op of ops) {
+        if (op.op !== "save" || op.key[1] !== "outbox") continue;
+        const part = parts.shift()!;
+        if (part.kind === "index") this.outgoing.add(part.update);
+        this.engine.outbox.push({
+          key: op.key[2]!,
+          part,
+          weight: 1,
+          outgoing: part.kind === "index",
+        });
+      }
       if (updates.length > 0) this.events.emit("change", { origin: "local", changed: 1 });
       this.engine.kick();
       return result;
