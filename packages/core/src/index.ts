@@ -50,3 +50,4 @@ export type {
 } from "./replica/events.js";
 export { MAX_DOC_NAME_BYTES } from "./replica/payload.js";
 export * from "./docs/index.js";
+export * from "./client/index.js";

@@ -145,6 +145,13 @@ export function runBlobStoreTests(name: string, setup: StoreSetup<BlobStore>): v
         expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
       });
 
+      test("a Node Buffer passed to put is copied too (its slice() is a view)", async () => {
+        const chunk = Buffer.from([1, 2, 3]);
+        await h.store.put(id(1), chunk);
+        chunk.fill(0);
+        expect(await h.store.get(id(1))).toEqual(bytes(1, 2, 3));
+      });
+
       test("bytes returned by get can be changed without changing what is stored", async () => {
         await h.store.put(id(1), bytes(1, 2, 3));
         (await h.store.get(id(1)))?.fill(0);

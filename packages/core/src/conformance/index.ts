@@ -1,5 +1,5 @@
 /**
- * @weft/core/conformance — the suites that every StateStore and BlobStore implementation runs
+ * @weft/core/conformance — the suites that every StateStore, BlobStore and Transport implementation runs
  * from its own test file (written once, as automerge-repo does for its adapters).
  *
  * This entry point imports vitest, so it needs vitest installed (an optional peer dependency of
@@ -14,3 +14,4 @@ export {
 } from "./fixtures.js";
 export { runStateStoreTests } from "./state-store-suite.js";
 export { runBlobStoreTests } from "./blob-store-suite.js";
+export { runTransportTests, type TransportPair, type TransportSetup } from "./transport-suite.js";

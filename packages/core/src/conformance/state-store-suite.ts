@@ -216,6 +216,17 @@ export function runStateStoreTests(name: string, setup: StoreSetup<StateStore>):
         ]);
       });
 
+      test("a Node Buffer passed to save or a transaction is copied too (its slice() is a view)", async () => {
+        const data = Buffer.from([1, 2, 3]);
+        await h.store.save(["k"], data);
+        await h.store.transaction([{ op: "save", key: ["t"], data }]);
+        data.fill(0);
+        expect(summary(await h.store.loadRange([]))).toEqual([
+          [["k"], [1, 2, 3]],
+          [["t"], [1, 2, 3]],
+        ]);
+      });
+
       test("data returned by load and loadRange can be changed without changing what is stored", async () => {
         await h.store.save(["k", "1"], bytes(1, 2, 3));
         const loaded = await h.store.load(["k", "1"]);

@@ -115,3 +115,14 @@ function codePointRank(unit: number): number {
   if (unit >= 0xe000) return unit - 0x800;
   return unit;
 }
+
+/**
+ * A copy of `bytes` that shares no memory with it. Not `bytes.slice()`: on a Node `Buffer`
+ * (what `fs` returns, and a Uint8Array) `slice` is a view, so the caller's later writes would
+ * change what the store holds.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}

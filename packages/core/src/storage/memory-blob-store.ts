@@ -2,7 +2,7 @@
 import type { ChunkId } from "@weft/crypto";
 import type { BlobStore, BlobStoreSize, ByteRange } from "./blob-store.js";
 import { checkChunkId, checkChunkIds, resolveByteRange } from "./blob-store.js";
-import { checkStorageData } from "./keys.js";
+import { checkStorageData, copyBytes } from "./keys.js";
 import { closedError, settle } from "./settle.js";
 
 /** A {@link BlobStore} in memory: real (validation, copies, idempotent puts), gone at exit. */
@@ -27,7 +27,7 @@ export class MemoryBlobStore implements BlobStore {
       checkChunkId(id);
       checkStorageData(bytes, "bytes");
       if (this.chunks.has(id)) return;
-      this.chunks.set(id, bytes.slice());
+      this.chunks.set(id, copyBytes(bytes));
       this.totalBytes += bytes.length;
     });
   }

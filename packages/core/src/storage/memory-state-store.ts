@@ -1,6 +1,7 @@
 /** MemoryStateStore: a StateStore held in a Map, for tests and apps with no disk. */
 import type { StorageKey } from "./keys.js";
 import {
+  copyBytes,
   checkStorageData,
   checkStorageKey,
   checkStoragePrefix,
@@ -30,7 +31,8 @@ export class MemoryStateStore implements StateStore {
     return settle(() => {
       this.checkOpen();
       checkStorageKey(key);
-      return this.entries.get(mapKey(key))?.data.slice();
+      const data = this.entries.get(mapKey(key))?.data;
+      return data && copyBytes(data);
     });
   }
 
@@ -57,7 +59,7 @@ export class MemoryStateStore implements StateStore {
       checkStoragePrefix(prefix);
       const found: StateEntry[] = [];
       for (const e of this.entries.values())
-        if (keyHasPrefix(e.key, prefix)) found.push({ key: [...e.key], data: e.data.slice() });
+        if (keyHasPrefix(e.key, prefix)) found.push({ key: [...e.key], data: copyBytes(e.data) });
       return found.sort((a, b) => compareStorageKeys(a.key, b.key));
     });
   }
@@ -88,7 +90,7 @@ export class MemoryStateStore implements StateStore {
     switch (op.op) {
       case "save":
         // Copy in, so the caller's later changes to its array do not reach the store.
-        this.entries.set(mapKey(op.key), { key: [...op.key], data: op.data.slice() });
+        this.entries.set(mapKey(op.key), { key: [...op.key], data: copyBytes(op.data) });
         return;
       case "remove":
         this.entries.delete(mapKey(op.key));

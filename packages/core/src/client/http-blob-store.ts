@@ -1,0 +1,371 @@
+/** HttpBlobStore: the relay's chunk store over HTTP (PROTOCOL.md, "HTTP: blobs"), as a BlobStore. */
+import type { ChunkId, FolderId } from "@weft/crypto";
+import { isChunkId, isFolderId } from "@weft/crypto";
+import { WeftError } from "../errors.js";
+import { ProtocolError, isProtocolErrorCode } from "../protocol/errors.js";
+import { frameLimits } from "../protocol/limits.js";
+import type { BlobStore, BlobStoreSize, ByteRange } from "../storage/blob-store.js";
+import { checkChunkId, checkChunkIds, resolveByteRange } from "../storage/blob-store.js";
+import { checkStorageData } from "../storage/keys.js";
+import { closedError } from "../storage/settle.js";
+
+/**
+ * Largest chunk the relay accepts in one `PUT` (and a client accepts in one `GET`): a sealed
+ * chunk of the largest size plus room for its header, the same 16 MiB + 64 KiB as a frame.
+ */
+export const HTTP_BLOB_MAX_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
+// JSON answers are small: 1,024 ids of 64 hex characters are about 70 KiB.
+const MAX_JSON_BYTES = 1024 * 1024;
+// Of an error body, only the code and a sentence matter.
+const MAX_ERROR_BYTES = 64 * 1024;
+const MAX_MESSAGE_CHARS = 1024;
+// Printable ASCII without space, as `auth` requires of a token: also what an HTTP header can
+// carry without the runtime refusing it (and echoing the value in its error).
+const TOKEN = /^[\x21-\x7e]+$/;
+
+/** Options of {@link HttpBlobStore}. */
+export interface HttpBlobStoreOptions {
+  /** The relay's HTTP base URL, e.g. `"https://relay.example"` or `"http://127.0.0.1:8787"`. */
+  baseUrl: string;
+  /** The folder whose chunks this store reads and writes. */
+  folderId: FolderId;
+  /**
+   * The access token sent as `Authorization: Bearer <token>`, or a function returning a fresh
+   * one, called before every request.
+   * @remarks **Secret.** It never appears in an error message.
+   */
+  token: string | (() => string | Promise<string>);
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * A {@link BlobStore} over the relay's HTTP API for one folder: what a Replica passes as
+ * `remoteBlobs`. Arguments are checked exactly as by the in-memory store, before any request;
+ * answers are checked too (a range longer than asked, a `missing` id that was not asked, an
+ * oversized body are `bad_frame`).
+ *
+ * Failures reject with: WeftError INVALID_OPTIONS for a bad argument, WeftError STORAGE after
+ * `close()`, ProtocolError with the relay's code for an error answer (`internal` when the body
+ * is not a protocol error), ProtocolError `unavailable` when the relay cannot be reached.
+ */
+export class HttpBlobStore implements BlobStore {
+  private readonly base: string;
+  private readonly origin: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly tokenSource: HttpBlobStoreOptions["token"];
+  // Aborts every request in flight when the store closes.
+  private readonly aborter = new AbortController();
+  private closed = false;
+
+  /** @throws WeftError INVALID_OPTIONS for a malformed base URL, folder id, token or fetch */
+  constructor(options: HttpBlobStoreOptions) {
+    const { baseUrl, folderId, token } = options ?? {};
+    let url: URL | undefined;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:"))
+      throw new WeftError("INVALID_OPTIONS", "baseUrl must be an http:// or https:// URL");
+    if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "")
+      throw new WeftError("INVALID_OPTIONS", "baseUrl must have no credentials, query or hash");
+    if (!isFolderId(folderId))
+      throw new WeftError("INVALID_OPTIONS", "folderId is not a folder id");
+    if (typeof token !== "string" && typeof token !== "function")
+      throw new WeftError("INVALID_OPTIONS", "token must be a string or a function");
+    const fetchFn = options.fetch ?? globalThis.fetch;
+    if (typeof fetchFn !== "function")
+      throw new WeftError("INVALID_OPTIONS", "there is no global fetch: pass options.fetch");
+    this.fetchFn = fetchFn;
+    this.tokenSource = token;
+    this.origin = url.origin;
+    this.base = `${url.href.replace(/\/+$/, "")}/v1/folders/${folderId}/blobs`;
+  }
+
+  has(ids: readonly ChunkId[]): Promise<ChunkId[]> {
+    return this.run(async () => {
+      checkChunkIds(ids);
+      const asked = [...new Set(ids)];
+      const missing = new Set<ChunkId>();
+      for (const batch of batches(asked)) {
+        const response = await this.request("POST", "/missing", { json: { ids: batch } });
+        const body = await this.expectJson(response, [200]);
+        const list = (body as { missing?: unknown } | null)?.missing;
+        if (!Array.isArray(list)) throw badAnswer("the missing answer has no list");
+        const inBatch = new Set(batch);
+        for (const id of list) {
+          if (!isChunkId(id) || !inBatch.has(id))
+            throw badAnswer("the missing answer names an id that was not asked");
+          missing.add(id);
+        }
+      }
+      // In the order asked, whatever order the relay used.
+      return asked.filter((id) => missing.has(id));
+    });
+  }
+
+  put(id: ChunkId, bytes: Uint8Array): Promise<void> {
+    return this.run(async () => {
+      checkChunkId(id);
+      checkStorageData(bytes, "bytes");
+      if (bytes.length > HTTP_BLOB_MAX_BYTES) {
+        throw new ProtocolError(
+          "too_large",
+          `a chunk of ${bytes.length} bytes is over the limit of ${HTTP_BLOB_MAX_BYTES}`,
+        );
+      }
+      // A copy: fetch may read the body after the caller has moved on and reused its buffer.
+      const response = await this.request("PUT", `/${id}`, {
+        body: bytes.slice(),
+        contentType: "application/octet-stream",
+      });
+      await this.expectEmpty(response, [200, 201, 204]);
+    });
+  }
+
+  get(id: ChunkId, range?: ByteRange): Promise<Uint8Array | undefined> {
+    return this.run(async () => {
+      checkChunkId(id);
+      // Checked against no length: the relay clamps, and this client checks what comes back.
+      const [start, end] = resolveByteRange(range, Number.MAX_SAFE_INTEGER);
+      // An HTTP range cannot be empty: for an empty one ask for one byte and drop it; the
+      // answer still tells whether the chunk exists (404) or not.
+      const headers: Record<string, string> =
+        range === undefined ? {} : { range: `bytes=${start}-${Math.max(start, end - 1)}` };
+      const response = await this.request("GET", `/${id}`, { headers });
+      if (response.status === 404) {
+        await discard(response);
+        return undefined;
+      }
+      if (range === undefined) {
+        if (response.status !== 200) throw await this.errorFrom(response);
+        return await readBody(response, HTTP_BLOB_MAX_BYTES);
+      }
+      if (response.status === 416) {
+        // The range starts at or past the end: what the BlobStore contract clamps to empty.
+        await discard(response);
+        return new Uint8Array(0);
+      }
+      if (response.status === 200) {
+        // A relay may ignore Range and send the whole chunk, as HTTP allows: cut it here.
+        const whole = await readBody(response, HTTP_BLOB_MAX_BYTES);
+        return whole.slice(Math.min(start, whole.length), Math.min(end, whole.length));
+      }
+      if (response.status !== 206) throw await this.errorFrom(response);
+      const contentRange = response.headers.get("content-range") ?? "";
+      if (!contentRange.startsWith(`bytes ${start}-`)) {
+        await discard(response);
+        throw badAnswer("the relay answered a different range than asked");
+      }
+      const part = await readBody(response, Math.max(1, end - start));
+      return start === end ? new Uint8Array(0) : part;
+    });
+  }
+
+  delete(ids: readonly ChunkId[]): Promise<void> {
+    return this.run(async () => {
+      checkChunkIds(ids);
+      for (const batch of batches([...new Set(ids)])) {
+        const response = await this.request("POST", "/delete", { json: { ids: batch } });
+        await this.expectEmpty(response, [200, 204]);
+      }
+    });
+  }
+
+  size(): Promise<BlobStoreSize> {
+    return this.run(async () => {
+      const response = await this.request("GET", "", {});
+      const body = (await this.expectJson(response, [200])) as { count?: unknown; bytes?: unknown };
+      const { count, bytes } = body ?? {};
+      if (!isCount(count) || !isCount(bytes)) throw badAnswer("the size answer is malformed");
+      return { count, bytes };
+    });
+  }
+
+  /** Closes the store: requests in flight are aborted, and later calls reject (STORAGE). */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.aborter.abort();
+    }
+    return Promise.resolve();
+  }
+
+  // ---- internals
+
+  /**
+   * Runs one call: refused once closed; a failure that is not already a WeftError (a socket
+   * reset while reading a body, an abort) becomes `unavailable`, or STORAGE once closed.
+   */
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw closedError("HttpBlobStore");
+    try {
+      return await fn();
+    } catch (error) {
+      if (this.closed) throw closedError("HttpBlobStore");
+      if (error instanceof WeftError) throw error;
+      throw new ProtocolError("unavailable", `the connection to ${this.origin} failed`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    init: {
+      json?: unknown;
+      body?: Uint8Array;
+      contentType?: string;
+      headers?: Record<string, string>;
+    },
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      ...init.headers,
+      authorization: `Bearer ${await this.token()}`,
+    };
+    let body: Uint8Array | string | undefined = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      headers["content-type"] = "application/json";
+    } else if (init.contentType !== undefined) {
+      headers["content-type"] = init.contentType;
+    }
+    if (this.closed) throw closedError("HttpBlobStore");
+    try {
+      return await this.fetchFn(`${this.base}${path}`, {
+        method,
+        headers,
+        body,
+        signal: this.aborter.signal,
+      });
+    } catch (error) {
+      if (this.closed) throw closedError("HttpBlobStore");
+      throw new ProtocolError("unavailable", `the relay at ${this.origin} cannot be reached`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async token(): Promise<string> {
+    let token: unknown;
+    try {
+      token = typeof this.tokenSource === "function" ? await this.tokenSource() : this.tokenSource;
+    } catch (error) {
+      throw new ProtocolError("unauthorized", "the token function failed", { cause: error });
+    }
+    // The message describes the token and never quotes it.
+    if (
+      typeof token !== "string" ||
+      token.length > frameLimits.maxTokenBytes ||
+      !TOKEN.test(token)
+    ) {
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        `token must be 1 to ${frameLimits.maxTokenBytes} printable ASCII characters, no spaces`,
+      );
+    }
+    return token;
+  }
+
+  private async expectJson(response: Response, ok: number[]): Promise<unknown> {
+    if (!ok.includes(response.status)) throw await this.errorFrom(response);
+    const text = new TextDecoder().decode(await readBody(response, MAX_JSON_BYTES));
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw badAnswer(`the relay answered ${response.status} with a body that is not JSON`);
+    }
+  }
+
+  private async expectEmpty(response: Response, ok: number[]): Promise<void> {
+    if (!ok.includes(response.status)) throw await this.errorFrom(response);
+    await discard(response);
+  }
+
+  /** The ProtocolError an error answer stands for. */
+  private async errorFrom(response: Response): Promise<ProtocolError> {
+    const status = response.status;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(await readBody(response, MAX_ERROR_BYTES)));
+    } catch {
+      parsed = undefined;
+    }
+    const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (!isProtocolErrorCode(error?.code) || typeof error.message !== "string" || status < 400)
+      return new ProtocolError("internal", `relay answered ${status}`);
+    return new ProtocolError(
+      error.code,
+      `relay answered ${error.code}: ${this.clean(error.message)}`,
+    );
+  }
+
+  /** The relay's text, cut short and with the token removed, should a relay echo it. */
+  private clean(message: string): string {
+    let text = message.slice(0, MAX_MESSAGE_CHARS);
+    if (typeof this.tokenSource === "string" && this.tokenSource !== "")
+      text = text.split(this.tokenSource).join("[token]");
+    // A token from a function is not kept; a token-like word is dropped instead.
+    return text.replace(/Bearer\s+\S+/gi, "Bearer [token]");
+  }
+}
+
+/** `ids` in lists of at most `maxChunkIdsPerCheck`, as the relay accepts them. */
+function batches(ids: readonly ChunkId[]): ChunkId[][] {
+  const out: ChunkId[][] = [];
+  for (let i = 0; i < ids.length; i += frameLimits.maxChunkIdsPerCheck)
+    out.push(ids.slice(i, i + frameLimits.maxChunkIdsPerCheck));
+  return out;
+}
+
+function badAnswer(message: string): ProtocolError {
+  return new ProtocolError("bad_frame", message);
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/**
+ * A response body, read as it streams and refused as soon as it passes `limit` bytes, so a
+ * relay that sends too much cannot make the client buffer it.
+ * @throws ProtocolError `bad_frame` over the limit
+ */
+async function readBody(response: Response, limit: number): Promise<Uint8Array> {
+  const declared = Number(response.headers.get("content-length") ?? "0");
+  if (declared > limit) {
+    await discard(response);
+    throw badAnswer(`the relay sent ${declared} bytes where at most ${limit} were expected`);
+  }
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || value === undefined) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw badAnswer(`the relay sent more than the ${limit} bytes expected`);
+    }
+    parts.push(value);
+  }
+  // Always a fresh, plain Uint8Array: the stream's chunks may be views into a shared pool.
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Drops a body not needed, so the connection can be reused. */
+async function discard(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => undefined);
+}
