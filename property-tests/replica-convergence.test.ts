@@ -1,6 +1,6 @@
 /**
  * Replica-level properties with real sealing over the in-memory hub: random file operations on
- * random devices, partitions that heal, duplicated delivery, crashes (reopened from the
+ * random devices, partitions that heal, duplicated and reordered delivery, crashes (reopened from the
  * StateStore). Afterwards every replica lists the same tree and reads the same bytes, no
  * content any device wrote is lost (current, conflict copy or history), and the hub holds
  * nothing but ciphertext.
@@ -117,6 +117,7 @@ describe("Replica convergence (property, real sealing, in-memory hub)", () => {
             devices: DEVICES,
             seed,
             duplicateRate: 0.2,
+            reorderRate: 0.2,
             replica: { retention: { maxVersions: Infinity, maxAgeMs: Infinity }, snapshotEvery: 4 },
           });
           try {

@@ -38,8 +38,8 @@ let requestIds = 1;
  * A hub and a folder with three member devices, and helpers bound to them. Every helper that
  * sends waits with `hub.drain()`, so a test reads what arrived without sleeping.
  */
-function setup(seed = 1, duplicateRate = 0) {
-  const hub = new MemoryHub({ seed, duplicateRate });
+function setup(seed = 1, duplicateRate = 0, reorderRate = 0) {
+  const hub = new MemoryHub({ seed, duplicateRate, reorderRate });
   const folderId = newFolderId();
   const indexKey = deriveFolderSubkeys(generateFolderKey(), 0).index;
   const ids = [generateDeviceIdentity(), generateDeviceIdentity(), generateDeviceIdentity()];
@@ -288,6 +288,21 @@ describe("the folder log", () => {
     await subscribe(a);
     await append(a, envelope(identities[0], 1));
     expect(seqs(a)).toEqual([1, 1]);
+  });
+
+  test("with reorderRate 1 a push is held back and arrives after the next one, or at drain()", async () => {
+    const { hub, folderId, identities, envelope, join, subscribe } = setup(3, 0, 1);
+    const a = await join(identities[0]);
+    await subscribe(a);
+    for (const deviceSeq of [1, 2, 3])
+      a.t.send({
+        type: "append",
+        requestId: 100 + deviceSeq,
+        folderId,
+        envelope: envelope(identities[0], deviceSeq),
+      });
+    await hub.drain();
+    expect(seqs(a)).toEqual([2, 1, 3]); // 1 held until 2 went; 3 held until the drain
   });
 });
 

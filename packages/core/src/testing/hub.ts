@@ -41,6 +41,12 @@ export interface MemoryHubOptions {
    * default 0.
    */
   duplicateRate?: number;
+  /**
+   * Probability (0..1) that a live `envelopes` push to a subscriber is held back and delivered
+   * after that subscriber's next push, or by the next `drain()` (out of order, as after a relay
+   * failover); default 0.
+   */
+  reorderRate?: number;
 }
 
 const SERVER = { name: "weft-memory-hub", version: "0.1.0" };
@@ -87,6 +93,8 @@ interface Connection {
   /** Folders subscribed on this connection. */
   readonly folders: Set<FolderId>;
   readonly link: HubLink;
+  /** A push held back by `reorderRate`, sent after the next one. */
+  heldBack?: Message;
 }
 
 /**
@@ -108,6 +116,7 @@ export class MemoryHub {
   readonly blobs = new MemoryBlobStore();
   private readonly random: () => number;
   private readonly duplicateRate: number;
+  private readonly reorderRate: number;
   private readonly scheduler: DeliveryScheduler;
   private readonly folders = new Map<FolderId, Folder>();
   private readonly devices = new Map<DeviceId, Device>();
@@ -118,12 +127,21 @@ export class MemoryHub {
 
   /** @throws WeftError INVALID_OPTIONS for a seed that is not a safe integer or a rate outside 0..1 */
   constructor(options: MemoryHubOptions = {}) {
-    const { seed = Math.floor(Math.random() * 2 ** 32), duplicateRate: rate = 0 } = options;
-    if (!Number.isSafeInteger(seed) || typeof rate !== "number" || !(rate >= 0 && rate <= 1)) {
-      throw new WeftError("INVALID_OPTIONS", "seed must be an integer, duplicateRate 0 to 1");
+    const {
+      seed = Math.floor(Math.random() * 2 ** 32),
+      duplicateRate: rate = 0,
+      reorderRate = 0,
+    } = options;
+    const isRate = (r: unknown): boolean => typeof r === "number" && r >= 0 && r <= 1;
+    if (!Number.isSafeInteger(seed) || !isRate(rate) || !isRate(reorderRate)) {
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "seed must be an integer, duplicateRate and reorderRate 0 to 1",
+      );
     }
     this.seed = seed;
     this.duplicateRate = rate;
+    this.reorderRate = reorderRate;
     this.random = seededRandom(seed);
     this.scheduler = new DeliveryScheduler(this.random);
   }
@@ -231,8 +249,17 @@ export class MemoryHub {
    * Resolves once no frame is queued: after delivering everything queued, including frames
    * queued while delivering, and after the clients' immediate (microtask) reactions.
    */
-  drain(): Promise<void> {
-    return this.scheduler.drain();
+  async drain(): Promise<void> {
+    for (;;) {
+      await this.scheduler.drain();
+      // Pushes held back for reordering go out once nothing else is left, so none is lost.
+      const held = [...this.connections].filter((c) => c.heldBack);
+      if (held.length === 0) return;
+      for (const c of held) {
+        this.send(c, c.heldBack!);
+        c.heldBack = undefined;
+      }
+    }
   }
 
   /** Bytes and frames the device exchanged with the hub, over all its connections so far. */
@@ -429,7 +456,17 @@ export class MemoryHub {
     folder.byDeviceSeq.set(key, seq);
     const push: Message = { type: "envelopes", folderId, items: [{ seq, envelope }] };
     for (const sub of folder.subscribers) {
+      if (!sub.heldBack && this.reorderRate > 0 && this.random() < this.reorderRate) {
+        // Goes out after the next push to this subscriber, or at the next drain(): late,
+        // never lost.
+        sub.heldBack = push;
+        continue;
+      }
       this.send(sub, push);
+      if (sub.heldBack) {
+        this.send(sub, sub.heldBack);
+        sub.heldBack = undefined;
+      }
       if (this.duplicateRate > 0 && this.random() < this.duplicateRate) this.send(sub, push);
     }
   }

@@ -27,6 +27,8 @@ export interface TestNetworkOptions {
   seed?: number;
   /** Probability that the hub delivers a batch of envelopes twice (default 0). */
   duplicateRate?: number;
+  /** Probability that the hub delivers a batch of envelopes after the next one (default 0). */
+  reorderRate?: number;
   /** Extra replica options (e.g. `snapshotEvery`, `download`, `chunking`). */
   replica?: Partial<
     Omit<
@@ -72,7 +74,11 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
   if (!Number.isInteger(n) || n < 1 || n > 32)
     throw new WeftError("INVALID_OPTIONS", "devices must be an integer from 1 to 32");
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const hub = new MemoryHub({ seed, duplicateRate: options.duplicateRate ?? 0 });
+  const hub = new MemoryHub({
+    seed,
+    duplicateRate: options.duplicateRate ?? 0,
+    reorderRate: options.reorderRate ?? 0,
+  });
   const random = seededRandom(seed ^ 0x5eed);
   const bytes = (k: number): Uint8Array =>
     Uint8Array.from({ length: k }, () => Math.floor(random() * 256));
@@ -141,19 +147,19 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
       const deadline = Date.now() + timeoutMs;
       let quiet = 0;
       while (quiet < 2) {
-        // Bounded, so a replica that never gets idle ends in the diagnostic below, not a hang.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          Promise.all(
-            replicas.map((r, i) =>
-              online.has(i) ? r.syncOnce().catch(() => undefined) : Promise.resolve(),
-            ),
+        // The hub is drained while the replicas sync (it holds back pushes when reordering),
+        // and the wait is bounded, so a replica that never gets idle ends in the diagnostic
+        // below, not a hang.
+        let syncing = true;
+        void Promise.all(
+          replicas.map((r, i) =>
+            online.has(i) ? r.syncOnce().catch(() => undefined) : Promise.resolve(),
           ),
-          new Promise(
-            (resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))),
-          ),
-        ]);
-        clearTimeout(timer);
+        ).finally(() => (syncing = false));
+        while (syncing && Date.now() < deadline) {
+          await hub.drain();
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
         await hub.drain();
         await new Promise((resolve) => setImmediate(resolve));
         const done =
