@@ -7,6 +7,9 @@ import {
   type DocType,
   MAX_EPHEMERAL_BYTES,
 } from "../docs/channel.js";
+import * as Y from "yjs";
+import { type AutomergeDocHandle, openAutomergeDoc } from "../docs/automerge-doc.js";
+import { type YDocBinding, bindYDoc } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
 import type { ReplicaContext } from "./context.js";
@@ -49,6 +52,8 @@ export function checkDocName(name: unknown): asserts name is string {
 /** Every open document of a replica. */
 export class DocChannels implements DocRouter {
   private readonly open = new Map<string, ReplicaDocChannel>();
+  private readonly yDocs = new Map<string, Promise<YDocBinding>>();
+  private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
 
   constructor(
     private readonly ctx: ReplicaContext,
@@ -74,6 +79,50 @@ export class DocChannels implements DocRouter {
     );
     this.open.set(stream, channel);
     return channel;
+  }
+
+  /** The Yjs binding of document `name`: one per name, made on first use. */
+  yjs(name: string): Promise<YDocBinding> {
+    let binding = this.yDocs.get(name);
+    if (!binding) {
+      binding = this.channel(name, "yjs").then((channel) =>
+        bindYDoc(channel, new Y.Doc(), {
+          onError: (error) => this.host.report(error, `Yjs document ${name}`),
+        }),
+      );
+      this.yDocs.set(name, binding);
+      binding.catch(() => this.yDocs.delete(name));
+    }
+    return binding;
+  }
+
+  /** The Automerge handle of document `name`: one per name, made on first use. */
+  automerge<T>(name: string, init?: (doc: T) => void): Promise<AutomergeDocHandle<T>> {
+    let handle = this.automergeDocs.get(name);
+    if (!handle) {
+      handle = this.channel(name, "automerge").then((channel) =>
+        openAutomergeDoc<unknown>(channel, init as ((doc: unknown) => void) | undefined, {
+          onError: (error) => this.host.report(error, `Automerge document ${name}`),
+        }),
+      );
+      this.automergeDocs.set(name, handle);
+      handle.catch(() => this.automergeDocs.delete(name));
+    }
+    return handle as Promise<AutomergeDocHandle<T>>;
+  }
+
+  /** Detaches every document (they stay stored). */
+  closeAll(): void {
+    for (const b of this.yDocs.values())
+      void b.then(
+        (x) => x.destroy(),
+        () => undefined,
+      );
+    for (const h of this.automergeDocs.values())
+      void h.then(
+        (x) => x.close(),
+        () => undefined,
+      );
   }
 
   closed(channel: ReplicaDocChannel): void {

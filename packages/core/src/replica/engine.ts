@@ -13,10 +13,11 @@ import type { StateOp } from "../storage/index.js";
 import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
 import { Connection, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
-import type { PeerInfo, ReplicaStatus } from "./events.js";
+import type { ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
-import type { PayloadPart } from "./payload.js";
+import { type PayloadPart, mergeParts } from "./payload.js";
 import type { OutgoingIndex } from "./outgoing.js";
+import { Peers } from "./peers.js";
 import type { Transfers } from "./transfers.js";
 
 /** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
@@ -71,12 +72,10 @@ export class SyncEngine {
   headSeq = 0;
   /** Whether the replica has caught up since it last connected. */
   synced = false;
-  readonly peers = new Map<DeviceId, PeerInfo>();
+  readonly peers: Peers;
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private readonly buffer = new Map<number, Uint8Array>();
-  /** Items per applied log entry, to tell how far behind a peer is. */
-  private readonly weights = new Map<number, number>();
   private readonly ownWeights = new Map<number, number>();
   private lastSnapshotSeq = 0;
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
@@ -95,6 +94,7 @@ export class SyncEngine {
     private readonly options: EngineOptions,
   ) {
     this.retryDelay = options.reconnectDelayMs.min;
+    this.peers = new Peers(ctx);
   }
 
   // ------------------------------------------------------------------ life cycle
@@ -344,7 +344,7 @@ export class SyncEngine {
     if (this.conn !== conn) return;
     this.conn = undefined;
     if (this.status === "stopped") return;
-    for (const peer of this.peers.values()) peer.online = false;
+    this.peers.allOffline();
     this.setStatus("offline");
     if (error && !(error instanceof ProtocolError && error.wireCode === "unavailable"))
       this.report(error, "the connection to the relay failed");
@@ -395,7 +395,7 @@ export class SyncEngine {
 
   private onPush(m: PushMessage): void {
     if (m.folderId !== this.ctx.folderId) return;
-    if (m.type === "presence") return this.onPresence(m);
+    if (m.type === "presence") return this.peers.presence(m);
     if (m.type === "ephemeral") {
       if (m.deviceId !== this.ctx.identity.deviceId) this.docs.ephemeral(m.payload, m.deviceId);
       return;
@@ -423,7 +423,7 @@ export class SyncEngine {
       const bytes = this.buffer.get(seq + 1)!;
       this.buffer.delete(++seq);
       const weight = this.applyEnvelope(seq, bytes, ops);
-      this.weights.set(seq, weight);
+      this.peers.weigh(seq, weight);
       changed += weight;
     }
     // Anything at or below the applied point is a duplicate; drop it.
@@ -539,67 +539,10 @@ export class SyncEngine {
       });
   }
 
-  private onPresence(m: MessageOf<"presence">): void {
-    if (m.deviceId === this.ctx.identity.deviceId) return;
-    const peer = this.peerInfo(m.deviceId);
-    peer.online = m.status !== "offline";
-    peer.lastSeen = Date.now();
-    peer.ackedSeq = Math.max(peer.ackedSeq, m.ackedSeq);
-    peer.behind = this.behind(peer.ackedSeq);
-    this.ctx.events.emit("peer", { ...peer });
-  }
-
-  peerInfo(deviceId: DeviceId): PeerInfo {
-    let peer = this.peers.get(deviceId);
-    if (!peer)
-      this.peers.set(
-        deviceId,
-        (peer = { deviceId, online: false, lastSeen: 0, ackedSeq: 0, behind: 0 }),
-      );
-    return peer;
-  }
-
-  /** Items in log entries up to this replica's applied point that a peer at `ackedSeq` lacks. */
-  behind(ackedSeq: number): number {
-    let n = 0;
-    for (let s = ackedSeq + 1; s <= this.ctx.meta.appliedSeq; s++) n += this.weights.get(s) ?? 1;
-    return n;
-  }
-
   private report(error: unknown, context: string): void {
     this.ctx.events.emit("error", {
       error: error instanceof Error ? error : new Error(String(error)),
       context,
     });
   }
-}
-
-/** Merges consecutive parts of the same stream: Yjs updates merge, Automerge changes concatenate. */
-function mergeParts(parts: PayloadPart[]): PayloadPart[] {
-  const groups = new Map<string, PayloadPart[]>();
-  for (const p of parts) {
-    const key = p.kind === "index" ? "index" : `${p.type}:${p.name}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = []));
-    g.push(p);
-  }
-  const out: PayloadPart[] = [];
-  for (const g of groups.values()) {
-    const first = g[0]!;
-    if (g.length === 1) out.push(first);
-    else if (first.kind === "index" || first.type === "yjs")
-      out.push({ ...first, update: Y.mergeUpdates(g.map((p) => p.update)) });
-    else out.push({ ...first, update: concat(g.map((p) => p.update)) });
-  }
-  return out;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

@@ -1,5 +1,6 @@
 /** What a Replica puts inside an envelope: the signer's key and the index and document updates of one batch. */
 import { MAX_ENVELOPE_PAYLOAD } from "@weft/crypto";
+import * as Y from "yjs";
 import type { DocType } from "../docs/channel.js";
 import { WeftError } from "../errors.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
@@ -90,4 +91,34 @@ export function decodePayload(bytes: Uint8Array): EnvelopePayload {
   }
   r.end();
   return { signPublicKey, parts };
+}
+
+/** Merges consecutive parts of the same stream: Yjs updates merge, Automerge changes concatenate. */
+export function mergeParts(parts: PayloadPart[]): PayloadPart[] {
+  const groups = new Map<string, PayloadPart[]>();
+  for (const p of parts) {
+    const key = p.kind === "index" ? "index" : `${p.type}:${p.name}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(p);
+  }
+  const out: PayloadPart[] = [];
+  for (const g of groups.values()) {
+    const first = g[0]!;
+    if (g.length === 1) out.push(first);
+    else if (first.kind === "index" || first.type === "yjs")
+      out.push({ ...first, update: Y.mergeUpdates(g.map((p) => p.update)) });
+    else out.push({ ...first, update: concat(g.map((p) => p.update)) });
+  }
+  return out;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

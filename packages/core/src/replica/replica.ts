@@ -3,22 +3,17 @@
  * come out here; everything that leaves the device is sealed; everything that arrives is
  * verified before it is used. The agent is only a bridge between a Replica and a disk.
  */
-import type { ChunkId, DeviceId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
+import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { ready } from "@weft/crypto";
 import * as Y from "yjs";
-import { type ChunkerOptions, type Manifest, buildManifest } from "../chunking/index.js";
+import { type Manifest, buildManifest } from "../chunking/index.js";
 import type { Awareness } from "y-protocols/awareness";
-import { type AutomergeDocHandle, openAutomergeDoc } from "../docs/automerge-doc.js";
+import type { AutomergeDocHandle } from "../docs/automerge-doc.js";
 import type { DocChannel, DocType } from "../docs/channel.js";
-import { type YDocBinding, bindYDoc } from "../docs/yjs-doc.js";
+import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
-import type { TreeEntry } from "../folder/materialize.js";
 import type { VersionSnapshot } from "../folder/records.js";
-import type { RetentionPolicy } from "../folder/registers.js";
-import type { HybridClock } from "../model/hlc.js";
-import type { Transport } from "../protocol/transport.js";
-import type { BlobStore, StateStore } from "../storage/index.js";
 import { ClientOwnership } from "./authorize.js";
 import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
@@ -29,92 +24,31 @@ import { LocalState } from "./local-state.js";
 import type { PayloadPart } from "./payload.js";
 import { OutgoingIndex } from "./outgoing.js";
 import { Transfers } from "./transfers.js";
+import {
+  type FileData,
+  type ListEntry,
+  type ReplicaOptions,
+  type ReplicaResolution,
+  type ReplicaStats,
+  type WriteOptions,
+  toAsyncIterable,
+  toListEntry,
+} from "./types.js";
 
-/** How to open a {@link Replica}. */
-export interface ReplicaOptions {
-  /** This device's keys. The secret keys never leave the Replica. */
-  identity: DeviceIdentity;
-  /** The folder. */
-  folderId: FolderId;
-  /** The folder's keys, every epoch this device has; new content is sealed under the newest. */
-  keyring: FolderKeyring;
-  /** This device's bookkeeping (index, counters, outbox). Reopening with the same store resumes. */
-  state: StateStore;
-  /** This device's sealed chunks. */
-  blobs: BlobStore;
-  /** Opens a connection to the relay (or a peer, or the in-memory hub); called again to reconnect. */
-  connect?: () => Transport;
-  /** The access token for `auth`, or a function that returns a fresh one. Required with `connect`. */
-  token?: string | (() => string | Promise<string>);
-  /** The relay's chunk store (HTTP for the relay; a hub client in tests). Required with `connect`. */
-  remoteBlobs?: BlobStore;
-  /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
-  download?: "eager" | "lazy";
-  /** Chunks in flight at once per direction (default 8). */
-  transfers?: number;
-  /** Compress chunks before sealing when it saves space (default true). */
-  compress?: boolean;
-  /** Upload a snapshot after this many log entries past the newest one (default 1000). */
-  snapshotEvery?: number;
-  /** Reconnect backoff in ms (default 250 to 30,000, doubling, with jitter). */
-  reconnectDelayMs?: { min: number; max: number };
-  /** Chunker sizes; every device of a folder must use the same ones. */
-  chunking?: ChunkerOptions;
-  /** History kept per file. */
-  retention?: RetentionPolicy;
-  /** The clock for local writes (tests inject one). */
-  clock?: HybridClock;
-}
-
-/** Content for {@link Replica.writeFile}: bytes, or a stream of blocks (Node streams are async iterables). */
-export type FileData = Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
-
-/** Options of a write. */
-export interface WriteOptions {
-  /** Permission bits (default 0o644). */
-  mode?: number;
-  /** Modification time in ms (default now). */
-  mtime?: number;
-}
-
-/** An entry of {@link Replica.list}. */
-export interface ListEntry {
-  /** Folder-relative path, `/`-separated. */
-  path: string;
-  kind: "file" | "dir" | "symlink";
-  /** Bytes (0 for directories and links). */
-  size: number;
-  /** Hex content hash (DESIGN.md §3), null for directories and links. */
-  contentHash: string | null;
-}
-
-/** A conflict resolution as {@link Replica.resolveConflict} takes it. */
-export type ReplicaResolution = { keep: string } | { keepBoth: true } | { merged: FileData };
-
-/** Counters of what a replica moved, for status pages and benchmarks. */
-export interface ReplicaStats {
-  bytesUploaded: number;
-  bytesDownloaded: number;
-  envelopesSent: number;
-  /** Local changes not yet sealed and sent. */
-  pendingOut: number;
-  /** Chunks queued to upload or download. */
-  pendingChunks: number;
-  /** Chunks the relay lacked when asked (e.g. a peer has not uploaded them yet). */
-  unavailableChunks: number;
-  /** Highest folder sequence number applied here. */
-  appliedSeq: number;
-  /** Snapshots loaded from the relay instead of replaying the log. */
-  snapshotsLoaded: number;
-}
+export type {
+  FileData,
+  ListEntry,
+  ReplicaOptions,
+  ReplicaResolution,
+  ReplicaStats,
+  WriteOptions,
+} from "./types.js";
 
 /** See the module comment. Open one with {@link Replica.open}. */
 export class Replica {
   private readonly transfers: Transfers;
   private readonly engine: SyncEngine;
   private readonly docs: DocChannels;
-  private readonly yDocs = new Map<string, Promise<YDocBinding>>();
-  private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
   private captured: Uint8Array[] = [];
   private readonly outgoing = new OutgoingIndex();
   private closed = false;
@@ -334,33 +268,12 @@ export class Replica {
    */
   automerge<T>(name: string, init?: (doc: T) => void): Promise<AutomergeDocHandle<T>> {
     this.checkOpen();
-    let handle = this.automergeDocs.get(name);
-    if (!handle) {
-      handle = this.docs.channel(name, "automerge").then((channel) =>
-        openAutomergeDoc<unknown>(channel, init as ((doc: unknown) => void) | undefined, {
-          onError: (error) =>
-            this.events.emit("error", { error, context: `Automerge document ${name}` }),
-        }),
-      );
-      this.automergeDocs.set(name, handle);
-      handle.catch(() => this.automergeDocs.delete(name));
-    }
-    return handle as Promise<AutomergeDocHandle<T>>;
+    return this.docs.automerge(name, init);
   }
 
   private yjsBinding(name: string): Promise<YDocBinding> {
     this.checkOpen();
-    let binding = this.yDocs.get(name);
-    if (!binding) {
-      binding = this.docs.channel(name, "yjs").then((channel) =>
-        bindYDoc(channel, new Y.Doc(), {
-          onError: (error) => this.events.emit("error", { error, context: `Yjs document ${name}` }),
-        }),
-      );
-      this.yDocs.set(name, binding);
-      binding.catch(() => this.yDocs.delete(name));
-    }
-    return binding;
+    return this.docs.yjs(name);
   }
 
   // ------------------------------------------------------------------ sync
@@ -403,9 +316,7 @@ export class Replica {
 
   /** The folder's other devices that this replica has heard of, with presence and lag. */
   peers(): PeerInfo[] {
-    return [...this.engine.peers.values()]
-      .map((p) => ({ ...p, behind: this.engine.behind(p.ackedSeq) }))
-      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1));
+    return this.engine.peers.list();
   }
 
   /** Transfer counters and queue sizes. */
@@ -438,16 +349,7 @@ export class Replica {
     if (this.closed) return;
     this.closed = true;
     this.engine.stop();
-    for (const b of this.yDocs.values())
-      void b.then(
-        (x) => x.destroy(),
-        () => undefined,
-      );
-    for (const h of this.automergeDocs.values())
-      void h.then(
-        (x) => x.close(),
-        () => undefined,
-      );
+    this.docs.closeAll();
     await this.ctx.serial.run(() => undefined);
   }
 
@@ -599,35 +501,4 @@ export class Replica {
   private checkOpen(): void {
     if (this.closed) throw new WeftError("CLOSED", "the replica is closed");
   }
-}
-
-function toListEntry(e: TreeEntry): ListEntry {
-  const m = e.version.manifest;
-  return {
-    path: e.path,
-    kind: e.kind,
-    size: m?.size ?? 0,
-    contentHash: e.kind === "file" ? (m?.contentHash ?? null) : null,
-  };
-}
-
-function toAsyncIterable(
-  data: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
-): AsyncIterable<Uint8Array> {
-  if (Symbol.asyncIterator in data) return data as AsyncIterable<Uint8Array>;
-  const stream = data as ReadableStream<Uint8Array>;
-  return {
-    async *[Symbol.asyncIterator]() {
-      const reader = stream.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          yield value;
-        }
-      } finally {
-        reader.releaseLock();
-      }
-    },
-  };
 }

@@ -1,0 +1,119 @@
+/** The types a Replica takes and returns, and the conversions between them and the index's own. */
+import type { DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
+import type { ChunkerOptions } from "../chunking/index.js";
+import type { TreeEntry } from "../folder/materialize.js";
+import type { RetentionPolicy } from "../folder/registers.js";
+import type { HybridClock } from "../model/hlc.js";
+import type { Transport } from "../protocol/transport.js";
+import type { BlobStore, StateStore } from "../storage/index.js";
+
+/** How to open a {@link Replica}. */
+export interface ReplicaOptions {
+  /** This device's keys. The secret keys never leave the Replica. */
+  identity: DeviceIdentity;
+  /** The folder. */
+  folderId: FolderId;
+  /** The folder's keys, every epoch this device has; new content is sealed under the newest. */
+  keyring: FolderKeyring;
+  /** This device's bookkeeping (index, counters, outbox). Reopening with the same store resumes. */
+  state: StateStore;
+  /** This device's sealed chunks. */
+  blobs: BlobStore;
+  /** Opens a connection to the relay (or a peer, or the in-memory hub); called again to reconnect. */
+  connect?: () => Transport;
+  /** The access token for `auth`, or a function that returns a fresh one. Required with `connect`. */
+  token?: string | (() => string | Promise<string>);
+  /** The relay's chunk store (HTTP for the relay; a hub client in tests). Required with `connect`. */
+  remoteBlobs?: BlobStore;
+  /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
+  download?: "eager" | "lazy";
+  /** Chunks in flight at once per direction (default 8). */
+  transfers?: number;
+  /** Compress chunks before sealing when it saves space (default true). */
+  compress?: boolean;
+  /** Upload a snapshot after this many log entries past the newest one (default 1000). */
+  snapshotEvery?: number;
+  /** Reconnect backoff in ms (default 250 to 30,000, doubling, with jitter). */
+  reconnectDelayMs?: { min: number; max: number };
+  /** Chunker sizes; every device of a folder must use the same ones. */
+  chunking?: ChunkerOptions;
+  /** History kept per file. */
+  retention?: RetentionPolicy;
+  /** The clock for local writes (tests inject one). */
+  clock?: HybridClock;
+}
+
+/** Content for {@link Replica.writeFile}: bytes, or a stream of blocks (Node streams are async iterables). */
+export type FileData = Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Permission bits (default 0o644). */
+  mode?: number;
+  /** Modification time in ms (default now). */
+  mtime?: number;
+}
+
+/** An entry of {@link Replica.list}. */
+export interface ListEntry {
+  /** Folder-relative path, `/`-separated. */
+  path: string;
+  kind: "file" | "dir" | "symlink";
+  /** Bytes (0 for directories and links). */
+  size: number;
+  /** Hex content hash (DESIGN.md §3), null for directories and links. */
+  contentHash: string | null;
+}
+
+/** A conflict resolution as {@link Replica.resolveConflict} takes it. */
+export type ReplicaResolution = { keep: string } | { keepBoth: true } | { merged: FileData };
+
+/** Counters of what a replica moved, for status pages and benchmarks. */
+export interface ReplicaStats {
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  envelopesSent: number;
+  /** Local changes not yet sealed and sent. */
+  pendingOut: number;
+  /** Chunks queued to upload or download. */
+  pendingChunks: number;
+  /** Chunks the relay lacked when asked (e.g. a peer has not uploaded them yet). */
+  unavailableChunks: number;
+  /** Highest folder sequence number applied here. */
+  appliedSeq: number;
+  /** Snapshots loaded from the relay instead of replaying the log. */
+  snapshotsLoaded: number;
+}
+
+/** The listing form of a tree entry. */
+export function toListEntry(e: TreeEntry): ListEntry {
+  const m = e.version.manifest;
+  return {
+    path: e.path,
+    kind: e.kind,
+    size: m?.size ?? 0,
+    contentHash: e.kind === "file" ? (m?.contentHash ?? null) : null,
+  };
+}
+
+/** Bytes given as a web ReadableStream or any async iterable, as an async iterable. */
+export function toAsyncIterable(
+  data: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+): AsyncIterable<Uint8Array> {
+  if (Symbol.asyncIterator in data) return data as AsyncIterable<Uint8Array>;
+  const stream = data as ReadableStream<Uint8Array>;
+  return {
+    async *[Symbol.asyncIterator]() {
+      const reader = stream.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          yield value;
+        }
+      } finally {
+        reader.releaseLock();
+      }
+    },
+  };
+}
