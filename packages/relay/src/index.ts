@@ -1,5 +1,3 @@
-/**
- * @weft/relay — the thin uWebSockets.js server that stores ciphertext and metadata only.
- * Not built yet (issue 4); this package is an empty shell so the workspace layout is fixed.
- */
-export const RELAY_STATUS = "not-implemented" as const;
+/** @weft/relay — the relay: a thin uWebSockets.js server that stores ciphertext and metadata only. */
+export { startRelay, type Relay, type StartOptions } from "./relay.js";
+export { parseConfig, DEFAULTS, HELP, type RelayConfig } from "./config.js";

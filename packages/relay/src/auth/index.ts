@@ -1,0 +1,12 @@
+/** The relay's authentication building blocks: tokens, password hashing off-thread, rate limits. */
+export { AuthError, type AuthFailure } from "./errors.js";
+export {
+  signAccessToken,
+  verifyAccessToken,
+  MAX_TOKEN_LENGTH,
+  type AccessClaims,
+  type SignAccessTokenOptions,
+} from "./jwt.js";
+export { newRefreshToken, hashRefreshToken, newFamilyId, type NewRefreshToken } from "./refresh.js";
+export { PasswordHasher, type PasswordHasherOptions } from "./password-pool.js";
+export { TokenBucket, type TokenBucketOptions, type TakeResult } from "./rate-limit.js";

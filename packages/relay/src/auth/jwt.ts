@@ -1,0 +1,164 @@
+/** HS256 JSON Web Tokens for short-lived access tokens, on node:crypto with no dependency. */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { WeftError } from "@weft/core";
+import { AuthError } from "./errors.js";
+
+/** The claims of an access token. Times are whole seconds since the epoch, as RFC 7519 says. */
+export interface AccessClaims {
+  /** Account id. */
+  sub: string;
+  /** Device id, when the token is bound to a device. */
+  dev?: string;
+  /** Issued at. */
+  iat: number;
+  /** Expires at: the token is refused from this second on. */
+  exp: number;
+  /** Always `"access"`, so no other kind of token we might sign passes for one. */
+  typ: "access";
+}
+
+/** Options of {@link signAccessToken}. */
+export interface SignAccessTokenOptions {
+  /** Current time in milliseconds; `Date.now()` by default. */
+  now?: number;
+  /** Lifetime in seconds, default 900 (15 minutes), at most one day. */
+  ttlSeconds?: number;
+}
+
+/** Longest token {@link verifyAccessToken} looks at; ours are a few hundred bytes. */
+export const MAX_TOKEN_LENGTH = 8 * 1024;
+
+const DEFAULT_TTL_SECONDS = 900;
+const MAX_TTL_SECONDS = 24 * 60 * 60;
+// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
+const MIN_SECRET_BYTES = 32;
+const MAX_ID_LENGTH = 256;
+// The only header we issue, so the only one we accept: comparing its encoded form refuses
+// alg "none", other algorithms, and extra fields such as `kid`/`jku` without parsing anything.
+const HEADER = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Signs an access token: `base64url(header).base64url(claims).base64url(HMAC-SHA256)`, unpadded.
+ * @param secret - the relay's signing key, at least 32 bytes
+ * @throws WeftError INVALID_ARGUMENT on a short secret, an empty or over-long id, or a bad ttl
+ */
+export function signAccessToken(
+  secret: Uint8Array,
+  claims: Omit<AccessClaims, "iat" | "exp" | "typ">,
+  options: SignAccessTokenOptions = {},
+): string {
+  checkSecret(secret);
+  const ttl = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new WeftError(
+      "INVALID_ARGUMENT",
+      `ttlSeconds must be an integer from 1 to ${MAX_TTL_SECONDS}`,
+    );
+  }
+  if (!isId(claims.sub)) throw new WeftError("INVALID_ARGUMENT", "sub must be a non-empty id");
+  if (claims.dev !== undefined && !isId(claims.dev)) {
+    throw new WeftError("INVALID_ARGUMENT", "dev must be a non-empty id");
+  }
+  const iat = epochSeconds(options.now);
+  // Fixed field order and only known fields, whatever else the caller's object carries.
+  const payload: AccessClaims = { sub: claims.sub, iat, exp: iat + ttl, typ: "access" };
+  if (claims.dev !== undefined) payload.dev = claims.dev;
+  const signingInput = `${HEADER}.${base64url(JSON.stringify(payload))}`;
+  return `${signingInput}.${mac(secret, signingInput)}`;
+}
+
+/**
+ * Verifies an access token from {@link signAccessToken} and returns its claims.
+ *
+ * The signature is checked (in constant time) before the payload is even decoded, so forged
+ * input never reaches the JSON parser. Error messages never contain the token.
+ * @param now - current time in milliseconds; `Date.now()` by default
+ * @throws AuthError `expired` when a genuine token's `exp` has passed; `invalid` for anything
+ * else: not a string, over {@link MAX_TOKEN_LENGTH}, malformed, another header or algorithm, a
+ * bad signature, a wrong `typ` or malformed claims
+ * @throws WeftError INVALID_ARGUMENT when `secret` is shorter than 32 bytes (a server bug)
+ */
+export function verifyAccessToken(secret: Uint8Array, token: string, now?: number): AccessClaims {
+  checkSecret(secret);
+  if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) {
+    throw invalid("malformed token");
+  }
+  const parts = token.split(".");
+  if (parts.length !== 3) throw invalid("malformed token");
+  const [header, body, signature] = parts as [string, string, string];
+  if (header !== HEADER) throw invalid("unsupported token header");
+  if (!SEGMENT.test(body) || !SEGMENT.test(signature)) throw invalid("malformed token");
+  const expected = Buffer.from(mac(secret, `${header}.${body}`));
+  const given = Buffer.from(signature);
+  // The length of a correct signature is public (43 characters), so checking it first leaks
+  // nothing; timingSafeEqual itself requires equal lengths.
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw invalid("bad token signature");
+  }
+  const claims = parseClaims(body);
+  if (epochSeconds(now) >= claims.exp) {
+    throw new AuthError("expired", "access token expired");
+  }
+  return claims;
+}
+
+function parseClaims(body: string): AccessClaims {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
+  } catch {
+    throw invalid("malformed token claims");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid("malformed token claims");
+  }
+  const c = value as Record<string, unknown>;
+  if (c.typ !== "access") throw invalid("not an access token");
+  const { sub, dev, iat, exp } = c;
+  if (
+    !isId(sub) ||
+    (dev !== undefined && !isId(dev)) ||
+    !Number.isSafeInteger(iat) ||
+    !Number.isSafeInteger(exp) ||
+    (exp as number) <= (iat as number)
+  ) {
+    throw invalid("malformed token claims");
+  }
+  const claims: AccessClaims = { sub, iat: iat as number, exp: exp as number, typ: "access" };
+  if (dev !== undefined) claims.dev = dev;
+  return claims;
+}
+
+function epochSeconds(nowMs: number | undefined): number {
+  const ms = nowMs ?? Date.now();
+  // A NaN clock would make every token look unexpired; refuse it loudly instead.
+  if (!Number.isFinite(ms)) throw new WeftError("INVALID_ARGUMENT", "now must be a finite time");
+  return Math.floor(ms / 1000);
+}
+
+function mac(secret: Uint8Array, signingInput: string): string {
+  return createHmac("sha256", secret).update(signingInput, "utf8").digest("base64url");
+}
+
+function base64url(text: string): string {
+  // Node's base64url encoding never pads, as RFC 7515 requires.
+  return Buffer.from(text, "utf8").toString("base64url");
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH;
+}
+
+function checkSecret(secret: Uint8Array): void {
+  if (!(secret instanceof Uint8Array) || secret.length < MIN_SECRET_BYTES) {
+    throw new WeftError(
+      "INVALID_ARGUMENT",
+      `the JWT secret must be at least ${MIN_SECRET_BYTES} bytes`,
+    );
+  }
+}
+
+function invalid(message: string): AuthError {
+  return new AuthError("invalid", message);
+}

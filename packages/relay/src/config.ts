@@ -1,0 +1,145 @@
+/** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
+import { WeftError } from "@weft/core";
+
+/** Everything `startRelay` needs to know. */
+export interface RelayConfig {
+  /** Address to listen on (default 127.0.0.1: reachable from this machine only). */
+  host: string;
+  /** Port (default 8787; 0 picks a free one). */
+  port: number;
+  /** Directory for the database, the chunks and the JWT secret (default ./weft-relay-data). */
+  dataDir: string;
+  /** TLS certificate and key files (PEM); both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /**
+   * The JWT signing secret; by default generated on first start and kept in the data
+   * directory (mode 0600). From `WEFT_RELAY_JWT_SECRET` only: never a flag (argv is visible
+   * to every user of the machine).
+   */
+  jwtSecret?: string;
+  /** Log level for the JSON logs (default "info"). */
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+}
+
+/** The embedded defaults. */
+export const DEFAULTS = Object.freeze({
+  host: "127.0.0.1",
+  port: 8787,
+  dataDir: "./weft-relay-data",
+  logLevel: "info" as const,
+});
+
+const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }[] = [
+  {
+    flag: "--host",
+    env: "WEFT_RELAY_HOST",
+    key: "host",
+    help: `address to listen on (default ${DEFAULTS.host})`,
+  },
+  {
+    flag: "--port",
+    env: "WEFT_RELAY_PORT",
+    key: "port",
+    help: `port (default ${DEFAULTS.port}; 0 picks a free one)`,
+  },
+  {
+    flag: "--data",
+    env: "WEFT_RELAY_DATA",
+    key: "dataDir",
+    help: `data directory (default ${DEFAULTS.dataDir})`,
+  },
+  {
+    flag: "--tls-cert",
+    env: "WEFT_RELAY_TLS_CERT",
+    key: "tlsCert",
+    help: "TLS certificate file (PEM); with --tls-key",
+  },
+  {
+    flag: "--tls-key",
+    env: "WEFT_RELAY_TLS_KEY",
+    key: "tlsKey",
+    help: "TLS private key file (PEM); with --tls-cert",
+  },
+  {
+    flag: "--log-level",
+    env: "WEFT_RELAY_LOG_LEVEL",
+    key: "logLevel",
+    help: "debug, info (default), warn, error or silent",
+  },
+];
+
+/** The text of `weft relay --help`. */
+export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
+
+Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
+
+Options (each also settable by environment; a flag wins over the environment):
+${FLAGS.map((f) => `  ${`${f.flag} ${f.key === "port" ? "P" : f.key === "host" ? "H" : f.key === "dataDir" ? "DIR" : f.key === "logLevel" ? "LEVEL" : "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
+  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
+  ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
+  --help, -h                                      this text
+
+Example:
+  weft relay --port 8787 --data /var/lib/weft-relay
+  WEFT_RELAY_PORT=0 weft relay      # a free port; the URL is in the first log line
+`;
+
+/**
+ * Builds the configuration from argv and the environment.
+ * @returns "help" when --help was asked for
+ * @throws WeftError INVALID_OPTIONS naming the bad flag or variable
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RelayConfig | "help" {
+  const values = new Map<keyof RelayConfig, string>();
+  for (const f of FLAGS) {
+    const v = env[f.env];
+    if (v !== undefined && v !== "") values.set(f.key, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") return "help";
+    const [name, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    const f = FLAGS.find((x) => x.flag === name);
+    if (!f) throw new WeftError("INVALID_OPTIONS", `unknown option ${name} (see --help)`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || value.startsWith("--"))
+      throw new WeftError("INVALID_OPTIONS", `${name} needs a value`);
+    values.set(f.key, value);
+  }
+  const port = Number(values.get("port") ?? DEFAULTS.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new WeftError("INVALID_OPTIONS", "the port must be an integer from 0 to 65535");
+  const logLevel = values.get("logLevel") ?? DEFAULTS.logLevel;
+  if (!["debug", "info", "warn", "error", "silent"].includes(logLevel))
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "the log level must be debug, info, warn, error or silent",
+    );
+  const config: RelayConfig = {
+    host: values.get("host") ?? DEFAULTS.host,
+    port,
+    dataDir: values.get("dataDir") ?? DEFAULTS.dataDir,
+    logLevel: logLevel as RelayConfig["logLevel"],
+  };
+  const cert = values.get("tlsCert");
+  const key = values.get("tlsKey");
+  if ((cert === undefined) !== (key === undefined))
+    throw new WeftError("INVALID_OPTIONS", "--tls-cert and --tls-key go together");
+  if (cert !== undefined && key !== undefined) {
+    config.tlsCert = cert;
+    config.tlsKey = key;
+  }
+  const secret = env["WEFT_RELAY_JWT_SECRET"];
+  if (secret) {
+    if (secret.length < 32)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "WEFT_RELAY_JWT_SECRET must be at least 32 characters",
+      );
+    config.jwtSecret = secret;
+  }
+  return config;
+}

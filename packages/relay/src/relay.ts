@@ -1,0 +1,245 @@
+/**
+ * startRelay: the relay assembled. uWebSockets.js for HTTP and WebSocket (TLS when given a
+ * certificate), SQLite for metadata, a directory for chunks, JWTs signed with a secret kept in
+ * the data directory, pino JSON logs and a separate audit stream. Can be started several times
+ * in one process and stopped cleanly.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import {
+  type Message,
+  SUPPORTED_VERSIONS,
+  decodeMessage,
+  encodeMessage,
+  errorMessageFor,
+  frameLimits,
+  ProtocolError,
+} from "@weft/core";
+import { ready } from "@weft/crypto";
+import pino, { type Logger } from "pino";
+import uWS from "uWebSockets.js";
+import { PasswordHasher, TokenBucket, verifyAccessToken } from "./auth/index.js";
+import type { RelayConfig } from "./config.js";
+import { registerApi } from "./server/api.js";
+import { json, route } from "./server/http.js";
+import { LogService, type Principal, type Session } from "./server/log-service.js";
+import { FolderBlobs } from "./server/folder-blobs.js";
+import { openSqliteMetaStore } from "./store/index.js";
+
+/** A running relay. */
+export interface Relay {
+  /** `http://host:port` (or https). */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, closes every connection and the stores. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Options beyond the configuration, for embedding and tests. */
+export interface StartOptions {
+  /** Where JSON logs go (default stdout); `audit` events go to `auditLogger` (default: the same, tagged). */
+  logger?: Logger;
+  auditLogger?: Logger;
+  /** Password hashing cost (tests pass small limits). */
+  passwordLimits?: { opsLimit: number; memLimit: number };
+}
+
+const VERSION = "0.1.0";
+
+/** Starts a relay; resolves once it listens. */
+export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
+  await ready();
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, base: { service: "weft-relay" } });
+  const audit = options.auditLogger ?? logger.child({ stream: "audit" });
+  const dataDir = resolve(config.dataDir);
+  await mkdir(join(dataDir, "chunks"), { recursive: true, mode: 0o700 });
+  const jwtSecret = await loadSecret(dataDir, config.jwtSecret);
+  const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
+  const blobs = new FolderBlobs(join(dataDir, "chunks"));
+  const passwords = await PasswordHasher.start(
+    options.passwordLimits ? { limits: options.passwordLimits } : {},
+  );
+  const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
+
+  const app =
+    config.tlsCert && config.tlsKey
+      ? uWS.SSLApp({ cert_file_name: config.tlsCert, key_file_name: config.tlsKey })
+      : uWS.App();
+  const observe = (
+    req: { id: string; method: string; route: string },
+    status: number,
+    ms: number,
+    error?: unknown,
+  ): void => {
+    const entry = {
+      req: req.id,
+      method: req.method,
+      route: req.route,
+      status,
+      ms: Math.round(ms * 10) / 10,
+    };
+    if (status >= 500)
+      logger.error(
+        { ...entry, err: error instanceof Error ? error.message : String(error) },
+        "request failed",
+      );
+    else logger.debug(entry, "request");
+    if (status === 429) audit.warn({ event: "rate_limited", route: req.route }, "rate limited");
+  };
+  const limits = {
+    address: new TokenBucket({ capacity: 600, refillPerSecond: 100 }),
+    account: new TokenBucket({ capacity: 1200, refillPerSecond: 200 }),
+    login: new TokenBucket({ capacity: 10, refillPerSecond: 0.2 }),
+  };
+  registerApi(app, {
+    meta,
+    blobs,
+    jwtSecret,
+    passwords,
+    dummyHash,
+    limits,
+    observe,
+    audit: (event, fields) => audit.info({ event, ...fields }, event),
+  });
+  route(
+    app,
+    "get",
+    "/health",
+    0,
+    () => json(200, { status: "ok", relay: VERSION, protocol: SUPPORTED_VERSIONS }),
+    observe,
+  );
+
+  const authenticate = (token: string): Principal => {
+    const claims = verifyAccessToken(jwtSecret, token);
+    if (!claims.dev)
+      throw new ProtocolError(
+        "unauthorized",
+        "the token is not bound to a device; log in with one",
+      );
+    const device = meta.device(claims.dev as Principal["deviceId"]);
+    if (!device || device.accountId !== claims.sub)
+      throw new ProtocolError("unauthorized", "unknown device");
+    return { accountId: claims.sub, deviceId: device.deviceId };
+  };
+  const service = new LogService(meta, blobs, authenticate, {
+    appended: () => undefined,
+    signatureFailure: (who, folderId) =>
+      audit.warn(
+        { event: "signature_failure", account: who.accountId, folder: folderId },
+        "signature failure",
+      ),
+  });
+
+  interface SocketData {
+    session?: Session;
+    gone: boolean;
+  }
+  const sockets = new Set<uWS.WebSocket<SocketData>>();
+  app.ws<SocketData>("/v1/ws", {
+    maxPayloadLength: frameLimits.maxFrameBytes,
+    maxBackpressure: 4 * frameLimits.maxFrameBytes,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      res.upgrade<SocketData>(
+        { gone: false },
+        req.getHeader("sec-websocket-key"),
+        req.getHeader("sec-websocket-protocol"),
+        req.getHeader("sec-websocket-extensions"),
+        context,
+      );
+    },
+    open: (ws) => {
+      sockets.add(ws);
+      const data = ws.getUserData();
+      data.session = {
+        greeted: false,
+        principal: undefined,
+        folders: new Set(),
+        send: (m: Message) => {
+          if (data.gone) return;
+          const frame = encodeMessage(m);
+          ws.cork(() => ws.send(frame, true));
+        },
+        close: (code, reason) => {
+          if (!data.gone) ws.end(code, reason);
+        },
+      };
+    },
+    message: (ws, bytes, isBinary) => {
+      const session = ws.getUserData().session!;
+      let message: Message;
+      try {
+        if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
+        message = decodeMessage(new Uint8Array(bytes.slice(0)));
+      } catch (error) {
+        session.send(errorMessageFor(error));
+        session.close(1002, "undecodable frame");
+        return;
+      }
+      service.handle(session, message);
+    },
+    close: (ws) => {
+      const data = ws.getUserData();
+      data.gone = true;
+      sockets.delete(ws);
+      if (data.session) service.closed(data.session);
+    },
+  });
+  route(
+    app,
+    "any",
+    "/*",
+    0,
+    () => {
+      throw new ProtocolError("not_found", "no such route");
+    },
+    observe,
+  );
+
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolvePromise, reject) => {
+    app.listen(config.host, config.port, (token) => {
+      if (token === false)
+        reject(new Error(`cannot listen on ${config.host}:${config.port} (in use?)`));
+      else resolvePromise(token);
+    });
+  });
+  const port = uWS.us_socket_local_port(listenSocket);
+  const url = `${config.tlsCert ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, data: dataDir }, `weft relay listening on ${url}`);
+
+  let closed = false;
+  return {
+    url,
+    port,
+    close: async () => {
+      if (closed) return; // closing a uWS listen socket twice is a native double free
+      closed = true;
+      uWS.us_listen_socket_close(listenSocket);
+      for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
+      await passwords.close();
+      await blobs.close();
+      meta.close();
+      logger.info("weft relay stopped");
+    },
+  };
+}
+
+/** The JWT secret: given, or read from DATA/jwt-secret, or made there on first start (0600). */
+async function loadSecret(dataDir: string, given: string | undefined): Promise<Uint8Array> {
+  if (given) return new TextEncoder().encode(given);
+  const path = join(dataDir, "jwt-secret");
+  try {
+    const existing = (await readFile(path, "utf8")).trim();
+    if (existing.length >= 43) return new TextEncoder().encode(existing);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const secret = randomBytes(32).toString("base64url");
+  await writeFile(path, `${secret}\n`, { mode: 0o600, flag: "wx" });
+  await chmod(path, 0o600);
+  return new TextEncoder().encode(secret);
+}

@@ -1,0 +1,355 @@
+/**
+ * The relay's HTTP API under /v1: accounts and tokens, devices, folders and members, and the
+ * encrypted chunks (the routes PROTOCOL.md "HTTP: blobs" defines). Every handler checks the
+ * token, the role and the input before it touches the store.
+ */
+import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
+import { deviceIdFromSignPublicKey, fromBase64Url, isChunkId, isFolderId } from "@weft/crypto";
+import { type BlobStore, HTTP_BLOB_MAX_BYTES, ProtocolError, frameLimits } from "@weft/core";
+import type uWS from "uWebSockets.js";
+import {
+  type AccessClaims,
+  type PasswordHasher,
+  type TokenBucket,
+  hashRefreshToken,
+  newFamilyId,
+  newRefreshToken,
+  signAccessToken,
+  verifyAccessToken,
+} from "../auth/index.js";
+import type { MetaStore, Role } from "../store/index.js";
+import type { FolderBlobs } from "./folder-blobs.js";
+import {
+  type HttpRequest,
+  type Reply,
+  type RequestObserver,
+  field,
+  json,
+  jsonBody,
+  route,
+} from "./http.js";
+
+/** Access tokens live 15 minutes; refresh tokens 30 days, rotating. */
+const ACCESS_TTL_SECONDS = 15 * 60;
+const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
+const JSON_LIMIT = 64 * 1024;
+const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** What the API needs. */
+export interface ApiContext {
+  meta: MetaStore;
+  blobs: FolderBlobs;
+  jwtSecret: Uint8Array;
+  passwords: PasswordHasher;
+  /** A hash of a random password, verified against when a user does not exist. */
+  dummyHash: string;
+  /** Rate limits per client address and per account. */
+  limits: { address: TokenBucket; account: TokenBucket; login: TokenBucket };
+  observe: RequestObserver;
+  /** Security events for the audit stream (never a password or a token). */
+  audit: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** Registers every route of the API on `app`. */
+export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
+  const { meta } = ctx;
+  const r = (
+    method: "get" | "post" | "put" | "del",
+    pattern: string,
+    limit: number,
+    h: (req: HttpRequest) => Promise<Reply> | Reply,
+  ): void =>
+    route(
+      app,
+      method,
+      pattern,
+      limit,
+      (req) => {
+        limit_(ctx.limits.address, req.address);
+        return h(req);
+      },
+      ctx.observe,
+    );
+
+  // ---- accounts and tokens ----
+  r("post", "/v1/auth/register", JSON_LIMIT, async (req) => {
+    const body = jsonBody(req.body);
+    const user = userName(body);
+    const password = field(body, "password", 1024);
+    if (password.length < 8)
+      throw new ProtocolError("bad_frame", "password must be at least 8 characters");
+    if (meta.accountByUser(user)) throw new ProtocolError("conflict", "that user name is taken");
+    const hash = await ctx.passwords.hash(password);
+    try {
+      const account = meta.createAccount(user, hash);
+      ctx.audit("account.registered", { account: account.id });
+      return json(201, { accountId: account.id });
+    } catch (error) {
+      if ((error as { code?: string }).code === "ALREADY_EXISTS")
+        throw new ProtocolError("conflict", "that user name is taken");
+      throw error;
+    }
+  });
+
+  r("post", "/v1/auth/login", JSON_LIMIT, async (req) => {
+    const body = jsonBody(req.body);
+    const user = userName(body);
+    const password = field(body, "password", 1024);
+    limit_(ctx.limits.login, `${req.address} ${user}`);
+    const account = meta.accountByUser(user);
+    // Verify even for an unknown user, so timing does not tell which user names exist.
+    const ok = await ctx.passwords.verify(account?.passwordHash ?? ctx.dummyHash, password);
+    if (!account || !ok) {
+      ctx.audit("login.failed", { address: req.address });
+      throw new ProtocolError("unauthorized", "wrong user name or password");
+    }
+    const device =
+      body["device"] === undefined ? undefined : registerDevice(meta, account.id, body["device"]);
+    ctx.audit("login.ok", { account: account.id, device: device ?? null });
+    return json(200, issueTokens(ctx, account.id, device, newFamilyId()));
+  });
+
+  r("post", "/v1/auth/refresh", JSON_LIMIT, (req) => {
+    const token = field(jsonBody(req.body), "refreshToken", 256);
+    const record = meta.refreshToken(hashRefreshToken(token));
+    const now = Date.now();
+    if (!record || record.revoked || record.expires < now)
+      throw new ProtocolError("unauthorized", "the refresh token is not valid");
+    if (record.usedAt !== null) {
+      // A used token presented again: someone has a copy. End every session of the family.
+      meta.revokeRefreshFamily(record.family);
+      ctx.audit("refresh.reused", { account: record.accountId });
+      throw new ProtocolError("unauthorized", "the refresh token was already used; sign in again");
+    }
+    meta.markRefreshTokenUsed(record.tokenHash, now);
+    const device = meta
+      .devicesOf(record.accountId)
+      .find((d) => d.deviceId === record.deviceId)?.deviceId;
+    return json(200, issueTokens(ctx, record.accountId, device, record.family));
+  });
+
+  r("post", "/v1/auth/logout", JSON_LIMIT, (req) => {
+    const token = field(jsonBody(req.body), "refreshToken", 256);
+    const record = meta.refreshToken(hashRefreshToken(token));
+    if (record) meta.revokeRefreshFamily(record.family);
+    return { status: 204 };
+  });
+
+  // ---- devices ----
+  r("post", "/v1/devices", JSON_LIMIT, (req) => {
+    const who = authorize(ctx, req);
+    const deviceId = registerDevice(meta, who.sub, jsonBody(req.body));
+    return json(201, { deviceId });
+  });
+
+  // ---- folders and members ----
+  r("get", "/v1/folders", 0, (req) => {
+    const who = authorize(ctx, req);
+    return json(200, { folders: meta.foldersOf(who.sub) });
+  });
+
+  r("post", "/v1/folders", JSON_LIMIT, (req) => {
+    const who = authorize(ctx, req);
+    const folderId = field(jsonBody(req.body), "folderId", 64);
+    if (!isFolderId(folderId)) throw new ProtocolError("bad_frame", "folderId is not a folder id");
+    if (meta.folder(folderId)) throw new ProtocolError("conflict", "that folder exists");
+    meta.createFolder(folderId, who.sub);
+    ctx.audit("folder.created", { account: who.sub, folder: folderId });
+    return json(201, { folderId });
+  });
+
+  r("get", "/v1/folders/:folderId/members", 0, (req) => {
+    const who = authorize(ctx, req);
+    const folderId = folderParam(req);
+    requireRole(meta, folderId, who.sub, "viewer");
+    return json(200, { members: meta.members(folderId).map(({ user, role }) => ({ user, role })) });
+  });
+
+  r("post", "/v1/folders/:folderId/members", JSON_LIMIT, (req) => {
+    const who = authorize(ctx, req);
+    const folderId = folderParam(req);
+    requireRole(meta, folderId, who.sub, "owner");
+    const body = jsonBody(req.body);
+    const account = meta.accountByUser(userName(body));
+    if (!account) throw new ProtocolError("not_found", "no such user");
+    const role = body["role"];
+    if (role !== "editor" && role !== "viewer")
+      throw new ProtocolError("bad_frame", 'role must be "editor" or "viewer"');
+    meta.setMember(folderId, account.id, role);
+    ctx.audit("member.added", { by: who.sub, folder: folderId, account: account.id, role });
+    return { status: 204 };
+  });
+
+  // ---- chunks (PROTOCOL.md "HTTP: blobs") ----
+  const blobs = "/v1/folders/:folderId/blobs";
+  r("post", `${blobs}/missing`, JSON_LIMIT, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    return json(200, { missing: await store.has(idList(req.body)) });
+  });
+  r("post", `${blobs}/delete`, JSON_LIMIT, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    await store.delete(idList(req.body));
+    return { status: 204 };
+  });
+  r("put", `${blobs}/:chunkId`, HTTP_BLOB_MAX_BYTES, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    const id = chunkParam(req);
+    const had = (await store.has([id])).length === 0;
+    await store.put(id, req.body);
+    return { status: had ? 200 : 201 };
+  });
+  r("get", `${blobs}/:chunkId`, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    const chunk = await store.get(chunkParam(req));
+    if (chunk === undefined) throw new ProtocolError("not_found", "no such chunk");
+    return rangeReply(chunk, req.headers.range);
+  });
+  r("get", blobs, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    return json(200, await store.size());
+  });
+}
+
+function limit_(bucket: TokenBucket, key: string): void {
+  const taken = bucket.take(key);
+  if (!taken.ok) {
+    const error = new ProtocolError("rate_limited", "too many requests; retry later");
+    (error as ProtocolError & { retryAfterSeconds: number }).retryAfterSeconds =
+      taken.retryAfterSeconds;
+    throw error;
+  }
+}
+
+/** The access token's claims. @throws ProtocolError unauthorized */
+export function authorize(ctx: ApiContext, req: HttpRequest): AccessClaims {
+  const header = req.headers.authorization;
+  if (!header.startsWith("Bearer "))
+    throw new ProtocolError("unauthorized", "an access token is required");
+  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
+  limit_(ctx.limits.account, claims.sub);
+  return claims;
+}
+
+function issueTokens(
+  ctx: ApiContext,
+  accountId: string,
+  device: DeviceId | undefined,
+  family: string,
+) {
+  const refresh = newRefreshToken();
+  ctx.meta.saveRefreshToken({
+    tokenHash: refresh.hash,
+    family,
+    accountId,
+    expires: Date.now() + REFRESH_TTL_MS,
+    ...(device ? { deviceId: device } : {}),
+  });
+  return {
+    accessToken: signAccessToken(
+      ctx.jwtSecret,
+      device ? { sub: accountId, dev: device } : { sub: accountId },
+      { ttlSeconds: ACCESS_TTL_SECONDS },
+    ),
+    refreshToken: refresh.token,
+    expiresIn: ACCESS_TTL_SECONDS,
+    accountId,
+  };
+}
+
+function registerDevice(meta: MetaStore, accountId: string, value: unknown): DeviceId {
+  if (typeof value !== "object" || value === null)
+    throw new ProtocolError("bad_frame", "device must be an object");
+  const d = value as Record<string, unknown>;
+  let sign: Uint8Array;
+  let box: Uint8Array;
+  try {
+    sign = fromBase64Url(field(d, "signPublicKey", 64));
+    box = fromBase64Url(field(d, "boxPublicKey", 64));
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    throw new ProtocolError("bad_frame", "device keys must be base64url");
+  }
+  if (sign.length !== 32 || box.length !== 32)
+    throw new ProtocolError("bad_frame", "device keys are 32 bytes each");
+  const deviceId = deviceIdFromSignPublicKey(sign);
+  if (d["deviceId"] !== undefined && d["deviceId"] !== deviceId)
+    throw new ProtocolError("bad_frame", "deviceId does not match signPublicKey");
+  try {
+    meta.addDevice(accountId, deviceId, sign, box);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ALREADY_EXISTS")
+      throw new ProtocolError("conflict", "that device is registered to another account");
+    throw error;
+  }
+  return deviceId;
+}
+
+const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
+
+function requireRole(meta: MetaStore, folderId: FolderId, accountId: string, least: Role): Role {
+  const role = meta.role(folderId, accountId);
+  // Not a member and no such folder answer alike, so folder ids cannot be probed.
+  if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
+  if (RANK[role] < RANK[least])
+    throw new ProtocolError("forbidden", `this needs the ${least} role`);
+  return role;
+}
+
+/** The folder's chunk store, once the token and the role are checked. */
+function blobAccess(ctx: ApiContext, req: HttpRequest, least: Role): Promise<BlobStore> {
+  const who = authorize(ctx, req);
+  const folderId = folderParam(req);
+  requireRole(ctx.meta, folderId, who.sub, least);
+  return ctx.blobs.of(folderId);
+}
+
+function userName(body: Record<string, unknown>): string {
+  const user = field(body, "user", 63).toLowerCase();
+  if (!USER.test(user))
+    throw new ProtocolError("bad_frame", "user is 1 to 63 characters: a-z, 0-9, '.', '_', '-'");
+  return user;
+}
+
+function folderParam(req: HttpRequest): FolderId {
+  const id = req.params[0] ?? "";
+  if (!isFolderId(id)) throw new ProtocolError("bad_frame", "malformed folder id");
+  return id;
+}
+
+function chunkParam(req: HttpRequest): ChunkId {
+  const id = req.params[1] ?? "";
+  if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
+  return id;
+}
+
+function idList(body: Uint8Array): ChunkId[] {
+  const ids = jsonBody(body)["ids"];
+  if (!Array.isArray(ids)) throw new ProtocolError("bad_frame", "ids must be an array");
+  if (ids.length > frameLimits.maxChunkIdsPerCheck)
+    throw new ProtocolError("too_large", `at most ${frameLimits.maxChunkIdsPerCheck} ids`);
+  return ids.map((id) => {
+    if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
+    return id;
+  });
+}
+
+function rangeReply(chunk: Uint8Array, range: string): Reply {
+  if (range === "")
+    return { status: 200, body: chunk, headers: { "content-type": "application/octet-stream" } };
+  const match = /^bytes=(\d+)-(\d+)$/.exec(range);
+  if (!match) throw new ProtocolError("bad_frame", "only a single bytes=start-end range");
+  const start = Number(match[1]);
+  const last = Number(match[2]);
+  if (start > last) throw new ProtocolError("bad_frame", "the range ends before it starts");
+  if (start >= chunk.length)
+    return { status: 416, headers: { "content-range": `bytes */${chunk.length}` } };
+  const end = Math.min(last + 1, chunk.length);
+  return {
+    status: 206,
+    body: chunk.subarray(start, end),
+    headers: {
+      "content-range": `bytes ${start}-${end - 1}/${chunk.length}`,
+      "content-type": "application/octet-stream",
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/** HTTP plumbing on uWebSockets.js: one function per route, bodies read with a limit, JSON errors `{error: {code, message}}`. */
+import { STATUS_CODES } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { ProtocolErrorCode } from "@weft/core";
+import { PROTOCOL_ERROR_HTTP_STATUS, ProtocolError, errorMessageFor } from "@weft/core";
+import type uWS from "uWebSockets.js";
+
+/** What a route handler gets: everything read from the request before any await. */
+export interface HttpRequest {
+  /** A fresh id, also logged, to match a client's report to the log. */
+  id: string;
+  method: string;
+  /** The route pattern that matched, e.g. `/v1/folders/:folderId` (for metrics: never the raw URL). */
+  route: string;
+  params: string[];
+  headers: { authorization: string; range: string; contentType: string };
+  /** The client's address, for rate limits. */
+  address: string;
+  body: Uint8Array;
+}
+
+/** What a route handler returns. */
+export interface Reply {
+  status: number;
+  body?: Uint8Array | string;
+  headers?: Record<string, string>;
+}
+
+/** A route handler. Throw a ProtocolError for a refusal; anything else is a 500 `internal`. */
+export type Handler = (req: HttpRequest) => Promise<Reply> | Reply;
+
+/** Called once per finished request, for logs and metrics. */
+export type RequestObserver = (
+  req: HttpRequest,
+  status: number,
+  ms: number,
+  error?: unknown,
+) => void;
+
+/** A JSON reply; a status ≥ 400 wraps `value` as `{error: value}`. */
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): Reply {
+  const body = status >= 400 ? { error: value } : value;
+  return {
+    status,
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+  };
+}
+
+/** The reply for an error: its wire code, the HTTP status of that code, and a message safe to show. */
+export function errorReply(error: unknown): Reply {
+  const code: ProtocolErrorCode = error instanceof ProtocolError ? error.wireCode : "internal";
+  const { message } = errorMessageFor(error); // an unexpected error says only "internal error"
+  const headers: Record<string, string> = {};
+  const retry = (error as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  if (code === "rate_limited" && typeof retry === "number")
+    headers["retry-after"] = String(Math.ceil(retry));
+  return json(PROTOCOL_ERROR_HTTP_STATUS[code], { code, message }, headers);
+}
+
+const MAX_JSON_DEPTH = 8;
+
+/**
+ * Parses a JSON body into an object. Refuses anything else, and nesting deeper than 8 levels:
+ * no route takes more, and a deep document is a cheap way to make a parser work hard.
+ * @throws ProtocolError bad_frame
+ */
+export function jsonBody(body: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+  } catch {
+    throw new ProtocolError("bad_frame", "the body is not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ProtocolError("bad_frame", "the body must be a JSON object");
+  if (depth(value) > MAX_JSON_DEPTH)
+    throw new ProtocolError("bad_frame", "the body is nested too deeply");
+  return value as Record<string, unknown>;
+}
+
+function depth(value: unknown): number {
+  if (typeof value !== "object" || value === null) return 0;
+  let max = 0;
+  for (const v of Object.values(value)) max = Math.max(max, depth(v));
+  return max + 1;
+}
+
+/** A string field of a JSON body, checked. @throws ProtocolError bad_frame */
+export function field(body: Record<string, unknown>, name: string, max = 1024): string {
+  const v = body[name];
+  if (typeof v !== "string" || v.length === 0 || v.length > max)
+    throw new ProtocolError("bad_frame", `${name} must be a string of 1 to ${max} characters`);
+  return v;
+}
+
+/**
+ * Registers a route. Reads the request at once (uWS frees it when this returns), sets the
+ * abort handler before any asynchronous work (after an abort, `res` must not be touched), reads
+ * the body up to `limit` bytes (413 beyond, and the connection is closed so the rest is not
+ * read), runs the handler, and answers; a thrown error becomes its JSON error.
+ */
+export function route(
+  app: uWS.TemplatedApp,
+  method: "get" | "post" | "put" | "del" | "any",
+  pattern: string,
+  limit: number,
+  handler: Handler,
+  observe: RequestObserver,
+): void {
+  const paramCount = pattern.split("/").filter((part) => part.startsWith(":")).length;
+  app[method](pattern, (res, req) => {
+    const started = performance.now();
+    // uWS answers "" (not undefined) past the last parameter: count them from the pattern.
+    const params: string[] = [];
+    for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? "");
+    const request: HttpRequest = {
+      id: randomUUID(),
+      method: req.getMethod(),
+      route: pattern,
+      params,
+      headers: {
+        authorization: req.getHeader("authorization"),
+        range: req.getHeader("range"),
+        contentType: req.getHeader("content-type"),
+      },
+      address: Buffer.from(res.getRemoteAddressAsText()).toString(),
+      body: new Uint8Array(0),
+    };
+    let done = false;
+    res.onAborted(() => {
+      done = true;
+    });
+    const answer = (reply: Reply, error?: unknown): void => {
+      if (done) return;
+      done = true;
+      res.cork(() => {
+        res.writeStatus(`${reply.status} ${STATUS_CODES[reply.status] ?? ""}`);
+        res.writeHeader("x-request-id", request.id);
+        for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+        res.end(reply.body ?? "", reply.status === 413);
+      });
+      observe(request, reply.status, performance.now() - started, error);
+    };
+    const run = (): void => {
+      Promise.resolve()
+        .then(() => handler(request))
+        .then(
+          (reply) => answer(reply),
+          (error: unknown) => answer(errorReply(error), error),
+        );
+    };
+    const declared = Number(req.getHeader("content-length") || "0");
+    if (declared > limit)
+      return answer(errorReply(new ProtocolError("too_large", `the body is over ${limit} bytes`)));
+    if (method === "get" || method === "del") return run();
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > limit)
+        return answer(
+          errorReply(new ProtocolError("too_large", `the body is over ${limit} bytes`)),
+        );
+      parts.push(new Uint8Array(chunk.slice(0))); // uWS reuses `chunk` after this returns
+      if (!isLast) return;
+      const body = new Uint8Array(size);
+      let at = 0;
+      for (const p of parts) {
+        body.set(p, at);
+        at += p.length;
+      }
+      request.body = body;
+      run();
+    });
+  });
+}

@@ -1,0 +1,325 @@
+/**
+ * The relay's side of the WebSocket protocol: sessions (hello, auth), subscriptions, the
+ * folder log (append checked against the member devices' keys, fan-out in order), snapshots,
+ * acknowledgements, presence and ephemeral messages. Transport-free: the server feeds it
+ * decoded messages and gives it a `send` per connection.
+ */
+import type { DeviceId, Envelope, FolderId } from "@weft/crypto";
+import { decodeEnvelope, verifyEnvelopeSignature } from "@weft/crypto";
+import {
+  type Message,
+  type MessageOf,
+  type PresenceStatus,
+  ProtocolError,
+  SUPPORTED_VERSIONS,
+  errorMessageFor,
+  frameLimits,
+  negotiateVersion,
+} from "@weft/core";
+import type { MetaStore, Role } from "../store/index.js";
+import type { FolderBlobs } from "./folder-blobs.js";
+
+const SERVER = { name: "weft-relay", version: "0.1.0" };
+/** Subscriptions one connection may hold. */
+export const MAX_SUBSCRIPTIONS = 256;
+
+/** Who a connection is, once authenticated. */
+export interface Principal {
+  accountId: string;
+  deviceId: DeviceId;
+}
+
+/** One client connection, as the service sees it. */
+export interface Session {
+  send(message: Message): void;
+  /** Ends the connection after what was sent (a protocol error). */
+  close(code: number, reason: string): void;
+  greeted: boolean;
+  principal: Principal | undefined;
+  readonly folders: Set<FolderId>;
+}
+
+/** What the service reports, for logs, metrics and the audit stream. */
+export interface LogServiceEvents {
+  appended(folderId: FolderId, bytes: number): void;
+  signatureFailure(principal: Principal, folderId: FolderId): void;
+}
+
+/** Fatal refusals end the connection; others answer the request and go on. */
+class Fatal extends ProtocolError {}
+
+/** See the module comment. */
+export class LogService {
+  private readonly subscribers = new Map<FolderId, Set<Session>>();
+  /** Presence each online device last reported, per folder. */
+  private readonly presence = new Map<
+    FolderId,
+    Map<DeviceId, { status: PresenceStatus; payload?: Uint8Array }>
+  >();
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly blobs: FolderBlobs,
+    private readonly authenticate: (token: string) => Principal,
+    private readonly events: LogServiceEvents,
+  ) {}
+
+  /** Handles one decoded message; never throws (a failure is answered, a fatal one closes). */
+  handle(session: Session, m: Message): void {
+    try {
+      this.dispatch(session, m);
+    } catch (error) {
+      const requestId = "requestId" in m ? m.requestId : undefined;
+      session.send(errorMessageFor(error, requestId));
+      if (error instanceof Fatal || requestId === undefined) session.close(1008, "protocol error");
+    }
+  }
+
+  /** The connection ended: its subscriptions end and peers see the device go offline. */
+  closed(session: Session): void {
+    for (const folderId of [...session.folders]) this.unsubscribe(session, folderId);
+  }
+
+  /** Every open session (for shutdown). */
+  get sessionCount(): number {
+    let n = 0;
+    for (const s of this.subscribers.values()) n += s.size;
+    return n;
+  }
+
+  private dispatch(session: Session, m: Message): void {
+    if (m.type === "hello") {
+      if (session.greeted) throw new Fatal("bad_frame", "hello was already answered");
+      const version = negotiateVersion(SUPPORTED_VERSIONS, m.versions);
+      session.greeted = true;
+      return session.send({ type: "welcome", version, server: SERVER });
+    }
+    if (!session.greeted)
+      throw new Fatal("bad_frame", `the first frame must be hello, not ${m.type}`);
+    switch (m.type) {
+      case "auth": {
+        let principal: Principal;
+        try {
+          principal = this.authenticate(m.token);
+        } catch (error) {
+          throw new Fatal("unauthorized", (error as Error).message);
+        }
+        if (session.principal && session.principal.deviceId !== principal.deviceId)
+          throw new Fatal("forbidden", "the connection is authenticated as another device");
+        session.principal = principal;
+        return session.send({ type: "ok", requestId: m.requestId });
+      }
+      case "error":
+        return;
+      case "welcome":
+      case "ok":
+      case "subscribed":
+      case "appended":
+      case "envelopes":
+      case "snapshot":
+      case "haveResult":
+        throw new Fatal("bad_frame", `${m.type} is sent by the relay, not to it`);
+    }
+    const who = session.principal;
+    if (!who) throw new ProtocolError("unauthorized", `${m.type} before auth`);
+    const role = this.roleIn(m.folderId, who);
+    const requestId = "requestId" in m ? m.requestId : 0;
+    switch (m.type) {
+      case "subscribe":
+        return this.subscribe(session, who, m);
+      case "unsubscribe":
+        this.unsubscribe(session, m.folderId);
+        return session.send({ type: "ok", requestId });
+      case "append":
+        requireWriter(role);
+        return this.append(session, who, m);
+      case "ack": {
+        const seq = Math.min(m.seq, this.meta.headSeq(m.folderId));
+        this.meta.ack(m.folderId, who.deviceId, seq);
+        return this.broadcastPresence(m.folderId, who.deviceId);
+      }
+      case "snapshotPut": {
+        requireWriter(role);
+        const head = this.meta.headSeq(m.folderId);
+        if (m.coversSeq > head)
+          throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
+        this.meta.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
+        return session.send({ type: "ok", requestId });
+      }
+      case "snapshotGet": {
+        const snapshot = this.meta.snapshot(m.folderId) ?? null;
+        return session.send({ type: "snapshot", requestId, folderId: m.folderId, snapshot });
+      }
+      case "haveCheck":
+        void this.blobs
+          .of(m.folderId)
+          .then((store) => store.has(m.chunkIds))
+          .then(
+            (missing) => session.send({ type: "haveResult", requestId, missing }),
+            (error: unknown) => session.send(errorMessageFor(error, requestId)),
+          );
+        return;
+      case "presence": {
+        requireSelf(m.deviceId, who.deviceId);
+        const entry =
+          m.payload === undefined ? { status: m.status } : { status: m.status, payload: m.payload };
+        this.presenceOf(m.folderId).set(who.deviceId, entry);
+        return this.broadcast(m.folderId, who.deviceId, m);
+      }
+      case "ephemeral":
+        requireSelf(m.deviceId, who.deviceId);
+        return this.broadcast(m.folderId, who.deviceId, m);
+    }
+  }
+
+  private roleIn(folderId: FolderId, who: Principal): Role {
+    const role = this.meta.role(folderId, who.accountId);
+    if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
+    return role;
+  }
+
+  private subscribe(session: Session, who: Principal, m: MessageOf<"subscribe">): void {
+    const { folderId, requestId } = m;
+    if (!session.folders.has(folderId) && session.folders.size >= MAX_SUBSCRIPTIONS)
+      throw new ProtocolError(
+        "too_large",
+        `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
+      );
+    const subs = this.subscribersOf(folderId);
+    const wasOnline = this.onlineDevices(folderId).has(who.deviceId);
+    subs.add(session);
+    session.folders.add(folderId);
+    session.send({ type: "subscribed", requestId, folderId, headSeq: this.meta.headSeq(folderId) });
+    // The backlog, in batches bounded by count and bytes, read from the store in pages.
+    let after = m.afterSeq;
+    for (;;) {
+      const items = this.meta.readLog(
+        folderId,
+        after,
+        frameLimits.maxEnvelopesPerBatch,
+        frameLimits.maxFrameBytes - 64 * 1024,
+      );
+      if (items.length === 0) break;
+      session.send({ type: "envelopes", folderId, items });
+      after = items[items.length - 1]!.seq;
+    }
+    for (const device of this.onlineDevices(folderId))
+      if (device !== who.deviceId) session.send(this.presenceMessage(folderId, device));
+    if (!wasOnline) this.broadcastPresence(folderId, who.deviceId);
+  }
+
+  private unsubscribe(session: Session, folderId: FolderId): void {
+    session.folders.delete(folderId);
+    const subs = this.subscribers.get(folderId);
+    const device = session.principal?.deviceId;
+    if (!subs?.delete(session) || !device) return;
+    if (subs.size === 0) this.subscribers.delete(folderId);
+    if (this.onlineDevices(folderId).has(device)) return; // still online on another connection
+    this.presence.get(folderId)?.delete(device);
+    this.broadcast(folderId, device, {
+      ...this.presenceMessage(folderId, device),
+      status: "offline",
+    });
+  }
+
+  private append(session: Session, who: Principal, m: MessageOf<"append">): void {
+    const { folderId, requestId, envelope } = m;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(envelope);
+    } catch (cause) {
+      throw new ProtocolError("bad_frame", "append.envelope is not an envelope", { cause });
+    }
+    if (env.folderId !== folderId)
+      throw new ProtocolError("bad_frame", "the envelope is of another folder");
+    if (env.deviceId !== who.deviceId)
+      throw new ProtocolError("forbidden", "the envelope is of another device");
+    const key = this.meta.memberDeviceKey(folderId, who.deviceId);
+    if (!key || !verifyEnvelopeSignature(env, key)) {
+      this.events.signatureFailure(who, folderId);
+      throw new ProtocolError(
+        "bad_signature",
+        "the envelope's signature does not verify for its device",
+      );
+    }
+    let result: { seq: number; duplicate: boolean };
+    try {
+      result = this.meta.append(folderId, env.deviceId, env.deviceSeq, envelope);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ALREADY_EXISTS")
+        throw new ProtocolError(
+          "conflict",
+          `deviceSeq ${env.deviceSeq} is taken by another envelope`,
+        );
+      throw error;
+    }
+    session.send({
+      type: "appended",
+      requestId,
+      folderId,
+      seq: result.seq,
+      deviceSeq: env.deviceSeq,
+    });
+    if (result.duplicate) return; // a retry whose answer was lost: stored and pushed once
+    this.events.appended(folderId, envelope.length);
+    const push: Message = { type: "envelopes", folderId, items: [{ seq: result.seq, envelope }] };
+    for (const sub of this.subscribers.get(folderId) ?? []) sub.send(push);
+  }
+
+  private subscribersOf(folderId: FolderId): Set<Session> {
+    let subs = this.subscribers.get(folderId);
+    if (!subs) this.subscribers.set(folderId, (subs = new Set()));
+    return subs;
+  }
+
+  private presenceOf(
+    folderId: FolderId,
+  ): Map<DeviceId, { status: PresenceStatus; payload?: Uint8Array }> {
+    let p = this.presence.get(folderId);
+    if (!p) {
+      p = new Map<DeviceId, { status: PresenceStatus; payload?: Uint8Array }>();
+      this.presence.set(folderId, p);
+    }
+    return p;
+  }
+
+  private onlineDevices(folderId: FolderId): Set<DeviceId> {
+    const out = new Set<DeviceId>();
+    for (const s of this.subscribers.get(folderId) ?? [])
+      if (s.principal) out.add(s.principal.deviceId);
+    return out;
+  }
+
+  private presenceMessage(folderId: FolderId, device: DeviceId): MessageOf<"presence"> {
+    const reported = this.presence.get(folderId)?.get(device);
+    const out: MessageOf<"presence"> = {
+      type: "presence",
+      folderId,
+      deviceId: device,
+      status: reported?.status ?? "online",
+      ackedSeq: this.meta.acks(folderId).get(device) ?? 0,
+    };
+    if (reported?.payload) out.payload = reported.payload;
+    return out;
+  }
+
+  private broadcastPresence(folderId: FolderId, device: DeviceId): void {
+    if (!this.onlineDevices(folderId).has(device)) return; // offline devices have no presence
+    this.broadcast(folderId, device, this.presenceMessage(folderId, device));
+  }
+
+  /** Sends to every subscriber of the folder except the device's own connections. */
+  private broadcast(folderId: FolderId, from: DeviceId, message: Message): void {
+    for (const s of this.subscribers.get(folderId) ?? [])
+      if (s.principal?.deviceId !== from) s.send(message);
+  }
+}
+
+function requireWriter(role: Role): void {
+  if (role === "viewer")
+    throw new ProtocolError("forbidden", "viewers cannot write to this folder");
+}
+
+function requireSelf(claimed: DeviceId, actual: DeviceId): void {
+  if (claimed !== actual) throw new Fatal("forbidden", "a device can only speak for itself");
+}

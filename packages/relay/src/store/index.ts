@@ -1,0 +1,22 @@
+/** The relay's storage: metadata (accounts, devices, folders, the log) in SQLite, and blobs in a directory. */
+export type {
+  Account,
+  AccountFolder,
+  DeviceRecord,
+  FolderMember,
+  FolderRecord,
+  InviteRecord,
+  LogEntry,
+  MetaStore,
+  RefreshTokenRecord,
+  Role,
+  SnapshotRecord,
+  WrappedKey,
+} from "./meta-store.js";
+export {
+  SqliteMetaStore,
+  type SqliteMetaStoreOptions,
+  openSqliteMetaStore,
+} from "./sqlite-meta-store.js";
+export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+export { DiskBlobStore } from "./disk-blob-store.js";

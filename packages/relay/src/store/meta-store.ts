@@ -1,0 +1,319 @@
+/** MetaStore: the relay's metadata (accounts, devices, tokens, folders, invites, the log), as an interface. */
+import type { DeviceId, FolderId } from "@weft/crypto";
+
+/** What an account may do in a folder: owners manage members, editors append, viewers read. */
+export type Role = "owner" | "editor" | "viewer";
+
+/** A user account. `user` is unique, compared case-sensitively (the server normalizes it). */
+export interface Account {
+  /** Opaque random id, assigned by the store. */
+  id: string;
+  /** The login name, as the server normalized it. */
+  user: string;
+  /** The password hash (an encoded Argon2id string); never the password. */
+  passwordHash: string;
+  /** When the account was created, in milliseconds since the epoch. */
+  created: number;
+}
+
+/** A device registered to an account, with the public keys it signs and receives keys with. */
+export interface DeviceRecord {
+  /** The device's canonical id. */
+  deviceId: DeviceId;
+  /** The account the device belongs to. */
+  accountId: string;
+  /** The key envelopes from this device must verify against. */
+  signPublicKey: Uint8Array;
+  /** The key folder keys are wrapped to for this device. */
+  boxPublicKey: Uint8Array;
+  /** When the device was registered, in milliseconds since the epoch. */
+  created: number;
+}
+
+/** A refresh token, by the hash of its secret (the secret itself is never stored). */
+export interface RefreshTokenRecord {
+  /** The hash of the token's secret. */
+  tokenHash: string;
+  /** The rotation family: the chain of tokens descended from one login. */
+  family: string;
+  /** The account it refreshes. */
+  accountId: string;
+  /** The device the access tokens it yields are bound to, or null for none. */
+  deviceId: DeviceId | null;
+  /** When it stops being valid, in milliseconds since the epoch. */
+  expires: number;
+  /** When it was first exchanged, or null if never: a second use means it was stolen. */
+  usedAt: number | null;
+  /** Whether it was revoked (with its family, or all of its account's tokens). */
+  revoked: boolean;
+}
+
+/** An invitation to join a folder, with the folder key wrapped for whoever redeems it. */
+export interface InviteRecord {
+  /** Opaque id, chosen by the server. */
+  id: string;
+  /** The folder it admits to. */
+  folderId: FolderId;
+  /** The role it grants; an invite never makes an owner. */
+  role: Exclude<Role, "owner">;
+  /** The account that created it. */
+  createdBy: string;
+  /** When it stops being valid, in milliseconds since the epoch (checked by the server). */
+  expires: number;
+  /** The account that redeemed it, or null while unused. */
+  usedBy: string | null;
+  /** Whether it was revoked. */
+  revoked: boolean;
+  /** The folder key wrapped by the inviter, opaque to the relay. */
+  wrappedKey: Uint8Array;
+  /** The key epoch `wrappedKey` belongs to. */
+  epoch: number;
+}
+
+/** A folder as the relay knows it: no name, no key, only ids and counters. */
+export interface FolderRecord {
+  /** The folder's id. */
+  folderId: FolderId;
+  /** The current key epoch (0 when created; only ever increases). */
+  epoch: number;
+  /** When the folder was created, in milliseconds since the epoch. */
+  created: number;
+  /** The sequence number of the newest log entry, 0 if none was ever appended. */
+  headSeq: number;
+}
+
+/** One of an account's folders, with its role there. */
+export interface AccountFolder {
+  /** The folder's id. */
+  folderId: FolderId;
+  /** The account's role in it. */
+  role: Role;
+  /** The folder's current key epoch. */
+  epoch: number;
+  /** The folder's newest sequence number. */
+  headSeq: number;
+}
+
+/** One member of a folder. */
+export interface FolderMember {
+  /** The member's account id. */
+  accountId: string;
+  /** The member's user name. */
+  user: string;
+  /** The member's role. */
+  role: Role;
+}
+
+/** A folder key wrapped for one device at one epoch, opaque to the relay. */
+export interface WrappedKey {
+  /** The key epoch. */
+  epoch: number;
+  /** The wrapped key. */
+  blob: Uint8Array;
+}
+
+/** One entry of a folder's log. */
+export interface LogEntry {
+  /** The folder sequence number the relay assigned (from 1). */
+  seq: number;
+  /** The sealed, signed envelope, as the device sent it. */
+  envelope: Uint8Array;
+}
+
+/** The newest snapshot of a folder's index, encrypted by a device. */
+export interface SnapshotRecord {
+  /** The key epoch it is sealed under. */
+  epoch: number;
+  /** The last log sequence number it includes. */
+  coversSeq: number;
+  /** The sealed snapshot. */
+  ciphertext: Uint8Array;
+}
+
+/**
+ * The relay's metadata: everything but the blobs. It stores ciphertext (envelopes, snapshots,
+ * wrapped keys) as opaque bytes and never opens them.
+ *
+ * Synchronous: the relay runs it on its main thread, so each call completes before the next and
+ * check-then-act sequences in the server need no locks. It enforces integrity (unique names, one
+ * sequence per folder, used-once invites) but no policy: who may do what, expiry times and
+ * protocol shapes are the server's to check.
+ *
+ * Errors are thrown as WeftError: INVALID_ARGUMENT for a malformed argument, NOT_FOUND when a
+ * write (or {@link headSeq}, {@link readLog}) names an unknown folder, account, device, token or
+ * invite, ALREADY_EXISTS for a taken name or id, STORAGE for a failure of the store itself (with
+ * the SQLite error as cause) or a closed store. Lookups of something absent return undefined or
+ * an empty list instead.
+ */
+export interface MetaStore {
+  /**
+   * Creates an account with a fresh random id.
+   * @throws WeftError ALREADY_EXISTS if `user` is taken (case-sensitively)
+   */
+  createAccount(user: string, passwordHash: string): Account;
+  /** The account named `user` (exactly), if any. */
+  accountByUser(user: string): Account | undefined;
+  /** The account with this id, if any. */
+  accountById(id: string): Account | undefined;
+  /**
+   * Replaces an account's password hash.
+   * @throws WeftError NOT_FOUND for an unknown account
+   */
+  setPasswordHash(accountId: string, hash: string): void;
+
+  /**
+   * Registers a device to an account and returns its record. Registering it again with the same
+   * account and keys returns the existing record (so a retried request succeeds).
+   * @throws WeftError ALREADY_EXISTS if the device id belongs to another account or has other
+   * keys; NOT_FOUND for an unknown account
+   */
+  addDevice(
+    accountId: string,
+    deviceId: DeviceId,
+    signPublicKey: Uint8Array,
+    boxPublicKey: Uint8Array,
+  ): DeviceRecord;
+  /** The device with this id, if registered. */
+  device(deviceId: DeviceId): DeviceRecord | undefined;
+  /** An account's devices, oldest first. */
+  devicesOf(accountId: string): DeviceRecord[];
+
+  /**
+   * Stores a refresh token by its hash, unused and not revoked, bound to `deviceId` if given
+   * (so that refreshing keeps the device in the access token).
+   * @throws WeftError ALREADY_EXISTS for a hash already stored; NOT_FOUND for an unknown account
+   * or device
+   */
+  saveRefreshToken(r: {
+    tokenHash: string;
+    family: string;
+    accountId: string;
+    expires: number;
+    deviceId?: DeviceId;
+  }): void;
+  /** The refresh token with this hash, if stored. */
+  refreshToken(tokenHash: string): RefreshTokenRecord | undefined;
+  /**
+   * Records that a token was exchanged at `at`. Only the first use is kept, so a replay does
+   * not hide when the token was first spent.
+   * @throws WeftError NOT_FOUND for an unknown hash
+   */
+  markRefreshTokenUsed(tokenHash: string, at: number): void;
+  /** Revokes every token of a rotation family (a no-op for an unknown family). */
+  revokeRefreshFamily(family: string): void;
+  /** Revokes every token of an account (on a password change or a detected theft). */
+  revokeRefreshTokensOf(accountId: string): void;
+
+  /**
+   * Creates a folder at epoch 0 with an empty log, and makes `ownerAccountId` its owner.
+   * @throws WeftError ALREADY_EXISTS for a folder id in use; NOT_FOUND for an unknown account
+   */
+  createFolder(folderId: FolderId, ownerAccountId: string): void;
+  /** A folder's counters, if it exists. */
+  folder(folderId: FolderId): FolderRecord | undefined;
+  /** The folders an account is a member of, with its role in each. */
+  foldersOf(accountId: string): AccountFolder[];
+  /**
+   * Adds a member, or changes a member's role.
+   * @throws WeftError NOT_FOUND for an unknown folder or account
+   */
+  setMember(folderId: FolderId, accountId: string, role: Role): void;
+  /** Removes a member (a no-op for a non-member). Their devices' acks and keys stay. */
+  removeMember(folderId: FolderId, accountId: string): void;
+  /** An account's role in a folder, if it is a member. */
+  role(folderId: FolderId, accountId: string): Role | undefined;
+  /** A folder's members, by user name. */
+  members(folderId: FolderId): FolderMember[];
+  /** The signing key of `deviceId` if its account is a member of the folder (what append checks envelopes against). */
+  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined;
+  /**
+   * Moves a folder to a new key epoch (after a member was removed and the key rotated).
+   * @throws WeftError INVALID_ARGUMENT unless `epoch` is greater than the current one;
+   * NOT_FOUND for an unknown folder
+   */
+  setEpoch(folderId: FolderId, epoch: number): void;
+
+  /**
+   * Stores a folder key wrapped for a device at an epoch, replacing one stored for the same
+   * three.
+   * @throws WeftError NOT_FOUND for an unknown folder or device
+   */
+  putWrappedKey(folderId: FolderId, deviceId: DeviceId, epoch: number, blob: Uint8Array): void;
+  /** The keys wrapped for a device in a folder, by ascending epoch. */
+  wrappedKeys(folderId: FolderId, deviceId: DeviceId): WrappedKey[];
+
+  /**
+   * Stores an invite, unused and not revoked.
+   * @throws WeftError ALREADY_EXISTS for an id in use; NOT_FOUND for an unknown folder or
+   * creator
+   */
+  createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): void;
+  /** The invite with this id, if any. */
+  invite(id: string): InviteRecord | undefined;
+  /**
+   * Marks an invite used by `accountId`. Atomic, so two accounts racing for one invite cannot
+   * both get it. Expiry is the server's to check.
+   * @throws WeftError ALREADY_EXISTS if it was used already; INVALID_ARGUMENT if revoked;
+   * NOT_FOUND for an unknown invite or account
+   */
+  useInvite(id: string, accountId: string): void;
+  /**
+   * Revokes an invite (used or not; revoking twice is fine).
+   * @throws WeftError NOT_FOUND for an unknown invite
+   */
+  revokeInvite(id: string): void;
+
+  /**
+   * Appends an envelope to a folder's log under the next sequence number. Dedupes on (folder,
+   * device, deviceSeq): the same bytes again give `{ seq: existing, duplicate: true }` (a retry
+   * after a lost answer); other bytes, or a deviceSeq at or below one already pruned from the
+   * log, throw.
+   * @throws WeftError ALREADY_EXISTS for a reused deviceSeq; NOT_FOUND for an unknown folder
+   * or device
+   */
+  append(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+  ): { seq: number; duplicate: boolean };
+  /**
+   * Log entries with `seq > afterSeq`, ascending: at most `limit`, and at most `maxBytes` of
+   * envelopes in all, except that the first entry comes back even if larger. Pruned entries are
+   * gone: a first seq above `afterSeq + 1` (or no entries while `afterSeq < headSeq`) means the
+   * caller must start from the snapshot.
+   * @throws WeftError NOT_FOUND for an unknown folder
+   */
+  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[];
+  /**
+   * The sequence number of a folder's newest entry, 0 for none.
+   * @throws WeftError NOT_FOUND for an unknown folder
+   */
+  headSeq(folderId: FolderId): number;
+  /**
+   * Stores a snapshot unless the stored one covers more of the log (at equal coverage the new
+   * one wins, e.g. a re-encryption under a new epoch).
+   * @throws WeftError INVALID_ARGUMENT if `coversSeq` is beyond the head; NOT_FOUND for an
+   * unknown folder
+   */
+  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void;
+  /** A folder's newest snapshot, if any. */
+  snapshot(folderId: FolderId): SnapshotRecord | undefined;
+  /**
+   * Records that a device has everything up to `seq`; keeps the highest seq acked.
+   * @throws WeftError INVALID_ARGUMENT if `seq` is beyond the head; NOT_FOUND for an unknown
+   * folder or device
+   */
+  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void;
+  /** Every device's highest ack in a folder (former members' too). */
+  acks(folderId: FolderId): Map<DeviceId, number>;
+  /**
+   * Deletes log entries with seq ≤ min(ack of every member device, snapshot.coversSeq); returns
+   * how many. A member device that never acked holds everything; without a snapshot nothing
+   * goes.
+   * @throws WeftError NOT_FOUND for an unknown folder
+   */
+  pruneLog(folderId: FolderId): number;
+  /** Closes the database. Further calls throw WeftError STORAGE; closing again is a no-op. */
+  close(): void;
+}

@@ -1,0 +1,115 @@
+/** The relay's SQLite schema, as numbered migrations applied on open. */
+
+/**
+ * Migration `i + 1` is `MIGRATIONS[i]`; `PRAGMA user_version` records how many are applied. Only
+ * ever append: a released migration never changes, so every relay's file converges on one schema.
+ *
+ * Tables are STRICT so a value of the wrong type is an error rather than a silent coercion, and
+ * rowid tables (not WITHOUT ROWID) wherever a row can hold a large BLOB (envelopes and snapshots
+ * reach 16 MiB), which WITHOUT ROWID stores badly. Foreign keys are a backstop: the store checks
+ * references itself first, to report which one is missing.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1. The first schema.
+  `CREATE TABLE accounts (
+     id            TEXT    NOT NULL PRIMARY KEY,
+     user          TEXT    NOT NULL UNIQUE,
+     password_hash TEXT    NOT NULL,
+     created       INTEGER NOT NULL
+   ) STRICT;
+
+   CREATE TABLE devices (
+     device_id       TEXT    NOT NULL PRIMARY KEY,
+     account_id      TEXT    NOT NULL REFERENCES accounts (id),
+     sign_public_key BLOB    NOT NULL,
+     box_public_key  BLOB    NOT NULL,
+     created         INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX devices_by_account ON devices (account_id, created);
+
+   CREATE TABLE refresh_tokens (
+     token_hash TEXT    NOT NULL PRIMARY KEY,
+     family     TEXT    NOT NULL,
+     account_id TEXT    NOT NULL REFERENCES accounts (id),
+     device_id  TEXT    REFERENCES devices (device_id),
+     expires    INTEGER NOT NULL,
+     used_at    INTEGER,
+     revoked    INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+   ) STRICT;
+   CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family);
+   CREATE INDEX refresh_tokens_by_account ON refresh_tokens (account_id);
+
+   CREATE TABLE folders (
+     folder_id TEXT    NOT NULL PRIMARY KEY,
+     epoch     INTEGER NOT NULL DEFAULT 0,
+     head_seq  INTEGER NOT NULL DEFAULT 0,
+     created   INTEGER NOT NULL
+   ) STRICT;
+
+   CREATE TABLE members (
+     folder_id  TEXT NOT NULL REFERENCES folders (folder_id),
+     account_id TEXT NOT NULL REFERENCES accounts (id),
+     role       TEXT NOT NULL CHECK (role IN ('owner', 'editor', 'viewer')),
+     PRIMARY KEY (folder_id, account_id)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX members_by_account ON members (account_id);
+
+   CREATE TABLE wrapped_keys (
+     folder_id TEXT    NOT NULL REFERENCES folders (folder_id),
+     device_id TEXT    NOT NULL REFERENCES devices (device_id),
+     epoch     INTEGER NOT NULL,
+     blob      BLOB    NOT NULL,
+     PRIMARY KEY (folder_id, device_id, epoch)
+   ) STRICT;
+
+   CREATE TABLE invites (
+     id          TEXT    NOT NULL PRIMARY KEY,
+     folder_id   TEXT    NOT NULL REFERENCES folders (folder_id),
+     role        TEXT    NOT NULL CHECK (role IN ('editor', 'viewer')),
+     created_by  TEXT    NOT NULL REFERENCES accounts (id),
+     expires     INTEGER NOT NULL,
+     used_by     TEXT    REFERENCES accounts (id),
+     revoked     INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+     wrapped_key BLOB    NOT NULL,
+     epoch       INTEGER NOT NULL
+   ) STRICT;
+
+   -- The log. (folder_id, seq) is the primary key, so reading a folder from a seq is one index
+   -- range scan; the unique (folder_id, device_id, device_seq) index is the dedupe of appends.
+   CREATE TABLE log (
+     folder_id  TEXT    NOT NULL REFERENCES folders (folder_id),
+     seq        INTEGER NOT NULL,
+     device_id  TEXT    NOT NULL REFERENCES devices (device_id),
+     device_seq INTEGER NOT NULL,
+     envelope   BLOB    NOT NULL,
+     PRIMARY KEY (folder_id, seq)
+   ) STRICT;
+   CREATE UNIQUE INDEX log_by_device_seq ON log (folder_id, device_id, device_seq);
+
+   -- The highest device_seq pruned from the log, per device: pruning removes the rows the dedupe
+   -- looks at, and without this a replayed old envelope would be appended a second time.
+   CREATE TABLE pruned_device_seqs (
+     folder_id  TEXT    NOT NULL REFERENCES folders (folder_id),
+     device_id  TEXT    NOT NULL,
+     device_seq INTEGER NOT NULL,
+     PRIMARY KEY (folder_id, device_id)
+   ) STRICT, WITHOUT ROWID;
+
+   -- One snapshot per folder: only the newest is ever served.
+   CREATE TABLE snapshots (
+     folder_id  TEXT    NOT NULL PRIMARY KEY REFERENCES folders (folder_id),
+     epoch      INTEGER NOT NULL,
+     covers_seq INTEGER NOT NULL,
+     ciphertext BLOB    NOT NULL
+   ) STRICT;
+
+   CREATE TABLE acks (
+     folder_id TEXT    NOT NULL REFERENCES folders (folder_id),
+     device_id TEXT    NOT NULL REFERENCES devices (device_id),
+     seq       INTEGER NOT NULL,
+     PRIMARY KEY (folder_id, device_id)
+   ) STRICT, WITHOUT ROWID;`,
+];
+
+/** The schema version this build writes: the number of {@link MIGRATIONS}. */
+export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,86 @@
+/** Opening the relay's SQLite file (permissions, pragmas, migrations), and wrapping its errors. */
+import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { WeftError } from "@weft/core";
+import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+
+/**
+ * Opens the database at the absolute path `file`, creating it (mode 0600; its parent
+ * directories 0700) if absent, in WAL mode with `synchronous = FULL` and foreign keys on, and
+ * migrated to {@link SCHEMA_VERSION}.
+ * @throws WeftError STORAGE naming the file (never a value or SQL) with the failure as cause
+ */
+export function openDatabase(file: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    restrictFile(file);
+    db = new Database(file);
+    configure(db, file);
+    migrate(db, file);
+    return db;
+  } catch (error) {
+    db?.close();
+    throw storageError(`relay metadata store ${file}: open`, error);
+  }
+}
+
+/**
+ * WeftErrors pass through; anything else (a SqliteError, an I/O error) becomes STORAGE naming
+ * only the operation and SQLite's error code, since an SQLite message can quote SQL and values.
+ * A constraint that the store's own checks did not catch (another process wrote in between)
+ * keeps its meaning as ALREADY_EXISTS or NOT_FOUND.
+ */
+export function storageError(what: string, error: unknown): Error {
+  if (error instanceof WeftError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY")
+    return new WeftError("ALREADY_EXISTS", `${what}: already exists`, { cause: error });
+  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY")
+    return new WeftError("NOT_FOUND", `${what}: refers to something unknown`, { cause: error });
+  const detail = typeof code === "string" ? ` (${code})` : "";
+  return new WeftError("STORAGE", `${what} failed${detail}`, { cause: error });
+}
+
+/** Creates the file 0600 if absent, and makes an existing one 0600 (it may predate us). */
+function restrictFile(file: string): void {
+  const fd = openSync(file, "a", 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function configure(db: Database.Database, file: string): void {
+  // WAL lets readers run beside the writer and makes a commit one append; refuse rather than
+  // run without it (it fails on some network filesystems).
+  const mode: unknown = db.pragma("journal_mode = WAL", { simple: true });
+  if (mode !== "wal")
+    throw new WeftError("STORAGE", `relay metadata store ${file}: WAL mode unavailable`);
+  // FULL: the relay answers as soon as a commit returns (`appended` with a seq, an issued
+  // token); were the commit lost in a power cut after that, it could hand the same seq to
+  // other bytes.
+  db.pragma("synchronous = FULL");
+  // Off by default in SQLite, per connection: the schema's references mean nothing without it.
+  db.pragma("foreign_keys = ON");
+}
+
+function migrate(db: Database.Database, file: string): void {
+  const current: unknown = db.pragma("user_version", { simple: true });
+  if (typeof current !== "number" || current > SCHEMA_VERSION)
+    throw new WeftError(
+      "STORAGE",
+      `relay metadata store ${file} has schema version ${String(current)}, newer than this ` +
+        `relay knows (${SCHEMA_VERSION}); upgrade the relay to open it`,
+    );
+  // One transaction per migration (user_version is transactional too): a crash leaves the file
+  // at the last whole step, and the next open carries on from there.
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,459 @@
+/** SqliteMetaStore: the relay's MetaStore in one SQLite file in WAL mode (better-sqlite3). */
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import type Database from "better-sqlite3";
+import { WeftError } from "@weft/core";
+import type { DeviceId, FolderId } from "@weft/crypto";
+import {
+  checkBytes,
+  checkDeviceId,
+  checkEpoch,
+  checkEpochIncreases,
+  checkFolderId,
+  checkObject,
+  checkRole,
+  checkText,
+  checkTime,
+  notFound,
+} from "./checks.js";
+import type {
+  Account,
+  AccountFolder,
+  DeviceRecord,
+  FolderMember,
+  FolderRecord,
+  InviteRecord,
+  LogEntry,
+  MetaStore,
+  RefreshTokenRecord,
+  Role,
+  SnapshotRecord,
+  WrappedKey,
+} from "./meta-store.js";
+import { openDatabase, storageError } from "./sqlite-db.js";
+import * as log from "./sqlite-log.js";
+import {
+  Queries,
+  buf,
+  ownBytes,
+  toAccount,
+  toDevice,
+  toInvite,
+  toRefreshToken,
+} from "./sqlite-queries.js";
+
+type Db = Database.Database;
+
+/** Options of {@link openSqliteMetaStore}. */
+export interface SqliteMetaStoreOptions {
+  /** The clock for `created` times, in milliseconds since the epoch; `Date.now` by default. */
+  now?: () => number;
+}
+
+/**
+ * A {@link MetaStore} in one SQLite file: the relay's zero-configuration default.
+ *
+ * - WAL journal with `synchronous = FULL`: a commit is fsynced before the call returns, because
+ *   the relay answers at once (`appended` with a seq, an issued token): were a commit to vanish
+ *   in a power loss after that, the relay could hand the same seq to other bytes.
+ * - The file (and its -wal and -shm files, which copy its mode) is 0600: it holds password
+ *   hashes and refresh-token hashes.
+ * - Multi-statement operations (append, prune, register a device) run in IMMEDIATE
+ *   transactions, so a concurrent writer (another process on the file) cannot slip in between
+ *   reading the head and writing the next seq.
+ */
+export class SqliteMetaStore implements MetaStore {
+  private db: Db | undefined;
+  private readonly q: Queries;
+  private readonly now: () => number;
+  private readonly txn: {
+    immediate(fn: () => unknown): unknown;
+    deferred(fn: () => unknown): unknown;
+  };
+
+  /** Use {@link openSqliteMetaStore}. */
+  private constructor(
+    /** The absolute path of the database file. */
+    readonly path: string,
+    db: Db,
+    options: SqliteMetaStoreOptions,
+  ) {
+    this.db = db;
+    this.q = new Queries(db);
+    this.now = options.now ?? Date.now;
+    this.txn = db.transaction((fn: () => unknown) => fn());
+  }
+
+  /** Opens the store in the file at `path`: the same as {@link openSqliteMetaStore}. */
+  static open(path: string, options: SqliteMetaStoreOptions = {}): SqliteMetaStore {
+    if (typeof path !== "string" || path === "")
+      throw new WeftError("INVALID_ARGUMENT", "path must be a non-empty string");
+    const file = resolve(path);
+    return new SqliteMetaStore(file, openDatabase(file), options);
+  }
+
+  createAccount(user: string, passwordHash: string): Account {
+    checkText(user, "user");
+    checkText(passwordHash, "passwordHash");
+    return this.write("createAccount", () => {
+      if (this.q.accountByUser.get(user) !== undefined)
+        throw new WeftError("ALREADY_EXISTS", "that user name is taken");
+      const account = {
+        id: randomBytes(16).toString("hex"),
+        user,
+        passwordHash,
+        created: this.now(),
+      };
+      this.q.insertAccount.run(account.id, user, passwordHash, account.created);
+      return account;
+    });
+  }
+
+  accountByUser(user: string): Account | undefined {
+    checkText(user, "user");
+    return this.run("accountByUser", () => maybe(this.q.accountByUser.get(user), toAccount));
+  }
+
+  accountById(id: string): Account | undefined {
+    checkText(id, "account id");
+    return this.run("accountById", () => maybe(this.q.accountById.get(id), toAccount));
+  }
+
+  setPasswordHash(accountId: string, hash: string): void {
+    checkText(accountId, "account id");
+    checkText(hash, "hash");
+    this.run("setPasswordHash", () => {
+      if (this.q.setPasswordHash.run(hash, accountId).changes === 0) throw notFound("account");
+    });
+  }
+
+  addDevice(
+    accountId: string,
+    deviceId: DeviceId,
+    signPublicKey: Uint8Array,
+    boxPublicKey: Uint8Array,
+  ): DeviceRecord {
+    checkText(accountId, "account id");
+    checkDeviceId(deviceId);
+    checkBytes(signPublicKey, "signPublicKey");
+    checkBytes(boxPublicKey, "boxPublicKey");
+    return this.write("addDevice", () => {
+      const existing = this.q.device.get(deviceId);
+      if (existing !== undefined) {
+        const same =
+          existing.account_id === accountId &&
+          existing.sign_public_key.equals(signPublicKey) &&
+          existing.box_public_key.equals(boxPublicKey);
+        if (!same)
+          throw new WeftError("ALREADY_EXISTS", "that device id is registered with other keys");
+        return toDevice(existing);
+      }
+      this.q.requireAccount(accountId);
+      const created = this.now();
+      this.q.insertDevice.run(deviceId, accountId, buf(signPublicKey), buf(boxPublicKey), created);
+      // Copies: the record must not change when the caller reuses its arrays.
+      const [sign, box] = [new Uint8Array(signPublicKey), new Uint8Array(boxPublicKey)];
+      return { deviceId, accountId, signPublicKey: sign, boxPublicKey: box, created };
+    });
+  }
+
+  device(deviceId: DeviceId): DeviceRecord | undefined {
+    checkDeviceId(deviceId);
+    return this.run("device", () => maybe(this.q.device.get(deviceId), toDevice));
+  }
+
+  devicesOf(accountId: string): DeviceRecord[] {
+    checkText(accountId, "account id");
+    return this.run("devicesOf", () => this.q.devicesOf.all(accountId).map(toDevice));
+  }
+
+  saveRefreshToken(r: {
+    tokenHash: string;
+    family: string;
+    accountId: string;
+    expires: number;
+    deviceId?: DeviceId;
+  }): void {
+    checkObject(r, "refresh token");
+    const { tokenHash, family, accountId, expires, deviceId } = r;
+    checkText(tokenHash, "tokenHash");
+    checkText(family, "family");
+    checkText(accountId, "accountId");
+    checkTime(expires, "expires");
+    if (deviceId !== undefined) checkDeviceId(deviceId);
+    this.write("saveRefreshToken", () => {
+      this.q.requireAccount(accountId);
+      // A token must not carry another account's device into the access tokens it yields.
+      if (deviceId !== undefined && this.q.requireDevice(deviceId).account_id !== accountId)
+        throw notFound("device of that account");
+      if (this.q.refreshToken.get(tokenHash) !== undefined)
+        throw new WeftError("ALREADY_EXISTS", "that refresh token is stored already");
+      this.q.insertRefreshToken.run(tokenHash, family, accountId, deviceId ?? null, expires);
+    });
+  }
+
+  refreshToken(tokenHash: string): RefreshTokenRecord | undefined {
+    checkText(tokenHash, "tokenHash");
+    return this.run("refreshToken", () =>
+      maybe(this.q.refreshToken.get(tokenHash), toRefreshToken),
+    );
+  }
+
+  markRefreshTokenUsed(tokenHash: string, at: number): void {
+    checkText(tokenHash, "tokenHash");
+    checkTime(at, "at");
+    this.run("markRefreshTokenUsed", () => {
+      if (this.q.markRefreshTokenUsed.run(at, tokenHash).changes === 0)
+        throw notFound("refresh token");
+    });
+  }
+
+  revokeRefreshFamily(family: string): void {
+    checkText(family, "family");
+    this.run("revokeRefreshFamily", () => void this.q.revokeRefreshFamily.run(family));
+  }
+
+  revokeRefreshTokensOf(accountId: string): void {
+    checkText(accountId, "account id");
+    this.run("revokeRefreshTokensOf", () => void this.q.revokeRefreshTokensOf.run(accountId));
+  }
+
+  createFolder(folderId: FolderId, ownerAccountId: string): void {
+    checkFolderId(folderId);
+    checkText(ownerAccountId, "account id");
+    this.write("createFolder", () => {
+      if (this.q.folder.get(folderId) !== undefined)
+        throw new WeftError("ALREADY_EXISTS", "that folder id is in use");
+      this.q.requireAccount(ownerAccountId);
+      this.q.insertFolder.run(folderId, this.now());
+      this.q.setMember.run(folderId, ownerAccountId, "owner");
+    });
+  }
+
+  folder(folderId: FolderId): FolderRecord | undefined {
+    checkFolderId(folderId);
+    return this.run("folder", () => {
+      const row = this.q.folder.get(folderId);
+      if (row === undefined) return undefined;
+      return { folderId, epoch: row.epoch, created: row.created, headSeq: row.head_seq };
+    });
+  }
+
+  foldersOf(accountId: string): AccountFolder[] {
+    checkText(accountId, "account id");
+    return this.run("foldersOf", () =>
+      this.q.foldersOf.all(accountId).map((r) => ({
+        folderId: r.folder_id as FolderId,
+        role: r.role as Role,
+        epoch: r.epoch,
+        headSeq: r.head_seq,
+      })),
+    );
+  }
+
+  setMember(folderId: FolderId, accountId: string, role: Role): void {
+    checkFolderId(folderId);
+    checkText(accountId, "account id");
+    checkRole(role, ["owner", "editor", "viewer"]);
+    this.write("setMember", () => {
+      this.q.requireFolder(folderId);
+      this.q.requireAccount(accountId);
+      this.q.setMember.run(folderId, accountId, role);
+    });
+  }
+
+  removeMember(folderId: FolderId, accountId: string): void {
+    checkFolderId(folderId);
+    checkText(accountId, "account id");
+    this.run("removeMember", () => void this.q.removeMember.run(folderId, accountId));
+  }
+
+  role(folderId: FolderId, accountId: string): Role | undefined {
+    checkFolderId(folderId);
+    checkText(accountId, "account id");
+    return this.run("role", () => this.q.role.get(folderId, accountId)?.role as Role | undefined);
+  }
+
+  members(folderId: FolderId): FolderMember[] {
+    checkFolderId(folderId);
+    return this.run("members", () =>
+      this.q.members
+        .all(folderId)
+        .map((r) => ({ accountId: r.account_id, user: r.user, role: r.role as Role })),
+    );
+  }
+
+  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined {
+    checkFolderId(folderId);
+    checkDeviceId(deviceId);
+    return this.run("memberDeviceKey", () => {
+      const row = this.q.memberDeviceKey.get(folderId, deviceId);
+      return row === undefined ? undefined : ownBytes(row.sign_public_key);
+    });
+  }
+
+  setEpoch(folderId: FolderId, epoch: number): void {
+    checkFolderId(folderId);
+    checkEpoch(epoch);
+    this.write("setEpoch", () => {
+      const current = this.q.requireFolder(folderId).epoch;
+      checkEpochIncreases(epoch, current);
+      this.q.setEpoch.run(epoch, folderId);
+    });
+  }
+
+  putWrappedKey(folderId: FolderId, deviceId: DeviceId, epoch: number, blob: Uint8Array): void {
+    checkFolderId(folderId);
+    checkDeviceId(deviceId);
+    checkEpoch(epoch);
+    checkBytes(blob, "blob");
+    this.write("putWrappedKey", () => {
+      this.q.requireFolder(folderId);
+      this.q.requireDevice(deviceId);
+      this.q.putWrappedKey.run(folderId, deviceId, epoch, buf(blob));
+    });
+  }
+
+  wrappedKeys(folderId: FolderId, deviceId: DeviceId): WrappedKey[] {
+    checkFolderId(folderId);
+    checkDeviceId(deviceId);
+    return this.run("wrappedKeys", () =>
+      this.q.wrappedKeys
+        .all(folderId, deviceId)
+        .map((r) => ({ epoch: r.epoch, blob: ownBytes(r.blob) })),
+    );
+  }
+
+  createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): void {
+    checkObject(i, "invite");
+    checkText(i.id, "invite id");
+    checkFolderId(i.folderId);
+    checkRole(i.role, ["editor", "viewer"]);
+    checkText(i.createdBy, "createdBy");
+    checkTime(i.expires, "expires");
+    checkBytes(i.wrappedKey, "wrappedKey");
+    checkEpoch(i.epoch);
+    this.write("createInvite", () => {
+      if (this.q.invite.get(i.id) !== undefined)
+        throw new WeftError("ALREADY_EXISTS", "that invite id is in use");
+      this.q.requireFolder(i.folderId);
+      this.q.requireAccount(i.createdBy);
+      const { id, folderId, role, createdBy, expires, wrappedKey, epoch } = i;
+      this.q.insertInvite.run(id, folderId, role, createdBy, expires, buf(wrappedKey), epoch);
+    });
+  }
+
+  invite(id: string): InviteRecord | undefined {
+    checkText(id, "invite id");
+    return this.run("invite", () => maybe(this.q.invite.get(id), toInvite));
+  }
+
+  useInvite(id: string, accountId: string): void {
+    checkText(id, "invite id");
+    checkText(accountId, "account id");
+    this.write("useInvite", () => {
+      this.q.requireAccount(accountId);
+      if (this.q.useInvite.run(accountId, id).changes === 1) return;
+      const row = this.q.invite.get(id);
+      if (row === undefined) throw notFound("invite");
+      if (row.revoked === 1) throw new WeftError("INVALID_ARGUMENT", "the invite was revoked");
+      throw new WeftError("ALREADY_EXISTS", "the invite was used already");
+    });
+  }
+
+  revokeInvite(id: string): void {
+    checkText(id, "invite id");
+    this.run("revokeInvite", () => {
+      if (this.q.revokeInvite.run(id).changes === 0) throw notFound("invite");
+    });
+  }
+
+  append(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+  ): { seq: number; duplicate: boolean } {
+    return this.write("append", () => log.append(this.q, folderId, deviceId, deviceSeq, envelope));
+  }
+
+  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[] {
+    return this.read("readLog", () => log.read(this.q, folderId, afterSeq, limit, maxBytes));
+  }
+
+  headSeq(folderId: FolderId): number {
+    checkFolderId(folderId);
+    return this.run("headSeq", () => this.q.requireFolder(folderId).head_seq);
+  }
+
+  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void {
+    this.write("putSnapshot", () =>
+      log.putSnapshot(this.q, folderId, epoch, coversSeq, ciphertext),
+    );
+  }
+
+  snapshot(folderId: FolderId): SnapshotRecord | undefined {
+    return this.run("snapshot", () => log.snapshot(this.q, folderId));
+  }
+
+  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void {
+    this.write("ack", () => log.ack(this.q, folderId, deviceId, seq));
+  }
+
+  acks(folderId: FolderId): Map<DeviceId, number> {
+    return this.run("acks", () => log.acks(this.q, folderId));
+  }
+
+  pruneLog(folderId: FolderId): number {
+    return this.write("pruneLog", () => log.prune(this.q, folderId));
+  }
+
+  close(): void {
+    const db = this.db;
+    this.db = undefined;
+    if (db === undefined) return;
+    try {
+      // Checkpoints the WAL into the main file and removes -wal and -shm.
+      db.close();
+    } catch (error) {
+      throw storageError("relay metadata store: close", error);
+    }
+  }
+
+  /** Runs `fn` in an IMMEDIATE transaction: its reads and writes see no other writer between. */
+  private write<T>(what: string, fn: () => T): T {
+    return this.run(what, () => this.txn.immediate(fn) as T);
+  }
+
+  /** Runs `fn` in a read transaction: all its queries see one state of the file. */
+  private read<T>(what: string, fn: () => T): T {
+    return this.run(what, () => this.txn.deferred(fn) as T);
+  }
+
+  private run<T>(what: string, fn: () => T): T {
+    if (this.db === undefined) throw new WeftError("STORAGE", "the relay metadata store is closed");
+    try {
+      return fn();
+    } catch (error) {
+      throw storageError(`relay metadata store: ${what}`, error);
+    }
+  }
+}
+
+/**
+ * Opens the relay's metadata store in the SQLite file at `path`, creating it (mode 0600; its
+ * parent directories 0700) if absent, and applying pending migrations.
+ * @throws WeftError INVALID_ARGUMENT for an empty path; STORAGE if the file cannot be opened, is
+ * not a SQLite database, or was written by a newer relay
+ */
+export function openSqliteMetaStore(
+  path: string,
+  options?: SqliteMetaStoreOptions,
+): SqliteMetaStore {
+  return SqliteMetaStore.open(path, options);
+}
+
+/** `map(row)`, or undefined for no row. */
+function maybe<R, T>(row: R | undefined, map: (row: R) => T): T | undefined {
+  return row === undefined ? undefined : map(row);
+}
