@@ -18,6 +18,8 @@ export interface RelayConfig {
    * to every user of the machine).
    */
   jwtSecret?: string;
+  /** Requests per second per client address (bursts of ten times that); 0 turns the limit off. Default 500. */
+  rateLimit: number;
   /** Log level for the JSON logs (default "info"). */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
 }
@@ -27,6 +29,7 @@ export const DEFAULTS = Object.freeze({
   host: "127.0.0.1",
   port: 8787,
   dataDir: "./weft-relay-data",
+  rateLimit: 500,
   logLevel: "info" as const,
 });
 
@@ -62,6 +65,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: "TLS private key file (PEM); with --tls-cert",
   },
   {
+    flag: "--rate-limit",
+    env: "WEFT_RELAY_RATE_LIMIT",
+    key: "rateLimit",
+    help: `requests/s per address, bursts of 10 s (default ${DEFAULTS.rateLimit}; 0: off)`,
+  },
+  {
     flag: "--log-level",
     env: "WEFT_RELAY_LOG_LEVEL",
     key: "logLevel",
@@ -69,13 +78,21 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
   },
 ];
 
+const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
+  host: "H",
+  port: "P",
+  dataDir: "DIR",
+  rateLimit: "N",
+  logLevel: "LEVEL",
+};
+
 /** The text of `weft relay --help`. */
 export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
 
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
 
 Options (each also settable by environment; a flag wins over the environment):
-${FLAGS.map((f) => `  ${`${f.flag} ${f.key === "port" ? "P" : f.key === "host" ? "H" : f.key === "dataDir" ? "DIR" : f.key === "logLevel" ? "LEVEL" : "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
+${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
   ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
   ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
   --help, -h                                      this text
@@ -112,6 +129,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   const port = Number(values.get("port") ?? DEFAULTS.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new WeftError("INVALID_OPTIONS", "the port must be an integer from 0 to 65535");
+  const rateLimit = Number(values.get("rateLimit") ?? DEFAULTS.rateLimit);
+  if (!Number.isFinite(rateLimit) || rateLimit < 0)
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "the rate limit is a number of requests per second, 0 or more",
+    );
   const logLevel = values.get("logLevel") ?? DEFAULTS.logLevel;
   if (!["debug", "info", "warn", "error", "silent"].includes(logLevel))
     throw new WeftError(
@@ -122,6 +145,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     host: values.get("host") ?? DEFAULTS.host,
     port,
     dataDir: values.get("dataDir") ?? DEFAULTS.dataDir,
+    rateLimit,
     logLevel: logLevel as RelayConfig["logLevel"],
   };
   const cert = values.get("tlsCert");

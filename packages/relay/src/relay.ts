@@ -24,6 +24,7 @@ import type { RelayConfig } from "./config.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
 import { LogService, type Principal, type Session } from "./server/log-service.js";
+import { Metrics } from "./server/metrics.js";
 import { FolderBlobs } from "./server/folder-blobs.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
@@ -63,6 +64,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   );
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
+  const metrics = new Metrics();
   const app =
     config.tlsCert && config.tlsKey
       ? uWS.SSLApp({ cert_file_name: config.tlsCert, key_file_name: config.tlsKey })
@@ -80,6 +82,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       status,
       ms: Math.round(ms * 10) / 10,
     };
+    metrics.inc("weft_relay_http_requests_total", { route: req.route, status: String(status) });
+    metrics.observe("weft_relay_http_request_seconds", { route: req.route }, ms / 1000);
+    if (status === 429) metrics.inc("weft_relay_rate_limited_total");
     if (status >= 500)
       logger.error(
         { ...entry, err: error instanceof Error ? error.message : String(error) },
@@ -88,9 +93,19 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     else logger.debug(entry, "request");
     if (status === 429) audit.warn({ event: "rate_limited", route: req.route }, "rate limited");
   };
+  // Token buckets: a burst of ten seconds' worth, then the steady rate. Chunk traffic of a
+  // large sync is many small requests, so the per-address and per-account rates are high;
+  // logins are slow on purpose (password guessing).
+  const rate = config.rateLimit;
   const limits = {
-    address: new TokenBucket({ capacity: 600, refillPerSecond: 100 }),
-    account: new TokenBucket({ capacity: 1200, refillPerSecond: 200 }),
+    address: new TokenBucket({
+      capacity: rate === 0 ? 1e12 : rate * 10,
+      refillPerSecond: rate === 0 ? 1e12 : rate,
+    }),
+    account: new TokenBucket({
+      capacity: rate === 0 ? 1e12 : rate * 20,
+      refillPerSecond: rate === 0 ? 1e12 : rate * 2,
+    }),
     login: new TokenBucket({ capacity: 10, refillPerSecond: 0.2 }),
   };
   registerApi(app, {
@@ -103,6 +118,18 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     observe,
     audit: (event, fields) => audit.info({ event, ...fields }, event),
   });
+  route(
+    app,
+    "get",
+    "/metrics",
+    0,
+    () => ({
+      status: 200,
+      body: metrics.render(),
+      headers: { "content-type": "text/plain; version=0.0.4" },
+    }),
+    observe,
+  );
   route(
     app,
     "get",
@@ -125,7 +152,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     return { accountId: claims.sub, deviceId: device.deviceId };
   };
   const service = new LogService(meta, blobs, authenticate, {
-    appended: () => undefined,
+    appended: () => metrics.inc("weft_relay_envelopes_appended_total"),
     signatureFailure: (who, folderId) =>
       audit.warn(
         { event: "signature_failure", account: who.accountId, folder: folderId },
@@ -138,6 +165,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     gone: boolean;
   }
   const sockets = new Set<uWS.WebSocket<SocketData>>();
+  metrics.gauge("weft_relay_open_sockets", () => sockets.size);
   app.ws<SocketData>("/v1/ws", {
     maxPayloadLength: frameLimits.maxFrameBytes,
     maxBackpressure: 4 * frameLimits.maxFrameBytes,
@@ -162,6 +190,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         send: (m: Message) => {
           if (data.gone) return;
           const frame = encodeMessage(m);
+          metrics.inc("weft_relay_bytes_out_total", {}, frame.length);
           ws.cork(() => ws.send(frame, true));
         },
         close: (code, reason) => {
@@ -171,6 +200,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     },
     message: (ws, bytes, isBinary) => {
       const session = ws.getUserData().session!;
+      metrics.inc("weft_relay_bytes_in_total", {}, bytes.byteLength);
       let message: Message;
       try {
         if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");

@@ -18,6 +18,7 @@ import {
   verifyAccessToken,
 } from "../auth/index.js";
 import type { MetaStore, Role } from "../store/index.js";
+import { registerInviteApi } from "./api-invites.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import {
   type HttpRequest,
@@ -33,6 +34,8 @@ import {
 const ACCESS_TTL_SECONDS = 15 * 60;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
 const JSON_LIMIT = 64 * 1024;
+/** A list of the most chunk ids one request may name: 1,024 × (64 hex + quotes and comma), and room. */
+const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
 const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** What the API needs. */
@@ -182,11 +185,11 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
 
   // ---- chunks (PROTOCOL.md "HTTP: blobs") ----
   const blobs = "/v1/folders/:folderId/blobs";
-  r("post", `${blobs}/missing`, JSON_LIMIT, async (req) => {
+  r("post", `${blobs}/missing`, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     return json(200, { missing: await store.has(idList(req.body)) });
   });
-  r("post", `${blobs}/delete`, JSON_LIMIT, async (req) => {
+  r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     await store.delete(idList(req.body));
     return { status: 204 };
@@ -208,6 +211,8 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const store = await blobAccess(ctx, req, "viewer");
     return json(200, await store.size());
   });
+
+  registerInviteApi(app, ctx);
 }
 
 function limit_(bucket: TokenBucket, key: string): void {

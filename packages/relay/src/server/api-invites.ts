@@ -1,0 +1,271 @@
+/**
+ * The relay's API for sharing a folder: invites, folder keys wrapped for member devices, member
+ * removal (which moves the folder to a new key epoch), and a folder's counters. Keys stay opaque:
+ * the relay stores and hands back wrapped keys, never anything that unwraps them.
+ *
+ * It needs only part of the API's context, named here structurally, and keeps its own small
+ * token and role checks so that it does not import api.ts (which registers it: no import cycle).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { ProtocolError, WeftError } from "@weft/core";
+import type { FolderId } from "@weft/crypto";
+import { MAX_EPOCH, fromBase64Url, isDeviceId, isFolderId, toBase64Url } from "@weft/crypto";
+import type uWS from "uWebSockets.js";
+import { type AccessClaims, type TokenBucket, verifyAccessToken } from "../auth/index.js";
+import type { MetaStore, Role } from "../store/index.js";
+import {
+  type HttpRequest,
+  type Reply,
+  type RequestObserver,
+  field,
+  json,
+  jsonBody,
+  route,
+} from "./http.js";
+
+const JSON_LIMIT = 64 * 1024;
+/** A wrapped folder key is small: a 32-byte key plus a nonce and a tag. */
+const WRAPPED_KEY_MAX_BYTES = 1024;
+const WRAPPED_KEY_MAX_CHARS = Math.ceil((WRAPPED_KEY_MAX_BYTES * 4) / 3);
+const TTL_MIN_SECONDS = 60;
+const TTL_MAX_SECONDS = 30 * 24 * 3600;
+const TTL_DEFAULT_SECONDS = 7 * 24 * 3600;
+/** 16 random bytes, base64url without padding. */
+const INVITE_ID = /^[A-Za-z0-9_-]{22}$/;
+const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
+
+/** What the invite routes use of the API's context (`ApiContext` has all of it). */
+export interface InviteApiContext {
+  meta: MetaStore;
+  jwtSecret: Uint8Array;
+  limits: { address: TokenBucket; account: TokenBucket };
+  observe: RequestObserver;
+  audit: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** Registers the invite, wrapped-key, member-removal and folder routes on `app`. */
+export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext): void {
+  const { meta } = ctx;
+  const r = (
+    method: "get" | "post" | "put" | "del",
+    pattern: string,
+    limit: number,
+    h: (req: HttpRequest) => Reply,
+  ): void =>
+    route(
+      app,
+      method,
+      pattern,
+      limit,
+      (req) => {
+        take(ctx.limits.address, req.address);
+        return h(req);
+      },
+      ctx.observe,
+    );
+  /** The caller's claims and role in the route's folder, at least `least`. */
+  const member = (req: HttpRequest, least: Role) => {
+    const who = authorize(ctx, req);
+    const folderId = folderParam(req);
+    return { who, folderId, role: requireRole(meta, folderId, who.sub, least) };
+  };
+
+  // ---- invites ----
+  r("post", "/v1/folders/:folderId/invites", JSON_LIMIT, (req) => {
+    const { who, folderId } = member(req, "owner");
+    const body = jsonBody(req.body);
+    const role = body["role"];
+    if (role !== "editor" && role !== "viewer")
+      throw new ProtocolError("bad_frame", 'role must be "editor" or "viewer"');
+    const wrappedKey = wrappedKeyField(body);
+    const epoch = epochField(body);
+    const ttl = body["ttlSeconds"] ?? TTL_DEFAULT_SECONDS;
+    if (
+      !Number.isSafeInteger(ttl) ||
+      (ttl as number) < TTL_MIN_SECONDS ||
+      (ttl as number) > TTL_MAX_SECONDS
+    )
+      throw new ProtocolError(
+        "bad_frame",
+        `ttlSeconds must be an integer from ${TTL_MIN_SECONDS} to ${TTL_MAX_SECONDS}`,
+      );
+    const inviteId = randomBytes(16).toString("base64url");
+    const expires = Date.now() + (ttl as number) * 1000;
+    meta.createInvite({
+      id: inviteId,
+      folderId,
+      role,
+      createdBy: who.sub,
+      expires,
+      wrappedKey,
+      epoch,
+    });
+    ctx.audit("invite.created", {
+      by: who.sub,
+      folder: folderId,
+      invite: inviteRef(inviteId),
+      role,
+      epoch,
+      expires,
+    });
+    return json(201, { inviteId });
+  });
+
+  r("del", "/v1/folders/:folderId/invites/:inviteId", 0, (req) => {
+    const { who, folderId } = member(req, "owner");
+    const inviteId = req.params[1] ?? "";
+    const invite = INVITE_ID.test(inviteId) ? meta.invite(inviteId) : undefined;
+    if (!invite || invite.folderId !== folderId)
+      throw new ProtocolError("not_found", "no such invite");
+    meta.revokeInvite(inviteId);
+    ctx.audit("invite.revoked", { by: who.sub, folder: folderId, invite: inviteRef(inviteId) });
+    return { status: 204 };
+  });
+
+  r("post", "/v1/invites/:inviteId/redeem", JSON_LIMIT, (req) => {
+    const who = authorize(ctx, req);
+    const inviteId = req.params[0] ?? "";
+    const invite = INVITE_ID.test(inviteId) ? meta.invite(inviteId) : undefined;
+    // Unknown, revoked and expired answer alike, so invite ids cannot be probed.
+    if (!invite || invite.revoked || invite.expires <= Date.now())
+      throw new ProtocolError("not_found", "no such invite");
+    if (invite.usedBy !== null) throw new ProtocolError("conflict", "the invite was used already");
+    try {
+      meta.useInvite(inviteId, who.sub); // atomic: of two racing redeems, one wins
+    } catch (error) {
+      if (error instanceof WeftError && error.code === "ALREADY_EXISTS")
+        throw new ProtocolError("conflict", "the invite was used already");
+      if (error instanceof WeftError && error.code === "INVALID_ARGUMENT")
+        throw new ProtocolError("not_found", "no such invite");
+      throw error;
+    }
+    const current = meta.role(invite.folderId, who.sub);
+    const role = current && RANK[current] >= RANK[invite.role] ? current : invite.role;
+    if (role !== current) meta.setMember(invite.folderId, who.sub, role);
+    ctx.audit("invite.redeemed", {
+      account: who.sub,
+      folder: invite.folderId,
+      invite: inviteRef(inviteId),
+      role,
+    });
+    return json(200, {
+      folderId: invite.folderId,
+      role,
+      epoch: invite.epoch,
+      wrappedKey: toBase64Url(invite.wrappedKey),
+    });
+  });
+
+  // ---- folder keys wrapped for member devices ----
+  r("put", "/v1/folders/:folderId/keys/:deviceId", JSON_LIMIT, (req) => {
+    const { who, folderId } = member(req, "editor");
+    const deviceId = req.params[1] ?? "";
+    if (!isDeviceId(deviceId)) throw new ProtocolError("bad_frame", "malformed device id");
+    const device = meta.device(deviceId);
+    if (!device || !meta.role(folderId, device.accountId))
+      throw new ProtocolError("not_found", "no such member device");
+    const body = jsonBody(req.body);
+    const epoch = epochField(body);
+    meta.putWrappedKey(folderId, deviceId, epoch, wrappedKeyField(body));
+    ctx.audit("key.stored", { by: who.sub, folder: folderId, device: deviceId, epoch });
+    return { status: 204 };
+  });
+
+  r("get", "/v1/folders/:folderId/keys", 0, (req) => {
+    const { who, folderId } = member(req, "viewer");
+    if (!who.dev || !isDeviceId(who.dev))
+      throw new ProtocolError("bad_frame", "the token is not bound to a device; log in with one");
+    const keys = meta
+      .wrappedKeys(folderId, who.dev)
+      .map(({ epoch, blob }) => ({ epoch, wrappedKey: toBase64Url(blob) }));
+    return json(200, { keys });
+  });
+
+  // ---- members and the folder ----
+  r("del", "/v1/folders/:folderId/members/:user", 0, (req) => {
+    const { who, folderId } = member(req, "owner");
+    const user = (req.params[1] ?? "").toLowerCase(); // a-z 0-9 . _ -: nothing to decode
+    const account = user.length <= 63 && user !== "" ? meta.accountByUser(user) : undefined;
+    if (!account || !meta.role(folderId, account.id))
+      throw new ProtocolError("not_found", "no such member");
+    if (account.id === who.sub)
+      throw new ProtocolError("conflict", "an owner cannot remove themself");
+    const epoch = (meta.folder(folderId)?.epoch ?? 0) + 1;
+    if (epoch > MAX_EPOCH) throw new ProtocolError("conflict", "the folder has no epochs left");
+    meta.removeMember(folderId, account.id);
+    meta.setEpoch(folderId, epoch);
+    ctx.audit("member.removed", { by: who.sub, folder: folderId, account: account.id, epoch });
+    return json(200, { epoch });
+  });
+
+  r("get", "/v1/folders/:folderId", 0, (req) => {
+    const { folderId, role } = member(req, "viewer");
+    const folder = meta.folder(folderId);
+    if (!folder) throw new ProtocolError("forbidden", "not a member of this folder");
+    return json(200, { folderId, epoch: folder.epoch, headSeq: folder.headSeq, role });
+  });
+}
+
+function take(bucket: TokenBucket, key: string): void {
+  const taken = bucket.take(key);
+  if (!taken.ok) {
+    const error = new ProtocolError("rate_limited", "too many requests; retry later");
+    (error as ProtocolError & { retryAfterSeconds: number }).retryAfterSeconds =
+      taken.retryAfterSeconds;
+    throw error;
+  }
+}
+
+/** The access token's claims. @throws ProtocolError unauthorized */
+function authorize(ctx: InviteApiContext, req: HttpRequest): AccessClaims {
+  const header = req.headers.authorization;
+  if (!header.startsWith("Bearer "))
+    throw new ProtocolError("unauthorized", "an access token is required");
+  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
+  take(ctx.limits.account, claims.sub);
+  return claims;
+}
+
+function requireRole(meta: MetaStore, folderId: FolderId, accountId: string, least: Role): Role {
+  const role = meta.role(folderId, accountId);
+  // Not a member and no such folder answer alike, so folder ids cannot be probed.
+  if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
+  if (RANK[role] < RANK[least])
+    throw new ProtocolError("forbidden", `this needs the ${least} role`);
+  return role;
+}
+
+function folderParam(req: HttpRequest): FolderId {
+  const id = req.params[0] ?? "";
+  if (!isFolderId(id)) throw new ProtocolError("bad_frame", "malformed folder id");
+  return id;
+}
+
+/** `wrappedKey`: base64url of 1 to 1024 bytes, opaque to the relay. */
+function wrappedKeyField(body: Record<string, unknown>): Uint8Array {
+  const text = field(body, "wrappedKey", WRAPPED_KEY_MAX_CHARS);
+  let bytes: Uint8Array;
+  try {
+    bytes = fromBase64Url(text);
+  } catch {
+    throw new ProtocolError("bad_frame", "wrappedKey must be base64url");
+  }
+  if (bytes.length === 0 || bytes.length > WRAPPED_KEY_MAX_BYTES)
+    throw new ProtocolError("bad_frame", `wrappedKey is 1 to ${WRAPPED_KEY_MAX_BYTES} bytes`);
+  return bytes;
+}
+
+function epochField(body: Record<string, unknown>): number {
+  const epoch = body["epoch"];
+  if (!Number.isSafeInteger(epoch) || (epoch as number) < 0 || (epoch as number) > MAX_EPOCH)
+    throw new ProtocolError("bad_frame", `epoch must be an integer from 0 to ${MAX_EPOCH}`);
+  return epoch as number;
+}
+
+/**
+ * How the audit stream names an invite: a hash of its id, never the id itself (whoever holds
+ * the id and an account can redeem it, so it is as secret as a token).
+ */
+function inviteRef(inviteId: string): string {
+  return createHash("sha256").update(inviteId).digest("hex").slice(0, 16);
+}
