@@ -263,7 +263,14 @@ export class LogService {
     if (result.duplicate) return; // a retry whose answer was lost: stored and pushed once
     this.events.appended(folderId, envelope.length);
     const push: Message = { type: "envelopes", folderId, items: [{ seq: result.seq, envelope }] };
-    for (const sub of this.subscribers.get(folderId) ?? []) sub.send(push);
+    for (const sub of this.subscribers.get(folderId) ?? []) {
+      // A member removed since it subscribed gets nothing more, and loses the subscription.
+      if (sub.principal && !this.meta.role(folderId, sub.principal.accountId)) {
+        this.unsubscribe(sub, folderId);
+        continue;
+      }
+      sub.send(push);
+    }
   }
 
   private subscribersOf(folderId: FolderId): Set<Session> {

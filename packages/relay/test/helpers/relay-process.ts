@@ -16,13 +16,18 @@ export interface RelayProcess {
   child: ChildProcess;
   /** Everything it wrote to stdout and stderr so far. */
   logs(): string;
+  /** Stops it with SIGTERM and resolves with its exit code; the data directory stays. */
+  stop(): Promise<number | null>;
   /** Kills it (if running) and removes its data directory. */
   dispose(): Promise<void>;
 }
 
 /** Starts `weft relay` (the built CLI) with its data in a new temp directory. */
-export async function startRelayProcess(env: Record<string, string> = {}): Promise<RelayProcess> {
-  const dir = await mkdtemp(join(tmpdir(), "weft-relay-"));
+export async function startRelayProcess(
+  env: Record<string, string> = {},
+  reuseDir?: string,
+): Promise<RelayProcess> {
+  const dir = reuseDir ?? (await mkdtemp(join(tmpdir(), "weft-relay-")));
   let logs = "";
   const child = spawn(process.execPath, [cli, "--port", "0", "--data", join(dir, "data")], {
     env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info", ...env },
@@ -43,6 +48,12 @@ export async function startRelayProcess(env: Record<string, string> = {}): Promi
     dir,
     child,
     logs: () => logs,
+    stop: async () => {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      return exited;
+    },
     dispose: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
