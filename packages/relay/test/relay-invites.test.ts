@@ -216,6 +216,15 @@ describe("sharing a folder through the relay (real process)", () => {
 
   test("removing a member moves the folder to a new epoch and shuts the member out", async () => {
     const members = `/v1/folders/${folderId}/members`;
+    const invites = `/v1/folders/${folderId}/invites`;
+    const early = await call(
+      "POST",
+      invites,
+      { role: "viewer", wrappedKey: wrapped, epoch: 0 },
+      alice,
+    );
+    expect(early.status).toBe(201);
+    secrets.push(early.json["inviteId"] as string);
     expect((await call("DELETE", `${members}/carol`, undefined, bob)).status).toBe(403);
     expect((await call("DELETE", `${members}/alice`, undefined, alice)).status).toBe(409);
     expect((await call("DELETE", `${members}/dave`, undefined, alice)).status).toBe(404);
@@ -232,6 +241,25 @@ describe("sharing a folder through the relay (real process)", () => {
       role: "owner",
     });
     expect((await call("DELETE", `${members}/carol`, undefined, alice)).json).toEqual({ epoch: 2 });
+    // Invites made under an earlier key epoch no longer admit anyone; new ones must name the current epoch.
+    const frank = await account("frank", generateDeviceIdentity());
+    secrets.push(frank);
+    expect(
+      (await call("POST", `/v1/invites/${early.json["inviteId"] as string}/redeem`, {}, frank))
+        .status,
+    ).toBe(409);
+    expect(
+      (await call("POST", invites, { role: "viewer", wrappedKey: wrapped, epoch: 1 }, alice))
+        .status,
+    ).toBe(409);
+    const fresh = await call(
+      "POST",
+      invites,
+      { role: "viewer", wrappedKey: wrapped, epoch: 2 },
+      alice,
+    );
+    expect(fresh.status).toBe(201);
+    secrets.push(fresh.json["inviteId"] as string);
   });
 
   test("the audit stream records each step but no wrapped key, invite id or token", async () => {

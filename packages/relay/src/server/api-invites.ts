@@ -79,6 +79,9 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
       throw new ProtocolError("bad_frame", 'role must be "editor" or "viewer"');
     const wrappedKey = wrappedKeyField(body);
     const epoch = epochField(body);
+    const current = meta.folder(folderId)?.epoch ?? 0;
+    if (epoch !== current)
+      throw new ProtocolError("conflict", `the folder is at key epoch ${current}, not ${epoch}`);
     const ttl = body["ttlSeconds"] ?? TTL_DEFAULT_SECONDS;
     if (
       !Number.isSafeInteger(ttl) ||
@@ -130,6 +133,13 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     if (!invite || invite.revoked || invite.expires <= Date.now())
       throw new ProtocolError("not_found", "no such invite");
     if (invite.usedBy !== null) throw new ProtocolError("conflict", "the invite was used already");
+    // An invite made before a member was removed carries a key the folder no longer writes
+    // with; refusing it makes the owner invite again under the current epoch.
+    if (invite.epoch < (meta.folder(invite.folderId)?.epoch ?? 0))
+      throw new ProtocolError(
+        "conflict",
+        "the invite is for an earlier key epoch; ask for a new one",
+      );
     try {
       meta.useInvite(inviteId, who.sub); // atomic: of two racing redeems, one wins
     } catch (error) {
