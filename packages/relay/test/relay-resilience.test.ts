@@ -9,6 +9,7 @@ import {
   generateFolderKey,
   newFolderId,
   ready,
+  toBase64Url,
 } from "@weft/crypto";
 import {
   HttpBlobStore,
@@ -16,9 +17,12 @@ import {
   MemoryStateStore,
   Replica,
   SUPPORTED_VERSIONS,
+  type Message,
   createWebSocketTransport,
   encodeMessage,
 } from "@weft/core";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
@@ -50,6 +54,7 @@ async function replica(
   token: string,
   folderId: FolderId,
   keyring: FolderKeyring,
+  snapshotEvery = 1000,
 ): Promise<Replica> {
   const r = await Replica.open({
     identity,
@@ -70,6 +75,7 @@ async function replica(
       close: () => Promise.resolve(),
     },
     reconnectDelayMs: { min: 20, max: 200 },
+    snapshotEvery,
   });
   const stores = new Map<string, HttpBlobStore>();
   function store(): HttpBlobStore {
@@ -115,6 +121,75 @@ test("a relay restarted in the middle of a sync loses nothing; clients reconnect
   expect(b.list()).toEqual(a.list());
   expect(b.list().filter((e) => e.kind === "file")).toHaveLength(30);
   expect(new TextDecoder().decode(await b.readFile("during/9.txt"))).toBe("during 9");
+}, 90_000);
+
+test("the log is pruned below every member's ack and the snapshot; a new device starts from the snapshot", async () => {
+  const current = await relay();
+  const folderId = newFolderId();
+  const keyring = new FolderKeyring(folderId);
+  keyring.add(0, generateFolderKey());
+  const [da, db, db2] = [
+    generateDeviceIdentity(),
+    generateDeviceIdentity(),
+    generateDeviceIdentity(),
+  ];
+  const ta = await signUp(current.url, "pam", da);
+  const tb = await signUp(current.url, "pat", db);
+  await call(current.url, "POST", "/v1/folders", { folderId }, ta);
+  await call(
+    current.url,
+    "POST",
+    `/v1/folders/${folderId}/members`,
+    { user: "pat", role: "editor" },
+    ta,
+  );
+  const where = (): string => current.url;
+  const a = await replica(where, da, ta, folderId, keyring, 4);
+  const b = await replica(where, db, tb, folderId, keyring, 4);
+  for (let i = 0; i < 16; i++) {
+    await a.writeFile(`f${i}.txt`, new TextEncoder().encode(`file ${i}`));
+    await Promise.all([a.syncOnce(), b.syncOnce()]); // one log entry each, acknowledged by both
+  }
+  const head = a.stats().appliedSeq;
+  const db0 = new Database(join(current.dir, "data", "relay.db"), { readonly: true });
+  const kept = (db0.prepare("SELECT count(*) AS n FROM log").get() as { n: number }).n;
+  db0.close();
+  expect(kept).toBeLessThan(head);
+  // Pat's second device starts from nothing: the snapshot, then the tail.
+  const login = await call(current.url, "POST", "/v1/auth/login", {
+    user: "pat",
+    password: "pat-correct-horse",
+    device: {
+      signPublicKey: toBase64Url(db2.signPublicKey),
+      boxPublicKey: toBase64Url(db2.boxPublicKey),
+    },
+  });
+  const tc = login.json["accessToken"] as string;
+  // Asking for the log from its start now gets a clear refusal that points to the snapshot.
+  const raw = createWebSocketTransport(`${current.url.replace("http", "ws")}/v1/ws`, { WebSocket });
+  await raw.connect();
+  const answers: Message[] = [];
+  const got = (n: number) =>
+    new Promise<void>((resolve) => {
+      const off = raw.on("message", (m) => {
+        answers.push(m);
+        if (answers.length === n) {
+          off();
+          resolve();
+        }
+      });
+    });
+  const three = got(3);
+  raw.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "t", version: "1" } });
+  raw.send({ type: "auth", requestId: 1, token: tc });
+  raw.send({ type: "subscribe", requestId: 2, folderId, afterSeq: 0 });
+  await three;
+  expect(answers[2]).toMatchObject({ type: "error", code: "not_found", requestId: 2 });
+  raw.close();
+  const c = await replica(where, db2, tc, folderId, keyring, 4);
+  await c.syncOnce();
+  expect(c.list()).toEqual(a.list());
+  expect(c.stats().snapshotsLoaded).toBe(1);
 }, 90_000);
 
 test("random and mutated frames never crash the relay; it still serves correct data afterwards", async () => {

@@ -310,12 +310,25 @@ export class SyncEngine {
         }
       }
       this.buffer.clear();
-      const sub = await conn.request({
-        type: "subscribe",
-        requestId: 0,
-        folderId: this.ctx.folderId,
-        afterSeq: this.ctx.meta.appliedSeq,
-      });
+      const subscribe = () =>
+        conn!.request({
+          type: "subscribe",
+          requestId: 0,
+          folderId: this.ctx.folderId,
+          afterSeq: this.ctx.meta.appliedSeq,
+        });
+      let sub;
+      try {
+        sub = await subscribe();
+      } catch (error) {
+        // The relay pruned entries this device has not applied: only a snapshot bridges that.
+        const data = snap.snapshot;
+        if (!(error instanceof ProtocolError && error.wireCode === "not_found") || !data)
+          throw error;
+        if (data.coversSeq <= this.ctx.meta.appliedSeq) throw error;
+        await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq));
+        sub = await subscribe();
+      }
       this.headSeq = Math.max(this.headSeq, sub.headSeq);
       if (this.conn !== conn || !conn.isOpen)
         throw new ProtocolError("unavailable", "connection closed while subscribing");

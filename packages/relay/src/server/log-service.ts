@@ -144,7 +144,11 @@ export class LogService {
         if (m.coversSeq > head)
           throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
         this.meta.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
-        return session.send({ type: "ok", requestId });
+        session.send({ type: "ok", requestId });
+        // A new snapshot is when older entries may become unneeded: those every member device
+        // has acknowledged and the snapshot covers.
+        this.meta.pruneLog(m.folderId);
+        return;
       }
       case "snapshotGet": {
         const snapshot = this.meta.snapshot(m.folderId) ?? null;
@@ -185,20 +189,33 @@ export class LogService {
         "too_large",
         `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
       );
-    const subs = this.subscribersOf(folderId);
-    const wasOnline = this.onlineDevices(folderId).has(who.deviceId);
-    subs.add(session);
-    session.folders.add(folderId);
-    session.send({ type: "subscribed", requestId, folderId, headSeq: this.meta.headSeq(folderId) });
-    // The backlog, in batches bounded by count and bytes, read from the store in pages.
-    let after = m.afterSeq;
-    for (;;) {
-      const items = this.meta.readLog(
+    const head = this.meta.headSeq(folderId);
+    const page = (after: number) =>
+      this.meta.readLog(
         folderId,
         after,
         frameLimits.maxEnvelopesPerBatch,
         frameLimits.maxFrameBytes - 64 * 1024,
       );
+    // Entries every member device has acknowledged and a snapshot covers may be pruned. A
+    // device asking from before them must load the snapshot first.
+    let first = page(m.afterSeq);
+    const next = first[0]?.seq;
+    if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
+      throw new ProtocolError(
+        "not_found",
+        `the log after seq ${m.afterSeq} was pruned; load the snapshot and subscribe from it`,
+      );
+    const subs = this.subscribersOf(folderId);
+    const wasOnline = this.onlineDevices(folderId).has(who.deviceId);
+    subs.add(session);
+    session.folders.add(folderId);
+    session.send({ type: "subscribed", requestId, folderId, headSeq: head });
+    // The backlog, in batches bounded by count and bytes, read from the store in pages.
+    let after = m.afterSeq;
+    for (;;) {
+      const items = first.length > 0 ? first : page(after);
+      first = [];
       if (items.length === 0) break;
       session.send({ type: "envelopes", folderId, items });
       after = items[items.length - 1]!.seq;
