@@ -47,6 +47,8 @@ export interface StartOptions {
 }
 
 const VERSION = "0.1.0";
+/** Open WebSockets one client address may hold (a NAT of a few dozen devices fits). */
+const MAX_SOCKETS_PER_ADDRESS = 256;
 
 /** Starts a relay; resolves once it listens. */
 export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
@@ -163,7 +165,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   interface SocketData {
     session?: Session;
     gone: boolean;
+    address: string;
   }
+  const perAddress = new Map<string, number>();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   metrics.gauge("weft_relay_open_sockets", () => sockets.size);
   app.ws<SocketData>("/v1/ws", {
@@ -172,8 +176,23 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     idleTimeout: 120,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
+      const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if ((perAddress.get(address) ?? 0) >= MAX_SOCKETS_PER_ADDRESS) {
+        metrics.inc("weft_relay_rate_limited_total");
+        audit.warn(
+          { event: "rate_limited", route: "/v1/ws" },
+          "too many connections from one address",
+        );
+        res.cork(() => {
+          res.writeStatus("429 Too Many Requests").writeHeader("retry-after", "10");
+          res.end(
+            JSON.stringify({ error: { code: "rate_limited", message: "too many connections" } }),
+          );
+        });
+        return;
+      }
       res.upgrade<SocketData>(
-        { gone: false },
+        { gone: false, address },
         req.getHeader("sec-websocket-key"),
         req.getHeader("sec-websocket-protocol"),
         req.getHeader("sec-websocket-extensions"),
@@ -182,6 +201,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     },
     open: (ws) => {
       sockets.add(ws);
+      const address = ws.getUserData().address;
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
       const data = ws.getUserData();
       data.session = {
         greeted: false,
@@ -216,6 +237,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       const data = ws.getUserData();
       data.gone = true;
       sockets.delete(ws);
+      const left = (perAddress.get(data.address) ?? 1) - 1;
+      if (left > 0) perAddress.set(data.address, left);
+      else perAddress.delete(data.address);
       if (data.session) service.closed(data.session);
     },
   });

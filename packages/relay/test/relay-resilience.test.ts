@@ -192,6 +192,30 @@ test("the log is pruned below every member's ack and the snapshot; a new device 
   expect(c.stats().snapshotsLoaded).toBe(1);
 }, 90_000);
 
+test("one account holds at most 64 connections; the 65th is refused as rate_limited", async () => {
+  const current = await relay();
+  const token = await signUp(current.url, "many", generateDeviceIdentity());
+  const open = async (): Promise<Message> => {
+    const t = createWebSocketTransport(`${current.url.replace("http", "ws")}/v1/ws`, { WebSocket });
+    await t.connect();
+    const answers: Message[] = [];
+    const two = new Promise<void>((resolve) =>
+      t.on("message", (m) => {
+        if (answers.push(m) === 2) resolve();
+      }),
+    );
+    t.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "t", version: "1" } });
+    t.send({ type: "auth", requestId: 1, token });
+    await two;
+    transports.push(t);
+    return answers[1]!;
+  };
+  const transports: { close(): void }[] = [];
+  for (let i = 0; i < 64; i++) expect(await open()).toMatchObject({ type: "ok" });
+  expect(await open()).toMatchObject({ type: "error", code: "rate_limited" });
+  for (const t of transports) t.close();
+}, 60_000);
+
 test("random and mutated frames never crash the relay; it still serves correct data afterwards", async () => {
   const r = await relay();
   const hello = encodeMessage({

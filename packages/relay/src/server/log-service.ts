@@ -22,6 +22,8 @@ import type { FolderBlobs } from "./folder-blobs.js";
 const SERVER = { name: "weft-relay", version: "0.1.0" };
 /** Subscriptions one connection may hold. */
 export const MAX_SUBSCRIPTIONS = 256;
+/** Authenticated connections one account may hold at once. */
+export const MAX_SESSIONS_PER_ACCOUNT = 64;
 
 /** Who a connection is, once authenticated. */
 export interface Principal {
@@ -51,6 +53,8 @@ class Fatal extends ProtocolError {}
 /** See the module comment. */
 export class LogService {
   private readonly subscribers = new Map<FolderId, Set<Session>>();
+  /** Authenticated sessions per account, bounded by MAX_SESSIONS_PER_ACCOUNT. */
+  private readonly perAccount = new Map<string, number>();
   /** Presence each online device last reported, per folder. */
   private readonly presence = new Map<
     FolderId,
@@ -78,6 +82,12 @@ export class LogService {
   /** The connection ended: its subscriptions end and peers see the device go offline. */
   closed(session: Session): void {
     for (const folderId of [...session.folders]) this.unsubscribe(session, folderId);
+    const account = session.principal?.accountId;
+    if (account !== undefined) {
+      const left = (this.perAccount.get(account) ?? 1) - 1;
+      if (left > 0) this.perAccount.set(account, left);
+      else this.perAccount.delete(account);
+    }
   }
 
   /** Every open session (for shutdown). */
@@ -106,6 +116,12 @@ export class LogService {
         }
         if (session.principal && session.principal.deviceId !== principal.deviceId)
           throw new Fatal("forbidden", "the connection is authenticated as another device");
+        if (!session.principal) {
+          const open = this.perAccount.get(principal.accountId) ?? 0;
+          if (open >= MAX_SESSIONS_PER_ACCOUNT)
+            throw new Fatal("rate_limited", "too many connections for this account");
+          this.perAccount.set(principal.accountId, open + 1);
+        }
         session.principal = principal;
         return session.send({ type: "ok", requestId: m.requestId });
       }
