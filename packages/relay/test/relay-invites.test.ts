@@ -1,13 +1,7 @@
 // Sharing a folder through the real relay process: invites (create, redeem once, revoke), folder
 // keys wrapped for member devices, member removal moving the folder to a new epoch; and the logs
 // never hold a wrapped key, an invite id or a token.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import {
   type DeviceIdentity,
   generateDeviceIdentity,
@@ -16,77 +10,31 @@ import {
   toBase64Url,
 } from "@weft/crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type RelayProcess,
+  call as callRelay,
+  signUp,
+  startRelayProcess,
+} from "./helpers/relay-process.js";
 
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
-let dir: string;
-let child: ChildProcess;
+let relay: RelayProcess;
 let url: string;
-let logs = "";
 
 beforeAll(async () => {
   await ready();
-  dir = await mkdtemp(join(tmpdir(), "weft-relay-invites-"));
-  child = spawn(process.execPath, [cli, "--port", "0", "--data", join(dir, "data")], {
-    env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`relay exited with ${code}: ${logs}`)));
-    lines.on("line", (line) => {
-      logs += `${line}\n`;
-      const parsed = JSON.parse(line) as { url?: string };
-      if (parsed.url) resolve(parsed.url);
-    });
-  });
+  relay = await startRelayProcess();
+  url = relay.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (child.exitCode === null) {
-    child.kill("SIGKILL");
-    await new Promise((resolve) => child.once("exit", resolve));
-  }
-  await rm(dir, { recursive: true, force: true });
+  await relay.dispose();
 });
 
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      "content-type": "application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
+const call = (method: string, path: string, body?: unknown, token?: string) =>
+  callRelay(url, method, path, body, token);
 /** Registers `user` and logs in, with a device unless `device` is undefined. */
-async function account(user: string, device?: DeviceIdentity): Promise<string> {
-  const password = `${user}-correct-horse`;
-  expect((await call("POST", "/v1/auth/register", { user, password })).status).toBe(201);
-  const login = await call("POST", "/v1/auth/login", {
-    user,
-    password,
-    ...(device
-      ? {
-          device: {
-            signPublicKey: toBase64Url(device.signPublicKey),
-            boxPublicKey: toBase64Url(device.boxPublicKey),
-          },
-        }
-      : {}),
-  });
-  expect(login.status).toBe(200);
-  return login.json["accessToken"] as string;
-}
+const account = (user: string, device?: DeviceIdentity): Promise<string> =>
+  signUp(url, user, device);
 
 const chunkPut = (folderId: string, token: string) =>
   fetch(`${url}/v1/folders/${folderId}/blobs/${randomBytes(32).toString("hex")}`, {
@@ -264,11 +212,12 @@ describe("sharing a folder through the relay (real process)", () => {
 
   test("the audit stream records each step but no wrapped key, invite id or token", async () => {
     const deadline = Date.now() + 5_000;
-    while (!logs.includes('"epoch":2') && Date.now() < deadline)
+    while (!relay.logs().includes('"epoch":2') && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
     for (const event of ["invite.created", "invite.redeemed", "invite.revoked", "member.removed"])
-      expect(logs).toContain(`"event":"${event}"`);
+      expect(relay.logs()).toContain(`"event":"${event}"`);
     expect(secrets.length).toBeGreaterThan(8);
-    for (const secret of secrets) expect(logs.includes(secret), secret.slice(0, 8)).toBe(false);
+    for (const secret of secrets)
+      expect(relay.logs().includes(secret), secret.slice(0, 8)).toBe(false);
   });
 });

@@ -1,12 +1,8 @@
 // The relay as an operator runs it: a real process on 127.0.0.1 (port 0), two accounts, two
 // Replicas syncing a file and a Yjs document through it over WebSocket and HTTP; then the data
 // directory holds no plaintext name or content, and SIGTERM stops it cleanly.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import {
   FolderKeyring,
   type DeviceIdentity,
@@ -14,7 +10,6 @@ import {
   generateFolderKey,
   newFolderId,
   ready,
-  toBase64Url,
 } from "@weft/crypto";
 import {
   HttpBlobStore,
@@ -25,73 +20,30 @@ import {
 } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
+import {
+  type RelayProcess,
+  call as callRelay,
+  signUp,
+  startRelayProcess,
+} from "./helpers/relay-process.js";
 
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
-let dir: string;
-let child: ChildProcess;
+let relay: RelayProcess;
 let url: string;
-let logs = "";
 
 beforeAll(async () => {
   await ready();
-  dir = await mkdtemp(join(tmpdir(), "weft-relay-"));
-  child = spawn(process.execPath, [cli, "--port", "0", "--data", join(dir, "data")], {
-    env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stderr!.on("data", (d: Buffer) => (logs += d.toString()));
-  const lines = createInterface({ input: child.stdout! });
-  url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`relay exited with ${code}: ${logs}`)));
-    lines.on("line", (line) => {
-      logs += `${line}\n`;
-      const parsed = JSON.parse(line) as { url?: string };
-      if (parsed.url) resolve(parsed.url);
-    });
-  });
+  relay = await startRelayProcess();
+  url = relay.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (child.exitCode === null) {
-    child.kill("SIGKILL");
-    await new Promise((resolve) => child.once("exit", resolve));
-  }
-  await rm(dir, { recursive: true, force: true });
+  await relay.dispose();
 });
 
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      "content-type": "application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
-
-async function account(user: string, device: DeviceIdentity): Promise<string> {
-  expect(
-    (await call("POST", "/v1/auth/register", { user, password: `${user}-correct-horse` })).status,
-  ).toBe(201);
-  const login = await call("POST", "/v1/auth/login", {
-    user,
-    password: `${user}-correct-horse`,
-    device: {
-      signPublicKey: toBase64Url(device.signPublicKey),
-      boxPublicKey: toBase64Url(device.boxPublicKey),
-    },
-  });
-  expect(login.status).toBe(200);
-  return login.json["accessToken"] as string;
-}
+const call = (method: string, path: string, body?: unknown, token?: string) =>
+  callRelay(url, method, path, body, token);
+const account = (user: string, device: DeviceIdentity): Promise<string> =>
+  signUp(url, user, device);
 
 describe("weft relay (real process)", () => {
   test("health answers without a token; unknown routes are 404 JSON", async () => {
@@ -169,13 +121,13 @@ describe("weft relay (real process)", () => {
     const needles = ["SECRET-NAME", "QUARTERLY-SECRET", "MINUTES-MARKER", "plans"].map((s) =>
       Buffer.from(s),
     );
-    for (const file of await walk(join(dir, "data"))) {
+    for (const file of await walk(join(relay.dir, "data"))) {
       const bytes = await readFile(file);
       for (const n of needles) expect(bytes.indexOf(n), `${n.toString()} in ${file}`).toBe(-1);
     }
-    for (const n of needles) expect(logs.includes(n.toString())).toBe(false);
-    expect(logs.includes(aliceToken)).toBe(false);
-    const secretFile = await stat(join(dir, "data", "jwt-secret"));
+    for (const n of needles) expect(relay.logs().includes(n.toString())).toBe(false);
+    expect(relay.logs().includes(aliceToken)).toBe(false);
+    const secretFile = await stat(join(relay.dir, "data", "jwt-secret"));
     expect(secretFile.mode & 0o777).toBe(0o600);
   }, 60_000);
 
@@ -196,9 +148,7 @@ describe("weft relay (real process)", () => {
   });
 
   test("SIGTERM stops it with exit code 0", async () => {
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await relay.stop()).toBe(0);
   });
 });
 

@@ -5,11 +5,12 @@ import { ProtocolError } from "../protocol/errors.js";
 import { frameLimits } from "../protocol/limits.js";
 import type { Message } from "../protocol/messages.js";
 import { errorMessageFor } from "../protocol/messages.js";
-import type {
-  Transport,
-  TransportEventMap,
-  TransportListener,
-  TransportState,
+import {
+  type Transport,
+  type TransportEventMap,
+  type TransportListener,
+  TransportListeners,
+  type TransportState,
 } from "../protocol/transport.js";
 
 // Handler properties are compared bivariantly through a method signature, so both the DOM's
@@ -100,8 +101,6 @@ const TOO_BIG = 1009;
 // A close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5: 125 minus the code).
 const MAX_REASON_BYTES = 123;
 
-type ListenerSets = { [E in keyof TransportEventMap]: Set<TransportListener<E>> };
-
 class WebSocketTransport implements Transport {
   private current: TransportState = "connecting";
   private closeReason = "closed";
@@ -110,12 +109,12 @@ class WebSocketTransport implements Transport {
   private failure: string | undefined;
   private readonly opened: Promise<void>;
   private settleOpened!: (error?: Error) => void;
-  private readonly listeners: ListenerSets = {
-    open: new Set(),
-    message: new Set(),
-    close: new Set(),
-    error: new Set(),
-  };
+  private readonly listeners = new TransportListeners((error) =>
+    // Outside the socket callback, so the WebSocket's own dispatch is not broken.
+    queueMicrotask(() => {
+      throw error;
+    }),
+  );
 
   constructor(
     url: string,
@@ -178,11 +177,7 @@ class WebSocketTransport implements Transport {
   }
 
   on<E extends keyof TransportEventMap>(event: E, listener: TransportListener<E>): () => void {
-    const set = this.listeners[event] as Set<TransportListener<E>>;
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.listeners.on(event, listener);
   }
 
   close(reason = "closed"): void {
@@ -242,23 +237,7 @@ class WebSocketTransport implements Transport {
   }
 
   private emit<E extends keyof TransportEventMap>(event: E, payload: TransportEventMap[E]): void {
-    // A copy, so a listener may remove itself (or add others) while being called.
-    for (const listener of [...(this.listeners[event] as Set<TransportListener<E>>)]) {
-      try {
-        listener(payload);
-      } catch (error) {
-        // A throw would escape into the WebSocket's own event dispatch. Report it as an `error`
-        // event; with no error listener, or from one, rethrow it outside the socket callback
-        // (as the in-memory hub's scheduler does), so it is not lost.
-        if (event === "error" || this.listeners.error.size === 0) {
-          queueMicrotask(() => {
-            throw error;
-          });
-          continue;
-        }
-        this.emit("error", error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    this.listeners.emit(event, payload);
   }
 
   private closedError(): ProtocolError {

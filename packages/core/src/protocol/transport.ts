@@ -73,6 +73,45 @@ export interface MemoryTransport extends Transport {
 }
 
 /**
+ * The listeners of a {@link Transport} and the one rule every implementation follows for a
+ * listener that throws: it becomes an `error` event, because a throw from a socket or microtask
+ * callback would crash the process; a throw from an `error` listener, or with none, goes to
+ * `unhandled` so it is not lost.
+ */
+export class TransportListeners {
+  private readonly sets: { [E in keyof TransportEventMap]: Set<TransportListener<E>> } = {
+    open: new Set(),
+    message: new Set(),
+    close: new Set(),
+    error: new Set(),
+  };
+
+  constructor(private readonly unhandled: (error: unknown) => void) {}
+
+  /** Adds a listener; returns a function that removes it. */
+  on<E extends keyof TransportEventMap>(event: E, listener: TransportListener<E>): () => void {
+    const set = this.sets[event] as Set<TransportListener<E>>;
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  /** Calls every listener of `event`, in the order added. */
+  emit<E extends keyof TransportEventMap>(event: E, payload: TransportEventMap[E]): void {
+    // A copy, so a listener may remove itself (or add others) while being called.
+    for (const listener of [...(this.sets[event] as Set<TransportListener<E>>)]) {
+      try {
+        listener(payload);
+      } catch (error) {
+        if (event === "error" || this.sets.error.size === 0) this.unhandled(error);
+        else this.emit("error", error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+}
+
+/**
  * Two connected in-memory transports: what one sends, the other receives. Every message goes
  * through `encodeMessage` and `decodeMessage`, so tests exercise the real codec and its
  * validation, and a receiver never shares an object with the sender.
@@ -90,19 +129,15 @@ export function createMemoryTransportPair(): [MemoryTransport, MemoryTransport] 
   return [a, b];
 }
 
-type ListenerSets = { [E in keyof TransportEventMap]: Set<TransportListener<E>> };
-
 class MemoryEnd implements MemoryTransport {
   peer: MemoryEnd | undefined;
   framesSent = 0;
   bytesSent = 0;
   private current: TransportState = "open";
-  private readonly listeners: ListenerSets = {
-    open: new Set(),
-    message: new Set(),
-    close: new Set(),
-    error: new Set(),
-  };
+  private readonly listeners = new TransportListeners((error) => {
+    // Thrown from a delivery microtask: an uncaught error, not a silent loss.
+    throw error;
+  });
 
   constructor(private readonly label: string) {
     queueMicrotask(() => {
@@ -133,11 +168,7 @@ class MemoryEnd implements MemoryTransport {
   }
 
   on<E extends keyof TransportEventMap>(event: E, listener: TransportListener<E>): () => void {
-    const set = this.listeners[event] as Set<TransportListener<E>>;
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.listeners.on(event, listener);
   }
 
   close(reason = "closed"): void {
@@ -179,17 +210,7 @@ class MemoryEnd implements MemoryTransport {
   }
 
   private emit<E extends keyof TransportEventMap>(event: E, payload: TransportEventMap[E]): void {
-    // A copy, so a listener may remove itself (or add others) while being called.
-    for (const listener of [...(this.listeners[event] as Set<TransportListener<E>>)]) {
-      try {
-        listener(payload);
-      } catch (error) {
-        // A throw here would escape from a microtask and crash the process. Report it as an
-        // `error` event instead; with no error listener, or from one, rethrow so it is not lost.
-        if (event === "error" || this.listeners.error.size === 0) throw error;
-        this.emit("error", error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    this.listeners.emit(event, payload);
   }
 
   private closedError(): ProtocolError {

@@ -7,11 +7,12 @@ import type { Message, SequencedEnvelope } from "../protocol/messages.js";
 import { frameLimits, messageFrameLimits } from "../protocol/limits.js";
 import type { BlobStore, BlobStoreSize, ByteRange } from "../storage/blob-store.js";
 import { closedError } from "../storage/settle.js";
-import type {
-  Transport,
-  TransportEventMap,
-  TransportListener,
-  TransportState,
+import {
+  type Transport,
+  type TransportEventMap,
+  type TransportListener,
+  TransportListeners,
+  type TransportState,
 } from "../protocol/transport.js";
 
 /**
@@ -165,8 +166,6 @@ export interface MemoryHubTransport extends Transport {
   sendRaw(frame: Uint8Array): void;
 }
 
-type ListenerSets = { [E in keyof TransportEventMap]: Set<TransportListener<E>> };
-
 /**
  * The client end of a link: sends into `toHub` and is the sink of the lane from the hub. It
  * starts open (emitting `open` in a microtask) unless created closed, and never reconnects.
@@ -180,12 +179,10 @@ export class HubClientEnd implements MemoryHubTransport {
   fromHub: Lane | undefined;
   private current: TransportState;
   private closeReason = "closed";
-  private readonly listeners: ListenerSets = {
-    open: new Set(),
-    message: new Set(),
-    close: new Set(),
-    error: new Set(),
-  };
+  private readonly listeners = new TransportListeners((error) => {
+    // Rethrown; the scheduler reports it outside its delivery loop.
+    throw error;
+  });
 
   /**
    * @param onSent - called with the size of every frame sent, for the hub's traffic counters
@@ -226,11 +223,7 @@ export class HubClientEnd implements MemoryHubTransport {
   }
 
   on<E extends keyof TransportEventMap>(event: E, listener: TransportListener<E>): () => void {
-    const set = this.listeners[event] as Set<TransportListener<E>>;
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
+    return this.listeners.on(event, listener);
   }
 
   close(reason = "closed"): void {
@@ -277,17 +270,7 @@ export class HubClientEnd implements MemoryHubTransport {
   }
 
   private emit<E extends keyof TransportEventMap>(event: E, payload: TransportEventMap[E]): void {
-    // A copy, so a listener may remove itself (or add others) while being called.
-    for (const listener of [...(this.listeners[event] as Set<TransportListener<E>>)]) {
-      try {
-        listener(payload);
-      } catch (error) {
-        // Reported as an `error` event; with no error listener, or from one, rethrown so that
-        // it is not lost (the scheduler rethrows it outside its delivery loop).
-        if (event === "error" || this.listeners.error.size === 0) throw error;
-        this.emit("error", error instanceof Error ? error : new Error(String(error)));
-      }
-    }
+    this.listeners.emit(event, payload);
   }
 
   private closedError(): ProtocolError {

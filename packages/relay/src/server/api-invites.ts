@@ -2,28 +2,23 @@
  * The relay's API for sharing a folder: invites, folder keys wrapped for member devices, member
  * removal (which moves the folder to a new key epoch), and a folder's counters. Keys stay opaque:
  * the relay stores and hands back wrapped keys, never anything that unwraps them.
- *
- * It needs only part of the API's context, named here structurally, and keeps its own small
- * token and role checks so that it does not import api.ts (which registers it: no import cycle).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { ProtocolError, WeftError } from "@weft/core";
-import type { FolderId } from "@weft/crypto";
-import { MAX_EPOCH, fromBase64Url, isDeviceId, isFolderId, toBase64Url } from "@weft/crypto";
+import { MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
 import type uWS from "uWebSockets.js";
-import { type AccessClaims, type TokenBucket, verifyAccessToken } from "../auth/index.js";
-import type { MetaStore, Role } from "../store/index.js";
+import type { Role } from "../store/index.js";
 import {
-  type HttpRequest,
-  type Reply,
-  type RequestObserver,
-  field,
-  json,
-  jsonBody,
-  route,
-} from "./http.js";
+  type AccessContext,
+  JSON_LIMIT,
+  atLeast,
+  authorize,
+  folderParam,
+  requireRole,
+  routes,
+} from "./access.js";
+import { type HttpRequest, field, json, jsonBody } from "./http.js";
 
-const JSON_LIMIT = 64 * 1024;
 /** A wrapped folder key is small: a 32-byte key plus a nonce and a tag. */
 const WRAPPED_KEY_MAX_BYTES = 1024;
 const WRAPPED_KEY_MAX_CHARS = Math.ceil((WRAPPED_KEY_MAX_BYTES * 4) / 3);
@@ -32,37 +27,16 @@ const TTL_MAX_SECONDS = 30 * 24 * 3600;
 const TTL_DEFAULT_SECONDS = 7 * 24 * 3600;
 /** 16 random bytes, base64url without padding. */
 const INVITE_ID = /^[A-Za-z0-9_-]{22}$/;
-const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
 
 /** What the invite routes use of the API's context (`ApiContext` has all of it). */
-export interface InviteApiContext {
-  meta: MetaStore;
-  jwtSecret: Uint8Array;
-  limits: { address: TokenBucket; account: TokenBucket };
-  observe: RequestObserver;
+export interface InviteApiContext extends AccessContext {
   audit: (event: string, fields: Record<string, unknown>) => void;
 }
 
 /** Registers the invite, wrapped-key, member-removal and folder routes on `app`. */
 export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext): void {
   const { meta } = ctx;
-  const r = (
-    method: "get" | "post" | "put" | "del",
-    pattern: string,
-    limit: number,
-    h: (req: HttpRequest) => Reply,
-  ): void =>
-    route(
-      app,
-      method,
-      pattern,
-      limit,
-      (req) => {
-        take(ctx.limits.address, req.address);
-        return h(req);
-      },
-      ctx.observe,
-    );
+  const r = routes(app, ctx);
   /** The caller's claims and role in the route's folder, at least `least`. */
   const member = (req: HttpRequest, least: Role) => {
     const who = authorize(ctx, req);
@@ -150,7 +124,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
       throw error;
     }
     const current = meta.role(invite.folderId, who.sub);
-    const role = current && RANK[current] >= RANK[invite.role] ? current : invite.role;
+    const role = current && atLeast(current, invite.role) ? current : invite.role;
     if (role !== current) meta.setMember(invite.folderId, who.sub, role);
     ctx.audit("invite.redeemed", {
       account: who.sub,
@@ -214,41 +188,6 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     if (!folder) throw new ProtocolError("forbidden", "not a member of this folder");
     return json(200, { folderId, epoch: folder.epoch, headSeq: folder.headSeq, role });
   });
-}
-
-function take(bucket: TokenBucket, key: string): void {
-  const taken = bucket.take(key);
-  if (!taken.ok) {
-    const error = new ProtocolError("rate_limited", "too many requests; retry later");
-    (error as ProtocolError & { retryAfterSeconds: number }).retryAfterSeconds =
-      taken.retryAfterSeconds;
-    throw error;
-  }
-}
-
-/** The access token's claims. @throws ProtocolError unauthorized */
-function authorize(ctx: InviteApiContext, req: HttpRequest): AccessClaims {
-  const header = req.headers.authorization;
-  if (!header.startsWith("Bearer "))
-    throw new ProtocolError("unauthorized", "an access token is required");
-  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
-  take(ctx.limits.account, claims.sub);
-  return claims;
-}
-
-function requireRole(meta: MetaStore, folderId: FolderId, accountId: string, least: Role): Role {
-  const role = meta.role(folderId, accountId);
-  // Not a member and no such folder answer alike, so folder ids cannot be probed.
-  if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
-  if (RANK[role] < RANK[least])
-    throw new ProtocolError("forbidden", `this needs the ${least} role`);
-  return role;
-}
-
-function folderParam(req: HttpRequest): FolderId {
-  const id = req.params[0] ?? "";
-  if (!isFolderId(id)) throw new ProtocolError("bad_frame", "malformed folder id");
-  return id;
 }
 
 /** `wrappedKey`: base64url of 1 to 1024 bytes, opaque to the relay. */

@@ -3,21 +3,20 @@
  * encrypted chunks (the routes PROTOCOL.md "HTTP: blobs" defines). Every handler checks the
  * token, the role and the input before it touches the store.
  */
-import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
+import type { ChunkId, DeviceId } from "@weft/crypto";
 import { deviceIdFromSignPublicKey, fromBase64Url, isChunkId, isFolderId } from "@weft/crypto";
 import { type BlobStore, HTTP_BLOB_MAX_BYTES, ProtocolError, frameLimits } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
-  type AccessClaims,
   type PasswordHasher,
   type TokenBucket,
   hashRefreshToken,
   newFamilyId,
   newRefreshToken,
   signAccessToken,
-  verifyAccessToken,
 } from "../auth/index.js";
 import type { MetaStore, Role } from "../store/index.js";
+import { JSON_LIMIT, authorize, folderParam, requireRole, routes, takeToken } from "./access.js";
 import { registerInviteApi } from "./api-invites.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import {
@@ -27,13 +26,11 @@ import {
   field,
   json,
   jsonBody,
-  route,
 } from "./http.js";
 
 /** Access tokens live 15 minutes; refresh tokens 30 days, rotating. */
 const ACCESS_TTL_SECONDS = 15 * 60;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
-const JSON_LIMIT = 64 * 1024;
 /** A list of the most chunk ids one request may name: 1,024 × (64 hex + quotes and comma), and room. */
 const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
 const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -56,23 +53,7 @@ export interface ApiContext {
 /** Registers every route of the API on `app`. */
 export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   const { meta } = ctx;
-  const r = (
-    method: "get" | "post" | "put" | "del",
-    pattern: string,
-    limit: number,
-    h: (req: HttpRequest) => Promise<Reply> | Reply,
-  ): void =>
-    route(
-      app,
-      method,
-      pattern,
-      limit,
-      (req) => {
-        limit_(ctx.limits.address, req.address);
-        return h(req);
-      },
-      ctx.observe,
-    );
+  const r = routes(app, ctx);
 
   // ---- accounts and tokens ----
   r("post", "/v1/auth/register", JSON_LIMIT, async (req) => {
@@ -98,7 +79,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const body = jsonBody(req.body);
     const user = userName(body);
     const password = field(body, "password", 1024);
-    limit_(ctx.limits.login, `${req.address} ${user}`);
+    takeToken(ctx.limits.login, `${req.address} ${user}`);
     const account = meta.accountByUser(user);
     // Verify even for an unknown user, so timing does not tell which user names exist.
     const ok = await ctx.passwords.verify(account?.passwordHash ?? ctx.dummyHash, password);
@@ -215,26 +196,6 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   registerInviteApi(app, ctx);
 }
 
-function limit_(bucket: TokenBucket, key: string): void {
-  const taken = bucket.take(key);
-  if (!taken.ok) {
-    const error = new ProtocolError("rate_limited", "too many requests; retry later");
-    (error as ProtocolError & { retryAfterSeconds: number }).retryAfterSeconds =
-      taken.retryAfterSeconds;
-    throw error;
-  }
-}
-
-/** The access token's claims. @throws ProtocolError unauthorized */
-export function authorize(ctx: ApiContext, req: HttpRequest): AccessClaims {
-  const header = req.headers.authorization;
-  if (!header.startsWith("Bearer "))
-    throw new ProtocolError("unauthorized", "an access token is required");
-  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
-  limit_(ctx.limits.account, claims.sub);
-  return claims;
-}
-
 function issueTokens(
   ctx: ApiContext,
   accountId: string,
@@ -289,17 +250,6 @@ function registerDevice(meta: MetaStore, accountId: string, value: unknown): Dev
   return deviceId;
 }
 
-const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
-
-function requireRole(meta: MetaStore, folderId: FolderId, accountId: string, least: Role): Role {
-  const role = meta.role(folderId, accountId);
-  // Not a member and no such folder answer alike, so folder ids cannot be probed.
-  if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
-  if (RANK[role] < RANK[least])
-    throw new ProtocolError("forbidden", `this needs the ${least} role`);
-  return role;
-}
-
 /** The folder's chunk store, once the token and the role are checked. */
 function blobAccess(ctx: ApiContext, req: HttpRequest, least: Role): Promise<BlobStore> {
   const who = authorize(ctx, req);
@@ -313,12 +263,6 @@ function userName(body: Record<string, unknown>): string {
   if (!USER.test(user))
     throw new ProtocolError("bad_frame", "user is 1 to 63 characters: a-z, 0-9, '.', '_', '-'");
   return user;
-}
-
-function folderParam(req: HttpRequest): FolderId {
-  const id = req.params[0] ?? "";
-  if (!isFolderId(id)) throw new ProtocolError("bad_frame", "malformed folder id");
-  return id;
 }
 
 function chunkParam(req: HttpRequest): ChunkId {

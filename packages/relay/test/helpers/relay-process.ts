@@ -91,19 +91,23 @@ export async function call(
   return { status: res.status, json };
 }
 
-/** Registers `user` and logs in with `device`; the access token (bound to the device). */
-export async function signUp(url: string, user: string, device: DeviceIdentity): Promise<string> {
+/**
+ * Registers `user` (password `<user>-correct-horse`) and logs in, with `device` unless it is
+ * undefined; returns the access token (bound to the device when there is one).
+ */
+export async function signUp(url: string, user: string, device?: DeviceIdentity): Promise<string> {
   const password = `${user}-correct-horse`;
   const reg = await call(url, "POST", "/v1/auth/register", { user, password });
   if (reg.status !== 201)
     throw new Error(`register ${user}: ${reg.status} ${JSON.stringify(reg.json)}`);
+  const keys = device && {
+    signPublicKey: toBase64Url(device.signPublicKey),
+    boxPublicKey: toBase64Url(device.boxPublicKey),
+  };
   const login = await call(url, "POST", "/v1/auth/login", {
     user,
     password,
-    device: {
-      signPublicKey: toBase64Url(device.signPublicKey),
-      boxPublicKey: toBase64Url(device.boxPublicKey),
-    },
+    ...(keys ? { device: keys } : {}),
   });
   if (login.status !== 200) throw new Error(`login ${user}: ${login.status}`);
   return login.json["accessToken"] as string;

@@ -1,0 +1,92 @@
+/** What every API route checks first: the rate limits, the access token, the folder id and the caller's role in it. */
+import type { FolderId } from "@weft/crypto";
+import { isFolderId } from "@weft/crypto";
+import { ProtocolError } from "@weft/core";
+import type uWS from "uWebSockets.js";
+import { type AccessClaims, type TokenBucket, verifyAccessToken } from "../auth/index.js";
+import type { MetaStore, Role } from "../store/index.js";
+import { type HttpRequest, type Reply, type RequestObserver, route } from "./http.js";
+
+/** Largest JSON body of an API request. */
+export const JSON_LIMIT = 64 * 1024;
+
+const RANK: Record<Role, number> = { viewer: 0, editor: 1, owner: 2 };
+
+/** Whether `role` grants at least what `least` does (owner > editor > viewer). */
+export function atLeast(role: Role, least: Role): boolean {
+  return RANK[role] >= RANK[least];
+}
+
+/** The part of the API's context the checks need. */
+export interface AccessContext {
+  meta: MetaStore;
+  jwtSecret: Uint8Array;
+  limits: { address: TokenBucket; account: TokenBucket };
+  observe: RequestObserver;
+}
+
+/** Takes one token from `bucket` for `key`. @throws ProtocolError rate_limited with retryAfterSeconds */
+export function takeToken(bucket: TokenBucket, key: string): void {
+  const taken = bucket.take(key);
+  if (!taken.ok) {
+    const error = new ProtocolError("rate_limited", "too many requests; retry later");
+    (error as ProtocolError & { retryAfterSeconds: number }).retryAfterSeconds =
+      taken.retryAfterSeconds;
+    throw error;
+  }
+}
+
+/** The access token's claims, after the account's rate limit. @throws ProtocolError unauthorized */
+export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
+  const header = req.headers.authorization;
+  if (!header.startsWith("Bearer "))
+    throw new ProtocolError("unauthorized", "an access token is required");
+  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
+  takeToken(ctx.limits.account, claims.sub);
+  return claims;
+}
+
+/** The caller's role, at least `least`. @throws ProtocolError forbidden */
+export function requireRole(
+  meta: MetaStore,
+  folderId: FolderId,
+  accountId: string,
+  least: Role,
+): Role {
+  const role = meta.role(folderId, accountId);
+  // Not a member and no such folder answer alike, so folder ids cannot be probed.
+  if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
+  if (!atLeast(role, least)) throw new ProtocolError("forbidden", `this needs the ${least} role`);
+  return role;
+}
+
+/** The route's first parameter as a folder id. @throws ProtocolError bad_frame */
+export function folderParam(req: HttpRequest): FolderId {
+  const id = req.params[0] ?? "";
+  if (!isFolderId(id)) throw new ProtocolError("bad_frame", "malformed folder id");
+  return id;
+}
+
+/** A route registrar that applies the per-address rate limit before the handler. */
+export function routes(
+  app: uWS.TemplatedApp,
+  ctx: AccessContext,
+): (
+  method: "get" | "post" | "put" | "del",
+  pattern: string,
+  limit: number,
+  handler: (req: HttpRequest) => Promise<Reply> | Reply,
+) => void {
+  return (method, pattern, limit, handler) =>
+    route(
+      app,
+      method,
+      pattern,
+      limit,
+      (req) => {
+        takeToken(ctx.limits.address, req.address);
+        return handler(req);
+      },
+      ctx.observe,
+    );
+}
