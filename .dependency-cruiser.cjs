@@ -23,7 +23,16 @@ module.exports = {
     layer("core", "relay"),
     layer("core", "node-agent"),
     layer("relay", "node-agent"),
-    layer("node-agent", "relay"),
+    {
+      // The agent never uses the relay, with two exceptions: `weft relay` (one file, so that the
+      // one command users install can also run a relay), and the agent's end-to-end tests, which
+      // start a real relay process through the relay's own test helper.
+      ...layer("node-agent", "relay"),
+      from: {
+        path: "^packages/node-agent/",
+        pathNot: "^packages/node-agent/(src/cli/relay-command\\.ts|test/)",
+      },
+    },
     {
       name: "src-not-importing-tests",
       severity: "error",

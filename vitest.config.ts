@@ -20,6 +20,7 @@ export default defineConfig({
         new URL("./packages/core/src/conformance/index.ts", import.meta.url),
       ),
       "@weft/core": src("core"),
+      "@weft/relay": src("relay"),
     },
   },
   test: {

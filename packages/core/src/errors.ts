@@ -3,6 +3,11 @@
 /** Codes a caller may branch on. Adapters wrap their own failures with one of these and a cause. */
 export type WeftErrorCode =
   | "INVALID_PATH"
+  /**
+   * A path would reach outside its folder, or through a symlink, or has a name no device may
+   * write (`..`, NUL, a backslash, a control character): refused, never written.
+   */
+  | "UNSAFE_PATH"
   | "INVALID_RECORD"
   | "INVALID_UPDATE"
   /** A signed index update touches records or Yjs clients that its signing device does not own. */
@@ -19,6 +24,8 @@ export type WeftErrorCode =
   | "NO_SUCH_VERSION"
   /** A storage adapter failed (an I/O error, a corrupt or newer-format file, a closed store). */
   | "STORAGE"
+  /** The disk (or the user's quota) is full; what was being replaced is left as it was. */
+  | "DISK_FULL"
   /**
    * Received data failed verification: a chunk that does not open or does not match its id,
    * an envelope that does not decrypt or is not signed by the device it names.

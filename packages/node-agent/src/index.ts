@@ -1,5 +1,10 @@
 /**
- * @weft/node-agent — the `weft` agent that keeps real folders in sync across devices.
- * The agent itself is not built yet (issue 5); what exists is its local state store.
+ * @weft/node-agent — the `weft` agent that keeps real folders in sync across devices (the CLI is
+ * `dist/cli/main.js`). Exported for embedding and tests: the SQLite stores, the home, and one
+ * folder's sync loop.
  */
-export { SqliteStateStore } from "./state/index.js";
+export { SqliteBlobStore, SqliteStateStore } from "./state/index.js";
+export { Home, AgentError, type AgentErrorCode, type FolderRecord } from "./home/index.js";
+export { FolderSync, type FolderStatus } from "./sync/folder-sync.js";
+export { IgnoreRules, DEFAULT_IGNORES } from "./ignore/index.js";
+export { scanFolder, hashFile, type LocalRecord, type ScanResult } from "./scan/index.js";

@@ -116,6 +116,42 @@ export async function buildManifest(
 }
 
 /**
+ * A file's content hash and length without naming its chunks: the same value
+ * {@link buildManifest} returns as `contentHash` for the same bytes and chunking options, but
+ * with no chunk-id key. For a local scanner that must tell whether a file on disk differs from
+ * what the index holds, or pair a deleted file with a new copy of it, before any key is at hand.
+ *
+ * Memory is bounded as in {@link buildManifest}: the chunker reuses one assembly buffer.
+ *
+ * @param source - the whole file, or its bytes as an async stream of blocks of any size
+ * @param options - chunker sizes; must be the folder's, or the hash will not match the index's
+ * @throws WeftError INVALID_OPTIONS for bad chunking sizes; whatever `source` throws
+ */
+export async function contentHashOf(
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  options?: ChunkerOptions,
+): Promise<{ contentHash: string; size: number }> {
+  await ready();
+  const contentHash = createSha256();
+  let size = 0;
+  const take = (chunk: Chunk): void => {
+    contentHash.update(sha256(chunk.data));
+    size += chunk.data.length;
+  };
+  if (source instanceof Uint8Array) {
+    for (const chunk of chunkBytes(source, options)) take(chunk);
+  } else {
+    // Each chunk is hashed before the next block is pushed, so the reused buffer is safe.
+    const chunker = new Chunker(options, { reuseBuffer: true });
+    for await (const block of source) {
+      for (const chunk of chunker.push(block)) take(chunk);
+    }
+    for (const chunk of chunker.finish()) take(chunk);
+  }
+  return { contentHash: toHex(contentHash.digest()), size };
+}
+
+/**
  * The chunk ids of `next` that `base` does not have, each once, in file order: what a device
  * that holds `base` must fetch to get `next` (or what a sync of an edit has to upload).
  */

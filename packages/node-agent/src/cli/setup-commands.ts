@@ -1,0 +1,176 @@
+/** The setup commands: init, account register|login, folder create|invite|join. */
+import { type FolderId, isFolderId, ready } from "@weft/crypto";
+import { Session, login, registerAccount } from "../account/index.js";
+import { AgentError } from "../home/index.js";
+import { createFolder, createInvite, joinFolder, parseInvite } from "../share/index.js";
+import { type Command, type CommandContext, required } from "./command.js";
+import { devicePassphrase, password } from "./prompt.js";
+
+async function identity(ctx: CommandContext) {
+  await ready();
+  return ctx.home.device(devicePassphrase(ctx.env));
+}
+
+const init: Command = {
+  name: "init",
+  args: "",
+  summary: "Creates this device's identity (its keys) under WEFT_HOME; prints {deviceId}.",
+  details:
+    "Running it again prints the existing device id. With WEFT_DEVICE_PASSPHRASE set, the secret keys\n" +
+    "are sealed with it (Argon2id) and every later command needs it too.",
+  example: "weft init --json",
+  flags: {},
+  run: async (ctx) => {
+    await ready();
+    if (await ctx.home.hasDevice()) {
+      const device = await identity(ctx);
+      ctx.say(`this device is ${device.deviceId} (set up already)`);
+      return { deviceId: device.deviceId, created: false };
+    }
+    const passphrase = ctx.env["WEFT_DEVICE_PASSPHRASE"];
+    const device = await ctx.home.initDevice(passphrase || undefined);
+    ctx.say(`this device is ${device.deviceId}`);
+    ctx.say(
+      `keys are in ${ctx.home.devicePath} (mode 0600${passphrase ? ", sealed by your passphrase" : ""})`,
+    );
+    return { deviceId: device.deviceId, created: true };
+  },
+};
+
+const accountFlags = {
+  relay: { type: "string" },
+  user: { type: "string" },
+} as const;
+
+const register: Command = {
+  name: "account register",
+  args: "",
+  summary: "Creates an account on a relay and logs this device in to it.",
+  details: "The password comes from WEFT_PASSWORD or a hidden prompt (at least 8 characters).",
+  example: "WEFT_PASSWORD=... weft account register --relay https://relay.example.org --user ana",
+  flags: accountFlags,
+  run: async (ctx) => {
+    const relay = required(ctx, "relay");
+    const user = required(ctx, "user");
+    const device = await identity(ctx);
+    const pass = await password(ctx.env);
+    await registerAccount(relay, user, pass);
+    const account = await login(ctx.home, relay, user, pass, device);
+    ctx.say(`registered ${user} on ${account.relay}; this device is logged in`);
+    return { relay: account.relay, user, accountId: account.accountId, deviceId: device.deviceId };
+  },
+};
+
+const loginCommand: Command = {
+  name: "account login",
+  args: "",
+  summary: "Logs this device in to an existing account (registering the device's public keys).",
+  details: "The password comes from WEFT_PASSWORD or a hidden prompt.",
+  example: "weft account login --relay https://relay.example.org --user ana",
+  flags: accountFlags,
+  run: async (ctx) => {
+    const relay = required(ctx, "relay");
+    const user = required(ctx, "user");
+    const device = await identity(ctx);
+    const account = await login(ctx.home, relay, user, await password(ctx.env), device);
+    ctx.say(`logged in to ${account.relay} as ${user}`);
+    return { relay: account.relay, user, accountId: account.accountId, deviceId: device.deviceId };
+  },
+};
+
+const folderCreate: Command = {
+  name: "folder create",
+  args: "PATH",
+  summary: "Makes PATH a synced folder (created if missing) with a new key; prints {folderId}.",
+  details: "Files already in PATH are uploaded by the next `weft sync`.",
+  example: "weft folder create ~/Documents/shared --json",
+  flags: { relay: { type: "string" } },
+  run: async (ctx) => {
+    const device = await identity(ctx);
+    const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
+    const folder = await createFolder(ctx.home, session, device, ctx.positionals[0]!);
+    ctx.say(`created folder ${folder.folderId} at ${folder.path}`);
+    ctx.say(`invite another device with: weft folder invite ${folder.folderId}`);
+    return { folderId: folder.folderId, path: folder.path, relay: folder.relay };
+  },
+};
+
+function folderIdArg(text: string): FolderId {
+  if (!isFolderId(text))
+    throw new AgentError("USAGE", `not a folder id: ${text} (see: weft status)`);
+  return text;
+}
+
+const folderInvite: Command = {
+  name: "folder invite",
+  args: "FOLDER_ID",
+  summary: "Creates a one-time invite to a folder you own; prints {invite}.",
+  details:
+    "The invite holds the folder id, the relay URL and a secret that unwraps the folder key: send it\n" +
+    "over a channel you trust. It works once, for a device of any account, within --ttl seconds\n" +
+    "(default 7 days). --role is editor (default) or viewer.",
+  example: "weft folder invite 3F7Q... --role viewer --json",
+  flags: { role: { type: "string" }, ttl: { type: "string" }, to: { type: "string" } },
+  run: async (ctx) => {
+    const folderId = folderIdArg(ctx.positionals[0]!);
+    const role = (ctx.values["role"] as string | undefined) ?? "editor";
+    if (role !== "editor" && role !== "viewer")
+      throw new AgentError("USAGE", "--role is editor or viewer");
+    if (ctx.values["to"] !== undefined)
+      throw new AgentError(
+        "USAGE",
+        "--to is not supported yet; send the invite to the device instead",
+      );
+    const ttl = ctx.values["ttl"] === undefined ? undefined : Number(ctx.values["ttl"]);
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60))
+      throw new AgentError("USAGE", "--ttl is a whole number of seconds, at least 60");
+    const folder = (await ctx.home.folders()).find((f) => f.folderId === folderId);
+    if (!folder)
+      throw new AgentError("NOT_FOUND", `folder ${folderId} is not synced on this device`);
+    const device = await identity(ctx);
+    const session = await Session.open(ctx.home, folder.relay);
+    const invite = await createInvite(ctx.home, session, device, folderId, role, ttl);
+    ctx.say(invite);
+    return { invite };
+  },
+};
+
+const folderJoin: Command = {
+  name: "folder join",
+  args: "INVITE PATH",
+  summary: "Joins a folder with an invite and syncs it into PATH.",
+  details:
+    "INVITE may be - to read it from stdin (keeps it out of shell history and the process list).\n" +
+    "This device must be logged in to the invite's relay (any account).",
+  example: "weft folder join - ~/shared < invite.txt",
+  flags: {},
+  run: async (ctx) => {
+    const text = ctx.positionals[0] === "-" ? (await readStdin()).trim() : ctx.positionals[0]!;
+    const invite = parseInvite(text);
+    const device = await identity(ctx);
+    const session = await Session.open(ctx.home, invite.relay);
+    const folder = await joinFolder(ctx.home, session, device, invite, ctx.positionals[1]!);
+    ctx.say(
+      `joined folder ${folder.folderId} as ${folder.role}; run weft sync to fetch it into ${folder.path}`,
+    );
+    return { folderId: folder.folderId, path: folder.path, role: folder.role, relay: folder.relay };
+  },
+};
+
+/** Everything on stdin (a pipe, a file or a socket). */
+async function readStdin(): Promise<string> {
+  let text = "";
+  process.stdin.setEncoding("utf8");
+  for await (const chunk of process.stdin) text += chunk as string;
+  return text;
+}
+
+/** The setup commands. */
+export const setupCommands: Command[] = [
+  init,
+  register,
+  loginCommand,
+  folderCreate,
+  folderInvite,
+  folderJoin,
+];

@@ -1,0 +1,322 @@
+/** The everyday commands: sync (daemon or --once), status, conflicts, history, restore. */
+import { ready, shortDeviceId } from "@weft/crypto";
+import { versionId as versionIdOf } from "@weft/core";
+import { AgentError, type FolderRecord } from "../home/index.js";
+import type { FolderStatus, FolderSync } from "../sync/folder-sync.js";
+import {
+  openFolders,
+  readStoredStatus,
+  runDaemon,
+  runningSync,
+  withSyncLock,
+  writeStatus,
+} from "../sync/run.js";
+import type { Command, CommandContext } from "./command.js";
+import { devicePassphrase } from "./prompt.js";
+import { formatBytes, statusLine } from "./format.js";
+
+async function selected(ctx: CommandContext, paths: string[]): Promise<FolderRecord[]> {
+  const folders = await ctx.home.selectFolders(paths);
+  if (folders.length === 0)
+    throw new AgentError(
+      "NOT_READY",
+      "no synced folders yet; run: weft folder create PATH (or folder join)",
+    );
+  return folders;
+}
+
+/** Opens the folders (holding the sync lock) for one command, and closes them after. */
+async function withFolders<T>(
+  ctx: CommandContext,
+  folders: FolderRecord[],
+  online: boolean,
+  work: (syncs: FolderSync[]) => Promise<T> | T,
+): Promise<T> {
+  await ready();
+  const device = await ctx.home.device(devicePassphrase(ctx.env));
+  return withSyncLock(ctx.home, async () => {
+    const syncs = await openFolders(ctx.home, device, folders, online);
+    try {
+      return await work(syncs);
+    } finally {
+      await Promise.allSettled(syncs.map((s) => s.close()));
+    }
+  });
+}
+
+const sync: Command = {
+  name: "sync",
+  args: "[PATH ...]",
+  arity: [0, Infinity],
+  summary:
+    "Syncs folders: watches them and stays running until stopped (Ctrl-C), or with --once\n" +
+    "syncs until nothing is pending either way and exits 0.",
+  details:
+    "Without PATH, every folder of this device. One `weft sync` runs per WEFT_HOME; `weft status`\n" +
+    "reads what it reports. --rescan SECONDS sets the full rescan period (default 60).\n" +
+    "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.",
+  example: "weft sync --once ~/shared --json",
+  flags: { once: { type: "boolean" }, rescan: { type: "string" }, timeout: { type: "string" } },
+  run: async (ctx) => {
+    const folders = await selected(ctx, ctx.positionals);
+    return withFolders(ctx, folders, true, async (syncs) => {
+      if (ctx.values["once"]) {
+        const started = Date.now();
+        const progress =
+          ctx.interactive && !ctx.json
+            ? setInterval(() => {
+                process.stderr.write(
+                  `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
+                );
+              }, 250)
+            : undefined;
+        const timeout = ctx.values["timeout"] === undefined ? 0 : Number(ctx.values["timeout"]);
+        if (!(timeout >= 0)) throw new AgentError("USAGE", "--timeout is a number of seconds");
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const done = Promise.all(syncs.map((s) => s.syncOnce()));
+          if (timeout === 0) await done;
+          else
+            await Promise.race([
+              done,
+              new Promise((_, reject) => {
+                timer = setTimeout(() => reject(notInSync(syncs, timeout)), timeout * 1000);
+              }),
+            ]);
+        } catch (error) {
+          await writeStatus(ctx.home, syncs).catch(() => undefined);
+          throw error;
+        } finally {
+          clearTimeout(timer);
+          if (progress) {
+            clearInterval(progress);
+            process.stderr.write("\r\x1b[K");
+          }
+        }
+        const statuses = await writeStatus(ctx.home, syncs);
+        for (const s of statuses)
+          ctx.say(
+            `${s.path}: in sync (${s.files} files, ${formatBytes(s.bytesUploaded)} up, ${formatBytes(s.bytesDownloaded)} down)`,
+          );
+        return { folders: statuses, ms: Date.now() - started };
+      }
+      const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
+      if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
+      ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
+      await runDaemon(syncs, ctx.home, {
+        signal: ctx.signal,
+        rescanMs: rescan * 1000,
+        ...(ctx.interactive && !ctx.json
+          ? {
+              onStatus: (all: FolderStatus[]) =>
+                process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
+            }
+          : {}),
+      });
+      if (ctx.interactive && !ctx.json) process.stderr.write("\n");
+      return { stopped: true };
+    });
+  },
+};
+
+const status: Command = {
+  name: "status",
+  args: "[PATH]",
+  summary:
+    "Shows each folder: state, pending items each way, transfers, peers and how far behind, problems.",
+  details:
+    "While `weft sync` runs it shows what that process reports; otherwise it reads the local state.",
+  example: "weft status --json",
+  flags: {},
+  run: async (ctx) => {
+    const folders = await ctx.home.selectFolders(ctx.positionals);
+    const pid = await runningSync(ctx.home);
+    let statuses: (FolderStatus & { updated?: number })[];
+    if (pid !== undefined) {
+      statuses = [];
+      for (const f of folders) {
+        const s = await readStoredStatus(ctx.home, f);
+        statuses.push(s ?? offlineStatus(f));
+      }
+    } else if (folders.length === 0) statuses = [];
+    else
+      statuses = await withFolders(ctx, folders, false, async (syncs) =>
+        Promise.all(
+          syncs.map(async (s) => {
+            const now = s.status();
+            const last = await readStoredStatus(ctx.home, s.folder);
+            // Problems the last run met stay visible until a run goes without them.
+            return { ...now, errors: last?.errors ?? now.errors, lastSync: last?.lastSync ?? null };
+          }),
+        ),
+      );
+    for (const s of statuses) {
+      ctx.say(`${s.path}  [${s.folderId}]`);
+      ctx.say(`  ${statusLine(s)}`);
+      for (const p of s.peers)
+        ctx.say(
+          `  peer ${shortDeviceId(p.deviceId as never)}: ${p.online ? "online" : "offline"}, ${p.behind} behind`,
+        );
+      for (const e of s.errors.slice(-5)) ctx.say(`  ! ${e.path ? `${e.path}: ` : ""}${e.message}`);
+      for (const c of s.clashes)
+        ctx.say(`  ! names clash on case-insensitive disks: ${c.join(", ")}`);
+    }
+    if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
+    return { daemon: pid ?? null, folders: statuses };
+  },
+};
+
+function notInSync(syncs: FolderSync[], seconds: number): AgentError {
+  const last = syncs
+    .flatMap((s) => s.errors)
+    .sort((a, b) => a.time - b.time)
+    .at(-1);
+  return new AgentError(
+    "RELAY",
+    `not in sync after ${seconds} s${last ? `; last problem: ${last.path ? `${last.path}: ` : ""}${last.message}` : ""}`,
+  );
+}
+
+function offlineStatus(f: FolderRecord): FolderStatus {
+  return {
+    folderId: f.folderId,
+    path: f.path,
+    state: "offline",
+    connection: "stopped",
+    pendingOut: 0,
+    pendingChunks: 0,
+    bytesUploaded: 0,
+    bytesDownloaded: 0,
+    files: 0,
+    conflicts: 0,
+    peers: [],
+    errors: [],
+    clashes: [],
+    lastSync: null,
+  };
+}
+
+/** Refuses commands that need the replica while `weft sync` holds it. */
+async function needStopped(ctx: CommandContext): Promise<void> {
+  const pid = await runningSync(ctx.home);
+  if (pid !== undefined)
+    throw new AgentError(
+      "BUSY",
+      `weft sync is running (pid ${pid}); stop it first, then run this again`,
+    );
+}
+
+const conflicts: Command = {
+  name: "conflicts",
+  args: "[PATH]",
+  summary:
+    "Lists files with concurrent versions: the version shown, and the conflict copies beside it.",
+  details: "Resolve one by keeping the file you want and deleting the copy; both stay in history.",
+  example: "weft conflicts ~/shared --json",
+  flags: {},
+  run: async (ctx) => {
+    await needStopped(ctx);
+    const folders = await selected(ctx, ctx.positionals);
+    const list = await withFolders(ctx, folders, false, (syncs) =>
+      syncs.flatMap((s) =>
+        s.replica.conflicts().map((c) => ({
+          folder: s.folder.path,
+          path: c.path,
+          copies: c.copies.map((k) => ({
+            path: k.path,
+            device: k.device,
+            time: k.wall,
+            contentHash: k.contentHash,
+          })),
+        })),
+      ),
+    );
+    for (const c of list) {
+      ctx.say(`${c.folder}/${c.path}`);
+      for (const k of c.copies)
+        ctx.say(
+          `  copy ${k.path} from ${shortDeviceId(k.device)} at ${new Date(k.time).toISOString()}`,
+        );
+    }
+    if (list.length === 0) ctx.say("no conflicts");
+    return { conflicts: list };
+  },
+};
+
+const history: Command = {
+  name: "history",
+  args: "FILE",
+  summary:
+    "Lists a file's earlier versions, newest first, numbered for `weft restore --version N`.",
+  example: "weft history ~/shared/notes.txt --json",
+  flags: {},
+  run: async (ctx) => {
+    await needStopped(ctx);
+    const all = await ctx.home.folders();
+    const { folder, rel } = ctx.home.folderOf(all, ctx.positionals[0]!);
+    const versions = await withFolders(ctx, [folder], false, ([s]) => versionsOf(s!, rel));
+    versions.forEach((v) =>
+      ctx.say(
+        `${v.n}. ${new Date(v.time).toISOString()}  ${formatBytes(v.size)}  from ${shortDeviceId(v.device)}`,
+      ),
+    );
+    if (versions.length === 0) ctx.say("no earlier versions");
+    return { path: rel, versions };
+  },
+};
+
+function versionsOf(s: FolderSync, rel: string) {
+  if (!s.replica.stat(rel)) throw new AgentError("NOT_FOUND", `${rel} is not in the folder`);
+  return s.replica.history(rel).map((v, i) => ({
+    n: i + 1,
+    version: versionIdOf(v),
+    device: v.device,
+    time: v.mtime,
+    size: v.manifest?.size ?? 0,
+    contentHash: v.manifest?.contentHash ?? null,
+  }));
+}
+
+const restore: Command = {
+  name: "restore",
+  args: "FILE",
+  summary:
+    "Makes an earlier version of FILE current again (default: the newest earlier one) and writes it.",
+  details:
+    "--version N takes the number `weft history` shows. The replaced version goes to history.",
+  example: "weft restore ~/shared/notes.txt --version 2",
+  flags: { version: { type: "string" } },
+  run: async (ctx) => {
+    await needStopped(ctx);
+    const all = await ctx.home.folders();
+    const { folder, rel } = ctx.home.folderOf(all, ctx.positionals[0]!);
+    const n = ctx.values["version"] === undefined ? 1 : Number(ctx.values["version"]);
+    if (!Number.isInteger(n) || n < 1)
+      throw new AgentError("USAGE", "--version is a number from weft history");
+    return withFolders(ctx, [folder], true, async ([s]) => {
+      const versions = versionsOf(s!, rel);
+      const v = versions[n - 1];
+      if (!v)
+        throw new AgentError(
+          "NOT_FOUND",
+          `${rel} has ${versions.length} earlier versions, not ${n}`,
+        );
+      await s!.replica.restore(rel, v.version);
+      await s!.apply();
+      let sent = true;
+      try {
+        await s!.syncOnce();
+      } catch (error) {
+        sent = false;
+        ctx.say(
+          `restored here; not sent yet (${(error as Error).message}); the next weft sync sends it`,
+        );
+      }
+      if (sent) ctx.say(`restored ${rel} to version ${n} and sent it`);
+      return { path: rel, restored: v, sent };
+    });
+  },
+};
+
+/** The everyday commands. */
+export const syncCommands: Command[] = [sync, status, conflicts, history, restore];

@@ -1,0 +1,97 @@
+/** Small, careful file helpers for the agent's own state under WEFT_HOME: atomic private JSON files and a lock. */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { AgentError } from "./errors.js";
+
+/** Reads a JSON file; undefined when it does not exist. @throws AgentError when it is not valid JSON */
+export async function readJson<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new AgentError("STATE", `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new AgentError("STATE", `${path} is not valid JSON; fix or remove it`, { cause: error });
+  }
+}
+
+/**
+ * Writes `value` as JSON readable by the owner only (0600): a temp file in the same directory,
+ * fsynced, then renamed over the old one, so a crash leaves either the old or the new file.
+ */
+export async function writeJsonPrivate(path: string, value: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
+  const handle = await open(temp, "wx", 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** A stale lock (its holder died) is taken over after this long. */
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Runs `work` holding an exclusive lock file at `path` (O_EXCL create), waiting for another
+ * holder up to `waitMs`. A lock older than 30 s is treated as left by a killed process.
+ */
+export async function withLock<T>(
+  path: string,
+  work: () => Promise<T>,
+  waitMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  for (;;) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const age = await stat(path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > LOCK_STALE_MS) {
+        await rm(path, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new AgentError("BUSY", `another weft process holds ${path}; try again`);
+      await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 50));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
+/** Whether a process with this pid is alive (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,237 @@
+/** The agent's home (WEFT_HOME, default ~/.weft): the device identity, accounts, folders and their state. */
+import { mkdir } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  type DeviceIdentity,
+  type FolderId,
+  fromBase64Url,
+  generateDeviceIdentity,
+  protectSecret,
+  toBase64Url,
+  unprotectSecret,
+} from "@weft/crypto";
+import { AgentError } from "./errors.js";
+import { readJson, withLock, writeJsonPrivate } from "./files.js";
+
+export { AgentError, type AgentErrorCode } from "./errors.js";
+export { readJson, writeJsonPrivate, withLock, processAlive } from "./files.js";
+
+/** The device file: public keys in the clear, secret keys either plain or sealed by a passphrase. */
+interface DeviceFile {
+  version: 1;
+  deviceId: string;
+  signPublicKey: string;
+  boxPublicKey: string;
+  /** base64url of signSecretKey (64 bytes) ‖ boxSecretKey (32 bytes), or its protectSecret form. */
+  secret: string;
+  protected: boolean;
+}
+
+/** One account on one relay. The refresh token is a secret: the file is mode 0600. */
+export interface AccountRecord {
+  relay: string;
+  user: string;
+  accountId: string;
+  refreshToken: string;
+  accessToken?: string;
+  /** ms since the epoch. */
+  accessExpires?: number;
+}
+
+/** A folder this device keeps in sync. */
+export interface FolderRecord {
+  folderId: FolderId;
+  /** Absolute path of the folder on this device. */
+  path: string;
+  relay: string;
+  role: "owner" | "editor" | "viewer";
+}
+
+/** Where everything lives; the paths are fixed so that tools and docs can name them. */
+export class Home {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  /** `WEFT_HOME` or `~/.weft`. */
+  static fromEnv(env: NodeJS.ProcessEnv): Home {
+    return new Home(env["WEFT_HOME"] || join(homedir(), ".weft"));
+  }
+
+  get devicePath(): string {
+    return join(this.dir, "device.json");
+  }
+  get accountsPath(): string {
+    return join(this.dir, "accounts.json");
+  }
+  get foldersPath(): string {
+    return join(this.dir, "folders.json");
+  }
+  /** The per-folder state directory: the replica's SQLite file, the chunk cache, the folder keys. */
+  folderDir(folderId: FolderId): string {
+    return join(this.dir, "folders", folderId);
+  }
+  /** The lock that one `weft sync` at a time holds (it contains the pid). */
+  get syncPidPath(): string {
+    return join(this.dir, "sync.pid");
+  }
+  lockPath(name: string): string {
+    return join(this.dir, `${name}.lock`);
+  }
+
+  /**
+   * Creates the device identity (once). With a passphrase the secret keys are sealed by
+   * Argon2id + XChaCha20-Poly1305 (crypto's protectSecret), and every command needs it again.
+   * @throws AgentError NOT_READY when one exists already
+   */
+  async initDevice(passphrase?: string): Promise<DeviceIdentity> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return withLock(this.lockPath("device"), async () => {
+      if (await readJson(this.devicePath))
+        throw new AgentError("NOT_READY", `this device is set up already (${this.devicePath})`);
+      const identity = generateDeviceIdentity();
+      const secret = new Uint8Array(96);
+      secret.set(identity.signSecretKey, 0);
+      secret.set(identity.boxSecretKey, 64);
+      const file: DeviceFile = {
+        version: 1,
+        deviceId: identity.deviceId,
+        signPublicKey: toBase64Url(identity.signPublicKey),
+        boxPublicKey: toBase64Url(identity.boxPublicKey),
+        secret: toBase64Url(passphrase ? protectSecret(secret, passphrase) : secret),
+        protected: Boolean(passphrase),
+      };
+      secret.fill(0);
+      await writeJsonPrivate(this.devicePath, file);
+      return identity;
+    });
+  }
+
+  /** Whether the device file exists. */
+  async hasDevice(): Promise<boolean> {
+    return (await readJson(this.devicePath)) !== undefined;
+  }
+
+  /**
+   * The device identity. `passphrase` is asked for only when the keys are sealed by one.
+   * @throws AgentError NOT_READY before `weft init`; AUTH on a wrong passphrase
+   */
+  async device(passphrase?: () => Promise<string>): Promise<DeviceIdentity> {
+    const file = await readJson<DeviceFile>(this.devicePath);
+    if (!file) throw new AgentError("NOT_READY", "this device has no identity yet; run: weft init");
+    let secret = fromBase64Url(file.secret);
+    if (file.protected) {
+      if (!passphrase)
+        throw new AgentError("AUTH", "the device keys are sealed; set WEFT_DEVICE_PASSPHRASE");
+      try {
+        secret = unprotectSecret(secret, await passphrase());
+      } catch (error) {
+        throw new AgentError("AUTH", "wrong device passphrase", { cause: error });
+      }
+    }
+    if (secret.length !== 96) throw new AgentError("STATE", `${this.devicePath} is damaged`);
+    return {
+      deviceId: file.deviceId as DeviceIdentity["deviceId"],
+      signPublicKey: fromBase64Url(file.signPublicKey),
+      boxPublicKey: fromBase64Url(file.boxPublicKey),
+      signSecretKey: secret.slice(0, 64),
+      boxSecretKey: secret.slice(64),
+    };
+  }
+
+  async accounts(): Promise<AccountRecord[]> {
+    return (await readJson<AccountRecord[]>(this.accountsPath)) ?? [];
+  }
+
+  /** The account for `relay`, or the only account when `relay` is not given. */
+  async account(relay?: string): Promise<AccountRecord> {
+    const all = await this.accounts();
+    if (relay !== undefined) {
+      const found = all.find((a) => a.relay === normalizeRelayUrl(relay));
+      if (!found)
+        throw new AgentError(
+          "NOT_READY",
+          `not logged in to ${relay}; run: weft account login --relay ${relay} --user NAME`,
+        );
+      return found;
+    }
+    if (all.length === 1) return all[0]!;
+    if (all.length === 0)
+      throw new AgentError(
+        "NOT_READY",
+        "not logged in; run: weft account login --relay URL --user NAME",
+      );
+    throw new AgentError("USAGE", "logged in to several relays; say which with --relay URL");
+  }
+
+  /** Saves (adds or replaces) the account for its relay. Callers hold the accounts lock. */
+  async saveAccount(record: AccountRecord): Promise<void> {
+    const all = (await this.accounts()).filter((a) => a.relay !== record.relay);
+    all.push(record);
+    await writeJsonPrivate(this.accountsPath, all);
+  }
+
+  async folders(): Promise<FolderRecord[]> {
+    return (await readJson<FolderRecord[]>(this.foldersPath)) ?? [];
+  }
+
+  /** Adds a folder. @throws AgentError USAGE when its path or id is taken */
+  async addFolder(record: FolderRecord): Promise<void> {
+    await withLock(this.lockPath("folders"), async () => {
+      const all = await this.folders();
+      const clash = all.find(
+        (f) =>
+          f.folderId === record.folderId ||
+          f.path === record.path ||
+          record.path.startsWith(`${f.path}/`) ||
+          f.path.startsWith(`${record.path}/`),
+      );
+      if (clash)
+        throw new AgentError(
+          "USAGE",
+          clash.folderId === record.folderId
+            ? `folder ${record.folderId} is synced here already, at ${clash.path}`
+            : `${record.path} overlaps the synced folder ${clash.path}`,
+        );
+      all.push(record);
+      await writeJsonPrivate(this.foldersPath, all);
+    });
+  }
+
+  /**
+   * The folders named by `paths` (a folder's own path, or a path inside it), or every folder.
+   * @throws AgentError NOT_FOUND for a path that is in no synced folder
+   */
+  async selectFolders(paths: readonly string[]): Promise<FolderRecord[]> {
+    const all = await this.folders();
+    if (paths.length === 0) return all;
+    return paths.map((p) => this.folderOf(all, p).folder);
+  }
+
+  /** The folder that holds `path`, and the path relative to it (`""` for the folder itself). */
+  folderOf(all: readonly FolderRecord[], path: string): { folder: FolderRecord; rel: string } {
+    const abs = resolve(path);
+    for (const folder of all) {
+      if (abs === folder.path) return { folder, rel: "" };
+      if (abs.startsWith(`${folder.path}/`))
+        return { folder, rel: abs.slice(folder.path.length + 1) };
+    }
+    throw new AgentError("NOT_FOUND", `${path} is not in a synced folder (see: weft status)`);
+  }
+}
+
+/** A relay URL in one form (no trailing slash), so that accounts and invites match. */
+export function normalizeRelayUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AgentError("USAGE", `not a URL: ${url}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new AgentError("USAGE", `the relay URL must start with http:// or https://: ${url}`);
+  return parsed.origin;
+}

@@ -1,0 +1,11 @@
+/** Scanning: walks a folder on disk and reports what changed since the last scan (adds, edits, removes, moves), hashing only what looks changed. */
+export { scanFolder, DEFAULT_STABLE_MS } from "./scan-folder.js";
+export { hashFile, FileChangedError } from "./hash.js";
+export type {
+  LocalRecord,
+  ScanOptions,
+  ScanResult,
+  ScanMove,
+  ScanError,
+  ScanProgress,
+} from "./types.js";

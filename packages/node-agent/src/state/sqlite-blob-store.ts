@@ -1,0 +1,128 @@
+/**
+ * SqliteBlobStore: the agent's local store of sealed chunks (those written here and not yet
+ * uploaded, and those downloaded), one SQLite file in WAL mode. SQLite rather than a file per
+ * chunk: a chunk is at most ~16 MiB, a folder has many small ones, and one file with atomic
+ * commits is both faster and simpler to keep consistent with the replica's own SQLite state.
+ */
+import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import Database from "better-sqlite3";
+import type { ChunkId } from "@weft/crypto";
+import { WeftError } from "@weft/core";
+import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core/storage";
+import { checkChunkId, checkChunkIds, resolveByteRange } from "@weft/core/storage";
+
+type Db = Database.Database;
+
+/** See the module comment. */
+export class SqliteBlobStore implements BlobStore {
+  private db: Db | undefined;
+  private readonly sql;
+
+  private constructor(
+    readonly path: string,
+    db: Db,
+  ) {
+    this.db = db;
+    this.sql = {
+      has: db.prepare<[string], { one: number }>("SELECT 1 AS one FROM chunks WHERE id = ?"),
+      get: db.prepare<[string], { data: Buffer }>("SELECT data FROM chunks WHERE id = ?"),
+      put: db.prepare<[string, Buffer]>("INSERT OR IGNORE INTO chunks (id, data) VALUES (?, ?)"),
+      delete: db.prepare<[string]>("DELETE FROM chunks WHERE id = ?"),
+      size: db.prepare<[], { count: number; bytes: number | null }>(
+        "SELECT count(*) AS count, sum(length(data)) AS bytes FROM chunks",
+      ),
+    };
+  }
+
+  /** Opens (creating, mode 0600) the store in `path`. @throws WeftError STORAGE */
+  static open(path: string): Promise<SqliteBlobStore> {
+    const file = resolve(path);
+    let db: Db | undefined;
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      const fd = openSync(file, "a", 0o600);
+      fchmodSync(fd, 0o600);
+      closeSync(fd);
+      db = new Database(file);
+      if (db.pragma("journal_mode = WAL", { simple: true }) !== "wal")
+        throw new Error("WAL mode unavailable");
+      // A chunk written here may be the only copy until it is uploaded: FULL, as the state store.
+      db.pragma("synchronous = FULL");
+      db.exec("CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT");
+      return Promise.resolve(new SqliteBlobStore(file, db));
+    } catch (error) {
+      db?.close();
+      return Promise.reject(storageError(file, "open", error));
+    }
+  }
+
+  has(ids: readonly ChunkId[]): Promise<ChunkId[]> {
+    return this.run("has", () => {
+      checkChunkIds(ids);
+      const missing = new Set<ChunkId>();
+      for (const id of ids) if (!this.sql.has.get(id)) missing.add(id);
+      return [...missing];
+    });
+  }
+
+  put(id: ChunkId, bytes: Uint8Array): Promise<void> {
+    return this.run("put", () => {
+      checkChunkId(id);
+      if (!(bytes instanceof Uint8Array))
+        throw new WeftError("INVALID_OPTIONS", "bytes must be a Uint8Array");
+      this.sql.put.run(id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    });
+  }
+
+  get(id: ChunkId, range?: ByteRange): Promise<Uint8Array | undefined> {
+    return this.run("get", () => {
+      checkChunkId(id);
+      const row = this.sql.get.get(id);
+      // The range is checked even for an absent chunk, so a bad call fails the same way always.
+      const [start, end] = resolveByteRange(range, row?.data.length ?? 0);
+      if (!row) return undefined;
+      return new Uint8Array(row.data.subarray(start, end)); // a copy that shares nothing
+    });
+  }
+
+  delete(ids: readonly ChunkId[]): Promise<void> {
+    return this.run("delete", () => {
+      checkChunkIds(ids);
+      this.db!.transaction(() => {
+        for (const id of ids) this.sql.delete.run(id);
+      })();
+    });
+  }
+
+  size(): Promise<BlobStoreSize> {
+    return this.run("size", () => {
+      const row = this.sql.size.get()!;
+      return { count: row.count, bytes: row.bytes ?? 0 };
+    });
+  }
+
+  close(): Promise<void> {
+    this.db?.close();
+    this.db = undefined;
+    return Promise.resolve();
+  }
+
+  private run<T>(what: string, work: () => T): Promise<T> {
+    if (!this.db)
+      return Promise.reject(new WeftError("STORAGE", `chunk store ${this.path} is closed`));
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(storageError(this.path, what, error));
+    }
+  }
+}
+
+function storageError(file: string, what: string, error: unknown): Error {
+  if (error instanceof WeftError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new WeftError("STORAGE", `chunk store ${file}: ${what} failed: ${reason}`, {
+    cause: error,
+  });
+}

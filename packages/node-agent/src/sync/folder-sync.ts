@@ -1,0 +1,483 @@
+/**
+ * One synced folder: a Replica kept in step with a directory. Local changes (found by the
+ * scanner) become replica operations; the replica's tree is written back to disk through the
+ * materializer, which never replaces a file that changed since this device last saw it.
+ */
+import { createReadStream } from "node:fs";
+import { chmod, mkdir, open } from "node:fs/promises";
+import { join } from "node:path";
+import { HttpBlobStore, type ListEntry, Replica, createWebSocketTransport } from "@weft/core";
+import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
+import { WebSocket } from "ws";
+import type { Session } from "../account/index.js";
+import type { FolderRecord, Home } from "../home/index.js";
+import { IgnoreRules } from "../ignore/index.js";
+import {
+  type Expected,
+  placeFile,
+  removeDirIfEmpty,
+  removeFile,
+  statExpected,
+} from "../materialize/index.js";
+import { findClashes, localConflictName, safeJoin } from "../names/index.js";
+import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
+import { loadKeyring } from "../share/index.js";
+import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { LocalRecords } from "./records.js";
+
+/** Something the folder wants a person (or the status page) to know. */
+export interface SyncNotice {
+  time: number;
+  path?: string;
+  message: string;
+}
+
+/** Counts of one pass, so callers know whether anything happened. */
+export interface PassCounts {
+  changes: number;
+  unstable: number;
+}
+
+/** A folder's state as `weft status` shows it. */
+export interface FolderStatus {
+  folderId: string;
+  path: string;
+  state: "idle" | "scanning" | "syncing" | "offline" | "error";
+  connection: string;
+  pendingOut: number;
+  pendingChunks: number;
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  files: number;
+  conflicts: number;
+  peers: { deviceId: string; online: boolean; lastSeen: number; behind: number }[];
+  /** The most recent problems, newest last (at most 20). */
+  errors: SyncNotice[];
+  /** Names that would clash on a case-insensitive file system: not written, reported here. */
+  clashes: string[][];
+  lastSync: number | null;
+}
+
+const MAX_NOTICES = 20;
+
+/** See the module comment. */
+export class FolderSync {
+  readonly errors: SyncNotice[] = [];
+  private clashes: string[][] = [];
+  private lastSync: number | null = null;
+  private state: FolderStatus["state"] = "idle";
+  private lane: Promise<unknown> = Promise.resolve();
+  private warnedSymlinks = new Set<string>();
+
+  private constructor(
+    readonly folder: FolderRecord,
+    readonly replica: Replica,
+    private readonly records: LocalRecords,
+    private ignore: IgnoreRules,
+    private readonly identity: DeviceIdentity,
+    private readonly closeStores: () => Promise<void>,
+  ) {}
+
+  /** Opens the folder's replica and records; connects through `session` when given. */
+  static async open(
+    home: Home,
+    folder: FolderRecord,
+    identity: DeviceIdentity,
+    session?: Session,
+  ): Promise<FolderSync> {
+    const dir = home.folderDir(folder.folderId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const keyring = await loadKeyring(home, identity, folder.folderId, session);
+    const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
+    const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
+    const records = await LocalRecords.open(join(dir, "local.sqlite"));
+    const token = session ? () => session.token() : undefined;
+    const replica = await Replica.open({
+      identity,
+      folderId: folder.folderId,
+      keyring,
+      state,
+      blobs,
+      ...(session && token
+        ? {
+            connect: () =>
+              createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
+                WebSocket,
+              }),
+            token,
+            remoteBlobs: new HttpBlobStore({
+              baseUrl: session.relay,
+              folderId: folder.folderId,
+              token,
+            }),
+          }
+        : {}),
+    });
+    const ignore = await IgnoreRules.load(folder.path);
+    const sync = new FolderSync(folder, replica, records, ignore, identity, async () => {
+      await replica.close();
+      await records.close();
+      await blobs.close();
+      await state.close();
+    });
+    replica.on("error", ({ error, context }) => sync.notice(`${context}: ${error.message}`));
+    return sync;
+  }
+
+  /** The folder's ignore rules as of the last scan. */
+  get ignoreRules(): IgnoreRules {
+    return this.ignore;
+  }
+
+  /** Runs `work` after every earlier pass: scans and applies never overlap. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.lane.then(work, work);
+    this.lane = next.catch(() => undefined);
+    return next;
+  }
+
+  notice(message: string, path?: string): void {
+    this.errors.push({ time: Date.now(), message, ...(path !== undefined ? { path } : {}) });
+    if (this.errors.length > MAX_NOTICES) this.errors.splice(0, this.errors.length - MAX_NOTICES);
+  }
+
+  /** Finds local changes and records them in the replica. */
+  scan(): Promise<PassCounts> {
+    return this.serial(async () => {
+      this.state = "scanning";
+      try {
+        const ignore = await IgnoreRules.load(this.folder.path);
+        this.ignore = ignore;
+        const result = await scanFolder({
+          root: this.folder.path,
+          ignore,
+          previous: this.records.map,
+        });
+        const changes = await this.recordLocal(result);
+        await this.records.flush();
+        return { changes, unstable: result.unstable.length };
+      } finally {
+        this.state = "idle";
+      }
+    });
+  }
+
+  private async recordLocal(result: ScanResult): Promise<number> {
+    const r = this.replica;
+    const root = this.folder.path;
+    let changes = 0;
+    for (const path of result.symlinks)
+      if (!this.warnedSymlinks.has(path)) {
+        this.warnedSymlinks.add(path);
+        this.notice("symbolic links are not synced (skipped)", path);
+      }
+    for (const e of result.errors) this.notice(e.message, e.path);
+
+    // A directory moved in the replica carries everything under it, including files deleted
+    // here in the same pass: those deletions then apply at the new place.
+    const dirMoves: [string, string][] = [];
+    const moved = (path: string) => {
+      for (const [from, to] of dirMoves)
+        if (path.startsWith(from)) return to + path.slice(from.length);
+      return path;
+    };
+    for (const { from, to } of result.moved) {
+      const there = r.stat(from.path);
+      const already = r.stat(to.path);
+      if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
+        // Moved along with its directory, or the same content is there already.
+        this.records.delete(from.path);
+        this.records.set(to);
+        continue;
+      }
+      if (there && (there.kind === "dir" || there.contentHash === from.hash) && !already) {
+        await r.move(from.path, to.path);
+        if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
+        this.records.delete(from.path);
+        this.records.set(to);
+        changes++;
+      } else {
+        result.removed.push(from);
+        result.added.push(to);
+      }
+    }
+
+    // Children before their directories.
+    const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
+    for (const gone of removed) {
+      this.records.delete(gone.path);
+      const path = moved(gone.path);
+      const e = r.stat(path);
+      if (!e) continue;
+      if (gone.kind === "file") {
+        // Changed on another device since this one wrote it here: the edit survives the delete,
+        // and the next apply puts it back.
+        if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
+      } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
+      await r.remove(path);
+      changes++;
+    }
+
+    const upserts = [...result.added, ...result.modified].sort((a, b) =>
+      a.path < b.path ? -1 : 1,
+    );
+    for (const local of upserts) {
+      const e = r.stat(local.path);
+      try {
+        if (local.kind === "dir") {
+          if (!e) {
+            await r.mkdir(local.path);
+            changes++;
+          }
+          this.records.set(local);
+          continue;
+        }
+        if (
+          e?.kind === "file" &&
+          e.contentHash === local.hash &&
+          this.modeOf(local.path) === local.mode
+        ) {
+          this.records.set(local);
+          continue;
+        }
+        await r.writeFile(local.path, readStable(safeJoin(root, local.path), local), {
+          mode: local.mode,
+          mtime: local.mtimeMs,
+        });
+        this.records.set(local);
+        changes++;
+      } catch (error) {
+        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) continue; // still being written: the next scan retries
+        this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+      }
+    }
+    return changes;
+  }
+
+  private modeOf(path: string): number | undefined {
+    const v = this.replica.index.stat(path)?.version;
+    return v ? v.mode & 0o777 : undefined;
+  }
+
+  /** Writes the replica's tree to disk where it differs from what this device last saw. */
+  apply(): Promise<PassCounts> {
+    return this.serial(async () => {
+      this.state = "syncing";
+      try {
+        const changes = await this.materialize();
+        await this.records.flush();
+        return { changes, unstable: 0 };
+      } finally {
+        this.state = "idle";
+      }
+    });
+  }
+
+  private async materialize(): Promise<number> {
+    const root = this.folder.path;
+    const entries = this.replica
+      .list()
+      .filter((e) => !this.ignore.ignores(e.path, e.kind === "dir"));
+    this.clashes = findClashes(entries.map((e) => e.path));
+    const skip = new Set(this.clashes.flatMap((group) => group.slice(1)));
+    const wanted = new Map(entries.filter((e) => !skip.has(e.path)).map((e) => [e.path, e]));
+    let changes = 0;
+
+    // Gone from the tree: remove what is still as this device left it (it is in history).
+    const stale = [...this.records.map.values()]
+      .filter((rec) => !wanted.has(rec.path))
+      .sort((a, b) => (a.path < b.path ? 1 : -1));
+    for (const rec of stale) {
+      try {
+        if (rec.kind === "file") {
+          const { removed } = await removeFile(root, rec.path, rec);
+          if (removed) changes++;
+        } else if (
+          await removeDirIfEmpty(root, rec.path, (name) => this.ignore.ignores(name, false))
+        )
+          changes++;
+      } catch (error) {
+        this.notice(`could not remove: ${(error as Error).message}`, rec.path);
+      }
+      // Either removed, or changed here since: then the next scan records it as new (edit wins).
+      this.records.delete(rec.path);
+    }
+
+    for (const entry of wanted.values()) {
+      try {
+        if (await this.place(entry)) changes++;
+      } catch (error) {
+        this.notice((error as Error).message, entry.path);
+      }
+    }
+    return changes;
+  }
+
+  /** Puts one entry on disk; true when something was written. */
+  private async place(entry: ListEntry): Promise<boolean> {
+    const root = this.folder.path;
+    const rec = this.records.get(entry.path);
+    if (entry.kind === "symlink") return false;
+    if (entry.kind === "dir") {
+      if (rec?.kind === "dir") return false;
+      const abs = safeJoin(root, entry.path);
+      await mkdir(abs, { recursive: true });
+      const s = await statExpected(abs);
+      this.records.set({
+        path: entry.path,
+        kind: "dir",
+        size: 0,
+        mtimeMs: s?.mtimeMs ?? 0,
+        ino: s?.ino ?? 0,
+        mode: 0o755,
+        hash: null,
+      });
+      return true;
+    }
+    const version = this.replica.index.stat(entry.path)?.version;
+    if (!version) return false;
+    const mode = version.mode & 0o777;
+    if (rec?.kind === "file" && rec.hash === entry.contentHash) {
+      if (rec.mode === mode) return false;
+      await chmod(safeJoin(root, entry.path), mode);
+      this.records.set({ ...rec, mode });
+      return true;
+    }
+    let expected: Expected = rec ? { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino } : null;
+    if (!rec) {
+      // A file this device never recorded: if it already holds the same bytes, adopt it.
+      const abs = safeJoin(root, entry.path);
+      const there = await statExpected(abs);
+      if (there) {
+        const local = await hashFile(abs).catch(() => undefined);
+        if (local?.hash === entry.contentHash) {
+          this.records.set({
+            path: entry.path,
+            kind: "file",
+            size: local.size,
+            mtimeMs: local.mtimeMs,
+            ino: local.ino,
+            mode,
+            hash: local.hash,
+          });
+          return false;
+        }
+        expected = null;
+      }
+    }
+    const result = await placeFile(root, entry.path, this.replica.createReadStream(entry.path), {
+      mode,
+      mtimeMs: version.mtime,
+      expected,
+      size: entry.size,
+    });
+    if (result.placed) {
+      const s = result.stat;
+      this.records.set({
+        path: entry.path,
+        kind: "file",
+        size: s.size,
+        mtimeMs: s.mtimeMs,
+        ino: s.ino,
+        mode,
+        hash: entry.contentHash,
+      });
+      return true;
+    }
+    // The local file changed since this device last saw it: keep it, and put the other
+    // device's version beside it as a conflict copy, which the next scan syncs.
+    const copy = localConflictName(entry.path, shortDeviceId(version.device), new Date());
+    const placed = await placeFile(root, copy, this.replica.createReadStream(entry.path), {
+      mode,
+      mtimeMs: version.mtime,
+      expected: null,
+      size: entry.size,
+    });
+    if (placed.placed)
+      this.notice(`changed here and on another device; theirs is in ${copy}`, entry.path);
+    return placed.placed;
+  }
+
+  /**
+   * Syncs until nothing is pending either way: scan, exchange with the relay, write to disk,
+   * again until a pass changes nothing and no local file is still being written.
+   */
+  async syncOnce(options: { stableMs?: number } = {}): Promise<void> {
+    const stableMs = options.stableMs ?? 1000;
+    for (let pass = 0; pass < 1000; pass++) {
+      const scanned = await this.scan();
+      await this.replica.syncOnce();
+      const applied = await this.apply();
+      if (scanned.changes === 0 && applied.changes === 0 && this.replica.idle) {
+        if (scanned.unstable === 0) {
+          this.lastSync = Date.now();
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, stableMs));
+      }
+    }
+  }
+
+  /** The folder's state for `weft status`. */
+  status(): FolderStatus {
+    const stats = this.replica.stats();
+    const connection = this.replica.status;
+    return {
+      folderId: this.folder.folderId,
+      path: this.folder.path,
+      state:
+        this.errors.length > 0 && this.state === "idle" && connection !== "online"
+          ? "error"
+          : connection !== "online" && this.state === "idle"
+            ? "offline"
+            : this.state,
+      connection,
+      pendingOut: stats.pendingOut,
+      pendingChunks: stats.pendingChunks,
+      bytesUploaded: stats.bytesUploaded,
+      bytesDownloaded: stats.bytesDownloaded,
+      files: this.replica.list().filter((e) => e.kind === "file").length,
+      conflicts: this.replica.conflicts().length,
+      peers: this.replica
+        .peers()
+        .filter((p) => p.deviceId !== this.identity.deviceId)
+        .map(({ deviceId, online, lastSeen, behind }) => ({ deviceId, online, lastSeen, behind })),
+      errors: [...this.errors],
+      clashes: this.clashes,
+      lastSync: this.lastSync,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.lane;
+    await this.closeStores();
+  }
+}
+
+/** Thrown by {@link readStable} when the file changed while it was read. */
+class FileChanged extends Error {}
+
+/**
+ * The bytes of a file as the scanner saw it: the size and mtime are checked when it is opened
+ * and again after the last byte, so content that changed while it was read is never recorded
+ * (the replica's write fails before it commits, and the next scan retries).
+ */
+async function* readStable(abs: string, seen: LocalRecord): AsyncIterable<Uint8Array> {
+  const handle = await open(abs, "r");
+  try {
+    const same = async () => {
+      const s = await handle.stat();
+      return s.size === seen.size && Math.floor(s.mtimeMs) === seen.mtimeMs;
+    };
+    if (!(await same())) throw new FileChanged();
+    const stream = createReadStream("", {
+      fd: handle.fd,
+      autoClose: false,
+      highWaterMark: 1 << 20,
+    });
+    for await (const block of stream) yield block as Uint8Array;
+    if (!(await same())) throw new FileChanged();
+  } finally {
+    await handle.close();
+  }
+}

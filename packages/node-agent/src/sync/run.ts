@@ -1,0 +1,213 @@
+/** Runs sync for a set of folders: once (until nothing is pending) or as a daemon (watch, rescan, apply), with one sync process per home. */
+import { open, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { DeviceIdentity } from "@weft/crypto";
+import { Session } from "../account/index.js";
+import {
+  AgentError,
+  type FolderRecord,
+  type Home,
+  processAlive,
+  readJson,
+  writeJsonPrivate,
+} from "../home/index.js";
+import { watchFolder } from "../watch/index.js";
+import { FolderSync, type FolderStatus } from "./folder-sync.js";
+
+/** A scan that found files still being written looks again after this long. */
+const STABLE_RETRY_MS = 1100;
+
+/** How a daemon run behaves. */
+export interface DaemonOptions {
+  /** Full rescan period, in case the watcher missed an event (default 60 s). */
+  rescanMs?: number;
+  /** Stops the daemon. */
+  signal: AbortSignal;
+  /** Called about once a second with every folder's status. */
+  onStatus?: (folders: FolderStatus[]) => void;
+}
+
+/** The status a running daemon last wrote, with when and by whom. */
+export interface StoredStatus extends FolderStatus {
+  updated: number;
+  pid: number;
+}
+
+function statusPath(home: Home, folder: FolderRecord): string {
+  return join(home.folderDir(folder.folderId), "status.json");
+}
+
+/**
+ * The pid of the running `weft sync` of this home, if any. A pid file left by a killed process
+ * is not a running sync.
+ */
+export async function runningSync(home: Home): Promise<number | undefined> {
+  const text = await readFile(home.syncPidPath, "utf8").catch(() => "");
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)
+    ? pid
+    : undefined;
+}
+
+/**
+ * Holds the home's sync lock while `work` runs: a second `weft sync` (or a command that would
+ * open the same replica state) is refused with a clear message instead of corrupting it.
+ */
+export async function withSyncLock<T>(home: Home, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(home.syncPidPath, "wx", 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) throw error;
+      const pid = await runningSync(home);
+      if (pid !== undefined)
+        throw new AgentError("BUSY", `weft sync is running (pid ${pid}); stop it first, or use it`);
+      await rm(home.syncPidPath, { force: true }); // left by a killed process
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(home.syncPidPath, { force: true });
+  }
+}
+
+/** Opens every folder, connected to its relay. The caller closes them. */
+export async function openFolders(
+  home: Home,
+  identity: DeviceIdentity,
+  folders: readonly FolderRecord[],
+  online: boolean,
+): Promise<FolderSync[]> {
+  const opened: FolderSync[] = [];
+  try {
+    for (const folder of folders) {
+      const session = online ? await Session.open(home, folder.relay) : undefined;
+      opened.push(await FolderSync.open(home, folder, identity, session));
+    }
+  } catch (error) {
+    await Promise.allSettled(opened.map((f) => f.close()));
+    throw error;
+  }
+  return opened;
+}
+
+/** Writes each folder's status where `weft status` reads it while this process runs. */
+export async function writeStatus(
+  home: Home,
+  syncs: readonly FolderSync[],
+): Promise<FolderStatus[]> {
+  const all = syncs.map((s) => s.status());
+  await Promise.all(
+    syncs.map((s, i) =>
+      writeJsonPrivate(statusPath(home, s.folder), {
+        ...all[i],
+        updated: Date.now(),
+        pid: process.pid,
+      }),
+    ),
+  );
+  return all;
+}
+
+/** The status a running daemon wrote for `folder`. */
+export function readStoredStatus(
+  home: Home,
+  folder: FolderRecord,
+): Promise<StoredStatus | undefined> {
+  return readJson<StoredStatus>(statusPath(home, folder));
+}
+
+/**
+ * Watches and syncs until `options.signal` aborts: local changes are scanned a moment after the
+ * file system reports them (and every `rescanMs` regardless), remote changes are written to disk
+ * as they arrive.
+ */
+export async function runDaemon(
+  syncs: readonly FolderSync[],
+  home: Home,
+  options: DaemonOptions,
+): Promise<void> {
+  const { signal } = options;
+  const stops: (() => Promise<void>)[] = [];
+  for (const sync of syncs) {
+    let applying = false;
+    let again = false;
+    const apply = (): void => {
+      if (signal.aborted) return;
+      if (applying) {
+        again = true;
+        return;
+      }
+      applying = true;
+      sync
+        .apply()
+        .catch((error: unknown) => sync.notice(`writing to disk: ${(error as Error).message}`))
+        .finally(() => {
+          applying = false;
+          if (again) {
+            again = false;
+            apply();
+          }
+        });
+    };
+    let retry: NodeJS.Timeout | undefined;
+    const scan = (): void => {
+      if (signal.aborted) return;
+      sync.scan().then(
+        ({ unstable }) => {
+          // Files still being written are looked at again once they have had time to settle.
+          if (unstable > 0 && !retry)
+            retry = setTimeout(() => {
+              retry = undefined;
+              scan();
+            }, STABLE_RETRY_MS);
+        },
+        (error: unknown) => sync.notice(`scanning: ${(error as Error).message}`),
+      );
+    };
+    sync.replica.on("change", ({ origin }) => {
+      if (origin === "remote") apply();
+    });
+    // Downloads finish after the change that named them: write once transfers go idle too.
+    sync.replica.on("progress", ({ direction, done, total }) => {
+      if (direction === "download" && done === total) apply();
+    });
+    sync.replica.start();
+    const watcher = watchFolder(
+      sync.folder.path,
+      () => sync.ignoreRules,
+      scan,
+      (error) => sync.notice(`watching: ${error.message}`),
+    );
+    const timer = setInterval(() => {
+      scan();
+      apply();
+    }, options.rescanMs ?? 60_000);
+    stops.push(async () => {
+      clearInterval(timer);
+      clearTimeout(retry);
+      await watcher.close();
+      sync.replica.stop();
+    });
+    await watcher.ready;
+    scan();
+    apply();
+  }
+  const ticker = setInterval(() => {
+    writeStatus(home, syncs).then(options.onStatus, () => undefined);
+  }, 1000);
+  try {
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  } finally {
+    clearInterval(ticker);
+    await Promise.allSettled(stops.map((stop) => stop()));
+    await writeStatus(home, syncs).catch(() => undefined);
+  }
+}

@@ -1,0 +1,52 @@
+/** Watches a folder for changes (chokidar) and turns bursts of events into one call, so the scanner runs once per burst. */
+import { relative, sep } from "node:path";
+import { watch } from "chokidar";
+import type { IgnoreRules } from "../ignore/index.js";
+
+/** A running watch. */
+export interface FolderWatch {
+  /** Resolves once the initial crawl is done and events are live. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Calls `onChange` at most once per `debounceMs` after files under `root` change. Events can be
+ * missed (an overflowing inotify queue, a sleeping laptop): callers also rescan periodically.
+ */
+export function watchFolder(
+  root: string,
+  ignore: () => IgnoreRules,
+  onChange: () => void,
+  onError: (error: Error) => void,
+  debounceMs = 150,
+): FolderWatch {
+  let timer: NodeJS.Timeout | undefined;
+  const fire = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      onChange();
+    }, debounceMs);
+  };
+  const watcher = watch(root, {
+    ignoreInitial: true,
+    followSymlinks: false,
+    persistent: true,
+    ignored: (path, stats) => {
+      const rel = relative(root, path).split(sep).join("/");
+      if (rel === "" || rel.startsWith("..")) return false;
+      return ignore().ignores(rel, stats?.isDirectory() ?? false);
+    },
+  });
+  watcher.on("all", fire);
+  watcher.on("error", (error) => onError(error as Error));
+  const ready = new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  return {
+    ready,
+    close: async () => {
+      if (timer) clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}

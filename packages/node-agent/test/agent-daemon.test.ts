@@ -1,0 +1,142 @@
+// The sync daemon (`weft sync`) on two devices through a real relay: changes arrive without any
+// command, `weft status` shows the running daemon and its peer, a second `weft sync` is refused,
+// SIGTERM stops it with exit 0. And a chunk tampered with on the relay's disk is refused: no
+// corrupt file appears, and `weft status` says why.
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  makeDevice,
+  startRelayProcess,
+  waitFor,
+} from "./helpers/agent-process.js";
+
+let relay: RelayProcess;
+let ana: Device & { dispose(): Promise<void> };
+let ben: Device & { dispose(): Promise<void> };
+let folderId: string;
+const daemons: ChildProcess[] = [];
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+const contentIs = (path: string, text: string) =>
+  readFile(path, "utf8").then(
+    (t) => t === text,
+    () => false,
+  );
+
+function stopped(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  ana = await makeDevice("ana");
+  ben = await makeDevice("ben");
+  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
+  ({ folderId } = (await ana.ok(["folder", "create", ana.folder])) as { folderId: string });
+  const { invite } = await ana.ok(["folder", "invite", folderId]);
+  await ben.ok(["folder", "join", "-", ben.folder], { input: invite as string });
+}, 60_000);
+
+afterAll(async () => {
+  for (const d of daemons) if (d.exitCode === null) d.kill("SIGKILL");
+  await ana?.dispose();
+  await ben?.dispose();
+  await relay?.dispose();
+});
+
+describe("weft sync as a daemon", () => {
+  test("changes on either device arrive on the other while both run; SIGTERM exits 0", async () => {
+    const a = ana.spawn(["sync", "--rescan", "30"]);
+    const b = ben.spawn(["sync", "--rescan", "30"]);
+    daemons.push(a, b);
+    await waitFor(
+      async () => (await ana.run(["status", "--json"])).json?.["daemon"] === a.pid,
+      20_000,
+      "ana's daemon",
+    );
+    await waitFor(
+      async () => (await ben.run(["status", "--json"])).json?.["daemon"] === b.pid,
+      20_000,
+      "ben's daemon",
+    );
+
+    await writeFile(join(ana.folder, "from-ana.txt"), "written while both run\n");
+    await waitFor(
+      () => contentIs(join(ben.folder, "from-ana.txt"), "written while both run\n"),
+      30_000,
+      "ana's file on ben",
+    );
+    await writeFile(join(ben.folder, "from-ana.txt"), "ben answers\n");
+    await waitFor(
+      () => contentIs(join(ana.folder, "from-ana.txt"), "ben answers\n"),
+      30_000,
+      "ben's edit on ana",
+    );
+
+    // A second sync of the same home would share its state: refused, with the reason.
+    const second = await ana.run(["sync", "--once"]);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/weft sync is running \(pid \d+\)/);
+
+    const status = (await ana.run(["status", "--json"])).json as {
+      folders: { folderId: string; peers: { online: boolean }[]; connection: string }[];
+    };
+    expect(status.folders[0]).toMatchObject({ folderId, connection: "online" });
+    expect(status.folders[0]!.peers.some((p) => p.online)).toBe(true);
+
+    a.kill("SIGTERM");
+    b.kill("SIGTERM");
+    expect(await stopped(a)).toBe(0);
+    expect(await stopped(b)).toBe(0);
+  }, 90_000);
+
+  test("a chunk tampered with on the relay is refused: nothing corrupt on disk, and status says so", async () => {
+    const secret = randomBytes(300 * 1024);
+    await writeFile(join(ana.folder, "payload.bin"), secret);
+    const before = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // let the write settle (stable files only)
+    await ana.ok(["sync", "--once"]);
+
+    // Flip a byte in every chunk the relay stored since the write.
+    const chunkDir = join(relay.dir, "data", "chunks", folderId);
+    const tampered: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) await walk(path);
+        else if ((await stat(path)).mtimeMs >= before - 1000) {
+          const bytes = await readFile(path);
+          const at = bytes.length - 20;
+          bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
+          await writeFile(path, bytes);
+          tampered.push(path);
+        }
+      }
+    };
+    await walk(chunkDir);
+    expect(tampered.length).toBeGreaterThan(0);
+
+    const run = await ben.run(["sync", "--once", "--timeout", "15", "--json"]);
+    expect(await exists(join(ben.folder, "payload.bin"))).toBe(false);
+    const leftovers = (await readdir(ben.folder)).filter((n) => n.startsWith(".weft-tmp-"));
+    expect(leftovers).toEqual([]);
+    expect(run.stderr + run.stdout).toMatch(/does not open|integrity|corrupt|tamper/i);
+    const status = (await ben.run(["status", "--json"])).json as {
+      folders: { errors: { message: string }[] }[];
+    };
+    expect(JSON.stringify(status.folders[0]!.errors)).toMatch(
+      /does not open|integrity|corrupt|tamper/i,
+    );
+  }, 60_000);
+});

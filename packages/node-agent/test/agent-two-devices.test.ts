@@ -1,0 +1,135 @@
+// Two devices of two accounts keep one folder in sync through a real relay process, driven by
+// the real `weft` CLI: invite and join, create, edit, delete, rename, the executable bit, a
+// concurrent edit (both contents kept), edit against delete (the edit survives), history and
+// restore.
+import { chmod, readFile, readdir, rm, rename, stat, writeFile, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  makeDevice,
+  startRelayProcess,
+} from "./helpers/agent-process.js";
+
+let relay: RelayProcess;
+let ana: Device & { dispose(): Promise<void> };
+let ben: Device & { dispose(): Promise<void> };
+
+/** Every file under `dir` (not the agent's own), with its content, as a sorted object. */
+async function tree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string) => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(path);
+      else out[path] = await readFile(join(dir, path), "utf8");
+    }
+  };
+  await walk("");
+  return Object.fromEntries(Object.entries(out).sort());
+}
+
+const syncBoth = async () => {
+  await ana.ok(["sync", "--once"]);
+  await ben.ok(["sync", "--once"]);
+  await ana.ok(["sync", "--once"]);
+};
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  ana = await makeDevice("ana");
+  ben = await makeDevice("ben");
+  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
+}, 60_000);
+
+afterAll(async () => {
+  await ana?.dispose();
+  await ben?.dispose();
+  await relay?.dispose();
+});
+
+describe("two devices, two accounts, one folder", () => {
+  test("an invite shares the folder; files, directories and the executable bit arrive intact", async () => {
+    await writeFile(join(ana.folder, "hello.txt"), "hello from ana\n");
+    await mkdir(join(ana.folder, "src/deep"), { recursive: true });
+    await writeFile(join(ana.folder, "src/deep/run.sh"), "#!/bin/sh\necho hi\n");
+    await chmod(join(ana.folder, "src/deep/run.sh"), 0o755);
+    await mkdir(join(ana.folder, "empty-dir"));
+    const { folderId } = await ana.ok(["folder", "create", ana.folder]);
+    expect(folderId).toMatch(/^[a-z2-7]{26}$/);
+    await ana.ok(["sync", "--once"]);
+
+    const { invite } = await ana.ok(["folder", "invite", folderId as string, "--role", "editor"]);
+    expect(invite).toMatch(/^weft1:/);
+    // The invite goes in on stdin: it holds the secret that opens the folder key.
+    const joined = await ben.ok(["folder", "join", "-", ben.folder], {
+      input: `${invite as string}\n`,
+    });
+    expect(joined).toMatchObject({ folderId, role: "editor" });
+    await ben.ok(["sync", "--once"]);
+
+    expect(await tree(ben.folder)).toEqual(await tree(ana.folder));
+    expect((await stat(join(ben.folder, "src/deep/run.sh"))).mode & 0o777).toBe(0o755);
+    expect((await stat(join(ben.folder, "empty-dir"))).isDirectory()).toBe(true);
+    // A second redeem of the same invite is refused with the relay's reason.
+    const again = await ben.run([
+      "folder",
+      "join",
+      invite as string,
+      join(ben.folder, "..", "other"),
+    ]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/invite was used already/);
+  });
+
+  test("edits, deletes and renames on either side converge", async () => {
+    await writeFile(join(ben.folder, "hello.txt"), "hello from ben\n");
+    await writeFile(join(ben.folder, "src/new.md"), "# new\n");
+    await syncBoth();
+    await rm(join(ana.folder, "src/new.md"));
+    await rename(join(ana.folder, "src"), join(ana.folder, "code"));
+    await syncBoth();
+    await ben.ok(["sync", "--once"]);
+    const expected = {
+      "code/deep/run.sh": "#!/bin/sh\necho hi\n",
+      "hello.txt": "hello from ben\n",
+    };
+    expect(await tree(ana.folder)).toEqual(expected);
+    expect(await tree(ben.folder)).toEqual(expected);
+  });
+
+  test("a concurrent edit keeps both contents; edit against delete keeps the edit", async () => {
+    await writeFile(join(ana.folder, "hello.txt"), "ana's offline edit\n");
+    await writeFile(join(ben.folder, "hello.txt"), "ben's offline edit\n");
+    await rm(join(ana.folder, "code/deep/run.sh"));
+    await writeFile(join(ben.folder, "code/deep/run.sh"), "#!/bin/sh\necho edited\n");
+    await syncBoth();
+    await ben.ok(["sync", "--once"]);
+
+    const a = await tree(ana.folder);
+    expect(a).toEqual(await tree(ben.folder));
+    const contents = Object.values(a);
+    expect(contents).toContain("ana's offline edit\n");
+    expect(contents).toContain("ben's offline edit\n");
+    expect(a["code/deep/run.sh"]).toBe("#!/bin/sh\necho edited\n");
+    const { conflicts } = await ana.ok(["conflicts"]);
+    expect(conflicts).toHaveLength(1);
+    expect((conflicts as { path: string }[])[0]!.path).toBe("hello.txt");
+  });
+
+  test("history lists earlier versions and restore brings one back on both devices", async () => {
+    const file = join(ana.folder, "notes.txt");
+    await writeFile(file, "version one\n");
+    await ana.ok(["sync", "--once"]);
+    await writeFile(file, "version two, longer\n");
+    await ana.ok(["sync", "--once"]);
+    const { versions } = await ana.ok(["history", file]);
+    expect((versions as { n: number }[]).length).toBeGreaterThanOrEqual(1);
+    await ana.ok(["restore", file, "--version", "1"]);
+    expect(await readFile(file, "utf8")).toBe("version one\n");
+    await ben.ok(["sync", "--once"]);
+    expect(await readFile(join(ben.folder, "notes.txt"), "utf8")).toBe("version one\n");
+  });
+});

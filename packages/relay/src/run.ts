@@ -1,0 +1,46 @@
+/** Runs the relay as a command (`weft-relay`, `weft relay`, `npm start`): flags and environment, start, stop on SIGTERM/SIGINT. */
+import { HELP, parseConfig } from "./config.js";
+import { startRelay } from "./relay.js";
+
+/**
+ * Parses `argv` and `env`, starts the relay and stops it cleanly on SIGTERM or SIGINT (exit 0;
+ * exit 1 if it cannot close within 5 s). `name` prefixes error lines.
+ */
+export async function runRelayCommand(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  name = "weft relay",
+): Promise<void> {
+  let config;
+  try {
+    config = parseConfig([...argv], env);
+  } catch (error) {
+    process.stderr.write(`${name}: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  if (config === "help") {
+    process.stdout.write(HELP);
+    return;
+  }
+  const relay = await startRelay(config);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    // A relay that cannot close in time (a stuck disk) still exits, after saying so.
+    const timer = setTimeout(() => {
+      process.stderr.write(`${name}: did not stop within 5 s of ${signal}; exiting\n`);
+      process.exit(1);
+    }, 5000);
+    timer.unref();
+    relay.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`${name}: ${(error as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
