@@ -14,6 +14,7 @@ import type { FolderRecord, Home } from "../home/index.js";
 import { IgnoreRules } from "../ignore/index.js";
 import {
   type Expected,
+  cleanTempFiles,
   placeFile,
   removeDirIfEmpty,
   removeFile,
@@ -113,6 +114,8 @@ export class FolderSync {
           }
         : {}),
     });
+    // Temp files left by a process killed mid-download: never placed, so safe to remove.
+    await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
     const sync = new FolderSync(folder, replica, records, ignore, identity, async () => {
       await replica.close();
