@@ -473,7 +473,7 @@ describe("malformed frames", () => {
     );
     const flag = raw("snapshot", (w) => (w.uint(1), w.string(FOLDER), w.u8(2)));
     expectProtocolError(() => decodeMessage(flag), "bad_frame", "snapshot.snapshot");
-    for (const code of [0, 12, 200]) {
+    for (const code of [0, 13, 200]) {
       const error = raw("error", (w) => (w.u8(code), w.string(""), w.u8(0)));
       expectProtocolError(() => decodeMessage(error), "bad_frame", "error.code");
     }
@@ -638,6 +638,7 @@ describe("errors", () => {
       ["bad_signature", 400],
       ["unavailable", 503],
       ["internal", 500],
+      ["quota_exceeded", 507],
     ]);
     for (const code of PROTOCOL_ERROR_CODES) {
       expect(decodeMessage(encodeMessage({ type: "error", code, message: code }))).toMatchObject({

@@ -22,6 +22,13 @@ export interface RelayConfig {
   rateLimit: number;
   /** Log level for the JSON logs (default "info"). */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /**
+   * Seconds a chunk stays safe from garbage collection after it was last stored or has-checked
+   * (default 3600; 0: a delete request removes at once).
+   */
+  gcGraceSeconds: number;
+  /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
+  folderQuota: number;
 }
 
 /** The embedded defaults. */
@@ -31,6 +38,8 @@ export const DEFAULTS = Object.freeze({
   dataDir: "./weft-relay-data",
   rateLimit: 500,
   logLevel: "info" as const,
+  gcGraceSeconds: 3600,
+  folderQuota: 100 * 1024 ** 3,
 });
 
 const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }[] = [
@@ -76,6 +85,18 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     key: "logLevel",
     help: "debug, info (default), warn, error or silent",
   },
+  {
+    flag: "--gc-grace",
+    env: "WEFT_RELAY_GC_GRACE",
+    key: "gcGraceSeconds",
+    help: `seconds a chunk is safe from deletion after its last use (default ${DEFAULTS.gcGraceSeconds})`,
+  },
+  {
+    flag: "--folder-quota",
+    env: "WEFT_RELAY_FOLDER_QUOTA",
+    key: "folderQuota",
+    help: "bytes of chunks per folder, e.g. 500MiB, 10GiB (default 100GiB; 0: unlimited)",
+  },
 ];
 
 const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
@@ -84,6 +105,8 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   dataDir: "DIR",
   rateLimit: "N",
   logLevel: "LEVEL",
+  gcGraceSeconds: "SECONDS",
+  folderQuota: "BYTES",
 };
 
 /** The text of `weft relay --help`. */
@@ -141,12 +164,29 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       "INVALID_OPTIONS",
       "the log level must be debug, info, warn, error or silent",
     );
+  const gcText = values.get("gcGraceSeconds");
+  const gcGraceSeconds = gcText === undefined ? DEFAULTS.gcGraceSeconds : Number(gcText);
+  if (gcText !== undefined && (!/^\d{1,10}$/.test(gcText) || !Number.isSafeInteger(gcGraceSeconds)))
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--gc-grace (WEFT_RELAY_GC_GRACE) is a whole number of seconds, 0 or more",
+    );
+  const quotaText = values.get("folderQuota");
+  const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
+  if (folderQuota === undefined)
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--folder-quota (WEFT_RELAY_FOLDER_QUOTA) is a number of bytes, optionally with a unit " +
+        "(KiB, MiB, GiB, TiB, or kB, MB, GB, TB), e.g. 500MiB; 0 for no quota",
+    );
   const config: RelayConfig = {
     host: values.get("host") ?? DEFAULTS.host,
     port,
     dataDir: values.get("dataDir") ?? DEFAULTS.dataDir,
     rateLimit,
     logLevel: logLevel as RelayConfig["logLevel"],
+    gcGraceSeconds,
+    folderQuota,
   };
   const cert = values.get("tlsCert");
   const key = values.get("tlsKey");
@@ -166,4 +206,30 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     config.jwtSecret = secret;
   }
   return config;
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  tb: 1000 ** 4,
+};
+
+/**
+ * A size such as `1048576`, `500MiB`, `10 GiB`, `1.5GB` (unit case-insensitive; KiB… are powers
+ * of 1024, kB… of 1000), in whole bytes; undefined when malformed or too large to count exactly.
+ */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^(\d{1,16}(?:\.\d{1,6})?)\s*([a-z]*)$/i.exec(text.trim());
+  const name = (match?.[2] ?? "").toLowerCase();
+  if (!match || !Object.hasOwn(UNITS, name)) return undefined;
+  const unit = UNITS[name]!;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }

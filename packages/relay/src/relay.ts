@@ -60,7 +60,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   await mkdir(join(dataDir, "chunks"), { recursive: true, mode: 0o700 });
   const jwtSecret = await loadSecret(dataDir, config.jwtSecret);
   const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
-  const blobs = new FolderBlobs(join(dataDir, "chunks"));
+  const blobs = new FolderBlobs(join(dataDir, "chunks"), {
+    folderQuota: config.folderQuota,
+    gcGraceSeconds: config.gcGraceSeconds,
+  });
   const passwords = await PasswordHasher.start(
     options.passwordLimits ? { limits: options.passwordLimits } : {},
   );

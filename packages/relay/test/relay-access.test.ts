@@ -16,7 +16,8 @@ const CHUNK = "ab".repeat(32);
 beforeAll(async () => {
   await ready();
   folderId = newFolderId();
-  relay = await startRelayProcess({ WEFT_RELAY_JWT_SECRET: SECRET });
+  // Grace 0: the BlobStore suite expects a delete to remove chunks it just put.
+  relay = await startRelayProcess({ WEFT_RELAY_JWT_SECRET: SECRET, WEFT_RELAY_GC_GRACE: "0" });
   for (const who of ["owner", "editor", "viewer", "other"])
     tokens[who] = await signUp(relay.url, who, generateDeviceIdentity());
   expect((await call(relay.url, "POST", "/v1/folders", { folderId }, tokens["owner"])).status).toBe(
@@ -98,7 +99,7 @@ const ROUTES: {
   {
     name: "POST blobs/delete",
     least: "editor",
-    ok: [204],
+    ok: [200],
     run: (t) => status("POST", `/v1/folders/${folderId}/blobs/delete`, { ids: [CHUNK] }, t),
   },
 ];

@@ -15,6 +15,18 @@ import { closedError } from "../storage/settle.js";
  */
 export const HTTP_BLOB_MAX_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 
+/**
+ * A body larger than this goes up in parts of this size (`Content-Range`), each resumable: after
+ * a network error or a 5xx the upload continues from what the relay reports it received.
+ */
+export const HTTP_BLOB_PART_BYTES = 4 * 1024 * 1024;
+/** Failed parts in a row (network error, 5xx, offset conflict) before a put gives up. */
+const MAX_PART_RETRIES = 4;
+/** Wait before retry n: n × this. */
+const PART_RETRY_DELAY_MS = 100;
+/** Ids asked per page of the listing (the relay's most). */
+const ID_PAGE = 1000;
+
 // JSON answers are small: 1,024 ids of 64 hex characters are about 70 KiB.
 const MAX_JSON_BYTES = 1024 * 1024;
 // Of an error body, only the code and a sentence matter.
@@ -48,7 +60,11 @@ export interface HttpBlobStoreOptions {
  *
  * Failures reject with: WeftError INVALID_OPTIONS for a bad argument, WeftError STORAGE after
  * `close()`, ProtocolError with the relay's code for an error answer (`internal` when the body
- * is not a protocol error), ProtocolError `unavailable` when the relay cannot be reached.
+ * is not a protocol error; `quota_exceeded` for a 507), ProtocolError `unavailable` when the
+ * relay cannot be reached.
+ *
+ * Beyond BlobStore: {@link collect} (garbage collection, telling what the relay kept) and
+ * {@link listIds} (every chunk id the relay holds for the folder).
  */
 export class HttpBlobStore implements BlobStore {
   private readonly base: string;
@@ -107,6 +123,13 @@ export class HttpBlobStore implements BlobStore {
     });
   }
 
+  /**
+   * Stores a chunk. A body over {@link HTTP_BLOB_PART_BYTES} goes up in parts, resuming after a
+   * network error or a 5xx from the count the relay reports (also an upload an earlier session
+   * left unfinished); after {@link MAX_PART_RETRIES} failures in a row it rejects with
+   * ProtocolError `unavailable` naming the chunk by its id's first characters. A relay without
+   * resumable uploads gets the whole body at once.
+   */
   put(id: ChunkId, bytes: Uint8Array): Promise<void> {
     return this.run(async () => {
       checkChunkId(id);
@@ -118,11 +141,13 @@ export class HttpBlobStore implements BlobStore {
         );
       }
       // A copy: fetch may read the body after the caller has moved on and reused its buffer.
+      const data = bytes.slice();
+      if (data.length > HTTP_BLOB_PART_BYTES && (await this.putInParts(id, data))) return;
       const response = await this.request("PUT", `/${id}`, {
-        body: bytes.slice(),
+        body: data,
         contentType: "application/octet-stream",
       });
-      await this.expectEmpty(response, [200, 201, 204]);
+      await this.expectEmpty(response, [200, 201, 204], id);
     });
   }
 
@@ -165,14 +190,44 @@ export class HttpBlobStore implements BlobStore {
     });
   }
 
+  /**
+   * Asks the relay to delete these chunks. The relay keeps those touched (stored or has-checked)
+   * within its grace period, so a chunk another client just decided to reuse survives; use
+   * {@link collect} to learn which. Resolves when the relay has answered.
+   */
   delete(ids: readonly ChunkId[]): Promise<void> {
     return this.run(async () => {
-      checkChunkIds(ids);
-      for (const batch of batches([...new Set(ids)])) {
-        const response = await this.request("POST", "/delete", { json: { ids: batch } });
-        await this.expectEmpty(response, [200, 204]);
-      }
+      await this.collectChecked(ids);
     });
+  }
+
+  /**
+   * Garbage collection: asks the relay to delete `ids` (in requests of at most 1,024) and tells
+   * what it did. `deleted` and `kept` (present but touched within the relay's grace period)
+   * list asked ids once each, in the order asked; ids the relay lacks are in neither. A relay
+   * that answers 204 without lists (an older one, which deletes at once) has all ids in
+   * `deleted`.
+   */
+  collect(ids: readonly ChunkId[]): Promise<{ deleted: ChunkId[]; kept: ChunkId[] }> {
+    return this.run(() => this.collectChecked(ids));
+  }
+
+  /**
+   * Every chunk id the relay holds for the folder, ascending, fetched a page of 1,000 at a time
+   * as the iteration goes: with the ids the folder's manifests still reference, what a client
+   * needs to compute the garbage to {@link collect}.
+   */
+  listIds(): AsyncIterable<ChunkId> {
+    const pages = async function* (store: HttpBlobStore): AsyncGenerator<ChunkId> {
+      let after: ChunkId | undefined;
+      for (;;) {
+        const page = await store.run(() => store.idPage(after));
+        yield* page.ids;
+        if (page.next === undefined) return;
+        after = page.next;
+      }
+    };
+    return pages(this);
   }
 
   size(): Promise<BlobStoreSize> {
@@ -195,6 +250,152 @@ export class HttpBlobStore implements BlobStore {
   }
 
   // ---- internals
+
+  private async collectChecked(
+    ids: readonly ChunkId[],
+  ): Promise<{ deleted: ChunkId[]; kept: ChunkId[] }> {
+    checkChunkIds(ids);
+    const asked = [...new Set(ids)];
+    const deleted = new Set<ChunkId>();
+    const kept = new Set<ChunkId>();
+    for (const batch of batches(asked)) {
+      const response = await this.request("POST", "/delete", { json: { ids: batch } });
+      if (response.status === 204) {
+        await discard(response);
+        for (const id of batch) deleted.add(id);
+        continue;
+      }
+      const body = (await this.expectJson(response, [200])) as {
+        deleted?: unknown;
+        kept?: unknown;
+      } | null;
+      const inBatch = new Set(batch);
+      for (const [list, into] of [
+        [body?.deleted, deleted],
+        [body?.kept, kept],
+      ] as const) {
+        if (!Array.isArray(list)) throw badAnswer("the delete answer has no deleted or kept list");
+        for (const id of list) {
+          if (!isChunkId(id) || !inBatch.has(id) || deleted.has(id) || kept.has(id))
+            throw badAnswer("the delete answer names an id that was not asked, or twice");
+          into.add(id);
+        }
+      }
+    }
+    return {
+      deleted: asked.filter((id) => deleted.has(id)),
+      kept: asked.filter((id) => kept.has(id)),
+    };
+  }
+
+  /** One page of the id listing, checked: ascending ids after `after`, and a `next` that fits. */
+  private async idPage(
+    after: ChunkId | undefined,
+  ): Promise<{ ids: ChunkId[]; next: ChunkId | undefined }> {
+    const query = after === undefined ? `?limit=${ID_PAGE}` : `?after=${after}&limit=${ID_PAGE}`;
+    const response = await this.request("GET", `/ids${query}`, {});
+    const body = (await this.expectJson(response, [200])) as { ids?: unknown; next?: unknown };
+    const ids = body?.ids;
+    const next = body?.next;
+    if (!Array.isArray(ids) || ids.length > ID_PAGE) throw badAnswer("the ids answer is malformed");
+    let previous = after ?? "";
+    for (const id of ids) {
+      // Strictly ascending: a relay cannot make the listing repeat itself or loop.
+      if (!isChunkId(id) || id <= previous) throw badAnswer("the ids answer is not in order");
+      previous = id;
+    }
+    if (next === null) return { ids: ids as ChunkId[], next: undefined };
+    if (ids.length === 0 || next !== ids[ids.length - 1])
+      throw badAnswer("the ids answer has a next that is not its last id");
+    return { ids: ids as ChunkId[], next: next as ChunkId };
+  }
+
+  /**
+   * Uploads `data` in parts (see {@link put}).
+   * @returns false when the relay has no resumable uploads (the caller sends the whole body)
+   */
+  private async putInParts(id: ChunkId, data: Uint8Array): Promise<boolean> {
+    const total = data.length;
+    const probe = await this.request("GET", `/${id}/upload`, {});
+    if (probe.status === 404 || probe.status === 405 || probe.status === 501) {
+      await discard(probe);
+      return false;
+    }
+    let state = this.uploadState(await this.expectJson(probe, [200]), total);
+    let failures = 0;
+    let lastError: unknown;
+    for (;;) {
+      if (state === "complete") return true;
+      const offset = state;
+      const end = Math.min(offset + HTTP_BLOB_PART_BYTES, total);
+      let failed = false;
+      let conflict = false;
+      try {
+        const response = await this.request("PUT", `/${id}`, {
+          body: data.subarray(offset, end),
+          contentType: "application/octet-stream",
+          headers: { "content-range": `bytes ${offset}-${end - 1}/${total}` },
+        });
+        if (response.status === 200 || response.status === 201 || response.status === 204) {
+          await discard(response);
+          return true;
+        }
+        if (response.status === 202) {
+          const received = (
+            (await this.expectJson(response, [202])) as { received?: unknown } | null
+          )?.received;
+          if (!isCount(received) || received <= offset || received >= total)
+            throw badAnswer("the relay answered a part with a received count that does not fit");
+          state = received;
+          failures = 0;
+          continue;
+        }
+        if (response.status === 409 || (response.status >= 500 && response.status !== 507)) {
+          conflict = response.status === 409;
+          lastError = await this.errorFrom(response);
+          failed = true;
+        } else {
+          throw await this.errorFrom(response, id);
+        }
+      } catch (error) {
+        if (!isRetryable(error) || this.closed) throw error;
+        lastError = error;
+        failed = true;
+      }
+      if (failed) {
+        failures += 1;
+        if (failures > MAX_PART_RETRIES) {
+          throw new ProtocolError(
+            "unavailable",
+            `the upload of chunk ${id.slice(0, 12)}… stopped at byte ${offset} of ${total} ` +
+              `after ${failures} failed attempts in a row; retry later`,
+            { cause: lastError },
+          );
+        }
+        await sleep(PART_RETRY_DELAY_MS * failures);
+        try {
+          // Where to go on from: the relay may have kept more (or less) than this side knows.
+          const progress = await this.request("GET", `/${id}/upload`, {});
+          state = this.uploadState(await this.expectJson(progress, [200]), total);
+          // Refused at the very count the relay reports: its upload has another total (a
+          // client with other bytes for this id). Starting at 0 with this total starts over.
+          if (conflict && state === offset) state = 0;
+        } catch (error) {
+          if (!isRetryable(error) || this.closed) throw error;
+          lastError = error; // asked again after the next failed attempt
+        }
+      }
+    }
+  }
+
+  /** The answer of `…/upload`: "complete", or the offset to send from. */
+  private uploadState(body: unknown, total: number): number | "complete" {
+    const { received, complete } = (body ?? {}) as { received?: unknown; complete?: unknown };
+    if (!isCount(received)) throw badAnswer("the upload answer is malformed");
+    if (complete === true) return "complete";
+    // More than this chunk's size: an upload of another size is under way; start over.
+    return received < total ? received : 0;
+  }
 
   /**
    * Runs one call: refused once closed; a failure that is not already a WeftError (a socket
@@ -281,13 +482,13 @@ export class HttpBlobStore implements BlobStore {
     }
   }
 
-  private async expectEmpty(response: Response, ok: number[]): Promise<void> {
-    if (!ok.includes(response.status)) throw await this.errorFrom(response);
+  private async expectEmpty(response: Response, ok: number[], chunk?: ChunkId): Promise<void> {
+    if (!ok.includes(response.status)) throw await this.errorFrom(response, chunk);
     await discard(response);
   }
 
-  /** The ProtocolError an error answer stands for. */
-  private async errorFrom(response: Response): Promise<ProtocolError> {
+  /** The ProtocolError an error answer stands for; `chunk` names the chunk being stored. */
+  private async errorFrom(response: Response, chunk?: ChunkId): Promise<ProtocolError> {
     const status = response.status;
     let parsed: unknown;
     try {
@@ -296,8 +497,19 @@ export class HttpBlobStore implements BlobStore {
       parsed = undefined;
     }
     const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-    if (!isProtocolErrorCode(error?.code) || typeof error.message !== "string" || status < 400)
+    const what = chunk === undefined ? "" : ` chunk ${chunk.slice(0, 12)}…`;
+    if (!isProtocolErrorCode(error?.code) || typeof error.message !== "string" || status < 400) {
+      // 507 Insufficient Storage means the same whoever sends it.
+      if (status === 507)
+        return new ProtocolError("quota_exceeded", `the relay has no room for${what || " it"}`);
       return new ProtocolError("internal", `relay answered ${status}`);
+    }
+    if (error.code === "quota_exceeded")
+      return new ProtocolError(
+        "quota_exceeded",
+        `the relay refused to store${what || " more"}: the folder's quota is full ` +
+          `(${this.clean(error.message)})`,
+      );
     return new ProtocolError(
       error.code,
       `relay answered ${error.code}: ${this.clean(error.message)}`,
@@ -328,6 +540,17 @@ function badAnswer(message: string): ProtocolError {
 
 function isCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** A failure a part upload recovers from: the network (not a refusal, not a closed store). */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof ProtocolError) return error.wireCode === "unavailable";
+  // A socket reset while a body was read surfaces as a plain error.
+  return !(error instanceof WeftError);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

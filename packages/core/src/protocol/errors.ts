@@ -16,6 +16,8 @@ import { WeftError } from "../errors.js";
  * - `bad_signature`: an envelope's signature does not verify for a member device.
  * - `unavailable`: the connection is closed or the relay is shutting down; reconnect later.
  * - `internal`: a failure on the sender's side, details withheld.
+ * - `quota_exceeded`: storing this would take the folder over the relay's storage quota
+ *   (HTTP only, 507: the relay never sends it over a WebSocket, whose messages store no chunks).
  */
 export type ProtocolErrorCode =
   | "bad_frame"
@@ -28,7 +30,8 @@ export type ProtocolErrorCode =
   | "rate_limited"
   | "bad_signature"
   | "unavailable"
-  | "internal";
+  | "internal"
+  | "quota_exceeded";
 
 /**
  * The HTTP status the relay answers with for each code, so WebSocket and HTTP errors agree.
@@ -51,6 +54,7 @@ export const PROTOCOL_ERROR_HTTP_STATUS: Readonly<Record<ProtocolErrorCode, numb
     bad_signature: 400,
     unavailable: 503,
     internal: 500,
+    quota_exceeded: 507,
   });
 
 /** Every {@link ProtocolErrorCode}, in a fixed order (for tests and exhaustive tables). */

@@ -57,6 +57,7 @@ export const ERROR_CODE_NUMBERS: Readonly<Record<ProtocolErrorCode, number>> = O
   bad_signature: 9,
   unavailable: 10,
   internal: 11,
+  quota_exceeded: 12,
 });
 
 /** Wire numbers of presence states; 0 is reserved. */

@@ -3,9 +3,9 @@
  * encrypted chunks (the routes PROTOCOL.md "HTTP: blobs" defines). Every handler checks the
  * token, the role and the input before it touches the store.
  */
-import type { ChunkId, DeviceId } from "@weft/crypto";
-import { deviceIdFromSignPublicKey, fromBase64Url, isChunkId, isFolderId } from "@weft/crypto";
-import { type BlobStore, HTTP_BLOB_MAX_BYTES, ProtocolError, frameLimits } from "@weft/core";
+import type { DeviceId } from "@weft/crypto";
+import { deviceIdFromSignPublicKey, fromBase64Url, isFolderId } from "@weft/crypto";
+import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
   type PasswordHasher,
@@ -15,24 +15,16 @@ import {
   newRefreshToken,
   signAccessToken,
 } from "../auth/index.js";
-import type { MetaStore, Role } from "../store/index.js";
+import type { MetaStore } from "../store/index.js";
 import { JSON_LIMIT, authorize, folderParam, requireRole, routes, takeToken } from "./access.js";
+import { registerBlobApi } from "./api-blobs.js";
 import { registerInviteApi } from "./api-invites.js";
 import type { FolderBlobs } from "./folder-blobs.js";
-import {
-  type HttpRequest,
-  type Reply,
-  type RequestObserver,
-  field,
-  json,
-  jsonBody,
-} from "./http.js";
+import { type RequestObserver, field, json, jsonBody } from "./http.js";
 
 /** Access tokens live 15 minutes; refresh tokens 30 days, rotating. */
 const ACCESS_TTL_SECONDS = 15 * 60;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
-/** A list of the most chunk ids one request may name: 1,024 × (64 hex + quotes and comma), and room. */
-const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
 const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** What the API needs. */
@@ -164,35 +156,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     return { status: 204 };
   });
 
-  // ---- chunks (PROTOCOL.md "HTTP: blobs") ----
-  const blobs = "/v1/folders/:folderId/blobs";
-  r("post", `${blobs}/missing`, ID_LIST_LIMIT, async (req) => {
-    const store = await blobAccess(ctx, req, "viewer");
-    return json(200, { missing: await store.has(idList(req.body)) });
-  });
-  r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
-    const store = await blobAccess(ctx, req, "editor");
-    await store.delete(idList(req.body));
-    return { status: 204 };
-  });
-  r("put", `${blobs}/:chunkId`, HTTP_BLOB_MAX_BYTES, async (req) => {
-    const store = await blobAccess(ctx, req, "editor");
-    const id = chunkParam(req);
-    const had = (await store.has([id])).length === 0;
-    await store.put(id, req.body);
-    return { status: had ? 200 : 201 };
-  });
-  r("get", `${blobs}/:chunkId`, 0, async (req) => {
-    const store = await blobAccess(ctx, req, "viewer");
-    const chunk = await store.get(chunkParam(req));
-    if (chunk === undefined) throw new ProtocolError("not_found", "no such chunk");
-    return rangeReply(chunk, req.headers.range);
-  });
-  r("get", blobs, 0, async (req) => {
-    const store = await blobAccess(ctx, req, "viewer");
-    return json(200, await store.size());
-  });
-
+  registerBlobApi(app, ctx);
   registerInviteApi(app, ctx);
 }
 
@@ -250,55 +214,9 @@ function registerDevice(meta: MetaStore, accountId: string, value: unknown): Dev
   return deviceId;
 }
 
-/** The folder's chunk store, once the token and the role are checked. */
-function blobAccess(ctx: ApiContext, req: HttpRequest, least: Role): Promise<BlobStore> {
-  const who = authorize(ctx, req);
-  const folderId = folderParam(req);
-  requireRole(ctx.meta, folderId, who.sub, least);
-  return ctx.blobs.of(folderId);
-}
-
 function userName(body: Record<string, unknown>): string {
   const user = field(body, "user", 63).toLowerCase();
   if (!USER.test(user))
     throw new ProtocolError("bad_frame", "user is 1 to 63 characters: a-z, 0-9, '.', '_', '-'");
   return user;
-}
-
-function chunkParam(req: HttpRequest): ChunkId {
-  const id = req.params[1] ?? "";
-  if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
-  return id;
-}
-
-function idList(body: Uint8Array): ChunkId[] {
-  const ids = jsonBody(body)["ids"];
-  if (!Array.isArray(ids)) throw new ProtocolError("bad_frame", "ids must be an array");
-  if (ids.length > frameLimits.maxChunkIdsPerCheck)
-    throw new ProtocolError("too_large", `at most ${frameLimits.maxChunkIdsPerCheck} ids`);
-  return ids.map((id) => {
-    if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
-    return id;
-  });
-}
-
-function rangeReply(chunk: Uint8Array, range: string): Reply {
-  if (range === "")
-    return { status: 200, body: chunk, headers: { "content-type": "application/octet-stream" } };
-  const match = /^bytes=(\d+)-(\d+)$/.exec(range);
-  if (!match) throw new ProtocolError("bad_frame", "only a single bytes=start-end range");
-  const start = Number(match[1]);
-  const last = Number(match[2]);
-  if (start > last) throw new ProtocolError("bad_frame", "the range ends before it starts");
-  if (start >= chunk.length)
-    return { status: 416, headers: { "content-range": `bytes */${chunk.length}` } };
-  const end = Math.min(last + 1, chunk.length);
-  return {
-    status: 206,
-    body: chunk.subarray(start, end),
-    headers: {
-      "content-range": `bytes ${start}-${end - 1}/${chunk.length}`,
-      "content-type": "application/octet-stream",
-    },
-  };
 }

@@ -1,20 +1,40 @@
-/** One chunk store per folder (`chunks/<folderId>/`), opened on first use: a member of one folder can never read, count or delete another folder's chunks. */
+/**
+ * One chunk store per folder (`chunks/<folderId>/`), opened on first use: a member of one folder
+ * can never read, count or delete another folder's chunks. Each store has the folder quota and
+ * keeps its own running byte total (counted once when it opens).
+ */
 import { join } from "node:path";
 import type { FolderId } from "@weft/crypto";
-import type { BlobStore } from "@weft/core";
 import { DiskBlobStore } from "../store/index.js";
+
+/** Options of {@link FolderBlobs}. */
+export interface FolderBlobsOptions {
+  /** Most bytes of chunks per folder; 0 or absent: no limit. */
+  folderQuota?: number;
+  /** How long a chunk stays safe from garbage collection after it was last touched (default 3600). */
+  gcGraceSeconds?: number;
+}
 
 /** See the module comment. */
 export class FolderBlobs {
   private readonly stores = new Map<FolderId, Promise<DiskBlobStore>>();
+  /** The grace period of garbage collection, in milliseconds. */
+  readonly gcGraceMs: number;
+  private readonly quota: number;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    options: FolderBlobsOptions = {},
+  ) {
+    this.quota = options.folderQuota ?? 0;
+    this.gcGraceMs = (options.gcGraceSeconds ?? 3600) * 1000;
+  }
 
   /** The store of `folderId` (the caller has checked membership and the id's shape). */
-  of(folderId: FolderId): Promise<BlobStore> {
+  of(folderId: FolderId): Promise<DiskBlobStore> {
     let store = this.stores.get(folderId);
     if (!store) {
-      store = DiskBlobStore.open(join(this.dir, folderId));
+      store = DiskBlobStore.open(join(this.dir, folderId), { quota: this.quota });
       this.stores.set(folderId, store);
       store.catch(() => this.stores.delete(folderId));
     }

@@ -13,7 +13,9 @@ export interface HttpRequest {
   /** The route pattern that matched, e.g. `/v1/folders/:folderId` (for metrics: never the raw URL). */
   route: string;
   params: string[];
-  headers: { authorization: string; range: string; contentType: string };
+  /** The query string without its `?` ("" when none). */
+  query: string;
+  headers: { authorization: string; range: string; contentType: string; contentRange: string };
   /** The client's address, for rate limits. */
   address: string;
   body: Uint8Array;
@@ -119,10 +121,12 @@ export function route(
       method: req.getMethod(),
       route: pattern,
       params,
+      query: req.getQuery() ?? "",
       headers: {
         authorization: req.getHeader("authorization"),
         range: req.getHeader("range"),
         contentType: req.getHeader("content-type"),
+        contentRange: req.getHeader("content-range"),
       },
       address: Buffer.from(res.getRemoteAddressAsText()).toString(),
       body: new Uint8Array(0),

@@ -1,0 +1,171 @@
+/**
+ * The chunk routes of the API (PROTOCOL.md "HTTP: blobs"): batch have-check (which touches the
+ * chunks it finds), PUT whole or in resumable parts, GET with Range, the id listing, garbage
+ * collection with a grace period, and the folder's size and quota.
+ */
+import type { ChunkId } from "@weft/crypto";
+import { isChunkId } from "@weft/crypto";
+import { HTTP_BLOB_MAX_BYTES, ProtocolError, frameLimits } from "@weft/core";
+import type uWS from "uWebSockets.js";
+import type { Role } from "../store/index.js";
+import type { DiskBlobStore } from "../store/disk-blob-store.js";
+import { type AccessContext, authorize, folderParam, requireRole, routes } from "./access.js";
+import type { FolderBlobs } from "./folder-blobs.js";
+import { type HttpRequest, type Reply, json, jsonBody } from "./http.js";
+
+/** A list of the most chunk ids one request may name: 1,024 × (64 hex + quotes and comma), and room. */
+const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
+/** Most ids in one page of `GET …/blobs/ids`, and the default. */
+export const MAX_ID_PAGE = 1000;
+/** `Content-Range: bytes START-END/TOTAL` of a part (END inclusive). */
+const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
+
+/** What the chunk routes use of the API's context (`ApiContext` has all of it). */
+export interface BlobApiContext extends AccessContext {
+  blobs: FolderBlobs;
+}
+
+/** Registers the chunk routes on `app`. */
+export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): void {
+  const r = routes(app, ctx);
+  const blobs = "/v1/folders/:folderId/blobs";
+
+  r("post", `${blobs}/missing`, ID_LIST_LIMIT, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    // has() touches every chunk it finds: a client that reuses one has just decided to.
+    return json(200, { missing: await store.has(idList(req.body)) });
+  });
+
+  r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    return json(200, await store.collect(idList(req.body), ctx.blobs.gcGraceMs));
+  });
+
+  // Registered before `:chunkId`, and "ids" is no chunk id either way.
+  r("get", `${blobs}/ids`, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    const { after, limit } = listQuery(req.query);
+    const ids = await store.listIds(after, limit);
+    return json(200, { ids, next: ids.length === limit ? ids[ids.length - 1]! : null });
+  });
+
+  r("put", `${blobs}/:chunkId`, HTTP_BLOB_MAX_BYTES, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    const id = chunkParam(req);
+    if (req.headers.contentRange === "")
+      return { status: (await store.add(id, req.body)) === "stored" ? 201 : 200 };
+    const part = parseContentRange(req.headers.contentRange, req.body.length);
+    if (typeof part === "string") return json(416, { code: "bad_frame", message: part });
+    const outcome = await store.putPart(id, part.start, part.total, req.body);
+    switch (outcome.status) {
+      case "stored":
+        return { status: 201 };
+      case "existing":
+        return { status: 200 };
+      case "partial":
+        return json(202, { received: outcome.received });
+      case "conflict":
+        return json(409, {
+          code: "conflict",
+          message: `a part must start at byte ${outcome.received}: ${outcome.reason}`,
+          received: outcome.received,
+        });
+    }
+  });
+
+  r("get", `${blobs}/:chunkId/upload`, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    return json(200, await store.uploadProgress(chunkParam(req)));
+  });
+
+  r("get", `${blobs}/:chunkId`, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    const chunk = await store.get(chunkParam(req));
+    if (chunk === undefined) throw new ProtocolError("not_found", "no such chunk");
+    return rangeReply(chunk, req.headers.range);
+  });
+
+  r("get", blobs, 0, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    return json(200, { ...(await store.size()), quota: store.quota });
+  });
+}
+
+/** The folder's chunk store, once the token and the role are checked. */
+function blobAccess(ctx: BlobApiContext, req: HttpRequest, least: Role): Promise<DiskBlobStore> {
+  const who = authorize(ctx, req);
+  const folderId = folderParam(req);
+  requireRole(ctx.meta, folderId, who.sub, least);
+  return ctx.blobs.of(folderId);
+}
+
+function chunkParam(req: HttpRequest): ChunkId {
+  const id = req.params[1] ?? "";
+  if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
+  return id;
+}
+
+function idList(body: Uint8Array): ChunkId[] {
+  const ids = jsonBody(body)["ids"];
+  if (!Array.isArray(ids)) throw new ProtocolError("bad_frame", "ids must be an array");
+  if (ids.length > frameLimits.maxChunkIdsPerCheck)
+    throw new ProtocolError("too_large", `at most ${frameLimits.maxChunkIdsPerCheck} ids`);
+  return ids.map((id) => {
+    if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
+    return id;
+  });
+}
+
+/** `after` (a chunk id, optional) and `limit` (1 to {@link MAX_ID_PAGE}, default that). */
+function listQuery(query: string): { after: ChunkId | undefined; limit: number } {
+  const params = new URLSearchParams(query);
+  const after = params.get("after") ?? undefined;
+  if (after !== undefined && !isChunkId(after))
+    throw new ProtocolError("bad_frame", "after must be a chunk id");
+  const text = params.get("limit") ?? String(MAX_ID_PAGE);
+  const limit = /^\d{1,4}$/.test(text) ? Number(text) : 0;
+  if (limit < 1 || limit > MAX_ID_PAGE)
+    throw new ProtocolError("bad_frame", `limit must be a whole number from 1 to ${MAX_ID_PAGE}`);
+  return { after, limit };
+}
+
+/**
+ * A part's `Content-Range: bytes START-END/TOTAL`, checked against itself and the body.
+ * @returns the part, or why it is malformed (answered 416)
+ * @throws ProtocolError too_large for a TOTAL over {@link HTTP_BLOB_MAX_BYTES}
+ */
+function parseContentRange(
+  header: string,
+  bodyLength: number,
+): { start: number; total: number } | string {
+  const match = CONTENT_RANGE.exec(header);
+  if (!match) return "Content-Range must be bytes START-END/TOTAL";
+  const [start, end, total] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (start > end || end >= total) return "Content-Range needs START ≤ END < TOTAL";
+  if (end - start + 1 !== bodyLength)
+    return `Content-Range names ${end - start + 1} bytes but the body has ${bodyLength}`;
+  if (total > HTTP_BLOB_MAX_BYTES)
+    throw new ProtocolError("too_large", `a chunk is at most ${HTTP_BLOB_MAX_BYTES} bytes`);
+  return { start, total };
+}
+
+function rangeReply(chunk: Uint8Array, range: string): Reply {
+  if (range === "")
+    return { status: 200, body: chunk, headers: { "content-type": "application/octet-stream" } };
+  const match = /^bytes=(\d+)-(\d+)$/.exec(range);
+  if (!match) throw new ProtocolError("bad_frame", "only a single bytes=start-end range");
+  const start = Number(match[1]);
+  const last = Number(match[2]);
+  if (start > last) throw new ProtocolError("bad_frame", "the range ends before it starts");
+  if (start >= chunk.length)
+    return { status: 416, headers: { "content-range": `bytes */${chunk.length}` } };
+  const end = Math.min(last + 1, chunk.length);
+  return {
+    status: 206,
+    body: chunk.subarray(start, end),
+    headers: {
+      "content-range": `bytes ${start}-${end - 1}/${chunk.length}`,
+      "content-type": "application/octet-stream",
+    },
+  };
+}
