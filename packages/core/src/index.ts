@@ -49,5 +49,6 @@ export type {
   TransferProgress,
 } from "./replica/events.js";
 export { MAX_DOC_NAME_BYTES } from "./replica/payload.js";
+export type { CollectableBlobStore, GarbageReport } from "./replica/garbage.js";
 export * from "./docs/index.js";
 export * from "./client/index.js";

@@ -14,6 +14,7 @@ import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
 import type { VersionSnapshot } from "../folder/records.js";
+import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
 import { ClientOwnership } from "./authorize.js";
 import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
@@ -339,6 +340,26 @@ export class Replica {
     listener: (payload: ReplicaEventMap[E]) => void,
   ): () => void {
     return this.events.on(event, listener);
+  }
+
+  /**
+   * Asks the relay to delete the folder's chunks that no version this replica knows references
+   * (history dropped by the retention policy, uploads never committed). It first syncs to the
+   * log's head, so versions other devices wrote are known; chunks stored or has-checked within
+   * the relay's grace period are kept anyway (a write still in flight elsewhere).
+   * @throws WeftError INVALID_OPTIONS when `remoteBlobs` cannot list and collect (HttpBlobStore can)
+   */
+  async collectGarbage(): Promise<GarbageReport> {
+    this.checkOpen();
+    const remote = this.options.remoteBlobs;
+    if (!isCollectable(remote))
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "remoteBlobs cannot list and collect chunks (use HttpBlobStore)",
+      );
+    await this.syncOnce();
+    const live = await this.ctx.serial.run(() => liveChunks(this.ctx.index));
+    return collectGarbage(live, remote);
   }
 
   /**
