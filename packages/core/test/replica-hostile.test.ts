@@ -147,6 +147,28 @@ describe("Replica: chunk transfers", () => {
     );
   });
 
+  it("chunks stored by a write that never committed still reach the relay when written again", async () => {
+    const chunking = { minSize: 4096, avgSize: 8192, maxSize: 16384 };
+    const { replicas, settle, crash } = await network({
+      devices: 2,
+      seed: 12,
+      replica: { chunking },
+    });
+    const data = randomBytes(200_000);
+    // A write whose source fails after every chunk was stored: nothing commits, the chunks stay.
+    async function* failing() {
+      yield data;
+      throw new Error("the disk went away");
+    }
+    await expect(replicas[0]!.writeFile("big.bin", failing())).rejects.toThrow(/disk went away/);
+    const again = await crash(0); // a new process: it finds those chunks in its local store
+    await again.writeFile("big.bin", data);
+    await settle();
+    expect(Buffer.from(await replicas[1]!.readFile("big.bin")).equals(Buffer.from(data))).toBe(
+      true,
+    );
+  });
+
   it("uploads that fail while cut off wait and retry instead of spinning, then complete", async () => {
     const { replicas, settle, partition, heal } = await network({ devices: 2, seed: 4 });
     const [a, b] = [replicas[0]!, replicas[1]!];

@@ -434,25 +434,32 @@ export class Replica {
     });
   }
 
-  /** Chunks content and stores the sealed chunks this replica does not have yet. */
+  /**
+   * Chunks content and stores the sealed chunks this replica does not have yet. Every chunk of
+   * the new content is queued for upload, also those already stored here: the upload asks the
+   * relay which it lacks first, so nothing moves twice, and a chunk stored by a write that never
+   * committed (a process killed mid-write) still reaches the relay. The has-check also tells
+   * the relay the chunk is in use again, which its garbage collection respects.
+   */
   private async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
     const keys = this.ctx.keys;
-    const fresh: ChunkId[] = [];
+    const fresh = new Set<ChunkId>();
     const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
     const manifest = await buildManifest(source, {
       chunkIdKey: keys.subkeys(keys.epoch).chunkId,
       ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
       onChunk: async (chunk) => {
-        if (fresh.includes(chunk.id) || (await this.transfers.hasLocal(chunk.id))) return;
+        if (fresh.has(chunk.id)) return;
+        fresh.add(chunk.id);
+        if (await this.transfers.hasLocal(chunk.id)) return;
         await this.ctx.blobs.put(
           chunk.id,
           sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true),
         );
         this.transfers.markLocal([chunk.id]);
-        fresh.push(chunk.id);
       },
     });
-    return { manifest, fresh };
+    return { manifest, fresh: [...fresh] };
   }
 
   private manifestAt(path: string): Manifest {
