@@ -1,15 +1,9 @@
-// names/: untrusted folder-relative paths made safe, and the portability checks and
-// conflict-copy names the agent uses when a path works here but not on every device.
+// names/: untrusted folder-relative paths made safe, and the portability checks the agent uses
+// when a path works here but not on every device.
 import { join, resolve } from "node:path";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import { WeftError } from "@weft/core";
-import {
-  clashKey,
-  findClashes,
-  localConflictName,
-  safeJoin,
-  windowsProblem,
-} from "../src/names/index.js";
+import { clashKey, findClashes, safeJoin, windowsProblem } from "../src/names/index.js";
 
 const root = resolve("/srv/weft/folder");
 
@@ -129,85 +123,4 @@ describe("windowsProblem", () => {
       expect(windowsProblem(name)).toBeNull();
     },
   );
-});
-
-describe("localConflictName", () => {
-  const when = new Date(Date.UTC(2026, 10, 22, 19, 30, 5, 999));
-
-  test("keeps the extension and names the device and the UTC time, without colons", () => {
-    const name = localConflictName("notes.txt", "laptop", when);
-    expect(name).toBe("notes (conflict, laptop, 2026-11-22 19-30-05).txt");
-    expect(name).not.toContain(":");
-  });
-
-  test("stays in the same directory", () => {
-    expect(localConflictName("a/b/notes.txt", "laptop", when)).toBe(
-      "a/b/notes (conflict, laptop, 2026-11-22 19-30-05).txt",
-    );
-  });
-
-  test("keeps only the last extension", () => {
-    expect(localConflictName("archive.tar.gz", "pc", when)).toBe(
-      "archive.tar (conflict, pc, 2026-11-22 19-30-05).gz",
-    );
-  });
-
-  test("a dotfile, a name without extension, or one ending in a dot get the suffix last", () => {
-    expect(localConflictName(".bashrc", "pc", when)).toBe(
-      ".bashrc (conflict, pc, 2026-11-22 19-30-05)",
-    );
-    expect(localConflictName("dir/Makefile", "pc", when)).toBe(
-      "dir/Makefile (conflict, pc, 2026-11-22 19-30-05)",
-    );
-    expect(localConflictName("odd.", "pc", when)).toBe("odd. (conflict, pc, 2026-11-22 19-30-05)");
-    expect(localConflictName("Report v2.final draft", "pc", when)).toBe(
-      "Report v2.final draft (conflict, pc, 2026-11-22 19-30-05)",
-    );
-  });
-
-  test("sanitizes the label to safe characters", () => {
-    const name = localConflictName("n.txt", "Ana's Mac/Book: (2), ../x\u0000", when);
-    expect(name).toBe("n (conflict, Ana-s Mac-Book- -2- ..-x, 2026-11-22 19-30-05).txt");
-    const label = name.slice("n (conflict, ".length, name.indexOf(", 2026"));
-    expect(label).toMatch(/^[\p{L}\p{M}\p{N} ._-]+$/u);
-    expect(localConflictName("n.txt", "Zoë's Ноутбук", when)).toBe(
-      "n (conflict, Zoë-s Ноутбук, 2026-11-22 19-30-05).txt",
-    );
-    expect(localConflictName("n.txt", "///", when)).toBe(
-      "n (conflict, device, 2026-11-22 19-30-05).txt",
-    );
-    const long = localConflictName("n.txt", "x".repeat(100), when);
-    expect(long).toContain(`, ${"x".repeat(32)}, `);
-  });
-
-  describe("in another time zone", () => {
-    const saved = process.env.TZ;
-    beforeEach(() => {
-      // Node applies a change of TZ at once; UTC+14 moves this time to the next day.
-      process.env.TZ = "Pacific/Kiritimati";
-    });
-    afterEach(() => {
-      if (saved === undefined) delete process.env.TZ;
-      else process.env.TZ = saved;
-    });
-
-    test("the name is the same: it depends only on the arguments", () => {
-      expect(when.getDate()).toBe(23);
-      expect(localConflictName("n.txt", "pc", new Date(when.getTime()))).toBe(
-        "n (conflict, pc, 2026-11-22 19-30-05).txt",
-      );
-    });
-  });
-
-  test("shortens a long stem to fit 255 UTF-8 bytes, keeping suffix and extension", () => {
-    const name = localConflictName(`d/${"é".repeat(200)}.txt`, "laptop", when);
-    const base = name.slice(2);
-    expect(new TextEncoder().encode(base).length).toBeLessThanOrEqual(255);
-    expect(base).toMatch(/^é+ \(conflict, laptop, 2026-11-22 19-30-05\)\.txt$/);
-  });
-
-  test("refuses a path without a name and an invalid date", () => {
-    expect(() => localConflictName("dir/", "pc", when)).toThrow(WeftError);
-    expect(() => localConflictName("n.txt", "pc", new Date(NaN))).toThrow(/valid Date/);
-  });
 });

@@ -72,7 +72,12 @@ export class HttpBlobStore implements BlobStore {
   private readonly fetchFn: typeof fetch;
   private readonly tokenSource: HttpBlobStoreOptions["token"];
   // Aborts every request in flight when the store closes.
-  private readonly aborter = new AbortController();
+  /**
+   * One controller per request in flight, aborted by close(). Not one shared signal: fetch
+   * (undici) adds an abort listener per request to the signal it is given and drops it only at
+   * garbage collection, so a long-lived shared signal collects thousands of listeners.
+   */
+  private readonly inflight = new Set<AbortController>();
   private closed = false;
 
   /** @throws WeftError INVALID_OPTIONS for a malformed base URL, folder id, token or fetch */
@@ -244,7 +249,8 @@ export class HttpBlobStore implements BlobStore {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.aborter.abort();
+      for (const controller of this.inflight) controller.abort();
+      this.inflight.clear();
     }
     return Promise.resolve();
   }
@@ -436,18 +442,22 @@ export class HttpBlobStore implements BlobStore {
       headers["content-type"] = init.contentType;
     }
     if (this.closed) throw closedError("HttpBlobStore");
+    const controller = new AbortController();
+    this.inflight.add(controller);
     try {
       return await this.fetchFn(`${this.base}${path}`, {
         method,
         headers,
         body,
-        signal: this.aborter.signal,
+        signal: controller.signal,
       });
     } catch (error) {
       if (this.closed) throw closedError("HttpBlobStore");
       throw new ProtocolError("unavailable", `the relay at ${this.origin} cannot be reached`, {
         cause: error,
       });
+    } finally {
+      this.inflight.delete(controller);
     }
   }
 

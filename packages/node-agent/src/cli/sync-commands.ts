@@ -94,6 +94,16 @@ const sync: Command = {
           }
         }
         const statuses = await writeStatus(ctx.home, syncs);
+        const failed = syncs.flatMap((s) =>
+          s.errors.filter((e) => e.level === "error" && e.time >= started),
+        );
+        if (failed.length > 0) {
+          const first = failed[0]!;
+          throw new AgentError(
+            "RELAY",
+            `synced, but ${failed.length} problem${failed.length === 1 ? "" : "s"} left (see weft status); first: ${first.path ? `${first.path}: ` : ""}${first.message}`,
+          );
+        }
         for (const s of statuses)
           ctx.say(
             `${s.path}: in sync (${s.files} files, ${formatBytes(s.bytesUploaded)} up, ${formatBytes(s.bytesDownloaded)} down)`,
@@ -145,8 +155,14 @@ const status: Command = {
           syncs.map(async (s) => {
             const now = s.status();
             const last = await readStoredStatus(ctx.home, s.folder);
-            // Problems the last run met stay visible until a run goes without them.
-            return { ...now, errors: last?.errors ?? now.errors, lastSync: last?.lastSync ?? null };
+            // What the last run met (problems, clashes) stays visible until a run clears it.
+            return {
+              ...now,
+              errors: last?.errors ?? now.errors,
+              clashes: last?.clashes ?? now.clashes,
+              unportable: last?.unportable ?? now.unportable,
+              lastSync: last?.lastSync ?? null,
+            };
           }),
         ),
       );
@@ -160,6 +176,7 @@ const status: Command = {
       for (const e of s.errors.slice(-5)) ctx.say(`  ! ${e.path ? `${e.path}: ` : ""}${e.message}`);
       for (const c of s.clashes)
         ctx.say(`  ! names clash on case-insensitive disks: ${c.join(", ")}`);
+      for (const u of s.unportable.slice(0, 5)) ctx.say(`  ~ ${u.path}: ${u.problem}`);
     }
     if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
     return { daemon: pid ?? null, folders: statuses };
@@ -177,6 +194,8 @@ function notInSync(syncs: FolderSync[], seconds: number): AgentError {
   );
 }
 
+const idle = { done: 0, total: 0, bytes: 0, rate: 0, eta: null };
+
 function offlineStatus(f: FolderRecord): FolderStatus {
   return {
     folderId: f.folderId,
@@ -192,6 +211,9 @@ function offlineStatus(f: FolderRecord): FolderStatus {
     peers: [],
     errors: [],
     clashes: [],
+    unportable: [],
+    upload: idle,
+    download: idle,
     lastSync: null,
   };
 }

@@ -1,4 +1,3 @@
-/** names: folder-relative paths that are safe to write (nothing escapes the folder) and portable (case, Windows, conflict copies). */
+/** names: folder-relative paths that are safe to write (nothing escapes the folder) and portable (case, Windows). */
 export { safeJoin } from "./safe-join.js";
 export { clashKey, findClashes, windowsProblem } from "./portability.js";
-export { localConflictName } from "./conflict-name.js";

@@ -6,8 +6,14 @@
 import { createReadStream } from "node:fs";
 import { chmod, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
-import { HttpBlobStore, type ListEntry, Replica, createWebSocketTransport } from "@weft/core";
-import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
+import {
+  HttpBlobStore,
+  type ListEntry,
+  Replica,
+  conflictCopyName,
+  createWebSocketTransport,
+} from "@weft/core";
+import type { DeviceIdentity } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { Session } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
@@ -20,15 +26,18 @@ import {
   removeFile,
   statExpected,
 } from "../materialize/index.js";
-import { findClashes, localConflictName, safeJoin } from "../names/index.js";
+import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
 import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { LocalRecords } from "./records.js";
+import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
 /** Something the folder wants a person (or the status page) to know. */
 export interface SyncNotice {
   time: number;
+  /** "error": something did not sync; "warning": something is deliberately left alone. */
+  level: "error" | "warning";
   path?: string;
   message: string;
 }
@@ -56,6 +65,11 @@ export interface FolderStatus {
   errors: SyncNotice[];
   /** Names that would clash on a case-insensitive file system: not written, reported here. */
   clashes: string[][];
+  /** Names a Windows device could not hold (reserved names, `<>:"|?*`, a trailing dot). */
+  unportable: { path: string; problem: string }[];
+  /** Transfers in progress: chunks done of queued, bytes, rate (B/s), seconds left. */
+  upload: TransferView;
+  download: TransferView;
   lastSync: number | null;
 }
 
@@ -65,10 +79,12 @@ const MAX_NOTICES = 20;
 export class FolderSync {
   readonly errors: SyncNotice[] = [];
   private clashes: string[][] = [];
+  private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
   private state: FolderStatus["state"] = "idle";
   private lane: Promise<unknown> = Promise.resolve();
   private warnedSymlinks = new Set<string>();
+  readonly meter = new TransferMeter();
 
   private constructor(
     readonly folder: FolderRecord,
@@ -124,6 +140,7 @@ export class FolderSync {
       await state.close();
     });
     replica.on("error", ({ error, context }) => sync.notice(`${context}: ${error.message}`));
+    replica.on("progress", (p) => sync.meter.record(p));
     return sync;
   }
 
@@ -139,8 +156,8 @@ export class FolderSync {
     return next;
   }
 
-  notice(message: string, path?: string): void {
-    this.errors.push({ time: Date.now(), message, ...(path !== undefined ? { path } : {}) });
+  notice(message: string, path?: string, level: SyncNotice["level"] = "error"): void {
+    this.errors.push({ time: Date.now(), level, message, ...(path !== undefined ? { path } : {}) });
     if (this.errors.length > MAX_NOTICES) this.errors.splice(0, this.errors.length - MAX_NOTICES);
   }
 
@@ -156,23 +173,26 @@ export class FolderSync {
           ignore,
           previous: this.records.map,
         });
-        const changes = await this.recordLocal(result);
+        const { changes, changedWhileRead } = await this.recordLocal(result);
         await this.records.flush();
-        return { changes, unstable: result.unstable.length };
+        return { changes, unstable: result.unstable.length + changedWhileRead };
       } finally {
         this.state = "idle";
       }
     });
   }
 
-  private async recordLocal(result: ScanResult): Promise<number> {
+  private async recordLocal(
+    result: ScanResult,
+  ): Promise<{ changes: number; changedWhileRead: number }> {
     const r = this.replica;
     const root = this.folder.path;
     let changes = 0;
+    let changedWhileRead = 0;
     for (const path of result.symlinks)
       if (!this.warnedSymlinks.has(path)) {
         this.warnedSymlinks.add(path);
-        this.notice("symbolic links are not synced (skipped)", path);
+        this.notice("symbolic links are not synced (skipped)", path, "warning");
       }
     for (const e of result.errors) this.notice(e.message, e.path);
 
@@ -250,11 +270,14 @@ export class FolderSync {
         this.records.set(local);
         changes++;
       } catch (error) {
-        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) continue; // still being written: the next scan retries
+        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
+          changedWhileRead++; // still being written: the next scan retries
+          continue;
+        }
         this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
       }
     }
-    return changes;
+    return { changes, changedWhileRead };
   }
 
   private modeOf(path: string): number | undefined {
@@ -281,14 +304,26 @@ export class FolderSync {
     const entries = this.replica
       .list()
       .filter((e) => !this.ignore.ignores(e.path, e.kind === "dir"));
+    // Names that would be one file on a case-insensitive disk: the one already here (or the
+    // first) is written, the others are left out and reported, never written over it.
     this.clashes = findClashes(entries.map((e) => e.path));
-    const skip = new Set(this.clashes.flatMap((group) => group.slice(1)));
+    const skip = new Set<string>();
+    for (const group of this.clashes) {
+      const keep = group.find((p) => this.records.get(p)) ?? group[0];
+      for (const p of group) if (p !== keep) skip.add(p);
+    }
+    this.unportable = entries.flatMap((e) => {
+      const name = e.path.slice(e.path.lastIndexOf("/") + 1);
+      const problem = windowsProblem(name);
+      return problem ? [{ path: e.path, problem }] : [];
+    });
+    const inTree = new Set(entries.map((e) => e.path));
     const wanted = new Map(entries.filter((e) => !skip.has(e.path)).map((e) => [e.path, e]));
     let changes = 0;
 
     // Gone from the tree: remove what is still as this device left it (it is in history).
     const stale = [...this.records.map.values()]
-      .filter((rec) => !wanted.has(rec.path))
+      .filter((rec) => !inTree.has(rec.path))
       .sort((a, b) => (a.path < b.path ? 1 : -1));
     for (const rec of stale) {
       try {
@@ -389,7 +424,8 @@ export class FolderSync {
     }
     // The local file changed since this device last saw it: keep it, and put the other
     // device's version beside it as a conflict copy, which the next scan syncs.
-    const copy = localConflictName(entry.path, shortDeviceId(version.device), new Date());
+    const slash = entry.path.lastIndexOf("/") + 1;
+    const copy = entry.path.slice(0, slash) + conflictCopyName(entry.path.slice(slash), version);
     const placed = await placeFile(root, copy, this.replica.createReadStream(entry.path), {
       mode,
       mtimeMs: version.mtime,
@@ -447,6 +483,9 @@ export class FolderSync {
         .map(({ deviceId, online, lastSeen, behind }) => ({ deviceId, online, lastSeen, behind })),
       errors: [...this.errors],
       clashes: this.clashes,
+      unportable: this.unportable,
+      upload: this.meter.view("upload"),
+      download: this.meter.view("download"),
       lastSync: this.lastSync,
     };
   }

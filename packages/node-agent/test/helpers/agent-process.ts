@@ -1,8 +1,13 @@
 /** Test helpers: the `weft` CLI as real processes, each with its own WEFT_HOME and folder. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { accessSync, constants, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 
 export { startRelayProcess, type RelayProcess } from "../../../relay/test/helpers/relay-process.js";
@@ -106,4 +111,124 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Creates a folder on `owner` for its folder path, invites `guest` (editor) and has it join
+ * with its own folder path; returns the folder id.
+ */
+export async function shareFolder(owner: Device, guest: Device): Promise<string> {
+  const { folderId } = (await owner.ok(["folder", "create", owner.folder])) as {
+    folderId: string;
+  };
+  const { invite } = await owner.ok(["folder", "invite", folderId, "--role", "editor"]);
+  await guest.ok(["folder", "join", "-", guest.folder], { input: `${invite as string}\n` });
+  return folderId;
+}
+
+/** One folder's transfer counters as `weft sync --once --json` / `weft status --json` print them. */
+export interface FolderCounters {
+  folderId: string;
+  bytesUploaded: number;
+  bytesDownloaded: number;
+  errors: { message: string; path?: string }[];
+}
+
+/** The first folder of a `weft sync --once --json` / `weft status --json` answer. */
+export function firstFolder(json: Record<string, unknown>): FolderCounters {
+  const folders = json["folders"] as FolderCounters[] | undefined;
+  if (!folders?.[0]) throw new Error(`no folder in ${JSON.stringify(json)}`);
+  return folders[0];
+}
+
+/** Streams `size` random bytes to `path` (16 MiB blocks); returns their SHA-256 in hex. */
+export async function writeRandomFile(path: string, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  const BLOCK = 16 * 1024 * 1024;
+  function* blocks(): Iterable<Buffer> {
+    for (let left = size; left > 0; left -= BLOCK) {
+      const block = randomBytes(Math.min(BLOCK, left));
+      hash.update(block);
+      yield block;
+    }
+  }
+  await pipeline(Readable.from(blocks()), createWriteStream(path));
+  return hash.digest("hex");
+}
+
+/** The SHA-256 of a file in hex (streamed), or null when it does not exist. */
+export async function sha256File(path: string): Promise<string | null> {
+  const hash = createHash("sha256");
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), hash);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  return hash.digest("hex");
+}
+
+/** Total size in bytes of the regular files under `dir` (0 when it does not exist). */
+export async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) total += await treeSize(path);
+    else if (e.isFile())
+      total += await stat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
+  }
+  return total;
+}
+
+/** Paths (relative to `dir`) of the `.weft-tmp-*` files anywhere under it. */
+export async function tempFiles(dir: string): Promise<string[]> {
+  const paths = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  return paths.filter((p) => basename(p).startsWith(".weft-tmp-"));
+}
+
+/** Kills `child` with SIGKILL and resolves once it is gone. */
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/**
+ * A directory for scratch homes, folders and relay data: `WEFT_TEST_TMP` when set, else
+ * `/dev/shm` (a tmpfs: no fsync cost, so tests with thousands of files stay fast) when it is
+ * a writable directory, else the OS temp directory.
+ */
+export function scratchRoot(): string {
+  const chosen = process.env["WEFT_TEST_TMP"];
+  if (chosen) return chosen;
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    if (statSync("/dev/shm").isDirectory()) return "/dev/shm";
+  } catch {
+    // not there, or not writable: the OS temp directory will do
+  }
+  return tmpdir();
+}
+
+/**
+ * Sets up `device` as another device of the existing account `user` (registered by
+ * {@link enroll} on a device named `user`): identity, then `weft account login`.
+ */
+export async function enrollAs(device: Device, relayUrl: string, user: string): Promise<void> {
+  await device.ok(["init"]);
+  const r = await device.run(["account", "login", "--relay", relayUrl, "--user", user, "--json"], {
+    env: { WEFT_PASSWORD: `${user}-correct-horse` },
+  });
+  if (r.status !== 0)
+    throw new Error(`weft account login as ${user} (${device.name}): ${r.stderr}`);
 }
