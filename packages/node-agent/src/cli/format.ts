@@ -18,6 +18,14 @@ export function statusLine(s: FolderStatus): string {
   const parts: string[] = [s.state === "idle" && s.connection === "online" ? "in sync" : s.state];
   if (s.pendingOut > 0) parts.push(`${s.pendingOut} to send`);
   if (s.pendingChunks > 0) parts.push(`${s.pendingChunks} chunks queued`);
+  for (const [arrow, t] of [
+    ["↑", s.upload],
+    ["↓", s.download],
+  ] as const)
+    if (t.total > t.done)
+      parts.push(
+        `${arrow} ${t.done}/${t.total} chunks, ${formatBytes(t.rate)}/s${t.eta === null ? "" : `, ${formatDuration(t.eta)} left`}`,
+      );
   parts.push(
     `${s.files} files`,
     `↑ ${formatBytes(s.bytesUploaded)} ↓ ${formatBytes(s.bytesDownloaded)}`,
@@ -27,4 +35,12 @@ export function statusLine(s: FolderStatus): string {
   if (s.conflicts > 0) parts.push(`${s.conflicts} conflicts`);
   if (s.errors.length > 0) parts.push(`${s.errors.length} problems`);
   return parts.join(" · ");
+}
+
+/** 75 → "1m15s". */
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m}m${String(seconds % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
