@@ -283,6 +283,7 @@ export class Replica {
   start(): void {
     this.checkOpen();
     this.engine.start();
+    this.wantAll();
   }
 
   /** Stops syncing; local operations still work and are sent after the next `start`. */
@@ -297,7 +298,9 @@ export class Replica {
    */
   async syncOnce(): Promise<void> {
     this.checkOpen();
+    const starting = this.engine.status === "stopped";
     this.engine.start();
+    if (starting) this.wantAll();
     for (;;) {
       if (this.engine.status !== "online") await this.engine.connectNow();
       if (this.engine.idle) return;
@@ -505,6 +508,14 @@ export class Replica {
     if (conflicted > this.lastConflicts)
       this.events.emit("conflict", { conflicts: this.conflicts() });
     this.lastConflicts = conflicted;
+    this.wantAll();
+  }
+
+  /**
+   * In eager mode, queues every chunk of the tree that is not here yet: after remote changes,
+   * and when syncing starts (a download cut by a restart resumes at full width).
+   */
+  private wantAll(): void {
     if ((this.options.download ?? "eager") === "eager") {
       const manifests: Manifest[] = [];
       for (const e of this.ctx.index.tree().entries.values())
