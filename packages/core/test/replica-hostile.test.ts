@@ -157,7 +157,7 @@ describe("Replica: chunk transfers", () => {
     const data = randomBytes(200_000);
     // A write whose source fails after every chunk was stored: nothing commits, the chunks stay.
     async function* failing() {
-      yield data;
+      yield await Promise.resolve(data);
       throw new Error("the disk went away");
     }
     await expect(replicas[0]!.writeFile("big.bin", failing())).rejects.toThrow(/disk went away/);
