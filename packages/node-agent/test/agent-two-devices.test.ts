@@ -119,6 +119,38 @@ describe("two devices, two accounts, one folder", () => {
     expect((conflicts as { path: string }[])[0]!.path).toBe("hello.txt");
   });
 
+  test("an invite --to one device holds no secret and works for that device only", async () => {
+    const carol = await makeDevice("carol");
+    try {
+      const { deviceId } = await carol.ok(["init"]);
+      await carol.ok(["account", "register", "--relay", relay.url, "--user", "carol"]);
+      const folders = JSON.parse(await readFile(join(ana.home, "folders.json"), "utf8")) as {
+        folderId: string;
+      }[];
+      const folderId = folders[0]!.folderId;
+      const { invite } = await ana.ok(["folder", "invite", folderId, "--to", deviceId as string]);
+      const decoded = JSON.parse(
+        Buffer.from((invite as string).slice("weft1:".length), "base64url").toString(),
+      ) as Record<string, unknown>;
+      expect(decoded).toMatchObject({ to: deviceId });
+      expect(decoded["secret"]).toBeUndefined();
+      // Another device cannot use it; the one it names can.
+      const wrong = await ben.run([
+        "folder",
+        "join",
+        invite as string,
+        join(ben.folder, "..", "x"),
+      ]);
+      expect(wrong.status).toBe(1);
+      expect(wrong.stderr).toMatch(/this invite is for device/);
+      await carol.ok(["folder", "join", "-", carol.folder], { input: invite as string });
+      await carol.ok(["sync", "--once"]);
+      expect(await tree(carol.folder)).toEqual(await tree(ana.folder));
+    } finally {
+      await carol.dispose();
+    }
+  });
+
   test("history lists earlier versions and restore brings one back on both devices", async () => {
     const file = join(ana.folder, "notes.txt");
     await writeFile(file, "version one\n");

@@ -1,5 +1,5 @@
 /** The setup commands: init, account register|login, folder create|invite|join. */
-import { type FolderId, isFolderId, ready } from "@weft/crypto";
+import { type DeviceId, type FolderId, isFolderId, parseDeviceId, ready } from "@weft/crypto";
 import { Session, login, registerAccount } from "../account/index.js";
 import { AgentError } from "../home/index.js";
 import { createFolder, createInvite, joinFolder, parseInvite } from "../share/index.js";
@@ -108,7 +108,9 @@ const folderInvite: Command = {
   details:
     "The invite holds the folder id, the relay URL and a secret that unwraps the folder key: send it\n" +
     "over a channel you trust. It works once, for a device of any account, within --ttl seconds\n" +
-    "(default 7 days). --role is editor (default) or viewer.",
+    "(default 7 days). --role is editor (default) or viewer.\n" +
+    "With --to DEVICE_ID the folder key is sealed to that device's public key instead: the invite\n" +
+    "holds no secret and only that device can join with it.",
   example: "weft folder invite 3F7Q... --role viewer --json",
   flags: { role: { type: "string" }, ttl: { type: "string" }, to: { type: "string" } },
   run: async (ctx) => {
@@ -116,11 +118,15 @@ const folderInvite: Command = {
     const role = (ctx.values["role"] as string | undefined) ?? "editor";
     if (role !== "editor" && role !== "viewer")
       throw new AgentError("USAGE", "--role is editor or viewer");
-    if (ctx.values["to"] !== undefined)
-      throw new AgentError(
-        "USAGE",
-        "--to is not supported yet; send the invite to the device instead",
-      );
+    const to = ctx.values["to"] as string | undefined;
+    let toDevice: DeviceId | undefined;
+    if (to !== undefined) {
+      try {
+        toDevice = parseDeviceId(to);
+      } catch {
+        throw new AgentError("USAGE", `--to takes a device id (weft init prints it): ${to}`);
+      }
+    }
     const ttl = ctx.values["ttl"] === undefined ? undefined : Number(ctx.values["ttl"]);
     if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60))
       throw new AgentError("USAGE", "--ttl is a whole number of seconds, at least 60");
@@ -129,7 +135,7 @@ const folderInvite: Command = {
       throw new AgentError("NOT_FOUND", `folder ${folderId} is not synced on this device`);
     const device = await identity(ctx);
     const session = await Session.open(ctx.home, folder.relay);
-    const invite = await createInvite(ctx.home, session, device, folderId, role, ttl);
+    const invite = await createInvite(ctx.home, session, device, folderId, role, ttl, toDevice);
     ctx.say(invite);
     return { invite };
   },

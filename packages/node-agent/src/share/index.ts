@@ -2,6 +2,7 @@
 import { mkdir, realpath, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
+  type DeviceId,
   type DeviceIdentity,
   type FolderId,
   FolderKeyring,
@@ -37,12 +38,16 @@ interface StoredKey {
 
 const INVITE_PREFIX = "weft1:";
 
-/** What an invite carries. The secret unwraps the folder key; the relay never sees it. */
+/**
+ * What an invite carries. The secret unwraps the folder key and the relay never sees it; an
+ * invite made `--to` one device has no secret: the key is sealed to that device's public key.
+ */
 export interface Invite {
   relay: string;
   folderId: FolderId;
   inviteId: string;
-  secret: string;
+  secret?: string;
+  to?: string;
 }
 
 function keysPath(home: Home, folderId: FolderId): string {
@@ -155,22 +160,31 @@ export async function createInvite(
   folderId: FolderId,
   role: "editor" | "viewer",
   ttlSeconds?: number,
+  to?: DeviceId,
 ): Promise<string> {
   const keyring = await loadKeyring(home, identity, folderId, session);
   const epoch = keyring.latestEpoch;
   const key = keyring.folderKey(epoch);
-  const secret = generateInviteSecret();
+  let wrapped: Uint8Array;
+  let secret: string | undefined;
+  if (to) {
+    const { json: device } = await session.request("GET", `/v1/devices/${to}`);
+    wrapped = wrapKeyForDevice(key, fromBase64Url(device["boxPublicKey"] as string));
+  } else {
+    secret = generateInviteSecret();
+    wrapped = wrapKeyWithSecret(key, secret, inviteContext(folderId, epoch));
+  }
   const { json } = await session.request("POST", `/v1/folders/${folderId}/invites`, {
     role,
     epoch,
-    wrappedKey: toBase64Url(wrapKeyWithSecret(key, secret, inviteContext(folderId, epoch))),
+    wrappedKey: toBase64Url(wrapped),
     ...(ttlSeconds ? { ttlSeconds } : {}),
   });
   const invite: Invite = {
     relay: session.relay,
     folderId,
     inviteId: json["inviteId"] as string,
-    secret,
+    ...(secret ? { secret } : { to }),
   };
   return INVITE_PREFIX + toBase64Url(utf8Encoder.encode(JSON.stringify(invite)));
 }
@@ -191,7 +205,7 @@ export function parseInvite(text: string): Invite {
     typeof invite?.relay !== "string" ||
     !isFolderId(invite.folderId) ||
     typeof invite.inviteId !== "string" ||
-    typeof invite.secret !== "string"
+    (typeof invite.secret !== "string" && typeof invite.to !== "string")
   )
     throw bad();
   return { ...invite, relay: normalizeRelayUrl(invite.relay) };
@@ -205,16 +219,20 @@ export async function joinFolder(
   invite: Invite,
   path: string,
 ): Promise<FolderRecord> {
+  if (invite.to !== undefined && invite.to !== identity.deviceId)
+    throw new AgentError(
+      "AUTH",
+      `this invite is for device ${invite.to}; this device is ${identity.deviceId}`,
+    );
   const abs = await folderPath(path);
   const { json } = await session.request("POST", `/v1/invites/${invite.inviteId}/redeem`, {});
   const epoch = json["epoch"] as number;
+  const wrapped = fromBase64Url(json["wrappedKey"] as string);
   let key: Uint8Array;
   try {
-    key = unwrapKeyWithSecret(
-      fromBase64Url(json["wrappedKey"] as string),
-      invite.secret,
-      inviteContext(invite.folderId, epoch),
-    );
+    key = invite.secret
+      ? unwrapKeyWithSecret(wrapped, invite.secret, inviteContext(invite.folderId, epoch))
+      : unwrapKeyForDevice(wrapped, identity.boxPublicKey, identity.boxSecretKey);
   } catch (error) {
     throw new AgentError(
       "AUTH",

@@ -4,7 +4,13 @@
  * token, the role and the input before it touches the store.
  */
 import type { DeviceId } from "@weft/crypto";
-import { deviceIdFromSignPublicKey, fromBase64Url, isFolderId } from "@weft/crypto";
+import {
+  deviceIdFromSignPublicKey,
+  fromBase64Url,
+  isDeviceId,
+  isFolderId,
+  toBase64Url,
+} from "@weft/crypto";
 import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
@@ -116,6 +122,20 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const who = authorize(ctx, req);
     const deviceId = registerDevice(meta, who.sub, jsonBody(req.body));
     return json(201, { deviceId });
+  });
+
+  // Public keys of a device, so that a member can wrap a folder key for it (an invite `--to`
+  // one device). Public by nature; any signed-in account may ask.
+  r("get", "/v1/devices/:deviceId", 0, (req) => {
+    authorize(ctx, req);
+    const deviceId = req.params[0] ?? "";
+    const device = isDeviceId(deviceId) ? meta.device(deviceId) : undefined;
+    if (!device) throw new ProtocolError("not_found", "no such device");
+    return json(200, {
+      deviceId: device.deviceId,
+      signPublicKey: toBase64Url(device.signPublicKey),
+      boxPublicKey: toBase64Url(device.boxPublicKey),
+    });
   });
 
   // ---- folders and members ----
