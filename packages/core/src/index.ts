@@ -50,5 +50,6 @@ export type {
 } from "./replica/events.js";
 export { MAX_DOC_NAME_BYTES } from "./replica/payload.js";
 export type { CollectableBlobStore, GarbageReport } from "./replica/garbage.js";
+export type { DeletedFile } from "./folder/deleted.js";
 export * from "./docs/index.js";
 export * from "./client/index.js";

@@ -86,6 +86,29 @@ describe("Replica over the in-memory hub", () => {
     expect(a.list()).toEqual([]);
   });
 
+  it("a deleted file is found by its path and brought back with any of its versions", async () => {
+    const { replicas, settle } = await network(2);
+    const [a, b] = replicas as [
+      NonNullable<(typeof replicas)[0]>,
+      NonNullable<(typeof replicas)[0]>,
+    ];
+    await a.writeFile("docs/a.txt", text("v1"));
+    await a.writeFile("docs/a.txt", text("v2"));
+    await a.writeFile("docs/keep.txt", text("stays"));
+    await settle();
+    await b.remove("docs/a.txt");
+    await settle();
+    expect(a.stat("docs/a.txt")).toBeUndefined();
+    expect(a.deleted("docs/keep.txt")).toEqual([]);
+    const [gone] = a.deleted("docs/a.txt");
+    expect(gone!.history.map((v) => v.manifest!.size)).toEqual([2, 2]);
+    const v1 = gone!.history.at(-1)!;
+    await a.undelete(gone!.fileId, versionId(v1));
+    await settle();
+    expect(str(await b.readFile("docs/a.txt"))).toBe("v1");
+    expect(b.deleted("docs/a.txt")).toEqual([]);
+  });
+
   it("keeps both sides of a concurrent edit: one winner, one conflict copy, the same on both", async () => {
     const { replicas, settle, partition, heal } = await network(2, 7);
     const [a, b] = replicas as [

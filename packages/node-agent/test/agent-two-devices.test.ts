@@ -163,5 +163,23 @@ describe("two devices, two accounts, one folder", () => {
     expect(await readFile(file, "utf8")).toBe("version one\n");
     await ben.ok(["sync", "--once"]);
     expect(await readFile(join(ben.folder, "notes.txt"), "utf8")).toBe("version one\n");
+
+    // Deleted on one device, brought back on the other by the path it had.
+    await rm(join(ben.folder, "notes.txt"));
+    await ben.ok(["sync", "--once"]);
+    await ana.ok(["sync", "--once"]);
+    expect(
+      await stat(file).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
+    const gone = await ana.ok(["history", file]);
+    expect(gone).toMatchObject({ deleted: true });
+    const n = (gone["versions"] as { size: number }[]).findIndex((v) => v.size === 20) + 1;
+    await ana.ok(["restore", file, "--version", String(n)]);
+    expect(await readFile(file, "utf8")).toBe("version two, longer\n");
+    await ben.ok(["sync", "--once"]);
+    expect(await readFile(join(ben.folder, "notes.txt"), "utf8")).toBe("version two, longer\n");
   });
 });

@@ -350,6 +350,22 @@ export class FolderIndex {
   }
 
   /**
+   * Brings a deleted file back at the path it had, with one of its earlier versions (see
+   * `deletedAt` in deleted.ts to find them).
+   * @throws WeftError NOT_FOUND when the file is not deleted; NO_SUCH_VERSION
+   */
+  undelete(fileId: FileId, version: string): void {
+    this.mutate(() => {
+      const f = this.file(fileId);
+      if (!f?.winner?.deleted) throw new WeftError("NOT_FOUND", "that file is not deleted");
+      const v = this.historyOf(fileId).find((h) => versionId(h) === version);
+      if (!v) throw new WeftError("NO_SUCH_VERSION", `the deleted file has no version ${version}`);
+      const { kind, manifest, target, mode, mtime } = v;
+      this.writer.writeContent(fileId, { kind, deleted: false, manifest, target, mode, mtime });
+    });
+  }
+
+  /**
    * Settles a conflict: keep one version (the others go to history), keep both (each conflict
    * copy becomes a file of its own under the name it is shown with), or write a merged result.
    */

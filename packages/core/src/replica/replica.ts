@@ -14,6 +14,8 @@ import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
 import type { VersionSnapshot } from "../folder/records.js";
+import { type DeletedFile, deletedAt } from "../folder/deleted.js";
+import type { FileId } from "../ids.js";
 import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
 import { ClientOwnership } from "./authorize.js";
 import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
@@ -219,6 +221,16 @@ export class Replica {
   /** Makes an earlier version (from `history` or a conflict copy) current again. */
   restore(path: string, version: string): Promise<void> {
     return this.commit(() => this.ctx.index.restore(path, version));
+  }
+
+  /** Files deleted at `path`, newest deletion first, with the versions each had. */
+  deleted(path: string): DeletedFile[] {
+    return deletedAt(this.ctx.index, path);
+  }
+
+  /** Brings a deleted file (from {@link deleted}) back at its path with one of its versions. */
+  undelete(fileId: FileId, version: string): Promise<void> {
+    return this.commit(() => this.ctx.index.undelete(fileId, version));
   }
 
   /** Files with unresolved concurrent versions. */

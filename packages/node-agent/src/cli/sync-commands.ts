@@ -1,6 +1,6 @@
 /** The everyday commands: sync (daemon or --once), status, conflicts, history, restore. */
 import { ready, shortDeviceId } from "@weft/crypto";
-import { versionId as versionIdOf } from "@weft/core";
+import { type FileId, type VersionSnapshot, versionId as versionIdOf } from "@weft/core";
 import { AgentError, type FolderRecord } from "../home/index.js";
 import type { FolderStatus, FolderSync } from "../sync/folder-sync.js";
 import {
@@ -270,26 +270,43 @@ const history: Command = {
   args: "FILE",
   summary:
     "Lists a file's earlier versions, newest first, numbered for `weft restore --version N`.",
+  details: "For a deleted file, name the path it had: its versions are listed the same way.",
   example: "weft history ~/shared/notes.txt --json",
   flags: {},
   run: async (ctx) => {
     await needStopped(ctx);
     const all = await ctx.home.folders();
     const { folder, rel } = ctx.home.folderOf(all, ctx.positionals[0]!);
-    const versions = await withFolders(ctx, [folder], false, ([s]) => versionsOf(s!, rel));
+    const { versions, deletedId } = await withFolders(ctx, [folder], false, ([s]) =>
+      versionsOf(s!, rel),
+    );
+    if (deletedId) ctx.say(`${rel} was deleted; weft restore brings back the version you pick`);
     versions.forEach((v) =>
       ctx.say(
         `${v.n}. ${new Date(v.time).toISOString()}  ${formatBytes(v.size)}  from ${shortDeviceId(v.device)}`,
       ),
     );
     if (versions.length === 0) ctx.say("no earlier versions");
-    return { path: rel, versions };
+    return { path: rel, deleted: deletedId !== undefined, versions };
   },
 };
 
+/**
+ * The earlier versions of the file at `rel`, or, when no file is there, of the file most
+ * recently deleted from there (`deletedId` says which; restoring brings it back).
+ */
 function versionsOf(s: FolderSync, rel: string) {
-  if (!s.replica.stat(rel)) throw new AgentError("NOT_FOUND", `${rel} is not in the folder`);
-  return s.replica.history(rel).map((v, i) => ({
+  let history: VersionSnapshot[];
+  let deletedId: FileId | undefined;
+  if (s.replica.stat(rel)) history = s.replica.history(rel);
+  else {
+    const gone = s.replica.deleted(rel)[0];
+    if (!gone)
+      throw new AgentError("NOT_FOUND", `${rel} is not in the folder, and was not deleted from it`);
+    history = gone.history;
+    deletedId = gone.fileId;
+  }
+  const versions = history.map((v, i) => ({
     n: i + 1,
     version: versionIdOf(v),
     device: v.device,
@@ -297,6 +314,7 @@ function versionsOf(s: FolderSync, rel: string) {
     size: v.manifest?.size ?? 0,
     contentHash: v.manifest?.contentHash ?? null,
   }));
+  return { versions, deletedId };
 }
 
 const restore: Command = {
@@ -305,7 +323,8 @@ const restore: Command = {
   summary:
     "Makes an earlier version of FILE current again (default: the newest earlier one) and writes it.",
   details:
-    "--version N takes the number `weft history` shows. The replaced version goes to history.",
+    "--version N takes the number `weft history` shows. The replaced version goes to history.\n" +
+    "A deleted file comes back the same way: name the path it had.",
   example: "weft restore ~/shared/notes.txt --version 2",
   flags: { version: { type: "string" } },
   run: async (ctx) => {
@@ -316,14 +335,15 @@ const restore: Command = {
     if (!Number.isInteger(n) || n < 1)
       throw new AgentError("USAGE", "--version is a number from weft history");
     return withFolders(ctx, [folder], true, async ([s]) => {
-      const versions = versionsOf(s!, rel);
+      const { versions, deletedId } = versionsOf(s!, rel);
       const v = versions[n - 1];
       if (!v)
         throw new AgentError(
           "NOT_FOUND",
           `${rel} has ${versions.length} earlier versions, not ${n}`,
         );
-      await s!.replica.restore(rel, v.version);
+      if (deletedId) await s!.replica.undelete(deletedId, v.version);
+      else await s!.replica.restore(rel, v.version);
       await s!.apply();
       let sent = true;
       try {
