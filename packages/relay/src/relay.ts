@@ -211,9 +211,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         greeted: false,
         principal: undefined,
         folders: new Set(),
-        send: (m: Message) => {
+        send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
+        sendFrame: (frame: Uint8Array) => {
           if (data.gone) return;
-          const frame = encodeMessage(m);
           metrics.inc("weft_relay_bytes_out_total", {}, frame.length);
           ws.cork(() => ws.send(frame, true));
         },

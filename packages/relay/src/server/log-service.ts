@@ -12,6 +12,7 @@ import {
   type PresenceStatus,
   ProtocolError,
   SUPPORTED_VERSIONS,
+  encodeMessage,
   errorMessageFor,
   frameLimits,
   negotiateVersion,
@@ -34,6 +35,8 @@ export interface Principal {
 /** One client connection, as the service sees it. */
 export interface Session {
   send(message: Message): void;
+  /** Sends a message encoded already: a fan-out encodes once for every subscriber. */
+  sendFrame(frame: Uint8Array): void;
   /** Ends the connection after what was sent (a protocol error). */
   close(code: number, reason: string): void;
   greeted: boolean;
@@ -236,8 +239,9 @@ export class LogService {
       session.send({ type: "envelopes", folderId, items });
       after = items[items.length - 1]!.seq;
     }
+    const acks = this.meta.acks(folderId); // once, not once per online device
     for (const device of this.onlineDevices(folderId))
-      if (device !== who.deviceId) session.send(this.presenceMessage(folderId, device));
+      if (device !== who.deviceId) session.send(this.presenceMessage(folderId, device, acks));
     if (!wasOnline) this.broadcastPresence(folderId, who.deviceId);
   }
 
@@ -295,14 +299,26 @@ export class LogService {
     });
     if (result.duplicate) return; // a retry whose answer was lost: stored and pushed once
     this.events.appended(folderId, envelope.length);
-    const push: Message = { type: "envelopes", folderId, items: [{ seq: result.seq, envelope }] };
+    const frame = encodeMessage({
+      type: "envelopes",
+      folderId,
+      items: [{ seq: result.seq, envelope }],
+    });
+    // A member removed since it subscribed gets nothing more, and loses the subscription. The
+    // role is looked up once per account per append, not once per connection.
+    const member = new Map<string, boolean>();
     for (const sub of this.subscribers.get(folderId) ?? []) {
-      // A member removed since it subscribed gets nothing more, and loses the subscription.
-      if (sub.principal && !this.meta.role(folderId, sub.principal.accountId)) {
-        this.unsubscribe(sub, folderId);
-        continue;
+      const account = sub.principal?.accountId;
+      if (account !== undefined) {
+        let ok = member.get(account);
+        if (ok === undefined)
+          member.set(account, (ok = Boolean(this.meta.role(folderId, account))));
+        if (!ok) {
+          this.unsubscribe(sub, folderId);
+          continue;
+        }
       }
-      sub.send(push);
+      sub.sendFrame(frame);
     }
   }
 
@@ -330,14 +346,18 @@ export class LogService {
     return out;
   }
 
-  private presenceMessage(folderId: FolderId, device: DeviceId): MessageOf<"presence"> {
+  private presenceMessage(
+    folderId: FolderId,
+    device: DeviceId,
+    acks: ReadonlyMap<DeviceId, number> = this.meta.acks(folderId),
+  ): MessageOf<"presence"> {
     const reported = this.presence.get(folderId)?.get(device);
     const out: MessageOf<"presence"> = {
       type: "presence",
       folderId,
       deviceId: device,
       status: reported?.status ?? "online",
-      ackedSeq: this.meta.acks(folderId).get(device) ?? 0,
+      ackedSeq: acks.get(device) ?? 0,
     };
     if (reported?.payload) out.payload = reported.payload;
     return out;
@@ -350,8 +370,9 @@ export class LogService {
 
   /** Sends to every subscriber of the folder except the device's own connections. */
   private broadcast(folderId: FolderId, from: DeviceId, message: Message): void {
+    const frame = encodeMessage(message);
     for (const s of this.subscribers.get(folderId) ?? [])
-      if (s.principal?.deviceId !== from) s.send(message);
+      if (s.principal?.deviceId !== from) s.sendFrame(frame);
   }
 }
 
