@@ -3,8 +3,7 @@
  * scanner) become replica operations; the replica's tree is written back to disk through the
  * materializer, which never replaces a file that changed since this device last saw it.
  */
-import { createReadStream } from "node:fs";
-import { chmod, mkdir, open } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   HttpBlobStore,
@@ -27,9 +26,10 @@ import {
   statExpected,
 } from "../materialize/index.js";
 import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
-import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
+import { type ScanResult, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { FileChanged, readStable } from "./read-stable.js";
 import { LocalRecords } from "./records.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
@@ -493,33 +493,5 @@ export class FolderSync {
   async close(): Promise<void> {
     await this.lane;
     await this.closeStores();
-  }
-}
-
-/** Thrown by {@link readStable} when the file changed while it was read. */
-class FileChanged extends Error {}
-
-/**
- * The bytes of a file as the scanner saw it: the size and mtime are checked when it is opened
- * and again after the last byte, so content that changed while it was read is never recorded
- * (the replica's write fails before it commits, and the next scan retries).
- */
-async function* readStable(abs: string, seen: LocalRecord): AsyncIterable<Uint8Array> {
-  const handle = await open(abs, "r");
-  try {
-    const same = async () => {
-      const s = await handle.stat();
-      return s.size === seen.size && Math.floor(s.mtimeMs) === seen.mtimeMs;
-    };
-    if (!(await same())) throw new FileChanged();
-    const stream = createReadStream("", {
-      fd: handle.fd,
-      autoClose: false,
-      highWaterMark: 1 << 20,
-    });
-    for await (const block of stream) yield block as Uint8Array;
-    if (!(await same())) throw new FileChanged();
-  } finally {
-    await handle.close();
   }
 }
