@@ -98,7 +98,7 @@ const ROUTES: {
   { name: "PUT a blob", least: "editor", ok: [200, 201], run: (t) => putBlob(t) },
   {
     name: "POST blobs/delete",
-    least: "editor",
+    least: "owner",
     ok: [200],
     run: (t) => status("POST", `/v1/folders/${folderId}/blobs/delete`, { ids: [CHUNK] }, t),
   },

@@ -399,20 +399,22 @@ describe("listing, resumable uploads and roles (default grace and quota)", () =>
     await store.close();
   });
 
-  test("a viewer cannot delete or PUT; an editor's delete answers what it did", async () => {
+  test("a viewer cannot PUT; only an owner may delete, and the answer says what it did", async () => {
     const id = newId();
     const put = (token: string): Promise<Response> =>
       raw(relay, "PUT", `${base}/${id}`, token, Uint8Array.of(1, 2, 3));
     expect((await put(tokens.viewer)).status).toBe(403);
     expect((await put(tokens.editor)).status).toBe(201);
     const del = (token: string) => call(relay.url, "POST", `${base}/delete`, { ids: [id] }, token);
-    const refused = await del(tokens.viewer);
-    expect([refused.status, (refused.json["error"] as { code: string }).code]).toEqual([
-      403,
-      "forbidden",
-    ]);
+    for (const who of [tokens.viewer, tokens.editor]) {
+      const refused = await del(who);
+      expect([refused.status, (refused.json["error"] as { code: string }).code]).toEqual([
+        403,
+        "forbidden",
+      ]);
+    }
     // The default grace is an hour: a chunk just stored is kept.
-    expect(await del(tokens.editor)).toEqual({ status: 200, json: { deleted: [], kept: [id] } });
+    expect(await del(tokens.owner)).toEqual({ status: 200, json: { deleted: [], kept: [id] } });
     expect((await call(relay.url, "GET", `${base}/ids`, undefined, tokens.viewer)).status).toBe(
       200,
     );

@@ -361,7 +361,8 @@ export class Replica {
    * Asks the relay to delete the folder's chunks that no version this replica knows references
    * (history dropped by the retention policy, uploads never committed). It first syncs to the
    * log's head, so versions other devices wrote are known; chunks stored or has-checked within
-   * the relay's grace period are kept anyway (a write still in flight elsewhere).
+   * the relay's grace period are kept anyway (a write still in flight elsewhere). The relay takes
+   * this request from folder owners only.
    * @throws WeftError INVALID_OPTIONS when `remoteBlobs` cannot list and collect (HttpBlobStore can)
    */
   async collectGarbage(): Promise<GarbageReport> {

@@ -36,8 +36,10 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     return json(200, { missing: await store.has(idList(req.body)) });
   });
 
+  // Garbage collection deletes what the asker says is unreferenced, and the relay cannot check:
+  // owners only, so that an editor cannot destroy content other devices rely on.
   r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
-    const store = await blobAccess(ctx, req, "editor");
+    const store = await blobAccess(ctx, req, "owner");
     return json(200, await store.collect(idList(req.body), ctx.blobs.gcGraceMs));
   });
 
