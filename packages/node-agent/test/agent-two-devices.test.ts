@@ -151,6 +151,18 @@ describe("two devices, two accounts, one folder", () => {
     }
   });
 
+  test("weft gc is for owners: the editor is refused, the owner's run reports what it kept", async () => {
+    const refused = await ben.run(["gc", "--json"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/only a folder's owner/);
+    const { folders } = (await ana.ok(["gc"])) as {
+      folders: { live: number; deleted: number; kept: number }[];
+    };
+    // Every chunk was stored within the relay's grace period (an hour by default): none goes.
+    expect(folders[0]!.live).toBeGreaterThan(0);
+    expect(folders[0]!.deleted).toBe(0);
+  });
+
   test("history lists earlier versions and restore brings one back on both devices", async () => {
     const file = join(ana.folder, "notes.txt");
     await writeFile(file, "version one\n");

@@ -360,5 +360,38 @@ const restore: Command = {
   },
 };
 
+const gc: Command = {
+  name: "gc",
+  args: "[PATH]",
+  summary: "Frees space on the relay: deletes chunks no version references any more (owners only).",
+  details:
+    "Versions that fell out of history and uploads never committed leave chunks behind. This syncs\n" +
+    "first, then asks the relay to delete the unreferenced ones; chunks used within the relay's\n" +
+    "grace period (--gc-grace, default an hour) are kept, as another device may be writing them.",
+  example: "weft gc ~/shared --json",
+  flags: {},
+  run: async (ctx) => {
+    await needStopped(ctx);
+    const folders = await selected(ctx, ctx.positionals);
+    const notOwned = folders.find((f) => f.role !== "owner");
+    if (notOwned)
+      throw new AgentError(
+        "AUTH",
+        `only a folder's owner can collect its garbage; this device is ${notOwned.role} of ${notOwned.path}`,
+      );
+    return withFolders(ctx, folders, true, async (syncs) => {
+      const reports = [];
+      for (const s of syncs) {
+        const report = await s.replica.collectGarbage();
+        ctx.say(
+          `${s.folder.path}: ${report.deleted} chunks deleted, ${report.kept} kept (used recently), ${report.live} in use`,
+        );
+        reports.push({ folderId: s.folder.folderId, path: s.folder.path, ...report });
+      }
+      return { folders: reports };
+    });
+  },
+};
+
 /** The everyday commands. */
-export const syncCommands: Command[] = [sync, status, conflicts, history, restore];
+export const syncCommands: Command[] = [sync, status, conflicts, history, restore, gc];
