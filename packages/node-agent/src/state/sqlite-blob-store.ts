@@ -4,13 +4,15 @@
  * chunk: a chunk is at most ~16 MiB, a folder has many small ones, and one file with atomic
  * commits is both faster and simpler to keep consistent with the replica's own SQLite state.
  */
-import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import Database from "better-sqlite3";
+import { resolve } from "node:path";
+import type Database from "better-sqlite3";
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "@weft/core";
 import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core/storage";
 import { checkChunkId, checkChunkIds, resolveByteRange } from "@weft/core/storage";
+import { openPrivateDatabase, storageError } from "./sqlite-file.js";
+
+const LABEL = "chunk store";
 
 type Db = Database.Database;
 
@@ -40,20 +42,12 @@ export class SqliteBlobStore implements BlobStore {
     const file = resolve(path);
     let db: Db | undefined;
     try {
-      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      const fd = openSync(file, "a", 0o600);
-      fchmodSync(fd, 0o600);
-      closeSync(fd);
-      db = new Database(file);
-      if (db.pragma("journal_mode = WAL", { simple: true }) !== "wal")
-        throw new Error("WAL mode unavailable");
-      // A chunk written here may be the only copy until it is uploaded: FULL, as the state store.
-      db.pragma("synchronous = FULL");
+      db = openPrivateDatabase(file, LABEL);
       db.exec("CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT");
       return Promise.resolve(new SqliteBlobStore(file, db));
     } catch (error) {
       db?.close();
-      return Promise.reject(storageError(file, "open", error));
+      return Promise.reject(storageError(LABEL, file, "open", error));
     }
   }
 
@@ -114,15 +108,7 @@ export class SqliteBlobStore implements BlobStore {
     try {
       return Promise.resolve(work());
     } catch (error) {
-      return Promise.reject(storageError(this.path, what, error));
+      return Promise.reject(storageError(LABEL, this.path, what, error));
     }
   }
-}
-
-function storageError(file: string, what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new WeftError("STORAGE", `chunk store ${file}: ${what} failed: ${reason}`, {
-    cause: error,
-  });
 }

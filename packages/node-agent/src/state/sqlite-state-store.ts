@@ -1,12 +1,14 @@
 /** SqliteStateStore: the agent's StateStore, one SQLite file in WAL mode (better-sqlite3). */
-import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import Database from "better-sqlite3";
+import { resolve } from "node:path";
+import type Database from "better-sqlite3";
 import { WeftError } from "@weft/core";
 import type { StateEntry, StateOp, StateStore, StorageKey } from "@weft/core/storage";
 import { checkStateOp, checkStorageData } from "@weft/core/storage";
 import { decodeKey, encodeKey, encodePrefixRange } from "./key-encoding.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+import { openPrivateDatabase, storageError } from "./sqlite-file.js";
+
+const LABEL = "SQLite state store";
 
 type Db = Database.Database;
 type Row = { key: Buffer; data: Buffer };
@@ -92,15 +94,12 @@ export class SqliteStateStore implements StateStore {
       const file = resolve(path);
       let db: Db | undefined;
       try {
-        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-        restrictFile(file);
-        db = new Database(file);
-        configure(db, file);
+        db = openPrivateDatabase(file, LABEL);
         migrate(db, file);
         return new SqliteStateStore(file, db);
       } catch (error) {
         db?.close();
-        throw storageError(file, "open", error);
+        throw storageError(LABEL, file, "open", error);
       }
     });
   }
@@ -148,7 +147,7 @@ export class SqliteStateStore implements StateStore {
         // Checkpoints the WAL into the main file and removes -wal and -shm.
         db.close();
       } catch (error) {
-        throw storageError(this.path, "close", error);
+        throw storageError(LABEL, this.path, "close", error);
       }
     });
   }
@@ -182,7 +181,7 @@ export class SqliteStateStore implements StateStore {
       try {
         return fn();
       } catch (error) {
-        throw storageError(this.path, what, error);
+        throw storageError(LABEL, this.path, what, error);
       }
     });
   }
@@ -190,28 +189,6 @@ export class SqliteStateStore implements StateStore {
 
 function keyName(what: string | undefined): string {
   return what === undefined ? "key" : `${what}.key`;
-}
-
-/** Creates the file 0600 if absent, and makes an existing one 0600 (it may predate us). */
-function restrictFile(file: string): void {
-  const fd = openSync(file, "a", 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function configure(db: Db, file: string): void {
-  const mode: unknown = db.pragma("journal_mode = WAL", { simple: true });
-  // WAL is what makes readers never block the writer and a commit one append; refuse rather
-  // than silently run without it (it fails on some network filesystems).
-  if (mode !== "wal")
-    throw new WeftError(
-      "STORAGE",
-      `SQLite state store ${file}: WAL mode unavailable (got ${String(mode)})`,
-    );
-  db.pragma("synchronous = FULL"); // see the class comment for why not NORMAL
 }
 
 function migrate(db: Db, file: string): void {
@@ -231,15 +208,6 @@ function migrate(db: Db, file: string): void {
       db.pragma(`user_version = ${v + 1}`);
     }
   }).immediate();
-}
-
-/** Wraps a failure with the path; WeftErrors (bad input, closed) pass through unchanged. */
-function storageError(file: string, what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new WeftError("STORAGE", `SQLite state store ${file}: ${what} failed: ${reason}`, {
-    cause: error,
-  });
 }
 
 /** A Buffer over `data`'s bytes without copying (SQLite copies them when it binds). */

@@ -85,6 +85,7 @@ export class FolderSync {
   private lane: Promise<unknown> = Promise.resolve();
   private warnedSymlinks = new Set<string>();
   readonly meter = new TransferMeter();
+  private counts: { files: number; conflicts: number } | undefined;
 
   private constructor(
     readonly folder: FolderRecord,
@@ -141,6 +142,8 @@ export class FolderSync {
     });
     replica.on("error", ({ error, context }) => sync.notice(`${context}: ${error.message}`));
     replica.on("progress", (p) => sync.meter.record(p));
+    // The daemon writes its status every second: count the tree again only after it changed.
+    replica.on("change", () => (sync.counts = undefined));
     return sync;
   }
 
@@ -475,8 +478,11 @@ export class FolderSync {
       pendingChunks: stats.pendingChunks,
       bytesUploaded: stats.bytesUploaded,
       bytesDownloaded: stats.bytesDownloaded,
-      files: this.replica.list().filter((e) => e.kind === "file").length,
-      conflicts: this.replica.conflicts().length,
+      files: (this.counts ??= {
+        files: this.replica.list().filter((e) => e.kind === "file").length,
+        conflicts: this.replica.conflicts().length,
+      }).files,
+      conflicts: this.counts.conflicts,
       peers: this.replica
         .peers()
         .filter((p) => p.deviceId !== this.identity.deviceId)
