@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the browser test and the benchmarks drive: chromium (the dashboard
+# test, through playwright-core), syncthing and rsync (the baselines bench:sync, bench:latency and
+# bench:delta measure Weft against). Idempotent: does nothing when they are already there.
+set -euo pipefail
+packages=(chromium syncthing rsync)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "system packages present: ${packages[*]}"
+  exit 0
+fi
+echo "installing ${missing[*]} (Debian packages)"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
