@@ -38,6 +38,10 @@ export interface LoadedState {
   uploads: ChunkId[];
 }
 
+/** The next turn of the event loop, after the microtasks and I/O callbacks now queued. */
+const nextTurn: (f: () => void) => void =
+  typeof setImmediate === "function" ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
 const pad = (n: number): string => n.toString().padStart(15, "0");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -154,9 +158,32 @@ export class LocalState {
     ];
   }
 
+  /**
+   * Stores `ops` atomically. Calls made before the next turn of the event loop share one store
+   * transaction (a group commit): a store pays one fsync per transaction, and writing many small
+   * files would otherwise pay one each. Each caller's ops still land whole, in call order; the
+   * promise resolves once they are durable, or rejects for every caller of a failed group.
+   */
   transaction(ops: readonly StateOp[]): Promise<void> {
-    return this.store.transaction(ops);
+    if (this.group) {
+      this.group.ops.push(...ops);
+      return this.group.done;
+    }
+    const group: StateOp[] = [...ops];
+    const done = new Promise<void>((resolve) => nextTurn(resolve)).then(() => {
+      this.group = undefined;
+      return this.store.transaction(group);
+    });
+    this.group = { ops: group, done };
+    return done;
   }
+
+  /** Resolves once every transaction asked for so far has been stored (or has failed). */
+  async written(): Promise<void> {
+    await this.group?.done.catch(() => undefined);
+  }
+
+  private group: { ops: StateOp[]; done: Promise<void> } | undefined;
 }
 
 function parseMeta(data: Uint8Array): ReplicaMeta {

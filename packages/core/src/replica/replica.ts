@@ -24,6 +24,7 @@ import { DocChannels } from "./doc-channels.js";
 import { SyncEngine } from "./engine.js";
 import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
 import { LocalState } from "./local-state.js";
+import type { StateOp } from "../storage/index.js";
 import type { PayloadPart } from "./payload.js";
 import { OutgoingIndex } from "./outgoing.js";
 import { Transfers } from "./transfers.js";
@@ -46,6 +47,9 @@ export type {
   ReplicaStats,
   WriteOptions,
 } from "./types.js";
+
+/** Sealed chunk bytes a write hands to the local store before waiting for it. */
+const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 
 /** See the module comment. Open one with {@link Replica.open}. */
 export class Replica {
@@ -388,6 +392,7 @@ export class Replica {
     this.engine.stop();
     this.docs.closeAll();
     await this.ctx.serial.run(() => undefined);
+    await this.ctx.local.written();
   }
 
   // ------------------------------------------------------------------ internals
@@ -402,52 +407,72 @@ export class Replica {
     docPart?: Extract<PayloadPart, { kind: "doc" }>,
   ): Promise<T> {
     this.checkOpen();
-    return this.ctx.serial.run(async () => {
-      this.captured = [];
-      const result = op();
-      const updates = this.captured;
-      this.captured = [];
-      const parts: PayloadPart[] = [];
-      if (updates.length > 0)
-        parts.push({
-          kind: "index",
-          update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates),
-        });
-      if (docPart) parts.push(docPart);
-      if (parts.length === 0) return result;
-      const local = this.ctx.local;
-      const ops = [];
-      for (const part of parts) {
-        ops.push(
-          ...local.appendOps(
-            part.kind === "index" ? "index" : `${part.type}:${part.name}`,
-            part.update,
-          ),
-        );
-        ops.push(...local.outboxOps(part));
-      }
-      const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
-      ops.push(...local.uploadOps(uploads));
-      if (local.needsCompaction("index"))
-        ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
-      await local.transaction(ops);
-      for (const id of uploads) this.transfers.uploads.add(id);
-      // Outbox keys are assigned by outboxOps in order; recover them from the ops.
-      for (const op of ops) {
-        if (op.op !== "save" || op.key[1] !== "outbox") continue;
-        const part = parts.shift()!;
-        if (part.kind === "index") this.outgoing.add(part.update);
-        this.engine.outbox.push({
-          key: op.key[2]!,
-          part,
-          weight: 1,
-          outgoing: part.kind === "index",
-        });
-      }
-      if (updates.length > 0) this.events.emit("change", { origin: "local", changed: 1 });
-      this.engine.kick();
-      return result;
-    });
+    // The lane is held while the change is made and its ops are queued, not while they become
+    // durable: commits queued meanwhile join the same store transaction (see LocalState).
+    return this.ctx.serial
+      .run(() => {
+        this.captured = [];
+        const result = op();
+        const updates = this.captured;
+        this.captured = [];
+        const parts: PayloadPart[] = [];
+        if (updates.length > 0)
+          parts.push({
+            kind: "index",
+            update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates),
+          });
+        if (docPart) parts.push(docPart);
+        if (parts.length === 0) return { result };
+        const local = this.ctx.local;
+        const ops: StateOp[] = [];
+        for (const part of parts) {
+          ops.push(
+            ...local.appendOps(
+              part.kind === "index" ? "index" : `${part.type}:${part.name}`,
+              part.update,
+            ),
+          );
+          ops.push(...local.outboxOps(part));
+        }
+        const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
+        ops.push(...local.uploadOps(uploads));
+        if (local.needsCompaction("index"))
+          ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
+        return {
+          result,
+          durable: local
+            .transaction(ops)
+            .then(() => this.committed(ops, parts, uploads, updates.length > 0)),
+        };
+      })
+      .then(async ({ result, durable }) => {
+        await durable;
+        return result;
+      });
+  }
+
+  /** After a commit is durable: queue its uploads and outbox parts, in commit order. */
+  private committed(
+    ops: StateOp[],
+    parts: PayloadPart[],
+    uploads: ChunkId[],
+    changed: boolean,
+  ): void {
+    for (const id of uploads) this.transfers.uploads.add(id);
+    // Outbox keys are assigned by outboxOps in order; recover them from the ops.
+    for (const op of ops) {
+      if (op.op !== "save" || op.key[1] !== "outbox") continue;
+      const part = parts.shift()!;
+      if (part.kind === "index") this.outgoing.add(part.update);
+      this.engine.outbox.push({
+        key: op.key[2]!,
+        part,
+        weight: 1,
+        outgoing: part.kind === "index",
+      });
+    }
+    if (changed) this.events.emit("change", { origin: "local", changed: 1 });
+    this.engine.kick();
   }
 
   /**
@@ -461,6 +486,10 @@ export class Replica {
     const keys = this.ctx.keys;
     const fresh = new Set<ChunkId>();
     const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
+    // Puts are not awaited one by one: a store may group them into one transaction (one fsync).
+    // Sealed bytes in flight are bounded, so a large file never sits in memory whole.
+    const puts = new Set<Promise<void>>();
+    let inFlight = 0;
     const manifest = await buildManifest(source, {
       chunkIdKey: keys.subkeys(keys.epoch).chunkId,
       ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
@@ -468,13 +497,19 @@ export class Replica {
         if (fresh.has(chunk.id)) return;
         fresh.add(chunk.id);
         if (await this.transfers.hasLocal(chunk.id)) return;
-        await this.ctx.blobs.put(
-          chunk.id,
-          sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true),
-        );
-        this.transfers.markLocal([chunk.id]);
+        const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
+        inFlight += sealed.length;
+        const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
+          this.transfers.markLocal([chunk.id]);
+          inFlight -= sealed.length;
+          puts.delete(put);
+        });
+        puts.add(put);
+        put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+        while (inFlight > MAX_PUT_BYTES_IN_FLIGHT) await Promise.race(puts);
       },
-    });
+    }).finally(() => Promise.allSettled(puts));
+    await Promise.all(puts);
     return { manifest, fresh: [...fresh] };
   }
 

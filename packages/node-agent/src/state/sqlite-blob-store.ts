@@ -3,6 +3,10 @@
  * uploaded, and those downloaded), one SQLite file in WAL mode. SQLite rather than a file per
  * chunk: a chunk is at most ~16 MiB, a folder has many small ones, and one file with atomic
  * commits is both faster and simpler to keep consistent with the replica's own SQLite state.
+ *
+ * Puts made in the same turn of the event loop are written in one transaction (a group commit):
+ * each transaction costs an fsync, and a folder of many small files would otherwise pay one per
+ * chunk. Until then they are served from memory; each put resolves once it is durable.
  */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
@@ -55,7 +59,8 @@ export class SqliteBlobStore implements BlobStore {
     return this.run("has", () => {
       checkChunkIds(ids);
       const missing = new Set<ChunkId>();
-      for (const id of ids) if (!this.sql.has.get(id)) missing.add(id);
+      for (const id of ids)
+        if (!this.pending?.chunks.has(id) && !this.sql.has.get(id)) missing.add(id);
       return [...missing];
     });
   }
@@ -65,24 +70,42 @@ export class SqliteBlobStore implements BlobStore {
       checkChunkId(id);
       if (!(bytes instanceof Uint8Array))
         throw new WeftError("INVALID_OPTIONS", "bytes must be a Uint8Array");
-      this.sql.put.run(id, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    });
+      // A copy: the caller may reuse its buffer before the group is written.
+      const data = Buffer.from(bytes);
+      if (!this.pending) {
+        let settle!: (error?: unknown) => void;
+        const done = new Promise<void>((resolve, reject) => {
+          settle = (error) => (error === undefined ? resolve() : reject(error));
+        });
+        this.pending = { chunks: new Map(), done, settle };
+        setImmediate(() => {
+          try {
+            this.writePending();
+          } catch {
+            // The group's promises carry the failure to every put in it.
+          }
+        });
+      }
+      if (!this.pending.chunks.has(id)) this.pending.chunks.set(id, data);
+      return this.pending.done;
+    }).then((done) => done);
   }
 
   get(id: ChunkId, range?: ByteRange): Promise<Uint8Array | undefined> {
     return this.run("get", () => {
       checkChunkId(id);
-      const row = this.sql.get.get(id);
+      const data = this.pending?.chunks.get(id) ?? this.sql.get.get(id)?.data;
       // The range is checked even for an absent chunk, so a bad call fails the same way always.
-      const [start, end] = resolveByteRange(range, row?.data.length ?? 0);
-      if (!row) return undefined;
-      return new Uint8Array(row.data.subarray(start, end)); // a copy that shares nothing
+      const [start, end] = resolveByteRange(range, data?.length ?? 0);
+      if (!data) return undefined;
+      return new Uint8Array(data.subarray(start, end)); // a copy that shares nothing
     });
   }
 
   delete(ids: readonly ChunkId[]): Promise<void> {
     return this.run("delete", () => {
       checkChunkIds(ids);
+      this.writePending();
       this.db!.transaction(() => {
         for (const id of ids) this.sql.delete.run(id);
       })();
@@ -91,15 +114,48 @@ export class SqliteBlobStore implements BlobStore {
 
   size(): Promise<BlobStoreSize> {
     return this.run("size", () => {
+      this.writePending();
       const row = this.sql.size.get()!;
       return { count: row.count, bytes: row.bytes ?? 0 };
     });
   }
 
   close(): Promise<void> {
-    this.db?.close();
-    this.db = undefined;
-    return Promise.resolve();
+    return this.run("close", () => {
+      this.writePending();
+      this.db!.close();
+      this.db = undefined;
+    }).catch((error: unknown) => {
+      // Closing twice is fine; failing to write what was put is not.
+      if (this.db === undefined && !this.pending) return;
+      throw error;
+    });
+  }
+
+  private pending:
+    | { chunks: Map<ChunkId, Buffer>; done: Promise<void>; settle: (error?: unknown) => void }
+    | undefined;
+
+  /**
+   * Writes the puts waiting for their group, in one transaction, and settles their promises.
+   * @throws WeftError STORAGE when the write fails (the group's puts fail with it)
+   */
+  private writePending(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = undefined;
+    try {
+      if (!this.db) throw new WeftError("STORAGE", `chunk store ${this.path} is closed`);
+      this.db.transaction(() => {
+        for (const [id, data] of pending.chunks) this.sql.put.run(id, data);
+      })();
+    } catch (error) {
+      const failure =
+        error instanceof WeftError ? error : storageError(LABEL, this.path, "put", error);
+      pending.settle(failure);
+      throw failure;
+    }
+    pending.settle();
   }
 
   private run<T>(what: string, work: () => T): Promise<T> {
