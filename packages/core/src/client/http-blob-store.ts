@@ -3,6 +3,13 @@ import type { ChunkId, FolderId } from "@weft/crypto";
 import { isChunkId, isFolderId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { ProtocolError, isProtocolErrorCode } from "../protocol/errors.js";
+import {
+  type BatchChunk,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_CHUNKS,
+  decodeChunkBatch,
+  encodeChunkBatch,
+} from "../protocol/chunk-batch.js";
 import { frameLimits } from "../protocol/limits.js";
 import type { BlobStore, BlobStoreSize, ByteRange } from "../storage/blob-store.js";
 import { checkChunkId, checkChunkIds, resolveByteRange } from "../storage/blob-store.js";
@@ -153,6 +160,57 @@ export class HttpBlobStore implements BlobStore {
         contentType: "application/octet-stream",
       });
       await this.expectEmpty(response, [200, 201, 204], id);
+    });
+  }
+
+  /**
+   * Stores several chunks in one request (`blobs/batch`), for many small chunks: at most
+   * {@link MAX_BATCH_CHUNKS} of at most {@link MAX_BATCH_BYTES} together with their framing.
+   */
+  putMany(chunks: readonly BatchChunk[]): Promise<void> {
+    return this.run(async () => {
+      for (const { id, bytes } of chunks) {
+        checkChunkId(id);
+        checkStorageData(bytes, "bytes");
+      }
+      const body = encodeChunkBatch(chunks); // a copy, as put makes
+      if (chunks.length > MAX_BATCH_CHUNKS || body.length > MAX_BATCH_BYTES)
+        throw new WeftError(
+          "INVALID_OPTIONS",
+          `a batch holds at most ${MAX_BATCH_CHUNKS} chunks and ${MAX_BATCH_BYTES} bytes`,
+        );
+      const response = await this.request("POST", "/batch", {
+        body,
+        contentType: "application/octet-stream",
+      });
+      await this.expectJson(response, [200]);
+    });
+  }
+
+  /**
+   * Several chunks in one request (`blobs/fetch`): those the relay has, by id. Ids left out are
+   * absent, or did not fit in one answer ({@link MAX_BATCH_BYTES}): ask for those with `get`.
+   */
+  getMany(ids: readonly ChunkId[]): Promise<Map<ChunkId, Uint8Array>> {
+    return this.run(async () => {
+      checkChunkIds(ids);
+      const asked = new Set(ids);
+      const out = new Map<ChunkId, Uint8Array>();
+      for (const batch of batches([...asked])) {
+        const response = await this.request("POST", "/fetch", { json: { ids: batch } });
+        if (response.status !== 200) throw await this.errorFrom(response);
+        let chunks: BatchChunk[];
+        try {
+          chunks = decodeChunkBatch(await readBody(response, MAX_BATCH_BYTES));
+        } catch (error) {
+          throw error instanceof ProtocolError ? badAnswer(error.message) : error;
+        }
+        for (const { id, bytes } of chunks) {
+          if (!asked.has(id)) throw badAnswer("the fetch answer names an id that was not asked");
+          out.set(id, bytes);
+        }
+      }
+      return out;
     });
   }
 

@@ -51,3 +51,12 @@ export {
   type TransportState,
   createMemoryTransportPair,
 } from "./transport.js";
+export {
+  BATCH_CHUNK_LIMIT,
+  type BatchChunk,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_CHUNKS,
+  batchedSize,
+  decodeChunkBatch,
+  encodeChunkBatch,
+} from "./chunk-batch.js";

@@ -18,8 +18,12 @@ const RAW = 0;
 const DEFLATE = 1;
 /** Chunks smaller than this are never worth a deflate header and the trial. */
 const MIN_COMPRESS_BYTES = 512;
-/** How much of a chunk is test-compressed before committing to the whole. */
-const SAMPLE_BYTES = 8 * 1024;
+/**
+ * How much of a chunk is test-compressed before committing to the whole. Small: deflate finds
+ * text's redundancy within a few hundred bytes, and a folder of small files pays the trial per
+ * file.
+ */
+const SAMPLE_BYTES = 1024;
 
 /** Keys of a folder by epoch, derived once: `FolderKeyring.subkeys` copies on every call. */
 export class ChunkKeys {
@@ -124,7 +128,7 @@ export function openChunkData(
 }
 
 function worthCompressing(data: Uint8Array): boolean {
-  if (data.length <= SAMPLE_BYTES) return true; // the sample would be the whole chunk anyway
+  if (data.length <= 2 * SAMPLE_BYTES) return true; // the trial would cost about the whole
   const sample = data.subarray(0, SAMPLE_BYTES);
   return deflateSync(sample, { level: 1 }).length < SAMPLE_BYTES * 0.9;
 }

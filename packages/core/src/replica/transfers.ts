@@ -8,10 +8,16 @@ import type { Manifest } from "../chunking/index.js";
 import type { BlobStore } from "../storage/index.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { frameLimits } from "../protocol/limits.js";
+import { BATCH_CHUNK_LIMIT, type BatchChunk, batchedSize } from "../protocol/chunk-batch.js";
 import { openChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
 
 const BATCH = frameLimits.maxChunkIdsPerCheck;
+/** Chunks one worker moves per step, and the bytes it packs into one batch request. */
+const UNIT_CHUNKS = 256;
+const UNIT_BYTES = 4 * 1024 * 1024;
+/** What sealing adds to a chunk at most (header and tag), for packing by plaintext size. */
+const SEAL_ALLOWANCE = 64;
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 30_000;
 
@@ -125,6 +131,11 @@ export class Transfers {
     const sealed = await remote.get(id);
     if (!sealed)
       throw new WeftError("NOT_FOUND", `chunk ${id.slice(0, 12)}… is not on the relay (yet)`);
+    return this.accept(id, size, sealed);
+  }
+
+  /** Verifies a chunk from the relay and stores it locally; returns its plaintext. */
+  private async accept(id: ChunkId, size: number, sealed: Uint8Array): Promise<Uint8Array> {
     const data = openChunkData(this.ctx.keys, id, sealed, size); // throws before anything is stored
     await this.ctx.blobs.put(id, sealed);
     this.local.add(id);
@@ -136,55 +147,127 @@ export class Transfers {
   private async upload(remote: BlobStore): Promise<void> {
     this.upRun = { done: 0, total: this.uploads.size, bytes: 0 };
     while (this.uploads.size > 0) {
-      const batch = [...this.uploads].slice(0, BATCH);
+      const batch: ChunkId[] = [];
+      for (const id of this.uploads) if (batch.push(id) === BATCH) break;
       const missing = await remote.has(batch);
-      const missingSet = new Set(missing);
       this.upRun.done += batch.length - missing.length;
-      await this.pool(missing, async (id) => {
-        const sealed = await this.ctx.blobs.get(id);
-        if (!sealed)
-          throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
-        await remote.put(id, sealed);
-        this.bytesUp += sealed.length;
-        this.upRun.bytes += sealed.length;
-        this.upRun.done++;
-        this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
-      });
+      await this.pool(slices(missing, UNIT_CHUNKS), (unit) => this.uploadUnit(remote, unit));
       // Recorded per batch, so a crash or a cut connection resumes with what is left.
       await this.ctx.local.transaction(this.ctx.local.uploadedOps(batch));
       for (const id of batch) this.uploads.delete(id);
-      if (missingSet.size === 0)
+      if (missing.length === 0)
         this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
       this.upRun.total = Math.max(this.upRun.total, this.upRun.done + this.uploads.size);
     }
   }
 
+  /** Sends some chunks: small ones packed into batch requests when the relay takes them. */
+  private async uploadUnit(remote: BlobStore, ids: readonly ChunkId[]): Promise<void> {
+    let packed: BatchChunk[] = [];
+    let packedBytes = 0;
+    const sent = (bytes: number, count = 1): void => {
+      this.bytesUp += bytes;
+      this.upRun.bytes += bytes;
+      this.upRun.done += count;
+      this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
+    };
+    const flush = async (): Promise<void> => {
+      const chunks = packed;
+      packed = [];
+      packedBytes = 0;
+      if (chunks.length === 0) return;
+      if (chunks.length > 1 && remote.putMany) {
+        await remote.putMany(chunks);
+        sent(
+          chunks.reduce((n, c) => n + c.bytes.length, 0),
+          chunks.length,
+        );
+      } else
+        for (const c of chunks) {
+          await remote.put(c.id, c.bytes);
+          sent(c.bytes.length);
+        }
+    };
+    for (const id of ids) {
+      const sealed = await this.ctx.blobs.get(id);
+      if (!sealed)
+        throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
+      if (sealed.length > BATCH_CHUNK_LIMIT) {
+        await remote.put(id, sealed);
+        sent(sealed.length);
+        continue;
+      }
+      if (packedBytes + batchedSize(sealed.length) > UNIT_BYTES) await flush();
+      packed.push({ id, bytes: sealed });
+      packedBytes += batchedSize(sealed.length);
+    }
+    await flush();
+  }
+
   private async download(remote: BlobStore): Promise<void> {
     this.downRun = { done: 0, total: this.wanted.size, bytes: 0 };
     while (this.wanted.size > 0) {
-      const batch = [...this.wanted].slice(0, BATCH * 4);
-      await this.pool(batch, async ([id, size]) => {
-        try {
-          await this.fetch(remote, id, size);
-          this.downRun.bytes += size;
-        } catch (error) {
-          this.wanted.delete(id);
-          if (error instanceof WeftError && error.code === "NOT_FOUND") {
-            this.unavailable.add(id);
-            return;
+      const batch: [ChunkId, number][] = [];
+      for (const entry of this.wanted) if (batch.push(entry) === BATCH * 4) break;
+      await this.pool(this.downloadUnits(batch, remote), async (unit) => {
+        // Packed units come in one request; what it left out is fetched one by one below.
+        const got =
+          unit.length > 1 && remote.getMany
+            ? await remote.getMany(unit.map(([id]) => id))
+            : new Map<ChunkId, Uint8Array>();
+        for (const [id, size] of unit) {
+          try {
+            const sealed = got.get(id);
+            if (sealed) await this.accept(id, size, sealed);
+            else await this.fetch(remote, id, size);
+            this.downRun.bytes += size;
+          } catch (error) {
+            this.wanted.delete(id);
+            if (error instanceof WeftError && error.code === "NOT_FOUND") {
+              this.unavailable.add(id);
+              continue;
+            }
+            if (error instanceof WeftError && error.code === "INTEGRITY") {
+              this.unavailable.add(id);
+              this.report(error, `verifying chunk ${id.slice(0, 12)}… from the relay`);
+              continue;
+            }
+            throw error;
           }
-          if (error instanceof WeftError && error.code === "INTEGRITY") {
-            this.unavailable.add(id);
-            this.report(error, `verifying chunk ${id.slice(0, 12)}… from the relay`);
-            return;
-          }
-          throw error;
+          this.downRun.done++;
+          this.ctx.events.emit("progress", { direction: "download", ...this.downRun });
         }
-        this.downRun.done++;
-        this.ctx.events.emit("progress", { direction: "download", ...this.downRun });
       });
       this.downRun.total = Math.max(this.downRun.total, this.downRun.done + this.wanted.size);
     }
+  }
+
+  /** Groups chunks to fetch: small ones packed by their sizes, large ones alone. */
+  private downloadUnits(
+    batch: readonly [ChunkId, number][],
+    remote: BlobStore,
+  ): [ChunkId, number][][] {
+    if (!remote.getMany) return batch.map((entry) => [entry]);
+    const units: [ChunkId, number][][] = [];
+    let unit: [ChunkId, number][] = [];
+    let bytes = 0;
+    for (const entry of batch) {
+      // The manifest gives the plaintext size; sealing adds a little, compression may take some.
+      const cost = batchedSize(entry[1] + SEAL_ALLOWANCE);
+      if (entry[1] > BATCH_CHUNK_LIMIT) {
+        units.push([entry]);
+        continue;
+      }
+      if (unit.length === UNIT_CHUNKS || bytes + cost > UNIT_BYTES) {
+        units.push(unit);
+        unit = [];
+        bytes = 0;
+      }
+      unit.push(entry);
+      bytes += cost;
+    }
+    if (unit.length > 0) units.push(unit);
+    return units;
   }
 
   /** Runs `task` over `items`, `concurrency` at a time; the first failure stops the rest. */
@@ -235,4 +318,11 @@ export class Transfers {
       context,
     });
   }
+}
+
+/** `items` in slices of at most `size`. */
+function slices<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

@@ -48,6 +48,13 @@ export interface BlobStore {
   size(): Promise<BlobStoreSize>;
   /** Releases the store. Further calls reject with WeftError STORAGE; closing again is a no-op. */
   close(): Promise<void>;
+  /**
+   * Optional, for remote stores, where a request per small chunk costs more than its bytes:
+   * stores several chunks at once (a bounded batch; see `HttpBlobStore.putMany`).
+   */
+  putMany?(chunks: readonly { id: ChunkId; bytes: Uint8Array }[]): Promise<void>;
+  /** Optional, as `putMany`: the chunks of `ids` the store has; any left out are fetched with `get`. */
+  getMany?(ids: readonly ChunkId[]): Promise<Map<ChunkId, Uint8Array>>;
 }
 
 /**

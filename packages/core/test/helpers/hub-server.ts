@@ -10,9 +10,17 @@ import type { ChunkId, DeviceId } from "@weft/crypto";
 import { isChunkId, isFolderId } from "@weft/crypto";
 import uWS from "uWebSockets.js";
 import { HTTP_BLOB_MAX_BYTES } from "../../src/client/index.js";
-import type { Message, ProtocolErrorCode, Transport } from "../../src/protocol/index.js";
+import type {
+  BatchChunk,
+  Message,
+  ProtocolErrorCode,
+  Transport,
+} from "../../src/protocol/index.js";
 import {
+  MAX_BATCH_BYTES,
   PROTOCOL_ERROR_HTTP_STATUS,
+  decodeChunkBatch,
+  encodeChunkBatch,
   ProtocolError,
   decodeMessage,
   encodeMessage,
@@ -117,6 +125,24 @@ export function startHubServer(
     handle(res, req, JSON_BODY_LIMIT, async (body) => {
       await hub.blobs.delete(idList(body));
       return { status: 204 };
+    }),
+  );
+  app.post(`${blobRoute}/batch`, (res, req) =>
+    handle(res, req, MAX_BATCH_BYTES, async (body) => {
+      const chunks = decodeChunkBatch(body);
+      const missing = new Set(await hub.blobs.has(chunks.map((c) => c.id)));
+      for (const { id, bytes } of chunks) await hub.blobs.put(id, bytes);
+      return json(200, { stored: missing.size, existing: chunks.length - missing.size });
+    }),
+  );
+  app.post(`${blobRoute}/fetch`, (res, req) =>
+    handle(res, req, JSON_BODY_LIMIT, async (body) => {
+      const chunks: BatchChunk[] = [];
+      for (const id of idList(body)) {
+        const bytes = await hub.blobs.get(id);
+        if (bytes) chunks.push({ id, bytes });
+      }
+      return { status: 200, body: encodeChunkBatch(chunks) };
     }),
   );
   app.put(`${blobRoute}/:chunkId`, (res, req) => {

@@ -1,11 +1,21 @@
 /**
  * The chunk routes of the API (PROTOCOL.md "HTTP: blobs"): batch have-check (which touches the
- * chunks it finds), PUT whole or in resumable parts, GET with Range, the id listing, garbage
- * collection with a grace period, and the folder's size and quota.
+ * chunks it finds), PUT whole or in resumable parts, GET with Range, many small chunks in one
+ * request either way, the id listing, garbage collection with a grace period, and the folder's
+ * size and quota.
  */
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
-import { HTTP_BLOB_MAX_BYTES, ProtocolError, frameLimits } from "@weft/core";
+import {
+  type BatchChunk,
+  HTTP_BLOB_MAX_BYTES,
+  MAX_BATCH_BYTES,
+  ProtocolError,
+  batchedSize,
+  decodeChunkBatch,
+  encodeChunkBatch,
+  frameLimits,
+} from "@weft/core";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
 import type { DiskBlobStore } from "../store/disk-blob-store.js";
@@ -17,6 +27,8 @@ import { type HttpRequest, type Reply, json, jsonBody } from "./http.js";
 const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
 /** Most ids in one page of `GET …/blobs/ids`, and the default. */
 export const MAX_ID_PAGE = 1000;
+/** Chunk files one batch request reads or writes at once (open files, the I/O thread pool). */
+const BATCH_IO = 16;
 /** `Content-Range: bytes START-END/TOTAL` of a part (END inclusive). */
 const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
 
@@ -41,6 +53,36 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "owner");
     return json(200, await store.collect(idList(req.body), ctx.blobs.gcGraceMs));
+  });
+
+  // Many small chunks in one request: stored each as a PUT would, in parallel.
+  r("post", `${blobs}/batch`, MAX_BATCH_BYTES, async (req) => {
+    const store = await blobAccess(ctx, req, "editor");
+    const outcomes = await mapLimit(decodeChunkBatch(req.body), BATCH_IO, ({ id, bytes }) =>
+      store.add(id, bytes),
+    );
+    const stored = outcomes.filter((o) => o === "stored").length;
+    return json(200, { stored, existing: outcomes.length - stored });
+  });
+
+  // Many chunks in one answer: those the relay has, up to MAX_BATCH_BYTES; the asker fetches
+  // any it did not get one by one, which tells "absent" from "left out".
+  r("post", `${blobs}/fetch`, ID_LIST_LIMIT, async (req) => {
+    const store = await blobAccess(ctx, req, "viewer");
+    const ids = idList(req.body);
+    const found = await mapLimit(ids, BATCH_IO, (id) => store.get(id));
+    const chunks: BatchChunk[] = [];
+    let bytes = 0;
+    found.forEach((chunk, i) => {
+      if (!chunk || bytes + batchedSize(chunk.length) > MAX_BATCH_BYTES) return;
+      bytes += batchedSize(chunk.length);
+      chunks.push({ id: ids[i]!, bytes: chunk });
+    });
+    return {
+      status: 200,
+      body: encodeChunkBatch(chunks),
+      headers: { "content-type": "application/octet-stream" },
+    };
   });
 
   // Registered before `:chunkId`, and "ids" is no chunk id either way.
@@ -170,4 +212,22 @@ function rangeReply(chunk: Uint8Array, range: string): Reply {
       "content-type": "application/octet-stream",
     },
   };
+}
+
+/** `task` over `items`, at most `limit` at a time; the results in order. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await task(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
