@@ -57,6 +57,20 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's page: browser ES modules, served as they are (no bundler).
+    files: ["packages/node-agent/ui/**/*.js"],
+    languageOptions: {
+      globals: {
+        document: "readonly",
+        EventSource: "readonly",
+        fetch: "readonly",
+        URLSearchParams: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+      },
+    },
+  },
+  {
     files: ["packages/crypto/src/**"],
     rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
   },

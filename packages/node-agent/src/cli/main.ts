@@ -6,6 +6,7 @@ import { type Command, type CommandContext, commandHelp, parseFor } from "./comm
 import { runRelay } from "./relay-command.js";
 import { setupCommands } from "./setup-commands.js";
 import { syncCommands } from "./sync-commands.js";
+import { uiCommand } from "./ui-command.js";
 
 const relayCommand: Command = {
   name: "relay",
@@ -16,7 +17,7 @@ const relayCommand: Command = {
   run: () => Promise.resolve({}),
 };
 
-const commands: Command[] = [...setupCommands, ...syncCommands, relayCommand];
+const commands: Command[] = [...setupCommands, ...syncCommands, uiCommand, relayCommand];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.args}`.length));

@@ -1,6 +1,5 @@
 /** The everyday commands: sync (daemon or --once), status, conflicts, history, restore. */
 import { ready, shortDeviceId } from "@weft/crypto";
-import { type FileId, type VersionSnapshot, versionId as versionIdOf } from "@weft/core";
 import { AgentError, type FolderRecord } from "../home/index.js";
 import type { FolderStatus, FolderSync } from "../sync/folder-sync.js";
 import {
@@ -11,6 +10,8 @@ import {
   withSyncLock,
   writeStatus,
 } from "../sync/run.js";
+import { restoreVersion, versionsOf } from "../sync/versions.js";
+import { runningDashboard, startDashboard } from "../ui/index.js";
 import type { Command, CommandContext } from "./command.js";
 import { devicePassphrase } from "./prompt.js";
 import { formatBytes, statusLine } from "./format.js";
@@ -54,10 +55,19 @@ const sync: Command = {
   details:
     "Without PATH, every folder of this device. One `weft sync` runs per WEFT_HOME; `weft status`\n" +
     "reads what it reports. --rescan SECONDS sets the full rescan period (default 60).\n" +
-    "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.",
-  example: "weft sync --once ~/shared --json",
-  flags: { once: { type: "boolean" }, rescan: { type: "string" }, timeout: { type: "string" } },
+    "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.\n" +
+    "--ui also serves the dashboard on 127.0.0.1 and prints its URL (with a new access token\n" +
+    "each start); --port P picks its port (default: a free one). weft ui does this for every folder.",
+  example: "weft sync --once ~/shared --json\n  weft sync --ui --port 8800",
+  flags: {
+    once: { type: "boolean" },
+    rescan: { type: "string" },
+    timeout: { type: "string" },
+    ui: { type: "boolean" },
+    port: { type: "string" },
+  },
   run: async (ctx) => {
+    const port = dashboardPort(ctx);
     const folders = await selected(ctx, ctx.positionals);
     return withFolders(ctx, folders, true, async (syncs) => {
       if (ctx.values["once"]) {
@@ -113,18 +123,27 @@ const sync: Command = {
       const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
       if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
       ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
-      await runDaemon(syncs, ctx.home, {
-        signal: ctx.signal,
-        rescanMs: rescan * 1000,
-        ...(ctx.interactive && !ctx.json
-          ? {
-              onStatus: (all: FolderStatus[]) =>
-                process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
-            }
-          : {}),
-      });
+      const dashboard =
+        port === undefined ? undefined : await startDashboard(ctx.home, syncs, { port });
+      // With --json stdout is kept for the one final object: the URL goes to stderr then.
+      if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
+      else if (dashboard) ctx.say(`dashboard: ${dashboard.url}`);
+      try {
+        await runDaemon(syncs, ctx.home, {
+          signal: ctx.signal,
+          rescanMs: rescan * 1000,
+          ...(ctx.interactive && !ctx.json
+            ? {
+                onStatus: (all: FolderStatus[]) =>
+                  process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
+              }
+            : {}),
+        });
+      } finally {
+        await dashboard?.close();
+      }
       if (ctx.interactive && !ctx.json) process.stderr.write("\n");
-      return { stopped: true };
+      return { stopped: true, ...(dashboard ? { dashboard: dashboard.url } : {}) };
     });
   },
 };
@@ -221,11 +240,31 @@ function offlineStatus(f: FolderRecord): FolderStatus {
 /** Refuses commands that need the replica while `weft sync` holds it. */
 async function needStopped(ctx: CommandContext): Promise<void> {
   const pid = await runningSync(ctx.home);
-  if (pid !== undefined)
+  if (pid === undefined) return;
+  const dashboard = await runningDashboard(ctx.home);
+  throw new AgentError(
+    "BUSY",
+    dashboard
+      ? `weft sync is running (pid ${pid}); its dashboard can do this: ${dashboard.url} (or stop it, then run this again)`
+      : `weft sync is running (pid ${pid}); stop it first, then run this again`,
+  );
+}
+
+/** The dashboard's port for `weft sync --ui [--port P]`; undefined without --ui. @throws AgentError USAGE */
+function dashboardPort(ctx: CommandContext): number | undefined {
+  const port = ctx.values["port"];
+  if (!ctx.values["ui"]) {
+    if (port !== undefined) throw new AgentError("USAGE", "--port goes with --ui");
+    return undefined;
+  }
+  if (ctx.values["once"]) throw new AgentError("USAGE", "--ui runs with the daemon, not --once");
+  const n = port === undefined ? 0 : Number(port);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new AgentError(
-      "BUSY",
-      `weft sync is running (pid ${pid}); stop it first, then run this again`,
+      "USAGE",
+      "--port is a port number (1-65535), or leave it out for a free one",
     );
+  return n;
 }
 
 const conflicts: Command = {
@@ -291,32 +330,6 @@ const history: Command = {
   },
 };
 
-/**
- * The earlier versions of the file at `rel`, or, when no file is there, of the file most
- * recently deleted from there (`deletedId` says which; restoring brings it back).
- */
-function versionsOf(s: FolderSync, rel: string) {
-  let history: VersionSnapshot[];
-  let deletedId: FileId | undefined;
-  if (s.replica.stat(rel)) history = s.replica.history(rel);
-  else {
-    const gone = s.replica.deleted(rel)[0];
-    if (!gone)
-      throw new AgentError("NOT_FOUND", `${rel} is not in the folder, and was not deleted from it`);
-    history = gone.history;
-    deletedId = gone.fileId;
-  }
-  const versions = history.map((v, i) => ({
-    n: i + 1,
-    version: versionIdOf(v),
-    device: v.device,
-    time: v.mtime,
-    size: v.manifest?.size ?? 0,
-    contentHash: v.manifest?.contentHash ?? null,
-  }));
-  return { versions, deletedId };
-}
-
 const restore: Command = {
   name: "restore",
   args: "FILE",
@@ -335,16 +348,14 @@ const restore: Command = {
     if (!Number.isInteger(n) || n < 1)
       throw new AgentError("USAGE", "--version is a number from weft history");
     return withFolders(ctx, [folder], true, async ([s]) => {
-      const { versions, deletedId } = versionsOf(s!, rel);
+      const { versions } = versionsOf(s!, rel);
       const v = versions[n - 1];
       if (!v)
         throw new AgentError(
           "NOT_FOUND",
           `${rel} has ${versions.length} earlier versions, not ${n}`,
         );
-      if (deletedId) await s!.replica.undelete(deletedId, v.version);
-      else await s!.replica.restore(rel, v.version);
-      await s!.apply();
+      await restoreVersion(s!, rel, v.version);
       let sent = true;
       try {
         await s!.syncOnce();
@@ -392,6 +403,9 @@ const gc: Command = {
     });
   },
 };
+
+/** `weft sync` (also run by `weft ui`). */
+export const syncCommand = sync;
 
 /** The everyday commands. */
 export const syncCommands: Command[] = [sync, status, conflicts, history, restore, gc];

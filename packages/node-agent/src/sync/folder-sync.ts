@@ -32,6 +32,7 @@ import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { FileChanged, readStable } from "./read-stable.js";
 import { LocalRecords } from "./records.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
+import { ActivityLog } from "./activity.js"; // dashboard: activity hook
 
 /** Something the folder wants a person (or the status page) to know. */
 export interface SyncNotice {
@@ -74,6 +75,23 @@ export interface FolderStatus {
 }
 
 const MAX_NOTICES = 20;
+/** Local files read, chunked and sealed at once by a scan. */
+const RECORD_CONCURRENCY = 32;
+/** Files written to disk at once by an apply. */
+const PLACE_CONCURRENCY = 16;
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+async function eachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 /** See the module comment. */
 export class FolderSync {
@@ -86,6 +104,8 @@ export class FolderSync {
   private warnedSymlinks = new Set<string>();
   readonly meter = new TransferMeter();
   private counts: { files: number; conflicts: number } | undefined;
+  /** Recent events for the dashboard (activity hook). */
+  readonly activity = new ActivityLog();
 
   private constructor(
     readonly folder: FolderRecord,
@@ -142,6 +162,7 @@ export class FolderSync {
     });
     replica.on("error", ({ error, context }) => sync.notice(`${context}: ${error.message}`));
     replica.on("progress", (p) => sync.meter.record(p));
+    sync.activity.follow(replica); // activity hook
     // The daemon writes its status every second: count the tree again only after it changed.
     replica.on("change", () => (sync.counts = undefined));
     return sync;
@@ -162,6 +183,7 @@ export class FolderSync {
   notice(message: string, path?: string, level: SyncNotice["level"] = "error"): void {
     this.errors.push({ time: Date.now(), level, message, ...(path !== undefined ? { path } : {}) });
     if (this.errors.length > MAX_NOTICES) this.errors.splice(0, this.errors.length - MAX_NOTICES);
+    this.activity.record(level, path, message); // activity hook
   }
 
   /** Finds local changes and records them in the replica. */
@@ -241,6 +263,7 @@ export class FolderSync {
         if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
       } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
       await r.remove(path);
+      this.activity.record("deleted", path, "here"); // activity hook
       changes++;
     }
 
@@ -248,38 +271,49 @@ export class FolderSync {
       a.path < b.path ? -1 : 1,
     );
     for (const local of upserts) {
-      const e = r.stat(local.path);
+      if (local.kind !== "dir") continue;
       try {
-        if (local.kind === "dir") {
-          if (!e) {
-            await r.mkdir(local.path);
-            changes++;
-          }
-          this.records.set(local);
-          continue;
+        if (!r.stat(local.path)) {
+          await r.mkdir(local.path);
+          changes++;
         }
-        if (
-          e?.kind === "file" &&
-          e.contentHash === local.hash &&
-          this.modeOf(local.path) === local.mode
-        ) {
-          this.records.set(local);
-          continue;
-        }
-        await r.writeFile(local.path, readStable(safeJoin(root, local.path), local), {
-          mode: local.mode,
-          mtime: local.mtimeMs,
-        });
         this.records.set(local);
-        changes++;
       } catch (error) {
-        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
-          changedWhileRead++; // still being written: the next scan retries
-          continue;
-        }
         this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
       }
     }
+    // Files are recorded several at a time: the replica and the chunk store then commit them
+    // in groups, one fsync for many small files rather than two each.
+    await eachLimit(
+      upserts.filter((local) => local.kind !== "dir"),
+      RECORD_CONCURRENCY,
+      async (local) => {
+        const e = r.stat(local.path);
+        try {
+          if (
+            e?.kind === "file" &&
+            e.contentHash === local.hash &&
+            this.modeOf(local.path) === local.mode
+          ) {
+            this.records.set(local);
+            return;
+          }
+          await r.writeFile(local.path, readStable(safeJoin(root, local.path), local), {
+            mode: local.mode,
+            mtime: local.mtimeMs,
+          });
+          this.activity.record("sent", local.path); // activity hook
+          this.records.set(local);
+          changes++;
+        } catch (error) {
+          if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
+            changedWhileRead++; // still being written: the next scan retries
+            return;
+          }
+          this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+        }
+      },
+    );
     return { changes, changedWhileRead };
   }
 
@@ -333,6 +367,7 @@ export class FolderSync {
         if (rec.kind === "file") {
           const { removed } = await removeFile(root, rec.path, rec);
           if (removed) changes++;
+          if (removed) this.activity.record("deleted", rec.path, "by another device"); // activity hook
         } else if (
           await removeDirIfEmpty(root, rec.path, (name) => this.ignore.ignores(name, false))
         )
@@ -344,13 +379,22 @@ export class FolderSync {
       this.records.delete(rec.path);
     }
 
-    for (const entry of wanted.values()) {
+    // Directories first, parents before children (the list is sorted); then files, several at
+    // once: each waits on its own reads, writes and fsync.
+    const place = async (entry: ListEntry): Promise<void> => {
       try {
         if (await this.place(entry)) changes++;
       } catch (error) {
         this.notice((error as Error).message, entry.path);
       }
-    }
+    };
+    const all = [...wanted.values()];
+    for (const entry of all) if (entry.kind === "dir") await place(entry);
+    await eachLimit(
+      all.filter((e) => e.kind !== "dir"),
+      PLACE_CONCURRENCY,
+      place,
+    );
     return changes;
   }
 
@@ -413,6 +457,7 @@ export class FolderSync {
       size: entry.size,
     });
     if (result.placed) {
+      this.activity.record("received", entry.path); // activity hook
       const s = result.stat;
       this.records.set({
         path: entry.path,

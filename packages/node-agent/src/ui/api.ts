@@ -1,0 +1,109 @@
+/** The dashboard's JSON API over the daemon's open folders: state, files, history, and the two actions (resolve a conflict, restore a version). */
+import { WeftError } from "@weft/core";
+import { shortDeviceId } from "@weft/crypto";
+import { AgentError } from "../home/index.js";
+import type { FolderSync } from "../sync/folder-sync.js";
+import { resolveConflict, restoreVersion, versionsOf } from "../sync/versions.js";
+import { HttpError } from "./guards.js";
+import { type DashboardView, dashboardView } from "./view.js";
+
+/** At most this many files in one answer of the file list: the page filters, not scrolls 100k. */
+const MAX_FILES = 300;
+
+/** Maps the engine's and the agent's errors to an HTTP status, keeping their one-line message. */
+export function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+  if (error instanceof AgentError)
+    return new HttpError(
+      error.code === "NOT_FOUND" ? 404 : error.code === "BUSY" ? 409 : 400,
+      message,
+    );
+  if (error instanceof WeftError)
+    return new HttpError(/NOT_FOUND|NO_SUCH/.test(error.code) ? 404 : 409, message);
+  return new HttpError(500, `the agent failed: ${message}`);
+}
+
+function text(value: unknown, name: string, max = 4096): string {
+  if (typeof value !== "string" || value === "" || value.length > max)
+    throw new HttpError(400, `${name} is missing or too long`);
+  return value;
+}
+
+/** See the module comment. */
+export class DashboardApi {
+  constructor(
+    private readonly syncs: readonly FolderSync[],
+    private readonly deviceId: string,
+  ) {}
+
+  /** Everything the page shows (also what each server-sent event carries). */
+  state(): DashboardView {
+    return dashboardView(this.syncs, this.deviceId);
+  }
+
+  /** Answers a GET under /api/ (other than the event stream). @throws HttpError */
+  get(path: string, query: URLSearchParams): unknown {
+    switch (path) {
+      case "/api/state":
+        return this.state();
+      case "/api/files":
+        return this.files(this.folder(query.get("folder")), query.get("q") ?? "");
+      case "/api/history": {
+        const s = this.folder(query.get("folder"));
+        const rel = text(query.get("path"), "path");
+        const { versions, deletedId } = versionsOf(s, rel);
+        return {
+          path: rel,
+          deleted: deletedId !== undefined,
+          versions: versions.map((v) => ({
+            ...v,
+            short: shortDeviceId(v.device),
+            mine: v.device === this.deviceId,
+          })),
+        };
+      }
+      default:
+        throw new HttpError(404, `no such API: ${path}`);
+    }
+  }
+
+  /** Does a POST under /api/. @throws HttpError */
+  async post(path: string, body: Record<string, unknown>): Promise<unknown> {
+    const s = this.folder(body["folder"]);
+    const rel = text(body["path"], "path");
+    switch (path) {
+      case "/api/resolve": {
+        const choice =
+          body["keepBoth"] === true
+            ? ({ keepBoth: true } as const)
+            : { keep: text(body["keep"], "keep (the version to keep)", 200) };
+        await resolveConflict(s, rel, choice);
+        return { resolved: rel };
+      }
+      case "/api/restore": {
+        const restored = await restoreVersion(s, rel, text(body["version"], "version", 200));
+        return { restored: rel, version: restored };
+      }
+      default:
+        throw new HttpError(404, `no such action: ${path}`);
+    }
+  }
+
+  private folder(id: unknown): FolderSync {
+    const s = this.syncs.find((x) => x.folder.folderId === id);
+    if (!s) throw new HttpError(404, "no such folder in this sync");
+    return s;
+  }
+
+  private files(s: FolderSync, q: string) {
+    const needle = q.toLowerCase();
+    const all = s.replica
+      .list()
+      .filter((e) => e.kind === "file" && e.path.toLowerCase().includes(needle));
+    return {
+      total: all.length,
+      files: all.slice(0, MAX_FILES).map((e) => ({ path: e.path, size: e.size })),
+    };
+  }
+}

@@ -1,0 +1,245 @@
+// The dashboard server's guards, without a browser: the token and its cookie, the Host check
+// (DNS rebinding), Origin plus custom header on writes (CSRF), the body limit, the security
+// headers, and that no API answer carries a key, a relay token or the dashboard token.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fromBase64Url, ready, toHex, unwrapKeyForDevice } from "@weft/crypto";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Home } from "../src/home/index.js";
+import type { FolderSync } from "../src/sync/folder-sync.js";
+import { openFolders } from "../src/sync/run.js";
+import { DashboardServer } from "../src/ui/index.js";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  makeDevice,
+  startRelayProcess,
+} from "./helpers/agent-process.js";
+import { type RawResponse, rawRequest } from "./helpers/ui-process.js";
+
+let relay: RelayProcess;
+let ana: Device & { dispose(): Promise<void> };
+let syncs: FolderSync[] = [];
+let server: DashboardServer;
+let folderId: string;
+let host: string;
+let cookie: string;
+/** Every secret the page must never see, in each encoding it could leak in. */
+const secrets: string[] = [];
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  ana = await makeDevice("ana");
+  await enroll(ana, relay.url);
+  ({ folderId } = (await ana.ok(["folder", "create", ana.folder])) as { folderId: string });
+  await writeFile(join(ana.folder, "notes.txt"), "first\n");
+  await ana.ok(["sync", "--once"]);
+  await writeFile(join(ana.folder, "notes.txt"), "second\n");
+  await ana.ok(["sync", "--once"]);
+
+  await ready();
+  const home = new Home(ana.home);
+  const identity = await home.device();
+  syncs = await openFolders(home, identity, await home.folders(), false);
+  server = await DashboardServer.start({ syncs, deviceId: identity.deviceId });
+  host = new URL(server.origin).host;
+
+  const keys = JSON.parse(
+    await readFile(join(ana.home, "folders", folderId, "keys.json"), "utf8"),
+  ) as { wrapped: string }[];
+  for (const k of keys) {
+    const key = unwrapKeyForDevice(
+      fromBase64Url(k.wrapped),
+      identity.boxPublicKey,
+      identity.boxSecretKey,
+    );
+    secrets.push(k.wrapped, toHex(key), Buffer.from(key).toString("base64"));
+    secrets.push(Buffer.from(key).toString("base64url"));
+  }
+  for (const secret of [identity.signSecretKey, identity.boxSecretKey])
+    secrets.push(toHex(secret), Buffer.from(secret).toString("base64url"));
+  const accounts = JSON.parse(await readFile(join(ana.home, "accounts.json"), "utf8")) as {
+    refreshToken: string;
+    accessToken?: string;
+  }[];
+  for (const a of accounts) secrets.push(a.refreshToken, ...(a.accessToken ? [a.accessToken] : []));
+  secrets.push(server.token, ana.env["WEFT_PASSWORD"]!);
+
+  const signIn = await rawRequest(`${server.origin}/?token=${server.token}`);
+  cookie = (signIn.headers["set-cookie"] as string[])[0]!.split(";")[0]!;
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await Promise.allSettled(syncs.map((s) => s.close()));
+  await ana?.dispose();
+  await relay?.dispose();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) =>
+  rawRequest(`${server.origin}${path}`, { headers: { host, cookie, ...headers } });
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  rawRequest(`${server.origin}${path}`, {
+    method: "POST",
+    headers: {
+      host,
+      cookie,
+      origin: server.origin,
+      "x-weft-ui": "1",
+      "content-type": "application/json",
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+
+describe("the dashboard's guards", () => {
+  test("the printed URL's token becomes an HttpOnly, SameSite=Strict cookie; nothing else gets in", async () => {
+    const noCookie = await rawRequest(`${server.origin}/`);
+    expect(noCookie.status).toBe(401);
+    expect(noCookie.body).toMatch(/weft ui/);
+    const wrong = await rawRequest(`${server.origin}/?token=${"A".repeat(43)}`);
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers["set-cookie"]).toBeUndefined();
+
+    const right = await rawRequest(server.url);
+    expect(right.status).toBe(303);
+    expect(right.headers["location"]).toBe("/");
+    const set = (right.headers["set-cookie"] as string[])[0]!;
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/SameSite=Strict/);
+    expect(set).toMatch(/Path=\//);
+
+    const page = await get("/");
+    expect(page.status).toBe(200);
+    expect(page.headers["content-type"]).toMatch(/text\/html/);
+    expect(page.body).toContain('<script type="module" src="/app.js">');
+
+    for (const path of ["/api/state", "/api/files?folder=x", "/app.js", "/vendor/preact.mjs"]) {
+      expect((await get(path, { cookie: "" })).status).toBe(401);
+      expect(
+        (await get(path, { cookie: `weft_ui_${server.origin.split(":")[2]}=nope` })).status,
+      ).toBe(401);
+    }
+    expect((await post("/api/restore", {}, { cookie: "" })).status).toBe(401);
+  });
+
+  test("a Host other than 127.0.0.1 or localhost on its own port is refused (DNS rebinding)", async () => {
+    const port = new URL(server.origin).port;
+    for (const other of [`evil.example:${port}`, "127.0.0.1:1", `127.0.0.1.nip.io:${port}`]) {
+      const r = await get("/api/state", { host: other });
+      expect(r.status, other).toBe(421);
+      expect(r.body).not.toContain('"folders"');
+    }
+    expect((await get("/api/state", { host: `localhost:${port}` })).status).toBe(200);
+    expect(
+      (await rawRequest(server.url, { headers: { host: `evil.example:${port}` } })).status,
+    ).toBe(421);
+  });
+
+  test("writes need the page's own Origin and the X-Weft-UI header (CSRF)", async () => {
+    const body = { folder: folderId, path: "notes.txt", version: "x" };
+    const cases: [string, Record<string, string>][] = [
+      ["no Origin", { origin: "" }],
+      ["a foreign Origin", { origin: "https://evil.example" }],
+      ["a sibling port", { origin: "http://127.0.0.1:1" }],
+      ["no custom header", { "x-weft-ui": "" }],
+    ];
+    for (const [what, headers] of cases) {
+      const r = await post("/api/restore", body, headers);
+      expect(r.status, what).toBe(403);
+      expect(JSON.parse(r.body)).toHaveProperty("error");
+    }
+    // With both, the request reaches the API, which answers on its merits.
+    const ok = await post("/api/restore", body);
+    expect(ok.status).toBe(404);
+    expect(errorOf(ok)).toMatch(/no earlier version x/);
+    // GET cannot change anything: the actions are POST only.
+    expect((await get(`/api/restore?folder=${folderId}`)).status).toBe(404);
+    expect(
+      (await rawRequest(`${server.origin}/api/state`, { method: "PUT", headers: { host, cookie } }))
+        .status,
+    ).toBe(405);
+  });
+
+  test("a body over 64 KiB is refused with 413; a non-JSON body with 415", async () => {
+    const big = await rawRequest(`${server.origin}/api/resolve`, {
+      method: "POST",
+      headers: {
+        host,
+        cookie,
+        origin: server.origin,
+        "x-weft-ui": "1",
+        "content-type": "application/json",
+      },
+      body: Buffer.alloc(70 * 1024, 0x20),
+    });
+    expect(big.status).toBe(413);
+    expect(errorOf(big)).toMatch(/too large/);
+    const form = await post("/api/resolve", {}, { "content-type": "text/plain" });
+    expect(form.status).toBe(415);
+  });
+
+  test("every answer carries the security headers; the API is never cached", async () => {
+    for (const path of ["/", "/app.js", "/api/state"]) {
+      const r = await get(path);
+      expect(r.headers["content-security-policy"]).toMatch(/default-src 'self'/);
+      expect(r.headers["content-security-policy"]).toMatch(/frame-ancestors 'none'/);
+      expect(r.headers["content-security-policy"]).not.toMatch(/unsafe-inline|unsafe-eval/);
+      expect(r.headers["x-frame-options"]).toBe("DENY");
+      expect(r.headers["x-content-type-options"]).toBe("nosniff");
+      expect(r.headers["referrer-policy"]).toBe("no-referrer");
+      expect(r.headers["cache-control"]).toBe("no-store");
+    }
+    expect((await get("/vendor/preact.mjs")).headers["content-type"]).toMatch(/text\/javascript/);
+    expect((await get("/style.css")).headers["content-type"]).toMatch(/text\/css/);
+    expect((await get("/nothing-here")).status).toBe(404);
+  });
+
+  test("no API answer holds the folder key, a secret key, a relay token, the password or the dashboard token", async () => {
+    expect(secrets.length).toBeGreaterThan(8);
+    const answers: RawResponse[] = [
+      await get("/api/state"),
+      await get(`/api/files?folder=${folderId}&q=`),
+      await get(`/api/history?folder=${folderId}&path=notes.txt`),
+      await get(`/api/history?folder=${folderId}&path=missing.txt`),
+      await post("/api/resolve", { folder: folderId, path: "notes.txt", keepBoth: true }),
+    ];
+    const state = JSON.parse(answers[0]!.body) as { folders: { folderId: string }[] };
+    expect(state.folders[0]!.folderId).toBe(folderId);
+    expect(
+      (JSON.parse(answers[2]!.body) as { versions: unknown[] }).versions.length,
+    ).toBeGreaterThanOrEqual(1);
+    answers.push(await firstEvent());
+    for (const a of answers)
+      for (const secret of secrets)
+        expect(a.body.includes(secret), `leaks ${secret.slice(0, 6)}…`).toBe(false);
+  });
+});
+
+/** The `error` of a JSON answer. */
+function errorOf(r: RawResponse): string {
+  return (JSON.parse(r.body) as { error: string }).error;
+}
+
+/** The first server-sent event of /api/events (then the stream is closed). */
+async function firstEvent(): Promise<RawResponse> {
+  const { request } = await import("node:http");
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.origin}/api/events`, { headers: { host, cookie } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+        if (body.includes("\n\n")) {
+          expect(res.headers["content-type"]).toMatch(/text\/event-stream/);
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}

@@ -1,0 +1,224 @@
+// The dashboard in a real browser (Debian's chromium through playwright-core), against a real
+// relay and two real agents: a file made on B shows up on A's page, a conflict is resolved with
+// "Keep theirs" and A's disk follows, an earlier version is restored from the history panel.
+// Also the CLI around it: `weft ui` prints the running daemon's URL, refuses next to a daemon
+// without the dashboard, and the commands that need the replica point to the dashboard.
+import type { ChildProcess } from "node:child_process";
+import { readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  makeDevice,
+  shareFolder,
+  startRelayProcess,
+  waitFor,
+} from "./helpers/agent-process.js";
+import {
+  type UiProcess,
+  chromiumAvailable,
+  launchChromium,
+  startUi,
+} from "./helpers/ui-process.js";
+
+const browserHere = chromiumAvailable(); // throws under CI when chromium is missing
+const screenshotPath = fileURLToPath(new URL("../../../docs/dashboard.png", import.meta.url));
+
+let relay: RelayProcess;
+let ana: Device & { dispose(): Promise<void> };
+let ben: Device & { dispose(): Promise<void> };
+let browser: Browser;
+let page: Page;
+let anaUi: UiProcess | undefined;
+let benSync: ChildProcess | undefined;
+const pageProblems: string[] = [];
+
+const contentIs = (path: string, text: string) =>
+  readFile(path, "utf8").then(
+    (t) => t === text,
+    () => false,
+  );
+
+function stopped(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  return exited;
+}
+
+/**
+ * Writes a file dated a few seconds back, so the next scan takes it at once as a finished edit
+ * (a file written in the last second is left for a later pass).
+ */
+async function editDated(path: string, text: string): Promise<void> {
+  await writeFile(path, text);
+  const past = new Date(Date.now() - 5000);
+  await utimes(path, past, past);
+}
+
+/** Opens the printed URL; the token is swapped for a cookie and leaves the address bar. */
+async function openDashboard(ui: UiProcess): Promise<void> {
+  await page.goto(ui.url);
+  pageProblems.length = 0; // the previous page's stream, cut when its daemon stopped, is no problem
+  expect(page.url()).toBe(`${ui.origin}/`);
+  await page.getByRole("heading", { name: "folder", exact: true }).waitFor();
+}
+
+beforeAll(async () => {
+  if (!browserHere) return;
+  relay = await startRelayProcess();
+  ana = await makeDevice("ana");
+  ben = await makeDevice("ben");
+  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
+  await shareFolder(ana, ben);
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.on("pageerror", (error) => pageProblems.push(error.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") pageProblems.push(m.text());
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const child of [anaUi?.child, benSync]) if (child) await stopped(child);
+  await ana?.dispose();
+  await ben?.dispose();
+  await relay?.dispose();
+});
+
+describe.skipIf(!browserHere)("the dashboard in a browser", () => {
+  test("a file created on B appears on A's page; weft ui finds the running dashboard", async () => {
+    anaUi = await startUi(ana);
+    benSync = ben.spawn(["sync", "--rescan", "30"]);
+    await openDashboard(anaUi);
+    await page.getByText("Up to date").waitFor({ timeout: 20_000 });
+
+    await writeFile(join(ben.folder, "from-ben.txt"), "made on ben\n");
+    const activity = page.getByRole("list", { name: "Recent activity" });
+    await activity
+      .getByRole("listitem")
+      .filter({ hasText: "from-ben.txt" })
+      .filter({ hasText: "Received" })
+      .waitFor({ timeout: 30_000 });
+    expect(await readFile(join(ana.folder, "from-ben.txt"), "utf8")).toBe("made on ben\n");
+    await page
+      .getByRole("list", { name: "Other devices" })
+      .getByText(/online/)
+      .waitFor();
+
+    // The URL is in WEFT_HOME/ui.json, readable by this user only; a second weft ui prints it.
+    expect((await stat(join(ana.home, "ui.json"))).mode & 0o777).toBe(0o600);
+    const again = await ana.ok(["ui"]);
+    expect(again).toMatchObject({ url: anaUi.url, started: false });
+    const history = await ana.run(["history", join(ana.folder, "from-ben.txt")]);
+    expect(history.status).toBe(1);
+    expect(history.stderr).toContain(`its dashboard can do this: ${anaUi.url}`);
+    const refused = await ben.run(["ui"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /running \(pid \d+\) without the dashboard; stop it, then run weft ui/,
+    );
+
+    // Narrow screens: nothing wider than 400 px.
+    await page.setViewportSize({ width: 400, height: 800 });
+    const width = await page.evaluate<number>("document.documentElement.scrollWidth");
+    expect(width).toBeLessThanOrEqual(400);
+    await page.setViewportSize({ width: 1000, height: 900 });
+  }, 60_000);
+
+  test("a conflict shows on the page; Keep theirs puts B's version on A's disk and removes the copy", async () => {
+    expect(await anaUi!.stop()).toBe(0);
+    expect(await stopped(benSync!)).toBe(0);
+    // B edits and syncs; then A, which has not heard of it, edits too and syncs: A's version is
+    // the later one and keeps the name, B's becomes the conflict copy beside it.
+    await editDated(join(ben.folder, "from-ben.txt"), "ben's offline edit\n");
+    await ben.ok(["sync", "--once"]);
+    await editDated(join(ana.folder, "from-ben.txt"), "ana's offline edit\n");
+    await ana.ok(["sync", "--once"]);
+    const copies = async () =>
+      (await readdir(ana.folder)).filter((n) => n.includes(".sync-conflict-"));
+    expect(await copies()).toHaveLength(1);
+    expect(await readFile(join(ana.folder, "from-ben.txt"), "utf8")).toBe("ana's offline edit\n");
+
+    anaUi = await startUi(ana);
+    benSync = ben.spawn(["sync", "--rescan", "30"]);
+    await openDashboard(anaUi);
+    const panel = page.getByRole("region", { name: /Conflicts \(1\)/ });
+    await panel.waitFor({ timeout: 20_000 });
+    await panel.getByText("from-ben.txt", { exact: true }).waitFor();
+    await writeFile(join(ben.folder, "plans.md"), "# plans\n");
+    await page
+      .getByRole("list", { name: "Recent activity" })
+      .getByRole("listitem")
+      .filter({ hasText: "plans.md" })
+      .waitFor({ timeout: 20_000 });
+    if (process.env["WEFT_SCREENSHOT"] === "1") {
+      await page
+        .getByRole("list", { name: "Other devices" })
+        .getByText(/^online/)
+        .waitFor();
+      await page.setViewportSize({ width: 960, height: 400 }); // the page's own height
+      await page.screenshot({ path: screenshotPath, fullPage: true });
+      await page.setViewportSize({ width: 1000, height: 900 });
+    }
+
+    await page.getByRole("button", { name: "Keep theirs" }).click();
+    await waitFor(
+      () => contentIs(join(ana.folder, "from-ben.txt"), "ben's offline edit\n"),
+      20_000,
+      "B's version on A's disk",
+    );
+    await waitFor(async () => (await copies()).length === 0, 20_000, "the conflict copy to go");
+    await panel.waitFor({ state: "detached", timeout: 20_000 });
+    await page.getByRole("status").getByText("Kept theirs of from-ben.txt").waitFor();
+    // The resolution travels: B ends up with the same file and no copy either.
+    await waitFor(
+      async () =>
+        (await contentIs(join(ben.folder, "from-ben.txt"), "ben's offline edit\n")) &&
+        !(await readdir(ben.folder)).some((n) => n.includes(".sync-conflict-")),
+      20_000,
+      "the resolution on B",
+    );
+  }, 60_000);
+
+  test("an earlier version is restored from the history panel and the file on disk changes", async () => {
+    const file = join(ana.folder, "notes.txt");
+    const activity = page.getByRole("list", { name: "Recent activity" });
+    const sent = activity
+      .getByRole("listitem")
+      .filter({ hasText: "notes.txt" })
+      .filter({ hasText: "Sent" });
+    await writeFile(file, "version one\n");
+    await sent.waitFor({ timeout: 20_000 });
+    await writeFile(file, "version two, longer\n");
+    await sent.filter({ hasText: "2 times" }).waitFor({ timeout: 20_000 });
+
+    await page.getByText("History", { exact: true }).click();
+    await page.getByLabel(/Find a file/).fill("notes");
+    await page.getByRole("button", { name: "notes.txt" }).click();
+    const restore = page.getByRole("button", { name: /Restore the version of .*12 B/ });
+    await restore.click({ timeout: 20_000 });
+    await waitFor(() => contentIs(file, "version one\n"), 20_000, "the restored version on disk");
+    await page
+      .getByRole("status")
+      .getByText(/Restored notes\.txt/)
+      .waitFor();
+    expect(pageProblems).toEqual([]);
+
+    // Stopped, the daemon removes ui.json and its URL stops working; the next start has a new one.
+    const old = anaUi!;
+    expect(await old.stop()).toBe(0);
+    await expect(stat(join(ana.home, "ui.json"))).rejects.toThrow();
+    anaUi = await startUi(ana, ["sync", "--ui"]);
+    expect(anaUi.token).not.toBe(old.token);
+    const stale = await page.request.get(`${anaUi.origin}/?token=${old.token}`, {
+      maxRedirects: 0,
+    });
+    expect(stale.status()).toBe(401);
+  }, 60_000);
+});

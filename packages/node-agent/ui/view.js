@@ -1,0 +1,325 @@
+// The folder card and its panels: state, peers, problems, conflicts, history, activity.
+import { h } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import htm from "htm";
+import { activityVerb, ago, bytes, count, peerSentence, stateSentence, when } from "./words.js";
+
+export const html = htm.bind(h);
+
+/** GET a JSON API; throws with the agent's reason. */
+export async function getJson(path, params) {
+  const r = await fetch(`${path}?${new URLSearchParams(params)}`);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `the agent answered ${r.status}`);
+  return body;
+}
+
+/** POST a JSON action, with the header that marks it as coming from this page. */
+export async function post(path, body) {
+  const r = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Weft-UI": "1" },
+    body: JSON.stringify(body),
+  });
+  const answer = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(answer.error || `the agent answered ${r.status}`);
+  return answer;
+}
+
+const idOf = (text) => text.replace(/[^a-zA-Z0-9]/g, "-");
+
+/** Changes whenever something happens in the folder: lists shown from the API load again then. */
+const changed = (folder) =>
+  `${folder.status.files}:${folder.activity[0]?.id}:${folder.activity[0]?.count}`;
+
+function Progress({ label, t }) {
+  if (!(t.total > t.done)) return null;
+  return html`<label class="progress"
+    >${label}
+    <progress max=${t.total} value=${t.done}>${Math.round((100 * t.done) / t.total)}%</progress>
+  </label>`;
+}
+
+function Peers({ peers }) {
+  if (peers.length === 0) return html`<p class="muted">No other device seen yet.</p>`;
+  return html`<ul class="peers" aria-label="Other devices">
+    ${peers.map(
+      (p) =>
+        html`<li key=${p.deviceId}>
+          <span class=${`dot ${p.online ? "on" : "off"}`} aria-hidden="true"></span>
+          <span class="device">${p.short}</span> <span class="muted">${peerSentence(p)}</span>
+        </li>`,
+    )}
+  </ul>`;
+}
+
+function Problems({ status }) {
+  const shown = status.errors.slice(-5).reverse();
+  if (shown.length === 0 && status.clashes.length === 0) return null;
+  return html`<section>
+    <h3>Problems</h3>
+    <ul class="problems">
+      ${shown.map(
+        (e) =>
+          html`<li class=${e.level}>
+            ${e.path ? html`<span class="path">${e.path}</span>: ` : ""}${e.message}
+            <span class="muted"> · ${ago(e.time)}</span>
+          </li>`,
+      )}
+      ${status.clashes.map(
+        (c) =>
+          html`<li class="warning">Names clash on case-insensitive disks: ${c.join(", ")}</li>`,
+      )}
+    </ul>
+  </section>`;
+}
+
+// htm drops whitespace that contains a line break (and the formatter breaks long lines), so
+// sentences that mix words and values are built as one string.
+function who(v) {
+  return v.mine ? "this device" : `device ${v.short}`;
+}
+
+function Conflict({ folderId, c, act }) {
+  const all = [c.winner, ...c.copies];
+  const mine = all.filter((v) => v.mine);
+  const theirs = all.filter((v) => !v.mine);
+  // Two versions, one from here: the three plain choices. Otherwise one button per version.
+  const simple = all.length === 2 && mine.length === 1;
+  const keep = (v, what) => act({ folder: folderId, path: c.path, keep: v.version }, what);
+  return html`<li class="conflict">
+    <p><span class="path">${c.path}</span> was changed here and on another device.</p>
+    <ul class="versions">
+      ${all.map(
+        (v) =>
+          html`<li key=${v.version}>
+            ${v === c.winner ? "Shown now" : html`Copy <span class="path">${v.path}</span>`}
+            ${` · from ${who(v)} · ${when(v.time)} · ${bytes(v.size)} `}
+            ${
+              simple
+                ? ""
+                : html` <button
+                    type="button"
+                    onClick=${() => keep(v, `Kept the version from ${who(v)} of ${c.path}`)}
+                    aria-label=${`Keep this one: the version from ${who(v)}, ${when(v.time)}`}
+                  >
+                    Keep this one
+                  </button>`
+            }
+          </li>`,
+      )}
+    </ul>
+    <div class="actions">
+      ${
+        simple &&
+        html`<button type="button" onClick=${() => keep(mine[0], `Kept yours of ${c.path}`)}>
+            Keep mine
+          </button>
+          <button type="button" onClick=${() => keep(theirs[0], `Kept theirs of ${c.path}`)}>
+            Keep theirs
+          </button>`
+      }
+      <button
+        type="button"
+        onClick=${() =>
+          act({ folder: folderId, path: c.path, keepBoth: true }, `Kept both of ${c.path}`)}
+      >
+        Keep both
+      </button>
+    </div>
+  </li>`;
+}
+
+function Conflicts({ folder, announce }) {
+  const [busy, setBusy] = useState(false);
+  if (folder.conflicts.length === 0) return null;
+  const act = async (body, done) => {
+    setBusy(true);
+    try {
+      await post("/api/resolve", body);
+      announce(done);
+    } catch (error) {
+      announce(`Could not resolve ${body.path}: ${error.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<section aria-labelledby=${`conflicts-${idOf(folder.folderId)}`}>
+    <h3 id=${`conflicts-${idOf(folder.folderId)}`}>Conflicts (${folder.conflicts.length})</h3>
+    <ul class="conflicts" aria-busy=${busy}>
+      ${folder.conflicts.map(
+        (c) => html`<${Conflict} key=${c.path} folderId=${folder.folderId} c=${c} act=${act} />`,
+      )}
+    </ul>
+  </section>`;
+}
+
+function Versions({ folder, path, reload, announce, onRestored }) {
+  const [answer, setAnswer] = useState(null);
+  const [problem, setProblem] = useState("");
+  useEffect(() => {
+    setAnswer(null);
+    setProblem("");
+    getJson("/api/history", { folder: folder.folderId, path }).then(setAnswer, (e) =>
+      setProblem(e.message),
+    );
+  }, [folder.folderId, path, changed(folder), reload]);
+  const restore = async (v) => {
+    try {
+      await post("/api/restore", { folder: folder.folderId, path, version: v.version });
+      announce(`Restored ${path} to the version of ${when(v.time)}`);
+      onRestored();
+    } catch (error) {
+      announce(`Could not restore ${path}: ${error.message}`);
+    }
+  };
+  if (problem) return html`<p class="error">${problem}</p>`;
+  if (!answer) return html`<p class="muted">Loading versions…</p>`;
+  return html`<div class="file-versions">
+    <h4>${path}${answer.deleted ? " (deleted)" : ""}</h4>
+    ${
+      answer.versions.length === 0
+        ? html`<p class="muted">No earlier versions.</p>`
+        : html`<ol class="versions">
+            ${answer.versions.map(
+              (v) =>
+                html`<li key=${v.version}>
+                  ${`${when(v.time)} · ${bytes(v.size)} · from ${who(v)} `}
+                  <button
+                    type="button"
+                    onClick=${() => restore(v)}
+                    aria-label=${`Restore the version of ${when(v.time)}, ${bytes(v.size)}`}
+                  >
+                    Restore
+                  </button>
+                </li>`,
+            )}
+          </ol>`
+    }
+  </div>`;
+}
+
+function History({ folder, announce }) {
+  const [open, setOpen] = useState(false);
+  const [query, setQuery] = useState("");
+  const [files, setFiles] = useState(null);
+  const [chosen, setChosen] = useState(null);
+  const [reload, setReload] = useState(0);
+  useEffect(() => {
+    if (!open) return;
+    const timer = setTimeout(() => {
+      getJson("/api/files", { folder: folder.folderId, q: query }).then(setFiles, () =>
+        setFiles({ total: 0, files: [] }),
+      );
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [open, query, changed(folder), reload]);
+  const inputId = `find-${idOf(folder.folderId)}`;
+  return html`<details class="history" onToggle=${(e) => setOpen(e.currentTarget.open)}>
+    <summary><h3>History</h3></summary>
+    <label for=${inputId}>Find a file (or type the path of a deleted one)</label>
+    <input
+      id=${inputId}
+      type="search"
+      value=${query}
+      onInput=${(e) => setQuery(e.currentTarget.value)}
+    />
+    ${
+      files &&
+      html`<ul class="files" aria-label="Files">
+        ${files.files.map(
+          (f) =>
+            html`<li key=${f.path}>
+              <button
+                type="button"
+                class="link"
+                aria-pressed=${chosen === f.path}
+                onClick=${() => setChosen(f.path)}
+              >
+                ${f.path}
+              </button>
+              <span class="muted"> ${bytes(f.size)}</span>
+            </li>`,
+        )}
+        ${
+          files.total > files.files.length &&
+          html`<li class="muted">and ${count(files.total - files.files.length, "more file")}…</li>`
+        }
+        ${
+          files.total === 0 &&
+          query &&
+          html`<li class="row">
+            No file matches.
+            <button type="button" onClick=${() => setChosen(query)}>
+              Show the history of “${query}”
+            </button>
+          </li>`
+        }
+      </ul>`
+    }
+    ${
+      chosen &&
+      html`<${Versions}
+        folder=${folder}
+        path=${chosen}
+        reload=${reload}
+        announce=${announce}
+        onRestored=${() => setReload((n) => n + 1)}
+      />`
+    }
+  </details>`;
+}
+
+function Activity({ events }) {
+  const [all, setAll] = useState(false);
+  if (events.length === 0) return html`<p class="muted">Nothing has happened yet.</p>`;
+  const shown = all ? events : events.slice(0, 8);
+  return html`<ol class="activity" aria-label="Recent activity">
+      ${shown.map(
+        (e) =>
+          html`<li key=${e.id} class=${`kind-${e.kind}`}>
+            <span class="verb">${activityVerb(e.kind)}</span>
+            ${e.path ? html` <span class="path">${e.path}</span>` : ""}
+            ${e.detail ? html` <span class="muted">${e.detail}</span>` : ""}
+            ${e.count > 1 ? html` <span class="muted">(${e.count} times)</span>` : ""}
+            <time class="muted" datetime=${new Date(e.time).toISOString()}>${ago(e.time)}</time>
+          </li>`,
+      )}
+    </ol>
+    ${
+      events.length > 8 &&
+      html`<button type="button" class="link" onClick=${() => setAll(!all)}>
+        ${all ? "Show fewer" : `Show all ${events.length}`}
+      </button>`
+    }`;
+}
+
+/** One folder's card. */
+export function FolderCard({ folder, announce }) {
+  const s = folder.status;
+  const sentence = stateSentence(s);
+  const headingId = `folder-${idOf(folder.folderId)}`;
+  return html`<article class="card" aria-labelledby=${headingId}>
+    <header>
+      <h2 id=${headingId}>${folder.name}</h2>
+      <p class="muted path">${folder.path}</p>
+    </header>
+    <p class=${`state ${sentence.tone}`}>${sentence.text}</p>
+    <${Progress} label="Sending" t=${s.upload} />
+    <${Progress} label="Receiving" t=${s.download} />
+    <p class="muted">
+      ${`${count(s.files, "file")} · sent ${bytes(s.bytesUploaded)} · received ${bytes(s.bytesDownloaded)} · you are ${folder.role} of it`}
+    </p>
+    <section>
+      <h3>Other devices</h3>
+      <${Peers} peers=${folder.peers} />
+    </section>
+    <${Problems} status=${s} />
+    <${Conflicts} folder=${folder} announce=${announce} />
+    <${History} folder=${folder} announce=${announce} />
+    <section>
+      <h3>Recent activity</h3>
+      <${Activity} events=${folder.activity} />
+    </section>
+  </article>`;
+}
