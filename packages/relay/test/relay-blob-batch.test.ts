@@ -109,8 +109,10 @@ test("a viewer cannot batch-store; malformed and oversized batches are refused a
     baseUrl: relay.url,
     folderId,
     token: tokens.viewer,
-    fetch: async () =>
-      new Response(encodeChunkBatch([{ id: newId(), bytes: Uint8Array.of(1) }]), { status: 200 }),
+    fetch: () =>
+      Promise.resolve(
+        new Response(encodeChunkBatch([{ id: newId(), bytes: Uint8Array.of(1) }]), { status: 200 }),
+      ),
   });
   await expect(lying.getMany([one.id])).rejects.toBeInstanceOf(ProtocolError);
 });

@@ -73,7 +73,7 @@ export class SqliteBlobStore implements BlobStore {
       // A copy: the caller may reuse its buffer before the group is written.
       const data = Buffer.from(bytes);
       if (!this.pending) {
-        let settle!: (error?: unknown) => void;
+        let settle!: (error?: Error) => void;
         const done = new Promise<void>((resolve, reject) => {
           settle = (error) => (error === undefined ? resolve() : reject(error));
         });
@@ -133,7 +133,7 @@ export class SqliteBlobStore implements BlobStore {
   }
 
   private pending:
-    | { chunks: Map<ChunkId, Buffer>; done: Promise<void>; settle: (error?: unknown) => void }
+    | { chunks: Map<ChunkId, Buffer>; done: Promise<void>; settle: (error?: Error) => void }
     | undefined;
 
   /**
