@@ -1,4 +1,4 @@
-/** Clients of the relay: the WebSocket transport for the protocol and the HTTP chunk store. */
+/** Clients of the relay: the WebSocket transport for the protocol, the HTTP chunk store, and accounts, folders and invites. */
 export {
   type WebSocketConstructor,
   type WebSocketLike,
@@ -10,3 +10,21 @@ export {
   HttpBlobStore,
   type HttpBlobStoreOptions,
 } from "./http-blob-store.js";
+export {
+  type CreateInviteOptions,
+  type DevicePublicKeys,
+  type FolderRole,
+  type RedeemedInvite,
+  type RelayHttpOptions,
+  type RelayInvite,
+  type RelayLoginOptions,
+  type RelayReplicaOptions,
+  type RelayResumeOptions,
+  RelaySession,
+  type RelaySessionOptions,
+  type RelayTokenStore,
+  type RelayTokens,
+  RelayAccount,
+  encodeInvite,
+  parseInvite,
+} from "./relay-account.js";

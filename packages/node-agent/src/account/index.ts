@@ -1,6 +1,13 @@
-/** The agent's side of the relay's HTTP API: sign-up, login, tokens that refresh themselves, and the folder calls. */
+/** The agent's accounts on relays: sign-up, login, and sessions whose tokens live under WEFT_HOME and refresh under a lock. */
 import type { DeviceIdentity } from "@weft/crypto";
-import { toBase64Url } from "@weft/crypto";
+import {
+  ProtocolError,
+  RelayAccount,
+  RelaySession,
+  type RelayTokenStore,
+  type RelayTokens,
+  WeftError,
+} from "@weft/core";
 import {
   type AccountRecord,
   AgentError,
@@ -9,68 +16,36 @@ import {
   withLock,
 } from "../home/index.js";
 
-/** Refresh the access token when it has less than this left. */
-const REFRESH_MARGIN_MS = 60_000;
-const REQUEST_TIMEOUT_MS = 30_000;
-
-/** A relay's JSON reply. */
-export interface RelayReply {
-  status: number;
-  json: Record<string, unknown>;
+/**
+ * A failure of core's relay client as the agent reports it, in the relay's words: AUTH for a
+ * refused login or an ended session (401) and for a key or secret that does not open, RELAY
+ * for every other refusal or an unreachable relay. Anything else passes through.
+ */
+export function agentError(error: unknown): unknown {
+  if (error instanceof AgentError) return error;
+  if (error instanceof ProtocolError) {
+    const mapped = new AgentError(
+      error.wireCode === "unauthorized" ? "AUTH" : "RELAY",
+      error.message,
+      { cause: error },
+    ) as AgentError & { status?: number; wireCode?: string };
+    // `unavailable` is also what an unreachable relay gives: no status was answered then.
+    if (error.wireCode !== "unavailable") mapped.status = error.httpStatus;
+    mapped.wireCode = error.wireCode;
+    return mapped;
+  }
+  if (error instanceof WeftError && error.code === "INTEGRITY")
+    return new AgentError("AUTH", error.message, { cause: error });
+  return error;
 }
 
-/**
- * One JSON request to a relay. Errors carry the relay's own message (`{error:{code,message}}`),
- * never the token.
- * @throws AgentError RELAY when the relay cannot be reached or answers with an error status
- */
-export async function relayRequest(
-  relay: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-): Promise<RelayReply> {
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers["content-type"] = "application/json";
-  if (token) headers["authorization"] = `Bearer ${token}`;
-  let response: Response;
+/** Runs a call of core's relay client, its failures turned into AgentErrors. */
+export async function relayCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    response = await fetch(`${relay}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
+    return await fn();
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    throw new AgentError(
-      "RELAY",
-      `cannot reach the relay at ${relay}${cause ? ` (${cause})` : ""}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw agentError(error);
   }
-  const text = await response.text();
-  let json: Record<string, unknown> = {};
-  if (text) {
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      json = {};
-    }
-  }
-  if (response.status >= 400) {
-    const err = json["error"] as { code?: string; message?: string } | undefined;
-    const reason = err?.message ?? `HTTP ${response.status}`;
-    const error = new AgentError(
-      response.status === 401 ? "AUTH" : "RELAY",
-      `the relay refused ${method} ${path.replace(/\/invites\/[^/]+/, "/invites/…")}: ${reason}`,
-    );
-    (error as AgentError & { status?: number; wireCode?: string }).status = response.status;
-    (error as AgentError & { wireCode?: string }).wireCode = err?.code;
-    throw error;
-  }
-  return { status: response.status, json };
 }
 
 /** The HTTP status of a relay refusal, if `error` is one. */
@@ -86,7 +61,8 @@ export async function registerAccount(
   user: string,
   password: string,
 ): Promise<void> {
-  await relayRequest(normalizeRelayUrl(relay), "POST", "/v1/auth/register", { user, password });
+  const url = normalizeRelayUrl(relay);
+  await relayCall(() => RelayAccount.register({ relay: url, user, password }));
 }
 
 /**
@@ -101,41 +77,57 @@ export async function login(
   device: DeviceIdentity,
 ): Promise<AccountRecord> {
   const url = normalizeRelayUrl(relay);
-  const { json } = await relayRequest(url, "POST", "/v1/auth/login", {
-    user,
-    password,
-    device: {
-      deviceId: device.deviceId,
-      signPublicKey: toBase64Url(device.signPublicKey),
-      boxPublicKey: toBase64Url(device.boxPublicKey),
-    },
-  });
-  const record: AccountRecord = {
-    relay: url,
-    user,
-    accountId: json["accountId"] as string,
-    refreshToken: json["refreshToken"] as string,
-    accessToken: json["accessToken"] as string,
-    accessExpires: Date.now() + Number(json["expiresIn"]) * 1000,
-  };
+  const account = await relayCall(() =>
+    RelayAccount.login({ relay: url, user, password, identity: device }),
+  );
+  const record: AccountRecord = { relay: url, user, ...account.tokens };
   await withLock(home.lockPath("accounts"), () => home.saveAccount(record));
   return record;
+}
+
+function tokensOf(record: AccountRecord): RelayTokens {
+  return {
+    accountId: record.accountId,
+    refreshToken: record.refreshToken,
+    accessToken: record.accessToken ?? "",
+    accessExpires: record.accessExpires ?? 0,
+  };
 }
 
 /**
  * A logged-in account: hands out a valid access token, refreshing it (under a lock shared by
  * every weft process of this home, since refresh tokens rotate and a reused one ends the
- * session) when it is about to expire.
+ * session) when it is about to expire. The HTTP and the refreshing are core's RelaySession;
+ * the tokens are kept in WEFT_HOME's accounts file.
  */
 export class Session {
+  private readonly devices = new Map<string, RelayAccount>();
+
   private constructor(
-    private readonly home: Home,
-    private record: AccountRecord,
+    private readonly record: AccountRecord,
+    /** Core's session: tokens and authorized calls. */
+    readonly relaySession: RelaySession,
   ) {}
 
   /** The session for `relay` (or the only account). @throws AgentError NOT_READY when not logged in */
   static async open(home: Home, relay?: string): Promise<Session> {
-    return new Session(home, await home.account(relay));
+    const record = await home.account(relay);
+    const stored = async () => (await home.accounts()).find((a) => a.relay === record.relay);
+    const store: RelayTokenStore = {
+      // Another process may have refreshed meanwhile: its tokens are the current ones.
+      load: async () => {
+        const found = await stored();
+        return found && tokensOf(found);
+      },
+      save: async (tokens) => home.saveAccount({ ...((await stored()) ?? record), ...tokens }),
+      exclusive: (refresh) => withLock(home.lockPath("accounts"), refresh),
+    };
+    const session = RelaySession.resume({
+      relay: record.relay,
+      tokens: tokensOf(record),
+      tokenStore: store,
+    });
+    return new Session(record, session);
   }
 
   get relay(): string {
@@ -145,50 +137,33 @@ export class Session {
     return this.record.user;
   }
 
+  /** This device on the session: core's client for the folder, key and invite calls. */
+  account(identity: DeviceIdentity): RelayAccount {
+    let account = this.devices.get(identity.deviceId);
+    if (!account) {
+      account = RelayAccount.on(this.relaySession, identity);
+      this.devices.set(identity.deviceId, account);
+    }
+    return account;
+  }
+
   /** A valid access token. @throws AgentError AUTH when the session ended (log in again) */
   async token(force = false): Promise<string> {
-    const fresh = (r: AccountRecord) =>
-      !force && r.accessToken && (r.accessExpires ?? 0) - Date.now() > REFRESH_MARGIN_MS;
-    if (fresh(this.record)) return this.record.accessToken!;
-    return withLock(this.home.lockPath("accounts"), async () => {
-      // Another process may have refreshed meanwhile: its tokens are the current ones.
-      const stored = (await this.home.accounts()).find((a) => a.relay === this.record.relay);
-      if (stored && stored.refreshToken !== this.record.refreshToken) {
-        this.record = stored;
-        if (fresh(stored)) return stored.accessToken!;
-      }
-      let json: Record<string, unknown>;
-      try {
-        ({ json } = await relayRequest(this.relay, "POST", "/v1/auth/refresh", {
-          refreshToken: this.record.refreshToken,
-        }));
-      } catch (error) {
-        if (relayStatus(error) === 401)
-          throw new AgentError(
-            "AUTH",
-            `the session with ${this.relay} ended; run: weft account login --relay ${this.relay} --user ${this.user}`,
-            { cause: error },
-          );
-        throw error;
-      }
-      this.record = {
-        ...this.record,
-        refreshToken: json["refreshToken"] as string,
-        accessToken: json["accessToken"] as string,
-        accessExpires: Date.now() + Number(json["expiresIn"]) * 1000,
-      };
-      await this.home.saveAccount(this.record);
-      return this.record.accessToken!;
-    });
+    try {
+      return await (force ? this.relaySession.refresh() : this.relaySession.token());
+    } catch (error) {
+      if (error instanceof ProtocolError && error.wireCode === "unauthorized")
+        throw new AgentError(
+          "AUTH",
+          `the session with ${this.relay} ended; run: weft account login --relay ${this.relay} --user ${this.user}`,
+          { cause: error },
+        );
+      throw agentError(error);
+    }
   }
 
   /** An authorized JSON request; a 401 refreshes the token once and retries. */
-  async request(method: string, path: string, body?: unknown): Promise<RelayReply> {
-    try {
-      return await relayRequest(this.relay, method, path, body, await this.token());
-    } catch (error) {
-      if (relayStatus(error) !== 401) throw error;
-      return relayRequest(this.relay, method, path, body, await this.token(true));
-    }
+  request(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    return relayCall(() => this.relaySession.request(method, path, body));
   }
 }

@@ -7,17 +7,12 @@ import {
   type FolderId,
   FolderKeyring,
   fromBase64Url,
-  generateFolderKey,
-  generateInviteSecret,
-  isFolderId,
-  newFolderId,
   toBase64Url,
   unwrapKeyForDevice,
-  unwrapKeyWithSecret,
   wrapKeyForDevice,
-  wrapKeyWithSecret,
 } from "@weft/crypto";
-import { type Session, relayStatus } from "../account/index.js";
+import { ProtocolError, type RelayInvite, parseInvite as parseInviteText } from "@weft/core";
+import { type Session, agentError, relayCall } from "../account/index.js";
 import {
   AgentError,
   type FolderRecord,
@@ -27,36 +22,21 @@ import {
   writeJsonPrivate,
 } from "../home/index.js";
 
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
-
 /** A folder key as stored under WEFT_HOME: sealed to this device's box key. */
 interface StoredKey {
   epoch: number;
   wrapped: string;
 }
 
-const INVITE_PREFIX = "weft1:";
-
 /**
- * What an invite carries. The secret unwraps the folder key and the relay never sees it; an
- * invite made `--to` one device has no secret: the key is sealed to that device's public key.
+ * What an invite carries (core's format, `weft1:…`). The secret unwraps the folder key and the
+ * relay never sees it; an invite made `--to` one device has no secret: the key is sealed to that
+ * device's public key.
  */
-export interface Invite {
-  relay: string;
-  folderId: FolderId;
-  inviteId: string;
-  secret?: string;
-  to?: string;
-}
+export type Invite = RelayInvite;
 
 function keysPath(home: Home, folderId: FolderId): string {
   return join(home.folderDir(folderId), "keys.json");
-}
-
-/** The context an invite's wrapping is bound to, so a secret cannot unwrap another folder's key. */
-function inviteContext(folderId: FolderId, epoch: number): Uint8Array {
-  return utf8Encoder.encode(`weft invite ${folderId} ${epoch}`);
 }
 
 /** Stores a folder key sealed to this device (merging with the epochs already stored). */
@@ -92,21 +72,19 @@ export async function loadKeyring(
       unwrapKeyForDevice(fromBase64Url(k.wrapped), identity.boxPublicKey, identity.boxSecretKey),
     );
   if (session) {
+    let held: FolderKeyring | undefined;
     try {
-      const { json } = await session.request("GET", `/v1/folders/${folderId}/keys`);
-      for (const k of (json["keys"] as { epoch: number; wrappedKey: string }[]) ?? []) {
-        if (keyring.has(k.epoch)) continue;
-        const key = unwrapKeyForDevice(
-          fromBase64Url(k.wrappedKey),
-          identity.boxPublicKey,
-          identity.boxSecretKey,
-        );
-        keyring.add(k.epoch, key);
-        await storeFolderKey(home, identity, folderId, k.epoch, key);
-      }
+      held = await session.account(identity).folderKeys(folderId);
     } catch (error) {
       // Offline, or the relay is down: the stored keys are enough to sync later.
-      if (!(error instanceof AgentError) || relayStatus(error) === 403) throw error;
+      if (!(error instanceof ProtocolError) || error.wireCode === "forbidden")
+        throw agentError(error);
+    }
+    for (const epoch of held?.epochs ?? []) {
+      if (keyring.has(epoch) || !held) continue;
+      const key = held.folderKey(epoch);
+      keyring.add(epoch, key);
+      await storeFolderKey(home, identity, folderId, epoch, key);
     }
   }
   if (keyring.epochs.length === 0)
@@ -134,16 +112,10 @@ export async function createFolder(
   path: string,
 ): Promise<FolderRecord> {
   const abs = await folderPath(path);
-  const folderId = newFolderId();
-  const key = generateFolderKey();
-  await session.request("POST", "/v1/folders", { folderId });
-  // The relay keeps a copy sealed to this device: only this device can open it, and it lets a
-  // device that lost WEFT_HOME's keys file (but not its identity) recover the folder.
-  await session.request("PUT", `/v1/folders/${folderId}/keys/${identity.deviceId}`, {
-    epoch: 0,
-    wrappedKey: toBase64Url(wrapKeyForDevice(key, identity.boxPublicKey)),
-  });
-  await storeFolderKey(home, identity, folderId, 0, key);
+  // The relay also keeps the key sealed to this device: only this device can open it, and it
+  // lets a device that lost WEFT_HOME's keys file (but not its identity) recover the folder.
+  const { folderId, keyring } = await relayCall(() => session.account(identity).createFolder());
+  await storeFolderKey(home, identity, folderId, 0, keyring.folderKey(0));
   const record: FolderRecord = { folderId, path: abs, relay: session.relay, role: "owner" };
   await home.addFolder(record);
   return record;
@@ -163,51 +135,23 @@ export async function createInvite(
   to?: DeviceId,
 ): Promise<string> {
   const keyring = await loadKeyring(home, identity, folderId, session);
-  const epoch = keyring.latestEpoch;
-  const key = keyring.folderKey(epoch);
-  let wrapped: Uint8Array;
-  let secret: string | undefined;
-  if (to) {
-    const { json: device } = await session.request("GET", `/v1/devices/${to}`);
-    wrapped = wrapKeyForDevice(key, fromBase64Url(device["boxPublicKey"] as string));
-  } else {
-    secret = generateInviteSecret();
-    wrapped = wrapKeyWithSecret(key, secret, inviteContext(folderId, epoch));
-  }
-  const { json } = await session.request("POST", `/v1/folders/${folderId}/invites`, {
-    role,
-    epoch,
-    wrappedKey: toBase64Url(wrapped),
-    ...(ttlSeconds ? { ttlSeconds } : {}),
-  });
-  const invite: Invite = {
-    relay: session.relay,
-    folderId,
-    inviteId: json["inviteId"] as string,
-    ...(secret ? { secret } : { to }),
-  };
-  return INVITE_PREFIX + toBase64Url(utf8Encoder.encode(JSON.stringify(invite)));
+  return relayCall(() =>
+    session.account(identity).createInvite(keyring, {
+      role,
+      ...(ttlSeconds ? { ttlSeconds } : {}),
+      ...(to ? { to } : {}),
+    }),
+  );
 }
 
 /** Reads an invite string. @throws AgentError USAGE when it is not one */
 export function parseInvite(text: string): Invite {
-  const bad = () => new AgentError("USAGE", "that is not a weft invite (it starts with weft1:)");
-  if (!text.startsWith(INVITE_PREFIX)) throw bad();
   let invite: Invite;
   try {
-    invite = JSON.parse(
-      utf8Decoder.decode(fromBase64Url(text.slice(INVITE_PREFIX.length))),
-    ) as Invite;
+    invite = parseInviteText(text);
   } catch {
-    throw bad();
+    throw new AgentError("USAGE", "that is not a weft invite (it starts with weft1:)");
   }
-  if (
-    typeof invite?.relay !== "string" ||
-    !isFolderId(invite.folderId) ||
-    typeof invite.inviteId !== "string" ||
-    (typeof invite.secret !== "string" && typeof invite.to !== "string")
-  )
-    throw bad();
   return { ...invite, relay: normalizeRelayUrl(invite.relay) };
 }
 
@@ -225,32 +169,10 @@ export async function joinFolder(
       `this invite is for device ${invite.to}; this device is ${identity.deviceId}`,
     );
   const abs = await folderPath(path);
-  const { json } = await session.request("POST", `/v1/invites/${invite.inviteId}/redeem`, {});
-  const epoch = json["epoch"] as number;
-  const wrapped = fromBase64Url(json["wrappedKey"] as string);
-  let key: Uint8Array;
-  try {
-    key = invite.secret
-      ? unwrapKeyWithSecret(wrapped, invite.secret, inviteContext(invite.folderId, epoch))
-      : unwrapKeyForDevice(wrapped, identity.boxPublicKey, identity.boxSecretKey);
-  } catch (error) {
-    throw new AgentError(
-      "AUTH",
-      "the invite's secret does not open the folder key (was it copied whole?)",
-      {
-        cause: error,
-      },
-    );
-  }
-  await storeFolderKey(home, identity, invite.folderId, epoch, key);
-  const role = json["role"] as FolderRecord["role"];
-  if (role !== "viewer")
-    await session
-      .request("PUT", `/v1/folders/${invite.folderId}/keys/${identity.deviceId}`, {
-        epoch,
-        wrappedKey: toBase64Url(wrapKeyForDevice(key, identity.boxPublicKey)),
-      })
-      .catch(() => undefined); // a convenience for recovery, not needed to sync
+  // Also stores the key sealed to this device on the relay (not for viewers), for recovery.
+  const { keyring, role } = await relayCall(() => session.account(identity).redeemInvite(invite));
+  const epoch = keyring.latestEpoch;
+  await storeFolderKey(home, identity, invite.folderId, epoch, keyring.folderKey(epoch));
   const record: FolderRecord = { folderId: invite.folderId, path: abs, relay: invite.relay, role };
   await home.addFolder(record);
   return record;

@@ -1,0 +1,402 @@
+/** RelayAccount: the relay's account, device, folder-key and invite routes as a typed client. */
+import type { DeviceId, DeviceIdentity, FolderId } from "@weft/crypto";
+import {
+  FolderKeyring,
+  deviceIdFromSignPublicKey,
+  generateFolderKey,
+  generateInviteSecret,
+  isDeviceId,
+  isFolderId,
+  newFolderId,
+  ready,
+  toBase64Url,
+  unwrapKeyForDevice,
+  unwrapKeyWithSecret,
+  wrapKeyForDevice,
+  wrapKeyWithSecret,
+} from "@weft/crypto";
+import { WeftError } from "../errors.js";
+import { ProtocolError } from "../protocol/errors.js";
+import type { Transport } from "../protocol/transport.js";
+import { HttpBlobStore } from "./http-blob-store.js";
+import { RelayHttp, type RelayHttpOptions, bytesField, field } from "./relay-http.js";
+import {
+  RelaySession,
+  type RelaySessionOptions,
+  type RelayTokenStore,
+  type RelayTokens,
+  tokensFrom,
+} from "./relay-session.js";
+import { type WebSocketConstructor, createWebSocketTransport } from "./websocket-transport.js";
+import { type RelayInvite, encodeInvite, inviteContext, parseInvite } from "./relay-invite.js";
+
+export { type RelayInvite, encodeInvite, parseInvite } from "./relay-invite.js";
+export type { RelayHttpOptions } from "./relay-http.js";
+export {
+  RelaySession,
+  type RelaySessionOptions,
+  type RelayTokenStore,
+  type RelayTokens,
+} from "./relay-session.js";
+
+/** A member's role in a folder. */
+export type FolderRole = "owner" | "editor" | "viewer";
+
+/** How to log in: {@link RelayAccount.login}. */
+export interface RelayLoginOptions extends RelayHttpOptions {
+  user: string;
+  /** **Secret**; sent once to the relay, never kept. */
+  password: string;
+  /** This device: its public keys are registered to the account and bound to the tokens. */
+  identity: DeviceIdentity;
+  tokenStore?: RelayTokenStore;
+}
+
+/** How to go on with stored tokens: {@link RelayAccount.resume}. */
+export interface RelayResumeOptions extends RelaySessionOptions {
+  identity: DeviceIdentity;
+}
+
+/** Options of {@link RelayAccount.createInvite}. */
+export interface CreateInviteOptions {
+  /** What the invitee may do (default `"editor"`). */
+  role?: "editor" | "viewer";
+  /** How long the invite can be redeemed, 60 s to 30 days (default: the relay's, 7 days). */
+  ttlSeconds?: number;
+  /** Seal the key to this device instead of a secret: the invite then holds no secret. */
+  to?: DeviceId;
+}
+
+/** What {@link RelayAccount.redeemInvite} got. */
+export interface RedeemedInvite {
+  folderId: FolderId;
+  role: FolderRole;
+  /** The folder key of the invite's epoch. */
+  keyring: FolderKeyring;
+  /**
+   * Whether the relay also keeps the key sealed to this device (for {@link RelayAccount.folderKeys}
+   * later). False for viewers, who may not store keys, or when storing it failed: the invite is
+   * used up either way, so the key is returned rather than lost to an error.
+   */
+  keyStored: boolean;
+}
+
+/** A device's public keys as the relay holds them. */
+export interface DevicePublicKeys {
+  deviceId: DeviceId;
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+}
+
+/** The relay-facing options of a Replica, from {@link RelayAccount.replicaOptions}. */
+export interface RelayReplicaOptions {
+  connect: () => Transport;
+  token: () => Promise<string>;
+  remoteBlobs: HttpBlobStore;
+}
+
+/**
+ * A device signed in to a relay: the HTTP calls an app makes before a Replica can sync (sign-up,
+ * login, folders and their keys, invites), with access tokens that refresh themselves.
+ *
+ * ```ts
+ * await RelayAccount.register({ relay, user, password });
+ * const account = await RelayAccount.login({ relay, user, password, identity });
+ * const { folderId, keyring } = await account.createFolder();
+ * const replica = await Replica.open({ identity, folderId, keyring, state, blobs,
+ *   ...account.replicaOptions(folderId, { WebSocket }) });
+ * ```
+ *
+ * Failures reject with ProtocolError: the relay's code and its message (`the relay refused
+ * POST /v1/folders: …`), `unavailable` when it cannot be reached, `bad_frame` for an answer that
+ * does not fit; WeftError INVALID_OPTIONS / INVALID_ARGUMENT for bad arguments, INTEGRITY for a
+ * key that does not unwrap. No message ever holds a password, a token or an invite secret.
+ */
+export class RelayAccount {
+  /** This device. */
+  readonly identity: DeviceIdentity;
+  /** The signed-in session this device's calls go through. */
+  readonly session: RelaySession;
+
+  private constructor(session: RelaySession, identity: DeviceIdentity) {
+    this.session = session;
+    this.identity = identity;
+  }
+
+  /** This device on an existing session (sharing its tokens and their refreshing). */
+  static on(session: RelaySession, identity: DeviceIdentity): RelayAccount {
+    return new RelayAccount(session, identity);
+  }
+
+  /**
+   * Creates an account. @throws ProtocolError `conflict` when the name is taken, `bad_frame`
+   * for a malformed name or a password under 8 characters
+   */
+  static async register(
+    options: RelayHttpOptions & { user: string; password: string },
+  ): Promise<{ accountId: string }> {
+    const http = new RelayHttp(options);
+    const { user, password } = options;
+    const json = await http.call("POST", "/v1/auth/register", {
+      body: { user, password },
+      secrets: [password],
+    });
+    return { accountId: field(json, "accountId", "register", "string") };
+  }
+
+  /**
+   * Logs in with this device's public keys (registering the device to the account on its first
+   * login) and returns the session. @throws ProtocolError `unauthorized` for a wrong user name
+   * or password, `conflict` when the device belongs to another account
+   */
+  static async login(options: RelayLoginOptions): Promise<RelayAccount> {
+    await ready();
+    const http = new RelayHttp(options);
+    const { user, password, identity } = options;
+    const json = await http.call("POST", "/v1/auth/login", {
+      body: {
+        user,
+        password,
+        device: {
+          deviceId: identity.deviceId,
+          signPublicKey: toBase64Url(identity.signPublicKey),
+          boxPublicKey: toBase64Url(identity.boxPublicKey),
+        },
+      },
+      secrets: [password],
+    });
+    const tokens = tokensFrom(json, "login");
+    await options.tokenStore?.save(tokens);
+    return new RelayAccount(new RelaySession(http, tokens, options.tokenStore), identity);
+  }
+
+  /** A session from stored tokens (no request is made; the access token refreshes when needed). */
+  static resume(options: RelayResumeOptions): RelayAccount {
+    return new RelayAccount(RelaySession.resume(options), options.identity);
+  }
+
+  /** The relay's base URL, without a trailing slash. */
+  get relay(): string {
+    return this.session.relay;
+  }
+
+  /** The account's id on the relay. */
+  get accountId(): string {
+    return this.session.accountId;
+  }
+
+  /** The current tokens (**secret**), e.g. to store them when there is no token store. */
+  get tokens(): RelayTokens {
+    return this.session.tokens;
+  }
+
+  /** The session's {@link RelaySession.token}: `token: account.token` works. */
+  get token(): () => Promise<string> {
+    return this.session.token;
+  }
+
+  /** Refreshes the access token now (also rotating the refresh token) and returns it. */
+  refresh(): Promise<string> {
+    return this.session.refresh();
+  }
+
+  /** An authorized JSON call; a 401 refreshes the token once and tries again. */
+  request(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    return this.session.request(method, path, body);
+  }
+
+  /** Ends the session on the relay: its refresh tokens stop working. */
+  logout(): Promise<void> {
+    return this.session.logout();
+  }
+
+  /** A device's public keys, checked against its id. @throws ProtocolError `not_found` */
+  async device(deviceId: DeviceId): Promise<DevicePublicKeys> {
+    if (!isDeviceId(deviceId)) throw new WeftError("INVALID_ARGUMENT", "not a device id");
+    const json = await this.request("GET", `/v1/devices/${deviceId}`);
+    const signPublicKey = bytesField(json, "signPublicKey", "device", 32);
+    const boxPublicKey = bytesField(json, "boxPublicKey", "device", 32);
+    // The id is a hash of the signing key, so a relay cannot swap that key unnoticed. (The box
+    // key is not bound to the id: a lying relay could still substitute it.)
+    if (deviceIdFromSignPublicKey(signPublicKey) !== deviceId)
+      throw new ProtocolError("bad_frame", "the relay answered keys of another device");
+    return { deviceId, signPublicKey, boxPublicKey };
+  }
+
+  /**
+   * Creates a folder with a fresh key (epoch 0), this account as its owner, and the key stored
+   * on the relay sealed to this device (only this device can open it: it restores the key if
+   * the app loses it but keeps its identity).
+   */
+  async createFolder(folderId: FolderId = newFolderId()): Promise<{
+    folderId: FolderId;
+    keyring: FolderKeyring;
+  }> {
+    if (!isFolderId(folderId)) throw new WeftError("INVALID_ARGUMENT", "not a folder id");
+    const key = generateFolderKey();
+    await this.request("POST", "/v1/folders", { folderId });
+    await this.storeFolderKey(folderId, 0, key);
+    const keyring = new FolderKeyring(folderId);
+    keyring.add(0, key);
+    return { folderId, keyring };
+  }
+
+  /**
+   * Stores a folder key on the relay sealed to a member device (default: this one). The caller
+   * must be an editor or owner; the device's account must be a member.
+   */
+  async storeFolderKey(
+    folderId: FolderId,
+    epoch: number,
+    key: Uint8Array,
+    to: DeviceId = this.identity.deviceId,
+  ): Promise<void> {
+    const box =
+      to === this.identity.deviceId
+        ? this.identity.boxPublicKey
+        : (await this.device(to)).boxPublicKey;
+    await this.request("PUT", `/v1/folders/${folderId}/keys/${to}`, {
+      epoch,
+      wrappedKey: toBase64Url(wrapKeyForDevice(key, box)),
+    });
+  }
+
+  /**
+   * The folder keys the relay holds sealed to this device, every epoch, as a keyring (empty if
+   * none). @throws WeftError INTEGRITY when one does not open with this device's key
+   */
+  async folderKeys(folderId: FolderId): Promise<FolderKeyring> {
+    if (!isFolderId(folderId)) throw new WeftError("INVALID_ARGUMENT", "not a folder id");
+    const json = await this.request("GET", `/v1/folders/${folderId}/keys`);
+    const keys = json["keys"];
+    if (!Array.isArray(keys)) throw new ProtocolError("bad_frame", "the keys answer has no list");
+    const keyring = new FolderKeyring(folderId);
+    for (const entry of keys as unknown[]) {
+      const k = (entry ?? {}) as Record<string, unknown>;
+      const epoch = field(k, "epoch", "keys", "number");
+      const wrapped = bytesField(k, "wrappedKey", "keys");
+      keyring.add(epoch, this.#openSealed(wrapped, `the key of epoch ${epoch}`));
+    }
+    return keyring;
+  }
+
+  /**
+   * Creates a one-time invite to a folder this account owns and returns it as text
+   * (`weft1:…`, the same format as `weft folder invite`). It holds the relay's URL, the
+   * folder id, the invite id and a secret that unwraps the folder key; the relay never sees
+   * the secret. Send it over a channel you trust. With `to`, the key is sealed to that device
+   * instead and the invite holds no secret.
+   */
+  async createInvite(keyring: FolderKeyring, options: CreateInviteOptions = {}): Promise<string> {
+    const { role = "editor", ttlSeconds, to } = options;
+    const folderId = keyring.folderId;
+    const epoch = keyring.latestEpoch;
+    const key = keyring.folderKey(epoch);
+    let wrapped: Uint8Array;
+    let secret: string | undefined;
+    if (to !== undefined) {
+      wrapped = wrapKeyForDevice(key, (await this.device(to)).boxPublicKey);
+    } else {
+      secret = generateInviteSecret();
+      wrapped = wrapKeyWithSecret(key, secret, inviteContext(folderId, epoch));
+    }
+    const json = await this.request("POST", `/v1/folders/${folderId}/invites`, {
+      role,
+      epoch,
+      wrappedKey: toBase64Url(wrapped),
+      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+    });
+    const inviteId = field(json, "inviteId", "invite", "string");
+    return encodeInvite({
+      relay: this.relay,
+      folderId,
+      inviteId,
+      ...(secret === undefined ? { to } : { secret }),
+    });
+  }
+
+  /**
+   * Redeems an invite (text or parsed) for this account: joins the folder with the invite's
+   * role and returns its key. @throws ProtocolError `not_found` (unknown, expired, revoked),
+   * `conflict` (used already); WeftError INVALID_ARGUMENT for an invite made for another
+   * device or another relay, INTEGRITY when its secret does not open the key
+   */
+  async redeemInvite(invite: string | RelayInvite): Promise<RedeemedInvite> {
+    // Through the parser either way: a hand-made object gets the same checks as text.
+    const parsed = parseInvite(typeof invite === "string" ? invite : encodeInvite(invite));
+    if (new URL(parsed.relay).origin !== new URL(this.relay).origin)
+      throw new WeftError("INVALID_ARGUMENT", `this invite is for the relay at ${parsed.relay}`);
+    if (parsed.to !== undefined && parsed.to !== this.identity.deviceId)
+      throw new WeftError(
+        "INVALID_ARGUMENT",
+        `this invite is for device ${parsed.to}; this device is ${this.identity.deviceId}`,
+      );
+    const json = await this.request("POST", `/v1/invites/${parsed.inviteId}/redeem`, {});
+    const epoch = field(json, "epoch", "redeem", "number");
+    const role = field(json, "role", "redeem", "string");
+    if (role !== "owner" && role !== "editor" && role !== "viewer")
+      throw new ProtocolError("bad_frame", "the redeem answer has an unknown role");
+    if (json["folderId"] !== parsed.folderId)
+      throw new ProtocolError("bad_frame", "the relay redeemed an invite to another folder");
+    const wrapped = bytesField(json, "wrappedKey", "redeem");
+    let key: Uint8Array;
+    if (parsed.secret === undefined) key = this.#openSealed(wrapped, "the invite's key");
+    else {
+      try {
+        key = unwrapKeyWithSecret(wrapped, parsed.secret, inviteContext(parsed.folderId, epoch));
+      } catch (cause) {
+        throw new WeftError(
+          "INTEGRITY",
+          "the invite's secret does not open the folder key (was it copied whole?)",
+          { cause },
+        );
+      }
+    }
+    const keyring = new FolderKeyring(parsed.folderId);
+    keyring.add(epoch, key);
+    let keyStored = false;
+    if (role !== "viewer") {
+      keyStored = await this.storeFolderKey(parsed.folderId, epoch, key).then(
+        () => true,
+        () => false,
+      );
+    }
+    return { folderId: parsed.folderId, role, keyring, keyStored };
+  }
+
+  /** Withdraws an invite not redeemed yet (owners only). */
+  async revokeInvite(invite: string | RelayInvite): Promise<void> {
+    const parsed = parseInvite(typeof invite === "string" ? invite : encodeInvite(invite));
+    await this.request("DELETE", `/v1/folders/${parsed.folderId}/invites/${parsed.inviteId}`);
+  }
+
+  /**
+   * What a Replica needs to sync `folderId` through this relay: `connect` (a WebSocket to
+   * `/v1/ws`), `token` and `remoteBlobs` (an HttpBlobStore, which the caller closes). On Node
+   * 20 pass `WebSocket` from the `ws` package.
+   */
+  replicaOptions(
+    folderId: FolderId,
+    options: { WebSocket?: WebSocketConstructor } = {},
+  ): RelayReplicaOptions {
+    const wsUrl = `${this.relay.replace(/^http/, "ws")}/v1/ws`;
+    return {
+      connect: () => createWebSocketTransport(wsUrl, options),
+      token: this.token,
+      remoteBlobs: new HttpBlobStore({
+        baseUrl: this.relay,
+        folderId,
+        token: this.token,
+        ...(this.session.fetchFn === globalThis.fetch ? {} : { fetch: this.session.fetchFn }),
+      }),
+    };
+  }
+
+  #openSealed(wrapped: Uint8Array, what: string): Uint8Array {
+    try {
+      return unwrapKeyForDevice(wrapped, this.identity.boxPublicKey, this.identity.boxSecretKey);
+    } catch (cause) {
+      throw new WeftError("INTEGRITY", `${what} does not open with this device's key`, { cause });
+    }
+  }
+}
