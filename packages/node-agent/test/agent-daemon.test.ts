@@ -62,12 +62,12 @@ describe("weft sync as a daemon", () => {
     daemons.push(a, b);
     await waitFor(
       async () => (await ana.run(["status", "--json"])).json?.["daemon"] === a.pid,
-      20_000,
+      45_000,
       "ana's daemon",
     );
     await waitFor(
       async () => (await ben.run(["status", "--json"])).json?.["daemon"] === b.pid,
-      20_000,
+      45_000,
       "ben's daemon",
     );
 
@@ -99,9 +99,13 @@ describe("weft sync as a daemon", () => {
     b.kill("SIGTERM");
     expect(await stopped(a)).toBe(0);
     expect(await stopped(b)).toBe(0);
-  }, 90_000);
+  }, 150_000);
 
   test("a chunk tampered with on the relay is refused: nothing corrupt on disk, and status says so", async () => {
+    // No daemon of the test before may still run (it would fetch the chunk before the tampering).
+    const running = daemons.filter((d) => d.exitCode === null && d.signalCode === null);
+    for (const d of running) d.kill("SIGKILL");
+    await Promise.all(running.map(stopped));
     const secret = randomBytes(300 * 1024);
     await writeFile(join(ana.folder, "payload.bin"), secret);
     const before = Date.now();

@@ -29,9 +29,25 @@ export class Serial {
     return next;
   }
 
-  /** Whether something is running or queued. */
+  /** Whether something is running or queued, or work it handed on is unfinished. */
   get busy(): boolean {
-    return this.depth > 0 || this.queued > 0;
+    return this.depth > 0 || this.queued > 0 || this.held > 0;
+  }
+
+  private held = 0;
+
+  /**
+   * Counts work a task hands on past the lane (a commit waiting to be durable) as busy until
+   * the returned function is called, so that nobody takes the replica for idle meanwhile.
+   */
+  hold(): () => void {
+    this.held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held--;
+    };
   }
 
   private queued = 0;

@@ -258,7 +258,10 @@ export class SyncEngine {
 
   private sendAppend(deviceSeq: number, envelope: Uint8Array): void {
     const conn = this.conn;
-    if (!conn) return;
+    // Only on a connection that is through auth and subscribe: sealing waits for its store
+    // transaction, and the connection may have been replaced meanwhile by one still opening
+    // (which would refuse the append). Going online resends every envelope in `sent`.
+    if (!conn || this.status !== "online") return;
     conn
       .request({ type: "append", requestId: 0, folderId: this.ctx.folderId, envelope })
       .then((answer) =>
@@ -270,7 +273,13 @@ export class SyncEngine {
         }),
       )
       .catch(async (error: unknown) => {
-        if (!(error instanceof ProtocolError) || error.wireCode === "unavailable") return; // resent on reconnect
+        // Resent on reconnect: the connection failed, or it was not (or no longer) authorized.
+        if (
+          !(error instanceof ProtocolError) ||
+          error.wireCode === "unavailable" ||
+          error.wireCode === "unauthorized"
+        )
+          return;
         // The relay refuses it for good (not a member, a bad signature, too large). Its content
         // stays in this device's state, and in any snapshot it uploads; report and move on so
         // one refusal cannot block every later change.

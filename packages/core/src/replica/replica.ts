@@ -438,11 +438,13 @@ export class Replica {
         ops.push(...local.uploadOps(uploads));
         if (local.needsCompaction("index"))
           ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
+        const release = this.ctx.serial.hold();
         return {
           result,
           durable: local
             .transaction(ops)
-            .then(() => this.committed(ops, parts, uploads, updates.length > 0)),
+            .then(() => this.committed(ops, parts, uploads, updates.length > 0))
+            .finally(release),
         };
       })
       .then(async ({ result, durable }) => {
