@@ -210,6 +210,31 @@ describe("Replica: chunk transfers", () => {
     expect(b.stats().pendingChunks).toBe(0);
   });
 
+  it("a change sealed while its connection is being replaced still reaches every device", async () => {
+    // The convergence property's shrunk counterexample (seed 2056773417): b's envelope was
+    // sealed as the partition replaced its connection, went out before auth on the new one, was
+    // refused ("append before auth") and dropped, and a and c never got b's file.
+    const { replicas, settle, partition, heal } = await network({
+      devices: 3,
+      seed: 1,
+      duplicateRate: 0.2,
+      reorderRate: 0.2,
+      replica: { snapshotEvery: 4 },
+    });
+    const [a, b] = [replicas[0]!, replicas[1]!];
+    await a.writeFile("a.txt", text("one"));
+    await a.writeFile("a.txt", text("one"));
+    await b.writeFile("a.txt", text("b's"));
+    await a.writeFile("a.txt", text("two"));
+    await a.writeFile("a.txt", text("one"));
+    partition([0, 2], [1]);
+    heal();
+    await settle();
+    const trees = replicas.map((r) => r.list().map((e) => e.path));
+    expect(trees[1]).toHaveLength(2); // both files, one under a name-clash name
+    for (const t of trees) expect(t).toEqual(trees[1]);
+  });
+
   it("a device that joins late loads a snapshot instead of replaying the whole log", async () => {
     const { replicas, settle, partition, heal } = await network({
       devices: 3,
