@@ -32,6 +32,7 @@ import {
 } from "@weft/crypto";
 import { seededBlocks, seededBuffer } from "./lib/input.mjs";
 import { machineInfo, peakRssBytes, pinToOneCore } from "./lib/machine.mjs";
+import { writeReport } from "./lib/report.mjs";
 import { collect, mibPerSec, round, summary, throughput } from "./lib/stats.mjs";
 
 const MiB = 1024 * 1024;
@@ -218,6 +219,7 @@ writeFileSync(
   new URL(quick ? "./results/chunking.quick.json" : "./results/chunking.json", import.meta.url),
   JSON.stringify(results, null, 2) + "\n",
 );
+writeReport(); // bench/RESULTS.md and its charts
 
 const row = (name, value, note = "") =>
   console.log(`  ${name.padEnd(34)} ${String(value).padStart(9)}  ${note}`);

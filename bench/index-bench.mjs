@@ -10,6 +10,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FolderIndex, HybridClock } from "@weft/core";
+import { writeReport } from "./lib/report.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -145,6 +146,7 @@ try {
   // A --quick run is a smoke test: it must not overwrite the measured results.
   const out = join(here, "results", quick ? "index.quick.json" : "index.json");
   writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+  writeReport(); // bench/RESULTS.md and its charts
   console.log(JSON.stringify(result, null, 2));
 } finally {
   rmSync(dir, { recursive: true, force: true });

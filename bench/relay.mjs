@@ -40,6 +40,7 @@ import * as encoding from "lib0/encoding";
 import * as syncProtocol from "y-protocols/sync";
 import { seededBuffer } from "./lib/input.mjs";
 import { machineInfo } from "./lib/machine.mjs";
+import { writeReport } from "./lib/report.mjs";
 import { cpuSecondsOf, freePort, killAll, ownCpuSeconds, rssOf, startChild } from "./lib/procs.mjs";
 import { collect, median, mibPerSec, round } from "./lib/stats.mjs";
 
@@ -1004,6 +1005,7 @@ try {
 // A --quick run is a smoke test: it must not overwrite the measured results.
 const out = join(here, "results", quick ? "relay.quick.json" : "relay.json");
 writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+writeReport(); // bench/RESULTS.md and its charts
 printSummary(result);
 console.log(JSON.stringify(result, null, 2));
 process.exit(0);

@@ -20,6 +20,7 @@ import {
 import { MemoryBlobStore, MemoryStateStore, Replica } from "@weft/core";
 import { createTestNetwork } from "@weft/core/testing";
 import { machineInfo } from "./lib/machine.mjs";
+import { writeReport } from "./lib/report.mjs";
 import { collect, median, round } from "./lib/stats.mjs";
 
 const args = process.argv.slice(2);
@@ -133,4 +134,5 @@ const result = {
 // A --quick run is a smoke test: it must not overwrite the measured results.
 const out = join(here, "results", quick ? "settle.quick.json" : "settle.json");
 writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+writeReport(); // bench/RESULTS.md and its charts
 console.log(JSON.stringify(result, null, 2));
