@@ -525,7 +525,12 @@ export class Replica {
 
   private async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
     for (const { id, size } of manifest.chunks) {
-      const sealed = await this.ctx.blobs.get(id);
+      let sealed = await this.ctx.blobs.get(id);
+      if (!sealed && this.options.remoteBlobs) {
+        // Queued for download already: wait for it rather than fetch it a second time.
+        await this.transfers.arrival(id);
+        sealed = await this.ctx.blobs.get(id);
+      }
       if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
       else if (this.options.remoteBlobs)
         yield await this.transfers.fetch(this.options.remoteBlobs, id, size);

@@ -118,6 +118,7 @@ export class Transfers {
       .catch((error: unknown) => this.failed(error, "downloading chunks"))
       .finally(() => {
         this.downloading = undefined;
+        for (const id of [...this.waiters.keys()]) this.arrived(id);
         this.onIdleChange();
       });
   }
@@ -141,7 +142,34 @@ export class Transfers {
     this.local.add(id);
     this.wanted.delete(id);
     this.bytesDown += sealed.length;
+    this.arrived(id);
     return data;
+  }
+
+  /**
+   * While the download queue runs and has `id` queued, resolves once it is stored here or the
+   * queue gave up on it; otherwise at once. A reader waits on this rather than fetching a chunk
+   * the queue is already fetching (which moved new content twice).
+   */
+  arrival(id: ChunkId): Promise<void> {
+    if (!this.downloading || !this.wanted.has(id)) return Promise.resolve();
+    let waiter = this.waiters.get(id);
+    if (!waiter) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      waiter = { promise, resolve };
+      this.waiters.set(id, waiter);
+    }
+    return waiter.promise;
+  }
+
+  private readonly waiters = new Map<ChunkId, { promise: Promise<void>; resolve: () => void }>();
+
+  private arrived(id: ChunkId): void {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.waiters.delete(id);
+    waiter.resolve();
   }
 
   private async upload(remote: BlobStore): Promise<void> {
@@ -223,6 +251,7 @@ export class Transfers {
             this.downRun.bytes += size;
           } catch (error) {
             this.wanted.delete(id);
+            this.arrived(id); // a waiting reader fetches it itself and meets the error
             if (error instanceof WeftError && error.code === "NOT_FOUND") {
               this.unavailable.add(id);
               continue;

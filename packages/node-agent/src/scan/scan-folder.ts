@@ -97,14 +97,16 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   let files = 0;
   let bytesHashed = 0;
   const hashed: LocalRecord[] = [];
-  const isFresh = (mtimeMs: number): boolean => Math.abs(now() - mtimeMs) < stableMs;
+  const readFreshUpTo = options.readFreshUpTo ?? 0;
+  const isFresh = (e: { size: number; mtimeMs: number }): boolean =>
+    e.size > readFreshUpTo && Math.abs(now() - e.mtimeMs) < stableMs;
   const keepPrevious = (path: string): void => {
     const prev = sameKind(previous.get(path), "file");
     if (prev !== undefined) current.set(path, prev);
   };
   await forEachLimited(toHash, HASH_CONCURRENCY, async (e) => {
     signal?.throwIfAborted();
-    if (isFresh(e.mtimeMs)) {
+    if (isFresh(e)) {
       unstable.push(e.path);
       keepPrevious(e.path);
       return;
@@ -123,7 +125,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
       files++;
       onProgress?.({ files, bytesHashed });
       // Not a file any more: it was replaced since the walk, so it is changing; look again later.
-      if (r.status !== "ok" || isFresh(r.mtimeMs)) {
+      if (r.status !== "ok" || isFresh(r)) {
         unstable.push(e.path);
         keepPrevious(e.path);
         return;

@@ -40,6 +40,13 @@ export interface ScanOptions {
   previous: ReadonlyMap<string, LocalRecord>;
   /** A file modified less than this many ms before `now()` is left for later (default 1000). */
   stableMs?: number;
+  /**
+   * Files of at most this many bytes are read even when modified within `stableMs` (default 0:
+   * none). Small files are written in one go, and a watcher-driven sync should send them at
+   * once; a large file just modified is likely still being written. The hash is still checked
+   * against a second look at the file, so one that changed while read stays `unstable`.
+   */
+  readFreshUpTo?: number;
   /** The clock (default `Date.now`); tests inject one. */
   now?: () => number;
   /** The chunker sizes of the folder's Replica, so hashes match the index's content hashes. */

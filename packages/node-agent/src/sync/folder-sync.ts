@@ -26,7 +26,7 @@ import {
   statExpected,
 } from "../materialize/index.js";
 import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
-import { type ScanResult, hashFile, scanFolder } from "../scan/index.js";
+import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { FileChanged, readStable } from "./read-stable.js";
@@ -77,6 +77,8 @@ export interface FolderStatus {
 const MAX_NOTICES = 20;
 /** Local files read, chunked and sealed at once by a scan. */
 const RECORD_CONCURRENCY = 32;
+/** A file modified this close to a scan may change again unseen within the same mtime. */
+const RACY_MS = 1000;
 /** Files written to disk at once by an apply. */
 const PLACE_CONCURRENCY = 16;
 
@@ -187,17 +189,20 @@ export class FolderSync {
   }
 
   /** Finds local changes and records them in the replica. */
-  scan(): Promise<PassCounts> {
+  scan(options: { readFreshUpTo?: number } = {}): Promise<PassCounts> {
     return this.serial(async () => {
       this.state = "scanning";
       try {
         const ignore = await IgnoreRules.load(this.folder.path);
         this.ignore = ignore;
+        const scannedAt = Date.now();
         const result = await scanFolder({
           root: this.folder.path,
           ignore,
           previous: this.records.map,
+          ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
         });
+        this.scannedAt = scannedAt;
         const { changes, changedWhileRead } = await this.recordLocal(result);
         await this.records.flush();
         return { changes, unstable: result.unstable.length + changedWhileRead };
@@ -235,14 +240,14 @@ export class FolderSync {
       if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
         // Moved along with its directory, or the same content is there already.
         this.records.delete(from.path);
-        this.records.set(to);
+        this.record(to);
         continue;
       }
       if (there && (there.kind === "dir" || there.contentHash === from.hash) && !already) {
         await r.move(from.path, to.path);
         if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
         this.records.delete(from.path);
-        this.records.set(to);
+        this.record(to);
         changes++;
       } else {
         result.removed.push(from);
@@ -277,7 +282,7 @@ export class FolderSync {
           await r.mkdir(local.path);
           changes++;
         }
-        this.records.set(local);
+        this.record(local);
       } catch (error) {
         this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
       }
@@ -295,7 +300,7 @@ export class FolderSync {
             e.contentHash === local.hash &&
             this.modeOf(local.path) === local.mode
           ) {
-            this.records.set(local);
+            this.record(local);
             return;
           }
           await r.writeFile(local.path, readStable(safeJoin(root, local.path), local), {
@@ -303,7 +308,7 @@ export class FolderSync {
             mtime: local.mtimeMs,
           });
           this.activity.record("sent", local.path); // activity hook
-          this.records.set(local);
+          this.record(local);
           changes++;
         } catch (error) {
           if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
@@ -315,6 +320,31 @@ export class FolderSync {
       },
     );
     return { changes, changedWhileRead };
+  }
+
+  private scannedAt = 0;
+
+  /**
+   * Records what a scan found. A file modified within {@link RACY_MS} of the scan is recorded
+   * with no trusted mtime: another write in the same clock tick, of the same size, would look
+   * unchanged next time (git's "racily clean" problem), so the next scan hashes it again.
+   */
+  private record(local: LocalRecord): void {
+    const racy = local.kind === "file" && Math.abs(this.scannedAt - local.mtimeMs) < RACY_MS;
+    this.records.set(racy ? { ...local, mtimeMs: -1 } : local);
+  }
+
+  /**
+   * What the file at `rec.path` must still be for this device to replace or remove it: as
+   * recorded, or, for a racy record (no trusted mtime), as it is now if it still hashes the same.
+   */
+  private async expectedOf(rec: LocalRecord): Promise<Expected> {
+    const recorded = { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino };
+    if (rec.kind !== "file" || rec.mtimeMs !== -1) return recorded;
+    const now = await hashFile(safeJoin(this.folder.path, rec.path)).catch(() => undefined);
+    return now?.hash === rec.hash
+      ? { size: now.size, mtimeMs: now.mtimeMs, ino: now.ino }
+      : recorded;
   }
 
   private modeOf(path: string): number | undefined {
@@ -365,7 +395,7 @@ export class FolderSync {
     for (const rec of stale) {
       try {
         if (rec.kind === "file") {
-          const { removed } = await removeFile(root, rec.path, rec);
+          const { removed } = await removeFile(root, rec.path, (await this.expectedOf(rec))!);
           if (removed) changes++;
           if (removed) this.activity.record("deleted", rec.path, "by another device"); // activity hook
         } else if (
@@ -428,7 +458,7 @@ export class FolderSync {
       this.records.set({ ...rec, mode });
       return true;
     }
-    let expected: Expected = rec ? { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino } : null;
+    let expected: Expected = rec ? await this.expectedOf(rec) : null;
     if (!rec) {
       // A file this device never recorded: if it already holds the same bytes, adopt it.
       const abs = safeJoin(root, entry.path);

@@ -16,6 +16,12 @@ import { FolderSync, type FolderStatus } from "./folder-sync.js";
 
 /** A scan that found files still being written looks again after this long. */
 const STABLE_RETRY_MS = 1100;
+/**
+ * The daemon sends files up to this size as soon as the watcher reports them, even if just
+ * modified (small files are written in one go); larger ones wait until a second has passed
+ * since their last change. Edits reach other devices in tens of milliseconds, not a second.
+ */
+const READ_FRESH_UP_TO = 1024 * 1024;
 
 /** How a daemon run behaves. */
 export interface DaemonOptions {
@@ -157,7 +163,7 @@ export async function runDaemon(
     let retry: NodeJS.Timeout | undefined;
     const scan = (): void => {
       if (signal.aborted) return;
-      sync.scan().then(
+      sync.scan({ readFreshUpTo: READ_FRESH_UP_TO }).then(
         ({ unstable }) => {
           // Files still being written are looked at again once they have had time to settle.
           if (unstable > 0 && !retry)

@@ -19,7 +19,7 @@ export function watchFolder(
   ignore: () => IgnoreRules,
   onChange: () => void,
   onError: (error: Error) => void,
-  debounceMs = 150,
+  debounceMs = 20,
 ): FolderWatch {
   let timer: NodeJS.Timeout | undefined;
   const fire = () => {
