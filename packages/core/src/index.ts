@@ -39,6 +39,7 @@ export {
   type FileData,
   type WriteOptions,
   type ListEntry,
+  type RawDeflate,
   type ReplicaResolution,
   type ReplicaStats,
 } from "./replica/replica.js";

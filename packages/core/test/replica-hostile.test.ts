@@ -1,5 +1,6 @@
 // The Replica against a hostile relay or member, and its chunk transfers: tampered chunks,
 // forged updates, compression, interrupted uploads, snapshots for late joiners.
+import { deflateRawSync } from "node:zlib";
 import { randomBytes } from "@weft/crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { FolderIndex } from "../src/folder/folder-index.js";
@@ -98,6 +99,26 @@ describe("Replica: chunk transfers", () => {
       500_000 + 100 * (after.count - compressible.count),
     );
     expect((await replicas[1]!.readFile("log.txt")).length).toBe(39 * 40_000);
+  });
+
+  it("a native deflate (node:zlib) compresses as well, and every device reads it back", async () => {
+    let calls = 0;
+    const { replicas, settle } = await network({
+      devices: 2,
+      seed: 9,
+      replica: {
+        compress: (data) => {
+          calls++;
+          return deflateRawSync(data, { level: 1 });
+        },
+      },
+    });
+    const textBody = text("a line of text that repeats\n".repeat(20_000));
+    await replicas[0]!.writeFile("notes.txt", textBody);
+    await settle();
+    expect(calls).toBeGreaterThan(0);
+    expect(replicas[0]!.stats().bytesUploaded).toBeLessThan(textBody.length / 10);
+    expect(Buffer.from(await replicas[1]!.readFile("notes.txt")).equals(textBody)).toBe(true);
   });
 
   it("moves only missing chunks: a renamed file and a copy re-send no content", async () => {

@@ -13,6 +13,7 @@ import {
 } from "@weft/crypto";
 import { deflateSync, inflateSync } from "fflate";
 import { WeftError } from "../errors.js";
+import type { RawDeflate } from "./types.js";
 
 const RAW = 0;
 const DEFLATE = 1;
@@ -60,12 +61,14 @@ export function sealChunkData(
   keys: ChunkKeys,
   id: ChunkId,
   data: Uint8Array,
-  compress = true,
+  compress: boolean | RawDeflate = true,
 ): Uint8Array {
   const epoch = keys.epoch;
   let body: Uint8Array | undefined;
-  if (compress && data.length >= MIN_COMPRESS_BYTES && worthCompressing(data)) {
-    const packed = deflateSync(data, { level: 1 });
+  const deflate: RawDeflate =
+    typeof compress === "function" ? compress : (d) => deflateSync(d, { level: 1 });
+  if (compress && data.length >= MIN_COMPRESS_BYTES && worthCompressing(data, deflate)) {
+    const packed = deflate(data);
     if (packed.length < data.length - (data.length >> 4)) body = packed;
   }
   const plain = new Uint8Array(1 + (body ?? data).length);
@@ -127,8 +130,7 @@ export function openChunkData(
   return data;
 }
 
-function worthCompressing(data: Uint8Array): boolean {
+function worthCompressing(data: Uint8Array, deflate: RawDeflate): boolean {
   if (data.length <= 2 * SAMPLE_BYTES) return true; // the trial would cost about the whole
-  const sample = data.subarray(0, SAMPLE_BYTES);
-  return deflateSync(sample, { level: 1 }).length < SAMPLE_BYTES * 0.9;
+  return deflate(data.subarray(0, SAMPLE_BYTES)).length < SAMPLE_BYTES * 0.9;
 }

@@ -42,6 +42,7 @@ import {
 export type {
   FileData,
   ListEntry,
+  RawDeflate,
   ReplicaOptions,
   ReplicaResolution,
   ReplicaStats,

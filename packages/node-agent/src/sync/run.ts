@@ -186,7 +186,11 @@ export async function runDaemon(
     const watcher = watchFolder(
       sync.folder.path,
       () => sync.ignoreRules,
-      scan,
+      // What this agent wrote itself (files it placed, its temp files) needs no scan: a large
+      // download would otherwise make the folder be walked again and again.
+      (paths) => {
+        if ([...paths].some((path) => !sync.wroteItself(path))) scan();
+      },
       (error) => sync.notice(`watching: ${error.message}`),
     );
     const timer = setInterval(() => {

@@ -11,22 +11,27 @@ export interface FolderWatch {
 }
 
 /**
- * Calls `onChange` at most once per `debounceMs` after files under `root` change. Events can be
- * missed (an overflowing inotify queue, a sleeping laptop): callers also rescan periodically.
+ * Calls `onChange` at most once per `debounceMs` after files under `root` change, with the
+ * folder-relative paths the burst touched. Events can be missed (an overflowing inotify queue, a
+ * sleeping laptop): callers also rescan periodically.
  */
 export function watchFolder(
   root: string,
   ignore: () => IgnoreRules,
-  onChange: () => void,
+  onChange: (paths: ReadonlySet<string>) => void,
   onError: (error: Error) => void,
   debounceMs = 20,
 ): FolderWatch {
   let timer: NodeJS.Timeout | undefined;
-  const fire = () => {
+  let paths = new Set<string>();
+  const fire = (_event: string, path: string) => {
+    paths.add(relative(root, path).split(sep).join("/"));
     if (timer) return;
     timer = setTimeout(() => {
       timer = undefined;
-      onChange();
+      const burst = paths;
+      paths = new Set();
+      onChange(burst);
     }, debounceMs);
   };
   const watcher = watch(root, {
