@@ -21,7 +21,6 @@ import { IgnoreRules } from "../ignore/index.js";
 import {
   type Expected,
   cleanTempFiles,
-  isTempName,
   placeFile,
   removeDirIfEmpty,
   removeFile,
@@ -31,6 +30,7 @@ import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
 import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { OwnWrites, eachLimit } from "./own-writes.js";
 import { FileChanged, readStable } from "./read-stable.js";
 import { LocalRecords } from "./records.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
@@ -81,23 +81,8 @@ const MAX_NOTICES = 20;
 const RECORD_CONCURRENCY = 32;
 /** A file modified this close to a scan may change again unseen within the same mtime. */
 const RACY_MS = 1000;
-/** How long after writing a path this agent takes watcher events for it as its own. */
-const OWN_WRITE_MS = 2000;
 /** Files written to disk at once by an apply. */
 const PLACE_CONCURRENCY = 16;
-
-/** Runs `task` over `items`, at most `limit` at a time. */
-async function eachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** See the module comment. */
 export class FolderSync {
@@ -329,26 +314,8 @@ export class FolderSync {
   }
 
   private scannedAt = 0;
-  /** Paths this agent wrote in the last {@link OWN_WRITE_MS}, with when: see wroteItself. */
-  private readonly ownWrites = new Map<string, number>();
-
-  /**
-   * Whether a watcher event for `path` is this agent's own doing: a temp file of the
-   * materializer, or a file or directory it placed just now (and the directories they are in).
-   */
-  wroteItself(path: string): boolean {
-    if (isTempName(path.slice(path.lastIndexOf("/") + 1))) return true;
-    const at = this.ownWrites.get(path);
-    return at !== undefined && Date.now() - at < OWN_WRITE_MS;
-  }
-
-  private wrote(path: string): void {
-    const now = Date.now();
-    if (this.ownWrites.size > 100_000)
-      for (const [p, at] of this.ownWrites) if (now - at >= OWN_WRITE_MS) this.ownWrites.delete(p);
-    for (let p = path; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/"))))
-      this.ownWrites.set(p, now);
-  }
+  /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
+  readonly ownWrites = new OwnWrites();
 
   /**
    * Records what a scan found. A file modified within {@link RACY_MS} of the scan is recorded
@@ -421,7 +388,7 @@ export class FolderSync {
     for (const rec of stale) {
       try {
         if (rec.kind === "file") {
-          this.wrote(rec.path);
+          this.ownWrites.wrote(rec.path);
           const { removed } = await removeFile(root, rec.path, (await this.expectedOf(rec))!);
           if (removed) changes++;
           if (removed) this.activity.record("deleted", rec.path, "by another device"); // activity hook
@@ -463,7 +430,7 @@ export class FolderSync {
     if (entry.kind === "dir") {
       if (rec?.kind === "dir") return false;
       const abs = safeJoin(root, entry.path);
-      this.wrote(entry.path);
+      this.ownWrites.wrote(entry.path);
       await mkdir(abs, { recursive: true });
       const s = await statExpected(abs);
       this.records.set({
@@ -482,7 +449,7 @@ export class FolderSync {
     const mode = version.mode & 0o777;
     if (rec?.kind === "file" && rec.hash === entry.contentHash) {
       if (rec.mode === mode) return false;
-      this.wrote(entry.path);
+      this.ownWrites.wrote(entry.path);
       await chmod(safeJoin(root, entry.path), mode);
       this.records.set({ ...rec, mode });
       return true;
@@ -509,7 +476,7 @@ export class FolderSync {
         expected = null;
       }
     }
-    this.wrote(entry.path);
+    this.ownWrites.wrote(entry.path);
     const result = await placeFile(root, entry.path, this.replica.createReadStream(entry.path), {
       mode,
       mtimeMs: version.mtime,
@@ -534,7 +501,7 @@ export class FolderSync {
     // device's version beside it as a conflict copy, which the next scan syncs.
     const slash = entry.path.lastIndexOf("/") + 1;
     const copy = entry.path.slice(0, slash) + conflictCopyName(entry.path.slice(slash), version);
-    this.wrote(copy);
+    this.ownWrites.wrote(copy);
     const placed = await placeFile(root, copy, this.replica.createReadStream(entry.path), {
       mode,
       mtimeMs: version.mtime,

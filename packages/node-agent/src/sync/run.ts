@@ -189,7 +189,7 @@ export async function runDaemon(
       // What this agent wrote itself (files it placed, its temp files) needs no scan: a large
       // download would otherwise make the folder be walked again and again.
       (paths) => {
-        if ([...paths].some((path) => !sync.wroteItself(path))) scan();
+        if ([...paths].some((path) => !sync.ownWrites.has(path))) scan();
       },
       (error) => sync.notice(`watching: ${error.message}`),
     );
