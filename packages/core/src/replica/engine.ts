@@ -3,7 +3,7 @@
  * backoff), the outbox sealed into envelopes, the log applied in order and acknowledged,
  * snapshots, and presence.
  */
-import type { DeviceId } from "@weft/crypto";
+import type { ChunkId, DeviceId } from "@weft/crypto";
 import * as Y from "yjs";
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
@@ -48,6 +48,11 @@ export interface OutboxEntry {
   part: PayloadPart;
   weight: number;
   outgoing?: boolean;
+  /**
+   * The chunks its content needs on the relay before peers may see it. Unknown (an entry loaded
+   * from a previous run) means: wait until no upload is pending.
+   */
+  needs?: readonly ChunkId[];
 }
 
 /** Options of the engine (see ReplicaOptions for the documentation). */
@@ -176,7 +181,7 @@ export class SyncEngine {
   kick(): void {
     this.options.startTransfers();
     if (this.flushing || this.status !== "online" || this.outbox.length === 0) return;
-    if (this.transfers.uploads.size > 0) return; // flushed again when the uploads finish
+    if (this.readyCount() === 0) return; // kicked again as uploads finish
     this.flushing = true;
     void this.ctx.serial
       .run(() => this.sealOutbox())
@@ -202,11 +207,35 @@ export class SyncEngine {
       });
   }
 
+  /**
+   * How many entries at the head of the outbox peers may see: those whose chunks the relay
+   * has. Sending waits for nothing else, so a device recording thousands of files sends the
+   * first while it still reads the rest. Entries found ready stay ready (a chunk once
+   * uploaded stays on the relay), so the count resumes where it stopped.
+   */
+  private readyCount(): number {
+    const uploads = this.transfers.uploads;
+    this.ready = Math.min(this.ready, this.outbox.length);
+    while (this.ready < this.outbox.length) {
+      const needs = this.outbox[this.ready]!.needs;
+      if (needs ? needs.some((id) => uploads.has(id)) : uploads.size > 0) break;
+      this.ready++;
+    }
+    return this.ready;
+  }
+
+  private ready = 0;
+
   private async sealOutbox(): Promise<void> {
-    while (this.outbox.length > 0 && this.status === "online") {
+    while (this.readyCount() > 0 && this.status === "online") {
+      const ready = this.outbox.slice(0, this.ready);
       // Every index update of this run goes at once as one delta of the outgoing document
-      // (compact, and it covers them all); other entries in order up to MAX_BATCH_BYTES.
-      let delta = this.outbox.some((e) => e.outgoing) ? this.options.outgoing.delta() : undefined;
+      // (compact, and it covers them all) when the whole outbox is ready: the delta holds
+      // every update so far. Otherwise entries go in order up to MAX_BATCH_BYTES.
+      let delta =
+        ready.length === this.outbox.length && ready.some((e) => e.outgoing)
+          ? this.options.outgoing.delta()
+          : undefined;
       // A run that wrote a great deal while offline can have a delta too large for one
       // envelope: then its updates go one by one like any other entries, in bounded batches.
       if (delta && delta.update.length > MAX_DELTA_BYTES) delta = undefined;
@@ -214,7 +243,7 @@ export class SyncEngine {
       const parts: PayloadPart[] = [];
       let bytes = 0;
       let weight = 0;
-      for (const entry of this.outbox) {
+      for (const entry of ready) {
         if (!(entry.outgoing && delta)) {
           if (bytes >= MAX_BATCH_BYTES && taken.length > 0) continue;
           bytes += entry.part.update.length;
@@ -250,6 +279,7 @@ export class SyncEngine {
       const rest = this.outbox.filter((e) => !done.has(e));
       this.outbox.length = 0;
       this.outbox.push(...rest);
+      this.ready = Math.max(0, this.ready - taken.length);
       this.sent.set(deviceSeq, envelope);
       this.ownWeights.set(deviceSeq, weight);
       this.sendAppend(deviceSeq, envelope);

@@ -444,7 +444,7 @@ export class Replica {
           result,
           durable: local
             .transaction(ops)
-            .then(() => this.committed(ops, parts, uploads, updates.length > 0))
+            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
             .finally(release),
         };
       })
@@ -459,6 +459,7 @@ export class Replica {
     ops: StateOp[],
     parts: PayloadPart[],
     uploads: ChunkId[],
+    needs: ChunkId[],
     changed: boolean,
   ): void {
     for (const id of uploads) this.transfers.uploads.add(id);
@@ -472,6 +473,7 @@ export class Replica {
         part,
         weight: 1,
         outgoing: part.kind === "index",
+        needs,
       });
     }
     if (changed) this.events.emit("change", { origin: "local", changed: 1 });
@@ -552,8 +554,8 @@ export class Replica {
 
   private afterTransfers(): void {
     this.engine.notify();
-    if (this.transfers.uploads.size === 0) this.engine.kick();
-    else this.startTransfers();
+    this.engine.kick(); // what the finished uploads let through is sealed now
+    this.startTransfers();
   }
 
   private lastConflicts = 0;

@@ -183,6 +183,7 @@ export class Transfers {
       // Recorded per batch, so a crash or a cut connection resumes with what is left.
       await this.ctx.local.transaction(this.ctx.local.uploadedOps(batch));
       for (const id of batch) this.uploads.delete(id);
+      this.onIdleChange(); // changes whose chunks are all up now can be sent while the rest go
       if (missing.length === 0)
         this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
       this.upRun.total = Math.max(this.upRun.total, this.upRun.done + this.uploads.size);
