@@ -24,6 +24,16 @@ export interface RejectedSlot {
   message: string;
 }
 
+/** What one remote apply changed (see {@link SlotStore.collect}). */
+export interface Applied {
+  changed: number;
+  rejected: RejectedSlot[];
+  /** Devices whose buckets it touched. */
+  devices: Set<DeviceId>;
+  /** The bucket keys it touched. */
+  keys: Set<string>;
+}
+
 /** See the module comment. */
 export class SlotStore {
   /** Every slot of each file, by the bucket key it came from. */
@@ -38,8 +48,7 @@ export class SlotStore {
   /** Files changed since the tree was last brought up to date. */
   private readonly dirty = new Set<FileId>();
   /** Collects what one remote apply changed, while it runs. */
-  private applying:
-    { changed: number; rejected: RejectedSlot[]; devices: Set<DeviceId> } | undefined;
+  private applying: Applied | undefined;
 
   constructor(
     private readonly map: Y.Map<unknown>,
@@ -116,9 +125,18 @@ export class SlotStore {
   }
 
   /** Every slot that `device`'s buckets hold, with the key of the bucket it is in. */
-  slotsOfDevice(device: DeviceId): { fileId: FileId; slot: Slot; key: string; session: string }[] {
+  slotsOfDevice(
+    device: DeviceId,
+    keys?: Iterable<string>,
+  ): { fileId: FileId; slot: Slot; key: string; session: string }[] {
     const out: { fileId: FileId; slot: Slot; key: string; session: string }[] = [];
-    for (const [key, ids] of this.sources) {
+    const among = keys
+      ? [...keys].flatMap((k) => {
+          const ids = this.sources.get(k);
+          return ids ? [[k, ids] as const] : [];
+        })
+      : this.sources;
+    for (const [key, ids] of among) {
       const parsed = parseBucketKey(key);
       if (!parsed || parsed.device !== device) continue;
       for (const id of ids)
@@ -128,8 +146,13 @@ export class SlotStore {
   }
 
   /** Runs a remote apply and reports which slots it changed or refused. */
-  collect(run: () => void): { changed: number; rejected: RejectedSlot[]; devices: Set<DeviceId> } {
-    const result = (this.applying = { changed: 0, rejected: [], devices: new Set<DeviceId>() });
+  collect(run: () => void): Applied {
+    const result: Applied = (this.applying = {
+      changed: 0,
+      rejected: [],
+      devices: new Set<DeviceId>(),
+      keys: new Set<string>(),
+    });
     try {
       run();
       return result;
@@ -149,6 +172,7 @@ export class SlotStore {
       return;
     }
     this.applying?.devices.add(parsed.device);
+    this.applying?.keys.add(key);
     let slots = new Map<FileId, Slot>();
     if (value !== undefined) {
       try {

@@ -260,8 +260,8 @@ export class SlotWriter {
    * sessions, so that a write of one register carries the other one over. Nothing is
    * rewritten: this session writes only keys of its own.
    */
-  adopt(): void {
-    for (const { fileId, slot } of this.store.slotsOfDevice(this.device)) {
+  adopt(keys?: Iterable<string>): void {
+    for (const { fileId, slot } of this.store.slotsOfDevice(this.device, keys)) {
       const mine = this.own.get(fileId);
       if (!mine) {
         this.own.set(fileId, slot);
