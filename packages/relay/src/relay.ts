@@ -215,7 +215,18 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         sendFrame: (frame: Uint8Array) => {
           if (data.gone) return;
           metrics.inc("weft_relay_bytes_out_total", {}, frame.length);
-          ws.cork(() => ws.send(frame, true));
+          let dropped = false;
+          ws.cork(() => {
+            dropped = ws.send(frame, true) === 2;
+          });
+          // uWS drops a frame, silently, once a reader is maxBackpressure behind. A client
+          // missing one log entry would wait for it forever; closed, it reconnects and
+          // resubscribes from what it has applied.
+          if (dropped) {
+            metrics.inc("weft_relay_slow_consumer_closed_total");
+            data.gone = true;
+            ws.end(1013, "too far behind; reconnect and resubscribe");
+          }
         },
         close: (code, reason) => {
           if (!data.gone) ws.end(code, reason);

@@ -21,6 +21,7 @@ import {
   createWebSocketTransport,
   encodeMessage,
 } from "@weft/core";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import fc from "fast-check";
@@ -264,3 +265,54 @@ test("random and mutated frames never crash the relay; it still serves correct d
   expect(await store.get(id)).toEqual(new Uint8Array([9, 8, 7]));
   await store.close();
 }, 60_000);
+
+test("a subscriber too far behind is closed, never silently skipped, so it resubscribes", async () => {
+  const current = await relay();
+  const folderId = newFolderId();
+  const keyring = new FolderKeyring(folderId);
+  keyring.add(0, generateFolderKey());
+  const [da, db] = [generateDeviceIdentity(), generateDeviceIdentity()];
+  const ta = await signUp(current.url, "amy", da);
+  const tb = await signUp(current.url, "bob", db);
+  await call(current.url, "POST", "/v1/folders", { folderId }, ta);
+  const member = { user: "bob", role: "viewer" };
+  await call(current.url, "POST", `/v1/folders/${folderId}/members`, member, ta);
+  const a = await replica(() => current.url, da, ta, folderId, keyring);
+
+  // Bob subscribes, then stops reading: the relay's queue for him grows past its limit.
+  const slow = new WebSocket(`${current.url.replace("http", "ws")}/v1/ws`);
+  await new Promise((resolve) => slow.once("open", resolve));
+  let answers = 0;
+  const subscribed = new Promise<void>((resolve) =>
+    slow.on("message", () => {
+      if (++answers === 3) resolve();
+    }),
+  );
+  const hello = {
+    type: "hello",
+    versions: SUPPORTED_VERSIONS,
+    client: { name: "t", version: "1" },
+  };
+  slow.send(encodeMessage(hello as Message));
+  slow.send(encodeMessage({ type: "auth", requestId: 1, token: tb }));
+  slow.send(encodeMessage({ type: "subscribe", requestId: 2, folderId, afterSeq: 0 }));
+  await subscribed;
+  const closed = new Promise<number>((resolve) => slow.once("close", (code) => resolve(code)));
+  (slow as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+
+  // Over 64 MiB of log entries (text that does not compress), while Bob reads nothing.
+  const doc = await a.doc("big");
+  const random = (): string => Buffer.from(randomBytes(1024 * 1024)).toString("base64");
+  for (let i = 0; i < 60; i++) {
+    doc.getText("t").insert(0, random());
+    await a.syncOnce();
+  }
+  (slow as unknown as { _socket: { resume(): void } })._socket.resume();
+  const code = await Promise.race([
+    closed,
+    new Promise<string>((resolve) => setTimeout(() => resolve("still open"), 20_000)),
+  ]);
+  // 1013 when the close frame gets through, 1006 when the full queue holds it back: either way
+  // closed, where uWS alone would keep the socket open with entries missing.
+  expect([1013, 1006]).toContain(code);
+}, 120_000);

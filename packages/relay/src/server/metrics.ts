@@ -25,6 +25,10 @@ export class Metrics {
     this.describe("weft_relay_envelopes_appended_total", "envelopes appended to folder logs");
     this.describe("weft_relay_blob_bytes_written_total", "chunk bytes stored");
     this.describe("weft_relay_rate_limited_total", "requests refused by a rate limit");
+    this.describe(
+      "weft_relay_slow_consumer_closed_total",
+      "WebSockets closed because they fell too far behind (a frame would have been dropped)",
+    );
     this.describe("weft_relay_open_sockets", "open WebSocket connections");
   }
 
