@@ -15,6 +15,7 @@ import type { BlobStore, BlobStoreSize, ByteRange } from "../storage/blob-store.
 import { checkChunkId, checkChunkIds, resolveByteRange } from "../storage/blob-store.js";
 import { checkStorageData } from "../storage/keys.js";
 import { closedError } from "../storage/settle.js";
+import { discard, readBody } from "./read-body.js";
 
 /**
  * Largest chunk the relay accepts in one `PUT` (and a client accepts in one `GET`): a sealed
@@ -619,44 +620,4 @@ function isRetryable(error: unknown): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * A response body, read as it streams and refused as soon as it passes `limit` bytes, so a
- * relay that sends too much cannot make the client buffer it.
- * @throws ProtocolError `bad_frame` over the limit
- */
-async function readBody(response: Response, limit: number): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > limit) {
-    await discard(response);
-    throw badAnswer(`the relay sent ${declared} bytes where at most ${limit} were expected`);
-  }
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
-    if (done || value === undefined) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw badAnswer(`the relay sent more than the ${limit} bytes expected`);
-    }
-    parts.push(value);
-  }
-  // Always a fresh, plain Uint8Array: the stream's chunks may be views into a shared pool.
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-/** Drops a body not needed, so the connection can be reused. */
-async function discard(response: Response): Promise<void> {
-  await response.body?.cancel().catch(() => undefined);
 }

@@ -2,6 +2,7 @@
 import { fromBase64Url } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { ProtocolError, isProtocolErrorCode } from "../protocol/errors.js";
+import { readBody } from "./read-body.js";
 
 /** Where the relay is and how to reach it. */
 export interface RelayHttpOptions {
@@ -194,31 +195,5 @@ function redact(path: string): string {
 
 /** The body as text, refused past {@link MAX_ANSWER_BYTES}. */
 async function readText(response: Response): Promise<string> {
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > MAX_ANSWER_BYTES || response.body === null) {
-    await response.body?.cancel().catch(() => undefined);
-    if (declared > MAX_ANSWER_BYTES)
-      throw new ProtocolError("bad_frame", `the relay sent an answer of ${declared} bytes`);
-    return "";
-  }
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
-    if (done || value === undefined) break;
-    total += value.length;
-    if (total > MAX_ANSWER_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new ProtocolError("bad_frame", "the relay sent an answer over 256 KiB");
-    }
-    parts.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.length;
-  }
-  return new TextDecoder().decode(bytes);
+  return new TextDecoder().decode(await readBody(response, MAX_ANSWER_BYTES));
 }
