@@ -1,4 +1,7 @@
-/** Test helpers: the relay as a real process on 127.0.0.1 (port 0), and small API calls against it. */
+/**
+ * Test helpers: the relay as a real process on 127.0.0.1 that can be killed and started again
+ * on the same port and data, and small API calls against it.
+ */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,63 +9,149 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type DeviceIdentity, toBase64Url } from "@weft/crypto";
+import { pickFreePort } from "./free-port.js";
+
+export { pickFreePort, portIsFree } from "./free-port.js";
 
 const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 
-/** A running relay process. */
+/**
+ * A relay process with a fixed port and data directory: it can be killed, stopped and started
+ * again, and its URL stays the same, so clients that hold the URL find it after a restart.
+ */
 export interface RelayProcess {
-  url: string;
-  dir: string;
-  child: ChildProcess;
-  /** Everything it wrote to stdout and stderr so far. */
+  /** `http://127.0.0.1:PORT` (https with TLS); the same across restarts. */
+  readonly url: string;
+  /** The port it listens on; the same across restarts. */
+  readonly port: number;
+  /** Its temp directory (data in `dir/data`); kept across restarts, removed by dispose(). */
+  readonly dir: string;
+  /** The current process (a new one after each start). */
+  readonly child: ChildProcess;
+  /** Whether the current process is alive. */
+  running(): boolean;
+  /** Everything every process of it wrote to stdout and stderr so far. */
   logs(): string;
   /** Stops it with SIGTERM and resolves with its exit code; the data directory stays. */
   stop(): Promise<number | null>;
+  /** Kills it with SIGKILL (a crash: nothing flushed, nothing closed); the data stays. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data; resolves once it listens. Throws if running. */
+  start(): Promise<void>;
+  /** stop() then start(). */
+  restart(): Promise<void>;
   /** Kills it (if running) and removes its data directory. */
   dispose(): Promise<void>;
 }
 
-/** Starts `weft relay` (the built CLI) with its data in a new temp directory. */
+/** Options of {@link startRelayProcess}. */
+export interface RelayProcessOptions {
+  /** The port to listen on; by default a free one, picked once and kept across restarts. */
+  port?: number;
+}
+
+/**
+ * Starts `weft relay` (the built CLI) with `env` added to this process's environment, its data
+ * in `reuseDir` or a new temp directory; resolves once it listens.
+ */
 export async function startRelayProcess(
   env: Record<string, string> = {},
   reuseDir?: string,
+  options: RelayProcessOptions = {},
 ): Promise<RelayProcess> {
   const dir = reuseDir ?? (await mkdtemp(join(tmpdir(), "weft-relay-")));
-  let logs = "";
-  const child = spawn(process.execPath, [cli, "--port", "0", "--data", join(dir, "data")], {
-    env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stderr.on("data", (d: Buffer) => (logs += d.toString()));
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`relay exited with ${code}: ${logs}`)));
-    lines.on("line", (line) => {
-      logs += `${line}\n`;
-      const parsed = JSON.parse(line) as { url?: string };
-      if (parsed.url) resolve(parsed.url);
+  let allLogs = "";
+  let child: ChildProcess | undefined;
+  let url = "";
+  let port = options.port ?? 0;
+
+  const launch = async (): Promise<void> => {
+    const proc = spawn(
+      process.execPath,
+      [cli, "--port", String(port), "--data", join(dir, "data")],
+      {
+        env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    child = proc;
+    let logs = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      logs += d.toString();
+      allLogs += d.toString();
     });
-  });
-  return {
-    url,
+    const lines = createInterface({ input: proc.stdout });
+    url = await new Promise<string>((resolve, reject) => {
+      proc.once("exit", (code) => reject(new Error(`relay exited with ${code}: ${logs}`)));
+      lines.on("line", (line) => {
+        logs += `${line}\n`;
+        allLogs += `${line}\n`;
+        try {
+          const parsed = JSON.parse(line) as { url?: string };
+          if (parsed.url) resolve(parsed.url);
+        } catch {
+          // not a log line (a native warning): kept in the logs, nothing to parse
+        }
+      });
+    });
+  };
+
+  if (port !== 0) await launch();
+  else {
+    // A picked port can be taken by another process before the relay listens: pick again.
+    for (let tries = 0; ; tries++) {
+      port = await pickFreePort();
+      try {
+        await launch();
+        break;
+      } catch (error) {
+        if (tries >= 4 || !/cannot listen/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  const alive = (): boolean =>
+    child !== undefined && child.exitCode === null && child.signalCode === null;
+  const exited = (proc: ChildProcess): Promise<number | null> =>
+    proc.exitCode !== null || proc.signalCode !== null
+      ? Promise.resolve(proc.exitCode)
+      : new Promise((resolve) => proc.once("exit", (code) => resolve(code)));
+
+  const relay: RelayProcess = {
+    get url() {
+      return url;
+    },
+    port,
     dir,
-    child,
-    logs: () => logs,
+    get child() {
+      return child!;
+    },
+    running: alive,
+    logs: () => allLogs,
     stop: async () => {
-      if (child.exitCode !== null) return child.exitCode;
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      return exited;
+      const proc = child!;
+      if (alive()) proc.kill("SIGTERM");
+      return exited(proc);
+    },
+    kill: async () => {
+      const proc = child!;
+      if (alive()) proc.kill("SIGKILL");
+      await exited(proc);
+    },
+    start: async () => {
+      if (alive()) throw new Error(`the relay on port ${port} is already running`);
+      await launch();
+    },
+    restart: async () => {
+      await relay.stop();
+      await launch();
     },
     dispose: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGKILL");
-        await exited;
-      }
+      await relay.kill();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return relay;
 }
 
 /** One JSON call; the parsed body (or {}) and the status. */
