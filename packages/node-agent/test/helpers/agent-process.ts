@@ -11,6 +11,11 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 
 export { startRelayProcess, type RelayProcess } from "../../../relay/test/helpers/relay-process.js";
+export {
+  startFaultProxy,
+  type FaultMode,
+  type FaultProxy,
+} from "../../../relay/test/helpers/fault-proxy.js";
 
 const cli = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
 
