@@ -42,13 +42,13 @@ import {
   scanFolder,
 } from "../src/scan/index.js";
 import { hashFileChecked } from "../src/scan/hash.js";
+import { withUserPermissions } from "./helpers/unprivileged.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const isRoot = process.getuid?.() === 0;
 const posix = process.platform !== "win32";
 const SMALL: ChunkerOptions = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
 
@@ -422,7 +422,7 @@ describe("what is never synced", () => {
     },
   );
 
-  test.skipIf(isRoot || !posix)(
+  test.skipIf(!posix)(
     "an unreadable file or directory is an error entry; nothing under it is removed",
     async () => {
       const root = await tempDir();
@@ -432,7 +432,7 @@ describe("what is never synced", () => {
       await writeFile(join(root, "locked.txt"), "edited, so it must be read again");
       await put(root, "new-locked.txt", "never readable");
       for (const p of ["locked.txt", "new-locked.txt", "closed"]) await chmod(join(root, p), 0);
-      const r = await scan(root, first.current);
+      const r = await withUserPermissions([root], () => scan(root, first.current));
       const denied = expect.stringContaining("permission denied") as unknown;
       expect(r.errors).toEqual([
         { path: "closed", message: denied },
@@ -513,12 +513,14 @@ describe("the scan as a whole", () => {
     ).rejects.toMatchObject({ code: "NOT_A_DIRECTORY" });
   });
 
-  test.skipIf(isRoot || !posix)("a root that cannot be listed rejects with STORAGE", async () => {
+  test.skipIf(!posix)("a root that cannot be listed rejects with STORAGE", async () => {
     const root = await tempDir();
     await put(root, "f", "x");
     const first = await scan(root);
     await chmod(root, 0);
-    await expect(scan(root, first.current)).rejects.toMatchObject({ code: "STORAGE" });
+    await expect(
+      withUserPermissions([root], () => scan(root, first.current)),
+    ).rejects.toMatchObject({ code: "STORAGE" });
   });
 
   test("an abort signal stops the scan with its reason", async () => {
