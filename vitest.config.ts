@@ -32,5 +32,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Process tests run dist/: rebuild it when src/ is newer, so they never test an old build.
+    globalSetup: ["./vitest.global-setup.ts"],
   },
 });
