@@ -1,4 +1,4 @@
-// The relay under stress: a restart in the middle of a sync loses nothing acknowledged and the
+// The relay under stress: killed (-9) in the middle of a sync it loses nothing acknowledged and the
 // clients resume by themselves; random and mutated frames thrown at the WebSocket never crash
 // it, and afterwards it still serves correct data.
 import {
@@ -90,9 +90,8 @@ async function replica(
   return r;
 }
 
-test("a relay restarted in the middle of a sync loses nothing; clients reconnect and converge", async () => {
-  let current = await relay();
-  const dir = current.dir;
+test("a relay killed (-9) while a multi-MiB upload and download are in flight loses nothing; clients reconnect by themselves and converge", async () => {
+  const current = await relay();
   const folderId = newFolderId();
   const keyring = new FolderKeyring(folderId);
   keyring.add(0, generateFolderKey());
@@ -107,22 +106,74 @@ test("a relay restarted in the middle of a sync loses nothing; clients reconnect
     { user: "ben", role: "editor" },
     ta,
   );
-  const where = (): string => current.url;
+  const where = (): string => current.url; // the same URL across the restart
   const a = await replica(where, da, ta, folderId, keyring);
   const b = await replica(where, db, tb, folderId, keyring);
-  for (let i = 0; i < 20; i++)
-    await a.writeFile(`before/${i}.txt`, new TextEncoder().encode(`before ${i}`));
+  // Random bytes (nothing to compress or deduplicate), 1 MiB per file.
+  const content = new Map<string, Uint8Array>();
+  const write = async (path: string): Promise<void> => {
+    const bytes = new Uint8Array(randomBytes(1024 * 1024));
+    content.set(path, bytes);
+    await a.writeFile(path, bytes);
+  };
+  // The first set is on the relay and Ben is to download it; he is stopped so that his download
+  // starts at the same time as Ann's upload of the second set.
+  b.stop();
+  for (let i = 0; i < 12; i++) await write(`first/${i}.bin`);
   await a.syncOnce();
-  // Stop it while b is still catching up and a keeps writing.
-  expect(await current.stop()).toBe(0);
-  for (let i = 0; i < 10; i++)
-    await a.writeFile(`during/${i}.txt`, new TextEncoder().encode(`during ${i}`));
-  current = await relay(dir); // same data directory, new port
+  for (let i = 0; i < 12; i++) await write(`second/${i}.bin`);
+
+  let upMoved = 0;
+  let downMoved = 0;
+  let killed: Promise<void> | undefined;
+  let pendingAtKill = { a: 0, b: 0 };
+  const killWhenBothMove = (): void => {
+    if (killed || upMoved === 0 || downMoved === 0) return;
+    pendingAtKill = { a: a.stats().pendingChunks, b: b.stats().pendingChunks };
+    killed = current.kill(); // SIGKILL now, between two chunks of each transfer
+  };
+  a.on("progress", (p) => {
+    if (p.direction === "upload") upMoved = p.done;
+    killWhenBothMove();
+  });
+  b.on("progress", (p) => {
+    if (p.direction === "download") downMoved = p.done;
+    killWhenBothMove();
+  });
+  const uploading = a.syncOnce().catch((error: unknown) => error);
+  b.start();
+  await waitUntil(() => killed !== undefined, 30_000, "both transfers to move");
+  await killed;
+  // Both were cut in the middle: chunks were still queued each way.
+  expect(pendingAtKill.a).toBeGreaterThan(0);
+  expect(pendingAtKill.b).toBeGreaterThan(0);
+  await waitUntil(() => a.status !== "online" && b.status !== "online", 10_000, "both offline");
+  await current.start(); // same port, same data
+
+  // Nobody calls syncOnce or connect here: each replica must find the relay again on its own.
+  await waitUntil(
+    () => a.status === "online" && b.status === "online",
+    20_000,
+    "both online again",
+  );
+  await uploading;
   for (let round = 0; round < 3; round++) await Promise.all([a.syncOnce(), b.syncOnce()]);
   expect(b.list()).toEqual(a.list());
-  expect(b.list().filter((e) => e.kind === "file")).toHaveLength(30);
-  expect(new TextDecoder().decode(await b.readFile("during/9.txt"))).toBe("during 9");
+  expect(b.list().filter((e) => e.kind === "file")).toHaveLength(content.size);
+  for (const [path, bytes] of content) {
+    expect(Buffer.from(await b.readFile(path)).equals(Buffer.from(bytes)), path).toBe(true);
+    expect(Buffer.from(await a.readFile(path)).equals(Buffer.from(bytes)), path).toBe(true);
+  }
 }, 90_000);
+
+/** Polls `check` every 10 ms until it holds, or throws after `ms`. */
+async function waitUntil(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 test("the log is pruned below every member's ack and the snapshot; a new device starts from the snapshot", async () => {
   const current = await relay();
