@@ -8,6 +8,8 @@ import { type FaultProxy, startFaultProxy } from "./helpers/fault-proxy.js";
 let target: Server;
 let proxy: FaultProxy;
 const sockets: Socket[] = [];
+/** The target's end of each connection, by the first thing it received. */
+const byFirstMessage = new Map<string, Socket>();
 const BIG = 256 * 1024;
 
 // An echo server, except that "big\n" is answered with BIG bytes in 4 KiB pieces, 5 ms apart,
@@ -17,6 +19,8 @@ beforeEach(async () => {
     sockets.push(s);
     s.on("error", () => undefined);
     s.on("data", (d: Buffer) => {
+      if (!byFirstMessage.has(d.toString()) && ![...byFirstMessage.values()].includes(s))
+        byFirstMessage.set(d.toString(), s);
       if (d.toString() !== "big\n") return void s.write(d);
       let sent = 0;
       const timer = setInterval(() => {
@@ -34,6 +38,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await proxy.close();
   for (const s of sockets.splice(0)) s.destroy();
+  byFirstMessage.clear();
   await new Promise((resolve) => target.close(resolve));
 });
 
@@ -70,6 +75,7 @@ test("pass forwards both ways; delay holds each chunk but keeps order", async ()
   const c = await client();
   c.socket.write("hello");
   await until(() => c.received().toString() === "hello", "the echo");
+  expect([proxy.bytesUp, proxy.bytesDown]).toEqual([5, 5]);
   await proxy.delay(150);
   const sent = Date.now();
   c.socket.write("a");
@@ -78,19 +84,26 @@ test("pass forwards both ways; delay holds each chunk but keeps order", async ()
   expect(Date.now() - sent).toBeGreaterThanOrEqual(290);
 });
 
-test("stall holds open and new connections silent; pass releases what was held, in order", async () => {
+test("stall holds open and new connections silent, a close included; pass releases what was held, in order", async () => {
   const open = await client();
+  const closing = await client();
+  closing.socket.write("bye");
+  await until(() => closing.received().toString() === "bye", "the echo");
   await proxy.stall();
   open.socket.write("one");
   const fresh = await client(); // accepted, then silent
   fresh.socket.write("two");
+  let closedEarly = false;
+  void closing.ended.then(() => (closedEarly = proxy.mode === "stall"));
+  byFirstMessage.get("bye")!.end(); // the target closes one connection during the stall
   await new Promise((resolve) => setTimeout(resolve, 300)); // long enough for an echo to show
   expect(open.received().length).toBe(0);
   expect(fresh.received().length).toBe(0);
-  expect(proxy.open).toBe(2);
+  expect(closedEarly).toBe(false);
   await proxy.pass();
   await until(() => open.received().toString() === "one", "the held echo");
   await until(() => fresh.received().toString() === "two", "the new connection's echo");
+  expect(await closing.ended).toBe("closed"); // and the close arrives after all
 });
 
 test(

@@ -38,6 +38,10 @@ export interface FaultProxy {
   readonly dropped: number;
   /** Connections reset by "reset" so far. */
   readonly resets: number;
+  /** Bytes forwarded from clients to the target so far. */
+  readonly bytesUp: number;
+  /** Bytes forwarded from the target to clients so far. */
+  readonly bytesDown: number;
   /** Forwards everything again (listening again after "refuse", on the same port). */
   pass(): Promise<void>;
   /** Holds each chunk `ms` before forwarding it. */
@@ -70,6 +74,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let accepted = 0;
   let dropped = 0;
   let resets = 0;
+  let bytesUp = 0;
+  let bytesDown = 0;
   const links = new Set<Link>();
   // Resolved when the mode leaves "stall"; pumps wait on it before forwarding a chunk.
   let unstalled: Promise<void> = Promise.resolve();
@@ -82,7 +88,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     link.upstream.resetAndDestroy();
   };
   const cutLink = (link: Link): void => {
-    if (!links.delete(link)) return;
+    if (!links.has(link)) return;
+    // A black hole passes on no close either: the other end learns of it once traffic flows.
+    if (mode === "stall") {
+      void unstalled.then(() => cutLink(link));
+      return;
+    }
+    links.delete(link);
     link.client.destroy();
     link.upstream.destroy();
   };
@@ -106,8 +118,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           from.destroy();
           return;
         }
+        if (from === link.client) bytesUp += chunk.length;
+        else bytesDown += chunk.length;
         if (!to.write(chunk)) await new Promise((resolve) => to.once("drain", resolve));
       }
+      await unstalled;
       to.end(); // a half-close is passed on as one
     } catch {
       // one side failed (reset, destroyed): the other goes too
@@ -186,6 +201,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     get resets() {
       return resets;
     },
+    get bytesUp() {
+      return bytesUp;
+    },
+    get bytesDown() {
+      return bytesDown;
+    },
     pass: () => setMode("pass"),
     delay: (ms) => {
       delayMs = ms;
@@ -196,6 +217,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     reset: () => setMode("reset"),
     refuse: () => setMode("refuse"),
     close: async () => {
+      mode = "pass";
       releaseStall();
       await unlisten();
       for (const link of [...links]) cutLink(link);
