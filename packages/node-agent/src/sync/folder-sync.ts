@@ -63,7 +63,10 @@ export const RECONNECT_MAX_MS = 2000;
 export interface ConnectionOptions {
   /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
   reconnectMaxMs?: number;
-  /** Ping a silent relay after this long, give it up after twice this (default: core's). */
+  /**
+   * Ping a silent relay after this long, give it up after twice this, and a chunk request
+   * after eight times this (default: core's, 15 s).
+   */
   keepaliveMs?: number;
 }
 
@@ -158,6 +161,9 @@ export class FolderSync {
               baseUrl: session.relay,
               folderId: folder.folderId,
               token,
+              // One knob for "how long is silence": a chunk request may take eight keepalive
+              // periods (120 s by default) before it counts as stalled.
+              ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
             }),
           }
         : {}),
