@@ -1,12 +1,13 @@
 /** The everyday commands: sync (daemon or --once), status, conflicts, history, restore. */
 import { ready, shortDeviceId } from "@weft/crypto";
 import { AgentError, type FolderRecord } from "../home/index.js";
-import type { FolderStatus, FolderSync } from "../sync/folder-sync.js";
+import type { ConnectionOptions, FolderStatus, FolderSync } from "../sync/folder-sync.js";
 import {
   openFolders,
   readStoredStatus,
   runDaemon,
   runningSync,
+  syncLockHolder,
   withSyncLock,
   writeStatus,
 } from "../sync/run.js";
@@ -32,17 +33,24 @@ async function withFolders<T>(
   folders: FolderRecord[],
   online: boolean,
   work: (syncs: FolderSync[]) => Promise<T> | T,
+  options: { connection?: ConnectionOptions; daemon?: boolean } = {},
 ): Promise<T> {
   await ready();
   const device = await ctx.home.device(devicePassphrase(ctx.env));
-  return withSyncLock(ctx.home, async () => {
-    const syncs = await openFolders(ctx.home, device, folders, online);
-    try {
-      return await work(syncs);
-    } finally {
-      await Promise.allSettled(syncs.map((s) => s.close()));
-    }
-  });
+  return withSyncLock(
+    ctx.home,
+    async () => {
+      const syncs = await openFolders(ctx.home, device, folders, online, options.connection);
+      try {
+        return await work(syncs);
+      } finally {
+        await Promise.allSettled(syncs.map((s) => s.close()));
+      }
+    },
+    options.daemon ? "daemon" : "command",
+    (holder) =>
+      process.stderr.write(`waiting for another weft command (pid ${holder.pid}) to finish\n`),
+  );
 }
 
 const sync: Command = {
@@ -56,6 +64,10 @@ const sync: Command = {
     "Without PATH, every folder of this device. One `weft sync` runs per WEFT_HOME; `weft status`\n" +
     "reads what it reports. --rescan SECONDS sets the full rescan period (default 60).\n" +
     "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.\n" +
+    "The daemon reconnects by itself for as long as it runs, waiting at most --reconnect-max\n" +
+    "SECONDS between attempts (env WEFT_RECONNECT_MAX; default 2). A relay silent for\n" +
+    "--keepalive SECONDS is pinged, and after twice that the connection is replaced\n" +
+    "(env WEFT_KEEPALIVE; default 15).\n" +
     "--ui also serves the dashboard on 127.0.0.1 and prints its URL (with a new access token\n" +
     "each start); --port P picks its port (default: a free one). weft ui does this for every folder.",
   example: "weft sync --once ~/shared --json\n  weft sync --ui --port 8800",
@@ -65,88 +77,115 @@ const sync: Command = {
     timeout: { type: "string" },
     ui: { type: "boolean" },
     port: { type: "string" },
+    "reconnect-max": { type: "string" },
+    keepalive: { type: "string" },
   },
   run: async (ctx) => {
     const port = dashboardPort(ctx);
+    const connection = connectionOptions(ctx);
     const folders = await selected(ctx, ctx.positionals);
-    return withFolders(ctx, folders, true, async (syncs) => {
-      if (ctx.values["once"]) {
-        const started = Date.now();
-        const progress =
-          ctx.interactive && !ctx.json
-            ? setInterval(() => {
-                process.stderr.write(
-                  `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
-                );
-              }, 250)
-            : undefined;
-        const timeout = ctx.values["timeout"] === undefined ? 0 : Number(ctx.values["timeout"]);
-        if (!(timeout >= 0)) throw new AgentError("USAGE", "--timeout is a number of seconds");
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          const done = Promise.all(syncs.map((s) => s.syncOnce()));
-          if (timeout === 0) await done;
-          else
-            await Promise.race([
-              done,
-              new Promise((_, reject) => {
-                timer = setTimeout(() => reject(notInSync(syncs, timeout)), timeout * 1000);
-              }),
-            ]);
-        } catch (error) {
-          await writeStatus(ctx.home, syncs).catch(() => undefined);
-          throw error;
-        } finally {
-          clearTimeout(timer);
-          if (progress) {
-            clearInterval(progress);
-            process.stderr.write("\r\x1b[K");
+    return withFolders(
+      ctx,
+      folders,
+      true,
+      async (syncs) => {
+        if (ctx.values["once"]) {
+          const started = Date.now();
+          const progress =
+            ctx.interactive && !ctx.json
+              ? setInterval(() => {
+                  process.stderr.write(
+                    `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
+                  );
+                }, 250)
+              : undefined;
+          const timeout = ctx.values["timeout"] === undefined ? 0 : Number(ctx.values["timeout"]);
+          if (!(timeout >= 0)) throw new AgentError("USAGE", "--timeout is a number of seconds");
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            const done = Promise.all(syncs.map((s) => s.syncOnce()));
+            if (timeout === 0) await done;
+            else
+              await Promise.race([
+                done,
+                new Promise((_, reject) => {
+                  timer = setTimeout(() => reject(notInSync(syncs, timeout)), timeout * 1000);
+                }),
+              ]);
+          } catch (error) {
+            await writeStatus(ctx.home, syncs).catch(() => undefined);
+            throw error;
+          } finally {
+            clearTimeout(timer);
+            if (progress) {
+              clearInterval(progress);
+              process.stderr.write("\r\x1b[K");
+            }
           }
-        }
-        const statuses = await writeStatus(ctx.home, syncs);
-        const failed = syncs.flatMap((s) =>
-          s.errors.filter((e) => e.level === "error" && e.time >= started),
-        );
-        if (failed.length > 0) {
-          const first = failed[0]!;
-          throw new AgentError(
-            "RELAY",
-            `synced, but ${failed.length} problem${failed.length === 1 ? "" : "s"} left (see weft status); first: ${first.path ? `${first.path}: ` : ""}${first.message}`,
+          const statuses = await writeStatus(ctx.home, syncs);
+          const failed = syncs.flatMap((s) =>
+            s.errors.filter((e) => e.level === "error" && e.time >= started),
           );
+          if (failed.length > 0) {
+            const first = failed[0]!;
+            throw new AgentError(
+              "RELAY",
+              `synced, but ${failed.length} problem${failed.length === 1 ? "" : "s"} left (see weft status); first: ${first.path ? `${first.path}: ` : ""}${first.message}`,
+            );
+          }
+          for (const s of statuses)
+            ctx.say(
+              `${s.path}: in sync (${s.files} files, ${formatBytes(s.bytesUploaded)} up, ${formatBytes(s.bytesDownloaded)} down)`,
+            );
+          return { folders: statuses, ms: Date.now() - started };
         }
-        for (const s of statuses)
-          ctx.say(
-            `${s.path}: in sync (${s.files} files, ${formatBytes(s.bytesUploaded)} up, ${formatBytes(s.bytesDownloaded)} down)`,
-          );
-        return { folders: statuses, ms: Date.now() - started };
-      }
-      const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
-      if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
-      ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
-      const dashboard =
-        port === undefined ? undefined : await startDashboard(ctx.home, syncs, { port });
-      // With --json stdout is kept for the one final object: the URL goes to stderr then.
-      if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
-      else if (dashboard) ctx.say(`dashboard: ${dashboard.url}`);
-      try {
-        await runDaemon(syncs, ctx.home, {
-          signal: ctx.signal,
-          rescanMs: rescan * 1000,
-          ...(ctx.interactive && !ctx.json
-            ? {
-                onStatus: (all: FolderStatus[]) =>
-                  process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
-              }
-            : {}),
-        });
-      } finally {
-        await dashboard?.close();
-      }
-      if (ctx.interactive && !ctx.json) process.stderr.write("\n");
-      return { stopped: true, ...(dashboard ? { dashboard: dashboard.url } : {}) };
-    });
+        const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
+        if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
+        ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
+        const dashboard =
+          port === undefined ? undefined : await startDashboard(ctx.home, syncs, { port });
+        // With --json stdout is kept for the one final object: the URL goes to stderr then.
+        if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
+        else if (dashboard) ctx.say(`dashboard: ${dashboard.url}`);
+        try {
+          await runDaemon(syncs, ctx.home, {
+            signal: ctx.signal,
+            rescanMs: rescan * 1000,
+            ...(ctx.interactive && !ctx.json
+              ? {
+                  onStatus: (all: FolderStatus[]) =>
+                    process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
+                }
+              : {}),
+          });
+        } finally {
+          await dashboard?.close();
+        }
+        if (ctx.interactive && !ctx.json) process.stderr.write("\n");
+        return { stopped: true, ...(dashboard ? { dashboard: dashboard.url } : {}) };
+      },
+      { connection, daemon: !ctx.values["once"] },
+    );
   },
 };
+
+/** `--reconnect-max` and `--keepalive` (or their environment variables), in ms. @throws AgentError USAGE */
+function connectionOptions(ctx: CommandContext): ConnectionOptions {
+  const seconds = (flag: string, env: string): number | undefined => {
+    const text = (ctx.values[flag] as string | undefined) ?? ctx.env[env];
+    if (text === undefined || text === "") return undefined;
+    const n = Number(text);
+    if (!(n > 0) || n > 86_400)
+      throw new AgentError("USAGE", `--${flag} (${env}) is a number of seconds above 0`);
+    return n * 1000;
+  };
+  const reconnectMaxMs = seconds("reconnect-max", "WEFT_RECONNECT_MAX");
+  const keepaliveMs = seconds("keepalive", "WEFT_KEEPALIVE");
+  return {
+    ...(reconnectMaxMs !== undefined ? { reconnectMaxMs } : {}),
+    ...(keepaliveMs !== undefined ? { keepaliveMs } : {}),
+  };
+}
 
 const status: Command = {
   name: "status",
@@ -159,9 +198,12 @@ const status: Command = {
   flags: {},
   run: async (ctx) => {
     const folders = await ctx.home.selectFolders(ctx.positionals);
-    const pid = await runningSync(ctx.home);
+    // Another process holds the state (the daemon, or a `sync --once`): show what it reports
+    // rather than wait for it.
+    const holder = await syncLockHolder(ctx.home);
+    const pid = holder?.daemon ? holder.pid : undefined;
     let statuses: (FolderStatus & { updated?: number })[];
-    if (pid !== undefined) {
+    if (holder !== undefined) {
       statuses = [];
       for (const f of folders) {
         const s = await readStoredStatus(ctx.home, f);
