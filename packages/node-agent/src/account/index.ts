@@ -109,8 +109,15 @@ export class Session {
     readonly relaySession: RelaySession,
   ) {}
 
-  /** The session for `relay` (or the only account). @throws AgentError NOT_READY when not logged in */
-  static async open(home: Home, relay?: string): Promise<Session> {
+  /**
+   * The session for `relay` (or the only account); its requests give up after `timeoutMs`
+   * (default: core's, 30 s). @throws AgentError NOT_READY when not logged in
+   */
+  static async open(
+    home: Home,
+    relay?: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Session> {
     const record = await home.account(relay);
     const stored = async () => (await home.accounts()).find((a) => a.relay === record.relay);
     const store: RelayTokenStore = {
@@ -126,6 +133,7 @@ export class Session {
       relay: record.relay,
       tokens: tokensOf(record),
       tokenStore: store,
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
     return new Session(record, session);
   }

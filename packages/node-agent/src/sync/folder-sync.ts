@@ -64,8 +64,8 @@ export interface ConnectionOptions {
   /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
   reconnectMaxMs?: number;
   /**
-   * Ping a silent relay after this long, give it up after twice this, and a chunk request
-   * after eight times this (default: core's, 15 s).
+   * Ping a silent relay after this long, give it up after twice this (an account request
+   * too), and a chunk request after eight times this (default: core's, 15 s).
    */
   keepaliveMs?: number;
 }

@@ -142,7 +142,10 @@ export async function openFolders(
   const opened: FolderSync[] = [];
   try {
     for (const folder of folders) {
-      const session = online ? await Session.open(home, folder.relay) : undefined;
+      // A request that hangs (a stalled network) holds up the start, the key fetch included:
+      // it gives up when a silent connection would, and the folder opens with stored keys.
+      const timeout = connection.keepaliveMs ? { timeoutMs: 2 * connection.keepaliveMs } : {};
+      const session = online ? await Session.open(home, folder.relay, timeout) : undefined;
       opened.push(await FolderSync.open(home, folder, identity, session, connection));
     }
   } catch (error) {
