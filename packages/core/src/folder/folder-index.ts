@@ -457,7 +457,11 @@ export class FolderIndex {
       let shownAt: string | undefined;
       for (const e of this.tree().entries.values())
         if (e.fileId === entry.fileId && e.conflictVersion === version) shownAt = e.path;
-      dest = splitPath(resolution.path ?? shownAt!);
+      const wanted = resolution.path ?? shownAt;
+      // Not shown only when the file is a directory now (copies sit beside files): name a path.
+      if (wanted === undefined)
+        throw new WeftError("INVALID_PATH", `${entry.path} shows no copy ${version}; give a path`);
+      dest = splitPath(wanted);
       if (dest.length === 0) throw new WeftError("INVALID_PATH", "cannot write the folder root");
       checkName(dest[dest.length - 1]!);
       // The copy's own name is free once it is settled; any other taken name is refused
