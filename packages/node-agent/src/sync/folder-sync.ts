@@ -55,7 +55,7 @@ export interface PassCounts {
 export interface FolderStatus {
   folderId: string;
   path: string;
-  state: "idle" | "scanning" | "syncing" | "offline" | "error";
+  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped";
   connection: string;
   pendingOut: number;
   pendingChunks: number;

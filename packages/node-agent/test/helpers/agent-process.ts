@@ -36,8 +36,8 @@ export interface Device {
   ): Promise<RunResult>;
   /** Runs `weft ...args` and throws unless it exits 0; returns the JSON it printed. */
   ok(args: string[], options?: { input?: string }): Promise<Record<string, unknown>>;
-  /** Starts a long-running `weft ...args` (e.g. the sync daemon). */
-  spawn(args: string[]): ChildProcess;
+  /** Starts a long-running `weft ...args` (e.g. the sync daemon), with `env` added. */
+  spawn(args: string[], env?: Record<string, string>): ChildProcess;
 }
 
 /** A device with its home and folder under a fresh temp directory. */
@@ -88,7 +88,7 @@ export async function makeDevice(
         );
       return r.json;
     },
-    spawn: (args) => spawnWeft(args),
+    spawn: (args, extra) => spawnWeft(args, extra),
     dispose: () => rm(root, { recursive: true, force: true }),
   };
 }
