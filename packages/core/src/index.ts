@@ -49,6 +49,7 @@ export type {
   ReplicaStatus,
   TransferProgress,
 } from "./replica/events.js";
+export type { ConnectionState } from "./replica/engine.js";
 export { MAX_DOC_NAME_BYTES } from "./replica/payload.js";
 export type { CollectableBlobStore, GarbageReport } from "./replica/garbage.js";
 export type { DeletedFile } from "./folder/deleted.js";

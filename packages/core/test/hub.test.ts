@@ -11,7 +11,7 @@ import {
 } from "@weft/crypto";
 import type { ChunkId, DeviceId, DeviceIdentity, FolderId } from "@weft/crypto";
 import { beforeAll, describe, expect, test } from "vitest";
-import { ProtocolError, SUPPORTED_VERSIONS } from "../src/protocol/index.js";
+import { PROTOCOL_VERSION, ProtocolError, SUPPORTED_VERSIONS } from "../src/protocol/index.js";
 import type { Message, MessageOf, TransportCloseInfo } from "../src/protocol/index.js";
 import { MemoryHub, seededRandom } from "../src/testing/index.js";
 import type { MemoryHubTransport } from "../src/testing/index.js";
@@ -103,7 +103,7 @@ describe("handshake and auth", () => {
     const a = await join(identities[0]);
     expect(a.got[0]).toMatchObject({
       type: "welcome",
-      version: 1,
+      version: PROTOCOL_VERSION,
       server: { name: "weft-memory-hub" },
     });
     expect(a.t.state).toBe("open");

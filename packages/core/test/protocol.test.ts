@@ -54,6 +54,7 @@ const EXAMPLES: Record<MessageType, Message> = {
   welcome: { type: "welcome", version: 1, server: { name: "weft-relay", version: "0.1.0" } },
   auth: { type: "auth", requestId: 1, token: "eyJhbGciOiJFZERTQSJ9.e30.c2ln" },
   ok: { type: "ok", requestId: 300 },
+  ping: { type: "ping", requestId: 301 },
   error: {
     type: "error",
     code: "forbidden",
@@ -210,6 +211,7 @@ describe("limits", () => {
     welcome: { type: "welcome", version: 0xffff, server: { name: longest, version: longest } },
     auth: { type: "auth", requestId: BIG, token: "t".repeat(frameLimits.maxTokenBytes) },
     ok: { type: "ok", requestId: BIG },
+    ping: { type: "ping", requestId: BIG },
     error: {
       type: "error",
       code: "internal",
@@ -447,7 +449,7 @@ describe("malformed frames", () => {
   });
 
   test("unknown and reserved tags are bad_frame; unknown formats unsupported_version", () => {
-    for (const tag of [0x00, 0x06, 0x17, 0xff]) {
+    for (const tag of [0x00, 0x07, 0x17, 0xff]) {
       expectProtocolError(
         () => decodeMessage(Uint8Array.of(FRAME_FORMAT, tag, 0)),
         "bad_frame",
@@ -590,8 +592,10 @@ describe("ids", () => {
 
 describe("version negotiation", () => {
   test("picks the highest common version", () => {
-    expect(PROTOCOL_VERSION).toBe(1);
+    expect(PROTOCOL_VERSION).toBe(2);
+    // A relay or client that speaks only version 1 (no ping) is still spoken to.
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 1 })).toBe(1);
+    expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 2 })).toBe(2);
     expect(negotiateVersion({ min: 1, max: 4 }, { min: 2, max: 9 })).toBe(4);
     expect(negotiateVersion({ min: 2, max: 9 }, { min: 1, max: 4 })).toBe(4);
     expect(negotiateVersion({ min: 3, max: 3 }, { min: 1, max: 7 })).toBe(3);

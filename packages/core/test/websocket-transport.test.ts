@@ -17,6 +17,7 @@ import { expectSameBytes } from "../src/conformance/index.js";
 import { WeftError } from "../src/errors.js";
 import type { Message, Transport, TransportEventMap } from "../src/protocol/index.js";
 import {
+  PROTOCOL_VERSION,
   ProtocolError,
   SUPPORTED_VERSIONS,
   decodeMessage,
@@ -87,7 +88,9 @@ describe("createWebSocketTransport", () => {
     await t.whenReady();
     const welcome = next(t, "message");
     t.send(HELLO);
-    expect(await welcome).toEqual(expect.objectContaining({ type: "welcome", version: 1 }));
+    expect(await welcome).toEqual(
+      expect.objectContaining({ type: "welcome", version: PROTOCOL_VERSION }),
+    );
     const ok = next(t, "message");
     t.send({ type: "auth", requestId: 7, token });
     expect(await ok).toEqual({ type: "ok", requestId: 7 });

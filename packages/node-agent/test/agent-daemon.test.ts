@@ -57,17 +57,17 @@ afterAll(async () => {
 
 describe("weft sync as a daemon", () => {
   test("changes on either device arrive on the other while both run; SIGTERM exits 0", async () => {
-    const a = ana.spawn(["sync", "--rescan", "30"]);
-    const b = ben.spawn(["sync", "--rescan", "30"]);
+    const a = ana.spawn(["sync", "--rescan", "600"]);
+    const b = ben.spawn(["sync", "--rescan", "600"]);
     daemons.push(a, b);
     await waitFor(
       async () => (await ana.run(["status", "--json"])).json?.["daemon"] === a.pid,
-      45_000,
+      20_000,
       "ana's daemon",
     );
     await waitFor(
       async () => (await ben.run(["status", "--json"])).json?.["daemon"] === b.pid,
-      45_000,
+      20_000,
       "ben's daemon",
     );
 
@@ -77,6 +77,8 @@ describe("weft sync as a daemon", () => {
       30_000,
       "ana's file on ben",
     );
+    // Edited at once after it arrived: the watcher must take this as ben's change (with a
+    // rescan only every 10 minutes, nothing else would find it).
     await writeFile(join(ben.folder, "from-ana.txt"), "ben answers\n");
     await waitFor(
       () => contentIs(join(ana.folder, "from-ana.txt"), "ben answers\n"),
@@ -101,7 +103,7 @@ describe("weft sync as a daemon", () => {
     b.kill("SIGTERM");
     expect(await stopped(a)).toBe(0);
     expect(await stopped(b)).toBe(0);
-  }, 150_000);
+  }, 90_000);
 
   test("a chunk tampered with on the relay is refused: nothing corrupt on disk, and status says so", async () => {
     // No daemon of the test before may still run (it would fetch the chunk before the tampering).

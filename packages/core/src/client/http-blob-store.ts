@@ -58,6 +58,12 @@ export interface HttpBlobStoreOptions {
   token: string | (() => string | Promise<string>);
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
+  /**
+   * A request whose answer has not begun after this long, or whose body has not all arrived
+   * this long after it began, is abandoned as `unavailable` (default 120,000 ms: a 16 MiB batch
+   * needs about 140 KB/s). A relay or network that stalls must not hold a transfer forever.
+   */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -86,6 +92,7 @@ export class HttpBlobStore implements BlobStore {
    * garbage collection, so a long-lived shared signal collects thousands of listeners.
    */
   private readonly inflight = new Set<AbortController>();
+  private readonly timeoutMs: number;
   private closed = false;
 
   /** @throws WeftError INVALID_OPTIONS for a malformed base URL, folder id, token or fetch */
@@ -108,6 +115,10 @@ export class HttpBlobStore implements BlobStore {
     const fetchFn = options.fetch ?? globalThis.fetch;
     if (typeof fetchFn !== "function")
       throw new WeftError("INVALID_OPTIONS", "there is no global fetch: pass options.fetch");
+    const timeoutMs = options.requestTimeoutMs ?? 120_000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new WeftError("INVALID_OPTIONS", "requestTimeoutMs must be a positive number");
+    this.timeoutMs = timeoutMs;
     this.fetchFn = fetchFn;
     this.tokenSource = token;
     this.origin = url.origin;
@@ -503,14 +514,31 @@ export class HttpBlobStore implements BlobStore {
     if (this.closed) throw closedError("HttpBlobStore");
     const controller = new AbortController();
     this.inflight.add(controller);
+    // Two deadlines on one timer: the answer must begin within the timeout, then its body
+    // must all arrive within another. The body is read by the caller, so the second is left
+    // running (unref'd); aborting a request that has finished does nothing.
+    const abandon = () =>
+      controller.abort(
+        new ProtocolError(
+          "unavailable",
+          `the relay at ${this.origin} did not answer within ${Math.round(this.timeoutMs / 1000)} s`,
+        ),
+      );
+    let timer = setTimeout(abandon, this.timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
     try {
-      return await this.fetchFn(`${this.base}${path}`, {
+      const response = await this.fetchFn(`${this.base}${path}`, {
         method,
         headers,
         body,
         signal: controller.signal,
       });
+      clearTimeout(timer);
+      timer = setTimeout(abandon, this.timeoutMs);
+      (timer as { unref?: () => void }).unref?.();
+      return response;
     } catch (error) {
+      clearTimeout(timer);
       if (this.closed) throw closedError("HttpBlobStore");
       throw new ProtocolError("unavailable", `the relay at ${this.origin} cannot be reached`, {
         cause: error,

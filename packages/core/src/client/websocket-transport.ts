@@ -116,6 +116,10 @@ class WebSocketTransport implements Transport {
     }),
   );
 
+  get bufferedAmount(): number {
+    return (this.socket as { bufferedAmount?: number } | undefined)?.bufferedAmount ?? 0;
+  }
+
   constructor(
     url: string,
     private readonly host: string,

@@ -53,6 +53,7 @@ export function encodeMessage(message: Message): Uint8Array {
       w.string(m.token);
       break;
     case "ok":
+    case "ping":
       w.uint(m.requestId);
       break;
     case "error":
@@ -231,6 +232,7 @@ function readBody(r: FrameReader, type: MessageType): Message {
         token: r.string("token", frameLimits.maxTokenBytes),
       };
     case "ok":
+    case "ping":
       return { type, requestId: r.uint("requestId") };
     case "error": {
       const code = r.enumeration("code", CODE_BY_NUMBER);

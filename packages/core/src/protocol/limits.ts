@@ -70,6 +70,7 @@ export const messageFrameLimits = Object.freeze({
   welcome: SMALL,
   auth: frameLimits.maxTokenBytes + 64,
   ok: SMALL,
+  ping: SMALL,
   error: frameLimits.maxErrorMessageBytes + 64,
   subscribe: SMALL,
   subscribed: SMALL,

@@ -58,7 +58,18 @@ export interface AuthMessage {
   token: string;
 }
 
-/** Success answer to a request whose success carries no data (`auth`, `unsubscribe`, `snapshotPut`). */
+/**
+ * Device → relay, after `auth`: is this connection still alive? Answered by `ok`. A device
+ * sends one when it has heard nothing for a while, so a connection that hangs (a stalled
+ * network, a half-open TCP connection) is found and replaced instead of waited on forever.
+ */
+export interface PingMessage {
+  type: "ping";
+  /** Matches the answer. */
+  requestId: number;
+}
+
+/** Success answer to a request whose success carries no data (`auth`, `ping`, `unsubscribe`, `snapshotPut`). */
 export interface OkMessage {
   type: "ok";
   /** The request being answered. */
@@ -268,6 +279,7 @@ export type Message =
   | HelloMessage
   | WelcomeMessage
   | AuthMessage
+  | PingMessage
   | OkMessage
   | ErrorMessage
   | SubscribeMessage

@@ -14,7 +14,7 @@ export const FRAME_FORMAT = 1;
  * keeps its number here, commented out, so an old frame can never be misread as a new one.
  *
  *   0x00        reserved: a zeroed buffer must not decode as a message
- *   0x01–0x0f   connection: hello, welcome, auth, ok, error
+ *   0x01–0x0f   connection: hello, welcome, auth, ok, error, ping
  *   0x10–0x1f   the folder log
  *   0x20–0x2f   snapshots
  *   0x30–0x3f   blobs
@@ -28,6 +28,7 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = Object.freeze
   auth: 0x03,
   ok: 0x04,
   error: 0x05,
+  ping: 0x06,
   subscribe: 0x10,
   subscribed: 0x11,
   unsubscribe: 0x12,

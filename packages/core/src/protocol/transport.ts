@@ -56,6 +56,12 @@ export interface Transport {
   on<E extends keyof TransportEventMap>(event: E, listener: TransportListener<E>): () => void;
   /** Closes the connection (both directions). Messages already sent are still delivered. */
   close(reason?: string): void;
+  /**
+   * Bytes sent but not yet handed to the network, when the transport can tell (a WebSocket's
+   * `bufferedAmount`). A connection whose relay is silent while this shrinks is busy carrying
+   * a large frame, not dead.
+   */
+  readonly bufferedAmount?: number;
 }
 
 /** One end of {@link createMemoryTransportPair}: a {@link Transport} with counters for tests. */

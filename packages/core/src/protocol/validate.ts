@@ -46,7 +46,8 @@ export function validateMessage(value: unknown): Message {
       text(m["token"], "auth.token", frameLimits.maxTokenBytes, 1, TOKEN_CHARS);
       break;
     case "ok":
-      uint(m["requestId"], "ok.requestId");
+    case "ping":
+      uint(m["requestId"], `${type}.requestId`);
       break;
     case "error":
       if (!isProtocolErrorCode(m["code"])) throw bad("error.code", "is not a known error code");

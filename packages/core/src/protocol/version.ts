@@ -3,8 +3,11 @@ import { ProtocolError } from "./errors.js";
 import { frameLimits } from "./limits.js";
 import type { VersionRange } from "./messages.js";
 
-/** The protocol version this code speaks best (the highest it supports). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this code speaks best (the highest it supports). Version 2 added
+ * `ping`; everything else is as in version 1, which this code still speaks.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** The versions this code supports, announced in `hello` and checked against it in `welcome`. */
 export const SUPPORTED_VERSIONS: Readonly<VersionRange> = Object.freeze({

@@ -16,6 +16,22 @@ export interface ConnectionHandlers {
   onClose(error: Error | undefined): void;
 }
 
+/** How a {@link Connection} tells a live relay from a silent one. */
+export interface ConnectionTiming {
+  /**
+   * After this long without a frame from the relay, the session asks it with a `ping`; after
+   * twice this long it is given up on (closed as `unavailable`), and `open()` fails if the
+   * handshake takes longer than twice this. A connection that stalls (the network dropped
+   * without a reset, a proxy that accepts and holds) is replaced instead of waited on forever.
+   */
+  keepaliveMs: number;
+  /** The clock (tests inject one). */
+  now: () => number;
+}
+
+/** The version that added `ping`; with an older relay an idle connection is left alone. */
+const PING_SINCE = 2;
+
 /** Requests and the answer type each expects. */
 type Answer<T extends Message["type"]> = T extends "subscribe"
   ? MessageOf<"subscribed">
@@ -29,7 +45,14 @@ type Answer<T extends Message["type"]> = T extends "subscribe"
 
 type RequestMessage = Extract<Message, { requestId: number }> & {
   type:
-    "auth" | "subscribe" | "unsubscribe" | "append" | "snapshotPut" | "snapshotGet" | "haveCheck";
+    | "auth"
+    | "ping"
+    | "subscribe"
+    | "unsubscribe"
+    | "append"
+    | "snapshotPut"
+    | "snapshotGet"
+    | "haveCheck";
 };
 
 const CLIENT = { name: "weft-core", version: "0.1.0" };
@@ -50,11 +73,17 @@ export class Connection {
   private readonly unsubscribe: (() => void)[] = [];
   /** The negotiated protocol version once open. */
   version = 0;
+  private lastHeard: number;
+  private lastBuffered = 0;
+  private pinging = false;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly transport: Transport,
     private readonly handlers: ConnectionHandlers,
+    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: Date.now },
   ) {
+    this.lastHeard = timing.now();
     this.unsubscribe.push(
       transport.on("message", (m) => this.receive(m)),
       transport.on("close", (info) =>
@@ -64,8 +93,15 @@ export class Connection {
     );
   }
 
-  /** Connects, negotiates the version and authenticates with `token`. */
+  /**
+   * Connects, negotiates the version and authenticates with `token`; from then on watches
+   * that the relay still answers (see {@link ConnectionTiming}).
+   * @throws ProtocolError `unavailable` when the relay cannot be reached or does not answer in time
+   */
   async open(token: string): Promise<void> {
+    // Checked a few times per keepalive period: the handshake too must not hang forever.
+    this.watchdog = setInterval(() => this.checkAlive(), Math.max(10, this.timing.keepaliveMs / 4));
+    (this.watchdog as { unref?: () => void }).unref?.();
     await this.transport.connect();
     const welcome = await this.exchange<MessageOf<"welcome">>(
       { type: "hello", versions: SUPPORTED_VERSIONS, client: CLIENT },
@@ -130,6 +166,7 @@ export class Connection {
 
   private receive(m: Message): void {
     if (this.closed) return;
+    this.lastHeard = this.timing.now();
     try {
       if (this.helloWaiter) {
         this.pending.delete(-1);
@@ -163,9 +200,46 @@ export class Connection {
     }
   }
 
+  /**
+   * Gives up on a relay silent for twice the keepalive period (or a handshake that long), and
+   * pings one silent for one period. Frames leaving this side count as life too: a large
+   * append on a slow uplink keeps the relay quiet until it has all arrived.
+   */
+  private checkAlive(): void {
+    if (this.closed) return;
+    const now = this.timing.now();
+    const buffered = this.transport.bufferedAmount ?? 0;
+    if (buffered !== this.lastBuffered) {
+      this.lastBuffered = buffered;
+      if (buffered > 0) this.lastHeard = now;
+    }
+    const silent = now - this.lastHeard;
+    const opening = this.version === 0 || this.helloWaiter !== undefined;
+    const canPing = !opening && this.version >= PING_SINCE;
+    // An old relay that cannot be pinged is only judged while it owes an answer.
+    const owed = opening || this.pinging || this.pending.size > 0;
+    if (owed && silent >= 2 * this.timing.keepaliveMs) {
+      const error = new ProtocolError(
+        "unavailable",
+        `the relay did not answer for ${Math.round(silent / 1000)} s`,
+      );
+      this.end(error);
+      this.transport.close(error.message);
+      return;
+    }
+    if (canPing && !this.pinging && silent >= this.timing.keepaliveMs) {
+      this.pinging = true;
+      this.request({ type: "ping", requestId: 0 }).then(
+        () => (this.pinging = false),
+        () => undefined, // the connection ended; its owner hears that from onClose
+      );
+    }
+  }
+
   private end(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.watchdog);
     for (const off of this.unsubscribe) off();
     const reason = error ?? new ProtocolError("unavailable", "connection closed");
     for (const { reject } of this.pending.values()) reject(reason);

@@ -61,14 +61,34 @@ export interface EngineOptions {
   token: () => string | Promise<string>;
   snapshotEvery: number;
   reconnectDelayMs: { min: number; max: number };
+  keepaliveMs: number;
   onApplied: (changed: number) => void;
   startTransfers: () => void;
   outgoing: OutgoingIndex;
 }
 
-/** See the module comment. */
+/** The session with the relay as people see it: `weft status` and the dashboard show this. */
+export interface ConnectionState {
+  /** The connection state. */
+  status: ReplicaStatus;
+  /** When it entered that state (ms since the epoch). */
+  since: number;
+  /** Why the last connection attempt failed or the last connection ended, and when. */
+  lastError?: { message: string; time: number };
+  /** When the next connection attempt is due (ms since the epoch), while one is scheduled. */
+  nextRetryAt?: number;
+}
+
+/**
+ * Keeps one replica's session with the relay: connects and reconnects (capped exponential
+ * backoff with jitter, for as long as the replica runs), seals the outbox into envelopes,
+ * applies the log in order and acknowledges it, uploads snapshots, and tracks presence.
+ */
 export class SyncEngine {
   status: ReplicaStatus = "stopped";
+  private statusSince = Date.now();
+  private lastError: ConnectionState["lastError"];
+  private nextRetryAt: number | undefined;
   /** Unsent local parts, oldest first (mirror of the stored outbox). */
   readonly outbox: OutboxEntry[] = [];
   /** Sealed envelopes the relay has not confirmed, by device sequence number. */
@@ -114,6 +134,7 @@ export class SyncEngine {
     this.transfers.stop();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.nextRetryAt = undefined;
     this.setStatus("stopped");
     this.conn?.close("replica stopped");
     this.conn = undefined;
@@ -130,11 +151,47 @@ export class SyncEngine {
       );
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.connecting ??= this.attempt().finally(() => {
-      this.connecting = undefined;
-      this.notify();
-    });
+    this.nextRetryAt = undefined;
+    // The next attempt is scheduled here, once this one is over, and by nothing inside it:
+    // an attempt that failed (and any close it caused) must always leave a retry behind.
+    this.connecting ??= this.attempt().then(
+      () => {
+        this.connecting = undefined;
+        this.notify();
+      },
+      (error: unknown) => {
+        this.connecting = undefined;
+        if (this.status !== "stopped") {
+          this.failed(error);
+          this.setStatus("offline");
+          this.scheduleRetry();
+        }
+        this.notify();
+        throw error;
+      },
+    );
     return this.connecting;
+  }
+
+  /** The connection as people see it (see {@link ConnectionState}). */
+  connectionState(): ConnectionState {
+    return {
+      status: this.status,
+      since: this.statusSince,
+      ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
+      ...(this.nextRetryAt !== undefined ? { nextRetryAt: this.nextRetryAt } : {}),
+    };
+  }
+
+  /**
+   * Remembers why connecting failed, and reports it once: a relay that stays down fails the
+   * same way on every retry, and people need to hear it once, not every two seconds.
+   */
+  private failed(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    const repeated = this.lastError?.message === message;
+    this.lastError = { message, time: Date.now() };
+    if (!repeated) this.report(error, "connecting to the relay");
   }
 
   /** Whether nothing is in progress and, when online, nothing is pending either way. */
@@ -329,10 +386,14 @@ export class SyncEngine {
     this.setStatus("connecting");
     let conn: Connection | undefined;
     try {
-      conn = new Connection(this.options.connect!(), {
-        onPush: (m) => this.onPush(m),
-        onClose: (error) => this.onClose(conn!, error),
-      });
+      conn = new Connection(
+        this.options.connect!(),
+        {
+          onPush: (m) => this.onPush(m),
+          onClose: (error) => this.onClose(conn!, error),
+        },
+        { keepaliveMs: this.options.keepaliveMs, now: Date.now },
+      );
       this.conn = conn;
       await conn.open(await this.options.token());
       const snap = await conn.request({
@@ -372,6 +433,7 @@ export class SyncEngine {
       if (this.conn !== conn || !conn.isOpen)
         throw new ProtocolError("unavailable", "connection closed while subscribing");
       this.retryDelay = this.options.reconnectDelayMs.min;
+      this.lastError = undefined;
       this.setStatus("online");
       conn.post(this.presence("online"));
       for (const [deviceSeq, envelope] of [...this.sent].sort((a, b) => a[0] - b[0]))
@@ -384,11 +446,7 @@ export class SyncEngine {
         this.conn = undefined;
         conn.close("connection attempt failed");
       }
-      if (this.status !== "stopped") {
-        this.setStatus("offline");
-        this.scheduleRetry();
-      }
-      throw error;
+      throw error; // connectNow marks the replica offline and schedules the next attempt
     }
   }
 
@@ -398,18 +456,25 @@ export class SyncEngine {
     if (this.status === "stopped") return;
     this.peers.allOffline();
     this.setStatus("offline");
-    if (error && !(error instanceof ProtocolError && error.wireCode === "unavailable"))
-      this.report(error, "the connection to the relay failed");
+    // While an attempt is running (this was its connection), that attempt fails next: it
+    // records why and schedules the retry itself.
+    if (this.connecting) return;
+    const reason = error ?? new ProtocolError("unavailable", "the relay closed the connection");
+    this.lastError = { message: reason.message, time: Date.now() };
+    if (!(reason instanceof ProtocolError && reason.wireCode === "unavailable"))
+      this.report(reason, "the connection to the relay failed");
     this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer || this.status === "stopped" || this.connecting) return;
+    if (this.retryTimer || this.status === "stopped") return;
     const jitter = 0.5 + Math.random() / 2; // spread reconnects of many devices after a relay restart
+    const delay = this.retryDelay * jitter;
+    this.nextRetryAt = Date.now() + delay;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.connectNow().catch(() => undefined);
-    }, this.retryDelay * jitter);
+    }, delay);
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMs.max);
     this.retryTimer.unref?.();
   }
@@ -417,6 +482,7 @@ export class SyncEngine {
   private setStatus(status: ReplicaStatus): void {
     if (status === this.status) return;
     this.status = status;
+    this.statusSince = Date.now();
     if (status !== "online") this.synced = false;
     this.ctx.events.emit("status", { status, synced: this.synced });
     this.docs.statusChanged();

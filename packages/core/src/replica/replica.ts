@@ -21,7 +21,7 @@ import { ClientOwnership } from "./authorize.js";
 import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
 import { DocChannels } from "./doc-channels.js";
-import { SyncEngine } from "./engine.js";
+import { type ConnectionState, SyncEngine } from "./engine.js";
 import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
 import { LocalState } from "./local-state.js";
 import type { StateOp } from "../storage/index.js";
@@ -93,6 +93,7 @@ export class Replica {
       token: typeof token === "function" ? token : () => token ?? "",
       snapshotEvery: options.snapshotEvery ?? 1000,
       reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
+      keepaliveMs: options.keepaliveMs ?? 15_000,
       onApplied: (changed) => this.afterRemote(changed),
       outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
@@ -333,6 +334,14 @@ export class Replica {
   /** The connection state. */
   get status(): ReplicaStatus {
     return this.engine.status;
+  }
+
+  /**
+   * The connection with details for people: since when it is in its state, why the last
+   * attempt failed, when the next one is due.
+   */
+  get connection(): ConnectionState {
+    return this.engine.connectionState();
   }
 
   /** The folder's other devices that this replica has heard of, with presence and lag. */

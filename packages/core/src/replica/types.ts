@@ -36,8 +36,18 @@ export interface ReplicaOptions {
   compress?: boolean | RawDeflate;
   /** Upload a snapshot after this many log entries past the newest one (default 1000). */
   snapshotEvery?: number;
-  /** Reconnect backoff in ms (default 250 to 30,000, doubling, with jitter). */
+  /**
+   * Reconnect backoff in ms (default 250 to 30,000, doubling, each wait randomly shortened by
+   * up to half so devices do not all return at once). It retries for as long as the replica
+   * runs; `max` bounds how long after the relay is back a device can take to notice.
+   */
   reconnectDelayMs?: { min: number; max: number };
+  /**
+   * After this long without hearing from the relay the replica pings it, and after twice this
+   * long it drops the connection and reconnects (default 15,000 ms). A connection attempt that
+   * gets no answer is given up after twice this long too.
+   */
+  keepaliveMs?: number;
   /** Chunker sizes; every device of a folder must use the same ones. */
   chunking?: ChunkerOptions;
   /** History kept per file. */

@@ -240,6 +240,17 @@ export class MemoryHub {
     return s && { ...s, ciphertext: s.ciphertext.slice() };
   }
 
+  /**
+   * Makes the hub hang (true) or answer again (false): while it hangs, connections open and
+   * stay open, but every frame either way is lost, as with a relay that stopped responding or
+   * a network path that silently drops everything. Clients must notice on their own.
+   */
+  setStalled(stalled: boolean): void {
+    this.stalled = stalled;
+  }
+
+  private stalled = false;
+
   /** Frames queued and not yet delivered, over all connections and both directions. */
   get pendingFrames(): number {
     return this.scheduler.pendingFrames;
@@ -276,7 +287,7 @@ export class MemoryHub {
   // ---- connection life ----
 
   private receive(conn: Connection, frame: Uint8Array): void {
-    if (!this.connections.has(conn)) return;
+    if (!this.connections.has(conn) || this.stalled) return;
     let message: Message;
     try {
       message = decodeMessage(frame);
@@ -349,6 +360,7 @@ export class MemoryHub {
     }
     const device = conn.device;
     if (device === undefined) throw refuse("unauthorized", `${m.type} before auth`);
+    if (m.type === "ping") return this.send(conn, { type: "ok", requestId: m.requestId });
     const folder = this.memberFolder(m.folderId, device);
     const requestId = "requestId" in m ? m.requestId : 0;
     switch (m.type) {
@@ -492,7 +504,7 @@ export class MemoryHub {
   }
 
   private send(conn: Connection, message: Message): void {
-    if (!this.connections.has(conn)) return;
+    if (!this.connections.has(conn) || this.stalled) return;
     let frame: Uint8Array;
     try {
       frame = encodeMessage(message);

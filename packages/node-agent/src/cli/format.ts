@@ -58,6 +58,7 @@ export function formatWhen(ms: number, now = Date.now()): string {
     ? `${time}:${pad(d.getSeconds())}`
     : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
   const seconds = Math.round((now - ms) / 1000);
+  if (seconds === 0) return `${at} (now)`;
   const span =
     Math.abs(seconds) >= 86_400 * 2
       ? `${Math.round(Math.abs(seconds) / 86_400)} days`

@@ -2,7 +2,7 @@
 import { shortDeviceId } from "@weft/crypto";
 import { NO_DAEMON, type StatusAnswer, askDaemon } from "../control/index.js";
 import type { FolderRecord } from "../home/index.js";
-import { readStoredStatus, runningSync } from "../sync/run.js";
+import { readStoredStatus, syncLockHolder } from "../sync/run.js";
 import { type AgentFolderStatus, folderStatus, stoppedStatus } from "../sync/status.js";
 import type { Command, CommandContext } from "./command.js";
 import { formatWhen, statusLine } from "./format.js";
@@ -26,7 +26,7 @@ export const statusCommand: Command = {
   run: async (ctx) => {
     const folders = await ctx.home.selectFolders(ctx.positionals);
     const ids = folders.map((f) => f.folderId);
-    const answer = folders.length === 0 ? undefined : await daemonStatus(ctx, folders, ids);
+    const answer = folders.length === 0 ? undefined : await heldStatus(ctx, folders, ids);
     let statuses: AgentFolderStatus[];
     if (answer)
       statuses = folders.map(
@@ -35,35 +35,39 @@ export const statusCommand: Command = {
     else if (folders.length === 0) statuses = [];
     else statuses = await fromDisk(ctx, folders);
     const now = Date.now();
-    if (answer) ctx.say(`weft sync is running (pid ${answer.pid})`);
+    const running = answer?.pid !== undefined;
+    if (running) ctx.say(`weft sync is running (pid ${answer.pid})`);
+    else if (answer)
+      ctx.say("another weft command is using this device's folders; as it last said:");
     for (const s of statuses) {
       ctx.say(`${s.path}  [${s.folderId}]`);
-      for (const line of describe(s, answer !== undefined, now)) ctx.say(`  ${line}`);
+      for (const line of describe(s, running, now)) ctx.say(`  ${line}`);
     }
     if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
-    return { daemon: answer?.pid ?? null, running: answer !== undefined, folders: statuses };
+    return { daemon: answer?.pid ?? null, running, folders: statuses };
   },
 };
 
 /**
- * What the running daemon says; undefined when none runs. A daemon that cannot be asked (still
- * starting, or an older weft) is read from the status.json it writes every second.
+ * What the running daemon says; undefined when no process holds the folders. One that cannot be
+ * asked (a daemon still starting, an older weft, or a command such as `sync --once`) is read from
+ * the status.json it writes, rather than waited for; `pid` is then set for a daemon only.
  */
-async function daemonStatus(
+async function heldStatus(
   ctx: CommandContext,
   folders: FolderRecord[],
   ids: string[],
-): Promise<StatusAnswer | undefined> {
+): Promise<(Omit<StatusAnswer, "pid"> & { pid: number | undefined }) | undefined> {
   const answer = await askDaemon<StatusAnswer>(ctx.home, { op: "status", folders: ids });
   if (answer !== NO_DAEMON) return answer;
-  const pid = await runningSync(ctx.home);
-  if (pid === undefined) return undefined;
-  const stored = await Promise.all(folders.map((f) => readStoredStatus(ctx.home, f)));
+  const holder = await syncLockHolder(ctx.home);
+  if (holder === undefined) return undefined;
+  const stored = await Promise.all(
+    folders.map((f) => readStoredStatus(ctx.home, f).catch(() => undefined)),
+  );
   return {
-    pid,
-    folders: stored.flatMap((s, i) =>
-      s && s.pid === pid ? [{ ...stoppedStatus(folders[i]!), ...s }] : [],
-    ),
+    pid: holder.daemon ? holder.pid : undefined,
+    folders: stored.flatMap((s, i) => (s ? [{ ...stoppedStatus(folders[i]!), ...s }] : [])),
   };
 }
 
@@ -100,7 +104,7 @@ function describe(s: AgentFolderStatus, running: boolean, now: number): string[]
     lines.push(`${s.connection}${since}`);
     if (s.connection !== "online" && s.lastError)
       lines.push(
-        `last problem: ${inWords(s.lastError.message)} (${formatWhen(s.lastError.time, now)})`,
+        `last problem ${formatWhen(s.lastError.time, now)}: ${inWords(s.lastError.message)}`,
       );
     if (s.connection !== "online" && s.nextRetryAt !== null)
       lines.push(`next try ${formatWhen(s.nextRetryAt, now)}`);

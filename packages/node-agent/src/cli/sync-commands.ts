@@ -15,7 +15,7 @@ import type { Command, CommandContext } from "./command.js";
 import { runSyncDaemon } from "./daemon-command.js";
 import { needStopped, viaDaemon } from "./daemon-link.js";
 import { formatBytes, statusLine } from "./format.js";
-import { selected, withFolders } from "./open-folders.js";
+import { connectionOptions, selected, withFolders } from "./open-folders.js";
 import { statusCommand } from "./status-command.js";
 
 const sync: Command = {
@@ -30,6 +30,10 @@ const sync: Command = {
     "status, conflicts, history, restore and sync --once go through it (its control socket,\n" +
     "WEFT_HOME/sync.sock). --rescan SECONDS sets the full rescan period (default 60).\n" +
     "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.\n" +
+    "The daemon reconnects by itself for as long as it runs, waiting at most --reconnect-max\n" +
+    "SECONDS between attempts (env WEFT_RECONNECT_MAX; default 2). A relay silent for\n" +
+    "--keepalive SECONDS is pinged, and after twice that the connection is replaced\n" +
+    "(env WEFT_KEEPALIVE; default 15).\n" +
     "The daemon logs JSON lines to WEFT_HOME/logs/weft.log (10 MiB x 5 files, rotated), and to\n" +
     "stdout too when stdout is not a terminal (and not --json): start, connects and disconnects\n" +
     "with the reason, what moved (counts and bytes), every problem with its next try. File names\n" +
@@ -44,35 +48,44 @@ const sync: Command = {
     ui: { type: "boolean" },
     port: { type: "string" },
     "log-names": { type: "boolean" },
+    "reconnect-max": { type: "string" },
+    keepalive: { type: "string" },
   },
   run: async (ctx) => {
     const port = dashboardPort(ctx);
+    const connection = connectionOptions(ctx);
     const folders = await selected(ctx, ctx.positionals);
-    if (!ctx.values["once"]) return runSyncDaemon(ctx, folders, port);
+    if (!ctx.values["once"]) return runSyncDaemon(ctx, folders, port, connection);
     if (ctx.values["log-names"]) throw new AgentError("USAGE", "--log-names goes with the daemon");
     const timeout = ctx.values["timeout"] === undefined ? 0 : Number(ctx.values["timeout"]);
     if (!(timeout >= 0)) throw new AgentError("USAGE", "--timeout is a number of seconds");
     const folderIds = folders.map((f) => f.folderId);
     const report =
       (await viaDaemon<SyncReport>(ctx, { op: "sync", folders: folderIds, timeout })) ??
-      (await withFolders(ctx, folders, true, async (syncs) => {
-        const progress =
-          ctx.interactive && !ctx.json
-            ? setInterval(() => {
-                process.stderr.write(
-                  `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
-                );
-              }, 250)
-            : undefined;
-        try {
-          return await syncUntilDone(ctx.home, syncs, timeout);
-        } finally {
-          if (progress) {
-            clearInterval(progress);
-            process.stderr.write("\r\x1b[K");
+      (await withFolders(
+        ctx,
+        folders,
+        true,
+        async (syncs) => {
+          const progress =
+            ctx.interactive && !ctx.json
+              ? setInterval(() => {
+                  process.stderr.write(
+                    `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
+                  );
+                }, 250)
+              : undefined;
+          try {
+            return await syncUntilDone(ctx.home, syncs, timeout);
+          } finally {
+            if (progress) {
+              clearInterval(progress);
+              process.stderr.write("\r\x1b[K");
+            }
           }
-        }
-      }));
+        },
+        { connection },
+      ));
     for (const s of report.folders)
       ctx.say(
         `${s.path}: in sync (${s.files} files, ${formatBytes(s.bytesUploaded)} up, ${formatBytes(s.bytesDownloaded)} down)`,

@@ -52,6 +52,24 @@ export interface PassCounts {
 }
 
 /** A folder's state as `weft status` shows it. */
+/**
+ * How long a daemon waits at most between connection attempts. Short, because a person who
+ * restarts their relay expects every device back within a moment; a refused attempt costs the
+ * relay next to nothing, and the jitter spreads devices out.
+ */
+export const RECONNECT_MAX_MS = 2000;
+
+/** How the agent keeps its connection to the relay (the `weft sync` flags). */
+export interface ConnectionOptions {
+  /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
+  reconnectMaxMs?: number;
+  /**
+   * Ping a silent relay after this long, give it up after twice this, and a chunk request
+   * after eight times this (default: core's, 15 s).
+   */
+  keepaliveMs?: number;
+}
+
 export interface FolderStatus {
   folderId: string;
   path: string;
@@ -113,6 +131,7 @@ export class FolderSync {
     folder: FolderRecord,
     identity: DeviceIdentity,
     session?: Session,
+    connection: ConnectionOptions = {},
   ): Promise<FolderSync> {
     const dir = home.folderDir(folder.folderId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -136,10 +155,15 @@ export class FolderSync {
                 WebSocket,
               }),
             token,
+            reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
+            ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
             remoteBlobs: new HttpBlobStore({
               baseUrl: session.relay,
               folderId: folder.folderId,
               token,
+              // One knob for "how long is silence": a chunk request may take eight keepalive
+              // periods (120 s by default) before it counts as stalled.
+              ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
             }),
           }
         : {}),
@@ -316,6 +340,11 @@ export class FolderSync {
   private scannedAt = 0;
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
   readonly ownWrites = new OwnWrites();
+
+  /** What this device last recorded of `path` on disk, if anything. */
+  knownFile(path: string): LocalRecord | undefined {
+    return this.records.get(path);
+  }
 
   /**
    * Records what a scan found. A file modified within {@link RACY_MS} of the scan is recorded

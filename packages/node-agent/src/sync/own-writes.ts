@@ -3,7 +3,17 @@
  * writes like anyone's, and a large download would otherwise make the folder be walked again
  * and again for nothing.
  */
+import { lstat } from "node:fs/promises";
 import { isTempName } from "../materialize/index.js";
+import { safeJoin } from "../names/index.js";
+
+/** What this agent last knew of a path on disk (its local record), to tell its writes from others'. */
+export interface KnownFile {
+  kind: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
 
 /** How long after writing a path this agent takes watcher events for it as its own. */
 const OWN_WRITE_MS = 2000;
@@ -23,7 +33,35 @@ export class OwnWrites {
       this.at.set(p, now);
   }
 
-  /** Whether a watcher event for `path` is the agent's own doing (or one of its temp files). */
+  /**
+   * Whether watcher events for `paths` may hold a change that is not the agent's own: true
+   * unless every path is a temp file, or was written by the agent a moment ago and is still
+   * exactly what it wrote (`known(path)`: the local record; same size, mtime and inode; or
+   * removed by the agent, so no record). A person who edits a file just after it arrived is
+   * seen at once, not at the next rescan.
+   */
+  async othersChanged(
+    root: string,
+    paths: Iterable<string>,
+    known: (path: string) => KnownFile | undefined,
+  ): Promise<boolean> {
+    for (const path of paths) {
+      if (!this.has(path)) return true;
+      if (isTempName(path.slice(path.lastIndexOf("/") + 1))) continue;
+      const rec = known(path);
+      const s = await lstat(safeJoin(root, path)).catch(() => undefined);
+      if (!s) {
+        if (rec) return true; // the agent placed it; someone removed it
+        continue;
+      }
+      if (s.isDirectory()) continue; // its own entries carry the news, if any
+      if (!rec || rec.size !== s.size || rec.mtimeMs !== s.mtimeMs || rec.ino !== s.ino)
+        return true;
+    }
+    return false;
+  }
+
+  /** Whether a watcher event for `path` falls in the moment after the agent wrote it (or is one of its temp files). */
   has(path: string): boolean {
     if (isTempName(path.slice(path.lastIndexOf("/") + 1))) return true;
     const t = this.at.get(path);

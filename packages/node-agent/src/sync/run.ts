@@ -1,5 +1,5 @@
 /** Runs sync for a set of folders: once (until nothing is pending) or as a daemon (watch, rescan, apply), with one sync process per home. */
-import { open, readFile, rm } from "node:fs/promises";
+import { link, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeviceIdentity } from "@weft/crypto";
 import { Session } from "../account/index.js";
@@ -12,7 +12,7 @@ import {
   writeJsonPrivate,
 } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
-import { FolderSync } from "./folder-sync.js";
+import { type ConnectionOptions, FolderSync } from "./folder-sync.js";
 import { type AgentFolderStatus, folderStatus } from "./status.js";
 
 /** A scan that found files still being written looks again after this long. */
@@ -44,41 +44,91 @@ function statusPath(home: Home, folder: FolderRecord): string {
   return join(home.folderDir(folder.folderId), "status.json");
 }
 
-/**
- * The pid of the running `weft sync` of this home, if any. A pid file left by a killed process
- * is not a running sync.
- */
+/** Who holds a home's sync lock: a `weft sync` daemon, or a command that opened the state for a moment. */
+export interface SyncLockHolder {
+  pid: number;
+  /** A `weft sync` daemon (runs until stopped), not a command such as `weft status`. */
+  daemon: boolean;
+}
+
+/** How long a command waits for another command (not a daemon) to release the home's state. */
+const LOCK_WAIT_MS = 60_000;
+
+/** The live process holding this home's sync lock, if any (a lock left by a killed process is none). */
+export async function syncLockHolder(home: Home): Promise<SyncLockHolder | undefined> {
+  const holder = parseHolder(await readFile(home.syncPidPath, "utf8").catch(() => ""));
+  return holder && holder.pid !== process.pid && processAlive(holder.pid) ? holder : undefined;
+}
+
+/** The pid of the running `weft sync` daemon of this home, if any. */
 export async function runningSync(home: Home): Promise<number | undefined> {
-  const text = await readFile(home.syncPidPath, "utf8").catch(() => "");
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)
-    ? pid
-    : undefined;
+  const holder = await syncLockHolder(home);
+  return holder?.daemon ? holder.pid : undefined;
+}
+
+function parseHolder(text: string): SyncLockHolder | undefined {
+  const [pidText, kind] = text.trim().split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, daemon: kind !== "command" } : undefined;
 }
 
 /**
- * Holds the home's sync lock while `work` runs: a second `weft sync` (or a command that would
- * open the same replica state) is refused with a clear message instead of corrupting it.
+ * Holds the home's sync lock while `work` runs, so two processes never open the same replica
+ * state. A second daemon is refused with a clear message. Anything else that finds the lock held
+ * by a command (`weft status`, `weft conflicts`, …) waits for it: a daemon started while a
+ * monitoring script runs `weft status` must start, not exit.
+ *
+ * The lock file is written complete under another name and linked into place, so no process
+ * ever reads a half-written one and takes it for a lock left by a killed process.
  */
-export async function withSyncLock<T>(home: Home, work: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(home.syncPidPath, "wx", 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) throw error;
-      const pid = await runningSync(home);
-      if (pid !== undefined)
-        throw new AgentError("BUSY", `weft sync is running (pid ${pid}); stop it first, or use it`);
-      await rm(home.syncPidPath, { force: true }); // left by a killed process
+export async function withSyncLock<T>(
+  home: Home,
+  work: () => Promise<T>,
+  kind: "daemon" | "command" = "command",
+  onWait?: (holder: SyncLockHolder) => void,
+): Promise<T> {
+  const lock = home.syncPidPath;
+  const temp = `${lock}.${process.pid}.tmp`;
+  await writeFile(temp, `${process.pid} ${kind}\n`, { mode: 0o600 });
+  try {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    let waitedFor: number | undefined;
+    for (;;) {
+      try {
+        await link(temp, lock);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      const text = await readFile(lock, "utf8").catch(() => "");
+      const holder = parseHolder(text);
+      if (holder && processAlive(holder.pid)) {
+        if (holder.daemon)
+          throw new AgentError(
+            "BUSY",
+            `weft sync is running (pid ${holder.pid}); stop it first, or use it`,
+          );
+        if (Date.now() > deadline)
+          throw new AgentError(
+            "BUSY",
+            `another weft command (pid ${holder.pid}) has held this device's state for ${LOCK_WAIT_MS / 1000} s`,
+          );
+        if (waitedFor !== holder.pid) onWait?.(holder);
+        waitedFor = holder.pid;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      // Left by a killed process: removed only if it is still the same file's content, so
+      // a lock another process has just taken in its place is not removed with it.
+      if ((await readFile(lock, "utf8").catch(() => "")) === text) await rm(lock, { force: true });
     }
+  } finally {
+    await rm(temp, { force: true });
   }
   try {
     return await work();
   } finally {
-    await rm(home.syncPidPath, { force: true });
+    await rm(lock, { force: true });
   }
 }
 
@@ -88,12 +138,13 @@ export async function openFolders(
   identity: DeviceIdentity,
   folders: readonly FolderRecord[],
   online: boolean,
+  connection: ConnectionOptions = {},
 ): Promise<FolderSync[]> {
   const opened: FolderSync[] = [];
   try {
     for (const folder of folders) {
       const session = online ? await Session.open(home, folder.relay) : undefined;
-      opened.push(await FolderSync.open(home, folder, identity, session));
+      opened.push(await FolderSync.open(home, folder, identity, session, connection));
     }
   } catch (error) {
     await Promise.allSettled(opened.map((f) => f.close()));
@@ -190,7 +241,12 @@ export async function runDaemon(
       // What this agent wrote itself (files it placed, its temp files) needs no scan: a large
       // download would otherwise make the folder be walked again and again.
       (paths) => {
-        if ([...paths].some((path) => !sync.ownWrites.has(path))) scan();
+        sync.ownWrites
+          .othersChanged(sync.folder.path, paths, (path) => sync.knownFile(path))
+          .then(
+            (changed) => changed && scan(),
+            () => scan(),
+          );
       },
       (error) => sync.notice(`watching: ${error.message}`),
     );

@@ -141,6 +141,7 @@ export class LogService {
     }
     const who = session.principal;
     if (!who) throw new ProtocolError("unauthorized", `${m.type} before auth`);
+    if (m.type === "ping") return session.send({ type: "ok", requestId: m.requestId });
     const role = this.roleIn(m.folderId, who);
     const requestId = "requestId" in m ? m.requestId : 0;
     switch (m.type) {
