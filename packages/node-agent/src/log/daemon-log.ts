@@ -38,6 +38,8 @@ export function followFolderLog(
     logNames ? message : redactNames(message, sync.folder.path, path);
 
   let last = connectionOf(sync.replica).status;
+  /** Failed attempts since the last connection: a relay down for a day is not 40,000 lines. */
+  let failures = 0;
   const offStatus = sync.replica.on("status", ({ status }) => {
     if (status === last) return;
     const was = last;
@@ -47,11 +49,13 @@ export function followFolderLog(
       const c = connectionOf(sync.replica);
       const retry = c.nextRetryAt === undefined ? {} : { nextRetryAt: iso(c.nextRetryAt) };
       const reason = c.lastError ? { reason: clean(c.lastError.message) } : {};
-      if (status === "online") log.info({ relay: sync.folder.relay }, "connected");
-      else if (status === "offline" && was === "online")
+      if (status === "online") {
+        log.info({ relay: sync.folder.relay, ...(failures > 0 ? { failures } : {}) }, "connected");
+        failures = 0;
+      } else if (status === "offline" && was === "online")
         log.warn({ ...reason, ...retry }, "disconnected");
-      else if (status === "offline" && was === "connecting")
-        log.warn({ ...reason, ...retry }, "could not connect");
+      else if (status === "offline" && was === "connecting" && logged(++failures))
+        log.warn({ ...reason, ...retry, attempt: failures }, "could not connect");
     });
   });
 
@@ -87,7 +91,7 @@ export function followFolderLog(
         return;
       case "error":
       case "warning": {
-        if (event.count > REPEATS_LOGGED && (event.count & (event.count - 1)) !== 0) return;
+        if (!logged(event.count)) return;
         const c = connectionOf(sync.replica);
         // Offline, everything waits for the next connection attempt; online, a local problem
         // is looked at again by the next scan at the latest.
@@ -106,7 +110,14 @@ export function followFolderLog(
         return;
       }
       default:
-        if (logNames) log.info({ path: event.path, detail: event.detail }, event.kind);
+        // conflict, resolved, restored: worth a line each, named only when asked.
+        log.info(
+          {
+            ...name(event.path),
+            ...(event.detail ? { detail: clean(event.detail, event.path) } : {}),
+          },
+          event.kind,
+        );
     }
   });
 
@@ -116,6 +127,11 @@ export function followFolderLog(
     clearInterval(summary);
     flush();
   };
+}
+
+/** Whether the `n`-th time in a row is logged: the first few, then every power of two. */
+function logged(n: number): boolean {
+  return n <= REPEATS_LOGGED || (n & (n - 1)) === 0;
 }
 
 function byteCounts(sync: FolderSync): { up: number; down: number } {
