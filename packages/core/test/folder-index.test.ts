@@ -109,6 +109,81 @@ describe("FolderIndex", () => {
     ).toEqual(new Set([hashOf(2), hashOf(3)]));
   });
 
+  /** Three concurrent edits of x.txt: c's (4) wins, a's (2) and b's (3) are conflict copies. */
+  function threeWayConflict() {
+    const r = replicas(3);
+    const [a, b, c] = r.list;
+    a!.writeFile("x.txt", { manifest: manifest(1) });
+    r.sync();
+    a!.writeFile("x.txt", { manifest: manifest(2) });
+    r.time.now += 1000;
+    b!.writeFile("x.txt", { manifest: manifest(3) });
+    r.time.now += 1000;
+    c!.writeFile("x.txt", { manifest: manifest(4) });
+    r.sync();
+    const copies = a!.conflicts()[0]!.copies;
+    const copy = (tag: number) => copies.find((k) => k.contentHash === hashOf(tag))!;
+    expect(copies.map((k) => k.contentHash).sort()).toEqual([hashOf(2), hashOf(3)]);
+    return { ...r, copy };
+  }
+
+  test("dropping one conflict copy settles it everywhere; the other stays; it is in history", () => {
+    const { list, sync, copy } = threeWayConflict();
+    const [a, b, c] = list;
+    const dropped = copy(3);
+    expect(() => a!.resolveConflict("x.txt", { dropCopy: "nobody:1" })).toThrow(/no conflict copy/);
+    expect(() => a!.resolveConflict(dropped.path, { dropCopy: dropped.version })).toThrow(
+      /is a conflict copy/,
+    );
+    a!.resolveConflict("x.txt", { dropCopy: dropped.version });
+    sync();
+    for (const r of [a!, b!, c!]) {
+      expect(paths(r)).toEqual(["x.txt", copy(2).path].sort());
+      expect(r.stat("x.txt")!.version.manifest!.contentHash).toBe(hashOf(4));
+      expect(r.conflicts()[0]!.copies.map((k) => k.contentHash)).toEqual([hashOf(2)]);
+      expect(r.history("x.txt").map((h) => h.manifest!.contentHash)).toContain(hashOf(3));
+    }
+    // Restorable like any earlier version.
+    b!.restore("x.txt", dropped.version);
+    sync();
+    expect(c!.stat("x.txt")!.version.manifest!.contentHash).toBe(hashOf(3));
+  });
+
+  test("keeping one conflict copy makes it a file of its own, at a new path or its own name", () => {
+    const { list, sync, copy } = threeWayConflict();
+    const [a, b, c] = list;
+    const [two, three] = [copy(2), copy(3)];
+    // A taken path is refused before anything is written.
+    expect(() => a!.resolveConflict("x.txt", { keepCopy: two.version, path: "x.txt" })).toThrow(
+      /already exists/,
+    );
+    expect(a!.conflicts()[0]!.copies).toHaveLength(2);
+    a!.resolveConflict("x.txt", { keepCopy: two.version, path: "kept/theirs.txt" });
+    sync();
+    for (const r of [a!, b!, c!]) {
+      expect(paths(r)).toEqual(["kept", "kept/theirs.txt", three.path, "x.txt"].sort());
+      expect(r.stat("kept/theirs.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
+      expect(r.stat("kept/theirs.txt")!.fileId).not.toBe(r.stat("x.txt")!.fileId);
+      expect(r.conflicts()[0]!.copies.map((k) => k.contentHash)).toEqual([hashOf(3)]);
+    }
+    // Without a path, the copy stays under the name it has, now an ordinary file.
+    b!.resolveConflict("x.txt", { keepCopy: three.version });
+    sync();
+    for (const r of [a!, b!, c!]) {
+      expect(r.conflicts()).toEqual([]);
+      const kept = r.stat(three.path)!;
+      expect(kept.conflictVersion).toBeUndefined();
+      expect(kept.version.manifest!.contentHash).toBe(hashOf(3));
+      expect(r.stat("x.txt")!.version.manifest!.contentHash).toBe(hashOf(4));
+      expect(r.history("x.txt").map((h) => h.manifest!.contentHash)).toEqual(
+        expect.arrayContaining([hashOf(2), hashOf(3)]),
+      );
+    }
+    // It is an ordinary file now: it can be written.
+    c!.writeFile(three.path, { manifest: manifest(5) });
+    expect(c!.stat(three.path)!.version.manifest!.contentHash).toBe(hashOf(5));
+  });
+
   test("edit vs delete: the edit survives", () => {
     const {
       list: [a, b],

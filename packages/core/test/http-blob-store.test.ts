@@ -1,5 +1,7 @@
 // HttpBlobStore against the BlobStore conformance suite and its error paths, over real HTTP to
 // the test bridge (a MemoryHub behind uWebSockets.js): one fresh hub and server per test.
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { ChunkId, FolderId } from "@weft/crypto";
 import { generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
 import { afterEach, describe, expect, it } from "vitest";
@@ -123,6 +125,41 @@ describe("HttpBlobStore errors", () => {
       expect((error as ProtocolError).wireCode).toBe("unavailable");
       expect(error.cause).toBeDefined();
       expect(error.message).not.toContain(token);
+    }
+  });
+
+  it("a relay that accepts and never answers, or stops mid-body, is given up as unavailable", async () => {
+    setup = await bridge();
+    const { folderId, token } = setup;
+    // A server that takes requests and holds them: one never answers, one sends headers and
+    // half a body, then nothing (a network or proxy that stalls).
+    const held: ServerResponse[] = [];
+    const stalled = createServer((req, res) => {
+      held.push(res);
+      if (req.method === "GET" && req.url?.endsWith("/blobs")) {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        res.write('{"bytes": ');
+      }
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = stalled.address() as AddressInfo;
+      const store = new HttpBlobStore({
+        baseUrl: `http://127.0.0.1:${port}`,
+        folderId,
+        token,
+        requestTimeoutMs: 200,
+      });
+      for (const call of [() => store.has([id(1)]), () => store.size()]) {
+        const error = await rejection(call());
+        expect(error).toBeInstanceOf(ProtocolError);
+        expect((error as ProtocolError).wireCode).toBe("unavailable");
+        expect(error.message).toMatch(/did not answer within 0.2 s/);
+      }
+    } finally {
+      for (const res of held) res.destroy();
+      stalled.closeAllConnections();
+      await new Promise((resolve) => stalled.close(resolve));
     }
   });
 

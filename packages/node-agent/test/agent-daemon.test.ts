@@ -4,7 +4,7 @@
 // corrupt file appears, and `weft status` says why.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -113,7 +113,9 @@ describe("weft sync as a daemon", () => {
     const secret = randomBytes(300 * 1024);
     await writeFile(join(ana.folder, "payload.bin"), secret);
     const before = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // let the write settle (stable files only)
+    // Dated back: a finished write, which the scan takes at once (it leaves files modified in
+    // the last second for a later pass).
+    await utimes(join(ana.folder, "payload.bin"), new Date(before - 5000), new Date(before - 5000));
     await ana.ok(["sync", "--once"]);
 
     // Flip a byte in every chunk the relay stored since the write.

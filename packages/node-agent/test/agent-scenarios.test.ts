@@ -9,6 +9,9 @@
 // - Ignore rules (defaults, `.weftignore`), symlinks skipped with a warning, the executable bit.
 // - Names that clash on a case-insensitive file system: reported, nothing overwritten.
 //
+// Files are written with `writeSettled` (dated a few seconds back): the scanner leaves a file
+// modified within the last second for a later pass, and waiting that second out would be slow.
+//
 // Homes, folders and the relay's data live under `scratchRoot()` (a tmpfs when there is one:
 // fsync-bound stores would otherwise make the 5,000-file sync take minutes; WEFT_TEST_TMP picks
 // another place). The three top-level groups run at the same time, each with its own devices
@@ -26,7 +29,6 @@ import {
   rm,
   stat,
   symlink,
-  writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, test } from "vitest";
@@ -38,6 +40,7 @@ import {
   makeDevice,
   scratchRoot,
   startRelayProcess,
+  writeSettled,
 } from "./helpers/agent-process.js";
 
 type TestDevice = Device & { dispose(): Promise<void> };
@@ -158,9 +161,6 @@ async function eachLimited<T>(
   await Promise.all(Array.from({ length: limit }, worker));
 }
 
-/** The scanner leaves files modified within the last second for the next pass. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 1100));
-
 const exists = (path: string) =>
   lstat(path).then(
     () => true,
@@ -210,25 +210,24 @@ describe.concurrent("three devices (two of ana's account, one of ben's) on one f
         Array.from({ length: MOVED_FILES }, (_, i) => i),
         32,
         (i) =>
-          writeFile(
+          writeSettled(
             join(paths.ana, `projects/alpha/${i % 2 ? "sub/" : ""}file-${i}.txt`),
             `alpha file ${i}\n${"x".repeat(i)}\n`,
           ),
       );
-      await writeFile(join(paths.ana, "shared.txt"), "the shared text, version 0\n");
+      await writeSettled(join(paths.ana, "shared.txt"), "the shared text, version 0\n");
       await mkdir(join(paths.ana, "notes"));
-      await writeFile(join(paths.ana, "notes/ben.txt"), "ben's notes, version 0\n");
-      await writeFile(join(paths.ana, "notes/ana2.txt"), "ana2's notes, version 0\n");
-      await writeFile(join(paths.ana, "notes/doomed.txt"), "deleted on ana, edited on ben\n");
+      await writeSettled(join(paths.ana, "notes/ben.txt"), "ben's notes, version 0\n");
+      await writeSettled(join(paths.ana, "notes/ana2.txt"), "ana2's notes, version 0\n");
+      await writeSettled(join(paths.ana, "notes/doomed.txt"), "deleted on ana, edited on ben\n");
       await share(ana, paths.ana, [
         [ben, paths.ben],
         [ana2, paths.ana2],
       ]);
-      await writeFile(join(paths.ana, "from-ana.txt"), "created on ana\n");
-      await writeFile(join(paths.ben, "from-ben.txt"), "created on ben\n");
+      await writeSettled(join(paths.ana, "from-ana.txt"), "created on ana\n");
+      await writeSettled(join(paths.ben, "from-ben.txt"), "created on ben\n");
       await mkdir(join(paths.ana2, "from-ana2"), { recursive: true });
-      await writeFile(join(paths.ana2, "from-ana2/hello.txt"), "created on ana2\n");
-      await settle();
+      await writeSettled(join(paths.ana2, "from-ana2/hello.txt"), "created on ana2\n");
 
       // Round one sends each device's files; ana and ben then fetch what came after them.
       await syncRounds(all, 1);
@@ -277,13 +276,12 @@ describe.concurrent("three devices (two of ana's account, one of ben's) on one f
     "offline edits on two devices, a concurrent edit and an edit against a delete converge",
     async ({ expect }) => {
       // Nobody syncs while these happen: each device is, in effect, offline.
-      await writeFile(join(paths.ben, "notes/ben.txt"), "ben's notes, edited offline\n");
-      await writeFile(join(paths.ana2, "notes/ana2.txt"), "ana2's notes, edited offline\n");
-      await writeFile(join(paths.ben, "shared.txt"), "ben's concurrent edit\n");
-      await writeFile(join(paths.ana2, "shared.txt"), "ana2's concurrent edit\n");
+      await writeSettled(join(paths.ben, "notes/ben.txt"), "ben's notes, edited offline\n");
+      await writeSettled(join(paths.ana2, "notes/ana2.txt"), "ana2's notes, edited offline\n");
+      await writeSettled(join(paths.ben, "shared.txt"), "ben's concurrent edit\n");
+      await writeSettled(join(paths.ana2, "shared.txt"), "ana2's concurrent edit\n");
       await rm(join(paths.ana, "notes/doomed.txt"));
-      await writeFile(join(paths.ben, "notes/doomed.txt"), "ben's edit survives ana's delete\n");
-      await settle();
+      await writeSettled(join(paths.ben, "notes/doomed.txt"), "ben's edit survives ana's delete\n");
 
       // Back online one after the other; conflict copies written to disk are new local files,
       // sent by a later pass, so it takes two rounds.
@@ -349,9 +347,8 @@ describe.concurrent("5,000 small files", () => {
       });
       await eachLimited(files, 64, async ({ path, size }) => {
         await mkdir(join(from, path, ".."), { recursive: true });
-        await writeFile(join(from, path), randomBytes(size));
+        await writeSettled(join(from, path), randomBytes(size));
       });
-      await settle();
 
       const t0 = Date.now();
       const up = await syncOnce(src, from);
@@ -391,26 +388,25 @@ describe.concurrent("ignore rules, symlinks, the executable bit and name clashes
       await mkdir(join(a, "sub"), { recursive: true });
       await mkdir(join(a, "build/deep"), { recursive: true });
       await mkdir(join(a, "bin"), { recursive: true });
-      await writeFile(join(a, ".weftignore"), "# built things\nbuild/\n*.log\n");
-      await writeFile(join(a, "keep.txt"), "kept\n");
-      await writeFile(join(a, ".DS_Store"), "mac junk");
-      await writeFile(join(a, "sub/Thumbs.db"), "windows junk");
-      await writeFile(join(a, "sub/desktop.ini"), "windows junk");
-      await writeFile(join(a, "sub/.notes.txt.swp"), "vim swap");
-      await writeFile(join(a, "sub/~$report.docx"), "office lock");
-      await writeFile(join(a, "sub/.weft-tmp-123"), "a download in progress");
-      await writeFile(join(a, "sub/real.txt"), "real\n");
-      await writeFile(join(a, "build/deep/out.bin"), "built");
-      await writeFile(join(a, "debug.log"), "log");
-      await writeFile(join(a, "sub/trace.log"), "log");
-      await writeFile(join(a, "bin/run.sh"), "#!/bin/sh\necho run\n");
+      await writeSettled(join(a, ".weftignore"), "# built things\nbuild/\n*.log\n");
+      await writeSettled(join(a, "keep.txt"), "kept\n");
+      await writeSettled(join(a, ".DS_Store"), "mac junk");
+      await writeSettled(join(a, "sub/Thumbs.db"), "windows junk");
+      await writeSettled(join(a, "sub/desktop.ini"), "windows junk");
+      await writeSettled(join(a, "sub/.notes.txt.swp"), "vim swap");
+      await writeSettled(join(a, "sub/~$report.docx"), "office lock");
+      await writeSettled(join(a, "sub/.weft-tmp-123"), "a download in progress");
+      await writeSettled(join(a, "sub/real.txt"), "real\n");
+      await writeSettled(join(a, "build/deep/out.bin"), "built");
+      await writeSettled(join(a, "debug.log"), "log");
+      await writeSettled(join(a, "sub/trace.log"), "log");
+      await writeSettled(join(a, "bin/run.sh"), "#!/bin/sh\necho run\n");
       await chmod(join(a, "bin/run.sh"), 0o755);
-      await writeFile(join(a, "bin/later.sh"), "#!/bin/sh\necho later\n");
+      await writeSettled(join(a, "bin/later.sh"), "#!/bin/sh\necho later\n");
       await chmod(join(a, "bin/later.sh"), 0o644);
       await symlink("keep.txt", join(a, "link-to-keep"));
       await symlink("sub", join(a, "link-to-dir"));
       await share(ivy, a, [[jon, b]]);
-      await settle();
 
       await syncOnce(ivy, a);
       await syncOnce(jon, b);
@@ -442,11 +438,10 @@ describe.concurrent("ignore rules, symlinks, the executable bit and name clashes
         ).toBe(true);
 
       // The rules hold on the receiving side too (.weftignore arrived); +x set later arrives.
-      await writeFile(join(b, "jon.log"), "jon's log");
-      await writeFile(join(b, "Thumbs.db"), "jon's junk");
-      await writeFile(join(b, "from-jon.txt"), "jon\n");
+      await writeSettled(join(b, "jon.log"), "jon's log");
+      await writeSettled(join(b, "Thumbs.db"), "jon's junk");
+      await writeSettled(join(b, "from-jon.txt"), "jon\n");
       await chmod(join(a, "bin/later.sh"), 0o755);
-      await settle();
       await syncOnce(jon, b);
       await syncOnce(ivy, a);
       expect(await readFile(join(a, "from-jon.txt"), "utf8")).toBe("jon\n");
@@ -472,11 +467,10 @@ describe.concurrent("ignore rules, symlinks, the executable bit and name clashes
       const b = folderOf(jon, "clash");
       await mkdir(a, { recursive: true });
       await share(ivy, a, [[jon, b]]);
-      await writeFile(join(a, "Readme.md"), IVY);
-      await writeFile(join(a, "aux.txt"), "a reserved device name on Windows\n");
-      await writeFile(join(a, "why?.txt"), "a character Windows does not allow\n");
-      await writeFile(join(b, "README.md"), JON);
-      await settle();
+      await writeSettled(join(a, "Readme.md"), IVY);
+      await writeSettled(join(a, "aux.txt"), "a reserved device name on Windows\n");
+      await writeSettled(join(a, "why?.txt"), "a character Windows does not allow\n");
+      await writeSettled(join(b, "README.md"), JON);
 
       await syncOnce(ivy, a);
       const jonRun = await syncOnce(jon, b);

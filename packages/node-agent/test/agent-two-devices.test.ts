@@ -2,9 +2,14 @@
 // the real `weft` CLI: invite and join, create, edit, delete, rename, the executable bit, a
 // concurrent edit (both contents kept), edit against delete (the edit survives), history and
 // restore.
+import { randomBytes } from "node:crypto";
 import { chmod, readFile, readdir, rm, rename, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { type ChunkId, type FolderId, ready } from "@weft/crypto";
+import { HttpBlobStore } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Session } from "../src/account/index.js";
+import { Home } from "../src/home/index.js";
 import {
   type Device,
   type RelayProcess,
@@ -155,12 +160,36 @@ describe("two devices, two accounts, one folder", () => {
     const refused = await ben.run(["gc", "--json"]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/only a folder's owner/);
+    // An upload never committed, as an agent killed between sending a chunk and recording its
+    // version leaves: nothing references it, but it was stored just now.
+    await ready();
+    const folderId = (
+      JSON.parse(await readFile(join(ana.home, "folders.json"), "utf8")) as { folderId: FolderId }[]
+    )[0]!.folderId;
+    const session = await Session.open(new Home(ana.home), relay.url);
+    const orphan = randomBytes(32).toString("hex") as ChunkId;
+    await new HttpBlobStore({ baseUrl: relay.url, folderId, token: () => session.token() }).put(
+      orphan,
+      randomBytes(200),
+    );
+    const onRelay = async () =>
+      (await readdir(relay.dir, { recursive: true })).some((p) => p.endsWith(orphan));
+    expect(await onRelay()).toBe(true);
+
     const { folders } = (await ana.ok(["gc"])) as {
-      folders: { live: number; deleted: number; kept: number }[];
+      folders: { live: number; unreferenced: number; deleted: number; kept: number }[];
     };
-    // Every chunk was stored within the relay's grace period (an hour by default): none goes.
+    // Everything was stored within the relay's grace period (an hour by default): none goes,
+    // and the one chunk nothing references is reported as kept.
     expect(folders[0]!.live).toBeGreaterThan(0);
-    expect(folders[0]!.deleted).toBe(0);
+    expect(folders[0]).toMatchObject({ unreferenced: 1, kept: 1, deleted: 0 });
+    expect(await onRelay()).toBe(true);
+    // The same report for people.
+    const text = await ana.run(["gc"]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toContain(
+      `${ana.folder}: 0 chunks deleted, 1 kept (used recently), ${folders[0]!.live} in use`,
+    );
   });
 
   test("history lists earlier versions and restore brings one back on both devices", async () => {

@@ -521,7 +521,7 @@ export class HttpBlobStore implements BlobStore {
       controller.abort(
         new ProtocolError(
           "unavailable",
-          `the relay at ${this.origin} did not answer within ${Math.round(this.timeoutMs / 1000)} s`,
+          `the relay at ${this.origin} did not answer within ${this.timeoutMs / 1000} s`,
         ),
       );
     let timer = setTimeout(abandon, this.timeoutMs);
@@ -540,6 +540,7 @@ export class HttpBlobStore implements BlobStore {
     } catch (error) {
       clearTimeout(timer);
       if (this.closed) throw closedError("HttpBlobStore");
+      if (controller.signal.reason instanceof ProtocolError) throw controller.signal.reason;
       throw new ProtocolError("unavailable", `the relay at ${this.origin} cannot be reached`, {
         cause: error,
       });

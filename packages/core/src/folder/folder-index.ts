@@ -40,8 +40,22 @@ export interface FolderIndexOptions {
   session?: string;
 }
 
-/** How to settle a file's conflict. */
-export type Resolution = { keep: string } | { keepBoth: true } | { merged: FileContentInput };
+/**
+ * How to settle a file's conflict. `keep`, `keepBoth` and `merged` settle every conflict copy of
+ * the file; `dropCopy` and `keepCopy` settle one (the one whose version id they name) and leave
+ * the others, which is what removing, renaming or editing a single copy on a disk means.
+ */
+export type Resolution =
+  | { keep: string }
+  | { keepBoth: true }
+  | { merged: FileContentInput }
+  /** That copy disappears; its version goes to the file's history. The file's content stays. */
+  | { dropCopy: string }
+  /**
+   * That copy becomes a file of its own at `path` (by default the name it is shown with); its
+   * version also goes to the file's history. The file's content stays.
+   */
+  | { keepCopy: string; path?: string };
 
 /** One file with concurrent versions, as `conflicts()` reports it. */
 export interface ConflictInfo {
@@ -366,8 +380,11 @@ export class FolderIndex {
   }
 
   /**
-   * Settles a conflict: keep one version (the others go to history), keep both (each conflict
-   * copy becomes a file of its own under the name it is shown with), or write a merged result.
+   * Settles a conflict of the file at `path` (its own path, not a copy's): keep one version (the
+   * others go to history), keep both (each conflict copy becomes a file of its own under the name
+   * it is shown with), write a merged result, or settle a single copy (see {@link Resolution}).
+   * @throws WeftError NOT_FOUND when the file has no conflict; NO_SUCH_VERSION; ALREADY_EXISTS
+   *   when `keepCopy` names a path that is taken
    */
   resolveConflict(path: string, resolution: Resolution): void {
     const entry = this.requireMain(path);
@@ -376,6 +393,10 @@ export class FolderIndex {
     const losers = winner ? openConflicts(f.contents, winner) : [];
     if (!winner || losers.length === 0)
       throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
+    if ("dropCopy" in resolution || "keepCopy" in resolution) {
+      this.settleCopy(entry, winner, losers, resolution);
+      return;
+    }
     if ("merged" in resolution) resolution = { merged: checkContentInput(resolution.merged) };
     const settled = [snapshotOf(winner), ...losers];
     this.mutate(() => {
@@ -412,6 +433,54 @@ export class FolderIndex {
           settled,
         );
       }
+    });
+  }
+
+  /**
+   * Settles one conflict copy: its version goes to the file's history (so `history` and
+   * `restore` still reach it) and the file keeps the content it shows; the other copies stay
+   * open. With `keepCopy`, the copy's content is also written as a new file (new id: it is a
+   * file of its own from now on, not a version of this one).
+   */
+  private settleCopy(
+    entry: TreeEntry,
+    winner: VersionSnapshot,
+    losers: VersionSnapshot[],
+    resolution: { dropCopy: string } | { keepCopy: string; path?: string },
+  ): void {
+    const version = "dropCopy" in resolution ? resolution.dropCopy : resolution.keepCopy;
+    const loser = losers.find((l) => versionId(l) === version);
+    if (!loser)
+      throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no conflict copy ${version}`);
+    let dest: string[] | undefined;
+    if ("keepCopy" in resolution) {
+      let shownAt: string | undefined;
+      for (const e of this.tree().entries.values())
+        if (e.fileId === entry.fileId && e.conflictVersion === version) shownAt = e.path;
+      const wanted = resolution.path ?? shownAt;
+      // Not shown only when the file is a directory now (copies sit beside files): name a path.
+      if (wanted === undefined)
+        throw new WeftError("INVALID_PATH", `${entry.path} shows no copy ${version}; give a path`);
+      dest = splitPath(wanted);
+      if (dest.length === 0) throw new WeftError("INVALID_PATH", "cannot write the folder root");
+      checkName(dest[dest.length - 1]!);
+      // The copy's own name is free once it is settled; any other taken name is refused
+      // before anything is written.
+      const taken = this.tree().entries.get(dest.join("/"));
+      if (taken && taken.path !== shownAt)
+        throw new WeftError("ALREADY_EXISTS", `already exists: ${taken.path}`);
+    }
+    this.mutate(() => {
+      // The new file first: creating its parent directories is what can still fail, and then
+      // nothing has been settled.
+      if (dest)
+        this.createAt(dest, loser.kind, {
+          manifest: loser.manifest,
+          target: loser.target,
+          mode: loser.mode,
+          mtime: loser.mtime,
+        });
+      this.writer.writeContent(entry.fileId, { ...snapshotOf(winner), deleted: false }, [loser]);
     });
   }
 

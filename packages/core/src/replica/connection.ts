@@ -25,9 +25,15 @@ export interface ConnectionTiming {
    * without a reset, a proxy that accepts and holds) is replaced instead of waited on forever.
    */
   keepaliveMs: number;
-  /** The clock (tests inject one). */
+  /**
+   * A monotonic clock in ms (tests inject one). Not the wall clock: set back by an hour, it
+   * would make a dead connection look fresh for that hour.
+   */
   now: () => number;
 }
+
+/** Milliseconds from a clock that never jumps (`performance.now()`, in Node and browsers). */
+export const monotonicNow = (): number => performance.now();
 
 /** The version that added `ping`; with an older relay an idle connection is left alone. */
 const PING_SINCE = 2;
@@ -81,7 +87,7 @@ export class Connection {
   constructor(
     private readonly transport: Transport,
     private readonly handlers: ConnectionHandlers,
-    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: Date.now },
+    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: monotonicNow },
   ) {
     this.lastHeard = timing.now();
     this.unsubscribe.push(

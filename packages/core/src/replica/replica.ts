@@ -244,7 +244,10 @@ export class Replica {
     return this.ctx.index.conflicts();
   }
 
-  /** Settles a conflict: keep one version, keep both as separate files, or write merged content. */
+  /**
+   * Settles a conflict of the file at `path`: keep one version, keep both as separate files,
+   * write merged content, or settle one conflict copy (drop it, or keep it as a file of its own).
+   */
   async resolveConflict(path: string, resolution: ReplicaResolution): Promise<void> {
     if ("merged" in resolution) {
       const { manifest, fresh } = await this.storeContent(resolution.merged);

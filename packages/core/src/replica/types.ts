@@ -78,8 +78,16 @@ export interface ListEntry {
   contentHash: string | null;
 }
 
-/** A conflict resolution as {@link Replica.resolveConflict} takes it. */
-export type ReplicaResolution = { keep: string } | { keepBoth: true } | { merged: FileData };
+/**
+ * A conflict resolution as {@link Replica.resolveConflict} takes it: the folder index's
+ * `Resolution`, with merged content given as bytes.
+ */
+export type ReplicaResolution =
+  | { keep: string }
+  | { keepBoth: true }
+  | { merged: FileData }
+  | { dropCopy: string }
+  | { keepCopy: string; path?: string };
 
 /** Counters of what a replica moved, for status pages and benchmarks. */
 export interface ReplicaStats {

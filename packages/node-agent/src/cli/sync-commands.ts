@@ -117,7 +117,10 @@ const conflicts: Command = {
   summary:
     "Lists files with concurrent versions: the version shown, and the conflict copies beside it.",
   details:
-    "Resolve one by keeping the file you want and deleting the copy; both stay in history.\n" +
+    "Resolve one with the files: delete the copy to keep the file as it is (the copy's version\n" +
+    "stays in the file's history: weft history, weft restore); rename or edit the copy to keep it\n" +
+    "as a file of its own; move the copy over the file to keep its version there. Every device\n" +
+    "follows on its next sync. The dashboard (weft ui) has Keep mine / Keep theirs / Keep both.\n" +
     "Works while weft sync runs (it answers through its control socket).",
   example: "weft conflicts ~/shared --json",
   flags: {},

@@ -27,12 +27,12 @@ import {
   statExpected,
 } from "../materialize/index.js";
 import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
-import { type LocalRecord, type ScanResult, hashFile, scanFolder } from "../scan/index.js";
+import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { OwnWrites, eachLimit } from "./own-writes.js";
-import { FileChanged, readStable } from "./read-stable.js";
 import { LocalRecords } from "./records.js";
+import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 import { ActivityLog } from "./activity.js"; // dashboard: activity hook
 
@@ -95,10 +95,6 @@ export interface FolderStatus {
 }
 
 const MAX_NOTICES = 20;
-/** Local files read, chunked and sealed at once by a scan. */
-const RECORD_CONCURRENCY = 32;
-/** A file modified this close to a scan may change again unseen within the same mtime. */
-const RACY_MS = 1000;
 /** Files written to disk at once by an apply. */
 const PLACE_CONCURRENCY = 16;
 
@@ -217,8 +213,18 @@ export class FolderSync {
           previous: this.records.map,
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
         });
-        this.scannedAt = scannedAt;
-        const { changes, changedWhileRead } = await this.recordLocal(result);
+        const { changes, changedWhileRead } = await recordScan(
+          {
+            replica: this.replica,
+            root: this.folder.path,
+            records: this.records,
+            activity: this.activity,
+            scannedAt,
+            warnedSymlinks: this.warnedSymlinks,
+            notice: (message, path, level) => this.notice(message, path, level),
+          },
+          result,
+        );
         await this.records.flush();
         return { changes, unstable: result.unstable.length + changedWhileRead };
       } finally {
@@ -227,133 +233,12 @@ export class FolderSync {
     });
   }
 
-  private async recordLocal(
-    result: ScanResult,
-  ): Promise<{ changes: number; changedWhileRead: number }> {
-    const r = this.replica;
-    const root = this.folder.path;
-    let changes = 0;
-    let changedWhileRead = 0;
-    for (const path of result.symlinks)
-      if (!this.warnedSymlinks.has(path)) {
-        this.warnedSymlinks.add(path);
-        this.notice("symbolic links are not synced (skipped)", path, "warning");
-      }
-    for (const e of result.errors) this.notice(e.message, e.path);
-
-    // A directory moved in the replica carries everything under it, including files deleted
-    // here in the same pass: those deletions then apply at the new place.
-    const dirMoves: [string, string][] = [];
-    const moved = (path: string) => {
-      for (const [from, to] of dirMoves)
-        if (path.startsWith(from)) return to + path.slice(from.length);
-      return path;
-    };
-    for (const { from, to } of result.moved) {
-      const there = r.stat(from.path);
-      const already = r.stat(to.path);
-      if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
-        // Moved along with its directory, or the same content is there already.
-        this.records.delete(from.path);
-        this.record(to);
-        continue;
-      }
-      if (there && (there.kind === "dir" || there.contentHash === from.hash) && !already) {
-        await r.move(from.path, to.path);
-        if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
-        this.records.delete(from.path);
-        this.record(to);
-        changes++;
-      } else {
-        result.removed.push(from);
-        result.added.push(to);
-      }
-    }
-
-    // Children before their directories.
-    const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
-    for (const gone of removed) {
-      this.records.delete(gone.path);
-      const path = moved(gone.path);
-      const e = r.stat(path);
-      if (!e) continue;
-      if (gone.kind === "file") {
-        // Changed on another device since this one wrote it here: the edit survives the delete,
-        // and the next apply puts it back.
-        if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
-      } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
-      await r.remove(path);
-      this.activity.record("deleted", path, "here"); // activity hook
-      changes++;
-    }
-
-    const upserts = [...result.added, ...result.modified].sort((a, b) =>
-      a.path < b.path ? -1 : 1,
-    );
-    for (const local of upserts) {
-      if (local.kind !== "dir") continue;
-      try {
-        if (!r.stat(local.path)) {
-          await r.mkdir(local.path);
-          changes++;
-        }
-        this.record(local);
-      } catch (error) {
-        this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
-      }
-    }
-    // Files are recorded several at a time: the replica and the chunk store then commit them
-    // in groups, one fsync for many small files rather than two each.
-    await eachLimit(
-      upserts.filter((local) => local.kind !== "dir"),
-      RECORD_CONCURRENCY,
-      async (local) => {
-        const e = r.stat(local.path);
-        try {
-          if (
-            e?.kind === "file" &&
-            e.contentHash === local.hash &&
-            this.modeOf(local.path) === local.mode
-          ) {
-            this.record(local);
-            return;
-          }
-          await r.writeFile(local.path, readStable(safeJoin(root, local.path), local), {
-            mode: local.mode,
-            mtime: local.mtimeMs,
-          });
-          this.activity.record("sent", local.path); // activity hook
-          this.record(local);
-          changes++;
-        } catch (error) {
-          if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
-            changedWhileRead++; // still being written: the next scan retries
-            return;
-          }
-          this.notice(`could not record the local change: ${(error as Error).message}`, local.path);
-        }
-      },
-    );
-    return { changes, changedWhileRead };
-  }
-
-  private scannedAt = 0;
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
   readonly ownWrites = new OwnWrites();
 
   /** What this device last recorded of `path` on disk, if anything. */
   knownFile(path: string): LocalRecord | undefined {
     return this.records.get(path);
-  }
-
-  /**
-   * Records what a scan found. A file modified within {@link RACY_MS} of the scan is recorded
-   * with no trusted mtime: another write in the same clock tick, of the same size, would look
-   * unchanged next time (git's "racily clean" problem), so the next scan hashes it again.
-   */
-  private record(local: LocalRecord): void {
-    const racy = local.kind === "file" && Math.abs(this.scannedAt - local.mtimeMs) < RACY_MS;
-    this.records.set(racy ? { ...local, mtimeMs: -1 } : local);
   }
 
   /**
@@ -367,11 +252,6 @@ export class FolderSync {
     return now?.hash === rec.hash
       ? { size: now.size, mtimeMs: now.mtimeMs, ino: now.ino }
       : recorded;
-  }
-
-  private modeOf(path: string): number | undefined {
-    const v = this.replica.index.stat(path)?.version;
-    return v ? v.mode & 0o777 : undefined;
   }
 
   /** Writes the replica's tree to disk where it differs from what this device last saw. */

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { Readable } from "node:stream";
@@ -193,6 +193,22 @@ export async function treeSize(dir: string): Promise<number> {
 export async function tempFiles(dir: string): Promise<string[]> {
   const paths = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
   return paths.filter((p) => basename(p).startsWith(".weft-tmp-"));
+}
+
+/**
+ * Writes `data` to `path` and dates it a few seconds back, so the next scan takes it at once as
+ * a finished edit: a file modified within the last second is left for a later pass, and a test
+ * that waited that second out would be slow and still racy on a loaded machine.
+ */
+export async function writeSettled(path: string, data: string | Uint8Array): Promise<void> {
+  await writeFile(path, data);
+  await backdate(path);
+}
+
+/** Dates `path` (a file or a directory) a few seconds back: see {@link writeSettled}. */
+export async function backdate(path: string): Promise<void> {
+  const past = new Date(Date.now() - 5000);
+  await utimes(path, past, past);
 }
 
 /** Kills `child` with SIGKILL and resolves once it is gone. */

@@ -1,0 +1,192 @@
+/**
+ * Recording a scan: what changed on disk since the last pass becomes replica operations (moves,
+ * removals, directories, file contents), and the local records follow. A conflict copy removed,
+ * renamed or edited on disk settles that copy in the replica, so every device follows.
+ */
+import type { Replica } from "@weft/core";
+import { safeJoin } from "../names/index.js";
+import type { LocalRecord, ScanResult } from "../scan/index.js";
+import type { ActivityLog } from "./activity.js";
+import { eachLimit } from "./own-writes.js";
+import { FileChanged, readStable } from "./read-stable.js";
+import type { LocalRecords } from "./records.js";
+
+/** Local files read, chunked and sealed at once by a scan. */
+const RECORD_CONCURRENCY = 32;
+/** A file modified this close to a scan may change again unseen within the same mtime. */
+const RACY_MS = 1000;
+
+/** What recording a scan needs of its folder. */
+export interface RecordContext {
+  readonly replica: Replica;
+  /** The folder on disk. */
+  readonly root: string;
+  readonly records: LocalRecords;
+  readonly activity: ActivityLog;
+  /** When the scan started (ms since the epoch): see {@link recordFile}. */
+  readonly scannedAt: number;
+  /** Symlinks reported already: each is reported once per run, not on every scan. */
+  readonly warnedSymlinks: Set<string>;
+  /** Tells the person about something that did not sync, or was left alone on purpose. */
+  notice(message: string, path?: string, level?: "error" | "warning"): void;
+}
+
+/** How many replica operations a scan made, and how many files changed while being read. */
+export interface Recorded {
+  changes: number;
+  /** Files still being written: left for the next scan. */
+  changedWhileRead: number;
+}
+
+/** Records what `result` found in the replica and the local records. */
+export async function recordScan(ctx: RecordContext, result: ScanResult): Promise<Recorded> {
+  const r = ctx.replica;
+  let changes = 0;
+  let changedWhileRead = 0;
+  for (const path of result.symlinks)
+    if (!ctx.warnedSymlinks.has(path)) {
+      ctx.warnedSymlinks.add(path);
+      ctx.notice("symbolic links are not synced (skipped)", path, "warning");
+    }
+  for (const e of result.errors) ctx.notice(e.message, e.path);
+
+  // A directory moved in the replica carries everything under it, including files deleted
+  // here in the same pass: those deletions then apply at the new place.
+  const dirMoves: [string, string][] = [];
+  const moved = (path: string) => {
+    for (const [from, to] of dirMoves)
+      if (path.startsWith(from)) return to + path.slice(from.length);
+    return path;
+  };
+  for (const { from, to } of result.moved) {
+    const there = r.stat(from.path);
+    const already = r.stat(to.path);
+    if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
+      // Moved along with its directory, or the same content is there already.
+      ctx.records.delete(from.path);
+      recordFile(ctx, to);
+      continue;
+    }
+    if (there && (there.kind === "dir" || there.contentHash === from.hash) && !already) {
+      const copy = conflictCopyAt(r, from.path);
+      if (copy) {
+        // A conflict copy renamed: the person keeps that version, as a file of its own.
+        await r.resolveConflict(copy.of, { keepCopy: copy.version, path: to.path });
+        ctx.activity.record("resolved", copy.of, `kept the conflict copy as ${to.path}`);
+      } else await r.move(from.path, to.path);
+      if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
+      ctx.records.delete(from.path);
+      recordFile(ctx, to);
+      changes++;
+    } else {
+      result.removed.push(from);
+      result.added.push(to);
+    }
+  }
+
+  // Children before their directories.
+  const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
+  for (const gone of removed) {
+    ctx.records.delete(gone.path);
+    const path = moved(gone.path);
+    const e = r.stat(path);
+    if (!e) continue;
+    if (gone.kind === "file") {
+      // Changed on another device since this one wrote it here: the edit survives the delete,
+      // and the next apply puts it back.
+      if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
+    } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
+    const copy = conflictCopyAt(r, path);
+    if (copy) {
+      // A conflict copy deleted: the person keeps the file as it is; the copy's version stays
+      // in the file's history, restorable.
+      await r.resolveConflict(copy.of, { dropCopy: copy.version });
+      ctx.activity.record("resolved", copy.of, "deleted the conflict copy");
+    } else {
+      await r.remove(path);
+      ctx.activity.record("deleted", path, "here");
+    }
+    changes++;
+  }
+
+  const upserts = [...result.added, ...result.modified].sort((a, b) =>
+    a.path < b.path ? -1 : 1,
+  );
+  for (const local of upserts) {
+    if (local.kind !== "dir") continue;
+    try {
+      if (!r.stat(local.path)) {
+        await r.mkdir(local.path);
+        changes++;
+      }
+      recordFile(ctx, local);
+    } catch (error) {
+      ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+    }
+  }
+  // Files are recorded several at a time: the replica and the chunk store then commit them
+  // in groups, one fsync for many small files rather than two each.
+  await eachLimit(
+    upserts.filter((local) => local.kind !== "dir"),
+    RECORD_CONCURRENCY,
+    async (local) => {
+      const e = r.stat(local.path);
+      try {
+        if (
+          e?.kind === "file" &&
+          e.contentHash === local.hash &&
+          modeOf(r, local.path) === local.mode
+        ) {
+          recordFile(ctx, local);
+          return;
+        }
+        const copy = conflictCopyAt(r, local.path);
+        if (copy) {
+          // A conflict copy edited: the person kept both and works on the copy, so it becomes
+          // a file of its own under its name (as in Syncthing or Dropbox, where a conflict copy
+          // is an ordinary file); the edit below is then an ordinary write of it.
+          await r.resolveConflict(copy.of, { keepCopy: copy.version });
+          ctx.activity.record("resolved", copy.of, `kept the conflict copy ${local.path}`);
+        }
+        await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
+          mode: local.mode,
+          mtime: local.mtimeMs,
+        });
+        ctx.activity.record("sent", local.path);
+        recordFile(ctx, local);
+        changes++;
+      } catch (error) {
+        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
+          changedWhileRead++; // still being written: the next scan retries
+          return;
+        }
+        ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+      }
+    },
+  );
+  return { changes, changedWhileRead };
+}
+
+/**
+ * Records what a scan found. A file modified within {@link RACY_MS} of the scan is recorded
+ * with no trusted mtime: another write in the same clock tick, of the same size, would look
+ * unchanged next time (git's "racily clean" problem), so the next scan hashes it again.
+ */
+function recordFile(ctx: RecordContext, local: LocalRecord): void {
+  const racy = local.kind === "file" && Math.abs(ctx.scannedAt - local.mtimeMs) < RACY_MS;
+  ctx.records.set(racy ? { ...local, mtimeMs: -1 } : local);
+}
+
+/** The permission bits the replica has for `path`. */
+function modeOf(r: Replica, path: string): number | undefined {
+  const v = r.index.stat(path)?.version;
+  return v ? v.mode & 0o777 : undefined;
+}
+
+/** The conflict copy shown at `path`: the file it is a copy of, and the version it shows. */
+function conflictCopyAt(r: Replica, path: string): { of: string; version: string } | undefined {
+  const e = r.index.stat(path);
+  return e?.conflictVersion === undefined
+    ? undefined
+    : { of: e.conflictOf!, version: e.conflictVersion };
+}
