@@ -86,10 +86,12 @@ describe("weft sync as a daemon", () => {
       "ben's edit on ana",
     );
 
-    // A second sync of the same home would share its state: refused, with the reason.
-    const second = await ana.run(["sync", "--once"]);
+    // A second daemon of the same home would share its state: refused, with the reason.
+    const second = await ana.run(["sync"]);
     expect(second.status).toBe(1);
     expect(second.stderr).toMatch(/weft sync is running \(pid \d+\)/);
+    // sync --once goes through the running daemon instead (agent-service.test.ts has more).
+    expect((await ana.run(["sync", "--once", "--timeout", "30"])).status).toBe(0);
 
     const status = (await ana.run(["status", "--json"])).json as {
       folders: { folderId: string; peers: { online: boolean }[]; connection: string }[];

@@ -44,3 +44,24 @@ export function formatDuration(seconds: number): string {
   if (m < 60) return `${m}m${String(seconds % 60).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
+
+/**
+ * A moment for people, with how long ago (or how soon) it is: "14:05:12 (20 s ago)",
+ * "2025-01-02 14:05 (3 days ago)". Local time: that is the clock on the user's wall.
+ */
+export function formatWhen(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const sameDay = new Date(now).toDateString() === d.toDateString();
+  const at = sameDay
+    ? `${time}:${pad(d.getSeconds())}`
+    : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  const seconds = Math.round((now - ms) / 1000);
+  if (seconds === 0) return `${at} (now)`;
+  const span =
+    Math.abs(seconds) >= 86_400 * 2
+      ? `${Math.round(Math.abs(seconds) / 86_400)} days`
+      : formatDuration(Math.abs(seconds)).replace(/^(\d+)s$/, "$1 s");
+  return `${at} (${seconds >= 0 ? `${span} ago` : `in ${span}`})`;
+}

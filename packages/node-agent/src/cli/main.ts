@@ -2,6 +2,7 @@
 /** `weft`: the agent's command line (DESIGN.md §7). One JSON object on stdout with --json; a one-line reason and a non-zero exit on failure. */
 import { ready } from "@weft/crypto";
 import { AgentError, Home } from "../home/index.js";
+import { agentVersion } from "../log/index.js";
 import { type Command, type CommandContext, commandHelp, parseFor } from "./command.js";
 import { runRelay } from "./relay-command.js";
 import { setupCommands } from "./setup-commands.js";
@@ -29,6 +30,7 @@ function topHelp(): string {
     ...commands.map((c) => `  ${`${c.name} ${c.args}`.padEnd(width)}  ${c.summary.split("\n")[0]}`),
     "",
     "Every command honours WEFT_HOME (default ~/.weft) and has --help with an example.",
+    "weft --version prints the agent's version.",
     "Passwords come from WEFT_PASSWORD or a hidden prompt, never from the command line.",
     "",
     "Start: weft init; weft account register --relay URL --user NAME; weft folder create PATH; weft sync",
@@ -47,6 +49,14 @@ function lookup(argv: string[]): { command?: Command; rest: string[] } {
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     process.stdout.write(topHelp());
+    return 0;
+  }
+  if (argv[0] === "--version" || argv[0] === "version") {
+    process.stdout.write(
+      argv.includes("--json")
+        ? `${JSON.stringify({ version: agentVersion() })}\n`
+        : `weft ${agentVersion()}\n`,
+    );
     return 0;
   }
   if (argv[0] === "relay") {

@@ -25,7 +25,7 @@ export class ActivityLog {
   private readonly ring: ActivityEvent[] = [];
   private next = 0;
   private nextId = 1;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(event: ActivityEvent) => void>();
 
   constructor(
     private readonly limit = 100,
@@ -34,7 +34,7 @@ export class ActivityLog {
 
   /** Adds an event (or counts a repeat of the newest one, so retries do not flush the list). */
   record(kind: ActivityKind, path?: string, detail?: string): void {
-    const newest = this.ring.length === 0 ? undefined : this.newest();
+    let newest = this.ring.length === 0 ? undefined : this.newest();
     if (newest && newest.kind === kind && newest.path === path && newest.detail === detail) {
       newest.count++;
       newest.time = this.now();
@@ -50,8 +50,9 @@ export class ActivityLog {
       if (this.ring.length < this.limit) this.ring.push(event);
       else this.ring[this.next] = event;
       this.next = (this.next + 1) % this.limit;
+      newest = event;
     }
-    for (const listener of this.listeners) listener();
+    for (const listener of this.listeners) listener({ ...newest });
   }
 
   /** The events, newest first (copies: callers may keep them). */
@@ -64,8 +65,11 @@ export class ActivityLog {
     return out;
   }
 
-  /** Calls `listener` after every event; returns the function that stops it. */
-  onChange(listener: () => void): () => void {
+  /**
+   * Calls `listener` after every event with that event (a repeat comes with its count raised);
+   * returns the function that stops it.
+   */
+  onChange(listener: (event: ActivityEvent) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);

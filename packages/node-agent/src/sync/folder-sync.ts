@@ -73,7 +73,7 @@ export interface ConnectionOptions {
 export interface FolderStatus {
   folderId: string;
   path: string;
-  state: "idle" | "scanning" | "syncing" | "offline" | "error";
+  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped";
   connection: string;
   pendingOut: number;
   pendingChunks: number;

@@ -12,7 +12,8 @@ import {
   writeJsonPrivate,
 } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
-import { type ConnectionOptions, FolderSync, type FolderStatus } from "./folder-sync.js";
+import { type ConnectionOptions, FolderSync } from "./folder-sync.js";
+import { type AgentFolderStatus, folderStatus } from "./status.js";
 
 /** A scan that found files still being written looks again after this long. */
 const STABLE_RETRY_MS = 1100;
@@ -30,11 +31,11 @@ export interface DaemonOptions {
   /** Stops the daemon. */
   signal: AbortSignal;
   /** Called about once a second with every folder's status. */
-  onStatus?: (folders: FolderStatus[]) => void;
+  onStatus?: (folders: AgentFolderStatus[]) => void;
 }
 
 /** The status a running daemon last wrote, with when and by whom. */
-export interface StoredStatus extends FolderStatus {
+export interface StoredStatus extends AgentFolderStatus {
   updated: number;
   pid: number;
 }
@@ -159,8 +160,8 @@ export async function openFolders(
 export async function writeStatus(
   home: Home,
   syncs: readonly FolderSync[],
-): Promise<FolderStatus[]> {
-  const all = syncs.map((s) => s.status());
+): Promise<AgentFolderStatus[]> {
+  const all = syncs.map(folderStatus);
   await Promise.all(
     syncs.map((s, i) =>
       writeJsonPrivate(statusPath(home, s.folder), {

@@ -3,7 +3,8 @@ import { WeftError } from "@weft/core";
 import { shortDeviceId } from "@weft/crypto";
 import { AgentError } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { resolveConflict, restoreVersion, versionsOf } from "../sync/versions.js";
+import { historyOf } from "../control/actions.js";
+import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
 import { type DashboardView, dashboardView } from "./view.js";
 
@@ -51,11 +52,10 @@ export class DashboardApi {
         return this.files(this.folder(query.get("folder")), query.get("q") ?? "");
       case "/api/history": {
         const s = this.folder(query.get("folder"));
-        const rel = text(query.get("path"), "path");
-        const { versions, deletedId } = versionsOf(s, rel);
+        const { path, deleted, versions } = historyOf(s, text(query.get("path"), "path"));
         return {
-          path: rel,
-          deleted: deletedId !== undefined,
+          path,
+          deleted,
           versions: versions.map((v) => ({
             ...v,
             short: shortDeviceId(v.device),

@@ -1,0 +1,114 @@
+/** `weft sync` as a daemon: opens the log, the folders, the control socket (and the dashboard with --ui), and syncs until stopped. */
+import { join } from "node:path";
+import { ControlServer } from "../control/index.js";
+import { AgentError, type FolderRecord } from "../home/index.js";
+import type { ConnectionOptions } from "../sync/folder-sync.js";
+import { DEFAULT_ROTATION, agentVersion, followFolderLog, openAgentLog } from "../log/index.js";
+import { runDaemon } from "../sync/run.js";
+import type { AgentFolderStatus } from "../sync/status.js";
+import { startDashboard } from "../ui/index.js";
+import type { CommandContext } from "./command.js";
+import { statusLine } from "./format.js";
+import { withFolders } from "./open-folders.js";
+
+/** Runs the daemon for `folders` until ctx.signal aborts; `port` serves the dashboard too. */
+export async function runSyncDaemon(
+  ctx: CommandContext,
+  folders: FolderRecord[],
+  port: number | undefined,
+  connection: ConnectionOptions,
+): Promise<Record<string, unknown>> {
+  const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
+  if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
+  const logNames = ctx.values["log-names"] === true;
+  const log = openAgentLog({
+    dir: join(ctx.home.dir, "logs"),
+    // A service manager reads stdout; on a terminal the status line is shown instead. With
+    // --json stdout is kept for the one final object.
+    toStdout: !process.stdout.isTTY && !ctx.json,
+    rotation: {
+      maxBytes: positive(ctx.env["WEFT_LOG_MAX_BYTES"], DEFAULT_ROTATION.maxBytes),
+      files: positive(ctx.env["WEFT_LOG_FILES"], DEFAULT_ROTATION.files),
+    },
+    level: ctx.env["WEFT_LOG_LEVEL"] || "info",
+  });
+  const logger = log.logger;
+  try {
+    return await withFolders(
+      ctx,
+      folders,
+      true,
+      async (syncs) => {
+        logger.info(
+          {
+            version: agentVersion(),
+            folders: syncs.map((s) => ({
+              folderId: s.folder.folderId,
+              path: s.folder.path,
+              relay: s.folder.relay,
+              role: s.folder.role,
+            })),
+            rescanSeconds: rescan,
+            logNames,
+            log: log.path,
+          },
+          "weft sync started",
+        );
+        ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
+        let control: ControlServer | undefined;
+        try {
+          control = await ControlServer.start(ctx.home, syncs);
+        } catch (error) {
+          // The daemon syncs all the same; other commands then refuse while it runs, as they say.
+          logger.warn({ problem: (error as Error).message }, "no control socket");
+        }
+        const dashboard =
+          port === undefined ? undefined : await startDashboard(ctx.home, syncs, { port });
+        // With --json stdout is kept for the one final object: the URL goes to stderr then.
+        // Never into the log: the URL holds the dashboard's access token.
+        if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
+        else if (dashboard) ctx.say(`dashboard: ${dashboard.url}`);
+        if (dashboard) logger.info("dashboard served (its URL: weft ui)");
+        const started = Date.now();
+        const rescanMs = rescan * 1000;
+        const nextRescanAt = () =>
+          started + Math.max(1, Math.ceil((Date.now() - started) / rescanMs)) * rescanMs;
+        const unfollow = syncs.map((s) => followFolderLog(logger, s, { logNames, nextRescanAt }));
+        try {
+          await runDaemon(syncs, ctx.home, {
+            signal: ctx.signal,
+            rescanMs,
+            ...(ctx.interactive && !ctx.json
+              ? {
+                  onStatus: (all: AgentFolderStatus[]) =>
+                    process.stderr.write(`\r${all.map(statusLine).join("  ")}\x1b[K`),
+                }
+              : {}),
+          });
+        } finally {
+          for (const stop of unfollow) stop();
+          await control?.close();
+          await dashboard?.close();
+        }
+        logger.info("weft sync stopped");
+        if (ctx.interactive && !ctx.json) process.stderr.write("\n");
+        return { stopped: true, ...(dashboard ? { dashboard: dashboard.url } : {}) };
+      },
+      { connection, daemon: true },
+    );
+  } catch (error) {
+    logger.error({ problem: (error as Error).message.split("\n")[0] }, "weft sync failed");
+    throw error;
+  } finally {
+    log.close();
+  }
+}
+
+/** A positive whole number from the environment, or `fallback`. @throws AgentError USAGE */
+function positive(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new AgentError("USAGE", `not a positive whole number: ${text}`);
+  return n;
+}

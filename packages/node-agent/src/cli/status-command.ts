@@ -1,0 +1,141 @@
+/** `weft status`: each folder's connection (since when, why not, next try), what is pending each way, peers and problems; from the running daemon, or from disk when none runs. */
+import { shortDeviceId } from "@weft/crypto";
+import { NO_DAEMON, type StatusAnswer, askDaemon } from "../control/index.js";
+import type { FolderRecord } from "../home/index.js";
+import { readStoredStatus, syncLockHolder } from "../sync/run.js";
+import { type AgentFolderStatus, folderStatus, stoppedStatus } from "../sync/status.js";
+import type { Command, CommandContext } from "./command.js";
+import { formatWhen, statusLine } from "./format.js";
+import { withFolders } from "./open-folders.js";
+
+/** See the module comment. */
+export const statusCommand: Command = {
+  name: "status",
+  args: "[PATH]",
+  summary:
+    "Shows each folder: online or offline since when, the last connection problem and the next\n" +
+    "try, what is pending each way, transfers, peers and how far behind, problems.",
+  details:
+    "While `weft sync` runs it asks that process (through its control socket); otherwise it\n" +
+    'says "weft sync is not running" and shows what the last run left.\n' +
+    "--json: daemon (its pid or null) and running tell a stopped agent from an offline one;\n" +
+    "per folder: connection (online, offline, connecting, stopped), connectionSince, lastError\n" +
+    "{message, time}, nextRetryAt, pendingOut, pendingChunks, upload, download, errors, lastSync.",
+  example: "weft status --json",
+  flags: {},
+  run: async (ctx) => {
+    const folders = await ctx.home.selectFolders(ctx.positionals);
+    const ids = folders.map((f) => f.folderId);
+    const answer = folders.length === 0 ? undefined : await heldStatus(ctx, folders, ids);
+    let statuses: AgentFolderStatus[];
+    if (answer)
+      statuses = folders.map(
+        (f) => answer.folders.find((s) => s.folderId === f.folderId) ?? stoppedStatus(f),
+      );
+    else if (folders.length === 0) statuses = [];
+    else statuses = await fromDisk(ctx, folders);
+    const now = Date.now();
+    const running = answer?.pid !== undefined;
+    if (running) ctx.say(`weft sync is running (pid ${answer.pid})`);
+    else if (answer)
+      ctx.say("another weft command is using this device's folders; as it last said:");
+    for (const s of statuses) {
+      ctx.say(`${s.path}  [${s.folderId}]`);
+      for (const line of describe(s, running, now)) ctx.say(`  ${line}`);
+    }
+    if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
+    return { daemon: answer?.pid ?? null, running, folders: statuses };
+  },
+};
+
+/**
+ * What the running daemon says; undefined when no process holds the folders. One that cannot be
+ * asked (a daemon still starting, an older weft, or a command such as `sync --once`) is read from
+ * the status.json it writes, rather than waited for; `pid` is then set for a daemon only.
+ */
+async function heldStatus(
+  ctx: CommandContext,
+  folders: FolderRecord[],
+  ids: string[],
+): Promise<(Omit<StatusAnswer, "pid"> & { pid: number | undefined }) | undefined> {
+  const answer = await askDaemon<StatusAnswer>(ctx.home, { op: "status", folders: ids });
+  if (answer !== NO_DAEMON) return answer;
+  const holder = await syncLockHolder(ctx.home);
+  if (holder === undefined) return undefined;
+  const stored = await Promise.all(
+    folders.map((f) => readStoredStatus(ctx.home, f).catch(() => undefined)),
+  );
+  return {
+    pid: holder.daemon ? holder.pid : undefined,
+    folders: stored.flatMap((s, i) => (s ? [{ ...stoppedStatus(folders[i]!), ...s }] : [])),
+  };
+}
+
+/** With no daemon: the local state, and what the last run met (problems, clashes) until a run clears it. */
+function fromDisk(ctx: CommandContext, folders: FolderRecord[]): Promise<AgentFolderStatus[]> {
+  return withFolders(ctx, folders, false, (syncs) =>
+    Promise.all(
+      syncs.map(async (s) => {
+        const now = folderStatus(s);
+        const last = await readStoredStatus(ctx.home, s.folder).catch(() => undefined);
+        return {
+          ...now,
+          state: "stopped" as const,
+          errors: last?.errors ?? now.errors,
+          clashes: last?.clashes ?? now.clashes,
+          unportable: last?.unportable ?? now.unportable,
+          lastSync: last?.lastSync ?? null,
+          lastError: last?.lastError ?? null,
+        };
+      }),
+    ),
+  );
+}
+
+/** The lines under a folder's name. */
+function describe(s: AgentFolderStatus, running: boolean, now: number): string[] {
+  const lines: string[] = [];
+  if (!running || s.connection === "stopped")
+    lines.push(
+      `weft sync is not running; ${s.lastSync === null ? "never synced on this device" : `last synced ${formatWhen(s.lastSync, now)}`}`,
+    );
+  else {
+    const since = s.connectionSince === null ? "" : ` since ${formatWhen(s.connectionSince, now)}`;
+    lines.push(`${s.connection}${since}`);
+    if (s.connection !== "online" && s.lastError)
+      lines.push(
+        `last problem ${formatWhen(s.lastError.time, now)}: ${inWords(s.lastError.message)}`,
+      );
+    if (s.connection !== "online" && s.nextRetryAt !== null)
+      lines.push(`next try ${formatWhen(s.nextRetryAt, now)}`);
+  }
+  lines.push(statusLine(s));
+  const toSend = s.upload.total - s.upload.done;
+  const toGet = s.download.total - s.download.done;
+  if (s.pendingOut > 0 || toSend > 0 || toGet > 0)
+    lines.push(
+      `pending: ${s.pendingOut} change${s.pendingOut === 1 ? "" : "s"} to send, ${toSend} chunk${toSend === 1 ? "" : "s"} to upload, ${toGet} to download`,
+    );
+  for (const p of s.peers)
+    lines.push(
+      `peer ${shortDeviceId(p.deviceId as never)}: ${p.online ? "online" : "offline"}, ${p.behind} behind`,
+    );
+  for (const e of s.errors.slice(-5)) lines.push(`! ${e.path ? `${e.path}: ` : ""}${e.message}`);
+  for (const c of s.clashes) lines.push(`! names clash on case-insensitive disks: ${c.join(", ")}`);
+  for (const u of s.unportable.slice(0, 5)) lines.push(`~ ${u.path}: ${u.problem}`);
+  return lines;
+}
+
+/** A network error code said for people, with the original kept after it. */
+export function inWords(message: string): string {
+  const known: [RegExp, string][] = [
+    [/ECONNREFUSED/, "the relay refused the connection (is it running?)"],
+    [/ENOTFOUND|EAI_AGAIN/, "the relay's host name could not be found"],
+    [/ETIMEDOUT|timed? ?out/i, "the relay did not answer in time"],
+    [/ECONNRESET|EPIPE|closed/i, "the connection to the relay was cut"],
+    [/ENETUNREACH|EHOSTUNREACH/, "no network route to the relay"],
+    [/CERT|certificate|TLS/i, "the relay's TLS certificate was not accepted"],
+  ];
+  const hit = known.find(([re]) => re.test(message));
+  return hit ? `${hit[1]}: ${message}` : message;
+}

@@ -1,0 +1,139 @@
+/**
+ * What a person asks of open folders: list conflicts, a file's history, restore a version, sync
+ * until nothing is pending. One implementation for the CLI (folders opened by the command
+ * itself), the daemon's control socket and the dashboard, so that all three answer alike.
+ */
+import type { DeviceId } from "@weft/crypto";
+import { AgentError, type Home } from "../home/index.js";
+import type { FolderSync } from "../sync/folder-sync.js";
+import { writeStatus } from "../sync/run.js";
+import type { AgentFolderStatus } from "../sync/status.js";
+import { type VersionView, restoreVersion, versionsOf } from "../sync/versions.js";
+
+/** A file with concurrent versions, as `weft conflicts` lists it. */
+export interface ConflictItem {
+  /** The folder's path on this device. */
+  folder: string;
+  path: string;
+  copies: { path: string; device: DeviceId; time: number; contentHash: string | null }[];
+}
+
+/** Every conflict of `syncs`. */
+export function listConflicts(syncs: readonly FolderSync[]): ConflictItem[] {
+  return syncs.flatMap((s) =>
+    s.replica.conflicts().map((c) => ({
+      folder: s.folder.path,
+      path: c.path,
+      copies: c.copies.map((k) => ({
+        path: k.path,
+        device: k.device,
+        time: k.wall,
+        contentHash: k.contentHash,
+      })),
+    })),
+  );
+}
+
+/** A file's earlier versions, as `weft history` prints them. */
+export interface FileHistory {
+  path: string;
+  /** Whether no file is there now: the versions are those of the file deleted from there. */
+  deleted: boolean;
+  versions: VersionView[];
+}
+
+/** The earlier versions of `rel`. @throws AgentError NOT_FOUND */
+export function historyOf(s: FolderSync, rel: string): FileHistory {
+  const { versions, deletedId } = versionsOf(s, rel);
+  return { path: rel, deleted: deletedId !== undefined, versions };
+}
+
+/** What `weft restore` did. */
+export interface RestoreResult {
+  path: string;
+  restored: VersionView;
+  /** Whether the relay has it (other devices get it from there). */
+  sent: boolean;
+  /** Why it is not sent yet, when it is not. */
+  problem?: string;
+}
+
+/**
+ * Makes the `n`-th earlier version of `rel` (1 = the newest) current, writes it to disk and
+ * sends it. Not reaching the relay is not a failure: the version is restored here and goes out
+ * with the next sync.
+ * @throws AgentError NOT_FOUND when there is no such version
+ */
+export async function restoreNth(s: FolderSync, rel: string, n: number): Promise<RestoreResult> {
+  const { versions } = versionsOf(s, rel);
+  const v = versions[n - 1];
+  if (!v)
+    throw new AgentError("NOT_FOUND", `${rel} has ${versions.length} earlier versions, not ${n}`);
+  await restoreVersion(s, rel, v.version);
+  try {
+    await s.syncOnce();
+    return { path: rel, restored: v, sent: true };
+  } catch (error) {
+    return { path: rel, restored: v, sent: false, problem: (error as Error).message };
+  }
+}
+
+/** What `weft sync --once` reports. */
+export interface SyncReport {
+  folders: AgentFolderStatus[];
+  /** How long it took. */
+  ms: number;
+}
+
+/**
+ * Syncs `syncs` until nothing is pending either way (the daemon's folders keep syncing after).
+ * @param timeoutS gives up after this many seconds (0: never)
+ * @throws AgentError RELAY when the time is up, or when problems were met on the way
+ */
+export async function syncUntilDone(
+  home: Home,
+  syncs: readonly FolderSync[],
+  timeoutS: number,
+): Promise<SyncReport> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const done = Promise.all(syncs.map((s) => s.syncOnce()));
+    if (timeoutS === 0) await done;
+    else
+      await Promise.race([
+        done,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(notInSync(syncs, timeoutS)), timeoutS * 1000);
+        }),
+      ]);
+  } catch (error) {
+    await writeStatus(home, syncs).catch(() => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const folders = await writeStatus(home, syncs);
+  const failed = syncs.flatMap((s) =>
+    s.errors.filter((e) => e.level === "error" && e.time >= started),
+  );
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    throw new AgentError(
+      "RELAY",
+      `synced, but ${failed.length} problem${failed.length === 1 ? "" : "s"} left (see weft status); first: ${first.path ? `${first.path}: ` : ""}${first.message}`,
+    );
+  }
+  return { folders, ms: Date.now() - started };
+}
+
+function notInSync(syncs: readonly FolderSync[], seconds: number): AgentError {
+  const last = syncs
+    .flatMap((s) => s.errors)
+    .sort((a, b) => a.time - b.time)
+    .at(-1);
+  return new AgentError(
+    "RELAY",
+    `not in sync after ${seconds} s${last ? `; last problem: ${last.path ? `${last.path}: ` : ""}${last.message}` : ""}`,
+  );
+}
