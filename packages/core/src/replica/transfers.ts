@@ -251,17 +251,21 @@ export class Transfers {
             else await this.fetch(remote, id, size);
             this.downRun.bytes += size;
           } catch (error) {
-            this.wanted.delete(id);
             this.arrived(id); // a waiting reader fetches it itself and meets the error
+            // Set aside until the next connection: the relay lacks it, or it is corrupt.
             if (error instanceof WeftError && error.code === "NOT_FOUND") {
+              this.wanted.delete(id);
               this.unavailable.add(id);
               continue;
             }
             if (error instanceof WeftError && error.code === "INTEGRITY") {
+              this.wanted.delete(id);
               this.unavailable.add(id);
               this.report(error, `verifying chunk ${id.slice(0, 12)}… from the relay`);
               continue;
             }
+            // Anything else (the relay went away, a store failed) ends the run and stays
+            // wanted: the retry fetches it. Dropped here, it was fetched only when read.
             throw error;
           }
           this.downRun.done++;
