@@ -165,8 +165,15 @@ const folderJoin: Command = {
     ctx.say(
       `joined folder ${folder.folderId} as ${folder.role}; run weft sync to fetch it into ${folder.path}`,
     );
-    const existingFiles = await countFiles(folder.path);
-    if (existingFiles > 0)
+    // Only informative: the folder is joined whatever happens here, and `weft sync` reports
+    // an unreadable folder itself.
+    let existingFiles: number | null = null;
+    try {
+      existingFiles = await countFiles(folder.path);
+    } catch (error) {
+      ctx.say(`could not look at the files already in ${folder.path}: ${(error as Error).message}`);
+    }
+    if (existingFiles)
       ctx.say(
         `${existingFiles} ${existingFiles === 1 ? "file" : "files"} already here will be compared, not replaced: ` +
           "identical ones are kept as they are, different ones become conflict copies (weft conflicts)",
