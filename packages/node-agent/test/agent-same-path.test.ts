@@ -2,9 +2,10 @@
 // sets up sync between them (real relay process, real `weft` processes). Ana creates the folder
 // from her tree; Ben joins it into his existing, overlapping tree. Both end with one tree: the
 // directories merged, identical files once (and not uploaded a second time), each file that
-// differs as the file plus one conflict copy, listed by `weft conflicts`.
+// differs as the file plus one conflict copy, listed by `weft conflicts` and settled with the
+// files (a copy deleted, a copy renamed) like any conflict.
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, readdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import {
@@ -135,16 +136,37 @@ test("joining a folder into an overlapping tree merges it: one tree, one copy pe
   }
   expect(onAna["docs/same.bin"]).toBe(`${big.length} bytes`);
 
-  for (const [d, path] of [
-    [ana, anaPath],
-    [ben, benPath],
-  ] as const) {
-    const { conflicts } = (await d.ok(["conflicts", path])) as {
-      conflicts: { path: string; copies: { path: string }[] }[];
-    };
-    expect(conflicts.map((c) => [c.path, c.copies.length]).sort()).toEqual([
+  const listed = await Promise.all(
+    [
+      [ana, anaPath],
+      [ben, benPath],
+    ].map(async ([d, path]) => {
+      const { conflicts } = (await (d as Device).ok(["conflicts", path as string])) as {
+        conflicts: { path: string; copies: { path: string }[] }[];
+      };
+      return conflicts.map((c) => [c.path, c.copies.length]).sort();
+    }),
+  );
+  for (const l of listed)
+    expect(l).toEqual([
       ["docs/deep/b/notes.md", 1],
       ["docs/diff.txt", 1],
     ]);
-  }
+
+  // Settled with the files, as any conflict: Ben deletes one copy (the file stays as shown)
+  // and renames the other (a file of its own); Ana's disk follows, nothing comes back.
+  const diffCopy = copies.find((c) => c.startsWith("docs/diff.sync-conflict-"))!;
+  const notesCopy = copies.find((c) => c.startsWith("docs/deep/b/notes.sync-conflict-"))!;
+  await rm(join(benPath, diffCopy));
+  await rename(join(benPath, notesCopy), join(benPath, "docs/deep/b/other-notes.md"));
+  await syncOnce(ben, benPath);
+  await syncOnce(ana, anaPath);
+  const [endAna, endBen] = await Promise.all([files(anaPath), files(benPath)]);
+  expect(endBen).toEqual(endAna);
+  expect(Object.keys(endAna).filter((p) => p.includes(".sync-conflict-"))).toEqual([]);
+  expect(endAna["docs/diff.txt"]).toBe(onAna["docs/diff.txt"]);
+  expect(endAna["docs/deep/b/other-notes.md"]).toBe(onAna[notesCopy]);
+  expect(((await ana.ok(["conflicts", anaPath])) as { conflicts: unknown[] }).conflicts).toEqual(
+    [],
+  );
 }, 60_000);
