@@ -364,7 +364,7 @@ function unify(
 }
 
 /** True when two live versions show the same thing (kind, bytes or link target). */
-export function sameContent(a: VersionSnapshot, b: VersionSnapshot): boolean {
+function sameContent(a: VersionSnapshot, b: VersionSnapshot): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === "symlink") return a.target === b.target;
   return (a.manifest?.contentHash ?? null) === (b.manifest?.contentHash ?? null);
