@@ -36,6 +36,8 @@ describe("folder index properties", () => {
           const slash = e.path.lastIndexOf("/");
           if (slash >= 0) expect(tree.entries.get(e.path.slice(0, slash))?.kind).toBe("dir");
         }
+        // The same path created apart is one entry (merged, or a conflict copy), never a clash.
+        for (const e of tree.entries.values()) expect(e.name).not.toContain("name-clash");
         // No lost node: every file whose current content is live has a path.
         for (const id of new Set([...tree.entries.values()].map((e) => e.fileId)))
           expect(tree.pathOf.has(id)).toBe(true);

@@ -13,6 +13,8 @@ import { HybridClock } from "../packages/core/src/model/hlc.js";
 /** One step of a scenario. Indices pick among what exists when the step runs. */
 export type Op =
   | { t: "create"; r: number; dir: number; name: number; kind: "file" | "dir" }
+  /** A file with one of a few shared contents: devices write identical files at one path. */
+  | { t: "put"; r: number; dir: number; name: number; content: number }
   | { t: "write"; r: number; file: number }
   | { t: "delete"; r: number; entry: number }
   | { t: "move"; r: number; entry: number; dir: number; name: number }
@@ -30,6 +32,8 @@ export type Op =
   | { t: "bulk"; r: number; count: number };
 
 const NAMES = ["a", "b", "c.txt", "d"];
+/** Tags of the shared contents of "put" (far above the unique ones "write" makes). */
+const SHARED_CONTENT = 1_000_000;
 
 /** Scenarios: 2–5 replicas, up to `maxOps` steps. */
 export function arbScenario(maxOps = 60): fc.Arbitrary<{ replicas: number; ops: Op[] }> {
@@ -45,6 +49,16 @@ export function arbScenario(maxOps = 60): fc.Arbitrary<{ replicas: number; ops: 
           dir: idx,
           name: fc.nat(NAMES.length - 1),
           kind: fc.constantFrom("file" as const, "dir" as const),
+        }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          t: fc.constant("put" as const),
+          r,
+          dir: idx,
+          name: fc.nat(NAMES.length - 1),
+          content: fc.nat(2),
         }),
       },
       { weight: 4, arbitrary: fc.record({ t: fc.constant("write" as const), r, file: idx }) },
@@ -218,6 +232,15 @@ export class Network {
         else this.write(idx, path);
         return;
       }
+      case "put": {
+        const path = join(pick(dirs, op.dir)!, NAMES[op.name]!);
+        const there = idx.stat(path);
+        if (there && there.kind !== "file") return;
+        const manifest = fakeManifest(SHARED_CONTENT + op.content);
+        this.written.add(manifest.contentHash);
+        idx.writeFile(path, { manifest });
+        return;
+      }
       case "write": {
         const f = pick(files, op.file);
         if (f) this.write(idx, f.path);
@@ -240,8 +263,11 @@ export class Network {
       case "resolve": {
         const c = pick(idx.conflicts(), op.file);
         if (!c) return;
-        if (op.how === 0) idx.resolveConflict(c.path, { keep: c.copies[0]!.version });
-        else if (op.how === 1) idx.resolveConflict(c.path, { keepBoth: true });
+        // A directory holding the name (files created apart beside it) keeps it.
+        const dir = idx.stat(c.path)?.kind === "dir";
+        if (op.how === 0)
+          idx.resolveConflict(c.path, { keep: dir ? c.winner : c.copies[0]!.version });
+        else if (op.how === 1 || dir) idx.resolveConflict(c.path, { keepBoth: true });
         else {
           const tag = this.nextContent++;
           this.written.add(fakeManifest(tag).contentHash);

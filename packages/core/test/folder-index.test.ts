@@ -235,7 +235,7 @@ describe("FolderIndex", () => {
     }
   });
 
-  test("same name in one directory: both kept, deterministic distinct names", () => {
+  test("two different files created apart under one name: a conflict, not a name clash", () => {
     const {
       list: [a, b],
       sync,
@@ -244,8 +244,9 @@ describe("FolderIndex", () => {
     b!.writeFile("todo.txt", { manifest: manifest(2) });
     sync();
     expect(paths(a!)).toEqual(paths(b!));
-    expect(paths(a!)).toEqual(["todo.name-clash-d1f0.txt", "todo.txt"]);
-    expect(a!.stat("todo.txt")!.fileId).toBe("d0f0");
+    // Same clock: the tie goes to the later device id, b; a's file is the conflict copy.
+    expect(paths(a!)).toEqual(["todo.sync-conflict-20261122-120000-AAAAAAA.txt", "todo.txt"]);
+    expect(a!.stat("todo.txt")!.fileId).toBe("d1f0");
   });
 
   test("a directory removed while a peer created a file in it comes back", () => {

@@ -252,7 +252,9 @@ describe("Replica: chunk transfers", () => {
     heal();
     await settle();
     const trees = replicas.map((r) => r.list().map((e) => e.path));
-    expect(trees[1]).toHaveLength(2); // both files, one under a name-clash name
+    // Both files: one at a.txt, the other (created apart under the same name) its conflict copy.
+    expect(trees[1]).toHaveLength(2);
+    expect(trees[1]!.filter((p) => p.startsWith("a.sync-conflict-"))).toHaveLength(1);
     for (const t of trees) expect(t).toEqual(trees[1]);
   });
 

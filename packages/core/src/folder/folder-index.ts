@@ -181,21 +181,25 @@ export class FolderIndex {
     );
   }
 
-  /** Every file with unresolved concurrent versions. */
+  /**
+   * Every path with unresolved concurrent versions: those of one file, and those of other files
+   * created apart under the same name (its rivals, see {@link TreeEntry.rivals}).
+   */
   conflicts(): ConflictInfo[] {
-    const byFile = new Map<FileId, ConflictInfo>();
+    const byPath = new Map<string, ConflictInfo>();
     const tree = this.tree();
     for (const e of tree.entries.values()) {
       if (e.conflictVersion === undefined) continue;
-      let info = byFile.get(e.fileId);
+      const of = e.conflictOf!;
+      let info = byPath.get(of);
       if (!info) {
-        const winner = this.file(e.fileId)!.winner!;
-        byFile.set(
-          e.fileId,
+        const main = tree.entries.get(of)!;
+        byPath.set(
+          of,
           (info = {
-            fileId: e.fileId,
-            path: tree.pathOf.get(e.fileId)!,
-            winner: versionId(winner),
+            fileId: main.fileId,
+            path: of,
+            winner: versionId(main.version),
             copies: [],
           }),
         );
@@ -208,7 +212,7 @@ export class FolderIndex {
         contentHash: e.version.manifest?.contentHash ?? null,
       });
     }
-    return [...byFile.values()];
+    return [...byPath.values()];
   }
 
   /** Slots refused by validation (ignored on every replica). */
@@ -253,6 +257,7 @@ export class FolderIndex {
           mode: content.mode ?? 0o644,
           mtime: content.mtime,
         });
+        this.absorbTwins(existing);
         return existing.fileId;
       }
       if (existing)
@@ -326,7 +331,8 @@ export class FolderIndex {
     if (target) throw new WeftError("ALREADY_EXISTS", `already exists: ${target.path}`);
     this.mutate(() => {
       const parent = this.mkdir(parts.slice(0, -1).join("/"));
-      this.writer.writePlace(entry.fileId, parent, name);
+      // Every id shown at the path goes: they meet again at the destination as one entry.
+      for (const id of idsAt(entry)) this.writer.writePlace(id, parent, name);
     });
   }
 
@@ -335,11 +341,13 @@ export class FolderIndex {
     const entry = this.requireMain(path);
     this.mutate(() => {
       const prefix = `${entry.path}/`;
+      // Every id shown at a path is removed, so none of them comes back on its own.
+      const gone: FileId[] = [];
       for (const e of this.tree().entries.values()) {
-        if (e.conflictVersion === undefined && e.path.startsWith(prefix))
-          this.writer.deleteFile(e.fileId);
+        if (e.conflictVersion === undefined && e.path.startsWith(prefix)) gone.push(...idsAt(e));
       }
-      this.writer.deleteFile(entry.fileId);
+      gone.push(...idsAt(entry));
+      for (const id of gone) this.writer.deleteFile(id);
     });
   }
 
@@ -360,6 +368,7 @@ export class FolderIndex {
         mode: v.mode,
         mtime: v.mtime,
       });
+      this.absorbTwins(entry);
     });
   }
 
@@ -380,99 +389,144 @@ export class FolderIndex {
   }
 
   /**
-   * Settles a conflict of the file at `path` (its own path, not a copy's): keep one version (the
+   * Settles a conflict at `path` (the file's own path, not a copy's): keep one version (the
    * others go to history), keep both (each conflict copy becomes a file of its own under the name
    * it is shown with), write a merged result, or settle a single copy (see {@link Resolution}).
-   * @throws WeftError NOT_FOUND when the file has no conflict; NO_SUCH_VERSION; ALREADY_EXISTS
-   *   when `keepCopy` names a path that is taken
+   * The copies are the file's own concurrent versions and the files created apart under the same
+   * name (rivals); both settle the same way, so a person never needs to know which is which.
+   * @throws WeftError NOT_FOUND when the path has no conflict; NO_SUCH_VERSION; ALREADY_EXISTS
+   *   when `keepCopy` names a path that is taken; IS_A_DIRECTORY for `merged`, or `keep` of a
+   *   file's version, when a directory holds the name
    */
   resolveConflict(path: string, resolution: Resolution): void {
     const entry = this.requireMain(path);
-    const f = this.file(entry.fileId)!;
-    const winner = f.winner;
-    const losers = winner ? openConflicts(f.contents, winner) : [];
-    if (!winner || losers.length === 0)
+    const winner = this.file(entry.fileId)!.winner;
+    const copies = [...this.tree().entries.values()].filter((e) => e.conflictOf === entry.path);
+    if (!winner || copies.length === 0)
       throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
     if ("dropCopy" in resolution || "keepCopy" in resolution) {
-      this.settleCopy(entry, winner, losers, resolution);
+      const version = "dropCopy" in resolution ? resolution.dropCopy : resolution.keepCopy;
+      const copy = copies.find((c) => c.conflictVersion === version);
+      if (!copy)
+        throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no conflict copy ${version}`);
+      this.settleCopy(entry, copy, resolution);
       return;
     }
     if ("merged" in resolution) resolution = { merged: checkContentInput(resolution.merged) };
-    const settled = [snapshotOf(winner), ...losers];
-    this.mutate(() => {
-      if ("keep" in resolution) {
-        const v = settled.find((s) => versionId(s) === resolution.keep);
-        if (!v)
-          throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${resolution.keep}`);
-        this.writer.writeContent(entry.fileId, { ...v, deleted: false }, settled);
-      } else if ("keepBoth" in resolution) {
-        const copies = this.tree();
-        for (const e of copies.entries.values()) {
-          if (e.fileId !== entry.fileId || e.conflictVersion === undefined) continue;
-          const parent = this.parentOf(e.path);
-          this.create(parent, e.name, e.version.kind, {
-            manifest: e.version.manifest,
-            target: e.version.target,
-            mode: e.version.mode,
-            mtime: e.version.mtime,
-          });
-        }
-        this.writer.writeContent(entry.fileId, { ...winner, deleted: false }, settled);
-      } else {
-        const m = resolution.merged;
-        this.writer.writeContent(
-          entry.fileId,
-          {
-            kind: "file",
-            deleted: false,
-            manifest: m.manifest,
-            target: null,
-            mode: m.mode ?? winner.mode,
-            mtime: m.mtime,
-          },
-          settled,
+    const isDir = entry.kind === "dir";
+    const rivals = new Set(entry.rivals ?? []);
+    if ("keep" in resolution) {
+      const keep = resolution.keep;
+      if (keep !== versionId(winner) && !copies.some((c) => c.conflictVersion === keep))
+        throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${keep}`);
+      if (isDir && keep !== versionId(winner))
+        throw new WeftError(
+          "IS_A_DIRECTORY",
+          `a directory is at ${entry.path}; keep that copy under its own name instead`,
         );
+    }
+    if ("merged" in resolution && isDir)
+      throw new WeftError("IS_A_DIRECTORY", `a directory is at ${entry.path}; nothing to merge`);
+    this.mutate(() => {
+      // The file's own concurrent versions (and those of its twins) are settled into its
+      // history by the write below; rivals are files of their own and are deleted (their
+      // versions go to their history) or, for keepBoth, renamed to the copy's name.
+      const own = [entry.fileId, ...(entry.merged ?? [])];
+      const settledOf = (id: FileId): VersionSnapshot[] => {
+        const f = this.file(id)!;
+        return f.winner && !f.winner.deleted ? openConflicts(f.contents, f.winner) : [];
+      };
+      if ("keepBoth" in resolution) {
+        for (const c of copies) {
+          const parent = this.parentOf(c.path);
+          const rivalWinner = rivals.has(c.fileId) && this.file(c.fileId)!.winner!;
+          if (rivalWinner && versionId(rivalWinner) === c.conflictVersion)
+            this.writer.writePlace(c.fileId, parent, c.name);
+          else
+            this.create(parent, c.name, c.version.kind, {
+              manifest: c.version.manifest,
+              target: c.version.target,
+              mode: c.version.mode,
+              mtime: c.version.mtime,
+            });
+        }
+        for (const id of [...own, ...rivals]) {
+          const settled = settledOf(id);
+          if (settled.length === 0) continue;
+          const w = this.file(id)!.winner!;
+          this.writer.writeContent(id, { ...snapshotOf(w), deleted: false }, settled);
+        }
+        return;
       }
+      let content: ContentInput | undefined;
+      if ("keep" in resolution) {
+        const keep = resolution.keep;
+        const v =
+          keep === versionId(winner)
+            ? winner
+            : copies.find((c) => c.conflictVersion === keep)!.version;
+        content = { ...snapshotOf(v), deleted: false };
+      } else if ("merged" in resolution) {
+        const m = resolution.merged;
+        content = {
+          kind: "file",
+          deleted: false,
+          manifest: m.manifest,
+          target: null,
+          mode: m.mode ?? winner.mode,
+          mtime: m.mtime,
+        };
+      }
+      if (!isDir && content)
+        this.writer.writeContent(entry.fileId, content, [
+          snapshotOf(winner),
+          ...settledOf(entry.fileId),
+        ]);
+      for (const id of [...own.slice(1), ...rivals]) this.writer.deleteFile(id);
     });
   }
 
   /**
-   * Settles one conflict copy: its version goes to the file's history (so `history` and
-   * `restore` still reach it) and the file keeps the content it shows; the other copies stay
-   * open. With `keepCopy`, the copy's content is also written as a new file (new id: it is a
-   * file of its own from now on, not a version of this one).
+   * Settles one conflict copy: its version goes to history (so `history` and `restore` still
+   * reach it) and the file keeps the content it shows; the other copies stay open. With
+   * `keepCopy`, the copy's content is also a file of its own from now on: a rival file is
+   * renamed to the copy's path (same id, its history follows), a version of this file is
+   * written as a new file.
    */
   private settleCopy(
     entry: TreeEntry,
-    winner: VersionSnapshot,
-    losers: VersionSnapshot[],
+    copy: TreeEntry,
     resolution: { dropCopy: string } | { keepCopy: string; path?: string },
   ): void {
-    const version = "dropCopy" in resolution ? resolution.dropCopy : resolution.keepCopy;
-    const loser = losers.find((l) => versionId(l) === version);
-    if (!loser)
-      throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no conflict copy ${version}`);
+    const owner = this.file(copy.fileId)!;
+    const ownerWinner = owner.winner!;
+    const isRival =
+      (entry.rivals ?? []).includes(copy.fileId) && versionId(ownerWinner) === copy.conflictVersion;
     let dest: string[] | undefined;
     if ("keepCopy" in resolution) {
-      let shownAt: string | undefined;
-      for (const e of this.tree().entries.values())
-        if (e.fileId === entry.fileId && e.conflictVersion === version) shownAt = e.path;
-      const wanted = resolution.path ?? shownAt;
-      // Not shown only when the file is a directory now (copies sit beside files): name a path.
-      if (wanted === undefined)
-        throw new WeftError("INVALID_PATH", `${entry.path} shows no copy ${version}; give a path`);
-      dest = splitPath(wanted);
+      dest = splitPath(resolution.path ?? copy.path);
       if (dest.length === 0) throw new WeftError("INVALID_PATH", "cannot write the folder root");
       checkName(dest[dest.length - 1]!);
       // The copy's own name is free once it is settled; any other taken name is refused
       // before anything is written.
       const taken = this.tree().entries.get(dest.join("/"));
-      if (taken && taken.path !== shownAt)
+      if (taken && taken.path !== copy.path)
         throw new WeftError("ALREADY_EXISTS", `already exists: ${taken.path}`);
     }
     this.mutate(() => {
+      if (isRival) {
+        // A file created apart under this name: dropping its copy deletes it (its versions go
+        // to its history), keeping it renames it.
+        if (!dest) this.writer.deleteFile(copy.fileId);
+        else {
+          const parent = this.mkdir(dest.slice(0, -1).join("/"));
+          this.writer.writePlace(copy.fileId, parent, dest[dest.length - 1]!);
+        }
+        return;
+      }
       // The new file first: creating its parent directories is what can still fail, and then
       // nothing has been settled.
+      const loser = copy.version;
       if (dest)
         this.createAt(dest, loser.kind, {
           manifest: loser.manifest,
@@ -480,7 +534,9 @@ export class FolderIndex {
           mode: loser.mode,
           mtime: loser.mtime,
         });
-      this.writer.writeContent(entry.fileId, { ...snapshotOf(winner), deleted: false }, [loser]);
+      this.writer.writeContent(copy.fileId, { ...snapshotOf(ownerWinner), deleted: false }, [
+        loser,
+      ]);
     });
   }
 
@@ -579,6 +635,17 @@ export class FolderIndex {
     for (const listener of this.listeners) listener(update);
   };
 
+  /**
+   * After a write to a path, the files shown there as the same file (same content, created
+   * apart) are deleted: they would otherwise differ from it now and show up as conflict
+   * copies. Their content stays in their history; a concurrent edit of one survives (modify
+   * beats delete) and is then a conflict, as it should be.
+   */
+  private absorbTwins(entry: TreeEntry): void {
+    if (entry.kind === "dir") return;
+    for (const id of entry.merged ?? []) this.writer.deleteFile(id);
+  }
+
   private requireMain(path: string): TreeEntry {
     const p = splitPath(path).join("/");
     const e = this.tree().entries.get(p);
@@ -638,4 +705,9 @@ export class FolderIndex {
     });
     return id;
   }
+}
+
+/** Every file id shown at a path as one entry to the user: the entry, merged ids, rivals. */
+function idsAt(e: TreeEntry): FileId[] {
+  return [e.fileId, ...(e.merged ?? []), ...(e.rivals ?? [])];
 }

@@ -11,6 +11,7 @@ import {
   type Placement,
   type VersionSnapshot,
   lwwCompare,
+  snapshotOf,
   versionId,
 } from "./records.js";
 import { conflictCopyName, openConflicts } from "./registers.js";
@@ -46,6 +47,16 @@ export interface TreeEntry {
   readonly cycleBroken: boolean;
   /** The version id of the placement that put the entry here. */
   readonly placeVersion: string;
+  /**
+   * Other ids shown as this very entry: directories with this name merged into it, files with
+   * this name and the same content. Operations on the path act on them too.
+   */
+  readonly merged?: readonly FileId[];
+  /**
+   * Other files with this name and different content: shown beside it as conflict copies,
+   * settled with `resolveConflict` on this path. Removing or moving the path takes them along.
+   */
+  readonly rivals?: readonly FileId[];
 }
 
 /** The materialised tree of a folder. */
@@ -56,8 +67,10 @@ export interface Tree {
   readonly pathOf: ReadonlyMap<FileId, string>;
   /** Live files whose parent has not arrived (yet); shown once it does. */
   readonly orphans: readonly FileId[];
-  /** Files shown with conflict copies. */
+  /** Files shown with conflict copies (the id of the main entry). */
   readonly conflicted: ReadonlySet<FileId>;
+  /** Ids that share their path with another id (merged or rivals): never patched in place. */
+  readonly unified: ReadonlySet<FileId>;
 }
 
 /** The tree as the index keeps it: patched in place for the common local writes. */
@@ -148,53 +161,90 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
   const entries: TreeEntry[] = [];
   const pathOf = new Map<FileId, string>();
   const conflicted = new Set<FileId>();
-  const queue: [FileId, string][] = [[ROOT_ID, ""]];
+  const unified = new Set<FileId>();
+  const isDir = (f: FileState): boolean => !f.winner || f.winner.deleted || f.winner.kind === "dir";
+  // A directory shown at a path may be several ids (directories created apart with one name):
+  // their children are listed together, under the one path.
+  const queue: [FileId[], string][] = [[[ROOT_ID], ""]];
   for (let qi = 0; qi < queue.length; qi++) {
-    const [dirId, dirPath] = queue[qi]!;
-    const kids = children.get(dirId) ?? [];
+    const [dirIds, dirPath] = queue[qi]!;
+    const kids =
+      dirIds.length === 1
+        ? (children.get(dirIds[0]!) ?? [])
+        : dirIds.flatMap((d) => children.get(d) ?? []).sort();
     const taken = new Set<string>();
     const tries = new Map<string, number>();
     const join = (name: string): string => (dirPath === "" ? name : `${dirPath}/${name}`);
-    // Main entries claim names first, in file-id order: the oldest claim is not the rule
-    // because nothing records it; file ids are stable, so names do not flip on later edits.
+    // Entries with one name in one directory are one entry to the user (the path is what a
+    // person sees as identity, as in Syncthing and Dropbox): grouped by name, in file-id order.
+    const byName = new Map<string, FileId[]>();
     for (const id of kids) {
-      const f = files.get(id)!;
-      const name = claimName(f.place!.name, `name-clash-${id.slice(0, 8)}`, taken, tries);
+      const name = files.get(id)!.place!.name;
+      const group = byName.get(name);
+      if (group) group.push(id);
+      else byName.set(name, [id]);
+    }
+    const copies: { id: FileId; versions: VersionSnapshot[]; of: string; name: string }[] = [];
+    const mainAt = new Map<string, FileId>();
+    for (const [wanted, group] of byName) {
+      const u = unify(group, files, isDir);
+      const f = files.get(u.main)!;
+      // Names are unique per group, so only a forged or odd name (one that looks like a
+      // conflict copy) can still be taken here.
+      const name = claimName(wanted, `name-clash-${u.main.slice(0, 8)}`, taken, tries);
       const path = join(name);
-      pathOf.set(id, path);
+      mainAt.set(path, u.main);
+      for (const id of group) pathOf.set(id, path);
+      if (group.length > 1) for (const id of group) unified.add(id);
       const live = f.winner && !f.winner.deleted;
       const version: VersionSnapshot = live ? f.winner : syntheticDir(f);
       entries.push({
         path,
         name,
-        fileId: id,
+        fileId: u.main,
         kind: live ? f.winner.kind : "dir",
         version,
-        resurrected: !live,
-        cycleBroken: cycleBroken.has(id),
+        resurrected: u.resurrected,
+        cycleBroken: cycleBroken.has(u.main),
         placeVersion: versionId(f.place!),
+        ...(u.merged.length > 0 ? { merged: u.merged } : {}),
+        ...(u.rivals.length > 0 ? { rivals: u.rivals } : {}),
       });
-      if (version.kind === "dir") queue.push([id, path]);
+      if (version.kind === "dir") queue.push([[u.main, ...u.merged].sort(), path]);
+      // Conflict copies: the file's own concurrent versions, then every version of a rival.
+      for (const id of [u.main, ...u.merged]) {
+        const m = files.get(id)!;
+        if (!m.winner || m.winner.deleted || m.winner.kind === "dir") continue;
+        const open = openConflicts(m.contents, m.winner);
+        if (open.length > 0) copies.push({ id, versions: open, of: path, name: wanted });
+      }
+      for (const id of u.rivals) {
+        const r = files.get(id)!;
+        const open = openConflicts(r.contents, r.winner!);
+        copies.push({ id, versions: [snapshotOf(r.winner!), ...open], of: path, name: wanted });
+      }
     }
-    for (const id of kids) {
-      const f = files.get(id)!;
-      if (!f.winner || f.winner.deleted || f.winner.kind === "dir") continue;
-      for (const loser of openConflicts(f.contents, f.winner)) {
-        conflicted.add(id);
-        const name = claimName(
-          conflictCopyName(f.place!.name, loser),
-          `name-clash-${id.slice(0, 8)}`,
-          taken,
-          tries,
-        );
+    for (const c of copies) {
+      conflicted.add(mainAt.get(c.of)!);
+      const f = files.get(c.id)!;
+      for (const loser of c.versions) {
+        // Copies of one device from one second want one name: numbered, resuming where the
+        // last one stopped (a forged slot can carry thousands).
+        const base = conflictCopyName(c.name, loser);
+        let name = base;
+        for (let n = tries.get(base) ?? 1; taken.has(name);) {
+          name = conflictCopyName(c.name, loser, ++n);
+          tries.set(base, n);
+        }
+        taken.add(name);
         entries.push({
           path: join(name),
           name,
-          fileId: id,
+          fileId: c.id,
           kind: loser.kind,
           version: loser,
           conflictVersion: versionId(loser),
-          conflictOf: pathOf.get(id)!,
+          conflictOf: c.of,
           resurrected: false,
           cycleBroken: false,
           placeVersion: versionId(f.place!),
@@ -204,7 +254,7 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
   }
   const byPath = new Map<string, TreeEntry>();
   for (const e of entries) byPath.set(e.path, e);
-  return { entries: byPath, pathOf, orphans, conflicted };
+  return { entries: byPath, pathOf, orphans, conflicted, unified };
 }
 
 /**
@@ -225,7 +275,8 @@ export function patchTree(
   for (const id of changed) {
     const f = file(id);
     const w = f?.winner;
-    if (!f || !w || w.deleted || !f.place || t.conflicted.has(id)) return false;
+    if (!f || !w || w.deleted || !f.place || t.conflicted.has(id) || t.unified.has(id))
+      return false;
     if (openConflicts(f.contents, w).length > 0) return false;
     const placeVersion = versionId(f.place);
     const path = t.pathOf.get(id);
@@ -259,6 +310,64 @@ export function patchTree(
     t.pathOf.set(id, newPath);
   }
   return true;
+}
+
+/** How one group of same-named siblings is shown; see {@link unify}. */
+interface Unified {
+  main: FileId;
+  merged: FileId[];
+  rivals: FileId[];
+  resurrected: boolean;
+}
+
+/**
+ * Same-named siblings as one entry. Directories merge: the lowest live id (else the lowest) is
+ * the entry, the others list their children under it. Files: the last writer's (LWW on the
+ * winning versions, then the lowest id) keeps the name, files with the same content are that
+ * file, the others are rivals shown as conflict copies. A directory beats files (it may hold
+ * anything), which are then all rivals. Every replica computes the same from the same records.
+ */
+function unify(
+  group: readonly FileId[],
+  files: ReadonlyMap<FileId, FileState>,
+  isDir: (f: FileState) => boolean,
+): Unified {
+  if (group.length === 1) {
+    const f = files.get(group[0]!)!;
+    const live = !!f.winner && !f.winner.deleted;
+    return { main: group[0]!, merged: [], rivals: [], resurrected: !live };
+  }
+  // `group` is in file-id order (see the caller), so the first one found is the lowest.
+  const dirs = group.filter((id) => isDir(files.get(id)!));
+  const others = group.filter((id) => !isDir(files.get(id)!));
+  if (dirs.length > 0) {
+    const liveDirs = dirs.filter((id) => files.get(id)!.winner?.deleted === false);
+    const main = liveDirs[0] ?? dirs[0]!;
+    return {
+      main,
+      merged: dirs.filter((id) => id !== main),
+      rivals: others,
+      resurrected: liveDirs.length === 0,
+    };
+  }
+  let main = others[0]!;
+  for (const id of others)
+    if (lwwCompare(files.get(id)!.winner!, files.get(main)!.winner!) > 0) main = id;
+  const shown = files.get(main)!.winner!;
+  const merged: FileId[] = [];
+  const rivals: FileId[] = [];
+  for (const id of others) {
+    if (id === main) continue;
+    (sameContent(files.get(id)!.winner!, shown) ? merged : rivals).push(id);
+  }
+  return { main, merged, rivals, resurrected: false };
+}
+
+/** True when two live versions show the same thing (kind, bytes or link target). */
+function sameContent(a: VersionSnapshot, b: VersionSnapshot): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "symlink") return a.target === b.target;
+  return (a.manifest?.contentHash ?? null) === (b.manifest?.contentHash ?? null);
 }
 
 /** A directory shown without a live content version (resurrected, or its content not yet arrived). */

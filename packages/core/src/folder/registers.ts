@@ -142,16 +142,18 @@ export function mergeHistory(
 /**
  * The name of a conflict copy, the same on every replica:
  * `name.sync-conflict-YYYYMMDD-HHMMSS-<device>.ext`, from the losing version's own timestamp
- * (UTC) and the first seven characters of its device id.
+ * (UTC) and the first seven characters of its device id; `n` > 1 numbers the copies of one
+ * device and second that want the same name (`…-<device>-2.ext`).
  */
 export function conflictCopyName(
   name: string,
   loser: { hlc: { wall: number }; device: string },
+  n = 1,
 ): string {
   const d = new Date(loser.hlc.wall);
   const pad = (n: number, w = 2): string => String(n).padStart(w, "0");
   const stamp = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
   const short = loser.device.replace(/-/g, "").slice(0, 7);
   const { stem, ext } = splitExtension(name);
-  return fitName(stem, `.sync-conflict-${stamp}-${short}`, ext);
+  return fitName(stem, `.sync-conflict-${stamp}-${short}${n > 1 ? `-${n}` : ""}`, ext);
 }

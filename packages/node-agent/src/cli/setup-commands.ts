@@ -2,6 +2,8 @@
 import { type DeviceId, type FolderId, isFolderId, parseDeviceId, ready } from "@weft/crypto";
 import { Session, login, registerAccount } from "../account/index.js";
 import { AgentError } from "../home/index.js";
+import { IgnoreRules } from "../ignore/index.js";
+import { walkFolder } from "../scan/index.js";
 import { createFolder, createInvite, joinFolder, parseInvite } from "../share/index.js";
 import { type Command, type CommandContext, required } from "./command.js";
 import { devicePassphrase, password } from "./prompt.js";
@@ -147,7 +149,11 @@ const folderJoin: Command = {
   summary: "Joins a folder with an invite and syncs it into PATH.",
   details:
     "INVITE may be - to read it from stdin (keeps it out of shell history and the process list).\n" +
-    "This device must be logged in to the invite's relay (any account).",
+    "This device must be logged in to the invite's relay (any account).\n" +
+    "PATH may already hold files (the same project on another machine): nothing there is\n" +
+    "replaced. Same-named directories merge; a file with the same content as the folder's is\n" +
+    "kept as it is (not sent again); a file that differs is a conflict: the newer version keeps\n" +
+    "the name, the other stays beside it as name.sync-conflict-…, listed by weft conflicts.",
   example: "weft folder join - ~/shared < invite.txt",
   flags: {},
   run: async (ctx) => {
@@ -159,9 +165,34 @@ const folderJoin: Command = {
     ctx.say(
       `joined folder ${folder.folderId} as ${folder.role}; run weft sync to fetch it into ${folder.path}`,
     );
-    return { folderId: folder.folderId, path: folder.path, role: folder.role, relay: folder.relay };
+    // Only informative: the folder is joined whatever happens here, and `weft sync` reports
+    // an unreadable folder itself.
+    let existingFiles: number | null = null;
+    try {
+      existingFiles = await countFiles(folder.path);
+    } catch (error) {
+      ctx.say(`could not look at the files already in ${folder.path}: ${(error as Error).message}`);
+    }
+    if (existingFiles)
+      ctx.say(
+        `${existingFiles} ${existingFiles === 1 ? "file" : "files"} already here will be compared, not replaced: ` +
+          "identical ones are kept as they are, different ones become conflict copies (weft conflicts)",
+      );
+    return {
+      folderId: folder.folderId,
+      path: folder.path,
+      role: folder.role,
+      relay: folder.relay,
+      existingFiles,
+    };
   },
 };
+
+/** Files already in a folder being joined (as the scanner sees them: ignored ones left out). */
+async function countFiles(path: string): Promise<number> {
+  const walk = await walkFolder(path, await IgnoreRules.load(path));
+  return walk.entries.filter((e) => e.kind === "file").length;
+}
 
 /** Everything on stdin (a pipe, a file or a socket). */
 async function readStdin(): Promise<string> {
