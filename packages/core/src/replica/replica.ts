@@ -401,6 +401,8 @@ export class Replica {
     this.closed = true;
     this.engine.stop();
     this.docs.closeAll();
+    // A commit waiting for disk space would hold the lane forever: give up on it.
+    this.ctx.local.stop();
     await this.ctx.serial.run(() => undefined);
     await this.ctx.local.written();
   }
@@ -452,7 +454,12 @@ export class Replica {
         return {
           result,
           durable: local
-            .transaction(ops)
+            .durable(ops, (error) =>
+              this.events.emit("error", {
+                error,
+                context: "storing a local change (waiting for space)",
+              }),
+            )
             .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
             .finally(release),
         };
