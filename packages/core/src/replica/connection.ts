@@ -16,6 +16,12 @@ export interface ConnectionHandlers {
   onClose(error: Error | undefined): void;
 }
 
+/**
+ * Milliseconds from a clock that only moves forward at the pace of real time (`performance.now`,
+ * in Node and browsers alike), for measuring silences: the wall clock may jump either way.
+ */
+export const monotonicNow = (): number => performance.now();
+
 /** How a {@link Connection} tells a live relay from a silent one. */
 export interface ConnectionTiming {
   /**
@@ -25,7 +31,7 @@ export interface ConnectionTiming {
    * without a reset, a proxy that accepts and holds) is replaced instead of waited on forever.
    */
   keepaliveMs: number;
-  /** The clock (tests inject one). */
+  /** A monotonic clock in ms ({@link monotonicNow}; tests inject one). */
   now: () => number;
 }
 
@@ -81,7 +87,7 @@ export class Connection {
   constructor(
     private readonly transport: Transport,
     private readonly handlers: ConnectionHandlers,
-    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: Date.now },
+    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: monotonicNow },
   ) {
     this.lastHeard = timing.now();
     this.unsubscribe.push(

@@ -11,7 +11,7 @@ import type { MessageOf } from "../protocol/messages.js";
 import type { Transport } from "../protocol/transport.js";
 import type { StateOp } from "../storage/index.js";
 import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
-import { Connection, type PushMessage } from "./connection.js";
+import { Connection, type PushMessage, monotonicNow } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
@@ -392,7 +392,9 @@ export class SyncEngine {
           onPush: (m) => this.onPush(m),
           onClose: (error) => this.onClose(conn!, error),
         },
-        { keepaliveMs: this.options.keepaliveMs, now: Date.now },
+        // Elapsed time, not the wall clock: a clock set back an hour (NTP, a person) would
+        // otherwise keep a dead connection "alive" for that hour.
+        { keepaliveMs: this.options.keepaliveMs, now: monotonicNow },
       );
       this.conn = conn;
       await conn.open(await this.options.token());
