@@ -6,6 +6,7 @@ import { Session } from "../account/index.js";
 import { AgentError, type FolderRecord, type Home, processAlive } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
 import { type ConnectionOptions, FolderSync, type FolderStatus } from "./folder-sync.js";
+import { WATCH_BLIND_MS } from "./own-writes.js";
 import { PassRetry } from "./retry.js";
 import { readStatusFile, writeStatusFile } from "./status-file.js";
 
@@ -211,11 +212,28 @@ export async function runDaemon(
         .finally(() => {
           applying = false;
           applyRetry.after(threw || failedSince(started));
+          recheckOwnWrites();
           if (again) {
             again = false;
             apply();
           }
         });
+    };
+    // Files this agent just placed are looked at again once the watcher can see them: an
+    // edit made in the moment after a placement is not reported by it (see WATCH_BLIND_MS).
+    let recheck: NodeJS.Timeout | undefined;
+    const recheckOwnWrites = (): void => {
+      if (recheck || signal.aborted || !sync.ownWrites.pendingCheck) return;
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        sync.ownWrites
+          .changedSinceWritten(sync.folder.path, (path) => sync.knownFile(path))
+          .then(
+            (changed) => changed && scan(),
+            () => scan(),
+          )
+          .finally(recheckOwnWrites);
+      }, WATCH_BLIND_MS);
     };
     let retry: NodeJS.Timeout | undefined;
     const scanRetry = new PassRetry(() => scan());
@@ -268,6 +286,7 @@ export async function runDaemon(
     stops.push(async () => {
       clearInterval(timer);
       clearTimeout(retry);
+      clearTimeout(recheck);
       applyRetry.stop();
       scanRetry.stop();
       await watcher.close();
