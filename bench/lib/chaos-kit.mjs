@@ -230,7 +230,7 @@ export async function restartableRelay({ dir, flags = ["--rate-limit", "0"] }) {
         [RELAY_CLI, "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, ...flags],
         {
           name: "weft relay",
-          env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "warn" },
+          env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info" },
           ready: (line) => {
             try {
               return JSON.parse(line).url;
