@@ -41,7 +41,7 @@ import { machineInfo } from "./lib/machine.mjs";
 import { killAll } from "./lib/procs.mjs";
 import { flags, logger, removeDir, saveResult } from "./lib/run.mjs";
 import { median, round } from "./lib/stats.mjs";
-import { shareFolder, startRelay } from "./lib/weft.mjs";
+import { makeAgent, startRelay } from "./lib/weft.mjs";
 
 const f = flags();
 const quick = f.has("--quick");
@@ -120,12 +120,14 @@ async function largestTemp(folder) {
 
 try {
   const relay = await startRelay({ dir, flags: ["--rate-limit", "0"] });
-  const { agents, folderId } = await shareFolder({
-    dir,
-    relayUrl: relay.url,
-    devices: 2,
-    names: ["ana", "ben"],
-  });
+  // Both devices enroll at once (each waits on the relay's password hashing): setup is most
+  // of a short run's time.
+  const agents = ["ana", "ben"].map((name) => makeAgent({ dir, name, relayUrl: relay.url }));
+  await Promise.all(agents.map((a) => a.enroll()));
+  const { folderId } = await agents[0].weft(["folder", "create", agents[0].folder]);
+  const { invite } = await agents[0].weft(["folder", "invite", folderId, "--role", "editor"]);
+  await agents[1].weft(["folder", "join", "-", agents[1].folder], { input: `${invite}\n` });
+  for (const a of agents) a.folderId = folderId;
   const relayChunks = () => dirBytes(join(relay.dataDir, "chunks", folderId));
   const daemons = agents.map((a) => daemonOf(a, ["--keepalive", "5", "--reconnect-max", "1"]));
   await Promise.all(daemons.map((d) => d.start()));
