@@ -103,4 +103,17 @@ describe("a replica on a full disk", () => {
     await until(() => remote.length > 0, "b's remote change event");
     await until(() => has(b, "from-a.txt", "hello"), "from-a.txt on b");
   });
+
+  it("with diskFullWaitMs 0 (a one-shot process) fails at once, as before", async () => {
+    const stores: ReturnType<typeof fillable>[] = [];
+    net = await createTestNetwork({
+      devices: 1,
+      seed: 5,
+      replica: { diskFullWaitMs: 0 },
+      wrapState: (i, store) => (stores[i] = fillable(store)),
+    });
+    stores[0]!.full = true;
+    await expect(net.replicas[0]!.writeFile("x.txt", text("x"))).rejects.toThrow(/disk is full/);
+    expect(stores[0]!.refused).toBe(1);
+  });
 });

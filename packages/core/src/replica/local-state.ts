@@ -57,7 +57,14 @@ export class LocalState {
   /** Log entries per stream since its base, to know when to compact. */
   private readonly logSizes = new Map<StreamId, number>();
 
-  constructor(private readonly store: StateStore) {}
+  /**
+   * @param diskFullWaitMs - how long {@link LocalState.durable} waits out a full disk before
+   *   it fails (default: until {@link LocalState.stop})
+   */
+  constructor(
+    private readonly store: StateStore,
+    private readonly diskFullWaitMs = Infinity,
+  ) {}
 
   async load(): Promise<LoadedState> {
     const entries = await this.store.loadRange([ROOT]);
@@ -188,15 +195,21 @@ export class LocalState {
    * already made in memory (a local edit, updates from the log), which must not be dropped:
    * a local edit whose ops were lost would never be sent, and every later update of this
    * device would then wait forever on other devices for the one missing before it.
-   * `onWait` hears the first failure; any other failure, or {@link stop}, rejects.
+   * `onWait` hears the first failure; any other failure, {@link stop}, or the constructor's
+   * `diskFullWaitMs` running out, rejects.
    */
   async durable(ops: readonly StateOp[], onWait: (error: WeftError) => void): Promise<void> {
+    const giveUpAt = Date.now() + this.diskFullWaitMs;
     for (let delay = DISK_FULL_RETRY_MIN_MS, attempt = 0; ; attempt++) {
       try {
         await this.transaction(ops);
         return;
       } catch (error) {
-        if (!(error instanceof WeftError && error.code === "DISK_FULL") || this.stopped)
+        if (
+          !(error instanceof WeftError && error.code === "DISK_FULL") ||
+          this.stopped ||
+          Date.now() >= giveUpAt
+        )
           throw error;
         if (attempt === 0) onWait(error);
       }

@@ -109,7 +109,7 @@ export class Replica {
     await ready();
     if (options.connect && !options.remoteBlobs)
       throw new WeftError("INVALID_OPTIONS", "a replica that connects needs remoteBlobs too");
-    const local = new LocalState(options.state);
+    const local = new LocalState(options.state, options.diskFullWaitMs);
     const loaded = await local.load();
     const index = new FolderIndex({
       device: options.identity.deviceId,

@@ -65,6 +65,8 @@ export interface ConnectionOptions {
   reconnectMaxMs?: number;
   /** Ping a silent relay after this long, give it up after twice this (default: core's). */
   keepaliveMs?: number;
+  /** How long a change waits out a full WEFT_HOME (default: the replica's life; `--once`: 0). */
+  diskFullWaitMs?: number;
 }
 
 export interface FolderStatus {
@@ -145,6 +147,9 @@ export class FolderSync {
       blobs,
       // Node's zlib: several times faster than the portable JavaScript deflate.
       compress: (data) => deflateRawSync(data, { level: 1 }),
+      ...(connection.diskFullWaitMs !== undefined
+        ? { diskFullWaitMs: connection.diskFullWaitMs }
+        : {}),
       ...(session && token
         ? {
             connect: () =>
