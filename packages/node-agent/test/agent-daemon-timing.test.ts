@@ -9,7 +9,7 @@
 //   installed): it still notices a silent relay, and its edits still win over older ones.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -119,6 +119,14 @@ afterAll(async () => {
   relay?.child.kill("SIGCONT");
   for (const d of daemons.values()) d.kill("SIGCONT");
   await Promise.all([...daemons.values()].map(killHard));
+  // libfaketime leaves a shared-memory segment and a semaphore per process it ran in.
+  const benPid = daemons.get("ben")?.pid;
+  if (haveFaketime && benPid !== undefined)
+    await Promise.all(
+      [`/dev/shm/faketime_shm_${benPid}`, `/dev/shm/sem.faketime_sem_${benPid}`].map((p) =>
+        rm(p, { force: true }),
+      ),
+    );
   await ana?.dispose();
   await ben?.dispose();
   await relay?.dispose();
