@@ -292,6 +292,51 @@ function otherSection(name, title, r, figures) {
 
 const others = [
   [
+    "chaos",
+    "chaos",
+    "Chaos: three daemons under faults",
+    (r) => [
+      ["minutes", fmt(r.minutes)],
+      [
+        "faults survived",
+        `${fmt(r.faults)} (${Object.entries(r.faultsSurvived ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")})`,
+      ],
+      ["files checked", fmt(r.filesChecked)],
+      ["divergences", fmt(r.divergences)],
+      [
+        "time to converge after a fault, p50 / p99 s",
+        `${fmt(r.convergeSeconds?.p50)} / ${fmt(r.convergeSeconds?.p99)}`,
+      ],
+      [
+        "agent RSS MiB, start → end (device a, never killed)",
+        `${fmt(r.agentRssMiB?.start)} → ${fmt(r.agentRssMiB?.end)}`,
+      ],
+    ],
+  ],
+  [
+    "crash-loop",
+    "crash-loop",
+    "Crash loop: `weft sync` killed with SIGKILL",
+    (r) => [
+      ["kills", fmt(r.kills)],
+      [
+        "landed in",
+        Object.entries(r.landedIn ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", "),
+      ],
+      ["convergence checks", fmt(r.checks)],
+      ["files checked", fmt(r.filesChecked)],
+      ["divergences", fmt(r.divergences)],
+      [
+        "time to converge after a kill, p50 / p99 s",
+        `${fmt(r.convergeSeconds?.p50)} / ${fmt(r.convergeSeconds?.p99)}`,
+      ],
+    ],
+  ],
+  [
     "scale",
     "scale",
     "Scale: 100,000 small files",

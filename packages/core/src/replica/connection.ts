@@ -16,6 +16,12 @@ export interface ConnectionHandlers {
   onClose(error: Error | undefined): void;
 }
 
+/**
+ * Milliseconds from a clock that only moves forward at the pace of real time (`performance.now`,
+ * in Node and browsers alike), for measuring silences: the wall clock may jump either way.
+ */
+export const monotonicNow = (): number => performance.now();
+
 /** How a {@link Connection} tells a live relay from a silent one. */
 export interface ConnectionTiming {
   /**
@@ -31,9 +37,6 @@ export interface ConnectionTiming {
    */
   now: () => number;
 }
-
-/** Milliseconds from a clock that never jumps (`performance.now()`, in Node and browsers). */
-export const monotonicNow = (): number => performance.now();
 
 /** The version that added `ping`; with an older relay an idle connection is left alone. */
 const PING_SINCE = 2;

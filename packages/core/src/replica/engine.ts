@@ -549,10 +549,12 @@ export class SyncEngine {
     if (seq === this.ctx.meta.appliedSeq) return;
     if (this.ctx.local.needsCompaction("index"))
       ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
-    await this.ctx.local.transaction([
-      ...ops,
-      this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq: seq }),
-    ]);
+    // Already merged in memory: stored whatever it takes (a full disk is waited out), or the
+    // changes would be in the index but never announced, and nothing would write them to disk.
+    await this.ctx.local.durable(
+      [...ops, this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq: seq })],
+      (error) => this.report(error, "storing updates from the log (waiting for space)"),
+    );
     this.ctx.meta.appliedSeq = seq;
     this.conn?.post({ type: "ack", folderId: this.ctx.folderId, seq });
     if (changed > 0) this.options.onApplied(changed);

@@ -38,6 +38,10 @@ export interface LoadedState {
   uploads: ChunkId[];
 }
 
+/** How {@link LocalState.durable} waits between tries while the disk is full. */
+const DISK_FULL_RETRY_MIN_MS = 250;
+const DISK_FULL_RETRY_MAX_MS = 5000;
+
 /** The next turn of the event loop, after the microtasks and I/O callbacks now queued. */
 const nextTurn: (f: () => void) => void =
   typeof setImmediate === "function" ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
@@ -53,7 +57,14 @@ export class LocalState {
   /** Log entries per stream since its base, to know when to compact. */
   private readonly logSizes = new Map<StreamId, number>();
 
-  constructor(private readonly store: StateStore) {}
+  /**
+   * @param diskFullWaitMs - how long {@link LocalState.durable} waits out a full disk before
+   *   it fails (default: until {@link LocalState.stop})
+   */
+  constructor(
+    private readonly store: StateStore,
+    private readonly diskFullWaitMs = Infinity,
+  ) {}
 
   async load(): Promise<LoadedState> {
     const entries = await this.store.loadRange([ROOT]);
@@ -177,6 +188,54 @@ export class LocalState {
     this.group = { ops: group, done };
     return done;
   }
+
+  /**
+   * {@link transaction}, waiting out a full disk: while the store fails with `DISK_FULL` the
+   * same ops are tried again (after 250 ms, doubling to 5 s) until they land. For changes
+   * already made in memory (a local edit, updates from the log), which must not be dropped:
+   * a local edit whose ops were lost would never be sent, and every later update of this
+   * device would then wait forever on other devices for the one missing before it.
+   * `onWait` hears the first failure; any other failure, {@link stop}, or the constructor's
+   * `diskFullWaitMs` running out, rejects.
+   */
+  async durable(ops: readonly StateOp[], onWait: (error: WeftError) => void): Promise<void> {
+    const giveUpAt = Date.now() + this.diskFullWaitMs;
+    for (let delay = DISK_FULL_RETRY_MIN_MS, attempt = 0; ; attempt++) {
+      try {
+        await this.transaction(ops);
+        return;
+      } catch (error) {
+        if (
+          !(error instanceof WeftError && error.code === "DISK_FULL") ||
+          this.stopped ||
+          Date.now() >= giveUpAt
+        )
+          throw error;
+        if (attempt === 0) onWait(error);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wake.add(done);
+      });
+      if (this.stopped)
+        throw new WeftError("STORAGE", "the replica closed while waiting for disk space");
+      delay = Math.min(delay * 2, DISK_FULL_RETRY_MAX_MS);
+    }
+  }
+
+  /** Ends every {@link durable} wait (the replica closes): they reject. */
+  stop(): void {
+    this.stopped = true;
+    for (const wake of this.wake) wake();
+    this.wake.clear();
+  }
+
+  private stopped = false;
+  private readonly wake = new Set<() => void>();
 
   /** Resolves once every transaction asked for so far has been stored (or has failed). */
   async written(): Promise<void> {

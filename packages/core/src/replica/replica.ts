@@ -109,7 +109,7 @@ export class Replica {
     await ready();
     if (options.connect && !options.remoteBlobs)
       throw new WeftError("INVALID_OPTIONS", "a replica that connects needs remoteBlobs too");
-    const local = new LocalState(options.state);
+    const local = new LocalState(options.state, options.diskFullWaitMs);
     const loaded = await local.load();
     const index = new FolderIndex({
       device: options.identity.deviceId,
@@ -404,6 +404,8 @@ export class Replica {
     this.closed = true;
     this.engine.stop();
     this.docs.closeAll();
+    // A commit waiting for disk space would hold the lane forever: give up on it.
+    this.ctx.local.stop();
     await this.ctx.serial.run(() => undefined);
     await this.ctx.local.written();
   }
@@ -455,7 +457,12 @@ export class Replica {
         return {
           result,
           durable: local
-            .transaction(ops)
+            .durable(ops, (error) =>
+              this.events.emit("error", {
+                error,
+                context: "storing a local change (waiting for space)",
+              }),
+            )
             .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
             .finally(release),
         };

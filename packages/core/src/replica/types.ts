@@ -48,6 +48,12 @@ export interface ReplicaOptions {
    * gets no answer is given up after twice this long too.
    */
   keepaliveMs?: number;
+  /**
+   * How long a change already made in memory waits for the state store while it reports a
+   * full disk, before the operation fails (default: as long as the replica runs; a process
+   * that syncs once and exits passes 0, and redoes the change next time).
+   */
+  diskFullWaitMs?: number;
   /** Chunker sizes; every device of a folder must use the same ones. */
   chunking?: ChunkerOptions;
   /** History kept per file. */

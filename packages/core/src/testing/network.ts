@@ -29,6 +29,11 @@ export interface TestNetworkOptions {
   duplicateRate?: number;
   /** Probability that the hub delivers a batch of envelopes after the next one (default 0). */
   reorderRate?: number;
+  /**
+   * Wraps device `i`'s state store, e.g. to make it fail as a full disk would. Applied each
+   * time the replica opens (also after `crash(i)`).
+   */
+  wrapState?: (device: number, store: StateStore) => StateStore;
   /** Extra replica options (e.g. `snapshotEvery`, `download`, `chunking`). */
   replica?: Partial<
     Omit<
@@ -104,7 +109,7 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
       identity: d.identity,
       folderId,
       keyring,
-      state: life.state(d.state),
+      state: life.state(options.wrapState ? options.wrapState(i, d.state) : d.state),
       blobs: life.blobs(d.blobs),
       connect: () => hub.connect(),
       token: hub.tokenFor(d.identity.deviceId),

@@ -33,7 +33,12 @@ export async function withFolders<T>(
   return withSyncLock(
     ctx.home,
     async () => {
-      const syncs = await openFolders(ctx.home, device, folders, online, options.connection);
+      // Only the daemon waits out a full WEFT_HOME; a command fails and is run again.
+      const connection = {
+        ...options.connection,
+        ...(options.daemon ? {} : { diskFullWaitMs: 0 }),
+      };
+      const syncs = await openFolders(ctx.home, device, folders, online, connection);
       try {
         return await work(syncs);
       } finally {

@@ -32,9 +32,20 @@ export function openPrivateDatabase(file: string, label: string): Database.Datab
   }
 }
 
-/** Wraps a failure with the store and path; WeftErrors (bad input, closed) pass through unchanged. */
+/**
+ * Wraps a failure with the store and path; WeftErrors (bad input, closed) pass through
+ * unchanged. A full disk (SQLite's SQLITE_FULL, or ENOSPC/EDQUOT from the file system) is
+ * `DISK_FULL` in words a person reads in `weft status`, not SQLite's "database or disk is full".
+ */
 export function storageError(label: string, file: string, what: string, error: unknown): Error {
   if (error instanceof WeftError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT")
+    return new WeftError(
+      "DISK_FULL",
+      `${label} ${file}: ${what} failed: the disk is full (it holds WEFT_HOME); free some space and weft carries on`,
+      { cause: error },
+    );
   const reason = error instanceof Error ? error.message : String(error);
   return new WeftError("STORAGE", `${label} ${file}: ${what} failed: ${reason}`, { cause: error });
 }

@@ -68,6 +68,8 @@ export interface ConnectionOptions {
    * too), and a chunk request after eight times this (default: core's, 15 s).
    */
   keepaliveMs?: number;
+  /** How long a change waits out a full WEFT_HOME (default: the replica's life; `--once`: 0). */
+  diskFullWaitMs?: number;
 }
 
 export interface FolderStatus {
@@ -144,6 +146,9 @@ export class FolderSync {
       blobs,
       // Node's zlib: several times faster than the portable JavaScript deflate.
       compress: (data) => deflateRawSync(data, { level: 1 }),
+      ...(connection.diskFullWaitMs !== undefined
+        ? { diskFullWaitMs: connection.diskFullWaitMs }
+        : {}),
       ...(session && token
         ? {
             connect: () =>

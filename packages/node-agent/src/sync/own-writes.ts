@@ -20,9 +20,19 @@ const OWN_WRITE_MS = 2000;
 /** Entries kept before expired ones are swept. */
 const SWEEP_AT = 100_000;
 
+/**
+ * How long after the agent replaced a file the watcher may not see it change. chokidar watches
+ * each file by its inode; a file the agent renames into place is a new inode, watched only once
+ * chokidar has noticed the rename, and a person's edit in that moment is never reported (seen:
+ * an edit 17 ms after a placement, missed until the next rescan a minute later).
+ */
+export const WATCH_BLIND_MS = 1000;
+
 /** See the module comment. */
 export class OwnWrites {
   private readonly at = new Map<string, number>();
+  /** Paths written and not yet looked at again after {@link WATCH_BLIND_MS}. */
+  private readonly unchecked = new Map<string, number>();
 
   /** Notes that the agent is about to write `path` (and so touch the directories above it). */
   wrote(path: string): void {
@@ -31,6 +41,45 @@ export class OwnWrites {
       for (const [p, t] of this.at) if (now - t >= OWN_WRITE_MS) this.at.delete(p);
     for (let p = path; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/"))))
       this.at.set(p, now);
+    this.unchecked.set(path, now);
+  }
+
+  /** Whether some written path still waits for {@link OwnWrites.changedSinceWritten}. */
+  get pendingCheck(): boolean {
+    return this.unchecked.size > 0;
+  }
+
+  /**
+   * Whether a path the agent wrote at least {@link WATCH_BLIND_MS} ago is no longer what it
+   * wrote (`known`: the local record), which the watcher may have missed: the caller scans
+   * then. The paths looked at are not looked at again; younger ones wait for the next call.
+   */
+  async changedSinceWritten(
+    root: string,
+    known: (path: string) => KnownFile | undefined,
+  ): Promise<boolean> {
+    const now = Date.now();
+    const due: string[] = [];
+    for (const [path, t] of this.unchecked)
+      if (now - t >= WATCH_BLIND_MS) {
+        due.push(path);
+        this.unchecked.delete(path);
+      }
+    for (const path of due) if (await this.differs(root, path, known)) return true;
+    return false;
+  }
+
+  /** Whether `path` on disk is not what the agent last recorded of it. */
+  private async differs(
+    root: string,
+    path: string,
+    known: (path: string) => KnownFile | undefined,
+  ): Promise<boolean> {
+    const rec = known(path);
+    const s = await lstat(safeJoin(root, path)).catch(() => undefined);
+    if (!s) return rec !== undefined; // the agent placed it; someone removed it
+    if (s.isDirectory()) return false; // its own entries carry the news, if any
+    return !rec || rec.size !== s.size || rec.mtimeMs !== s.mtimeMs || rec.ino !== s.ino;
   }
 
   /**
@@ -48,15 +97,7 @@ export class OwnWrites {
     for (const path of paths) {
       if (!this.has(path)) return true;
       if (isTempName(path.slice(path.lastIndexOf("/") + 1))) continue;
-      const rec = known(path);
-      const s = await lstat(safeJoin(root, path)).catch(() => undefined);
-      if (!s) {
-        if (rec) return true; // the agent placed it; someone removed it
-        continue;
-      }
-      if (s.isDirectory()) continue; // its own entries carry the news, if any
-      if (!rec || rec.size !== s.size || rec.mtimeMs !== s.mtimeMs || rec.ino !== s.ino)
-        return true;
+      if (await this.differs(root, path, known)) return true;
     }
     return false;
   }

@@ -109,9 +109,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
     changes++;
   }
 
-  const upserts = [...result.added, ...result.modified].sort((a, b) =>
-    a.path < b.path ? -1 : 1,
-  );
+  const upserts = [...result.added, ...result.modified].sort((a, b) => (a.path < b.path ? -1 : 1));
   for (const local of upserts) {
     if (local.kind !== "dir") continue;
     try {

@@ -3,17 +3,13 @@ import { link, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeviceIdentity } from "@weft/crypto";
 import { Session } from "../account/index.js";
-import {
-  AgentError,
-  type FolderRecord,
-  type Home,
-  processAlive,
-  readJson,
-  writeJsonPrivate,
-} from "../home/index.js";
+import { AgentError, type FolderRecord, type Home, processAlive } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
 import { type ConnectionOptions, FolderSync } from "./folder-sync.js";
+import { WATCH_BLIND_MS } from "./own-writes.js";
+import { PassRetry } from "./retry.js";
 import { type AgentFolderStatus, folderStatus } from "./status.js";
+import { readStatusFile, writeStatusFile } from "./status-file.js";
 
 /** A scan that found files still being written looks again after this long. */
 const STABLE_RETRY_MS = 1100;
@@ -164,7 +160,7 @@ export async function writeStatus(
   const all = syncs.map(folderStatus);
   await Promise.all(
     syncs.map((s, i) =>
-      writeJsonPrivate(statusPath(home, s.folder), {
+      writeStatusFile(statusPath(home, s.folder), {
         ...all[i],
         updated: Date.now(),
         pid: process.pid,
@@ -179,7 +175,7 @@ export function readStoredStatus(
   home: Home,
   folder: FolderRecord,
 ): Promise<StoredStatus | undefined> {
-  return readJson<StoredStatus>(statusPath(home, folder));
+  return readStatusFile<StoredStatus>(statusPath(home, folder));
 }
 
 /**
@@ -195,8 +191,13 @@ export async function runDaemon(
   const { signal } = options;
   const stops: (() => Promise<void>)[] = [];
   for (const sync of syncs) {
+    // A pass failed when it threw, or reported a problem with a file (a placement or a record
+    // that failed: a full disk, a file in the way); the connection's own errors do not count.
+    const failedSince = (since: number): boolean =>
+      sync.errors.some((e) => e.level === "error" && e.path !== undefined && e.time >= since);
     let applying = false;
     let again = false;
+    const applyRetry = new PassRetry(() => apply());
     const apply = (): void => {
       if (signal.aborted) return;
       if (applying) {
@@ -204,22 +205,48 @@ export async function runDaemon(
         return;
       }
       applying = true;
+      const started = Date.now();
+      let threw = false;
       sync
         .apply()
-        .catch((error: unknown) => sync.notice(`writing to disk: ${(error as Error).message}`))
+        .catch((error: unknown) => {
+          threw = true;
+          sync.notice(`writing to disk: ${(error as Error).message}`);
+        })
         .finally(() => {
           applying = false;
+          applyRetry.after(threw || failedSince(started));
+          recheckOwnWrites();
           if (again) {
             again = false;
             apply();
           }
         });
     };
+    // Files this agent just placed are looked at again once the watcher can see them: an
+    // edit made in the moment after a placement is not reported by it (see WATCH_BLIND_MS).
+    let recheck: NodeJS.Timeout | undefined;
+    const recheckOwnWrites = (): void => {
+      if (recheck || signal.aborted || !sync.ownWrites.pendingCheck) return;
+      recheck = setTimeout(() => {
+        recheck = undefined;
+        sync.ownWrites
+          .changedSinceWritten(sync.folder.path, (path) => sync.knownFile(path))
+          .then(
+            (changed) => changed && scan(),
+            () => scan(),
+          )
+          .finally(recheckOwnWrites);
+      }, WATCH_BLIND_MS);
+    };
     let retry: NodeJS.Timeout | undefined;
+    const scanRetry = new PassRetry(() => scan());
     const scan = (): void => {
       if (signal.aborted) return;
+      const started = Date.now();
       sync.scan({ readFreshUpTo: READ_FRESH_UP_TO }).then(
         ({ unstable }) => {
+          scanRetry.after(failedSince(started));
           // Files still being written are looked at again once they have had time to settle.
           if (unstable > 0 && !retry)
             retry = setTimeout(() => {
@@ -227,7 +254,10 @@ export async function runDaemon(
               scan();
             }, STABLE_RETRY_MS);
         },
-        (error: unknown) => sync.notice(`scanning: ${(error as Error).message}`),
+        (error: unknown) => {
+          sync.notice(`scanning: ${(error as Error).message}`);
+          scanRetry.after(true);
+        },
       );
     };
     sync.replica.on("change", ({ origin }) => {
@@ -260,6 +290,9 @@ export async function runDaemon(
     stops.push(async () => {
       clearInterval(timer);
       clearTimeout(retry);
+      clearTimeout(recheck);
+      applyRetry.stop();
+      scanRetry.stop();
       await watcher.close();
       sync.replica.stop();
     });
