@@ -17,7 +17,7 @@
 // device. Device a is never killed, so its RSS at the start and the end is the leak check.
 //
 //   npm run bench:chaos [-- --minutes N] [--seed S] [--quick] [--no-save]
-//   (default 20 minutes; --quick: about 36 s of faults, short pauses, results/chaos.quick.json)
+//   (default 20 minutes; --quick: about 15 s of faults, short pauses, results/chaos.quick.json)
 import { mkdirSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,7 +40,7 @@ import { shareFolder } from "./lib/weft.mjs";
 
 const f = flags();
 const quick = f.has("--quick");
-const MINUTES = f.num("--minutes", quick ? 0.6 : 20);
+const MINUTES = f.num("--minutes", quick ? 0.25 : 20);
 const seed = Math.floor(f.num("--seed", 1 + Math.floor(Math.random() * 1e9)));
 const log = logger("chaos");
 const KEEPALIVE_S = 5;
