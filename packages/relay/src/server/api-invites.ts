@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { ProtocolError, WeftError } from "@weft/core";
-import { MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
+import { type FolderId, MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
 import {
@@ -31,6 +31,8 @@ const INVITE_ID = /^[A-Za-z0-9_-]{22}$/;
 /** What the invite routes use of the API's context (`ApiContext` has all of it). */
 export interface InviteApiContext extends AccessContext {
   audit: (event: string, fields: Record<string, unknown>) => void;
+  /** A member was removed: their open sessions on the folder end at once. */
+  memberRemoved?: (folderId: FolderId, accountId: string) => void;
 }
 
 /** Registers the invite, wrapped-key, member-removal and folder routes on `app`. */
@@ -202,6 +204,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     meta.removeMember(folderId, account.id);
     meta.setEpoch(folderId, epoch);
     ctx.audit("member.removed", { by: who.sub, folder: folderId, account: account.id, epoch });
+    ctx.memberRemoved?.(folderId, account.id);
     return json(200, { epoch });
   });
 
