@@ -29,6 +29,12 @@ export interface RelayConfig {
   gcGraceSeconds: number;
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
+  /**
+   * Lifetime of an access token in seconds (default 900). A WebSocket session ends when its
+   * token does, unless the client authenticates again. From `WEFT_RELAY_ACCESS_TTL` only: a
+   * short one is for tests of exactly that.
+   */
+  accessTtlSeconds?: number;
 }
 
 /** The embedded defaults. */
@@ -118,6 +124,7 @@ Options (each also settable by environment; a flag wins over the environment):
 ${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
   ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
   ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
+  ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
   --help, -h                                      this text
 
 Example:
@@ -204,6 +211,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
         "WEFT_RELAY_JWT_SECRET must be at least 32 characters",
       );
     config.jwtSecret = secret;
+  }
+  const ttl = env["WEFT_RELAY_ACCESS_TTL"];
+  if (ttl !== undefined && ttl !== "") {
+    const seconds = Number(ttl);
+    if (!/^\d{1,5}$/.test(ttl) || seconds < 1 || seconds > 86_400)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "WEFT_RELAY_ACCESS_TTL is a whole number of seconds from 1 to 86400",
+      );
+    config.accessTtlSeconds = seconds;
   }
   return config;
 }

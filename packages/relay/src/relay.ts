@@ -122,6 +122,11 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     limits,
     observe,
     audit: (event, fields) => audit.info({ event, ...fields }, event),
+    ...(config.accessTtlSeconds === undefined ? {} : { accessTtlSeconds: config.accessTtlSeconds }),
+    // The service is made below; these run only on requests, once it exists.
+    sessionsEnded: (accountId, deviceId, reason) =>
+      service.endSessionsOf(accountId, deviceId, reason),
+    memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
   });
   route(
     app,
@@ -154,7 +159,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     const device = meta.device(claims.dev as Principal["deviceId"]);
     if (!device || device.accountId !== claims.sub)
       throw new ProtocolError("unauthorized", "unknown device");
-    return { accountId: claims.sub, deviceId: device.deviceId };
+    return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
   const service = new LogService(meta, blobs, authenticate, {
     appended: () => metrics.inc("weft_relay_envelopes_appended_total"),
@@ -164,6 +169,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         "signature failure",
       ),
   });
+
+  // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
+  const sweeper = setInterval(() => service.sweep(), 1000);
+  sweeper.unref();
 
   interface SocketData {
     session?: Session;
@@ -286,6 +295,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     close: async () => {
       if (closed) return; // closing a uWS listen socket twice is a native double free
       closed = true;
+      clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
       for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
       await passwords.close();

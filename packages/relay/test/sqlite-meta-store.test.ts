@@ -205,10 +205,11 @@ describe("folders, members and keys", () => {
     store.putWrappedKey(FA, dev("A"), 5, bytes(5, 5));
     store.putWrappedKey(FA, dev("A"), 1, bytes(1));
     store.putWrappedKey(FA, dev("B"), 5, bytes(6));
-    store.putWrappedKey(FA, dev("A"), 5, bytes(5, 5, 5)); // replaces
+    // Never replaced: an overwrite is how a planted key would take the real one's place.
+    expectThrows(() => store.putWrappedKey(FA, dev("A"), 5, bytes(5, 5, 5)), "ALREADY_EXISTS");
     expect(store.wrappedKeys(FA, dev("A"))).toEqual([
       { epoch: 1, blob: bytes(1) },
-      { epoch: 5, blob: bytes(5, 5, 5) },
+      { epoch: 5, blob: bytes(5, 5) },
     ]);
     expect(store.wrappedKeys(FA, dev("B"))).toEqual([{ epoch: 5, blob: bytes(6) }]);
     expect(store.wrappedKeys(FA, dev("C"))).toEqual([]);

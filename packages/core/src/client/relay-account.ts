@@ -242,8 +242,10 @@ export class RelayAccount {
   }
 
   /**
-   * Stores a folder key on the relay sealed to a member device (default: this one). The caller
-   * must be an editor or owner; the device's account must be a member.
+   * Stores a folder key on the relay sealed to a member device (default: this one), at the
+   * folder's current epoch. The caller must be an editor storing its own device's key, or an
+   * owner; the device's account must be a member. @throws ProtocolError `conflict` when that
+   * device already has a key for the epoch (never replaced) or the epoch is not the current one
    */
   async storeFolderKey(
     folderId: FolderId,
@@ -262,11 +264,20 @@ export class RelayAccount {
   }
 
   /**
-   * The folder keys the relay holds sealed to this device, every epoch, as a keyring (empty if
-   * none). @throws WeftError INTEGRITY when one does not open with this device's key
+   * The folder keys the relay holds sealed to this device, up to the folder's current epoch, as
+   * a keyring (empty if none). A key for an epoch the folder has not reached is left out: a
+   * device writes with its newest key, so such a row (planted by someone who could store one)
+   * would be what it sealed new content under. @throws WeftError INTEGRITY when one does not
+   * open with this device's key
    */
   async folderKeys(folderId: FolderId): Promise<FolderKeyring> {
     if (!isFolderId(folderId)) throw new WeftError("INVALID_ARGUMENT", "not a folder id");
+    const current = field(
+      await this.request("GET", `/v1/folders/${folderId}`),
+      "epoch",
+      "folder",
+      "number",
+    );
     const json = await this.request("GET", `/v1/folders/${folderId}/keys`);
     const keys = json["keys"];
     if (!Array.isArray(keys)) throw new ProtocolError("bad_frame", "the keys answer has no list");
@@ -274,6 +285,7 @@ export class RelayAccount {
     for (const entry of keys as unknown[]) {
       const k = (entry ?? {}) as Record<string, unknown>;
       const epoch = field(k, "epoch", "keys", "number");
+      if (epoch > current) continue;
       const wrapped = bytesField(k, "wrappedKey", "keys");
       keyring.add(epoch, this.#openSealed(wrapped, `the key of epoch ${epoch}`));
     }

@@ -18,6 +18,7 @@ import { openLogEnvelope, sealParts } from "./inbound.js";
 import { type PayloadPart, mergeParts } from "./payload.js";
 import type { OutgoingIndex } from "./outgoing.js";
 import { Peers } from "./peers.js";
+import { reauthDelay, tokenExpiry } from "./token-expiry.js";
 import type { Transfers } from "./transfers.js";
 
 /** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
@@ -106,6 +107,8 @@ export class SyncEngine {
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   snapshotsLoaded = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
+  private reauthTimer: ReturnType<typeof setTimeout> | undefined;
   private retryDelay: number;
   private flushing = false;
   private snapshotting = false;
@@ -133,6 +136,7 @@ export class SyncEngine {
   stop(): void {
     this.transfers.stop();
     clearTimeout(this.retryTimer);
+    clearTimeout(this.reauthTimer);
     this.retryTimer = undefined;
     this.nextRetryAt = undefined;
     this.setStatus("stopped");
@@ -395,7 +399,9 @@ export class SyncEngine {
         { keepaliveMs: this.options.keepaliveMs, now: monotonicNow },
       );
       this.conn = conn;
-      await conn.open(await this.options.token());
+      const token = await this.options.token();
+      await conn.open(token);
+      this.scheduleReauth(conn, token);
       const snap = await conn.request({
         type: "snapshotGet",
         requestId: 0,
@@ -450,9 +456,45 @@ export class SyncEngine {
     }
   }
 
+  /** Authenticates `conn` again with a fresh token shortly before `token` expires. */
+  private scheduleReauth(conn: Connection, token: string): void {
+    clearTimeout(this.reauthTimer);
+    const expires = tokenExpiry(token);
+    if (expires === undefined) return;
+    this.reauthTimer = setTimeout(
+      () => {
+        this.reauthTimer = undefined;
+        void this.reauth(conn);
+      },
+      reauthDelay(expires, Date.now()),
+    );
+    this.reauthTimer.unref?.();
+  }
+
+  private async reauth(conn: Connection): Promise<void> {
+    if (this.conn !== conn || !conn.isOpen) return;
+    let token: string;
+    try {
+      token = await this.options.token();
+    } catch {
+      // No fresh token now (offline refresh): the relay ends the session at expiry and the
+      // reconnect that follows asks for a token again, reporting why it cannot get one.
+      return;
+    }
+    if (this.conn !== conn || !conn.isOpen) return;
+    try {
+      await conn.request({ type: "auth", requestId: 0, token });
+    } catch {
+      return; // refused: the relay closes the connection and the engine reconnects
+    }
+    this.scheduleReauth(conn, token);
+  }
+
   private onClose(conn: Connection, error: Error | undefined): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    clearTimeout(this.reauthTimer);
+    this.reauthTimer = undefined;
     if (this.status === "stopped") return;
     this.peers.allOffline();
     this.setStatus("offline");
@@ -461,7 +503,11 @@ export class SyncEngine {
     if (this.connecting) return;
     const reason = error ?? new ProtocolError("unavailable", "the relay closed the connection");
     this.lastError = { message: reason.message, time: Date.now() };
-    if (!(reason instanceof ProtocolError && reason.wireCode === "unavailable"))
+    // `unauthorized`: the session's token ran out (or the sign-in ended) before a fresh auth
+    // got through; the reconnect asks for a new token, and reports if there is none.
+    const expired = reason instanceof ProtocolError && reason.wireCode === "unauthorized";
+    if (expired) this.retryDelay = this.options.reconnectDelayMs.min;
+    if (!(reason instanceof ProtocolError && reason.wireCode === "unavailable") && !expired)
       this.report(reason, "the connection to the relay failed");
     this.scheduleRetry();
   }

@@ -39,7 +39,10 @@ function keysPath(home: Home, folderId: FolderId): string {
   return join(home.folderDir(folderId), "keys.json");
 }
 
-/** Stores a folder key sealed to this device (merging with the epochs already stored). */
+/**
+ * Stores a folder key sealed to this device, unless it already holds one for that epoch: a key
+ * once held is never replaced (a replacement is how a planted key would get in).
+ */
 export async function storeFolderKey(
   home: Home,
   identity: DeviceIdentity,
@@ -48,7 +51,8 @@ export async function storeFolderKey(
   key: Uint8Array,
 ): Promise<void> {
   const path = keysPath(home, folderId);
-  const stored = ((await readJson<StoredKey[]>(path)) ?? []).filter((k) => k.epoch !== epoch);
+  const stored = (await readJson<StoredKey[]>(path)) ?? [];
+  if (stored.some((k) => k.epoch === epoch)) return;
   stored.push({ epoch, wrapped: toBase64Url(wrapKeyForDevice(key, identity.boxPublicKey)) });
   stored.sort((a, b) => a.epoch - b.epoch);
   await writeJsonPrivate(path, stored);
@@ -56,7 +60,9 @@ export async function storeFolderKey(
 
 /**
  * The folder's keyring: the keys stored here, plus any the relay holds wrapped for this device
- * (another member re-keyed the folder after removing someone) when a session is given.
+ * (another member re-keyed the folder after removing someone) when a session is given. From the
+ * relay it adopts only epochs it holds no key for, up to the folder's current epoch
+ * (`RelayAccount.folderKeys`); a stored key always wins.
  * @throws AgentError NOT_READY when this device has no key of the folder
  */
 export async function loadKeyring(

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { ProtocolError, WeftError } from "@weft/core";
-import { MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
+import { type FolderId, MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
 import {
@@ -31,6 +31,8 @@ const INVITE_ID = /^[A-Za-z0-9_-]{22}$/;
 /** What the invite routes use of the API's context (`ApiContext` has all of it). */
 export interface InviteApiContext extends AccessContext {
   audit: (event: string, fields: Record<string, unknown>) => void;
+  /** A member was removed: their open sessions on the folder end at once. */
+  memberRemoved?: (folderId: FolderId, accountId: string) => void;
 }
 
 /** Registers the invite, wrapped-key, member-removal and folder routes on `app`. */
@@ -141,16 +143,39 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
   });
 
   // ---- folder keys wrapped for member devices ----
+  // Who writes key rows: the owner's device for itself when it creates the folder, a device for
+  // itself when it redeems an invite, and (for rotation) an owner for member devices. Anyone else
+  // could plant a key the victim then seals new content with, so: an owner, or the device itself;
+  // only the folder's current epoch (never one above it, which a device would write with next);
+  // and never over an existing row.
   r("put", "/v1/folders/:folderId/keys/:deviceId", JSON_LIMIT, (req) => {
-    const { who, folderId } = member(req, "editor");
+    const { who, folderId, role } = member(req, "editor");
     const deviceId = req.params[1] ?? "";
     if (!isDeviceId(deviceId)) throw new ProtocolError("bad_frame", "malformed device id");
     const device = meta.device(deviceId);
     if (!device || !meta.role(folderId, device.accountId))
       throw new ProtocolError("not_found", "no such member device");
+    if (role !== "owner" && who.dev !== deviceId)
+      throw new ProtocolError(
+        "forbidden",
+        "only an owner stores a folder key for another device; a device may store its own",
+      );
     const body = jsonBody(req.body);
     const epoch = epochField(body);
-    meta.putWrappedKey(folderId, deviceId, epoch, wrappedKeyField(body));
+    const wrappedKey = wrappedKeyField(body);
+    const current = meta.folder(folderId)?.epoch ?? 0;
+    if (epoch !== current)
+      throw new ProtocolError("conflict", `the folder is at key epoch ${current}, not ${epoch}`);
+    try {
+      meta.putWrappedKey(folderId, deviceId, epoch, wrappedKey);
+    } catch (error) {
+      if (error instanceof WeftError && error.code === "ALREADY_EXISTS")
+        throw new ProtocolError(
+          "conflict",
+          `that device already has a key for epoch ${epoch}; a stored key is never replaced`,
+        );
+      throw error;
+    }
     ctx.audit("key.stored", { by: who.sub, folder: folderId, device: deviceId, epoch });
     return { status: 204 };
   });
@@ -179,6 +204,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     meta.removeMember(folderId, account.id);
     meta.setEpoch(folderId, epoch);
     ctx.audit("member.removed", { by: who.sub, folder: folderId, account: account.id, epoch });
+    ctx.memberRemoved?.(folderId, account.id);
     return json(200, { epoch });
   });
 

@@ -3,7 +3,7 @@
  * encrypted chunks (the routes PROTOCOL.md "HTTP: blobs" defines). Every handler checks the
  * token, the role and the input before it touches the store.
  */
-import type { DeviceId } from "@weft/crypto";
+import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   deviceIdFromSignPublicKey,
   fromBase64Url,
@@ -28,7 +28,7 @@ import { registerInviteApi } from "./api-invites.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import { type RequestObserver, field, json, jsonBody } from "./http.js";
 
-/** Access tokens live 15 minutes; refresh tokens 30 days, rotating. */
+/** Access tokens live 15 minutes (unless configured); refresh tokens 30 days, rotating. */
 const ACCESS_TTL_SECONDS = 15 * 60;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
 const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -46,6 +46,15 @@ export interface ApiContext {
   observe: RequestObserver;
   /** Security events for the audit stream (never a password or a token). */
   audit: (event: string, fields: Record<string, unknown>) => void;
+  /** Access token lifetime in seconds (default 15 minutes). */
+  accessTtlSeconds?: number;
+  /**
+   * A refresh family was revoked (logout, a reused token): the open WebSocket sessions of its
+   * account and device end at once, not when their access token runs out.
+   */
+  sessionsEnded?: (accountId: string, deviceId: DeviceId | null, reason: string) => void;
+  /** A member was removed: their open sessions on the folder end at once. */
+  memberRemoved?: (folderId: FolderId, accountId: string) => void;
 }
 
 /** Registers every route of the API on `app`. */
@@ -101,6 +110,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
       // A used token presented again: someone has a copy. End every session of the family.
       meta.revokeRefreshFamily(record.family);
       ctx.audit("refresh.reused", { account: record.accountId });
+      ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: sign in again");
       throw new ProtocolError("unauthorized", "the refresh token was already used; sign in again");
     }
     meta.markRefreshTokenUsed(record.tokenHash, now);
@@ -113,7 +123,10 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   r("post", "/v1/auth/logout", JSON_LIMIT, (req) => {
     const token = field(jsonBody(req.body), "refreshToken", 256);
     const record = meta.refreshToken(hashRefreshToken(token));
-    if (record) meta.revokeRefreshFamily(record.family);
+    if (record) {
+      meta.revokeRefreshFamily(record.family);
+      ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: signed out");
+    }
     return { status: 204 };
   });
 
@@ -198,10 +211,10 @@ function issueTokens(
     accessToken: signAccessToken(
       ctx.jwtSecret,
       device ? { sub: accountId, dev: device } : { sub: accountId },
-      { ttlSeconds: ACCESS_TTL_SECONDS },
+      { ttlSeconds: ctx.accessTtlSeconds ?? ACCESS_TTL_SECONDS },
     ),
     refreshToken: refresh.token,
-    expiresIn: ACCESS_TTL_SECONDS,
+    expiresIn: ctx.accessTtlSeconds ?? ACCESS_TTL_SECONDS,
     accountId,
   };
 }

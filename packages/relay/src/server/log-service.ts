@@ -30,6 +30,8 @@ export const MAX_SESSIONS_PER_ACCOUNT = 64;
 export interface Principal {
   accountId: string;
   deviceId: DeviceId;
+  /** When the access token it authenticated with expires, in milliseconds since the epoch. */
+  expires: number;
 }
 
 /** One client connection, as the service sees it. */
@@ -42,6 +44,8 @@ export interface Session {
   greeted: boolean;
   principal: Principal | undefined;
   readonly folders: Set<FolderId>;
+  /** Set when the service ended the session (token expired, signed out, removed): it is closing. */
+  ended?: boolean;
 }
 
 /** What the service reports, for logs, metrics and the audit stream. */
@@ -53,11 +57,17 @@ export interface LogServiceEvents {
 /** Fatal refusals end the connection; others answer the request and go on. */
 class Fatal extends ProtocolError {}
 
-/** See the module comment. */
+/**
+ * The relay's WebSocket protocol without the sockets: authenticates sessions (and ends them when
+ * their token expires, their sign-in is revoked or their account leaves a folder), serves the
+ * folder logs and fans envelopes and presence out to subscribers.
+ */
 export class LogService {
   private readonly subscribers = new Map<FolderId, Set<Session>>();
   /** Authenticated sessions per account, bounded by MAX_SESSIONS_PER_ACCOUNT. */
   private readonly perAccount = new Map<string, number>();
+  /** Every authenticated session, to end them by expiry, by account or by folder. */
+  private readonly sessions = new Set<Session>();
   /** Presence each online device last reported, per folder. */
   private readonly presence = new Map<
     FolderId,
@@ -69,6 +79,7 @@ export class LogService {
     private readonly blobs: FolderBlobs,
     private readonly authenticate: (token: string) => Principal,
     private readonly events: LogServiceEvents,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Handles one decoded message; never throws (a failure is answered, a fatal one closes). */
@@ -84,6 +95,7 @@ export class LogService {
 
   /** The connection ended: its subscriptions end and peers see the device go offline. */
   closed(session: Session): void {
+    this.sessions.delete(session);
     for (const folderId of [...session.folders]) this.unsubscribe(session, folderId);
     const account = session.principal?.accountId;
     if (account !== undefined) {
@@ -91,6 +103,35 @@ export class LogService {
       if (left > 0) this.perAccount.set(account, left);
       else this.perAccount.delete(account);
     }
+  }
+
+  /**
+   * Ends every session whose access token has expired (the relay calls this every second): a
+   * token is checked when a session authenticates, so without this a socket would outlive it.
+   */
+  sweep(): void {
+    const now = this.now();
+    for (const session of [...this.sessions])
+      if (session.principal && session.principal.expires <= now) this.endExpired(session);
+  }
+
+  /**
+   * Ends the sessions of an account (of one device when `deviceId` is given) at once: its
+   * sign-in was revoked (logout, a stolen refresh token).
+   */
+  endSessionsOf(accountId: string, deviceId: DeviceId | null, reason: string): void {
+    for (const session of [...this.sessions]) {
+      const who = session.principal;
+      if (who?.accountId === accountId && (deviceId === null || who.deviceId === deviceId))
+        this.end(session, new ProtocolError("unauthorized", reason));
+    }
+  }
+
+  /** Ends, at once, an account's sessions subscribed to a folder it was just removed from. */
+  memberRemoved(folderId: FolderId, accountId: string): void {
+    for (const session of [...(this.subscribers.get(folderId) ?? [])])
+      if (session.principal?.accountId === accountId)
+        this.end(session, new ProtocolError("forbidden", "you were removed from this folder"));
   }
 
   /** Every open session (for shutdown). */
@@ -109,6 +150,7 @@ export class LogService {
     }
     if (!session.greeted)
       throw new Fatal("bad_frame", `the first frame must be hello, not ${m.type}`);
+    if (session.ended) return; // closing: nothing more is served
     switch (m.type) {
       case "auth": {
         let principal: Principal;
@@ -125,7 +167,9 @@ export class LogService {
             throw new Fatal("rate_limited", "too many connections for this account");
           this.perAccount.set(principal.accountId, open + 1);
         }
+        // A second auth on the connection (a fresh token before the first expires) extends it.
         session.principal = principal;
+        this.sessions.add(session);
         return session.send({ type: "ok", requestId: m.requestId });
       }
       case "error":
@@ -141,6 +185,7 @@ export class LogService {
     }
     const who = session.principal;
     if (!who) throw new ProtocolError("unauthorized", `${m.type} before auth`);
+    if (who.expires <= this.now()) return this.endExpired(session);
     if (m.type === "ping") return session.send({ type: "ok", requestId: m.requestId });
     const role = this.roleIn(m.folderId, who);
     const requestId = "requestId" in m ? m.requestId : 0;
@@ -308,7 +353,13 @@ export class LogService {
     // A member removed since it subscribed gets nothing more, and loses the subscription. The
     // role is looked up once per account per append, not once per connection.
     const member = new Map<string, boolean>();
+    const now = this.now();
+    const expired: Session[] = [];
     for (const sub of this.subscribers.get(folderId) ?? []) {
+      if (sub.principal && sub.principal.expires <= now) {
+        expired.push(sub);
+        continue;
+      }
       const account = sub.principal?.accountId;
       if (account !== undefined) {
         let ok = member.get(account);
@@ -321,6 +372,7 @@ export class LogService {
       }
       sub.sendFrame(frame);
     }
+    for (const sub of expired) this.endExpired(sub);
   }
 
   private subscribersOf(folderId: FolderId): Set<Session> {
@@ -372,8 +424,33 @@ export class LogService {
   /** Sends to every subscriber of the folder except the device's own connections. */
   private broadcast(folderId: FolderId, from: DeviceId, message: Message): void {
     const frame = encodeMessage(message);
-    for (const s of this.subscribers.get(folderId) ?? [])
-      if (s.principal?.deviceId !== from) s.sendFrame(frame);
+    const now = this.now();
+    const expired: Session[] = [];
+    for (const s of this.subscribers.get(folderId) ?? []) {
+      if (s.principal && s.principal.expires <= now) expired.push(s);
+      else if (s.principal?.deviceId !== from) s.sendFrame(frame);
+    }
+    for (const s of expired) this.endExpired(s);
+  }
+
+  private endExpired(session: Session): void {
+    this.end(
+      session,
+      new ProtocolError("unauthorized", "the access token expired; authenticate again"),
+    );
+  }
+
+  /**
+   * Ends a session: it leaves its folders (peers see it go offline), gets `error` as its last
+   * frame, and the connection closes. The socket's close then calls {@link closed}.
+   */
+  private end(session: Session, error: ProtocolError): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.sessions.delete(session);
+    for (const folderId of [...session.folders]) this.unsubscribe(session, folderId);
+    session.send(errorMessageFor(error));
+    session.close(1008, error.message);
   }
 }
 

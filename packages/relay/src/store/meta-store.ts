@@ -234,9 +234,10 @@ export interface MetaStore {
   setEpoch(folderId: FolderId, epoch: number): void;
 
   /**
-   * Stores a folder key wrapped for a device at an epoch, replacing one stored for the same
-   * three.
-   * @throws WeftError NOT_FOUND for an unknown folder or device
+   * Stores a folder key wrapped for a device at an epoch. Never replaces one: a planted row
+   * overwriting the real key is the attack this refuses.
+   * @throws WeftError ALREADY_EXISTS if a key is stored for the same folder, device and epoch;
+   * NOT_FOUND for an unknown folder or device
    */
   putWrappedKey(folderId: FolderId, deviceId: DeviceId, epoch: number, blob: Uint8Array): void;
   /** The keys wrapped for a device in a folder, by ascending epoch. */

@@ -310,7 +310,11 @@ export class SqliteMetaStore implements MetaStore {
     this.write("putWrappedKey", () => {
       this.q.requireFolder(folderId);
       this.q.requireDevice(deviceId);
-      this.q.putWrappedKey.run(folderId, deviceId, epoch, buf(blob));
+      if (this.q.putWrappedKey.run(folderId, deviceId, epoch, buf(blob)).changes === 0)
+        throw new WeftError(
+          "ALREADY_EXISTS",
+          `a key is already stored for device ${deviceId} at epoch ${epoch}`,
+        );
     });
   }
 

@@ -161,8 +161,9 @@ export class Queries {
     this.setEpoch = db.prepare("UPDATE folders SET epoch = ? WHERE folder_id = ?");
 
     this.putWrappedKey = db.prepare(
+      // Never replaced: a key row once stored is what that device was given for that epoch.
       "INSERT INTO wrapped_keys (folder_id, device_id, epoch, blob) VALUES (?, ?, ?, ?) " +
-        "ON CONFLICT (folder_id, device_id, epoch) DO UPDATE SET blob = excluded.blob",
+        "ON CONFLICT (folder_id, device_id, epoch) DO NOTHING",
     );
     this.wrappedKeys = db.prepare(
       "SELECT epoch, blob FROM wrapped_keys WHERE folder_id = ? AND device_id = ? ORDER BY epoch",
