@@ -3,37 +3,11 @@
  * identical files are one file, different files are a conflict listed and settled like a
  * concurrent edit. Later operations on the path act on every id shown there.
  */
-import type { ChunkId, DeviceId } from "@weft/crypto";
+import type { DeviceId } from "@weft/crypto";
 import { describe, expect, test } from "vitest";
-import type { Manifest } from "../src/chunking/index.js";
 import { FolderIndex } from "../src/folder/folder-index.js";
-import type { FileId } from "../src/ids.js";
-import { HybridClock } from "../src/model/hlc.js";
+import { hashOf, manifest, paths, replicas } from "./helpers/folder-replicas.js";
 
-const manifest = (tag: number): Manifest => {
-  const hex = tag.toString(16).padStart(64, "0");
-  return { chunks: [{ id: hex as ChunkId, size: 10 }], size: 10, contentHash: hex };
-};
-const hashOf = (tag: number): string => manifest(tag).contentHash;
-
-function replicas(n = 2) {
-  const time = { now: Date.UTC(2026, 10, 22, 12, 0, 0) };
-  const devices = ["AAAAAAAA-1111", "BBBBBBBB-2222", "CCCCCCCC-3333"];
-  const list = devices.slice(0, n).map((device, i) => {
-    let next = 0;
-    return new FolderIndex({
-      device: device as DeviceId,
-      clock: new HybridClock({ now: () => time.now }),
-      newFileId: () => `d${i}f${next++}` as FileId,
-    });
-  });
-  const sync = (): void => {
-    for (const a of list)
-      for (const b of list) if (a !== b) b.applyDelta(a.encodeDelta(b.stateVector()));
-  };
-  return { list: list as [FolderIndex, FolderIndex, ...FolderIndex[]], sync, time };
-}
-const paths = (idx: FolderIndex): string[] => [...idx.tree().entries.keys()].sort();
 const hashAt = (idx: FolderIndex, path: string): string | undefined =>
   idx.stat(path)?.version.manifest?.contentHash;
 /** Both replicas show the same tree, built in place and from scratch alike. */

@@ -1,58 +1,32 @@
-import type { ChunkId, DeviceId } from "@weft/crypto";
+import type { DeviceId } from "@weft/crypto";
 import { describe, expect, test } from "vitest";
-import type { Manifest } from "../src/chunking/index.js";
 import { WeftError } from "../src/errors.js";
 import { FolderIndex } from "../src/folder/folder-index.js";
 import type { FileId } from "../src/ids.js";
 import { HybridClock } from "../src/model/hlc.js";
 import { VersionVector } from "../src/model/version-vector.js";
 import { encodeBucket, encodeSlot } from "../src/folder/records.js";
-
-const manifest = (tag: number): Manifest => {
-  const hex = tag.toString(16).padStart(64, "0");
-  return { chunks: [{ id: hex as ChunkId, size: 10 }], size: 10, contentHash: hex };
-};
-const hashOf = (tag: number): string => manifest(tag).contentHash;
-
-/** Two or three replicas with controlled clocks and readable file ids. */
-function replicas(n = 2, start = Date.UTC(2026, 10, 22, 12, 0, 0)) {
-  const time = { now: start };
-  const devices = ["AAAAAAAA-1111", "BBBBBBBB-2222", "CCCCCCCC-3333"];
-  const list = devices.slice(0, n).map((device, i) => {
-    let next = 0;
-    return new FolderIndex({
-      device: device as DeviceId,
-      clock: new HybridClock({ now: () => time.now }),
-      newFileId: () => `d${i}f${next++}` as FileId,
-    });
-  });
-  const sync = (): void => {
-    for (const a of list)
-      for (const b of list) if (a !== b) b.applyDelta(a.encodeDelta(b.stateVector()));
-  };
-  return { list, sync, time };
-}
-const paths = (idx: FolderIndex): string[] => [...idx.tree().entries.keys()].sort();
+import { hashOf, manifest, paths, replicas } from "./helpers/folder-replicas.js";
 
 describe("FolderIndex", () => {
   test("files and directories: write, list, move keeps the file id, remove keeps history", () => {
     const [a] = replicas(1).list;
-    const id = a!.writeFile("docs/notes/plan.md", { manifest: manifest(1) });
-    expect(paths(a!)).toEqual(["docs", "docs/notes", "docs/notes/plan.md"]);
-    a!.writeFile("docs/notes/plan.md", { manifest: manifest(2), mode: 0o755 });
-    a!.move("docs/notes", "archive/2026");
-    const moved = a!.stat("archive/2026/plan.md")!;
+    const id = a.writeFile("docs/notes/plan.md", { manifest: manifest(1) });
+    expect(paths(a)).toEqual(["docs", "docs/notes", "docs/notes/plan.md"]);
+    a.writeFile("docs/notes/plan.md", { manifest: manifest(2), mode: 0o755 });
+    a.move("docs/notes", "archive/2026");
+    const moved = a.stat("archive/2026/plan.md")!;
     expect(moved.fileId).toBe(id);
     expect(moved.version.mode).toBe(0o755);
-    expect(a!.history("archive/2026/plan.md").map((h) => h.manifest?.contentHash)).toEqual([
+    expect(a.history("archive/2026/plan.md").map((h) => h.manifest?.contentHash)).toEqual([
       hashOf(1),
     ]);
-    a!.remove("archive");
-    expect(paths(a!)).toEqual(["docs"]);
-    expect(a!.historyOf(id).map((h) => h.manifest?.contentHash)).toEqual([hashOf(2), hashOf(1)]);
-    expect(() => a!.move("docs", "docs/inner")).toThrow(/into itself/);
-    expect(() => a!.writeFile("../escape", { manifest: manifest(3) })).toThrow(/invalid path/);
-    expect(() => a!.writeFile("docs", { manifest: manifest(3) })).toThrow(WeftError);
+    a.remove("archive");
+    expect(paths(a)).toEqual(["docs"]);
+    expect(a.historyOf(id).map((h) => h.manifest?.contentHash)).toEqual([hashOf(2), hashOf(1)]);
+    expect(() => a.move("docs", "docs/inner")).toThrow(/into itself/);
+    expect(() => a.writeFile("../escape", { manifest: manifest(3) })).toThrow(/invalid path/);
+    expect(() => a.writeFile("docs", { manifest: manifest(3) })).toThrow(WeftError);
   });
 
   test("a concurrent edit: one winner by last writer, the loser kept as a named conflict copy", () => {
@@ -61,13 +35,13 @@ describe("FolderIndex", () => {
       sync,
       time,
     } = replicas();
-    a!.writeFile("report.txt", { manifest: manifest(1) });
+    a.writeFile("report.txt", { manifest: manifest(1) });
     sync();
-    a!.writeFile("report.txt", { manifest: manifest(2) });
+    a.writeFile("report.txt", { manifest: manifest(2) });
     time.now += 1500;
-    b!.writeFile("report.txt", { manifest: manifest(3) });
+    b.writeFile("report.txt", { manifest: manifest(3) });
     sync();
-    for (const r of [a!, b!]) {
+    for (const r of [a, b]) {
       expect(r.stat("report.txt")!.version.manifest!.contentHash).toBe(hashOf(3)); // later write wins
       const copy = r.stat("report.sync-conflict-20261122-120000-AAAAAAA.txt")!;
       expect(copy.version.manifest!.contentHash).toBe(hashOf(2));
@@ -75,13 +49,13 @@ describe("FolderIndex", () => {
       expect(r.conflicts()).toHaveLength(1);
     }
     // Editing the winner does not make the conflict copy vanish.
-    b!.writeFile("report.txt", { manifest: manifest(4) });
+    b.writeFile("report.txt", { manifest: manifest(4) });
     sync();
-    expect(a!.conflicts()[0]!.copies[0]!.contentHash).toBe(hashOf(2));
+    expect(a.conflicts()[0]!.copies[0]!.contentHash).toBe(hashOf(2));
     // Keep mine (the copy): the winner goes to history, the conflict is gone everywhere.
-    a!.resolveConflict("report.txt", { keep: a!.conflicts()[0]!.copies[0]!.version });
+    a.resolveConflict("report.txt", { keep: a.conflicts()[0]!.copies[0]!.version });
     sync();
-    for (const r of [a!, b!]) {
+    for (const r of [a, b]) {
       expect(paths(r)).toEqual(["report.txt"]);
       expect(r.stat("report.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
       expect(r.history("report.txt").map((h) => h.manifest!.contentHash)).toContain(hashOf(4));
@@ -93,19 +67,19 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    a!.writeFile("x.md", { manifest: manifest(1) });
+    a.writeFile("x.md", { manifest: manifest(1) });
     sync();
-    a!.writeFile("x.md", { manifest: manifest(2) });
-    b!.writeFile("x.md", { manifest: manifest(3) });
+    a.writeFile("x.md", { manifest: manifest(2) });
+    b.writeFile("x.md", { manifest: manifest(3) });
     sync();
-    const copyPath = a!.conflicts()[0]!.copies[0]!.path;
-    b!.resolveConflict("x.md", { keepBoth: true });
+    const copyPath = a.conflicts()[0]!.copies[0]!.path;
+    b.resolveConflict("x.md", { keepBoth: true });
     sync();
-    expect(a!.conflicts()).toEqual([]);
-    expect(paths(a!)).toEqual(paths(b!));
-    expect(a!.stat(copyPath)!.conflictVersion).toBeUndefined();
+    expect(a.conflicts()).toEqual([]);
+    expect(paths(a)).toEqual(paths(b));
+    expect(a.stat(copyPath)!.conflictVersion).toBeUndefined();
     expect(
-      new Set([a!.stat("x.md")!, a!.stat(copyPath)!].map((e) => e.version.manifest!.contentHash)),
+      new Set([a.stat("x.md")!, a.stat(copyPath)!].map((e) => e.version.manifest!.contentHash)),
     ).toEqual(new Set([hashOf(2), hashOf(3)]));
   });
 
@@ -113,15 +87,15 @@ describe("FolderIndex", () => {
   function threeWayConflict() {
     const r = replicas(3);
     const [a, b, c] = r.list;
-    a!.writeFile("x.txt", { manifest: manifest(1) });
+    a.writeFile("x.txt", { manifest: manifest(1) });
     r.sync();
-    a!.writeFile("x.txt", { manifest: manifest(2) });
+    a.writeFile("x.txt", { manifest: manifest(2) });
     r.time.now += 1000;
-    b!.writeFile("x.txt", { manifest: manifest(3) });
+    b.writeFile("x.txt", { manifest: manifest(3) });
     r.time.now += 1000;
     c!.writeFile("x.txt", { manifest: manifest(4) });
     r.sync();
-    const copies = a!.conflicts()[0]!.copies;
+    const copies = a.conflicts()[0]!.copies;
     const copy = (tag: number) => copies.find((k) => k.contentHash === hashOf(tag))!;
     expect(copies.map((k) => k.contentHash).sort()).toEqual([hashOf(2), hashOf(3)]);
     return { ...r, copy };
@@ -131,20 +105,20 @@ describe("FolderIndex", () => {
     const { list, sync, copy } = threeWayConflict();
     const [a, b, c] = list;
     const dropped = copy(3);
-    expect(() => a!.resolveConflict("x.txt", { dropCopy: "nobody:1" })).toThrow(/no conflict copy/);
-    expect(() => a!.resolveConflict(dropped.path, { dropCopy: dropped.version })).toThrow(
+    expect(() => a.resolveConflict("x.txt", { dropCopy: "nobody:1" })).toThrow(/no conflict copy/);
+    expect(() => a.resolveConflict(dropped.path, { dropCopy: dropped.version })).toThrow(
       /is a conflict copy/,
     );
-    a!.resolveConflict("x.txt", { dropCopy: dropped.version });
+    a.resolveConflict("x.txt", { dropCopy: dropped.version });
     sync();
-    for (const r of [a!, b!, c!]) {
+    for (const r of [a, b, c!]) {
       expect(paths(r)).toEqual(["x.txt", copy(2).path].sort());
       expect(r.stat("x.txt")!.version.manifest!.contentHash).toBe(hashOf(4));
       expect(r.conflicts()[0]!.copies.map((k) => k.contentHash)).toEqual([hashOf(2)]);
       expect(r.history("x.txt").map((h) => h.manifest!.contentHash)).toContain(hashOf(3));
     }
     // Restorable like any earlier version.
-    b!.restore("x.txt", dropped.version);
+    b.restore("x.txt", dropped.version);
     sync();
     expect(c!.stat("x.txt")!.version.manifest!.contentHash).toBe(hashOf(3));
   });
@@ -154,22 +128,22 @@ describe("FolderIndex", () => {
     const [a, b, c] = list;
     const [two, three] = [copy(2), copy(3)];
     // A taken path is refused before anything is written.
-    expect(() => a!.resolveConflict("x.txt", { keepCopy: two.version, path: "x.txt" })).toThrow(
+    expect(() => a.resolveConflict("x.txt", { keepCopy: two.version, path: "x.txt" })).toThrow(
       /already exists/,
     );
-    expect(a!.conflicts()[0]!.copies).toHaveLength(2);
-    a!.resolveConflict("x.txt", { keepCopy: two.version, path: "kept/theirs.txt" });
+    expect(a.conflicts()[0]!.copies).toHaveLength(2);
+    a.resolveConflict("x.txt", { keepCopy: two.version, path: "kept/theirs.txt" });
     sync();
-    for (const r of [a!, b!, c!]) {
+    for (const r of [a, b, c!]) {
       expect(paths(r)).toEqual(["kept", "kept/theirs.txt", three.path, "x.txt"].sort());
       expect(r.stat("kept/theirs.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
       expect(r.stat("kept/theirs.txt")!.fileId).not.toBe(r.stat("x.txt")!.fileId);
       expect(r.conflicts()[0]!.copies.map((k) => k.contentHash)).toEqual([hashOf(3)]);
     }
     // Without a path, the copy stays under the name it has, now an ordinary file.
-    b!.resolveConflict("x.txt", { keepCopy: three.version });
+    b.resolveConflict("x.txt", { keepCopy: three.version });
     sync();
-    for (const r of [a!, b!, c!]) {
+    for (const r of [a, b, c!]) {
       expect(r.conflicts()).toEqual([]);
       const kept = r.stat(three.path)!;
       expect(kept.conflictVersion).toBeUndefined();
@@ -189,12 +163,12 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    a!.writeFile("keep.txt", { manifest: manifest(1) });
+    a.writeFile("keep.txt", { manifest: manifest(1) });
     sync();
-    a!.remove("keep.txt");
-    b!.writeFile("keep.txt", { manifest: manifest(2) });
+    a.remove("keep.txt");
+    b.writeFile("keep.txt", { manifest: manifest(2) });
     sync();
-    for (const r of [a!, b!])
+    for (const r of [a, b])
       expect(r.stat("keep.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
   });
 
@@ -203,12 +177,12 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    a!.writeFile("draft.txt", { manifest: manifest(1) });
+    a.writeFile("draft.txt", { manifest: manifest(1) });
     sync();
-    a!.move("draft.txt", "final.txt");
-    b!.writeFile("draft.txt", { manifest: manifest(2) });
+    a.move("draft.txt", "final.txt");
+    b.writeFile("draft.txt", { manifest: manifest(2) });
     sync();
-    for (const r of [a!, b!]) {
+    for (const r of [a, b]) {
       expect(paths(r)).toEqual(["final.txt"]);
       expect(r.stat("final.txt")!.version.manifest!.contentHash).toBe(hashOf(2));
       expect(r.conflicts()).toEqual([]);
@@ -221,14 +195,14 @@ describe("FolderIndex", () => {
       sync,
       time,
     } = replicas();
-    a!.mkdir("x");
-    a!.writeFile("y/file", { manifest: manifest(1) });
+    a.mkdir("x");
+    a.writeFile("y/file", { manifest: manifest(1) });
     sync();
-    a!.move("x", "y/x");
+    a.move("x", "y/x");
     time.now += 10;
-    b!.move("y", "x/y");
+    b.move("y", "x/y");
     sync();
-    for (const r of [a!, b!]) {
+    for (const r of [a, b]) {
       // b's move of y into x came last and would close the cycle x → y → x: it is the one undone.
       expect(paths(r)).toEqual(["y", "y/file", "y/x"]);
       expect(r.stat("y")!.cycleBroken).toBe(true);
@@ -240,13 +214,13 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    a!.writeFile("todo.txt", { manifest: manifest(1) });
-    b!.writeFile("todo.txt", { manifest: manifest(2) });
+    a.writeFile("todo.txt", { manifest: manifest(1) });
+    b.writeFile("todo.txt", { manifest: manifest(2) });
     sync();
-    expect(paths(a!)).toEqual(paths(b!));
+    expect(paths(a)).toEqual(paths(b));
     // Same clock: the tie goes to the later device id, b; a's file is the conflict copy.
-    expect(paths(a!)).toEqual(["todo.sync-conflict-20261122-120000-AAAAAAA.txt", "todo.txt"]);
-    expect(a!.stat("todo.txt")!.fileId).toBe("d1f0");
+    expect(paths(a)).toEqual(["todo.sync-conflict-20261122-120000-AAAAAAA.txt", "todo.txt"]);
+    expect(a.stat("todo.txt")!.fileId).toBe("d1f0");
   });
 
   test("a directory removed while a peer created a file in it comes back", () => {
@@ -254,12 +228,12 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    a!.writeFile("photos/old.jpg", { manifest: manifest(1) });
+    a.writeFile("photos/old.jpg", { manifest: manifest(1) });
     sync();
-    a!.remove("photos");
-    b!.writeFile("photos/new.jpg", { manifest: manifest(2) });
+    a.remove("photos");
+    b.writeFile("photos/new.jpg", { manifest: manifest(2) });
     sync();
-    for (const r of [a!, b!]) {
+    for (const r of [a, b]) {
       expect(paths(r)).toEqual(["photos", "photos/new.jpg"]);
       expect(r.stat("photos")!.resurrected).toBe(true);
     }
@@ -304,30 +278,30 @@ describe("FolderIndex", () => {
       list: [a, b],
       sync,
     } = replicas();
-    for (let i = 0; i < 50; i++) a!.writeFile(`f${i}`, { manifest: manifest(i + 1) });
+    for (let i = 0; i < 50; i++) a.writeFile(`f${i}`, { manifest: manifest(i + 1) });
     sync();
     for (let i = 0; i < 50; i++) {
-      b!.writeFile(`f${i}`, { manifest: manifest(i + 100) });
-      b!.move(`f${i}`, `g${i}`);
+      b.writeFile(`f${i}`, { manifest: manifest(i + 100) });
+      b.move(`f${i}`, `g${i}`);
     }
     sync();
-    const before = a!.snapshot().length;
-    expect(a!.compact()).toBe(50);
+    const before = a.snapshot().length;
+    expect(a.compact()).toBe(50);
     sync();
-    expect(a!.snapshot().length).toBeLessThan(before * 0.8);
-    const loaded = FolderIndex.load(a!.snapshot(), { device: "CCCC" as DeviceId });
-    expect(paths(loaded)).toEqual(paths(b!));
+    expect(a.snapshot().length).toBeLessThan(before * 0.8);
+    const loaded = FolderIndex.load(a.snapshot(), { device: "CCCC" as DeviceId });
+    expect(paths(loaded)).toEqual(paths(b));
     expect(loaded.stat("g7")!.version.manifest!.contentHash).toBe(hashOf(107));
   });
 
   test("malformed updates and forged slots are refused with a clear error, nothing half-applied", () => {
     const [a] = replicas(1).list;
-    a!.writeFile("ok.txt", { manifest: manifest(1) });
-    expect(() => a!.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(
+    a.writeFile("ok.txt", { manifest: manifest(1) });
+    expect(() => a.applyDelta(new Uint8Array([1, 2, 3, 250, 251]))).toThrow(
       /malformed index update/,
     );
     // A truncated snapshot does not load at all (no half-loaded index is ever returned).
-    const snapshot = a!.snapshot();
+    const snapshot = a.snapshot();
     const cut = snapshot.subarray(0, snapshot.length - 9);
     expect(() => FolderIndex.load(cut, { device: "CCCC" as DeviceId })).toThrow(WeftError);
     // A peer writing a slot with a path-traversal name and one whose vector does not count its
@@ -352,7 +326,7 @@ describe("FolderIndex", () => {
     map.set("s.1/EVIL", new Uint8Array([1, 2, 0xff, 0xff, 0xff]));
     map.set("s.2/EVIL", { looks: "like a record" });
     map.set("not-a-bucket", new Uint8Array([1, 0]));
-    const result = a!.applyDelta(evil.snapshot());
+    const result = a.applyDelta(evil.snapshot());
     expect(result.rejected.map((r) => `${r.key} ${r.message}`).sort()).toEqual([
       'bad1/EVIL invalid name "..": ".." is not a valid name',
       "bad2/EVIL a version's vector must count its own device",
@@ -361,7 +335,7 @@ describe("FolderIndex", () => {
       "s.2/EVIL a bucket value must be bytes",
     ]);
     // A placement without content is not a file: nothing of the forged data shows.
-    expect(paths(a!)).toEqual(["ok.txt"]);
-    expect(a!.rejectedSlots()).toHaveLength(5);
+    expect(paths(a)).toEqual(["ok.txt"]);
+    expect(a.rejectedSlots()).toHaveLength(5);
   });
 });
