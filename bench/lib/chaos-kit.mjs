@@ -133,11 +133,41 @@ export function diffTrees(a, b, names = ["A", "B"], max = 10) {
 }
 
 /**
+ * What a restartable child process (lib/procs.mjs startChild) offers whatever it runs:
+ * `current()` is its latest handle, replaced on each start.
+ */
+function childControls(current) {
+  const running = () => {
+    const h = current();
+    return h !== undefined && h.child.exitCode === null && h.child.signalCode === null;
+  };
+  return {
+    running,
+    signals: {
+      /** SIGKILL, and resolves once it is gone. */
+      async kill() {
+        if (!running()) return;
+        const { child } = current();
+        const gone = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGKILL");
+        await gone;
+      },
+      pause: () => current().child.kill("SIGSTOP"),
+      resume: () => current().child.kill("SIGCONT"),
+      /** SIGTERM (SIGKILL after 10 s); resolves with the exit code. */
+      stop: () => current()?.stop(10_000),
+      logs: () => current()?.logs() ?? "",
+    },
+  };
+}
+
+/**
  * A `weft sync` daemon of `agent` (from lib/weft.mjs) that can be started again after a kill.
  * `args` are the daemon's flags (e.g. `--keepalive 1`).
  */
 export function daemonOf(agent, args = []) {
   let handle;
+  const ctl = childControls(() => handle);
   let startedAt = 0;
   const d = {
     agent,
@@ -145,9 +175,7 @@ export function daemonOf(agent, args = []) {
       return handle?.pid;
     },
     get running() {
-      return (
-        handle !== undefined && handle.child.exitCode === null && handle.child.signalCode === null
-      );
+      return ctl.running();
     },
     /** Starts `weft sync`; resolves once it says "syncing". */
     async start() {
@@ -161,18 +189,7 @@ export function daemonOf(agent, args = []) {
       });
       return d;
     },
-    /** SIGKILL, and resolves once it is gone. */
-    async kill() {
-      if (!d.running) return;
-      const gone = new Promise((resolve) => handle.child.once("exit", resolve));
-      handle.child.kill("SIGKILL");
-      await gone;
-    },
-    pause: () => handle.child.kill("SIGSTOP"),
-    resume: () => handle.child.kill("SIGCONT"),
-    /** SIGTERM (SIGKILL after 10 s); resolves with the exit code. */
-    stop: () => handle?.stop(10_000),
-    logs: () => handle?.logs() ?? "",
+    ...ctl.signals,
     /** What this daemon itself last wrote to its status file (a status of an earlier daemon is undefined). */
     async status() {
       if (!agent.folderId || !d.running) return undefined;
@@ -210,6 +227,7 @@ export async function restartableRelay({ dir, flags = ["--rate-limit", "0"] }) {
   const port = await freePort();
   const dataDir = join(dir, "relay");
   let handle;
+  const ctl = childControls(() => handle);
   const relay = {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -218,9 +236,7 @@ export async function restartableRelay({ dir, flags = ["--rate-limit", "0"] }) {
       return handle?.pid;
     },
     get running() {
-      return (
-        handle !== undefined && handle.child.exitCode === null && handle.child.signalCode === null
-      );
+      return ctl.running();
     },
     async start() {
       // The port was free when picked; after a kill -9 the kernel frees it at once (no
@@ -242,16 +258,7 @@ export async function restartableRelay({ dir, flags = ["--rate-limit", "0"] }) {
       );
       return relay;
     },
-    async kill() {
-      if (!relay.running) return;
-      const gone = new Promise((resolve) => handle.child.once("exit", resolve));
-      handle.child.kill("SIGKILL");
-      await gone;
-    },
-    pause: () => handle.child.kill("SIGSTOP"),
-    resume: () => handle.child.kill("SIGCONT"),
-    stop: () => handle?.stop(10_000),
-    logs: () => handle?.logs() ?? "",
+    ...ctl.signals,
   };
   return relay.start();
 }
