@@ -17,6 +17,7 @@ import type { ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
 import { type PayloadPart, mergeParts } from "./payload.js";
 import type { OutgoingIndex } from "./outgoing.js";
+import { Backoff } from "./backoff.js";
 import { Peers } from "./peers.js";
 import { reauthDelay, tokenExpiry } from "./token-expiry.js";
 import type { Transfers } from "./transfers.js";
@@ -89,7 +90,6 @@ export class SyncEngine {
   status: ReplicaStatus = "stopped";
   private statusSince = Date.now();
   private lastError: ConnectionState["lastError"];
-  private nextRetryAt: number | undefined;
   /** Unsent local parts, oldest first (mirror of the stored outbox). */
   readonly outbox: OutboxEntry[] = [];
   /** Sealed envelopes the relay has not confirmed, by device sequence number. */
@@ -106,10 +106,9 @@ export class SyncEngine {
   private lastSnapshotSeq = 0;
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   snapshotsLoaded = 0;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
   private reauthTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryDelay: number;
+  private readonly retry: Backoff;
   private flushing = false;
   private snapshotting = false;
   private readonly waiters = new Set<() => void>();
@@ -121,7 +120,7 @@ export class SyncEngine {
     private readonly docs: DocRouter,
     private readonly options: EngineOptions,
   ) {
-    this.retryDelay = options.reconnectDelayMs.min;
+    this.retry = new Backoff(options.reconnectDelayMs, true);
     this.peers = new Peers(ctx);
   }
 
@@ -135,10 +134,8 @@ export class SyncEngine {
 
   stop(): void {
     this.transfers.stop();
-    clearTimeout(this.retryTimer);
+    this.retry.cancel();
     clearTimeout(this.reauthTimer);
-    this.retryTimer = undefined;
-    this.nextRetryAt = undefined;
     this.setStatus("stopped");
     this.conn?.close("replica stopped");
     this.conn = undefined;
@@ -153,9 +150,7 @@ export class SyncEngine {
       return Promise.reject(
         new ProtocolError("unavailable", "the replica has no transport to connect with"),
       );
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.nextRetryAt = undefined;
+    this.retry.cancel();
     // The next attempt is scheduled here, once this one is over, and by nothing inside it:
     // an attempt that failed (and any close it caused) must always leave a retry behind.
     this.connecting ??= this.attempt().then(
@@ -183,7 +178,7 @@ export class SyncEngine {
       status: this.status,
       since: this.statusSince,
       ...(this.lastError ? { lastError: { ...this.lastError } } : {}),
-      ...(this.nextRetryAt !== undefined ? { nextRetryAt: this.nextRetryAt } : {}),
+      ...(this.retry.dueAt !== undefined ? { nextRetryAt: this.retry.dueAt } : {}),
     };
   }
 
@@ -438,7 +433,7 @@ export class SyncEngine {
       this.headSeq = Math.max(this.headSeq, sub.headSeq);
       if (this.conn !== conn || !conn.isOpen)
         throw new ProtocolError("unavailable", "connection closed while subscribing");
-      this.retryDelay = this.options.reconnectDelayMs.min;
+      this.retry.reset();
       this.lastError = undefined;
       this.setStatus("online");
       conn.post(this.presence("online"));
@@ -506,23 +501,15 @@ export class SyncEngine {
     // `unauthorized`: the session's token ran out (or the sign-in ended) before a fresh auth
     // got through; the reconnect asks for a new token, and reports if there is none.
     const expired = reason instanceof ProtocolError && reason.wireCode === "unauthorized";
-    if (expired) this.retryDelay = this.options.reconnectDelayMs.min;
+    if (expired) this.retry.reset();
     if (!(reason instanceof ProtocolError && reason.wireCode === "unavailable") && !expired)
       this.report(reason, "the connection to the relay failed");
     this.scheduleRetry();
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer || this.status === "stopped") return;
-    const jitter = 0.5 + Math.random() / 2; // spread reconnects of many devices after a relay restart
-    const delay = this.retryDelay * jitter;
-    this.nextRetryAt = Date.now() + delay;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.connectNow().catch(() => undefined);
-    }, delay);
-    this.retryDelay = Math.min(this.retryDelay * 2, this.options.reconnectDelayMs.max);
-    this.retryTimer.unref?.();
+    if (this.status === "stopped") return;
+    this.retry.schedule(() => void this.connectNow().catch(() => undefined));
   }
 
   private setStatus(status: ReplicaStatus): void {

@@ -11,6 +11,7 @@ import { frameLimits } from "../protocol/limits.js";
 import { BATCH_CHUNK_LIMIT, type BatchChunk, batchedSize } from "../protocol/chunk-batch.js";
 import { openChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
+import { Backoff } from "./backoff.js";
 
 const BATCH = frameLimits.maxChunkIdsPerCheck;
 /** Chunks one worker moves per step, and the bytes it packs into one batch request. */
@@ -40,8 +41,7 @@ export class Transfers {
   readonly unavailable = new Set<ChunkId>();
   private uploading: Promise<void> | undefined;
   private downloading: Promise<void> | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private retryDelay = MIN_RETRY_MS;
+  private readonly retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS });
   private upRun: Run = { done: 0, total: 0, bytes: 0 };
   private downRun: Run = { done: 0, total: 0, bytes: 0 };
   /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
@@ -78,7 +78,7 @@ export class Transfers {
 
   /** Starts uploading queued chunks, unless a run is going. */
   startUploads(remote: BlobStore): void {
-    if (this.uploading || this.uploads.size === 0 || this.retryTimer) return;
+    if (this.uploading || this.uploads.size === 0 || this.retry.pending) return;
     this.uploading = this.upload(remote)
       .then(() => this.succeeded())
       .catch((error: unknown) => this.failed(error, "uploading chunks"))
@@ -112,7 +112,7 @@ export class Transfers {
   }
 
   startDownloads(remote: BlobStore): void {
-    if (this.downloading || this.wanted.size === 0 || this.retryTimer) return;
+    if (this.downloading || this.wanted.size === 0 || this.retry.pending) return;
     this.downloading = this.download(remote)
       .then(() => this.succeeded())
       .catch((error: unknown) => this.failed(error, "downloading chunks"))
@@ -315,19 +315,17 @@ export class Transfers {
 
   /** Forgets a pending retry and starts the next run at once (e.g. after a reconnect). */
   retryNow(): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.retryDelay = MIN_RETRY_MS;
+    this.retry.cancel();
+    this.retry.reset();
   }
 
   /** Stops retrying (the replica stopped). */
   stop(): void {
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.retry.cancel();
   }
 
   private succeeded(): void {
-    this.retryDelay = MIN_RETRY_MS;
+    this.retry.reset();
   }
 
   /**
@@ -337,13 +335,7 @@ export class Transfers {
   private failed(error: unknown, context: string): void {
     if (!(error instanceof ProtocolError && error.wireCode === "unavailable"))
       this.report(error, context);
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.onIdleChange();
-    }, this.retryDelay);
-    this.retryTimer.unref?.();
-    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS);
+    this.retry.schedule(() => this.onIdleChange());
   }
 
   private report(error: unknown, context: string): void {
