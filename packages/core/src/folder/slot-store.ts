@@ -34,7 +34,7 @@ export interface Applied {
   keys: Set<string>;
 }
 
-/** See the module comment. */
+/** A folder index's slots in memory, validated and merged per file, with the materialised tree kept up to date. FolderIndex does all writing through it. */
 export class SlotStore {
   /** Every slot of each file, by the bucket key it came from. */
   private readonly slots = new Map<FileId, Map<string, Slot>>();

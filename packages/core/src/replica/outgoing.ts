@@ -6,7 +6,7 @@
  */
 import * as Y from "yjs";
 
-/** See the module comment. */
+/** This run's own index changes in a document of their own, so a batch is sent as one compact update (an overwritten value travels once). */
 export class OutgoingIndex {
   private readonly doc = new Y.Doc();
   /** The state vector of what has been sealed so far. */

@@ -52,7 +52,11 @@ export type {
 /** Sealed chunk bytes a write hands to the local store before waiting for it. */
 const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
 
-/** See the module comment. Open one with {@link Replica.open}. */
+/**
+ * One device's view of one folder: write and read files and documents, list the tree, resolve
+ * conflicts, see history. Everything it sends is sealed and everything it receives verified.
+ * Open one with {@link Replica.open}; {@link Replica.close} when done.
+ */
 export class Replica {
   private readonly transfers: Transfers;
   private readonly engine: SyncEngine;

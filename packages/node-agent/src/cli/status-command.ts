@@ -8,7 +8,7 @@ import type { Command, CommandContext } from "./command.js";
 import { formatWhen, statusLine } from "./format.js";
 import { withFolders } from "./open-folders.js";
 
-/** See the module comment. */
+/** `weft status`: each folder's connection, pending work, peers and problems, from the running daemon or from disk. */
 export const statusCommand: Command = {
   name: "status",
   args: "[PATH]",

@@ -5,7 +5,7 @@ import { runningDashboard } from "../ui/index.js";
 import type { Command } from "./command.js";
 import { syncCommand } from "./sync-commands.js";
 
-/** See the module comment. */
+/** `weft ui`: runs the sync daemon with the dashboard, or prints the URL of the one running. */
 export const uiCommand: Command = {
   name: "ui",
   args: "",

@@ -35,7 +35,7 @@ export interface StatusAnswer {
   folders: AgentFolderStatus[];
 }
 
-/** See the module comment. Start with {@link ControlServer.start}, {@link close} when done. */
+/** The daemon's control socket (Unix, 0600) through which `weft status`, `conflicts`, `history`, `restore` and `sync --once` reach a running daemon. Start with {@link ControlServer.start}, {@link close} when done. */
 export class ControlServer {
   private readonly sockets = new Set<Socket>();
 

@@ -20,7 +20,7 @@ const LABEL = "chunk store";
 
 type Db = Database.Database;
 
-/** See the module comment. */
+/** The agent's local store of sealed chunks in one SQLite file (WAL), with puts of one event-loop turn committed together; each put resolves once durable. */
 export class SqliteBlobStore implements BlobStore {
   private db: Db | undefined;
   private readonly sql;

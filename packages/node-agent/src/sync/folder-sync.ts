@@ -100,7 +100,7 @@ const MAX_NOTICES = 20;
 /** Files written to disk at once by an apply. */
 const PLACE_CONCURRENCY = 16;
 
-/** See the module comment. */
+/** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
 export class FolderSync {
   readonly errors: SyncNotice[] = [];
   private clashes: string[][] = [];

@@ -28,7 +28,7 @@ const SWEEP_AT = 100_000;
  */
 export const WATCH_BLIND_MS = 1000;
 
-/** See the module comment. */
+/** The paths this agent wrote itself, kept for a short while, so that the watcher's reports of them do not trigger another walk of the folder. */
 export class OwnWrites {
   private readonly at = new Map<string, number>();
   /** Paths written and not yet looked at again after {@link WATCH_BLIND_MS}. */

@@ -31,7 +31,7 @@ function text(value: unknown, name: string, max = 4096): string {
   return value;
 }
 
-/** See the module comment. */
+/** The dashboard's JSON API: folder state, files, history, and the actions (resolve a conflict, restore a version), answered from the daemon's open folders. */
 export class DashboardApi {
   constructor(
     private readonly syncs: readonly FolderSync[],

@@ -40,7 +40,7 @@ const NOT_SIGNED_IN =
   "<code>weft ui</code> printed (it holds a new key each time the agent starts). Run " +
   "<code>weft ui</code> again to see it.</p>";
 
-/** See the module comment. Start with {@link DashboardServer.start}; {@link close} when done. */
+/** The dashboard's HTTP server on 127.0.0.1: page, JSON API and a server-sent event stream of folder state. Start with {@link DashboardServer.start}; {@link close} when done. */
 export class DashboardServer {
   private readonly events = new Set<ServerResponse>();
   private tick: NodeJS.Timeout | undefined;

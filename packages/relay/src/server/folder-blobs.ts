@@ -15,7 +15,7 @@ export interface FolderBlobsOptions {
   gcGraceSeconds?: number;
 }
 
-/** See the module comment. */
+/** One chunk store per folder, opened on first use, with the folder quota and a running byte total: a member of one folder never reaches another's chunks. */
 export class FolderBlobs {
   private readonly stores = new Map<FolderId, Promise<DiskBlobStore>>();
   /** The grace period of garbage collection, in milliseconds. */

@@ -30,7 +30,7 @@ interface Partial {
   path: string;
 }
 
-/** See the module comment. */
+/** The unfinished resumable uploads of one chunk directory, one file each under `.partial/`; invisible to chunk reads and quotas until complete. Call under DiskBlobStore's per-id lock. */
 export class PartialUploads {
   private lastSweep: number;
 
