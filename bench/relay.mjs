@@ -228,7 +228,7 @@ async function closeAll(clients) {
 /** The relay's own count of open sockets (its /metrics gauge). */
 async function relayOpenSockets(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^weft_relay_open_sockets (\d+)$/m.exec(text)?.[1] ?? NaN);
+  return Number(/^weft_relay_websocket_connections (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
 
 /** Starts the relay and prepares accounts, devices, folders and the publisher. */

@@ -108,8 +108,8 @@ const runners = {
         },
         wire: {
           sealedBytesUploadedByA: statusA?.bytesUploaded ?? null,
-          relayWebSocketBytesIn: counter("weft_relay_bytes_in_total"),
-          relayWebSocketBytesOut: counter("weft_relay_bytes_out_total"),
+          relayWebSocketBytesIn: counter('weft_relay_received_bytes_total{transport="websocket"}'),
+          relayWebSocketBytesOut: counter('weft_relay_sent_bytes_total{transport="websocket"}'),
         },
       };
     } finally {

@@ -1,4 +1,5 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
+import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
 
 /** Everything `startRelay` needs to know. */
@@ -35,6 +36,13 @@ export interface RelayConfig {
    * short one is for tests of exactly that.
    */
   accessTtlSeconds?: number;
+  /** Serve `/metrics` on this port (same host) instead of the main one; 0 picks a free port. */
+  metricsPort?: number;
+  /**
+   * A bearer token `/metrics` requires. From `WEFT_RELAY_METRICS_TOKEN` or the file named by
+   * `WEFT_RELAY_METRICS_TOKEN_FILE` only: never a flag (argv is visible to every user).
+   */
+  metricsToken?: string;
 }
 
 /** The embedded defaults. */
@@ -103,6 +111,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     key: "folderQuota",
     help: "bytes of chunks per folder, e.g. 500MiB, 10GiB (default 100GiB; 0: unlimited)",
   },
+  {
+    flag: "--metrics-port",
+    env: "WEFT_RELAY_METRICS_PORT",
+    key: "metricsPort",
+    help: "serve /metrics on this port instead of the main one",
+  },
 ];
 
 const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
@@ -113,18 +127,23 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
   folderQuota: "BYTES",
+  metricsPort: "P",
 };
 
 /** The text of `weft relay --help`. */
 export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
 
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
+       weft relay backup --data DIR OUT      a consistent copy of a (running) relay's data
+       weft relay restore BACKUP --data DIR  a backup into a new data directory
 
 Options (each also settable by environment; a flag wins over the environment):
 ${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
   ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
   ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
   ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
+  ${"".padEnd(18)} ${"WEFT_RELAY_METRICS_TOKEN".padEnd(22)} bearer token /metrics requires (environment only;
+  ${"".padEnd(18)} ${"".padEnd(22)} or WEFT_RELAY_METRICS_TOKEN_FILE=F to read it from F)
   --help, -h                                      this text
 
 Example:
@@ -212,6 +231,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       );
     config.jwtSecret = secret;
   }
+  const metricsPortText = values.get("metricsPort");
+  if (metricsPortText !== undefined) {
+    const metricsPort = Number(metricsPortText);
+    if (!/^\d{1,5}$/.test(metricsPortText) || metricsPort > 65535)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "--metrics-port (WEFT_RELAY_METRICS_PORT) must be an integer from 0 to 65535",
+      );
+    config.metricsPort = metricsPort;
+  }
+  const metricsToken = readMetricsToken(env);
+  if (metricsToken !== undefined) config.metricsToken = metricsToken;
   const ttl = env["WEFT_RELAY_ACCESS_TTL"];
   if (ttl !== undefined && ttl !== "") {
     const seconds = Number(ttl);
@@ -223,6 +254,35 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     config.accessTtlSeconds = seconds;
   }
   return config;
+}
+
+/** The metrics token from the environment or a file; never echoed in an error. */
+function readMetricsToken(env: NodeJS.ProcessEnv): string | undefined {
+  const file = env["WEFT_RELAY_METRICS_TOKEN_FILE"];
+  let token = env["WEFT_RELAY_METRICS_TOKEN"];
+  if (file) {
+    if (token)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "set WEFT_RELAY_METRICS_TOKEN or WEFT_RELAY_METRICS_TOKEN_FILE, not both",
+      );
+    try {
+      token = readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        `WEFT_RELAY_METRICS_TOKEN_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  if (token === undefined || token === "") {
+    if (file)
+      throw new WeftError("INVALID_OPTIONS", `WEFT_RELAY_METRICS_TOKEN_FILE: ${file} is empty`);
+    return undefined;
+  }
+  if (token.length < 16)
+    throw new WeftError("INVALID_OPTIONS", "the metrics token must be at least 16 characters");
+  return token;
 }
 
 const UNITS: Record<string, number> = {

@@ -4,7 +4,7 @@
  * the data directory, pino JSON logs and a separate audit stream. Can be started several times
  * in one process and stopped cleanly.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
@@ -24,7 +24,7 @@ import type { RelayConfig } from "./config.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
 import { LogService, type Principal, type Session } from "./server/log-service.js";
-import { Metrics } from "./server/metrics.js";
+import { RelayMetrics } from "./server/metrics.js";
 import { FolderBlobs } from "./server/folder-blobs.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
@@ -33,6 +33,8 @@ export interface Relay {
   /** `http://host:port` (or https). */
   readonly url: string;
   readonly port: number;
+  /** `http://host:port/metrics` when metrics have their own port (`metricsPort`). */
+  readonly metricsUrl?: string;
   /** Stops accepting, closes every connection and the stores. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -69,16 +71,28 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   );
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
-  const metrics = new Metrics();
+  const metrics = new RelayMetrics({
+    openSockets: () => sockets.size,
+    maxBufferedBytes: () => {
+      let max = 0;
+      for (const ws of sockets) max = Math.max(max, ws.getBufferedAmount());
+      return max;
+    },
+    chunks: () => blobs.usage(),
+    meta: () => meta.stats(),
+    dataDir,
+    version: VERSION,
+  });
   const app =
     config.tlsCert && config.tlsKey
       ? uWS.SSLApp({ cert_file_name: config.tlsCert, key_file_name: config.tlsKey })
       : uWS.App();
   const observe = (
-    req: { id: string; method: string; route: string },
+    req: { id: string; method: string; route: string; body: Uint8Array },
     status: number,
     ms: number,
-    error?: unknown,
+    error: unknown,
+    sentBytes: number,
   ): void => {
     const entry = {
       req: req.id,
@@ -87,9 +101,12 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       status,
       ms: Math.round(ms * 10) / 10,
     };
-    metrics.inc("weft_relay_http_requests_total", { route: req.route, status: String(status) });
-    metrics.observe("weft_relay_http_request_seconds", { route: req.route }, ms / 1000);
-    if (status === 429) metrics.inc("weft_relay_rate_limited_total");
+    metrics.httpRequests.inc({ route: req.route, status: String(status) });
+    metrics.httpDuration.observe({ route: req.route }, ms / 1000);
+    metrics.receivedBytes.inc({ transport: "http" }, req.body.byteLength);
+    metrics.sentBytes.inc({ transport: "http" }, sentBytes);
+    if (status === 429) metrics.rateLimited.inc();
+    if (status >= 500) metrics.errors.inc({ kind: "http_5xx" });
     if (status >= 500)
       logger.error(
         { ...entry, err: error instanceof Error ? error.message : String(error) },
@@ -128,16 +145,30 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       service.endSessionsOf(accountId, deviceId, reason),
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
   });
+  const metricsApp = config.metricsPort === undefined ? app : uWS.App();
+  const metricsToken =
+    config.metricsToken === undefined
+      ? undefined
+      : createHash("sha256").update(config.metricsToken).digest();
   route(
-    app,
+    metricsApp,
     "get",
     "/metrics",
     0,
-    () => ({
-      status: 200,
-      body: metrics.render(),
-      headers: { "content-type": "text/plain; version=0.0.4" },
-    }),
+    async (req) => {
+      if (metricsToken) {
+        const given = /^Bearer (.+)$/i.exec(req.headers.authorization)?.[1] ?? "";
+        // Compared as digests: equal lengths for timingSafeEqual, and no early exit.
+        if (!timingSafeEqual(createHash("sha256").update(given).digest(), metricsToken))
+          return json(
+            401,
+            { code: "unauthorized", message: "/metrics needs the metrics token (Bearer)" },
+            { "www-authenticate": 'Bearer realm="weft-relay metrics"' },
+          );
+      }
+      const { contentType, body } = await metrics.render();
+      return { status: 200, body, headers: { "content-type": contentType } };
+    },
     observe,
   );
   route(
@@ -162,12 +193,14 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
   const service = new LogService(meta, blobs, authenticate, {
-    appended: () => metrics.inc("weft_relay_envelopes_appended_total"),
-    signatureFailure: (who, folderId) =>
+    appended: () => metrics.envelopesAppended.inc(),
+    signatureFailure: (who, folderId) => {
+      metrics.errors.inc({ kind: "signature" });
       audit.warn(
         { event: "signature_failure", account: who.accountId, folder: folderId },
         "signature failure",
-      ),
+      );
+    },
   });
 
   // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
@@ -181,7 +214,6 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   }
   const perAddress = new Map<string, number>();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
-  metrics.gauge("weft_relay_open_sockets", () => sockets.size);
   app.ws<SocketData>("/v1/ws", {
     maxPayloadLength: frameLimits.maxFrameBytes,
     maxBackpressure: 4 * frameLimits.maxFrameBytes,
@@ -190,7 +222,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     upgrade: (res, req, context) => {
       const address = Buffer.from(res.getRemoteAddressAsText()).toString();
       if ((perAddress.get(address) ?? 0) >= MAX_SOCKETS_PER_ADDRESS) {
-        metrics.inc("weft_relay_rate_limited_total");
+        metrics.rateLimited.inc();
         audit.warn(
           { event: "rate_limited", route: "/v1/ws" },
           "too many connections from one address",
@@ -213,6 +245,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     },
     open: (ws) => {
       sockets.add(ws);
+      metrics.connections.inc();
       const address = ws.getUserData().address;
       perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
       const data = ws.getUserData();
@@ -223,7 +256,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
         sendFrame: (frame: Uint8Array) => {
           if (data.gone) return;
-          metrics.inc("weft_relay_bytes_out_total", {}, frame.length);
+          metrics.sentBytes.inc({ transport: "websocket" }, frame.length);
           let dropped = false;
           ws.cork(() => {
             dropped = ws.send(frame, true) === 2;
@@ -232,7 +265,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
           // missing one log entry would wait for it forever; closed, it reconnects and
           // resubscribes from what it has applied.
           if (dropped) {
-            metrics.inc("weft_relay_slow_consumer_closed_total");
+            metrics.slowConsumersClosed.inc();
             data.gone = true;
             ws.end(1013, "too far behind; reconnect and resubscribe");
           }
@@ -244,16 +277,19 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     },
     message: (ws, bytes, isBinary) => {
       const session = ws.getUserData().session!;
-      metrics.inc("weft_relay_bytes_in_total", {}, bytes.byteLength);
+      metrics.receivedBytes.inc({ transport: "websocket" }, bytes.byteLength);
       let message: Message;
       try {
         if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
         message = decodeMessage(new Uint8Array(bytes.slice(0)));
       } catch (error) {
+        metrics.messages.inc({ type: "bad_frame" });
+        metrics.errors.inc({ kind: "bad_frame" });
         session.send(errorMessageFor(error));
         session.close(1002, "undecodable frame");
         return;
       }
+      metrics.messages.inc({ type: message.type });
       service.handle(session, message);
     },
     close: (ws) => {
@@ -277,26 +313,49 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     observe,
   );
 
-  const listenSocket = await new Promise<uWS.us_listen_socket>((resolvePromise, reject) => {
-    app.listen(config.host, config.port, (token) => {
-      if (token === false)
-        reject(new Error(`cannot listen on ${config.host}:${config.port} (in use?)`));
-      else resolvePromise(token);
-    });
-  });
+  const listenSocket = await listen(app, config.host, config.port);
   const port = uWS.us_socket_local_port(listenSocket);
-  const url = `${config.tlsCert ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ url, data: dataDir }, `weft relay listening on ${url}`);
+  const hostInUrl = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const url = `${config.tlsCert ? "https" : "http"}://${hostInUrl}:${port}`;
+  let metricsSocket: uWS.us_listen_socket | undefined;
+  let metricsUrl: string | undefined;
+  if (metricsApp !== app) {
+    route(
+      metricsApp,
+      "any",
+      "/*",
+      0,
+      () => {
+        throw new ProtocolError("not_found", "only /metrics is served on this port");
+      },
+      observe,
+    );
+    try {
+      metricsSocket = await listen(metricsApp, config.host, config.metricsPort!);
+    } catch (error) {
+      uWS.us_listen_socket_close(listenSocket);
+      await passwords.close();
+      meta.close();
+      throw error;
+    }
+    metricsUrl = `http://${hostInUrl}:${uWS.us_socket_local_port(metricsSocket)}/metrics`;
+  }
+  logger.info(
+    { url, data: dataDir, ...(metricsUrl ? { metrics: metricsUrl } : {}) },
+    `weft relay listening on ${url}`,
+  );
 
   let closed = false;
   return {
     url,
     port,
+    ...(metricsUrl ? { metricsUrl } : {}),
     close: async () => {
       if (closed) return; // closing a uWS listen socket twice is a native double free
       closed = true;
       clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
+      if (metricsSocket) uWS.us_listen_socket_close(metricsSocket);
       for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
       await passwords.close();
       await blobs.close();
@@ -304,6 +363,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       logger.info("weft relay stopped");
     },
   };
+}
+
+/** Listens on `host:port` (0: a free port). */
+function listen(app: uWS.TemplatedApp, host: string, port: number): Promise<uWS.us_listen_socket> {
+  return new Promise((resolvePromise, reject) => {
+    app.listen(host, port, (token) => {
+      if (token === false) reject(new Error(`cannot listen on ${host}:${port} (in use?)`));
+      else resolvePromise(token);
+    });
+  });
 }
 
 /** The JWT secret: given, or read from DATA/jwt-secret, or made there on first start (0600). */

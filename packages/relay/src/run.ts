@@ -1,4 +1,6 @@
-/** Runs the relay as a command (`weft-relay`, `weft relay`, `npm start`): flags and environment, start, stop on SIGTERM/SIGINT. */
+/** Runs the relay as a command (`weft-relay`, `weft relay`, `npm start`): flags and environment, start, stop on SIGTERM/SIGINT; or `backup`/`restore`. */
+import { WeftError } from "@weft/core";
+import { runBackupCommand } from "./backup-command.js";
 import { HELP, parseConfig } from "./config.js";
 import { startRelay } from "./relay.js";
 
@@ -11,6 +13,15 @@ export async function runRelayCommand(
   env: NodeJS.ProcessEnv,
   name = "weft relay",
 ): Promise<void> {
+  if (argv[0] === "backup" || argv[0] === "restore") {
+    try {
+      await runBackupCommand(argv[0], argv.slice(1), env, (text) => process.stdout.write(text));
+      return;
+    } catch (error) {
+      process.stderr.write(`${name} ${argv[0]}: ${(error as Error).message}\n`);
+      process.exit(error instanceof WeftError && error.code === "INVALID_OPTIONS" ? 2 : 1);
+    }
+  }
   let config;
   try {
     config = parseConfig([...argv], env);

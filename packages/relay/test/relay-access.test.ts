@@ -143,7 +143,7 @@ describe("access matrix", () => {
     expect(text).toMatch(
       /weft_relay_http_requests_total\{route="\/v1\/folders\/:folderId\/members",status="403"\} \d+/,
     );
-    expect(text).toContain("weft_relay_open_sockets");
+    expect(text).toContain("weft_relay_websocket_connections ");
     expect(text.includes(folderId)).toBe(false);
     for (const t of Object.values(tokens)) if (t) expect(text.includes(t)).toBe(false);
   });

@@ -4,6 +4,7 @@ import { ControlServer } from "../control/index.js";
 import { AgentError, type FolderRecord } from "../home/index.js";
 import type { ConnectionOptions } from "../sync/folder-sync.js";
 import { DEFAULT_ROTATION, agentVersion, followFolderLog, openAgentLog } from "../log/index.js";
+import { type MetricsServer, startMetricsServer } from "../metrics/index.js";
 import { runDaemon } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
 import { startDashboard } from "../ui/index.js";
@@ -21,6 +22,13 @@ export async function runSyncDaemon(
   const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
   if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
   const logNames = ctx.values["log-names"] === true;
+  const metricsPortText = ctx.values["metrics-port"];
+  const metricsPort = metricsPortText === undefined ? undefined : Number(metricsPortText);
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  )
+    throw new AgentError("USAGE", "--metrics-port is a port number (0-65535; 0 picks a free one)");
   const log = openAgentLog({
     dir: join(ctx.home.dir, "logs"),
     // A service manager reads stdout; on a terminal the status line is shown instead. With
@@ -69,6 +77,20 @@ export async function runSyncDaemon(
         if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
         else if (dashboard) ctx.say(`dashboard: ${dashboard.url}`);
         if (dashboard) logger.info("dashboard served (its URL: weft ui)");
+        let metrics: MetricsServer | undefined;
+        try {
+          metrics =
+            metricsPort === undefined ? undefined : await startMetricsServer(syncs, metricsPort);
+        } catch (error) {
+          await control?.close();
+          await dashboard?.close();
+          throw error;
+        }
+        if (metrics) {
+          logger.info({ metrics: metrics.url }, "metrics served");
+          if (ctx.json) process.stderr.write(`metrics: ${metrics.url}\n`);
+          else ctx.say(`metrics: ${metrics.url}`);
+        }
         const started = Date.now();
         const rescanMs = rescan * 1000;
         const nextRescanAt = () =>
@@ -89,6 +111,7 @@ export async function runSyncDaemon(
           for (const stop of unfollow) stop();
           await control?.close();
           await dashboard?.close();
+          await metrics?.close();
         }
         logger.info("weft sync stopped");
         if (ctx.interactive && !ctx.json) process.stderr.write("\n");

@@ -39,7 +39,9 @@ const sync: Command = {
     "with the reason, what moved (counts and bytes), every problem with its next try. File names\n" +
     "only with --log-names. WEFT_LOG_MAX_BYTES, WEFT_LOG_FILES and WEFT_LOG_LEVEL change that.\n" +
     "--ui also serves the dashboard on 127.0.0.1 and prints its URL (with a new access token\n" +
-    "each start); --port P picks its port (default: a free one). weft ui does this for every folder.",
+    "each start); --port P picks its port (default: a free one). weft ui does this for every folder.\n" +
+    "--metrics-port P serves Prometheus metrics on http://127.0.0.1:P/metrics (files, bytes,\n" +
+    "pending, conflicts, connection, last sync per folder; 0: a free port, printed at start).",
   example: "weft sync --once ~/shared --json\n  weft sync --ui --port 8800",
   flags: {
     once: { type: "boolean" },
@@ -50,9 +52,12 @@ const sync: Command = {
     "log-names": { type: "boolean" },
     "reconnect-max": { type: "string" },
     keepalive: { type: "string" },
+    "metrics-port": { type: "string" },
   },
   run: async (ctx) => {
     const port = dashboardPort(ctx);
+    if (ctx.values["once"] && ctx.values["metrics-port"] !== undefined)
+      throw new AgentError("USAGE", "--metrics-port goes with the daemon, not --once");
     const connection = connectionOptions(ctx);
     const folders = await selected(ctx, ctx.positionals);
     if (!ctx.values["once"]) return runSyncDaemon(ctx, folders, port, connection);

@@ -3,8 +3,9 @@
  * can never read, count or delete another folder's chunks. Each store has the folder quota and
  * keeps its own running byte total (counted once when it opens).
  */
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { FolderId } from "@weft/crypto";
+import { type FolderId, isFolderId } from "@weft/crypto";
 import { DiskBlobStore } from "../store/index.js";
 
 /** Options of {@link FolderBlobs}. */
@@ -39,6 +40,28 @@ export class FolderBlobs {
       store.catch(() => this.stores.delete(folderId));
     }
     return store;
+  }
+
+  /**
+   * Chunks and bytes over every folder that has a store on disk. Each store keeps a running
+   * total, so this is cheap once they are open; the first call opens (and counts) those no
+   * request has opened yet since the relay started.
+   */
+  async usage(): Promise<{ chunks: number; bytes: number }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { chunks: 0, bytes: 0 };
+      throw error;
+    }
+    const sizes = await Promise.all(
+      names.filter(isFolderId).map(async (id) => (await this.of(id)).size()),
+    );
+    return {
+      chunks: sizes.reduce((n, s) => n + s.count, 0),
+      bytes: sizes.reduce((n, s) => n + s.bytes, 0),
+    };
   }
 
   /** Closes every open store (waiting for writes in progress). */

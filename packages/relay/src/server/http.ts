@@ -31,12 +31,13 @@ export interface Reply {
 /** A route handler. Throw a ProtocolError for a refusal; anything else is a 500 `internal`. */
 export type Handler = (req: HttpRequest) => Promise<Reply> | Reply;
 
-/** Called once per finished request, for logs and metrics. */
+/** Called once per finished request, for logs and metrics; `sentBytes` is the reply body's size. */
 export type RequestObserver = (
   req: HttpRequest,
   status: number,
   ms: number,
-  error?: unknown,
+  error: unknown,
+  sentBytes: number,
 ) => void;
 
 /** A JSON reply; a status ≥ 400 wraps `value` as `{error: value}`. */
@@ -144,7 +145,9 @@ export function route(
         for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
         res.end(reply.body ?? "", reply.status === 413);
       });
-      observe(request, reply.status, performance.now() - started, error);
+      const sent =
+        typeof reply.body === "string" ? Buffer.byteLength(reply.body) : (reply.body?.length ?? 0);
+      observe(request, reply.status, performance.now() - started, error, sent);
     };
     const run = (): void => {
       Promise.resolve()

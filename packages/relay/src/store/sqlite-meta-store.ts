@@ -412,6 +412,16 @@ export class SqliteMetaStore implements MetaStore {
     return this.write("pruneLog", () => log.prune(this.q, folderId));
   }
 
+  /** Folders, and envelopes held in the logs: for metrics (two counts, one read). */
+  stats(): { folders: number; logEntries: number } {
+    return this.read("stats", () => {
+      const row = this.db!.prepare(
+        "SELECT (SELECT COUNT(*) FROM folders) AS folders, (SELECT COUNT(*) FROM log) AS logEntries",
+      ).get() as { folders: number; logEntries: number };
+      return { folders: row.folders, logEntries: row.logEntries };
+    });
+  }
+
   close(): void {
     const db = this.db;
     this.db = undefined;
