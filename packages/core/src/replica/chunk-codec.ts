@@ -13,7 +13,7 @@ import {
 } from "@weft/crypto";
 import { deflateSync, inflateSync } from "fflate";
 import { WeftError } from "../errors.js";
-import type { RawDeflate } from "./types.js";
+import type { RawDeflate, RawInflate } from "./types.js";
 
 const RAW = 0;
 const DEFLATE = 1;
@@ -26,12 +26,21 @@ const MIN_COMPRESS_BYTES = 512;
  */
 const SAMPLE_BYTES = 1024;
 
-/** Keys of a folder by epoch, derived once: `FolderKeyring.subkeys` copies on every call. */
+/**
+ * Keys of a folder by epoch, derived once (`FolderKeyring.subkeys` copies on every call), and
+ * the inflate that opening a chunk uses.
+ */
 export class ChunkKeys {
   private readonly cache = new Map<number, FolderSubkeys>();
+  /**
+   * @param inflate - raw INFLATE for compressed chunks (default: fflate's JavaScript one); a
+   *   receiver opens every chunk twice (on download, and when writing the file), so a native
+   *   one matters (see {@link RawInflate})
+   */
   constructor(
     readonly folderId: FolderId,
     private readonly keyring: FolderKeyring,
+    readonly inflate: RawInflate = (data, size) => inflateSync(data, { out: new Uint8Array(size) }),
   ) {}
 
   /** The newest epoch: new content is sealed under it. */
@@ -114,7 +123,7 @@ export function openChunkData(
     // One byte of room: a body that inflates past `size` (a bomb, or the wrong chunk) shows as
     // a length mismatch without ever allocating more than the manifest promised.
     try {
-      data = inflateSync(plain.subarray(1), { out: new Uint8Array(size + 1) });
+      data = keys.inflate(plain.subarray(1), size + 1);
     } catch (cause) {
       throw new WeftError("INTEGRITY", `chunk ${id.slice(0, 12)}… does not inflate`, { cause });
     }
