@@ -13,15 +13,18 @@
 // Runs against the built packages (`npm run build` first). Writes bench/results/sync.json.
 //
 //   npm run bench:sync [-- --scale S] [-- --repeats N] [-- --tools weft,syncthing,rsync,cp]
-//                      [-- --timeout SECONDS] [-- --quick]
+//                      [-- --timeout SECONDS] [-- --quick] [-- --sizes [1K,100K,10M,100M]]
 //   (--quick: scale 0.01 (~11 MiB, 223 files), 1 repeat; a CI smoke test that writes
 //    results/sync.quick.json and leaves sync.json alone; --no-save: print the JSON, write nothing)
+//   --sizes: instead of the mixed tree, one tree per file size, each of about 100 MiB × scale
+//   (at most 10,000 × scale files, at least one): how the cost per file and per byte compare
+//   with Syncthing's. Writes results/sync-sizes.json.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { copyTree, rsyncPush, rsyncVersion, startRsyncDaemon } from "./lib/copy.mjs";
-import { describe, planDataset, writeDataset } from "./lib/dataset.mjs";
+import { describe, planDataset, uniformClass, writeDataset } from "./lib/dataset.mjs";
 import { machineInfo } from "./lib/machine.mjs";
 import { killAll } from "./lib/procs.mjs";
 import { flags, goal, load, logger, removeDir, saveResult, scratchDir } from "./lib/run.mjs";
@@ -46,9 +49,31 @@ const MiB = 1024 * 1024;
 for (const t of TOOLS)
   if (!["weft", "syncthing", "rsync", "cp"].includes(t)) throw new Error(`unknown tool ${t}`);
 
-const plan = planDataset({ scale: SCALE });
+const SIZE_UNITS = { K: 1000, M: 1000 * 1000 };
+/** `--sizes`: file sizes in bytes ("1K" is 1,000 bytes), or none for the mixed tree. */
+const SIZES = f.has("--sizes")
+  ? (f.str("--sizes", "")?.startsWith("--") ? "" : f.str("--sizes", "") || "1K,100K,10M,100M")
+      .split(",")
+      .map((x) => {
+        const m = /^(\d+)([KM]?)$/.exec(x.trim());
+        if (!m) throw new Error(`--sizes takes sizes like 1K,100K,10M, not ${x}`);
+        return Number(m[1]) * (SIZE_UNITS[m[2]] ?? 1);
+      })
+  : null;
+const sizeDataset = (size) => ({
+  scale: 1,
+  classes: [
+    uniformClass(
+      size,
+      Math.max(1, Math.min(Math.round(10_000 * SCALE), Math.round((100 * MiB * SCALE) / size))),
+    ),
+  ],
+});
+/** The dataset of a run: the mixed tree, or one file size. */
+let datasetOptions = { scale: SCALE };
+let plan = planDataset(datasetOptions);
 /** Generous: Weft and Syncthing are far slower than the disk on small files. */
-const TIMEOUT_MS = f.num("--timeout", 0) * 1000 || 120_000 + plan.bytes / 1024;
+const timeoutMs = () => f.num("--timeout", 0) * 1000 || 120_000 + plan.bytes / 1024;
 const mib = (bytes) => (bytes === null || bytes === undefined ? null : round(bytes / MiB));
 
 /**
@@ -63,9 +88,9 @@ async function arrived(expected, dir, t0, what, progress = () => "", check = () 
     const n = left();
     const now = performance.now();
     if (n === 0) return now - t0;
-    if (now - t0 > TIMEOUT_MS)
+    if (now - t0 > timeoutMs())
       throw new Error(
-        `${what}: ${n} of ${expected.length} files still missing after ${TIMEOUT_MS} ms ${progress()}`,
+        `${what}: ${n} of ${expected.length} files still missing after ${timeoutMs()} ms ${progress()}`,
       );
     if (now - lastLog > 10_000) {
       log(`  ${what}: ${n} files to go ${progress()}`);
@@ -188,7 +213,7 @@ async function runOnce(tool) {
   try {
     const src = join(dir, tool === "weft" ? "a/folder" : "a");
     mkdirSync(src, { recursive: true });
-    const tree = writeDataset(src, { scale: SCALE });
+    const tree = writeDataset(src, datasetOptions);
     // Every tool starts from a clean page cache state: the tree written back to disk.
     spawnSync("sync");
     const r = await runners[tool](dir, tree, src);
@@ -199,19 +224,22 @@ async function runOnce(tool) {
   }
 }
 
-log(`dataset: ${describe(plan)}; tools ${TOOLS.join(", ")}; ${REPEATS} repeat(s)`);
-const loadBefore = load();
-const samples = Object.fromEntries(TOOLS.map((t) => [t, []]));
-try {
-  for (let r = 0; r < REPEATS; r++) {
-    // Alternating order: a slow phase of a shared machine hits every tool alike.
-    const order = TOOLS.map((_, i) => TOOLS[(i + r) % TOOLS.length]);
-    log(`repeat ${r + 1}/${REPEATS}: ${order.join(", ")}`);
-    for (const tool of order) samples[tool].push(await runOnce(tool));
+/** Every tool `REPEATS` times on the current dataset: `{ tool: [run, …] }`. */
+async function runTools() {
+  log(`dataset: ${describe(plan)}; tools ${TOOLS.join(", ")}; ${REPEATS} repeat(s)`);
+  const samples = Object.fromEntries(TOOLS.map((t) => [t, []]));
+  try {
+    for (let r = 0; r < REPEATS; r++) {
+      // Alternating order: a slow phase of a shared machine hits every tool alike.
+      const order = TOOLS.map((_, i) => TOOLS[(i + r) % TOOLS.length]);
+      log(`repeat ${r + 1}/${REPEATS}: ${order.join(", ")}`);
+      for (const tool of order) samples[tool].push(await runOnce(tool));
+    }
+  } catch (error) {
+    killAll();
+    throw error;
   }
-} catch (error) {
-  killAll();
-  throw error;
+  return samples;
 }
 
 const med = (xs) => (xs.length && xs.every((x) => typeof x === "number") ? median(xs) : null);
@@ -222,26 +250,71 @@ const side = (runs, key) =>
         peakRssMiB: mib(med(runs.map((x) => x[key].peakRssBytes))),
       }
     : null;
-const tools = {};
-for (const [tool, runs] of Object.entries(samples)) {
-  const seconds = med(runs.map((x) => x.ms / 1000));
-  tools[tool] = {
-    medianSeconds: round(seconds, 2),
-    samplesSeconds: runs.map((x) => round(x.ms / 1000, 2)),
-    mibPerSecond: round(plan.bytes / MiB / seconds),
-    filesPerSecond: round(plan.files.length / seconds),
-    ...(runs[0]?.connectedMs !== undefined
-      ? {
-          connectedSeconds: round(med(runs.map((x) => x.connectedMs / 1000)), 2),
-          dbSettledSeconds: round(med(runs.map((x) => x.dbSettledMs / 1000)), 2),
-        }
-      : {}),
-    sender: side(runs, "sender"),
-    receiver: side(runs, "receiver"),
-    relay: side(runs, "relay"),
-    wire: runs.at(-1)?.wire ?? null,
-  };
+/** Medians per tool of `samples` on `plan`. */
+function summarize(samples) {
+  const tools = {};
+  for (const [tool, runs] of Object.entries(samples)) {
+    const seconds = med(runs.map((x) => x.ms / 1000));
+    tools[tool] = {
+      medianSeconds: round(seconds, 2),
+      samplesSeconds: runs.map((x) => round(x.ms / 1000, 2)),
+      mibPerSecond: round(plan.bytes / MiB / seconds),
+      filesPerSecond: round(plan.files.length / seconds),
+      ...(runs[0]?.connectedMs !== undefined
+        ? {
+            connectedSeconds: round(med(runs.map((x) => x.connectedMs / 1000)), 2),
+            dbSettledSeconds: round(med(runs.map((x) => x.dbSettledMs / 1000)), 2),
+          }
+        : {}),
+      sender: side(runs, "sender"),
+      receiver: side(runs, "receiver"),
+      relay: side(runs, "relay"),
+      wire: runs.at(-1)?.wire ?? null,
+    };
+  }
+  return tools;
 }
+
+const loadBefore = load();
+if (SIZES) {
+  // One tree per file size; no mixed tree.
+  const bySize = [];
+  for (const size of SIZES) {
+    datasetOptions = sizeDataset(size);
+    plan = planDataset(datasetOptions);
+    const tools = summarize(await runTools());
+    const over = (x) =>
+      tools[x]?.medianSeconds && tools.weft?.medianSeconds
+        ? round(tools[x].medianSeconds / tools.weft.medianSeconds, 3)
+        : null;
+    bySize.push({
+      fileBytes: size,
+      files: plan.files.length,
+      bytes: plan.bytes,
+      tools,
+      ratios: { syncthingOverWeft: over("syncthing"), rsyncOverWeft: over("rsync") },
+    });
+  }
+  saveResult("sync-sizes", quick, {
+    benchmark: "sync-sizes",
+    command: ["npm run bench:sync", ...(argv.length ? ["--", ...argv] : [])].join(" "),
+    scale: SCALE,
+    repeats: REPEATS,
+    sizes: bySize,
+    goals: bySize.map((x) =>
+      goal(
+        `speed vs Syncthing, ${x.fileBytes}-byte files: t_syncthing / t_weft`,
+        x.ratios.syncthingOverWeft,
+        "≥",
+        2,
+      ),
+    ),
+    loadAverage: [loadBefore, load()],
+    machine: machineInfo(null),
+  });
+  process.exit(0);
+}
+const tools = summarize(await runTools());
 const t = (tool) => tools[tool]?.medianSeconds ?? null;
 const ratio = (x, y) => (t(x) && t(y) ? round(t(x) / t(y), 3) : null);
 const ratios = {

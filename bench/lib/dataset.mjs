@@ -77,14 +77,27 @@ function pathOf(cls, i, isText) {
 }
 
 /**
- * The files of a dataset, without writing anything: `[{ path, size, text, seed }]` sorted by
- * path, and the totals.
+ * One class of `count` files of exactly `size` bytes, half of them text, 100 to a directory: a
+ * dataset of one file size, for `bench:sync --sizes`.
  */
-export function planDataset({ scale = 1, seed = "weft" } = {}) {
+export const uniformClass = (size, count) => ({
+  name: `uniform-${size}`,
+  count,
+  size,
+  text: 0.5,
+  min: 1,
+  vary: false,
+});
+
+/**
+ * The files of a dataset, without writing anything: `[{ path, size, text, seed }]` sorted by
+ * path, and the totals. `classes` (default {@link CLASSES}) says what it holds.
+ */
+export function planDataset({ scale = 1, seed = "weft", classes = CLASSES } = {}) {
   if (!(scale > 0)) throw new Error(`scale must be above 0, not ${scale}`);
   const rand = prng(`${seed}:plan`);
   const files = [];
-  for (const c of CLASSES) {
+  for (const c of classes) {
     const count = Math.max(c.min, Math.round(c.count * scale));
     // Class bytes scale with `scale`; a class held up by its floor gets smaller files.
     const mean = Math.max(1, Math.round((c.size * c.count * scale) / count));

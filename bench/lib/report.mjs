@@ -166,6 +166,26 @@ function syncSection(r) {
   ].join("\n");
 }
 
+function syncSizesSection(r) {
+  const tools = Object.keys(r.sizes[0]?.tools ?? {});
+  const rows = r.sizes.map((x) => [
+    `${x.fileBytes.toLocaleString("en-US")} B × ${x.files.toLocaleString("en-US")}`,
+    ...tools.map((t) => {
+      const v = x.tools[t];
+      return v ? `${fmt(v.medianSeconds)} s (${fmt(v.sender?.cpuSeconds)} CPU-s sender)` : null;
+    }),
+    fmt(x.ratios.syncthingOverWeft),
+  ]);
+  return [
+    "## Sync by file size: one tree per size",
+    "",
+    header(r, "sync"),
+    "",
+    table(["files", ...tools.map((t) => `${t} median`), "t_syncthing / t_weft"], rows),
+    goalsTable(r),
+  ].join("\n");
+}
+
 function latencySection(r) {
   const order = Object.keys(r.tools);
   const img = chart(
@@ -415,6 +435,8 @@ export function writeReport() {
   const latency = load("latency");
   const delta = load("delta");
   if (sync) sections.push(syncSection(sync));
+  const sizes = load("sync-sizes");
+  if (sizes) sections.push(syncSizesSection(sizes));
   if (latency) sections.push(latencySection(latency));
   if (delta) sections.push(deltaSection(delta));
   for (const [name, file, title, figures] of others) {

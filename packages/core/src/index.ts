@@ -40,6 +40,7 @@ export {
   type WriteOptions,
   type ListEntry,
   type RawDeflate,
+  type RawInflate,
   type ReplicaResolution,
   type ReplicaStats,
 } from "./replica/replica.js";

@@ -592,10 +592,11 @@ describe("ids", () => {
 
 describe("version negotiation", () => {
   test("picks the highest common version", () => {
-    expect(PROTOCOL_VERSION).toBe(2);
+    expect(PROTOCOL_VERSION).toBe(3);
     // A relay or client that speaks only version 1 (no ping) is still spoken to.
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 1 })).toBe(1);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 2 })).toBe(2);
+    expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 3 })).toBe(3);
     expect(negotiateVersion({ min: 1, max: 4 }, { min: 2, max: 9 })).toBe(4);
     expect(negotiateVersion({ min: 2, max: 9 }, { min: 1, max: 4 })).toBe(4);
     expect(negotiateVersion({ min: 3, max: 3 }, { min: 1, max: 7 })).toBe(3);

@@ -65,7 +65,7 @@ test("a ping after auth gets ok; before auth it is refused as unauthorized", asy
 
   const conn = await open();
   conn.send(hello);
-  expect(await conn.next()).toMatchObject({ type: "welcome", version: 2 });
+  expect(await conn.next()).toMatchObject({ type: "welcome", version: PROTOCOL_VERSION });
   conn.send({ type: "auth", requestId: 1, token });
   expect(await conn.next()).toEqual({ type: "ok", requestId: 1 });
   conn.send({ type: "ping", requestId: 2 });

@@ -131,6 +131,72 @@ describe("weft relay (real process)", () => {
     expect(secretFile.mode & 0o777).toBe(0o600);
   }, 60_000);
 
+  test("a device's own appends are not pushed back to it (protocol 3); it still applies what others append after them", async () => {
+    const alice = generateDeviceIdentity();
+    const bob = generateDeviceIdentity();
+    const aliceToken = await account("alice3", alice);
+    const bobToken = await account("bob3", bob);
+    const folderId = newFolderId();
+    expect((await call("POST", "/v1/folders", { folderId }, aliceToken)).status).toBe(201);
+    expect(
+      (
+        await call(
+          "POST",
+          `/v1/folders/${folderId}/members`,
+          { user: "bob3", role: "editor" },
+          aliceToken,
+        )
+      ).status,
+    ).toBe(204);
+    const keyring = new FolderKeyring(folderId);
+    keyring.add(0, generateFolderKey());
+    /** Seqs of the envelopes the relay pushed to each device. */
+    const pushed = new Map<string, number[]>();
+    const open = (name: string, identity: DeviceIdentity, token: string) =>
+      Replica.open({
+        identity,
+        folderId,
+        keyring,
+        state: new MemoryStateStore(),
+        blobs: new MemoryBlobStore(),
+        connect: () => {
+          const t = createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket });
+          t.on("message", (m) => {
+            if (m.type === "envelopes")
+              pushed.set(name, [...(pushed.get(name) ?? []), ...m.items.map((i) => i.seq)]);
+          });
+          return t;
+        },
+        token,
+        remoteBlobs: new HttpBlobStore({ baseUrl: url, folderId, token }),
+      });
+    const a = await open("a", alice, aliceToken);
+    const b = await open("b", bob, bobToken);
+    try {
+      a.start();
+      b.start();
+      await Promise.all([a.syncOnce(), b.syncOnce()]);
+      await a.writeFile("one.txt", new TextEncoder().encode("from a"));
+      await a.syncOnce();
+      await b.syncOnce();
+      await b.writeFile("two.txt", new TextEncoder().encode("from b, after a's"));
+      await b.syncOnce();
+      await a.writeFile("three.txt", new TextEncoder().encode("from a again"));
+      for (let i = 0; i < 3; i++) await Promise.all([a.syncOnce(), b.syncOnce()]);
+      for (const r of [a, b])
+        expect(r.list().map((e) => e.path)).toEqual(["one.txt", "three.txt", "two.txt"]);
+      expect(new TextDecoder().decode(await a.readFile("two.txt"))).toBe("from b, after a's");
+      // Each device was pushed only the other's envelopes: none of its own came back.
+      const [pa, pb] = [pushed.get("a") ?? [], pushed.get("b") ?? []];
+      expect(pa.length).toBeGreaterThan(0);
+      expect(pb.length).toBeGreaterThan(0);
+      expect(pa.filter((seq) => pb.includes(seq))).toEqual([]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 60_000);
+
   test("bad input gets clear errors: no token, a forged token, malformed JSON, an oversized body", async () => {
     expect((await call("GET", "/v1/folders")).status).toBe(401);
     expect(

@@ -5,9 +5,11 @@ import type { VersionRange } from "./messages.js";
 
 /**
  * The protocol version this code speaks best (the highest it supports). Version 2 added
- * `ping`; everything else is as in version 1, which this code still speaks.
+ * `ping`; version 3 stops the relay pushing a session's own appends back to it (the writer
+ * places its envelope at the seq `appended` names); everything else is as in version 1, which
+ * this code still speaks.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The versions this code supports, announced in `hello` and checked against it in `welcome`. */
 export const SUPPORTED_VERSIONS: Readonly<VersionRange> = Object.freeze({

@@ -350,14 +350,22 @@ export class SyncEngine {
     if (!conn || this.status !== "online") return;
     conn
       .request({ type: "append", requestId: 0, folderId: this.ctx.folderId, envelope })
-      .then((answer) =>
-        this.ctx.serial.track(async () => {
-          this.headSeq = Math.max(this.headSeq, answer.seq);
+      .then((answer) => {
+        // A relay of protocol version 3 does not push a device's own append back to it: the
+        // answer's seq is where it sits in the log, and the envelope fills that place here (the
+        // entries of others after it would wait on it otherwise). From an older relay the same
+        // bytes also arrive pushed; whichever comes second is a duplicate and dropped.
+        this.headSeq = Math.max(this.headSeq, answer.seq);
+        if (answer.seq > this.ctx.meta.appliedSeq && !this.buffer.has(answer.seq)) {
+          this.buffer.set(answer.seq, envelope);
+          this.applyPending();
+        }
+        return this.ctx.serial.track(async () => {
           if (!this.sent.has(deviceSeq)) return;
           await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
           this.sent.delete(deviceSeq);
-        }),
-      )
+        });
+      })
       .catch(async (error: unknown) => {
         // Resent on reconnect: the connection failed, or it was not (or no longer) authorized.
         if (
@@ -555,6 +563,11 @@ export class SyncEngine {
       this.headSeq = Math.max(this.headSeq, item.seq);
       if (item.seq > this.ctx.meta.appliedSeq) this.buffer.set(item.seq, item.envelope);
     }
+    this.applyPending();
+  }
+
+  /** Applies what the buffer holds in sequence, in the lane. */
+  private applyPending(): void {
     void this.ctx.serial
       .track(() => this.applyBuffered())
       .catch((error: unknown) => {

@@ -43,6 +43,7 @@ export type {
   FileData,
   ListEntry,
   RawDeflate,
+  RawInflate,
   ReplicaOptions,
   ReplicaResolution,
   ReplicaStats,
@@ -124,7 +125,7 @@ export class Replica {
     const ctx: ReplicaContext = {
       folderId: options.folderId,
       identity: options.identity,
-      keys: new ChunkKeys(options.folderId, options.keyring),
+      keys: new ChunkKeys(options.folderId, options.keyring, options.decompress),
       index,
       local,
       blobs: options.blobs,

@@ -34,6 +34,8 @@ export interface ReplicaOptions {
    * JavaScript DEFLATE or, given a function, with that one (see {@link RawDeflate}).
    */
   compress?: boolean | RawDeflate;
+  /** Raw INFLATE for compressed chunks (default: the built-in JavaScript one; see {@link RawInflate}). */
+  decompress?: RawInflate;
   /** Upload a snapshot after this many log entries past the newest one (default 1000). */
   snapshotEvery?: number;
   /**
@@ -151,3 +153,12 @@ export function toAsyncIterable(
  * { level: 1 })`). Any conforming output works: readers inflate it the same way.
  */
 export type RawDeflate = (data: Uint8Array) => Uint8Array;
+
+/**
+ * Raw INFLATE, for `ReplicaOptions.decompress`: returns at most `maxBytes` bytes of `data`
+ * inflated (more must either be cut off there or throw: the caller then sees a length that does
+ * not match and refuses the chunk, so a deflate bomb never allocates past the manifest's size).
+ * In Node: `zlib.inflateRawSync(data, { maxOutputLength: maxBytes })`, several times faster
+ * than the built-in JavaScript.
+ */
+export type RawInflate = (data: Uint8Array, maxBytes: number) => Uint8Array;

@@ -6,7 +6,8 @@
  *
  * Puts made in the same turn of the event loop are written in one transaction (a group commit):
  * each transaction costs an fsync, and a folder of many small files would otherwise pay one per
- * chunk. Until then they are served from memory; each put resolves once it is durable.
+ * chunk. Until then they are served from memory; each put resolves once it is durable. The
+ * fsync runs off the event loop ({@link WalSync}).
  */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
@@ -14,7 +15,7 @@ import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "@weft/core";
 import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core/storage";
 import { checkChunkId, checkChunkIds, resolveByteRange } from "@weft/core/storage";
-import { openPrivateDatabase, storageError } from "./sqlite-file.js";
+import { WalSync, openPrivateDatabase, storageError } from "./sqlite-file.js";
 
 const LABEL = "chunk store";
 
@@ -24,12 +25,14 @@ type Db = Database.Database;
 export class SqliteBlobStore implements BlobStore {
   private db: Db | undefined;
   private readonly sql;
+  private readonly wal: WalSync;
 
   private constructor(
     readonly path: string,
     db: Db,
   ) {
     this.db = db;
+    this.wal = new WalSync(path);
     this.sql = {
       has: db.prepare<[string], { one: number }>("SELECT 1 AS one FROM chunks WHERE id = ?"),
       get: db.prepare<[string], { data: Buffer }>("SELECT data FROM chunks WHERE id = ?"),
@@ -46,7 +49,7 @@ export class SqliteBlobStore implements BlobStore {
     const file = resolve(path);
     let db: Db | undefined;
     try {
-      db = openPrivateDatabase(file, LABEL);
+      db = openPrivateDatabase(file, LABEL, { walSync: true });
       db.exec("CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT");
       return Promise.resolve(new SqliteBlobStore(file, db));
     } catch (error) {
@@ -121,15 +124,19 @@ export class SqliteBlobStore implements BlobStore {
   }
 
   close(): Promise<void> {
-    return this.run("close", () => {
-      this.writePending();
-      this.db!.close();
-      this.db = undefined;
-    }).catch((error: unknown) => {
-      // Closing twice is fine; failing to write what was put is not.
-      if (this.db === undefined && !this.pending) return;
-      throw error;
-    });
+    return this.run("close", () => this.writePending())
+      .then(() => this.wal.close())
+      .then(() =>
+        this.run("close", () => {
+          this.db!.close();
+          this.db = undefined;
+        }),
+      )
+      .catch((error: unknown) => {
+        // Closing twice is fine; failing to write what was put is not.
+        if (this.db === undefined && !this.pending) return;
+        throw error;
+      });
   }
 
   private pending:
@@ -155,7 +162,11 @@ export class SqliteBlobStore implements BlobStore {
       pending.settle(failure);
       throw failure;
     }
-    pending.settle();
+    // Readable from the database now; the puts resolve once the commit is on disk.
+    this.wal.sync().then(
+      () => pending.settle(),
+      (error: unknown) => pending.settle(storageError(LABEL, this.path, "put", error)),
+    );
   }
 
   private run<T>(what: string, work: () => T): Promise<T> {

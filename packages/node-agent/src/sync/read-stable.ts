@@ -1,7 +1,9 @@
 /** Reading a local file for upload exactly as the scanner saw it, or not at all. */
-import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { LocalRecord } from "../scan/index.js";
+
+/** Largest block read at once. */
+const BLOCK_BYTES = 1 << 20;
 
 /** Thrown by {@link readStable} when the file changed while it was read. */
 export class FileChanged extends Error {}
@@ -19,12 +21,20 @@ export async function* readStable(abs: string, seen: LocalRecord): AsyncIterable
       return s.size === seen.size && Math.floor(s.mtimeMs) === seen.mtimeMs;
     };
     if (!(await same())) throw new FileChanged();
-    const stream = createReadStream("", {
-      fd: handle.fd,
-      autoClose: false,
-      highWaterMark: 1 << 20,
-    });
-    for await (const block of stream) yield block as Uint8Array;
+    // Blocks of exactly the bytes left (at most BLOCK_BYTES), each its own allocation (the
+    // chunker keeps views of them). A ReadStream allocated its full 1 MiB high-water mark for
+    // every read, twice per small file (the read and the one that finds the end): in bench:sync
+    // that garbage made the sender's GC ~15% of its time.
+    for (let position = 0; position < seen.size;) {
+      const block = new Uint8Array(Math.min(BLOCK_BYTES, seen.size - position));
+      for (let filled = 0; filled < block.length;) {
+        const { bytesRead } = await handle.read(block, filled, block.length - filled, position);
+        if (bytesRead === 0) throw new FileChanged(); // it shrank
+        filled += bytesRead;
+        position += bytesRead;
+      }
+      yield block;
+    }
     if (!(await same())) throw new FileChanged();
   } finally {
     await handle.close();

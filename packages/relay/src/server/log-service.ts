@@ -21,6 +21,8 @@ import type { MetaStore, Role } from "../store/index.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 
 const SERVER = { name: "weft-relay", version: "0.1.0" };
+/** The protocol version from which a session's own appends are not pushed back to it. */
+const NO_ECHO_VERSION = 3;
 /** Subscriptions one connection may hold. */
 export const MAX_SUBSCRIPTIONS = 256;
 /** Authenticated connections one account may hold at once. */
@@ -42,6 +44,8 @@ export interface Session {
   /** Ends the connection after what was sent (a protocol error). */
   close(code: number, reason: string): void;
   greeted: boolean;
+  /** The protocol version negotiated in `hello` (from 3 a session's own appends are not pushed back to it). */
+  version?: number;
   principal: Principal | undefined;
   readonly folders: Set<FolderId>;
   /** Set when the service ended the session (token expired, signed out, removed): it is closing. */
@@ -146,6 +150,7 @@ export class LogService {
       if (session.greeted) throw new Fatal("bad_frame", "hello was already answered");
       const version = negotiateVersion(SUPPORTED_VERSIONS, m.versions);
       session.greeted = true;
+      session.version = version;
       return session.send({ type: "welcome", version, server: SERVER });
     }
     if (!session.greeted)
@@ -370,6 +375,9 @@ export class LogService {
           continue;
         }
       }
+      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
+      // back doubled what the relay sent to a device that uploads a tree.
+      if (sub === session && (session.version ?? 0) >= NO_ECHO_VERSION) continue;
       sub.sendFrame(frame);
     }
     for (const sub of expired) this.endExpired(sub);
