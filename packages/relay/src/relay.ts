@@ -59,6 +59,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const dataDir = resolve(config.dataDir);
   await mkdir(join(dataDir, "chunks"), { recursive: true, mode: 0o700 });
   const jwtSecret = await loadSecret(dataDir, config.jwtSecret);
+  const jwtPreviousSecrets = (config.jwtPreviousSecrets ?? []).map((s) =>
+    new TextEncoder().encode(s),
+  );
   const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
   const blobs = new FolderBlobs(join(dataDir, "chunks"), {
     folderQuota: config.folderQuota,
@@ -117,6 +120,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     meta,
     blobs,
     jwtSecret,
+    jwtPreviousSecrets,
     passwords,
     dummyHash,
     limits,
@@ -150,7 +154,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   );
 
   const authenticate = (token: string): Principal => {
-    const claims = verifyAccessToken(jwtSecret, token);
+    const claims = verifyAccessToken([jwtSecret, ...jwtPreviousSecrets], token);
     if (!claims.dev)
       throw new ProtocolError(
         "unauthorized",

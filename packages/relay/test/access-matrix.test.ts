@@ -27,6 +27,8 @@ import { signAccessToken } from "../src/auth/index.js";
 import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
 
 const SECRET = "matrix-test-secret-0123456789abcdefghijklmn";
+/** The secret before a rotation: still accepted, never used to sign. */
+const OLD_SECRET = "matrix-old-secret-0123456789abcdefghijklmno";
 
 /** An identity: a token (or none) and, when it has one, the device it is bound to. */
 interface Identity {
@@ -39,6 +41,7 @@ interface Identity {
 // ---- the identities ----
 const IDENTITIES = [
   "owner",
+  "ownerOldSecret",
   "editor",
   "editorDevice2",
   "viewer",
@@ -212,11 +215,19 @@ const HTTP: { name: string; rule: Rule; run: (who: Who) => Promise<number> }[] =
     // Only an owner stores a key for another device: anyone else could plant one.
     name: "PUT keys/:viewersDevice",
     rule: http("owner", 204, { editor: 403, editorDevice2: 403 }),
-    run: async (who) =>
-      status("PUT", `${f()}/keys/${id.viewer.device!.deviceId}`, who, {
+    run: async (who) => {
+      // A new device of the viewer's for each cell: a stored key is never replaced.
+      const d = generateDeviceIdentity();
+      const keys = {
+        signPublicKey: toBase64Url(d.signPublicKey),
+        boxPublicKey: toBase64Url(d.boxPublicKey),
+      };
+      await call(relay.url, "POST", "/v1/devices", keys, id.viewer.token);
+      return status("PUT", `${f()}/keys/${d.deviceId}`, who, {
         epoch: await epoch(),
         wrappedKey: toBase64Url(randomBytes(80)),
-      }),
+      });
+    },
   },
   { name: "GET keys", rule: http("viewer", 200), run: (w) => status("GET", `${f()}/keys`, w) },
   {
@@ -456,21 +467,26 @@ async function wsAnswer(who: Who, message: Message): Promise<string> {
 
 beforeAll(async () => {
   await ready();
-  relay = await startRelayProcess({ WEFT_RELAY_JWT_SECRET: SECRET, WEFT_RELAY_GC_GRACE: "0" });
+  relay = await startRelayProcess({
+    WEFT_RELAY_JWT_SECRET: SECRET,
+    WEFT_RELAY_JWT_PREVIOUS_SECRETS: OLD_SECRET,
+    WEFT_RELAY_GC_GRACE: "0",
+  });
   const prefix = `m${Date.now().toString(36)}`;
   const account = async (name: string, device = generateDeviceIdentity()) => {
     users[name] = `${prefix}-${name}`;
     return { token: await signUp(relay.url, users[name], device), device };
   };
-  const [owner, editor, viewer, removed, other] = await Promise.all(
+  type Account = Awaited<ReturnType<typeof account>>;
+  const [owner, editor, viewer, removed, other] = (await Promise.all(
     ["owner", "editor", "viewer", "removed", "other"].map((n) => account(n)),
-  );
+  )) as [Account, Account, Account, Account, Account];
   await account("victim");
   folderId = newFolderId();
   inviteFolder = newFolderId();
   for (const folder of [folderId, inviteFolder])
     expect(
-      (await call(relay.url, "POST", "/v1/folders", { folderId: folder }, owner!.token)).status,
+      (await call(relay.url, "POST", "/v1/folders", { folderId: folder }, owner.token)).status,
     ).toBe(201);
   for (const [name, role] of [
     ["editor", "editor"],
@@ -482,7 +498,7 @@ beforeAll(async () => {
       "POST",
       `/v1/folders/${folderId}/members`,
       { user: users[name], role },
-      owner!.token,
+      owner.token,
     );
     expect(added.status).toBe(204);
   }
@@ -491,7 +507,7 @@ beforeAll(async () => {
     "DELETE",
     `/v1/folders/${folderId}/members/${users["removed"]}`,
     undefined,
-    owner!.token,
+    owner.token,
   );
   expect(gone.status).toBe(200);
   // The editor's second device: a login of the same account with other keys.
@@ -505,15 +521,36 @@ beforeAll(async () => {
     },
   });
   expect(login.status).toBe(200);
-  const ownerId = JSON.parse(Buffer.from(owner!.token.split(".")[1]!, "base64url").toString()) as {
+  const ownerId = JSON.parse(Buffer.from(owner.token.split(".")[1]!, "base64url").toString()) as {
     sub: string;
     dev: string;
   };
+  const ownerDevice2 = generateDeviceIdentity();
+  const registered = await call(
+    relay.url,
+    "POST",
+    "/v1/devices",
+    {
+      signPublicKey: toBase64Url(ownerDevice2.signPublicKey),
+      boxPublicKey: toBase64Url(ownerDevice2.boxPublicKey),
+    },
+    owner.token,
+  );
+  expect(registered.status).toBe(201);
   const secret = new TextEncoder().encode(SECRET);
   Object.assign(id, {
     owner: { ...owner, role: "owner" },
+    // The owner's second device, its token signed before a secret rotation: an owner still.
+    ownerOldSecret: {
+      token: signAccessToken(new TextEncoder().encode(OLD_SECRET), {
+        sub: ownerId.sub,
+        dev: ownerDevice2.deviceId,
+      }),
+      device: ownerDevice2,
+      role: "owner",
+    },
     editor: { ...editor, role: "editor" },
-    editorDevice2: { token: login.json["accessToken"], device: device2, role: "editor" },
+    editorDevice2: { token: login.json["accessToken"] as string, device: device2, role: "editor" },
     viewer: { ...viewer, role: "viewer" },
     removed: { ...removed, role: "none" },
     other: { ...other, role: "none" },
@@ -525,7 +562,7 @@ beforeAll(async () => {
         { sub: ownerId.sub, dev: ownerId.dev },
         { now: Date.now() - 3 * 3600_000 },
       ),
-      device: owner!.device,
+      device: owner.device,
       role: "refused",
     },
     forged: {
@@ -533,7 +570,7 @@ beforeAll(async () => {
         sub: ownerId.sub,
         dev: ownerId.dev,
       }),
-      device: owner!.device,
+      device: owner.device,
       role: "refused",
     },
   } satisfies Record<Who, Identity>);
