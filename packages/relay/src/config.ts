@@ -19,6 +19,12 @@ export interface RelayConfig {
    * to every user of the machine).
    */
   jwtSecret?: string;
+  /**
+   * Secrets that signed tokens before the current one, still accepted (never used to sign) so
+   * that rotating the secret logs nobody out: drop them once the access TTL has passed. From
+   * `WEFT_RELAY_JWT_PREVIOUS_SECRETS` only (comma-separated).
+   */
+  jwtPreviousSecrets?: string[];
   /** Requests per second per client address (bursts of ten times that); 0 turns the limit off. Default 500. */
   rateLimit: number;
   /** Log level for the JSON logs (default "info"). */
@@ -141,6 +147,8 @@ Options (each also settable by environment; a flag wins over the environment):
 ${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
   ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
   ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
+  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_PREVIOUS_SECRETS".padEnd(22)} comma-separated secrets still accepted, not used to sign
+  ${"".padEnd(18)} ${"".padEnd(22)} (a rotation: tokens they signed work until they expire)
   ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
   ${"".padEnd(18)} ${"WEFT_RELAY_METRICS_TOKEN".padEnd(22)} bearer token /metrics requires (environment only;
   ${"".padEnd(18)} ${"".padEnd(22)} or WEFT_RELAY_METRICS_TOKEN_FILE=F to read it from F)
@@ -243,6 +251,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   }
   const metricsToken = readMetricsToken(env);
   if (metricsToken !== undefined) config.metricsToken = metricsToken;
+  const previous = env["WEFT_RELAY_JWT_PREVIOUS_SECRETS"];
+  if (previous) {
+    const list = previous.split(",").map((p) => p.trim());
+    if (list.some((p) => p.length < 32))
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "each of WEFT_RELAY_JWT_PREVIOUS_SECRETS (comma-separated) must be at least 32 characters",
+      );
+    config.jwtPreviousSecrets = list;
+  }
   const ttl = env["WEFT_RELAY_ACCESS_TTL"];
   if (ttl !== undefined && ttl !== "") {
     const seconds = Number(ttl);

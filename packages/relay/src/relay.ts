@@ -61,6 +61,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const dataDir = resolve(config.dataDir);
   await mkdir(join(dataDir, "chunks"), { recursive: true, mode: 0o700 });
   const jwtSecret = await loadSecret(dataDir, config.jwtSecret);
+  const jwtPreviousSecrets = (config.jwtPreviousSecrets ?? []).map((s) =>
+    new TextEncoder().encode(s),
+  );
   const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
   const blobs = new FolderBlobs(join(dataDir, "chunks"), {
     folderQuota: config.folderQuota,
@@ -134,6 +137,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     meta,
     blobs,
     jwtSecret,
+    jwtPreviousSecrets,
     passwords,
     dummyHash,
     limits,
@@ -181,7 +185,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   );
 
   const authenticate = (token: string): Principal => {
-    const claims = verifyAccessToken(jwtSecret, token);
+    const claims = verifyAccessToken([jwtSecret, ...jwtPreviousSecrets], token);
     if (!claims.dev)
       throw new ProtocolError(
         "unauthorized",

@@ -1,6 +1,7 @@
 // Access tokens, refresh tokens, rate limiting and AuthError of the relay's auth building blocks.
-import { createHmac } from "node:crypto";
+import { createHmac, generateKeyPairSync } from "node:crypto";
 import { ProtocolError, WeftError } from "@weft/core";
+import jwt from "jsonwebtoken";
 import { describe, expect, it } from "vitest";
 import {
   AuthError,
@@ -12,6 +13,7 @@ import {
   signAccessToken,
   verifyAccessToken,
 } from "../src/auth/index.js";
+import { parseConfig } from "../src/config.js";
 
 const SECRET = new Uint8Array(32).fill(7);
 const OTHER_SECRET = new Uint8Array(32).fill(8);
@@ -111,6 +113,29 @@ describe("access tokens", () => {
       const token = forge(header, goodPayload);
       expectAuthError(() => verifyAccessToken(SECRET, token, T0), "invalid", token);
     }
+  });
+
+  it("refuses tokens the library itself makes with alg none or RS256 (no algorithm confusion)", () => {
+    const none = jwt.sign(goodPayload, "", { algorithm: "none" });
+    expectAuthError(() => verifyAccessToken(SECRET, none, T0), "invalid", none);
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const rs = jwt.sign(goodPayload, privateKey, { algorithm: "RS256" });
+    expectAuthError(() => verifyAccessToken(SECRET, rs, T0), "invalid", rs);
+    // HS256 keyed with the RSA public key (what a verifier that trusts the header would accept).
+    const pem = publicKey.export({ type: "spki", format: "pem" });
+    const confused = forge({ alg: "HS256", typ: "JWT" }, goodPayload, Buffer.from(pem));
+    expectAuthError(() => verifyAccessToken(SECRET, confused, T0), "invalid", confused);
+  });
+
+  it("accepts tokens of a previous secret during a rotation, and only those it is given", () => {
+    const old = signAccessToken(OTHER_SECRET, { sub: "acct-1", dev: "dev-1" }, { now: T0 });
+    const current = signAccessToken(SECRET, { sub: "acct-2" }, { now: T0 });
+    expect(verifyAccessToken([SECRET, OTHER_SECRET], old, T0).dev).toBe("dev-1");
+    expect(verifyAccessToken([SECRET, OTHER_SECRET], current, T0).sub).toBe("acct-2");
+    expectAuthError(() => verifyAccessToken([SECRET], old, T0), "invalid", old);
+    // A previous secret's token still expires when it would have.
+    expectAuthError(() => verifyAccessToken([SECRET, OTHER_SECRET], old, T0 + 900_000), "expired");
+    expect(() => verifyAccessToken([], current, T0)).toThrow(/no JWT secret/);
   });
 
   it("refuses other token types and malformed claims, even correctly signed", () => {
@@ -319,3 +344,18 @@ function catchError(run: () => unknown): unknown {
   }
   throw new Error("expected a throw");
 }
+
+describe("secret rotation configuration", () => {
+  it("reads WEFT_RELAY_JWT_PREVIOUS_SECRETS, and refuses a short one without echoing it", () => {
+    const a = "a".repeat(32);
+    const b = "b".repeat(40);
+    const config = parseConfig([], { WEFT_RELAY_JWT_PREVIOUS_SECRETS: `${a}, ${b}` });
+    expect(config !== "help" && config.jwtPreviousSecrets).toEqual([a, b]);
+    const short = "short-but-secret";
+    const error = catchError(() =>
+      parseConfig([], { WEFT_RELAY_JWT_PREVIOUS_SECRETS: `${a},${short}` }),
+    );
+    expect((error as Error).message).toMatch(/at least 32 characters/);
+    expect((error as Error).message).not.toContain(short);
+  });
+});

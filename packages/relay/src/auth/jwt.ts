@@ -1,6 +1,6 @@
-/** HS256 JSON Web Tokens for short-lived access tokens, on node:crypto with no dependency. */
-import { createHmac, timingSafeEqual } from "node:crypto";
+/** HS256 JSON Web Tokens for short-lived access tokens, on `jsonwebtoken` with the algorithm pinned. */
 import { WeftError } from "@weft/core";
+import jwt from "jsonwebtoken";
 import { AuthError } from "./errors.js";
 
 /** The claims of an access token. Times are whole seconds since the epoch, as RFC 7519 says. */
@@ -64,23 +64,33 @@ export function signAccessToken(
   // Fixed field order and only known fields, whatever else the caller's object carries.
   const payload: AccessClaims = { sub: claims.sub, iat, exp: iat + ttl, typ: "access" };
   if (claims.dev !== undefined) payload.dev = claims.dev;
-  const signingInput = `${HEADER}.${base64url(JSON.stringify(payload))}`;
-  return `${signingInput}.${mac(secret, signingInput)}`;
+  // `iat` is given, so the library keeps it; the header is exactly HEADER.
+  return jwt.sign(payload, Buffer.from(secret), { algorithm: "HS256" });
 }
 
 /**
  * Verifies an access token from {@link signAccessToken} and returns its claims.
  *
- * The signature is checked (in constant time) before the payload is even decoded, so forged
- * input never reaches the JSON parser. Error messages never contain the token.
+ * `secrets` is the current signing secret, then any previous ones still accepted (a secret
+ * rotation: tokens signed before it stay valid until they expire, so nobody is logged out).
+ * The header must be exactly the one we issue, and the library is told HS256 only, so `alg:
+ * none`, RS256 (the RS/HS confusion) and other algorithms are refused twice over. The signature
+ * is checked (in constant time, by the library) before the claims are looked at. Error messages
+ * never contain the token.
  * @param now - current time in milliseconds; `Date.now()` by default
  * @throws AuthError `expired` when a genuine token's `exp` has passed; `invalid` for anything
  * else: not a string, over {@link MAX_TOKEN_LENGTH}, malformed, another header or algorithm, a
  * bad signature, a wrong `typ` or malformed claims
- * @throws WeftError INVALID_ARGUMENT when `secret` is shorter than 32 bytes (a server bug)
+ * @throws WeftError INVALID_ARGUMENT when a secret is shorter than 32 bytes (a server bug)
  */
-export function verifyAccessToken(secret: Uint8Array, token: string, now?: number): AccessClaims {
-  checkSecret(secret);
+export function verifyAccessToken(
+  secrets: Uint8Array | readonly Uint8Array[],
+  token: string,
+  now?: number,
+): AccessClaims {
+  const keys = secrets instanceof Uint8Array ? [secrets] : secrets;
+  if (keys.length === 0) throw new WeftError("INVALID_ARGUMENT", "no JWT secret to verify with");
+  for (const key of keys) checkSecret(key);
   if (typeof token !== "string" || token.length > MAX_TOKEN_LENGTH) {
     throw invalid("malformed token");
   }
@@ -89,27 +99,26 @@ export function verifyAccessToken(secret: Uint8Array, token: string, now?: numbe
   const [header, body, signature] = parts as [string, string, string];
   if (header !== HEADER) throw invalid("unsupported token header");
   if (!SEGMENT.test(body) || !SEGMENT.test(signature)) throw invalid("malformed token");
-  const expected = Buffer.from(mac(secret, `${header}.${body}`));
-  const given = Buffer.from(signature);
-  // The length of a correct signature is public (43 characters), so checking it first leaks
-  // nothing; timingSafeEqual itself requires equal lengths.
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw invalid("bad token signature");
+  const clockTimestamp = epochSeconds(now);
+  for (const key of keys) {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, Buffer.from(key), { algorithms: ["HS256"], clockTimestamp });
+    } catch (error) {
+      // Signed with this secret but past its time: expired, whatever the other secrets say.
+      if (error instanceof jwt.TokenExpiredError) {
+        parseClaims(jwt.decode(token));
+        throw new AuthError("expired", "access token expired");
+      }
+      if (error instanceof jwt.JsonWebTokenError && error.message === "invalid signature") continue; // perhaps a previous secret signed it
+      throw invalid("malformed token claims");
+    }
+    return parseClaims(payload);
   }
-  const claims = parseClaims(body);
-  if (epochSeconds(now) >= claims.exp) {
-    throw new AuthError("expired", "access token expired");
-  }
-  return claims;
+  throw invalid("bad token signature");
 }
 
-function parseClaims(body: string): AccessClaims {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
-  } catch {
-    throw invalid("malformed token claims");
-  }
+function parseClaims(value: unknown): AccessClaims {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalid("malformed token claims");
   }
@@ -135,10 +144,6 @@ function epochSeconds(nowMs: number | undefined): number {
   // A NaN clock would make every token look unexpired; refuse it loudly instead.
   if (!Number.isFinite(ms)) throw new WeftError("INVALID_ARGUMENT", "now must be a finite time");
   return Math.floor(ms / 1000);
-}
-
-function mac(secret: Uint8Array, signingInput: string): string {
-  return createHmac("sha256", secret).update(signingInput, "utf8").digest("base64url");
 }
 
 function base64url(text: string): string {

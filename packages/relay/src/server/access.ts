@@ -20,7 +20,10 @@ export function atLeast(role: Role, least: Role): boolean {
 /** The part of the API's context the checks need. */
 export interface AccessContext {
   meta: MetaStore;
+  /** The secret new tokens are signed with. */
   jwtSecret: Uint8Array;
+  /** Secrets of before a rotation, still accepted until their tokens expire. */
+  jwtPreviousSecrets?: readonly Uint8Array[];
   limits: { address: TokenBucket; account: TokenBucket };
   observe: RequestObserver;
 }
@@ -41,7 +44,10 @@ export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
   const header = req.headers.authorization;
   if (!header.startsWith("Bearer "))
     throw new ProtocolError("unauthorized", "an access token is required");
-  const claims = verifyAccessToken(ctx.jwtSecret, header.slice(7));
+  const claims = verifyAccessToken(
+    [ctx.jwtSecret, ...(ctx.jwtPreviousSecrets ?? [])],
+    header.slice(7),
+  );
   takeToken(ctx.limits.account, claims.sub);
   return claims;
 }

@@ -38,6 +38,8 @@ export interface ApiContext {
   meta: MetaStore;
   blobs: FolderBlobs;
   jwtSecret: Uint8Array;
+  /** Secrets of before a rotation, still accepted until their tokens expire. */
+  jwtPreviousSecrets?: readonly Uint8Array[];
   passwords: PasswordHasher;
   /** A hash of a random password, verified against when a user does not exist. */
   dummyHash: string;

@@ -1,0 +1,160 @@
+// Tampering with every kind of stored object, as the relay (which holds ciphertext only) or a
+// member (who holds the folder key) could: chunks, log envelopes, snapshots, folder keys wrapped
+// for a device, and invite-wrapped keys. Flipped bits are the easy case (the AEAD refuses them);
+// the cases that matter are the well-formed forgeries each check exists for: other bytes sealed
+// under an existing chunk id, an envelope signed by another member, a snapshot of another
+// folder, a key sealed to another device, an invite key bound to another folder or epoch.
+import {
+  type DeviceIdentity,
+  type FolderId,
+  FolderKeyring,
+  chunkIdFromSha256,
+  encodeEnvelope,
+  generateDeviceIdentity,
+  generateFolderKey,
+  generateInviteSecret,
+  newFolderId,
+  randomBytes,
+  ready,
+  sealEnvelope,
+  sha256,
+  signDetached,
+  unwrapKeyForDevice,
+  unwrapKeyWithSecret,
+  wrapKeyForDevice,
+  wrapKeyWithSecret,
+} from "@weft/crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { inviteContext } from "../src/client/relay-invite.js";
+import { ChunkKeys, openChunkData, sealChunkData } from "../src/replica/chunk-codec.js";
+import type { ReplicaContext } from "../src/replica/context.js";
+import { openLogEnvelope } from "../src/replica/inbound.js";
+import { encodePayload } from "../src/replica/payload.js";
+
+let folderId: FolderId;
+let keys: ChunkKeys;
+let alice: DeviceIdentity;
+let bob: DeviceIdentity;
+
+beforeAll(async () => {
+  await ready();
+  folderId = newFolderId();
+  const keyring = new FolderKeyring(folderId);
+  keyring.add(0, generateFolderKey());
+  keys = new ChunkKeys(folderId, keyring);
+  [alice, bob] = [generateDeviceIdentity(), generateDeviceIdentity()];
+});
+
+const flip = (bytes: Uint8Array, at: number): Uint8Array => {
+  const out = bytes.slice();
+  out[at < 0 ? out.length + at : at]! ^= 1;
+  return out;
+};
+const idOf = (data: Uint8Array) => chunkIdFromSha256(keys.subkeys(0).chunkId, sha256(data));
+
+describe("chunks", () => {
+  it("a member who holds the key seals other bytes under an existing chunk id: refused", () => {
+    const real = randomBytes(5000);
+    const id = idOf(real);
+    // Same length, sealed properly under the id, the folder and the epoch: the AEAD opens it,
+    // only the keyed hash of the plaintext shows it is not the chunk the manifest names.
+    const forged = sealChunkData(keys, id, randomBytes(5000));
+    expect(() => openChunkData(keys, id, forged, 5000)).toThrow(/does not match its id/);
+    expect(openChunkData(keys, id, sealChunkData(keys, id, real), 5000)).toEqual(real);
+  });
+
+  it("a flipped bit, a chunk served under another id, a short size: refused", () => {
+    const data = randomBytes(3000);
+    const id = idOf(data);
+    const sealed = sealChunkData(keys, id, data);
+    const other = idOf(randomBytes(10));
+    expect(() => openChunkData(keys, id, flip(sealed, -3), 3000)).toThrow(/corrupt or forged/);
+    expect(() => openChunkData(keys, other, sealed, 3000)).toThrow(/corrupt or forged/);
+    expect(() => openChunkData(keys, id, sealed, 2999)).toThrow(/expected 2999/);
+  });
+});
+
+describe("log envelopes and snapshots", () => {
+  const ctx = () => ({ folderId, keys }) as unknown as ReplicaContext;
+  const seal = (who: DeviceIdentity, deviceSeq: number, folder = folderId) =>
+    sealEnvelope(
+      { folderId: folder, deviceId: who.deviceId, deviceSeq, epoch: 0 },
+      keys.subkeys(0).index,
+      who.signSecretKey,
+      encodePayload({ signPublicKey: who.signPublicKey, parts: [] }),
+    );
+
+  it("an envelope in Alice's name signed by Bob (a member with the key): refused", () => {
+    const env = seal(alice, 7);
+    const bytes = encodeEnvelope(env);
+    expect(openLogEnvelope(ctx(), bytes).device).toBe(alice.deviceId);
+    const body = bytes.subarray(0, bytes.length - 64);
+    const resigned = encodeEnvelope({
+      ...env,
+      signature: signDetached("envelope/v1", body, bob.signSecretKey),
+    });
+    expect(() => openLogEnvelope(ctx(), resigned)).toThrow(/not signed by it/);
+  });
+
+  it("an envelope whose payload names another device's key: refused", () => {
+    const env = sealEnvelope(
+      { folderId, deviceId: bob.deviceId, deviceSeq: 1, epoch: 0 },
+      keys.subkeys(0).index,
+      bob.signSecretKey,
+      encodePayload({ signPublicKey: alice.signPublicKey, parts: [] }),
+    );
+    expect(() => openLogEnvelope(ctx(), encodeEnvelope(env))).toThrow(/not signed by it/);
+  });
+
+  it("a flipped bit anywhere in an envelope: refused", () => {
+    const bytes = encodeEnvelope(seal(alice, 3));
+    for (const at of [1, 60, 120, bytes.length - 80, bytes.length - 1])
+      expect(() => openLogEnvelope(ctx(), flip(bytes, at)), `bit at ${at}`).toThrow();
+  });
+
+  it("a snapshot of another folder (the relay swapping one it holds): refused", () => {
+    // A snapshot is an envelope with deviceSeq 0; the relay could serve one from elsewhere.
+    const other = newFolderId();
+    const theirs = encodeEnvelope(seal(alice, 0, other));
+    expect(() => openLogEnvelope(ctx(), theirs)).toThrow(/of folder .* arrived in/);
+  });
+
+  it("a snapshot under an epoch this device has no key for: refused, not applied", () => {
+    const env = seal(alice, 0);
+    const later = encodeEnvelope({ ...env, epoch: 1 });
+    expect(() => openLogEnvelope(ctx(), later)).toThrow(/no key for epoch 1/);
+  });
+});
+
+describe("wrapped folder keys and invites", () => {
+  it("a key sealed to another device, or with a flipped bit, does not open", () => {
+    const key = generateFolderKey();
+    const wrapped = wrapKeyForDevice(key, alice.boxPublicKey);
+    expect(unwrapKeyForDevice(wrapped, alice.boxPublicKey, alice.boxSecretKey)).toEqual(key);
+    const toBob = wrapKeyForDevice(key, bob.boxPublicKey);
+    expect(() => unwrapKeyForDevice(toBob, alice.boxPublicKey, alice.boxSecretKey)).toThrow(
+      /does not open/,
+    );
+    expect(() =>
+      unwrapKeyForDevice(flip(wrapped, 40), alice.boxPublicKey, alice.boxSecretKey),
+    ).toThrow(/does not open/);
+  });
+
+  it("an invite's key served for another folder or another epoch does not open", () => {
+    const key = generateFolderKey();
+    const secret = generateInviteSecret();
+    const wrapped = wrapKeyWithSecret(key, secret, inviteContext(folderId, 2));
+    expect(unwrapKeyWithSecret(wrapped, secret, inviteContext(folderId, 2))).toEqual(key);
+    for (const context of [inviteContext(newFolderId(), 2), inviteContext(folderId, 1)])
+      expect(() => unwrapKeyWithSecret(wrapped, secret, context)).toThrow();
+    expect(() =>
+      unwrapKeyWithSecret(flip(wrapped, 30), secret, inviteContext(folderId, 2)),
+    ).toThrow();
+  });
+
+  it("a keyring never lets a second key take over an epoch it has", () => {
+    const keyring = new FolderKeyring(folderId);
+    keyring.add(0, generateFolderKey());
+    expect(() => keyring.add(0, generateFolderKey())).toThrow(/already has a different key/);
+  });
+});
