@@ -87,6 +87,7 @@ try {
   const alive = relay.handle.child.exitCode === null && relay.handle.child.signalCode === null;
   const health = alive ? (await globalThis.fetch(`${relay.url}/health`)).status : null;
   const rssEnd = rssOf(relay.pid);
+  rssMax = Math.max(rssMax, rssEnd ?? 0);
   const result = {
     bench: "fuzz",
     quick,
