@@ -312,6 +312,20 @@ function otherSection(name, title, r, figures) {
 
 const others = [
   [
+    "fuzz",
+    "fuzz",
+    "Fuzz: hostile frames and requests against a relay",
+    (r) => [
+      ["cases (WebSocket + HTTP)", `${fmt(r.cases)} (${fmt(r.wsCases)} + ${fmt(r.httpCases)})`],
+      ["crashes / hangs / internal errors", `${r.crashes} / ${r.hangs} / ${r.internalErrors}`],
+      [
+        "relay RSS MiB, start → end (max)",
+        `${fmt(r.rssStartMiB)} → ${fmt(r.rssEndMiB)} (${fmt(r.rssMaxMiB)})`,
+      ],
+      ["cases/s", fmt(r.casesPerSecond)],
+    ],
+  ],
+  [
     "chaos",
     "chaos",
     "Chaos: three daemons under faults",

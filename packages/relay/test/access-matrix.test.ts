@@ -154,6 +154,12 @@ const HTTP: { name: string; rule: Rule; run: (who: Who) => Promise<number> }[] =
     rule: http("account", 201),
     run: (who) => status("POST", "/v1/folders", who, { folderId: newFolderId() }),
   },
+  {
+    // The same answer whether the caller is a member of that folder or not.
+    name: "POST /v1/folders (an id that is taken)",
+    rule: http("account", 409),
+    run: (who) => status("POST", "/v1/folders", who, { folderId }),
+  },
   { name: "GET folder", rule: http("viewer", 200), run: (w) => status("GET", f(), w) },
   {
     name: "GET members",

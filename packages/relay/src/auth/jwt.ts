@@ -74,9 +74,10 @@ export function signAccessToken(
  * `secrets` is the current signing secret, then any previous ones still accepted (a secret
  * rotation: tokens signed before it stay valid until they expire, so nobody is logged out).
  * The header must be exactly the one we issue, and the library is told HS256 only, so `alg:
- * none`, RS256 (the RS/HS confusion) and other algorithms are refused twice over. The signature
- * is checked (in constant time, by the library) before the claims are looked at. Error messages
- * never contain the token.
+ * none`, RS256 (the RS/HS confusion) and other algorithms are refused twice over. The library
+ * parses the payload before it checks the signature (in constant time); the 8 KiB bound keeps
+ * that parse cheap, and no claim is trusted before the signature verified. Error messages never
+ * contain the token.
  * @param now - current time in milliseconds; `Date.now()` by default
  * @throws AuthError `expired` when a genuine token's `exp` has passed; `invalid` for anything
  * else: not a string, over {@link MAX_TOKEN_LENGTH}, malformed, another header or algorithm, a

@@ -163,7 +163,11 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const who = authorize(ctx, req);
     const folderId = field(jsonBody(req.body), "folderId", 64);
     if (!isFolderId(folderId)) throw new ProtocolError("bad_frame", "folderId is not a folder id");
-    if (meta.folder(folderId)) throw new ProtocolError("conflict", "that folder exists");
+    // One answer for every caller, member or not: it says the id is taken, nothing more. An id
+    // is 128 random bits, so this confirms only ids the caller knows already, and knowing one
+    // opens nothing (every folder route answers a non-member as if the folder did not exist).
+    if (meta.folder(folderId))
+      throw new ProtocolError("conflict", "that folder id is taken; make a new one");
     meta.createFolder(folderId, who.sub);
     ctx.audit("folder.created", { account: who.sub, folder: folderId });
     return json(201, { folderId });

@@ -77,16 +77,24 @@ export function jsonBody(body: Uint8Array): Record<string, unknown> {
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new ProtocolError("bad_frame", "the body must be a JSON object");
-  if (depth(value) > MAX_JSON_DEPTH)
-    throw new ProtocolError("bad_frame", "the body is nested too deeply");
+  if (deeperThan(value, MAX_JSON_DEPTH))
+    throw new ProtocolError("bad_frame", `the body is nested deeper than ${MAX_JSON_DEPTH} levels`);
   return value as Record<string, unknown>;
 }
 
-function depth(value: unknown): number {
-  if (typeof value !== "object" || value === null) return 0;
-  let max = 0;
-  for (const v of Object.values(value)) max = Math.max(max, depth(v));
-  return max + 1;
+/**
+ * Whether `value` nests objects or arrays deeper than `max`. Iterative and stopping at the first
+ * level too deep: a recursive walk of a 64 KiB body of `[` overflows the stack (a 500).
+ */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, level] = item;
+    if (typeof v !== "object" || v === null) continue;
+    if (level > max) return true;
+    for (const child of Object.values(v)) stack.push([child, level + 1]);
+  }
+  return false;
 }
 
 /** A string field of a JSON body, checked. @throws ProtocolError bad_frame */
