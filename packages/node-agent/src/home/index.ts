@@ -1,5 +1,5 @@
 /** The agent's home (WEFT_HOME, default ~/.weft): the device identity, accounts, folders and their state. */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -199,6 +199,31 @@ export class Home {
       all.push(record);
       await writeJsonPrivate(this.foldersPath, all);
     });
+  }
+
+  /**
+   * Forgets a folder on this device: its record and its state directory (replica, chunk cache,
+   * keys). The folder's own files are not touched. @returns whether it was there
+   */
+  async removeFolder(folderId: FolderId): Promise<boolean> {
+    const removed = await withLock(this.lockPath("folders"), async () => {
+      const all = await this.folders();
+      const rest = all.filter((f) => f.folderId !== folderId);
+      if (rest.length === all.length) return false;
+      await writeJsonPrivate(this.foldersPath, rest);
+      return true;
+    });
+    await rm(this.folderDir(folderId), { recursive: true, force: true });
+    return removed;
+  }
+
+  /** Forgets the account for `relay` (its tokens). Callers hold the accounts lock. */
+  async removeAccount(relay: string): Promise<void> {
+    const all = await this.accounts();
+    await writeJsonPrivate(
+      this.accountsPath,
+      all.filter((a) => a.relay !== relay),
+    );
   }
 
   /**
