@@ -1,5 +1,6 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
 import { WeftError } from "@weft/core";
+import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
 
 /** Everything `startRelay` needs to know. */
 export interface RelayConfig {
@@ -109,10 +110,28 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   host: "H",
   port: "P",
   dataDir: "DIR",
+  tlsCert: "F",
+  tlsKey: "F",
   rateLimit: "N",
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
   folderQuota: "BYTES",
+};
+
+/** The flags in the shared parser's form (each also settable by its environment variable). */
+const SPECS: FlagSpecs = {
+  ...Object.fromEntries(
+    FLAGS.map((f) => [
+      f.flag.slice(2),
+      {
+        type: "string" as const,
+        value: PLACEHOLDER[f.key] ?? "F",
+        env: f.env,
+        description: f.help,
+      },
+    ]),
+  ),
+  help: { type: "boolean", short: "h", description: "this text" },
 };
 
 /** The text of `weft relay --help`. */
@@ -121,11 +140,17 @@ export const HELP = `weft relay — the Weft relay: stores ciphertext and metada
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
 
 Options (each also settable by environment; a flag wins over the environment):
-${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
-  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
-  ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
-  ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
-  --help, -h                                      this text
+${flagHelpLines(SPECS, [
+  {
+    env: "WEFT_RELAY_JWT_SECRET",
+    description:
+      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600)",
+  },
+  {
+    env: "WEFT_RELAY_ACCESS_TTL",
+    description: "access token lifetime in seconds, 1 to 86400 (default 900)",
+  },
+]).join("\n")}
 
 Example:
   weft relay --port 8787 --data /var/lib/weft-relay
@@ -143,18 +168,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     const v = env[f.env];
     if (v !== undefined && v !== "") values.set(f.key, v);
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") return "help";
-    const [name, inline] = arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const f = FLAGS.find((x) => x.flag === name);
-    if (!f) throw new WeftError("INVALID_OPTIONS", `unknown option ${name} (see --help)`);
-    const value = inline ?? argv[++i];
-    if (value === undefined || value.startsWith("--"))
-      throw new WeftError("INVALID_OPTIONS", `${name} needs a value`);
-    values.set(f.key, value);
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv, SPECS, { positionals: false });
+  } catch (error) {
+    if (error instanceof UsageError)
+      throw new WeftError("INVALID_OPTIONS", `${error.message} (see --help)`);
+    throw error;
+  }
+  if (parsed.values["help"]) return "help";
+  for (const f of FLAGS) {
+    const v = parsed.values[f.flag.slice(2)];
+    if (typeof v === "string") values.set(f.key, v);
   }
   const port = Number(values.get("port") ?? DEFAULTS.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)

@@ -113,14 +113,22 @@ function editDistance(a: string, b: string): number {
 
 /**
  * The flag lines of a `--help` text, aligned: `  --port P    WEFT_RELAY_PORT    port (default 8787)`.
- * The environment column appears only when some flag has one.
+ * The environment column appears only when some flag has one; `envOnly` adds rows for settings
+ * that have no flag (a secret, say, which must never be on a command line).
  */
-export function flagHelpLines(flags: FlagSpecs): string[] {
-  const rows = Object.entries(flags).map(([name, f]) => {
-    const short = f.short ? `-${f.short}, ` : "";
-    const value = f.type === "string" ? ` ${f.value ?? name.toUpperCase().replace(/-/g, "_")}` : "";
-    return { left: `${short}--${name}${value}`, env: f.env ?? "", text: f.description ?? "" };
-  });
+export function flagHelpLines(
+  flags: FlagSpecs,
+  envOnly: readonly { env: string; description: string }[] = [],
+): string[] {
+  const rows = [
+    ...Object.entries(flags).map(([name, f]) => {
+      const short = f.short ? `-${f.short}, ` : "";
+      const value =
+        f.type === "string" ? ` ${f.value ?? name.toUpperCase().replace(/-/g, "_")}` : "";
+      return { left: `${short}--${name}${value}`, env: f.env ?? "", text: f.description ?? "" };
+    }),
+    ...envOnly.map((e) => ({ left: "", env: e.env, text: e.description })),
+  ];
   const width = Math.max(0, ...rows.map((r) => r.left.length));
   const envWidth = Math.max(0, ...rows.map((r) => r.env.length));
   return rows.map((r) =>
