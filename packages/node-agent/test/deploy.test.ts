@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@weft/relay";
 import { afterEach, describe, expect, it } from "vitest";
-import { enroll, makeDevice, startRelayProcess, waitFor } from "./helpers/agent-process.js";
+import { makeDevice, startRelayProcess, waitFor } from "./helpers/agent-process.js";
 
 const deploy = fileURLToPath(new URL("../../../deploy/", import.meta.url));
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
@@ -120,7 +120,7 @@ describe("deploy/systemd", () => {
     await ok(["init"]);
     await ok(["account", "register", "--relay", relay.url, "--user", "unit"]);
     await ok(["folder", "create", device.folder]);
-    const agent = run(unit, { WEFT_PASSWORD: device.env.WEFT_PASSWORD });
+    const agent = run(unit, { WEFT_PASSWORD: device.env["WEFT_PASSWORD"]! });
     await waitFor(
       () => agent.out.text.includes("weft sync started") || agent.child.exitCode !== null,
       30_000,

@@ -42,14 +42,32 @@ const sync: Command = {
     "each start); --port P picks its port (default: a free one). weft ui does this for every folder.",
   example: "weft sync --once ~/shared --json\n  weft sync --ui --port 8800",
   flags: {
-    once: { type: "boolean" },
-    rescan: { type: "string" },
-    timeout: { type: "string" },
-    ui: { type: "boolean" },
-    port: { type: "string" },
-    "log-names": { type: "boolean" },
-    "reconnect-max": { type: "string" },
-    keepalive: { type: "string" },
+    once: { type: "boolean", description: "sync until nothing is pending, then exit 0" },
+    rescan: {
+      type: "string",
+      value: "SECONDS",
+      description: "full rescan period of the daemon (default 60)",
+    },
+    timeout: {
+      type: "string",
+      value: "SECONDS",
+      description: "with --once: give up after that long, exit 1 (default: never)",
+    },
+    ui: { type: "boolean", description: "also serve the dashboard on 127.0.0.1" },
+    port: { type: "string", value: "P", description: "with --ui: its port (default: a free one)" },
+    "log-names": { type: "boolean", description: "put file names in the log" },
+    "reconnect-max": {
+      type: "string",
+      value: "SECONDS",
+      env: "WEFT_RECONNECT_MAX",
+      description: "longest wait between reconnect attempts (default 2)",
+    },
+    keepalive: {
+      type: "string",
+      value: "SECONDS",
+      env: "WEFT_KEEPALIVE",
+      description: "ping a relay silent this long; replace it after twice that (default 15)",
+    },
   },
   run: async (ctx) => {
     const port = dashboardPort(ctx);
@@ -183,7 +201,13 @@ const restore: Command = {
     "A deleted file comes back the same way: name the path it had.\n" +
     "While weft sync runs, it restores through that process, which also sends it.",
   example: "weft restore ~/shared/notes.txt --version 2",
-  flags: { version: { type: "string" } },
+  flags: {
+    version: {
+      type: "string",
+      value: "N",
+      description: "the version number weft history shows (default 1, the newest earlier one)",
+    },
+  },
   run: async (ctx) => {
     const all = await ctx.home.folders();
     const { folder, rel } = ctx.home.folderOf(all, ctx.positionals[0]!);

@@ -178,24 +178,32 @@ export class Home {
     return (await readJson<FolderRecord[]>(this.foldersPath)) ?? [];
   }
 
+  /**
+   * Refuses a new folder at `path` (or with `folderId`) that another one here already has, or
+   * that is inside one or holds one. @throws AgentError USAGE
+   */
+  checkNewFolder(all: readonly FolderRecord[], path: string, folderId?: FolderId): void {
+    const clash = all.find(
+      (f) =>
+        f.folderId === folderId ||
+        f.path === path ||
+        path.startsWith(`${f.path}/`) ||
+        f.path.startsWith(`${path}/`),
+    );
+    if (clash)
+      throw new AgentError(
+        "USAGE",
+        clash.folderId === folderId
+          ? `folder ${folderId} is synced here already, at ${clash.path}`
+          : `${path} overlaps the synced folder ${clash.path}`,
+      );
+  }
+
   /** Adds a folder. @throws AgentError USAGE when its path or id is taken */
   async addFolder(record: FolderRecord): Promise<void> {
     await withLock(this.lockPath("folders"), async () => {
       const all = await this.folders();
-      const clash = all.find(
-        (f) =>
-          f.folderId === record.folderId ||
-          f.path === record.path ||
-          record.path.startsWith(`${f.path}/`) ||
-          f.path.startsWith(`${record.path}/`),
-      );
-      if (clash)
-        throw new AgentError(
-          "USAGE",
-          clash.folderId === record.folderId
-            ? `folder ${record.folderId} is synced here already, at ${clash.path}`
-            : `${record.path} overlaps the synced folder ${clash.path}`,
-        );
+      this.checkNewFolder(all, record.path, record.folderId);
       all.push(record);
       await writeJsonPrivate(this.foldersPath, all);
     });
