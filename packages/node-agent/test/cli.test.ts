@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { CATALOG, loadAll } from "../src/cli/catalog.js";
+import { statusLine } from "../src/cli/format.js";
+import type { FolderStatus } from "../src/sync/folder-sync.js";
 import { call } from "../../relay/test/helpers/relay-process.js";
 import { type Device, enroll, makeDevice, startRelayProcess } from "./helpers/agent-process.js";
 
@@ -95,6 +97,31 @@ describe("help", () => {
   });
 });
 
+describe("status line", () => {
+  it('says "in sync" only when nothing is pending either way', () => {
+    const idle = {
+      state: "idle",
+      connection: "online",
+      pendingOut: 0,
+      pendingChunks: 0,
+      upload: { done: 0, total: 0, bytes: 0, rate: 0, eta: null },
+      download: { done: 0, total: 0, bytes: 0, rate: 0, eta: null },
+      files: 3,
+      bytesUploaded: 0,
+      bytesDownloaded: 0,
+      peers: [],
+      conflicts: 0,
+      errors: [],
+    } as unknown as FolderStatus;
+    expect(statusLine(idle)).toMatch(/^in sync/);
+    expect(statusLine({ ...idle, pendingOut: 2 })).toMatch(/^pending · 2 to send/);
+    expect(statusLine({ ...idle, download: { ...idle.download, done: 1, total: 4 } })).not.toMatch(
+      /in sync/,
+    );
+    expect(statusLine({ ...idle, connection: "offline" } as FolderStatus)).not.toMatch(/in sync/);
+  });
+});
+
 describe("usage errors", () => {
   it("are plain words naming the flag or argument, exit 2, and point to --help", async () => {
     const d = await device("usage");
@@ -132,6 +159,18 @@ describe("folder list | remove, account logout", () => {
     const listed = (await d.ok(["folder", "list"])) as { folders: { folderId: string }[] };
     expect(listed.folders.map((f) => f.folderId)).toEqual([folderId]);
     expect((await d.run(["folder", "list"])).stdout).toContain(d.folder);
+
+    // --json: progress as JSON lines on stderr (the first one at once); stdout one object.
+    const once = await d.run(["sync", "--once", "--json"]);
+    expect(once.status, once.stderr).toBe(0);
+    expect(once.json).toHaveProperty("folders");
+    const lines = once.stderr.trim().split("\n");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines)
+      expect((JSON.parse(line) as { progress: unknown[] }).progress[0]).toMatchObject({
+        folderId,
+        upload: { done: expect.any(Number), total: expect.any(Number) },
+      });
 
     const removed = await d.ok(["folder", "remove", d.folder]);
     expect(removed).toMatchObject({ folderId, removed: true });

@@ -14,7 +14,7 @@ import { AgentError } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
 import { runSyncDaemon } from "./daemon-command.js";
 import { needStopped, viaDaemon } from "./daemon-link.js";
-import { formatBytes, statusLine } from "./format.js";
+import { formatBytes, progressRecord, statusLine } from "./format.js";
 import { connectionOptions, selected, withFolders } from "./open-folders.js";
 import { statusCommand } from "./status-command.js";
 
@@ -85,8 +85,16 @@ const sync: Command = {
         folders,
         true,
         async (syncs) => {
-          const progress =
-            ctx.interactive && !ctx.json
+          // On a terminal, a status line redrawn in place; with --json, one JSON line per
+          // second on stderr (stdout keeps the one final object), the first one at once.
+          const jsonLine = () =>
+            process.stderr.write(
+              `${JSON.stringify({ progress: syncs.map((s) => progressRecord(s.status())) })}\n`,
+            );
+          if (ctx.json) jsonLine();
+          const progress = ctx.json
+            ? setInterval(jsonLine, 1000)
+            : ctx.interactive
               ? setInterval(() => {
                   process.stderr.write(
                     `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
@@ -98,7 +106,7 @@ const sync: Command = {
           } finally {
             if (progress) {
               clearInterval(progress);
-              process.stderr.write("\r\x1b[K");
+              if (!ctx.json) process.stderr.write("\r\x1b[K");
             }
           }
         },
