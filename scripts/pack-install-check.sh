@@ -90,7 +90,12 @@ echo "hello" >"$work/folder/hello.txt"
 weft init --json >/dev/null
 weft account register --relay "$url" --user ana --json >/dev/null
 weft folder create "$work/folder" --json >/dev/null
-weft sync --once --timeout 60 --json | grep -q '"folders"' || { echo "sync --once failed"; exit 1; }
+# (--json progress lines go to stderr: kept aside, shown if it fails.)
+weft sync --once --timeout 60 --json 2>"$work/sync.err" | grep -q '"folders"' || {
+  cat "$work/sync.err"
+  echo "sync --once failed"
+  exit 1
+}
 weft folder list | grep -q "$work/folder" || { echo "folder list lacks the folder"; exit 1; }
 
 kill "$relay_pid"
