@@ -13,6 +13,7 @@ export default defineConfig({
       "@weft/core/storage": fileURLToPath(
         new URL("./packages/core/src/storage/index.ts", import.meta.url),
       ),
+      "@weft/core/cli": fileURLToPath(new URL("./packages/core/src/cli/index.ts", import.meta.url)),
       "@weft/core/testing": fileURLToPath(
         new URL("./packages/core/src/testing/index.ts", import.meta.url),
       ),

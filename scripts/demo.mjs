@@ -155,7 +155,7 @@ try {
       );
       if (!s.state) return `${d.name}: starting`;
       const peers = (s.peers ?? []).filter((p) => p.online).length;
-      return `${d.name}: ${s.state === "idle" && s.connection === "online" ? "in sync" : s.state}, ${s.files} files, ${s.pendingOut} to send, ${peers} peer online`;
+      return `${d.name}: ${s.state === "idle" && s.connection === "online" && s.pendingOut === 0 && s.pendingChunks === 0 ? "in sync" : s.state === "idle" ? "pending" : s.state}, ${s.files} files, ${s.pendingOut} to send, ${peers} peer online`;
     };
     if (process.stdout.isTTY)
       process.stdout.write(

@@ -1,6 +1,7 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
 import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
+import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
 
 /** Everything `startRelay` needs to know. */
 export interface RelayConfig {
@@ -129,11 +130,29 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   host: "H",
   port: "P",
   dataDir: "DIR",
+  tlsCert: "F",
+  tlsKey: "F",
   rateLimit: "N",
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
   folderQuota: "BYTES",
   metricsPort: "P",
+};
+
+/** The flags in the shared parser's form (each also settable by its environment variable). */
+const SPECS: FlagSpecs = {
+  ...Object.fromEntries(
+    FLAGS.map((f) => [
+      f.flag.slice(2),
+      {
+        type: "string" as const,
+        value: PLACEHOLDER[f.key] ?? "F",
+        env: f.env,
+        description: f.help,
+      },
+    ]),
+  ),
+  help: { type: "boolean", short: "h", description: "this text" },
 };
 
 /** The text of `weft relay --help`. */
@@ -144,15 +163,27 @@ Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
        weft relay restore BACKUP --data DIR  a backup into a new data directory
 
 Options (each also settable by environment; a flag wins over the environment):
-${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
-  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
-  ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
-  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_PREVIOUS_SECRETS".padEnd(22)} comma-separated secrets still accepted, not used to sign
-  ${"".padEnd(18)} ${"".padEnd(22)} (a rotation: tokens they signed work until they expire)
-  ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
-  ${"".padEnd(18)} ${"WEFT_RELAY_METRICS_TOKEN".padEnd(22)} bearer token /metrics requires (environment only;
-  ${"".padEnd(18)} ${"".padEnd(22)} or WEFT_RELAY_METRICS_TOKEN_FILE=F to read it from F)
-  --help, -h                                      this text
+${flagHelpLines(SPECS, [
+  {
+    env: "WEFT_RELAY_JWT_SECRET",
+    description:
+      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600)",
+  },
+  {
+    env: "WEFT_RELAY_JWT_PREVIOUS_SECRETS",
+    description:
+      "comma-separated secrets still accepted, not used to sign (a rotation: tokens they signed work until they expire)",
+  },
+  {
+    env: "WEFT_RELAY_ACCESS_TTL",
+    description: "access token lifetime in seconds, 1 to 86400 (default 900)",
+  },
+  {
+    env: "WEFT_RELAY_METRICS_TOKEN",
+    description:
+      "bearer token /metrics requires (environment only; or WEFT_RELAY_METRICS_TOKEN_FILE=F to read it from F)",
+  },
+]).join("\n")}
 
 Example:
   weft relay --port 8787 --data /var/lib/weft-relay
@@ -170,18 +201,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     const v = env[f.env];
     if (v !== undefined && v !== "") values.set(f.key, v);
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") return "help";
-    const [name, inline] = arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const f = FLAGS.find((x) => x.flag === name);
-    if (!f) throw new WeftError("INVALID_OPTIONS", `unknown option ${name} (see --help)`);
-    const value = inline ?? argv[++i];
-    if (value === undefined || value.startsWith("--"))
-      throw new WeftError("INVALID_OPTIONS", `${name} needs a value`);
-    values.set(f.key, value);
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv, SPECS, { positionals: false });
+  } catch (error) {
+    if (error instanceof UsageError)
+      throw new WeftError("INVALID_OPTIONS", `${error.message} (see --help)`);
+    throw error;
+  }
+  if (parsed.values["help"]) return "help";
+  for (const f of FLAGS) {
+    const v = parsed.values[f.flag.slice(2)];
+    if (typeof v === "string") values.set(f.key, v);
   }
   const port = Number(values.get("port") ?? DEFAULTS.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)

@@ -1,9 +1,13 @@
 /** How a CLI command is declared and what it gets to run: parsed flags, the home, output. */
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import { AgentError, Home } from "../home/index.js";
+import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
+import { AgentError } from "../home/errors.js";
+import type { Home } from "../home/index.js";
 
-/** Flag definitions in node:util's parseArgs form. */
-export type Flags = NonNullable<ParseArgsConfig["options"]>;
+/**
+ * Flag definitions: node:util parseArgs' form (`{ type, short?, multiple? }`) plus an optional
+ * `description` (and `value` placeholder, `env` variable) shown by `--help`.
+ */
+export type Flags = FlagSpecs;
 
 /** What a command's `run` receives. */
 export interface CommandContext {
@@ -37,22 +41,22 @@ export interface Command {
   run: (ctx: CommandContext) => Promise<Record<string, unknown>>;
 }
 
+/** The flags every command takes. */
+export const COMMON_FLAGS: Flags = {
+  json: { type: "boolean", description: "print one JSON object on stdout (errors too)" },
+  help: { type: "boolean", short: "h", description: "this text" },
+};
+
 /** The `--help` text of a command. */
 export function commandHelp(c: Command): string {
-  const flagLines = Object.entries(c.flags).map(([name, f]) => {
-    const value = f.type === "string" ? ` ${name.toUpperCase().replace(/-/g, "_")}` : "";
-    return `  --${name}${value}`;
-  });
   return [
-    `usage: weft ${c.name}${c.args ? ` ${c.args}` : ""}${flagLines.length ? " [flags]" : ""}`,
+    `usage: ${usageLine(c)}`,
     "",
     c.summary,
     ...(c.details ? ["", c.details] : []),
     "",
     "flags:",
-    ...flagLines,
-    "  --json          print one JSON object on stdout",
-    "  --help          this text",
+    ...flagHelpLines({ ...c.flags, ...COMMON_FLAGS }),
     "",
     "environment: WEFT_HOME (default ~/.weft), WEFT_PASSWORD, WEFT_DEVICE_PASSPHRASE",
     "",
@@ -62,31 +66,35 @@ export function commandHelp(c: Command): string {
   ].join("\n");
 }
 
-/** Parses `argv` for `c`. @throws AgentError USAGE with the reason */
+/** e.g. "weft folder invite FOLDER_ID [flags]". */
+export function usageLine(c: Command): string {
+  return `weft ${c.name}${c.args ? ` ${c.args}` : ""}${Object.keys(c.flags).length ? " [flags]" : ""}`;
+}
+
+/** Parses `argv` for `c`. @throws AgentError USAGE with the reason, in plain words */
 export function parseFor(
   c: Command,
   argv: string[],
 ): { values: CommandContext["values"]; positionals: string[] } {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: { ...c.flags, json: { type: "boolean" }, help: { type: "boolean" } },
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseCommandLine(argv, { ...c.flags, ...COMMON_FLAGS });
   } catch (error) {
-    throw new AgentError(
-      "USAGE",
-      `${(error as Error).message.split("\n")[0]} (see: weft ${c.name} --help)`,
-    );
+    if (!(error instanceof UsageError)) throw error;
+    throw new AgentError("USAGE", `${error.message} (see: weft ${c.name} --help)`);
   }
+  const values = parsed.values as CommandContext["values"];
   const names = c.args.split(" ").filter(Boolean);
   const [min, max] = c.arity ?? [names.filter((n) => !n.startsWith("[")).length, names.length];
   const n = parsed.positionals.length;
-  if (!parsed.values["help"] && (n < min || n > max))
-    throw new AgentError("USAGE", `usage: weft ${c.name} ${c.args} (see: weft ${c.name} --help)`);
-  return { values: parsed.values, positionals: parsed.positionals };
+  if (!values["help"] && (n < min || n > max)) {
+    const what =
+      n < min
+        ? `missing ${names.slice(n, Math.max(n + 1, min)).join(" ") || "an argument"}`
+        : `too many arguments (${max === 0 ? "it takes none" : `at most ${max}`}): ${parsed.positionals.slice(max).join(" ")}`;
+    throw new AgentError("USAGE", `${what}; usage: ${usageLine(c)} (see: weft ${c.name} --help)`);
+  }
+  return { values, positionals: parsed.positionals };
 }
 
 /** A required string flag. @throws AgentError USAGE */
@@ -96,4 +104,4 @@ export function required(ctx: CommandContext, name: string): string {
   return v;
 }
 
-export { Home };
+export type { Home };

@@ -15,7 +15,7 @@ export function formatBytes(n: number): string {
 
 /** e.g. "syncing · 3 to send · 12 chunks queued · ↑ 1.2 MiB ↓ 30 MiB · 2 conflicts". */
 export function statusLine(s: FolderStatus): string {
-  const parts: string[] = [s.state === "idle" && s.connection === "online" ? "in sync" : s.state];
+  const parts: string[] = [inSync(s) ? "in sync" : s.state === "idle" ? "pending" : s.state];
   if (s.pendingOut > 0) parts.push(`${s.pendingOut} to send`);
   if (s.pendingChunks > 0) parts.push(`${s.pendingChunks} chunks queued`);
   for (const [arrow, t] of [
@@ -35,6 +35,33 @@ export function statusLine(s: FolderStatus): string {
   if (s.conflicts > 0) parts.push(`${s.conflicts} conflicts`);
   if (s.errors.length > 0) parts.push(`${s.errors.length} problems`);
   return parts.join(" · ");
+}
+
+/** Idle, online, and nothing pending either way: the only state called "in sync". */
+export function inSync(s: FolderStatus): boolean {
+  return (
+    s.state === "idle" &&
+    s.connection === "online" &&
+    s.pendingOut === 0 &&
+    s.pendingChunks === 0 &&
+    s.upload.done >= s.upload.total &&
+    s.download.done >= s.download.total
+  );
+}
+
+/** One folder's progress as a `weft sync --once --json` progress line carries it (on stderr). */
+export function progressRecord(s: FolderStatus): Record<string, unknown> {
+  return {
+    folderId: s.folderId,
+    state: inSync(s) ? "in sync" : s.state,
+    pendingOut: s.pendingOut,
+    pendingChunks: s.pendingChunks,
+    upload: s.upload,
+    download: s.download,
+    files: s.files,
+    bytesUploaded: s.bytesUploaded,
+    bytesDownloaded: s.bytesDownloaded,
+  };
 }
 
 /** 75 → "1m15s". */

@@ -40,8 +40,12 @@ const init: Command = {
 };
 
 const accountFlags = {
-  relay: { type: "string" },
-  user: { type: "string" },
+  relay: {
+    type: "string",
+    value: "URL",
+    description: "the relay's address, e.g. https://relay.example.org (required)",
+  },
+  user: { type: "string", value: "NAME", description: "the account's user name (required)" },
 } as const;
 
 const register: Command = {
@@ -86,7 +90,13 @@ const folderCreate: Command = {
   summary: "Makes PATH a synced folder (created if missing) with a new key; prints {folderId}.",
   details: "Files already in PATH are uploaded by the next `weft sync`.",
   example: "weft folder create ~/Documents/shared --json",
-  flags: { relay: { type: "string" } },
+  flags: {
+    relay: {
+      type: "string",
+      value: "URL",
+      description: "the relay to create it on (needed when logged in to several)",
+    },
+  },
   run: async (ctx) => {
     const device = await identity(ctx);
     const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
@@ -114,7 +124,19 @@ const folderInvite: Command = {
     "With --to DEVICE_ID the folder key is sealed to that device's public key instead: the invite\n" +
     "holds no secret and only that device can join with it.",
   example: "weft folder invite 3F7Q... --role viewer --json",
-  flags: { role: { type: "string" }, ttl: { type: "string" }, to: { type: "string" } },
+  flags: {
+    role: { type: "string", value: "ROLE", description: "editor (default) or viewer" },
+    ttl: {
+      type: "string",
+      value: "SECONDS",
+      description: "how long the invite can be redeemed (default 7 days; at least 60)",
+    },
+    to: {
+      type: "string",
+      value: "DEVICE_ID",
+      description: "seal the folder key to this device: no secret in the invite",
+    },
+  },
   run: async (ctx) => {
     const folderId = folderIdArg(ctx.positionals[0]!);
     const role = (ctx.values["role"] as string | undefined) ?? "editor";

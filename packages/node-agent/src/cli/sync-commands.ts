@@ -14,7 +14,7 @@ import { AgentError } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
 import { runSyncDaemon } from "./daemon-command.js";
 import { needStopped, viaDaemon } from "./daemon-link.js";
-import { formatBytes, statusLine } from "./format.js";
+import { formatBytes, progressRecord, statusLine } from "./format.js";
 import { connectionOptions, selected, withFolders } from "./open-folders.js";
 import { statusCommand } from "./status-command.js";
 
@@ -44,15 +44,37 @@ const sync: Command = {
     "pending, conflicts, connection, last sync per folder; 0: a free port, printed at start).",
   example: "weft sync --once ~/shared --json\n  weft sync --ui --port 8800",
   flags: {
-    once: { type: "boolean" },
-    rescan: { type: "string" },
-    timeout: { type: "string" },
-    ui: { type: "boolean" },
-    port: { type: "string" },
-    "log-names": { type: "boolean" },
-    "reconnect-max": { type: "string" },
-    keepalive: { type: "string" },
-    "metrics-port": { type: "string" },
+    once: { type: "boolean", description: "sync until nothing is pending, then exit 0" },
+    rescan: {
+      type: "string",
+      value: "SECONDS",
+      description: "full rescan period of the daemon (default 60)",
+    },
+    timeout: {
+      type: "string",
+      value: "SECONDS",
+      description: "with --once: give up after that long, exit 1 (default: never)",
+    },
+    ui: { type: "boolean", description: "also serve the dashboard on 127.0.0.1" },
+    port: { type: "string", value: "P", description: "with --ui: its port (default: a free one)" },
+    "log-names": { type: "boolean", description: "put file names in the log" },
+    "reconnect-max": {
+      type: "string",
+      value: "SECONDS",
+      env: "WEFT_RECONNECT_MAX",
+      description: "longest wait between reconnect attempts (default 2)",
+    },
+    keepalive: {
+      type: "string",
+      value: "SECONDS",
+      env: "WEFT_KEEPALIVE",
+      description: "ping a relay silent this long; replace it after twice that (default 15)",
+    },
+    "metrics-port": {
+      type: "string",
+      value: "P",
+      description: "serve this daemon's Prometheus metrics on 127.0.0.1:P (0: a free port)",
+    },
   },
   run: async (ctx) => {
     const port = dashboardPort(ctx);
@@ -72,8 +94,16 @@ const sync: Command = {
         folders,
         true,
         async (syncs) => {
-          const progress =
-            ctx.interactive && !ctx.json
+          // On a terminal, a status line redrawn in place; with --json, one JSON line per
+          // second on stderr (stdout keeps the one final object), the first one at once.
+          const jsonLine = () =>
+            process.stderr.write(
+              `${JSON.stringify({ progress: syncs.map((s) => progressRecord(s.status())) })}\n`,
+            );
+          if (ctx.json) jsonLine();
+          const progress = ctx.json
+            ? setInterval(jsonLine, 1000)
+            : ctx.interactive
               ? setInterval(() => {
                   process.stderr.write(
                     `\r${syncs.map((s) => statusLine(s.status())).join("  ")}\x1b[K`,
@@ -85,7 +115,7 @@ const sync: Command = {
           } finally {
             if (progress) {
               clearInterval(progress);
-              process.stderr.write("\r\x1b[K");
+              if (!ctx.json) process.stderr.write("\r\x1b[K");
             }
           }
         },
@@ -188,7 +218,13 @@ const restore: Command = {
     "A deleted file comes back the same way: name the path it had.\n" +
     "While weft sync runs, it restores through that process, which also sends it.",
   example: "weft restore ~/shared/notes.txt --version 2",
-  flags: { version: { type: "string" } },
+  flags: {
+    version: {
+      type: "string",
+      value: "N",
+      description: "the version number weft history shows (default 1, the newest earlier one)",
+    },
+  },
   run: async (ctx) => {
     const all = await ctx.home.folders();
     const { folder, rel } = ctx.home.folderOf(all, ctx.positionals[0]!);

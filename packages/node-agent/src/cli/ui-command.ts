@@ -19,7 +19,9 @@ export const uiCommand: Command = {
     "If `weft sync --ui` (or another weft ui) already runs for this WEFT_HOME, this prints its URL.\n" +
     "--port P picks the port (default: a free one).",
   example: "weft ui --port 8800",
-  flags: { port: { type: "string" } },
+  flags: {
+    port: { type: "string", value: "P", description: "the dashboard's port (default: a free one)" },
+  },
   run: async (ctx) => {
     const running = await runningDashboard(ctx.home);
     if (running) {

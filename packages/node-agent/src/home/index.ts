@@ -1,5 +1,5 @@
 /** The agent's home (WEFT_HOME, default ~/.weft): the device identity, accounts, folders and their state. */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -178,27 +178,60 @@ export class Home {
     return (await readJson<FolderRecord[]>(this.foldersPath)) ?? [];
   }
 
+  /**
+   * Refuses a new folder at `path` (or with `folderId`) that another one here already has, or
+   * that is inside one or holds one. @throws AgentError USAGE
+   */
+  checkNewFolder(all: readonly FolderRecord[], path: string, folderId?: FolderId): void {
+    const clash = all.find(
+      (f) =>
+        f.folderId === folderId ||
+        f.path === path ||
+        path.startsWith(`${f.path}/`) ||
+        f.path.startsWith(`${path}/`),
+    );
+    if (clash)
+      throw new AgentError(
+        "USAGE",
+        clash.folderId === folderId
+          ? `folder ${folderId} is synced here already, at ${clash.path}`
+          : `${path} overlaps the synced folder ${clash.path}`,
+      );
+  }
+
   /** Adds a folder. @throws AgentError USAGE when its path or id is taken */
   async addFolder(record: FolderRecord): Promise<void> {
     await withLock(this.lockPath("folders"), async () => {
       const all = await this.folders();
-      const clash = all.find(
-        (f) =>
-          f.folderId === record.folderId ||
-          f.path === record.path ||
-          record.path.startsWith(`${f.path}/`) ||
-          f.path.startsWith(`${record.path}/`),
-      );
-      if (clash)
-        throw new AgentError(
-          "USAGE",
-          clash.folderId === record.folderId
-            ? `folder ${record.folderId} is synced here already, at ${clash.path}`
-            : `${record.path} overlaps the synced folder ${clash.path}`,
-        );
+      this.checkNewFolder(all, record.path, record.folderId);
       all.push(record);
       await writeJsonPrivate(this.foldersPath, all);
     });
+  }
+
+  /**
+   * Forgets a folder on this device: its record and its state directory (replica, chunk cache,
+   * keys). The folder's own files are not touched. @returns whether it was there
+   */
+  async removeFolder(folderId: FolderId): Promise<boolean> {
+    const removed = await withLock(this.lockPath("folders"), async () => {
+      const all = await this.folders();
+      const rest = all.filter((f) => f.folderId !== folderId);
+      if (rest.length === all.length) return false;
+      await writeJsonPrivate(this.foldersPath, rest);
+      return true;
+    });
+    await rm(this.folderDir(folderId), { recursive: true, force: true });
+    return removed;
+  }
+
+  /** Forgets the account for `relay` (its tokens). Callers hold the accounts lock. */
+  async removeAccount(relay: string): Promise<void> {
+    const all = await this.accounts();
+    await writeJsonPrivate(
+      this.accountsPath,
+      all.filter((a) => a.relay !== relay),
+    );
   }
 
   /**

@@ -1,6 +1,6 @@
 /** Folders and their keys: create a folder, invite someone to it, join it, and keep its keys at rest sealed to this device. */
-import { mkdir, realpath, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, realpath, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import {
   type DeviceId,
   type DeviceIdentity,
@@ -103,28 +103,71 @@ export async function loadKeyring(
 
 /** A usable local directory for a folder: created if missing, resolved through symlinks. */
 async function folderPath(path: string): Promise<string> {
-  const abs = resolve(path);
-  await mkdir(abs, { recursive: true });
-  const info = await stat(abs);
-  if (!info.isDirectory()) throw new AgentError("USAGE", `${path} is not a directory`);
-  return realpath(abs);
+  return (await preparedFolderPath(path)).path;
 }
 
-/** Creates a folder on the relay with a fresh key and starts syncing `path` into it. */
+/**
+ * Like folderPath, and says which directory it created (the topmost one), so that a step that
+ * fails later can take it away again. @throws AgentError USAGE when `path` is not a directory
+ */
+async function preparedFolderPath(path: string): Promise<{ path: string; made?: string }> {
+  const abs = resolve(path);
+  const made = await mkdir(abs, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EEXIST" || error.code === "ENOTDIR")
+      throw new AgentError("USAGE", `${path} is not a directory`);
+    throw error;
+  });
+  const info = await stat(abs);
+  if (!info.isDirectory()) throw new AgentError("USAGE", `${path} is not a directory`);
+  return { path: await realpath(abs), ...(made ? { made } : {}) };
+}
+
+/** Removes the empty directories from `path` up to `made` (those folderPath created). */
+async function unmake(path: string, made: string): Promise<void> {
+  for (let dir = resolve(path); dir.startsWith(made); dir = dirname(dir)) {
+    // rmdir refuses a directory that is not empty: anything someone put there meanwhile stays.
+    if (
+      !(await rmdir(dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
+    if (dir === made) return;
+  }
+}
+
+/**
+ * Creates a folder on the relay with a fresh key and starts syncing `path` into it. Everything
+ * that can be checked here is checked before the relay is asked (the path, an overlap with a
+ * synced folder); when a step fails, what this call made is taken away again: the directory it
+ * created, the key it stored under WEFT_HOME. (The relay has no call to delete a folder: one
+ * created just before a local failure stays there, empty, unused.)
+ */
 export async function createFolder(
   home: Home,
   session: Session,
   identity: DeviceIdentity,
   path: string,
 ): Promise<FolderRecord> {
-  const abs = await folderPath(path);
-  // The relay also keeps the key sealed to this device: only this device can open it, and it
-  // lets a device that lost WEFT_HOME's keys file (but not its identity) recover the folder.
-  const { folderId, keyring } = await relayCall(() => session.account(identity).createFolder());
-  await storeFolderKey(home, identity, folderId, 0, keyring.folderKey(0));
-  const record: FolderRecord = { folderId, path: abs, relay: session.relay, role: "owner" };
-  await home.addFolder(record);
-  return record;
+  const { path: abs, made } = await preparedFolderPath(path);
+  let folderId: FolderId | undefined;
+  try {
+    home.checkNewFolder(await home.folders(), abs);
+    // The relay also keeps the key sealed to this device: only this device can open it, and it
+    // lets a device that lost WEFT_HOME's keys file (but not its identity) recover the folder.
+    const created = await relayCall(() => session.account(identity).createFolder());
+    folderId = created.folderId;
+    await storeFolderKey(home, identity, folderId, 0, created.keyring.folderKey(0));
+    const record: FolderRecord = { folderId, path: abs, relay: session.relay, role: "owner" };
+    await home.addFolder(record);
+    return record;
+  } catch (error) {
+    if (folderId !== undefined)
+      await rm(home.folderDir(folderId), { recursive: true, force: true });
+    if (made) await unmake(abs, made);
+    throw error;
+  }
 }
 
 /**

@@ -1,0 +1,146 @@
+/**
+ * Which module holds which command, with the line `weft --help` shows for it: `weft --help` and
+ * `weft --version` load nothing else, and a command loads only its own module (the modules pull
+ * in libsodium, Automerge, Yjs and SQLite, which take most of a second to load).
+ * test/cli.test.ts checks this list against the commands the modules declare.
+ */
+import type { Command } from "./command.js";
+
+/** A module of commands, loaded on first use. */
+export type CommandModule = "setup" | "sync" | "ui" | "manage";
+
+/** One line of `weft --help`, and where its command lives. */
+export interface CatalogEntry {
+  name: string;
+  args: string;
+  /** The first line of the command's summary. */
+  summary: string;
+  module: CommandModule;
+}
+
+/** Every command, in the order `weft --help` lists them. */
+export const CATALOG: readonly CatalogEntry[] = [
+  {
+    name: "init",
+    args: "",
+    summary: "Creates this device's identity (its keys) under WEFT_HOME; prints {deviceId}.",
+    module: "setup",
+  },
+  {
+    name: "account register",
+    args: "",
+    summary: "Creates an account on a relay and logs this device in to it.",
+    module: "setup",
+  },
+  {
+    name: "account login",
+    args: "",
+    summary: "Logs this device in to an existing account (registering the device's public keys).",
+    module: "setup",
+  },
+  {
+    name: "account logout",
+    args: "",
+    summary:
+      "Logs this device out of its relay account: forgets the tokens here, revokes them there.",
+    module: "manage",
+  },
+  {
+    name: "folder create",
+    args: "PATH",
+    summary: "Makes PATH a synced folder (created if missing) with a new key; prints {folderId}.",
+    module: "setup",
+  },
+  {
+    name: "folder invite",
+    args: "FOLDER_ID",
+    summary: "Creates a one-time invite to a folder you own; prints {invite}.",
+    module: "setup",
+  },
+  {
+    name: "folder join",
+    args: "INVITE PATH",
+    summary: "Joins a folder with an invite and syncs it into PATH.",
+    module: "setup",
+  },
+  {
+    name: "folder list",
+    args: "",
+    summary: "Lists this device's synced folders: path, id, role and relay.",
+    module: "manage",
+  },
+  {
+    name: "folder remove",
+    args: "FOLDER_ID|PATH",
+    summary: "Stops syncing a folder on this device; its files stay where they are.",
+    module: "manage",
+  },
+  {
+    name: "sync",
+    args: "[PATH ...]",
+    summary: "Syncs folders until stopped (Ctrl-C), or with --once until nothing is pending.",
+    module: "sync",
+  },
+  {
+    name: "status",
+    args: "[PATH]",
+    summary:
+      "Shows each folder: online or offline since when, what is pending each way, peers, problems.",
+    module: "sync",
+  },
+  {
+    name: "conflicts",
+    args: "[PATH]",
+    summary:
+      "Lists files with concurrent versions: the version shown, and the conflict copies beside it.",
+    module: "sync",
+  },
+  {
+    name: "history",
+    args: "FILE",
+    summary:
+      "Lists a file's earlier versions, newest first, numbered for `weft restore --version N`.",
+    module: "sync",
+  },
+  {
+    name: "restore",
+    args: "FILE",
+    summary:
+      "Makes an earlier version of FILE current again (default: the newest earlier one) and writes it.",
+    module: "sync",
+  },
+  {
+    name: "gc",
+    args: "[PATH]",
+    summary:
+      "Frees space on the relay: deletes chunks no version references any more (owners only).",
+    module: "sync",
+  },
+  {
+    name: "ui",
+    args: "",
+    summary:
+      "Serves the local dashboard and prints its URL (with an access token); syncs meanwhile.",
+    module: "ui",
+  },
+];
+
+/** Loads one module's commands. */
+export async function loadModule(module: CommandModule): Promise<Command[]> {
+  switch (module) {
+    case "setup":
+      return (await import("./setup-commands.js")).setupCommands;
+    case "sync":
+      return (await import("./sync-commands.js")).syncCommands;
+    case "ui":
+      return [(await import("./ui-command.js")).uiCommand];
+    case "manage":
+      return (await import("./manage-commands.js")).manageCommands;
+  }
+}
+
+/** Every module's commands (for a name the catalog does not know, and for the catalog's test). */
+export async function loadAll(): Promise<Command[]> {
+  const modules: CommandModule[] = ["setup", "sync", "ui", "manage"];
+  return (await Promise.all(modules.map(loadModule))).flat();
+}

@@ -1,0 +1,84 @@
+/** The housekeeping commands: folder list|remove, account logout. */
+import type { FolderRecord } from "../home/index.js";
+import type { Command, CommandContext } from "./command.js";
+
+const folderList: Command = {
+  name: "folder list",
+  args: "",
+  summary: "Lists this device's synced folders: path, id, role and relay.",
+  example: "weft folder list --json",
+  flags: {},
+  run: async (ctx) => {
+    const folders = await ctx.home.folders();
+    for (const f of folders) ctx.say(`${f.path}  ${f.folderId}  ${f.role}  ${f.relay}`);
+    if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
+    return { folders };
+  },
+};
+
+/** The folder named by an id or by a path in it. @throws AgentError NOT_FOUND */
+async function folderNamed(ctx: CommandContext, text: string): Promise<FolderRecord> {
+  const all = await ctx.home.folders();
+  const byId = all.find((f) => f.folderId === text);
+  return byId ?? ctx.home.folderOf(all, text).folder;
+}
+
+const folderRemove: Command = {
+  name: "folder remove",
+  args: "FOLDER_ID|PATH",
+  summary: "Stops syncing a folder on this device; its files stay where they are.",
+  details:
+    "Forgets the folder here: its record, and its state under WEFT_HOME (the index, the chunk\n" +
+    "cache and this device's copy of the folder key). The files in the folder are left as they\n" +
+    "are, and the folder goes on for its other devices and members. To sync it again, join it\n" +
+    "with a new invite. Refused while weft sync runs (stop it first).",
+  example: "weft folder remove ~/shared",
+  flags: {},
+  run: async (ctx) => {
+    const { needStopped } = await import("./daemon-link.js");
+    const folder = await folderNamed(ctx, ctx.positionals[0]!);
+    await needStopped(ctx);
+    await ctx.home.removeFolder(folder.folderId);
+    ctx.say(`stopped syncing ${folder.path} (${folder.folderId}); its files are still there`);
+    return { folderId: folder.folderId, path: folder.path, removed: true };
+  },
+};
+
+const accountLogout: Command = {
+  name: "account logout",
+  args: "",
+  summary:
+    "Logs this device out of its relay account: forgets the tokens here, revokes them there.",
+  details:
+    "With several accounts, say which with --relay. If the relay cannot be reached, the tokens\n" +
+    "are still forgotten here and the command says they were not revoked (they expire unused).\n" +
+    "Folders stay listed; weft sync needs a login again to sync them.",
+  example: "weft account logout --relay https://relay.example.org",
+  flags: {
+    relay: { type: "string", value: "URL", description: "the relay to log out of" },
+  },
+  run: async (ctx) => {
+    const { Session } = await import("../account/index.js");
+    const { withLock } = await import("../home/index.js");
+    const account = await ctx.home.account(ctx.values["relay"] as string | undefined);
+    let revoked = true;
+    let problem: string | undefined;
+    try {
+      const session = await Session.open(ctx.home, account.relay, { timeoutMs: 10_000 });
+      await session.relaySession.logout();
+    } catch (error) {
+      revoked = false;
+      problem = (error as Error).message;
+    }
+    await withLock(ctx.home.lockPath("accounts"), () => ctx.home.removeAccount(account.relay));
+    ctx.say(
+      revoked
+        ? `logged out of ${account.relay} (${account.user})`
+        : `forgot the login to ${account.relay} here; the relay could not revoke it (${problem})`,
+    );
+    return { relay: account.relay, user: account.user, revoked };
+  },
+};
+
+/** The housekeeping commands. */
+export const manageCommands: Command[] = [folderList, folderRemove, accountLogout];
