@@ -1,5 +1,6 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
 import { WeftError } from "@weft/core";
+import type { SocketLimits } from "./server/ws-server.js";
 
 /** Everything `startRelay` needs to know. */
 export interface RelayConfig {
@@ -35,6 +36,12 @@ export interface RelayConfig {
    * short one is for tests of exactly that.
    */
   accessTtlSeconds?: number;
+  /**
+   * WebSocket admission limits (defaults in `DEFAULT_SOCKET_LIMITS`): sockets per address,
+   * unauthenticated sockets per address and in all, seconds to authenticate, messages per
+   * second. `WEFT_RELAY_PREAUTH_SECONDS` sets the deadline (tests of exactly that).
+   */
+  socketLimits?: Partial<SocketLimits>;
 }
 
 /** The embedded defaults. */
@@ -221,6 +228,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
         "WEFT_RELAY_ACCESS_TTL is a whole number of seconds from 1 to 86400",
       );
     config.accessTtlSeconds = seconds;
+  }
+  const preAuth = env["WEFT_RELAY_PREAUTH_SECONDS"];
+  if (preAuth !== undefined && preAuth !== "") {
+    if (!/^\d{1,4}$/.test(preAuth) || Number(preAuth) < 1)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "WEFT_RELAY_PREAUTH_SECONDS is a whole number of seconds from 1 to 9999",
+      );
+    config.socketLimits = { preAuthSeconds: Number(preAuth) };
   }
   return config;
 }

@@ -7,15 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import {
-  type Message,
-  SUPPORTED_VERSIONS,
-  decodeMessage,
-  encodeMessage,
-  errorMessageFor,
-  frameLimits,
-  ProtocolError,
-} from "@weft/core";
+import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
 import uWS from "uWebSockets.js";
@@ -23,9 +15,10 @@ import { PasswordHasher, TokenBucket, verifyAccessToken } from "./auth/index.js"
 import type { RelayConfig } from "./config.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
-import { LogService, type Principal, type Session } from "./server/log-service.js";
+import { LogService, type Principal } from "./server/log-service.js";
 import { Metrics } from "./server/metrics.js";
 import { FolderBlobs } from "./server/folder-blobs.js";
+import { DEFAULT_SOCKET_LIMITS, registerSocketServer } from "./server/ws-server.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
 /** A running relay. */
@@ -47,8 +40,6 @@ export interface StartOptions {
 }
 
 const VERSION = "0.1.0";
-/** Open WebSockets one client address may hold (a NAT of a few dozen devices fits). */
-const MAX_SOCKETS_PER_ADDRESS = 256;
 
 /** Starts a relay; resolves once it listens. */
 export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
@@ -170,102 +161,25 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       ),
   });
 
-  // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
-  const sweeper = setInterval(() => service.sweep(), 1000);
-  sweeper.unref();
-
-  interface SocketData {
-    session?: Session;
-    gone: boolean;
-    address: string;
-  }
-  const perAddress = new Map<string, number>();
-  const sockets = new Set<uWS.WebSocket<SocketData>>();
-  metrics.gauge("weft_relay_open_sockets", () => sockets.size);
-  app.ws<SocketData>("/v1/ws", {
-    maxPayloadLength: frameLimits.maxFrameBytes,
-    maxBackpressure: 4 * frameLimits.maxFrameBytes,
-    idleTimeout: 120,
-    sendPingsAutomatically: true,
-    upgrade: (res, req, context) => {
-      const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if ((perAddress.get(address) ?? 0) >= MAX_SOCKETS_PER_ADDRESS) {
-        metrics.inc("weft_relay_rate_limited_total");
-        audit.warn(
-          { event: "rate_limited", route: "/v1/ws" },
-          "too many connections from one address",
-        );
-        res.cork(() => {
-          res.writeStatus("429 Too Many Requests").writeHeader("retry-after", "10");
-          res.end(
-            JSON.stringify({ error: { code: "rate_limited", message: "too many connections" } }),
-          );
-        });
-        return;
-      }
-      res.upgrade<SocketData>(
-        { gone: false, address },
-        req.getHeader("sec-websocket-key"),
-        req.getHeader("sec-websocket-protocol"),
-        req.getHeader("sec-websocket-extensions"),
-        context,
-      );
+  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
+  const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
+    bytesIn: (n) => metrics.inc("weft_relay_bytes_in_total", {}, n),
+    bytesOut: (n) => metrics.inc("weft_relay_bytes_out_total", {}, n),
+    refused: (reason) => {
+      metrics.inc("weft_relay_rate_limited_total");
+      audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
     },
-    open: (ws) => {
-      sockets.add(ws);
-      const address = ws.getUserData().address;
-      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
-      const data = ws.getUserData();
-      data.session = {
-        greeted: false,
-        principal: undefined,
-        folders: new Set(),
-        send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
-        sendFrame: (frame: Uint8Array) => {
-          if (data.gone) return;
-          metrics.inc("weft_relay_bytes_out_total", {}, frame.length);
-          let dropped = false;
-          ws.cork(() => {
-            dropped = ws.send(frame, true) === 2;
-          });
-          // uWS drops a frame, silently, once a reader is maxBackpressure behind. A client
-          // missing one log entry would wait for it forever; closed, it reconnects and
-          // resubscribes from what it has applied.
-          if (dropped) {
-            metrics.inc("weft_relay_slow_consumer_closed_total");
-            data.gone = true;
-            ws.end(1013, "too far behind; reconnect and resubscribe");
-          }
-        },
-        close: (code, reason) => {
-          if (!data.gone) ws.end(code, reason);
-        },
-      };
-    },
-    message: (ws, bytes, isBinary) => {
-      const session = ws.getUserData().session!;
-      metrics.inc("weft_relay_bytes_in_total", {}, bytes.byteLength);
-      let message: Message;
-      try {
-        if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
-        message = decodeMessage(new Uint8Array(bytes.slice(0)));
-      } catch (error) {
-        session.send(errorMessageFor(error));
-        session.close(1002, "undecodable frame");
-        return;
-      }
-      service.handle(session, message);
-    },
-    close: (ws) => {
-      const data = ws.getUserData();
-      data.gone = true;
-      sockets.delete(ws);
-      const left = (perAddress.get(data.address) ?? 1) - 1;
-      if (left > 0) perAddress.set(data.address, left);
-      else perAddress.delete(data.address);
-      if (data.session) service.closed(data.session);
-    },
+    slowConsumerClosed: () => metrics.inc("weft_relay_slow_consumer_closed_total"),
   });
+  metrics.gauge("weft_relay_open_sockets", () => sockets.open);
+
+  // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
+  // Also closes sockets that did not authenticate in time.
+  const sweeper = setInterval(() => {
+    service.sweep();
+    sockets.sweep();
+  }, 1000);
+  sweeper.unref();
   route(
     app,
     "any",
@@ -297,7 +211,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       closed = true;
       clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
-      for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
+      sockets.closeAll();
       await passwords.close();
       await blobs.close();
       meta.close();
