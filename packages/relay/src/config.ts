@@ -1,5 +1,6 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
 import { WeftError } from "@weft/core";
+import type { LoginLimits } from "./auth/login-gate.js";
 import type { SocketLimits } from "./server/ws-server.js";
 
 /** Everything `startRelay` needs to know. */
@@ -42,6 +43,8 @@ export interface RelayConfig {
    * second. `WEFT_RELAY_PREAUTH_SECONDS` sets the deadline (tests of exactly that).
    */
   socketLimits?: Partial<SocketLimits>;
+  /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 /** The embedded defaults. */

@@ -11,7 +11,13 @@ import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
 import uWS from "uWebSockets.js";
-import { PasswordHasher, TokenBucket, verifyAccessToken } from "./auth/index.js";
+import {
+  DEFAULT_LOGIN_LIMITS,
+  LoginGate,
+  PasswordHasher,
+  TokenBucket,
+  verifyAccessToken,
+} from "./auth/index.js";
 import type { RelayConfig } from "./config.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
@@ -55,9 +61,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
   });
-  const passwords = await PasswordHasher.start(
-    options.passwordLimits ? { limits: options.passwordLimits } : {},
-  );
+  const loginLimits = {
+    ...DEFAULT_LOGIN_LIMITS,
+    // --rate-limit 0 turns the per-address limits off, this one too.
+    ...(config.rateLimit === 0 ? { addressBurst: 1e9, addressPerSecond: 1e9 } : {}),
+    ...config.loginLimits,
+  };
+  const passwords = await PasswordHasher.start({
+    threads: loginLimits.concurrency,
+    ...(options.passwordLimits ? { limits: options.passwordLimits } : {}),
+  });
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
   const metrics = new Metrics();
@@ -108,7 +121,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     meta,
     blobs,
     jwtSecret,
-    passwords,
+    logins: new LoginGate(passwords, loginLimits),
     dummyHash,
     limits,
     observe,

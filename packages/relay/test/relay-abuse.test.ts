@@ -3,6 +3,7 @@
 // address cannot open many of them; a socket that stops reading and re-subscribes from seq 0
 // does not make the relay resend the log again and again.
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import {
   type DeviceIdentity,
   type FolderId,
@@ -219,5 +220,66 @@ describe("subscriptions", () => {
       .reduce((n, m) => n + (m.type === "envelopes" ? m.items.length : 0), 0);
     // Before the fix every subscribe queued the whole log: 5 × 48 entries.
     expect(sent).toBeLessThan(3 * entries);
+  });
+});
+
+/** POST a JSON body from a given local address (the whole of 127/8 is this machine). */
+function postFrom(
+  localAddress: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; retryAfter: string | undefined }> {
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${relay.url}${path}`,
+      {
+        method: "POST",
+        localAddress,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+describe("logins under load", () => {
+  test("a flood of logins for made-up names is shed with 429 + Retry-After, and a real login goes first", async () => {
+    await signUp(relay.url, "real-user");
+    const order: string[] = [];
+    let shed!: () => void;
+    const firstShed = new Promise<void>((resolve) => (shed = resolve));
+    const flood = Array.from({ length: 40 }, (_, i) =>
+      postFrom("127.0.0.1", "/v1/auth/login", {
+        user: `nobody-${i}`,
+        password: "wrong-password",
+      }).then((answer) => {
+        if (answer.status === 429) shed();
+        else order.push("flood");
+        return answer;
+      }),
+    );
+    // The queue for unknown names is full: a real user, from another address, logs in now.
+    await firstShed;
+    const real = await postFrom("127.0.0.2", "/v1/auth/login", {
+      user: "real-user",
+      password: "real-user-correct-horse",
+    });
+    order.push("real");
+    const answers = await Promise.all(flood);
+    expect(real.status).toBe(200);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const a of refused) expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(answers.filter((a) => a.status === 401).length).toBe(40 - refused.length);
+    // Served before the made-up names already waiting (before the fix it waited behind all).
+    expect(order.indexOf("real")).toBeLessThan(order.length - 1);
   });
 });
