@@ -298,7 +298,7 @@ export class LogService {
     const head = this.meta.headSeq(folderId);
     // Entries every member device has acknowledged and a snapshot covers may be pruned. A
     // device asking from before them must load the snapshot first.
-    const next = this.meta.readLog(folderId, m.afterSeq, 1, 1)[0]?.seq;
+    const next = this.meta.firstSeqAfter(folderId, m.afterSeq);
     if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
       throw new ProtocolError(
         "not_found",
