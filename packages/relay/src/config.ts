@@ -2,6 +2,8 @@
 import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
 import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
+import type { LoginLimits } from "./auth/login-gate.js";
+import type { SocketLimits } from "./server/ws-server.js";
 
 /** Everything `startRelay` needs to know. */
 export interface RelayConfig {
@@ -50,6 +52,14 @@ export interface RelayConfig {
    * `WEFT_RELAY_METRICS_TOKEN_FILE` only: never a flag (argv is visible to every user).
    */
   metricsToken?: string;
+  /**
+   * WebSocket admission limits (defaults in `DEFAULT_SOCKET_LIMITS`): sockets per address,
+   * unauthenticated sockets per address and in all, seconds to authenticate, messages per
+   * second. `WEFT_RELAY_PREAUTH_SECONDS` sets the deadline (tests of exactly that).
+   */
+  socketLimits?: Partial<SocketLimits>;
+  /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 /** The embedded defaults. */
@@ -301,6 +311,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
         "WEFT_RELAY_ACCESS_TTL is a whole number of seconds from 1 to 86400",
       );
     config.accessTtlSeconds = seconds;
+  }
+  const preAuth = env["WEFT_RELAY_PREAUTH_SECONDS"];
+  if (preAuth !== undefined && preAuth !== "") {
+    if (!/^\d{1,4}$/.test(preAuth) || Number(preAuth) < 1)
+      throw new WeftError(
+        "INVALID_OPTIONS",
+        "WEFT_RELAY_PREAUTH_SECONDS is a whole number of seconds from 1 to 9999",
+      );
+    config.socketLimits = { preAuthSeconds: Number(preAuth) };
   }
   return config;
 }

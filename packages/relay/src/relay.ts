@@ -7,25 +7,24 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import {
-  type Message,
-  SUPPORTED_VERSIONS,
-  decodeMessage,
-  encodeMessage,
-  errorMessageFor,
-  frameLimits,
-  ProtocolError,
-} from "@weft/core";
+import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
 import uWS from "uWebSockets.js";
-import { PasswordHasher, TokenBucket, verifyAccessToken } from "./auth/index.js";
+import {
+  DEFAULT_LOGIN_LIMITS,
+  LoginGate,
+  PasswordHasher,
+  TokenBucket,
+  verifyAccessToken,
+} from "./auth/index.js";
 import type { RelayConfig } from "./config.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
-import { LogService, type Principal, type Session } from "./server/log-service.js";
+import { LogService, type Principal } from "./server/log-service.js";
 import { RelayMetrics } from "./server/metrics.js";
 import { FolderBlobs } from "./server/folder-blobs.js";
+import { DEFAULT_SOCKET_LIMITS, registerSocketServer } from "./server/ws-server.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
 /** A running relay. */
@@ -49,8 +48,6 @@ export interface StartOptions {
 }
 
 const VERSION = "0.1.0";
-/** Open WebSockets one client address may hold (a NAT of a few dozen devices fits). */
-const MAX_SOCKETS_PER_ADDRESS = 256;
 
 /** Starts a relay; resolves once it listens. */
 export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
@@ -69,18 +66,21 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
   });
-  const passwords = await PasswordHasher.start(
-    options.passwordLimits ? { limits: options.passwordLimits } : {},
-  );
+  const loginLimits = {
+    ...DEFAULT_LOGIN_LIMITS,
+    // --rate-limit 0 turns the per-address limits off, this one too.
+    ...(config.rateLimit === 0 ? { addressBurst: 1e9, addressPerSecond: 1e9 } : {}),
+    ...config.loginLimits,
+  };
+  const passwords = await PasswordHasher.start({
+    threads: loginLimits.concurrency,
+    ...(options.passwordLimits ? { limits: options.passwordLimits } : {}),
+  });
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
   const metrics = new RelayMetrics({
-    openSockets: () => sockets.size,
-    maxBufferedBytes: () => {
-      let max = 0;
-      for (const ws of sockets) max = Math.max(max, ws.getBufferedAmount());
-      return max;
-    },
+    openSockets: () => sockets.open,
+    maxBufferedBytes: () => sockets.maxBufferedBytes(),
     chunks: () => blobs.usage(),
     meta: () => meta.stats(),
     dataDir,
@@ -138,7 +138,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     blobs,
     jwtSecret,
     jwtPreviousSecrets,
-    passwords,
+    logins: new LoginGate(passwords, loginLimits),
     dummyHash,
     limits,
     observe,
@@ -207,105 +207,30 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     },
   });
 
-  // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
-  const sweeper = setInterval(() => service.sweep(), 1000);
-  sweeper.unref();
-
-  interface SocketData {
-    session?: Session;
-    gone: boolean;
-    address: string;
-  }
-  const perAddress = new Map<string, number>();
-  const sockets = new Set<uWS.WebSocket<SocketData>>();
-  app.ws<SocketData>("/v1/ws", {
-    maxPayloadLength: frameLimits.maxFrameBytes,
-    maxBackpressure: 4 * frameLimits.maxFrameBytes,
-    idleTimeout: 120,
-    sendPingsAutomatically: true,
-    upgrade: (res, req, context) => {
-      const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if ((perAddress.get(address) ?? 0) >= MAX_SOCKETS_PER_ADDRESS) {
-        metrics.rateLimited.inc();
-        audit.warn(
-          { event: "rate_limited", route: "/v1/ws" },
-          "too many connections from one address",
-        );
-        res.cork(() => {
-          res.writeStatus("429 Too Many Requests").writeHeader("retry-after", "10");
-          res.end(
-            JSON.stringify({ error: { code: "rate_limited", message: "too many connections" } }),
-          );
-        });
-        return;
-      }
-      res.upgrade<SocketData>(
-        { gone: false, address },
-        req.getHeader("sec-websocket-key"),
-        req.getHeader("sec-websocket-protocol"),
-        req.getHeader("sec-websocket-extensions"),
-        context,
-      );
+  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
+  const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
+    opened: () => metrics.connections.inc(),
+    bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
+    bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
+    message: (type) => metrics.messages.inc({ type }),
+    badFrame: () => {
+      metrics.messages.inc({ type: "bad_frame" });
+      metrics.errors.inc({ kind: "bad_frame" });
     },
-    open: (ws) => {
-      sockets.add(ws);
-      metrics.connections.inc();
-      const address = ws.getUserData().address;
-      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
-      const data = ws.getUserData();
-      data.session = {
-        greeted: false,
-        principal: undefined,
-        folders: new Set(),
-        send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
-        sendFrame: (frame: Uint8Array) => {
-          if (data.gone) return;
-          metrics.sentBytes.inc({ transport: "websocket" }, frame.length);
-          let dropped = false;
-          ws.cork(() => {
-            dropped = ws.send(frame, true) === 2;
-          });
-          // uWS drops a frame, silently, once a reader is maxBackpressure behind. A client
-          // missing one log entry would wait for it forever; closed, it reconnects and
-          // resubscribes from what it has applied.
-          if (dropped) {
-            metrics.slowConsumersClosed.inc();
-            data.gone = true;
-            ws.end(1013, "too far behind; reconnect and resubscribe");
-          }
-        },
-        close: (code, reason) => {
-          if (!data.gone) ws.end(code, reason);
-        },
-      };
+    refused: (reason) => {
+      metrics.rateLimited.inc();
+      audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
     },
-    message: (ws, bytes, isBinary) => {
-      const session = ws.getUserData().session!;
-      metrics.receivedBytes.inc({ transport: "websocket" }, bytes.byteLength);
-      let message: Message;
-      try {
-        if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
-        message = decodeMessage(new Uint8Array(bytes.slice(0)));
-      } catch (error) {
-        metrics.messages.inc({ type: "bad_frame" });
-        metrics.errors.inc({ kind: "bad_frame" });
-        session.send(errorMessageFor(error));
-        session.close(1002, "undecodable frame");
-        return;
-      }
-      metrics.messages.inc({ type: message.type });
-      service.handle(session, message);
-    },
-    close: (ws) => {
-      const data = ws.getUserData();
-      data.gone = true;
-      sockets.delete(ws);
-      const left = (perAddress.get(data.address) ?? 1) - 1;
-      if (left > 0) perAddress.set(data.address, left);
-      else perAddress.delete(data.address);
-      if (data.session) service.closed(data.session);
-    },
+    slowConsumerClosed: () => metrics.slowConsumersClosed.inc(),
   });
+
+  // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
+  // Also closes sockets that did not authenticate in time.
+  const sweeper = setInterval(() => {
+    service.sweep();
+    sockets.sweep();
+  }, 1000);
+  sweeper.unref();
   route(
     app,
     "any",
@@ -360,7 +285,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
       if (metricsSocket) uWS.us_listen_socket_close(metricsSocket);
-      for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
+      sockets.closeAll();
       await passwords.close();
       await blobs.close();
       meta.close();

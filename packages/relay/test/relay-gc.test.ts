@@ -55,7 +55,8 @@ async function setup(graceSeconds: number) {
       keyring,
       state: new MemoryStateStore(),
       blobs: new MemoryBlobStore(),
-      connect: () => createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket }),
+      connect: () =>
+        createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket, token }),
       token,
       remoteBlobs: remote,
       retention: { maxVersions: 1, maxAgeMs: 365 * 24 * 3600 * 1000 },

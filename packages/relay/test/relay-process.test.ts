@@ -97,7 +97,7 @@ describe("weft relay (real process)", () => {
         state: new MemoryStateStore(),
         blobs: new MemoryBlobStore(),
         connect: () =>
-          createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket }),
+          createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket, token }),
         token,
         remoteBlobs: new HttpBlobStore({ baseUrl: url, folderId, token }),
       });

@@ -64,7 +64,7 @@ async function replica(
     state: new MemoryStateStore(),
     blobs: new MemoryBlobStore(),
     connect: () =>
-      createWebSocketTransport(`${where().replace("http", "ws")}/v1/ws`, { WebSocket }),
+      createWebSocketTransport(`${where().replace("http", "ws")}/v1/ws`, { WebSocket, token }),
     token,
     remoteBlobs: {
       // The store is looked up per call, so it points at the relay that is running now.

@@ -393,7 +393,7 @@ export class RelayAccount {
   ): RelayReplicaOptions {
     const wsUrl = `${this.relay.replace(/^http/, "ws")}/v1/ws`;
     return {
-      connect: () => createWebSocketTransport(wsUrl, options),
+      connect: () => createWebSocketTransport(wsUrl, { ...options, token: this.token }),
       token: this.token,
       remoteBlobs: new HttpBlobStore({
         baseUrl: this.relay,

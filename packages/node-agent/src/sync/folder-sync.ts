@@ -157,6 +157,7 @@ export class FolderSync {
             connect: () =>
               createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
                 WebSocket,
+                token,
               }),
             token,
             reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },

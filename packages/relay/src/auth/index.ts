@@ -9,4 +9,5 @@ export {
 } from "./jwt.js";
 export { newRefreshToken, hashRefreshToken, newFamilyId, type NewRefreshToken } from "./refresh.js";
 export { PasswordHasher, type PasswordHasherOptions } from "./password-pool.js";
+export { LoginGate, DEFAULT_LOGIN_LIMITS, type LoginLimits } from "./login-gate.js";
 export { TokenBucket, type TokenBucketOptions, type TakeResult } from "./rate-limit.js";

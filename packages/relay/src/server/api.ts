@@ -14,7 +14,7 @@ import {
 import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
-  type PasswordHasher,
+  type LoginGate,
   type TokenBucket,
   hashRefreshToken,
   newFamilyId,
@@ -40,7 +40,8 @@ export interface ApiContext {
   jwtSecret: Uint8Array;
   /** Secrets of before a rotation, still accepted until their tokens expire. */
   jwtPreviousSecrets?: readonly Uint8Array[];
-  passwords: PasswordHasher;
+  /** Password hashing and checks, admitted per address and queued with known accounts first. */
+  logins: LoginGate;
   /** A hash of a random password, verified against when a user does not exist. */
   dummyHash: string;
   /** Rate limits per client address and per account. */
@@ -72,7 +73,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     if (password.length < 8)
       throw new ProtocolError("bad_frame", "password must be at least 8 characters");
     if (meta.accountByUser(user)) throw new ProtocolError("conflict", "that user name is taken");
-    const hash = await ctx.passwords.hash(password);
+    const hash = await ctx.logins.hash(req.address, password);
     try {
       const account = meta.createAccount(user, hash);
       ctx.audit("account.registered", { account: account.id });
@@ -91,7 +92,12 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     takeToken(ctx.limits.login, `${req.address} ${user}`);
     const account = meta.accountByUser(user);
     // Verify even for an unknown user, so timing does not tell which user names exist.
-    const ok = await ctx.passwords.verify(account?.passwordHash ?? ctx.dummyHash, password);
+    const ok = await ctx.logins.verify(
+      req.address,
+      account !== undefined,
+      account?.passwordHash ?? ctx.dummyHash,
+      password,
+    );
     if (!account || !ok) {
       ctx.audit("login.failed", { address: req.address });
       throw new ProtocolError("unauthorized", "wrong user name or password");

@@ -27,6 +27,21 @@ const NO_ECHO_VERSION = 3;
 export const MAX_SUBSCRIPTIONS = 256;
 /** Authenticated connections one account may hold at once. */
 export const MAX_SESSIONS_PER_ACCOUNT = 64;
+/**
+ * Subscribes (new or again) one connection may send in a burst, and per second after it: a
+ * device subscribing to every folder at once fits; a socket re-subscribing from seq 0 to make
+ * the relay resend a log again and again does not.
+ */
+export const SUBSCRIBE_BURST = MAX_SUBSCRIPTIONS;
+export const SUBSCRIBES_PER_SECOND = 2;
+/**
+ * A backlog replay sends its next batch only while the connection has less than this waiting
+ * to be written; the socket's drain resumes it. A reader that stops reading holds at most this
+ * plus one batch, never the log.
+ */
+export const REPLAY_HIGH_WATER_BYTES = 1024 * 1024;
+/** Bytes of one replay batch (one envelope larger than this still goes alone). */
+const REPLAY_BATCH_BYTES = 1024 * 1024;
 
 /** Who a connection is, once authenticated. */
 export interface Principal {
@@ -43,6 +58,10 @@ export interface Session {
   sendFrame(frame: Uint8Array): void;
   /** Ends the connection after what was sent (a protocol error). */
   close(code: number, reason: string): void;
+  /** Bytes sent but not yet written to the network; a replay waits while this is high. */
+  bufferedAmount?(): number;
+  /** Called once when the session authenticates (the server stops counting it as pre-auth). */
+  authenticated?(): void;
   greeted: boolean;
   /** The protocol version negotiated in `hello` (from 3 a session's own appends are not pushed back to it). */
   version?: number;
@@ -77,6 +96,10 @@ export class LogService {
     FolderId,
     Map<DeviceId, { status: PresenceStatus; payload?: Uint8Array }>
   >();
+  /** Backlog replays in progress: per session, per folder, the last seq sent. */
+  private readonly replays = new Map<Session, Map<FolderId, { after: number }>>();
+  /** Subscribe allowance per session (a token bucket of one key each). */
+  private readonly subscribeTokens = new WeakMap<Session, { tokens: number; at: number }>();
 
   constructor(
     private readonly meta: MetaStore,
@@ -99,6 +122,7 @@ export class LogService {
 
   /** The connection ended: its subscriptions end and peers see the device go offline. */
   closed(session: Session): void {
+    this.replays.delete(session);
     this.sessions.delete(session);
     for (const folderId of [...session.folders]) this.unsubscribe(session, folderId);
     const account = session.principal?.accountId;
@@ -138,6 +162,32 @@ export class LogService {
         this.end(session, new ProtocolError("forbidden", "you were removed from this folder"));
   }
 
+  /**
+   * Makes `session` authenticated as `principal` (its upgrade carried a valid token, or its
+   * `auth` did): counted toward the account's connections, ended when the token expires.
+   * @throws ProtocolError `rate_limited` past MAX_SESSIONS_PER_ACCOUNT, `forbidden` for
+   * another device than the session's
+   */
+  adopt(session: Session, principal: Principal): void {
+    if (session.principal && session.principal.deviceId !== principal.deviceId)
+      throw new Fatal("forbidden", "the connection is authenticated as another device");
+    if (!session.principal) {
+      const open = this.perAccount.get(principal.accountId) ?? 0;
+      if (open >= MAX_SESSIONS_PER_ACCOUNT)
+        throw new Fatal("rate_limited", "too many connections for this account");
+      this.perAccount.set(principal.accountId, open + 1);
+    }
+    // A second auth on the connection (a fresh token before the first expires) extends it.
+    session.principal = principal;
+    this.sessions.add(session);
+    session.authenticated?.();
+  }
+
+  /** The connection's send buffer drained: replays waiting on it go on. */
+  drained(session: Session): void {
+    if (this.replays.has(session)) this.pump(session);
+  }
+
   /** Every open session (for shutdown). */
   get sessionCount(): number {
     let n = 0;
@@ -164,17 +214,7 @@ export class LogService {
         } catch (error) {
           throw new Fatal("unauthorized", (error as Error).message);
         }
-        if (session.principal && session.principal.deviceId !== principal.deviceId)
-          throw new Fatal("forbidden", "the connection is authenticated as another device");
-        if (!session.principal) {
-          const open = this.perAccount.get(principal.accountId) ?? 0;
-          if (open >= MAX_SESSIONS_PER_ACCOUNT)
-            throw new Fatal("rate_limited", "too many connections for this account");
-          this.perAccount.set(principal.accountId, open + 1);
-        }
-        // A second auth on the connection (a fresh token before the first expires) extends it.
-        session.principal = principal;
-        this.sessions.add(session);
+        this.adopt(session, principal);
         return session.send({ type: "ok", requestId: m.requestId });
       }
       case "error":
@@ -259,18 +299,11 @@ export class LogService {
         "too_large",
         `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
       );
+    this.takeSubscribe(session);
     const head = this.meta.headSeq(folderId);
-    const page = (after: number) =>
-      this.meta.readLog(
-        folderId,
-        after,
-        frameLimits.maxEnvelopesPerBatch,
-        frameLimits.maxFrameBytes - 64 * 1024,
-      );
     // Entries every member device has acknowledged and a snapshot covers may be pruned. A
     // device asking from before them must load the snapshot first.
-    let first = page(m.afterSeq);
-    const next = first[0]?.seq;
+    const next = this.meta.firstSeqAfter(folderId, m.afterSeq);
     if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
       throw new ProtocolError(
         "not_found",
@@ -281,23 +314,65 @@ export class LogService {
     subs.add(session);
     session.folders.add(folderId);
     session.send({ type: "subscribed", requestId, folderId, headSeq: head });
-    // The backlog, in batches bounded by count and bytes, read from the store in pages.
-    let after = m.afterSeq;
-    for (;;) {
-      const items = first.length > 0 ? first : page(after);
-      first = [];
-      if (items.length === 0) break;
-      session.send({ type: "envelopes", folderId, items });
-      after = items[items.length - 1]!.seq;
-    }
-    const acks = this.meta.acks(folderId); // once, not once per online device
-    for (const device of this.onlineDevices(folderId))
-      if (device !== who.deviceId) session.send(this.presenceMessage(folderId, device, acks));
+    // The backlog streams in batches, each sent only once the socket has written most of the
+    // last; until it has caught up the session gets no live entries of the folder (the replay
+    // reads them from the log, in order). Subscribing again replaces a replay in progress.
+    let replays = this.replays.get(session);
+    if (!replays) this.replays.set(session, (replays = new Map<FolderId, { after: number }>()));
+    replays.set(folderId, { after: m.afterSeq });
     if (!wasOnline) this.broadcastPresence(folderId, who.deviceId);
+    this.pump(session);
+  }
+
+  /** @throws ProtocolError `rate_limited` when the session subscribes too often */
+  private takeSubscribe(session: Session): void {
+    const now = this.now();
+    const bucket = this.subscribeTokens.get(session) ?? { tokens: SUBSCRIBE_BURST, at: now };
+    bucket.tokens = Math.min(
+      SUBSCRIBE_BURST,
+      bucket.tokens + (Math.max(0, now - bucket.at) * SUBSCRIBES_PER_SECOND) / 1000,
+    );
+    bucket.at = now;
+    this.subscribeTokens.set(session, bucket);
+    if (bucket.tokens < 1)
+      throw new ProtocolError(
+        "rate_limited",
+        `more than ${SUBSCRIBES_PER_SECOND} subscribes per second; subscribe once per folder`,
+      );
+    bucket.tokens -= 1;
+  }
+
+  /** Sends replay batches while the session's socket keeps up; {@link drained} resumes. */
+  private pump(session: Session): void {
+    const replays = this.replays.get(session);
+    if (!replays) return;
+    const behind = () => (session.bufferedAmount?.() ?? 0) >= REPLAY_HIGH_WATER_BYTES;
+    for (const [folderId, replay] of replays) {
+      for (;;) {
+        if (session.ended || behind()) return;
+        const items = this.meta.readLog(
+          folderId,
+          replay.after,
+          frameLimits.maxEnvelopesPerBatch,
+          REPLAY_BATCH_BYTES,
+        );
+        if (items.length === 0) break;
+        session.send({ type: "envelopes", folderId, items });
+        replay.after = items[items.length - 1]!.seq;
+      }
+      replays.delete(folderId);
+      // Caught up: the presence of the folder's other devices, then live entries.
+      const acks = this.meta.acks(folderId); // once, not once per online device
+      const self = session.principal?.deviceId;
+      for (const device of this.onlineDevices(folderId))
+        if (device !== self) session.send(this.presenceMessage(folderId, device, acks));
+    }
+    this.replays.delete(session);
   }
 
   private unsubscribe(session: Session, folderId: FolderId): void {
     session.folders.delete(folderId);
+    this.replays.get(session)?.delete(folderId);
     const subs = this.subscribers.get(folderId);
     const device = session.principal?.deviceId;
     if (!subs?.delete(session) || !device) return;
@@ -378,6 +453,8 @@ export class LogService {
       // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
       // back doubled what the relay sent to a device that uploads a tree.
       if (sub === session && (session.version ?? 0) >= NO_ECHO_VERSION) continue;
+      // A session still replaying the folder's backlog reads this entry from the log in turn.
+      if (this.replays.get(sub)?.has(folderId)) continue;
       sub.sendFrame(frame);
     }
     for (const sub of expired) this.endExpired(sub);

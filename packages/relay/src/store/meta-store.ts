@@ -287,6 +287,12 @@ export interface MetaStore {
    */
   readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[];
   /**
+   * The seq of the first entry after `afterSeq`, undefined for none; reads no envelope, so a
+   * subscribe can check for pruned entries without loading one.
+   * @throws WeftError NOT_FOUND for an unknown folder
+   */
+  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined;
+  /**
    * The sequence number of a folder's newest entry, 0 for none.
    * @throws WeftError NOT_FOUND for an unknown folder
    */

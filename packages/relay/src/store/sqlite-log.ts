@@ -47,6 +47,19 @@ export function append(
 }
 
 /** MetaStore.readLog; to run in one read transaction. */
+/** The seq of the first entry after `afterSeq` (its size query reads no envelope). */
+export function firstSeqAfter(
+  q: Queries,
+  folderId: FolderId,
+  afterSeq: number,
+): number | undefined {
+  checkFolderId(folderId);
+  checkSeq(afterSeq, "afterSeq");
+  q.requireFolder(folderId);
+  for (const { seq } of q.logSizes.iterate(folderId, afterSeq, 1)) return seq;
+  return undefined;
+}
+
 export function read(
   q: Queries,
   folderId: FolderId,

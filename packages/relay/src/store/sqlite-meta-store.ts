@@ -385,6 +385,10 @@ export class SqliteMetaStore implements MetaStore {
     return this.read("readLog", () => log.read(this.q, folderId, afterSeq, limit, maxBytes));
   }
 
+  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined {
+    return this.read("firstSeqAfter", () => log.firstSeqAfter(this.q, folderId, afterSeq));
+  }
+
   headSeq(folderId: FolderId): number {
     checkFolderId(folderId);
     return this.run("headSeq", () => this.q.requireFolder(folderId).head_seq);

@@ -1,0 +1,370 @@
+/**
+ * The relay's WebSocket endpoint `/v1/ws`: admission (sockets per address, unauthenticated
+ * sockets per address and in all, a deadline to authenticate), frame limits by state and a
+ * message rate per socket, in front of the transport-free {@link LogService}.
+ */
+import {
+  type Message,
+  ProtocolError,
+  decodeMessage,
+  encodeMessage,
+  errorMessageFor,
+  frameLimits,
+  messageFrameLimits,
+} from "@weft/core";
+import type uWS from "uWebSockets.js";
+import type { LogService, Principal, Session } from "./log-service.js";
+
+/** How many sockets, in which state, the endpoint admits; see THREAT_MODEL.md for the bound. */
+export interface SocketLimits {
+  /** Open sockets one client address may hold (a NAT of a few dozen devices fits). */
+  perAddress: number;
+  /** Sockets not yet authenticated that one address may hold. */
+  preAuthPerAddress: number;
+  /** Sockets not yet authenticated, in all. */
+  preAuthTotal: number;
+  /** Seconds a socket has from its upgrade to a successful `auth`; then it is closed. */
+  preAuthSeconds: number;
+  /** Messages per second one socket may send, in bursts of ten times that. */
+  messagesPerSecond: number;
+}
+
+/** The defaults of {@link SocketLimits}. */
+export const DEFAULT_SOCKET_LIMITS: Readonly<SocketLimits> = Object.freeze({
+  perAddress: 256,
+  preAuthPerAddress: 16,
+  preAuthTotal: 1024,
+  preAuthSeconds: 10,
+  messagesPerSecond: 500,
+});
+
+/**
+ * Largest frame a socket that was not authenticated at its upgrade may send: `hello` and
+ * `auth` fit, an append of a small index update fits, a 16 MiB frame does not. uWS buffers a
+ * partial frame up to the route's `maxPayloadLength`, so this is what an unauthenticated
+ * socket can make the relay hold.
+ */
+export const SMALL_FRAME_BYTES = 16 * 1024;
+/** The subprotocol a client offers, with `weft.bearer.<access token>`, to authenticate at upgrade. */
+export const SUBPROTOCOL = "weft";
+const BEARER = "weft.bearer.";
+
+/** What the endpoint reports, for metrics and the audit stream. */
+export interface SocketEvents {
+  /** A socket was accepted. */
+  opened(): void;
+  bytesIn(bytes: number): void;
+  bytesOut(bytes: number): void;
+  /** A message was decoded (its type), or a frame could not be. */
+  message(type: string): void;
+  badFrame(): void;
+  refused(reason: string): void;
+  slowConsumerClosed(): void;
+}
+
+interface SocketData {
+  session?: Session;
+  gone: boolean;
+  address: string;
+  /** Authenticated (at upgrade, or by `auth` since): no longer counted as pre-auth. */
+  authenticated: boolean;
+  /** The principal its upgrade token named, adopted by the service at open. */
+  upgradePrincipal?: Principal;
+  /** Monotonic milliseconds by which a pre-auth socket must authenticate. */
+  deadline: number;
+  /** Message allowance (a token bucket of one key). */
+  tokens: number;
+  at: number;
+}
+
+/** The running endpoint: counts for metrics, and the hooks the relay's timers and close use. */
+export interface SocketServer {
+  readonly open: number;
+  readonly preAuth: number;
+  /** The most bytes waiting in one socket's send buffer (a reader falling behind the fan-out). */
+  maxBufferedBytes(): number;
+  /** Closes pre-auth sockets past their deadline (the relay calls this every second). */
+  sweep(): void;
+  /** Closes every socket (shutdown). */
+  closeAll(): void;
+}
+
+/**
+ * Registers `/v1/ws` on `app` twice, one path with two frame limits: a socket whose upgrade
+ * carries a valid access token (subprotocol `weft.bearer.<token>`) gets the full frame limit;
+ * any other gets {@link SMALL_FRAME_BYTES}, counts as pre-auth until its `auth` succeeds, and is
+ * closed if that takes longer than `preAuthSeconds`. uWS sets the frame limit per route, not per
+ * socket, so which route a socket lands on is decided at its upgrade.
+ */
+export function registerSocketServer(
+  app: uWS.TemplatedApp,
+  service: LogService,
+  authenticate: (token: string) => Principal,
+  limits: SocketLimits,
+  events: SocketEvents,
+  now: () => number = () => performance.now(),
+): SocketServer {
+  const perAddress = new Map<string, number>();
+  const preAuthPerAddress = new Map<string, number>();
+  const sockets = new Set<uWS.WebSocket<SocketData>>();
+  const pending = new Set<uWS.WebSocket<SocketData>>();
+  const burst = limits.messagesPerSecond * 10;
+
+  const count = (map: Map<string, number>, key: string, delta: number): void => {
+    const n = (map.get(key) ?? 0) + delta;
+    if (n > 0) map.set(key, n);
+    else map.delete(key);
+  };
+  const refuse = (res: uWS.HttpResponse, status: string, code: string, message: string): void => {
+    events.refused(message);
+    res.cork(() => {
+      res.writeStatus(status);
+      if (code === "rate_limited") res.writeHeader("retry-after", "10");
+      res.end(JSON.stringify({ error: { code, message } }));
+    });
+  };
+  const admit = (res: uWS.HttpResponse, address: string, preAuth: boolean): boolean => {
+    if ((perAddress.get(address) ?? 0) >= limits.perAddress) {
+      refuse(res, "429 Too Many Requests", "rate_limited", "too many connections");
+      return false;
+    }
+    if (
+      preAuth &&
+      (pending.size >= limits.preAuthTotal ||
+        (preAuthPerAddress.get(address) ?? 0) >= limits.preAuthPerAddress)
+    ) {
+      refuse(res, "429 Too Many Requests", "rate_limited", "too many unauthenticated connections");
+      return false;
+    }
+    return true;
+  };
+  const upgradeTo = (
+    res: uWS.HttpResponse,
+    req: uWS.HttpRequest,
+    context: uWS.us_socket_context_t,
+    data: SocketData,
+    protocol: string,
+  ): void => {
+    res.upgrade<SocketData>(
+      data,
+      req.getHeader("sec-websocket-key"),
+      protocol,
+      req.getHeader("sec-websocket-extensions"),
+      context,
+    );
+  };
+  const fresh = (address: string, authenticated: boolean): SocketData => ({
+    gone: false,
+    address,
+    authenticated,
+    deadline: now() + limits.preAuthSeconds * 1000,
+    tokens: burst,
+    at: now(),
+  });
+
+  const behavior = (
+    maxPayloadLength: number,
+  ): Omit<uWS.WebSocketBehavior<SocketData>, "upgrade"> => ({
+    maxPayloadLength,
+    maxBackpressure: 4 * frameLimits.maxFrameBytes,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    open: (ws) => {
+      const data = ws.getUserData();
+      sockets.add(ws);
+      events.opened();
+      count(perAddress, data.address, 1);
+      if (!data.authenticated) {
+        pending.add(ws);
+        count(preAuthPerAddress, data.address, 1);
+      }
+      data.session = {
+        greeted: false,
+        principal: undefined,
+        folders: new Set(),
+        send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
+        sendFrame: (frame: Uint8Array) => {
+          if (data.gone) return;
+          events.bytesOut(frame.length);
+          let dropped = false;
+          ws.cork(() => {
+            dropped = ws.send(frame, true) === 2;
+          });
+          // uWS drops a frame, silently, once a reader is maxBackpressure behind. A client
+          // missing one log entry would wait for it forever; closed, it reconnects and
+          // resubscribes from what it has applied.
+          if (dropped) {
+            events.slowConsumerClosed();
+            data.gone = true;
+            ws.end(1013, "too far behind; reconnect and resubscribe");
+          }
+        },
+        bufferedAmount: () => (data.gone ? 0 : ws.getBufferedAmount()),
+        close: (code, reason) => {
+          if (!data.gone) ws.end(code, reason);
+        },
+        authenticated: () => {
+          if (data.authenticated) return;
+          data.authenticated = true;
+          pending.delete(ws);
+          count(preAuthPerAddress, data.address, -1);
+        },
+      };
+      if (data.upgradePrincipal)
+        try {
+          service.adopt(data.session, data.upgradePrincipal);
+        } catch (error) {
+          data.session.send(errorMessageFor(error));
+          data.session.close(1008, (error as Error).message);
+        }
+    },
+    message: (ws, bytes, isBinary) => {
+      const data = ws.getUserData();
+      const session = data.session!;
+      events.bytesIn(bytes.byteLength);
+      // A token bucket of one key: cheaper than a map lookup on every message.
+      const t = now();
+      data.tokens = Math.min(
+        burst,
+        data.tokens + ((t - data.at) * limits.messagesPerSecond) / 1000,
+      );
+      data.at = t;
+      if (data.tokens < 1) {
+        session.send(
+          errorMessageFor(
+            new ProtocolError(
+              "rate_limited",
+              `more than ${limits.messagesPerSecond} messages per second`,
+            ),
+          ),
+        );
+        session.close(1008, "too many messages");
+        return;
+      }
+      data.tokens -= 1;
+      let message: Message;
+      try {
+        if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
+        message = decodeMessage(new Uint8Array(bytes.slice(0)));
+      } catch (error) {
+        events.badFrame();
+        session.send(errorMessageFor(error));
+        session.close(1002, "undecodable frame");
+        return;
+      }
+      events.message(message.type);
+      service.handle(session, message);
+    },
+    drain: (ws) => {
+      const session = ws.getUserData().session;
+      if (session) service.drained(session);
+    },
+    close: (ws) => {
+      const data = ws.getUserData();
+      data.gone = true;
+      sockets.delete(ws);
+      count(perAddress, data.address, -1);
+      if (pending.delete(ws)) count(preAuthPerAddress, data.address, -1);
+      if (data.session) service.closed(data.session);
+    },
+  });
+
+  // Matched first (a static path before a parametric one): a valid token at upgrade. Without
+  // one the request yields to the small route below; with a bad one it is refused here.
+  app.ws<SocketData>("/v1/ws", {
+    ...behavior(frameLimits.maxFrameBytes),
+    upgrade: (res, req, context) => {
+      const token = bearerOf(req.getHeader("sec-websocket-protocol"));
+      if (token === undefined) {
+        req.setYield(true);
+        return;
+      }
+      const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+      let principal: Principal;
+      try {
+        principal = authenticate(token);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : "the token is not valid";
+        refuse(res, "401 Unauthorized", "unauthorized", message);
+        return;
+      }
+      if (!admit(res, address, false)) return;
+      upgradeTo(
+        res,
+        req,
+        context,
+        { ...fresh(address, true), upgradePrincipal: principal },
+        SUBPROTOCOL,
+      );
+    },
+  });
+  app.ws<SocketData>("/v1/:socket", {
+    ...behavior(SMALL_FRAME_BYTES),
+    upgrade: (res, req, context) => {
+      if (req.getParameter(0) !== "ws") {
+        req.setYield(true);
+        return;
+      }
+      const address = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if (!admit(res, address, true)) return;
+      const offered = req.getHeader("sec-websocket-protocol");
+      upgradeTo(
+        res,
+        req,
+        context,
+        fresh(address, false),
+        offered.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : "",
+      );
+    },
+  });
+
+  return {
+    get open() {
+      return sockets.size;
+    },
+    get preAuth() {
+      return pending.size;
+    },
+    maxBufferedBytes: () => {
+      let max = 0;
+      for (const ws of sockets)
+        if (!ws.getUserData().gone) max = Math.max(max, ws.getBufferedAmount());
+      return max;
+    },
+    sweep: () => {
+      const t = now();
+      for (const ws of [...pending]) {
+        const data = ws.getUserData();
+        if (data.deadline > t || data.gone) continue;
+        data.session?.send(
+          errorMessageFor(
+            new ProtocolError(
+              "unauthorized",
+              `authenticate within ${limits.preAuthSeconds} s of connecting`,
+            ),
+          ),
+        );
+        data.gone = true;
+        // close(), not end(): the socket may hold a partial frame, freed only when it is gone.
+        ws.close();
+      }
+    },
+    closeAll: () => {
+      for (const ws of [...sockets]) ws.end(1001, "relay shutting down");
+    },
+  };
+}
+
+/** The access token a `Sec-WebSocket-Protocol` header offers as `weft.bearer.<token>`. */
+function bearerOf(header: string): string | undefined {
+  for (const part of header.split(",")) {
+    const p = part.trim();
+    if (
+      p.startsWith(BEARER) &&
+      p.length > BEARER.length &&
+      p.length <= BEARER.length + messageFrameLimits.auth
+    )
+      return p.slice(BEARER.length);
+  }
+  return undefined;
+}
