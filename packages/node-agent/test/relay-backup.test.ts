@@ -1,6 +1,7 @@
 // `weft relay backup` while a device writes through the relay, then `weft relay restore` into a
 // new data directory and a relay started on it at the same address: a device that was away
-// resumes from it, gets every file the backup holds, whole, and sends its own change.
+// resumes from it, gets every file the backup holds, whole, and sends its own change; one that
+// synced past the backup is told the relay lost entries (recovering from that is not built).
 // Along the way the writer's daemon is watched through its metrics (`--metrics-port`), as an
 // operator would.
 import type { ChildProcess } from "node:child_process";
@@ -106,6 +107,10 @@ test("a backup taken while a device writes restores into a relay that devices re
   expect(backup.status).toBe(0);
   expect(backup.stdout).toMatch(/^backed up .* 1 folders, \d+ chunks/);
 
+  // One more after the backup: ana is now past what the backup holds.
+  await write("after.txt");
+  await waitFor(() => settled(metrics, 3 + n + 1), 60_000, "after.txt sent");
+
   // The relay is lost. Ben, away all along, writes a file of his own meanwhile.
   daemon.kill("SIGTERM");
   await new Promise((resolve) => daemon.once("exit", resolve));
@@ -116,6 +121,10 @@ test("a backup taken while a device writes restores into a relay that devices re
   expect(restore.stderr).toBe("");
   expect(restore.status).toBe(0);
   restored = await startRelayProcess({}, restoredDir, { port: relay.port });
+  // Ana, who synced past the backup, is told the relay lost entries (not yet repaired).
+  const anaAgain = ana.spawn(["sync", "--rescan", "600", "--metrics-port", "0"]);
+  daemons.push(anaAgain);
+  const anaMetrics = await metricsUrlOf(anaAgain);
 
   const sync = await ben.run(["sync", "--once", "--timeout", "60", "--json"]);
   expect(sync.stderr).toBe("");
@@ -134,4 +143,13 @@ test("a backup taken while a device writes restores into a relay that devices re
     .folders;
   expect(folders[0]!.bytesUploaded).toBeGreaterThan(0);
   expect(folders[0]!.pendingOut).toBe(0);
+
+  await waitFor(
+    async () => (await metric(anaMetrics, "weft_agent_problems")) > 0,
+    60_000,
+    "ana's problem",
+  );
+  expect((await ana.run(["status", "--json"])).stdout).toMatch(
+    /the relay's log of this folder ends at entry \d+, but this device has applied up to \d+/,
+  );
 });

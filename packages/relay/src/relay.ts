@@ -262,8 +262,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     try {
       metricsSocket = await listen(metricsApp, config.host, config.metricsPort!);
     } catch (error) {
+      clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
       await passwords.close();
+      await blobs.close();
       meta.close();
       throw error;
     }

@@ -1,9 +1,13 @@
 // The relay's /metrics as Prometheus sees it: behind a token and on its own port, counting what
 // a client did, accepted by `promtool check metrics`; and the deploy/ alert rules and Grafana
 // dashboard checked against it (promtool on the rules, every metric they query present live).
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -67,6 +71,33 @@ describe("relay /metrics", () => {
     expect(text).toContain("process_cpu_seconds_total");
     expect(text).not.toContain(TOKEN);
     expect(relay.logs()).not.toContain(TOKEN);
+  });
+
+  test("a metrics port already taken stops the relay with the reason", async () => {
+    // Taken by a plain server: two uWS relays would share a port (SO_REUSEPORT) instead.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const taken = (server.address() as AddressInfo).port;
+    const data = await mkdtemp(join(tmpdir(), "weft-relay-metrics-"));
+    try {
+      const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+      const child = spawn(process.execPath, [cli, "--port", "0", "--data", data], {
+        env: {
+          ...process.env,
+          WEFT_RELAY_METRICS_PORT: String(taken),
+          WEFT_RELAY_LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise((resolve) => child.once("exit", resolve));
+      expect(stderr).toContain(`cannot listen on 127.0.0.1:${taken} (in use?)`);
+      expect(code).toBe(1);
+    } finally {
+      server.close();
+      await rm(data, { recursive: true, force: true });
+    }
   });
 
   test("counts a folder, a stored chunk and the bytes a client sent", async () => {

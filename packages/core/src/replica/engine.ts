@@ -439,6 +439,19 @@ export class SyncEngine {
         sub = await subscribe();
       }
       this.headSeq = Math.max(this.headSeq, sub.headSeq);
+      // A relay's log only grows: one that ends before what this device applied has lost
+      // entries (restored from an older backup). Said here, not repaired: README, "Backup and
+      // restore", has what that means for the folder.
+      if (sub.headSeq < this.ctx.meta.appliedSeq)
+        this.report(
+          new WeftError(
+            "INTEGRITY",
+            `the relay's log of this folder ends at entry ${sub.headSeq}, but this device has ` +
+              `applied up to ${this.ctx.meta.appliedSeq}: the relay lost entries (restored from ` +
+              "an older backup?), and changes made since may not reach every device",
+          ),
+          "subscribing to the folder's log",
+        );
       if (this.conn !== conn || !conn.isOpen)
         throw new ProtocolError("unavailable", "connection closed while subscribing");
       this.retry.reset();

@@ -4,7 +4,7 @@ import { ControlServer } from "../control/index.js";
 import { AgentError, type FolderRecord } from "../home/index.js";
 import type { ConnectionOptions } from "../sync/folder-sync.js";
 import { DEFAULT_ROTATION, agentVersion, followFolderLog, openAgentLog } from "../log/index.js";
-import { type MetricsServer, startMetricsServer } from "../metrics/index.js";
+import type { MetricsServer } from "../metrics/index.js";
 import { runDaemon } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
 import { startDashboard } from "../ui/index.js";
@@ -79,8 +79,11 @@ export async function runSyncDaemon(
         if (dashboard) logger.info("dashboard served (its URL: weft ui)");
         let metrics: MetricsServer | undefined;
         try {
+          // Loaded only when asked for: prom-client is not needed by every weft command.
           metrics =
-            metricsPort === undefined ? undefined : await startMetricsServer(syncs, metricsPort);
+            metricsPort === undefined
+              ? undefined
+              : await (await import("../metrics/index.js")).startMetricsServer(syncs, metricsPort);
         } catch (error) {
           await control?.close();
           await dashboard?.close();
