@@ -27,6 +27,11 @@ export interface RelayConfig {
    * (default 3600; 0: a delete request removes at once).
    */
   gcGraceSeconds: number;
+  /**
+   * Seconds a chunk garbage collection removed stays in quarantine, restored by any use, before
+   * it is purged (default 604800, a week; 0: purged at once). Counted against the quota.
+   */
+  gcQuarantineSeconds: number;
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
   /**
@@ -45,6 +50,7 @@ export const DEFAULTS = Object.freeze({
   rateLimit: 500,
   logLevel: "info" as const,
   gcGraceSeconds: 3600,
+  gcQuarantineSeconds: 7 * 24 * 3600,
   folderQuota: 100 * 1024 ** 3,
 });
 
@@ -98,6 +104,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: `seconds a chunk is safe from deletion after its last use (default ${DEFAULTS.gcGraceSeconds})`,
   },
   {
+    flag: "--gc-quarantine",
+    env: "WEFT_RELAY_GC_QUARANTINE",
+    key: "gcQuarantineSeconds",
+    help: `seconds a collected chunk stays restorable (default ${DEFAULTS.gcQuarantineSeconds}; 0: none)`,
+  },
+  {
     flag: "--folder-quota",
     env: "WEFT_RELAY_FOLDER_QUOTA",
     key: "folderQuota",
@@ -112,6 +124,7 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   rateLimit: "N",
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
+  gcQuarantineSeconds: "SECONDS",
   folderQuota: "BYTES",
 };
 
@@ -178,6 +191,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       "INVALID_OPTIONS",
       "--gc-grace (WEFT_RELAY_GC_GRACE) is a whole number of seconds, 0 or more",
     );
+  const gcQuarantineSeconds = wholeSeconds(
+    values.get("gcQuarantineSeconds"),
+    DEFAULTS.gcQuarantineSeconds,
+    "--gc-quarantine (WEFT_RELAY_GC_QUARANTINE)",
+  );
   const quotaText = values.get("folderQuota");
   const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
   if (folderQuota === undefined)
@@ -193,6 +211,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     rateLimit,
     logLevel: logLevel as RelayConfig["logLevel"],
     gcGraceSeconds,
+    gcQuarantineSeconds,
     folderQuota,
   };
   const cert = values.get("tlsCert");
@@ -223,6 +242,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     config.accessTtlSeconds = seconds;
   }
   return config;
+}
+
+/**
+ * A whole number of seconds from a flag's text, or `fallback` when absent.
+ * @throws WeftError INVALID_OPTIONS naming the option
+ */
+function wholeSeconds(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const seconds = Number(text);
+  if (!/^\d{1,10}$/.test(text) || !Number.isSafeInteger(seconds))
+    throw new WeftError("INVALID_OPTIONS", `${name} is a whole number of seconds, 0 or more`);
+  return seconds;
 }
 
 const UNITS: Record<string, number> = {

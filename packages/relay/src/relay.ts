@@ -63,6 +63,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const blobs = new FolderBlobs(join(dataDir, "chunks"), {
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
+    gcQuarantineSeconds: config.gcQuarantineSeconds,
   });
   const passwords = await PasswordHasher.start(
     options.passwordLimits ? { limits: options.passwordLimits } : {},

@@ -13,6 +13,8 @@ export interface FolderBlobsOptions {
   folderQuota?: number;
   /** How long a chunk stays safe from garbage collection after it was last touched (default 3600). */
   gcGraceSeconds?: number;
+  /** How long a collected chunk stays in quarantine, restorable, before it is purged (default 0). */
+  gcQuarantineSeconds?: number;
 }
 
 /** See the module comment. */
@@ -21,6 +23,7 @@ export class FolderBlobs {
   /** The grace period of garbage collection, in milliseconds. */
   readonly gcGraceMs: number;
   private readonly quota: number;
+  private readonly quarantineMs: number;
 
   constructor(
     private readonly dir: string,
@@ -28,13 +31,17 @@ export class FolderBlobs {
   ) {
     this.quota = options.folderQuota ?? 0;
     this.gcGraceMs = (options.gcGraceSeconds ?? 3600) * 1000;
+    this.quarantineMs = (options.gcQuarantineSeconds ?? 0) * 1000;
   }
 
   /** The store of `folderId` (the caller has checked membership and the id's shape). */
   of(folderId: FolderId): Promise<DiskBlobStore> {
     let store = this.stores.get(folderId);
     if (!store) {
-      store = DiskBlobStore.open(join(this.dir, folderId), { quota: this.quota });
+      store = DiskBlobStore.open(join(this.dir, folderId), {
+        quota: this.quota,
+        quarantineMs: this.quarantineMs,
+      });
       this.stores.set(folderId, store);
       store.catch(() => this.stores.delete(folderId));
     }
