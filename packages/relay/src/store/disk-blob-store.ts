@@ -20,8 +20,8 @@ import { MAX_PARTIALS, PartialUploads } from "./partial-uploads.js";
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
   /**
-   * Most bytes the store holds: chunks, chunks in quarantine and unfinished uploads; 0 or
-   * absent: no limit.
+   * Most bytes the store holds: chunks and unfinished uploads (and, apart, as much again in
+   * quarantine); 0 or absent: no limit.
    */
   quota?: number;
   /**
@@ -85,7 +85,7 @@ const PURGE_EVERY_MS = 60 * 1000;
  *   touch.
  * - With a quota, a put that would take the total over it fails with ProtocolError
  *   `quota_exceeded`; bytes being written count already, so parallel puts cannot overshoot,
- *   and so do unfinished uploads (by their declared totals) and chunks in quarantine.
+ *   and so do unfinished uploads (by their declared totals).
  * - Resumable uploads (`putPart`) gather their parts in `.partial/` (see PartialUploads) and
  *   become a chunk, atomically, when the last part arrives.
  * - Garbage collection cannot lose content a device still holds: with a quarantine time,
@@ -93,7 +93,9 @@ const PURGE_EVERY_MS = 60 * 1000;
  *   relay cannot check a collect request (manifests are sealed), so one that names current
  *   content must be undoable: any use of a quarantined id (`has`, `put`, `get`, a part)
  *   renames it back, and only after the quarantine time is it purged. Quarantine is invisible
- *   to `size()` and the listing, but counts against the quota: a collect is no way around it.
+ *   to `size()`, the listing and the quota (garbage collection frees room at once), but holds
+ *   at most the quota's worth of bytes: past that the oldest go early, so uploading and
+ *   collecting in turn cannot fill the disk.
  */
 export class DiskBlobStore implements BlobStore {
   private count: number;
@@ -265,6 +267,7 @@ export class DiskBlobStore implements BlobStore {
         }),
       ),
     );
+    if (this.quota !== null && this.quarantinedBytes > this.quota) await this.trim(this.quota);
     return {
       deleted: unique.filter((_, i) => outcomes[i] === "deleted"),
       kept: unique.filter((_, i) => outcomes[i] === "kept"),
@@ -369,7 +372,7 @@ export class DiskBlobStore implements BlobStore {
     });
   }
 
-  /** The chunks in quarantine (not in `size()`, but counted against the quota). */
+  /** The chunks in quarantine (not in `size()`, nor counted against the quota). */
   quarantined(): QuarantineSize {
     return { count: this.quarantine.size, bytes: this.quarantinedBytes };
   }
@@ -391,6 +394,19 @@ export class DiskBlobStore implements BlobStore {
 
   private pathOf(id: ChunkId): string {
     return join(this.dir, id.slice(0, 2), id.slice(2, 4), id);
+  }
+
+  /** Purges the oldest chunks in quarantine until it holds at most `limit` bytes. */
+  private async trim(limit: number): Promise<void> {
+    const oldestFirst = [...this.quarantine].sort((a, b) => a[1].since - b[1].since);
+    let bytes = this.quarantinedBytes;
+    const purged: ChunkId[] = [];
+    for (const [id, q] of oldestFirst) {
+      if (bytes <= limit) break;
+      bytes -= q.size;
+      purged.push(id);
+    }
+    await Promise.all(purged.map((id) => this.exclusive(id, "purge", () => this.purgeOne(id))));
   }
 
   /** {@link touch}, and when absent but in quarantine, restores it; false when neither. */
@@ -460,7 +476,7 @@ export class DiskBlobStore implements BlobStore {
 
   /** @throws ProtocolError quota_exceeded if `size` more bytes would not fit */
   private checkQuota(size: number): void {
-    const used = this.bytes + this.quarantinedBytes + this.partials.declaredBytes + this.reserved;
+    const used = this.bytes + this.partials.declaredBytes + this.reserved;
     if (this.quota === null || used + size <= this.quota) return;
     throw new ProtocolError(
       "quota_exceeded",
