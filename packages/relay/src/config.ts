@@ -32,6 +32,11 @@ export interface RelayConfig {
    * it is purged (default 604800, a week; 0: purged at once). Counted against the quota.
    */
   gcQuarantineSeconds: number;
+  /**
+   * Seconds after its last ack in a folder that a device stops holding back the folder's log
+   * pruning (default 2592000, 30 days; 0: never); it loads the snapshot when it returns.
+   */
+  pruneSilentSeconds: number;
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
   /**
@@ -51,6 +56,7 @@ export const DEFAULTS = Object.freeze({
   logLevel: "info" as const,
   gcGraceSeconds: 3600,
   gcQuarantineSeconds: 7 * 24 * 3600,
+  pruneSilentSeconds: 30 * 24 * 3600,
   folderQuota: 100 * 1024 ** 3,
 });
 
@@ -110,6 +116,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: `seconds a collected chunk stays restorable (default ${DEFAULTS.gcQuarantineSeconds}; 0: none)`,
   },
   {
+    flag: "--prune-silent-after",
+    env: "WEFT_RELAY_PRUNE_SILENT_AFTER",
+    key: "pruneSilentSeconds",
+    help: `seconds a device may go without acking before pruning skips it (default ${DEFAULTS.pruneSilentSeconds}; 0: never)`,
+  },
+  {
     flag: "--folder-quota",
     env: "WEFT_RELAY_FOLDER_QUOTA",
     key: "folderQuota",
@@ -125,6 +137,7 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
   gcQuarantineSeconds: "SECONDS",
+  pruneSilentSeconds: "SECONDS",
   folderQuota: "BYTES",
 };
 
@@ -134,11 +147,11 @@ export const HELP = `weft relay — the Weft relay: stores ciphertext and metada
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
 
 Options (each also settable by environment; a flag wins over the environment):
-${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(18)} ${f.env.padEnd(22)} ${f.help}`).join("\n")}
-  ${"".padEnd(18)} ${"WEFT_RELAY_JWT_SECRET".padEnd(22)} token signing secret (environment only); default:
-  ${"".padEnd(18)} ${"".padEnd(22)} generated once and kept in DIR/jwt-secret (mode 0600)
-  ${"".padEnd(18)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(22)} access token lifetime in seconds, 1 to 86400 (default 900)
-  --help, -h                                      this text
+${FLAGS.map((f) => `  ${`${f.flag} ${PLACEHOLDER[f.key] ?? "F"}`.padEnd(28)} ${f.env.padEnd(30)} ${f.help}`).join("\n")}
+  ${"".padEnd(28)} ${"WEFT_RELAY_JWT_SECRET".padEnd(30)} token signing secret (environment only); default:
+  ${"".padEnd(28)} ${"".padEnd(30)} generated once and kept in DIR/jwt-secret (mode 0600)
+  ${"".padEnd(28)} ${"WEFT_RELAY_ACCESS_TTL".padEnd(30)} access token lifetime in seconds, 1 to 86400 (default 900)
+  --help, -h                                                  this text
 
 Example:
   weft relay --port 8787 --data /var/lib/weft-relay
@@ -196,6 +209,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     DEFAULTS.gcQuarantineSeconds,
     "--gc-quarantine (WEFT_RELAY_GC_QUARANTINE)",
   );
+  const pruneSilentSeconds = wholeSeconds(
+    values.get("pruneSilentSeconds"),
+    DEFAULTS.pruneSilentSeconds,
+    "--prune-silent-after (WEFT_RELAY_PRUNE_SILENT_AFTER)",
+  );
   const quotaText = values.get("folderQuota");
   const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
   if (folderQuota === undefined)
@@ -212,6 +230,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     logLevel: logLevel as RelayConfig["logLevel"],
     gcGraceSeconds,
     gcQuarantineSeconds,
+    pruneSilentSeconds,
     folderQuota,
   };
   const cert = values.get("tlsCert");

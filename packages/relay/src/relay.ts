@@ -162,14 +162,21 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       throw new ProtocolError("unauthorized", "unknown device");
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
-  const service = new LogService(meta, blobs, authenticate, {
-    appended: () => metrics.inc("weft_relay_envelopes_appended_total"),
-    signatureFailure: (who, folderId) =>
-      audit.warn(
-        { event: "signature_failure", account: who.accountId, folder: folderId },
-        "signature failure",
-      ),
-  });
+  const service = new LogService(
+    meta,
+    blobs,
+    authenticate,
+    {
+      appended: () => metrics.inc("weft_relay_envelopes_appended_total"),
+      signatureFailure: (who, folderId) =>
+        audit.warn(
+          { event: "signature_failure", account: who.accountId, folder: folderId },
+          "signature failure",
+        ),
+    },
+    Date.now,
+    config.pruneSilentSeconds * 1000,
+  );
 
   // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
   const sweeper = setInterval(() => service.sweep(), 1000);
