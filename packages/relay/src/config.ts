@@ -37,6 +37,8 @@ export interface RelayConfig {
    * pruning (default 2592000, 30 days; 0: never); it loads the snapshot when it returns.
    */
   pruneSilentSeconds: number;
+  /** Most folders one account may own (default 100; 0: unlimited). */
+  accountFolders: number;
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
   /**
@@ -57,6 +59,7 @@ export const DEFAULTS = Object.freeze({
   gcGraceSeconds: 3600,
   gcQuarantineSeconds: 7 * 24 * 3600,
   pruneSilentSeconds: 30 * 24 * 3600,
+  accountFolders: 100,
   folderQuota: 100 * 1024 ** 3,
 });
 
@@ -122,6 +125,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: `seconds a device may go without acking before pruning skips it (default ${DEFAULTS.pruneSilentSeconds}; 0: never)`,
   },
   {
+    flag: "--account-folders",
+    env: "WEFT_RELAY_ACCOUNT_FOLDERS",
+    key: "accountFolders",
+    help: `folders one account may own (default ${DEFAULTS.accountFolders}; 0: unlimited)`,
+  },
+  {
     flag: "--folder-quota",
     env: "WEFT_RELAY_FOLDER_QUOTA",
     key: "folderQuota",
@@ -138,6 +147,7 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   gcGraceSeconds: "SECONDS",
   gcQuarantineSeconds: "SECONDS",
   pruneSilentSeconds: "SECONDS",
+  accountFolders: "N",
   folderQuota: "BYTES",
 };
 
@@ -214,6 +224,13 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     DEFAULTS.pruneSilentSeconds,
     "--prune-silent-after (WEFT_RELAY_PRUNE_SILENT_AFTER)",
   );
+  const foldersText = values.get("accountFolders");
+  const accountFolders = foldersText === undefined ? DEFAULTS.accountFolders : Number(foldersText);
+  if (foldersText !== undefined && !/^\d{1,9}$/.test(foldersText))
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--account-folders (WEFT_RELAY_ACCOUNT_FOLDERS) is a whole number, 0 or more",
+    );
   const quotaText = values.get("folderQuota");
   const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
   if (folderQuota === undefined)
@@ -231,6 +248,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     gcGraceSeconds,
     gcQuarantineSeconds,
     pruneSilentSeconds,
+    accountFolders,
     folderQuota,
   };
   const cert = values.get("tlsCert");

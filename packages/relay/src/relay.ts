@@ -128,6 +128,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     sessionsEnded: (accountId, deviceId, reason) =>
       service.endSessionsOf(accountId, deviceId, reason),
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
+    accountFolders: config.accountFolders,
   });
   route(
     app,

@@ -210,6 +210,11 @@ export class LogService {
         const head = this.meta.headSeq(m.folderId);
         if (m.coversSeq > head)
           throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
+        // Sealed under a key the folder does not have yet: no member could open it, and it
+        // would still replace the folder's snapshot.
+        const epoch = this.meta.folder(m.folderId)?.epoch ?? 0;
+        if (m.epoch > epoch)
+          throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
         this.meta.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
         session.send({ type: "ok", requestId });
         // A new snapshot is when older entries may become unneeded: those every member device
