@@ -4,6 +4,11 @@
 // exactly those from the relay's chunk directory, and a device that joins afterwards still gets
 // the current file and can restore the oldest version history kept.
 //
+// A second case: a GC request that names current content (the relay cannot tell; here with no
+// grace left and no quarantine, so the chunks are gone at once) loses nothing a device holds:
+// the next `weft sync --once` of a device with the files has-checks the current tree's chunks
+// and uploads what the relay lacks, and a device that joins afterwards gets every file.
+//
 // The edits run in this process (the agent's own FolderSync on ana's home, one pass per edit:
 // 23 `weft sync --once` processes would take most of a minute); gc and everything a user checks
 // afterwards run as `weft` processes.
@@ -14,6 +19,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { Home } from "../src/home/index.js";
 import type { FolderSync } from "../src/sync/folder-sync.js";
 import { openFolders } from "../src/sync/run.js";
+import { call } from "../../relay/test/helpers/relay-process.js";
 import {
   type Device,
   type RelayProcess,
@@ -41,12 +47,12 @@ async function chunkFiles(): Promise<string[]> {
   const dir = join(relay.dir, "data", "chunks", folderId);
   const out: string[] = [];
   for (const rel of await readdir(dir, { recursive: true }))
-    if ((await stat(join(dir, rel))).isFile()) out.push(rel);
+    if (!rel.startsWith(".") && (await stat(join(dir, rel))).isFile()) out.push(rel);
   return out;
 }
 
 beforeAll(async () => {
-  relay = await startRelayProcess({ WEFT_RELAY_GC_GRACE: "1" });
+  relay = await startRelayProcess({ WEFT_RELAY_GC_GRACE: "1", WEFT_RELAY_GC_QUARANTINE: "0" });
   ana = await makeDevice("ana");
   ben = await makeDevice("ben");
   await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
@@ -107,3 +113,50 @@ test("weft gc deletes the chunks of versions that fell out of history, and only 
   await ben.ok(["restore", benFile, "--version", String(VERSIONS - DROPPED - 1)]);
   expect(await readFile(benFile, "utf8")).toBe(version(DROPPED));
 }, 180_000);
+
+test("after an owner's GC request deletes current chunks, a device re-uploads them and a new device gets every file", async () => {
+  const files = { "a.txt": "alpha\n".repeat(500), "b.txt": "bravo\n".repeat(3000) };
+  for (const [path, text] of Object.entries(files))
+    await writeSettled(join(ana.folder, path), text);
+  await ana.ok(["sync", "--once"]);
+  await ben.ok(["sync", "--once"]);
+  expect(await readFile(join(ben.folder, "b.txt"), "utf8")).toBe(files["b.txt"]);
+
+  // The owner's account asks the relay to delete every chunk it lists, current content too,
+  // until the grace period (a second) has passed for all of them.
+  const login = await call(relay.url, "POST", "/v1/auth/login", {
+    user: "ana",
+    password: "ana-correct-horse",
+  });
+  const token = login.json["accessToken"] as string;
+  const blobs = `/v1/folders/${folderId}/blobs`;
+  const { json: listing } = await call(relay.url, "GET", `${blobs}/ids`, undefined, token);
+  const ids = listing["ids"] as string[];
+  await waitFor(
+    async () =>
+      (await call(relay.url, "POST", `${blobs}/delete`, { ids }, token)).status === 200 &&
+      (await chunkFiles()).length === 0,
+    30_000,
+    "the relay to delete every chunk",
+  );
+
+  // Ben still holds the current files: his next sync finds the relay lacks their chunks and
+  // puts them back (the log.txt of the first test, a.txt and b.txt).
+  await ben.ok(["sync", "--once"]);
+  expect((await chunkFiles()).length).toBe(3);
+
+  // A device that joins now gets every file, byte for byte.
+  const cleo = await makeDevice("cleo");
+  try {
+    await enroll(cleo, relay.url);
+    const { invite } = await ana.ok(["folder", "invite", folderId, "--role", "viewer"]);
+    await cleo.ok(["folder", "join", "-", cleo.folder], { input: `${invite as string}\n` });
+    await cleo.ok(["sync", "--once"]);
+    for (const [path, text] of Object.entries(files))
+      expect(await readFile(join(cleo.folder, path), "utf8")).toBe(text);
+    // The version ben restored at the end of the first test.
+    expect(await readFile(join(cleo.folder, "log.txt"), "utf8")).toBe(version(DROPPED));
+  } finally {
+    await cleo.dispose();
+  }
+}, 120_000);

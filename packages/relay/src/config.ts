@@ -37,6 +37,18 @@ export interface RelayConfig {
    * (default 3600; 0: a delete request removes at once).
    */
   gcGraceSeconds: number;
+  /**
+   * Seconds a chunk garbage collection removed stays in quarantine, restored by any use, before
+   * it is purged (default 604800, a week; 0: purged at once). Counted against the quota.
+   */
+  gcQuarantineSeconds: number;
+  /**
+   * Seconds after its last ack in a folder that a device stops holding back the folder's log
+   * pruning (default 2592000, 30 days; 0: never); it loads the snapshot when it returns.
+   */
+  pruneSilentSeconds: number;
+  /** Most folders one account may own (default 100; 0: unlimited). */
+  accountFolders: number;
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
   /**
@@ -70,6 +82,9 @@ export const DEFAULTS = Object.freeze({
   rateLimit: 500,
   logLevel: "info" as const,
   gcGraceSeconds: 3600,
+  gcQuarantineSeconds: 7 * 24 * 3600,
+  pruneSilentSeconds: 30 * 24 * 3600,
+  accountFolders: 100,
   folderQuota: 100 * 1024 ** 3,
 });
 
@@ -123,6 +138,24 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: `seconds a chunk is safe from deletion after its last use (default ${DEFAULTS.gcGraceSeconds})`,
   },
   {
+    flag: "--gc-quarantine",
+    env: "WEFT_RELAY_GC_QUARANTINE",
+    key: "gcQuarantineSeconds",
+    help: `seconds a collected chunk stays restorable (default ${DEFAULTS.gcQuarantineSeconds}; 0: none)`,
+  },
+  {
+    flag: "--prune-silent-after",
+    env: "WEFT_RELAY_PRUNE_SILENT_AFTER",
+    key: "pruneSilentSeconds",
+    help: `seconds a device may go without acking before pruning skips it (default ${DEFAULTS.pruneSilentSeconds}; 0: never)`,
+  },
+  {
+    flag: "--account-folders",
+    env: "WEFT_RELAY_ACCOUNT_FOLDERS",
+    key: "accountFolders",
+    help: `folders one account may own (default ${DEFAULTS.accountFolders}; 0: unlimited)`,
+  },
+  {
     flag: "--folder-quota",
     env: "WEFT_RELAY_FOLDER_QUOTA",
     key: "folderQuota",
@@ -145,6 +178,9 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   rateLimit: "N",
   logLevel: "LEVEL",
   gcGraceSeconds: "SECONDS",
+  gcQuarantineSeconds: "SECONDS",
+  pruneSilentSeconds: "SECONDS",
+  accountFolders: "N",
   folderQuota: "BYTES",
   metricsPort: "P",
 };
@@ -246,6 +282,23 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       "INVALID_OPTIONS",
       "--gc-grace (WEFT_RELAY_GC_GRACE) is a whole number of seconds, 0 or more",
     );
+  const gcQuarantineSeconds = wholeSeconds(
+    values.get("gcQuarantineSeconds"),
+    DEFAULTS.gcQuarantineSeconds,
+    "--gc-quarantine (WEFT_RELAY_GC_QUARANTINE)",
+  );
+  const pruneSilentSeconds = wholeSeconds(
+    values.get("pruneSilentSeconds"),
+    DEFAULTS.pruneSilentSeconds,
+    "--prune-silent-after (WEFT_RELAY_PRUNE_SILENT_AFTER)",
+  );
+  const foldersText = values.get("accountFolders");
+  const accountFolders = foldersText === undefined ? DEFAULTS.accountFolders : Number(foldersText);
+  if (foldersText !== undefined && !/^\d{1,9}$/.test(foldersText))
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--account-folders (WEFT_RELAY_ACCOUNT_FOLDERS) is a whole number, 0 or more",
+    );
   const quotaText = values.get("folderQuota");
   const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
   if (folderQuota === undefined)
@@ -261,6 +314,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     rateLimit,
     logLevel: logLevel as RelayConfig["logLevel"],
     gcGraceSeconds,
+    gcQuarantineSeconds,
+    pruneSilentSeconds,
+    accountFolders,
     folderQuota,
   };
   const cert = values.get("tlsCert");
@@ -351,6 +407,18 @@ function readMetricsToken(env: NodeJS.ProcessEnv): string | undefined {
   if (token.length < 16)
     throw new WeftError("INVALID_OPTIONS", "the metrics token must be at least 16 characters");
   return token;
+}
+
+/**
+ * A whole number of seconds from a flag's text, or `fallback` when absent.
+ * @throws WeftError INVALID_OPTIONS naming the option
+ */
+function wholeSeconds(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const seconds = Number(text);
+  if (!/^\d{1,10}$/.test(text) || !Number.isSafeInteger(seconds))
+    throw new WeftError("INVALID_OPTIONS", `${name} is a whole number of seconds, 0 or more`);
+  return seconds;
 }
 
 const UNITS: Record<string, number> = {

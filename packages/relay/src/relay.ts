@@ -65,6 +65,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const blobs = new FolderBlobs(join(dataDir, "chunks"), {
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
+    gcQuarantineSeconds: config.gcQuarantineSeconds,
   });
   const loginLimits = {
     ...DEFAULT_LOGIN_LIMITS,
@@ -148,6 +149,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     sessionsEnded: (accountId, deviceId, reason) =>
       service.endSessionsOf(accountId, deviceId, reason),
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
+    accountFolders: config.accountFolders,
   });
   const metricsApp = config.metricsPort === undefined ? app : uWS.App();
   const metricsToken =
@@ -196,16 +198,23 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       throw new ProtocolError("unauthorized", "unknown device");
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
-  const service = new LogService(meta, blobs, authenticate, {
-    appended: () => metrics.envelopesAppended.inc(),
-    signatureFailure: (who, folderId) => {
-      metrics.errors.inc({ kind: "signature" });
-      audit.warn(
-        { event: "signature_failure", account: who.accountId, folder: folderId },
-        "signature failure",
-      );
+  const service = new LogService(
+    meta,
+    blobs,
+    authenticate,
+    {
+      appended: () => metrics.envelopesAppended.inc(),
+      signatureFailure: (who, folderId) => {
+        metrics.errors.inc({ kind: "signature" });
+        audit.warn(
+          { event: "signature_failure", account: who.accountId, folder: folderId },
+          "signature failure",
+        );
+      },
     },
-  });
+    Date.now,
+    config.pruneSilentSeconds * 1000,
+  );
 
   const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
   const sockets = registerSocketServer(app, service, authenticate, socketLimits, {

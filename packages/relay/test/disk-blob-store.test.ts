@@ -245,4 +245,60 @@ describe("DiskBlobStore: touch, GC, quota, listing, resumable parts", () => {
     expect(await store.uploadProgress(y)).toEqual({ received: 0, complete: false });
     expect(await readdir(join(dir, ".partial"))).toEqual([]);
   });
+
+  test("collect moves chunks to quarantine: any use restores them, at most a quota's worth, open purges expired ones", async () => {
+    store = await DiskBlobStore.open(dir, { quota: 100, quarantineMs: HOUR });
+    const [a, b, c, d, e, f] = [id("0a"), id("0b"), id("0c"), id("0d"), id("0e"), id("0f")];
+    await store.put(f, new Uint8Array(100));
+    await store.collect([f], 0);
+    for (const x of [a, b, c, d]) await store.put(x, new Uint8Array(20));
+    expect(await store.collect([a, b, c, d, e], 0)).toEqual({ deleted: [a, b, c, d], kept: [] });
+    // Gone from the chunks, the listing, the size and the quota; held in quarantine, at most
+    // a quota's worth (f, the oldest, went early).
+    expect(await store.size()).toEqual({ count: 0, bytes: 0 });
+    expect(await store.listIds(undefined, 10)).toEqual([]);
+    expect(store.quarantined()).toEqual({ count: 4, bytes: 80 });
+    expect(await store.has([f])).toEqual([f]);
+    // A has-check, a put, a read and an upload probe each bring one back, touched.
+    expect(await store.has([a])).toEqual([]);
+    expect(await store.add(b, new Uint8Array(20))).toBe("existing");
+    expect(await store.get(c)).toEqual(new Uint8Array(20));
+    expect(await store.listIds(undefined, 10)).toEqual([a, b, c]);
+    expect([await store.size(), store.quarantined()]).toEqual([
+      { count: 3, bytes: 60 },
+      { count: 1, bytes: 20 },
+    ]);
+    expect(Date.now() - (await stat(chunkPath(a))).mtimeMs).toBeLessThan(60_000);
+    await store.close();
+    // Reopened within the quarantine time: d is still restorable.
+    store = await DiskBlobStore.open(dir, { quarantineMs: HOUR });
+    expect(store.quarantined()).toEqual({ count: 1, bytes: 20 });
+    expect(await store.uploadProgress(d)).toEqual({ received: 20, complete: true });
+    await store.collect([d], 0);
+    await store.close();
+    // Past it: purged on open, and then really absent.
+    const twoHoursAgo = new Date(Date.now() - 2 * HOUR);
+    await utimes(join(dir, ".quarantine", d), twoHoursAgo, twoHoursAgo);
+    store = await DiskBlobStore.open(dir, { quarantineMs: HOUR });
+    expect(store.quarantined()).toEqual({ count: 0, bytes: 0 });
+    expect(await readdir(join(dir, ".quarantine"))).toEqual([]);
+    expect(await store.has([d])).toEqual([d]);
+    // delete() (the BlobStore contract) deletes at once, without quarantine.
+    await store.delete([a]);
+    expect([await store.has([a]), store.quarantined().count]).toEqual([[a], 0]);
+  });
+
+  test("unfinished uploads count against the quota by their declared totals", async () => {
+    store = await DiskBlobStore.open(dir, { quota: 100 });
+    await store.putPart(id("01"), 0, 60, new Uint8Array(1));
+    // 60 declared of 100: a second upload of 60 does not fit, nor does a whole put of 41.
+    const second = await store.putPart(id("02"), 0, 60, new Uint8Array(1)).catch((e: unknown) => e);
+    expect((second as ProtocolError).wireCode).toBe("quota_exceeded");
+    const whole = await store.put(id("03"), new Uint8Array(41)).catch((e: unknown) => e);
+    expect((whole as ProtocolError).wireCode).toBe("quota_exceeded");
+    // The upload under way goes on and completes; then 40 bytes fit.
+    expect(await store.putPart(id("01"), 1, 60, new Uint8Array(59))).toEqual({ status: "stored" });
+    await store.put(id("03"), new Uint8Array(40));
+    expect(await store.size()).toEqual({ count: 2, bytes: 100 });
+  });
 });

@@ -114,9 +114,15 @@ describe("garbage collection and quota (grace 1 s, quota 1,000 bytes)", () => {
     expect((await call(relay.url, "GET", base, undefined, owner)).json).toEqual({
       count: 2,
       bytes: 105,
+      quarantined: { count: 1, bytes: 100 },
       quota: 1000,
     });
-    expect((await raw(relay, "GET", blob(gcFolder, oldA), owner)).status).toBe(404);
+    // Deleted means quarantined: reading it (someone still references it) brings it back.
+    expect((await raw(relay, "GET", blob(gcFolder, oldA), owner)).status).toBe(200);
+    expect((await call(relay.url, "GET", base, undefined, owner)).json).toMatchObject({
+      count: 3,
+      quarantined: { count: 0, bytes: 0 },
+    });
   });
 
   test("a PUT over the quota is 507 quota_exceeded, and fits once GC freed room", async () => {

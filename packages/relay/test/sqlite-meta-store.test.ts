@@ -345,6 +345,31 @@ describe("the log", () => {
     expectThrows(() => store.ack(FA, dev("Z"), 1), "NOT_FOUND");
   });
 
+  test("pruneLog skips devices silent since before silentBefore (last ack, else registration)", () => {
+    const b = accountWith("bob", "C"); // registered at 1,000
+    store.setMember(FA, b, "viewer");
+    for (let i = 1; i <= 10; i++) store.append(FA, dev("A"), i, bytes(i));
+    clock = 5_000;
+    store.ack(FA, dev("A"), 9);
+    store.ack(FA, dev("B"), 8);
+    store.putSnapshot(FA, 0, 10, bytes(0));
+    // C never acked: it holds everything, unless registered before silentBefore.
+    expect(store.pruneLog(FA)).toBe(0);
+    expect(store.pruneLog(FA, 1_000)).toBe(0);
+    expect(store.pruneLog(FA, 1_001)).toBe(8); // min(A 9, B 8)
+    clock = 6_000;
+    store.ack(FA, dev("C"), 9); // C is back: heard at 6,000, and holds from 9 on
+    clock = 9_000;
+    store.ack(FA, dev("A"), 10);
+    store.ack(FA, dev("B"), 10);
+    expect(store.pruneLog(FA, 6_000)).toBe(1); // C heard at 6,000 counts: min(10, 10, 9)
+    expect(store.pruneLog(FA, 6_001)).toBe(1); // C silent since: min(10, 10)
+    // An older ack does not lower the seq, and its time only moves forward.
+    clock = 7_000;
+    store.ack(FA, dev("C"), 3);
+    expect(store.acks(FA).get(dev("C"))).toBe(9);
+  });
+
   test("pruneLog drops only what every member device acked and the snapshot covers", () => {
     const b = accountWith("bob", "C");
     const outsider = accountWith("eve", "E");

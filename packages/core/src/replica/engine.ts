@@ -66,6 +66,8 @@ export interface EngineOptions {
   keepaliveMs: number;
   onApplied: (changed: number) => void;
   startTransfers: () => void;
+  /** The session is online (again): a moment to check what the relay lost meanwhile. */
+  onOnline: () => void;
   outgoing: OutgoingIndex;
 }
 
@@ -462,6 +464,7 @@ export class SyncEngine {
         this.sendAppend(deviceSeq, envelope);
       this.transfers.retryUnavailable();
       this.transfers.retryNow();
+      this.options.onOnline();
       this.kick();
     } catch (error) {
       if (conn && this.conn === conn) {

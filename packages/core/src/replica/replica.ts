@@ -102,6 +102,7 @@ export class Replica {
       onApplied: (changed) => this.afterRemote(changed),
       outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
+      onOnline: () => this.checkRelayChunks(),
     });
     ctx.index.onLocalUpdate((update) => this.captured.push(update));
   }
@@ -569,6 +570,40 @@ export class Replica {
     }
   }
 
+  /**
+   * Has-checks on the relay every chunk of the current tree this device holds, and uploads
+   * those it lacks: whatever removed them (a buggy or hostile garbage-collection request, a
+   * restored backup), any device that still has the content puts it back. Runs each time the
+   * session comes online, so also at every `syncOnce`; counted as work in progress meanwhile.
+   * The has-check also tells the relay the chunks are in use, which restores them from its
+   * quarantine without an upload.
+   */
+  private checkRelayChunks(): void {
+    const remote = this.options.remoteBlobs;
+    if (!remote) return;
+    const release = this.ctx.serial.hold();
+    void this.transfers
+      .reuploadMissing(this.currentManifests(), remote)
+      .catch((error: unknown) =>
+        this.events.emit("error", {
+          error: error instanceof Error ? error : new Error(String(error)),
+          context: "checking that the relay has this device's chunks",
+        }),
+      )
+      .finally(() => {
+        release();
+        this.afterTransfers();
+      });
+  }
+
+  /** The manifests of the current tree's files. */
+  private currentManifests(): Manifest[] {
+    const manifests: Manifest[] = [];
+    for (const e of this.ctx.index.tree().entries.values())
+      if (e.version.manifest) manifests.push(e.version.manifest);
+    return manifests;
+  }
+
   private startTransfers(): void {
     const remote = this.options.remoteBlobs;
     if (!remote || this.engine.status !== "online") return;
@@ -599,9 +634,7 @@ export class Replica {
    */
   private wantAll(): void {
     if ((this.options.download ?? "eager") === "eager") {
-      const manifests: Manifest[] = [];
-      for (const e of this.ctx.index.tree().entries.values())
-        if (e.version.manifest) manifests.push(e.version.manifest);
+      const manifests = this.currentManifests();
       void this.ctx.serial
         .track(() =>
           this.transfers.want(

@@ -106,6 +106,31 @@ export class Transfers {
     if (remote) this.startDownloads(remote);
   }
 
+  /**
+   * Queues for upload the chunks of `manifests` that this replica holds and the relay lacks
+   * (persisted like any upload, so a restart resumes them), and starts uploading.
+   * @returns how many were queued
+   */
+  async reuploadMissing(manifests: Iterable<Manifest>, remote: BlobStore): Promise<number> {
+    const ids = new Set<ChunkId>();
+    for (const m of manifests) for (const c of m.chunks) if (!this.uploads.has(c.id)) ids.add(c.id);
+    const all = [...ids];
+    let queued = 0;
+    for (let i = 0; i < all.length; i += BATCH) {
+      const batch = all.slice(i, i + BATCH);
+      const notHere = new Set(await this.ctx.blobs.has(batch));
+      const held = batch.filter((id) => !notHere.has(id));
+      if (held.length === 0) continue;
+      const lost = (await remote.has(held)).filter((id) => !this.uploads.has(id));
+      if (lost.length === 0) continue;
+      await this.ctx.local.transaction(this.ctx.local.uploadOps(lost));
+      for (const id of lost) this.uploads.add(id);
+      queued += lost.length;
+    }
+    if (queued > 0) this.startUploads(remote);
+    return queued;
+  }
+
   /** Forgets that the relay lacked some chunks, so the next `want` asks again. */
   retryUnavailable(): void {
     this.unavailable.clear();

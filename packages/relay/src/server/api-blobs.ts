@@ -1,8 +1,8 @@
 /**
  * The chunk routes of the API (PROTOCOL.md "HTTP: blobs"): batch have-check (which touches the
  * chunks it finds), PUT whole or in resumable parts, GET with Range, many small chunks in one
- * request either way, the id listing, garbage collection with a grace period, and the folder's
- * size and quota.
+ * request either way, the id listing, garbage collection with a grace period (into quarantine),
+ * and the folder's size and quota.
  */
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
@@ -131,7 +131,11 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
 
   r("get", blobs, 0, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
-    return json(200, { ...(await store.size()), quota: store.quota });
+    return json(200, {
+      ...(await store.size()),
+      quarantined: store.quarantined(),
+      quota: store.quota,
+    });
   });
 }
 

@@ -58,6 +58,8 @@ export interface ApiContext {
   sessionsEnded?: (accountId: string, deviceId: DeviceId | null, reason: string) => void;
   /** A member was removed: their open sessions on the folder end at once. */
   memberRemoved?: (folderId: FolderId, accountId: string) => void;
+  /** Most folders one account may own (0 or absent: no limit). */
+  accountFolders?: number;
 }
 
 /** Registers every route of the API on `app`. */
@@ -174,6 +176,15 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     // opens nothing (every folder route answers a non-member as if the folder did not exist).
     if (meta.folder(folderId))
       throw new ProtocolError("conflict", "that folder id is taken; make a new one");
+    // Each folder has its own chunk quota: without a count, folders would multiply it.
+    const most = ctx.accountFolders ?? 0;
+    const owned = most > 0 ? meta.foldersOf(who.sub).filter((f) => f.role === "owner").length : 0;
+    if (most > 0 && owned >= most)
+      throw new ProtocolError(
+        "quota_exceeded",
+        `the relay's quota for folders per account is full: this account owns ${owned} of ` +
+          `${most}; leave or hand over a folder, or ask the relay's operator for more`,
+      );
     meta.createFolder(folderId, who.sub);
     ctx.audit("folder.created", { account: who.sub, folder: folderId });
     return json(201, { folderId });

@@ -14,6 +14,8 @@ export interface FolderBlobsOptions {
   folderQuota?: number;
   /** How long a chunk stays safe from garbage collection after it was last touched (default 3600). */
   gcGraceSeconds?: number;
+  /** How long a collected chunk stays in quarantine, restorable, before it is purged (default 0). */
+  gcQuarantineSeconds?: number;
 }
 
 /** One chunk store per folder, opened on first use, with the folder quota and a running byte total: a member of one folder never reaches another's chunks. */
@@ -22,6 +24,7 @@ export class FolderBlobs {
   /** The grace period of garbage collection, in milliseconds. */
   readonly gcGraceMs: number;
   private readonly quota: number;
+  private readonly quarantineMs: number;
 
   constructor(
     private readonly dir: string,
@@ -29,13 +32,17 @@ export class FolderBlobs {
   ) {
     this.quota = options.folderQuota ?? 0;
     this.gcGraceMs = (options.gcGraceSeconds ?? 3600) * 1000;
+    this.quarantineMs = (options.gcQuarantineSeconds ?? 0) * 1000;
   }
 
   /** The store of `folderId` (the caller has checked membership and the id's shape). */
   of(folderId: FolderId): Promise<DiskBlobStore> {
     let store = this.stores.get(folderId);
     if (!store) {
-      store = DiskBlobStore.open(join(this.dir, folderId), { quota: this.quota });
+      store = DiskBlobStore.open(join(this.dir, folderId), {
+        quota: this.quota,
+        quarantineMs: this.quarantineMs,
+      });
       this.stores.set(folderId, store);
       store.catch(() => this.stores.delete(folderId));
     }

@@ -107,6 +107,8 @@ export class LogService {
     private readonly authenticate: (token: string) => Principal,
     private readonly events: LogServiceEvents,
     private readonly now: () => number = Date.now,
+    /** A device that has not acked a folder for this long stops holding back its pruning (0: never). */
+    private readonly silentDeviceMs = 0,
   ) {}
 
   /** Handles one decoded message; never throws (a failure is answered, a fatal one closes). */
@@ -253,11 +255,20 @@ export class LogService {
         const head = this.meta.headSeq(m.folderId);
         if (m.coversSeq > head)
           throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
+        // Sealed under a key the folder does not have yet: no member could open it, and it
+        // would still replace the folder's snapshot.
+        const epoch = this.meta.folder(m.folderId)?.epoch ?? 0;
+        if (m.epoch > epoch)
+          throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
         this.meta.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
         session.send({ type: "ok", requestId });
         // A new snapshot is when older entries may become unneeded: those every member device
-        // has acknowledged and the snapshot covers.
-        this.meta.pruneLog(m.folderId);
+        // has acknowledged and the snapshot covers. A device silent for long counts as gone: one
+        // that never acks would otherwise keep the whole log for ever.
+        this.meta.pruneLog(
+          m.folderId,
+          this.silentDeviceMs > 0 ? this.now() - this.silentDeviceMs : 0,
+        );
         return;
       }
       case "snapshotGet": {

@@ -19,8 +19,22 @@ import { MAX_PARTIALS, PartialUploads } from "./partial-uploads.js";
 
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
-  /** Most bytes of chunks the store holds (partial uploads not counted); 0 or absent: no limit. */
+  /**
+   * Most bytes the store holds: chunks and unfinished uploads (and, apart, as much again in
+   * quarantine); 0 or absent: no limit.
+   */
   quota?: number;
+  /**
+   * How long a chunk garbage collection removed stays in quarantine, restorable, before it is
+   * purged (milliseconds); 0 or absent: {@link DiskBlobStore.collect} deletes at once.
+   */
+  quarantineMs?: number;
+}
+
+/** Chunks in quarantine: how many and their bytes. */
+export interface QuarantineSize {
+  count: number;
+  bytes: number;
 }
 
 /** What {@link DiskBlobStore.collect} did with each id it was given (absent ids are in neither). */
@@ -44,6 +58,10 @@ export type PartOutcome =
 /** Names of temporary files: a crash can leave them behind, and open removes them. */
 const TEMP_PREFIX = ".tmp-";
 const SHARD = /^[0-9a-f]{2}$/;
+/** The directory of chunks in quarantine, inside the store's directory (never a shard name). */
+export const QUARANTINE_DIR = ".quarantine";
+/** How often, at most, a collect or a has-check purges expired quarantine (besides on open). */
+const PURGE_EVERY_MS = 60 * 1000;
 
 /**
  * A {@link BlobStore} in a directory: chunk `abcd…` is the file `<dir>/ab/cd/abcd…`. Two levels
@@ -66,15 +84,28 @@ const SHARD = /^[0-9a-f]{2}$/;
  *   same id. A touch is not fsynced: after a power cut a chunk may look as old as its previous
  *   touch.
  * - With a quota, a put that would take the total over it fails with ProtocolError
- *   `quota_exceeded`; bytes being written count already, so parallel puts cannot overshoot.
+ *   `quota_exceeded`; bytes being written count already, so parallel puts cannot overshoot,
+ *   and so do unfinished uploads (by their declared totals).
  * - Resumable uploads (`putPart`) gather their parts in `.partial/` (see PartialUploads) and
- *   become a chunk, atomically and counted against the quota, when the last part arrives.
+ *   become a chunk, atomically, when the last part arrives.
+ * - Garbage collection cannot lose content a device still holds: with a quarantine time,
+ *   `collect` moves a chunk to `.quarantine/<id>` (its mtime: when) instead of deleting it. The
+ *   relay cannot check a collect request (manifests are sealed), so one that names current
+ *   content must be undoable: any use of a quarantined id (`has`, `put`, `get`, a part)
+ *   renames it back, and only after the quarantine time is it purged. Quarantine is invisible
+ *   to `size()`, the listing and the quota (garbage collection frees room at once), but holds
+ *   at most the quota's worth of bytes: past that the oldest go early, so uploading and
+ *   collecting in turn cannot fill the disk.
  */
 export class DiskBlobStore implements BlobStore {
   private count: number;
   private bytes: number;
   /** Bytes of puts under way, counted against the quota before they land. */
   private reserved = 0;
+  /** Chunks in quarantine: size and when they went there (ms). */
+  private readonly quarantine: Map<ChunkId, { size: number; since: number }>;
+  private quarantinedBytes = 0;
+  private lastPurge = Date.now();
   private closed = false;
   /** The quota in bytes, or null for none. */
   readonly quota: number | null;
@@ -89,10 +120,15 @@ export class DiskBlobStore implements BlobStore {
     size: BlobStoreSize,
     private readonly partials: PartialUploads,
     quota: number,
+    /** How long a collected chunk stays in quarantine; 0: collect deletes at once. */
+    readonly quarantineMs: number,
+    quarantined: Map<ChunkId, { size: number; since: number }>,
   ) {
     this.count = size.count;
     this.bytes = size.bytes;
     this.quota = quota > 0 ? quota : null;
+    this.quarantine = quarantined;
+    for (const q of quarantined.values()) this.quarantinedBytes += q.size;
   }
 
   /**
@@ -107,11 +143,16 @@ export class DiskBlobStore implements BlobStore {
     const quota = options.quota ?? 0;
     if (!Number.isSafeInteger(quota) || quota < 0)
       throw new WeftError("INVALID_OPTIONS", "quota must be a whole number of bytes, 0 or more");
+    const quarantineMs = options.quarantineMs ?? 0;
+    if (!Number.isSafeInteger(quarantineMs) || quarantineMs < 0)
+      throw new WeftError("INVALID_OPTIONS", "quarantineMs must be a whole number, 0 or more");
     const root = resolve(dir);
     try {
       await mkdir(root, { recursive: true, mode: 0o700 });
       const size = await scan(root);
-      return new DiskBlobStore(root, size, await PartialUploads.open(root), quota);
+      const partials = await PartialUploads.open(root);
+      const quarantined = await openQuarantine(root, quarantineMs);
+      return new DiskBlobStore(root, size, partials, quota, quarantineMs, quarantined);
     } catch (error) {
       throw storageError(`open ${root}`, error);
     }
@@ -121,9 +162,10 @@ export class DiskBlobStore implements BlobStore {
   async has(ids: readonly ChunkId[]): Promise<ChunkId[]> {
     this.checkOpen();
     checkChunkIds(ids);
+    if (this.purgeDue()) await this.purge();
     const unique = [...new Set(ids)];
     const present = await Promise.all(
-      unique.map((id) => this.exclusive(id, "has", () => this.touch(id))),
+      unique.map((id) => this.exclusive(id, "has", () => this.touchOrRestore(id))),
     );
     return unique.filter((_, i) => !present[i]);
   }
@@ -145,7 +187,7 @@ export class DiskBlobStore implements BlobStore {
     // caller may reuse its array as soon as this call returns.
     const data = new Uint8Array(bytes);
     return this.exclusive(id, "put", async () => {
-      if (await this.touch(id)) return "existing";
+      if (await this.touchOrRestore(id)) return "existing";
       const release = this.reserve(data.length);
       try {
         await this.write(id, data);
@@ -164,6 +206,8 @@ export class DiskBlobStore implements BlobStore {
     checkChunkId(id);
     // Checked before the file is looked at, so a bad range fails whether or not the chunk is here.
     resolveByteRange(range, 0);
+    // Someone reads it, so some version references it: back from quarantine.
+    if (this.quarantine.has(id)) await this.exclusive(id, "restore", () => this.restore(id));
     return this.io("get", async () => {
       const file = await openIfPresent(this.pathOf(id));
       if (file === undefined) return undefined;
@@ -176,22 +220,32 @@ export class DiskBlobStore implements BlobStore {
     });
   }
 
-  /** Deletes those chunks now, however fresh (the BlobStore contract); see also {@link collect}. */
+  /**
+   * Deletes those chunks now, however fresh and without quarantine (the BlobStore contract);
+   * garbage collection uses {@link collect}.
+   */
   async delete(ids: readonly ChunkId[]): Promise<void> {
-    await this.collect(ids, 0);
+    await this.collect(ids, 0, false);
+    await Promise.all(ids.map((id) => this.exclusive(id, "delete", () => this.purgeOne(id))));
   }
 
   /**
-   * Garbage collection on a member's request: deletes each of `ids` whose last touch is at
-   * least `graceMs` ago, and keeps fresher ones (a grace of 0 deletes all). A touch time in
-   * the future (the clock went back) counts as fresh. Absent ids are ignored.
-   * @returns the ids deleted and the ids kept, each once, in the order given
+   * Garbage collection on a member's request: removes each of `ids` whose last touch is at
+   * least `graceMs` ago, and keeps fresher ones (a grace of 0 removes all). A touch time in
+   * the future (the clock went back) counts as fresh. Absent ids are ignored. Removed chunks go
+   * to quarantine when the store has a quarantine time (see the class comment).
+   * @returns the ids removed ("deleted") and the ids kept, each once, in the order given
    */
-  async collect(ids: readonly ChunkId[], graceMs: number): Promise<CollectResult> {
+  async collect(
+    ids: readonly ChunkId[],
+    graceMs: number,
+    quarantine = this.quarantineMs > 0,
+  ): Promise<CollectResult> {
     this.checkOpen();
     checkChunkIds(ids);
     if (!Number.isFinite(graceMs) || graceMs < 0)
       throw new WeftError("INVALID_OPTIONS", "graceMs must be 0 or more");
+    if (this.purgeDue()) await this.purge();
     const unique = [...new Set(ids)];
     const outcomes = await Promise.all(
       unique.map((id) =>
@@ -201,7 +255,8 @@ export class DiskBlobStore implements BlobStore {
           if (info === undefined) return "absent";
           if (graceMs > 0 && info.mtimeMs > Date.now() - graceMs) return "kept";
           try {
-            await unlink(path);
+            if (quarantine) await this.toQuarantine(id, info.size);
+            else await unlink(path);
           } catch (error) {
             if (isNotFound(error)) return "absent";
             throw error;
@@ -212,6 +267,7 @@ export class DiskBlobStore implements BlobStore {
         }),
       ),
     );
+    if (this.quota !== null && this.quarantinedBytes > this.quota) await this.trim(this.quota);
     return {
       deleted: unique.filter((_, i) => outcomes[i] === "deleted"),
       kept: unique.filter((_, i) => outcomes[i] === "kept"),
@@ -236,8 +292,8 @@ export class DiskBlobStore implements BlobStore {
    * `start`, which must be the count received so far (0 starts an upload; 0 with another
    * total than the upload under way starts over). The last part makes the chunk: the partial
    * file, fsynced with every part, is renamed into its shard, as atomically as a put.
-   * @throws ProtocolError quota_exceeded when the whole chunk would not fit the quota (checked
-   * at every part, and again with a reservation at the last); rate_limited when the folder
+   * @throws ProtocolError quota_exceeded when the whole chunk would not fit the quota (an
+   * upload counts by its total from its first part); rate_limited when the folder
    * already has {@link MAX_PARTIALS} unfinished uploads
    */
   async putPart(
@@ -260,12 +316,13 @@ export class DiskBlobStore implements BlobStore {
     const data = new Uint8Array(bytes);
     if (start === 0 && this.partials.sweepDue()) await this.sweepPartials();
     return this.exclusive(id, "upload", async (): Promise<PartOutcome> => {
-      if (await this.touch(id)) {
+      if (await this.touchOrRestore(id)) {
         await this.partials.discard(id);
         return { status: "existing" };
       }
-      this.checkQuota(total);
       const progress = await this.partials.progress(id);
+      // The upload under way is counted already (by its total): only a new total counts anew.
+      this.checkQuota(total - (progress?.total ?? 0));
       const received = progress?.received ?? 0;
       const restart = start === 0 && progress !== undefined && progress.total !== total;
       if (!restart && start !== received)
@@ -282,15 +339,11 @@ export class DiskBlobStore implements BlobStore {
           `this folder has ${MAX_PARTIALS} unfinished uploads; finish one or retry later`,
         );
       const last = start + data.length === total;
-      const release = last ? this.reserve(total) : undefined;
-      try {
-        const appended = await this.partials.append(id, total, start, data);
-        if (!last) return { status: "partial", received: appended.received };
-        await this.adopt(id, appended.path);
-        this.partials.completed(id);
-      } finally {
-        release?.();
-      }
+      const appended = await this.partials.append(id, total, start, data);
+      if (!last) return { status: "partial", received: appended.received };
+      await this.adopt(id, appended.path);
+      // From the partial's declared total to the chunk count, with no await between.
+      this.partials.completed(id);
       this.count += 1;
       this.bytes += total;
       return { status: "stored" };
@@ -305,6 +358,7 @@ export class DiskBlobStore implements BlobStore {
     this.checkOpen();
     checkChunkId(id);
     return this.exclusive(id, "upload", async () => {
+      await this.restore(id);
       const size = await sizeIfPresent(this.pathOf(id));
       if (size !== undefined) return { received: size, complete: true };
       return { received: (await this.partials.progress(id))?.received ?? 0, complete: false };
@@ -318,6 +372,20 @@ export class DiskBlobStore implements BlobStore {
     });
   }
 
+  /** The chunks in quarantine (not in `size()`, nor counted against the quota). */
+  quarantined(): QuarantineSize {
+    return { count: this.quarantine.size, bytes: this.quarantinedBytes };
+  }
+
+  /** Purges the chunks whose quarantine time is over (also done lazily; for tests and timers). */
+  async purge(): Promise<void> {
+    this.lastPurge = Date.now();
+    const expired: ChunkId[] = [];
+    const before = Date.now() - this.quarantineMs;
+    for (const [id, q] of this.quarantine) if (q.since <= before) expired.push(id);
+    await Promise.all(expired.map((id) => this.exclusive(id, "purge", () => this.purgeOne(id))));
+  }
+
   /** Refuses new calls, then waits for those under way, so no write lands after it resolves. */
   async close(): Promise<void> {
     this.closed = true;
@@ -326,6 +394,72 @@ export class DiskBlobStore implements BlobStore {
 
   private pathOf(id: ChunkId): string {
     return join(this.dir, id.slice(0, 2), id.slice(2, 4), id);
+  }
+
+  /** Purges the oldest chunks in quarantine until it holds at most `limit` bytes. */
+  private async trim(limit: number): Promise<void> {
+    const oldestFirst = [...this.quarantine].sort((a, b) => a[1].since - b[1].since);
+    let bytes = this.quarantinedBytes;
+    const purged: ChunkId[] = [];
+    for (const [id, q] of oldestFirst) {
+      if (bytes <= limit) break;
+      bytes -= q.size;
+      purged.push(id);
+    }
+    await Promise.all(purged.map((id) => this.exclusive(id, "purge", () => this.purgeOne(id))));
+  }
+
+  /** {@link touch}, and when absent but in quarantine, restores it; false when neither. */
+  private async touchOrRestore(id: ChunkId): Promise<boolean> {
+    return (await this.touch(id)) || (await this.restore(id));
+  }
+
+  /** Renames `id` back from quarantine (touched: it is in use); false when it is not there. */
+  private async restore(id: ChunkId): Promise<boolean> {
+    const q = this.quarantine.get(id);
+    if (q === undefined) return false;
+    const shard = join(this.dir, id.slice(0, 2), id.slice(2, 4));
+    await this.makeDurableDir(shard);
+    await rename(this.quarantinePath(id), this.pathOf(id));
+    this.quarantine.delete(id);
+    this.quarantinedBytes -= q.size;
+    this.count += 1;
+    this.bytes += q.size;
+    await this.touch(id);
+    await fsyncDir(shard);
+    return true;
+  }
+
+  /** Moves chunk `id` (of `size` bytes) into quarantine, dated now. */
+  private async toQuarantine(id: ChunkId, size: number): Promise<void> {
+    const dir = join(this.dir, QUARANTINE_DIR);
+    await this.makeDurableDir(dir);
+    const target = this.quarantinePath(id);
+    await rename(this.pathOf(id), target);
+    const now = new Date();
+    await utimes(target, now, now);
+    await fsyncDir(dir);
+    this.quarantine.set(id, { size, since: now.getTime() });
+    this.quarantinedBytes += size;
+  }
+
+  /** Deletes `id` from quarantine, if there. */
+  private async purgeOne(id: ChunkId): Promise<void> {
+    const q = this.quarantine.get(id);
+    if (q === undefined) return;
+    await unlink(this.quarantinePath(id)).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
+    this.quarantine.delete(id);
+    this.quarantinedBytes -= q.size;
+  }
+
+  private purgeDue(): boolean {
+    return this.quarantine.size > 0 && Date.now() - this.lastPurge >= PURGE_EVERY_MS;
+  }
+
+  private quarantinePath(id: ChunkId): string {
+    return join(this.dir, QUARANTINE_DIR, id);
   }
 
   /** Sets the chunk's last-touched time to now; false when it is absent. */
@@ -342,7 +476,7 @@ export class DiskBlobStore implements BlobStore {
 
   /** @throws ProtocolError quota_exceeded if `size` more bytes would not fit */
   private checkQuota(size: number): void {
-    const used = this.bytes + this.reserved;
+    const used = this.bytes + this.partials.declaredBytes + this.reserved;
     if (this.quota === null || used + size <= this.quota) return;
     throw new ProtocolError(
       "quota_exceeded",
@@ -446,6 +580,34 @@ export class DiskBlobStore implements BlobStore {
   private checkOpen(): void {
     if (this.closed) throw new WeftError("STORAGE", "DiskBlobStore is closed");
   }
+}
+
+/**
+ * The chunks in `<root>/.quarantine`, purging those older than `quarantineMs` (all when 0)
+ * and files that are not chunks.
+ */
+async function openQuarantine(
+  root: string,
+  quarantineMs: number,
+): Promise<Map<ChunkId, { size: number; since: number }>> {
+  const dir = join(root, QUARANTINE_DIR);
+  const out = new Map<ChunkId, { size: number; since: number }>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if (isNotFound(error)) return out;
+    throw error;
+  }
+  const oldest = Date.now() - quarantineMs;
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined || !info.isFile()) continue;
+    if (!isChunkId(name) || quarantineMs === 0 || info.mtimeMs <= oldest) await unlink(path);
+    else out.set(name, { size: info.size, since: info.mtimeMs });
+  }
+  return out;
 }
 
 /** Counts the chunks under `root`, removing temporary files on the way. */

@@ -307,7 +307,8 @@ export interface MetaStore {
   /** A folder's newest snapshot, if any. */
   snapshot(folderId: FolderId): SnapshotRecord | undefined;
   /**
-   * Records that a device has everything up to `seq`; keeps the highest seq acked.
+   * Records that a device has everything up to `seq`, and when it said so; keeps the highest
+   * seq acked.
    * @throws WeftError INVALID_ARGUMENT if `seq` is beyond the head; NOT_FOUND for an unknown
    * folder or device
    */
@@ -317,10 +318,12 @@ export interface MetaStore {
   /**
    * Deletes log entries with seq ≤ min(ack of every member device, snapshot.coversSeq); returns
    * how many. A member device that never acked holds everything; without a snapshot nothing
-   * goes.
+   * goes. A device whose last ack in the folder (or, if none, its registration) is before
+   * `silentBefore` (ms since the epoch; default 0: none) holds nothing back: it has gone silent,
+   * and when it returns it loads the snapshot.
    * @throws WeftError NOT_FOUND for an unknown folder
    */
-  pruneLog(folderId: FolderId): number;
+  pruneLog(folderId: FolderId, silentBefore?: number): number;
   /** Closes the database. Further calls throw WeftError STORAGE; closing again is a no-op. */
   close(): void;
 }

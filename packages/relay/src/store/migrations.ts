@@ -109,6 +109,10 @@ export const MIGRATIONS: readonly string[] = [
      seq       INTEGER NOT NULL,
      PRIMARY KEY (folder_id, device_id)
    ) STRICT, WITHOUT ROWID;`,
+  // 2. When each device last acked in each folder (ms since the epoch), so that a device silent
+  //    for long stops holding back pruning; rows from before count as heard at the upgrade.
+  `ALTER TABLE acks ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;
+   UPDATE acks SET heard = CAST(strftime('%s', 'now') AS INTEGER) * 1000;`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

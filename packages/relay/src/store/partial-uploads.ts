@@ -2,8 +2,9 @@
  * PartialUploads: the unfinished resumable uploads of one chunk directory (PROTOCOL.md "HTTP:
  * blobs", `PUT` with `Content-Range`). Each is one file `<dir>/.partial/<chunkId>.<total>`
  * holding the bytes received so far; its size is the received count. They are not chunks:
- * `has`, `get`, `size` and the id listing never see them, and they count against a quota only
- * once complete (when {@link DiskBlobStore} renames the file into its shard).
+ * `has`, `get`, `size` and the id listing never see them, but their declared totals count
+ * against a quota from the first part ({@link declaredBytes}), or unfinished uploads would be a
+ * way to fill the disk past it.
  *
  * Not safe on its own against concurrent calls for one id: DiskBlobStore calls it under its
  * per-id lock.
@@ -88,6 +89,13 @@ export class PartialUploads {
   /** How many uploads are unfinished. */
   get count(): number {
     return this.byId.size;
+  }
+
+  /** The declared totals of the unfinished uploads: what they hold once complete. */
+  get declaredBytes(): number {
+    let sum = 0;
+    for (const p of this.byId.values()) sum += p.total;
+    return sum;
   }
 
   /** Whether stale uploads should be looked for: an hour since the last sweep, or at the cap. */

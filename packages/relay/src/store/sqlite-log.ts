@@ -112,13 +112,19 @@ export function snapshot(q: Queries, folderId: FolderId): SnapshotRecord | undef
 }
 
 /** MetaStore.ack. */
-export function ack(q: Queries, folderId: FolderId, deviceId: DeviceId, seq: number): void {
+export function ack(
+  q: Queries,
+  folderId: FolderId,
+  deviceId: DeviceId,
+  seq: number,
+  now: number,
+): void {
   checkFolderId(folderId);
   checkDeviceId(deviceId);
   checkSeq(seq, "seq");
   checkNotBeyondHead(seq, "seq", q.requireFolder(folderId).head_seq);
   q.requireDevice(deviceId);
-  q.ack.run(folderId, deviceId, seq);
+  q.ack.run(folderId, deviceId, seq, now);
 }
 
 /** MetaStore.acks. */
@@ -130,12 +136,13 @@ export function acks(q: Queries, folderId: FolderId): Map<DeviceId, number> {
 }
 
 /** MetaStore.pruneLog; to run in an IMMEDIATE transaction. */
-export function prune(q: Queries, folderId: FolderId): number {
+export function prune(q: Queries, folderId: FolderId, silentBefore: number): number {
   checkFolderId(folderId);
   q.requireFolder(folderId);
   const covers = q.snapshotCoversSeq.get(folderId)?.covers_seq ?? 0;
-  // null when no member has a device: then only the snapshot bounds what is still needed.
-  const low = q.minMemberAck.get(folderId)?.low ?? null;
+  // null when no member has a device heard from since `silentBefore`: then only the snapshot
+  // bounds what is still needed.
+  const low = q.minMemberAck.get(folderId, silentBefore)?.low ?? null;
   const upTo = low === null ? covers : Math.min(low, covers);
   if (upTo <= 0) return 0;
   // Remembered before the rows go: append's dedupe can no longer see those device seqs.

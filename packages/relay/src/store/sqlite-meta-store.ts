@@ -46,7 +46,10 @@ type Db = Database.Database;
 
 /** Options of {@link openSqliteMetaStore}. */
 export interface SqliteMetaStoreOptions {
-  /** The clock for `created` times, in milliseconds since the epoch; `Date.now` by default. */
+  /**
+   * The clock for `created` times and when acks were heard, in milliseconds since the epoch;
+   * `Date.now` by default.
+   */
   now?: () => number;
 }
 
@@ -405,15 +408,15 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   ack(folderId: FolderId, deviceId: DeviceId, seq: number): void {
-    this.write("ack", () => log.ack(this.q, folderId, deviceId, seq));
+    this.write("ack", () => log.ack(this.q, folderId, deviceId, seq, this.now()));
   }
 
   acks(folderId: FolderId): Map<DeviceId, number> {
     return this.run("acks", () => log.acks(this.q, folderId));
   }
 
-  pruneLog(folderId: FolderId): number {
-    return this.write("pruneLog", () => log.prune(this.q, folderId));
+  pruneLog(folderId: FolderId, silentBefore = 0): number {
+    return this.write("pruneLog", () => log.prune(this.q, folderId, silentBefore));
   }
 
   /** Folders, and envelopes held in the logs: for metrics (two counts, one read). */

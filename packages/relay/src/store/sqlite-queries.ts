@@ -101,9 +101,9 @@ export class Queries {
   readonly putSnapshot: Stmt<[string, number, number, Buffer]>;
   readonly snapshot: Stmt<[string], { epoch: number; covers_seq: number; ciphertext: Buffer }>;
   readonly snapshotCoversSeq: Stmt<[string], { covers_seq: number }>;
-  readonly ack: Stmt<[string, string, number]>;
+  readonly ack: Stmt<[string, string, number, number]>;
   readonly acks: Stmt<[string], { device_id: string; seq: number }>;
-  readonly minMemberAck: Stmt<[string], { low: number | null }>;
+  readonly minMemberAck: Stmt<[string, number], { low: number | null }>;
   readonly recordPrunedDeviceSeqs: Stmt<[string, number]>;
   readonly deleteLogUpTo: Stmt<[string, number]>;
 
@@ -210,8 +210,9 @@ export class Queries {
     );
     this.snapshotCoversSeq = db.prepare("SELECT covers_seq FROM snapshots WHERE folder_id = ?");
     this.ack = db.prepare(
-      "INSERT INTO acks (folder_id, device_id, seq) VALUES (?, ?, ?) " +
-        "ON CONFLICT (folder_id, device_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+      "INSERT INTO acks (folder_id, device_id, seq, heard) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (folder_id, device_id) DO UPDATE " +
+        "SET seq = max(seq, excluded.seq), heard = max(heard, excluded.heard)",
     );
     this.acks = db.prepare(
       "SELECT device_id, seq FROM acks WHERE folder_id = ? ORDER BY device_id",
@@ -221,7 +222,8 @@ export class Queries {
       "SELECT min(coalesce(a.seq, 0)) AS low FROM members m " +
         "JOIN devices d ON d.account_id = m.account_id " +
         "LEFT JOIN acks a ON a.folder_id = m.folder_id AND a.device_id = d.device_id " +
-        "WHERE m.folder_id = ?",
+        // A device never heard from in the folder counts from its registration.
+        "WHERE m.folder_id = ? AND coalesce(a.heard, d.created) >= ?",
     );
     // `WHERE` is required before an upsert's ON CONFLICT when the rows come from a SELECT.
     this.recordPrunedDeviceSeqs = db.prepare(
