@@ -67,6 +67,7 @@ try {
   const rssStart = rssOf(relay.pid);
   let rssMax = rssStart;
   const wsCases = Math.round(CASES * 0.8);
+  let shown = { hangs: 0, internal: 0 };
   const report = await fuzzRelay({
     url: relay.url,
     token,
@@ -78,6 +79,10 @@ try {
     concurrency: CONCURRENCY,
     progress: (r) => {
       rssMax = Math.max(rssMax, rssOf(relay.pid) ?? 0);
+      // Hangs and internal errors as they come, so a long run shows them before it ends.
+      for (const h of r.hangs.slice(shown.hangs)) console.log("hang:", JSON.stringify(h));
+      for (const e of r.internal.slice(shown.internal)) console.log("internal:", JSON.stringify(e));
+      shown = { hangs: r.hangs.length, internal: r.internal.length };
       if ((r.wsCases + r.httpCases) % 50_000 === 0)
         console.log(
           `${r.wsCases + r.httpCases} cases, ${r.hangs.length} hangs, ${r.internal.length} internal, relay RSS ${Math.round(rssOf(relay.pid) / 2 ** 20)} MiB`,

@@ -381,7 +381,14 @@ export async function fuzzRelay({
           });
       } catch {
         if (abort.signal.aborted)
-          report.hangs.push({ kind: "http", method: c.method, path: c.path.slice(0, 120) });
+          report.hangs.push({
+            kind: "http",
+            method: c.method,
+            path: c.path.slice(0, 120),
+            headers: { ...c.headers, authorization: c.headers.authorization ? "…" : undefined },
+            bodyBytes: c.body?.length ?? 0,
+            body: c.body ? toBase64Url(c.body.subarray(0, 200)) : null,
+          });
         else report.resets++; // the relay closes the connection after a 413, say
       } finally {
         clearTimeout(timer);
