@@ -219,8 +219,18 @@ async function runOnce(tool) {
     const r = await runners[tool](dir, tree, src);
     log(`  ${tool}: ${(r.ms / 1000).toFixed(2)} s`);
     return r;
+  } catch (error) {
+    // A run that failed (a timeout) leaves its processes writing into `dir`: removing it
+    // would then fail and hide why the run failed.
+    killAll();
+    await sleep(500);
+    throw error;
   } finally {
-    removeDir(dir);
+    try {
+      removeDir(dir);
+    } catch (error) {
+      log(`could not remove ${dir}: ${error.message}`);
+    }
   }
 }
 
