@@ -51,8 +51,9 @@ for (const t of TOOLS)
 
 const SIZE_UNITS = { K: 1000, M: 1000 * 1000 };
 /** `--sizes`: file sizes in bytes ("1K" is 1,000 bytes), or none for the mixed tree. */
+const sizesFlag = f.str("--sizes", "");
 const SIZES = f.has("--sizes")
-  ? (f.str("--sizes", "")?.startsWith("--") ? "" : f.str("--sizes", "") || "1K,100K,10M,100M")
+  ? (!sizesFlag || sizesFlag.startsWith("--") ? "1K,100K,10M,100M" : sizesFlag)
       .split(",")
       .map((x) => {
         const m = /^(\d+)([KM]?)$/.exec(x.trim());
