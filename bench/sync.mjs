@@ -51,8 +51,9 @@ for (const t of TOOLS)
 
 const SIZE_UNITS = { K: 1000, M: 1000 * 1000 };
 /** `--sizes`: file sizes in bytes ("1K" is 1,000 bytes), or none for the mixed tree. */
+const sizesFlag = f.str("--sizes", "");
 const SIZES = f.has("--sizes")
-  ? (f.str("--sizes", "")?.startsWith("--") ? "" : f.str("--sizes", "") || "1K,100K,10M,100M")
+  ? (!sizesFlag || sizesFlag.startsWith("--") ? "1K,100K,10M,100M" : sizesFlag)
       .split(",")
       .map((x) => {
         const m = /^(\d+)([KM]?)$/.exec(x.trim());
@@ -219,8 +220,18 @@ async function runOnce(tool) {
     const r = await runners[tool](dir, tree, src);
     log(`  ${tool}: ${(r.ms / 1000).toFixed(2)} s`);
     return r;
+  } catch (error) {
+    // A run that failed (a timeout) leaves its processes writing into `dir`: removing it
+    // would then fail and hide why the run failed.
+    killAll();
+    await sleep(500);
+    throw error;
   } finally {
-    removeDir(dir);
+    try {
+      removeDir(dir);
+    } catch (error) {
+      log(`could not remove ${dir}: ${error.message}`);
+    }
   }
 }
 
