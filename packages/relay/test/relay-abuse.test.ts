@@ -147,6 +147,21 @@ describe("unauthenticated sockets", () => {
   });
 });
 
+describe("message rate", () => {
+  test("a socket sending far more than 500 messages a second (bursts of 5,000) is told so and closed", async () => {
+    const { token } = await owner("chatty");
+    const c = await connect(token);
+    c.ws.send(hello);
+    c.ws.send(encodeMessage({ type: "auth", requestId: 1, token }));
+    for (let i = 0; i < 10_000; i++) c.ws.send(encodeMessage({ type: "ping", requestId: 2 + i }));
+    const error = await c.next((m) => m.type === "error");
+    expect(error).toMatchObject({ code: "rate_limited" });
+    await c.closed;
+    // Before the fix all 10,000 were answered.
+    expect(c.messages.filter((m) => m.type === "ok").length).toBeLessThan(10_000);
+  });
+});
+
 describe("subscriptions", () => {
   test("re-subscribing from seq 0 over and over is refused past the burst, not served each time", async () => {
     const { token, folderId } = await owner("resub-burst");
