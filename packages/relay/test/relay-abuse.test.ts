@@ -179,12 +179,12 @@ describe("subscriptions", () => {
 
   test("a reader that stops reading and re-subscribes gets the log about once, not once per subscribe", async () => {
     const { device, token, folderId } = await owner("resub-stream");
-    // 48 entries of 256 KiB: a 12 MiB log.
+    // 64 entries of 256 KiB: a 16 MiB log.
     const writer = await connect(token);
     writer.ws.send(hello);
     writer.ws.send(encodeMessage({ type: "auth", requestId: 1, token }));
     const indexKey = randomBytes(32);
-    const entries = 48;
+    const entries = 64;
     for (let seq = 1; seq <= entries; seq++) {
       const envelope = sealEnvelope(
         { folderId, deviceId: device.deviceId, deviceSeq: seq, epoch: 0 },
@@ -209,13 +209,19 @@ describe("subscriptions", () => {
     await reader.next((m) => m.type === "ok");
     reader.ws.pause();
     const resubscribes = 5;
+    // One write, so the relay reads them together: no drain of the paused socket in between.
+    const raw = (reader.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+    raw.cork();
     for (let i = 0; i < resubscribes; i++)
-      await new Promise<void>((resolve, reject) =>
-        reader.ws.send(
-          encodeMessage({ type: "subscribe", requestId: 10 + i, folderId, afterSeq: 0 }),
-          (error) => (error ? reject(error) : resolve()),
-        ),
+      reader.ws.send(
+        encodeMessage({ type: "subscribe", requestId: 10 + i, folderId, afterSeq: 0 }),
       );
+    await new Promise<void>((resolve, reject) => {
+      reader.ws.send(encodeMessage({ type: "ping", requestId: 97 }), (error) =>
+        error ? reject(error) : resolve(),
+      );
+      raw.uncork();
+    });
     // The subscribes are in the relay's socket buffer now; a request on another socket answered
     // after that means the relay has read them (it reads every ready socket before waiting again).
     writer.ws.send(encodeMessage({ type: "ping", requestId: 98 }));
@@ -233,7 +239,7 @@ describe("subscriptions", () => {
     const sent = reader.messages
       .filter((m) => m.type === "envelopes")
       .reduce((n, m) => n + (m.type === "envelopes" ? m.items.length : 0), 0);
-    // Before the fix every subscribe queued the whole log: 5 × 48 entries.
+    // Before the fix every subscribe queued the whole log: 5 × 64 entries.
     expect(sent).toBeLessThan(3 * entries);
   });
 });
