@@ -16,8 +16,13 @@ const CHUNK = "ab".repeat(32);
 beforeAll(async () => {
   await ready();
   folderId = newFolderId();
-  // Grace 0: the BlobStore suite expects a delete to remove chunks it just put.
-  relay = await startRelayProcess({ WEFT_RELAY_JWT_SECRET: SECRET, WEFT_RELAY_GC_GRACE: "0" });
+  // Grace 0 and no quarantine: the BlobStore suite expects a delete to remove chunks it just put
+  // (a quarantined chunk comes back when read; relay-blobs.test.ts tests that).
+  relay = await startRelayProcess({
+    WEFT_RELAY_JWT_SECRET: SECRET,
+    WEFT_RELAY_GC_GRACE: "0",
+    WEFT_RELAY_GC_QUARANTINE: "0",
+  });
   for (const who of ["owner", "editor", "viewer", "other"])
     tokens[who] = await signUp(relay.url, who, generateDeviceIdentity());
   expect((await call(relay.url, "POST", "/v1/folders", { folderId }, tokens["owner"])).status).toBe(
