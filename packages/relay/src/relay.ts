@@ -21,6 +21,7 @@ import pino, { type Logger } from "pino";
 import uWS from "uWebSockets.js";
 import { PasswordHasher, TokenBucket, verifyAccessToken } from "./auth/index.js";
 import type { RelayConfig } from "./config.js";
+import { DEVICE_REMOVED } from "./server/access.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
 import { LogService, type Principal, type Session } from "./server/log-service.js";
@@ -127,6 +128,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     sessionsEnded: (accountId, deviceId, reason) =>
       service.endSessionsOf(accountId, deviceId, reason),
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
+    deviceRemoved: (_accountId, deviceId) => service.deviceRemoved(deviceId, DEVICE_REMOVED),
+    rotationDue: (folderId) => service.rotationDue(folderId),
+    epochChanged: (folderId) => service.epochChanged(folderId),
   });
   route(
     app,
@@ -159,6 +163,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     const device = meta.device(claims.dev as Principal["deviceId"]);
     if (!device || device.accountId !== claims.sub)
       throw new ProtocolError("unauthorized", "unknown device");
+    if (device.removed !== undefined) throw new ProtocolError("forbidden", DEVICE_REMOVED);
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
   const service = new LogService(meta, blobs, authenticate, {

@@ -97,6 +97,7 @@ export class Replica {
       onApplied: (changed) => this.afterRemote(changed),
       outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
+      ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
     });
     ctx.index.onLocalUpdate((update) => this.captured.push(update));
   }
