@@ -4,6 +4,7 @@ import { ready } from "@weft/crypto";
 import { AgentError, Home } from "../home/index.js";
 import { agentVersion } from "../log/index.js";
 import { type Command, type CommandContext, commandHelp, parseFor } from "./command.js";
+import { memberCommands } from "./member-commands.js";
 import { runRelay } from "./relay-command.js";
 import { setupCommands } from "./setup-commands.js";
 import { syncCommands } from "./sync-commands.js";
@@ -18,7 +19,13 @@ const relayCommand: Command = {
   run: () => Promise.resolve({}),
 };
 
-const commands: Command[] = [...setupCommands, ...syncCommands, uiCommand, relayCommand];
+const commands: Command[] = [
+  ...setupCommands,
+  ...memberCommands,
+  ...syncCommands,
+  uiCommand,
+  relayCommand,
+];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.args}`.length));
