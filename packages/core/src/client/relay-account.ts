@@ -32,6 +32,7 @@ import { type RelayInvite, encodeInvite, inviteContext, parseInvite } from "./re
 import {
   type AccountDevice,
   type FolderMembers,
+  type FolderRole,
   type FolderState,
   type RefusedKey,
   type RotationResult,
@@ -64,8 +65,7 @@ export {
   type RelayTokens,
 } from "./relay-session.js";
 
-/** A member's role in a folder. */
-export type FolderRole = "owner" | "editor" | "viewer";
+export type { FolderRole } from "./relay-members.js";
 
 /** How to log in: {@link RelayAccount.login}. */
 export interface RelayLoginOptions extends RelayHttpOptions {

@@ -6,6 +6,7 @@
  */
 import {
   type DeviceId,
+  type DeviceIdentity,
   type FolderId,
   FolderKeyring,
   deviceIdFromSignPublicKey,
@@ -26,7 +27,15 @@ import {
 } from "./epoch-record.js";
 import { extendKeyring } from "./key-chain.js";
 import { bytesField, field } from "./relay-http.js";
-import type { FolderRole, RelayAccount } from "./relay-account.js";
+
+/** A member's role in a folder. */
+export type FolderRole = "owner" | "editor" | "viewer";
+
+/** What these calls use of a RelayAccount: its device and its authorized requests. */
+interface RelayAccount {
+  readonly identity: DeviceIdentity;
+  request(method: string, path: string, body?: unknown): Promise<Record<string, unknown>>;
+}
 
 /** A folder as the relay reports it to a member. */
 export interface FolderState {
