@@ -6,8 +6,8 @@
  */
 import type { DeviceId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
 import type { AccountDevice, FolderMembers, FolderRole, RotationResult } from "@weft/core";
-import { type Session, relayCall } from "../account/index.js";
-import type { Home } from "../home/index.js";
+import { type Session, agentError, relayCall } from "../account/index.js";
+import { AgentError, type Home } from "../home/index.js";
 import { loadKeyring, storeKeyring } from "./index.js";
 
 /** The folder's keyring for a rotation: this device's own when it syncs it, else the relay's. */
@@ -61,8 +61,33 @@ export async function removeMember(
   folderId: FolderId,
   user: string,
 ): Promise<RotationResult> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(user))
+    throw new AgentError("USAGE", `not a user name: ${user}`);
   const keyring = await keyringFor(home, session, identity, folderId);
-  const result = await relayCall(() => session.account(identity).removeMember(keyring, user));
+  const account = session.account(identity);
+  try {
+    await account.request("DELETE", `/v1/folders/${folderId}/members/${user.toLowerCase()}`);
+  } catch (error) {
+    // Removed already by an earlier run that could not change the key: finish that.
+    const due =
+      (error as { wireCode?: string }).wireCode === "not_found" &&
+      (await account.folder(folderId).then(
+        (f) => f.rotationDue,
+        () => false,
+      ));
+    if (!due) throw agentError(error);
+  }
+  let result: RotationResult;
+  try {
+    result = await account.completeRotation(keyring);
+  } catch (error) {
+    const mapped = agentError(error) as Error;
+    throw new AgentError(
+      mapped instanceof AgentError ? mapped.code : "RELAY",
+      `${user} was removed, but changing the folder's key failed (${mapped.message}); the change stays due: run this command again, or weft sync, to finish it`,
+      { cause: error },
+    );
+  }
   await keep(home, identity, keyring);
   return result;
 }
