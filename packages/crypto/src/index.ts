@@ -26,6 +26,7 @@ export {
   isFolderId,
   generateFolderKey,
   deriveFolderSubkeys,
+  deriveEpochLinkKeys,
   FolderKeyring,
   FOLDER_KEY_BYTES,
   MAX_EPOCH,

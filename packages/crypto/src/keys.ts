@@ -20,7 +20,7 @@ export const MAX_EPOCH = 0xffffffff;
 
 const FOLDER_ID_BYTES = 16;
 const KDF_CONTEXT = "weftfold"; // crypto_kdf contexts are exactly 8 bytes.
-const SUBKEYS_PER_EPOCH = 8n; // four in use, four spare for later purposes.
+const SUBKEYS_PER_EPOCH = 8n; // six in use (four subkeys, two for rotation), two spare.
 
 /** A fresh random folder id (see {@link FolderId} for the format). */
 export function newFolderId(): FolderId {
@@ -80,6 +80,32 @@ export function deriveFolderSubkeys(folderKey: Uint8Array, epoch: number): Folde
       folderKey,
     );
   return { chunk: derive(0n), chunkId: derive(1n), index: derive(2n), names: derive(3n) };
+}
+
+/**
+ * What a folder key yields for handing its epoch over to the next (key rotation), from two of
+ * the spare subkey ids: `link` (id `epoch × 8 + 4`) seals the previous epoch's key inside the
+ * announcement of `epoch`, so whoever holds this epoch's key can walk back to every earlier one
+ * (a member who joins later reads old content) while the previous key opens nothing newer;
+ * `check` (id `epoch × 8 + 5`) is a public commitment to the key: an announcement names it, so
+ * a key a device unwraps can be compared with the one an owner announced without revealing it.
+ * @throws CryptoError BAD_KEY when `folderKey` is not 32 bytes; BAD_INPUT for a bad epoch
+ */
+export function deriveEpochLinkKeys(
+  folderKey: Uint8Array,
+  epoch: number,
+): { link: Uint8Array; check: Uint8Array } {
+  const s = sodium();
+  requireBytes(folderKey, FOLDER_KEY_BYTES, "folderKey", "BAD_KEY");
+  requireUint(epoch, "epoch", MAX_EPOCH);
+  const derive = (n: bigint): Uint8Array =>
+    s.crypto_kdf_derive_from_key(
+      FOLDER_KEY_BYTES,
+      BigInt(epoch) * SUBKEYS_PER_EPOCH + n,
+      KDF_CONTEXT,
+      folderKey,
+    );
+  return { link: derive(4n), check: derive(5n) };
 }
 
 /** Throws unless `folderId` is a string of 1 to 255 UTF-8 bytes (what the sealed formats hold). */

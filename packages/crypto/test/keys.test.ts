@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   FolderKeyring,
+  deriveEpochLinkKeys,
   deriveFolderSubkeys,
   generateFolderKey,
   isFolderId,
@@ -12,6 +13,34 @@ import { expectCryptoError } from "./helpers.js";
 
 beforeAll(async () => {
   await ready();
+});
+
+describe("rotation subkeys", () => {
+  it("link and check are fixed per key and epoch, and unrelated to the other subkeys", () => {
+    const key = generateFolderKey();
+    const a = deriveEpochLinkKeys(key, 3);
+    expect(deriveEpochLinkKeys(key, 3)).toEqual(a);
+    expect(a.link.length).toBe(32);
+    expect(a.check.length).toBe(32);
+    const sub = deriveFolderSubkeys(key, 3);
+    const next = deriveEpochLinkKeys(key, 4);
+    const other = deriveEpochLinkKeys(generateFolderKey(), 3);
+    const all = [
+      a.link,
+      a.check,
+      sub.chunk,
+      sub.chunkId,
+      sub.index,
+      sub.names,
+      next.link,
+      next.check,
+      other.link,
+      other.check,
+    ].map((k) => Buffer.from(k).toString("hex"));
+    expect(new Set(all).size).toBe(all.length);
+    expectCryptoError(() => deriveEpochLinkKeys(new Uint8Array(31), 0), "BAD_KEY");
+    expectCryptoError(() => deriveEpochLinkKeys(key, -1), "BAD_INPUT");
+  });
 });
 
 describe("folder ids and keys", () => {

@@ -19,6 +19,7 @@ import {
   verifyAccessToken,
 } from "./auth/index.js";
 import type { RelayConfig } from "./config.js";
+import { DEVICE_REMOVED } from "./server/access.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
 import { LogService, type Principal } from "./server/log-service.js";
@@ -150,6 +151,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       service.endSessionsOf(accountId, deviceId, reason),
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
     accountFolders: config.accountFolders,
+    deviceRemoved: (_accountId, deviceId) => service.deviceRemoved(deviceId, DEVICE_REMOVED),
+    rotationDue: (folderId) => service.rotationDue(folderId),
+    epochChanged: (folderId) => service.epochChanged(folderId),
   });
   const metricsApp = config.metricsPort === undefined ? app : uWS.App();
   const metricsToken =
@@ -196,6 +200,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     const device = meta.device(claims.dev as Principal["deviceId"]);
     if (!device || device.accountId !== claims.sub)
       throw new ProtocolError("unauthorized", "unknown device");
+    if (device.removed !== undefined) throw new ProtocolError("forbidden", DEVICE_REMOVED);
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
   const service = new LogService(

@@ -211,7 +211,7 @@ describe("folders and invites", () => {
     expect(wrong.code).toBe("INVALID_ARGUMENT");
     expect(wrong.message).toMatch(/this invite is for device/);
     const joined = await guest.account.redeemInvite(invite);
-    expect(joined).toMatchObject({ role: "viewer", keyStored: false });
+    expect(joined).toMatchObject({ role: "viewer", keyStored: true });
     expect(joined.keyring.folderKey(0)).toEqual(keyring.folderKey(0));
   });
 

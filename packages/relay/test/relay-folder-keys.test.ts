@@ -113,21 +113,25 @@ describe("folder key rows", () => {
     expect((await editor.folderKeys(folderId)).folderKey(0)).toEqual(key);
     expect((await owner.folderKeys(folderId)).folderKey(0)).toEqual(key);
 
-    // After a removal moves the folder to epoch 1, an owner hands the next key out.
+    // A removal owes the next epoch; an owner's device makes it, announced and wrapped to every
+    // remaining member device, and the editor adopts it through the announcement.
     const third = await signUp();
-    const invite = await owner.createInvite(await owner.folderKeys(folderId), { role: "viewer" });
+    const ownerKeys = await owner.folderKeys(folderId);
+    const invite = await owner.createInvite(ownerKeys, { role: "viewer" });
     await third.redeemInvite(invite);
-    const user = (await owner.request("GET", `/v1/folders/${folderId}/members`))["members"] as {
-      user: string;
-      role: string;
-    }[];
-    const viewer = user.find((m) => m.role === "viewer")!.user;
+    const { members } = await owner.members(folderId);
+    const viewer = members.find((m) => m.role === "viewer")!.user;
     expect(await owner.request("DELETE", `/v1/folders/${folderId}/members/${viewer}`)).toEqual({
-      epoch: 1,
+      epoch: 0,
+      rotationDue: true,
     });
-    const next = generateFolderKey();
-    await owner.storeFolderKey(folderId, 1, next, editorDevice.deviceId);
+    expect(await owner.completeRotation(ownerKeys)).toMatchObject({ epoch: 1, rotated: true });
+    const next = ownerKeys.folderKey(1);
     expect((await editor.folderKeys(folderId)).folderKey(1)).toEqual(next);
+    // Rows for the new epoch came with its announcement: not even an owner adds one over them.
+    expect(await refusal(owner.request("PUT", editorRow, sealed(editorDevice, 1)))).toBe(
+      "conflict",
+    );
     // An editor still cannot store a key for the owner at the new epoch.
     expect(await refusal(editor.request("PUT", ownerRow, sealed(ownerDevice, 1)))).toBe(
       "forbidden",

@@ -1,6 +1,6 @@
 // Sharing a folder through the real relay process: invites (create, redeem once, revoke), folder
-// keys wrapped for member devices, member removal moving the folder to a new epoch; and the logs
-// never hold a wrapped key, an invite id or a token.
+// keys wrapped for member devices, member removal owing a new key epoch that only an owner's
+// signed announcement starts; and the logs never hold a wrapped key, an invite id or a token.
 import { randomBytes } from "node:crypto";
 import {
   type DeviceIdentity,
@@ -12,6 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type RelayProcess,
+  announceEpoch,
   call as callRelay,
   signUp,
   startRelayProcess,
@@ -36,6 +37,14 @@ const call = (method: string, path: string, body?: unknown, token?: string) =>
 const account = (user: string, device?: DeviceIdentity): Promise<string> =>
   signUp(url, user, device);
 
+const announce = (
+  signer: DeviceIdentity,
+  token: string,
+  folderId: string,
+  epoch: number,
+  devices?: DeviceIdentity[],
+) => announceEpoch(url, signer, token, folderId, epoch, devices);
+
 const chunkPut = (folderId: string, token: string) =>
   fetch(`${url}/v1/folders/${folderId}/blobs/${randomBytes(32).toString("hex")}`, {
     method: "PUT",
@@ -48,6 +57,7 @@ describe("sharing a folder through the relay (real process)", () => {
   const deviceKey = randomBytes(80).toString("base64url");
   const secrets: string[] = [wrapped, deviceKey];
   let bobDevice: DeviceIdentity;
+  let aliceDevice: DeviceIdentity;
   let folderId: string;
   let alice: string;
   let bob: string;
@@ -57,7 +67,8 @@ describe("sharing a folder through the relay (real process)", () => {
   test("an owner's invite makes another account an editor, once", async () => {
     bobDevice = generateDeviceIdentity();
     folderId = newFolderId();
-    alice = await account("alice", generateDeviceIdentity());
+    aliceDevice = generateDeviceIdentity();
+    alice = await account("alice", aliceDevice);
     bob = await account("bob", bobDevice);
     carol = await account("carol", generateDeviceIdentity());
     secrets.push(alice, bob, carol);
@@ -92,7 +103,7 @@ describe("sharing a folder through the relay (real process)", () => {
     const folder = await call("GET", `/v1/folders/${folderId}`, undefined, bob);
     expect(folder).toEqual({
       status: 200,
-      json: { folderId, epoch: 0, headSeq: 0, role: "editor" },
+      json: { folderId, epoch: 0, headSeq: 0, role: "editor", rotationDue: false },
     });
 
     // Once only, whoever tries again.
@@ -162,7 +173,7 @@ describe("sharing a folder through the relay (real process)", () => {
     expect((await call("GET", keys, undefined, deviceless)).status).toBe(400);
   });
 
-  test("removing a member moves the folder to a new epoch and shuts the member out", async () => {
+  test("removing a member shuts them out and owes a key epoch that only an owner's announcement starts", async () => {
     const members = `/v1/folders/${folderId}/members`;
     const invites = `/v1/folders/${folderId}/invites`;
     const early = await call(
@@ -178,24 +189,46 @@ describe("sharing a folder through the relay (real process)", () => {
     expect((await call("DELETE", `${members}/dave`, undefined, alice)).status).toBe(404);
     expect(await call("DELETE", `${members}/bob`, undefined, alice)).toEqual({
       status: 200,
-      json: { epoch: 1 },
+      json: { epoch: 0, rotationDue: true },
     });
     expect((await chunkPut(folderId, bob)).status).toBe(403);
     expect((await call("GET", `/v1/folders/${folderId}/blobs`, undefined, bob)).status).toBe(403);
     expect((await call("GET", `/v1/folders/${folderId}/keys`, undefined, bob)).status).toBe(403);
     expect((await call("GET", `/v1/folders/${folderId}`, undefined, bob)).status).toBe(403);
     expect((await call("GET", `/v1/folders/${folderId}`, undefined, alice)).json).toMatchObject({
-      epoch: 1,
+      epoch: 0,
       role: "owner",
+      rotationDue: true,
     });
-    expect((await call("DELETE", `${members}/carol`, undefined, alice)).json).toEqual({ epoch: 2 });
-    // Invites made under an earlier key epoch no longer admit anyone; new ones must name the current epoch.
+    // While the key is owed no invite is made or redeemed: it would carry the key bob holds.
     const frank = await account("frank", generateDeviceIdentity());
     secrets.push(frank);
+    const redeemEarly = () =>
+      call("POST", `/v1/invites/${early.json["inviteId"] as string}/redeem`, {}, frank);
+    expect((await redeemEarly()).status).toBe(409);
     expect(
-      (await call("POST", `/v1/invites/${early.json["inviteId"] as string}/redeem`, {}, frank))
+      (await call("POST", invites, { role: "viewer", wrappedKey: wrapped, epoch: 0 }, alice))
         .status,
     ).toBe(409);
+    // Bob, an editor before, and carol, a viewer, cannot start it; alice's device can, once.
+    expect((await announce(aliceDevice, carol, folderId, 1)).status).toBe(403);
+    expect((await announce(aliceDevice, alice, folderId, 2)).status).toBe(409);
+    expect(await announce(aliceDevice, alice, folderId, 1)).toEqual({
+      status: 201,
+      json: { epoch: 1 },
+    });
+    expect((await announce(aliceDevice, alice, folderId, 1)).status).toBe(409);
+    expect((await call("GET", `/v1/folders/${folderId}`, undefined, alice)).json).toMatchObject({
+      epoch: 1,
+      rotationDue: false,
+    });
+    expect((await call("DELETE", `${members}/carol`, undefined, alice)).json).toEqual({
+      epoch: 1,
+      rotationDue: true,
+    });
+    expect((await announce(aliceDevice, alice, folderId, 2)).status).toBe(201);
+    // Invites made under an earlier key epoch no longer admit anyone; new ones must name the current epoch.
+    expect((await redeemEarly()).status).toBe(409);
     expect(
       (await call("POST", invites, { role: "viewer", wrappedKey: wrapped, epoch: 1 }, alice))
         .status,
@@ -212,9 +245,15 @@ describe("sharing a folder through the relay (real process)", () => {
 
   test("the audit stream records each step but no wrapped key, invite id or token", async () => {
     const deadline = Date.now() + 5_000;
-    while (!relay.logs().includes('"epoch":2') && Date.now() < deadline)
+    while (!relay.logs().includes('"event":"epoch.started"') && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    for (const event of ["invite.created", "invite.redeemed", "invite.revoked", "member.removed"])
+    for (const event of [
+      "invite.created",
+      "invite.redeemed",
+      "invite.revoked",
+      "member.removed",
+      "epoch.started",
+    ])
       expect(relay.logs()).toContain(`"event":"${event}"`);
     expect(secrets.length).toBeGreaterThan(8);
     for (const secret of secrets)

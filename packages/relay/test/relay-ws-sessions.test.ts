@@ -132,10 +132,12 @@ describe("sessions end with their authorization", () => {
   });
 
   test("a removed member's socket is closed at once and misses later presence", async () => {
-    const { folderId, devices, tokens } = await folderWith(relay.url, ["amy", "bo", "cy"], "rm");
+    const names = ["amy", "bo", "cy", "di"];
+    const { folderId, devices, tokens } = await folderWith(relay.url, names, "rm");
     const amy = await rawClient(relay.url, tokens["amy"]!, folderId);
     const bo = await rawClient(relay.url, tokens["bo"]!, folderId);
     const cy = await rawClient(relay.url, tokens["cy"]!, folderId);
+    const di = await rawClient(relay.url, tokens["di"]!, folderId);
     const removed = await call(
       relay.url,
       "DELETE",
@@ -143,29 +145,34 @@ describe("sessions end with their authorization", () => {
       undefined,
       tokens["amy"],
     );
-    expect(removed).toEqual({ status: 200, json: { epoch: 1 } });
+    expect(removed).toEqual({ status: 200, json: { epoch: 0, rotationDue: true } });
     const refusal = await within(bo.next(isError), 10_000, "the removed member's refusal");
     expect(refusal).toMatchObject({
       code: "forbidden",
       message: "you were removed from this folder",
     });
     await within(bo.closed, 10_000, "the removed member's socket to close");
-    // Amy's presence now reaches Cy, and not Bo.
+    // The owner's session is told the key must change (its device reconnects and makes it).
+    expect(await within(amy.next(isError), 10_000, "the owner to be told")).toMatchObject({
+      code: "unavailable",
+      message: "the folder's key must change; connect again",
+    });
+    // Cy's presence now reaches Di, and not Bo.
     const presence = {
       type: "presence" as const,
       folderId: folderId as never,
-      deviceId: devices["amy"]!.deviceId,
+      deviceId: devices["cy"]!.deviceId,
       status: "away" as const,
       ackedSeq: 0,
     };
-    amy.transport.send(presence);
+    cy.transport.send(presence);
     await within(
-      cy.next(
+      di.next(
         (m) =>
-          m.type === "presence" && m.deviceId === devices["amy"]!.deviceId && m.status === "away",
+          m.type === "presence" && m.deviceId === devices["cy"]!.deviceId && m.status === "away",
       ),
       10_000,
-      "Cy to see Amy's presence",
+      "Di to see Cy's presence",
     );
     expect(bo.messages.at(-1)).toBe(refusal);
     expect(bo.messages.some((m) => m.type === "presence" && m.status === "away")).toBe(false);

@@ -11,9 +11,17 @@ export {
   type HttpBlobStoreOptions,
 } from "./http-blob-store.js";
 export {
+  type AccountDevice,
   type CreateInviteOptions,
   type DevicePublicKeys,
+  type FolderMemberDevice,
+  type FolderMemberInfo,
+  type FolderMembers,
   type FolderRole,
+  type FolderState,
+  type RefusedKey,
+  type RotationResult,
+  mergeKeyring,
   type RedeemedInvite,
   type RelayHttpOptions,
   type RelayInvite,
@@ -28,3 +36,16 @@ export {
   encodeInvite,
   parseInvite,
 } from "./relay-account.js";
+export {
+  EPOCH_RECORD_CONTEXT,
+  type EpochRecord,
+  MAX_EPOCH_DEVICES,
+  decodeEpochRecord,
+  encodeEpochRecord,
+  epochKeyCheck,
+  epochKeyMatches,
+  makeEpochRecord,
+  openPreviousKey,
+  verifyEpochRecord,
+} from "./epoch-record.js";
+export { type KeyChainInput, type KeyChainResult, extendKeyring } from "./key-chain.js";

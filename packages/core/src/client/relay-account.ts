@@ -29,6 +29,32 @@ import {
 } from "./relay-session.js";
 import { type WebSocketConstructor, createWebSocketTransport } from "./websocket-transport.js";
 import { type RelayInvite, encodeInvite, inviteContext, parseInvite } from "./relay-invite.js";
+import {
+  type AccountDevice,
+  type FolderMembers,
+  type FolderRole,
+  type FolderState,
+  type RefusedKey,
+  type RotationResult,
+  fetchFolderKeys,
+  folderState,
+  listDevices,
+  listMembers,
+  mergeKeyring,
+  removeDevice,
+  rotate,
+} from "./relay-members.js";
+
+export type {
+  AccountDevice,
+  FolderMemberDevice,
+  FolderMemberInfo,
+  FolderMembers,
+  FolderState,
+  RefusedKey,
+  RotationResult,
+} from "./relay-members.js";
+export { mergeKeyring } from "./relay-members.js";
 
 export { type RelayInvite, encodeInvite, parseInvite } from "./relay-invite.js";
 export type { RelayHttpOptions } from "./relay-http.js";
@@ -39,8 +65,7 @@ export {
   type RelayTokens,
 } from "./relay-session.js";
 
-/** A member's role in a folder. */
-export type FolderRole = "owner" | "editor" | "viewer";
+export type { FolderRole } from "./relay-members.js";
 
 /** How to log in: {@link RelayAccount.login}. */
 export interface RelayLoginOptions extends RelayHttpOptions {
@@ -75,8 +100,8 @@ export interface RedeemedInvite {
   keyring: FolderKeyring;
   /**
    * Whether the relay also keeps the key sealed to this device (for {@link RelayAccount.folderKeys}
-   * later). False for viewers, who may not store keys, or when storing it failed: the invite is
-   * used up either way, so the key is returned rather than lost to an error.
+   * later, and so that an owner's next key rotation includes this device). False when storing it
+   * failed: the invite is used up either way, so the key is returned rather than lost to an error.
    */
   keyStored: boolean;
 }
@@ -264,32 +289,106 @@ export class RelayAccount {
   }
 
   /**
-   * The folder keys the relay holds sealed to this device, up to the folder's current epoch, as
-   * a keyring (empty if none). A key for an epoch the folder has not reached is left out: a
-   * device writes with its newest key, so such a row (planted by someone who could store one)
-   * would be what it sealed new content under. @throws WeftError INTEGRITY when one does not
-   * open with this device's key
+   * The folder's keys this device can prove, as a new keyring: those of `held` (default none),
+   * plus what the relay holds sealed to this device, up to the folder's current epoch. A row is
+   * a sealed box anyone could have made, so a key of an epoch above those held is adopted only
+   * through the owner-signed announcement of that epoch, naming this device and that key, whose
+   * chain of previous keys leads back to a key already held; and older epochs come from walking
+   * that chain back from the oldest key held (a member who joined later reads older content).
+   * With nothing held, the lowest row is the starting point (the key this device stored for
+   * itself). A key for an epoch the folder has not reached is left out: a device writes with its
+   * newest key. Keys offered but not adopted are passed to `onRefused`.
    */
-  async folderKeys(folderId: FolderId): Promise<FolderKeyring> {
+  folderKeys(
+    folderId: FolderId,
+    held?: FolderKeyring,
+    onRefused?: (refused: RefusedKey) => void,
+  ): Promise<FolderKeyring> {
+    return fetchFolderKeys(this, folderId, held, onRefused);
+  }
+
+  /** The folder as the relay reports it: epoch, head, this account's role, whether a key rotation is due. */
+  folder(folderId: FolderId): Promise<FolderState> {
+    return folderState(this, folderId);
+  }
+
+  /** The folder's members, their roles and the devices that hold its key (any member may ask). */
+  members(folderId: FolderId): Promise<FolderMembers> {
+    return listMembers(this, folderId);
+  }
+
+  /**
+   * Gives a member another role, or adds an account as a member (owners only; the account gets
+   * no key this way: send it an invite). A folder keeps at least one owner: demoting the last
+   * is refused (`conflict`). Demoting does not change the key.
+   */
+  async setRole(folderId: FolderId, user: string, role: FolderRole): Promise<void> {
     if (!isFolderId(folderId)) throw new WeftError("INVALID_ARGUMENT", "not a folder id");
-    const current = field(
-      await this.request("GET", `/v1/folders/${folderId}`),
-      "epoch",
-      "folder",
-      "number",
-    );
-    const json = await this.request("GET", `/v1/folders/${folderId}/keys`);
-    const keys = json["keys"];
-    if (!Array.isArray(keys)) throw new ProtocolError("bad_frame", "the keys answer has no list");
-    const keyring = new FolderKeyring(folderId);
-    for (const entry of keys as unknown[]) {
-      const k = (entry ?? {}) as Record<string, unknown>;
-      const epoch = field(k, "epoch", "keys", "number");
-      if (epoch > current) continue;
-      const wrapped = bytesField(k, "wrappedKey", "keys");
-      keyring.add(epoch, this.#openSealed(wrapped, `the key of epoch ${epoch}`));
-    }
-    return keyring;
+    await this.request("POST", `/v1/folders/${folderId}/members`, { user, role });
+  }
+
+  /**
+   * Removes a member (owners only) and changes the folder's key: this device makes the next
+   * epoch's key, wraps it to every remaining member device and announces it, signed; it is
+   * added to `keyring`, so a Replica holding that keyring seals new content under it at once.
+   * The relay ends the removed member's sessions. Should the rotation fail after the removal
+   * (the relay unreachable), the relay remembers it is due: {@link completeRotation} (or any
+   * owner's next call of it) finishes it. @throws ProtocolError `not_found` for a non-member,
+   * `conflict` for the last owner or oneself
+   */
+  async removeMember(keyring: FolderKeyring, user: string): Promise<RotationResult> {
+    const folderId = keyring.folderId;
+    if (typeof user !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(user))
+      throw new WeftError("INVALID_ARGUMENT", "not a user name");
+    await this.request("DELETE", `/v1/folders/${folderId}/members/${user.toLowerCase()}`);
+    return this.completeRotation(keyring);
+  }
+
+  /**
+   * Makes the folder's next key epoch now (owners only), as {@link removeMember} does; the key
+   * is added to `keyring`. If another owner made it first, theirs is adopted.
+   */
+  rotateFolderKey(keyring: FolderKeyring): Promise<RotationResult> {
+    return rotate(this, keyring);
+  }
+
+  /**
+   * Finishes a key rotation a removal left owed, if any and if this account owns the folder;
+   * otherwise adopts any newer key the relay holds for this device. Cheap when nothing is due.
+   */
+  async completeRotation(keyring: FolderKeyring): Promise<RotationResult> {
+    const state = await folderState(this, keyring.folderId);
+    if (state.rotationDue && state.role === "owner") return rotate(this, keyring);
+    if (!keyring.has(state.epoch))
+      mergeKeyring(keyring, await fetchFolderKeys(this, keyring.folderId, keyring));
+    return { epoch: state.epoch, rotated: false, devices: [] };
+  }
+
+  /** This account's devices (removed ones too, with when). */
+  devices(): Promise<AccountDevice[]> {
+    return listDevices(this);
+  }
+
+  /**
+   * Removes another device of this account (a lost laptop): the relay revokes its sign-in, ends
+   * its sessions and refuses it from now on, and every folder it held a key of owes a key
+   * rotation. Returns those folders with this account's role: for each one it owns, call
+   * {@link rotateFolderKey} (or {@link completeRotation}) with its keyring; other folders' owners
+   * complete theirs. The account stays. @throws ProtocolError `conflict` for this device itself
+   */
+  removeDevice(
+    deviceId: DeviceId,
+  ): Promise<{ folders: { folderId: FolderId; role: FolderRole | null }[] }> {
+    return removeDevice(this, deviceId);
+  }
+
+  /** Names a device of this account (default: this one) for people; null clears the name. */
+  async nameDevice(
+    name: string | null,
+    deviceId: DeviceId = this.identity.deviceId,
+  ): Promise<void> {
+    if (!isDeviceId(deviceId)) throw new WeftError("INVALID_ARGUMENT", "not a device id");
+    await this.request("PUT", `/v1/devices/${deviceId}`, { name });
   }
 
   /**
@@ -366,13 +465,17 @@ export class RelayAccount {
     }
     const keyring = new FolderKeyring(parsed.folderId);
     keyring.add(epoch, key);
-    let keyStored = false;
-    if (role !== "viewer") {
-      keyStored = await this.storeFolderKey(parsed.folderId, epoch, key).then(
-        () => true,
-        () => false,
+    const keyStored = await this.storeFolderKey(parsed.folderId, epoch, key).then(
+      () => true,
+      () => false,
+    );
+    // Content written before the invite's epoch is sealed under earlier keys: those come from
+    // the chain of announcements back from this key (best effort: the key is returned anyway).
+    if (epoch > 0)
+      await fetchFolderKeys(this, parsed.folderId, keyring).then(
+        (all) => mergeKeyring(keyring, all),
+        () => undefined,
       );
-    }
     return { folderId: parsed.folderId, role, keyring, keyStored };
   }
 

@@ -75,6 +75,11 @@ export class RelaySession {
   /** One refresh at a time in this process. */
   #refreshing: Promise<string> | undefined;
   #current: RelayTokens;
+  /**
+   * The refresh token the relay refused for good (the session ended, or the device was
+   * removed), with why: asking again with it would only be refused again, so it is not sent.
+   */
+  #ended: { refreshToken: string; error: ProtocolError } | undefined;
   readonly #http: RelayHttp;
   readonly #store: RelayTokenStore | undefined;
 
@@ -156,18 +161,27 @@ export class RelaySession {
         this.#current = checkTokens(stored);
         if (stored.accessExpires - Date.now() > REFRESH_MARGIN_MS) return stored.accessToken;
       }
+      const ended = this.#ended;
+      if (ended !== undefined && ended.refreshToken === this.#current.refreshToken)
+        throw ended.error;
       let json: Record<string, unknown>;
       try {
         json = await this.#http.call("POST", "/v1/auth/refresh", {
           body: { refreshToken: this.#current.refreshToken },
         });
       } catch (error) {
-        if (error instanceof ProtocolError && error.wireCode === "unauthorized")
-          throw new ProtocolError(
+        if (error instanceof ProtocolError && error.wireCode === "unauthorized") {
+          const ended = new ProtocolError(
             "unauthorized",
             `the session with ${this.#http.base} ended; log in again (${error.message})`,
             { cause: error },
           );
+          this.#ended = { refreshToken: this.#current.refreshToken, error: ended };
+          throw ended;
+        }
+        // A removed device: refused for good too.
+        if (error instanceof ProtocolError && error.wireCode === "forbidden")
+          this.#ended = { refreshToken: this.#current.refreshToken, error };
         throw error;
       }
       this.#current = tokensFrom(json, "refresh");

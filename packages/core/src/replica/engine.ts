@@ -3,7 +3,7 @@
  * backoff), the outbox sealed into envelopes, the log applied in order and acknowledged,
  * snapshots, and presence.
  */
-import type { ChunkId, DeviceId } from "@weft/crypto";
+import { type ChunkId, CryptoError, type DeviceId, decodeEnvelope } from "@weft/crypto";
 import * as Y from "yjs";
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
@@ -69,7 +69,12 @@ export interface EngineOptions {
   /** The session is online (again): a moment to check what the relay lost meanwhile. */
   onOnline: () => void;
   outgoing: OutgoingIndex;
+  /** Adds to the keyring the keys this device was given since (see ReplicaOptions.refreshKeys). */
+  refreshKeys?: () => Promise<void>;
 }
+
+/** What applyEnvelope answers for an entry sealed under an epoch whose key may yet be fetched. */
+const NEEDS_KEY = -1;
 
 /** The session with the relay as people see it: `weft status` and the dashboard show this. */
 export interface ConnectionState {
@@ -407,6 +412,10 @@ export class SyncEngine {
       const token = await this.options.token();
       await conn.open(token);
       this.scheduleReauth(conn, token);
+      // The folder may have moved to a new key epoch since (the relay ends sessions when it
+      // does): fetch this device's new key before reading anything sealed under it.
+      this.askedEpochs.clear();
+      await this.refreshKeys();
       const snap = await conn.request({
         type: "snapshotGet",
         requestId: 0,
@@ -601,8 +610,12 @@ export class SyncEngine {
     let changed = 0;
     while (this.buffer.has(seq + 1)) {
       const bytes = this.buffer.get(seq + 1)!;
+      let weight = this.applyEnvelope(seq + 1, bytes, ops);
+      if (weight === NEEDS_KEY) {
+        await this.refreshKeys();
+        weight = this.applyEnvelope(seq + 1, bytes, ops);
+      }
       this.buffer.delete(++seq);
-      const weight = this.applyEnvelope(seq, bytes, ops);
       this.peers.weigh(seq, weight);
       changed += weight;
     }
@@ -623,7 +636,24 @@ export class SyncEngine {
     this.maybeSnapshot();
   }
 
-  /** Applies one log entry, adding the storage ops; returns how many items it changed. */
+  /** Epochs the log named with no key here, asked for once each per connection. */
+  private readonly askedEpochs = new Set<number>();
+
+  /** Asks for keys given since (a new epoch); a failure is reported, never fatal. */
+  private async refreshKeys(): Promise<void> {
+    if (!this.options.refreshKeys) return;
+    try {
+      await this.options.refreshKeys();
+    } catch (error) {
+      this.report(error, "fetching the folder's keys");
+    }
+  }
+
+  /**
+   * Applies one log entry, adding the storage ops; returns how many items it changed, or
+   * NEEDS_KEY (once per epoch and connection) when it is sealed under an epoch this device has
+   * no key for yet and keys can be fetched: the caller fetches them and applies it again.
+   */
   private applyEnvelope(seq: number, bytes: Uint8Array, ops: StateOp[]): number {
     try {
       const opened = openLogEnvelope(this.ctx, bytes);
@@ -653,9 +683,25 @@ export class SyncEngine {
       }
       return weight;
     } catch (error) {
+      const epoch = this.missingEpoch(error, bytes);
+      if (epoch !== undefined && this.options.refreshKeys && !this.askedEpochs.has(epoch)) {
+        this.askedEpochs.add(epoch);
+        return NEEDS_KEY;
+      }
       // One bad entry (forged, corrupt, unreadable) must not stop the folder: report it, skip it.
       this.report(error, `log entry ${seq}`);
       return 0;
+    }
+  }
+
+  /** The epoch of an entry that failed for want of its key, if that is why it failed. */
+  private missingEpoch(error: unknown, bytes: Uint8Array): number | undefined {
+    const cause = (error as { cause?: unknown }).cause;
+    if (!(cause instanceof CryptoError && cause.code === "BAD_KEY")) return undefined;
+    try {
+      return decodeEnvelope(bytes).epoch;
+    } catch {
+      return undefined;
     }
   }
 

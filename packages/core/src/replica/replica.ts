@@ -103,6 +103,7 @@ export class Replica {
       outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
       onOnline: () => this.checkRelayChunks(),
+      ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
     });
     ctx.index.onLocalUpdate((update) => this.captured.push(update));
   }

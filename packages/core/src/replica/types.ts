@@ -25,6 +25,14 @@ export interface ReplicaOptions {
   token?: string | (() => string | Promise<string>);
   /** The relay's chunk store (HTTP for the relay; a hub client in tests). Required with `connect`. */
   remoteBlobs?: BlobStore;
+  /**
+   * Adds to `keyring` the keys this device was given since it was opened: a new epoch after a
+   * member or device was removed (e.g. with `RelayAccount.folderKeys`, or by completing the
+   * rotation when this device is an owner's). Called on every connection, before anything is
+   * read, and when the log holds an entry under an epoch with no key here; what it adds is used
+   * at once, new writes included. A failure is reported as an `error` event.
+   */
+  refreshKeys?: () => Promise<void>;
   /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
   download?: "eager" | "lazy";
   /** Chunks in flight at once per direction (default 8). */

@@ -7,7 +7,7 @@
 import type { Command } from "./command.js";
 
 /** A module of commands, loaded on first use. */
-export type CommandModule = "setup" | "sync" | "ui" | "manage";
+export type CommandModule = "setup" | "sync" | "ui" | "manage" | "members";
 
 /** One line of `weft --help`, and where its command lives. */
 export interface CatalogEntry {
@@ -76,6 +76,42 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "manage",
   },
   {
+    name: "folder members",
+    args: "FOLDER_ID",
+    summary: "Lists a folder's members, their roles and the devices that hold its key.",
+    module: "members",
+  },
+  {
+    name: "folder remove-member",
+    args: "FOLDER_ID USER",
+    summary: "Removes USER from a folder you own and changes the folder's key.",
+    module: "members",
+  },
+  {
+    name: "folder role",
+    args: "FOLDER_ID USER ROLE",
+    summary: "Gives a member of a folder you own another role: owner, editor or viewer.",
+    module: "members",
+  },
+  {
+    name: "device list",
+    args: "",
+    summary: "Lists this account's devices on the relay, by name where they have one.",
+    module: "members",
+  },
+  {
+    name: "device remove",
+    args: "DEVICE_ID",
+    summary: "Removes another device of your account (a lost laptop) and changes the keys it held.",
+    module: "members",
+  },
+  {
+    name: "device name",
+    args: "NAME",
+    summary: "Names this device for people: shown in weft device list and weft folder members.",
+    module: "members",
+  },
+  {
     name: "sync",
     args: "[PATH ...]",
     summary: "Syncs folders until stopped (Ctrl-C), or with --once until nothing is pending.",
@@ -136,11 +172,13 @@ export async function loadModule(module: CommandModule): Promise<Command[]> {
       return [(await import("./ui-command.js")).uiCommand];
     case "manage":
       return (await import("./manage-commands.js")).manageCommands;
+    case "members":
+      return (await import("./member-commands.js")).memberCommands;
   }
 }
 
 /** Every module's commands (for a name the catalog does not know, and for the catalog's test). */
 export async function loadAll(): Promise<Command[]> {
-  const modules: CommandModule[] = ["setup", "sync", "ui", "manage"];
+  const modules: CommandModule[] = ["setup", "sync", "ui", "manage", "members"];
   return (await Promise.all(modules.map(loadModule))).flat();
 }

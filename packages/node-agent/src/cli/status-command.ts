@@ -20,7 +20,8 @@ export const statusCommand: Command = {
     'says "weft sync is not running" and shows what the last run left.\n' +
     "--json: daemon (its pid or null) and running tell a stopped agent from an offline one;\n" +
     "per folder: connection (online, offline, connecting, stopped), connectionSince, lastError\n" +
-    "{message, time}, nextRetryAt, pendingOut, pendingChunks, upload, download, errors, lastSync.",
+    "{message, time}, nextRetryAt, pendingOut, pendingChunks, upload, download, errors, lastSync,\n" +
+    'removed ({at, reason} once the relay refused this device the folder for good; state "removed").',
   example: "weft status --json",
   flags: {},
   run: async (ctx) => {
@@ -80,7 +81,7 @@ function fromDisk(ctx: CommandContext, folders: FolderRecord[]): Promise<AgentFo
         const last = await readStoredStatus(ctx.home, s.folder).catch(() => undefined);
         return {
           ...now,
-          state: "stopped" as const,
+          state: now.removed ? ("removed" as const) : ("stopped" as const),
           errors: last?.errors ?? now.errors,
           clashes: last?.clashes ?? now.clashes,
           unportable: last?.unportable ?? now.unportable,
@@ -95,7 +96,11 @@ function fromDisk(ctx: CommandContext, folders: FolderRecord[]): Promise<AgentFo
 /** The lines under a folder's name. */
 function describe(s: AgentFolderStatus, running: boolean, now: number): string[] {
   const lines: string[] = [];
-  if (!running || s.connection === "stopped")
+  if (s.removed)
+    lines.push(
+      `removed ${formatWhen(s.removed.at, now)}: ${s.removed.reason}; the files here stay as they were, nothing syncs (a new invite joins it again)`,
+    );
+  else if (!running || s.connection === "stopped")
     lines.push(
       `weft sync is not running; ${s.lastSync === null ? "never synced on this device" : `last synced ${formatWhen(s.lastSync, now)}`}`,
     );

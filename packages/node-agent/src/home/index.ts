@@ -46,6 +46,11 @@ export interface FolderRecord {
   path: string;
   relay: string;
   role: "owner" | "editor" | "viewer";
+  /**
+   * Set when the relay refused this device the folder for good (its account was removed from
+   * it, or the device from its account): the local copy stays, nothing syncs any more.
+   */
+  removed?: { at: number; reason: string };
 }
 
 /** Where everything lives; the paths are fixed so that tools and docs can name them. */
@@ -203,6 +208,10 @@ export class Home {
   async addFolder(record: FolderRecord): Promise<void> {
     await withLock(this.lockPath("folders"), async () => {
       const all = await this.folders();
+      // A folder this device was removed from may be joined again (a new invite): its record,
+      // and the local copy it names, are taken over.
+      const again = all.findIndex((f) => f.folderId === record.folderId && f.removed);
+      if (again >= 0) all.splice(again, 1);
       this.checkNewFolder(all, record.path, record.folderId);
       all.push(record);
       await writeJsonPrivate(this.foldersPath, all);
@@ -232,6 +241,25 @@ export class Home {
       this.accountsPath,
       all.filter((a) => a.relay !== relay),
     );
+  }
+
+  /**
+   * Records that this device was removed from a folder (see {@link FolderRecord.removed});
+   * returns the record as it now is, or undefined for a folder not synced here.
+   */
+  async markRemoved(
+    folderId: FolderId,
+    reason: string,
+    at = Date.now(),
+  ): Promise<FolderRecord | undefined> {
+    return withLock(this.lockPath("folders"), async () => {
+      const all = await this.folders();
+      const folder = all.find((f) => f.folderId === folderId);
+      if (!folder) return undefined;
+      folder.removed ??= { at, reason };
+      await writeJsonPrivate(this.foldersPath, all);
+      return folder;
+    });
   }
 
   /**

@@ -11,7 +11,12 @@ import {
   unwrapKeyForDevice,
   wrapKeyForDevice,
 } from "@weft/crypto";
-import { ProtocolError, type RelayInvite, parseInvite as parseInviteText } from "@weft/core";
+import {
+  ProtocolError,
+  type RefusedKey,
+  type RelayInvite,
+  parseInvite as parseInviteText,
+} from "@weft/core";
 import { type Session, agentError, relayCall } from "../account/index.js";
 import {
   AgentError,
@@ -19,6 +24,7 @@ import {
   type Home,
   normalizeRelayUrl,
   readJson,
+  withLock,
   writeJsonPrivate,
 } from "../home/index.js";
 
@@ -51,25 +57,47 @@ export async function storeFolderKey(
   key: Uint8Array,
 ): Promise<void> {
   const path = keysPath(home, folderId);
-  const stored = (await readJson<StoredKey[]>(path)) ?? [];
-  if (stored.some((k) => k.epoch === epoch)) return;
-  stored.push({ epoch, wrapped: toBase64Url(wrapKeyForDevice(key, identity.boxPublicKey)) });
-  stored.sort((a, b) => a.epoch - b.epoch);
-  await writeJsonPrivate(path, stored);
+  // Under a lock: the daemon (a new epoch at reconnect) and a command (a rotation it made) may
+  // both add a key at once.
+  await mkdir(home.folderDir(folderId), { recursive: true, mode: 0o700 });
+  await withLock(home.lockPath(`keys-${folderId}`), async () => {
+    const stored = (await readJson<StoredKey[]>(path)) ?? [];
+    if (stored.some((k) => k.epoch === epoch)) return;
+    stored.push({ epoch, wrapped: toBase64Url(wrapKeyForDevice(key, identity.boxPublicKey)) });
+    stored.sort((a, b) => a.epoch - b.epoch);
+    await writeJsonPrivate(path, stored);
+  });
+}
+
+/** Stores every key of `keyring` not stored yet (see {@link storeFolderKey}). */
+export async function storeKeyring(
+  home: Home,
+  identity: DeviceIdentity,
+  keyring: FolderKeyring,
+): Promise<void> {
+  const stored = new Set(
+    ((await readJson<StoredKey[]>(keysPath(home, keyring.folderId))) ?? []).map((k) => k.epoch),
+  );
+  for (const epoch of keyring.epochs)
+    if (!stored.has(epoch))
+      await storeFolderKey(home, identity, keyring.folderId, epoch, keyring.folderKey(epoch));
 }
 
 /**
- * The folder's keyring: the keys stored here, plus any the relay holds wrapped for this device
- * (another member re-keyed the folder after removing someone) when a session is given. From the
- * relay it adopts only epochs it holds no key for, up to the folder's current epoch
- * (`RelayAccount.folderKeys`); a stored key always wins.
- * @throws AgentError NOT_READY when this device has no key of the folder
+ * The folder's keyring: the keys stored here, plus, when a session is given, those the relay
+ * holds for this device that it can prove (`RelayAccount.folderKeys`): a newer epoch's key only
+ * through its owner-signed announcement chaining back to a key held here, older ones (content
+ * from before this device joined) down the chain. A stored key always wins. Keys offered but
+ * not adopted go to `onRefused`.
+ * @throws AgentError NOT_READY when this device has no key of the folder; RELAY (403) when the
+ * relay refuses this device the folder
  */
 export async function loadKeyring(
   home: Home,
   identity: DeviceIdentity,
   folderId: FolderId,
   session?: Session,
+  onRefused?: (refused: RefusedKey) => void,
 ): Promise<FolderKeyring> {
   const keyring = new FolderKeyring(folderId);
   for (const k of (await readJson<StoredKey[]>(keysPath(home, folderId))) ?? [])
@@ -80,7 +108,7 @@ export async function loadKeyring(
   if (session) {
     let held: FolderKeyring | undefined;
     try {
-      held = await session.account(identity).folderKeys(folderId);
+      held = await session.account(identity).folderKeys(folderId, keyring, onRefused);
     } catch (error) {
       // Offline, or the relay is down: the stored keys are enough to sync later.
       if (!(error instanceof ProtocolError) || error.wireCode === "forbidden")
@@ -184,6 +212,10 @@ export async function createInvite(
   to?: DeviceId,
 ): Promise<string> {
   const keyring = await loadKeyring(home, identity, folderId, session);
+  // A member or device removed since the last key change: the key must change before anyone
+  // is given it (this device makes the next one, as an owner's).
+  await relayCall(() => session.account(identity).completeRotation(keyring));
+  await storeKeyring(home, identity, keyring);
   return relayCall(() =>
     session.account(identity).createInvite(keyring, {
       role,

@@ -13,7 +13,7 @@ import {
   conflictCopyName,
   createWebSocketTransport,
 } from "@weft/core";
-import type { DeviceIdentity } from "@weft/crypto";
+import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { Session } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
@@ -28,7 +28,8 @@ import {
 } from "../materialize/index.js";
 import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
 import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
-import { loadKeyring } from "../share/index.js";
+import { loadKeyring, storeKeyring } from "../share/index.js";
+import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { OwnWrites, eachLimit } from "./own-writes.js";
 import { LocalRecords } from "./records.js";
@@ -75,7 +76,7 @@ export interface ConnectionOptions {
 export interface FolderStatus {
   folderId: string;
   path: string;
-  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped";
+  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped" | "removed";
   connection: string;
   pendingOut: number;
   pendingChunks: number;
@@ -94,6 +95,8 @@ export interface FolderStatus {
   upload: TransferView;
   download: TransferView;
   lastSync: number | null;
+  /** When and why the relay refused this device the folder for good; null while it has it. */
+  removed: Removal | null;
 }
 
 const MAX_NOTICES = 20;
@@ -113,6 +116,10 @@ export class FolderSync {
   private counts: { files: number; conflicts: number } | undefined;
   /** Recent events for the dashboard (activity hook). */
   readonly activity = new ActivityLog();
+  /** Set once the relay refused this device the folder for good: nothing syncs any more. */
+  removed: Removal | undefined;
+  private checkingRemoval: Promise<boolean> | undefined;
+  private removalCheck: (() => Promise<Removal | undefined>) | undefined;
 
   private constructor(
     readonly folder: FolderRecord,
@@ -133,7 +140,26 @@ export class FolderSync {
   ): Promise<FolderSync> {
     const dir = home.folderDir(folder.folderId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const keyring = await loadKeyring(home, identity, folder.folderId, session);
+    // A folder this device was removed from opens as it was left, and never connects again.
+    let removed = folder.removed;
+    const refused: string[] = [];
+    let keyring: FolderKeyring;
+    try {
+      keyring = await loadKeyring(
+        home,
+        identity,
+        folder.folderId,
+        removed ? undefined : session,
+        (r) => refused.push(`a key for epoch ${r.epoch} was not adopted: ${r.reason}`),
+      );
+    } catch (error) {
+      if (!session || !isForbidden(error)) throw error;
+      removed = await confirmRemoved(home, session, identity, folder.folderId);
+      if (!removed) throw error;
+      keyring = await loadKeyring(home, identity, folder.folderId);
+    }
+    const live = removed ? undefined : session;
+    session = live;
     const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
     const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
     const records = await LocalRecords.open(join(dir, "local.sqlite"));
@@ -162,6 +188,12 @@ export class FolderSync {
             token,
             reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
             ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
+            // A new key epoch (the relay ends every session when one starts): adopt this
+            // device's key, or, as an owner's device, make the one a removal left owed.
+            refreshKeys: async () => {
+              await session.account(identity).completeRotation(keyring);
+              await storeKeyring(home, identity, keyring);
+            },
             remoteBlobs: new HttpBlobStore({
               baseUrl: session.relay,
               folderId: folder.folderId,
@@ -182,12 +214,52 @@ export class FolderSync {
       await blobs.close();
       await state.close();
     });
-    replica.on("error", ({ error, context }) => sync.notice(`${context}: ${error.message}`));
+    replica.on("error", ({ error, context }) => {
+      sync.notice(`${context}: ${error.message}`);
+      // Refused by the relay: perhaps this device lost the folder; then stop asking it.
+      if (isForbidden(error)) void sync.checkRemoved();
+    });
+    for (const message of refused) sync.notice(message, undefined, "warning");
+    if (removed) sync.markRemoved(removed);
+    else if (session)
+      sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId);
     replica.on("progress", (p) => sync.meter.record(p));
     sync.activity.follow(replica); // activity hook
     // The daemon writes its status every second: count the tree again only after it changed.
     replica.on("change", () => (sync.counts = undefined));
     return sync;
+  }
+
+  /**
+   * Asks the relay whether this device still has the folder (after a `forbidden`); if not, the
+   * folder is marked removed and its replica stopped: the local copy stays, and nothing asks
+   * the relay for it again. Resolves with whether it was removed.
+   */
+  checkRemoved(): Promise<boolean> {
+    if (this.removed) return Promise.resolve(true);
+    const check = this.removalCheck;
+    if (!check) return Promise.resolve(false);
+    this.checkingRemoval ??= check()
+      .then((removed) => {
+        if (removed) this.markRemoved(removed);
+        return removed !== undefined;
+      })
+      .catch(() => false)
+      .finally(() => {
+        this.checkingRemoval = undefined;
+      });
+    return this.checkingRemoval;
+  }
+
+  private markRemoved(removed: Removal): void {
+    if (this.removed) return;
+    this.removed = removed;
+    this.replica.stop();
+    this.notice(
+      `${removed.reason}; the files here stay as they are, and nothing syncs any more`,
+      undefined,
+      "warning",
+    );
   }
 
   /** The folder's ignore rules as of the last scan. */
@@ -438,8 +510,14 @@ export class FolderSync {
   async syncOnce(options: { stableMs?: number } = {}): Promise<void> {
     const stableMs = options.stableMs ?? 1000;
     for (let pass = 0; pass < 1000; pass++) {
+      if (this.removed) return;
       const scanned = await this.scan();
-      await this.replica.syncOnce();
+      try {
+        await this.replica.syncOnce();
+      } catch (error) {
+        if (isForbidden(error) && (await this.checkRemoved())) return;
+        throw error;
+      }
       const applied = await this.apply();
       if (scanned.changes === 0 && applied.changes === 0 && this.replica.idle) {
         if (scanned.unstable === 0) {
@@ -458,8 +536,9 @@ export class FolderSync {
     return {
       folderId: this.folder.folderId,
       path: this.folder.path,
-      state:
-        this.errors.length > 0 && this.state === "idle" && connection !== "online"
+      state: this.removed
+        ? "removed"
+        : this.errors.length > 0 && this.state === "idle" && connection !== "online"
           ? "error"
           : connection !== "online" && this.state === "idle"
             ? "offline"
@@ -484,6 +563,7 @@ export class FolderSync {
       upload: this.meter.view("upload"),
       download: this.meter.view("download"),
       lastSync: this.lastSync,
+      removed: this.removed ?? null,
     };
   }
 

@@ -42,7 +42,7 @@ export function stoppedStatus(f: FolderRecord): AgentFolderStatus {
   return {
     folderId: f.folderId,
     path: f.path,
-    state: "offline",
+    state: f.removed ? "removed" : "offline",
     connection: "stopped",
     pendingOut: 0,
     pendingChunks: 0,
@@ -60,5 +60,6 @@ export function stoppedStatus(f: FolderRecord): AgentFolderStatus {
     connectionSince: null,
     lastError: null,
     nextRetryAt: null,
+    removed: f.removed ?? null,
   };
 }

@@ -58,6 +58,7 @@ function folderView(s: FolderSync): FolderView {
       upload: { ...st.upload },
       download: { ...st.download },
       lastSync: st.lastSync,
+      removed: st.removed && { ...st.removed },
     },
     peers: st.peers.map((p) => ({
       deviceId: p.deviceId,

@@ -1,6 +1,6 @@
 /** What every API route checks first: the rate limits, the access token, the folder id and the caller's role in it. */
 import type { FolderId } from "@weft/crypto";
-import { isFolderId } from "@weft/crypto";
+import { isDeviceId, isFolderId } from "@weft/crypto";
 import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import { type AccessClaims, type TokenBucket, verifyAccessToken } from "../auth/index.js";
@@ -39,7 +39,15 @@ export function takeToken(bucket: TokenBucket, key: string): void {
   }
 }
 
-/** The access token's claims, after the account's rate limit. @throws ProtocolError unauthorized */
+/** What a removed device is told, whatever it asks. */
+export const DEVICE_REMOVED =
+  "this device was removed from its account; set it up again as a new device (weft init in a new WEFT_HOME) and ask for an invite";
+
+/**
+ * The access token's claims, after the account's rate limit. A token of a device removed from
+ * its account stops working at once, not when it expires.
+ * @throws ProtocolError unauthorized; forbidden for a removed device
+ */
 export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
   const header = req.headers.authorization;
   if (!header.startsWith("Bearer "))
@@ -49,6 +57,8 @@ export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
     header.slice(7),
   );
   takeToken(ctx.limits.account, claims.sub);
+  if (claims.dev && isDeviceId(claims.dev) && ctx.meta.device(claims.dev)?.removed !== undefined)
+    throw new ProtocolError("forbidden", DEVICE_REMOVED);
   return claims;
 }
 

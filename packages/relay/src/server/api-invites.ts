@@ -1,11 +1,12 @@
 /**
- * The relay's API for sharing a folder: invites, folder keys wrapped for member devices, member
- * removal (which moves the folder to a new key epoch), and a folder's counters. Keys stay opaque:
- * the relay stores and hands back wrapped keys, never anything that unwraps them.
+ * The relay's API for sharing a folder: invites, folder keys wrapped for member devices, and a
+ * folder's counters (members, removal and key epochs are api-members.ts). Keys stay opaque: the
+ * relay stores and hands back wrapped keys, never anything that unwraps them.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { ProtocolError, WeftError } from "@weft/core";
 import { type FolderId, MAX_EPOCH, fromBase64Url, isDeviceId, toBase64Url } from "@weft/crypto";
+import type { MetaStore } from "../store/index.js";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
 import {
@@ -31,11 +32,9 @@ const INVITE_ID = /^[A-Za-z0-9_-]{22}$/;
 /** What the invite routes use of the API's context (`ApiContext` has all of it). */
 export interface InviteApiContext extends AccessContext {
   audit: (event: string, fields: Record<string, unknown>) => void;
-  /** A member was removed: their open sessions on the folder end at once. */
-  memberRemoved?: (folderId: FolderId, accountId: string) => void;
 }
 
-/** Registers the invite, wrapped-key, member-removal and folder routes on `app`. */
+/** Registers the invite, wrapped-key and folder routes on `app`. */
 export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext): void {
   const { meta } = ctx;
   const r = routes(app, ctx);
@@ -56,6 +55,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     const wrappedKey = wrappedKeyField(body);
     const epoch = epochField(body);
     const current = meta.folder(folderId)?.epoch ?? 0;
+    requireNoRotationDue(meta, folderId);
     if (epoch !== current)
       throw new ProtocolError("conflict", `the folder is at key epoch ${current}, not ${epoch}`);
     const ttl = body["ttlSeconds"] ?? TTL_DEFAULT_SECONDS;
@@ -111,10 +111,11 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     if (invite.usedBy !== null) throw new ProtocolError("conflict", "the invite was used already");
     // An invite made before a member was removed carries a key the folder no longer writes
     // with; refusing it makes the owner invite again under the current epoch.
-    if (invite.epoch < (meta.folder(invite.folderId)?.epoch ?? 0))
+    const folder = meta.folder(invite.folderId);
+    if (invite.epoch < (folder?.epoch ?? 0) || folder?.rotationDue)
       throw new ProtocolError(
         "conflict",
-        "the invite is for an earlier key epoch; ask for a new one",
+        "the invite is for an earlier key epoch (a member or device was removed since); ask for a new one",
       );
     try {
       meta.useInvite(inviteId, who.sub); // atomic: of two racing redeems, one wins
@@ -143,17 +144,18 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
   });
 
   // ---- folder keys wrapped for member devices ----
-  // Who writes key rows: the owner's device for itself when it creates the folder, a device for
-  // itself when it redeems an invite, and (for rotation) an owner for member devices. Anyone else
-  // could plant a key the victim then seals new content with, so: an owner, or the device itself;
-  // only the folder's current epoch (never one above it, which a device would write with next);
-  // and never over an existing row.
+  // Who writes key rows here: the owner's device for itself when it creates the folder, a device
+  // (of any role) for itself when it redeems an invite, and an owner for a member device at the
+  // current epoch. A new epoch's rows come only with its announcement (api-members.ts), from an
+  // owner. Anyone else could plant a key the victim then seals new content with, so: an owner,
+  // or the device itself; only the folder's current epoch (never one above it, which a device
+  // would write with next); and never over an existing row.
   r("put", "/v1/folders/:folderId/keys/:deviceId", JSON_LIMIT, (req) => {
-    const { who, folderId, role } = member(req, "editor");
+    const { who, folderId, role } = member(req, "viewer");
     const deviceId = req.params[1] ?? "";
     if (!isDeviceId(deviceId)) throw new ProtocolError("bad_frame", "malformed device id");
     const device = meta.device(deviceId);
-    if (!device || !meta.role(folderId, device.accountId))
+    if (!device || device.removed !== undefined || !meta.role(folderId, device.accountId))
       throw new ProtocolError("not_found", "no such member device");
     if (role !== "owner" && who.dev !== deviceId)
       throw new ProtocolError(
@@ -190,30 +192,32 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     return json(200, { keys });
   });
 
-  // ---- members and the folder ----
-  r("del", "/v1/folders/:folderId/members/:user", 0, (req) => {
-    const { who, folderId } = member(req, "owner");
-    const user = (req.params[1] ?? "").toLowerCase(); // a-z 0-9 . _ -: nothing to decode
-    const account = user.length <= 63 && user !== "" ? meta.accountByUser(user) : undefined;
-    if (!account || !meta.role(folderId, account.id))
-      throw new ProtocolError("not_found", "no such member");
-    if (account.id === who.sub)
-      throw new ProtocolError("conflict", "an owner cannot remove themself");
-    const epoch = (meta.folder(folderId)?.epoch ?? 0) + 1;
-    if (epoch > MAX_EPOCH) throw new ProtocolError("conflict", "the folder has no epochs left");
-    meta.removeMember(folderId, account.id);
-    meta.setEpoch(folderId, epoch);
-    ctx.audit("member.removed", { by: who.sub, folder: folderId, account: account.id, epoch });
-    ctx.memberRemoved?.(folderId, account.id);
-    return json(200, { epoch });
-  });
-
+  // ---- the folder ----
   r("get", "/v1/folders/:folderId", 0, (req) => {
     const { folderId, role } = member(req, "viewer");
     const folder = meta.folder(folderId);
     if (!folder) throw new ProtocolError("forbidden", "not a member of this folder");
-    return json(200, { folderId, epoch: folder.epoch, headSeq: folder.headSeq, role });
+    return json(200, {
+      folderId,
+      epoch: folder.epoch,
+      headSeq: folder.headSeq,
+      role,
+      rotationDue: folder.rotationDue === true,
+    });
   });
+}
+
+/**
+ * Refuses while the folder owes a key rotation: a member or device was removed and the key
+ * they hold is still the newest, so an invite made now would carry it.
+ * @throws ProtocolError conflict
+ */
+function requireNoRotationDue(meta: MetaStore, folderId: FolderId): void {
+  if (meta.folder(folderId)?.rotationDue)
+    throw new ProtocolError(
+      "conflict",
+      "a member or device was removed and the folder's key must change first; an owner's weft folder invite, or weft sync, does it",
+    );
 }
 
 /** `wrappedKey`: base64url of 1 to 1024 bytes, opaque to the relay. */

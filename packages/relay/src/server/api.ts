@@ -22,9 +22,10 @@ import {
   signAccessToken,
 } from "../auth/index.js";
 import type { MetaStore } from "../store/index.js";
-import { JSON_LIMIT, authorize, folderParam, requireRole, routes, takeToken } from "./access.js";
+import { DEVICE_REMOVED, JSON_LIMIT, authorize, routes, takeToken } from "./access.js";
 import { registerBlobApi } from "./api-blobs.js";
 import { registerInviteApi } from "./api-invites.js";
+import { registerMemberApi } from "./api-members.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import { type RequestObserver, field, json, jsonBody } from "./http.js";
 
@@ -60,6 +61,12 @@ export interface ApiContext {
   memberRemoved?: (folderId: FolderId, accountId: string) => void;
   /** Most folders one account may own (0 or absent: no limit). */
   accountFolders?: number;
+  /** A device was removed from its account: its open sessions end at once. */
+  deviceRemoved?: (accountId: string, deviceId: DeviceId) => void;
+  /** The folder owes a key rotation: its owners' open sessions are told. */
+  rotationDue?: (folderId: FolderId) => void;
+  /** The folder moved to a new key epoch: every open session on it reconnects for the new key. */
+  epochChanged?: (folderId: FolderId) => void;
 }
 
 /** Registers every route of the API on `app`. */
@@ -114,6 +121,8 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const token = field(jsonBody(req.body), "refreshToken", 256);
     const record = meta.refreshToken(hashRefreshToken(token));
     const now = Date.now();
+    if (record?.deviceId && meta.device(record.deviceId)?.removed !== undefined)
+      throw new ProtocolError("forbidden", DEVICE_REMOVED);
     if (!record || record.revoked || record.expires < now)
       throw new ProtocolError("unauthorized", "the refresh token is not valid");
     if (record.usedAt !== null) {
@@ -153,7 +162,8 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     authorize(ctx, req);
     const deviceId = req.params[0] ?? "";
     const device = isDeviceId(deviceId) ? meta.device(deviceId) : undefined;
-    if (!device) throw new ProtocolError("not_found", "no such device");
+    if (!device || device.removed !== undefined)
+      throw new ProtocolError("not_found", "no such device");
     return json(200, {
       deviceId: device.deviceId,
       signPublicKey: toBase64Url(device.signPublicKey),
@@ -190,30 +200,9 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     return json(201, { folderId });
   });
 
-  r("get", "/v1/folders/:folderId/members", 0, (req) => {
-    const who = authorize(ctx, req);
-    const folderId = folderParam(req);
-    requireRole(meta, folderId, who.sub, "viewer");
-    return json(200, { members: meta.members(folderId).map(({ user, role }) => ({ user, role })) });
-  });
-
-  r("post", "/v1/folders/:folderId/members", JSON_LIMIT, (req) => {
-    const who = authorize(ctx, req);
-    const folderId = folderParam(req);
-    requireRole(meta, folderId, who.sub, "owner");
-    const body = jsonBody(req.body);
-    const account = meta.accountByUser(userName(body));
-    if (!account) throw new ProtocolError("not_found", "no such user");
-    const role = body["role"];
-    if (role !== "editor" && role !== "viewer")
-      throw new ProtocolError("bad_frame", 'role must be "editor" or "viewer"');
-    meta.setMember(folderId, account.id, role);
-    ctx.audit("member.added", { by: who.sub, folder: folderId, account: account.id, role });
-    return { status: 204 };
-  });
-
   registerBlobApi(app, ctx);
   registerInviteApi(app, ctx);
+  registerMemberApi(app, ctx);
 }
 
 function issueTokens(
@@ -261,7 +250,9 @@ function registerDevice(meta: MetaStore, accountId: string, value: unknown): Dev
   if (d["deviceId"] !== undefined && d["deviceId"] !== deviceId)
     throw new ProtocolError("bad_frame", "deviceId does not match signPublicKey");
   try {
-    meta.addDevice(accountId, deviceId, sign, box);
+    // A removed device stays removed: signing in again does not bring it back.
+    if (meta.addDevice(accountId, deviceId, sign, box).removed !== undefined)
+      throw new ProtocolError("forbidden", DEVICE_REMOVED);
   } catch (error) {
     if ((error as { code?: string }).code === "ALREADY_EXISTS")
       throw new ProtocolError("conflict", "that device is registered to another account");

@@ -190,6 +190,45 @@ export class LogService {
     if (this.replays.has(session)) this.pump(session);
   }
 
+  /** Ends, at once, every session of a device removed from its account. */
+  deviceRemoved(deviceId: DeviceId, reason: string): void {
+    for (const session of [...this.sessions])
+      if (session.principal?.deviceId === deviceId)
+        this.end(session, new ProtocolError("forbidden", reason));
+  }
+
+  /**
+   * The folder owes a key rotation (a member or device was removed): its owners' sessions end,
+   * so that their devices reconnect, see it, and make the next epoch's key.
+   */
+  rotationDue(folderId: FolderId): void {
+    const owner = new Map<string, boolean>();
+    for (const session of [...(this.subscribers.get(folderId) ?? [])]) {
+      const account = session.principal?.accountId;
+      if (account === undefined) continue;
+      let is = owner.get(account);
+      if (is === undefined)
+        owner.set(account, (is = this.meta.role(folderId, account) === "owner"));
+      if (is)
+        this.end(
+          session,
+          new ProtocolError("unavailable", "the folder's key must change; connect again"),
+        );
+    }
+  }
+
+  /**
+   * The folder moved to a new key epoch: every session on it ends, so that each device
+   * reconnects, fetches the new key, and seals what it writes next under it.
+   */
+  epochChanged(folderId: FolderId): void {
+    for (const session of [...(this.subscribers.get(folderId) ?? [])])
+      this.end(
+        session,
+        new ProtocolError("unavailable", "the folder's key changed; connect again"),
+      );
+  }
+
   /** Every open session (for shutdown). */
   get sessionCount(): number {
     let n = 0;
@@ -214,7 +253,9 @@ export class LogService {
         try {
           principal = this.authenticate(m.token);
         } catch (error) {
-          throw new Fatal("unauthorized", (error as Error).message);
+          // A removed device is told so (forbidden), not sent to sign in again.
+          const forbidden = error instanceof ProtocolError && error.wireCode === "forbidden";
+          throw new Fatal(forbidden ? "forbidden" : "unauthorized", (error as Error).message);
         }
         this.adopt(session, principal);
         return session.send({ type: "ok", requestId: m.requestId });

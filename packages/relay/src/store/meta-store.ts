@@ -28,6 +28,10 @@ export interface DeviceRecord {
   boxPublicKey: Uint8Array;
   /** When the device was registered, in milliseconds since the epoch. */
   created: number;
+  /** Its human name (`weft device name`), when one was given. */
+  name?: string;
+  /** When it was removed from its account (ms since the epoch); absent while it is not. */
+  removed?: number;
 }
 
 /** A refresh token, by the hash of its secret (the secret itself is never stored). */
@@ -80,6 +84,8 @@ export interface FolderRecord {
   created: number;
   /** The sequence number of the newest log entry, 0 if none was ever appended. */
   headSeq: number;
+  /** Present (true) after a member or member device was removed, until an owner announces the next epoch. */
+  rotationDue?: true;
 }
 
 /** One of an account's folders, with its role there. */
@@ -102,6 +108,28 @@ export interface FolderMember {
   user: string;
   /** The member's role. */
   role: Role;
+}
+
+/** A member device of a folder: a device of a member account holding a key row there, not removed. */
+export interface MemberDevice extends DeviceRecord {
+  /** The newest epoch the device holds a key row for. */
+  keyEpoch: number;
+}
+
+/** One member of a folder with the devices that hold its key. */
+export interface FolderMemberDevices extends FolderMember {
+  devices: MemberDevice[];
+}
+
+/** An owner's announcement of a key epoch, as the device sent it (opaque to the store). */
+export interface EpochAnnouncement {
+  epoch: number;
+  /** The device that signed it. */
+  signer: DeviceId;
+  /** The encoded record. */
+  record: string;
+  /** When the relay stored it, in milliseconds since the epoch. */
+  created: number;
 }
 
 /** A folder key wrapped for one device at one epoch, opaque to the relay. */
@@ -218,13 +246,21 @@ export interface MetaStore {
    * @throws WeftError NOT_FOUND for an unknown folder or account
    */
   setMember(folderId: FolderId, accountId: string, role: Role): void;
-  /** Removes a member (a no-op for a non-member). Their devices' acks and keys stay. */
+  /**
+   * Removes a member (a no-op for a non-member) and marks the folder's key rotation due. Their
+   * devices' acks and keys stay.
+   */
   removeMember(folderId: FolderId, accountId: string): void;
   /** An account's role in a folder, if it is a member. */
   role(folderId: FolderId, accountId: string): Role | undefined;
   /** A folder's members, by user name. */
   members(folderId: FolderId): FolderMember[];
-  /** The signing key of `deviceId` if its account is a member of the folder (what append checks envelopes against). */
+  /**
+   * The folder's members with the devices that hold a key row there (removed devices left
+   * out), by user name; devices oldest first.
+   */
+  memberDevices(folderId: FolderId): FolderMemberDevices[];
+  /** The signing key of `deviceId` if its account is a member of the folder and it is not removed (what append checks envelopes against). */
   memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined;
   /**
    * Moves a folder to a new key epoch (after a member was removed and the key rotated).
@@ -244,12 +280,41 @@ export interface MetaStore {
   wrappedKeys(folderId: FolderId, deviceId: DeviceId): WrappedKey[];
 
   /**
+   * Starts the folder's next key epoch, atomically: stores the owner's announcement and the new
+   * key wrapped for each device, moves the folder to `epoch`, and clears a due rotation.
+   * @throws WeftError INVALID_ARGUMENT unless `epoch` is the folder's current epoch + 1 (or a
+   * key row is malformed); NOT_FOUND for an unknown folder or device
+   */
+  publishEpoch(
+    folderId: FolderId,
+    epoch: number,
+    signer: DeviceId,
+    record: string,
+    keys: ReadonlyMap<DeviceId, Uint8Array>,
+  ): void;
+  /** The folder's announcements of epochs above `afterEpoch`, ascending. */
+  epochAnnouncements(folderId: FolderId, afterEpoch: number): EpochAnnouncement[];
+
+  /**
+   * Sets or clears a device's human name.
+   * @throws WeftError NOT_FOUND for an unknown device
+   */
+  setDeviceName(deviceId: DeviceId, name: string | null): void;
+  /**
+   * Removes a device from its account at `at`: its refresh tokens are revoked, it stops counting
+   * as a member device, and every folder where it holds a key (its account a member) gets a key
+   * rotation due. Returns those folders. Removing it again changes nothing and returns [].
+   * @throws WeftError NOT_FOUND for an unknown device
+   */
+  removeDevice(deviceId: DeviceId, at: number): FolderId[];
+
+  /**
    * Stores an invite, unused and not revoked.
    * @throws WeftError ALREADY_EXISTS for an id in use; NOT_FOUND for an unknown folder or
    * creator
    */
   createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): void;
-  /** The invite with this id, if any. */
+  /** The invite with this id, if any. (Stores keep only a hash of the id: it is a bearer secret.) */
   invite(id: string): InviteRecord | undefined;
   /**
    * Marks an invite used by `accountId`. Atomic, so two accounts racing for one invite cannot

@@ -113,6 +113,33 @@ export const MIGRATIONS: readonly string[] = [
   //    for long stops holding back pruning; rows from before count as heard at the upgrade.
   `ALTER TABLE acks ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;
    UPDATE acks SET heard = CAST(strftime('%s', 'now') AS INTEGER) * 1000;`,
+
+  // 3. Members and devices (issue 15): device names and removal, announced key epochs, a key
+  // rotation owed after a removal, and invite ids stored hashed.
+  `ALTER TABLE devices ADD COLUMN name TEXT;
+   -- When the device was removed from its account (a lost laptop), or NULL.
+   ALTER TABLE devices ADD COLUMN removed INTEGER;
+
+   -- 1 after a member or a member device was removed, until an owner announces the next epoch.
+   ALTER TABLE folders ADD COLUMN rotation_due INTEGER NOT NULL DEFAULT 0
+     CHECK (rotation_due IN (0, 1));
+   -- A folder moved past epoch 0 before announcements existed has no announced key for its
+   -- epoch (removal used to move the epoch with no key made): the next owner makes one.
+   UPDATE folders SET rotation_due = 1 WHERE epoch > 0;
+
+   -- The owner-signed announcement of each epoch after 0 (core's epoch-record.ts), as sent.
+   CREATE TABLE epochs (
+     folder_id TEXT    NOT NULL REFERENCES folders (folder_id),
+     epoch     INTEGER NOT NULL,
+     signer    TEXT    NOT NULL REFERENCES devices (device_id),
+     record    TEXT    NOT NULL,
+     created   INTEGER NOT NULL,
+     PRIMARY KEY (folder_id, epoch)
+   ) STRICT;
+
+   -- Invite ids are bearer secrets: only their SHA-256 is kept (weft_sha256_hex is registered
+   -- by the store before migrating). Unused invites keep working: they are looked up by hash.
+   UPDATE invites SET id = weft_sha256_hex(id);`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

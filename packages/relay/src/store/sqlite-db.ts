@@ -1,4 +1,5 @@
 /** Opening the relay's SQLite file (permissions, pragmas, migrations), and wrapping its errors. */
+import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
@@ -65,6 +66,15 @@ function configure(db: Database.Database, file: string): void {
   db.pragma("synchronous = FULL");
   // Off by default in SQLite, per connection: the schema's references mean nothing without it.
   db.pragma("foreign_keys = ON");
+  // Migration 2 hashes the invite ids already stored; SQLite has no hash function of its own.
+  db.function("weft_sha256_hex", { deterministic: true }, (text: unknown) =>
+    sha256Hex(String(text)),
+  );
+}
+
+/** The hex SHA-256 of `text` (UTF-8): how invite ids are stored. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 function migrate(db: Database.Database, file: string): void {

@@ -20,7 +20,9 @@ import type {
   Account,
   AccountFolder,
   DeviceRecord,
+  EpochAnnouncement,
   FolderMember,
+  FolderMemberDevices,
   FolderRecord,
   InviteRecord,
   LogEntry,
@@ -30,8 +32,9 @@ import type {
   SnapshotRecord,
   WrappedKey,
 } from "./meta-store.js";
-import { openDatabase, storageError } from "./sqlite-db.js";
+import { openDatabase, sha256Hex, storageError } from "./sqlite-db.js";
 import * as log from "./sqlite-log.js";
+import * as members from "./sqlite-members.js";
 import {
   Queries,
   buf,
@@ -68,6 +71,7 @@ export interface SqliteMetaStoreOptions {
 export class SqliteMetaStore implements MetaStore {
   private db: Db | undefined;
   private readonly q: Queries;
+  private readonly mq: members.MemberQueries;
   private readonly now: () => number;
   private readonly txn: {
     immediate(fn: () => unknown): unknown;
@@ -83,6 +87,7 @@ export class SqliteMetaStore implements MetaStore {
   ) {
     this.db = db;
     this.q = new Queries(db);
+    this.mq = new members.MemberQueries(db);
     this.now = options.now ?? Date.now;
     this.txn = db.transaction((fn: () => unknown) => fn());
   }
@@ -238,7 +243,13 @@ export class SqliteMetaStore implements MetaStore {
     return this.run("folder", () => {
       const row = this.q.folder.get(folderId);
       if (row === undefined) return undefined;
-      return { folderId, epoch: row.epoch, created: row.created, headSeq: row.head_seq };
+      return {
+        folderId,
+        epoch: row.epoch,
+        created: row.created,
+        headSeq: row.head_seq,
+        ...(row.rotation_due === 1 ? { rotationDue: true as const } : {}),
+      };
     });
   }
 
@@ -268,7 +279,11 @@ export class SqliteMetaStore implements MetaStore {
   removeMember(folderId: FolderId, accountId: string): void {
     checkFolderId(folderId);
     checkText(accountId, "account id");
-    this.run("removeMember", () => void this.q.removeMember.run(folderId, accountId));
+    this.write("removeMember", () => {
+      // A removed member holds the current key: the next one is owed.
+      if (this.q.removeMember.run(folderId, accountId).changes > 0)
+        this.mq.setRotationDue.run(folderId);
+    });
   }
 
   role(folderId: FolderId, accountId: string): Role | undefined {
@@ -284,6 +299,36 @@ export class SqliteMetaStore implements MetaStore {
         .all(folderId)
         .map((r) => ({ accountId: r.account_id, user: r.user, role: r.role as Role })),
     );
+  }
+
+  memberDevices(folderId: FolderId): FolderMemberDevices[] {
+    return this.read("memberDevices", () => members.memberDevices(this.q, this.mq, folderId));
+  }
+
+  publishEpoch(
+    folderId: FolderId,
+    epoch: number,
+    signer: DeviceId,
+    record: string,
+    keys: ReadonlyMap<DeviceId, Uint8Array>,
+  ): void {
+    this.write("publishEpoch", () =>
+      members.publishEpoch(this.q, this.mq, this.now(), folderId, epoch, signer, record, keys),
+    );
+  }
+
+  epochAnnouncements(folderId: FolderId, afterEpoch: number): EpochAnnouncement[] {
+    return this.run("epochAnnouncements", () =>
+      members.epochAnnouncements(this.mq, folderId, afterEpoch),
+    );
+  }
+
+  setDeviceName(deviceId: DeviceId, name: string | null): void {
+    this.run("setDeviceName", () => members.setDeviceName(this.q, this.mq, deviceId, name));
+  }
+
+  removeDevice(deviceId: DeviceId, at: number): FolderId[] {
+    return this.write("removeDevice", () => members.removeDevice(this.q, this.mq, deviceId, at));
   }
 
   memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined {
@@ -341,18 +386,21 @@ export class SqliteMetaStore implements MetaStore {
     checkBytes(i.wrappedKey, "wrappedKey");
     checkEpoch(i.epoch);
     this.write("createInvite", () => {
-      if (this.q.invite.get(i.id) !== undefined)
+      const id = sha256Hex(i.id); // the id is a bearer secret: only its hash is stored
+      if (this.q.invite.get(id) !== undefined)
         throw new WeftError("ALREADY_EXISTS", "that invite id is in use");
       this.q.requireFolder(i.folderId);
       this.q.requireAccount(i.createdBy);
-      const { id, folderId, role, createdBy, expires, wrappedKey, epoch } = i;
+      const { folderId, role, createdBy, expires, wrappedKey, epoch } = i;
       this.q.insertInvite.run(id, folderId, role, createdBy, expires, buf(wrappedKey), epoch);
     });
   }
 
   invite(id: string): InviteRecord | undefined {
     checkText(id, "invite id");
-    return this.run("invite", () => maybe(this.q.invite.get(id), toInvite));
+    return this.run("invite", () =>
+      maybe(this.q.invite.get(sha256Hex(id)), (row) => ({ ...toInvite(row), id })),
+    );
   }
 
   useInvite(id: string, accountId: string): void {
@@ -360,8 +408,9 @@ export class SqliteMetaStore implements MetaStore {
     checkText(accountId, "account id");
     this.write("useInvite", () => {
       this.q.requireAccount(accountId);
-      if (this.q.useInvite.run(accountId, id).changes === 1) return;
-      const row = this.q.invite.get(id);
+      const hash = sha256Hex(id);
+      if (this.q.useInvite.run(accountId, hash).changes === 1) return;
+      const row = this.q.invite.get(hash);
       if (row === undefined) throw notFound("invite");
       if (row.revoked === 1) throw new WeftError("INVALID_ARGUMENT", "the invite was revoked");
       throw new WeftError("ALREADY_EXISTS", "the invite was used already");
@@ -371,7 +420,7 @@ export class SqliteMetaStore implements MetaStore {
   revokeInvite(id: string): void {
     checkText(id, "invite id");
     this.run("revokeInvite", () => {
-      if (this.q.revokeInvite.run(id).changes === 0) throw notFound("invite");
+      if (this.q.revokeInvite.run(sha256Hex(id)).changes === 0) throw notFound("invite");
     });
   }
 

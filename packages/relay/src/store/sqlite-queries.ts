@@ -19,6 +19,8 @@ export type DeviceRow = {
   sign_public_key: Buffer;
   box_public_key: Buffer;
   created: number;
+  name: string | null;
+  removed: number | null;
 };
 /** A row of `refresh_tokens`. */
 export type RefreshTokenRow = {
@@ -31,7 +33,13 @@ export type RefreshTokenRow = {
   revoked: number;
 };
 /** A row of `folders`. */
-export type FolderRow = { folder_id: string; epoch: number; head_seq: number; created: number };
+export type FolderRow = {
+  folder_id: string;
+  epoch: number;
+  head_seq: number;
+  created: number;
+  rotation_due: number;
+};
 /** A row of `invites`. */
 export type InviteRow = {
   id: string;
@@ -156,7 +164,8 @@ export class Queries {
     );
     this.memberDeviceKey = db.prepare(
       "SELECT d.sign_public_key FROM devices d " +
-        "JOIN members m ON m.account_id = d.account_id AND m.folder_id = ? WHERE d.device_id = ?",
+        "JOIN members m ON m.account_id = d.account_id AND m.folder_id = ? " +
+        "WHERE d.device_id = ? AND d.removed IS NULL",
     );
     this.setEpoch = db.prepare("UPDATE folders SET epoch = ? WHERE folder_id = ?");
 
@@ -218,9 +227,10 @@ export class Queries {
       "SELECT device_id, seq FROM acks WHERE folder_id = ? ORDER BY device_id",
     );
     // NULL when the folder has no member device; a member device without an ack counts as 0.
+    // A removed device never acks again: it holds nothing back.
     this.minMemberAck = db.prepare(
       "SELECT min(coalesce(a.seq, 0)) AS low FROM members m " +
-        "JOIN devices d ON d.account_id = m.account_id " +
+        "JOIN devices d ON d.account_id = m.account_id AND d.removed IS NULL " +
         "LEFT JOIN acks a ON a.folder_id = m.folder_id AND a.device_id = d.device_id " +
         // A device never heard from in the folder counts from its registration.
         "WHERE m.folder_id = ? AND coalesce(a.heard, d.created) >= ?",
@@ -271,6 +281,8 @@ export function toDevice(row: DeviceRow): DeviceRecord {
     signPublicKey: ownBytes(row.sign_public_key),
     boxPublicKey: ownBytes(row.box_public_key),
     created: row.created,
+    ...(row.name === null ? {} : { name: row.name }),
+    ...(row.removed === null ? {} : { removed: row.removed }),
   };
 }
 

@@ -8,7 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type DeviceIdentity, toBase64Url } from "@weft/crypto";
+import { encodeEpochRecord, makeEpochRecord } from "@weft/core";
+import {
+  type DeviceIdentity,
+  type FolderId,
+  generateFolderKey,
+  toBase64Url,
+  wrapKeyForDevice,
+} from "@weft/crypto";
 import { pickFreePort } from "./free-port.js";
 
 export { pickFreePort, portIsFree } from "./free-port.js";
@@ -200,4 +207,39 @@ export async function signUp(url: string, user: string, device?: DeviceIdentity)
   });
   if (login.status !== 200) throw new Error(`login ${user}: ${login.status}`);
   return login.json["accessToken"] as string;
+}
+
+/**
+ * `signer` (with access token `token`) announces `epoch` of the folder with a fresh key wrapped
+ * for `devices` (default: itself only); the previous key it carries is a random one. Returns the
+ * relay's answer.
+ */
+export async function announceEpoch(
+  url: string,
+  signer: DeviceIdentity,
+  token: string,
+  folderId: string,
+  epoch: number,
+  devices: DeviceIdentity[] = [signer],
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const key = generateFolderKey();
+  const record = makeEpochRecord({
+    folderId: folderId as FolderId,
+    epoch,
+    key,
+    previousEpoch: epoch - 1,
+    previousKey: generateFolderKey(),
+    devices: devices.map((d) => d.deviceId),
+    signer,
+  });
+  const keys = Object.fromEntries(
+    devices.map((d) => [d.deviceId, toBase64Url(wrapKeyForDevice(key, d.boxPublicKey))]),
+  );
+  return call(
+    url,
+    "PUT",
+    `/v1/folders/${folderId}/epochs/${epoch}`,
+    { record: encodeEpochRecord(record), keys },
+    token,
+  );
 }
