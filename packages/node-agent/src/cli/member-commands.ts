@@ -20,7 +20,13 @@ import {
 import type { Command, CommandContext } from "./command.js";
 import { devicePassphrase } from "./prompt.js";
 
-const relayFlag = { relay: { type: "string" } } as const;
+const relayFlag = {
+  relay: {
+    type: "string",
+    value: "URL",
+    description: "the relay to ask, when this device has accounts on several",
+  },
+} as const;
 
 async function identity(ctx: CommandContext) {
   await ready();
