@@ -68,18 +68,26 @@ export interface FolderSubkeys {
  * @throws CryptoError BAD_KEY when `folderKey` is not 32 bytes; BAD_INPUT for a bad epoch
  */
 export function deriveFolderSubkeys(folderKey: Uint8Array, epoch: number): FolderSubkeys {
+  const derive = epochSubkeys(folderKey, epoch);
+  return { chunk: derive(0n), chunkId: derive(1n), index: derive(2n), names: derive(3n) };
+}
+
+/**
+ * Subkey `n` of `epoch` (id `epoch × 8 + n`) from a folder key, after checking both.
+ * @throws CryptoError BAD_KEY when `folderKey` is not 32 bytes; BAD_INPUT for a bad epoch
+ */
+function epochSubkeys(folderKey: Uint8Array, epoch: number): (n: bigint) => Uint8Array {
   const s = sodium();
   requireBytes(folderKey, FOLDER_KEY_BYTES, "folderKey", "BAD_KEY");
   requireUint(epoch, "epoch", MAX_EPOCH);
   // Subkey ids reach 2^35, past what libsodium.js accepts as a number, so pass a bigint.
-  const derive = (n: bigint): Uint8Array =>
+  return (n) =>
     s.crypto_kdf_derive_from_key(
       FOLDER_KEY_BYTES,
       BigInt(epoch) * SUBKEYS_PER_EPOCH + n,
       KDF_CONTEXT,
       folderKey,
     );
-  return { chunk: derive(0n), chunkId: derive(1n), index: derive(2n), names: derive(3n) };
 }
 
 /**
@@ -95,16 +103,7 @@ export function deriveEpochLinkKeys(
   folderKey: Uint8Array,
   epoch: number,
 ): { link: Uint8Array; check: Uint8Array } {
-  const s = sodium();
-  requireBytes(folderKey, FOLDER_KEY_BYTES, "folderKey", "BAD_KEY");
-  requireUint(epoch, "epoch", MAX_EPOCH);
-  const derive = (n: bigint): Uint8Array =>
-    s.crypto_kdf_derive_from_key(
-      FOLDER_KEY_BYTES,
-      BigInt(epoch) * SUBKEYS_PER_EPOCH + n,
-      KDF_CONTEXT,
-      folderKey,
-    );
+  const derive = epochSubkeys(folderKey, epoch);
   return { link: derive(4n), check: derive(5n) };
 }
 
