@@ -169,7 +169,12 @@ const HELLO = encodeMessage({
  */
 function weftConnect(wsUrl, localAddress, token, folderId, afterSeq) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl, { localAddress, perMessageDeflate: false });
+    // The token rides the upgrade (subprotocol weft.bearer.<token>), as the product's clients
+    // send it: a socket without one is held to small frames and counted as unauthenticated.
+    const ws = new WebSocket(wsUrl, ["weft", `weft.bearer.${token}`], {
+      localAddress,
+      perMessageDeflate: false,
+    });
     const client = { ws, frames: 0, onFrame: () => client.frames++ };
     let stage = 0;
     const fail = (error) => {
