@@ -1,7 +1,7 @@
 /** `weft status`: each folder's connection (since when, why not, next try), what is pending each way, peers and problems; from the running daemon, or from disk when none runs. */
 import { shortDeviceId } from "@weft/crypto";
 import { NO_DAEMON, type StatusAnswer, askDaemon } from "../control/index.js";
-import type { FolderRecord } from "../home/index.js";
+import { AgentError, type FolderRecord } from "../home/index.js";
 import { readStoredStatus, syncLockHolder } from "../sync/run.js";
 import { type AgentFolderStatus, folderStatus, stoppedStatus } from "../sync/status.js";
 import type { Command, CommandContext } from "./command.js";
@@ -27,14 +27,12 @@ export const statusCommand: Command = {
   run: async (ctx) => {
     const folders = await ctx.home.selectFolders(ctx.positionals);
     const ids = folders.map((f) => f.folderId);
-    const answer = folders.length === 0 ? undefined : await heldStatus(ctx, folders, ids);
-    let statuses: AgentFolderStatus[];
-    if (answer)
-      statuses = folders.map(
-        (f) => answer.folders.find((s) => s.folderId === f.folderId) ?? stoppedStatus(f),
-      );
-    else if (folders.length === 0) statuses = [];
-    else statuses = await fromDisk(ctx, folders);
+    const { answer, fromDiskStatuses } = await readStatus(ctx, folders, ids);
+    const statuses: AgentFolderStatus[] = answer
+      ? folders.map(
+          (f) => answer.folders.find((s) => s.folderId === f.folderId) ?? stoppedStatus(f),
+        )
+      : fromDiskStatuses;
     const now = Date.now();
     const running = answer?.pid !== undefined;
     if (running) ctx.say(`weft sync is running (pid ${answer.pid})`);
@@ -49,6 +47,35 @@ export const statusCommand: Command = {
   },
 };
 
+type HeldStatus = Omit<StatusAnswer, "pid"> & { pid: number | undefined };
+
+/**
+ * The daemon's (or another command's) status when a process holds the folders, else the state
+ * on disk. A daemon that starts between the two looks (it takes the lock after this command
+ * found none) is asked again rather than reported as an error: a monitoring script that runs
+ * `weft status` while the service starts must get an answer.
+ */
+async function readStatus(
+  ctx: CommandContext,
+  folders: FolderRecord[],
+  ids: string[],
+): Promise<{ answer: HeldStatus | undefined; fromDiskStatuses: AgentFolderStatus[] }> {
+  if (folders.length === 0) return { answer: undefined, fromDiskStatuses: [] };
+  for (let attempt = 0; ; attempt++) {
+    const answer = await heldStatus(ctx, folders, ids);
+    if (answer) return { answer, fromDiskStatuses: [] };
+    try {
+      return { answer: undefined, fromDiskStatuses: await fromDisk(ctx, folders) };
+    } catch (error) {
+      const daemonStarted =
+        error instanceof AgentError &&
+        error.code === "BUSY" &&
+        (await syncLockHolder(ctx.home))?.daemon === true;
+      if (!daemonStarted || attempt >= 2) throw error;
+    }
+  }
+}
+
 /**
  * What the running daemon says; undefined when no process holds the folders. One that cannot be
  * asked (a daemon still starting, an older weft, or a command such as `sync --once`) is read from
@@ -58,7 +85,7 @@ async function heldStatus(
   ctx: CommandContext,
   folders: FolderRecord[],
   ids: string[],
-): Promise<(Omit<StatusAnswer, "pid"> & { pid: number | undefined }) | undefined> {
+): Promise<HeldStatus | undefined> {
   const answer = await askDaemon<StatusAnswer>(ctx.home, { op: "status", folders: ids });
   if (answer !== NO_DAEMON) return answer;
   const holder = await syncLockHolder(ctx.home);
