@@ -33,6 +33,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Two workers on CI's two cores: vitest's default (CPUs - 1) runs one file at a time, and
+    // most process tests spend their time waiting on child processes, not computing.
+    maxWorkers: 2,
     // Process tests run dist/: rebuild it when src/ is newer, so they never test an old build.
     globalSetup: ["./vitest.global-setup.ts"],
   },

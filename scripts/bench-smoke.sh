@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every benchmark's --quick mode (a smoke run, not a measurement), as CI runs it: `bash scripts/bench-smoke.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# The benchmarks mostly wait on child processes (agents, relays, Syncthing), so two lanes run
+# side by side; a lane's output is shown only when it fails.
+bench_lane() {
+  local log="$1"
+  shift
+  for b in "$@"; do
+    echo "== bench:$b --quick" >>"$log"
+    if ! npm run "bench:$b" -- --quick >>"$log" 2>&1; then
+      echo "bench:$b --quick failed" >>"$log"
+      return 1
+    fi
+  done
+}
+benches="$(mktemp -d)"
+bench_lane "$benches/a.log" chunking index settle relay sync scale chaos &
+lane_a=$!
+bench_lane "$benches/b.log" cli latency delta crash &
+lane_b=$!
+lanes_ok=1
+wait "$lane_a" || { cat "$benches/a.log"; lanes_ok=0; }
+wait "$lane_b" || { cat "$benches/b.log"; lanes_ok=0; }
+if [[ "$lanes_ok" != 1 ]]; then
+  echo "a benchmark's --quick run failed"
+  exit 1
+fi
+echo "bench --quick: all passed in $SECONDS s"
+
