@@ -17,6 +17,9 @@ export default defineConfig({
       "@weft/core/testing": fileURLToPath(
         new URL("./packages/core/src/testing/index.ts", import.meta.url),
       ),
+      "@weft/core/server": fileURLToPath(
+        new URL("./packages/core/src/server/index.ts", import.meta.url),
+      ),
       "@weft/core/conformance": fileURLToPath(
         new URL("./packages/core/src/conformance/index.ts", import.meta.url),
       ),

@@ -115,7 +115,8 @@ describe("createWebSocketTransport", () => {
     const error = next(t, "message");
     t.send({ type: "auth", requestId: 1, token: "memory-hub.nobody" });
     expect(await error).toMatchObject({ type: "error", code: "unauthorized", requestId: 1 });
-    expect(await closed).toEqual({ reason: "unknown token", remote: true });
+    // The close reason is the server's own short one; the `error` frame says what went wrong.
+    expect(await closed).toEqual({ reason: "protocol error", remote: true });
     expect(hub.pendingFrames).toBe(0);
   });
 

@@ -8,6 +8,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
+import { type Principal, ProtocolServer } from "@weft/core/server";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
 import uWS from "uWebSockets.js";
@@ -22,7 +23,6 @@ import type { RelayConfig } from "./config.js";
 import { DEVICE_REMOVED } from "./server/access.js";
 import { registerApi } from "./server/api.js";
 import { json, route } from "./server/http.js";
-import { LogService, type Principal } from "./server/log-service.js";
 import { RelayMetrics } from "./server/metrics.js";
 import { FolderBlobs } from "./server/folder-blobs.js";
 import { DEFAULT_SOCKET_LIMITS, registerSocketServer } from "./server/ws-server.js";
@@ -203,11 +203,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     if (device.removed !== undefined) throw new ProtocolError("forbidden", DEVICE_REMOVED);
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
-  const service = new LogService(
-    meta,
-    blobs,
+  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
+  const service = new ProtocolServer({
+    store: meta,
     authenticate,
-    {
+    missingChunks: async (folderId, chunkIds) => (await blobs.of(folderId)).has(chunkIds),
+    server: { name: "weft-relay", version: "0.1.0" },
+    events: {
       appended: () => metrics.envelopesAppended.inc(),
       signatureFailure: (who, folderId) => {
         metrics.errors.inc({ kind: "signature" });
@@ -216,21 +218,20 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
           "signature failure",
         );
       },
+      message: (type) => metrics.messages.inc({ type }),
+      badFrame: () => {
+        metrics.messages.inc({ type: "bad_frame" });
+        metrics.errors.inc({ kind: "bad_frame" });
+      },
     },
-    Date.now,
-    config.pruneSilentSeconds * 1000,
-  );
+    silentDeviceMs: config.pruneSilentSeconds * 1000,
+    messagesPerSecond: socketLimits.messagesPerSecond,
+  });
 
-  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
   const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
     opened: () => metrics.connections.inc(),
     bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
     bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
-    message: (type) => metrics.messages.inc({ type }),
-    badFrame: () => {
-      metrics.messages.inc({ type: "bad_frame" });
-      metrics.errors.inc({ kind: "bad_frame" });
-    },
     refused: (reason) => {
       metrics.rateLimited.inc();
       audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);

@@ -5,11 +5,16 @@ export {
   type WebSocketTransportOptions,
   createWebSocketTransport,
 } from "./websocket-transport.js";
+export { HttpBlobStore, type HttpBlobStoreOptions } from "./http-blob-store.js";
 export {
+  BLOB_ROUTES,
+  type BlobDeleteAnswer,
+  HTTP_BLOB_ID_LIST_BYTES,
+  HTTP_BLOB_ID_PAGE,
   HTTP_BLOB_MAX_BYTES,
-  HttpBlobStore,
-  type HttpBlobStoreOptions,
-} from "./http-blob-store.js";
+  HTTP_BLOB_MAX_IDS,
+  HTTP_BLOB_PART_BYTES,
+} from "./blob-routes.js";
 export {
   type AccountDevice,
   type CreateInviteOptions,

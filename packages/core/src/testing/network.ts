@@ -56,7 +56,8 @@ export interface TestNetwork {
   /**
    * Cuts the network in two. The hub stands where the relay would, so the group `a` keeps it
    * and every replica of `b` goes offline: each keeps working locally and syncs after `heal()`.
-   * Replicas are given by index.
+   * Replicas are given by index. Each partition is two days on the hub's clock, past its one-day
+   * silent-device limit: a device that has not acked since stops holding back pruning.
    */
   partition: (a: readonly number[], b: readonly number[]) => void;
   /** Brings every replica back online. */
@@ -72,6 +73,8 @@ export interface TestNetwork {
   close: () => Promise<void>;
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
 /** Creates a {@link TestNetwork}. */
 export async function createTestNetwork(options: TestNetworkOptions): Promise<TestNetwork> {
   await ready();
@@ -79,10 +82,17 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
   if (!Number.isInteger(n) || n < 1 || n > 32)
     throw new WeftError("INVALID_OPTIONS", "devices must be an integer from 1 to 32");
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  // The hub's clock stands still but for partitions: each is two days passing, past the hub's
+  // one-day limit for silent devices. So a device that has not acked since the last partition
+  // stops holding back the log's pruning (the relay's --prune-silent-after), and one cut off
+  // that comes back after the others pruned must load the snapshot before the log's tail.
+  let days = 0;
   const hub = new MemoryHub({
     seed,
     duplicateRate: options.duplicateRate ?? 0,
     reorderRate: options.reorderRate ?? 0,
+    now: () => days * DAY_MS,
+    silentDeviceMs: DAY_MS,
   });
   const random = seededRandom(seed ^ 0x5eed);
   const bytes = (k: number): Uint8Array =>
@@ -128,6 +138,7 @@ export async function createTestNetwork(options: TestNetworkOptions): Promise<Te
     folderId,
     seed,
     partition: (a, b) => {
+      days += 2;
       for (const i of a) if (!online.has(i)) network.heal();
       for (const i of b) {
         online.delete(i);

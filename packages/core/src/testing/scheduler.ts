@@ -3,8 +3,7 @@ import type { ChunkId, DeviceId } from "@weft/crypto";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { errorMessageFor } from "../protocol/messages.js";
-import type { Message, SequencedEnvelope } from "../protocol/messages.js";
-import { frameLimits, messageFrameLimits } from "../protocol/limits.js";
+import type { Message } from "../protocol/messages.js";
 import type { BlobStore, BlobStoreSize, ByteRange } from "../storage/blob-store.js";
 import { closedError } from "../storage/settle.js";
 import {
@@ -276,33 +275,6 @@ export class HubClientEnd implements MemoryHubTransport {
   private closedError(): ProtocolError {
     return new ProtocolError("unavailable", `hub connection is closed (${this.closeReason})`);
   }
-}
-
-// Per-item bytes of an `envelopes` frame besides the envelope (seq and length varints), and
-// the frame's own fields: generous, so a batch cut by these always fits the frame limit.
-const ITEM_OVERHEAD = 20;
-const BATCH_OVERHEAD = 64;
-
-/** `entries` cut into `envelopes` batches within the item-count and frame-size limits. */
-export function envelopeBatches(entries: readonly SequencedEnvelope[]): SequencedEnvelope[][] {
-  const batches: SequencedEnvelope[][] = [];
-  let batch: SequencedEnvelope[] = [];
-  let size = BATCH_OVERHEAD;
-  for (const entry of entries) {
-    const itemSize = entry.envelope.length + ITEM_OVERHEAD;
-    const full =
-      batch.length === frameLimits.maxEnvelopesPerBatch ||
-      size + itemSize > messageFrameLimits.envelopes;
-    if (batch.length > 0 && full) {
-      batches.push(batch);
-      batch = [];
-      size = BATCH_OVERHEAD;
-    }
-    batch.push(entry);
-    size += itemSize;
-  }
-  if (batch.length > 0) batches.push(batch);
-  return batches;
 }
 
 /** The hub's callbacks for one {@link HubLink}; they must not throw. */

@@ -9,7 +9,13 @@ import { STATUS_CODES } from "node:http";
 import type { ChunkId, DeviceId } from "@weft/crypto";
 import { isChunkId, isFolderId } from "@weft/crypto";
 import uWS from "uWebSockets.js";
-import { HTTP_BLOB_MAX_BYTES } from "../../src/client/index.js";
+import {
+  BLOB_ROUTES,
+  type BlobDeleteAnswer,
+  HTTP_BLOB_ID_LIST_BYTES,
+  HTTP_BLOB_MAX_BYTES,
+  HTTP_BLOB_MAX_IDS,
+} from "../../src/client/index.js";
 import type {
   BatchChunk,
   Message,
@@ -49,7 +55,7 @@ interface Socket {
   gone: boolean;
 }
 
-const JSON_BODY_LIMIT = 1024 * 1024;
+const JSON_BODY_LIMIT = HTTP_BLOB_ID_LIST_BYTES;
 
 /** Starts a bridge for `hub` on 127.0.0.1, on a free port. */
 export function startHubServer(
@@ -115,19 +121,22 @@ export function startHubServer(
     },
   });
 
-  const blobRoute = "/v1/folders/:folderId/blobs";
-  app.post(`${blobRoute}/missing`, (res, req) =>
+  app.post(BLOB_ROUTES.missing, (res, req) =>
     handle(res, req, JSON_BODY_LIMIT, async (body) => {
       return json(200, { missing: await hub.blobs.has(idList(body)) });
     }),
   );
-  app.post(`${blobRoute}/delete`, (res, req) =>
+  // As the relay answers, with no grace period: every asked id present is deleted.
+  app.post(BLOB_ROUTES.delete, (res, req) =>
     handle(res, req, JSON_BODY_LIMIT, async (body) => {
-      await hub.blobs.delete(idList(body));
-      return { status: 204 };
+      const ids = [...new Set(idList(body))];
+      const missing = new Set(await hub.blobs.has(ids));
+      const deleted = ids.filter((id) => !missing.has(id));
+      await hub.blobs.delete(deleted);
+      return json(200, { deleted, kept: [] } satisfies BlobDeleteAnswer);
     }),
   );
-  app.post(`${blobRoute}/batch`, (res, req) =>
+  app.post(BLOB_ROUTES.batch, (res, req) =>
     handle(res, req, MAX_BATCH_BYTES, async (body) => {
       const chunks = decodeChunkBatch(body);
       const missing = new Set(await hub.blobs.has(chunks.map((c) => c.id)));
@@ -135,7 +144,7 @@ export function startHubServer(
       return json(200, { stored: missing.size, existing: chunks.length - missing.size });
     }),
   );
-  app.post(`${blobRoute}/fetch`, (res, req) =>
+  app.post(BLOB_ROUTES.fetch, (res, req) =>
     handle(res, req, JSON_BODY_LIMIT, async (body) => {
       const chunks: BatchChunk[] = [];
       for (const id of idList(body)) {
@@ -145,7 +154,7 @@ export function startHubServer(
       return { status: 200, body: encodeChunkBatch(chunks) };
     }),
   );
-  app.put(`${blobRoute}/:chunkId`, (res, req) => {
+  app.put(BLOB_ROUTES.chunk, (res, req) => {
     const id = chunkIdOf(req);
     handle(res, req, HTTP_BLOB_MAX_BYTES, async (body) => {
       const had = (await hub.blobs.has([checked(id)])).length === 0;
@@ -153,7 +162,7 @@ export function startHubServer(
       return { status: had ? 200 : 201 };
     });
   });
-  app.get(`${blobRoute}/:chunkId`, (res, req) => {
+  app.get(BLOB_ROUTES.chunk, (res, req) => {
     const id = chunkIdOf(req);
     const range = req.getHeader("range");
     handle(res, req, "no body", async () => {
@@ -175,7 +184,7 @@ export function startHubServer(
       };
     });
   });
-  app.get(blobRoute, (res, req) =>
+  app.get(BLOB_ROUTES.base, (res, req) =>
     handle(res, req, "no body", async () => json(200, await hub.blobs.size())),
   );
   app.any("/*", (res, req) =>
@@ -300,7 +309,7 @@ function idList(body: Uint8Array): ChunkId[] {
     throw new ProtocolError("bad_frame", "the body is not JSON");
   }
   if (!Array.isArray(ids)) throw new ProtocolError("bad_frame", "ids must be an array");
-  if (ids.length > frameLimits.maxChunkIdsPerCheck)
-    throw new ProtocolError("too_large", `over ${frameLimits.maxChunkIdsPerCheck} ids`);
+  if (ids.length > HTTP_BLOB_MAX_IDS)
+    throw new ProtocolError("too_large", `over ${HTTP_BLOB_MAX_IDS} ids`);
   return ids.map((id) => checked(String(id)));
 }

@@ -7,14 +7,17 @@
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
 import {
+  BLOB_ROUTES,
   type BatchChunk,
+  HTTP_BLOB_ID_LIST_BYTES,
+  HTTP_BLOB_ID_PAGE,
   HTTP_BLOB_MAX_BYTES,
+  HTTP_BLOB_MAX_IDS,
   MAX_BATCH_BYTES,
   ProtocolError,
   batchedSize,
   decodeChunkBatch,
   encodeChunkBatch,
-  frameLimits,
 } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
@@ -23,10 +26,10 @@ import { type AccessContext, authorize, folderParam, requireRole, routes } from 
 import type { FolderBlobs } from "./folder-blobs.js";
 import { type HttpRequest, type Reply, json, jsonBody } from "./http.js";
 
-/** A list of the most chunk ids one request may name: 1,024 × (64 hex + quotes and comma), and room. */
-const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
+/** A list of the most chunk ids one request may name. */
+const ID_LIST_LIMIT = HTTP_BLOB_ID_LIST_BYTES;
 /** Most ids in one page of `GET …/blobs/ids`, and the default. */
-export const MAX_ID_PAGE = 1000;
+export const MAX_ID_PAGE = HTTP_BLOB_ID_PAGE;
 /** Chunk files one batch request reads or writes at once (open files, the I/O thread pool). */
 const BATCH_IO = 16;
 /** `Content-Range: bytes START-END/TOTAL` of a part (END inclusive). */
@@ -40,9 +43,8 @@ export interface BlobApiContext extends AccessContext {
 /** Registers the chunk routes on `app`. */
 export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): void {
   const r = routes(app, ctx);
-  const blobs = "/v1/folders/:folderId/blobs";
 
-  r("post", `${blobs}/missing`, ID_LIST_LIMIT, async (req) => {
+  r("post", BLOB_ROUTES.missing, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     // has() touches every chunk it finds: a client that reuses one has just decided to.
     return json(200, { missing: await store.has(idList(req.body)) });
@@ -50,13 +52,13 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
 
   // Garbage collection deletes what the asker says is unreferenced, and the relay cannot check:
   // owners only, so that an editor cannot destroy content other devices rely on.
-  r("post", `${blobs}/delete`, ID_LIST_LIMIT, async (req) => {
+  r("post", BLOB_ROUTES.delete, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "owner");
     return json(200, await store.collect(idList(req.body), ctx.blobs.gcGraceMs));
   });
 
   // Many small chunks in one request: stored each as a PUT would, in parallel.
-  r("post", `${blobs}/batch`, MAX_BATCH_BYTES, async (req) => {
+  r("post", BLOB_ROUTES.batch, MAX_BATCH_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     const outcomes = await mapLimit(decodeChunkBatch(req.body), BATCH_IO, ({ id, bytes }) =>
       store.add(id, bytes),
@@ -67,7 +69,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
 
   // Many chunks in one answer: those the relay has, up to MAX_BATCH_BYTES; the asker fetches
   // any it did not get one by one, which tells "absent" from "left out".
-  r("post", `${blobs}/fetch`, ID_LIST_LIMIT, async (req) => {
+  r("post", BLOB_ROUTES.fetch, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     const ids = idList(req.body);
     const found = await mapLimit(ids, BATCH_IO, (id) => store.get(id));
@@ -86,14 +88,14 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   });
 
   // Registered before `:chunkId`, and "ids" is no chunk id either way.
-  r("get", `${blobs}/ids`, 0, async (req) => {
+  r("get", BLOB_ROUTES.ids, 0, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     const { after, limit } = listQuery(req.query);
     const ids = await store.listIds(after, limit);
     return json(200, { ids, next: ids.length === limit ? ids[ids.length - 1]! : null });
   });
 
-  r("put", `${blobs}/:chunkId`, HTTP_BLOB_MAX_BYTES, async (req) => {
+  r("put", BLOB_ROUTES.chunk, HTTP_BLOB_MAX_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     const id = chunkParam(req);
     if (req.headers.contentRange === "")
@@ -117,19 +119,19 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     }
   });
 
-  r("get", `${blobs}/:chunkId/upload`, 0, async (req) => {
+  r("get", BLOB_ROUTES.upload, 0, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     return json(200, await store.uploadProgress(chunkParam(req)));
   });
 
-  r("get", `${blobs}/:chunkId`, 0, async (req) => {
+  r("get", BLOB_ROUTES.chunk, 0, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     const chunk = await store.get(chunkParam(req));
     if (chunk === undefined) throw new ProtocolError("not_found", "no such chunk");
     return rangeReply(chunk, req.headers.range);
   });
 
-  r("get", blobs, 0, async (req) => {
+  r("get", BLOB_ROUTES.base, 0, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     return json(200, {
       ...(await store.size()),
@@ -156,8 +158,8 @@ function chunkParam(req: HttpRequest): ChunkId {
 function idList(body: Uint8Array): ChunkId[] {
   const ids = jsonBody(body)["ids"];
   if (!Array.isArray(ids)) throw new ProtocolError("bad_frame", "ids must be an array");
-  if (ids.length > frameLimits.maxChunkIdsPerCheck)
-    throw new ProtocolError("too_large", `at most ${frameLimits.maxChunkIdsPerCheck} ids`);
+  if (ids.length > HTTP_BLOB_MAX_IDS)
+    throw new ProtocolError("too_large", `at most ${HTTP_BLOB_MAX_IDS} ids`);
   return ids.map((id) => {
     if (!isChunkId(id)) throw new ProtocolError("bad_frame", "malformed chunk id");
     return id;

@@ -1,19 +1,24 @@
 /**
  * The relay's WebSocket endpoint `/v1/ws`: admission (sockets per address, unauthenticated
- * sockets per address and in all, a deadline to authenticate), frame limits by state and a
- * message rate per socket, in front of the transport-free {@link LogService}.
+ * sockets per address and in all, a deadline to authenticate) and frame limits by state, in
+ * front of the transport-free {@link ProtocolServer} (which also limits each socket's message
+ * rate).
  */
 import {
   type Message,
   ProtocolError,
-  decodeMessage,
   encodeMessage,
   errorMessageFor,
   frameLimits,
   messageFrameLimits,
 } from "@weft/core";
+import {
+  type Principal,
+  type ProtocolConnection,
+  type ProtocolServer,
+  newConnectionState,
+} from "@weft/core/server";
 import type uWS from "uWebSockets.js";
-import type { LogService, Principal, Session } from "./log-service.js";
 
 /** How many sockets, in which state, the endpoint admits; see THREAT_MODEL.md for the bound. */
 export interface SocketLimits {
@@ -25,7 +30,7 @@ export interface SocketLimits {
   preAuthTotal: number;
   /** Seconds a socket has from its upgrade to a successful `auth`; then it is closed. */
   preAuthSeconds: number;
-  /** Messages per second one socket may send, in bursts of ten times that. */
+  /** Messages per second one socket may send, in bursts of ten times that (the ProtocolServer counts them). */
   messagesPerSecond: number;
 }
 
@@ -55,15 +60,12 @@ export interface SocketEvents {
   opened(): void;
   bytesIn(bytes: number): void;
   bytesOut(bytes: number): void;
-  /** A message was decoded (its type), or a frame could not be. */
-  message(type: string): void;
-  badFrame(): void;
   refused(reason: string): void;
   slowConsumerClosed(): void;
 }
 
 interface SocketData {
-  session?: Session;
+  session?: ProtocolConnection;
   gone: boolean;
   address: string;
   /** Authenticated (at upgrade, or by `auth` since): no longer counted as pre-auth. */
@@ -72,9 +74,6 @@ interface SocketData {
   upgradePrincipal?: Principal;
   /** Monotonic milliseconds by which a pre-auth socket must authenticate. */
   deadline: number;
-  /** Message allowance (a token bucket of one key). */
-  tokens: number;
-  at: number;
 }
 
 /** The running endpoint: counts for metrics, and the hooks the relay's timers and close use. */
@@ -98,7 +97,7 @@ export interface SocketServer {
  */
 export function registerSocketServer(
   app: uWS.TemplatedApp,
-  service: LogService,
+  service: ProtocolServer,
   authenticate: (token: string) => Principal,
   limits: SocketLimits,
   events: SocketEvents,
@@ -108,7 +107,6 @@ export function registerSocketServer(
   const preAuthPerAddress = new Map<string, number>();
   const sockets = new Set<uWS.WebSocket<SocketData>>();
   const pending = new Set<uWS.WebSocket<SocketData>>();
-  const burst = limits.messagesPerSecond * 10;
 
   const count = (map: Map<string, number>, key: string, delta: number): void => {
     const n = (map.get(key) ?? 0) + delta;
@@ -158,8 +156,6 @@ export function registerSocketServer(
     address,
     authenticated,
     deadline: now() + limits.preAuthSeconds * 1000,
-    tokens: burst,
-    at: now(),
   });
 
   const behavior = (
@@ -179,9 +175,7 @@ export function registerSocketServer(
         count(preAuthPerAddress, data.address, 1);
       }
       data.session = {
-        greeted: false,
-        principal: undefined,
-        folders: new Set(),
+        ...newConnectionState(),
         send: (m: Message) => data.session!.sendFrame(encodeMessage(m)),
         sendFrame: (frame: Uint8Array) => {
           if (data.gone) return;
@@ -219,41 +213,8 @@ export function registerSocketServer(
         }
     },
     message: (ws, bytes, isBinary) => {
-      const data = ws.getUserData();
-      const session = data.session!;
       events.bytesIn(bytes.byteLength);
-      // A token bucket of one key: cheaper than a map lookup on every message.
-      const t = now();
-      data.tokens = Math.min(
-        burst,
-        data.tokens + ((t - data.at) * limits.messagesPerSecond) / 1000,
-      );
-      data.at = t;
-      if (data.tokens < 1) {
-        session.send(
-          errorMessageFor(
-            new ProtocolError(
-              "rate_limited",
-              `more than ${limits.messagesPerSecond} messages per second`,
-            ),
-          ),
-        );
-        session.close(1008, "too many messages");
-        return;
-      }
-      data.tokens -= 1;
-      let message: Message;
-      try {
-        if (!isBinary) throw new ProtocolError("bad_frame", "text frames are not accepted");
-        message = decodeMessage(new Uint8Array(bytes.slice(0)));
-      } catch (error) {
-        events.badFrame();
-        session.send(errorMessageFor(error));
-        session.close(1002, "undecodable frame");
-        return;
-      }
-      events.message(message.type);
-      service.handle(session, message);
+      service.receive(ws.getUserData().session!, new Uint8Array(bytes.slice(0)), isBinary);
     },
     drain: (ws) => {
       const session = ws.getUserData().session;

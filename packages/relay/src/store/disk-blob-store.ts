@@ -1,7 +1,5 @@
 /** DiskBlobStore: the relay's BlobStore, one file per chunk in a directory sharded by id. */
-import { randomBytes } from "node:crypto";
-import type { FileHandle } from "node:fs/promises";
-import { mkdir, open, readdir, rename, stat, unlink, utimes } from "node:fs/promises";
+import { mkdir, rename, unlink, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core";
 import {
@@ -13,9 +11,25 @@ import {
   resolveByteRange,
 } from "@weft/core";
 import type { ChunkId } from "@weft/crypto";
-import { isChunkId } from "@weft/crypto";
 import { listChunkIds } from "./chunk-listing.js";
-import { MAX_PARTIALS, PartialUploads } from "./partial-uploads.js";
+import {
+  DurableFiles,
+  formatBytes,
+  fsyncDir,
+  isNotFound,
+  openIfPresent,
+  readAt,
+  scan,
+  sizeIfPresent,
+  statIfPresent,
+  storageError,
+} from "./disk-files.js";
+import { type CollectResult, type QuarantineSize, QuarantineIndex } from "./quarantine.js";
+import { MAX_PARTIALS, type PartOutcome, PartialUploads } from "./partial-uploads.js";
+
+export { formatBytes } from "./disk-files.js";
+export { type PartOutcome } from "./partial-uploads.js";
+export { type CollectResult, QUARANTINE_DIR, type QuarantineSize } from "./quarantine.js";
 
 /** Options of {@link DiskBlobStore.open}. */
 export interface DiskBlobStoreOptions {
@@ -30,38 +44,6 @@ export interface DiskBlobStoreOptions {
    */
   quarantineMs?: number;
 }
-
-/** Chunks in quarantine: how many and their bytes. */
-export interface QuarantineSize {
-  count: number;
-  bytes: number;
-}
-
-/** What {@link DiskBlobStore.collect} did with each id it was given (absent ids are in neither). */
-export interface CollectResult {
-  deleted: ChunkId[];
-  /** Present, but touched within the grace period: possibly just referenced, so kept. */
-  kept: ChunkId[];
-}
-
-/** The outcome of one part of a resumable upload ({@link DiskBlobStore.putPart}). */
-export type PartOutcome =
-  /** Written; `received` bytes are now held and more parts are expected. */
-  | { status: "partial"; received: number }
-  /** That was the last part: the chunk is stored (and counted against the quota). */
-  | { status: "stored" }
-  /** The chunk was stored already (it was touched; any unfinished upload of it is dropped). */
-  | { status: "existing" }
-  /** Refused: the part does not start at `received`, or the upload under way has another total. */
-  | { status: "conflict"; received: number; reason: string };
-
-/** Names of temporary files: a crash can leave them behind, and open removes them. */
-const TEMP_PREFIX = ".tmp-";
-const SHARD = /^[0-9a-f]{2}$/;
-/** The directory of chunks in quarantine, inside the store's directory (never a shard name). */
-export const QUARANTINE_DIR = ".quarantine";
-/** How often, at most, a collect or a has-check purges expired quarantine (besides on open). */
-const PURGE_EVERY_MS = 60 * 1000;
 
 /**
  * A {@link BlobStore} in a directory: chunk `abcd…` is the file `<dir>/ab/cd/abcd…`. Two levels
@@ -102,17 +84,12 @@ export class DiskBlobStore implements BlobStore {
   private bytes: number;
   /** Bytes of puts under way, counted against the quota before they land. */
   private reserved = 0;
-  /** Chunks in quarantine: size and when they went there (ms). */
-  private readonly quarantine: Map<ChunkId, { size: number; since: number }>;
-  private quarantinedBytes = 0;
-  private lastPurge = Date.now();
   private closed = false;
   /** The quota in bytes, or null for none. */
   readonly quota: number | null;
   /** The last queued operation per id, for serializing operations on one id. */
   private readonly pending = new Map<ChunkId, Promise<void>>();
-  /** Directories created or fsynced in this process, so each is made durable once. */
-  private readonly durableDirs = new Map<string, Promise<void>>();
+  private readonly files: DurableFiles;
 
   private constructor(
     /** The absolute path of the directory. */
@@ -122,13 +99,13 @@ export class DiskBlobStore implements BlobStore {
     quota: number,
     /** How long a collected chunk stays in quarantine; 0: collect deletes at once. */
     readonly quarantineMs: number,
-    quarantined: Map<ChunkId, { size: number; since: number }>,
+    /** Chunks in quarantine: size and when they went there (ms). */
+    private readonly quarantine: QuarantineIndex,
   ) {
     this.count = size.count;
     this.bytes = size.bytes;
     this.quota = quota > 0 ? quota : null;
-    this.quarantine = quarantined;
-    for (const q of quarantined.values()) this.quarantinedBytes += q.size;
+    this.files = new DurableFiles(dir);
   }
 
   /**
@@ -151,7 +128,7 @@ export class DiskBlobStore implements BlobStore {
       await mkdir(root, { recursive: true, mode: 0o700 });
       const size = await scan(root);
       const partials = await PartialUploads.open(root);
-      const quarantined = await openQuarantine(root, quarantineMs);
+      const quarantined = await QuarantineIndex.open(root, quarantineMs);
       return new DiskBlobStore(root, size, partials, quota, quarantineMs, quarantined);
     } catch (error) {
       throw storageError(`open ${root}`, error);
@@ -162,7 +139,7 @@ export class DiskBlobStore implements BlobStore {
   async has(ids: readonly ChunkId[]): Promise<ChunkId[]> {
     this.checkOpen();
     checkChunkIds(ids);
-    if (this.purgeDue()) await this.purge();
+    if (this.quarantine.purgeDue()) await this.purge();
     const unique = [...new Set(ids)];
     const present = await Promise.all(
       unique.map((id) => this.exclusive(id, "has", () => this.touchOrRestore(id))),
@@ -190,7 +167,7 @@ export class DiskBlobStore implements BlobStore {
       if (await this.touchOrRestore(id)) return "existing";
       const release = this.reserve(data.length);
       try {
-        await this.write(id, data);
+        await this.files.write(this.shardOf(id), this.pathOf(id), data);
       } finally {
         release();
       }
@@ -245,7 +222,7 @@ export class DiskBlobStore implements BlobStore {
     checkChunkIds(ids);
     if (!Number.isFinite(graceMs) || graceMs < 0)
       throw new WeftError("INVALID_OPTIONS", "graceMs must be 0 or more");
-    if (this.purgeDue()) await this.purge();
+    if (this.quarantine.purgeDue()) await this.purge();
     const unique = [...new Set(ids)];
     const outcomes = await Promise.all(
       unique.map((id) =>
@@ -267,7 +244,7 @@ export class DiskBlobStore implements BlobStore {
         }),
       ),
     );
-    if (this.quota !== null && this.quarantinedBytes > this.quota) await this.trim(this.quota);
+    if (this.quota !== null && this.quarantine.bytes > this.quota) await this.trim(this.quota);
     return {
       deleted: unique.filter((_, i) => outcomes[i] === "deleted"),
       kept: unique.filter((_, i) => outcomes[i] === "kept"),
@@ -341,7 +318,7 @@ export class DiskBlobStore implements BlobStore {
       const last = start + data.length === total;
       const appended = await this.partials.append(id, total, start, data);
       if (!last) return { status: "partial", received: appended.received };
-      await this.adopt(id, appended.path);
+      await this.files.moveIn(appended.path, this.shardOf(id), this.pathOf(id));
       // From the partial's declared total to the chunk count, with no await between.
       this.partials.completed(id);
       this.count += 1;
@@ -374,15 +351,12 @@ export class DiskBlobStore implements BlobStore {
 
   /** The chunks in quarantine (not in `size()`, nor counted against the quota). */
   quarantined(): QuarantineSize {
-    return { count: this.quarantine.size, bytes: this.quarantinedBytes };
+    return this.quarantine.size();
   }
 
   /** Purges the chunks whose quarantine time is over (also done lazily; for tests and timers). */
   async purge(): Promise<void> {
-    this.lastPurge = Date.now();
-    const expired: ChunkId[] = [];
-    const before = Date.now() - this.quarantineMs;
-    for (const [id, q] of this.quarantine) if (q.since <= before) expired.push(id);
+    const expired = this.quarantine.expired(this.quarantineMs);
     await Promise.all(expired.map((id) => this.exclusive(id, "purge", () => this.purgeOne(id))));
   }
 
@@ -393,19 +367,16 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private pathOf(id: ChunkId): string {
-    return join(this.dir, id.slice(0, 2), id.slice(2, 4), id);
+    return join(this.shardOf(id), id);
+  }
+
+  private shardOf(id: ChunkId): string {
+    return join(this.dir, id.slice(0, 2), id.slice(2, 4));
   }
 
   /** Purges the oldest chunks in quarantine until it holds at most `limit` bytes. */
   private async trim(limit: number): Promise<void> {
-    const oldestFirst = [...this.quarantine].sort((a, b) => a[1].since - b[1].since);
-    let bytes = this.quarantinedBytes;
-    const purged: ChunkId[] = [];
-    for (const [id, q] of oldestFirst) {
-      if (bytes <= limit) break;
-      bytes -= q.size;
-      purged.push(id);
-    }
+    const purged = this.quarantine.oldestOver(limit);
     await Promise.all(purged.map((id) => this.exclusive(id, "purge", () => this.purgeOne(id))));
   }
 
@@ -416,15 +387,14 @@ export class DiskBlobStore implements BlobStore {
 
   /** Renames `id` back from quarantine (touched: it is in use); false when it is not there. */
   private async restore(id: ChunkId): Promise<boolean> {
-    const q = this.quarantine.get(id);
-    if (q === undefined) return false;
-    const shard = join(this.dir, id.slice(0, 2), id.slice(2, 4));
-    await this.makeDurableDir(shard);
-    await rename(this.quarantinePath(id), this.pathOf(id));
-    this.quarantine.delete(id);
-    this.quarantinedBytes -= q.size;
+    const size = this.quarantine.sizeOf(id);
+    if (size === undefined) return false;
+    const shard = this.shardOf(id);
+    await this.files.durableDir(shard);
+    await rename(this.quarantine.pathOf(id), this.pathOf(id));
+    this.quarantine.remove(id);
     this.count += 1;
-    this.bytes += q.size;
+    this.bytes += size;
     await this.touch(id);
     await fsyncDir(shard);
     return true;
@@ -432,34 +402,23 @@ export class DiskBlobStore implements BlobStore {
 
   /** Moves chunk `id` (of `size` bytes) into quarantine, dated now. */
   private async toQuarantine(id: ChunkId, size: number): Promise<void> {
-    const dir = join(this.dir, QUARANTINE_DIR);
-    await this.makeDurableDir(dir);
-    const target = this.quarantinePath(id);
+    const dir = this.quarantine.path;
+    await this.files.durableDir(dir);
+    const target = this.quarantine.pathOf(id);
     await rename(this.pathOf(id), target);
     const now = new Date();
     await utimes(target, now, now);
     await fsyncDir(dir);
-    this.quarantine.set(id, { size, since: now.getTime() });
-    this.quarantinedBytes += size;
+    this.quarantine.add(id, size, now.getTime());
   }
 
   /** Deletes `id` from quarantine, if there. */
   private async purgeOne(id: ChunkId): Promise<void> {
-    const q = this.quarantine.get(id);
-    if (q === undefined) return;
-    await unlink(this.quarantinePath(id)).catch((error: unknown) => {
+    if (!this.quarantine.has(id)) return;
+    await unlink(this.quarantine.pathOf(id)).catch((error: unknown) => {
       if (!isNotFound(error)) throw error;
     });
-    this.quarantine.delete(id);
-    this.quarantinedBytes -= q.size;
-  }
-
-  private purgeDue(): boolean {
-    return this.quarantine.size > 0 && Date.now() - this.lastPurge >= PURGE_EVERY_MS;
-  }
-
-  private quarantinePath(id: ChunkId): string {
-    return join(this.dir, QUARANTINE_DIR, id);
+    this.quarantine.remove(id);
   }
 
   /** Sets the chunk's last-touched time to now; false when it is absent. */
@@ -498,14 +457,6 @@ export class DiskBlobStore implements BlobStore {
     };
   }
 
-  /** Renames a complete, fsynced partial file into place as chunk `id`. */
-  private async adopt(id: ChunkId, partialPath: string): Promise<void> {
-    const shard = join(this.dir, id.slice(0, 2), id.slice(2, 4));
-    await this.makeDurableDir(shard);
-    await rename(partialPath, this.pathOf(id));
-    await fsyncDir(shard);
-  }
-
   /** Drops stale partial uploads, each under its id's lock (an append may be under way). */
   private async sweepPartials(): Promise<void> {
     await Promise.all(
@@ -513,45 +464,6 @@ export class DiskBlobStore implements BlobStore {
         .startSweep()
         .map((id) => this.exclusive(id, "sweep", () => this.partials.discardIfStale(id))),
     );
-  }
-
-  /** Temp file, fsync, rename, fsync of the directory: see the class comment. */
-  private async write(id: ChunkId, data: Uint8Array): Promise<void> {
-    const shard = join(this.dir, id.slice(0, 2), id.slice(2, 4));
-    await this.makeDurableDir(shard);
-    const temp = join(shard, TEMP_PREFIX + randomBytes(8).toString("hex"));
-    try {
-      const file = await open(temp, "wx", 0o600);
-      try {
-        await file.writeFile(data);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.pathOf(id));
-    } catch (error) {
-      await unlink(temp).catch(() => undefined); // best effort; open removes leftovers anyway
-      throw error;
-    }
-    await fsyncDir(shard);
-  }
-
-  /**
-   * Creates the shard directory if absent and makes its entry (and its parent's) durable, once
-   * per directory per process: a chunk's rename is only durable if the directories above it are.
-   */
-  private makeDurableDir(shard: string): Promise<void> {
-    let ready = this.durableDirs.get(shard);
-    if (ready === undefined) {
-      const parent = resolve(shard, "..");
-      ready = mkdir(shard, { recursive: true, mode: 0o700 })
-        .then(() => fsyncDir(parent))
-        .then(() => fsyncDir(this.dir));
-      // Forget a failure, so that the next put tries again.
-      void ready.catch(() => this.durableDirs.delete(shard));
-      this.durableDirs.set(shard, ready);
-    }
-    return ready;
   }
 
   /** Runs `fn` after every earlier operation on `id` has settled, and wraps its failure. */
@@ -580,140 +492,4 @@ export class DiskBlobStore implements BlobStore {
   private checkOpen(): void {
     if (this.closed) throw new WeftError("STORAGE", "DiskBlobStore is closed");
   }
-}
-
-/**
- * The chunks in `<root>/.quarantine`, purging those older than `quarantineMs` (all when 0)
- * and files that are not chunks.
- */
-async function openQuarantine(
-  root: string,
-  quarantineMs: number,
-): Promise<Map<ChunkId, { size: number; since: number }>> {
-  const dir = join(root, QUARANTINE_DIR);
-  const out = new Map<ChunkId, { size: number; since: number }>();
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if (isNotFound(error)) return out;
-    throw error;
-  }
-  const oldest = Date.now() - quarantineMs;
-  for (const name of names) {
-    const path = join(dir, name);
-    const info = await stat(path).catch(() => undefined);
-    if (info === undefined || !info.isFile()) continue;
-    if (!isChunkId(name) || quarantineMs === 0 || info.mtimeMs <= oldest) await unlink(path);
-    else out.set(name, { size: info.size, since: info.mtimeMs });
-  }
-  return out;
-}
-
-/** Counts the chunks under `root`, removing temporary files on the way. */
-async function scan(root: string): Promise<BlobStoreSize> {
-  const total = { count: 0, bytes: 0 };
-  for (const first of await subdirectories(root)) {
-    for (const second of await subdirectories(join(root, first))) {
-      const shard = join(root, first, second);
-      const entries = await readdir(shard, { withFileTypes: true });
-      await Promise.all(
-        entries.map(async (entry) => {
-          const path = join(shard, entry.name);
-          if (entry.name.startsWith(TEMP_PREFIX)) return unlink(path);
-          // Only a chunk in its own shard counts: pathOf would never find one anywhere else.
-          if (!entry.isFile() || !isChunkId(entry.name)) return;
-          if (entry.name.slice(0, 4) !== first + second) return;
-          // Awaited before the `+=`, which would otherwise read the total before the await.
-          const { size } = await stat(path);
-          total.count += 1;
-          total.bytes += size;
-        }),
-      );
-    }
-  }
-  return total;
-}
-
-/** The shard directories in `dir`; also removes temporary files there. */
-async function subdirectories(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const out: string[] = [];
-  for (const entry of entries) {
-    if (entry.isDirectory() && SHARD.test(entry.name)) out.push(entry.name);
-    else if (entry.isFile() && entry.name.startsWith(TEMP_PREFIX))
-      await unlink(join(dir, entry.name));
-  }
-  return out;
-}
-
-/** `length` bytes from `position` into a new array (no pooled memory is handed out). */
-async function readAt(file: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await file.read(out, done, length - done, position + done);
-    // The file shrank under us: chunks are immutable, so something outside the store did it.
-    if (bytesRead === 0) throw new WeftError("STORAGE", "a chunk file is shorter than it was");
-    done += bytesRead;
-  }
-  return out;
-}
-
-async function openIfPresent(path: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(path, "r");
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-async function sizeIfPresent(path: string): Promise<number | undefined> {
-  return (await statIfPresent(path))?.size;
-}
-
-async function statIfPresent(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
-  try {
-    return await stat(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-/** `n` bytes for people: "1.50 MiB (1572864 bytes)". */
-export function formatBytes(n: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  if (n < 1024) return `${n} bytes`;
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(2)} ${units[unit]} (${n} bytes)`;
-}
-
-/** Makes a directory's entries durable (a rename is only durable once its directory is). */
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  // ENOTDIR: a shard directory missing on the way also means "no such chunk".
-  return code === "ENOENT" || code === "ENOTDIR";
-}
-
-function storageError(what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const detail = typeof code === "string" ? ` (${code})` : "";
-  return new WeftError("STORAGE", `DiskBlobStore: ${what} failed${detail}`, { cause: error });
 }

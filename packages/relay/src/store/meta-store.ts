@@ -1,8 +1,8 @@
 /** MetaStore: the relay's metadata (accounts, devices, tokens, folders, invites, the log), as an interface. */
+import type { LogStore, Role } from "@weft/core/server";
 import type { DeviceId, FolderId } from "@weft/crypto";
 
-/** What an account may do in a folder: owners manage members, editors append, viewers read. */
-export type Role = "owner" | "editor" | "viewer";
+export type { LogEntry, Role, SnapshotRecord } from "@weft/core/server";
 
 /** A user account. `user` is unique, compared case-sensitively (the server normalizes it). */
 export interface Account {
@@ -140,27 +140,10 @@ export interface WrappedKey {
   blob: Uint8Array;
 }
 
-/** One entry of a folder's log. */
-export interface LogEntry {
-  /** The folder sequence number the relay assigned (from 1). */
-  seq: number;
-  /** The sealed, signed envelope, as the device sent it. */
-  envelope: Uint8Array;
-}
-
-/** The newest snapshot of a folder's index, encrypted by a device. */
-export interface SnapshotRecord {
-  /** The key epoch it is sealed under. */
-  epoch: number;
-  /** The last log sequence number it includes. */
-  coversSeq: number;
-  /** The sealed snapshot. */
-  ciphertext: Uint8Array;
-}
-
 /**
  * The relay's metadata: everything but the blobs. It stores ciphertext (envelopes, snapshots,
- * wrapped keys) as opaque bytes and never opens them.
+ * wrapped keys) as opaque bytes and never opens them. Its folder log, roles and member device
+ * keys are the {@link LogStore} the protocol server runs on.
  *
  * Synchronous: the relay runs it on its main thread, so each call completes before the next and
  * check-then-act sequences in the server need no locks. It enforces integrity (unique names, one
@@ -173,7 +156,7 @@ export interface SnapshotRecord {
  * the SQLite error as cause) or a closed store. Lookups of something absent return undefined or
  * an empty list instead.
  */
-export interface MetaStore {
+export interface MetaStore extends LogStore {
   /**
    * Creates an account with a fresh random id.
    * @throws WeftError ALREADY_EXISTS if `user` is taken (case-sensitively)
@@ -251,8 +234,6 @@ export interface MetaStore {
    * devices' acks and keys stay.
    */
   removeMember(folderId: FolderId, accountId: string): void;
-  /** An account's role in a folder, if it is a member. */
-  role(folderId: FolderId, accountId: string): Role | undefined;
   /** A folder's members, by user name. */
   members(folderId: FolderId): FolderMember[];
   /**
@@ -260,8 +241,6 @@ export interface MetaStore {
    * out), by user name; devices oldest first.
    */
   memberDevices(folderId: FolderId): FolderMemberDevices[];
-  /** The signing key of `deviceId` if its account is a member of the folder and it is not removed (what append checks envelopes against). */
-  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined;
   /**
    * Moves a folder to a new key epoch (after a member was removed and the key rotated).
    * @throws WeftError INVALID_ARGUMENT unless `epoch` is greater than the current one;
@@ -329,66 +308,6 @@ export interface MetaStore {
    */
   revokeInvite(id: string): void;
 
-  /**
-   * Appends an envelope to a folder's log under the next sequence number. Dedupes on (folder,
-   * device, deviceSeq): the same bytes again give `{ seq: existing, duplicate: true }` (a retry
-   * after a lost answer); other bytes, or a deviceSeq at or below one already pruned from the
-   * log, throw.
-   * @throws WeftError ALREADY_EXISTS for a reused deviceSeq; NOT_FOUND for an unknown folder
-   * or device
-   */
-  append(
-    folderId: FolderId,
-    deviceId: DeviceId,
-    deviceSeq: number,
-    envelope: Uint8Array,
-  ): { seq: number; duplicate: boolean };
-  /**
-   * Log entries with `seq > afterSeq`, ascending: at most `limit`, and at most `maxBytes` of
-   * envelopes in all, except that the first entry comes back even if larger. Pruned entries are
-   * gone: a first seq above `afterSeq + 1` (or no entries while `afterSeq < headSeq`) means the
-   * caller must start from the snapshot.
-   * @throws WeftError NOT_FOUND for an unknown folder
-   */
-  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[];
-  /**
-   * The seq of the first entry after `afterSeq`, undefined for none; reads no envelope, so a
-   * subscribe can check for pruned entries without loading one.
-   * @throws WeftError NOT_FOUND for an unknown folder
-   */
-  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined;
-  /**
-   * The sequence number of a folder's newest entry, 0 for none.
-   * @throws WeftError NOT_FOUND for an unknown folder
-   */
-  headSeq(folderId: FolderId): number;
-  /**
-   * Stores a snapshot unless the stored one covers more of the log (at equal coverage the new
-   * one wins, e.g. a re-encryption under a new epoch).
-   * @throws WeftError INVALID_ARGUMENT if `coversSeq` is beyond the head; NOT_FOUND for an
-   * unknown folder
-   */
-  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void;
-  /** A folder's newest snapshot, if any. */
-  snapshot(folderId: FolderId): SnapshotRecord | undefined;
-  /**
-   * Records that a device has everything up to `seq`, and when it said so; keeps the highest
-   * seq acked.
-   * @throws WeftError INVALID_ARGUMENT if `seq` is beyond the head; NOT_FOUND for an unknown
-   * folder or device
-   */
-  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void;
-  /** Every device's highest ack in a folder (former members' too). */
-  acks(folderId: FolderId): Map<DeviceId, number>;
-  /**
-   * Deletes log entries with seq ≤ min(ack of every member device, snapshot.coversSeq); returns
-   * how many. A member device that never acked holds everything; without a snapshot nothing
-   * goes. A device whose last ack in the folder (or, if none, its registration) is before
-   * `silentBefore` (ms since the epoch; default 0: none) holds nothing back: it has gone silent,
-   * and when it returns it loads the snapshot.
-   * @throws WeftError NOT_FOUND for an unknown folder
-   */
-  pruneLog(folderId: FolderId, silentBefore?: number): number;
   /** Closes the database. Further calls throw WeftError STORAGE; closing again is a no-op. */
   close(): void;
 }

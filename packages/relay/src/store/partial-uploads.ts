@@ -15,6 +15,17 @@ import { join } from "node:path";
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
 
+/** The outcome of one part of a resumable upload (`DiskBlobStore.putPart`). */
+export type PartOutcome =
+  /** Written; `received` bytes are now held and more parts are expected. */
+  | { status: "partial"; received: number }
+  /** That was the last part: the chunk is stored (and counted against the quota). */
+  | { status: "stored" }
+  /** The chunk was stored already (it was touched; any unfinished upload of it is dropped). */
+  | { status: "existing" }
+  /** Refused: the part does not start at `received`, or the upload under way has another total. */
+  | { status: "conflict"; received: number; reason: string };
+
 /** The directory of partial files, inside the store's directory (never a shard name). */
 export const PARTIAL_DIR = ".partial";
 /** An upload with no part for this long is dropped: on open, and lazily when uploads start. */

@@ -1,5 +1,4 @@
 /** SqliteMetaStore: the relay's MetaStore in one SQLite file in WAL mode (better-sqlite3). */
-import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
 import { WeftError } from "@weft/core";
@@ -33,6 +32,7 @@ import type {
   WrappedKey,
 } from "./meta-store.js";
 import { openDatabase, sha256Hex, storageError } from "./sqlite-db.js";
+import * as accounts from "./sqlite-accounts.js";
 import * as log from "./sqlite-log.js";
 import * as members from "./sqlite-members.js";
 import {
@@ -103,18 +103,9 @@ export class SqliteMetaStore implements MetaStore {
   createAccount(user: string, passwordHash: string): Account {
     checkText(user, "user");
     checkText(passwordHash, "passwordHash");
-    return this.write("createAccount", () => {
-      if (this.q.accountByUser.get(user) !== undefined)
-        throw new WeftError("ALREADY_EXISTS", "that user name is taken");
-      const account = {
-        id: randomBytes(16).toString("hex"),
-        user,
-        passwordHash,
-        created: this.now(),
-      };
-      this.q.insertAccount.run(account.id, user, passwordHash, account.created);
-      return account;
-    });
+    return this.write("createAccount", () =>
+      accounts.createAccount(this.q, user, passwordHash, this.now()),
+    );
   }
 
   accountByUser(user: string): Account | undefined {
@@ -145,24 +136,9 @@ export class SqliteMetaStore implements MetaStore {
     checkDeviceId(deviceId);
     checkBytes(signPublicKey, "signPublicKey");
     checkBytes(boxPublicKey, "boxPublicKey");
-    return this.write("addDevice", () => {
-      const existing = this.q.device.get(deviceId);
-      if (existing !== undefined) {
-        const same =
-          existing.account_id === accountId &&
-          existing.sign_public_key.equals(signPublicKey) &&
-          existing.box_public_key.equals(boxPublicKey);
-        if (!same)
-          throw new WeftError("ALREADY_EXISTS", "that device id is registered with other keys");
-        return toDevice(existing);
-      }
-      this.q.requireAccount(accountId);
-      const created = this.now();
-      this.q.insertDevice.run(deviceId, accountId, buf(signPublicKey), buf(boxPublicKey), created);
-      // Copies: the record must not change when the caller reuses its arrays.
-      const [sign, box] = [new Uint8Array(signPublicKey), new Uint8Array(boxPublicKey)];
-      return { deviceId, accountId, signPublicKey: sign, boxPublicKey: box, created };
-    });
+    return this.write("addDevice", () =>
+      accounts.addDevice(this.q, accountId, deviceId, signPublicKey, boxPublicKey, this.now()),
+    );
   }
 
   device(deviceId: DeviceId): DeviceRecord | undefined {
@@ -189,15 +165,7 @@ export class SqliteMetaStore implements MetaStore {
     checkText(accountId, "accountId");
     checkTime(expires, "expires");
     if (deviceId !== undefined) checkDeviceId(deviceId);
-    this.write("saveRefreshToken", () => {
-      this.q.requireAccount(accountId);
-      // A token must not carry another account's device into the access tokens it yields.
-      if (deviceId !== undefined && this.q.requireDevice(deviceId).account_id !== accountId)
-        throw notFound("device of that account");
-      if (this.q.refreshToken.get(tokenHash) !== undefined)
-        throw new WeftError("ALREADY_EXISTS", "that refresh token is stored already");
-      this.q.insertRefreshToken.run(tokenHash, family, accountId, deviceId ?? null, expires);
-    });
+    this.write("saveRefreshToken", () => accounts.saveRefreshToken(this.q, r));
   }
 
   refreshToken(tokenHash: string): RefreshTokenRecord | undefined {
@@ -385,15 +353,7 @@ export class SqliteMetaStore implements MetaStore {
     checkTime(i.expires, "expires");
     checkBytes(i.wrappedKey, "wrappedKey");
     checkEpoch(i.epoch);
-    this.write("createInvite", () => {
-      const id = sha256Hex(i.id); // the id is a bearer secret: only its hash is stored
-      if (this.q.invite.get(id) !== undefined)
-        throw new WeftError("ALREADY_EXISTS", "that invite id is in use");
-      this.q.requireFolder(i.folderId);
-      this.q.requireAccount(i.createdBy);
-      const { folderId, role, createdBy, expires, wrappedKey, epoch } = i;
-      this.q.insertInvite.run(id, folderId, role, createdBy, expires, buf(wrappedKey), epoch);
-    });
+    this.write("createInvite", () => accounts.createInvite(this.q, i));
   }
 
   invite(id: string): InviteRecord | undefined {
@@ -406,15 +366,7 @@ export class SqliteMetaStore implements MetaStore {
   useInvite(id: string, accountId: string): void {
     checkText(id, "invite id");
     checkText(accountId, "account id");
-    this.write("useInvite", () => {
-      this.q.requireAccount(accountId);
-      const hash = sha256Hex(id);
-      if (this.q.useInvite.run(accountId, hash).changes === 1) return;
-      const row = this.q.invite.get(hash);
-      if (row === undefined) throw notFound("invite");
-      if (row.revoked === 1) throw new WeftError("INVALID_ARGUMENT", "the invite was revoked");
-      throw new WeftError("ALREADY_EXISTS", "the invite was used already");
-    });
+    this.write("useInvite", () => accounts.useInvite(this.q, id, accountId));
   }
 
   revokeInvite(id: string): void {

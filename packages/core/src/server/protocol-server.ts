@@ -1,0 +1,492 @@
+/**
+ * ProtocolServer: the relay's side of the WebSocket protocol without the sockets: sessions
+ * (hello, auth), subscriptions, the folder log (append checked against the member devices'
+ * keys, fan-out in order), snapshots and pruning, acknowledgements, presence and ephemeral
+ * messages. The relay runs it over SQLite and uWebSockets.js, the test hub over memory.
+ */
+import type { ChunkId, DeviceId, Envelope, FolderId } from "@weft/crypto";
+import { decodeEnvelope, verifyEnvelopeSignature } from "@weft/crypto";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { frameLimits } from "../protocol/limits.js";
+import { type Message, type MessageOf, errorMessageFor } from "../protocol/messages.js";
+import { SUPPORTED_VERSIONS, negotiateVersion } from "../protocol/version.js";
+import type { Principal, ProtocolConnection, ProtocolServerEvents } from "./connection.js";
+import {
+  MAX_SUBSCRIPTIONS,
+  REPLAY_BATCH_BYTES,
+  REPLAY_HIGH_WATER_BYTES,
+  SUBSCRIBES_PER_SECOND,
+  SUBSCRIBE_BURST,
+  TokenBucket,
+} from "./limits.js";
+import type { LogStore, Role } from "./log-store.js";
+import { Fatal, Sessions } from "./sessions.js";
+import { FolderSubscribers } from "./subscribers.js";
+
+/** The protocol version from which a connection's own appends are not pushed back to it. */
+const NO_ECHO_VERSION = 3;
+
+/** Options of {@link ProtocolServer}. */
+export interface ProtocolServerOptions {
+  /** The folder logs, members and keys. */
+  store: LogStore;
+  /**
+   * Who an access token names.
+   * @throws ProtocolError `forbidden` (a removed device) or `unavailable`, which the answer
+   * keeps; any other error is answered `unauthorized`
+   */
+  authenticate(token: string): Principal;
+  /** Which of the chunks the folder's chunk store lacks (for `haveCheck`). */
+  missingChunks(folderId: FolderId, chunkIds: readonly ChunkId[]): Promise<ChunkId[]>;
+  /** What `welcome` names as the server. */
+  server: { name: string; version: string };
+  events?: ProtocolServerEvents;
+  /** The clock of token expiry and of the rate limits, in ms since the epoch (default Date.now). */
+  now?: () => number;
+  /** A device that has not acked a folder for this long stops holding back its pruning (0: never). */
+  silentDeviceMs?: number;
+  /** Messages per second one connection may send, in bursts of ten times that (0: no limit). */
+  messagesPerSecond?: number;
+}
+
+/**
+ * The relay's WebSocket protocol without the sockets: authenticates connections (and ends them
+ * when their token expires, their sign-in is revoked or their account leaves a folder), serves
+ * the folder logs and fans envelopes and presence out to subscribers.
+ */
+export class ProtocolServer {
+  private readonly store: LogStore;
+  private readonly now: () => number;
+  private readonly events: ProtocolServerEvents;
+  private readonly subs: FolderSubscribers;
+  private readonly sessions: Sessions;
+  /** Backlog replays in progress: per connection, per folder, the last seq sent. */
+  private readonly replays = new Map<ProtocolConnection, Map<FolderId, { after: number }>>();
+  /** Subscribe allowance per connection. */
+  private readonly subscribeTokens = new WeakMap<ProtocolConnection, TokenBucket>();
+  /** Message allowance per connection. */
+  private readonly messageTokens = new WeakMap<ProtocolConnection, TokenBucket>();
+
+  constructor(private readonly options: ProtocolServerOptions) {
+    this.store = options.store;
+    this.now = options.now ?? Date.now;
+    this.events = options.events ?? {};
+    this.sessions = new Sessions(this.now, (conn) => {
+      for (const folderId of [...conn.folders]) this.unsubscribe(conn, folderId);
+    });
+    this.subs = new FolderSubscribers(this.store, this.now, (c) => this.sessions.endExpired(c));
+  }
+
+  /**
+   * Handles one frame from a connection: counts it against the connection's message rate,
+   * decodes it (an undecodable frame is answered `bad_frame` and closes the connection) and
+   * handles the message. Never throws.
+   */
+  receive(conn: ProtocolConnection, frame: Uint8Array, binary = true): void {
+    const rate = this.options.messagesPerSecond ?? 0;
+    if (rate > 0) {
+      let bucket = this.messageTokens.get(conn);
+      if (!bucket)
+        this.messageTokens.set(conn, (bucket = new TokenBucket(rate * 10, rate, this.now())));
+      if (!bucket.take(this.now())) {
+        const error = new ProtocolError("rate_limited", `more than ${rate} messages per second`);
+        conn.send(errorMessageFor(error));
+        conn.close(1008, "too many messages");
+        return;
+      }
+    }
+    let message: Message;
+    try {
+      if (!binary) throw new ProtocolError("bad_frame", "text frames are not accepted");
+      message = decodeMessage(frame);
+    } catch (error) {
+      this.events.badFrame?.();
+      conn.send(errorMessageFor(error));
+      conn.close(1002, "undecodable frame");
+      return;
+    }
+    this.events.message?.(message.type);
+    this.handle(conn, message);
+  }
+
+  /** Handles one decoded message; never throws (a failure is answered, a fatal one closes). */
+  handle(conn: ProtocolConnection, m: Message): void {
+    try {
+      this.dispatch(conn, m);
+    } catch (error) {
+      const requestId = "requestId" in m ? m.requestId : undefined;
+      conn.send(errorMessageFor(error, requestId));
+      if (error instanceof Fatal || requestId === undefined) conn.close(1008, "protocol error");
+    }
+  }
+
+  /** The connection ended: its subscriptions end and peers see the device go offline. */
+  closed(conn: ProtocolConnection): void {
+    this.replays.delete(conn);
+    for (const folderId of [...conn.folders]) this.unsubscribe(conn, folderId);
+    this.sessions.closed(conn);
+  }
+
+  /**
+   * Ends every connection whose access token has expired (the relay calls this every second): a
+   * token is checked when a connection authenticates, so without this a socket would outlive it.
+   */
+  sweep(): void {
+    this.sessions.sweep();
+  }
+
+  /**
+   * Ends the connections of an account (of one device when `deviceId` is given) at once: its
+   * sign-in was revoked (logout, a stolen refresh token).
+   */
+  endSessionsOf(accountId: string, deviceId: DeviceId | null, reason: string): void {
+    this.sessions.endWhere(
+      (who) => who.accountId === accountId && (deviceId === null || who.deviceId === deviceId),
+      new ProtocolError("unauthorized", reason),
+    );
+  }
+
+  /** Ends, at once, an account's connections subscribed to a folder it was just removed from. */
+  memberRemoved(folderId: FolderId, accountId: string): void {
+    for (const conn of [...this.subs.of(folderId)])
+      if (conn.principal?.accountId === accountId)
+        this.sessions.end(
+          conn,
+          new ProtocolError("forbidden", "you were removed from this folder"),
+        );
+  }
+
+  /**
+   * Makes `conn` authenticated as `principal` (its upgrade carried a valid token, or its
+   * `auth` did): counted toward the account's connections, ended when the token expires.
+   * @throws ProtocolError `rate_limited` past MAX_SESSIONS_PER_ACCOUNT, `forbidden` for
+   * another device than the connection's
+   */
+  adopt(conn: ProtocolConnection, principal: Principal): void {
+    this.sessions.adopt(conn, principal);
+  }
+
+  /** The connection's send buffer drained: replays waiting on it go on. */
+  drained(conn: ProtocolConnection): void {
+    if (this.replays.has(conn)) this.pump(conn);
+  }
+
+  /** Ends, at once, every connection of a device removed from its account. */
+  deviceRemoved(deviceId: DeviceId, reason: string): void {
+    this.sessions.endWhere(
+      (who) => who.deviceId === deviceId,
+      new ProtocolError("forbidden", reason),
+    );
+  }
+
+  /**
+   * The folder owes a key rotation (a member or device was removed): its owners' connections
+   * end, so that their devices reconnect, see it, and make the next epoch's key.
+   */
+  rotationDue(folderId: FolderId): void {
+    const owner = new Map<string, boolean>();
+    for (const conn of [...this.subs.of(folderId)]) {
+      const account = conn.principal?.accountId;
+      if (account === undefined) continue;
+      let is = owner.get(account);
+      if (is === undefined)
+        owner.set(account, (is = this.store.role(folderId, account) === "owner"));
+      if (is)
+        this.sessions.end(
+          conn,
+          new ProtocolError("unavailable", "the folder's key must change; connect again"),
+        );
+    }
+  }
+
+  /**
+   * The folder moved to a new key epoch: every connection on it ends, so that each device
+   * reconnects, fetches the new key, and seals what it writes next under it.
+   */
+  epochChanged(folderId: FolderId): void {
+    for (const conn of [...this.subs.of(folderId)])
+      this.sessions.end(
+        conn,
+        new ProtocolError("unavailable", "the folder's key changed; connect again"),
+      );
+  }
+
+  /** Subscriptions open over every folder (for shutdown). */
+  get sessionCount(): number {
+    return this.subs.count;
+  }
+
+  private dispatch(conn: ProtocolConnection, m: Message): void {
+    if (m.type === "hello") {
+      if (conn.greeted) throw new Fatal("bad_frame", "hello was already answered");
+      const version = negotiateVersion(SUPPORTED_VERSIONS, m.versions);
+      conn.greeted = true;
+      conn.version = version;
+      return conn.send({ type: "welcome", version, server: this.options.server });
+    }
+    if (!conn.greeted) throw new Fatal("bad_frame", `the first frame must be hello, not ${m.type}`);
+    if (conn.ended) return; // closing: nothing more is served
+    switch (m.type) {
+      case "auth": {
+        let principal: Principal;
+        try {
+          principal = this.options.authenticate(m.token);
+        } catch (error) {
+          // A removed device is told so (forbidden), not sent to sign in again.
+          const code =
+            error instanceof ProtocolError &&
+            (error.wireCode === "forbidden" || error.wireCode === "unavailable")
+              ? error.wireCode
+              : "unauthorized";
+          throw new Fatal(code, (error as Error).message);
+        }
+        this.adopt(conn, principal);
+        return conn.send({ type: "ok", requestId: m.requestId });
+      }
+      case "error":
+        return; // the client's own report; it closes the connection itself if it must
+      case "welcome":
+      case "ok":
+      case "subscribed":
+      case "appended":
+      case "envelopes":
+      case "snapshot":
+      case "haveResult":
+        throw new Fatal("bad_frame", `${m.type} is sent by the relay, not to it`);
+    }
+    const who = conn.principal;
+    if (!who) throw new ProtocolError("unauthorized", `${m.type} before auth`);
+    if (who.expires <= this.now()) return this.sessions.endExpired(conn);
+    if (m.type === "ping") return conn.send({ type: "ok", requestId: m.requestId });
+    const role = this.roleIn(m.folderId, who);
+    const requestId = "requestId" in m ? m.requestId : 0;
+    switch (m.type) {
+      case "subscribe":
+        return this.subscribe(conn, who, m);
+      case "unsubscribe":
+        this.unsubscribe(conn, m.folderId);
+        return conn.send({ type: "ok", requestId });
+      case "append":
+        requireWriter(role);
+        return this.append(conn, who, m);
+      case "ack": {
+        // Clamped to the head: a device cannot have applied what does not exist.
+        const seq = Math.min(m.seq, this.store.headSeq(m.folderId));
+        this.store.ack(m.folderId, who.deviceId, seq);
+        return this.subs.broadcastPresence(m.folderId, who.deviceId);
+      }
+      case "snapshotPut":
+        requireWriter(role);
+        return this.putSnapshot(conn, m);
+      case "snapshotGet": {
+        const snapshot = this.store.snapshot(m.folderId) ?? null;
+        return conn.send({ type: "snapshot", requestId, folderId: m.folderId, snapshot });
+      }
+      case "haveCheck":
+        void this.options.missingChunks(m.folderId, m.chunkIds).then(
+          (missing) => conn.send({ type: "haveResult", requestId, missing }),
+          (error: unknown) => conn.send(errorMessageFor(error, requestId)),
+        );
+        return;
+      case "presence":
+        requireSelf(m.deviceId, who.deviceId);
+        this.subs.report(m.folderId, who.deviceId, m.status, m.payload);
+        return this.subs.broadcast(m.folderId, who.deviceId, m);
+      case "ephemeral":
+        requireSelf(m.deviceId, who.deviceId);
+        return this.subs.broadcast(m.folderId, who.deviceId, m); // relayed, never stored
+    }
+  }
+
+  private roleIn(folderId: FolderId, who: Principal): Role {
+    // The same answer for "no such folder" and "not a member": a non-member learns nothing.
+    const role = this.store.role(folderId, who.accountId);
+    if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
+    return role;
+  }
+
+  private putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): void {
+    const head = this.store.headSeq(m.folderId);
+    if (m.coversSeq > head)
+      throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
+    // Sealed under a key the folder does not have yet: no member could open it, and it would
+    // still replace the folder's snapshot.
+    const epoch = this.store.folder(m.folderId)?.epoch ?? 0;
+    if (m.epoch > epoch)
+      throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
+    this.store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
+    conn.send({ type: "ok", requestId: m.requestId });
+    // A new snapshot is when older entries may become unneeded: those every member device has
+    // acknowledged and the snapshot covers. A device silent for long counts as gone: one that
+    // never acks would otherwise keep the whole log for ever.
+    const silentMs = this.options.silentDeviceMs ?? 0;
+    this.store.pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0);
+  }
+
+  private subscribe(conn: ProtocolConnection, who: Principal, m: MessageOf<"subscribe">): void {
+    const { folderId, requestId } = m;
+    if (!conn.folders.has(folderId) && conn.folders.size >= MAX_SUBSCRIPTIONS)
+      throw new ProtocolError(
+        "too_large",
+        `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
+      );
+    this.takeSubscribe(conn);
+    const head = this.store.headSeq(folderId);
+    // Entries every member device has acknowledged and a snapshot covers may be pruned. A
+    // device asking from before them must load the snapshot first.
+    const next = this.store.firstSeqAfter(folderId, m.afterSeq);
+    if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
+      throw new ProtocolError(
+        "not_found",
+        `the log after seq ${m.afterSeq} was pruned; load the snapshot and subscribe from it`,
+      );
+    const wasOnline = this.subs.onlineDevices(folderId).has(who.deviceId);
+    this.subs.add(folderId, conn);
+    conn.folders.add(folderId);
+    conn.send({ type: "subscribed", requestId, folderId, headSeq: head });
+    // The backlog streams in batches, each sent only once the socket has written most of the
+    // last; until it has caught up the connection gets no live entries of the folder (the
+    // replay reads them from the log, in order). Subscribing again replaces a replay.
+    let replays = this.replays.get(conn);
+    if (!replays) this.replays.set(conn, (replays = new Map<FolderId, { after: number }>()));
+    replays.set(folderId, { after: m.afterSeq });
+    if (!wasOnline) this.subs.broadcastPresence(folderId, who.deviceId);
+    this.pump(conn);
+  }
+
+  /** @throws ProtocolError `rate_limited` when the connection subscribes too often */
+  private takeSubscribe(conn: ProtocolConnection): void {
+    let bucket = this.subscribeTokens.get(conn);
+    if (!bucket)
+      this.subscribeTokens.set(
+        conn,
+        (bucket = new TokenBucket(SUBSCRIBE_BURST, SUBSCRIBES_PER_SECOND, this.now())),
+      );
+    if (!bucket.take(this.now()))
+      throw new ProtocolError(
+        "rate_limited",
+        `more than ${SUBSCRIBES_PER_SECOND} subscribes per second; subscribe once per folder`,
+      );
+  }
+
+  /** Sends replay batches while the connection's socket keeps up; {@link drained} resumes. */
+  private pump(conn: ProtocolConnection): void {
+    const replays = this.replays.get(conn);
+    if (!replays) return;
+    const behind = () => (conn.bufferedAmount?.() ?? 0) >= REPLAY_HIGH_WATER_BYTES;
+    for (const [folderId, replay] of replays) {
+      for (;;) {
+        if (conn.ended || behind()) return;
+        const items = this.store.readLog(
+          folderId,
+          replay.after,
+          frameLimits.maxEnvelopesPerBatch,
+          REPLAY_BATCH_BYTES,
+        );
+        if (items.length === 0) break;
+        conn.send({ type: "envelopes", folderId, items });
+        replay.after = items[items.length - 1]!.seq;
+      }
+      replays.delete(folderId);
+      // Caught up: the presence of the folder's other devices, then live entries.
+      const acks = this.store.acks(folderId); // once, not once per online device
+      const self = conn.principal?.deviceId;
+      for (const device of this.subs.onlineDevices(folderId))
+        if (device !== self) conn.send(this.subs.presenceMessage(folderId, device, acks));
+    }
+    this.replays.delete(conn);
+  }
+
+  private unsubscribe(conn: ProtocolConnection, folderId: FolderId): void {
+    conn.folders.delete(folderId);
+    this.replays.get(conn)?.delete(folderId);
+    const device = conn.principal?.deviceId;
+    if (!this.subs.remove(folderId, conn) || !device) return;
+    if (this.subs.onlineDevices(folderId).has(device)) return; // online on another connection
+    this.subs.wentOffline(folderId, device);
+  }
+
+  private append(conn: ProtocolConnection, who: Principal, m: MessageOf<"append">): void {
+    const { folderId, requestId, envelope } = m;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(envelope);
+    } catch (cause) {
+      throw new ProtocolError("bad_frame", "append.envelope is not an envelope", { cause });
+    }
+    if (env.folderId !== folderId)
+      throw new ProtocolError("bad_frame", "the envelope is of another folder");
+    if (env.deviceId !== who.deviceId)
+      throw new ProtocolError("forbidden", "the envelope is of another device");
+    const key = this.store.memberDeviceKey(folderId, who.deviceId);
+    if (!key || !verifyEnvelopeSignature(env, key)) {
+      this.events.signatureFailure?.(who, folderId);
+      throw new ProtocolError(
+        "bad_signature",
+        "the envelope's signature does not verify for its device",
+      );
+    }
+    let result: { seq: number; duplicate: boolean };
+    try {
+      result = this.store.append(folderId, env.deviceId, env.deviceSeq, envelope);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ALREADY_EXISTS")
+        throw new ProtocolError(
+          "conflict",
+          `deviceSeq ${env.deviceSeq} is taken by another envelope`,
+        );
+      throw error;
+    }
+    const { seq, duplicate } = result;
+    conn.send({ type: "appended", requestId, folderId, seq, deviceSeq: env.deviceSeq });
+    if (duplicate) return; // a retry whose answer was lost: stored and pushed once
+    this.events.appended?.(folderId, envelope.length);
+    this.fanOut(
+      conn,
+      folderId,
+      encodeMessage({ type: "envelopes", folderId, items: [{ seq, envelope }] }),
+    );
+  }
+
+  /** Pushes a new entry's frame to the folder's subscribers but its writer. */
+  private fanOut(writer: ProtocolConnection, folderId: FolderId, frame: Uint8Array): void {
+    // A member removed since it subscribed gets nothing more, and loses the subscription. The
+    // role is looked up once per account per append, not once per connection.
+    const member = new Map<string, boolean>();
+    const now = this.now();
+    const expired: ProtocolConnection[] = [];
+    for (const sub of [...this.subs.of(folderId)]) {
+      if (sub.principal && sub.principal.expires <= now) {
+        expired.push(sub);
+        continue;
+      }
+      const account = sub.principal?.accountId;
+      if (account !== undefined) {
+        let ok = member.get(account);
+        if (ok === undefined)
+          member.set(account, (ok = Boolean(this.store.role(folderId, account))));
+        if (!ok) {
+          this.unsubscribe(sub, folderId);
+          continue;
+        }
+      }
+      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
+      // back doubled what the relay sent to a device that uploads a tree.
+      if (sub === writer && (writer.version ?? 0) >= NO_ECHO_VERSION) continue;
+      // A connection still replaying the folder's backlog reads this entry from the log in turn.
+      if (this.replays.get(sub)?.has(folderId)) continue;
+      sub.sendFrame(frame, true);
+    }
+    for (const sub of expired) this.sessions.endExpired(sub);
+  }
+}
+
+function requireWriter(role: Role): void {
+  if (role === "viewer")
+    throw new ProtocolError("forbidden", "viewers cannot write to this folder");
+}
+
+function requireSelf(claimed: DeviceId, actual: DeviceId): void {
+  if (claimed !== actual) throw new Fatal("forbidden", "a device can only speak for itself");
+}
