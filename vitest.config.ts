@@ -22,6 +22,7 @@ export default defineConfig({
       ),
       "@weft/core": src("core"),
       "@weft/relay": src("relay"),
+      "@weft/test-support": src("test-support"),
     },
   },
   test: {

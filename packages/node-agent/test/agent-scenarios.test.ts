@@ -41,7 +41,7 @@ import {
   scratchRoot,
   startRelayProcess,
   writeSettled,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 type TestDevice = Device & { dispose(): Promise<void> };
 
