@@ -26,8 +26,9 @@ module.exports = {
     layer("relay", "node-agent"),
     {
       // The agent never uses the relay, with two exceptions: `weft relay` (one file, so that the
-      // one command users install can also run a relay), and the agent's end-to-end tests, which
-      // start a real relay process through the relay's own test helper.
+      // one command users install can also run a relay), and the agent's tests (deploy.test.ts
+      // checks the shipped configuration files with the relay's own parser). Relay processes in
+      // tests come from @weft/test-support.
       ...layer("node-agent", "relay"),
       from: {
         path: "^packages/node-agent/",
