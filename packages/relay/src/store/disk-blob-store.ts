@@ -11,6 +11,7 @@ import {
   checkChunkIds,
   checkStorageData,
   resolveByteRange,
+  storageError,
 } from "@weft/core";
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
@@ -154,7 +155,7 @@ export class DiskBlobStore implements BlobStore {
       const quarantined = await openQuarantine(root, quarantineMs);
       return new DiskBlobStore(root, size, partials, quota, quarantineMs, quarantined);
     } catch (error) {
-      throw storageError(`open ${root}`, error);
+      throw storageError(`DiskBlobStore: open ${root}`, error);
     }
   }
 
@@ -573,7 +574,7 @@ export class DiskBlobStore implements BlobStore {
     try {
       return await fn();
     } catch (error) {
-      throw storageError(what, error);
+      throw storageError(`DiskBlobStore: ${what}`, error);
     }
   }
 
@@ -709,11 +710,4 @@ function isNotFound(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   // ENOTDIR: a shard directory missing on the way also means "no such chunk".
   return code === "ENOENT" || code === "ENOTDIR";
-}
-
-function storageError(what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const detail = typeof code === "string" ? ` (${code})` : "";
-  return new WeftError("STORAGE", `DiskBlobStore: ${what} failed${detail}`, { cause: error });
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
-import { WeftError } from "@weft/core";
+import { WeftError, storageError } from "@weft/core";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   checkBytes,
@@ -32,7 +32,7 @@ import type {
   SnapshotRecord,
   WrappedKey,
 } from "./meta-store.js";
-import { openDatabase, sha256Hex, storageError } from "./sqlite-db.js";
+import { openDatabase, sha256Hex } from "./sqlite-db.js";
 import * as log from "./sqlite-log.js";
 import * as members from "./sqlite-members.js";
 import {
