@@ -10,6 +10,7 @@ import {
   checkChunkId,
   checkChunkIds,
   checkStorageData,
+  formatBytes,
   resolveByteRange,
   storageError,
 } from "@weft/core";
@@ -481,8 +482,8 @@ export class DiskBlobStore implements BlobStore {
     if (this.quota === null || used + size <= this.quota) return;
     throw new ProtocolError(
       "quota_exceeded",
-      `this folder uses ${formatBytes(used)} of its ${formatBytes(this.quota)} quota on the ` +
-        `relay, and a chunk of ${formatBytes(size)} does not fit: delete chunks that are no ` +
+      `this folder uses ${formatBytes(used, { exact: true })} of its ${formatBytes(this.quota, { exact: true })} quota on the ` +
+        `relay, and a chunk of ${formatBytes(size, { exact: true })} does not fit: delete chunks that are no ` +
         `longer referenced (garbage collection) or ask the relay's operator for a larger quota`,
     );
   }
@@ -681,19 +682,6 @@ async function statIfPresent(path: string): Promise<{ size: number; mtimeMs: num
     if (isNotFound(error)) return undefined;
     throw error;
   }
-}
-
-/** `n` bytes for people: "1.50 MiB (1572864 bytes)". */
-export function formatBytes(n: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  if (n < 1024) return `${n} bytes`;
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(2)} ${units[unit]} (${n} bytes)`;
 }
 
 /** Makes a directory's entries durable (a rename is only durable once its directory is). */
