@@ -5,10 +5,10 @@
  */
 import type { Replica } from "@weft/core";
 import { safeJoin } from "../names/index.js";
-import type { LocalRecord, ScanResult } from "../scan/index.js";
+import { FileChangedError, type LocalRecord, type ScanResult } from "../scan/index.js";
 import type { ActivityLog } from "./activity.js";
 import { eachLimit } from "./own-writes.js";
-import { FileChanged, readStable } from "./read-stable.js";
+import { readStable } from "./read-stable.js";
 import type { LocalRecords } from "./records.js";
 
 /** Local files read, chunked and sealed at once by a scan. */
@@ -154,7 +154,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
         recordFile(ctx, local);
         changes++;
       } catch (error) {
-        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
+        if (
+          error instanceof FileChangedError ||
+          (error as Error).cause instanceof FileChangedError
+        ) {
           changedWhileRead++; // still being written: the next scan retries
           return;
         }
