@@ -15,6 +15,7 @@ import {
   decodeChunkBatch,
   encodeChunkBatch,
   frameLimits,
+  mapLimited,
 } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
@@ -29,6 +30,11 @@ const ID_LIST_LIMIT = frameLimits.maxChunkIdsPerCheck * 70 + 1024;
 export const MAX_ID_PAGE = 1000;
 /** Chunk files one batch request reads or writes at once (open files, the I/O thread pool). */
 const BATCH_IO = 16;
+/**
+ * A batch fails whole: after the first failed chunk no other starts, and the answer waits for
+ * those in flight (nothing keeps writing after the request has failed).
+ */
+const STOP = { onFailure: "stop" } as const;
 /** `Content-Range: bytes START-END/TOTAL` of a part (END inclusive). */
 const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
 
@@ -58,7 +64,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   // Many small chunks in one request: stored each as a PUT would, in parallel.
   r("post", `${blobs}/batch`, MAX_BATCH_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
-    const outcomes = await mapLimit(decodeChunkBatch(req.body), BATCH_IO, ({ id, bytes }) =>
+    const outcomes = await mapLimited(decodeChunkBatch(req.body), BATCH_IO, STOP, ({ id, bytes }) =>
       store.add(id, bytes),
     );
     const stored = outcomes.filter((o) => o === "stored").length;
@@ -70,7 +76,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   r("post", `${blobs}/fetch`, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     const ids = idList(req.body);
-    const found = await mapLimit(ids, BATCH_IO, (id) => store.get(id));
+    const found = await mapLimited(ids, BATCH_IO, STOP, (id) => store.get(id));
     const chunks: BatchChunk[] = [];
     let bytes = 0;
     found.forEach((chunk, i) => {
@@ -216,22 +222,4 @@ function rangeReply(chunk: Uint8Array, range: string): Reply {
       "content-type": "application/octet-stream",
     },
   };
-}
-
-/** `task` over `items`, at most `limit` at a time; the results in order. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await task(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
