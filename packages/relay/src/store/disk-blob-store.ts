@@ -14,6 +14,7 @@ import {
   resolveByteRange,
   storageError,
 } from "@weft/core";
+import { fsyncDir } from "@weft/core/fs";
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
 import { listChunkIds } from "./chunk-listing.js";
@@ -681,16 +682,6 @@ async function statIfPresent(path: string): Promise<{ size: number; mtimeMs: num
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
-  }
-}
-
-/** Makes a directory's entries durable (a rename is only durable once its directory is). */
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
