@@ -1,5 +1,6 @@
-/** Import-graph rules: no cycles, and packages only depend in the direction
- *  crypto ← core ← {relay, node-agent} ← examples, bench. */
+/** Import-graph rules: no cycles, packages only depend in the direction
+ *  crypto ← core ← {relay, node-agent} ← examples, bench, and no package's src uses the
+ *  test-support package (tests, examples, benchmarks and property tests only). */
 const layer = (from, to) => ({
   name: `no-${from}-to-${to}`,
   comment: `${from} must not depend on ${to} (package direction crypto ← core ← relay, node-agent).`,
@@ -25,13 +26,22 @@ module.exports = {
     layer("relay", "node-agent"),
     {
       // The agent never uses the relay, with two exceptions: `weft relay` (one file, so that the
-      // one command users install can also run a relay), and the agent's end-to-end tests, which
-      // start a real relay process through the relay's own test helper.
+      // one command users install can also run a relay), and the agent's tests (deploy.test.ts
+      // checks the shipped configuration files with the relay's own parser). Relay processes in
+      // tests come from @weft/test-support.
       ...layer("node-agent", "relay"),
       from: {
         path: "^packages/node-agent/",
         pathNot: "^packages/node-agent/(src/cli/relay-command\\.ts|test/)",
       },
+    },
+    {
+      name: "src-not-importing-test-support",
+      comment:
+        "@weft/test-support (processes, proxies, ports for tests) is private: no package's src may use it.",
+      severity: "error",
+      from: { path: "^packages/[^/]+/src/", pathNot: "^packages/test-support/" },
+      to: { path: "(^packages/test-support/|node_modules/@weft/test-support/)" },
     },
     {
       name: "src-not-importing-tests",

@@ -4,15 +4,23 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+// No src imports @weft/test-support (private, for tests only): every src forbids it.
 const forbid = (...names) => ({
   "no-restricted-imports": [
     "error",
     {
-      patterns: names.map((n) => ({
-        group: [n, `${n}/*`],
-        message:
-          "This import goes against the package direction crypto ← core ← relay, node-agent.",
-      })),
+      patterns: [
+        ...names.map((n) => ({
+          group: [n, `${n}/*`],
+          message:
+            "This import goes against the package direction crypto ← core ← relay, node-agent.",
+        })),
+        {
+          group: ["@weft/test-support", "@weft/test-support/*"],
+          message:
+            "@weft/test-support is for tests, examples and benchmarks, never a package's src.",
+        },
+      ],
     },
   ],
 });

@@ -23,8 +23,10 @@ export default defineConfig({
       "@weft/core/conformance": fileURLToPath(
         new URL("./packages/core/src/conformance/index.ts", import.meta.url),
       ),
+      "@weft/core/fs": fileURLToPath(new URL("./packages/core/src/fs/index.ts", import.meta.url)),
       "@weft/core": src("core"),
       "@weft/relay": src("relay"),
+      "@weft/test-support": src("test-support"),
     },
   },
   test: {

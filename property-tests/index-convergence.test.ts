@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { FolderIndex } from "../packages/core/src/folder/folder-index.js";
+import { FolderIndex } from "@weft/core";
 import { propertyParams } from "./config.js";
 import { Network, type Op, arbScenario, describeTree } from "./index-harness.js";
 

@@ -5,10 +5,7 @@
  */
 import type { ChunkId, DeviceId } from "@weft/crypto";
 import fc from "fast-check";
-import type { Manifest } from "../packages/core/src/chunking/index.js";
-import { FolderIndex } from "../packages/core/src/folder/folder-index.js";
-import type { FileId } from "../packages/core/src/ids.js";
-import { HybridClock } from "../packages/core/src/model/hlc.js";
+import { type FileId, FolderIndex, HybridClock, type Manifest } from "@weft/core";
 
 /** One step of a scenario. Indices pick among what exists when the step runs. */
 export type Op =

@@ -10,12 +10,13 @@ import { describe, expect, test } from "vitest";
 import {
   FRAME_FORMAT,
   MESSAGE_TAGS,
+  type Message,
   PROTOCOL_ERROR_CODES,
+  type PresenceMessage,
   ProtocolError,
   decodeMessage,
   encodeMessage,
-} from "../packages/core/src/protocol/index.js";
-import type { Message, PresenceMessage } from "../packages/core/src/protocol/index.js";
+} from "@weft/core";
 import { propertyParams } from "./config.js";
 
 // Plain objects (fc.record defaults to null-prototype ones), so toStrictEqual compares like for like.

@@ -7,10 +7,9 @@
  */
 import type { ChunkId } from "@weft/crypto";
 import fc from "fast-check";
-import { buildManifest } from "../packages/core/src/chunking/index.js";
+import { type Replica, buildManifest } from "@weft/core";
+import { createTestNetwork } from "@weft/core/testing";
 import { describe, expect, it } from "vitest";
-import type { Replica } from "../packages/core/src/replica/replica.js";
-import { createTestNetwork } from "../packages/core/src/testing/network.js";
 import { propertyParams } from "./config.js";
 
 type Step =

@@ -2,7 +2,7 @@
 import type { DeviceId } from "@weft/crypto";
 import fc from "fast-check";
 import { describe, test } from "vitest";
-import { VersionVector } from "../packages/core/src/model/version-vector.js";
+import { VersionVector } from "@weft/core";
 import { propertyParams } from "./config.js";
 
 const devices = ["AAAA", "BBBB", "CCCC", "DDDD", "EEEE"];

@@ -2,7 +2,7 @@
 # Installs Weft as a user would, from `npm pack` tarballs into an empty prefix, and uses it:
 # weft --version, weft relay on a free port answering /health, and one device (init, register,
 # folder create, sync --once) against it. Also checks what the tarballs hold (LICENSE, README,
-# no .tsbuildinfo, no tests).
+# no .tsbuildinfo, no tests). Private workspaces (@weft/test-support) are not packed.
 #
 #   bash scripts/pack-install-check.sh          # CI: reuses this checkout's better-sqlite3 build
 #   bash scripts/pack-install-check.sh --full   # the whole install, native build included
@@ -29,7 +29,12 @@ start=$(date +%s)
 
 echo "== pack"
 mkdir -p "$work/tarballs"
-npm pack --workspaces --silent --pack-destination "$work/tarballs" >/dev/null
+# The published packages: every workspace but the private ones (@weft/test-support).
+mapfile -t published < <(node -e '
+  const { workspaces } = require("./package.json");
+  for (const w of workspaces) if (!require(`./${w}/package.json`).private) console.log(`--workspace=${w}`);
+')
+npm pack "${published[@]}" --silent --pack-destination "$work/tarballs" >/dev/null
 for t in "$work"/tarballs/*.tgz; do
   list="$(tar -tzf "$t")"
   name="$(basename "$t")"

@@ -4,10 +4,7 @@
 // command line's two halves (create + invite, join + verify) tell that story.
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import {
-  type RelayProcess,
-  startRelayProcess,
-} from "../../../packages/relay/test/helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 import { type Attachments, main, openAttachments } from "../index.mjs";
 
 let relay: RelayProcess;

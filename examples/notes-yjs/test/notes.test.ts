@@ -6,10 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import {
-  type RelayProcess,
-  startRelayProcess,
-} from "../../../packages/relay/test/helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 import { type Notes, openNotes } from "../index.mjs";
 
 const script = fileURLToPath(new URL("../index.mjs", import.meta.url));

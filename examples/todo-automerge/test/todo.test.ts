@@ -4,10 +4,7 @@
 // with an invite from its environment and drives the list from its input.
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
-import {
-  type RelayProcess,
-  startRelayProcess,
-} from "../../../packages/relay/test/helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 import { type TodoList, main, openTodos } from "../index.mjs";
 
 let relay: RelayProcess;

@@ -34,7 +34,9 @@ export type WeftErrorCode =
   /** The object (a replica, a document) was closed or stopped. */
   | "CLOSED"
   /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
-  | "PROTOCOL";
+  | "PROTOCOL"
+  /** An HTTP request refused or failed; the error's `status` (an HTTP status) says how. */
+  | "HTTP";
 
 /** An error raised by @weft/core. `code` is stable; `message` is for people. */
 export class WeftError extends Error {

@@ -1,5 +1,7 @@
 /** @weft/core — Weft's engine: the Replica (files and documents, sealed and synced), the folder index CRDT, chunking, the wire protocol. */
 export { WeftError, type WeftErrorCode } from "./errors.js";
+export { type FormatBytesOptions, formatBytes } from "./format-bytes.js";
+export { type LimitedOptions, forEachLimited, mapLimited } from "./pool.js";
 export { type FileId, ROOT_ID, isFileId, randomFileId } from "./ids.js";
 export { VersionVector, type Ordering, type VersionVectorJson } from "./model/version-vector.js";
 export {

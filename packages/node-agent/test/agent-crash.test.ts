@@ -25,7 +25,7 @@ import {
   treeSize,
   waitFor,
   writeRandomFile,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 const MiB = 1024 * 1024;
 const SIZE = 128 * MiB;

@@ -15,7 +15,7 @@ import {
   makeDevice,
   startRelayProcess,
   waitFor,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };

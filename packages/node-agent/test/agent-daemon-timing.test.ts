@@ -22,7 +22,7 @@ import {
   shareFolder,
   startRelayProcess,
   waitFor as waitForCondition,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 /** Debian's libfaketime (`apt-get install faketime`; scripts/system-packages.sh installs it). */

@@ -20,7 +20,7 @@ import {
   tempFiles,
   waitFor,
   writeRandomFile,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 import { cannotMount, fillDisk, freeDisk, mountSmallDisk } from "./helpers/small-disk.js";
 
 const MiB = 1024 * 1024;

@@ -19,7 +19,7 @@ import {
   startFaultProxy,
   startRelayProcess,
   waitFor,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 import { MiB, Pair, type TestDevice, until } from "./helpers/fault-pair.js";
 
 let relay: RelayProcess;

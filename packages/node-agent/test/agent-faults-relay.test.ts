@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "vitest";
-import { type RelayProcess, scratchRoot, startRelayProcess } from "./helpers/agent-process.js";
+import { type RelayProcess, scratchRoot, startRelayProcess } from "@weft/test-support";
 import { MiB, type TestDevice, pairOn, until, userStatus } from "./helpers/fault-pair.js";
 
 let relay: RelayProcess;

@@ -19,16 +19,16 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { Home } from "../src/home/index.js";
 import type { FolderSync } from "../src/sync/folder-sync.js";
 import { openFolders } from "../src/sync/run.js";
-import { call } from "../../relay/test/helpers/relay-process.js";
 import {
   type Device,
   type RelayProcess,
+  call,
   enroll,
   makeDevice,
   startRelayProcess,
   waitFor,
   writeSettled,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };

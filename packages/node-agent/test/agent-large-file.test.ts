@@ -26,7 +26,7 @@ import {
   shareFolder,
   startRelayProcess,
   writeRandomFile,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 const MiB = 1024 * 1024;
 const SIZE = 200 * MiB;

@@ -39,7 +39,7 @@ import {
   startRelayProcess,
   waitFor,
   writeSettled,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 type TestDevice = Device & { dispose(): Promise<void> };

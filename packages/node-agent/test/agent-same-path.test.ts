@@ -17,7 +17,7 @@ import {
   scratchRoot,
   startRelayProcess,
   writeSettled,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 const disposers: (() => Promise<void>)[] = [];

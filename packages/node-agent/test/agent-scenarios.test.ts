@@ -31,6 +31,7 @@ import {
   symlink,
 } from "node:fs/promises";
 import { join } from "node:path";
+import { forEachLimited } from "@weft/core";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import {
   type Device,
@@ -41,7 +42,7 @@ import {
   scratchRoot,
   startRelayProcess,
   writeSettled,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 type TestDevice = Device & { dispose(): Promise<void> };
 
@@ -148,19 +149,6 @@ async function treeDigest(dir: string): Promise<{ files: number; dirs: number; d
   return { files, dirs, digest: createHash("sha256").update(lines.join("\n")).digest("hex") };
 }
 
-/** Runs `work` over `items`, `limit` at a time. */
-async function eachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-}
-
 const exists = (path: string) =>
   lstat(path).then(
     () => true,
@@ -206,9 +194,10 @@ describe.concurrent("three devices (two of ana's account, one of ben's) on one f
       await mkdir(paths.ana, { recursive: true });
       // A directory of 500 files that the next test moves.
       await mkdir(join(paths.ana, "projects/alpha/sub"), { recursive: true });
-      await eachLimited(
+      await forEachLimited(
         Array.from({ length: MOVED_FILES }, (_, i) => i),
         32,
+        { onFailure: "stop" },
         (i) =>
           writeSettled(
             join(paths.ana, `projects/alpha/${i % 2 ? "sub/" : ""}file-${i}.txt`),
@@ -345,7 +334,7 @@ describe.concurrent("5,000 small files", () => {
         );
         return { path: `${dirs.join("/")}/f${i}.dat`, size: 100 + ((i * 7919) % 3997) };
       });
-      await eachLimited(files, 64, async ({ path, size }) => {
+      await forEachLimited(files, 64, { onFailure: "stop" }, async ({ path, size }) => {
         await mkdir(join(from, path, ".."), { recursive: true });
         await writeSettled(join(from, path), randomBytes(size));
       });

@@ -14,7 +14,7 @@ import {
   shareFolder,
   startRelayProcess,
   waitFor,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };

@@ -16,7 +16,7 @@ import {
   enroll,
   makeDevice,
   startRelayProcess,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };

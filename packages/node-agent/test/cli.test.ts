@@ -12,8 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CATALOG, loadAll } from "../src/cli/catalog.js";
 import { statusLine } from "../src/cli/format.js";
 import type { FolderStatus } from "../src/sync/folder-sync.js";
-import { call } from "../../relay/test/helpers/relay-process.js";
-import { type Device, enroll, makeDevice, startRelayProcess } from "./helpers/agent-process.js";
+import { type Device, call, enroll, makeDevice, startRelayProcess } from "@weft/test-support";
 
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "@weft/relay";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeDevice, startRelayProcess, waitFor } from "./helpers/agent-process.js";
+import { makeDevice, startRelayProcess, waitFor } from "@weft/test-support";
 
 const deploy = fileURLToPath(new URL("../../../deploy/", import.meta.url));
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));

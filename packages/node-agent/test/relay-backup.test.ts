@@ -19,7 +19,7 @@ import {
   shareFolder,
   startRelayProcess,
   waitFor,
-} from "./helpers/agent-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let restored: RelayProcess | undefined;

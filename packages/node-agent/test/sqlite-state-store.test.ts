@@ -89,7 +89,7 @@ describe("SqliteStateStore on disk", () => {
     expect((error as WeftError).message).toMatch(/newer/);
   });
 
-  test("a file that is not a database is refused with STORAGE naming the file", async () => {
+  test("a file that is not a database is refused with STORAGE naming the file, not SQLite's words", async () => {
     const path = join(dir, "state.db");
     await writeFile(path, new Uint8Array(8192).fill(0x5a));
     const error = await SqliteStateStore.open(path).catch((e: unknown) => e);
@@ -97,6 +97,9 @@ describe("SqliteStateStore on disk", () => {
     expect((error as WeftError).code).toBe("STORAGE");
     expect((error as WeftError).message).toContain(path);
     expect((error as WeftError).cause).toBeInstanceOf(Error);
+    // SQLite's message stays in the cause (for logs): it can quote SQL and values.
+    const sqliteMessage = ((error as WeftError).cause as Error).message;
+    expect((error as WeftError).message).not.toContain(sqliteMessage);
   });
 
   test("a damaged key in the file is reported as STORAGE, never returned", async () => {

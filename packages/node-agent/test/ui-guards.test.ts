@@ -11,12 +11,13 @@ import { openFolders } from "../src/sync/run.js";
 import { DashboardServer } from "../src/ui/index.js";
 import {
   type Device,
+  type RawResponse,
   type RelayProcess,
   enroll,
   makeDevice,
+  rawRequest,
   startRelayProcess,
-} from "./helpers/agent-process.js";
-import { type RawResponse, rawRequest } from "./helpers/ui-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };

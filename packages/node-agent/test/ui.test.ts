@@ -12,18 +12,16 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type Device,
   type RelayProcess,
+  type UiProcess,
+  chromiumAvailable,
   enroll,
+  launchChromium,
   makeDevice,
   shareFolder,
   startRelayProcess,
-  waitFor,
-} from "./helpers/agent-process.js";
-import {
-  type UiProcess,
-  chromiumAvailable,
-  launchChromium,
   startUi,
-} from "./helpers/ui-process.js";
+  waitFor,
+} from "@weft/test-support";
 
 const browserHere = chromiumAvailable(); // throws under CI when chromium is missing
 const screenshotPath = fileURLToPath(new URL("../../../docs/dashboard.png", import.meta.url));

@@ -30,7 +30,7 @@ import {
   call,
   signUp,
   startRelayProcess,
-} from "./helpers/relay-process.js";
+} from "@weft/test-support";
 
 const SECRET = "matrix-test-secret-0123456789abcdefghijklmn";
 /** The secret before a rotation: still accepted, never used to sign. */

@@ -16,7 +16,7 @@ import {
 } from "@weft/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 const replicas: Replica[] = [];

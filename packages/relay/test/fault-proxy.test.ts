@@ -3,7 +3,7 @@
 // a refused connection), and the proxy recovers from each on the same port.
 import { type Server, type Socket, connect, createServer } from "node:net";
 import { afterEach, beforeEach, expect, test } from "vitest";
-import { type FaultProxy, startFaultProxy } from "./helpers/fault-proxy.js";
+import { type FaultProxy, startFaultProxy } from "@weft/test-support";
 
 let target: Server;
 let proxy: FaultProxy;

@@ -16,7 +16,7 @@ import {
 import { type Message, SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 /** Seconds an unauthenticated socket may stay open on the test relay. */
 const PRE_AUTH_SECONDS = 2;

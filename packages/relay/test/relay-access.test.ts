@@ -5,7 +5,7 @@ import { HttpBlobStore } from "@weft/core";
 import { runBlobStoreTests } from "@weft/core/conformance";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { signAccessToken } from "../src/auth/index.js";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 const SECRET = "test-only-secret-0123456789abcdefghijklmnop";
 let relay: RelayProcess;

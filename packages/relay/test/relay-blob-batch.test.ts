@@ -18,7 +18,7 @@ import {
   encodeChunkBatch,
 } from "@weft/core";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 const newId = (): ChunkId => randomBytes(32).toString("hex") as ChunkId;
 

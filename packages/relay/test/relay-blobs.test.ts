@@ -11,7 +11,7 @@ import {
 } from "@weft/crypto";
 import { HttpBlobStore, ProtocolError, WeftError } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 const MiB = 1024 * 1024;
 const PART = 4 * MiB;

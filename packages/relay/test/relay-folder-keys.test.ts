@@ -13,7 +13,7 @@ import {
 } from "@weft/crypto";
 import { type ProtocolError, RelayAccount, WeftError } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type RelayProcess, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 

@@ -11,7 +11,7 @@ import {
 } from "@weft/crypto";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { fuzzRelay } from "../../../bench/lib/fuzz-kit.mjs";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 let token: string;

@@ -18,7 +18,7 @@ import {
 } from "@weft/core";
 import { afterEach, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess | undefined;
 const replicas: Replica[] = [];

@@ -16,7 +16,7 @@ import {
   call as callRelay,
   signUp,
   startRelayProcess,
-} from "./helpers/relay-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 let url: string;

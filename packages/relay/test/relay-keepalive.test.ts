@@ -10,7 +10,7 @@ import {
 } from "@weft/core";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, signUp, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 

@@ -27,7 +27,7 @@ import {
 } from "@weft/core";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 let db: Database.Database | undefined;

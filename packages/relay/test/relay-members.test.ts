@@ -34,7 +34,7 @@ import {
   call,
   signUp,
   startRelayProcess,
-} from "./helpers/relay-process.js";
+} from "@weft/test-support";
 
 let relay: RelayProcess;
 

@@ -17,7 +17,7 @@ import {
   pickFreePort,
   signUp,
   startRelayProcess,
-} from "./helpers/relay-process.js";
+} from "@weft/test-support";
 
 const TOKEN = "metrics-token-for-tests-0123456789";
 const deploy = (path: string): string =>

@@ -5,7 +5,7 @@ import { type Transport, createWebSocketTransport } from "@weft/core";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
 import { afterAll, beforeAll, expect } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 let relay: RelayProcess;
 let devices: Record<"owner" | "editor" | "viewer" | "outsider", ProtocolDevice>;

@@ -27,7 +27,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { afterEach, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 const SECRET = "test-only-secret-resilience-0123456789abcdef";
 const relays: RelayProcess[] = [];

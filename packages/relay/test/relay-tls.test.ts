@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 
 let dir: string;
 let cert: Buffer;

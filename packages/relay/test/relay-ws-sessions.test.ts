@@ -22,7 +22,7 @@ import {
 } from "@weft/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "./helpers/relay-process.js";
+import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 /** Seconds an access token lives on the short-lived relay. */
 const TTL = 3;

@@ -4,6 +4,7 @@
  */
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
+import { forEachLimited } from "../pool.js";
 import type { Manifest } from "../chunking/index.js";
 import type { BlobStore } from "../storage/index.js";
 import { ProtocolError } from "../protocol/errors.js";
@@ -330,12 +331,8 @@ export class Transfers {
   }
 
   /** Runs `task` over `items`, `concurrency` at a time; the first failure stops the rest. */
-  private async pool<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length) await task(items[next++]!);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
+  private pool<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
+    return forEachLimited(items, this.concurrency, { onFailure: "stop" }, task);
   }
 
   /** Forgets a pending retry and starts the next run at once (e.g. after a reconnect). */

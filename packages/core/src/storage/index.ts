@@ -27,3 +27,4 @@ export {
 } from "./blob-store.js";
 export { MemoryStateStore } from "./memory-state-store.js";
 export { MemoryBlobStore } from "./memory-blob-store.js";
+export { type StorageErrorOptions, storageError } from "./storage-error.js";

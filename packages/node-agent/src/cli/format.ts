@@ -1,17 +1,6 @@
 /** Human formatting for the CLI: sizes, and a folder's one-line status. */
+import { formatBytes } from "@weft/core";
 import type { FolderStatus } from "../sync/folder-sync.js";
-
-/** 1536 → "1.5 KiB". */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 /** e.g. "syncing · 3 to send · 12 chunks queued · ↑ 1.2 MiB ↓ 30 MiB · 2 conflicts". */
 export function statusLine(s: FolderStatus): string {

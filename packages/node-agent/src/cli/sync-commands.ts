@@ -1,4 +1,5 @@
 /** The everyday commands: sync (daemon or --once), conflicts, history, restore, gc; status is in status-command.ts. */
+import { formatBytes } from "@weft/core";
 import { shortDeviceId } from "@weft/crypto";
 import {
   type ConflictItem,
@@ -14,7 +15,7 @@ import { AgentError } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
 import { runSyncDaemon } from "./daemon-command.js";
 import { needStopped, viaDaemon } from "./daemon-link.js";
-import { formatBytes, progressRecord, statusLine } from "./format.js";
+import { progressRecord, statusLine } from "./format.js";
 import { connectionOptions, selected, withFolders } from "./open-folders.js";
 import { statusCommand } from "./status-command.js";
 

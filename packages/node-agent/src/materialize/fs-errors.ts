@@ -1,7 +1,6 @@
 /** File-system failures as WeftErrors, and flushing a directory entry to disk. */
-import { open } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import { WeftError } from "@weft/core";
+import { fsyncDir as coreFsyncDir } from "@weft/core/fs";
 
 /** The `code` of a Node.js system error (`ENOENT`, `ENOSPC`, …), if it has one. */
 export function errnoCode(error: unknown): string | undefined {
@@ -29,29 +28,14 @@ export function fsFailure(error: unknown, what: string, onFull = ""): WeftError 
 }
 
 /**
- * fsyncs directory `dir`, so that an entry just created, renamed or removed in it survives a
- * power loss. Platforms that cannot open or fsync a directory (EINVAL, EISDIR; EPERM and
- * EACCES on Windows) are skipped: there the rename is as durable as the OS makes it.
+ * fsyncs directory `dir` (core's {@link coreFsyncDir}: skipped where a platform cannot), so that
+ * an entry just created, renamed or removed in it survives a power loss; a failure is a
+ * WeftError saying `what` it stopped.
  */
 export async function fsyncDir(dir: string, what: string): Promise<void> {
-  let handle: FileHandle;
   try {
-    handle = await open(dir, "r");
+    await coreFsyncDir(dir);
   } catch (error) {
-    if (cannotSyncDirs(error)) return;
-    throw fsFailure(error, `${what} (opening its directory to flush it)`);
+    throw fsFailure(error, `${what} (flushing its directory)`);
   }
-  try {
-    await handle.sync();
-  } catch (error) {
-    if (!cannotSyncDirs(error)) throw fsFailure(error, `${what} (flushing its directory)`);
-  } finally {
-    await handle.close();
-  }
-}
-
-function cannotSyncDirs(error: unknown): boolean {
-  const code = errnoCode(error);
-  if (code === "EINVAL" || code === "EISDIR") return true;
-  return process.platform === "win32" && (code === "EPERM" || code === "EACCES");
 }

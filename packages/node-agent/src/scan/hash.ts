@@ -50,11 +50,14 @@ export interface HashOptions {
   onBlock?: (bytesRead: number) => void | Promise<void>;
 }
 
-/** Thrown by {@link hashFile} when the file changed while it was being read. */
+/**
+ * The file changed while it was being read (hashed by {@link hashFile}, or read for upload by
+ * the sync's readStable): nothing was recorded from it, and the next scan tries again.
+ */
 export class FileChangedError extends WeftError {
   override readonly name: string = "FileChangedError";
   constructor(path: string, reason: string) {
-    super("STORAGE", `${path} changed while it was being hashed (${reason})`);
+    super("STORAGE", `${path} changed while it was being read (${reason})`);
   }
 }
 

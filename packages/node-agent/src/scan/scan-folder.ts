@@ -2,10 +2,9 @@
  * One scan of a folder: walk it, compare every entry with what the previous scan recorded,
  * hash only what looks changed, and pair vanished paths with new ones into moves.
  */
-import { resolveChunkerOptions } from "@weft/core";
+import { forEachLimited, resolveChunkerOptions } from "@weft/core";
 import { hashFileChecked } from "./hash.js";
 import { pairByHash, pairByInode } from "./moves.js";
-import { forEachLimited } from "./pool.js";
 import type { LocalRecord, ScanError, ScanMove, ScanOptions, ScanResult } from "./types.js";
 import { errnoCode, ioMessage, walkFolder } from "./walk.js";
 import type { WalkEntry } from "./walk.js";
@@ -104,7 +103,8 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
     const prev = sameKind(previous.get(path), "file");
     if (prev !== undefined) current.set(path, prev);
   };
-  await forEachLimited(toHash, HASH_CONCURRENCY, async (e) => {
+  // A scan fails whole: after the first failure no other file starts hashing.
+  await forEachLimited(toHash, HASH_CONCURRENCY, { onFailure: "stop" }, async (e) => {
     signal?.throwIfAborted();
     if (isFresh(e)) {
       unstable.push(e.path);

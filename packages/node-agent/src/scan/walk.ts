@@ -5,9 +5,8 @@
 import type { Stats } from "node:fs";
 import { lstat, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { MAX_PATH_BYTES, WeftError, nameProblem } from "@weft/core";
+import { MAX_PATH_BYTES, WeftError, forEachLimited, nameProblem } from "@weft/core";
 import type { IgnoreRules } from "../ignore/index.js";
-import { forEachLimited } from "./pool.js";
 import type { ScanError } from "./types.js";
 
 /** lstat calls in flight at once within one directory. */
@@ -62,7 +61,7 @@ export async function walkFolder(
     signal?.throwIfAborted();
     const children = await listDir(dir.abs, dir.rel, ignore, out.errors);
     if (children === undefined) continue;
-    await forEachLimited(children, STAT_CONCURRENCY, async (child) => {
+    await forEachLimited(children, STAT_CONCURRENCY, { onFailure: "stop" }, async (child) => {
       const entry = await statChild(child, ignore, out);
       if (entry?.kind === "dir") dirs.push({ abs: entry.absPath, rel: entry.path });
     });

@@ -15,7 +15,7 @@ import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "@weft/core";
 import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core/storage";
 import { checkChunkId, checkChunkIds, resolveByteRange } from "@weft/core/storage";
-import { WalSync, openPrivateDatabase, storageError } from "./sqlite-file.js";
+import { WalSync, openPrivateDatabase, stateStoreError } from "./sqlite-file.js";
 
 const LABEL = "chunk store";
 
@@ -54,7 +54,7 @@ export class SqliteBlobStore implements BlobStore {
       return Promise.resolve(new SqliteBlobStore(file, db));
     } catch (error) {
       db?.close();
-      return Promise.reject(storageError(LABEL, file, "open", error));
+      return Promise.reject(stateStoreError(LABEL, file, "open", error));
     }
   }
 
@@ -158,14 +158,14 @@ export class SqliteBlobStore implements BlobStore {
       })();
     } catch (error) {
       const failure =
-        error instanceof WeftError ? error : storageError(LABEL, this.path, "put", error);
+        error instanceof WeftError ? error : stateStoreError(LABEL, this.path, "put", error);
       pending.settle(failure);
       throw failure;
     }
     // Readable from the database now; the puts resolve once the commit is on disk.
     this.wal.sync().then(
       () => pending.settle(),
-      (error: unknown) => pending.settle(storageError(LABEL, this.path, "put", error)),
+      (error: unknown) => pending.settle(stateStoreError(LABEL, this.path, "put", error)),
     );
   }
 
@@ -175,7 +175,7 @@ export class SqliteBlobStore implements BlobStore {
     try {
       return Promise.resolve(work());
     } catch (error) {
-      return Promise.reject(storageError(LABEL, this.path, what, error));
+      return Promise.reject(stateStoreError(LABEL, this.path, what, error));
     }
   }
 }

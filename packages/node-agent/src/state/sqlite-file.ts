@@ -3,7 +3,7 @@ import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { WeftError } from "@weft/core";
+import { WeftError, storageError } from "@weft/core";
 
 /**
  * Opens (creating) the database file `file`, made readable by the owner only, in WAL mode with
@@ -39,21 +39,15 @@ export function openPrivateDatabase(
 }
 
 /**
- * Wraps a failure with the store and path; WeftErrors (bad input, closed) pass through
- * unchanged. A full disk (SQLite's SQLITE_FULL, or ENOSPC/EDQUOT from the file system) is
- * `DISK_FULL` in words a person reads in `weft status`, not SQLite's "database or disk is full".
+ * A failure of the store at `file` while it did `what`, by core's one policy ({@link storageError}):
+ * WeftErrors pass through, a full disk is `DISK_FULL` in words a person reads in `weft status`,
+ * anything else `STORAGE` naming the operation and the error's code, never SQLite's own message
+ * (it can quote SQL and values); the original error is the cause.
  */
-export function storageError(label: string, file: string, what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT")
-    return new WeftError(
-      "DISK_FULL",
-      `${label} ${file}: ${what} failed: the disk is full (it holds WEFT_HOME); free some space and weft carries on`,
-      { cause: error },
-    );
-  const reason = error instanceof Error ? error.message : String(error);
-  return new WeftError("STORAGE", `${label} ${file}: ${what} failed: ${reason}`, { cause: error });
+export function stateStoreError(label: string, file: string, what: string, error: unknown): Error {
+  return storageError(`${label} ${file}: ${what}`, error, {
+    diskFullHint: "free some space on the disk that holds WEFT_HOME and weft carries on",
+  });
 }
 
 /** Creates the file 0600 if absent, and makes an existing one 0600 (it may predate us). */

@@ -6,7 +6,7 @@ import type { StateEntry, StateOp, StateStore, StorageKey } from "@weft/core/sto
 import { checkStateOp, checkStorageData } from "@weft/core/storage";
 import { decodeKey, encodeKey, encodePrefixRange } from "./key-encoding.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
-import { WalSync, openPrivateDatabase, storageError } from "./sqlite-file.js";
+import { WalSync, openPrivateDatabase, stateStoreError } from "./sqlite-file.js";
 
 const LABEL = "SQLite state store";
 
@@ -103,7 +103,7 @@ export class SqliteStateStore implements StateStore {
         return new SqliteStateStore(file, db);
       } catch (error) {
         db?.close();
-        throw storageError(LABEL, file, "open", error);
+        throw stateStoreError(LABEL, file, "open", error);
       }
     });
   }
@@ -152,7 +152,7 @@ export class SqliteStateStore implements StateStore {
         // Checkpoints the WAL into the main file and removes -wal and -shm.
         db.close();
       } catch (error) {
-        throw storageError(LABEL, this.path, "close", error);
+        throw stateStoreError(LABEL, this.path, "close", error);
       }
     });
   }
@@ -185,7 +185,7 @@ export class SqliteStateStore implements StateStore {
     try {
       await this.wal.sync();
     } catch (error) {
-      throw storageError(LABEL, this.path, what, error);
+      throw stateStoreError(LABEL, this.path, what, error);
     }
   }
 
@@ -196,7 +196,7 @@ export class SqliteStateStore implements StateStore {
       try {
         return fn();
       } catch (error) {
-        throw storageError(LABEL, this.path, what, error);
+        throw stateStoreError(LABEL, this.path, what, error);
       }
     });
   }

@@ -12,6 +12,7 @@ import {
   Replica,
   conflictCopyName,
   createWebSocketTransport,
+  forEachLimited,
 } from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
@@ -31,7 +32,7 @@ import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
-import { OwnWrites, eachLimit } from "./own-writes.js";
+import { OwnWrites } from "./own-writes.js";
 import { LocalRecords } from "./records.js";
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
@@ -404,9 +405,10 @@ export class FolderSync {
     };
     const all = [...wanted.values()];
     for (const entry of all) if (entry.kind === "dir") await place(entry);
-    await eachLimit(
+    await forEachLimited(
       all.filter((e) => e.kind !== "dir"),
       PLACE_CONCURRENCY,
+      { onFailure: "finish" }, // each file is placed on its own: one failure stops no other
       place,
     );
     return changes;

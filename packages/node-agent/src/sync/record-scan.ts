@@ -3,12 +3,11 @@
  * removals, directories, file contents), and the local records follow. A conflict copy removed,
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
-import type { Replica } from "@weft/core";
+import { type Replica, forEachLimited } from "@weft/core";
 import { safeJoin } from "../names/index.js";
-import type { LocalRecord, ScanResult } from "../scan/index.js";
+import { FileChangedError, type LocalRecord, type ScanResult } from "../scan/index.js";
 import type { ActivityLog } from "./activity.js";
-import { eachLimit } from "./own-writes.js";
-import { FileChanged, readStable } from "./read-stable.js";
+import { readStable } from "./read-stable.js";
 import type { LocalRecords } from "./records.js";
 
 /** Local files read, chunked and sealed at once by a scan. */
@@ -124,9 +123,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   }
   // Files are recorded several at a time: the replica and the chunk store then commit them
   // in groups, one fsync for many small files rather than two each.
-  await eachLimit(
+  await forEachLimited(
     upserts.filter((local) => local.kind !== "dir"),
     RECORD_CONCURRENCY,
+    { onFailure: "finish" }, // each file is recorded on its own: one failure stops no other
     async (local) => {
       const e = r.stat(local.path);
       try {
@@ -154,7 +154,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
         recordFile(ctx, local);
         changes++;
       } catch (error) {
-        if (error instanceof FileChanged || (error as Error).cause instanceof FileChanged) {
+        if (
+          error instanceof FileChangedError ||
+          (error as Error).cause instanceof FileChangedError
+        ) {
           changedWhileRead++; // still being written: the next scan retries
           return;
         }

@@ -15,14 +15,16 @@ const MAX_FILES = 300;
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+  const cause = { cause: error };
   if (error instanceof AgentError)
     return new HttpError(
       error.code === "NOT_FOUND" ? 404 : error.code === "BUSY" ? 409 : 400,
       message,
+      cause,
     );
   if (error instanceof WeftError)
-    return new HttpError(/NOT_FOUND|NO_SUCH/.test(error.code) ? 404 : 409, message);
-  return new HttpError(500, `the agent failed: ${message}`);
+    return new HttpError(/NOT_FOUND|NO_SUCH/.test(error.code) ? 404 : 409, message, cause);
+  return new HttpError(500, `the agent failed: ${message}`, cause);
 }
 
 function text(value: unknown, name: string, max = 4096): string {

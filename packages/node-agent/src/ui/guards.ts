@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { WeftError } from "@weft/core";
 
 /** Largest request body accepted (the API only takes small JSON objects). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -12,13 +13,15 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** The custom header every state-changing request carries: a cross-site form cannot set it. */
 export const CSRF_HEADER = "x-weft-ui";
 
-/** A refusal with the HTTP status and a one-line reason for people. */
-export class HttpError extends Error {
+/** A refusal with the HTTP status and a one-line reason for people (a WeftError, code HTTP). */
+export class HttpError extends WeftError {
+  override readonly name: string = "HttpError";
   constructor(
     readonly status: number,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super("HTTP", message, options);
   }
 }
 

@@ -19,7 +19,7 @@ import {
   shareFolder,
   tempFiles,
   waitFor,
-} from "./agent-process.js";
+} from "@weft/test-support";
 
 /** 1 MiB in bytes. */
 export const MiB = 1024 * 1024;

@@ -18,6 +18,7 @@ import {
   batchedSize,
   decodeChunkBatch,
   encodeChunkBatch,
+  mapLimited,
 } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
@@ -32,6 +33,11 @@ const ID_LIST_LIMIT = HTTP_BLOB_ID_LIST_BYTES;
 export const MAX_ID_PAGE = HTTP_BLOB_ID_PAGE;
 /** Chunk files one batch request reads or writes at once (open files, the I/O thread pool). */
 const BATCH_IO = 16;
+/**
+ * A batch fails whole: after the first failed chunk no other starts, and the answer waits for
+ * those in flight (nothing keeps writing after the request has failed).
+ */
+const STOP = { onFailure: "stop" } as const;
 /** `Content-Range: bytes START-END/TOTAL` of a part (END inclusive). */
 const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
 
@@ -60,7 +66,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   // Many small chunks in one request: stored each as a PUT would, in parallel.
   r("post", BLOB_ROUTES.batch, MAX_BATCH_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
-    const outcomes = await mapLimit(decodeChunkBatch(req.body), BATCH_IO, ({ id, bytes }) =>
+    const outcomes = await mapLimited(decodeChunkBatch(req.body), BATCH_IO, STOP, ({ id, bytes }) =>
       store.add(id, bytes),
     );
     const stored = outcomes.filter((o) => o === "stored").length;
@@ -72,7 +78,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   r("post", BLOB_ROUTES.fetch, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
     const ids = idList(req.body);
-    const found = await mapLimit(ids, BATCH_IO, (id) => store.get(id));
+    const found = await mapLimited(ids, BATCH_IO, STOP, (id) => store.get(id));
     const chunks: BatchChunk[] = [];
     let bytes = 0;
     found.forEach((chunk, i) => {
@@ -218,22 +224,4 @@ function rangeReply(chunk: Uint8Array, range: string): Reply {
       "content-type": "application/octet-stream",
     },
   };
-}
-
-/** `task` over `items`, at most `limit` at a time; the results in order. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await task(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -8,26 +8,25 @@ import {
   checkChunkId,
   checkChunkIds,
   checkStorageData,
+  formatBytes,
   resolveByteRange,
+  storageError,
 } from "@weft/core";
+import { fsyncDir } from "@weft/core/fs";
 import type { ChunkId } from "@weft/crypto";
 import { listChunkIds } from "./chunk-listing.js";
 import {
   DurableFiles,
-  formatBytes,
-  fsyncDir,
   isNotFound,
   openIfPresent,
   readAt,
   scan,
   sizeIfPresent,
   statIfPresent,
-  storageError,
 } from "./disk-files.js";
 import { type CollectResult, type QuarantineSize, QuarantineIndex } from "./quarantine.js";
 import { MAX_PARTIALS, type PartOutcome, PartialUploads } from "./partial-uploads.js";
 
-export { formatBytes } from "./disk-files.js";
 export { type PartOutcome } from "./partial-uploads.js";
 export { type CollectResult, QUARANTINE_DIR, type QuarantineSize } from "./quarantine.js";
 
@@ -131,7 +130,7 @@ export class DiskBlobStore implements BlobStore {
       const quarantined = await QuarantineIndex.open(root, quarantineMs);
       return new DiskBlobStore(root, size, partials, quota, quarantineMs, quarantined);
     } catch (error) {
-      throw storageError(`open ${root}`, error);
+      throw storageError(`DiskBlobStore: open ${root}`, error);
     }
   }
 
@@ -439,8 +438,8 @@ export class DiskBlobStore implements BlobStore {
     if (this.quota === null || used + size <= this.quota) return;
     throw new ProtocolError(
       "quota_exceeded",
-      `this folder uses ${formatBytes(used)} of its ${formatBytes(this.quota)} quota on the ` +
-        `relay, and a chunk of ${formatBytes(size)} does not fit: delete chunks that are no ` +
+      `this folder uses ${formatBytes(used, { exact: true })} of its ${formatBytes(this.quota, { exact: true })} quota on the ` +
+        `relay, and a chunk of ${formatBytes(size, { exact: true })} does not fit: delete chunks that are no ` +
         `longer referenced (garbage collection) or ask the relay's operator for a larger quota`,
     );
   }
@@ -485,7 +484,7 @@ export class DiskBlobStore implements BlobStore {
     try {
       return await fn();
     } catch (error) {
-      throw storageError(what, error);
+      throw storageError(`DiskBlobStore: ${what}`, error);
     }
   }
 

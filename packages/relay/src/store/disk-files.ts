@@ -5,6 +5,7 @@ import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BlobStoreSize } from "@weft/core";
 import { WeftError } from "@weft/core";
+import { fsyncDir } from "@weft/core/fs";
 import { isChunkId } from "@weft/crypto";
 
 /** Names of temporary files: a crash can leave them behind, and open removes them. */
@@ -89,40 +90,10 @@ export async function statIfPresent(
   }
 }
 
-/** `n` bytes for people: "1.50 MiB (1572864 bytes)". */
-export function formatBytes(n: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  if (n < 1024) return `${n} bytes`;
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(2)} ${units[unit]} (${n} bytes)`;
-}
-
-/** Makes a directory's entries durable (a rename is only durable once its directory is). */
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export function isNotFound(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   // ENOTDIR: a shard directory missing on the way also means "no such chunk".
   return code === "ENOENT" || code === "ENOTDIR";
-}
-
-export function storageError(what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const detail = typeof code === "string" ? ` (${code})` : "";
-  return new WeftError("STORAGE", `DiskBlobStore: ${what} failed${detail}`, { cause: error });
 }
 
 /** Durable writes under one root: each directory is made durable once per process. */

@@ -12,6 +12,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { fsyncDir } from "@weft/core/fs";
 import type { ChunkId } from "@weft/crypto";
 import { isChunkId } from "@weft/crypto";
 
@@ -194,14 +195,5 @@ async function sizeOf(path: string): Promise<number | undefined> {
   } catch (error) {
     if ((error as { code?: unknown }).code === "ENOENT") return undefined;
     throw error;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

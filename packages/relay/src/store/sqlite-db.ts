@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { WeftError } from "@weft/core";
+import { WeftError, storageError } from "@weft/core";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 /**
@@ -25,23 +25,6 @@ export function openDatabase(file: string): Database.Database {
     db?.close();
     throw storageError(`relay metadata store ${file}: open`, error);
   }
-}
-
-/**
- * WeftErrors pass through; anything else (a SqliteError, an I/O error) becomes STORAGE naming
- * only the operation and SQLite's error code, since an SQLite message can quote SQL and values.
- * A constraint that the store's own checks did not catch (another process wrote in between)
- * keeps its meaning as ALREADY_EXISTS or NOT_FOUND.
- */
-export function storageError(what: string, error: unknown): Error {
-  if (error instanceof WeftError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY")
-    return new WeftError("ALREADY_EXISTS", `${what}: already exists`, { cause: error });
-  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY")
-    return new WeftError("NOT_FOUND", `${what}: refers to something unknown`, { cause: error });
-  const detail = typeof code === "string" ? ` (${code})` : "";
-  return new WeftError("STORAGE", `${what} failed${detail}`, { cause: error });
 }
 
 /** Creates the file 0600 if absent, and makes an existing one 0600 (it may predate us). */

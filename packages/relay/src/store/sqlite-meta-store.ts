@@ -1,7 +1,7 @@
 /** SqliteMetaStore: the relay's MetaStore in one SQLite file in WAL mode (better-sqlite3). */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
-import { WeftError } from "@weft/core";
+import { WeftError, storageError } from "@weft/core";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   checkBytes,
@@ -31,7 +31,7 @@ import type {
   SnapshotRecord,
   WrappedKey,
 } from "./meta-store.js";
-import { openDatabase, sha256Hex, storageError } from "./sqlite-db.js";
+import { openDatabase, sha256Hex } from "./sqlite-db.js";
 import * as accounts from "./sqlite-accounts.js";
 import * as log from "./sqlite-log.js";
 import * as members from "./sqlite-members.js";

@@ -10,14 +10,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 
-export { startRelayProcess, type RelayProcess } from "../../../relay/test/helpers/relay-process.js";
-export {
-  startFaultProxy,
-  type FaultMode,
-  type FaultProxy,
-} from "../../../relay/test/helpers/fault-proxy.js";
-
-const cli = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+const cli = fileURLToPath(new URL("../../node-agent/dist/cli/main.js", import.meta.url));
 
 /** What one `weft` run printed and how it ended. */
 export interface RunResult {

@@ -18,9 +18,7 @@ import {
 } from "@weft/crypto";
 import { pickFreePort } from "./free-port.js";
 
-export { pickFreePort, portIsFree } from "./free-port.js";
-
-const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+const cli = fileURLToPath(new URL("../../relay/dist/cli.js", import.meta.url));
 
 /**
  * A relay process with a fixed port and data directory: it can be killed, stopped and started
