@@ -30,9 +30,9 @@ import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
 import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
-import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { OwnWrites, eachLimit } from "./own-writes.js";
-import { LocalRecords } from "./records.js";
+
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 import { ActivityLog } from "./activity.js"; // dashboard: activity hook
@@ -124,13 +124,13 @@ export class FolderSync {
   private constructor(
     readonly folder: FolderRecord,
     readonly replica: Replica,
-    private readonly records: LocalRecords,
+    private readonly disk: DiskState,
     private ignore: IgnoreRules,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
   ) {}
 
-  /** Opens the folder's replica and records; connects through `session` when given. */
+  /** Opens the folder's replica and disk state; connects through `session` when given. */
   static async open(
     home: Home,
     folder: FolderRecord,
@@ -162,7 +162,7 @@ export class FolderSync {
     session = live;
     const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
     const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
-    const records = await LocalRecords.open(join(dir, "local.sqlite"));
+    const disk = await DiskState.open(join(dir, "local.sqlite"));
     const token = session ? () => session.token() : undefined;
     const replica = await Replica.open({
       identity,
@@ -208,9 +208,9 @@ export class FolderSync {
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
-    const sync = new FolderSync(folder, replica, records, ignore, identity, async () => {
+    const sync = new FolderSync(folder, replica, disk, ignore, identity, async () => {
       await replica.close();
-      await records.close();
+      await disk.close();
       await blobs.close();
       await state.close();
     });
@@ -291,14 +291,14 @@ export class FolderSync {
         const result = await scanFolder({
           root: this.folder.path,
           ignore,
-          previous: this.records.map,
+          previous: this.disk.map,
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
         });
         const { changes, changedWhileRead } = await recordScan(
           {
             replica: this.replica,
             root: this.folder.path,
-            records: this.records,
+            disk: this.disk,
             activity: this.activity,
             scannedAt,
             warnedSymlinks: this.warnedSymlinks,
@@ -306,7 +306,7 @@ export class FolderSync {
           },
           result,
         );
-        await this.records.flush();
+        await this.disk.flush();
         return { changes, unstable: result.unstable.length + changedWhileRead };
       } finally {
         this.state = "idle";
@@ -319,7 +319,7 @@ export class FolderSync {
 
   /** What this device last recorded of `path` on disk, if anything. */
   knownFile(path: string): LocalRecord | undefined {
-    return this.records.get(path);
+    return this.disk.get(path);
   }
 
   /**
@@ -341,7 +341,7 @@ export class FolderSync {
       this.state = "syncing";
       try {
         const changes = await this.materialize();
-        await this.records.flush();
+        await this.disk.flush();
         return { changes, unstable: 0 };
       } finally {
         this.state = "idle";
@@ -359,7 +359,7 @@ export class FolderSync {
     this.clashes = findClashes(entries.map((e) => e.path));
     const skip = new Set<string>();
     for (const group of this.clashes) {
-      const keep = group.find((p) => this.records.get(p)) ?? group[0];
+      const keep = group.find((p) => this.disk.get(p)) ?? group[0];
       for (const p of group) if (p !== keep) skip.add(p);
     }
     this.unportable = entries.flatMap((e) => {
@@ -372,7 +372,7 @@ export class FolderSync {
     let changes = 0;
 
     // Gone from the tree: remove what is still as this device left it (it is in history).
-    const stale = [...this.records.map.values()]
+    const stale = [...this.disk.map.values()]
       .filter((rec) => !inTree.has(rec.path))
       .sort((a, b) => (a.path < b.path ? 1 : -1));
     for (const rec of stale) {
@@ -390,7 +390,7 @@ export class FolderSync {
         this.notice(`could not remove: ${(error as Error).message}`, rec.path);
       }
       // Either removed, or changed here since: then the next scan records it as new (edit wins).
-      this.records.delete(rec.path);
+      this.disk.delete(rec.path);
     }
 
     // Directories first, parents before children (the list is sorted); then files, several at
@@ -415,7 +415,7 @@ export class FolderSync {
   /** Puts one entry on disk; true when something was written. */
   private async place(entry: ListEntry): Promise<boolean> {
     const root = this.folder.path;
-    const rec = this.records.get(entry.path);
+    const rec = this.disk.get(entry.path);
     if (entry.kind === "symlink") return false;
     if (entry.kind === "dir") {
       if (rec?.kind === "dir") return false;
@@ -423,7 +423,7 @@ export class FolderSync {
       this.ownWrites.wrote(entry.path);
       await mkdir(abs, { recursive: true });
       const s = await statExpected(abs);
-      this.records.set({
+      this.disk.set({
         path: entry.path,
         kind: "dir",
         size: 0,
@@ -441,7 +441,7 @@ export class FolderSync {
       if (rec.mode === mode) return false;
       this.ownWrites.wrote(entry.path);
       await chmod(safeJoin(root, entry.path), mode);
-      this.records.set({ ...rec, mode });
+      this.disk.set({ ...rec, mode });
       return true;
     }
     let expected: Expected = rec ? await this.expectedOf(rec) : null;
@@ -452,7 +452,7 @@ export class FolderSync {
       if (there) {
         const local = await hashFile(abs).catch(() => undefined);
         if (local?.hash === entry.contentHash) {
-          this.records.set({
+          this.disk.set({
             path: entry.path,
             kind: "file",
             size: local.size,
@@ -476,7 +476,7 @@ export class FolderSync {
     if (result.placed) {
       this.activity.record("received", entry.path); // activity hook
       const s = result.stat;
-      this.records.set({
+      this.disk.set({
         path: entry.path,
         kind: "file",
         size: s.size,

@@ -1,6 +1,6 @@
 /**
  * Recording a scan: what changed on disk since the last pass becomes replica operations (moves,
- * removals, directories, file contents), and the local records follow. A conflict copy removed,
+ * removals, directories, file contents), and the disk state follows. A conflict copy removed,
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
 import type { Replica } from "@weft/core";
@@ -9,7 +9,7 @@ import type { LocalRecord, ScanResult } from "../scan/index.js";
 import type { ActivityLog } from "./activity.js";
 import { eachLimit } from "./own-writes.js";
 import { FileChanged, readStable } from "./read-stable.js";
-import type { LocalRecords } from "./records.js";
+import type { DiskState } from "../state/index.js";
 
 /** Local files read, chunked and sealed at once by a scan. */
 const RECORD_CONCURRENCY = 32;
@@ -21,7 +21,8 @@ export interface RecordContext {
   readonly replica: Replica;
   /** The folder on disk. */
   readonly root: string;
-  readonly records: LocalRecords;
+  /** What this device last saw on disk: updated as the scan is recorded. */
+  readonly disk: DiskState;
   readonly activity: ActivityLog;
   /** When the scan started (ms since the epoch): see {@link recordFile}. */
   readonly scannedAt: number;
@@ -38,7 +39,7 @@ export interface Recorded {
   changedWhileRead: number;
 }
 
-/** Records what `result` found in the replica and the local records. */
+/** Records what `result` found in the replica and the disk state. */
 export async function recordScan(ctx: RecordContext, result: ScanResult): Promise<Recorded> {
   const r = ctx.replica;
   let changes = 0;
@@ -63,7 +64,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
     const already = r.stat(to.path);
     if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
       // Moved along with its directory, or the same content is there already.
-      ctx.records.delete(from.path);
+      ctx.disk.delete(from.path);
       recordFile(ctx, to);
       continue;
     }
@@ -75,7 +76,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
         ctx.activity.record("resolved", copy.of, `kept the conflict copy as ${to.path}`);
       } else await r.move(from.path, to.path);
       if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
-      ctx.records.delete(from.path);
+      ctx.disk.delete(from.path);
       recordFile(ctx, to);
       changes++;
     } else {
@@ -87,7 +88,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   // Children before their directories.
   const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
   for (const gone of removed) {
-    ctx.records.delete(gone.path);
+    ctx.disk.delete(gone.path);
     const path = moved(gone.path);
     const e = r.stat(path);
     if (!e) continue;
@@ -172,7 +173,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
  */
 function recordFile(ctx: RecordContext, local: LocalRecord): void {
   const racy = local.kind === "file" && Math.abs(ctx.scannedAt - local.mtimeMs) < RACY_MS;
-  ctx.records.set(racy ? { ...local, mtimeMs: -1 } : local);
+  ctx.disk.set(racy ? { ...local, mtimeMs: -1 } : local);
 }
 
 /** The permission bits the replica has for `path`. */

@@ -1,14 +1,18 @@
-/** What this device last saw on disk for each synced path (the scanner's "previous"), kept in SQLite beside the replica. */
+/**
+ * The disk state: what this device last saw on disk for each synced path (the scanner's
+ * "previous", and what the materializer checks before it replaces or removes a file), kept in
+ * `local.sqlite` beside the replica. Not to be confused with core's index records.
+ */
 import type { StateOp } from "@weft/core";
 import type { LocalRecord } from "../scan/index.js";
-import { SqliteStateStore } from "../state/index.js";
+import { SqliteStateStore } from "./sqlite-state-store.js";
 
 const PREFIX = "f";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The records, in memory, written through to `local.sqlite` in batches. */
-export class LocalRecords {
+/** What this device last saw on disk for each synced path: in memory, written through to SQLite in batches. */
+export class DiskState {
   private readonly pending = new Map<string, LocalRecord | null>();
 
   private constructor(
@@ -16,25 +20,29 @@ export class LocalRecords {
     readonly map: Map<string, LocalRecord>,
   ) {}
 
-  static async open(path: string): Promise<LocalRecords> {
+  /** Opens (or creates) the disk state kept in the SQLite file at `path`. */
+  static async open(path: string): Promise<DiskState> {
     const store = await SqliteStateStore.open(path);
     const map = new Map<string, LocalRecord>();
     for (const { data } of await store.loadRange([PREFIX])) {
       const r = JSON.parse(decoder.decode(data)) as LocalRecord;
       map.set(r.path, r);
     }
-    return new LocalRecords(store, map);
+    return new DiskState(store, map);
   }
 
+  /** What this device last saw at `path`, if anything. */
   get(path: string): LocalRecord | undefined {
     return this.map.get(path);
   }
 
+  /** Notes what is at `record.path` now (kept on the next {@link DiskState.flush}). */
   set(record: LocalRecord): void {
     this.map.set(record.path, record);
     this.pending.set(record.path, record);
   }
 
+  /** Forgets `path`: nothing this device knows of is there any more. */
   delete(path: string): void {
     if (!this.map.delete(path)) return;
     this.pending.set(path, null);
@@ -54,6 +62,7 @@ export class LocalRecords {
     await this.store.transaction(ops);
   }
 
+  /** Flushes, then closes the file. */
   async close(): Promise<void> {
     await this.flush();
     await this.store.close();
