@@ -3,35 +3,21 @@
  * scanner) become replica operations; the replica's tree is written back to disk through the
  * materializer, which never replaces a file that changed since this device last saw it.
  */
-import { chmod, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import {
-  HttpBlobStore,
-  type ListEntry,
-  Replica,
-  conflictCopyName,
-  createWebSocketTransport,
-} from "@weft/core";
+import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { Session } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
 import { IgnoreRules } from "../ignore/index.js";
-import {
-  type Expected,
-  cleanTempFiles,
-  placeFile,
-  removeDirIfEmpty,
-  removeFile,
-  statExpected,
-} from "../materialize/index.js";
-import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
-import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
+import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
+import { type LocalRecord, scanFolder } from "../scan/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
-import { OwnWrites, eachLimit } from "./own-writes.js";
+import { OwnWrites } from "./own-writes.js";
 
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
@@ -100,8 +86,6 @@ export interface FolderStatus {
 }
 
 const MAX_NOTICES = 20;
-/** Files written to disk at once by an apply. */
-const PLACE_CONCURRENCY = 16;
 
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
 export class FolderSync {
@@ -322,19 +306,6 @@ export class FolderSync {
     return this.disk.get(path);
   }
 
-  /**
-   * What the file at `rec.path` must still be for this device to replace or remove it: as
-   * recorded, or, for a racy record (no trusted mtime), as it is now if it still hashes the same.
-   */
-  private async expectedOf(rec: LocalRecord): Promise<Expected> {
-    const recorded = { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino };
-    if (rec.kind !== "file" || rec.mtimeMs !== -1) return recorded;
-    const now = await hashFile(safeJoin(this.folder.path, rec.path)).catch(() => undefined);
-    return now?.hash === rec.hash
-      ? { size: now.size, mtimeMs: now.mtimeMs, ino: now.ino }
-      : recorded;
-  }
-
   /** Writes the replica's tree to disk where it differs from what this device last saw. */
   apply(): Promise<PassCounts> {
     return this.serial(async () => {
@@ -350,157 +321,30 @@ export class FolderSync {
   }
 
   private async materialize(): Promise<number> {
-    const root = this.folder.path;
-    const entries = this.replica
+    const replica = this.replica;
+    const tree = replica
       .list()
-      .filter((e) => !this.ignore.ignores(e.path, e.kind === "dir"));
-    // Names that would be one file on a case-insensitive disk: the one already here (or the
-    // first) is written, the others are left out and reported, never written over it.
-    this.clashes = findClashes(entries.map((e) => e.path));
-    const skip = new Set<string>();
-    for (const group of this.clashes) {
-      const keep = group.find((p) => this.disk.get(p)) ?? group[0];
-      for (const p of group) if (p !== keep) skip.add(p);
-    }
-    this.unportable = entries.flatMap((e) => {
-      const name = e.path.slice(e.path.lastIndexOf("/") + 1);
-      const problem = windowsProblem(name);
-      return problem ? [{ path: e.path, problem }] : [];
-    });
-    const inTree = new Set(entries.map((e) => e.path));
-    const wanted = new Map(entries.filter((e) => !skip.has(e.path)).map((e) => [e.path, e]));
-    let changes = 0;
-
-    // Gone from the tree: remove what is still as this device left it (it is in history).
-    const stale = [...this.disk.map.values()]
-      .filter((rec) => !inTree.has(rec.path))
-      .sort((a, b) => (a.path < b.path ? 1 : -1));
-    for (const rec of stale) {
-      try {
-        if (rec.kind === "file") {
-          this.ownWrites.wrote(rec.path);
-          const { removed } = await removeFile(root, rec.path, (await this.expectedOf(rec))!);
-          if (removed) changes++;
-          if (removed) this.activity.record("deleted", rec.path, "by another device"); // activity hook
-        } else if (
-          await removeDirIfEmpty(root, rec.path, (name) => this.ignore.ignores(name, false))
-        )
-          changes++;
-      } catch (error) {
-        this.notice(`could not remove: ${(error as Error).message}`, rec.path);
-      }
-      // Either removed, or changed here since: then the next scan records it as new (edit wins).
-      this.disk.delete(rec.path);
-    }
-
-    // Directories first, parents before children (the list is sorted); then files, several at
-    // once: each waits on its own reads, writes and fsync.
-    const place = async (entry: ListEntry): Promise<void> => {
-      try {
-        if (await this.place(entry)) changes++;
-      } catch (error) {
-        this.notice((error as Error).message, entry.path);
-      }
-    };
-    const all = [...wanted.values()];
-    for (const entry of all) if (entry.kind === "dir") await place(entry);
-    await eachLimit(
-      all.filter((e) => e.kind !== "dir"),
-      PLACE_CONCURRENCY,
-      place,
+      .map((e) => (e.kind === "file" ? { ...e, version: replica.index.stat(e.path)?.version } : e));
+    const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
+    const plan = planMaterialize(tree, this.disk.map, ignores);
+    this.clashes = plan.clashes;
+    this.unportable = plan.unportable;
+    return applyPlan(
+      {
+        root: this.folder.path,
+        disk: this.disk,
+        read: (path) => replica.createReadStream(path),
+        ignores,
+        writing: (path) => this.ownWrites.wrote(path),
+        report: (event) => {
+          if (event.kind === "problem") this.notice(event.message, event.path);
+          else if (event.kind === "deleted")
+            this.activity.record("deleted", event.path, "by another device"); // activity hook
+          else this.activity.record("received", event.path); // activity hook
+        },
+      },
+      plan,
     );
-    return changes;
-  }
-
-  /** Puts one entry on disk; true when something was written. */
-  private async place(entry: ListEntry): Promise<boolean> {
-    const root = this.folder.path;
-    const rec = this.disk.get(entry.path);
-    if (entry.kind === "symlink") return false;
-    if (entry.kind === "dir") {
-      if (rec?.kind === "dir") return false;
-      const abs = safeJoin(root, entry.path);
-      this.ownWrites.wrote(entry.path);
-      await mkdir(abs, { recursive: true });
-      const s = await statExpected(abs);
-      this.disk.set({
-        path: entry.path,
-        kind: "dir",
-        size: 0,
-        mtimeMs: s?.mtimeMs ?? 0,
-        ino: s?.ino ?? 0,
-        mode: 0o755,
-        hash: null,
-      });
-      return true;
-    }
-    const version = this.replica.index.stat(entry.path)?.version;
-    if (!version) return false;
-    const mode = version.mode & 0o777;
-    if (rec?.kind === "file" && rec.hash === entry.contentHash) {
-      if (rec.mode === mode) return false;
-      this.ownWrites.wrote(entry.path);
-      await chmod(safeJoin(root, entry.path), mode);
-      this.disk.set({ ...rec, mode });
-      return true;
-    }
-    let expected: Expected = rec ? await this.expectedOf(rec) : null;
-    if (!rec) {
-      // A file this device never recorded: if it already holds the same bytes, adopt it.
-      const abs = safeJoin(root, entry.path);
-      const there = await statExpected(abs);
-      if (there) {
-        const local = await hashFile(abs).catch(() => undefined);
-        if (local?.hash === entry.contentHash) {
-          this.disk.set({
-            path: entry.path,
-            kind: "file",
-            size: local.size,
-            mtimeMs: local.mtimeMs,
-            ino: local.ino,
-            mode,
-            hash: local.hash,
-          });
-          return false;
-        }
-        expected = null;
-      }
-    }
-    this.ownWrites.wrote(entry.path);
-    const result = await placeFile(root, entry.path, this.replica.createReadStream(entry.path), {
-      mode,
-      mtimeMs: version.mtime,
-      expected,
-      size: entry.size,
-    });
-    if (result.placed) {
-      this.activity.record("received", entry.path); // activity hook
-      const s = result.stat;
-      this.disk.set({
-        path: entry.path,
-        kind: "file",
-        size: s.size,
-        mtimeMs: s.mtimeMs,
-        ino: s.ino,
-        mode,
-        hash: entry.contentHash,
-      });
-      return true;
-    }
-    // The local file changed since this device last saw it: keep it, and put the other
-    // device's version beside it as a conflict copy, which the next scan syncs.
-    const slash = entry.path.lastIndexOf("/") + 1;
-    const copy = entry.path.slice(0, slash) + conflictCopyName(entry.path.slice(slash), version);
-    this.ownWrites.wrote(copy);
-    const placed = await placeFile(root, copy, this.replica.createReadStream(entry.path), {
-      mode,
-      mtimeMs: version.mtime,
-      expected: null,
-      size: entry.size,
-    });
-    if (placed.placed)
-      this.notice(`changed here and on another device; theirs is in ${copy}`, entry.path);
-    return placed.placed;
   }
 
   /**

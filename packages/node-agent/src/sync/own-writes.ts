@@ -109,16 +109,3 @@ export class OwnWrites {
     return t !== undefined && Date.now() - t < OWN_WRITE_MS;
   }
 }
-
-/** Runs `task` over `items`, at most `limit` at a time. */
-export async function eachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}

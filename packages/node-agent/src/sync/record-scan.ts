@@ -5,9 +5,8 @@
  */
 import type { Replica } from "@weft/core";
 import { safeJoin } from "../names/index.js";
-import type { LocalRecord, ScanResult } from "../scan/index.js";
+import { type LocalRecord, type ScanResult, forEachLimited } from "../scan/index.js";
 import type { ActivityLog } from "./activity.js";
-import { eachLimit } from "./own-writes.js";
 import { FileChanged, readStable } from "./read-stable.js";
 import type { DiskState } from "../state/index.js";
 
@@ -125,7 +124,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   }
   // Files are recorded several at a time: the replica and the chunk store then commit them
   // in groups, one fsync for many small files rather than two each.
-  await eachLimit(
+  await forEachLimited(
     upserts.filter((local) => local.kind !== "dir"),
     RECORD_CONCURRENCY,
     async (local) => {
