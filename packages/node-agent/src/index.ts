@@ -7,4 +7,4 @@ export { SqliteBlobStore, SqliteStateStore } from "./state/index.js";
 export { Home, AgentError, type AgentErrorCode, type FolderRecord } from "./home/index.js";
 export { FolderSync, type FolderStatus } from "./sync/folder-sync.js";
 export { IgnoreRules, DEFAULT_IGNORES } from "./ignore/index.js";
-export { scanFolder, hashFile, type LocalRecord, type ScanResult } from "./scan/index.js";
+export { scanFolder, hashFile, type LocalFileState, type ScanResult } from "./scan/index.js";

@@ -5,13 +5,9 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import {
-  type AppliedEvent,
-  type TreeItem,
-  applyPlan,
-  planMaterialize,
-} from "../src/materialize/index.js";
-import { type LocalRecord, hashFile } from "../src/scan/index.js";
+import { type FolderEvent, FolderEvents } from "../src/activity/index.js";
+import { type TreeItem, applyPlan, planMaterialize } from "../src/materialize/index.js";
+import { type LocalFileState, hashFile } from "../src/scan/index.js";
 import { DiskState } from "../src/state/index.js";
 
 const WALL = Date.UTC(2024, 4, 6, 7, 8, 9);
@@ -29,7 +25,11 @@ function file(path: string, hash: string, mode = 0o644): TreeItem {
 }
 const dir = (path: string): TreeItem => ({ path, kind: "dir", size: 0, contentHash: null });
 
-function rec(path: string, hash: string | null, over: Partial<LocalRecord> = {}): LocalRecord {
+function rec(
+  path: string,
+  hash: string | null,
+  over: Partial<LocalFileState> = {},
+): LocalFileState {
   return {
     path,
     kind: hash === null ? "dir" : "file",
@@ -41,7 +41,7 @@ function rec(path: string, hash: string | null, over: Partial<LocalRecord> = {})
     ...over,
   };
 }
-const disk = (...records: LocalRecord[]) => new Map(records.map((r) => [r.path, r]));
+const disk = (...records: LocalFileState[]) => new Map(records.map((r) => [r.path, r]));
 const what = (actions: { do: string; path: string }[]) => actions.map((a) => `${a.do} ${a.path}`);
 
 describe("planMaterialize", () => {
@@ -136,7 +136,9 @@ describe("planMaterialize", () => {
 describe("applyPlan", () => {
   let root: string;
   let state: DiskState;
-  const events: AppliedEvent[] = [];
+  const events: FolderEvent[] = [];
+  const folderEvents = new FolderEvents(() => 0);
+  folderEvents.on(({ time: _, ...e }) => events.push(e));
   const text = (s: string) => new TextEncoder().encode(s);
   const contents: Record<string, string> = {};
   const apply = (tree: TreeItem[]) =>
@@ -150,7 +152,7 @@ describe("applyPlan", () => {
         },
         ignores: none,
         writing: () => undefined,
-        report: (e) => events.push(e),
+        events: folderEvents,
       },
       planMaterialize(tree, state.map, none),
     );
@@ -195,9 +197,9 @@ describe("applyPlan", () => {
     const copy = "a.sync-conflict-20240506-070809-abcdef1.txt";
     expect(await readFile(join(root, copy), "utf8")).toBe("v2 from them");
     expect(events.at(-1)).toEqual({
-      kind: "problem",
+      kind: "error",
       path: "a.txt",
-      message: `changed here and on another device; theirs is in ${copy}`,
+      detail: `changed here and on another device; theirs is in ${copy}`,
     });
   });
 
@@ -208,6 +210,10 @@ describe("applyPlan", () => {
     expect(await readdir(root)).toEqual(["edited.txt"]);
     expect((await stat(join(root, "edited.txt"))).size).toBe(11);
     expect(state.map.size).toBe(0);
-    expect(events.at(-1)).toEqual({ kind: "deleted", path: "gone.txt" });
+    expect(events.at(-1)).toEqual({
+      kind: "deleted",
+      path: "gone.txt",
+      detail: "by another device",
+    });
   });
 });

@@ -4,8 +4,9 @@
  * recorded), with the disk state updated to what was written.
  */
 import { chmod, mkdir } from "node:fs/promises";
+import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
-import { type LocalRecord, forEachLimited, hashFile } from "../scan/index.js";
+import { type LocalFileState, forEachLimited, hashFile } from "../scan/index.js";
 import type { DiskState } from "../state/index.js";
 import { removeDirIfEmpty } from "./dirs.js";
 import { type Expected, statExpected } from "./expected.js";
@@ -23,13 +24,6 @@ import { removeFile } from "./remove.js";
 /** Files written to disk at once by an apply. */
 const PLACE_CONCURRENCY = 16;
 
-/** What happened to one path while applying, for whoever follows the folder's activity. */
-export type AppliedEvent =
-  | { kind: "received"; path: string }
-  | { kind: "deleted"; path: string }
-  /** A write or removal failed, or a conflict copy was made: the person should know. */
-  | { kind: "problem"; path: string; message: string };
-
 /** What applying a plan needs of its folder. */
 export interface ApplyContext {
   /** The folder on disk. */
@@ -42,15 +36,15 @@ export interface ApplyContext {
   ignores(path: string, isDir: boolean): boolean;
   /** Called just before the agent writes or removes `path`, so its watcher events count as its own. */
   writing(path: string): void;
-  /** Called with what happened to each path. */
-  report(event: AppliedEvent): void;
+  /** Where what happened to each path is told: received, deleted, or a problem. */
+  readonly events: Pick<FolderEvents, "emit">;
 }
 
 /** Carries out `plan`; resolves with how many paths changed on disk. Failures are reported, not thrown. */
 export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promise<number> {
   let changes = 0;
-  const problem = (path: string, message: string): void =>
-    ctx.report({ kind: "problem", path, message });
+  const problem = (path: string, detail: string): void =>
+    ctx.events.emit({ kind: "error", path, detail });
   for (const action of plan.stale) {
     try {
       if (await removeStale(ctx, action)) changes++;
@@ -83,7 +77,7 @@ async function removeStale(ctx: ApplyContext, action: RemoveFile | RemoveDir): P
     action.path,
     (await expectedOf(ctx.root, action.recorded))!,
   );
-  if (removed) ctx.report({ kind: "deleted", path: action.path });
+  if (removed) ctx.events.emit({ kind: "deleted", path: action.path, detail: "by another device" });
   return removed;
 }
 
@@ -142,7 +136,7 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
   ctx.writing(path);
   const result = await placeFile(ctx.root, path, ctx.read(path), { ...options, expected });
   if (result.placed) {
-    ctx.report({ kind: "received", path });
+    ctx.events.emit({ kind: "received", path });
     const s = result.stat;
     ctx.disk.set({
       path,
@@ -161,10 +155,10 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
   ctx.writing(copy);
   const placed = await placeFile(ctx.root, copy, ctx.read(path), { ...options, expected: null });
   if (placed.placed)
-    ctx.report({
-      kind: "problem",
+    ctx.events.emit({
+      kind: "error",
       path,
-      message: `changed here and on another device; theirs is in ${copy}`,
+      detail: `changed here and on another device; theirs is in ${copy}`,
     });
   return placed.placed;
 }
@@ -173,7 +167,7 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
  * What the file at `rec.path` must still be for this device to replace or remove it: as
  * recorded, or, for a racy record (no trusted mtime), as it is now if it still hashes the same.
  */
-async function expectedOf(root: string, rec: LocalRecord): Promise<Expected> {
+async function expectedOf(root: string, rec: LocalFileState): Promise<Expected> {
   const recorded = { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino };
   if (rec.kind !== "file" || rec.mtimeMs !== -1) return recorded;
   const now = await hashFile(safeJoin(root, rec.path)).catch(() => undefined);

@@ -16,4 +16,4 @@ export {
   conflictCopyPath,
   planMaterialize,
 } from "./plan.js";
-export { type AppliedEvent, type ApplyContext, applyPlan } from "./apply.js";
+export { type ApplyContext, applyPlan } from "./apply.js";

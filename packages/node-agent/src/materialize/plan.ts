@@ -7,7 +7,7 @@
  */
 import { conflictCopyName } from "@weft/core";
 import { findClashes, windowsProblem } from "../names/index.js";
-import type { LocalRecord } from "../scan/index.js";
+import type { LocalFileState } from "../scan/index.js";
 
 /** What the tree holds at a path, as the plan needs it. */
 export interface TreeItem {
@@ -31,7 +31,7 @@ export interface TreeVersion {
 export interface RemoveFile {
   do: "remove-file";
   path: string;
-  recorded: LocalRecord;
+  recorded: LocalFileState;
 }
 
 /** Gone from the tree: remove the directory if nothing (but ignored names) is left in it. */
@@ -51,7 +51,7 @@ export interface ChangeMode {
   do: "chmod";
   path: string;
   mode: number;
-  recorded: LocalRecord;
+  recorded: LocalFileState;
 }
 
 /**
@@ -66,7 +66,7 @@ export interface WriteFile {
   contentHash: string | null;
   mode: number;
   mtimeMs: number;
-  recorded: LocalRecord | undefined;
+  recorded: LocalFileState | undefined;
   /** Where the tree's version goes if the local file changed since it was recorded. */
   conflictCopy: string;
 }
@@ -92,7 +92,7 @@ export interface MaterializePlan {
  */
 export function planMaterialize(
   tree: readonly TreeItem[],
-  disk: ReadonlyMap<string, LocalRecord>,
+  disk: ReadonlyMap<string, LocalFileState>,
   ignores: (path: string, isDir: boolean) => boolean,
 ): MaterializePlan {
   const entries = tree.filter((e) => !ignores(e.path, e.kind === "dir"));

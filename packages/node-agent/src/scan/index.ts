@@ -4,7 +4,7 @@ export { hashFile, FileChangedError } from "./hash.js";
 export { forEachLimited } from "./pool.js";
 export { walkFolder } from "./walk.js";
 export type {
-  LocalRecord,
+  LocalFileState,
   ScanOptions,
   ScanResult,
   ScanMove,

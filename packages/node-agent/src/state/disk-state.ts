@@ -4,7 +4,7 @@
  * `local.sqlite` beside the replica. Not to be confused with core's index records.
  */
 import type { StateOp } from "@weft/core";
-import type { LocalRecord } from "../scan/index.js";
+import type { LocalFileState } from "../scan/index.js";
 import { SqliteStateStore } from "./sqlite-state-store.js";
 
 const PREFIX = "f";
@@ -13,31 +13,31 @@ const decoder = new TextDecoder();
 
 /** What this device last saw on disk for each synced path: in memory, written through to SQLite in batches. */
 export class DiskState {
-  private readonly pending = new Map<string, LocalRecord | null>();
+  private readonly pending = new Map<string, LocalFileState | null>();
 
   private constructor(
     private readonly store: SqliteStateStore,
-    readonly map: Map<string, LocalRecord>,
+    readonly map: Map<string, LocalFileState>,
   ) {}
 
   /** Opens (or creates) the disk state kept in the SQLite file at `path`. */
   static async open(path: string): Promise<DiskState> {
     const store = await SqliteStateStore.open(path);
-    const map = new Map<string, LocalRecord>();
+    const map = new Map<string, LocalFileState>();
     for (const { data } of await store.loadRange([PREFIX])) {
-      const r = JSON.parse(decoder.decode(data)) as LocalRecord;
+      const r = JSON.parse(decoder.decode(data)) as LocalFileState;
       map.set(r.path, r);
     }
     return new DiskState(store, map);
   }
 
   /** What this device last saw at `path`, if anything. */
-  get(path: string): LocalRecord | undefined {
+  get(path: string): LocalFileState | undefined {
     return this.map.get(path);
   }
 
   /** Notes what is at `record.path` now (kept on the next {@link DiskState.flush}). */
-  set(record: LocalRecord): void {
+  set(record: LocalFileState): void {
     this.map.set(record.path, record);
     this.pending.set(record.path, record);
   }

@@ -9,11 +9,18 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
-import type { Session } from "../account/index.js";
+import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
+import {
+  ActivityLog,
+  FolderEvents,
+  type SyncNotice,
+  emitConflicts,
+  followNotices,
+} from "../activity/index.js";
 import { IgnoreRules } from "../ignore/index.js";
 import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
-import { type LocalRecord, scanFolder } from "../scan/index.js";
+import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
@@ -21,16 +28,8 @@ import { OwnWrites } from "./own-writes.js";
 
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
-import { ActivityLog } from "./activity.js"; // dashboard: activity hook
 
-/** Something the folder wants a person (or the status page) to know. */
-export interface SyncNotice {
-  time: number;
-  /** "error": something did not sync; "warning": something is deliberately left alone. */
-  level: "error" | "warning";
-  path?: string;
-  message: string;
-}
+export type { SyncNotice } from "../activity/index.js";
 
 /** Counts of one pass, so callers know whether anything happened. */
 export interface PassCounts {
@@ -85,11 +84,17 @@ export interface FolderStatus {
   removed: Removal | null;
 }
 
-const MAX_NOTICES = 20;
-
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
 export class FolderSync {
-  readonly errors: SyncNotice[] = [];
+  /**
+   * What happens in the folder (sent, received, deleted, conflicts, problems): the dashboard,
+   * the log and the lists below subscribe.
+   */
+  readonly events = new FolderEvents();
+  /** The recent problems, oldest first (at most 20): what `weft status` shows. */
+  readonly errors: SyncNotice[] = followNotices(this.events);
+  /** Recent events, for the dashboard and the log (repeats counted). */
+  readonly activity = new ActivityLog();
   private clashes: string[][] = [];
   private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
@@ -98,8 +103,6 @@ export class FolderSync {
   private warnedSymlinks = new Set<string>();
   readonly meter = new TransferMeter();
   private counts: { files: number; conflicts: number } | undefined;
-  /** Recent events for the dashboard (activity hook). */
-  readonly activity = new ActivityLog();
   /** Set once the relay refused this device the folder for good: nothing syncs any more. */
   removed: Removal | undefined;
   private checkingRemoval: Promise<boolean> | undefined;
@@ -112,14 +115,16 @@ export class FolderSync {
     private ignore: IgnoreRules,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
-  ) {}
+  ) {
+    this.activity.follow(this.events);
+  }
 
   /** Opens the folder's replica and disk state; connects through `session` when given. */
   static async open(
     home: Home,
     folder: FolderRecord,
     identity: DeviceIdentity,
-    session?: Session,
+    session?: AccountLogin,
     connection: ConnectionOptions = {},
   ): Promise<FolderSync> {
     const dir = home.folderDir(folder.folderId);
@@ -208,7 +213,7 @@ export class FolderSync {
     else if (session)
       sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId);
     replica.on("progress", (p) => sync.meter.record(p));
-    sync.activity.follow(replica); // activity hook
+    emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.
     replica.on("change", () => (sync.counts = undefined));
     return sync;
@@ -258,10 +263,9 @@ export class FolderSync {
     return next;
   }
 
+  /** Tells the person about something that did not sync ("error") or is left alone on purpose ("warning"). */
   notice(message: string, path?: string, level: SyncNotice["level"] = "error"): void {
-    this.errors.push({ time: Date.now(), level, message, ...(path !== undefined ? { path } : {}) });
-    if (this.errors.length > MAX_NOTICES) this.errors.splice(0, this.errors.length - MAX_NOTICES);
-    this.activity.record(level, path, message); // activity hook
+    this.events.emit({ kind: level, detail: message, ...(path !== undefined ? { path } : {}) });
   }
 
   /** Finds local changes and records them in the replica. */
@@ -283,10 +287,9 @@ export class FolderSync {
             replica: this.replica,
             root: this.folder.path,
             disk: this.disk,
-            activity: this.activity,
+            events: this.events,
             scannedAt,
             warnedSymlinks: this.warnedSymlinks,
-            notice: (message, path, level) => this.notice(message, path, level),
           },
           result,
         );
@@ -301,8 +304,8 @@ export class FolderSync {
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
   readonly ownWrites = new OwnWrites();
 
-  /** What this device last recorded of `path` on disk, if anything. */
-  knownFile(path: string): LocalRecord | undefined {
+  /** What this device last saw of `path` on disk (its disk state), if anything. */
+  knownFile(path: string): LocalFileState | undefined {
     return this.disk.get(path);
   }
 
@@ -336,12 +339,7 @@ export class FolderSync {
         read: (path) => replica.createReadStream(path),
         ignores,
         writing: (path) => this.ownWrites.wrote(path),
-        report: (event) => {
-          if (event.kind === "problem") this.notice(event.message, event.path);
-          else if (event.kind === "deleted")
-            this.activity.record("deleted", event.path, "by another device"); // activity hook
-          else this.activity.record("received", event.path); // activity hook
-        },
+        events: this.events,
       },
       plan,
     );

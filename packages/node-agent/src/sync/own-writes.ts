@@ -7,7 +7,7 @@ import { lstat } from "node:fs/promises";
 import { isTempName } from "../materialize/index.js";
 import { safeJoin } from "../names/index.js";
 
-/** What this agent last knew of a path on disk (its local record), to tell its writes from others'. */
+/** What this agent last knew of a path on disk (its disk state), to tell its writes from others'. */
 export interface KnownFile {
   kind: string;
   size: number;
@@ -51,7 +51,7 @@ export class OwnWrites {
 
   /**
    * Whether a path the agent wrote at least {@link WATCH_BLIND_MS} ago is no longer what it
-   * wrote (`known`: the local record), which the watcher may have missed: the caller scans
+   * wrote (`known`: the disk state), which the watcher may have missed: the caller scans
    * then. The paths looked at are not looked at again; younger ones wait for the next call.
    */
   async changedSinceWritten(
@@ -85,7 +85,7 @@ export class OwnWrites {
   /**
    * Whether watcher events for `paths` may hold a change that is not the agent's own: true
    * unless every path is a temp file, or was written by the agent a moment ago and is still
-   * exactly what it wrote (`known(path)`: the local record; same size, mtime and inode; or
+   * exactly what it wrote (`known(path)`: the disk state; same size, mtime and inode; or
    * removed by the agent, so no record). A person who edits a file just after it arrived is
    * seen at once, not at the next rescan.
    */

@@ -1,6 +1,6 @@
 /** Reading a local file for upload exactly as the scanner saw it, or not at all. */
 import { open } from "node:fs/promises";
-import type { LocalRecord } from "../scan/index.js";
+import type { LocalFileState } from "../scan/index.js";
 
 /** Largest block read at once. */
 const BLOCK_BYTES = 1 << 20;
@@ -13,7 +13,7 @@ export class FileChanged extends Error {}
  * and again after the last byte, so content that changed while it was read is never recorded
  * (the replica's write fails before it commits, and the next scan retries).
  */
-export async function* readStable(abs: string, seen: LocalRecord): AsyncIterable<Uint8Array> {
+export async function* readStable(abs: string, seen: LocalFileState): AsyncIterable<Uint8Array> {
   const handle = await open(abs, "r");
   try {
     const same = async () => {

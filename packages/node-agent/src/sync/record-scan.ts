@@ -4,9 +4,9 @@
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
 import type { Replica } from "@weft/core";
+import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
-import { type LocalRecord, type ScanResult, forEachLimited } from "../scan/index.js";
-import type { ActivityLog } from "./activity.js";
+import { type LocalFileState, type ScanResult, forEachLimited } from "../scan/index.js";
 import { FileChanged, readStable } from "./read-stable.js";
 import type { DiskState } from "../state/index.js";
 
@@ -22,13 +22,12 @@ export interface RecordContext {
   readonly root: string;
   /** What this device last saw on disk: updated as the scan is recorded. */
   readonly disk: DiskState;
-  readonly activity: ActivityLog;
+  /** Where what was recorded, and any problem, is told. */
+  readonly events: FolderEvents;
   /** When the scan started (ms since the epoch): see {@link recordFile}. */
   readonly scannedAt: number;
   /** Symlinks reported already: each is reported once per run, not on every scan. */
   readonly warnedSymlinks: Set<string>;
-  /** Tells the person about something that did not sync, or was left alone on purpose. */
-  notice(message: string, path?: string, level?: "error" | "warning"): void;
 }
 
 /** How many replica operations a scan made, and how many files changed while being read. */
@@ -46,9 +45,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   for (const path of result.symlinks)
     if (!ctx.warnedSymlinks.has(path)) {
       ctx.warnedSymlinks.add(path);
-      ctx.notice("symbolic links are not synced (skipped)", path, "warning");
+      ctx.events.emit({ kind: "warning", path, detail: "symbolic links are not synced (skipped)" });
     }
-  for (const e of result.errors) ctx.notice(e.message, e.path);
+  for (const e of result.errors)
+    ctx.events.emit({ kind: "error", path: e.path, detail: e.message });
 
   // A directory moved in the replica carries everything under it, including files deleted
   // here in the same pass: those deletions then apply at the new place.
@@ -72,7 +72,11 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       if (copy) {
         // A conflict copy renamed: the person keeps that version, as a file of its own.
         await r.resolveConflict(copy.of, { keepCopy: copy.version, path: to.path });
-        ctx.activity.record("resolved", copy.of, `kept the conflict copy as ${to.path}`);
+        ctx.events.emit({
+          kind: "resolved",
+          path: copy.of,
+          detail: `kept the conflict copy as ${to.path}`,
+        });
       } else await r.move(from.path, to.path);
       if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
       ctx.disk.delete(from.path);
@@ -101,10 +105,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       // A conflict copy deleted: the person keeps the file as it is; the copy's version stays
       // in the file's history, restorable.
       await r.resolveConflict(copy.of, { dropCopy: copy.version });
-      ctx.activity.record("resolved", copy.of, "deleted the conflict copy");
+      ctx.events.emit({ kind: "resolved", path: copy.of, detail: "deleted the conflict copy" });
     } else {
       await r.remove(path);
-      ctx.activity.record("deleted", path, "here");
+      ctx.events.emit({ kind: "deleted", path, detail: "here" });
     }
     changes++;
   }
@@ -119,7 +123,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       }
       recordFile(ctx, local);
     } catch (error) {
-      ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+      problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
     }
   }
   // Files are recorded several at a time: the replica and the chunk store then commit them
@@ -144,13 +148,17 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
           // a file of its own under its name (as in Syncthing or Dropbox, where a conflict copy
           // is an ordinary file); the edit below is then an ordinary write of it.
           await r.resolveConflict(copy.of, { keepCopy: copy.version });
-          ctx.activity.record("resolved", copy.of, `kept the conflict copy ${local.path}`);
+          ctx.events.emit({
+            kind: "resolved",
+            path: copy.of,
+            detail: `kept the conflict copy ${local.path}`,
+          });
         }
         await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
           mode: local.mode,
           mtime: local.mtimeMs,
         });
-        ctx.activity.record("sent", local.path);
+        ctx.events.emit({ kind: "sent", path: local.path });
         recordFile(ctx, local);
         changes++;
       } catch (error) {
@@ -158,7 +166,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
           changedWhileRead++; // still being written: the next scan retries
           return;
         }
-        ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+        problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
       }
     },
   );
@@ -170,9 +178,14 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
  * with no trusted mtime: another write in the same clock tick, of the same size, would look
  * unchanged next time (git's "racily clean" problem), so the next scan hashes it again.
  */
-function recordFile(ctx: RecordContext, local: LocalRecord): void {
+function recordFile(ctx: RecordContext, local: LocalFileState): void {
   const racy = local.kind === "file" && Math.abs(ctx.scannedAt - local.mtimeMs) < RACY_MS;
   ctx.disk.set(racy ? { ...local, mtimeMs: -1 } : local);
+}
+
+/** Tells the person that `path` did not sync. */
+function problem(ctx: RecordContext, path: string, detail: string): void {
+  ctx.events.emit({ kind: "error", path, detail });
 }
 
 /** The permission bits the replica has for `path`. */

@@ -1,6 +1,6 @@
 /** Telling "you were removed" apart from other refusals: the relay is asked once, and the answer kept in folders.json. */
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
-import type { Session } from "../account/index.js";
+import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
 
 /** Why and when this device lost a folder. */
@@ -18,7 +18,7 @@ export function isForbidden(error: unknown): boolean {
  */
 export async function confirmRemoved(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
 ): Promise<Removal | undefined> {

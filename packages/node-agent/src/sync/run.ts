@@ -2,7 +2,7 @@
 import { link, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeviceIdentity } from "@weft/crypto";
-import { Session } from "../account/index.js";
+import { AccountLogin } from "../account/index.js";
 import { AgentError, type FolderRecord, type Home, processAlive } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
 import { type ConnectionOptions, FolderSync } from "./folder-sync.js";
@@ -142,7 +142,7 @@ export async function openFolders(
       // A request that hangs (a stalled network) holds up the start, the key fetch included:
       // it gives up when a silent connection would, and the folder opens with stored keys.
       const timeout = connection.keepaliveMs ? { timeoutMs: 2 * connection.keepaliveMs } : {};
-      const session = online ? await Session.open(home, folder.relay, timeout) : undefined;
+      const session = online ? await AccountLogin.open(home, folder.relay, timeout) : undefined;
       opened.push(await FolderSync.open(home, folder, identity, session, connection));
     }
   } catch (error) {
