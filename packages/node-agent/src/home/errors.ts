@@ -1,4 +1,5 @@
 /** The agent's error: a code the CLI maps to an exit status, and a one-line message for people. */
+import { WeftError } from "@weft/core";
 
 /** What went wrong, as the CLI and scripts see it. */
 export type AgentErrorCode =
@@ -16,14 +17,19 @@ export type AgentErrorCode =
   | "AUTH"
   | "NOT_FOUND";
 
-/** An error the agent raises; `message` is one line, with no secret in it. */
-export class AgentError extends Error {
+/**
+ * Core's {@link WeftError}, typed with the agent's codes: every error a person sees is a
+ * WeftError (code, message, cause). WeftError types `code` as core's own code union, which the
+ * agent's codes are not part of, so the subclass cannot narrow it; the cast gives AgentError
+ * its own code type until core makes WeftError generic in its code.
+ */
+const AgentErrorBase = WeftError as unknown as new (
+  code: AgentErrorCode,
+  message: string,
+  options?: { cause?: unknown },
+) => Error & { readonly code: AgentErrorCode };
+
+/** An error the agent raises (a {@link WeftError}); `message` is one line, with no secret in it. */
+export class AgentError extends AgentErrorBase {
   override readonly name = "AgentError";
-  constructor(
-    readonly code: AgentErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
