@@ -24,6 +24,7 @@ import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { type Clock, sleep, systemClock } from "./clock.js";
 import { OwnWrites } from "./own-writes.js";
 
 import { recordScan } from "./record-scan.js";
@@ -58,6 +59,12 @@ export interface ConnectionOptions {
   diskFullWaitMs?: number;
 }
 
+/** How a folder is opened: its connection, and the clock its timestamps and waits use. */
+export interface FolderSyncOptions extends ConnectionOptions {
+  /** Default: the system clock. */
+  clock?: Clock;
+}
+
 export interface FolderStatus {
   folderId: string;
   path: string;
@@ -90,11 +97,11 @@ export class FolderSync {
    * What happens in the folder (sent, received, deleted, conflicts, problems): the dashboard,
    * the log and the lists below subscribe.
    */
-  readonly events = new FolderEvents();
+  readonly events: FolderEvents;
   /** The recent problems, oldest first (at most 20): what `weft status` shows. */
-  readonly errors: SyncNotice[] = followNotices(this.events);
+  readonly errors: SyncNotice[];
   /** Recent events, for the dashboard and the log (repeats counted). */
-  readonly activity = new ActivityLog();
+  readonly activity: ActivityLog;
   private clashes: string[][] = [];
   private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
@@ -115,8 +122,15 @@ export class FolderSync {
     private ignore: IgnoreRules,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
+    /** Where the folder's timestamps and waits come from. */
+    readonly clock: Clock,
   ) {
+    const now = () => clock.now();
+    this.events = new FolderEvents(now);
+    this.errors = followNotices(this.events);
+    this.activity = new ActivityLog(100, now);
     this.activity.follow(this.events);
+    this.ownWrites = new OwnWrites(clock);
   }
 
   /** Opens the folder's replica and disk state; connects through `session` when given. */
@@ -125,8 +139,10 @@ export class FolderSync {
     folder: FolderRecord,
     identity: DeviceIdentity,
     session?: AccountLogin,
-    connection: ConnectionOptions = {},
+    connection: FolderSyncOptions = {},
   ): Promise<FolderSync> {
+    const clock = connection.clock ?? systemClock;
+    const now = () => clock.now();
     const dir = home.folderDir(folder.folderId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     // A folder this device was removed from opens as it was left, and never connects again.
@@ -143,7 +159,7 @@ export class FolderSync {
       );
     } catch (error) {
       if (!session || !isForbidden(error)) throw error;
-      removed = await confirmRemoved(home, session, identity, folder.folderId);
+      removed = await confirmRemoved(home, session, identity, folder.folderId, now);
       if (!removed) throw error;
       keyring = await loadKeyring(home, identity, folder.folderId);
     }
@@ -197,12 +213,20 @@ export class FolderSync {
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
-    const sync = new FolderSync(folder, replica, disk, ignore, identity, async () => {
-      await replica.close();
-      await disk.close();
-      await blobs.close();
-      await state.close();
-    });
+    const sync = new FolderSync(
+      folder,
+      replica,
+      disk,
+      ignore,
+      identity,
+      async () => {
+        await replica.close();
+        await disk.close();
+        await blobs.close();
+        await state.close();
+      },
+      clock,
+    );
     replica.on("error", ({ error, context }) => {
       sync.notice(`${context}: ${error.message}`);
       // Refused by the relay: perhaps this device lost the folder; then stop asking it.
@@ -211,7 +235,7 @@ export class FolderSync {
     for (const message of refused) sync.notice(message, undefined, "warning");
     if (removed) sync.markRemoved(removed);
     else if (session)
-      sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId);
+      sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId, now);
     replica.on("progress", (p) => sync.meter.record(p));
     emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.
@@ -275,7 +299,7 @@ export class FolderSync {
       try {
         const ignore = await IgnoreRules.load(this.folder.path);
         this.ignore = ignore;
-        const scannedAt = Date.now();
+        const scannedAt = this.clock.now();
         const result = await scanFolder({
           root: this.folder.path,
           ignore,
@@ -302,7 +326,7 @@ export class FolderSync {
   }
 
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
-  readonly ownWrites = new OwnWrites();
+  readonly ownWrites: OwnWrites;
 
   /** What this device last saw of `path` on disk (its disk state), if anything. */
   knownFile(path: string): LocalFileState | undefined {
@@ -363,10 +387,10 @@ export class FolderSync {
       const applied = await this.apply();
       if (scanned.changes === 0 && applied.changes === 0 && this.replica.idle) {
         if (scanned.unstable === 0) {
-          this.lastSync = Date.now();
+          this.lastSync = this.clock.now();
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, stableMs));
+        await sleep(this.clock, stableMs);
       }
     }
   }

@@ -6,6 +6,7 @@
 import { lstat } from "node:fs/promises";
 import { isTempName } from "../materialize/index.js";
 import { safeJoin } from "../names/index.js";
+import { type Clock, systemClock } from "./clock.js";
 
 /** What this agent last knew of a path on disk (its disk state), to tell its writes from others'. */
 export interface KnownFile {
@@ -34,9 +35,11 @@ export class OwnWrites {
   /** Paths written and not yet looked at again after {@link WATCH_BLIND_MS}. */
   private readonly unchecked = new Map<string, number>();
 
+  constructor(private readonly clock: Clock = systemClock) {}
+
   /** Notes that the agent is about to write `path` (and so touch the directories above it). */
   wrote(path: string): void {
-    const now = Date.now();
+    const now = this.clock.now();
     if (this.at.size > SWEEP_AT)
       for (const [p, t] of this.at) if (now - t >= OWN_WRITE_MS) this.at.delete(p);
     for (let p = path; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/"))))
@@ -58,7 +61,7 @@ export class OwnWrites {
     root: string,
     known: (path: string) => KnownFile | undefined,
   ): Promise<boolean> {
-    const now = Date.now();
+    const now = this.clock.now();
     const due: string[] = [];
     for (const [path, t] of this.unchecked)
       if (now - t >= WATCH_BLIND_MS) {
@@ -106,6 +109,6 @@ export class OwnWrites {
   has(path: string): boolean {
     if (isTempName(path.slice(path.lastIndexOf("/") + 1))) return true;
     const t = this.at.get(path);
-    return t !== undefined && Date.now() - t < OWN_WRITE_MS;
+    return t !== undefined && this.clock.now() - t < OWN_WRITE_MS;
   }
 }

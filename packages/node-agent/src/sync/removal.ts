@@ -21,6 +21,7 @@ export async function confirmRemoved(
   session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
+  now: () => number = Date.now,
 ): Promise<Removal | undefined> {
   try {
     await session.account(identity).folder(folderId);
@@ -30,7 +31,7 @@ export async function confirmRemoved(
     const reason = /device was removed/.test((error as Error).message)
       ? "this device was removed from its account"
       : "you were removed from this folder";
-    const at = Date.now();
+    const at = now();
     return (await home.markRemoved(folderId, reason, at))?.removed ?? { at, reason };
   }
 }
