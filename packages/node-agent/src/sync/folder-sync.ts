@@ -1,14 +1,11 @@
 /**
- * One synced folder: a Replica kept in step with a directory. Local changes (found by the
- * scanner) become replica operations; the replica's tree is written back to disk through the
- * materializer, which never replaces a file that changed since this device last saw it.
+ * One synced folder: a Replica kept in step with a directory. FolderSync orchestrates: it opens
+ * the stores, runs scans (recorded by record-scan.ts) and applies (planned and carried out by
+ * materialize/, which never replaces a file that changed since this device last saw it) one at
+ * a time, and emits what happens as events (activity/) for whoever shows it.
  */
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
-import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
-import { WebSocket } from "ws";
+import type { Replica } from "@weft/core";
+import type { DeviceIdentity } from "@weft/crypto";
 import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
 import {
@@ -21,42 +18,21 @@ import {
 import { IgnoreRules } from "../ignore/index.js";
 import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
-import { loadKeyring, storeKeyring } from "../share/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
-import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import type { DiskState } from "../state/index.js";
 import { type Clock, sleep, systemClock } from "./clock.js";
+import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
-
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
 export type { SyncNotice } from "../activity/index.js";
+export { type ConnectionOptions, RECONNECT_MAX_MS } from "./open-stores.js";
 
 /** Counts of one pass, so callers know whether anything happened. */
 export interface PassCounts {
   changes: number;
   unstable: number;
-}
-
-/** A folder's state as `weft status` shows it. */
-/**
- * How long a daemon waits at most between connection attempts. Short, because a person who
- * restarts their relay expects every device back within a moment; a refused attempt costs the
- * relay next to nothing, and the jitter spreads devices out.
- */
-export const RECONNECT_MAX_MS = 2000;
-
-/** How the agent keeps its connection to the relay (the `weft sync` flags). */
-export interface ConnectionOptions {
-  /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
-  reconnectMaxMs?: number;
-  /**
-   * Ping a silent relay after this long, give it up after twice this (an account request
-   * too), and a chunk request after eight times this (default: core's, 15 s).
-   */
-  keepaliveMs?: number;
-  /** How long a change waits out a full WEFT_HOME (default: the replica's life; `--once`: 0). */
-  diskFullWaitMs?: number;
 }
 
 /** How a folder is opened: its connection, and the clock its timestamps and waits use. */
@@ -65,6 +41,7 @@ export interface FolderSyncOptions extends ConnectionOptions {
   clock?: Clock;
 }
 
+/** A folder's state as `weft status` shows it. */
 export interface FolderStatus {
   folderId: string;
   path: string;
@@ -143,73 +120,8 @@ export class FolderSync {
   ): Promise<FolderSync> {
     const clock = connection.clock ?? systemClock;
     const now = () => clock.now();
-    const dir = home.folderDir(folder.folderId);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // A folder this device was removed from opens as it was left, and never connects again.
-    let removed = folder.removed;
-    const refused: string[] = [];
-    let keyring: FolderKeyring;
-    try {
-      keyring = await loadKeyring(
-        home,
-        identity,
-        folder.folderId,
-        removed ? undefined : session,
-        (r) => refused.push(`a key for epoch ${r.epoch} was not adopted: ${r.reason}`),
-      );
-    } catch (error) {
-      if (!session || !isForbidden(error)) throw error;
-      removed = await confirmRemoved(home, session, identity, folder.folderId, now);
-      if (!removed) throw error;
-      keyring = await loadKeyring(home, identity, folder.folderId);
-    }
-    const live = removed ? undefined : session;
-    session = live;
-    const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
-    const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
-    const disk = await DiskState.open(join(dir, "local.sqlite"));
-    const token = session ? () => session.token() : undefined;
-    const replica = await Replica.open({
-      identity,
-      folderId: folder.folderId,
-      keyring,
-      state,
-      blobs,
-      // Node's zlib: several times faster than the portable JavaScript deflate.
-      compress: (data) => deflateRawSync(data, { level: 1 }),
-      // A receiver inflates every compressed chunk twice (on download, and when writing the
-      // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
-      decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
-      ...(connection.diskFullWaitMs !== undefined
-        ? { diskFullWaitMs: connection.diskFullWaitMs }
-        : {}),
-      ...(session && token
-        ? {
-            connect: () =>
-              createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
-                WebSocket,
-                token,
-              }),
-            token,
-            reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
-            ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
-            // A new key epoch (the relay ends every session when one starts): adopt this
-            // device's key, or, as an owner's device, make the one a removal left owed.
-            refreshKeys: async () => {
-              await session.account(identity).completeRotation(keyring);
-              await storeKeyring(home, identity, keyring);
-            },
-            remoteBlobs: new HttpBlobStore({
-              baseUrl: session.relay,
-              folderId: folder.folderId,
-              token,
-              // One knob for "how long is silence": a chunk request may take eight keepalive
-              // periods (120 s by default) before it counts as stalled.
-              ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
-            }),
-          }
-        : {}),
-    });
+    const stores = await openStores(home, folder, identity, session, connection, now);
+    const { replica, disk, removed, refused, live } = stores;
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
@@ -219,12 +131,7 @@ export class FolderSync {
       disk,
       ignore,
       identity,
-      async () => {
-        await replica.close();
-        await disk.close();
-        await blobs.close();
-        await state.close();
-      },
+      () => stores.close(),
       clock,
     );
     replica.on("error", ({ error, context }) => {
@@ -234,8 +141,8 @@ export class FolderSync {
     });
     for (const message of refused) sync.notice(message, undefined, "warning");
     if (removed) sync.markRemoved(removed);
-    else if (session)
-      sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId, now);
+    else if (live)
+      sync.removalCheck = () => confirmRemoved(home, live, identity, folder.folderId, now);
     replica.on("progress", (p) => sync.meter.record(p));
     emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.
