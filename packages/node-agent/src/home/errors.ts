@@ -1,5 +1,4 @@
 /** The agent's error: a code the CLI maps to an exit status, and a one-line message for people. */
-import { WeftError } from "@weft/core";
 
 /** What went wrong, as the CLI and scripts see it. */
 export type AgentErrorCode =
@@ -18,18 +17,17 @@ export type AgentErrorCode =
   | "NOT_FOUND";
 
 /**
- * Core's {@link WeftError}, typed with the agent's codes: every error a person sees is a
- * WeftError (code, message, cause). WeftError types `code` as core's own code union, which the
- * agent's codes are not part of, so the subclass cannot narrow it; the cast gives AgentError
- * its own code type until core makes WeftError generic in its code.
+ * An error the agent raises; `message` is one line, with no secret in it. Not (yet) a subclass
+ * of core's WeftError: this module is loaded by `weft --help`, which must not load libsodium,
+ * Automerge or Yjs (cli.test.ts), and core exports WeftError only from its main entry point.
  */
-const AgentErrorBase = WeftError as unknown as new (
-  code: AgentErrorCode,
-  message: string,
-  options?: { cause?: unknown },
-) => Error & { readonly code: AgentErrorCode };
-
-/** An error the agent raises (a {@link WeftError}); `message` is one line, with no secret in it. */
-export class AgentError extends AgentErrorBase {
+export class AgentError extends Error {
   override readonly name = "AgentError";
+  constructor(
+    readonly code: AgentErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }
