@@ -5,6 +5,7 @@
  */
 export { SqliteBlobStore, SqliteStateStore } from "./state/index.js";
 export { Home, AgentError, type AgentErrorCode, type FolderRecord } from "./home/index.js";
-export { FolderSync, type FolderStatus } from "./sync/folder-sync.js";
+export { FolderSync, type FolderStatus, type Clock } from "./sync/index.js";
+export { type FolderEvent, FolderEvents } from "./activity/index.js";
 export { IgnoreRules, DEFAULT_IGNORES } from "./ignore/index.js";
-export { scanFolder, hashFile, type LocalRecord, type ScanResult } from "./scan/index.js";
+export { scanFolder, hashFile, type LocalFileState, type ScanResult } from "./scan/index.js";

@@ -27,7 +27,7 @@ import {
 } from "@weft/crypto";
 import { decodeEpochRecord } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Session } from "../src/account/index.js";
+import { AccountLogin } from "../src/account/index.js";
 import { Home } from "../src/home/index.js";
 import {
   type Device,
@@ -335,7 +335,7 @@ describe("members and devices (issue 15)", () => {
   }, 60_000);
 
   test("a removal made through the relay's API alone is completed by the owner's next start", async () => {
-    const session = await Session.open(new Home(ana.home), relay.url);
+    const session = await AccountLogin.open(new Home(ana.home), relay.url);
     const epochBefore = (await ana.ok(["folder", "members", folderId]))["epoch"] as number;
     // A script removes carol with a bare API call: nobody makes the next key yet.
     await session.request("DELETE", `/v1/folders/${folderId}/members/carol`);

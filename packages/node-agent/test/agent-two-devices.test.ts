@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type ChunkId, type FolderId, ready } from "@weft/crypto";
 import { HttpBlobStore } from "@weft/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Session } from "../src/account/index.js";
+import { AccountLogin } from "../src/account/index.js";
 import { Home } from "../src/home/index.js";
 import {
   type Device,
@@ -166,7 +166,7 @@ describe("two devices, two accounts, one folder", () => {
     const folderId = (
       JSON.parse(await readFile(join(ana.home, "folders.json"), "utf8")) as { folderId: FolderId }[]
     )[0]!.folderId;
-    const session = await Session.open(new Home(ana.home), relay.url);
+    const session = await AccountLogin.open(new Home(ana.home), relay.url);
     const orphan = randomBytes(32).toString("hex") as ChunkId;
     await new HttpBlobStore({ baseUrl: relay.url, folderId, token: () => session.token() }).put(
       orphan,

@@ -35,7 +35,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { IgnoreRules } from "../src/ignore/index.js";
 import {
   FileChangedError,
-  type LocalRecord,
+  type LocalFileState,
   type ScanOptions,
   type ScanResult,
   hashFile,
@@ -83,7 +83,7 @@ function bytes(seed: number, length: number): Uint8Array {
 /** A scan with every file stable (stableMs 0) that counts the bytes it hashed. */
 async function scan(
   root: string,
-  previous: ReadonlyMap<string, LocalRecord> = new Map(),
+  previous: ReadonlyMap<string, LocalFileState> = new Map(),
   extra: Partial<ScanOptions> = {},
 ): Promise<ScanResult & { hashedBytes: number; hashedFiles: number }> {
   let hashedBytes = 0;

@@ -100,7 +100,7 @@ function tokensOf(record: AccountRecord): RelayTokens {
  * session) when it is about to expire. The HTTP and the refreshing are core's RelaySession;
  * the tokens are kept in WEFT_HOME's accounts file.
  */
-export class Session {
+export class AccountLogin {
   private readonly devices = new Map<string, RelayAccount>();
 
   private constructor(
@@ -117,7 +117,7 @@ export class Session {
     home: Home,
     relay?: string,
     options: { timeoutMs?: number } = {},
-  ): Promise<Session> {
+  ): Promise<AccountLogin> {
     const record = await home.account(relay);
     const stored = async () => (await home.accounts()).find((a) => a.relay === record.relay);
     const store: RelayTokenStore = {
@@ -135,7 +135,7 @@ export class Session {
       tokenStore: store,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
-    return new Session(record, session);
+    return new AccountLogin(record, session);
   }
 
   get relay(): string {

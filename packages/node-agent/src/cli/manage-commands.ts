@@ -58,13 +58,13 @@ const accountLogout: Command = {
     relay: { type: "string", value: "URL", description: "the relay to log out of" },
   },
   run: async (ctx) => {
-    const { Session } = await import("../account/index.js");
+    const { AccountLogin } = await import("../account/index.js");
     const { withLock } = await import("../home/index.js");
     const account = await ctx.home.account(ctx.values["relay"] as string | undefined);
     let revoked = true;
     let problem: string | undefined;
     try {
-      const session = await Session.open(ctx.home, account.relay, { timeoutMs: 10_000 });
+      const session = await AccountLogin.open(ctx.home, account.relay, { timeoutMs: 10_000 });
       await session.relaySession.logout();
     } catch (error) {
       revoked = false;

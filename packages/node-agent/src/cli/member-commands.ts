@@ -7,7 +7,7 @@ import {
   ready,
   shortDeviceId,
 } from "@weft/crypto";
-import { Session } from "../account/index.js";
+import { AccountLogin } from "../account/index.js";
 import { AgentError } from "../home/index.js";
 import {
   folderMembers,
@@ -48,9 +48,9 @@ function deviceArg(text: string): DeviceId {
 }
 
 /** The session for a folder: its own relay when it syncs here, else --relay (or the only account). */
-async function folderSession(ctx: CommandContext, folderId: FolderId): Promise<Session> {
+async function folderSession(ctx: CommandContext, folderId: FolderId): Promise<AccountLogin> {
   const folder = (await ctx.home.folders()).find((f) => f.folderId === folderId);
-  return Session.open(ctx.home, folder?.relay ?? (ctx.values["relay"] as string | undefined));
+  return AccountLogin.open(ctx.home, folder?.relay ?? (ctx.values["relay"] as string | undefined));
 }
 
 /** How a device is shown to people: its name, else its short id. */
@@ -161,7 +161,7 @@ const deviceList: Command = {
   flags: relayFlag,
   run: async (ctx) => {
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
+    const session = await AccountLogin.open(ctx.home, ctx.values["relay"] as string | undefined);
     const devices = await listDevices(session, device);
     for (const d of devices)
       ctx.say(
@@ -186,7 +186,7 @@ const deviceRemove: Command = {
   run: async (ctx) => {
     const target = deviceArg(ctx.positionals[0]!);
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
+    const session = await AccountLogin.open(ctx.home, ctx.values["relay"] as string | undefined);
     const folders = await removeDevice(ctx.home, session, device, target);
     ctx.say(`removed device ${target}`);
     for (const f of folders)
@@ -211,7 +211,7 @@ const deviceName: Command = {
     if (name.length === 0 || name.length > 64)
       throw new AgentError("USAGE", "NAME is 1 to 64 characters");
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
+    const session = await AccountLogin.open(ctx.home, ctx.values["relay"] as string | undefined);
     await nameDevice(session, device, name);
     ctx.say(`this device (${device.deviceId}) is now called ${name}`);
     return { deviceId: device.deviceId, name };

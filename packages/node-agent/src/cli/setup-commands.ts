@@ -1,6 +1,6 @@
 /** The setup commands: init, account register|login, folder create|invite|join. */
 import { type DeviceId, type FolderId, isFolderId, parseDeviceId, ready } from "@weft/crypto";
-import { Session, login, registerAccount } from "../account/index.js";
+import { AccountLogin, login, registerAccount } from "../account/index.js";
 import { AgentError } from "../home/index.js";
 import { IgnoreRules } from "../ignore/index.js";
 import { walkFolder } from "../scan/index.js";
@@ -99,7 +99,7 @@ const folderCreate: Command = {
   },
   run: async (ctx) => {
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, ctx.values["relay"] as string | undefined);
+    const session = await AccountLogin.open(ctx.home, ctx.values["relay"] as string | undefined);
     const folder = await createFolder(ctx.home, session, device, ctx.positionals[0]!);
     ctx.say(`created folder ${folder.folderId} at ${folder.path}`);
     ctx.say(`invite another device with: weft folder invite ${folder.folderId}`);
@@ -158,7 +158,7 @@ const folderInvite: Command = {
     if (!folder)
       throw new AgentError("NOT_FOUND", `folder ${folderId} is not synced on this device`);
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, folder.relay);
+    const session = await AccountLogin.open(ctx.home, folder.relay);
     const invite = await createInvite(ctx.home, session, device, folderId, role, ttl, toDevice);
     ctx.say(invite);
     return { invite };
@@ -182,7 +182,7 @@ const folderJoin: Command = {
     const text = ctx.positionals[0] === "-" ? (await readStdin()).trim() : ctx.positionals[0]!;
     const invite = parseInvite(text);
     const device = await identity(ctx);
-    const session = await Session.open(ctx.home, invite.relay);
+    const session = await AccountLogin.open(ctx.home, invite.relay);
     const folder = await joinFolder(ctx.home, session, device, invite, ctx.positionals[1]!);
     ctx.say(
       `joined folder ${folder.folderId} as ${folder.role}; run weft sync to fetch it into ${folder.path}`,

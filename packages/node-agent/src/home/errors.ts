@@ -16,7 +16,11 @@ export type AgentErrorCode =
   | "AUTH"
   | "NOT_FOUND";
 
-/** An error the agent raises; `message` is one line, with no secret in it. */
+/**
+ * An error the agent raises; `message` is one line, with no secret in it. Not (yet) a subclass
+ * of core's WeftError: this module is loaded by `weft --help`, which must not load libsodium,
+ * Automerge or Yjs (cli.test.ts), and core exports WeftError only from its main entry point.
+ */
 export class AgentError extends Error {
   override readonly name = "AgentError";
   constructor(

@@ -5,7 +5,7 @@
  * into a bug report, and names can say more than their owner meant to share.
  */
 import type { Logger } from "pino";
-import type { ActivityEvent } from "../sync/activity.js";
+import type { ActivityEvent } from "../activity/index.js";
 import { connectionOf } from "../sync/connection.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 

@@ -3,7 +3,7 @@ export { scanFolder, DEFAULT_STABLE_MS } from "./scan-folder.js";
 export { hashFile, FileChangedError } from "./hash.js";
 export { walkFolder } from "./walk.js";
 export type {
-  LocalRecord,
+  LocalFileState,
   ScanOptions,
   ScanResult,
   ScanMove,

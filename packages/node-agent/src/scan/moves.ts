@@ -3,7 +3,7 @@
  * at new ones, by inode first (a rename, no hashing) and then by content hash (a copy then a
  * delete). Only unambiguous pairs are made: anything else stays a plain add and remove.
  */
-import type { LocalRecord } from "./types.js";
+import type { LocalFileState } from "./types.js";
 
 /** What a new entry offers for pairing by inode. */
 export interface InodeCandidate {
@@ -23,13 +23,13 @@ export interface InodeCandidate {
  * @returns new path → the gone record it came from
  */
 export function pairByInode(
-  gone: readonly LocalRecord[],
+  gone: readonly LocalFileState[],
   added: readonly InodeCandidate[],
-): Map<string, LocalRecord> {
+): Map<string, LocalFileState> {
   const key = (r: { kind: string; ino: number }): string => `${r.kind}:${r.ino}`;
   const goneByKey = groupBy(gone, key);
   const addedByKey = groupBy(added, key);
-  const pairs = new Map<string, LocalRecord>();
+  const pairs = new Map<string, LocalFileState>();
   for (const entry of added) {
     const k = key(entry);
     const from = only(goneByKey.get(k));
@@ -52,14 +52,15 @@ export function pairByInode(
  * @returns new path → the gone record it came from
  */
 export function pairByHash(
-  gone: readonly LocalRecord[],
-  added: readonly LocalRecord[],
-): Map<string, LocalRecord> {
-  const pairable = (r: LocalRecord): boolean => r.kind === "file" && r.size > 0 && r.hash !== null;
-  const byHash = (r: LocalRecord): string => r.hash ?? "";
+  gone: readonly LocalFileState[],
+  added: readonly LocalFileState[],
+): Map<string, LocalFileState> {
+  const pairable = (r: LocalFileState): boolean =>
+    r.kind === "file" && r.size > 0 && r.hash !== null;
+  const byHash = (r: LocalFileState): string => r.hash ?? "";
   const goneByHash = groupBy(gone.filter(pairable), byHash);
   const addedByHash = groupBy(added.filter(pairable), byHash);
-  const pairs = new Map<string, LocalRecord>();
+  const pairs = new Map<string, LocalFileState>();
   for (const [hash, news] of addedByHash) {
     const to = only(news);
     const from = only(goneByHash.get(hash));

@@ -5,7 +5,7 @@
 import { forEachLimited, resolveChunkerOptions } from "@weft/core";
 import { hashFileChecked } from "./hash.js";
 import { pairByHash, pairByInode } from "./moves.js";
-import type { LocalRecord, ScanError, ScanMove, ScanOptions, ScanResult } from "./types.js";
+import type { LocalFileState, ScanError, ScanMove, ScanOptions, ScanResult } from "./types.js";
 import { errnoCode, ioMessage, walkFolder } from "./walk.js";
 import type { WalkEntry } from "./walk.js";
 
@@ -48,10 +48,10 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
 
   const errors: ScanError[] = walk.errors;
   const unstable: string[] = [];
-  const added: LocalRecord[] = [];
-  const modified: LocalRecord[] = [];
+  const added: LocalFileState[] = [];
+  const modified: LocalFileState[] = [];
   const moved: ScanMove[] = [];
-  const current = new Map<string, LocalRecord>();
+  const current = new Map<string, LocalFileState>();
   let unchanged = 0;
 
   const gone = goneRecords(walk.entries, walk.errors, options);
@@ -75,7 +75,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   }
 
   const byInode = pairByInode(gone.records, appeared);
-  const paired = new Set<LocalRecord>();
+  const paired = new Set<LocalFileState>();
   for (const e of appeared) {
     const from = byInode.get(e.path);
     if (from !== undefined) {
@@ -95,7 +95,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   // Hash what is left, a few files at a time.
   let files = 0;
   let bytesHashed = 0;
-  const hashed: LocalRecord[] = [];
+  const hashed: LocalFileState[] = [];
   const readFreshUpTo = options.readFreshUpTo ?? 0;
   const isFresh = (e: { size: number; mtimeMs: number }): boolean =>
     e.size > readFreshUpTo && Math.abs(now() - e.mtimeMs) < stableMs;
@@ -141,7 +141,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
     }
   });
 
-  const newFiles: LocalRecord[] = [];
+  const newFiles: LocalFileState[] = [];
   for (const rec of hashed) {
     current.set(rec.path, rec);
     const prev = sameKind(previous.get(rec.path), "file");
@@ -185,7 +185,7 @@ function goneRecords(
   entries: readonly WalkEntry[],
   walkErrors: readonly ScanError[],
   { previous, ignore }: ScanOptions,
-): { records: LocalRecord[]; kept: LocalRecord[] } {
+): { records: LocalFileState[]; kept: LocalFileState[] } {
   const found = new Map<string, WalkEntry["kind"]>();
   for (const e of entries) found.set(e.path, e.kind);
   const unreadable = new Set(walkErrors.map((e) => e.path));
@@ -196,8 +196,8 @@ function goneRecords(
     }
     return false;
   };
-  const records: LocalRecord[] = [];
-  const kept: LocalRecord[] = [];
+  const records: LocalFileState[] = [];
+  const kept: LocalFileState[] = [];
   for (const prev of previous.values()) {
     if (found.get(prev.path) === prev.kind) continue;
     if (underUnreadable(prev.path)) kept.push(prev);
@@ -207,20 +207,20 @@ function goneRecords(
 }
 
 /** Same size, mtime and inode as recorded, and a hash to keep: no need to read it again. */
-function looksUnchanged(prev: LocalRecord, e: WalkEntry): boolean {
+function looksUnchanged(prev: LocalFileState, e: WalkEntry): boolean {
   return (
     prev.hash !== null && prev.size === e.size && prev.mtimeMs === e.mtimeMs && prev.ino === e.ino
   );
 }
 
 function sameKind(
-  rec: LocalRecord | undefined,
-  kind: LocalRecord["kind"],
-): LocalRecord | undefined {
+  rec: LocalFileState | undefined,
+  kind: LocalFileState["kind"],
+): LocalFileState | undefined {
   return rec?.kind === kind ? rec : undefined;
 }
 
-function recordOf(e: WalkEntry, hash: string | null): LocalRecord {
+function recordOf(e: WalkEntry, hash: string | null): LocalFileState {
   return {
     path: e.path,
     kind: e.kind,

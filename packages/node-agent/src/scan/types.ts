@@ -3,7 +3,7 @@ import type { ChunkerOptions } from "@weft/core";
 import type { IgnoreRules } from "../ignore/index.js";
 
 /** One file or directory of a folder as the agent last saw it on disk. */
-export interface LocalRecord {
+export interface LocalFileState {
   /** Folder-relative, `/`-separated, NFC-normalised. */
   path: string;
   kind: "file" | "dir";
@@ -37,7 +37,7 @@ export interface ScanOptions {
   /** The folder's ignore rules; ignored paths are neither descended into nor reported. */
   ignore: IgnoreRules;
   /** What the last scan (or a sync) recorded, keyed by path. Not modified. */
-  previous: ReadonlyMap<string, LocalRecord>;
+  previous: ReadonlyMap<string, LocalFileState>;
   /** A file modified less than this many ms before `now()` is left for later (default 1000). */
   stableMs?: number;
   /**
@@ -60,9 +60,9 @@ export interface ScanOptions {
 /** A rename: the same file or directory, found at a new path. */
 export interface ScanMove {
   /** The record at the old path, as it was in `previous`. */
-  from: LocalRecord;
+  from: LocalFileState;
   /** The record at the new path. */
-  to: LocalRecord;
+  to: LocalFileState;
 }
 
 /** An entry the scan could not take, and why (never fatal to the scan). */
@@ -74,9 +74,9 @@ export interface ScanError {
 /** What changed in a folder since the previous scan. Every list is sorted by path. */
 export interface ScanResult {
   /** Paths not in `previous` (directories too), not explained by a move. */
-  added: LocalRecord[];
+  added: LocalFileState[];
   /** Paths in `previous` whose content hash or mode changed. */
-  modified: LocalRecord[];
+  modified: LocalFileState[];
   /**
    * Records of `previous` whose path is gone (or holds the other kind now: a file replaced by a
    * directory is a removed file and an added directory). Not listed here, and kept in
@@ -85,7 +85,7 @@ export interface ScanResult {
    * ignored; the agent stops tracking them without deleting them anywhere, and they come back
    * as `added` if un-ignored.
    */
-  removed: LocalRecord[];
+  removed: LocalFileState[];
   /** Renames and moves, sorted by `to.path`. A moved directory's files are listed too. */
   moved: ScanMove[];
   /** Files skipped this time: modified too recently, or changed while being hashed. */
@@ -102,5 +102,5 @@ export interface ScanResult {
    * does everything under a directory that could not be listed (the directory's own record
    * is still updated from its lstat, so a `chmod 000` on it shows as a mode change).
    */
-  current: Map<string, LocalRecord>;
+  current: Map<string, LocalFileState>;
 }

@@ -17,7 +17,7 @@ import {
   type RelayInvite,
   parseInvite as parseInviteText,
 } from "@weft/core";
-import { type Session, agentError, relayCall } from "../account/index.js";
+import { type AccountLogin, agentError, relayCall } from "../account/index.js";
 import {
   AgentError,
   type FolderRecord,
@@ -96,7 +96,7 @@ export async function loadKeyring(
   home: Home,
   identity: DeviceIdentity,
   folderId: FolderId,
-  session?: Session,
+  session?: AccountLogin,
   onRefused?: (refused: RefusedKey) => void,
 ): Promise<FolderKeyring> {
   const keyring = new FolderKeyring(folderId);
@@ -174,7 +174,7 @@ async function unmake(path: string, made: string): Promise<void> {
  */
 export async function createFolder(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   path: string,
 ): Promise<FolderRecord> {
@@ -204,7 +204,7 @@ export async function createFolder(
  */
 export async function createInvite(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
   role: "editor" | "viewer",
@@ -239,7 +239,7 @@ export function parseInvite(text: string): Invite {
 /** Redeems an invite for this device's account and starts syncing `path` into the folder. */
 export async function joinFolder(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   invite: Invite,
   path: string,

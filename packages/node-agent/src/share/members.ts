@@ -6,14 +6,14 @@
  */
 import type { DeviceId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
 import type { AccountDevice, FolderMembers, FolderRole, RotationResult } from "@weft/core";
-import { type Session, agentError, relayCall } from "../account/index.js";
+import { type AccountLogin, agentError, relayCall } from "../account/index.js";
 import { AgentError, type Home } from "../home/index.js";
 import { loadKeyring, storeKeyring } from "./index.js";
 
 /** The folder's keyring for a rotation: this device's own when it syncs it, else the relay's. */
 async function keyringFor(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
 ): Promise<FolderKeyring> {
@@ -30,7 +30,7 @@ async function keep(home: Home, identity: DeviceIdentity, keyring: FolderKeyring
 
 /** The folder's members, roles and key-holding devices. */
 export function folderMembers(
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
 ): Promise<FolderMembers> {
@@ -39,7 +39,7 @@ export function folderMembers(
 
 /** Gives `user` another role in the folder (owners only; the last owner cannot step down). */
 export async function setMemberRole(
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
   user: string,
@@ -56,7 +56,7 @@ export async function setMemberRole(
  */
 export async function removeMember(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
   user: string,
@@ -95,7 +95,7 @@ export async function removeMember(
 /** Finishes a key rotation the folder owes, when this account owns it; adopts a newer key otherwise. */
 export async function completeRotation(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
 ): Promise<RotationResult> {
@@ -106,13 +106,16 @@ export async function completeRotation(
 }
 
 /** This account's devices on the session's relay. */
-export function listDevices(session: Session, identity: DeviceIdentity): Promise<AccountDevice[]> {
+export function listDevices(
+  session: AccountLogin,
+  identity: DeviceIdentity,
+): Promise<AccountDevice[]> {
   return relayCall(() => session.account(identity).devices());
 }
 
 /** Names this device for people (shown in device lists and member lists). */
 export async function nameDevice(
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   name: string | null,
 ): Promise<void> {
@@ -139,7 +142,7 @@ export interface RemovedDeviceFolder {
  */
 export async function removeDevice(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   deviceId: DeviceId,
 ): Promise<RemovedDeviceFolder[]> {

@@ -1,51 +1,33 @@
 /**
- * One synced folder: a Replica kept in step with a directory. Local changes (found by the
- * scanner) become replica operations; the replica's tree is written back to disk through the
- * materializer, which never replaces a file that changed since this device last saw it.
+ * One synced folder: a Replica kept in step with a directory. FolderSync orchestrates: it opens
+ * the stores, runs scans (recorded by record-scan.ts) and applies (planned and carried out by
+ * materialize/, which never replaces a file that changed since this device last saw it) one at
+ * a time, and emits what happens as events (activity/) for whoever shows it.
  */
-import { chmod, mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
-import {
-  HttpBlobStore,
-  type ListEntry,
-  Replica,
-  conflictCopyName,
-  createWebSocketTransport,
-  forEachLimited,
-} from "@weft/core";
-import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
-import { WebSocket } from "ws";
-import type { Session } from "../account/index.js";
+import type { Replica } from "@weft/core";
+import type { DeviceIdentity } from "@weft/crypto";
+import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
-import { IgnoreRules } from "../ignore/index.js";
 import {
-  type Expected,
-  cleanTempFiles,
-  placeFile,
-  removeDirIfEmpty,
-  removeFile,
-  statExpected,
-} from "../materialize/index.js";
-import { findClashes, safeJoin, windowsProblem } from "../names/index.js";
-import { type LocalRecord, hashFile, scanFolder } from "../scan/index.js";
-import { loadKeyring, storeKeyring } from "../share/index.js";
+  ActivityLog,
+  FolderEvents,
+  type SyncNotice,
+  emitConflicts,
+  followNotices,
+} from "../activity/index.js";
+import { IgnoreRules } from "../ignore/index.js";
+import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
+import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
-import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import type { DiskState } from "../state/index.js";
+import { type Clock, sleep, systemClock } from "./clock.js";
+import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
-import { LocalRecords } from "./records.js";
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
-import { ActivityLog } from "./activity.js"; // dashboard: activity hook
 
-/** Something the folder wants a person (or the status page) to know. */
-export interface SyncNotice {
-  time: number;
-  /** "error": something did not sync; "warning": something is deliberately left alone. */
-  level: "error" | "warning";
-  path?: string;
-  message: string;
-}
+export type { SyncNotice } from "../activity/index.js";
+export { type ConnectionOptions, RECONNECT_MAX_MS } from "./open-stores.js";
 
 /** Counts of one pass, so callers know whether anything happened. */
 export interface PassCounts {
@@ -53,27 +35,13 @@ export interface PassCounts {
   unstable: number;
 }
 
-/** A folder's state as `weft status` shows it. */
-/**
- * How long a daemon waits at most between connection attempts. Short, because a person who
- * restarts their relay expects every device back within a moment; a refused attempt costs the
- * relay next to nothing, and the jitter spreads devices out.
- */
-export const RECONNECT_MAX_MS = 2000;
-
-/** How the agent keeps its connection to the relay (the `weft sync` flags). */
-export interface ConnectionOptions {
-  /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
-  reconnectMaxMs?: number;
-  /**
-   * Ping a silent relay after this long, give it up after twice this (an account request
-   * too), and a chunk request after eight times this (default: core's, 15 s).
-   */
-  keepaliveMs?: number;
-  /** How long a change waits out a full WEFT_HOME (default: the replica's life; `--once`: 0). */
-  diskFullWaitMs?: number;
+/** How a folder is opened: its connection, and the clock its timestamps and waits use. */
+export interface FolderSyncOptions extends ConnectionOptions {
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
+/** A folder's state as `weft status` shows it. */
 export interface FolderStatus {
   folderId: string;
   path: string;
@@ -100,13 +68,17 @@ export interface FolderStatus {
   removed: Removal | null;
 }
 
-const MAX_NOTICES = 20;
-/** Files written to disk at once by an apply. */
-const PLACE_CONCURRENCY = 16;
-
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
 export class FolderSync {
-  readonly errors: SyncNotice[] = [];
+  /**
+   * What happens in the folder (sent, received, deleted, conflicts, problems): the dashboard,
+   * the log and the lists below subscribe.
+   */
+  readonly events: FolderEvents;
+  /** The recent problems, oldest first (at most 20): what `weft status` shows. */
+  readonly errors: SyncNotice[];
+  /** Recent events, for the dashboard and the log (repeats counted). */
+  readonly activity: ActivityLog;
   private clashes: string[][] = [];
   private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
@@ -115,8 +87,6 @@ export class FolderSync {
   private warnedSymlinks = new Set<string>();
   readonly meter = new TransferMeter();
   private counts: { files: number; conflicts: number } | undefined;
-  /** Recent events for the dashboard (activity hook). */
-  readonly activity = new ActivityLog();
   /** Set once the relay refused this device the folder for good: nothing syncs any more. */
   removed: Removal | undefined;
   private checkingRemoval: Promise<boolean> | undefined;
@@ -125,96 +95,45 @@ export class FolderSync {
   private constructor(
     readonly folder: FolderRecord,
     readonly replica: Replica,
-    private readonly records: LocalRecords,
+    private readonly disk: DiskState,
     private ignore: IgnoreRules,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
-  ) {}
+    /** Where the folder's timestamps and waits come from. */
+    readonly clock: Clock,
+  ) {
+    const now = () => clock.now();
+    this.events = new FolderEvents(now);
+    this.errors = followNotices(this.events);
+    this.activity = new ActivityLog(100, now);
+    this.activity.follow(this.events);
+    this.ownWrites = new OwnWrites(clock);
+  }
 
-  /** Opens the folder's replica and records; connects through `session` when given. */
+  /** Opens the folder's replica and disk state; connects through `session` when given. */
   static async open(
     home: Home,
     folder: FolderRecord,
     identity: DeviceIdentity,
-    session?: Session,
-    connection: ConnectionOptions = {},
+    session?: AccountLogin,
+    connection: FolderSyncOptions = {},
   ): Promise<FolderSync> {
-    const dir = home.folderDir(folder.folderId);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // A folder this device was removed from opens as it was left, and never connects again.
-    let removed = folder.removed;
-    const refused: string[] = [];
-    let keyring: FolderKeyring;
-    try {
-      keyring = await loadKeyring(
-        home,
-        identity,
-        folder.folderId,
-        removed ? undefined : session,
-        (r) => refused.push(`a key for epoch ${r.epoch} was not adopted: ${r.reason}`),
-      );
-    } catch (error) {
-      if (!session || !isForbidden(error)) throw error;
-      removed = await confirmRemoved(home, session, identity, folder.folderId);
-      if (!removed) throw error;
-      keyring = await loadKeyring(home, identity, folder.folderId);
-    }
-    const live = removed ? undefined : session;
-    session = live;
-    const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
-    const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
-    const records = await LocalRecords.open(join(dir, "local.sqlite"));
-    const token = session ? () => session.token() : undefined;
-    const replica = await Replica.open({
-      identity,
-      folderId: folder.folderId,
-      keyring,
-      state,
-      blobs,
-      // Node's zlib: several times faster than the portable JavaScript deflate.
-      compress: (data) => deflateRawSync(data, { level: 1 }),
-      // A receiver inflates every compressed chunk twice (on download, and when writing the
-      // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
-      decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
-      ...(connection.diskFullWaitMs !== undefined
-        ? { diskFullWaitMs: connection.diskFullWaitMs }
-        : {}),
-      ...(session && token
-        ? {
-            connect: () =>
-              createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
-                WebSocket,
-                token,
-              }),
-            token,
-            reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
-            ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
-            // A new key epoch (the relay ends every session when one starts): adopt this
-            // device's key, or, as an owner's device, make the one a removal left owed.
-            refreshKeys: async () => {
-              await session.account(identity).completeRotation(keyring);
-              await storeKeyring(home, identity, keyring);
-            },
-            remoteBlobs: new HttpBlobStore({
-              baseUrl: session.relay,
-              folderId: folder.folderId,
-              token,
-              // One knob for "how long is silence": a chunk request may take eight keepalive
-              // periods (120 s by default) before it counts as stalled.
-              ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
-            }),
-          }
-        : {}),
-    });
+    const clock = connection.clock ?? systemClock;
+    const now = () => clock.now();
+    const stores = await openStores(home, folder, identity, session, connection, now);
+    const { replica, disk, removed, refused, live } = stores;
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
-    const sync = new FolderSync(folder, replica, records, ignore, identity, async () => {
-      await replica.close();
-      await records.close();
-      await blobs.close();
-      await state.close();
-    });
+    const sync = new FolderSync(
+      folder,
+      replica,
+      disk,
+      ignore,
+      identity,
+      () => stores.close(),
+      clock,
+    );
     replica.on("error", ({ error, context }) => {
       sync.notice(`${context}: ${error.message}`);
       // Refused by the relay: perhaps this device lost the folder; then stop asking it.
@@ -222,10 +141,10 @@ export class FolderSync {
     });
     for (const message of refused) sync.notice(message, undefined, "warning");
     if (removed) sync.markRemoved(removed);
-    else if (session)
-      sync.removalCheck = () => confirmRemoved(home, session, identity, folder.folderId);
+    else if (live)
+      sync.removalCheck = () => confirmRemoved(home, live, identity, folder.folderId, now);
     replica.on("progress", (p) => sync.meter.record(p));
-    sync.activity.follow(replica); // activity hook
+    emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.
     replica.on("change", () => (sync.counts = undefined));
     return sync;
@@ -275,10 +194,9 @@ export class FolderSync {
     return next;
   }
 
+  /** Tells the person about something that did not sync ("error") or is left alone on purpose ("warning"). */
   notice(message: string, path?: string, level: SyncNotice["level"] = "error"): void {
-    this.errors.push({ time: Date.now(), level, message, ...(path !== undefined ? { path } : {}) });
-    if (this.errors.length > MAX_NOTICES) this.errors.splice(0, this.errors.length - MAX_NOTICES);
-    this.activity.record(level, path, message); // activity hook
+    this.events.emit({ kind: level, detail: message, ...(path !== undefined ? { path } : {}) });
   }
 
   /** Finds local changes and records them in the replica. */
@@ -288,26 +206,25 @@ export class FolderSync {
       try {
         const ignore = await IgnoreRules.load(this.folder.path);
         this.ignore = ignore;
-        const scannedAt = Date.now();
+        const scannedAt = this.clock.now();
         const result = await scanFolder({
           root: this.folder.path,
           ignore,
-          previous: this.records.map,
+          previous: this.disk.map,
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
         });
         const { changes, changedWhileRead } = await recordScan(
           {
             replica: this.replica,
             root: this.folder.path,
-            records: this.records,
-            activity: this.activity,
+            disk: this.disk,
+            events: this.events,
             scannedAt,
             warnedSymlinks: this.warnedSymlinks,
-            notice: (message, path, level) => this.notice(message, path, level),
           },
           result,
         );
-        await this.records.flush();
+        await this.disk.flush();
         return { changes, unstable: result.unstable.length + changedWhileRead };
       } finally {
         this.state = "idle";
@@ -316,24 +233,11 @@ export class FolderSync {
   }
 
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
-  readonly ownWrites = new OwnWrites();
+  readonly ownWrites: OwnWrites;
 
-  /** What this device last recorded of `path` on disk, if anything. */
-  knownFile(path: string): LocalRecord | undefined {
-    return this.records.get(path);
-  }
-
-  /**
-   * What the file at `rec.path` must still be for this device to replace or remove it: as
-   * recorded, or, for a racy record (no trusted mtime), as it is now if it still hashes the same.
-   */
-  private async expectedOf(rec: LocalRecord): Promise<Expected> {
-    const recorded = { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino };
-    if (rec.kind !== "file" || rec.mtimeMs !== -1) return recorded;
-    const now = await hashFile(safeJoin(this.folder.path, rec.path)).catch(() => undefined);
-    return now?.hash === rec.hash
-      ? { size: now.size, mtimeMs: now.mtimeMs, ino: now.ino }
-      : recorded;
+  /** What this device last saw of `path` on disk (its disk state), if anything. */
+  knownFile(path: string): LocalFileState | undefined {
+    return this.disk.get(path);
   }
 
   /** Writes the replica's tree to disk where it differs from what this device last saw. */
@@ -342,7 +246,7 @@ export class FolderSync {
       this.state = "syncing";
       try {
         const changes = await this.materialize();
-        await this.records.flush();
+        await this.disk.flush();
         return { changes, unstable: 0 };
       } finally {
         this.state = "idle";
@@ -351,158 +255,25 @@ export class FolderSync {
   }
 
   private async materialize(): Promise<number> {
-    const root = this.folder.path;
-    const entries = this.replica
+    const replica = this.replica;
+    const tree = replica
       .list()
-      .filter((e) => !this.ignore.ignores(e.path, e.kind === "dir"));
-    // Names that would be one file on a case-insensitive disk: the one already here (or the
-    // first) is written, the others are left out and reported, never written over it.
-    this.clashes = findClashes(entries.map((e) => e.path));
-    const skip = new Set<string>();
-    for (const group of this.clashes) {
-      const keep = group.find((p) => this.records.get(p)) ?? group[0];
-      for (const p of group) if (p !== keep) skip.add(p);
-    }
-    this.unportable = entries.flatMap((e) => {
-      const name = e.path.slice(e.path.lastIndexOf("/") + 1);
-      const problem = windowsProblem(name);
-      return problem ? [{ path: e.path, problem }] : [];
-    });
-    const inTree = new Set(entries.map((e) => e.path));
-    const wanted = new Map(entries.filter((e) => !skip.has(e.path)).map((e) => [e.path, e]));
-    let changes = 0;
-
-    // Gone from the tree: remove what is still as this device left it (it is in history).
-    const stale = [...this.records.map.values()]
-      .filter((rec) => !inTree.has(rec.path))
-      .sort((a, b) => (a.path < b.path ? 1 : -1));
-    for (const rec of stale) {
-      try {
-        if (rec.kind === "file") {
-          this.ownWrites.wrote(rec.path);
-          const { removed } = await removeFile(root, rec.path, (await this.expectedOf(rec))!);
-          if (removed) changes++;
-          if (removed) this.activity.record("deleted", rec.path, "by another device"); // activity hook
-        } else if (
-          await removeDirIfEmpty(root, rec.path, (name) => this.ignore.ignores(name, false))
-        )
-          changes++;
-      } catch (error) {
-        this.notice(`could not remove: ${(error as Error).message}`, rec.path);
-      }
-      // Either removed, or changed here since: then the next scan records it as new (edit wins).
-      this.records.delete(rec.path);
-    }
-
-    // Directories first, parents before children (the list is sorted); then files, several at
-    // once: each waits on its own reads, writes and fsync.
-    const place = async (entry: ListEntry): Promise<void> => {
-      try {
-        if (await this.place(entry)) changes++;
-      } catch (error) {
-        this.notice((error as Error).message, entry.path);
-      }
-    };
-    const all = [...wanted.values()];
-    for (const entry of all) if (entry.kind === "dir") await place(entry);
-    await forEachLimited(
-      all.filter((e) => e.kind !== "dir"),
-      PLACE_CONCURRENCY,
-      { onFailure: "finish" }, // each file is placed on its own: one failure stops no other
-      place,
+      .map((e) => (e.kind === "file" ? { ...e, version: replica.index.stat(e.path)?.version } : e));
+    const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
+    const plan = planMaterialize(tree, this.disk.map, ignores);
+    this.clashes = plan.clashes;
+    this.unportable = plan.unportable;
+    return applyPlan(
+      {
+        root: this.folder.path,
+        disk: this.disk,
+        read: (path) => replica.createReadStream(path),
+        ignores,
+        writing: (path) => this.ownWrites.wrote(path),
+        events: this.events,
+      },
+      plan,
     );
-    return changes;
-  }
-
-  /** Puts one entry on disk; true when something was written. */
-  private async place(entry: ListEntry): Promise<boolean> {
-    const root = this.folder.path;
-    const rec = this.records.get(entry.path);
-    if (entry.kind === "symlink") return false;
-    if (entry.kind === "dir") {
-      if (rec?.kind === "dir") return false;
-      const abs = safeJoin(root, entry.path);
-      this.ownWrites.wrote(entry.path);
-      await mkdir(abs, { recursive: true });
-      const s = await statExpected(abs);
-      this.records.set({
-        path: entry.path,
-        kind: "dir",
-        size: 0,
-        mtimeMs: s?.mtimeMs ?? 0,
-        ino: s?.ino ?? 0,
-        mode: 0o755,
-        hash: null,
-      });
-      return true;
-    }
-    const version = this.replica.index.stat(entry.path)?.version;
-    if (!version) return false;
-    const mode = version.mode & 0o777;
-    if (rec?.kind === "file" && rec.hash === entry.contentHash) {
-      if (rec.mode === mode) return false;
-      this.ownWrites.wrote(entry.path);
-      await chmod(safeJoin(root, entry.path), mode);
-      this.records.set({ ...rec, mode });
-      return true;
-    }
-    let expected: Expected = rec ? await this.expectedOf(rec) : null;
-    if (!rec) {
-      // A file this device never recorded: if it already holds the same bytes, adopt it.
-      const abs = safeJoin(root, entry.path);
-      const there = await statExpected(abs);
-      if (there) {
-        const local = await hashFile(abs).catch(() => undefined);
-        if (local?.hash === entry.contentHash) {
-          this.records.set({
-            path: entry.path,
-            kind: "file",
-            size: local.size,
-            mtimeMs: local.mtimeMs,
-            ino: local.ino,
-            mode,
-            hash: local.hash,
-          });
-          return false;
-        }
-        expected = null;
-      }
-    }
-    this.ownWrites.wrote(entry.path);
-    const result = await placeFile(root, entry.path, this.replica.createReadStream(entry.path), {
-      mode,
-      mtimeMs: version.mtime,
-      expected,
-      size: entry.size,
-    });
-    if (result.placed) {
-      this.activity.record("received", entry.path); // activity hook
-      const s = result.stat;
-      this.records.set({
-        path: entry.path,
-        kind: "file",
-        size: s.size,
-        mtimeMs: s.mtimeMs,
-        ino: s.ino,
-        mode,
-        hash: entry.contentHash,
-      });
-      return true;
-    }
-    // The local file changed since this device last saw it: keep it, and put the other
-    // device's version beside it as a conflict copy, which the next scan syncs.
-    const slash = entry.path.lastIndexOf("/") + 1;
-    const copy = entry.path.slice(0, slash) + conflictCopyName(entry.path.slice(slash), version);
-    this.ownWrites.wrote(copy);
-    const placed = await placeFile(root, copy, this.replica.createReadStream(entry.path), {
-      mode,
-      mtimeMs: version.mtime,
-      expected: null,
-      size: entry.size,
-    });
-    if (placed.placed)
-      this.notice(`changed here and on another device; theirs is in ${copy}`, entry.path);
-    return placed.placed;
   }
 
   /**
@@ -523,10 +294,10 @@ export class FolderSync {
       const applied = await this.apply();
       if (scanned.changes === 0 && applied.changes === 0 && this.replica.idle) {
         if (scanned.unstable === 0) {
-          this.lastSync = Date.now();
+          this.lastSync = this.clock.now();
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, stableMs));
+        await sleep(this.clock, stableMs);
       }
     }
   }

@@ -6,8 +6,9 @@
 import { lstat } from "node:fs/promises";
 import { isTempName } from "../materialize/index.js";
 import { safeJoin } from "../names/index.js";
+import { type Clock, systemClock } from "./clock.js";
 
-/** What this agent last knew of a path on disk (its local record), to tell its writes from others'. */
+/** What this agent last knew of a path on disk (its disk state), to tell its writes from others'. */
 export interface KnownFile {
   kind: string;
   size: number;
@@ -34,9 +35,11 @@ export class OwnWrites {
   /** Paths written and not yet looked at again after {@link WATCH_BLIND_MS}. */
   private readonly unchecked = new Map<string, number>();
 
+  constructor(private readonly clock: Clock = systemClock) {}
+
   /** Notes that the agent is about to write `path` (and so touch the directories above it). */
   wrote(path: string): void {
-    const now = Date.now();
+    const now = this.clock.now();
     if (this.at.size > SWEEP_AT)
       for (const [p, t] of this.at) if (now - t >= OWN_WRITE_MS) this.at.delete(p);
     for (let p = path; p !== ""; p = p.slice(0, Math.max(0, p.lastIndexOf("/"))))
@@ -51,14 +54,14 @@ export class OwnWrites {
 
   /**
    * Whether a path the agent wrote at least {@link WATCH_BLIND_MS} ago is no longer what it
-   * wrote (`known`: the local record), which the watcher may have missed: the caller scans
+   * wrote (`known`: the disk state), which the watcher may have missed: the caller scans
    * then. The paths looked at are not looked at again; younger ones wait for the next call.
    */
   async changedSinceWritten(
     root: string,
     known: (path: string) => KnownFile | undefined,
   ): Promise<boolean> {
-    const now = Date.now();
+    const now = this.clock.now();
     const due: string[] = [];
     for (const [path, t] of this.unchecked)
       if (now - t >= WATCH_BLIND_MS) {
@@ -85,7 +88,7 @@ export class OwnWrites {
   /**
    * Whether watcher events for `paths` may hold a change that is not the agent's own: true
    * unless every path is a temp file, or was written by the agent a moment ago and is still
-   * exactly what it wrote (`known(path)`: the local record; same size, mtime and inode; or
+   * exactly what it wrote (`known(path)`: the disk state; same size, mtime and inode; or
    * removed by the agent, so no record). A person who edits a file just after it arrived is
    * seen at once, not at the next rescan.
    */
@@ -106,6 +109,6 @@ export class OwnWrites {
   has(path: string): boolean {
     if (isTempName(path.slice(path.lastIndexOf("/") + 1))) return true;
     const t = this.at.get(path);
-    return t !== undefined && Date.now() - t < OWN_WRITE_MS;
+    return t !== undefined && this.clock.now() - t < OWN_WRITE_MS;
   }
 }

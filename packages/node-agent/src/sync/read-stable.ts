@@ -1,6 +1,6 @@
 /** Reading a local file for upload exactly as the scanner saw it, or not at all. */
 import { open } from "node:fs/promises";
-import { FileChangedError, type LocalRecord } from "../scan/index.js";
+import { FileChangedError, type LocalFileState } from "../scan/index.js";
 
 /** Largest block read at once. */
 const BLOCK_BYTES = 1 << 20;
@@ -11,7 +11,7 @@ const BLOCK_BYTES = 1 << 20;
  * (the replica's write fails with a FileChangedError before it commits, and the next scan
  * retries).
  */
-export async function* readStable(abs: string, seen: LocalRecord): AsyncIterable<Uint8Array> {
+export async function* readStable(abs: string, seen: LocalFileState): AsyncIterable<Uint8Array> {
   const handle = await open(abs, "r");
   try {
     const same = async () => {

@@ -1,14 +1,14 @@
 /**
  * Recording a scan: what changed on disk since the last pass becomes replica operations (moves,
- * removals, directories, file contents), and the local records follow. A conflict copy removed,
+ * removals, directories, file contents), and the disk state follows. A conflict copy removed,
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
 import { type Replica, forEachLimited } from "@weft/core";
+import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
-import { FileChangedError, type LocalRecord, type ScanResult } from "../scan/index.js";
-import type { ActivityLog } from "./activity.js";
+import { FileChangedError, type LocalFileState, type ScanResult } from "../scan/index.js";
 import { readStable } from "./read-stable.js";
-import type { LocalRecords } from "./records.js";
+import type { DiskState } from "../state/index.js";
 
 /** Local files read, chunked and sealed at once by a scan. */
 const RECORD_CONCURRENCY = 32;
@@ -20,14 +20,14 @@ export interface RecordContext {
   readonly replica: Replica;
   /** The folder on disk. */
   readonly root: string;
-  readonly records: LocalRecords;
-  readonly activity: ActivityLog;
+  /** What this device last saw on disk: updated as the scan is recorded. */
+  readonly disk: DiskState;
+  /** Where what was recorded, and any problem, is told. */
+  readonly events: FolderEvents;
   /** When the scan started (ms since the epoch): see {@link recordFile}. */
   readonly scannedAt: number;
   /** Symlinks reported already: each is reported once per run, not on every scan. */
   readonly warnedSymlinks: Set<string>;
-  /** Tells the person about something that did not sync, or was left alone on purpose. */
-  notice(message: string, path?: string, level?: "error" | "warning"): void;
 }
 
 /** How many replica operations a scan made, and how many files changed while being read. */
@@ -37,7 +37,7 @@ export interface Recorded {
   changedWhileRead: number;
 }
 
-/** Records what `result` found in the replica and the local records. */
+/** Records what `result` found in the replica and the disk state. */
 export async function recordScan(ctx: RecordContext, result: ScanResult): Promise<Recorded> {
   const r = ctx.replica;
   let changes = 0;
@@ -45,9 +45,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   for (const path of result.symlinks)
     if (!ctx.warnedSymlinks.has(path)) {
       ctx.warnedSymlinks.add(path);
-      ctx.notice("symbolic links are not synced (skipped)", path, "warning");
+      ctx.events.emit({ kind: "warning", path, detail: "symbolic links are not synced (skipped)" });
     }
-  for (const e of result.errors) ctx.notice(e.message, e.path);
+  for (const e of result.errors)
+    ctx.events.emit({ kind: "error", path: e.path, detail: e.message });
 
   // A directory moved in the replica carries everything under it, including files deleted
   // here in the same pass: those deletions then apply at the new place.
@@ -62,7 +63,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
     const already = r.stat(to.path);
     if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
       // Moved along with its directory, or the same content is there already.
-      ctx.records.delete(from.path);
+      ctx.disk.delete(from.path);
       recordFile(ctx, to);
       continue;
     }
@@ -71,10 +72,14 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       if (copy) {
         // A conflict copy renamed: the person keeps that version, as a file of its own.
         await r.resolveConflict(copy.of, { keepCopy: copy.version, path: to.path });
-        ctx.activity.record("resolved", copy.of, `kept the conflict copy as ${to.path}`);
+        ctx.events.emit({
+          kind: "resolved",
+          path: copy.of,
+          detail: `kept the conflict copy as ${to.path}`,
+        });
       } else await r.move(from.path, to.path);
       if (there.kind === "dir") dirMoves.push([`${from.path}/`, `${to.path}/`]);
-      ctx.records.delete(from.path);
+      ctx.disk.delete(from.path);
       recordFile(ctx, to);
       changes++;
     } else {
@@ -86,7 +91,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
   // Children before their directories.
   const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
   for (const gone of removed) {
-    ctx.records.delete(gone.path);
+    ctx.disk.delete(gone.path);
     const path = moved(gone.path);
     const e = r.stat(path);
     if (!e) continue;
@@ -100,10 +105,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       // A conflict copy deleted: the person keeps the file as it is; the copy's version stays
       // in the file's history, restorable.
       await r.resolveConflict(copy.of, { dropCopy: copy.version });
-      ctx.activity.record("resolved", copy.of, "deleted the conflict copy");
+      ctx.events.emit({ kind: "resolved", path: copy.of, detail: "deleted the conflict copy" });
     } else {
       await r.remove(path);
-      ctx.activity.record("deleted", path, "here");
+      ctx.events.emit({ kind: "deleted", path, detail: "here" });
     }
     changes++;
   }
@@ -118,7 +123,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       }
       recordFile(ctx, local);
     } catch (error) {
-      ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+      problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
     }
   }
   // Files are recorded several at a time: the replica and the chunk store then commit them
@@ -144,13 +149,17 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
           // a file of its own under its name (as in Syncthing or Dropbox, where a conflict copy
           // is an ordinary file); the edit below is then an ordinary write of it.
           await r.resolveConflict(copy.of, { keepCopy: copy.version });
-          ctx.activity.record("resolved", copy.of, `kept the conflict copy ${local.path}`);
+          ctx.events.emit({
+            kind: "resolved",
+            path: copy.of,
+            detail: `kept the conflict copy ${local.path}`,
+          });
         }
         await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
           mode: local.mode,
           mtime: local.mtimeMs,
         });
-        ctx.activity.record("sent", local.path);
+        ctx.events.emit({ kind: "sent", path: local.path });
         recordFile(ctx, local);
         changes++;
       } catch (error) {
@@ -161,7 +170,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
           changedWhileRead++; // still being written: the next scan retries
           return;
         }
-        ctx.notice(`could not record the local change: ${(error as Error).message}`, local.path);
+        problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
       }
     },
   );
@@ -173,9 +182,14 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
  * with no trusted mtime: another write in the same clock tick, of the same size, would look
  * unchanged next time (git's "racily clean" problem), so the next scan hashes it again.
  */
-function recordFile(ctx: RecordContext, local: LocalRecord): void {
+function recordFile(ctx: RecordContext, local: LocalFileState): void {
   const racy = local.kind === "file" && Math.abs(ctx.scannedAt - local.mtimeMs) < RACY_MS;
-  ctx.records.set(racy ? { ...local, mtimeMs: -1 } : local);
+  ctx.disk.set(racy ? { ...local, mtimeMs: -1 } : local);
+}
+
+/** Tells the person that `path` did not sync. */
+function problem(ctx: RecordContext, path: string, detail: string): void {
+  ctx.events.emit({ kind: "error", path, detail });
 }
 
 /** The permission bits the replica has for `path`. */

@@ -1,6 +1,6 @@
 /** Telling "you were removed" apart from other refusals: the relay is asked once, and the answer kept in folders.json. */
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
-import type { Session } from "../account/index.js";
+import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
 
 /** Why and when this device lost a folder. */
@@ -18,9 +18,10 @@ export function isForbidden(error: unknown): boolean {
  */
 export async function confirmRemoved(
   home: Home,
-  session: Session,
+  session: AccountLogin,
   identity: DeviceIdentity,
   folderId: FolderId,
+  now: () => number = Date.now,
 ): Promise<Removal | undefined> {
   try {
     await session.account(identity).folder(folderId);
@@ -30,7 +31,7 @@ export async function confirmRemoved(
     const reason = /device was removed/.test((error as Error).message)
       ? "this device was removed from its account"
       : "you were removed from this folder";
-    const at = Date.now();
+    const at = now();
     return (await home.markRemoved(folderId, reason, at))?.removed ?? { at, reason };
   }
 }

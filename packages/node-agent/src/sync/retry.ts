@@ -1,4 +1,5 @@
 /** Running a daemon pass again after it failed, with capped backoff, until a pass succeeds. */
+import { type Clock, systemClock } from "./clock.js";
 
 /** First wait after a failed pass. */
 export const PASS_RETRY_MIN_MS = 1000;
@@ -16,18 +17,20 @@ export const PASS_RETRY_MAX_MS = 60_000;
  * that failed runs again after 1 s, 2 s, 4 s … up to a minute, until one succeeds.
  */
 export class PassRetry {
-  private timer: NodeJS.Timeout | undefined;
+  private cancel: (() => void) | undefined;
   private delay: number;
 
   /**
    * @param run - starts the pass again (it reports back through {@link PassRetry.after})
    * @param minMs - first wait ({@link PASS_RETRY_MIN_MS})
    * @param maxMs - cap ({@link PASS_RETRY_MAX_MS})
+   * @param clock - where the waits are timed
    */
   constructor(
     private readonly run: () => void,
     private readonly minMs = PASS_RETRY_MIN_MS,
     private readonly maxMs = PASS_RETRY_MAX_MS,
+    private readonly clock: Clock = systemClock,
   ) {
     this.delay = minMs;
   }
@@ -44,21 +47,21 @@ export class PassRetry {
       this.delay = this.minMs;
       return;
     }
-    if (this.timer) return;
+    if (this.cancel) return;
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, this.maxMs);
-    this.nextAt = Date.now() + delay;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    this.nextAt = this.clock.now() + delay;
+    this.cancel = this.clock.after(delay, () => {
+      this.cancel = undefined;
       this.nextAt = undefined;
       this.run();
-    }, delay);
+    });
   }
 
   /** Cancels a scheduled retry (the daemon stops). */
   stop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancel?.();
+    this.cancel = undefined;
     this.nextAt = undefined;
   }
 }

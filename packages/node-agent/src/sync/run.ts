@@ -2,10 +2,10 @@
 import { link, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeviceIdentity } from "@weft/crypto";
-import { Session } from "../account/index.js";
+import { AccountLogin } from "../account/index.js";
 import { AgentError, type FolderRecord, type Home, processAlive } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
-import { type ConnectionOptions, FolderSync } from "./folder-sync.js";
+import { FolderSync, type FolderSyncOptions } from "./folder-sync.js";
 import { WATCH_BLIND_MS } from "./own-writes.js";
 import { PassRetry } from "./retry.js";
 import { type AgentFolderStatus, folderStatus } from "./status.js";
@@ -134,7 +134,7 @@ export async function openFolders(
   identity: DeviceIdentity,
   folders: readonly FolderRecord[],
   online: boolean,
-  connection: ConnectionOptions = {},
+  connection: FolderSyncOptions = {},
 ): Promise<FolderSync[]> {
   const opened: FolderSync[] = [];
   try {
@@ -142,7 +142,7 @@ export async function openFolders(
       // A request that hangs (a stalled network) holds up the start, the key fetch included:
       // it gives up when a silent connection would, and the folder opens with stored keys.
       const timeout = connection.keepaliveMs ? { timeoutMs: 2 * connection.keepaliveMs } : {};
-      const session = online ? await Session.open(home, folder.relay, timeout) : undefined;
+      const session = online ? await AccountLogin.open(home, folder.relay, timeout) : undefined;
       opened.push(await FolderSync.open(home, folder, identity, session, connection));
     }
   } catch (error) {
@@ -197,7 +197,8 @@ export async function runDaemon(
       sync.errors.some((e) => e.level === "error" && e.path !== undefined && e.time >= since);
     let applying = false;
     let again = false;
-    const applyRetry = new PassRetry(() => apply());
+    const clock = sync.clock;
+    const applyRetry = new PassRetry(() => apply(), undefined, undefined, clock);
     const apply = (): void => {
       if (signal.aborted) return;
       if (applying) {
@@ -205,7 +206,7 @@ export async function runDaemon(
         return;
       }
       applying = true;
-      const started = Date.now();
+      const started = clock.now();
       let threw = false;
       sync
         .apply()
@@ -225,10 +226,10 @@ export async function runDaemon(
     };
     // Files this agent just placed are looked at again once the watcher can see them: an
     // edit made in the moment after a placement is not reported by it (see WATCH_BLIND_MS).
-    let recheck: NodeJS.Timeout | undefined;
+    let recheck: (() => void) | undefined;
     const recheckOwnWrites = (): void => {
       if (recheck || signal.aborted || !sync.ownWrites.pendingCheck) return;
-      recheck = setTimeout(() => {
+      recheck = clock.after(WATCH_BLIND_MS, () => {
         recheck = undefined;
         sync.ownWrites
           .changedSinceWritten(sync.folder.path, (path) => sync.knownFile(path))
@@ -237,22 +238,22 @@ export async function runDaemon(
             () => scan(),
           )
           .finally(recheckOwnWrites);
-      }, WATCH_BLIND_MS);
+      });
     };
-    let retry: NodeJS.Timeout | undefined;
-    const scanRetry = new PassRetry(() => scan());
+    let retry: (() => void) | undefined;
+    const scanRetry = new PassRetry(() => scan(), undefined, undefined, clock);
     const scan = (): void => {
       if (signal.aborted) return;
-      const started = Date.now();
+      const started = clock.now();
       sync.scan({ readFreshUpTo: READ_FRESH_UP_TO }).then(
         ({ unstable }) => {
           scanRetry.after(failedSince(started));
           // Files still being written are looked at again once they have had time to settle.
           if (unstable > 0 && !retry)
-            retry = setTimeout(() => {
+            retry = clock.after(STABLE_RETRY_MS, () => {
               retry = undefined;
               scan();
-            }, STABLE_RETRY_MS);
+            });
         },
         (error: unknown) => {
           sync.notice(`scanning: ${(error as Error).message}`);
@@ -289,8 +290,8 @@ export async function runDaemon(
     }, options.rescanMs ?? 60_000);
     stops.push(async () => {
       clearInterval(timer);
-      clearTimeout(retry);
-      clearTimeout(recheck);
+      retry?.();
+      recheck?.();
       applyRetry.stop();
       scanRetry.stop();
       await watcher.close();

@@ -24,7 +24,7 @@ export function folderStatus(sync: FolderSync): AgentFolderStatus {
   const c = connectionOf(sync.replica);
   const own = sync.status();
   if (c.status === "online" && own.state === "idle" && own.pendingOut === 0 && sync.replica.idle)
-    seenInSync.set(sync, Date.now());
+    seenInSync.set(sync, sync.clock.now());
   const seen = seenInSync.get(sync);
   return {
     ...own,

@@ -62,7 +62,11 @@ export async function restoreVersion(
   if (!v) throw new AgentError("NOT_FOUND", `${rel} has no earlier version ${version}`);
   if (deletedId) await s.replica.undelete(deletedId, v.version);
   else await s.replica.restore(rel, v.version);
-  s.activity.record("restored", rel, `version from ${new Date(v.time).toISOString()}`);
+  s.events.emit({
+    kind: "restored",
+    path: rel,
+    detail: `version from ${new Date(v.time).toISOString()}`,
+  });
   await s.apply();
   return v;
 }
@@ -136,6 +140,10 @@ export async function resolveConflict(
       throw new AgentError("NOT_FOUND", `${path} has no version ${choice.keep}`);
   }
   await s.replica.resolveConflict(path, choice);
-  s.activity.record("resolved", path, "keep" in choice ? "kept one version" : "kept both");
+  s.events.emit({
+    kind: "resolved",
+    path,
+    detail: "keep" in choice ? "kept one version" : "kept both",
+  });
   await s.apply();
 }

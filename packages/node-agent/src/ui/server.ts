@@ -86,7 +86,7 @@ export class DashboardServer {
     for (const s of options.syncs) {
       const push = () => ui.pushSoon();
       ui.unsubscribe.push(
-        s.activity.onChange(push),
+        s.events.on(push),
         s.replica.on("change", push),
         s.replica.on("status", push),
         s.replica.on("peer", push),

@@ -4,7 +4,7 @@
  * the dashboard token, so adding a field to an internal type cannot leak it here by accident.
  */
 import { shortDeviceId } from "@weft/crypto";
-import type { ActivityEvent } from "../sync/activity.js";
+import type { ActivityEvent } from "../activity/index.js";
 import type { FolderStatus, FolderSync } from "../sync/folder-sync.js";
 import { type ConflictVersion, conflictsOf } from "../sync/versions.js";
 

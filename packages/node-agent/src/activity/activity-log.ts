@@ -1,5 +1,5 @@
-/** What happened in a folder lately (sent, received, deleted, conflicts, problems): a small ring buffer for the dashboard. */
-import type { Replica } from "@weft/core";
+/** What happened in a folder lately (sent, received, deleted, conflicts, problems): a small ring buffer of its events for the dashboard and the log. */
+import type { FolderEvents } from "./events.js";
 
 /** The kinds of things the activity list shows. */
 export type ActivityKind =
@@ -76,18 +76,9 @@ export class ActivityLog {
     };
   }
 
-  /**
-   * Records a "conflict" event for each file that newly has concurrent versions, as the replica
-   * reports them after remote changes. Returns the function that stops following.
-   */
-  follow(replica: Replica): () => void {
-    let known = new Set(replica.conflicts().map((c) => c.path));
-    return replica.on("conflict", ({ conflicts }) => {
-      const now = new Set(conflicts.map((c) => c.path));
-      for (const path of now)
-        if (!known.has(path)) this.record("conflict", path, "changed here and on another device");
-      known = now;
-    });
+  /** Records every later event of `events`; returns the function that stops following. */
+  follow(events: FolderEvents): () => void {
+    return events.on((e) => this.record(e.kind, e.path, "detail" in e ? e.detail : undefined));
   }
 
   private newest(): ActivityEvent {

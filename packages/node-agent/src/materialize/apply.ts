@@ -1,0 +1,177 @@
+/**
+ * Carrying out a {@link MaterializePlan} on disk: removals, directories, then files several at
+ * once, each through the safe primitives (never over a file that changed since it was
+ * recorded), with the disk state updated to what was written.
+ */
+import { chmod, mkdir } from "node:fs/promises";
+import { forEachLimited } from "@weft/core";
+import type { FolderEvents } from "../activity/index.js";
+import { safeJoin } from "../names/index.js";
+import { type LocalFileState, hashFile } from "../scan/index.js";
+import type { DiskState } from "../state/index.js";
+import { removeDirIfEmpty } from "./dirs.js";
+import { type Expected, statExpected } from "./expected.js";
+import type {
+  ChangeMode,
+  MakeDir,
+  MaterializePlan,
+  RemoveDir,
+  RemoveFile,
+  WriteFile,
+} from "./plan.js";
+import { placeFile } from "./place.js";
+import { removeFile } from "./remove.js";
+
+/** Files written to disk at once by an apply. */
+const PLACE_CONCURRENCY = 16;
+
+/** What applying a plan needs of its folder. */
+export interface ApplyContext {
+  /** The folder on disk. */
+  readonly root: string;
+  /** What this device last saw on disk: updated to what is written. */
+  readonly disk: DiskState;
+  /** The tree's content of a file, verified as it is read. */
+  read(path: string): AsyncIterable<Uint8Array>;
+  /** The folder's ignore rules: a directory holding only ignored names still counts as empty. */
+  ignores(path: string, isDir: boolean): boolean;
+  /** Called just before the agent writes or removes `path`, so its watcher events count as its own. */
+  writing(path: string): void;
+  /** Where what happened to each path is told: received, deleted, or a problem. */
+  readonly events: Pick<FolderEvents, "emit">;
+}
+
+/** Carries out `plan`; resolves with how many paths changed on disk. Failures are reported, not thrown. */
+export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promise<number> {
+  let changes = 0;
+  const problem = (path: string, detail: string): void =>
+    ctx.events.emit({ kind: "error", path, detail });
+  for (const action of plan.stale) {
+    try {
+      if (await removeStale(ctx, action)) changes++;
+    } catch (error) {
+      problem(action.path, `could not remove: ${(error as Error).message}`);
+    }
+    // Either removed, or changed here since: then the next scan records it as new (edit wins).
+    ctx.disk.delete(action.path);
+  }
+  // Directories first, parents before children; then files, several at once: each waits on its
+  // own reads, writes and fsync.
+  const run = async (action: MakeDir | ChangeMode | WriteFile): Promise<void> => {
+    try {
+      if (await place(ctx, action)) changes++;
+    } catch (error) {
+      problem(action.path, (error as Error).message);
+    }
+  };
+  for (const action of plan.dirs) await run(action);
+  // Every file is tried: one that fails is reported and the others are still placed.
+  await forEachLimited(plan.files, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
+  return changes;
+}
+
+async function removeStale(ctx: ApplyContext, action: RemoveFile | RemoveDir): Promise<boolean> {
+  if (action.do === "remove-dir")
+    return removeDirIfEmpty(ctx.root, action.path, (name) => ctx.ignores(name, false));
+  ctx.writing(action.path);
+  const { removed } = await removeFile(
+    ctx.root,
+    action.path,
+    (await expectedOf(ctx.root, action.recorded))!,
+  );
+  if (removed) ctx.events.emit({ kind: "deleted", path: action.path, detail: "by another device" });
+  return removed;
+}
+
+/** Carries out one action; true when something was written. */
+async function place(
+  ctx: ApplyContext,
+  action: MakeDir | ChangeMode | WriteFile,
+): Promise<boolean> {
+  if (action.do === "mkdir") {
+    const abs = safeJoin(ctx.root, action.path);
+    ctx.writing(action.path);
+    await mkdir(abs, { recursive: true });
+    const s = await statExpected(abs);
+    ctx.disk.set({
+      path: action.path,
+      kind: "dir",
+      size: 0,
+      mtimeMs: s?.mtimeMs ?? 0,
+      ino: s?.ino ?? 0,
+      mode: 0o755,
+      hash: null,
+    });
+    return true;
+  }
+  if (action.do === "chmod") {
+    ctx.writing(action.path);
+    await chmod(safeJoin(ctx.root, action.path), action.mode);
+    ctx.disk.set({ ...action.recorded, mode: action.mode });
+    return true;
+  }
+  return writeFile(ctx, action);
+}
+
+async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean> {
+  const { path, mode, recorded } = action;
+  let expected: Expected = recorded ? await expectedOf(ctx.root, recorded) : null;
+  const abs = recorded ? undefined : safeJoin(ctx.root, path);
+  if (abs && (await statExpected(abs))) {
+    // A file this device never recorded: if it already holds the same bytes, adopt it.
+    const local = await hashFile(abs).catch(() => undefined);
+    if (local?.hash === action.contentHash) {
+      ctx.disk.set({
+        path,
+        kind: "file",
+        size: local.size,
+        mtimeMs: local.mtimeMs,
+        ino: local.ino,
+        mode,
+        hash: local.hash,
+      });
+      return false;
+    }
+    expected = null;
+  }
+  const options = { mode, mtimeMs: action.mtimeMs, size: action.size };
+  ctx.writing(path);
+  const result = await placeFile(ctx.root, path, ctx.read(path), { ...options, expected });
+  if (result.placed) {
+    ctx.events.emit({ kind: "received", path });
+    const s = result.stat;
+    ctx.disk.set({
+      path,
+      kind: "file",
+      size: s.size,
+      mtimeMs: s.mtimeMs,
+      ino: s.ino,
+      mode,
+      hash: action.contentHash,
+    });
+    return true;
+  }
+  // The local file changed since this device last saw it: keep it, and put the other
+  // device's version beside it as a conflict copy, which the next scan syncs.
+  const copy = action.conflictCopy;
+  ctx.writing(copy);
+  const placed = await placeFile(ctx.root, copy, ctx.read(path), { ...options, expected: null });
+  if (placed.placed)
+    ctx.events.emit({
+      kind: "error",
+      path,
+      detail: `changed here and on another device; theirs is in ${copy}`,
+    });
+  return placed.placed;
+}
+
+/**
+ * What the file at `rec.path` must still be for this device to replace or remove it: as
+ * recorded, or, for a racy record (no trusted mtime), as it is now if it still hashes the same.
+ */
+async function expectedOf(root: string, rec: LocalFileState): Promise<Expected> {
+  const recorded = { size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino };
+  if (rec.kind !== "file" || rec.mtimeMs !== -1) return recorded;
+  const now = await hashFile(safeJoin(root, rec.path)).catch(() => undefined);
+  return now?.hash === rec.hash ? { size: now.size, mtimeMs: now.mtimeMs, ino: now.ino } : recorded;
+}

@@ -1,0 +1,140 @@
+/**
+ * Opening one folder's stores: its key ring (noticing a removal on the way), the replica over
+ * its SQLite state and chunk cache, connected through the relay when online, and the disk state.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
+import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
+import { WebSocket } from "ws";
+import type { AccountLogin } from "../account/index.js";
+import type { FolderRecord, Home } from "../home/index.js";
+import { loadKeyring, storeKeyring } from "../share/index.js";
+import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
+
+/**
+ * How long a daemon waits at most between connection attempts. Short, because a person who
+ * restarts their relay expects every device back within a moment; a refused attempt costs the
+ * relay next to nothing, and the jitter spreads devices out.
+ */
+export const RECONNECT_MAX_MS = 2000;
+
+/** How the agent keeps its connection to the relay (the `weft sync` flags). */
+export interface ConnectionOptions {
+  /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
+  reconnectMaxMs?: number;
+  /**
+   * Ping a silent relay after this long, give it up after twice this (an account request
+   * too), and a chunk request after eight times this (default: core's, 15 s).
+   */
+  keepaliveMs?: number;
+  /** How long a change waits out a full WEFT_HOME (default: the replica's life; `--once`: 0). */
+  diskFullWaitMs?: number;
+}
+
+/** One folder's open stores. */
+export interface FolderStores {
+  replica: Replica;
+  disk: DiskState;
+  /** Set when this device lost the folder (then the replica never connects). */
+  removed: Removal | undefined;
+  /** Key epochs that were not adopted, in words. */
+  refused: string[];
+  /** The login the replica connects through; undefined offline or once removed. */
+  live: AccountLogin | undefined;
+  /** Closes the replica and every store. */
+  close(): Promise<void>;
+}
+
+/** Opens `folder`'s stores and replica; connects through `session` when given (and not removed). */
+export async function openStores(
+  home: Home,
+  folder: FolderRecord,
+  identity: DeviceIdentity,
+  session: AccountLogin | undefined,
+  connection: ConnectionOptions,
+  now: () => number,
+): Promise<FolderStores> {
+  const dir = home.folderDir(folder.folderId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A folder this device was removed from opens as it was left, and never connects again.
+  let removed = folder.removed;
+  const refused: string[] = [];
+  let keyring: FolderKeyring;
+  try {
+    keyring = await loadKeyring(
+      home,
+      identity,
+      folder.folderId,
+      removed ? undefined : session,
+      (r) => refused.push(`a key for epoch ${r.epoch} was not adopted: ${r.reason}`),
+    );
+  } catch (error) {
+    if (!session || !isForbidden(error)) throw error;
+    removed = await confirmRemoved(home, session, identity, folder.folderId, now);
+    if (!removed) throw error;
+    keyring = await loadKeyring(home, identity, folder.folderId);
+  }
+  const live = removed ? undefined : session;
+  session = live;
+  const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
+  const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
+  const disk = await DiskState.open(join(dir, "local.sqlite"));
+  const token = session ? () => session.token() : undefined;
+  const replica = await Replica.open({
+    identity,
+    folderId: folder.folderId,
+    keyring,
+    state,
+    blobs,
+    // Node's zlib: several times faster than the portable JavaScript deflate.
+    compress: (data) => deflateRawSync(data, { level: 1 }),
+    // A receiver inflates every compressed chunk twice (on download, and when writing the
+    // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
+    decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
+    ...(connection.diskFullWaitMs !== undefined
+      ? { diskFullWaitMs: connection.diskFullWaitMs }
+      : {}),
+    ...(session && token
+      ? {
+          connect: () =>
+            createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
+              WebSocket,
+              token,
+            }),
+          token,
+          reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
+          ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
+          // A new key epoch (the relay ends every session when one starts): adopt this
+          // device's key, or, as an owner's device, make the one a removal left owed.
+          refreshKeys: async () => {
+            await session.account(identity).completeRotation(keyring);
+            await storeKeyring(home, identity, keyring);
+          },
+          remoteBlobs: new HttpBlobStore({
+            baseUrl: session.relay,
+            folderId: folder.folderId,
+            token,
+            // One knob for "how long is silence": a chunk request may take eight keepalive
+            // periods (120 s by default) before it counts as stalled.
+            ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
+          }),
+        }
+      : {}),
+  });
+  return {
+    replica,
+    disk,
+    removed,
+    refused,
+    live,
+    close: async () => {
+      await replica.close();
+      await disk.close();
+      await blobs.close();
+      await state.close();
+    },
+  };
+}
