@@ -1,6 +1,14 @@
 /** @weft/core — Weft's engine: the Replica (files and documents, sealed and synced), the folder index CRDT, chunking, the wire protocol. */
 export { WeftError, type WeftErrorCode } from "./errors.js";
 export { type FileId, ROOT_ID, isFileId, randomFileId } from "./ids.js";
+export {
+  type Clock,
+  type ClockTimer,
+  type TimerOptions,
+  ManualClock,
+  sleep,
+  systemClock,
+} from "./clock.js";
 export { VersionVector, type Ordering, type VersionVectorJson } from "./model/version-vector.js";
 export {
   HybridClock,

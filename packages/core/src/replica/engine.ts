@@ -11,7 +11,8 @@ import type { MessageOf } from "../protocol/messages.js";
 import type { Transport } from "../protocol/transport.js";
 import type { StateOp } from "../storage/index.js";
 import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
-import { Connection, type PushMessage, monotonicNow } from "./connection.js";
+import type { ClockTimer } from "../clock.js";
+import { Connection, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
@@ -95,7 +96,7 @@ export interface ConnectionState {
  */
 export class SyncEngine {
   status: ReplicaStatus = "stopped";
-  private statusSince = Date.now();
+  private statusSince: number;
   private lastError: ConnectionState["lastError"];
   /** Unsent local parts, oldest first (mirror of the stored outbox). */
   readonly outbox: OutboxEntry[] = [];
@@ -114,7 +115,7 @@ export class SyncEngine {
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   snapshotsLoaded = 0;
   /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
-  private reauthTimer: ReturnType<typeof setTimeout> | undefined;
+  private reauthTimer: ClockTimer | undefined;
   private readonly retry: Backoff;
   private flushing = false;
   private snapshotting = false;
@@ -127,7 +128,8 @@ export class SyncEngine {
     private readonly docs: DocRouter,
     private readonly options: EngineOptions,
   ) {
-    this.retry = new Backoff(options.reconnectDelayMs, true);
+    this.statusSince = ctx.clock.now();
+    this.retry = new Backoff(options.reconnectDelayMs, true, ctx.clock);
     this.peers = new Peers(ctx);
   }
 
@@ -142,7 +144,7 @@ export class SyncEngine {
   stop(): void {
     this.transfers.stop();
     this.retry.cancel();
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     this.setStatus("stopped");
     this.conn?.close("replica stopped");
     this.conn = undefined;
@@ -196,7 +198,7 @@ export class SyncEngine {
   private failed(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     const repeated = this.lastError?.message === message;
-    this.lastError = { message, time: Date.now() };
+    this.lastError = { message, time: this.ctx.clock.now() };
     if (!repeated) this.report(error, "connecting to the relay");
   }
 
@@ -216,10 +218,11 @@ export class SyncEngine {
 
   /** Resolves on the next change of anything `idle` depends on (or after a short while). */
   nextChange(): Promise<void> {
+    const clock = this.ctx.clock;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, 250);
+      const timer = clock.setTimeout(done, 250);
       function done(): void {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve();
       }
       this.waiters.add(done);
@@ -406,7 +409,7 @@ export class SyncEngine {
           onPush: (m) => this.onPush(m),
           onClose: (error) => this.onClose(conn!, error),
         },
-        { keepaliveMs: this.options.keepaliveMs, now: monotonicNow },
+        { keepaliveMs: this.options.keepaliveMs, clock: this.ctx.clock },
       );
       this.conn = conn;
       const token = await this.options.token();
@@ -486,17 +489,17 @@ export class SyncEngine {
 
   /** Authenticates `conn` again with a fresh token shortly before `token` expires. */
   private scheduleReauth(conn: Connection, token: string): void {
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     const expires = tokenExpiry(token);
     if (expires === undefined) return;
-    this.reauthTimer = setTimeout(
+    this.reauthTimer = this.ctx.clock.setTimeout(
       () => {
         this.reauthTimer = undefined;
         void this.reauth(conn);
       },
-      reauthDelay(expires, Date.now()),
+      reauthDelay(expires, this.ctx.clock.now()),
+      { keepAlive: false },
     );
-    this.reauthTimer.unref?.();
   }
 
   private async reauth(conn: Connection): Promise<void> {
@@ -521,7 +524,7 @@ export class SyncEngine {
   private onClose(conn: Connection, error: Error | undefined): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     this.reauthTimer = undefined;
     if (this.status === "stopped") return;
     this.peers.allOffline();
@@ -530,7 +533,7 @@ export class SyncEngine {
     // records why and schedules the retry itself.
     if (this.connecting) return;
     const reason = error ?? new ProtocolError("unavailable", "the relay closed the connection");
-    this.lastError = { message: reason.message, time: Date.now() };
+    this.lastError = { message: reason.message, time: this.ctx.clock.now() };
     // `unauthorized`: the session's token ran out (or the sign-in ended) before a fresh auth
     // got through; the reconnect asks for a new token, and reports if there is none.
     const expired = reason instanceof ProtocolError && reason.wireCode === "unauthorized";
@@ -548,7 +551,7 @@ export class SyncEngine {
   private setStatus(status: ReplicaStatus): void {
     if (status === this.status) return;
     this.status = status;
-    this.statusSince = Date.now();
+    this.statusSince = this.ctx.clock.now();
     if (status !== "online") this.synced = false;
     this.ctx.events.emit("status", { status, synced: this.synced });
     this.docs.statusChanged();

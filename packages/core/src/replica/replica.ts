@@ -5,6 +5,7 @@
  */
 import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { ready } from "@weft/crypto";
+import { systemClock } from "../clock.js";
 import * as Y from "yjs";
 import { type Manifest, buildManifest } from "../chunking/index.js";
 import type { Awareness } from "y-protocols/awareness";
@@ -13,6 +14,7 @@ import type { DocChannel, DocType } from "../docs/channel.js";
 import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
+import { HybridClock } from "../model/hlc.js";
 import type { VersionSnapshot } from "../folder/records.js";
 import { type DeletedFile, deletedAt } from "../folder/deleted.js";
 import type { FileId } from "../ids.js";
@@ -116,11 +118,12 @@ export class Replica {
     await ready();
     if (options.connect && !options.remoteBlobs)
       throw new WeftError("INVALID_OPTIONS", "a replica that connects needs remoteBlobs too");
-    const local = new LocalState(options.state, options.diskFullWaitMs);
+    const time = options.time ?? systemClock;
+    const local = new LocalState(options.state, options.diskFullWaitMs, time);
     const loaded = await local.load();
     const index = new FolderIndex({
       device: options.identity.deviceId,
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock: options.clock ?? new HybridClock({ now: () => time.now() }),
       ...(options.retention ? { retention: options.retention } : {}),
     });
     for (const update of loaded.index) index.applyDelta(update);
@@ -134,6 +137,7 @@ export class Replica {
       meta: loaded.meta,
       events: new Emitter(),
       serial: new Serial(),
+      clock: time,
     };
     const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
     for (const { key, part } of loaded.outbox) replica.engine.outbox.push({ key, part, weight: 1 });

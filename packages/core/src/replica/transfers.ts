@@ -41,7 +41,7 @@ export class Transfers {
   readonly unavailable = new Set<ChunkId>();
   private uploading: Promise<void> | undefined;
   private downloading: Promise<void> | undefined;
-  private readonly retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS });
+  private readonly retry: Backoff;
   private upRun: Run = { done: 0, total: 0, bytes: 0 };
   private downRun: Run = { done: 0, total: 0, bytes: 0 };
   /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
@@ -52,7 +52,9 @@ export class Transfers {
     private readonly ctx: ReplicaContext,
     private readonly concurrency: number,
     private readonly onIdleChange: () => void,
-  ) {}
+  ) {
+    this.retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS }, false, ctx.clock);
+  }
 
   get busy(): boolean {
     return this.uploading !== undefined || this.downloading !== undefined;
