@@ -3,8 +3,7 @@
  * backoff), the outbox sealed into envelopes, the log applied in order and acknowledged,
  * snapshots, and presence.
  */
-import { type ChunkId, CryptoError, type DeviceId, decodeEnvelope } from "@weft/crypto";
-import * as Y from "yjs";
+import { CryptoError, type DeviceId, decodeEnvelope } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
 import type { MessageOf } from "../protocol/messages.js";
@@ -16,17 +15,13 @@ import { Connection, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
 import { openLogEnvelope, sealParts } from "./inbound.js";
-import { type PayloadPart, mergeParts } from "./payload.js";
-import type { OutgoingIndex } from "./outgoing.js";
+import type { PayloadPart } from "./payload.js";
+import type { Outbox } from "./outbox.js";
 import { Backoff } from "./backoff.js";
 import { Peers } from "./peers.js";
 import { reauthDelay, tokenExpiry } from "./token-expiry.js";
 import type { Transfers } from "./transfers.js";
 
-/** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
-const MAX_BATCH_BYTES = 1024 * 1024;
-/** Largest delta of the outgoing index sent in one envelope (the envelope limit is 16 MiB). */
-const MAX_DELTA_BYTES = 8 * 1024 * 1024;
 /** A device this far behind the newest snapshot loads it instead of replaying the log. */
 const SNAPSHOT_CATCH_UP = 256;
 
@@ -42,22 +37,6 @@ export interface DocRouter {
   statusChanged(): void;
 }
 
-/**
- * An unsent local change. `outgoing` marks index updates of this run, which are sent as one
- * compact delta of the {@link OutgoingIndex} instead of one by one.
- */
-export interface OutboxEntry {
-  key: string;
-  part: PayloadPart;
-  weight: number;
-  outgoing?: boolean;
-  /**
-   * The chunks its content needs on the relay before peers may see it. Unknown (an entry loaded
-   * from a previous run) means: wait until no upload is pending.
-   */
-  needs?: readonly ChunkId[];
-}
-
 /** Options of the engine (see ReplicaOptions for the documentation). */
 export interface EngineOptions {
   connect: (() => Transport) | undefined;
@@ -69,7 +48,6 @@ export interface EngineOptions {
   startTransfers: () => void;
   /** The session is online (again): a moment to check what the relay lost meanwhile. */
   onOnline: () => void;
-  outgoing: OutgoingIndex;
   /** Adds to the keyring the keys this device was given since (see ReplicaOptions.refreshKeys). */
   refreshKeys?: () => Promise<void>;
 }
@@ -98,10 +76,6 @@ export class SyncEngine {
   status: ReplicaStatus = "stopped";
   private statusSince: number;
   private lastError: ConnectionState["lastError"];
-  /** Unsent local parts, oldest first (mirror of the stored outbox). */
-  readonly outbox: OutboxEntry[] = [];
-  /** Sealed envelopes the relay has not confirmed, by device sequence number. */
-  readonly sent = new Map<number, Uint8Array>();
   /** The highest folder sequence number known to exist. */
   headSeq = 0;
   /** Whether the replica has caught up since it last connected. */
@@ -110,7 +84,6 @@ export class SyncEngine {
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
   private readonly buffer = new Map<number, Uint8Array>();
-  private readonly ownWeights = new Map<number, number>();
   private lastSnapshotSeq = 0;
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   snapshotsLoaded = 0;
@@ -126,6 +99,8 @@ export class SyncEngine {
     private readonly transfers: Transfers,
     private ownership: ClientOwnership,
     private readonly docs: DocRouter,
+    /** Unsent local changes and unconfirmed envelopes (mirror of the stored outbox). */
+    readonly outbox: Outbox,
     private readonly options: EngineOptions,
   ) {
     this.statusSince = ctx.clock.now();
@@ -208,8 +183,7 @@ export class SyncEngine {
       return false;
     if (this.status !== "online") return true; // nothing more can happen until it connects
     return (
-      this.outbox.length === 0 &&
-      this.sent.size === 0 &&
+      this.outbox.pending === 0 &&
       this.transfers.pending === 0 &&
       this.buffer.size === 0 &&
       this.ctx.meta.appliedSeq >= this.headSeq
@@ -247,7 +221,7 @@ export class SyncEngine {
   kick(): void {
     this.options.startTransfers();
     if (this.flushing || this.status !== "online" || this.outbox.length === 0) return;
-    if (this.readyCount() === 0) return; // kicked again as uploads finish
+    if (this.outbox.readyCount(this.transfers.uploads) === 0) return; // kicked again as uploads finish
     this.flushing = true;
     void this.ctx.serial
       .run(() => this.sealOutbox())
@@ -273,81 +247,25 @@ export class SyncEngine {
       });
   }
 
-  /**
-   * How many entries at the head of the outbox peers may see: those whose chunks the relay
-   * has. Sending waits for nothing else, so a device recording thousands of files sends the
-   * first while it still reads the rest. Entries found ready stay ready (a chunk once
-   * uploaded stays on the relay), so the count resumes where it stopped.
-   */
-  private readyCount(): number {
-    const uploads = this.transfers.uploads;
-    this.ready = Math.min(this.ready, this.outbox.length);
-    while (this.ready < this.outbox.length) {
-      const needs = this.outbox[this.ready]!.needs;
-      if (needs ? needs.some((id) => uploads.has(id)) : uploads.size > 0) break;
-      this.ready++;
-    }
-    return this.ready;
-  }
-
-  private ready = 0;
-
+  /** Seals ready outbox entries into envelopes, stores them, and sends them. */
   private async sealOutbox(): Promise<void> {
-    while (this.readyCount() > 0 && this.status === "online") {
-      const ready = this.outbox.slice(0, this.ready);
-      // Every index update of this run goes at once as one delta of the outgoing document
-      // (compact, and it covers them all) when the whole outbox is ready: the delta holds
-      // every update so far. Otherwise entries go in order up to MAX_BATCH_BYTES.
-      let delta =
-        ready.length === this.outbox.length && ready.some((e) => e.outgoing)
-          ? this.options.outgoing.delta()
-          : undefined;
-      // A run that wrote a great deal while offline can have a delta too large for one
-      // envelope: then its updates go one by one like any other entries, in bounded batches.
-      if (delta && delta.update.length > MAX_DELTA_BYTES) delta = undefined;
-      const taken: OutboxEntry[] = [];
-      const parts: PayloadPart[] = [];
-      let bytes = 0;
-      let weight = 0;
-      for (const entry of ready) {
-        if (!(entry.outgoing && delta)) {
-          if (bytes >= MAX_BATCH_BYTES && taken.length > 0) continue;
-          bytes += entry.part.update.length;
-          parts.push(entry.part);
-        }
-        taken.push(entry);
-        weight += entry.weight;
-      }
-      const merged = mergeParts(parts);
-      if (delta) merged.push({ kind: "index", update: delta.update });
-      // What of the outgoing document is now sealed: all of it with a delta, else up to the
-      // last of its updates in this batch.
-      const outgoingParts = taken.filter((e) => e.outgoing).map((e) => e.part.update);
-      const sealedState = delta
-        ? delta.state
-        : outgoingParts.length > 0
-          ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(outgoingParts))
-          : undefined;
+    for (;;) {
+      if (this.status !== "online") return;
+      const batch = this.outbox.nextBatch(this.transfers.uploads);
+      if (!batch) return;
       const deviceSeq = this.ctx.meta.deviceSeq + 1;
-      const envelope = sealParts(this.ctx, deviceSeq, merged);
+      const envelope = sealParts(this.ctx, deviceSeq, batch.parts);
       const meta = { ...this.ctx.meta, deviceSeq };
       await this.ctx.local.transaction([
         ...this.ctx.local.sealOps(
-          taken.map((t) => t.key),
+          batch.entries.map((e) => e.key),
           deviceSeq,
           envelope,
         ),
         this.ctx.local.metaOp(meta),
       ]);
       this.ctx.meta.deviceSeq = deviceSeq;
-      if (sealedState) this.options.outgoing.markSealed(sealedState);
-      const done = new Set(taken);
-      const rest = this.outbox.filter((e) => !done.has(e));
-      this.outbox.length = 0;
-      this.outbox.push(...rest);
-      this.ready = Math.max(0, this.ready - taken.length);
-      this.sent.set(deviceSeq, envelope);
-      this.ownWeights.set(deviceSeq, weight);
+      this.outbox.sealed(batch, deviceSeq, envelope);
       this.sendAppend(deviceSeq, envelope);
     }
   }
@@ -356,7 +274,7 @@ export class SyncEngine {
     const conn = this.conn;
     // Only on a connection that is through auth and subscribe: sealing waits for its store
     // transaction, and the connection may have been replaced meanwhile by one still opening
-    // (which would refuse the append). Going online resends every envelope in `sent`.
+    // (which would refuse the append). Going online resends every unconfirmed envelope.
     if (!conn || this.status !== "online") return;
     conn
       .request({ type: "append", requestId: 0, folderId: this.ctx.folderId, envelope })
@@ -371,9 +289,9 @@ export class SyncEngine {
           this.applyPending();
         }
         return this.ctx.serial.track(async () => {
-          if (!this.sent.has(deviceSeq)) return;
+          if (!this.outbox.isUnconfirmed(deviceSeq)) return;
           await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
-          this.sent.delete(deviceSeq);
+          this.outbox.confirmed(deviceSeq);
         });
       })
       .catch(async (error: unknown) => {
@@ -390,7 +308,7 @@ export class SyncEngine {
         this.report(error, `the relay refused envelope ${deviceSeq}`);
         await this.ctx.serial.track(async () => {
           await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
-          this.sent.delete(deviceSeq);
+          this.outbox.confirmed(deviceSeq);
         });
       })
       .catch((error: unknown) => this.report(error, "recording an appended envelope"))
@@ -472,7 +390,7 @@ export class SyncEngine {
       this.lastError = undefined;
       this.setStatus("online");
       conn.post(this.presence("online"));
-      for (const [deviceSeq, envelope] of [...this.sent].sort((a, b) => a[0] - b[0]))
+      for (const [deviceSeq, envelope] of this.outbox.toResend())
         this.sendAppend(deviceSeq, envelope);
       this.transfers.retryUnavailable();
       this.transfers.retryNow();
@@ -664,7 +582,8 @@ export class SyncEngine {
         opened.device === this.ctx.identity.deviceId &&
         opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq
       ) {
-        return this.ownWeights.get(opened.envelope.deviceSeq) ?? 1; // sealed from state this device already has
+        // Sealed from state this device already has.
+        return this.outbox.weightOf(opened.envelope.deviceSeq) ?? 1;
       }
       let weight = 0;
       for (const part of opened.parts) {

@@ -28,7 +28,7 @@ import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from
 import { LocalState } from "./local-state.js";
 import type { StateOp } from "../storage/index.js";
 import type { PayloadPart } from "./payload.js";
-import { OutgoingIndex } from "./outgoing.js";
+import { Outbox } from "./outbox.js";
 import { Transfers } from "./transfers.js";
 import {
   type FileData,
@@ -65,7 +65,6 @@ export class Replica {
   private readonly engine: SyncEngine;
   private readonly docs: DocChannels;
   private captured: Uint8Array[] = [];
-  private readonly outgoing = new OutgoingIndex();
   private closed = false;
 
   private get events(): Emitter<ReplicaEventMap> {
@@ -95,14 +94,13 @@ export class Replica {
         }),
     });
     const token = options.token;
-    this.engine = new SyncEngine(ctx, this.transfers, ownership, this.docs, {
+    this.engine = new SyncEngine(ctx, this.transfers, ownership, this.docs, new Outbox(), {
       connect: options.connect,
       token: typeof token === "function" ? token : () => token ?? "",
       snapshotEvery: options.snapshotEvery ?? 1000,
       reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
       keepaliveMs: options.keepaliveMs ?? 15_000,
       onApplied: (changed) => this.afterRemote(changed),
-      outgoing: this.outgoing,
       startTransfers: () => this.startTransfers(),
       onOnline: () => this.checkRelayChunks(),
       ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
@@ -140,8 +138,9 @@ export class Replica {
       clock: time,
     };
     const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
-    for (const { key, part } of loaded.outbox) replica.engine.outbox.push({ key, part, weight: 1 });
-    for (const { deviceSeq, envelope } of loaded.sent) replica.engine.sent.set(deviceSeq, envelope);
+    for (const { key, part } of loaded.outbox) replica.engine.outbox.addLoaded(key, part);
+    for (const { deviceSeq, envelope } of loaded.sent)
+      replica.engine.outbox.addUnconfirmed(deviceSeq, envelope);
     for (const id of loaded.uploads) replica.transfers.uploads.add(id);
     return replica;
   }
@@ -369,7 +368,7 @@ export class Replica {
       bytesUploaded: this.transfers.bytesUp,
       bytesDownloaded: this.transfers.bytesDown,
       envelopesSent: this.ctx.meta.deviceSeq,
-      pendingOut: this.engine.outbox.length + this.engine.sent.size,
+      pendingOut: this.engine.outbox.pending,
       pendingChunks: this.transfers.pending,
       unavailableChunks: this.transfers.unavailable.size,
       appliedSeq: this.ctx.meta.appliedSeq,
@@ -496,15 +495,7 @@ export class Replica {
     // Outbox keys are assigned by outboxOps in order; recover them from the ops.
     for (const op of ops) {
       if (op.op !== "save" || op.key[1] !== "outbox") continue;
-      const part = parts.shift()!;
-      if (part.kind === "index") this.outgoing.add(part.update);
-      this.engine.outbox.push({
-        key: op.key[2]!,
-        part,
-        weight: 1,
-        outgoing: part.kind === "index",
-        needs,
-      });
+      this.engine.outbox.add(op.key[2]!, parts.shift()!, needs);
     }
     if (changed) this.events.emit("change", { origin: "local", changed: 1 });
     this.engine.kick();
