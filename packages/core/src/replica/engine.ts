@@ -8,7 +8,8 @@ import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
 import type { MessageOf } from "../protocol/messages.js";
 import type { Transport } from "../protocol/transport.js";
-import type { StateOp } from "../storage/index.js";
+import type { DocChannelStatus } from "../docs/channel.js";
+import type { BlobStore, StateOp } from "../storage/index.js";
 import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
 import type { ClockTimer } from "../clock.js";
 import { Connection, type PushMessage } from "./connection.js";
@@ -21,6 +22,7 @@ import { Backoff } from "./backoff.js";
 import { Peers } from "./peers.js";
 import { reauthDelay, tokenExpiry } from "./token-expiry.js";
 import type { Transfers } from "./transfers.js";
+import type { ReplicaStats } from "./types.js";
 
 /** A device this far behind the newest snapshot loads it instead of replaying the log. */
 const SNAPSHOT_CATCH_UP = 256;
@@ -37,19 +39,35 @@ export interface DocRouter {
   statusChanged(): void;
 }
 
-/** Options of the engine (see ReplicaOptions for the documentation). */
-export interface EngineOptions {
+/** The session documents travel over (the SyncEngine): how to send, and how it stands. */
+export interface DocSession {
+  /** Sends a sealed ephemeral message when online (dropped otherwise: it would be stale later). */
+  postEphemeral(sealed: Uint8Array): void;
+  /** The connection as a document sees it. */
+  readonly docStatus: DocChannelStatus;
+  /** Whether the replica has caught up with the log since it last connected. */
+  readonly synced: boolean;
+}
+
+/** How the engine reaches the relay (see ReplicaOptions for the documentation of each). */
+export interface SyncConfig {
   connect: (() => Transport) | undefined;
   token: () => string | Promise<string>;
+  /** The relay's chunk store; transfers run while online. */
+  remoteBlobs: BlobStore | undefined;
   snapshotEvery: number;
   reconnectDelayMs: { min: number; max: number };
   keepaliveMs: number;
-  onApplied: (changed: number) => void;
-  startTransfers: () => void;
-  /** The session is online (again): a moment to check what the relay lost meanwhile. */
-  onOnline: () => void;
   /** Adds to the keyring the keys this device was given since (see ReplicaOptions.refreshKeys). */
   refreshKeys?: () => Promise<void>;
+}
+
+/** The two moments of the session the replica around the engine acts on. */
+export interface SyncHost {
+  /** Log entries (or a snapshot) from other devices changed `changed` items here. */
+  remoteApplied(changed: number): void;
+  /** The session is online (again): a moment to check what the relay lost meanwhile. */
+  cameOnline(): void;
 }
 
 /** What applyEnvelope answers for an entry sealed under an epoch whose key may yet be fetched. */
@@ -72,7 +90,7 @@ export interface ConnectionState {
  * backoff with jitter, for as long as the replica runs), seals the outbox into envelopes,
  * applies the log in order and acknowledges it, uploads snapshots, and tracks presence.
  */
-export class SyncEngine {
+export class SyncEngine implements DocSession {
   status: ReplicaStatus = "stopped";
   private statusSince: number;
   private lastError: ConnectionState["lastError"];
@@ -86,7 +104,7 @@ export class SyncEngine {
   private readonly buffer = new Map<number, Uint8Array>();
   private lastSnapshotSeq = 0;
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
-  snapshotsLoaded = 0;
+  private snapshotsLoaded = 0;
   /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
   private reauthTimer: ClockTimer | undefined;
   private readonly retry: Backoff;
@@ -101,7 +119,8 @@ export class SyncEngine {
     private readonly docs: DocRouter,
     /** Unsent local changes and unconfirmed envelopes (mirror of the stored outbox). */
     readonly outbox: Outbox,
-    private readonly options: EngineOptions,
+    private readonly options: SyncConfig,
+    private readonly host: SyncHost,
   ) {
     this.statusSince = ctx.clock.now();
     this.retry = new Backoff(options.reconnectDelayMs, true, ctx.clock);
@@ -217,9 +236,36 @@ export class SyncEngine {
 
   // ------------------------------------------------------------------ sending
 
+  /** Its part of `Replica.stats()`: envelopes sealed and unconfirmed, log applied, snapshots. */
+  stats(): Pick<ReplicaStats, "envelopesSent" | "pendingOut" | "appliedSeq" | "snapshotsLoaded"> {
+    return {
+      envelopesSent: this.ctx.meta.deviceSeq,
+      pendingOut: this.outbox.pending,
+      appliedSeq: this.ctx.meta.appliedSeq,
+      snapshotsLoaded: this.snapshotsLoaded,
+    };
+  }
+
+  /** The connection as a document channel sees it. */
+  get docStatus(): DocChannelStatus {
+    return this.status === "online"
+      ? "connected"
+      : this.status === "connecting"
+        ? "connecting"
+        : "disconnected";
+  }
+
+  /** Starts the chunk transfers that can run: uploads and downloads, while online. */
+  startTransfers(): void {
+    const remote = this.options.remoteBlobs;
+    if (!remote || this.status !== "online") return;
+    this.transfers.startUploads(remote);
+    this.transfers.startDownloads(remote);
+  }
+
   /** Seals the outbox into envelopes and sends them, once uploads are done (peers must find the chunks). */
   kick(): void {
-    this.options.startTransfers();
+    this.startTransfers();
     if (this.flushing || this.status !== "online" || this.outbox.length === 0) return;
     if (this.outbox.readyCount(this.transfers.uploads) === 0) return; // kicked again as uploads finish
     this.flushing = true;
@@ -394,7 +440,7 @@ export class SyncEngine {
         this.sendAppend(deviceSeq, envelope);
       this.transfers.retryUnavailable();
       this.transfers.retryNow();
-      this.options.onOnline();
+      this.host.cameOnline();
       this.kick();
     } catch (error) {
       if (conn && this.conn === conn) {
@@ -553,7 +599,7 @@ export class SyncEngine {
     );
     this.ctx.meta.appliedSeq = seq;
     this.conn?.post({ type: "ack", folderId: this.ctx.folderId, seq });
-    if (changed > 0) this.options.onApplied(changed);
+    if (changed > 0) this.host.remoteApplied(changed);
     this.maybeSnapshot();
   }
 
@@ -654,7 +700,7 @@ export class SyncEngine {
     ]);
     this.ctx.meta.appliedSeq = appliedSeq;
     this.snapshotsLoaded++;
-    this.options.onApplied(1);
+    this.host.remoteApplied(1);
   }
 
   /** Uploads a snapshot when the log has grown `snapshotEvery` entries past the newest one. */

@@ -77,34 +77,29 @@ export class Replica {
     ownership: ClientOwnership,
   ) {
     this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers());
-    this.docs = new DocChannels(ctx, {
-      publish: (part) => this.commit(() => undefined, [], part),
-      postEphemeral: (sealed) => this.engine.postEphemeral(sealed),
-      status: () =>
-        this.engine.status === "online"
-          ? "connected"
-          : this.engine.status === "connecting"
-            ? "connecting"
-            : "disconnected",
-      synced: () => this.engine.synced,
-      report: (error, context) =>
-        this.events.emit("error", {
-          error: error instanceof Error ? error : new Error(String(error)),
-          context,
-        }),
-    });
+    this.docs = new DocChannels(ctx, (part) => this.commit(() => undefined, [], part));
     const token = options.token;
-    this.engine = new SyncEngine(ctx, this.transfers, ownership, this.docs, new Outbox(), {
-      connect: options.connect,
-      token: typeof token === "function" ? token : () => token ?? "",
-      snapshotEvery: options.snapshotEvery ?? 1000,
-      reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
-      keepaliveMs: options.keepaliveMs ?? 15_000,
-      onApplied: (changed) => this.afterRemote(changed),
-      startTransfers: () => this.startTransfers(),
-      onOnline: () => this.checkRelayChunks(),
-      ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
-    });
+    this.engine = new SyncEngine(
+      ctx,
+      this.transfers,
+      ownership,
+      this.docs,
+      new Outbox(),
+      {
+        connect: options.connect,
+        token: typeof token === "function" ? token : () => token ?? "",
+        remoteBlobs: options.remoteBlobs,
+        snapshotEvery: options.snapshotEvery ?? 1000,
+        reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
+        keepaliveMs: options.keepaliveMs ?? 15_000,
+        ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
+      },
+      {
+        remoteApplied: (changed) => this.afterRemote(changed),
+        cameOnline: () => this.checkRelayChunks(),
+      },
+    );
+    this.docs.attach(this.engine);
     ctx.index.onLocalUpdate((update) => this.captured.push(update));
   }
 
@@ -362,18 +357,9 @@ export class Replica {
     return this.engine.peers.list();
   }
 
-  /** Transfer counters and queue sizes. */
+  /** Transfer counters and queue sizes, each from the part that keeps it. */
   stats(): ReplicaStats {
-    return {
-      bytesUploaded: this.transfers.bytesUp,
-      bytesDownloaded: this.transfers.bytesDown,
-      envelopesSent: this.ctx.meta.deviceSeq,
-      pendingOut: this.engine.outbox.pending,
-      pendingChunks: this.transfers.pending,
-      unavailableChunks: this.transfers.unavailable.size,
-      appliedSeq: this.ctx.meta.appliedSeq,
-      snapshotsLoaded: this.engine.snapshotsLoaded,
-    };
+    return { ...this.transfers.stats(), ...this.engine.stats() };
   }
 
   /** Adds an event listener; returns a function that removes it. */
@@ -600,17 +586,9 @@ export class Replica {
     return manifests;
   }
 
-  private startTransfers(): void {
-    const remote = this.options.remoteBlobs;
-    if (!remote || this.engine.status !== "online") return;
-    this.transfers.startUploads(remote);
-    this.transfers.startDownloads(remote);
-  }
-
   private afterTransfers(): void {
     this.engine.notify();
-    this.engine.kick(); // what the finished uploads let through is sealed now
-    this.startTransfers();
+    this.engine.kick(); // what the finished uploads let through is sealed now, and transfers go on
   }
 
   private lastConflicts = 0;

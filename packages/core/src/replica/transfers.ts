@@ -2,6 +2,7 @@
  * Chunk transfers between a replica's own BlobStore and the relay's: only missing chunks move
  * (asked in batches), several at once, and an interrupted run resumes from what is left.
  */
+import type { ReplicaStats } from "./types.js";
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import type { Manifest } from "../chunking/index.js";
@@ -45,8 +46,8 @@ export class Transfers {
   private upRun: Run = { done: 0, total: 0, bytes: 0 };
   private downRun: Run = { done: 0, total: 0, bytes: 0 };
   /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
-  bytesUp = 0;
-  bytesDown = 0;
+  private bytesUp = 0;
+  private bytesDown = 0;
 
   constructor(
     private readonly ctx: ReplicaContext,
@@ -54,6 +55,19 @@ export class Transfers {
     private readonly onIdleChange: () => void,
   ) {
     this.retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS }, false, ctx.clock);
+  }
+
+  /** Its part of `Replica.stats()`: bytes moved, chunks queued and lacking. */
+  stats(): Pick<
+    ReplicaStats,
+    "bytesUploaded" | "bytesDownloaded" | "pendingChunks" | "unavailableChunks"
+  > {
+    return {
+      bytesUploaded: this.bytesUp,
+      bytesDownloaded: this.bytesDown,
+      pendingChunks: this.pending,
+      unavailableChunks: this.unavailable.size,
+    };
   }
 
   get busy(): boolean {
