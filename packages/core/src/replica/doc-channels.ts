@@ -13,7 +13,7 @@ import { type YDocBinding, bindYDoc } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
 import type { ReplicaContext } from "./context.js";
-import type { DocRouter, DocSession } from "./engine.js";
+import type { DocRouter, DocSession } from "./sync-types.js";
 import { MAX_DOC_NAME_BYTES, type PayloadPart } from "./payload.js";
 
 const NONCE_BYTES = 24;
