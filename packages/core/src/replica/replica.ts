@@ -5,41 +5,40 @@
  */
 import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { ready } from "@weft/crypto";
-import { systemClock } from "../clock.js";
-import * as Y from "yjs";
-import { type Manifest, buildManifest } from "../chunking/index.js";
 import type { Awareness } from "y-protocols/awareness";
+import type * as Y from "yjs";
+import { systemClock } from "../clock.js";
 import type { AutomergeDocHandle } from "../docs/automerge-doc.js";
 import type { DocChannel, DocType } from "../docs/channel.js";
 import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
-import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
-import { HybridClock } from "../model/hlc.js";
-import type { VersionSnapshot } from "../folder/records.js";
 import { type DeletedFile, deletedAt } from "../folder/deleted.js";
+import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
+import type { VersionSnapshot } from "../folder/records.js";
 import type { FileId } from "../ids.js";
-import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
+import { HybridClock } from "../model/hlc.js";
 import { ClientOwnership } from "./authorize.js";
-import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
+import { ChunkKeys } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
 import { DocChannels } from "./doc-channels.js";
 import { type ConnectionState, SyncEngine } from "./engine.js";
 import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
+import { FileContent } from "./file-content.js";
+import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
+import { LocalCommits } from "./local-commit.js";
 import { LocalState } from "./local-state.js";
-import type { StateOp } from "../storage/index.js";
-import type { PayloadPart } from "./payload.js";
 import { Outbox } from "./outbox.js";
+import type { PayloadPart } from "./payload.js";
 import { Transfers } from "./transfers.js";
-import {
-  type FileData,
-  type ListEntry,
-  type ReplicaOptions,
-  type ReplicaResolution,
-  type ReplicaStats,
-  type WriteOptions,
-  toAsyncIterable,
-  toListEntry,
+import type {
+  FileData,
+  ListEntry,
+  ReplicaOptions,
+  ReplicaResolution,
+  ReplicaStats,
+  WriteOptions,
 } from "./types.js";
+import { toListEntry } from "./types.js";
 
 export type {
   FileData,
@@ -52,9 +51,6 @@ export type {
   WriteOptions,
 } from "./types.js";
 
-/** Sealed chunk bytes a write hands to the local store before waiting for it. */
-const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-
 /**
  * One device's view of one folder: write and read files and documents, list the tree, resolve
  * conflicts, see history. Everything it sends is sealed and everything it receives verified.
@@ -64,7 +60,8 @@ export class Replica {
   private readonly transfers: Transfers;
   private readonly engine: SyncEngine;
   private readonly docs: DocChannels;
-  private captured: Uint8Array[] = [];
+  private readonly commits: LocalCommits;
+  private readonly content: FileContent;
   private closed = false;
 
   private get events(): Emitter<ReplicaEventMap> {
@@ -100,7 +97,8 @@ export class Replica {
       },
     );
     this.docs.attach(this.engine);
-    ctx.index.onLocalUpdate((update) => this.captured.push(update));
+    this.commits = new LocalCommits(ctx, this.transfers, this.engine.outbox, this.engine);
+    this.content = new FileContent(ctx, this.transfers, options);
   }
 
   /**
@@ -160,7 +158,7 @@ export class Replica {
   /** Writes a file (creating parent directories): chunks it, seals new chunks, records the version. */
   async writeFile(path: string, data: FileData, options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
-    const manifest = await this.storeContent(data);
+    const manifest = await this.content.storeContent(data);
     await this.commit(
       () =>
         this.ctx.index.writeFile(path, {
@@ -174,10 +172,10 @@ export class Replica {
 
   /** The whole content of a file, every chunk verified. Fetches chunks not yet downloaded. */
   async readFile(path: string): Promise<Uint8Array> {
-    const manifest = this.manifestAt(path);
+    const manifest = this.content.manifestAt(path);
     const out = new Uint8Array(manifest.size);
     let at = 0;
-    for await (const block of this.readChunks(manifest)) {
+    for await (const block of this.content.readChunks(manifest)) {
       out.set(block, at);
       at += block.length;
     }
@@ -186,7 +184,7 @@ export class Replica {
 
   /** A file's content as a stream of verified chunks, for files too large to hold at once. */
   createReadStream(path: string): AsyncIterable<Uint8Array> {
-    return this.readChunks(this.manifestAt(path));
+    return this.content.readChunks(this.content.manifestAt(path));
   }
 
   /** The entry at a path, or undefined. */
@@ -255,7 +253,7 @@ export class Replica {
    */
   async resolveConflict(path: string, resolution: ReplicaResolution): Promise<void> {
     if ("merged" in resolution) {
-      const { manifest, fresh } = await this.storeContent(resolution.merged);
+      const { manifest, fresh } = await this.content.storeContent(resolution.merged);
       return this.commit(
         () => this.ctx.index.resolveConflict(path, { merged: { manifest } }),
         fresh,
@@ -409,8 +407,8 @@ export class Replica {
   // ------------------------------------------------------------------ internals
 
   /**
-   * Runs a local index operation in the serial lane and stores what it changed, with the
-   * chunks to upload, in one transaction; then queues it for sending. Resolves once durable.
+   * Runs a local operation and makes what it changed durable (see {@link LocalCommits.commit});
+   * resolves once durable.
    */
   private commit<T>(
     op: () => T,
@@ -418,138 +416,7 @@ export class Replica {
     docPart?: Extract<PayloadPart, { kind: "doc" }>,
   ): Promise<T> {
     this.checkOpen();
-    // The lane is held while the change is made and its ops are queued, not while they become
-    // durable: commits queued meanwhile join the same store transaction (see LocalState).
-    return this.ctx.serial
-      .run(() => {
-        this.captured = [];
-        const result = op();
-        const updates = this.captured;
-        this.captured = [];
-        const parts: PayloadPart[] = [];
-        if (updates.length > 0)
-          parts.push({
-            kind: "index",
-            update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates),
-          });
-        if (docPart) parts.push(docPart);
-        if (parts.length === 0) return { result };
-        const local = this.ctx.local;
-        const ops: StateOp[] = [];
-        for (const part of parts) {
-          ops.push(
-            ...local.appendOps(
-              part.kind === "index" ? "index" : `${part.type}:${part.name}`,
-              part.update,
-            ),
-          );
-          ops.push(...local.outboxOps(part));
-        }
-        const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
-        ops.push(...local.uploadOps(uploads));
-        if (local.needsCompaction("index"))
-          ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
-        const release = this.ctx.serial.hold();
-        return {
-          result,
-          durable: local
-            .durable(ops, (error) =>
-              this.events.emit("error", {
-                error,
-                context: "storing a local change (waiting for space)",
-              }),
-            )
-            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
-            .finally(release),
-        };
-      })
-      .then(async ({ result, durable }) => {
-        await durable;
-        return result;
-      });
-  }
-
-  /** After a commit is durable: queue its uploads and outbox parts, in commit order. */
-  private committed(
-    ops: StateOp[],
-    parts: PayloadPart[],
-    uploads: ChunkId[],
-    needs: ChunkId[],
-    changed: boolean,
-  ): void {
-    for (const id of uploads) this.transfers.uploads.add(id);
-    // Outbox keys are assigned by outboxOps in order; recover them from the ops.
-    for (const op of ops) {
-      if (op.op !== "save" || op.key[1] !== "outbox") continue;
-      this.engine.outbox.add(op.key[2]!, parts.shift()!, needs);
-    }
-    if (changed) this.events.emit("change", { origin: "local", changed: 1 });
-    this.engine.kick();
-  }
-
-  /**
-   * Chunks content and stores the sealed chunks this replica does not have yet. Every chunk of
-   * the new content is queued for upload, also those already stored here: the upload asks the
-   * relay which it lacks first, so nothing moves twice, and a chunk stored by a write that never
-   * committed (a process killed mid-write) still reaches the relay. The has-check also tells
-   * the relay the chunk is in use again, which its garbage collection respects.
-   */
-  private async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
-    const keys = this.ctx.keys;
-    const fresh = new Set<ChunkId>();
-    const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
-    // Puts are not awaited one by one: a store may group them into one transaction (one fsync).
-    // Sealed bytes in flight are bounded, so a large file never sits in memory whole.
-    const puts = new Set<Promise<void>>();
-    let inFlight = 0;
-    const manifest = await buildManifest(source, {
-      chunkIdKey: keys.subkeys(keys.epoch).chunkId,
-      ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
-      onChunk: async (chunk) => {
-        if (fresh.has(chunk.id)) return;
-        fresh.add(chunk.id);
-        if (await this.transfers.hasLocal(chunk.id)) return;
-        const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
-        inFlight += sealed.length;
-        const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
-          this.transfers.markLocal([chunk.id]);
-          inFlight -= sealed.length;
-          puts.delete(put);
-        });
-        puts.add(put);
-        put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-        while (inFlight > MAX_PUT_BYTES_IN_FLIGHT) await Promise.race(puts);
-      },
-    }).finally(() => Promise.allSettled(puts));
-    await Promise.all(puts);
-    return { manifest, fresh: [...fresh] };
-  }
-
-  private manifestAt(path: string): Manifest {
-    const e = this.ctx.index.stat(path);
-    if (!e) throw new WeftError("NOT_FOUND", `no such file: ${path}`);
-    if (e.kind !== "file" || !e.version.manifest)
-      throw new WeftError("IS_A_DIRECTORY", `not a file: ${e.path}`);
-    return e.version.manifest;
-  }
-
-  private async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
-    for (const { id, size } of manifest.chunks) {
-      let sealed = await this.ctx.blobs.get(id);
-      if (!sealed && this.options.remoteBlobs) {
-        // Queued for download already: wait for it rather than fetch it a second time.
-        await this.transfers.arrival(id);
-        sealed = await this.ctx.blobs.get(id);
-      }
-      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
-      else if (this.options.remoteBlobs)
-        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
-      else
-        throw new WeftError(
-          "NOT_FOUND",
-          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
-        );
-    }
+    return this.commits.commit(op, fresh, docPart);
   }
 
   /**
@@ -565,7 +432,7 @@ export class Replica {
     if (!remote) return;
     const release = this.ctx.serial.hold();
     void this.transfers
-      .reuploadMissing(this.currentManifests(), remote)
+      .reuploadMissing(this.content.currentManifests(), remote)
       .catch((error: unknown) =>
         this.events.emit("error", {
           error: error instanceof Error ? error : new Error(String(error)),
@@ -576,14 +443,6 @@ export class Replica {
         release();
         this.afterTransfers();
       });
-  }
-
-  /** The manifests of the current tree's files. */
-  private currentManifests(): Manifest[] {
-    const manifests: Manifest[] = [];
-    for (const e of this.ctx.index.tree().entries.values())
-      if (e.version.manifest) manifests.push(e.version.manifest);
-    return manifests;
   }
 
   private afterTransfers(): void {
@@ -608,7 +467,7 @@ export class Replica {
    */
   private wantAll(): void {
     if ((this.options.download ?? "eager") === "eager") {
-      const manifests = this.currentManifests();
+      const manifests = this.content.currentManifests();
       void this.ctx.serial
         .track(() =>
           this.transfers.want(
