@@ -34,7 +34,7 @@ export {
   type FolderIndexOptions,
   type Resolution,
 } from "./folder/folder-index.js";
-export type { FileState, Tree, TreeEntry } from "./folder/materialize.js";
+export type { FileState, Tree, TreeEntry } from "./folder/tree.js";
 export type { RejectedSlot } from "./folder/slot-store.js";
 export type { ContentVersion, FileKind, Placement, VersionSnapshot } from "./folder/records.js";
 export { versionId } from "./folder/records.js";

@@ -9,7 +9,7 @@ import { WeftError } from "../errors.js";
 import { type FileId, ROOT_ID, randomFileId } from "../ids.js";
 import { HybridClock } from "../model/hlc.js";
 import { checkName, splitPath } from "../model/path.js";
-import type { FileState, Tree, TreeEntry } from "./materialize.js";
+import type { FileState, Tree, TreeEntry } from "./tree.js";
 import { type FileContentInput, checkContentInput, randomSession } from "./inputs.js";
 
 export type { FileContentInput } from "./inputs.js";
@@ -128,7 +128,7 @@ export class FolderIndex {
   }
 
   /**
-   * The materialised tree. It is the index's own view, kept up to date in place for speed: read
+   * The derived tree. It is the index's own view, kept up to date in place for speed: read
    * it, do not modify it, and call `tree()` again after a change rather than keeping it.
    */
   tree(): Tree {

@@ -2,7 +2,7 @@
 import { WeftError } from "../errors.js";
 import { type FileId, ROOT_ID } from "../ids.js";
 import { checkName, splitPath } from "../model/path.js";
-import type { FileState, Tree, TreeEntry } from "./materialize.js";
+import type { FileState, Tree, TreeEntry } from "./tree.js";
 import type { FileKind } from "./records.js";
 import type { ContentInput, SlotWriter } from "./writer.js";
 

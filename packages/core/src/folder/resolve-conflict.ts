@@ -4,7 +4,7 @@ import { WeftError } from "../errors.js";
 import type { FileId } from "../ids.js";
 import { checkName, splitPath } from "../model/path.js";
 import { type FileContentInput, checkContentInput } from "./inputs.js";
-import type { Tree, TreeEntry } from "./materialize.js";
+import type { Tree, TreeEntry } from "./tree.js";
 import { type VersionSnapshot, snapshotOf, versionId } from "./records.js";
 import { openConflicts } from "./registers.js";
 import type { IndexEditor } from "./index-edit.js";

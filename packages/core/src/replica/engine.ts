@@ -13,7 +13,7 @@ import { Backoff } from "./backoff.js";
 import { Connection, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
-import { sealParts } from "./inbound.js";
+import { sealParts } from "./outbound.js";
 import { LogReader, type LogSession } from "./log-reader.js";
 import type { Outbox } from "./outbox.js";
 import { Peers } from "./peers.js";

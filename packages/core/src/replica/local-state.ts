@@ -51,7 +51,11 @@ const pad = (n: number): string => n.toString().padStart(15, "0");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Reads and writes a Replica's state; see the module comment for the layout. */
+/**
+ * A Replica's bookkeeping in its StateStore: loads what an earlier run left (index, outbox,
+ * unconfirmed envelopes, uploads, counters), builds the ops that store each change in one
+ * transaction, compacts update logs, and waits out a full disk for changes already made.
+ */
 export class LocalState {
   private logCounter = 0;
   private outboxCounter = 0;

@@ -194,7 +194,7 @@ export class Replica {
   }
 
   /**
-   * The materialised tree sorted by path: every entry, or those under `dir` (recursively).
+   * The derived tree sorted by path: every entry, or those under `dir` (recursively).
    * Conflict copies are listed under their conflict names.
    */
   list(dir = ""): ListEntry[] {

@@ -30,7 +30,11 @@ interface Run {
   bytes: number;
 }
 
-/** Uploads and downloads of one replica. */
+/**
+ * The chunk transfers of one replica: uploads of new content (asking the relay what it lacks
+ * first), downloads of what the tree needs (eager) or a read asks for (lazy), both bounded in
+ * width and retried with backoff, with progress events and byte counters.
+ */
 export class Transfers {
   /** Chunks to upload (persisted under `upload/` until the relay has them). */
   readonly uploads = new Set<ChunkId>();

@@ -2,7 +2,7 @@
 import type { DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
 import type { ChunkerOptions } from "../chunking/index.js";
 import type { Clock } from "../clock.js";
-import type { TreeEntry } from "../folder/materialize.js";
+import type { TreeEntry } from "../folder/tree.js";
 import type { RetentionPolicy } from "../folder/registers.js";
 import type { HybridClock } from "../model/hlc.js";
 import type { Transport } from "../protocol/transport.js";
