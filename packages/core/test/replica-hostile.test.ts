@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FolderIndex } from "../src/folder/folder-index.js";
 import { Connection } from "../src/replica/connection.js";
 import type { ReplicaContext } from "../src/replica/context.js";
-import { sealParts } from "../src/replica/inbound.js";
+import { sealParts } from "../src/replica/outbound.js";
 import {
   createTestNetwork,
   type TestNetwork,

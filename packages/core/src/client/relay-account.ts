@@ -4,16 +4,12 @@ import {
   FolderKeyring,
   deviceIdFromSignPublicKey,
   generateFolderKey,
-  generateInviteSecret,
   isDeviceId,
   isFolderId,
   newFolderId,
   ready,
   toBase64Url,
-  unwrapKeyForDevice,
-  unwrapKeyWithSecret,
   wrapKeyForDevice,
-  wrapKeyWithSecret,
 } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
@@ -28,7 +24,16 @@ import {
   tokensFrom,
 } from "./relay-session.js";
 import { type WebSocketConstructor, createWebSocketTransport } from "./websocket-transport.js";
-import { type RelayInvite, encodeInvite, inviteContext, parseInvite } from "./relay-invite.js";
+import { type RelayInvite } from "./relay-invite.js";
+import {
+  type CreateInviteOptions,
+  type RedeemedInvite,
+  createInvite,
+  redeemInvite,
+  revokeInvite,
+} from "./relay-account-invites.js";
+
+export type { CreateInviteOptions, RedeemedInvite } from "./relay-account-invites.js";
 import {
   type AccountDevice,
   type FolderMembers,
@@ -80,30 +85,6 @@ export interface RelayLoginOptions extends RelayHttpOptions {
 /** How to go on with stored tokens: {@link RelayAccount.resume}. */
 export interface RelayResumeOptions extends RelaySessionOptions {
   identity: DeviceIdentity;
-}
-
-/** Options of {@link RelayAccount.createInvite}. */
-export interface CreateInviteOptions {
-  /** What the invitee may do (default `"editor"`). */
-  role?: "editor" | "viewer";
-  /** How long the invite can be redeemed, 60 s to 30 days (default: the relay's, 7 days). */
-  ttlSeconds?: number;
-  /** Seal the key to this device instead of a secret: the invite then holds no secret. */
-  to?: DeviceId;
-}
-
-/** What {@link RelayAccount.redeemInvite} got. */
-export interface RedeemedInvite {
-  folderId: FolderId;
-  role: FolderRole;
-  /** The folder key of the invite's epoch. */
-  keyring: FolderKeyring;
-  /**
-   * Whether the relay also keeps the key sealed to this device (for {@link RelayAccount.folderKeys}
-   * later, and so that an owner's next key rotation includes this device). False when storing it
-   * failed: the invite is used up either way, so the key is returned rather than lost to an error.
-   */
-  keyStored: boolean;
 }
 
 /** A device's public keys as the relay holds them. */
@@ -398,32 +379,8 @@ export class RelayAccount {
    * the secret. Send it over a channel you trust. With `to`, the key is sealed to that device
    * instead and the invite holds no secret.
    */
-  async createInvite(keyring: FolderKeyring, options: CreateInviteOptions = {}): Promise<string> {
-    const { role = "editor", ttlSeconds, to } = options;
-    const folderId = keyring.folderId;
-    const epoch = keyring.latestEpoch;
-    const key = keyring.folderKey(epoch);
-    let wrapped: Uint8Array;
-    let secret: string | undefined;
-    if (to !== undefined) {
-      wrapped = wrapKeyForDevice(key, (await this.device(to)).boxPublicKey);
-    } else {
-      secret = generateInviteSecret();
-      wrapped = wrapKeyWithSecret(key, secret, inviteContext(folderId, epoch));
-    }
-    const json = await this.request("POST", `/v1/folders/${folderId}/invites`, {
-      role,
-      epoch,
-      wrappedKey: toBase64Url(wrapped),
-      ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
-    });
-    const inviteId = field(json, "inviteId", "invite", "string");
-    return encodeInvite({
-      relay: this.relay,
-      folderId,
-      inviteId,
-      ...(secret === undefined ? { to } : { secret }),
-    });
+  createInvite(keyring: FolderKeyring, options: CreateInviteOptions = {}): Promise<string> {
+    return createInvite(this, keyring, options);
   }
 
   /**
@@ -432,57 +389,13 @@ export class RelayAccount {
    * `conflict` (used already); WeftError INVALID_ARGUMENT for an invite made for another
    * device or another relay, INTEGRITY when its secret does not open the key
    */
-  async redeemInvite(invite: string | RelayInvite): Promise<RedeemedInvite> {
-    // Through the parser either way: a hand-made object gets the same checks as text.
-    const parsed = parseInvite(typeof invite === "string" ? invite : encodeInvite(invite));
-    if (new URL(parsed.relay).origin !== new URL(this.relay).origin)
-      throw new WeftError("INVALID_ARGUMENT", `this invite is for the relay at ${parsed.relay}`);
-    if (parsed.to !== undefined && parsed.to !== this.identity.deviceId)
-      throw new WeftError(
-        "INVALID_ARGUMENT",
-        `this invite is for device ${parsed.to}; this device is ${this.identity.deviceId}`,
-      );
-    const json = await this.request("POST", `/v1/invites/${parsed.inviteId}/redeem`, {});
-    const epoch = field(json, "epoch", "redeem", "number");
-    const role = field(json, "role", "redeem", "string");
-    if (role !== "owner" && role !== "editor" && role !== "viewer")
-      throw new ProtocolError("bad_frame", "the redeem answer has an unknown role");
-    if (json["folderId"] !== parsed.folderId)
-      throw new ProtocolError("bad_frame", "the relay redeemed an invite to another folder");
-    const wrapped = bytesField(json, "wrappedKey", "redeem");
-    let key: Uint8Array;
-    if (parsed.secret === undefined) key = this.#openSealed(wrapped, "the invite's key");
-    else {
-      try {
-        key = unwrapKeyWithSecret(wrapped, parsed.secret, inviteContext(parsed.folderId, epoch));
-      } catch (cause) {
-        throw new WeftError(
-          "INTEGRITY",
-          "the invite's secret does not open the folder key (was it copied whole?)",
-          { cause },
-        );
-      }
-    }
-    const keyring = new FolderKeyring(parsed.folderId);
-    keyring.add(epoch, key);
-    const keyStored = await this.storeFolderKey(parsed.folderId, epoch, key).then(
-      () => true,
-      () => false,
-    );
-    // Content written before the invite's epoch is sealed under earlier keys: those come from
-    // the chain of announcements back from this key (best effort: the key is returned anyway).
-    if (epoch > 0)
-      await fetchFolderKeys(this, parsed.folderId, keyring).then(
-        (all) => mergeKeyring(keyring, all),
-        () => undefined,
-      );
-    return { folderId: parsed.folderId, role, keyring, keyStored };
+  redeemInvite(invite: string | RelayInvite): Promise<RedeemedInvite> {
+    return redeemInvite(this, invite);
   }
 
   /** Withdraws an invite not redeemed yet (owners only). */
-  async revokeInvite(invite: string | RelayInvite): Promise<void> {
-    const parsed = parseInvite(typeof invite === "string" ? invite : encodeInvite(invite));
-    await this.request("DELETE", `/v1/folders/${parsed.folderId}/invites/${parsed.inviteId}`);
+  revokeInvite(invite: string | RelayInvite): Promise<void> {
+    return revokeInvite(this, invite);
   }
 
   /**
@@ -505,13 +418,5 @@ export class RelayAccount {
         ...(this.session.fetchFn === globalThis.fetch ? {} : { fetch: this.session.fetchFn }),
       }),
     };
-  }
-
-  #openSealed(wrapped: Uint8Array, what: string): Uint8Array {
-    try {
-      return unwrapKeyForDevice(wrapped, this.identity.boxPublicKey, this.identity.boxSecretKey);
-    } catch (cause) {
-      throw new WeftError("INTEGRITY", `${what} does not open with this device's key`, { cause });
-    }
   }
 }

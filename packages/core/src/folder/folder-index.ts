@@ -9,13 +9,21 @@ import { WeftError } from "../errors.js";
 import { type FileId, ROOT_ID, randomFileId } from "../ids.js";
 import { HybridClock } from "../model/hlc.js";
 import { checkName, splitPath } from "../model/path.js";
-import type { FileState, Tree, TreeEntry } from "./materialize.js";
+import type { FileState, Tree, TreeEntry } from "./tree.js";
 import { type FileContentInput, checkContentInput, randomSession } from "./inputs.js";
 
 export type { FileContentInput } from "./inputs.js";
+export type { ConflictInfo, Resolution } from "./resolve-conflict.js";
 import { type RejectedSlot, SlotStore } from "./slot-store.js";
-import { type ContentInput, SlotWriter } from "./writer.js";
-import { type FileKind, type VersionSnapshot, versionId, snapshotOf } from "./records.js";
+import { SlotWriter } from "./writer.js";
+import { IndexEditor } from "./index-edit.js";
+import {
+  type ConflictInfo,
+  type Resolution,
+  conflictsIn,
+  resolveConflict,
+} from "./resolve-conflict.js";
+import { type VersionSnapshot, versionId } from "./records.js";
 import {
   DEFAULT_RETENTION,
   type RetentionPolicy,
@@ -40,38 +48,6 @@ export interface FolderIndexOptions {
   session?: string;
 }
 
-/**
- * How to settle a file's conflict. `keep`, `keepBoth` and `merged` settle every conflict copy of
- * the file; `dropCopy` and `keepCopy` settle one (the one whose version id they name) and leave
- * the others, which is what removing, renaming or editing a single copy on a disk means.
- */
-export type Resolution =
-  | { keep: string }
-  | { keepBoth: true }
-  | { merged: FileContentInput }
-  /** That copy disappears; its version goes to the file's history. The file's content stays. */
-  | { dropCopy: string }
-  /**
-   * That copy becomes a file of its own at `path` (by default the name it is shown with); its
-   * version also goes to the file's history. The file's content stays.
-   */
-  | { keepCopy: string; path?: string };
-
-/** One file with concurrent versions, as `conflicts()` reports it. */
-export interface ConflictInfo {
-  fileId: FileId;
-  path: string;
-  /** The version shown at `path`. */
-  winner: string;
-  copies: {
-    path: string;
-    version: string;
-    device: DeviceId;
-    wall: number;
-    contentHash: string | null;
-  }[];
-}
-
 /** What applying a remote delta did. */
 export interface ApplyResult {
   /** Slots added, changed or removed by the delta. */
@@ -82,7 +58,12 @@ export interface ApplyResult {
 
 const REMOTE = Symbol("weft-remote");
 
-/** The folder index of one device; see the module comment. */
+/**
+ * One device's copy of a folder's index: the files, their places and versions as a CRDT that
+ * every device merges the same way. Local operations (write, move, remove, restore, resolve)
+ * write this device's slots; remote deltas merge in; the tree, conflicts and history are views
+ * derived from the merged state.
+ */
 export class FolderIndex {
   /** The Yjs document carrying the records; exposed for transports that speak Yjs sync. */
   readonly doc: Y.Doc;
@@ -94,7 +75,8 @@ export class FolderIndex {
   private readonly store: SlotStore;
   private readonly writer: SlotWriter;
   private readonly listeners = new Set<(update: Uint8Array) => void>();
-
+  /** Editing steps shared by the local writes and conflict resolution. */
+  private readonly edit: IndexEditor;
   constructor(options: FolderIndexOptions, snapshot?: Uint8Array) {
     this.device = options.device;
     this.clock = options.clock ?? new HybridClock();
@@ -112,6 +94,16 @@ export class FolderIndex {
       this.retention,
       this,
       options.session ?? randomSession(),
+    );
+    this.edit = new IndexEditor(
+      this.writer,
+      {
+        file: (id) => this.file(id),
+        tree: () => this.tree(),
+        mkdir: (path) => this.mkdir(path),
+        mutate: (run) => this.mutate(run),
+      },
+      this.newFileId,
     );
     this.map.observe((event) => {
       if (event.transaction.origin === this) return; // local writes are loaded eagerly
@@ -136,7 +128,7 @@ export class FolderIndex {
   }
 
   /**
-   * The materialised tree. It is the index's own view, kept up to date in place for speed: read
+   * The derived tree. It is the index's own view, kept up to date in place for speed: read
    * it, do not modify it, and call `tree()` again after a change rather than keeping it.
    */
   tree(): Tree {
@@ -166,7 +158,7 @@ export class FolderIndex {
 
   /** Earlier versions of a file, newest first (conflict copies are listed by `conflicts()`). */
   history(path: string): VersionSnapshot[] {
-    return this.historyOf(this.requireMain(path).fileId);
+    return this.historyOf(this.edit.requireMain(path).fileId);
   }
 
   /** Earlier versions of a file by id: also for a deleted file, which has no path. */
@@ -186,33 +178,7 @@ export class FolderIndex {
    * created apart under the same name (its rivals, see {@link TreeEntry.rivals}).
    */
   conflicts(): ConflictInfo[] {
-    const byPath = new Map<string, ConflictInfo>();
-    const tree = this.tree();
-    for (const e of tree.entries.values()) {
-      if (e.conflictVersion === undefined) continue;
-      const of = e.conflictOf!;
-      let info = byPath.get(of);
-      if (!info) {
-        const main = tree.entries.get(of)!;
-        byPath.set(
-          of,
-          (info = {
-            fileId: main.fileId,
-            path: of,
-            winner: versionId(main.version),
-            copies: [],
-          }),
-        );
-      }
-      info.copies.push({
-        path: e.path,
-        version: e.conflictVersion,
-        device: e.version.device,
-        wall: e.version.hlc.wall,
-        contentHash: e.version.manifest?.contentHash ?? null,
-      });
-    }
-    return [...byPath.values()];
+    return conflictsIn(this.tree());
   }
 
   /** Slots refused by validation (ignored on every replica). */
@@ -257,7 +223,7 @@ export class FolderIndex {
           mode: content.mode ?? 0o644,
           mtime: content.mtime,
         });
-        this.absorbTwins(existing);
+        this.edit.absorbTwins(existing);
         return existing.fileId;
       }
       if (existing)
@@ -265,7 +231,7 @@ export class FolderIndex {
           "ALREADY_EXISTS",
           `${existing.path} is a conflict copy; resolve the conflict first`,
         );
-      return this.createAt(parts, "file", {
+      return this.edit.createAt(parts, "file", {
         manifest: content.manifest,
         mode: content.mode ?? 0o644,
         mtime: content.mtime,
@@ -292,7 +258,7 @@ export class FolderIndex {
           });
         return existing.fileId;
       }
-      return this.createAt(parts, "dir", { manifest: null, mode: 0o755 });
+      return this.edit.createAt(parts, "dir", { manifest: null, mode: 0o755 });
     });
   }
 
@@ -313,13 +279,13 @@ export class FolderIndex {
       const parts = splitPath(path);
       if (this.tree().entries.has(parts.join("/")))
         throw new WeftError("ALREADY_EXISTS", `already exists: ${parts.join("/")}`);
-      return this.createAt(parts, "symlink", { manifest: null, target, mode: 0o777 });
+      return this.edit.createAt(parts, "symlink", { manifest: null, target, mode: 0o777 });
     });
   }
 
   /** Moves or renames a file or directory (same file id: history follows it). */
   move(from: string, to: string): void {
-    const entry = this.requireMain(from);
+    const entry = this.edit.requireMain(from);
     const parts = splitPath(to);
     if (parts.length === 0) throw new WeftError("INVALID_PATH", "cannot move onto the folder root");
     const name = checkName(parts[parts.length - 1]!);
@@ -338,7 +304,7 @@ export class FolderIndex {
 
   /** Removes a file, or a directory with everything in it. Removed content stays in history. */
   remove(path: string): void {
-    const entry = this.requireMain(path);
+    const entry = this.edit.requireMain(path);
     this.mutate(() => {
       const prefix = `${entry.path}/`;
       // Every id shown at a path is removed, so none of them comes back on its own.
@@ -354,7 +320,7 @@ export class FolderIndex {
   /** Restores an earlier version (from history or a conflict copy) as the current content. */
   restore(path: string, version: string): void {
     this.mutate(() => {
-      const entry = this.requireMain(path);
+      const entry = this.edit.requireMain(path);
       const f = this.file(entry.fileId)!;
       const open = f.winner ? openConflicts(f.contents, f.winner) : [];
       const all = [...this.history(path), ...open];
@@ -368,7 +334,7 @@ export class FolderIndex {
         mode: v.mode,
         mtime: v.mtime,
       });
-      this.absorbTwins(entry);
+      this.edit.absorbTwins(entry);
     });
   }
 
@@ -399,145 +365,7 @@ export class FolderIndex {
    *   file's version, when a directory holds the name
    */
   resolveConflict(path: string, resolution: Resolution): void {
-    const entry = this.requireMain(path);
-    const winner = this.file(entry.fileId)!.winner;
-    const copies = [...this.tree().entries.values()].filter((e) => e.conflictOf === entry.path);
-    if (!winner || copies.length === 0)
-      throw new WeftError("NOT_FOUND", `${entry.path} has no conflict`);
-    if ("dropCopy" in resolution || "keepCopy" in resolution) {
-      const version = "dropCopy" in resolution ? resolution.dropCopy : resolution.keepCopy;
-      const copy = copies.find((c) => c.conflictVersion === version);
-      if (!copy)
-        throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no conflict copy ${version}`);
-      this.settleCopy(entry, copy, resolution);
-      return;
-    }
-    if ("merged" in resolution) resolution = { merged: checkContentInput(resolution.merged) };
-    const isDir = entry.kind === "dir";
-    const rivals = new Set(entry.rivals ?? []);
-    if ("keep" in resolution) {
-      const keep = resolution.keep;
-      if (keep !== versionId(winner) && !copies.some((c) => c.conflictVersion === keep))
-        throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${keep}`);
-      if (isDir && keep !== versionId(winner))
-        throw new WeftError(
-          "IS_A_DIRECTORY",
-          `a directory is at ${entry.path}; keep that copy under its own name instead`,
-        );
-    }
-    if ("merged" in resolution && isDir)
-      throw new WeftError("IS_A_DIRECTORY", `a directory is at ${entry.path}; nothing to merge`);
-    this.mutate(() => {
-      // The file's own concurrent versions (and those of its twins) are settled into its
-      // history by the write below; rivals are files of their own and are deleted (their
-      // versions go to their history) or, for keepBoth, renamed to the copy's name.
-      const own = [entry.fileId, ...(entry.merged ?? [])];
-      const settledOf = (id: FileId): VersionSnapshot[] => {
-        const f = this.file(id)!;
-        return f.winner && !f.winner.deleted ? openConflicts(f.contents, f.winner) : [];
-      };
-      if ("keepBoth" in resolution) {
-        for (const c of copies) {
-          const parent = this.parentOf(c.path);
-          const rivalWinner = rivals.has(c.fileId) && this.file(c.fileId)!.winner!;
-          if (rivalWinner && versionId(rivalWinner) === c.conflictVersion)
-            this.writer.writePlace(c.fileId, parent, c.name);
-          else
-            this.create(parent, c.name, c.version.kind, {
-              manifest: c.version.manifest,
-              target: c.version.target,
-              mode: c.version.mode,
-              mtime: c.version.mtime,
-            });
-        }
-        for (const id of [...own, ...rivals]) {
-          const settled = settledOf(id);
-          if (settled.length === 0) continue;
-          const w = this.file(id)!.winner!;
-          this.writer.writeContent(id, { ...snapshotOf(w), deleted: false }, settled);
-        }
-        return;
-      }
-      let content: ContentInput | undefined;
-      if ("keep" in resolution) {
-        const keep = resolution.keep;
-        const v =
-          keep === versionId(winner)
-            ? winner
-            : copies.find((c) => c.conflictVersion === keep)!.version;
-        content = { ...snapshotOf(v), deleted: false };
-      } else if ("merged" in resolution) {
-        const m = resolution.merged;
-        content = {
-          kind: "file",
-          deleted: false,
-          manifest: m.manifest,
-          target: null,
-          mode: m.mode ?? winner.mode,
-          mtime: m.mtime,
-        };
-      }
-      if (!isDir && content)
-        this.writer.writeContent(entry.fileId, content, [
-          snapshotOf(winner),
-          ...settledOf(entry.fileId),
-        ]);
-      for (const id of [...own.slice(1), ...rivals]) this.writer.deleteFile(id);
-    });
-  }
-
-  /**
-   * Settles one conflict copy: its version goes to history (so `history` and `restore` still
-   * reach it) and the file keeps the content it shows; the other copies stay open. With
-   * `keepCopy`, the copy's content is also a file of its own from now on: a rival file is
-   * renamed to the copy's path (same id, its history follows), a version of this file is
-   * written as a new file.
-   */
-  private settleCopy(
-    entry: TreeEntry,
-    copy: TreeEntry,
-    resolution: { dropCopy: string } | { keepCopy: string; path?: string },
-  ): void {
-    const owner = this.file(copy.fileId)!;
-    const ownerWinner = owner.winner!;
-    const isRival =
-      (entry.rivals ?? []).includes(copy.fileId) && versionId(ownerWinner) === copy.conflictVersion;
-    let dest: string[] | undefined;
-    if ("keepCopy" in resolution) {
-      dest = splitPath(resolution.path ?? copy.path);
-      if (dest.length === 0) throw new WeftError("INVALID_PATH", "cannot write the folder root");
-      checkName(dest[dest.length - 1]!);
-      // The copy's own name is free once it is settled; any other taken name is refused
-      // before anything is written.
-      const taken = this.tree().entries.get(dest.join("/"));
-      if (taken && taken.path !== copy.path)
-        throw new WeftError("ALREADY_EXISTS", `already exists: ${taken.path}`);
-    }
-    this.mutate(() => {
-      if (isRival) {
-        // A file created apart under this name: dropping its copy deletes it (its versions go
-        // to its history), keeping it renames it.
-        if (!dest) this.writer.deleteFile(copy.fileId);
-        else {
-          const parent = this.mkdir(dest.slice(0, -1).join("/"));
-          this.writer.writePlace(copy.fileId, parent, dest[dest.length - 1]!);
-        }
-        return;
-      }
-      // The new file first: creating its parent directories is what can still fail, and then
-      // nothing has been settled.
-      const loser = copy.version;
-      if (dest)
-        this.createAt(dest, loser.kind, {
-          manifest: loser.manifest,
-          target: loser.target,
-          mode: loser.mode,
-          mtime: loser.mtime,
-        });
-      this.writer.writeContent(copy.fileId, { ...snapshotOf(ownerWinner), deleted: false }, [
-        loser,
-      ]);
-    });
+    resolveConflict(this.edit, path, resolution);
   }
 
   // ---------------------------------------------------------------- sync
@@ -634,77 +462,6 @@ export class FolderIndex {
     if (origin === REMOTE) return;
     for (const listener of this.listeners) listener(update);
   };
-
-  /**
-   * After a write to a path, the files shown there as the same file (same content, created
-   * apart) are deleted: they would otherwise differ from it now and show up as conflict
-   * copies. Their content stays in their history; a concurrent edit of one survives (modify
-   * beats delete) and is then a conflict, as it should be.
-   */
-  private absorbTwins(entry: TreeEntry): void {
-    if (entry.kind === "dir") return;
-    for (const id of entry.merged ?? []) this.writer.deleteFile(id);
-  }
-
-  private requireMain(path: string): TreeEntry {
-    const p = splitPath(path).join("/");
-    const e = this.tree().entries.get(p);
-    if (!e) throw new WeftError("NOT_FOUND", `no such file or directory: ${p}`);
-    if (e.conflictVersion !== undefined)
-      throw new WeftError(
-        "NOT_FOUND",
-        `${p} is a conflict copy of ${e.conflictOf}; act on that file`,
-      );
-    return e;
-  }
-
-  private parentOf(path: string): FileId {
-    const slash = path.lastIndexOf("/");
-    if (slash < 0) return ROOT_ID;
-    return this.tree().entries.get(path.slice(0, slash))!.fileId;
-  }
-
-  private createAt(
-    parts: string[],
-    kind: FileKind,
-    content: Omit<ContentInput, "kind" | "deleted">,
-  ): FileId {
-    let id: FileId = ROOT_ID;
-    this.mutate(() => {
-      const parent = this.mkdir(parts.slice(0, -1).join("/"));
-      id = this.create(parent, parts[parts.length - 1]!, kind, content);
-    });
-    return id;
-  }
-
-  /** Creates a new file id under `parent` (no checks on the tree: callers do them). */
-  private create(
-    parent: FileId,
-    name: string,
-    kind: FileKind,
-    content: Omit<ContentInput, "kind" | "deleted">,
-  ): FileId {
-    checkName(name);
-    const id = this.newFileId();
-    this.mutate(() => {
-      // One slot write for both registers: a new file is one record, one update.
-      const place = this.writer.buildPlace(id, parent, name);
-      this.writer.writeContent(
-        id,
-        {
-          kind,
-          deleted: false,
-          manifest: content.manifest,
-          target: content.target ?? null,
-          mode: content.mode,
-          mtime: content.mtime,
-        },
-        [],
-        place,
-      );
-    });
-    return id;
-  }
 }
 
 /** Every file id shown at a path as one entry to the user: the entry, merged ids, rivals. */

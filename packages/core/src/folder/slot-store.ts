@@ -1,13 +1,13 @@
 /**
  * The slots of a folder index in memory: decoded and validated from the Yjs map, merged per
- * file, and the materialised tree kept up to date (patched for simple changes, rebuilt
+ * file, and the derived tree kept up to date (patched for simple changes, rebuilt
  * otherwise). FolderIndex owns one and does all writing through it.
  */
 import type { DeviceId } from "@weft/crypto";
 import type * as Y from "yjs";
 import type { FileId } from "../ids.js";
 import type { HybridClock } from "../model/hlc.js";
-import { type FileState, type Tree, materialize, patchTree } from "./materialize.js";
+import { type FileState, type Tree, deriveTree, patchTree } from "./tree.js";
 import {
   type ContentVersion,
   type Placement,
@@ -34,7 +34,7 @@ export interface Applied {
   keys: Set<string>;
 }
 
-/** A folder index's slots in memory, validated and merged per file, with the materialised tree kept up to date. FolderIndex does all writing through it. */
+/** A folder index's slots in memory, validated and merged per file, with the derived tree kept up to date. FolderIndex does all writing through it. */
 export class SlotStore {
   /** Every slot of each file, by the bucket key it came from. */
   private readonly slots = new Map<FileId, Map<string, Slot>>();
@@ -93,7 +93,7 @@ export class SlotStore {
     };
   }
 
-  /** The materialised tree (kept up to date as the index changes). */
+  /** The derived tree (kept up to date as the index changes). */
   tree(): Tree {
     if (this.cachedTree && this.dirty.size > 0) {
       if (!patchTree(this.cachedTree, this.dirty, (id) => this.file(id)))
@@ -106,7 +106,7 @@ export class SlotStore {
         const f = this.states.get(id) ?? this.computeState(id);
         if (f) all.set(id, f);
       }
-      this.cachedTree = materialize(all);
+      this.cachedTree = deriveTree(all);
     }
     return this.cachedTree;
   }

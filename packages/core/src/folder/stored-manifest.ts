@@ -25,7 +25,10 @@ function hexAt(buf: Uint8Array, at: number): string {
   return latin1.decode(out);
 }
 
-/** A manifest read from a slot's bytes; see the module comment. */
+/**
+ * A manifest read from a slot's bytes: validated when loaded, its chunk ids and content hash
+ * turned into strings only when first read (most files of a large index are never looked at).
+ */
 export class StoredManifest implements Manifest {
   private decodedChunks: ManifestChunk[] | undefined;
   private decodedHash: string | undefined;

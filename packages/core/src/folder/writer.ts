@@ -40,7 +40,11 @@ export interface ContentInput {
   mtime?: number;
 }
 
-/** Writes this device's slots; see the module comment. */
+/**
+ * Writes this device's slots of a folder index: new content and placement versions (with
+ * their history and settled conflicts), deletions, compaction, and adopting slots this device
+ * wrote in an earlier run. Changed buckets are stored once per batch ({@link SlotWriter.flush}).
+ */
 export class SlotWriter {
   constructor(
     private readonly device: DeviceId,

@@ -1,4 +1,5 @@
 /** One retry timer with capped exponential backoff: the engine's reconnects and the transfer queues' runs. */
+import { type Clock, type ClockTimer, systemClock } from "../clock.js";
 
 /**
  * Schedules one retry at a time, waiting `min` ms the first time and twice as long each time
@@ -7,7 +8,7 @@
  * relay restart.
  */
 export class Backoff {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timer: ClockTimer | undefined;
   private delay: number;
   /** When the scheduled retry is due (ms since the epoch), while one is. */
   dueAt: number | undefined;
@@ -15,6 +16,7 @@ export class Backoff {
   constructor(
     private readonly limits: { readonly min: number; readonly max: number },
     private readonly jitter = false,
+    private readonly clock: Clock = systemClock,
   ) {
     this.delay = limits.min;
   }
@@ -27,20 +29,24 @@ export class Backoff {
   /** Runs `retry` after the current wait, unless a retry is scheduled already; the next wait doubles. */
   schedule(retry: () => void): void {
     if (this.timer) return;
-    const wait = this.jitter ? this.delay * (0.5 + Math.random() / 2) : this.delay;
-    this.dueAt = Date.now() + wait;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.dueAt = undefined;
-      retry();
-    }, wait);
-    (this.timer as { unref?: () => void }).unref?.();
+    // Whole milliseconds, as timers count them: `dueAt` is then exactly when the retry runs.
+    const wait = this.jitter ? Math.round(this.delay * (0.5 + Math.random() / 2)) : this.delay;
+    this.dueAt = this.clock.now() + wait;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.dueAt = undefined;
+        retry();
+      },
+      wait,
+      { keepAlive: false },
+    );
     this.delay = Math.min(this.delay * 2, this.limits.max);
   }
 
   /** Cancels the scheduled retry, if any. */
   cancel(): void {
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.dueAt = undefined;
   }

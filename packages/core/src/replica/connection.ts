@@ -1,4 +1,5 @@
 /** One client session with a relay (or the in-memory hub) over a Transport: handshake, auth, requests matched to answers. */
+import { type Clock, type ClockTimer, systemClock } from "../clock.js";
 import { ProtocolError } from "../protocol/errors.js";
 import type { Message, MessageOf } from "../protocol/messages.js";
 import { protocolErrorFrom } from "../protocol/messages.js";
@@ -16,12 +17,6 @@ export interface ConnectionHandlers {
   onClose(error: Error | undefined): void;
 }
 
-/**
- * Milliseconds from a clock that only moves forward at the pace of real time (`performance.now`,
- * in Node and browsers alike), for measuring silences: the wall clock may jump either way.
- */
-export const monotonicNow = (): number => performance.now();
-
 /** How a {@link Connection} tells a live relay from a silent one. */
 export interface ConnectionTiming {
   /**
@@ -32,10 +27,10 @@ export interface ConnectionTiming {
    */
   keepaliveMs: number;
   /**
-   * A monotonic clock in ms (tests inject one). Not the wall clock: set back by an hour, it
-   * would make a dead connection look fresh for that hour.
+   * The clock of the watchdog. Silences are measured on its monotonic time, not the wall
+   * clock: set back by an hour, that would make a dead connection look fresh for that hour.
    */
-  now: () => number;
+  clock: Clock;
 }
 
 /** The version that added `ping`; with an older relay an idle connection is left alone. */
@@ -85,14 +80,14 @@ export class Connection {
   private lastHeard: number;
   private lastBuffered = 0;
   private pinging = false;
-  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private watchdog: ClockTimer | undefined;
 
   constructor(
     private readonly transport: Transport,
     private readonly handlers: ConnectionHandlers,
-    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, now: monotonicNow },
+    private readonly timing: ConnectionTiming = { keepaliveMs: 15_000, clock: systemClock },
   ) {
-    this.lastHeard = timing.now();
+    this.lastHeard = timing.clock.monotonic();
     this.unsubscribe.push(
       transport.on("message", (m) => this.receive(m)),
       transport.on("close", (info) =>
@@ -109,8 +104,7 @@ export class Connection {
    */
   async open(token: string): Promise<void> {
     // Checked a few times per keepalive period: the handshake too must not hang forever.
-    this.watchdog = setInterval(() => this.checkAlive(), Math.max(10, this.timing.keepaliveMs / 4));
-    (this.watchdog as { unref?: () => void }).unref?.();
+    this.watch();
     await this.transport.connect();
     const welcome = await this.exchange<MessageOf<"welcome">>(
       { type: "hello", versions: SUPPORTED_VERSIONS, client: CLIENT },
@@ -175,7 +169,7 @@ export class Connection {
 
   private receive(m: Message): void {
     if (this.closed) return;
-    this.lastHeard = this.timing.now();
+    this.lastHeard = this.timing.clock.monotonic();
     try {
       if (this.helloWaiter) {
         this.pending.delete(-1);
@@ -216,7 +210,7 @@ export class Connection {
    */
   private checkAlive(): void {
     if (this.closed) return;
-    const now = this.timing.now();
+    const now = this.timing.clock.monotonic();
     const buffered = this.transport.bufferedAmount ?? 0;
     if (buffered !== this.lastBuffered) {
       this.lastBuffered = buffered;
@@ -245,10 +239,22 @@ export class Connection {
     }
   }
 
+  /** Runs {@link checkAlive} a few times per keepalive period until the session ends. */
+  private watch(): void {
+    this.watchdog = this.timing.clock.setTimeout(
+      () => {
+        this.checkAlive();
+        if (!this.closed) this.watch();
+      },
+      Math.max(10, this.timing.keepaliveMs / 4),
+      { keepAlive: false },
+    );
+  }
+
   private end(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.watchdog);
+    this.timing.clock.clearTimeout(this.watchdog);
     for (const off of this.unsubscribe) off();
     const reason = error ?? new ProtocolError("unavailable", "connection closed");
     for (const { reject } of this.pending.values()) reject(reason);

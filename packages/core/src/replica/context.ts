@@ -1,5 +1,6 @@
-/** What the parts of a Replica share: identity, keys, index, stores, counters, events and the one serial lane. */
+/** What the parts of a Replica share: identity, keys, index, stores, counters, events, the clock and the one serial lane. */
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
+import type { Clock } from "../clock.js";
 import type { FolderIndex } from "../folder/folder-index.js";
 import type { BlobStore } from "../storage/index.js";
 import type { ChunkKeys } from "./chunk-codec.js";
@@ -73,4 +74,6 @@ export interface ReplicaContext {
   readonly meta: ReplicaMeta;
   readonly events: Emitter<ReplicaEventMap>;
   readonly serial: Serial;
+  /** Every timer and timestamp of the replica (ReplicaOptions.time). */
+  readonly clock: Clock;
 }

@@ -13,23 +13,14 @@ import { type YDocBinding, bindYDoc } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
 import type { ReplicaContext } from "./context.js";
-import type { DocRouter } from "./engine.js";
+import type { DocRouter, DocSession } from "./sync-types.js";
 import { MAX_DOC_NAME_BYTES, type PayloadPart } from "./payload.js";
 
 const NONCE_BYTES = 24;
 const encoder = new TextEncoder();
 
-/** What the channels need from the replica. */
-export interface DocHost {
-  /** Stores a local update and queues it for sending. */
-  publish(part: Extract<PayloadPart, { kind: "doc" }>): Promise<void>;
-  /** Sends a sealed ephemeral message if online. */
-  postEphemeral(sealed: Uint8Array): void;
-  status(): DocChannelStatus;
-  synced(): boolean;
-  /** Reports a failure that is nobody's caller's (a throwing listener). */
-  report(error: unknown, context: string): void;
-}
+/** Stores a local document update and queues it for sending; resolves once durable. */
+export type PublishDocUpdate = (part: Extract<PayloadPart, { kind: "doc" }>) => Promise<void>;
 
 /** The stream id under which a document's updates are stored. */
 export function docStream(type: DocType, name: string): string {
@@ -49,16 +40,55 @@ export function checkDocName(name: unknown): asserts name is string {
     );
 }
 
-/** Every open document of a replica. */
+/**
+ * Every open document of a replica: opens channels and their Yjs or Automerge bindings, hands
+ * them remote and ephemeral updates, and gives the whole state of every document for snapshots.
+ */
 export class DocChannels implements DocRouter {
   private readonly open = new Map<string, ReplicaDocChannel>();
   private readonly yDocs = new Map<string, Promise<YDocBinding>>();
   private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
 
+  private session: DocSession | undefined;
+
   constructor(
     private readonly ctx: ReplicaContext,
-    private readonly host: DocHost,
+    private readonly publishUpdate: PublishDocUpdate,
   ) {}
+
+  /** Connects the channels to the session they travel over (until then: disconnected). */
+  attach(session: DocSession): void {
+    this.session = session;
+    this.statusChanged();
+  }
+
+  /** The connection as the channels see it. */
+  get status(): DocChannelStatus {
+    return this.session?.docStatus ?? "disconnected";
+  }
+
+  /** Whether the replica has caught up since it last connected. */
+  get synced(): boolean {
+    return this.session?.synced ?? false;
+  }
+
+  /** Stores and queues a channel's local update. */
+  publish(part: Extract<PayloadPart, { kind: "doc" }>): Promise<void> {
+    return this.publishUpdate(part);
+  }
+
+  /** Sends a channel's sealed ephemeral message when online. */
+  postEphemeral(sealed: Uint8Array): void {
+    this.session?.postEphemeral(sealed);
+  }
+
+  /** Reports a failure that is nobody's caller's (a throwing listener) as an `error` event. */
+  report(error: unknown, context: string): void {
+    this.ctx.events.emit("error", {
+      error: error instanceof Error ? error : new Error(String(error)),
+      context,
+    });
+  }
 
   /** Opens (or returns the open) channel of a document. */
   async channel(name: string, type: DocType): Promise<DocChannel> {
@@ -69,14 +99,7 @@ export class DocChannels implements DocRouter {
     const initial = await this.ctx.local.loadStream(stream);
     const again = this.open.get(stream); // opened meanwhile by another caller
     if (again) return again;
-    const channel = new ReplicaDocChannel(
-      name,
-      type,
-      this.ctx.identity.deviceId,
-      initial,
-      this,
-      this.host,
-    );
+    const channel = new ReplicaDocChannel(name, type, this.ctx.identity.deviceId, initial, this);
     this.open.set(stream, channel);
     return channel;
   }
@@ -87,7 +110,7 @@ export class DocChannels implements DocRouter {
     if (!binding) {
       binding = this.channel(name, "yjs").then((channel) =>
         bindYDoc(channel, new Y.Doc(), {
-          onError: (error) => this.host.report(error, `Yjs document ${name}`),
+          onError: (error) => this.report(error, `Yjs document ${name}`),
         }),
       );
       this.yDocs.set(name, binding);
@@ -102,7 +125,7 @@ export class DocChannels implements DocRouter {
     if (!handle) {
       handle = this.channel(name, "automerge").then((channel) =>
         openAutomergeDoc<unknown>(channel, init as ((doc: unknown) => void) | undefined, {
-          onError: (error) => this.host.report(error, `Automerge document ${name}`),
+          onError: (error) => this.report(error, `Automerge document ${name}`),
         }),
       );
       this.automergeDocs.set(name, handle);
@@ -251,18 +274,17 @@ class ReplicaDocChannel implements DocChannel {
     readonly device: DeviceId,
     readonly initial: readonly Uint8Array[],
     private readonly owner: DocChannels,
-    private readonly host: DocHost,
   ) {
-    this.lastStatus = host.status();
-    this.lastSynced = host.synced();
+    this.lastStatus = owner.status;
+    this.lastSynced = owner.synced;
   }
 
   get status(): DocChannelStatus {
-    return this.host.status();
+    return this.owner.status;
   }
 
   get synced(): boolean {
-    return this.host.synced();
+    return this.owner.synced;
   }
 
   publish(update: Uint8Array): Promise<void> {
@@ -272,7 +294,7 @@ class ReplicaDocChannel implements DocChannel {
       return Promise.reject(
         new WeftError("INVALID_ARGUMENT", "an update is a non-empty Uint8Array"),
       );
-    return this.host.publish({
+    return this.owner.publish({
       kind: "doc",
       type: this.type,
       name: this.name,
@@ -282,7 +304,7 @@ class ReplicaDocChannel implements DocChannel {
 
   publishEphemeral(payload: Uint8Array): void {
     if (this.isClosed) return;
-    this.host.postEphemeral(this.owner.sealEphemeral(this.type, this.name, payload));
+    this.owner.postEphemeral(this.owner.sealEphemeral(this.type, this.name, payload));
   }
 
   setStateProvider(state: () => Uint8Array): void {
@@ -314,14 +336,14 @@ class ReplicaDocChannel implements DocChannel {
       try {
         (listener as Listener<E>)(payload);
       } catch (error) {
-        this.host.report(error, `a listener of document ${this.name}`);
+        this.owner.report(error, `a listener of document ${this.name}`);
       }
     }
   }
 
   statusChanged(): void {
-    const status = this.host.status();
-    const synced = this.host.synced();
+    const status = this.owner.status;
+    const synced = this.owner.synced;
     if (status !== this.lastStatus) {
       this.lastStatus = status;
       this.emit("status", { status });

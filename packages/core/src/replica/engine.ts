@@ -1,134 +1,77 @@
 /**
  * The sync engine of a Replica: the session with the relay (connect, resume, reconnect with
- * backoff), the outbox sealed into envelopes, the log applied in order and acknowledged,
- * snapshots, and presence.
+ * backoff, re-authenticate), the outbox sealed into envelopes and sent, and presence. Reading
+ * the log is the LogReader's (log-reader.ts), over this engine's connection.
  */
-import { type ChunkId, CryptoError, type DeviceId, decodeEnvelope } from "@weft/crypto";
-import * as Y from "yjs";
+import type { ClockTimer } from "../clock.js";
+import type { DocChannelStatus } from "../docs/channel.js";
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
 import type { MessageOf } from "../protocol/messages.js";
-import type { Transport } from "../protocol/transport.js";
-import type { StateOp } from "../storage/index.js";
-import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
-import { Connection, type PushMessage, monotonicNow } from "./connection.js";
+import type { ClientOwnership } from "./authorize.js";
+import { Backoff } from "./backoff.js";
+import { Connection, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
-import { openLogEnvelope, sealParts } from "./inbound.js";
-import { type PayloadPart, mergeParts } from "./payload.js";
-import type { OutgoingIndex } from "./outgoing.js";
-import { Backoff } from "./backoff.js";
+import { sealParts } from "./outbound.js";
+import { LogReader, type LogSession } from "./log-reader.js";
+import type { Outbox } from "./outbox.js";
 import { Peers } from "./peers.js";
+import type { ConnectionState, DocRouter, DocSession, SyncConfig, SyncHost } from "./sync-types.js";
 import { reauthDelay, tokenExpiry } from "./token-expiry.js";
 import type { Transfers } from "./transfers.js";
+import type { ReplicaStats } from "./types.js";
 
-/** Largest batch of outbox entries sealed into one envelope, in payload bytes. */
-const MAX_BATCH_BYTES = 1024 * 1024;
-/** Largest delta of the outgoing index sent in one envelope (the envelope limit is 16 MiB). */
-const MAX_DELTA_BYTES = 8 * 1024 * 1024;
-/** A device this far behind the newest snapshot loads it instead of replaying the log. */
-const SNAPSHOT_CATCH_UP = 256;
-
-/** How the engine reaches the documents of the replica. */
-export interface DocRouter {
-  /** A verified document update from another device (already queued for storage by the engine). */
-  remote(part: Extract<PayloadPart, { kind: "doc" }>, from: DeviceId): void;
-  /** An ephemeral message from another device. */
-  ephemeral(payload: Uint8Array, from: DeviceId): void;
-  /** The whole state of every document, as parts (for snapshots). */
-  states(): Promise<PayloadPart[]>;
-  /** The connection or sync state changed. */
-  statusChanged(): void;
-}
-
-/**
- * An unsent local change. `outgoing` marks index updates of this run, which are sent as one
- * compact delta of the {@link OutgoingIndex} instead of one by one.
- */
-export interface OutboxEntry {
-  key: string;
-  part: PayloadPart;
-  weight: number;
-  outgoing?: boolean;
-  /**
-   * The chunks its content needs on the relay before peers may see it. Unknown (an entry loaded
-   * from a previous run) means: wait until no upload is pending.
-   */
-  needs?: readonly ChunkId[];
-}
-
-/** Options of the engine (see ReplicaOptions for the documentation). */
-export interface EngineOptions {
-  connect: (() => Transport) | undefined;
-  token: () => string | Promise<string>;
-  snapshotEvery: number;
-  reconnectDelayMs: { min: number; max: number };
-  keepaliveMs: number;
-  onApplied: (changed: number) => void;
-  startTransfers: () => void;
-  /** The session is online (again): a moment to check what the relay lost meanwhile. */
-  onOnline: () => void;
-  outgoing: OutgoingIndex;
-  /** Adds to the keyring the keys this device was given since (see ReplicaOptions.refreshKeys). */
-  refreshKeys?: () => Promise<void>;
-}
-
-/** What applyEnvelope answers for an entry sealed under an epoch whose key may yet be fetched. */
-const NEEDS_KEY = -1;
-
-/** The session with the relay as people see it: `weft status` and the dashboard show this. */
-export interface ConnectionState {
-  /** The connection state. */
-  status: ReplicaStatus;
-  /** When it entered that state (ms since the epoch). */
-  since: number;
-  /** Why the last connection attempt failed or the last connection ended, and when. */
-  lastError?: { message: string; time: number };
-  /** When the next connection attempt is due (ms since the epoch), while one is scheduled. */
-  nextRetryAt?: number;
-}
+export type { ConnectionState, DocRouter, DocSession, SyncConfig, SyncHost } from "./sync-types.js";
 
 /**
  * Keeps one replica's session with the relay: connects and reconnects (capped exponential
- * backoff with jitter, for as long as the replica runs), seals the outbox into envelopes,
- * applies the log in order and acknowledges it, uploads snapshots, and tracks presence.
+ * backoff with jitter, for as long as the replica runs), seals the outbox into envelopes and
+ * sends them, routes what the relay pushes (log entries to its {@link LogReader}, presence,
+ * ephemeral messages), and says whether the replica is idle.
  */
-export class SyncEngine {
+export class SyncEngine implements DocSession, LogSession {
   status: ReplicaStatus = "stopped";
-  private statusSince = Date.now();
+  private statusSince: number;
   private lastError: ConnectionState["lastError"];
-  /** Unsent local parts, oldest first (mirror of the stored outbox). */
-  readonly outbox: OutboxEntry[] = [];
-  /** Sealed envelopes the relay has not confirmed, by device sequence number. */
-  readonly sent = new Map<number, Uint8Array>();
-  /** The highest folder sequence number known to exist. */
-  headSeq = 0;
   /** Whether the replica has caught up since it last connected. */
   synced = false;
   readonly peers: Peers;
+  /** The folder log, read and applied in order. */
+  private readonly log: LogReader;
   private conn: Connection | undefined;
   private connecting: Promise<void> | undefined;
-  private readonly buffer = new Map<number, Uint8Array>();
-  private readonly ownWeights = new Map<number, number>();
-  private lastSnapshotSeq = 0;
-  /** Snapshots loaded from the relay instead of replaying the log (for stats). */
-  snapshotsLoaded = 0;
   /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
-  private reauthTimer: ReturnType<typeof setTimeout> | undefined;
+  private reauthTimer: ClockTimer | undefined;
   private readonly retry: Backoff;
   private flushing = false;
-  private snapshotting = false;
   private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly ctx: ReplicaContext,
     private readonly transfers: Transfers,
-    private ownership: ClientOwnership,
+    ownership: ClientOwnership,
     private readonly docs: DocRouter,
-    private readonly options: EngineOptions,
+    /** Unsent local changes and unconfirmed envelopes (mirror of the stored outbox). */
+    readonly outbox: Outbox,
+    private readonly options: SyncConfig,
+    private readonly host: SyncHost,
   ) {
-    this.retry = new Backoff(options.reconnectDelayMs, true);
+    this.statusSince = ctx.clock.now();
+    this.retry = new Backoff(options.reconnectDelayMs, true, ctx.clock);
     this.peers = new Peers(ctx);
+    this.log = new LogReader(
+      ctx,
+      { docs, outbox, peers: this.peers, host, session: this },
+      ownership,
+      options.snapshotEvery,
+      options.refreshKeys,
+    );
+  }
+
+  /** The live connection, if any (for the log reader's acknowledgements and snapshots). */
+  get connection(): Connection | undefined {
+    return this.conn;
   }
 
   // ------------------------------------------------------------------ life cycle
@@ -142,7 +85,7 @@ export class SyncEngine {
   stop(): void {
     this.transfers.stop();
     this.retry.cancel();
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     this.setStatus("stopped");
     this.conn?.close("replica stopped");
     this.conn = undefined;
@@ -196,7 +139,7 @@ export class SyncEngine {
   private failed(error: unknown): void {
     const message = error instanceof Error ? error.message : String(error);
     const repeated = this.lastError?.message === message;
-    this.lastError = { message, time: Date.now() };
+    this.lastError = { message, time: this.ctx.clock.now() };
     if (!repeated) this.report(error, "connecting to the relay");
   }
 
@@ -206,20 +149,20 @@ export class SyncEngine {
       return false;
     if (this.status !== "online") return true; // nothing more can happen until it connects
     return (
-      this.outbox.length === 0 &&
-      this.sent.size === 0 &&
+      this.outbox.pending === 0 &&
       this.transfers.pending === 0 &&
-      this.buffer.size === 0 &&
-      this.ctx.meta.appliedSeq >= this.headSeq
+      this.log.buffered === 0 &&
+      this.log.caughtUp
     );
   }
 
   /** Resolves on the next change of anything `idle` depends on (or after a short while). */
   nextChange(): Promise<void> {
+    const clock = this.ctx.clock;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, 250);
+      const timer = clock.setTimeout(done, 250);
       function done(): void {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve();
       }
       this.waiters.add(done);
@@ -230,7 +173,7 @@ export class SyncEngine {
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w();
-    const synced = this.status === "online" && this.ctx.meta.appliedSeq >= this.headSeq;
+    const synced = this.status === "online" && this.log.caughtUp;
     if (synced !== this.synced) {
       this.synced = synced;
       this.ctx.events.emit("status", { status: this.status, synced });
@@ -240,11 +183,37 @@ export class SyncEngine {
 
   // ------------------------------------------------------------------ sending
 
+  /** Its part of `Replica.stats()`: envelopes sealed and unconfirmed, log applied, snapshots. */
+  stats(): Pick<ReplicaStats, "envelopesSent" | "pendingOut" | "appliedSeq" | "snapshotsLoaded"> {
+    return {
+      envelopesSent: this.ctx.meta.deviceSeq,
+      pendingOut: this.outbox.pending,
+      ...this.log.stats(),
+    };
+  }
+
+  /** The connection as a document channel sees it. */
+  get docStatus(): DocChannelStatus {
+    return this.status === "online"
+      ? "connected"
+      : this.status === "connecting"
+        ? "connecting"
+        : "disconnected";
+  }
+
+  /** Starts the chunk transfers that can run: uploads and downloads, while online. */
+  startTransfers(): void {
+    const remote = this.options.remoteBlobs;
+    if (!remote || this.status !== "online") return;
+    this.transfers.startUploads(remote);
+    this.transfers.startDownloads(remote);
+  }
+
   /** Seals the outbox into envelopes and sends them, once uploads are done (peers must find the chunks). */
   kick(): void {
-    this.options.startTransfers();
+    this.startTransfers();
     if (this.flushing || this.status !== "online" || this.outbox.length === 0) return;
-    if (this.readyCount() === 0) return; // kicked again as uploads finish
+    if (this.outbox.readyCount(this.transfers.uploads) === 0) return; // kicked again as uploads finish
     this.flushing = true;
     void this.ctx.serial
       .run(() => this.sealOutbox())
@@ -270,81 +239,25 @@ export class SyncEngine {
       });
   }
 
-  /**
-   * How many entries at the head of the outbox peers may see: those whose chunks the relay
-   * has. Sending waits for nothing else, so a device recording thousands of files sends the
-   * first while it still reads the rest. Entries found ready stay ready (a chunk once
-   * uploaded stays on the relay), so the count resumes where it stopped.
-   */
-  private readyCount(): number {
-    const uploads = this.transfers.uploads;
-    this.ready = Math.min(this.ready, this.outbox.length);
-    while (this.ready < this.outbox.length) {
-      const needs = this.outbox[this.ready]!.needs;
-      if (needs ? needs.some((id) => uploads.has(id)) : uploads.size > 0) break;
-      this.ready++;
-    }
-    return this.ready;
-  }
-
-  private ready = 0;
-
+  /** Seals ready outbox entries into envelopes, stores them, and sends them. */
   private async sealOutbox(): Promise<void> {
-    while (this.readyCount() > 0 && this.status === "online") {
-      const ready = this.outbox.slice(0, this.ready);
-      // Every index update of this run goes at once as one delta of the outgoing document
-      // (compact, and it covers them all) when the whole outbox is ready: the delta holds
-      // every update so far. Otherwise entries go in order up to MAX_BATCH_BYTES.
-      let delta =
-        ready.length === this.outbox.length && ready.some((e) => e.outgoing)
-          ? this.options.outgoing.delta()
-          : undefined;
-      // A run that wrote a great deal while offline can have a delta too large for one
-      // envelope: then its updates go one by one like any other entries, in bounded batches.
-      if (delta && delta.update.length > MAX_DELTA_BYTES) delta = undefined;
-      const taken: OutboxEntry[] = [];
-      const parts: PayloadPart[] = [];
-      let bytes = 0;
-      let weight = 0;
-      for (const entry of ready) {
-        if (!(entry.outgoing && delta)) {
-          if (bytes >= MAX_BATCH_BYTES && taken.length > 0) continue;
-          bytes += entry.part.update.length;
-          parts.push(entry.part);
-        }
-        taken.push(entry);
-        weight += entry.weight;
-      }
-      const merged = mergeParts(parts);
-      if (delta) merged.push({ kind: "index", update: delta.update });
-      // What of the outgoing document is now sealed: all of it with a delta, else up to the
-      // last of its updates in this batch.
-      const outgoingParts = taken.filter((e) => e.outgoing).map((e) => e.part.update);
-      const sealedState = delta
-        ? delta.state
-        : outgoingParts.length > 0
-          ? Y.encodeStateVectorFromUpdate(Y.mergeUpdates(outgoingParts))
-          : undefined;
+    for (;;) {
+      if (this.status !== "online") return;
+      const batch = this.outbox.nextBatch(this.transfers.uploads);
+      if (!batch) return;
       const deviceSeq = this.ctx.meta.deviceSeq + 1;
-      const envelope = sealParts(this.ctx, deviceSeq, merged);
+      const envelope = sealParts(this.ctx, deviceSeq, batch.parts);
       const meta = { ...this.ctx.meta, deviceSeq };
       await this.ctx.local.transaction([
         ...this.ctx.local.sealOps(
-          taken.map((t) => t.key),
+          batch.entries.map((e) => e.key),
           deviceSeq,
           envelope,
         ),
         this.ctx.local.metaOp(meta),
       ]);
       this.ctx.meta.deviceSeq = deviceSeq;
-      if (sealedState) this.options.outgoing.markSealed(sealedState);
-      const done = new Set(taken);
-      const rest = this.outbox.filter((e) => !done.has(e));
-      this.outbox.length = 0;
-      this.outbox.push(...rest);
-      this.ready = Math.max(0, this.ready - taken.length);
-      this.sent.set(deviceSeq, envelope);
-      this.ownWeights.set(deviceSeq, weight);
+      this.outbox.sealed(batch, deviceSeq, envelope);
       this.sendAppend(deviceSeq, envelope);
     }
   }
@@ -353,24 +266,16 @@ export class SyncEngine {
     const conn = this.conn;
     // Only on a connection that is through auth and subscribe: sealing waits for its store
     // transaction, and the connection may have been replaced meanwhile by one still opening
-    // (which would refuse the append). Going online resends every envelope in `sent`.
+    // (which would refuse the append). Going online resends every unconfirmed envelope.
     if (!conn || this.status !== "online") return;
     conn
       .request({ type: "append", requestId: 0, folderId: this.ctx.folderId, envelope })
       .then((answer) => {
-        // A relay of protocol version 3 does not push a device's own append back to it: the
-        // answer's seq is where it sits in the log, and the envelope fills that place here (the
-        // entries of others after it would wait on it otherwise). From an older relay the same
-        // bytes also arrive pushed; whichever comes second is a duplicate and dropped.
-        this.headSeq = Math.max(this.headSeq, answer.seq);
-        if (answer.seq > this.ctx.meta.appliedSeq && !this.buffer.has(answer.seq)) {
-          this.buffer.set(answer.seq, envelope);
-          this.applyPending();
-        }
+        this.log.appended(answer.seq, envelope);
         return this.ctx.serial.track(async () => {
-          if (!this.sent.has(deviceSeq)) return;
+          if (!this.outbox.isUnconfirmed(deviceSeq)) return;
           await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
-          this.sent.delete(deviceSeq);
+          this.outbox.confirmed(deviceSeq);
         });
       })
       .catch(async (error: unknown) => {
@@ -387,7 +292,7 @@ export class SyncEngine {
         this.report(error, `the relay refused envelope ${deviceSeq}`);
         await this.ctx.serial.track(async () => {
           await this.ctx.local.transaction(this.ctx.local.appendedOps(deviceSeq));
-          this.sent.delete(deviceSeq);
+          this.outbox.confirmed(deviceSeq);
         });
       })
       .catch((error: unknown) => this.report(error, "recording an appended envelope"))
@@ -406,7 +311,7 @@ export class SyncEngine {
           onPush: (m) => this.onPush(m),
           onClose: (error) => this.onClose(conn!, error),
         },
-        { keepaliveMs: this.options.keepaliveMs, now: monotonicNow },
+        { keepaliveMs: this.options.keepaliveMs, clock: this.ctx.clock },
       );
       this.conn = conn;
       const token = await this.options.token();
@@ -414,50 +319,15 @@ export class SyncEngine {
       this.scheduleReauth(conn, token);
       // The folder may have moved to a new key epoch since (the relay ends sessions when it
       // does): fetch this device's new key before reading anything sealed under it.
-      this.askedEpochs.clear();
-      await this.refreshKeys();
-      const snap = await conn.request({
-        type: "snapshotGet",
-        requestId: 0,
-        folderId: this.ctx.folderId,
-      });
-      if (snap.snapshot) {
-        this.lastSnapshotSeq = Math.max(this.lastSnapshotSeq, snap.snapshot.coversSeq);
-        const behind = snap.snapshot.coversSeq - this.ctx.meta.appliedSeq;
-        if (behind > (this.ctx.meta.appliedSeq === 0 ? 0 : SNAPSHOT_CATCH_UP)) {
-          const data = snap.snapshot;
-          await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq));
-        }
-      }
-      this.buffer.clear();
-      const subscribe = () =>
-        conn!.request({
-          type: "subscribe",
-          requestId: 0,
-          folderId: this.ctx.folderId,
-          afterSeq: this.ctx.meta.appliedSeq,
-        });
-      let sub;
-      try {
-        sub = await subscribe();
-      } catch (error) {
-        // The relay pruned entries this device has not applied: only a snapshot bridges that.
-        const data = snap.snapshot;
-        if (!(error instanceof ProtocolError && error.wireCode === "not_found") || !data)
-          throw error;
-        if (data.coversSeq <= this.ctx.meta.appliedSeq) throw error;
-        await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq));
-        sub = await subscribe();
-      }
-      this.headSeq = Math.max(this.headSeq, sub.headSeq);
+      const headSeq = await this.log.subscribe(conn);
       // A relay's log only grows: one that ends before what this device applied has lost
       // entries (restored from an older backup). Said here, not repaired: README, "Backup and
       // restore", has what that means for the folder.
-      if (sub.headSeq < this.ctx.meta.appliedSeq)
+      if (headSeq < this.ctx.meta.appliedSeq)
         this.report(
           new WeftError(
             "INTEGRITY",
-            `the relay's log of this folder ends at entry ${sub.headSeq}, but this device has ` +
+            `the relay's log of this folder ends at entry ${headSeq}, but this device has ` +
               `applied up to ${this.ctx.meta.appliedSeq}: the relay lost entries (restored from ` +
               "an older backup?), and changes made since may not reach every device",
           ),
@@ -469,11 +339,11 @@ export class SyncEngine {
       this.lastError = undefined;
       this.setStatus("online");
       conn.post(this.presence("online"));
-      for (const [deviceSeq, envelope] of [...this.sent].sort((a, b) => a[0] - b[0]))
+      for (const [deviceSeq, envelope] of this.outbox.toResend())
         this.sendAppend(deviceSeq, envelope);
       this.transfers.retryUnavailable();
       this.transfers.retryNow();
-      this.options.onOnline();
+      this.host.cameOnline();
       this.kick();
     } catch (error) {
       if (conn && this.conn === conn) {
@@ -486,17 +356,17 @@ export class SyncEngine {
 
   /** Authenticates `conn` again with a fresh token shortly before `token` expires. */
   private scheduleReauth(conn: Connection, token: string): void {
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     const expires = tokenExpiry(token);
     if (expires === undefined) return;
-    this.reauthTimer = setTimeout(
+    this.reauthTimer = this.ctx.clock.setTimeout(
       () => {
         this.reauthTimer = undefined;
         void this.reauth(conn);
       },
-      reauthDelay(expires, Date.now()),
+      reauthDelay(expires, this.ctx.clock.now()),
+      { keepAlive: false },
     );
-    this.reauthTimer.unref?.();
   }
 
   private async reauth(conn: Connection): Promise<void> {
@@ -521,7 +391,7 @@ export class SyncEngine {
   private onClose(conn: Connection, error: Error | undefined): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
-    clearTimeout(this.reauthTimer);
+    this.ctx.clock.clearTimeout(this.reauthTimer);
     this.reauthTimer = undefined;
     if (this.status === "stopped") return;
     this.peers.allOffline();
@@ -530,7 +400,7 @@ export class SyncEngine {
     // records why and schedules the retry itself.
     if (this.connecting) return;
     const reason = error ?? new ProtocolError("unavailable", "the relay closed the connection");
-    this.lastError = { message: reason.message, time: Date.now() };
+    this.lastError = { message: reason.message, time: this.ctx.clock.now() };
     // `unauthorized`: the session's token ran out (or the sign-in ended) before a fresh auth
     // got through; the reconnect asks for a new token, and reports if there is none.
     const expired = reason instanceof ProtocolError && reason.wireCode === "unauthorized";
@@ -548,7 +418,7 @@ export class SyncEngine {
   private setStatus(status: ReplicaStatus): void {
     if (status === this.status) return;
     this.status = status;
-    this.statusSince = Date.now();
+    this.statusSince = this.ctx.clock.now();
     if (status !== "online") this.synced = false;
     this.ctx.events.emit("status", { status, synced: this.synced });
     this.docs.statusChanged();
@@ -584,187 +454,7 @@ export class SyncEngine {
       if (m.deviceId !== this.ctx.identity.deviceId) this.docs.ephemeral(m.payload, m.deviceId);
       return;
     }
-    for (const item of m.items) {
-      this.headSeq = Math.max(this.headSeq, item.seq);
-      if (item.seq > this.ctx.meta.appliedSeq) this.buffer.set(item.seq, item.envelope);
-    }
-    this.applyPending();
-  }
-
-  /** Applies what the buffer holds in sequence, in the lane. */
-  private applyPending(): void {
-    void this.ctx.serial
-      .track(() => this.applyBuffered())
-      .catch((error: unknown) => {
-        this.report(error, "storing updates from the log");
-        // The state store failed: what is in memory is ahead of what is stored. Start over
-        // from the stored point on a new connection rather than acknowledge unstored work.
-        this.conn?.close("could not store updates");
-      })
-      .finally(() => this.notify());
-  }
-
-  private async applyBuffered(): Promise<void> {
-    const ops: StateOp[] = [];
-    let seq = this.ctx.meta.appliedSeq;
-    let changed = 0;
-    while (this.buffer.has(seq + 1)) {
-      const bytes = this.buffer.get(seq + 1)!;
-      let weight = this.applyEnvelope(seq + 1, bytes, ops);
-      if (weight === NEEDS_KEY) {
-        await this.refreshKeys();
-        weight = this.applyEnvelope(seq + 1, bytes, ops);
-      }
-      this.buffer.delete(++seq);
-      this.peers.weigh(seq, weight);
-      changed += weight;
-    }
-    // Anything at or below the applied point is a duplicate; drop it.
-    for (const s of this.buffer.keys()) if (s <= seq) this.buffer.delete(s);
-    if (seq === this.ctx.meta.appliedSeq) return;
-    if (this.ctx.local.needsCompaction("index"))
-      ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
-    // Already merged in memory: stored whatever it takes (a full disk is waited out), or the
-    // changes would be in the index but never announced, and nothing would write them to disk.
-    await this.ctx.local.durable(
-      [...ops, this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq: seq })],
-      (error) => this.report(error, "storing updates from the log (waiting for space)"),
-    );
-    this.ctx.meta.appliedSeq = seq;
-    this.conn?.post({ type: "ack", folderId: this.ctx.folderId, seq });
-    if (changed > 0) this.options.onApplied(changed);
-    this.maybeSnapshot();
-  }
-
-  /** Epochs the log named with no key here, asked for once each per connection. */
-  private readonly askedEpochs = new Set<number>();
-
-  /** Asks for keys given since (a new epoch); a failure is reported, never fatal. */
-  private async refreshKeys(): Promise<void> {
-    if (!this.options.refreshKeys) return;
-    try {
-      await this.options.refreshKeys();
-    } catch (error) {
-      this.report(error, "fetching the folder's keys");
-    }
-  }
-
-  /**
-   * Applies one log entry, adding the storage ops; returns how many items it changed, or
-   * NEEDS_KEY (once per epoch and connection) when it is sealed under an epoch this device has
-   * no key for yet and keys can be fetched: the caller fetches them and applies it again.
-   */
-  private applyEnvelope(seq: number, bytes: Uint8Array, ops: StateOp[]): number {
-    try {
-      const opened = openLogEnvelope(this.ctx, bytes);
-      if (
-        opened.device === this.ctx.identity.deviceId &&
-        opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq
-      ) {
-        return this.ownWeights.get(opened.envelope.deviceSeq) ?? 1; // sealed from state this device already has
-      }
-      let weight = 0;
-      for (const part of opened.parts) {
-        if (part.kind === "index") {
-          const commit = authorizeIndexUpdate(
-            this.ctx.index.doc,
-            part.update,
-            opened.device,
-            this.ownership,
-          );
-          weight += this.ctx.index.applyDelta(part.update).changed;
-          commit();
-          ops.push(...this.ctx.local.appendOps("index", part.update));
-        } else {
-          ops.push(...this.ctx.local.appendOps(`${part.type}:${part.name}`, part.update));
-          this.docs.remote(part, opened.device);
-          weight++;
-        }
-      }
-      return weight;
-    } catch (error) {
-      const epoch = this.missingEpoch(error, bytes);
-      if (epoch !== undefined && this.options.refreshKeys && !this.askedEpochs.has(epoch)) {
-        this.askedEpochs.add(epoch);
-        return NEEDS_KEY;
-      }
-      // One bad entry (forged, corrupt, unreadable) must not stop the folder: report it, skip it.
-      this.report(error, `log entry ${seq}`);
-      return 0;
-    }
-  }
-
-  /** The epoch of an entry that failed for want of its key, if that is why it failed. */
-  private missingEpoch(error: unknown, bytes: Uint8Array): number | undefined {
-    const cause = (error as { cause?: unknown }).cause;
-    if (!(cause instanceof CryptoError && cause.code === "BAD_KEY")) return undefined;
-    try {
-      return decodeEnvelope(bytes).epoch;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Merges a snapshot (an envelope with device sequence 0) covering the log up to `coversSeq`. */
-  private async applySnapshot(bytes: Uint8Array, coversSeq: number): Promise<void> {
-    let opened;
-    try {
-      opened = openLogEnvelope(this.ctx, bytes);
-    } catch (error) {
-      this.report(error, "the folder snapshot on the relay (replaying the log instead)");
-      return;
-    }
-    const ops: StateOp[] = [];
-    for (const part of opened.parts) {
-      if (part.kind === "index") this.ctx.index.applyDelta(part.update);
-      else {
-        ops.push(...this.ctx.local.appendOps(`${part.type}:${part.name}`, part.update));
-        this.docs.remote(part, opened.device);
-      }
-    }
-    // A snapshot holds every device's records; ownership is relearnt from what it contains.
-    this.ownership = ClientOwnership.fromDoc(this.ctx.index.doc);
-    ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
-    const appliedSeq = Math.max(this.ctx.meta.appliedSeq, coversSeq);
-    await this.ctx.local.transaction([
-      ...ops,
-      this.ctx.local.metaOp({ ...this.ctx.meta, appliedSeq }),
-    ]);
-    this.ctx.meta.appliedSeq = appliedSeq;
-    this.snapshotsLoaded++;
-    this.options.onApplied(1);
-  }
-
-  /** Uploads a snapshot when the log has grown `snapshotEvery` entries past the newest one. */
-  private maybeSnapshot(): void {
-    const conn = this.conn;
-    const covers = this.ctx.meta.appliedSeq;
-    if (!conn || this.snapshotting || covers - this.lastSnapshotSeq < this.options.snapshotEvery)
-      return;
-    this.snapshotting = true;
-    void (async () => {
-      const parts: PayloadPart[] = [
-        { kind: "index", update: this.ctx.index.snapshot() },
-        ...(await this.docs.states()),
-      ];
-      const envelope = sealParts(this.ctx, 0, parts);
-      await conn.request({
-        type: "snapshotPut",
-        requestId: 0,
-        folderId: this.ctx.folderId,
-        epoch: this.ctx.keys.epoch,
-        coversSeq: covers,
-        ciphertext: envelope,
-      });
-      this.lastSnapshotSeq = covers;
-    })()
-      .catch((error: unknown) => {
-        if (!(error instanceof ProtocolError && error.wireCode === "unavailable"))
-          this.report(error, "uploading a snapshot");
-      })
-      .finally(() => {
-        this.snapshotting = false;
-      });
+    this.log.received(m.items);
   }
 
   private report(error: unknown, context: string): void {

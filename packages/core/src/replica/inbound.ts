@@ -6,13 +6,11 @@ import {
   decodeEnvelope,
   decryptEnvelopeUnverified,
   deviceIdFromSignPublicKey,
-  encodeEnvelope,
-  sealEnvelope,
   verifyEnvelopeSignature,
 } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import type { ReplicaContext } from "./context.js";
-import { type EnvelopePayload, type PayloadPart, decodePayload, encodePayload } from "./payload.js";
+import { type EnvelopePayload, type PayloadPart, decodePayload } from "./payload.js";
 
 /** An envelope proven to come from `device`, with its parts. */
 export interface OpenedEnvelope {
@@ -80,22 +78,4 @@ export function openLogEnvelope(ctx: ReplicaContext, bytes: Uint8Array): OpenedE
     signPublicKey: payload.signPublicKey,
     parts: payload.parts,
   };
-}
-
-/** Seals `parts` as this device's envelope number `deviceSeq` (0 for a snapshot), encoded. */
-export function sealParts(
-  ctx: ReplicaContext,
-  deviceSeq: number,
-  parts: PayloadPart[],
-): Uint8Array {
-  const epoch = ctx.keys.epoch;
-  const payload = encodePayload({ signPublicKey: ctx.identity.signPublicKey, parts });
-  return encodeEnvelope(
-    sealEnvelope(
-      { folderId: ctx.folderId, deviceId: ctx.identity.deviceId, deviceSeq, epoch },
-      ctx.keys.subkeys(epoch).index,
-      ctx.identity.signSecretKey,
-      payload,
-    ),
-  );
 }

@@ -4,6 +4,7 @@
  * upload, and the counters. Every change that must survive together goes in one transaction.
  */
 import type { ChunkId } from "@weft/crypto";
+import { type Clock, systemClock } from "../clock.js";
 import { WeftError } from "../errors.js";
 import type { StateOp, StateStore } from "../storage/index.js";
 import { type PayloadPart, decodePayload, encodePayload } from "./payload.js";
@@ -50,7 +51,11 @@ const pad = (n: number): string => n.toString().padStart(15, "0");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Reads and writes a Replica's state; see the module comment for the layout. */
+/**
+ * A Replica's bookkeeping in its StateStore: loads what an earlier run left (index, outbox,
+ * unconfirmed envelopes, uploads, counters), builds the ops that store each change in one
+ * transaction, compacts update logs, and waits out a full disk for changes already made.
+ */
 export class LocalState {
   private logCounter = 0;
   private outboxCounter = 0;
@@ -60,10 +65,12 @@ export class LocalState {
   /**
    * @param diskFullWaitMs - how long {@link LocalState.durable} waits out a full disk before
    *   it fails (default: until {@link LocalState.stop})
+   * @param clock - the time it waits by
    */
   constructor(
     private readonly store: StateStore,
     private readonly diskFullWaitMs = Infinity,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async load(): Promise<LoadedState> {
@@ -199,7 +206,7 @@ export class LocalState {
    * `diskFullWaitMs` running out, rejects.
    */
   async durable(ops: readonly StateOp[], onWait: (error: WeftError) => void): Promise<void> {
-    const giveUpAt = Date.now() + this.diskFullWaitMs;
+    const giveUpAt = this.clock.now() + this.diskFullWaitMs;
     for (let delay = DISK_FULL_RETRY_MIN_MS, attempt = 0; ; attempt++) {
       try {
         await this.transaction(ops);
@@ -208,15 +215,16 @@ export class LocalState {
         if (
           !(error instanceof WeftError && error.code === "DISK_FULL") ||
           this.stopped ||
-          Date.now() >= giveUpAt
+          this.clock.now() >= giveUpAt
         )
           throw error;
         if (attempt === 0) onWait(error);
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
+        const clock = this.clock;
+        const timer = clock.setTimeout(done, delay);
         function done(): void {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           resolve();
         }
         this.wake.add(done);

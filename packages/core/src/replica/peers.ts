@@ -22,7 +22,7 @@ export class Peers {
     if (m.deviceId === this.ctx.identity.deviceId) return;
     const peer = this.get(m.deviceId);
     peer.online = m.status !== "offline";
-    peer.lastSeen = Date.now();
+    peer.lastSeen = this.ctx.clock.now();
     peer.ackedSeq = Math.max(peer.ackedSeq, m.ackedSeq);
     peer.behind = this.behind(peer.ackedSeq);
     this.ctx.events.emit("peer", { ...peer });

@@ -5,39 +5,40 @@
  */
 import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { ready } from "@weft/crypto";
-import * as Y from "yjs";
-import { type Manifest, buildManifest } from "../chunking/index.js";
 import type { Awareness } from "y-protocols/awareness";
+import type * as Y from "yjs";
+import { systemClock } from "../clock.js";
 import type { AutomergeDocHandle } from "../docs/automerge-doc.js";
 import type { DocChannel, DocType } from "../docs/channel.js";
 import type { YDocBinding } from "../docs/yjs-doc.js";
 import { WeftError } from "../errors.js";
+import { type DeletedFile, deletedAt } from "../folder/deleted.js";
 import { type ConflictInfo, FolderIndex, type Resolution } from "../folder/folder-index.js";
 import type { VersionSnapshot } from "../folder/records.js";
-import { type DeletedFile, deletedAt } from "../folder/deleted.js";
 import type { FileId } from "../ids.js";
-import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
+import { HybridClock } from "../model/hlc.js";
 import { ClientOwnership } from "./authorize.js";
-import { ChunkKeys, openChunkData, sealChunkData } from "./chunk-codec.js";
+import { ChunkKeys } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
 import { DocChannels } from "./doc-channels.js";
 import { type ConnectionState, SyncEngine } from "./engine.js";
 import { Emitter, type PeerInfo, type ReplicaEventMap, type ReplicaStatus } from "./events.js";
+import { FileContent } from "./file-content.js";
+import { type GarbageReport, collectGarbage, isCollectable, liveChunks } from "./garbage.js";
+import { LocalCommits } from "./local-commit.js";
 import { LocalState } from "./local-state.js";
-import type { StateOp } from "../storage/index.js";
+import { Outbox } from "./outbox.js";
 import type { PayloadPart } from "./payload.js";
-import { OutgoingIndex } from "./outgoing.js";
 import { Transfers } from "./transfers.js";
-import {
-  type FileData,
-  type ListEntry,
-  type ReplicaOptions,
-  type ReplicaResolution,
-  type ReplicaStats,
-  type WriteOptions,
-  toAsyncIterable,
-  toListEntry,
+import type {
+  FileData,
+  ListEntry,
+  ReplicaOptions,
+  ReplicaResolution,
+  ReplicaStats,
+  WriteOptions,
 } from "./types.js";
+import { toListEntry } from "./types.js";
 
 export type {
   FileData,
@@ -50,9 +51,6 @@ export type {
   WriteOptions,
 } from "./types.js";
 
-/** Sealed chunk bytes a write hands to the local store before waiting for it. */
-const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-
 /**
  * One device's view of one folder: write and read files and documents, list the tree, resolve
  * conflicts, see history. Everything it sends is sealed and everything it receives verified.
@@ -62,8 +60,8 @@ export class Replica {
   private readonly transfers: Transfers;
   private readonly engine: SyncEngine;
   private readonly docs: DocChannels;
-  private captured: Uint8Array[] = [];
-  private readonly outgoing = new OutgoingIndex();
+  private readonly commits: LocalCommits;
+  private readonly content: FileContent;
   private closed = false;
 
   private get events(): Emitter<ReplicaEventMap> {
@@ -76,36 +74,31 @@ export class Replica {
     ownership: ClientOwnership,
   ) {
     this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers());
-    this.docs = new DocChannels(ctx, {
-      publish: (part) => this.commit(() => undefined, [], part),
-      postEphemeral: (sealed) => this.engine.postEphemeral(sealed),
-      status: () =>
-        this.engine.status === "online"
-          ? "connected"
-          : this.engine.status === "connecting"
-            ? "connecting"
-            : "disconnected",
-      synced: () => this.engine.synced,
-      report: (error, context) =>
-        this.events.emit("error", {
-          error: error instanceof Error ? error : new Error(String(error)),
-          context,
-        }),
-    });
+    this.docs = new DocChannels(ctx, (part) => this.commit(() => undefined, [], part));
     const token = options.token;
-    this.engine = new SyncEngine(ctx, this.transfers, ownership, this.docs, {
-      connect: options.connect,
-      token: typeof token === "function" ? token : () => token ?? "",
-      snapshotEvery: options.snapshotEvery ?? 1000,
-      reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
-      keepaliveMs: options.keepaliveMs ?? 15_000,
-      onApplied: (changed) => this.afterRemote(changed),
-      outgoing: this.outgoing,
-      startTransfers: () => this.startTransfers(),
-      onOnline: () => this.checkRelayChunks(),
-      ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
-    });
-    ctx.index.onLocalUpdate((update) => this.captured.push(update));
+    this.engine = new SyncEngine(
+      ctx,
+      this.transfers,
+      ownership,
+      this.docs,
+      new Outbox(),
+      {
+        connect: options.connect,
+        token: typeof token === "function" ? token : () => token ?? "",
+        remoteBlobs: options.remoteBlobs,
+        snapshotEvery: options.snapshotEvery ?? 1000,
+        reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
+        keepaliveMs: options.keepaliveMs ?? 15_000,
+        ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
+      },
+      {
+        remoteApplied: (changed) => this.afterRemote(changed),
+        cameOnline: () => this.checkRelayChunks(),
+      },
+    );
+    this.docs.attach(this.engine);
+    this.commits = new LocalCommits(ctx, this.transfers, this.engine.outbox, this.engine);
+    this.content = new FileContent(ctx, this.transfers, options);
   }
 
   /**
@@ -116,11 +109,12 @@ export class Replica {
     await ready();
     if (options.connect && !options.remoteBlobs)
       throw new WeftError("INVALID_OPTIONS", "a replica that connects needs remoteBlobs too");
-    const local = new LocalState(options.state, options.diskFullWaitMs);
+    const time = options.time ?? systemClock;
+    const local = new LocalState(options.state, options.diskFullWaitMs, time);
     const loaded = await local.load();
     const index = new FolderIndex({
       device: options.identity.deviceId,
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock: options.clock ?? new HybridClock({ now: () => time.now() }),
       ...(options.retention ? { retention: options.retention } : {}),
     });
     for (const update of loaded.index) index.applyDelta(update);
@@ -134,10 +128,12 @@ export class Replica {
       meta: loaded.meta,
       events: new Emitter(),
       serial: new Serial(),
+      clock: time,
     };
     const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
-    for (const { key, part } of loaded.outbox) replica.engine.outbox.push({ key, part, weight: 1 });
-    for (const { deviceSeq, envelope } of loaded.sent) replica.engine.sent.set(deviceSeq, envelope);
+    for (const { key, part } of loaded.outbox) replica.engine.outbox.addLoaded(key, part);
+    for (const { deviceSeq, envelope } of loaded.sent)
+      replica.engine.outbox.addUnconfirmed(deviceSeq, envelope);
     for (const id of loaded.uploads) replica.transfers.uploads.add(id);
     return replica;
   }
@@ -162,7 +158,7 @@ export class Replica {
   /** Writes a file (creating parent directories): chunks it, seals new chunks, records the version. */
   async writeFile(path: string, data: FileData, options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
-    const manifest = await this.storeContent(data);
+    const manifest = await this.content.storeContent(data);
     await this.commit(
       () =>
         this.ctx.index.writeFile(path, {
@@ -176,10 +172,10 @@ export class Replica {
 
   /** The whole content of a file, every chunk verified. Fetches chunks not yet downloaded. */
   async readFile(path: string): Promise<Uint8Array> {
-    const manifest = this.manifestAt(path);
+    const manifest = this.content.manifestAt(path);
     const out = new Uint8Array(manifest.size);
     let at = 0;
-    for await (const block of this.readChunks(manifest)) {
+    for await (const block of this.content.readChunks(manifest)) {
       out.set(block, at);
       at += block.length;
     }
@@ -188,7 +184,7 @@ export class Replica {
 
   /** A file's content as a stream of verified chunks, for files too large to hold at once. */
   createReadStream(path: string): AsyncIterable<Uint8Array> {
-    return this.readChunks(this.manifestAt(path));
+    return this.content.readChunks(this.content.manifestAt(path));
   }
 
   /** The entry at a path, or undefined. */
@@ -198,7 +194,7 @@ export class Replica {
   }
 
   /**
-   * The materialised tree sorted by path: every entry, or those under `dir` (recursively).
+   * The derived tree sorted by path: every entry, or those under `dir` (recursively).
    * Conflict copies are listed under their conflict names.
    */
   list(dir = ""): ListEntry[] {
@@ -257,7 +253,7 @@ export class Replica {
    */
   async resolveConflict(path: string, resolution: ReplicaResolution): Promise<void> {
     if ("merged" in resolution) {
-      const { manifest, fresh } = await this.storeContent(resolution.merged);
+      const { manifest, fresh } = await this.content.storeContent(resolution.merged);
       return this.commit(
         () => this.ctx.index.resolveConflict(path, { merged: { manifest } }),
         fresh,
@@ -359,18 +355,9 @@ export class Replica {
     return this.engine.peers.list();
   }
 
-  /** Transfer counters and queue sizes. */
+  /** Transfer counters and queue sizes, each from the part that keeps it. */
   stats(): ReplicaStats {
-    return {
-      bytesUploaded: this.transfers.bytesUp,
-      bytesDownloaded: this.transfers.bytesDown,
-      envelopesSent: this.ctx.meta.deviceSeq,
-      pendingOut: this.engine.outbox.length + this.engine.sent.size,
-      pendingChunks: this.transfers.pending,
-      unavailableChunks: this.transfers.unavailable.size,
-      appliedSeq: this.ctx.meta.appliedSeq,
-      snapshotsLoaded: this.engine.snapshotsLoaded,
-    };
+    return { ...this.transfers.stats(), ...this.engine.stats() };
   }
 
   /** Adds an event listener; returns a function that removes it. */
@@ -420,8 +407,8 @@ export class Replica {
   // ------------------------------------------------------------------ internals
 
   /**
-   * Runs a local index operation in the serial lane and stores what it changed, with the
-   * chunks to upload, in one transaction; then queues it for sending. Resolves once durable.
+   * Runs a local operation and makes what it changed durable (see {@link LocalCommits.commit});
+   * resolves once durable.
    */
   private commit<T>(
     op: () => T,
@@ -429,146 +416,7 @@ export class Replica {
     docPart?: Extract<PayloadPart, { kind: "doc" }>,
   ): Promise<T> {
     this.checkOpen();
-    // The lane is held while the change is made and its ops are queued, not while they become
-    // durable: commits queued meanwhile join the same store transaction (see LocalState).
-    return this.ctx.serial
-      .run(() => {
-        this.captured = [];
-        const result = op();
-        const updates = this.captured;
-        this.captured = [];
-        const parts: PayloadPart[] = [];
-        if (updates.length > 0)
-          parts.push({
-            kind: "index",
-            update: updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates),
-          });
-        if (docPart) parts.push(docPart);
-        if (parts.length === 0) return { result };
-        const local = this.ctx.local;
-        const ops: StateOp[] = [];
-        for (const part of parts) {
-          ops.push(
-            ...local.appendOps(
-              part.kind === "index" ? "index" : `${part.type}:${part.name}`,
-              part.update,
-            ),
-          );
-          ops.push(...local.outboxOps(part));
-        }
-        const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
-        ops.push(...local.uploadOps(uploads));
-        if (local.needsCompaction("index"))
-          ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
-        const release = this.ctx.serial.hold();
-        return {
-          result,
-          durable: local
-            .durable(ops, (error) =>
-              this.events.emit("error", {
-                error,
-                context: "storing a local change (waiting for space)",
-              }),
-            )
-            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
-            .finally(release),
-        };
-      })
-      .then(async ({ result, durable }) => {
-        await durable;
-        return result;
-      });
-  }
-
-  /** After a commit is durable: queue its uploads and outbox parts, in commit order. */
-  private committed(
-    ops: StateOp[],
-    parts: PayloadPart[],
-    uploads: ChunkId[],
-    needs: ChunkId[],
-    changed: boolean,
-  ): void {
-    for (const id of uploads) this.transfers.uploads.add(id);
-    // Outbox keys are assigned by outboxOps in order; recover them from the ops.
-    for (const op of ops) {
-      if (op.op !== "save" || op.key[1] !== "outbox") continue;
-      const part = parts.shift()!;
-      if (part.kind === "index") this.outgoing.add(part.update);
-      this.engine.outbox.push({
-        key: op.key[2]!,
-        part,
-        weight: 1,
-        outgoing: part.kind === "index",
-        needs,
-      });
-    }
-    if (changed) this.events.emit("change", { origin: "local", changed: 1 });
-    this.engine.kick();
-  }
-
-  /**
-   * Chunks content and stores the sealed chunks this replica does not have yet. Every chunk of
-   * the new content is queued for upload, also those already stored here: the upload asks the
-   * relay which it lacks first, so nothing moves twice, and a chunk stored by a write that never
-   * committed (a process killed mid-write) still reaches the relay. The has-check also tells
-   * the relay the chunk is in use again, which its garbage collection respects.
-   */
-  private async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
-    const keys = this.ctx.keys;
-    const fresh = new Set<ChunkId>();
-    const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
-    // Puts are not awaited one by one: a store may group them into one transaction (one fsync).
-    // Sealed bytes in flight are bounded, so a large file never sits in memory whole.
-    const puts = new Set<Promise<void>>();
-    let inFlight = 0;
-    const manifest = await buildManifest(source, {
-      chunkIdKey: keys.subkeys(keys.epoch).chunkId,
-      ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
-      onChunk: async (chunk) => {
-        if (fresh.has(chunk.id)) return;
-        fresh.add(chunk.id);
-        if (await this.transfers.hasLocal(chunk.id)) return;
-        const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
-        inFlight += sealed.length;
-        const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
-          this.transfers.markLocal([chunk.id]);
-          inFlight -= sealed.length;
-          puts.delete(put);
-        });
-        puts.add(put);
-        put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-        while (inFlight > MAX_PUT_BYTES_IN_FLIGHT) await Promise.race(puts);
-      },
-    }).finally(() => Promise.allSettled(puts));
-    await Promise.all(puts);
-    return { manifest, fresh: [...fresh] };
-  }
-
-  private manifestAt(path: string): Manifest {
-    const e = this.ctx.index.stat(path);
-    if (!e) throw new WeftError("NOT_FOUND", `no such file: ${path}`);
-    if (e.kind !== "file" || !e.version.manifest)
-      throw new WeftError("IS_A_DIRECTORY", `not a file: ${e.path}`);
-    return e.version.manifest;
-  }
-
-  private async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
-    for (const { id, size } of manifest.chunks) {
-      let sealed = await this.ctx.blobs.get(id);
-      if (!sealed && this.options.remoteBlobs) {
-        // Queued for download already: wait for it rather than fetch it a second time.
-        await this.transfers.arrival(id);
-        sealed = await this.ctx.blobs.get(id);
-      }
-      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
-      else if (this.options.remoteBlobs)
-        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
-      else
-        throw new WeftError(
-          "NOT_FOUND",
-          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
-        );
-    }
+    return this.commits.commit(op, fresh, docPart);
   }
 
   /**
@@ -584,7 +432,7 @@ export class Replica {
     if (!remote) return;
     const release = this.ctx.serial.hold();
     void this.transfers
-      .reuploadMissing(this.currentManifests(), remote)
+      .reuploadMissing(this.content.currentManifests(), remote)
       .catch((error: unknown) =>
         this.events.emit("error", {
           error: error instanceof Error ? error : new Error(String(error)),
@@ -597,25 +445,9 @@ export class Replica {
       });
   }
 
-  /** The manifests of the current tree's files. */
-  private currentManifests(): Manifest[] {
-    const manifests: Manifest[] = [];
-    for (const e of this.ctx.index.tree().entries.values())
-      if (e.version.manifest) manifests.push(e.version.manifest);
-    return manifests;
-  }
-
-  private startTransfers(): void {
-    const remote = this.options.remoteBlobs;
-    if (!remote || this.engine.status !== "online") return;
-    this.transfers.startUploads(remote);
-    this.transfers.startDownloads(remote);
-  }
-
   private afterTransfers(): void {
     this.engine.notify();
-    this.engine.kick(); // what the finished uploads let through is sealed now
-    this.startTransfers();
+    this.engine.kick(); // what the finished uploads let through is sealed now, and transfers go on
   }
 
   private lastConflicts = 0;
@@ -635,7 +467,7 @@ export class Replica {
    */
   private wantAll(): void {
     if ((this.options.download ?? "eager") === "eager") {
-      const manifests = this.currentManifests();
+      const manifests = this.content.currentManifests();
       void this.ctx.serial
         .track(() =>
           this.transfers.want(

@@ -2,6 +2,7 @@
  * Chunk transfers between a replica's own BlobStore and the relay's: only missing chunks move
  * (asked in batches), several at once, and an interrupted run resumes from what is left.
  */
+import type { ReplicaStats } from "./types.js";
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { forEachLimited } from "../pool.js";
@@ -30,7 +31,11 @@ interface Run {
   bytes: number;
 }
 
-/** Uploads and downloads of one replica. */
+/**
+ * The chunk transfers of one replica: uploads of new content (asking the relay what it lacks
+ * first), downloads of what the tree needs (eager) or a read asks for (lazy), both bounded in
+ * width and retried with backoff, with progress events and byte counters.
+ */
 export class Transfers {
   /** Chunks to upload (persisted under `upload/` until the relay has them). */
   readonly uploads = new Set<ChunkId>();
@@ -42,18 +47,33 @@ export class Transfers {
   readonly unavailable = new Set<ChunkId>();
   private uploading: Promise<void> | undefined;
   private downloading: Promise<void> | undefined;
-  private readonly retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS });
+  private readonly retry: Backoff;
   private upRun: Run = { done: 0, total: 0, bytes: 0 };
   private downRun: Run = { done: 0, total: 0, bytes: 0 };
   /** Bytes of sealed chunks sent to and received from the relay, over the replica's life. */
-  bytesUp = 0;
-  bytesDown = 0;
+  private bytesUp = 0;
+  private bytesDown = 0;
 
   constructor(
     private readonly ctx: ReplicaContext,
     private readonly concurrency: number,
     private readonly onIdleChange: () => void,
-  ) {}
+  ) {
+    this.retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS }, false, ctx.clock);
+  }
+
+  /** Its part of `Replica.stats()`: bytes moved, chunks queued and lacking. */
+  stats(): Pick<
+    ReplicaStats,
+    "bytesUploaded" | "bytesDownloaded" | "pendingChunks" | "unavailableChunks"
+  > {
+    return {
+      bytesUploaded: this.bytesUp,
+      bytesDownloaded: this.bytesDown,
+      pendingChunks: this.pending,
+      unavailableChunks: this.unavailable.size,
+    };
+  }
 
   get busy(): boolean {
     return this.uploading !== undefined || this.downloading !== undefined;

@@ -1,7 +1,8 @@
 /** The types a Replica takes and returns, and the conversions between them and the index's own. */
 import type { DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
 import type { ChunkerOptions } from "../chunking/index.js";
-import type { TreeEntry } from "../folder/materialize.js";
+import type { Clock } from "../clock.js";
+import type { TreeEntry } from "../folder/tree.js";
 import type { RetentionPolicy } from "../folder/registers.js";
 import type { HybridClock } from "../model/hlc.js";
 import type { Transport } from "../protocol/transport.js";
@@ -68,8 +69,14 @@ export interface ReplicaOptions {
   chunking?: ChunkerOptions;
   /** History kept per file. */
   retention?: RetentionPolicy;
-  /** The clock for local writes (tests inject one). */
+  /** The hybrid logical clock that stamps local writes (default: one on {@link time}). */
   clock?: HybridClock;
+  /**
+   * Where every timer and timestamp of the replica comes from: reconnect backoff, keepalive,
+   * re-authentication, retries, presence times (default `systemClock`). A `ManualClock` lets a
+   * test or a simulation move time by hand.
+   */
+  time?: Clock;
 }
 
 /** Content for {@link Replica.writeFile}: bytes, or a stream of blocks (Node streams are async iterables). */

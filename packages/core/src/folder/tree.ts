@@ -1,5 +1,5 @@
 /**
- * Materialising the tree: from per-file registers to `path → entry`, deterministically on
+ * Deriving the tree: from per-file registers to `path → entry`, deterministically on
  * every replica. Concurrent moves never leave a cycle or lose a node, same-name siblings get
  * distinct names, a directory deleted while a peer added inside it comes back.
  */
@@ -28,7 +28,7 @@ export interface FileState {
   readonly place: Placement | undefined;
 }
 
-/** One entry of the materialised tree. */
+/** One entry of the derived tree. */
 export interface TreeEntry {
   /** Folder-relative path, `/`-separated, NFC. */
   readonly path: string;
@@ -59,7 +59,7 @@ export interface TreeEntry {
   readonly rivals?: readonly FileId[];
 }
 
-/** The materialised tree of a folder. */
+/** The derived tree of a folder. */
 export interface Tree {
   /** Every visible entry by path (in no particular order; sort the keys for a listing). */
   readonly entries: ReadonlyMap<string, TreeEntry>;
@@ -81,7 +81,7 @@ interface MutableTree extends Tree {
 }
 
 /** Materialises the tree from the state of every file. Pure and deterministic. */
-export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
+export function deriveTree(files: ReadonlyMap<FileId, FileState>): Tree {
   // 1. Effective parent of every placed file. A parent that is a file (only a forged or
   //    corrupt record can say so) would hide the subtree, so such nodes go to the root.
   const parent = new Map<FileId, FileId>();
@@ -260,7 +260,7 @@ export function materialize(files: ReadonlyMap<FileId, FileState>): Tree {
 /**
  * Updates a tree in place for changes that cannot move anything else: new content for a file
  * that stays where it is with no conflict, or a new file under a free name in a shown directory.
- * Returns false when any change needs a full {@link materialize} (moves, deletions, conflicts,
+ * Returns false when any change needs a full {@link deriveTree} (moves, deletions, conflicts,
  * anything remote and unusual); the result is then the same as a full rebuild would give.
  */
 export function patchTree(

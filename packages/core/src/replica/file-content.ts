@@ -1,0 +1,97 @@
+/** File content in and out of a Replica: chunked, sealed and stored on the way in; verified (and fetched when missing) on the way out. */
+import type { ChunkId } from "@weft/crypto";
+import { type Manifest, buildManifest } from "../chunking/index.js";
+import { WeftError } from "../errors.js";
+import { openChunkData, sealChunkData } from "./chunk-codec.js";
+import type { ReplicaContext } from "./context.js";
+import type { Transfers } from "./transfers.js";
+import { type FileData, type ReplicaOptions, toAsyncIterable } from "./types.js";
+
+/** Sealed chunk bytes a write hands to the local store before waiting for it. */
+const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+
+/**
+ * The content of a replica's files: stores new content as sealed chunks (with bounded memory),
+ * and reads a file back chunk by chunk, each verified, fetching from the relay what this device
+ * lacks.
+ */
+export class FileContent {
+  constructor(
+    private readonly ctx: ReplicaContext,
+    private readonly transfers: Transfers,
+    private readonly options: Pick<ReplicaOptions, "chunking" | "compress" | "remoteBlobs">,
+  ) {}
+
+  /**
+   * Chunks content and stores the sealed chunks this replica does not have yet. Every chunk of
+   * the new content is queued for upload, also those already stored here: the upload asks the
+   * relay which it lacks first, so nothing moves twice, and a chunk stored by a write that never
+   * committed (a process killed mid-write) still reaches the relay. The has-check also tells
+   * the relay the chunk is in use again, which its garbage collection respects.
+   */
+  async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
+    const keys = this.ctx.keys;
+    const fresh = new Set<ChunkId>();
+    const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
+    // Puts are not awaited one by one: a store may group them into one transaction (one fsync).
+    // Sealed bytes in flight are bounded, so a large file never sits in memory whole.
+    const puts = new Set<Promise<void>>();
+    let inFlight = 0;
+    const manifest = await buildManifest(source, {
+      chunkIdKey: keys.subkeys(keys.epoch).chunkId,
+      ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
+      onChunk: async (chunk) => {
+        if (fresh.has(chunk.id)) return;
+        fresh.add(chunk.id);
+        if (await this.transfers.hasLocal(chunk.id)) return;
+        const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
+        inFlight += sealed.length;
+        const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
+          this.transfers.markLocal([chunk.id]);
+          inFlight -= sealed.length;
+          puts.delete(put);
+        });
+        puts.add(put);
+        put.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+        while (inFlight > MAX_PUT_BYTES_IN_FLIGHT) await Promise.race(puts);
+      },
+    }).finally(() => Promise.allSettled(puts));
+    await Promise.all(puts);
+    return { manifest, fresh: [...fresh] };
+  }
+
+  manifestAt(path: string): Manifest {
+    const e = this.ctx.index.stat(path);
+    if (!e) throw new WeftError("NOT_FOUND", `no such file: ${path}`);
+    if (e.kind !== "file" || !e.version.manifest)
+      throw new WeftError("IS_A_DIRECTORY", `not a file: ${e.path}`);
+    return e.version.manifest;
+  }
+
+  async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
+    for (const { id, size } of manifest.chunks) {
+      let sealed = await this.ctx.blobs.get(id);
+      if (!sealed && this.options.remoteBlobs) {
+        // Queued for download already: wait for it rather than fetch it a second time.
+        await this.transfers.arrival(id);
+        sealed = await this.ctx.blobs.get(id);
+      }
+      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
+      else if (this.options.remoteBlobs)
+        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
+      else
+        throw new WeftError(
+          "NOT_FOUND",
+          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
+        );
+    }
+  }
+
+  /** The manifests of the current tree's files. */
+  currentManifests(): Manifest[] {
+    const manifests: Manifest[] = [];
+    for (const e of this.ctx.index.tree().entries.values())
+      if (e.version.manifest) manifests.push(e.version.manifest);
+    return manifests;
+  }
+}

@@ -1,0 +1,16 @@
+/** The Replica: one device's view of one folder, files and documents sealed, synced through a relay and verified on arrival. */
+export {
+  Replica,
+  type ReplicaOptions,
+  type FileData,
+  type WriteOptions,
+  type ListEntry,
+  type RawDeflate,
+  type RawInflate,
+  type ReplicaResolution,
+  type ReplicaStats,
+} from "./replica.js";
+export type { PeerInfo, ReplicaEventMap, ReplicaStatus, TransferProgress } from "./events.js";
+export type { ConnectionState } from "./sync-types.js";
+export { MAX_DOC_NAME_BYTES } from "./payload.js";
+export type { CollectableBlobStore, GarbageReport } from "./garbage.js";
