@@ -1,27 +1,14 @@
 /**
- * The time the agent's sync takes its timestamps and timers from: injected (FolderSync's
- * `clock` option), so tests control time instead of waiting on it. A minimal stand-in for a
- * clock type of core's, which would replace it.
+ * The time the agent's sync takes its timestamps and timers from: core's {@link Clock}, one for
+ * the folder's Replica and for FolderSync, its retries and the daemon's waits (FolderSync's
+ * `clock` option), so tests control time instead of waiting on it.
  */
+import type { Clock } from "@weft/core";
 
-/** A source of time and of one-shot timers. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  /** Calls `fn` once, `ms` from now; returns the function that cancels it. */
-  after(ms: number, fn: () => void): () => void;
-}
+export { type Clock, ManualClock, sleep, systemClock } from "@weft/core";
 
-/** The real clock: `Date.now` and `setTimeout` (read at each call, so fake timers apply). */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  after(ms, fn) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
-
-/** Resolves `ms` from now on `clock`. */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.after(ms, resolve));
+/** Calls `fn` once, `ms` from now on `clock`; returns the function that cancels it. */
+export function after(clock: Clock, ms: number, fn: () => void): () => void {
+  const timer = clock.setTimeout(fn, ms);
+  return () => clock.clearTimeout(timer);
 }

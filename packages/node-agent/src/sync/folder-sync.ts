@@ -119,8 +119,7 @@ export class FolderSync {
     connection: FolderSyncOptions = {},
   ): Promise<FolderSync> {
     const clock = connection.clock ?? systemClock;
-    const now = () => clock.now();
-    const stores = await openStores(home, folder, identity, session, connection, now);
+    const stores = await openStores(home, folder, identity, session, connection, clock);
     const { replica, disk, removed, refused, live } = stores;
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
@@ -142,7 +141,8 @@ export class FolderSync {
     for (const message of refused) sync.notice(message, undefined, "warning");
     if (removed) sync.markRemoved(removed);
     else if (live)
-      sync.removalCheck = () => confirmRemoved(home, live, identity, folder.folderId, now);
+      sync.removalCheck = () =>
+        confirmRemoved(home, live, identity, folder.folderId, () => clock.now());
     replica.on("progress", (p) => sync.meter.record(p));
     emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.

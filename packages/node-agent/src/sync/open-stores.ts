@@ -9,6 +9,7 @@ import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { AccountLogin } from "../account/index.js";
+import type { Clock } from "./clock.js";
 import type { FolderRecord, Home } from "../home/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
@@ -55,7 +56,7 @@ export async function openStores(
   identity: DeviceIdentity,
   session: AccountLogin | undefined,
   connection: ConnectionOptions,
-  now: () => number,
+  clock: Clock,
 ): Promise<FolderStores> {
   const dir = home.folderDir(folder.folderId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -73,7 +74,7 @@ export async function openStores(
     );
   } catch (error) {
     if (!session || !isForbidden(error)) throw error;
-    removed = await confirmRemoved(home, session, identity, folder.folderId, now);
+    removed = await confirmRemoved(home, session, identity, folder.folderId, () => clock.now());
     if (!removed) throw error;
     keyring = await loadKeyring(home, identity, folder.folderId);
   }
@@ -94,6 +95,8 @@ export async function openStores(
     // A receiver inflates every compressed chunk twice (on download, and when writing the
     // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
     decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
+    // One clock for the replica's timers and timestamps and FolderSync's.
+    time: clock,
     ...(connection.diskFullWaitMs !== undefined
       ? { diskFullWaitMs: connection.diskFullWaitMs }
       : {}),

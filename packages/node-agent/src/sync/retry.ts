@@ -1,5 +1,5 @@
 /** Running a daemon pass again after it failed, with capped backoff, until a pass succeeds. */
-import { type Clock, systemClock } from "./clock.js";
+import { type Clock, after, systemClock } from "./clock.js";
 
 /** First wait after a failed pass. */
 export const PASS_RETRY_MIN_MS = 1000;
@@ -51,7 +51,7 @@ export class PassRetry {
     const delay = this.delay;
     this.delay = Math.min(this.delay * 2, this.maxMs);
     this.nextAt = this.clock.now() + delay;
-    this.cancel = this.clock.after(delay, () => {
+    this.cancel = after(this.clock, delay, () => {
       this.cancel = undefined;
       this.nextAt = undefined;
       this.run();

@@ -7,6 +7,7 @@ import { AgentError, type FolderRecord, type Home, processAlive } from "../home/
 import { watchFolder } from "../watch/index.js";
 import { FolderSync, type FolderSyncOptions } from "./folder-sync.js";
 import { WATCH_BLIND_MS } from "./own-writes.js";
+import { after } from "./clock.js";
 import { PassRetry } from "./retry.js";
 import { type AgentFolderStatus, folderStatus } from "./status.js";
 import { readStatusFile, writeStatusFile } from "./status-file.js";
@@ -229,7 +230,7 @@ export async function runDaemon(
     let recheck: (() => void) | undefined;
     const recheckOwnWrites = (): void => {
       if (recheck || signal.aborted || !sync.ownWrites.pendingCheck) return;
-      recheck = clock.after(WATCH_BLIND_MS, () => {
+      recheck = after(clock, WATCH_BLIND_MS, () => {
         recheck = undefined;
         sync.ownWrites
           .changedSinceWritten(sync.folder.path, (path) => sync.knownFile(path))
@@ -250,7 +251,7 @@ export async function runDaemon(
           scanRetry.after(failedSince(started));
           // Files still being written are looked at again once they have had time to settle.
           if (unstable > 0 && !retry)
-            retry = clock.after(STABLE_RETRY_MS, () => {
+            retry = after(clock, STABLE_RETRY_MS, () => {
               retry = undefined;
               scan();
             });
