@@ -20,12 +20,16 @@ import {
   verifyAccessToken,
 } from "./auth/index.js";
 import type { RelayConfig } from "./config.js";
-import { DEVICE_REMOVED } from "./server/access.js";
-import { registerApi } from "./server/api.js";
-import { json, route } from "./server/http.js";
-import { RelayMetrics } from "./server/metrics.js";
-import { FolderBlobs } from "./server/folder-blobs.js";
-import { DEFAULT_SOCKET_LIMITS, registerSocketServer } from "./server/ws-server.js";
+import {
+  DEFAULT_SOCKET_LIMITS,
+  DEVICE_REMOVED,
+  FolderBlobs,
+  RelayMetrics,
+  json,
+  registerApi,
+  registerSocketServer,
+  route,
+} from "./server/index.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
 /** A running relay. */

@@ -12,7 +12,7 @@ import {
 } from "@weft/crypto";
 import {
   HttpBlobStore,
-  MAX_BATCH_BYTES,
+  MAX_CHUNK_BATCH_BYTES,
   ProtocolError,
   decodeChunkBatch,
   encodeChunkBatch,
@@ -94,7 +94,9 @@ test("a viewer cannot batch-store; malformed and oversized batches are refused a
   ).toEqual([400, "bad_frame"]);
   const twice = encodeChunkBatch([one, { id: one.id, bytes: Uint8Array.of(9) }]);
   expect(await codeOf(await post("batch", tokens.owner, twice))).toEqual([400, "bad_frame"]);
-  expect(await statusOfLargePost(`${base}/batch`, tokens.owner, MAX_BATCH_BYTES + 1)).toBe(413);
+  expect(await statusOfLargePost(`${base}/batch`, tokens.owner, MAX_CHUNK_BATCH_BYTES + 1)).toBe(
+    413,
+  );
   expect(await store(tokens.owner).has([one.id])).toEqual([one.id]);
 
   // The fetch answer is the same framing, and a client refuses one that names other ids.

@@ -44,7 +44,11 @@ export const MAX_EPOCH_RECORD_CHARS = 256 * 1024;
 const LINK_BYTES = AEAD_NONCE_BYTES + FOLDER_KEY_BYTES + 16;
 const LABEL = "weft-epoch/v1";
 
-/** A signed announcement of a folder's key epoch. See the module comment. */
+/**
+ * A signed announcement of a folder's key epoch, made by an owner's device: it commits to the
+ * new key, lists the devices it was wrapped to and carries the previous key sealed under it, so
+ * a device adopts the key only when it chains back to one it holds and an owner signed it.
+ */
 export interface EpochRecord {
   folderId: FolderId;
   /** The epoch it starts (at least 1: epoch 0's key is the folder's first, made at creation). */

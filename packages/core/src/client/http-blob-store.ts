@@ -5,7 +5,7 @@ import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
 import {
   type BatchChunk,
-  MAX_BATCH_BYTES,
+  MAX_CHUNK_BATCH_BYTES,
   MAX_BATCH_CHUNKS,
   decodeChunkBatch,
   encodeChunkBatch,
@@ -142,7 +142,7 @@ export class HttpBlobStore implements BlobStore {
 
   /**
    * Stores several chunks in one request (`blobs/batch`), for many small chunks: at most
-   * {@link MAX_BATCH_CHUNKS} of at most {@link MAX_BATCH_BYTES} together with their framing.
+   * {@link MAX_BATCH_CHUNKS} of at most {@link MAX_CHUNK_BATCH_BYTES} together with their framing.
    */
   putMany(chunks: readonly BatchChunk[]): Promise<void> {
     return this.http.run(async () => {
@@ -151,10 +151,10 @@ export class HttpBlobStore implements BlobStore {
         checkStorageData(bytes, "bytes");
       }
       const body = encodeChunkBatch(chunks); // a copy, as put makes
-      if (chunks.length > MAX_BATCH_CHUNKS || body.length > MAX_BATCH_BYTES)
+      if (chunks.length > MAX_BATCH_CHUNKS || body.length > MAX_CHUNK_BATCH_BYTES)
         throw new WeftError(
           "INVALID_OPTIONS",
-          `a batch holds at most ${MAX_BATCH_CHUNKS} chunks and ${MAX_BATCH_BYTES} bytes`,
+          `a batch holds at most ${MAX_BATCH_CHUNKS} chunks and ${MAX_CHUNK_BATCH_BYTES} bytes`,
         );
       const response = await this.http.request("POST", "/batch", {
         body,
@@ -166,7 +166,7 @@ export class HttpBlobStore implements BlobStore {
 
   /**
    * Several chunks in one request (`blobs/fetch`): those the relay has, by id. Ids left out are
-   * absent, or did not fit in one answer ({@link MAX_BATCH_BYTES}): ask for those with `get`.
+   * absent, or did not fit in one answer ({@link MAX_CHUNK_BATCH_BYTES}): ask for those with `get`.
    */
   getMany(ids: readonly ChunkId[]): Promise<Map<ChunkId, Uint8Array>> {
     return this.http.run(async () => {
@@ -178,7 +178,7 @@ export class HttpBlobStore implements BlobStore {
         if (response.status !== 200) throw await this.http.errorFrom(response);
         let chunks: BatchChunk[];
         try {
-          chunks = decodeChunkBatch(await readBody(response, MAX_BATCH_BYTES));
+          chunks = decodeChunkBatch(await readBody(response, MAX_CHUNK_BATCH_BYTES));
         } catch (error) {
           throw error instanceof ProtocolError ? badAnswer(error.message) : error;
         }

@@ -12,7 +12,7 @@ import { ProtocolError } from "./errors.js";
 /** Most chunks in one batch body. */
 export const MAX_BATCH_CHUNKS = 1024;
 /** Most bytes of one batch body (chunks and framing): what a client packs, what a relay answers. */
-export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+export const MAX_CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
 /** Chunks at most this large go in batches; larger ones move on their own (resumable). */
 export const BATCH_CHUNK_LIMIT = 1024 * 1024;
 

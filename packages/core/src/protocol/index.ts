@@ -54,7 +54,7 @@ export {
 export {
   BATCH_CHUNK_LIMIT,
   type BatchChunk,
-  MAX_BATCH_BYTES,
+  MAX_CHUNK_BATCH_BYTES,
   MAX_BATCH_CHUNKS,
   batchedSize,
   decodeChunkBatch,

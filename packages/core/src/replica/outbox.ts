@@ -10,7 +10,7 @@ import { type PayloadPart, mergeParts } from "./payload.js";
 
 /**
  * Payload bytes of unsent changes sealed into one envelope, at most (one entry more when the
- * first alone is larger). Not the protocol's chunk batch limit (`MAX_BATCH_BYTES`, 16 MiB).
+ * first alone is larger). Not the protocol's chunk batch limit (`MAX_CHUNK_BATCH_BYTES`, 16 MiB).
  */
 export const MAX_OUTBOX_BATCH_BYTES = 1024 * 1024;
 /** Largest delta of the outgoing index sent in one envelope (the envelope limit is 16 MiB). */

@@ -23,7 +23,7 @@ import type {
   Transport,
 } from "../../src/protocol/index.js";
 import {
-  MAX_BATCH_BYTES,
+  MAX_CHUNK_BATCH_BYTES,
   PROTOCOL_ERROR_HTTP_STATUS,
   decodeChunkBatch,
   encodeChunkBatch,
@@ -137,7 +137,7 @@ export function startHubServer(
     }),
   );
   app.post(BLOB_ROUTES.batch, (res, req) =>
-    handle(res, req, MAX_BATCH_BYTES, async (body) => {
+    handle(res, req, MAX_CHUNK_BATCH_BYTES, async (body) => {
       const chunks = decodeChunkBatch(body);
       const missing = new Set(await hub.blobs.has(chunks.map((c) => c.id)));
       for (const { id, bytes } of chunks) await hub.blobs.put(id, bytes);

@@ -13,7 +13,7 @@ import {
   HTTP_BLOB_ID_PAGE,
   HTTP_BLOB_MAX_BYTES,
   HTTP_BLOB_MAX_IDS,
-  MAX_BATCH_BYTES,
+  MAX_CHUNK_BATCH_BYTES,
   ProtocolError,
   batchedSize,
   decodeChunkBatch,
@@ -64,7 +64,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   });
 
   // Many small chunks in one request: stored each as a PUT would, in parallel.
-  r("post", BLOB_ROUTES.batch, MAX_BATCH_BYTES, async (req) => {
+  r("post", BLOB_ROUTES.batch, MAX_CHUNK_BATCH_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     const outcomes = await mapLimited(decodeChunkBatch(req.body), BATCH_IO, STOP, ({ id, bytes }) =>
       store.add(id, bytes),
@@ -73,7 +73,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     return json(200, { stored, existing: outcomes.length - stored });
   });
 
-  // Many chunks in one answer: those the relay has, up to MAX_BATCH_BYTES; the asker fetches
+  // Many chunks in one answer: those the relay has, up to MAX_CHUNK_BATCH_BYTES; the asker fetches
   // any it did not get one by one, which tells "absent" from "left out".
   r("post", BLOB_ROUTES.fetch, ID_LIST_LIMIT, async (req) => {
     const store = await blobAccess(ctx, req, "viewer");
@@ -82,7 +82,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     const chunks: BatchChunk[] = [];
     let bytes = 0;
     found.forEach((chunk, i) => {
-      if (!chunk || bytes + batchedSize(chunk.length) > MAX_BATCH_BYTES) return;
+      if (!chunk || bytes + batchedSize(chunk.length) > MAX_CHUNK_BATCH_BYTES) return;
       bytes += batchedSize(chunk.length);
       chunks.push({ id: ids[i]!, bytes: chunk });
     });
