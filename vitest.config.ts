@@ -24,6 +24,7 @@ export default defineConfig({
         new URL("./packages/core/src/conformance/index.ts", import.meta.url),
       ),
       "@weft/core/fs": fileURLToPath(new URL("./packages/core/src/fs/index.ts", import.meta.url)),
+      "@weft/core/errors": fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
       "@weft/core": src("core"),
       "@weft/relay": src("relay"),
       "@weft/test-support": src("test-support"),

@@ -1,4 +1,8 @@
-/** The one error type of @weft/core: a fixed code callers can branch on, a message, a cause. */
+/**
+ * The one error type of @weft/core: a fixed code callers can branch on, a message, a cause.
+ * Imports nothing, so it is also its own entry point (`@weft/core/errors`) for code that must
+ * load light, such as the `weft` CLI before it knows the command.
+ */
 
 /** Codes a caller may branch on. Adapters wrap their own failures with one of these and a cause. */
 export type WeftErrorCode =
@@ -36,7 +40,20 @@ export type WeftErrorCode =
   /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
   | "PROTOCOL"
   /** An HTTP request refused or failed; the error's `status` (an HTTP status) says how. */
-  | "HTTP";
+  | "HTTP"
+  // The `weft` agent's codes (its AgentError is a WeftError): see @weft/node-agent.
+  /** A command line the CLI cannot run. */
+  | "USAGE"
+  /** Something must happen first (`weft init`, a login, a folder). */
+  | "NOT_READY"
+  /** The agent's own files are unreadable or malformed. */
+  | "STATE"
+  /** Another process holds what this one needs. */
+  | "BUSY"
+  /** The relay refused or failed a request; the message carries its reason. */
+  | "RELAY"
+  /** Wrong password, passphrase or invite secret. */
+  | "AUTH";
 
 /** An error raised by @weft/core. `code` is stable; `message` is for people. */
 export class WeftError extends Error {

@@ -1,4 +1,4 @@
-// The dashboard's HttpError is a WeftError (code HTTP), and toHttpError keeps what it maps as the cause.
+// The dashboard's HttpError and the agent's AgentError are WeftErrors (one shape), and toHttpError keeps what it maps as the cause.
 import { WeftError } from "@weft/core";
 import { expect, test } from "vitest";
 import { AgentError } from "../src/home/index.js";
@@ -22,4 +22,18 @@ test("toHttpError maps the engine's and the agent's errors to a status, the orig
   });
   const own = new HttpError(413, "too large");
   expect(toHttpError(own)).toBe(own);
+});
+
+test("the agent's errors are WeftErrors too: one shape, their own code and name", () => {
+  const busy = new AgentError("BUSY", "another weft holds it", { cause: "held" });
+  expect(busy).toBeInstanceOf(WeftError);
+  expect(busy).toMatchObject({
+    name: "AgentError",
+    code: "BUSY",
+    message: "another weft holds it",
+  });
+  expect(busy.cause).toBe("held");
+  // Mapped as the agent's error, not as the engine's (a WeftError BUSY would be 409 too, but
+  // NOT_FOUND must stay 404 and USAGE 400).
+  expect(toHttpError(new AgentError("USAGE", "bad flag")).status).toBe(400);
 });

@@ -1,4 +1,5 @@
 /** The agent's error: a code the CLI maps to an exit status, and a one-line message for people. */
+import { WeftError } from "@weft/core/errors";
 
 /** What went wrong, as the CLI and scripts see it. */
 export type AgentErrorCode =
@@ -17,17 +18,14 @@ export type AgentErrorCode =
   | "NOT_FOUND";
 
 /**
- * An error the agent raises; `message` is one line, with no secret in it. Not (yet) a subclass
- * of core's WeftError: this module is loaded by `weft --help`, which must not load libsodium,
- * Automerge or Yjs (cli.test.ts), and core exports WeftError only from its main entry point.
+ * An error the agent raises; `message` is one line, with no secret in it. A WeftError (from
+ * core's light `errors` entry point: this module is loaded by `weft --help`, which must not load
+ * libsodium, Automerge or Yjs), so every error a user meets has one shape.
  */
-export class AgentError extends Error {
+export class AgentError extends WeftError {
   override readonly name = "AgentError";
-  constructor(
-    readonly code: AgentErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: AgentErrorCode;
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
