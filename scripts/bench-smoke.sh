@@ -8,11 +8,13 @@ bench_lane() {
   local log="$1"
   shift
   for b in "$@"; do
+    local started=$SECONDS
     echo "== bench:$b --quick" >>"$log"
     if ! npm run "bench:$b" -- --quick >>"$log" 2>&1; then
       echo "bench:$b --quick failed" >>"$log"
       return 1
     fi
+    echo "bench:$b --quick: $((SECONDS - started)) s" >>"$log"
   done
 }
 benches="$(mktemp -d)"
@@ -27,5 +29,7 @@ if [[ "$lanes_ok" != 1 ]]; then
   echo "a benchmark's --quick run failed"
   exit 1
 fi
+# Each one's time, so the lanes can be kept even.
+grep -h -- "--quick: [0-9]* s$" "$benches/a.log" "$benches/b.log" | tr '\n' ';' | sed 's/;$/\n/'
 echo "bench --quick: all passed in $SECONDS s"
 
