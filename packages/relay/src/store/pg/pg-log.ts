@@ -1,0 +1,226 @@
+/** The folder log of PgMetaStore: appends with dedupe, pages, snapshots, acks and pruning. */
+import { WeftError } from "@weft/core";
+import type { DeviceId, FolderId } from "@weft/crypto";
+import {
+  checkBytes,
+  checkCount,
+  checkDeviceId,
+  checkEpoch,
+  checkFolderId,
+  checkNotBeyondHead,
+  checkSeq,
+} from "../checks.js";
+import type { LogEntry, SnapshotRecord } from "../meta-store.js";
+import { buf, ownBytes } from "../sqlite-queries.js";
+import type { Db } from "./pg-db.js";
+import { all, changes, one, requireDevice, requireFolder } from "./pg-queries.js";
+
+// Each function runs inside the store's error wrapping (and, where it says so, a transaction);
+// see MetaStore for the contract of each.
+
+/**
+ * MetaStore.append, in a transaction. The folder's row lock comes first: a second relay's
+ * append to the folder waits for this one's commit, then sees its entry, so the dedupe holds
+ * across relays and head + 1 is this entry's seq with no gap.
+ */
+export async function append(
+  db: Db,
+  folderId: FolderId,
+  deviceId: DeviceId,
+  deviceSeq: number,
+  envelope: Uint8Array,
+): Promise<{ seq: number; duplicate: boolean }> {
+  checkFolderId(folderId);
+  checkDeviceId(deviceId);
+  checkSeq(deviceSeq, "deviceSeq");
+  checkBytes(envelope, "envelope");
+  await requireFolder(db, folderId, true);
+  const existing = await one<{ seq: number; envelope: Buffer }>(
+    db,
+    "SELECT seq, envelope FROM log WHERE folder_id = $1 AND device_id = $2 AND device_seq = $3",
+    [folderId, deviceId, deviceSeq],
+  );
+  if (existing !== undefined) {
+    // A retry whose answer was lost carries the same bytes; anything else reuses a number.
+    if (existing.envelope.equals(envelope)) return { seq: existing.seq, duplicate: true };
+    throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used for other bytes`);
+  }
+  const pruned = await one<{ device_seq: number }>(
+    db,
+    "SELECT device_seq FROM pruned_device_seqs WHERE folder_id = $1 AND device_id = $2",
+    [folderId, deviceId],
+  );
+  if (deviceSeq <= (pruned?.device_seq ?? -1))
+    throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
+  await requireDevice(db, deviceId);
+  const head = await one<{ head_seq: number }>(
+    db,
+    "UPDATE folders SET head_seq = head_seq + 1 WHERE folder_id = $1 RETURNING head_seq",
+    [folderId],
+  );
+  const seq = head!.head_seq;
+  await db.query(
+    "INSERT INTO log (folder_id, seq, device_id, device_seq, envelope) VALUES ($1, $2, $3, $4, $5)",
+    [folderId, seq, deviceId, deviceSeq, buf(envelope)],
+  );
+  return { seq, duplicate: false };
+}
+
+/** The seq of the first entry after `afterSeq` (reads no envelope). */
+export async function firstSeqAfter(
+  db: Db,
+  folderId: FolderId,
+  afterSeq: number,
+): Promise<number | undefined> {
+  checkFolderId(folderId);
+  checkSeq(afterSeq, "afterSeq");
+  await requireFolder(db, folderId);
+  const row = await one<{ seq: number }>(
+    db,
+    "SELECT seq FROM log WHERE folder_id = $1 AND seq > $2 ORDER BY seq LIMIT 1",
+    [folderId, afterSeq],
+  );
+  return row?.seq;
+}
+
+/** MetaStore.readLog, in a REPEATABLE READ transaction: the sizes and the page see one state. */
+export async function read(
+  db: Db,
+  folderId: FolderId,
+  afterSeq: number,
+  limit: number,
+  maxBytes: number,
+): Promise<LogEntry[]> {
+  checkFolderId(folderId);
+  checkSeq(afterSeq, "afterSeq");
+  checkCount(limit, "limit");
+  checkCount(maxBytes, "maxBytes");
+  await requireFolder(db, folderId);
+  // Size the page first (octet_length reads a stored value's length, not its bytes), so that no
+  // envelope is loaded only to be left out of it.
+  const sizes = await all<{ seq: number; size: number }>(
+    db,
+    "SELECT seq, octet_length(envelope) AS size FROM log WHERE folder_id = $1 AND seq > $2 " +
+      "ORDER BY seq LIMIT $3",
+    [folderId, afterSeq, limit],
+  );
+  let last = afterSeq;
+  let bytes = 0;
+  for (const { seq, size } of sizes) {
+    if (last !== afterSeq && bytes + size > maxBytes) break;
+    bytes += size;
+    last = seq;
+  }
+  if (last === afterSeq) return [];
+  const rows = await all<{ seq: number; envelope: Buffer }>(
+    db,
+    "SELECT seq, envelope FROM log WHERE folder_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+    [folderId, afterSeq, last],
+  );
+  return rows.map((r) => ({ seq: r.seq, envelope: ownBytes(r.envelope) }));
+}
+
+/** MetaStore.putSnapshot: one upsert, so of two racing snapshots the wider one stays. */
+export async function putSnapshot(
+  db: Db,
+  folderId: FolderId,
+  epoch: number,
+  coversSeq: number,
+  ciphertext: Uint8Array,
+): Promise<void> {
+  checkFolderId(folderId);
+  checkEpoch(epoch);
+  checkSeq(coversSeq, "coversSeq");
+  checkBytes(ciphertext, "ciphertext");
+  // Beyond the head, a snapshot would let pruning drop entries it does not hold. The head only
+  // grows, so a check before the write stays true.
+  checkNotBeyondHead(coversSeq, "coversSeq", (await requireFolder(db, folderId)).head_seq);
+  await db.query(
+    "INSERT INTO snapshots (folder_id, epoch, covers_seq, ciphertext) VALUES ($1, $2, $3, $4) " +
+      "ON CONFLICT (folder_id) DO UPDATE SET epoch = excluded.epoch, " +
+      "covers_seq = excluded.covers_seq, ciphertext = excluded.ciphertext " +
+      "WHERE excluded.covers_seq >= snapshots.covers_seq",
+    [folderId, epoch, coversSeq, buf(ciphertext)],
+  );
+}
+
+/** MetaStore.snapshot. */
+export async function snapshot(db: Db, folderId: FolderId): Promise<SnapshotRecord | undefined> {
+  checkFolderId(folderId);
+  const row = await one<{ epoch: number; covers_seq: number; ciphertext: Buffer }>(
+    db,
+    "SELECT epoch, covers_seq, ciphertext FROM snapshots WHERE folder_id = $1",
+    [folderId],
+  );
+  if (row === undefined) return undefined;
+  return { epoch: row.epoch, coversSeq: row.covers_seq, ciphertext: ownBytes(row.ciphertext) };
+}
+
+/** MetaStore.ack: one upsert that keeps the highest seq and the latest time. */
+export async function ack(
+  db: Db,
+  folderId: FolderId,
+  deviceId: DeviceId,
+  seq: number,
+  now: number,
+): Promise<void> {
+  checkFolderId(folderId);
+  checkDeviceId(deviceId);
+  checkSeq(seq, "seq");
+  checkNotBeyondHead(seq, "seq", (await requireFolder(db, folderId)).head_seq);
+  await requireDevice(db, deviceId);
+  await db.query(
+    "INSERT INTO acks (folder_id, device_id, seq, heard) VALUES ($1, $2, $3, $4) " +
+      "ON CONFLICT (folder_id, device_id) DO UPDATE " +
+      "SET seq = greatest(acks.seq, excluded.seq), heard = greatest(acks.heard, excluded.heard)",
+    [folderId, deviceId, seq, now],
+  );
+}
+
+/** MetaStore.acks. */
+export async function acks(db: Db, folderId: FolderId): Promise<Map<DeviceId, number>> {
+  checkFolderId(folderId);
+  const rows = await all<{ device_id: string; seq: number }>(
+    db,
+    "SELECT device_id, seq FROM acks WHERE folder_id = $1 ORDER BY device_id",
+    [folderId],
+  );
+  return new Map(rows.map((r) => [r.device_id as DeviceId, r.seq]));
+}
+
+/** MetaStore.pruneLog, in a transaction holding the folder's row lock (appends wait). */
+export async function prune(db: Db, folderId: FolderId, silentBefore: number): Promise<number> {
+  checkFolderId(folderId);
+  await requireFolder(db, folderId, true);
+  const covers =
+    (
+      await one<{ covers_seq: number }>(
+        db,
+        "SELECT covers_seq FROM snapshots WHERE folder_id = $1",
+        [folderId],
+      )
+    )?.covers_seq ?? 0;
+  // NULL when no member has a device heard from since `silentBefore`: then only the snapshot
+  // bounds what is still needed. A member device that never acked counts as 0, from its
+  // registration; a removed device holds nothing back.
+  const low = await one<{ low: number | null }>(
+    db,
+    "SELECT min(coalesce(a.seq, 0)) AS low FROM members m " +
+      "JOIN devices d ON d.account_id = m.account_id AND d.removed IS NULL " +
+      "LEFT JOIN acks a ON a.folder_id = m.folder_id AND a.device_id = d.device_id " +
+      "WHERE m.folder_id = $1 AND coalesce(a.heard, d.created) >= $2",
+    [folderId, silentBefore],
+  );
+  const upTo = low?.low == null ? covers : Math.min(low.low, covers);
+  if (upTo <= 0) return 0;
+  // Remembered before the rows go: append's dedupe can no longer see those device seqs.
+  await db.query(
+    "INSERT INTO pruned_device_seqs (folder_id, device_id, device_seq) " +
+      "SELECT folder_id, device_id, max(device_seq) FROM log WHERE folder_id = $1 AND seq <= $2 " +
+      "GROUP BY folder_id, device_id " +
+      "ON CONFLICT (folder_id, device_id) DO UPDATE " +
+      "SET device_seq = greatest(pruned_device_seqs.device_seq, excluded.device_seq)",
+    [folderId, upTo],
+  );
+  return changes(db, "DELETE FROM log WHERE folder_id = $1 AND seq <= $2", [folderId, upTo]);
+}
