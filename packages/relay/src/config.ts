@@ -13,6 +13,13 @@ export interface RelayConfig {
   port: number;
   /** Directory for the database, the chunks and the JWT secret (default ./weft-relay-data). */
   dataDir: string;
+  /**
+   * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`): keep the metadata there instead of SQLite
+   * in the data directory, so that several relays can share it; the JWT secret is kept there too
+   * unless `WEFT_RELAY_JWT_SECRET` is set. From `--database` or `WEFT_RELAY_DATABASE` (prefer the
+   * environment, or PGPASSWORD / ~/.pgpass, for a password: argv is visible to every user).
+   */
+  database?: string;
   /** TLS certificate and key files (PEM); both or neither. */
   tlsCert?: string;
   tlsKey?: string;
@@ -108,6 +115,12 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: `data directory (default ${DEFAULTS.dataDir})`,
   },
   {
+    flag: "--database",
+    env: "WEFT_RELAY_DATABASE",
+    key: "database",
+    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB for the metadata (default: SQLite in DIR)",
+  },
+  {
     flag: "--tls-cert",
     env: "WEFT_RELAY_TLS_CERT",
     key: "tlsCert",
@@ -173,6 +186,7 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   host: "H",
   port: "P",
   dataDir: "DIR",
+  database: "URL",
   tlsCert: "F",
   tlsKey: "F",
   rateLimit: "N",
@@ -205,6 +219,7 @@ const SPECS: FlagSpecs = {
 export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
 
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
+       weft relay migrate --database URL     applies the PostgreSQL schema's migrations, then exits
        weft relay backup --data DIR OUT      a consistent copy of a (running) relay's data
        weft relay restore BACKUP --data DIR  a backup into a new data directory
 
@@ -213,7 +228,7 @@ ${flagHelpLines(SPECS, [
   {
     env: "WEFT_RELAY_JWT_SECRET",
     description:
-      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600)",
+      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600), or with --database in the database (one secret for every relay on it)",
   },
   {
     env: "WEFT_RELAY_JWT_PREVIOUS_SECRETS",
@@ -319,6 +334,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     accountFolders,
     folderQuota,
   };
+  const database = values.get("database");
+  if (database !== undefined) config.database = checkDatabaseUrl(database);
   const cert = values.get("tlsCert");
   const key = values.get("tlsKey");
   if ((cert === undefined) !== (key === undefined))
@@ -378,6 +395,25 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     config.socketLimits = { preAuthSeconds: Number(preAuth) };
   }
   return config;
+}
+
+/**
+ * `url` if it is a postgres:// URL.
+ * @throws WeftError INVALID_OPTIONS, never echoing the URL (it may hold a password)
+ */
+export function checkDatabaseUrl(url: string): string {
+  let protocol = "";
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // not a URL
+  }
+  if (protocol !== "postgres:" && protocol !== "postgresql:")
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--database (WEFT_RELAY_DATABASE) is a PostgreSQL URL: postgres://USER@HOST:PORT/DB",
+    );
+  return url;
 }
 
 /** The metrics token from the environment or a file; never echoed in an error. */

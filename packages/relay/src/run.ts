@@ -1,8 +1,9 @@
-/** Runs the relay as a command (`weft-relay`, `weft relay`, `npm start`): flags and environment, start, stop on SIGTERM/SIGINT; or `backup`/`restore`. */
+/** Runs the relay as a command (`weft-relay`, `weft relay`, `npm start`): flags and environment, start, stop on SIGTERM/SIGINT; or `backup`/`restore`/`migrate`. */
 import { WeftError } from "@weft/core";
 import { runBackupCommand } from "./backup-command.js";
 import { HELP, parseConfig } from "./config.js";
 import { startRelay } from "./relay.js";
+import { runMigrateCommand } from "./store/pg/migrate-command.js";
 
 /**
  * Parses `argv` and `env`, starts the relay and stops it cleanly on SIGTERM or SIGINT (exit 0;
@@ -13,9 +14,11 @@ export async function runRelayCommand(
   env: NodeJS.ProcessEnv,
   name = "weft relay",
 ): Promise<void> {
-  if (argv[0] === "backup" || argv[0] === "restore") {
+  if (argv[0] === "backup" || argv[0] === "restore" || argv[0] === "migrate") {
+    const write = (text: string): boolean => process.stdout.write(text);
     try {
-      await runBackupCommand(argv[0], argv.slice(1), env, (text) => process.stdout.write(text));
+      if (argv[0] === "migrate") await runMigrateCommand(argv.slice(1), env, write);
+      else await runBackupCommand(argv[0], argv.slice(1), env, write);
       return;
     } catch (error) {
       process.stderr.write(`${name} ${argv[0]}: ${(error as Error).message}\n`);
