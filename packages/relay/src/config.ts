@@ -14,9 +14,9 @@ export interface RelayConfig {
   /** Directory for the database, the chunks and the JWT secret (default ./weft-relay-data). */
   dataDir: string;
   /**
-   * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`): keep the metadata there instead of SQLite
-   * in the data directory, so that several relays can share it; the JWT secret is kept there too
-   * unless `WEFT_RELAY_JWT_SECRET` is set. From `--database` or `WEFT_RELAY_DATABASE` (prefer the
+   * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) for the metadata instead of SQLite in the
+   * data directory, so that several relays can share it (`startRelay` refuses it until the
+   * protocol server awaits its store). From `--database` or `WEFT_RELAY_DATABASE` (prefer the
    * environment, or PGPASSWORD / ~/.pgpass, for a password: argv is visible to every user).
    */
   database?: string;
@@ -118,7 +118,7 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     flag: "--database",
     env: "WEFT_RELAY_DATABASE",
     key: "database",
-    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB for the metadata (default: SQLite in DIR)",
+    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB (for weft relay migrate; default: SQLite in DIR)",
   },
   {
     flag: "--tls-cert",
@@ -228,7 +228,7 @@ ${flagHelpLines(SPECS, [
   {
     env: "WEFT_RELAY_JWT_SECRET",
     description:
-      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600), or with --database in the database (one secret for every relay on it)",
+      "token signing secret (environment only); default: generated once, kept in DIR/jwt-secret (mode 0600)",
   },
   {
     env: "WEFT_RELAY_JWT_PREVIOUS_SECRETS",

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
+import { SUPPORTED_VERSIONS, ProtocolError, WeftError } from "@weft/core";
 import { type Principal, ProtocolServer } from "@weft/core/server";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
@@ -56,6 +56,12 @@ const VERSION = "0.1.0";
 
 /** Starts a relay; resolves once it listens. */
 export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
+  // PgMetaStore is asynchronous; the protocol server serves from it once it awaits its store.
+  if (config.database !== undefined)
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--database: this relay cannot serve from PostgreSQL yet; only weft relay migrate uses it",
+    );
   await ready();
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: "weft-relay" } });
