@@ -148,20 +148,35 @@ describe("RelayEndpoints", () => {
     expect(second.hits).toEqual(["POST /v1/folders/f/blobs/batch"]);
   });
 
-  it("the WebSocket connector moves on after a connection that failed, not after a local close", async () => {
+  it("the WebSocket connector: the next connect after a failed or ended connection goes to the next address", async () => {
     const dead = await deadAddress();
     const live = await address();
     const e = new RelayEndpoints([dead, live.url]);
-    const connect = e.connector((url) => createWebSocketTransport(url, { WebSocket }));
-    const t1 = connect();
-    await expect(t1.connect()).rejects.toThrow();
+    const urls: string[] = [];
+    const connect = e.connector((url) => {
+      urls.push(url);
+      return createWebSocketTransport(url, { WebSocket });
+    });
+    await expect(connect().connect()).rejects.toThrow(); // refused
     expect(e.current).toBe(live.url);
-    // The live address is plain HTTP (no WebSocket): this one closed here, before opening.
+    // Given up on here (as the Replica does with a relay silent past the keepalive).
     const t2 = connect();
     // Listeners run in order: the connector's (added first) has seen the close when this runs.
     const closed = new Promise((resolve) => t2.on("close", resolve));
-    t2.close("shutting down");
+    t2.close("the relay did not answer for 30 s");
     expect(await closed).toMatchObject({ remote: false });
-    expect(e.current).toBe(live.url);
+    expect(e.current).toBe(dead);
+    expect(urls).toEqual([
+      `${dead.replace("http", "ws")}/v1/ws`,
+      `${live.url.replace("http", "ws")}/v1/ws`,
+    ]);
+  });
+
+  it("an HTTP failure moves the WebSocket too: one account's clients share the endpoints", async () => {
+    const dead = await deadAddress();
+    const live = await address();
+    const session = RelaySession.resume({ relay: [dead, live.url], tokens });
+    await session.request("GET", "/v1/account");
+    expect(session.endpoints.wsUrl()).toBe(`${live.url.replace("http", "ws")}/v1/ws`);
   });
 });

@@ -29,8 +29,9 @@ const BLOB_ROUTE = /\/v1\/folders\/[^/]+\/blobs(\/|$|\?)/;
  * attempt of every client to the next address.
  *
  * Rules (see PROTOCOL.md, "Several relay addresses"):
- * - a WebSocket that cannot be opened, or is lost, marks its address failed: the owner's next
- *   (re)connect, after its usual backoff, goes to the next address;
+ * - a WebSocket that cannot be opened, is lost, or is given up on (a relay silent past the
+ *   keepalive) marks its address failed: the owner's next (re)connect, after its usual
+ *   backoff, goes to the next address;
  * - an HTTP request that fails at the network level, or is answered 502/503/504, marks its
  *   address failed and is sent once more to the next address when resending is safe: always
  *   when the connection was refused (nothing was sent), otherwise only for idempotent requests
@@ -79,17 +80,20 @@ export class RelayEndpoints {
   }
 
   /**
-   * A Replica's `connect`: each call opens `open(wsUrl)` to the current address; a transport
-   * that closes from the other end (it never opened, or was lost) marks its address failed.
-   * One closed here (`close()`, e.g. shutting down) does not.
+   * A Replica's `connect`: each call opens `open(wsUrl)` to the current address, and a transport
+   * that closes, for whatever reason, marks its address failed, so the owner's next (re)connect,
+   * after its own backoff, goes to the next address. Not only a lost connection: one the owner
+   * gave up on itself (a relay silent past the keepalive, a handshake that never ended) is the
+   * likelier sign of a dead address. Every address reaches the same relay, so moving after a
+   * close that was nobody's fault costs nothing; a dead next address costs one backoff.
    */
   connector(open: (wsUrl: string) => Transport): () => Transport {
     return () => {
       const base = this.current;
       const transport = open(this.wsUrl());
-      const off = transport.on("close", (info) => {
+      const off = transport.on("close", () => {
         off();
-        if (info.remote && this.urls.length > 1) this.failed(base);
+        this.failed(base);
       });
       return transport;
     };
