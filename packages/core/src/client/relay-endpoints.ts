@@ -4,8 +4,11 @@ import type { Transport } from "../protocol/transport.js";
 
 /** Answers of a gateway whose relay is gone: the request did not reach a relay that answered. */
 const GATEWAY_STATUSES = new Set([502, 503, 504]);
-/** Methods that mean the same when sent twice. */
-const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+/**
+ * Methods that mean the same when sent twice. Not PUT and DELETE: the relay answers a key row
+ * or key epoch stored twice with 409, a member removed twice with 404.
+ */
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 /**
  * Network failures that prove the request never left: nothing reached a relay, so any request,
  * even one that must not run twice (a token refresh), may go to the next address.
@@ -35,7 +38,7 @@ const BLOB_ROUTE = /\/v1\/folders\/[^/]+\/blobs(\/|$|\?)/;
  * - an HTTP request that fails at the network level, or is answered 502/503/504, marks its
  *   address failed and is sent once more to the next address when resending is safe: always
  *   when the connection was refused (nothing was sent), otherwise only for idempotent requests
- *   (GET/HEAD/PUT/DELETE, and every blob route: uploads are content-addressed);
+ *   (GET/HEAD, and every blob route: uploads are content-addressed);
  * - never after any other answer (a 4xx, a 500, a success): the relay has spoken.
  */
 export class RelayEndpoints {
