@@ -104,6 +104,11 @@ test("a command that calls the relay works while the first address is dead", asy
   expect(users).toEqual(["ana", "ben"]);
   const status = await ben.ok(["status"]);
   expect((status["folders"] as unknown[]).length).toBe(1);
+  // The identity stays first: invites and folders name it.
+  const swapped = await ana.run(["account", "relays", second.url, first.url, "--json"]);
+  expect(swapped.status).toBe(2);
+  expect(swapped.stdout).toContain("identity");
+  expect((await ana.ok(["account", "relays"]))["relays"]).toEqual([first.url, second.url]);
   // An account stored before there could be several addresses (one `relay`) still works.
   const accountsPath = join(ben.home, "accounts.json");
   const records = JSON.parse(await readFile(accountsPath, "utf8")) as Record<string, unknown>[];
