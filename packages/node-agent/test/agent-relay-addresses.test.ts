@@ -82,8 +82,10 @@ test("the first address dies mid-sync: both devices move to another one and lose
   const files = await pair.converged("after the first address died", 60_000);
   for (const rel of ["before.txt", "after.txt", "big-0.bin", "big-1.bin", "big-2.bin"])
     expect(files.get(rel), rel).toBe(pair.last(rel));
-  // Ana went on through the second address, Ben through the relay's own port.
+  // Ana went on through the second address, Ben through the relay's own port; the log says so.
   expect(second.bytesUp).toBeGreaterThan(0);
+  const log = await readFile(join(ana.home, "logs", "weft.log"), "utf8");
+  expect(log).toContain(`"address":"${second.url}"`);
   for (const dev of [ana, ben])
     expect((await dev.ok(["conflicts"]))["conflicts"], dev.name).toEqual([]);
 
