@@ -105,13 +105,16 @@ export class RelayEndpoints {
   /**
    * `fetchFn` made to follow these endpoints: a request to a URL under {@link primary} goes to
    * the {@link current} address instead, and is sent once more to the next address by the rules
-   * above. Request bodies must be strings or bytes (they may be sent twice).
+   * above. Request bodies must be strings or bytes (they may be sent twice); a `Request` object
+   * is passed through untouched.
    */
   fetchVia(fetchFn: typeof fetch): typeof fetch {
     const send = (url: string, base: string, init: RequestInit | undefined) =>
       fetchFn(this.#rebase(url, base), init);
     return async (input, init) => {
-      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      // A Request carries its own method and body: sent as it is, to the address it names.
+      if (typeof input !== "string" && !(input instanceof URL)) return fetchFn(input, init);
+      const url = typeof input === "string" ? input : input.href;
       const first = this.current;
       let response: Response;
       try {
