@@ -5,6 +5,7 @@ export {
   type WebSocketTransportOptions,
   createWebSocketTransport,
 } from "./websocket-transport.js";
+export { RelayEndpoints } from "./relay-endpoints.js";
 export { HttpBlobStore, type HttpBlobStoreOptions } from "./http-blob-store.js";
 export {
   BLOB_ROUTES,

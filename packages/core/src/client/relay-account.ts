@@ -407,9 +407,10 @@ export class RelayAccount {
     folderId: FolderId,
     options: { WebSocket?: WebSocketConstructor } = {},
   ): RelayReplicaOptions {
-    const wsUrl = `${this.relay.replace(/^http/, "ws")}/v1/ws`;
     return {
-      connect: () => createWebSocketTransport(wsUrl, { ...options, token: this.token }),
+      connect: this.session.endpoints.connector((wsUrl) =>
+        createWebSocketTransport(wsUrl, { ...options, token: this.token }),
+      ),
       token: this.token,
       remoteBlobs: new HttpBlobStore({
         baseUrl: this.relay,

@@ -3,11 +3,16 @@ import { fromBase64Url } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { ProtocolError, isProtocolErrorCode } from "../protocol/errors.js";
 import { readBody } from "./read-body.js";
+import { RelayEndpoints } from "./relay-endpoints.js";
 
 /** Where the relay is and how to reach it. */
 export interface RelayHttpOptions {
-  /** The relay's HTTP base URL, e.g. `"https://relay.example"` or `"http://127.0.0.1:8787"`. */
-  relay: string;
+  /**
+   * The relay's HTTP base URL, e.g. `"https://relay.example"` or `"http://127.0.0.1:8787"`; or
+   * several addresses of one relay (the first is its identity), tried in turn by the rules of
+   * {@link RelayEndpoints}.
+   */
+  relay: string | readonly string[] | RelayEndpoints;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
   /** Give up on a request after this long (default 30 s). */
@@ -28,31 +33,27 @@ export function isTokenText(value: unknown): value is string {
 
 /** The relay's HTTP API at one base URL. */
 export class RelayHttp {
-  /** The base URL without a trailing slash. */
+  /** The base URL without a trailing slash: the first address, the relay's identity. */
   readonly base: string;
+  /** Every address of the relay, and which one is in use. */
+  readonly endpoints: RelayEndpoints;
+  /** The fetch requests go through (following {@link endpoints} when there are several). */
   readonly fetchFn: typeof fetch;
   private readonly timeoutMs: number;
 
   /** @throws WeftError INVALID_OPTIONS for a malformed URL, timeout or fetch */
   constructor(options: RelayHttpOptions) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options?.relay);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:"))
-      throw new WeftError("INVALID_OPTIONS", "relay must be an http:// or https:// URL");
-    if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "")
-      throw new WeftError("INVALID_OPTIONS", "relay must have no credentials, query or hash");
+    const endpoints = RelayEndpoints.from(options?.relay);
     const fetchFn = options.fetch ?? globalThis.fetch;
     if (typeof fetchFn !== "function")
       throw new WeftError("INVALID_OPTIONS", "there is no global fetch: pass options.fetch");
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
       throw new WeftError("INVALID_OPTIONS", "timeoutMs must be a positive number");
-    this.base = url.href.replace(/\/+$/, "");
-    this.fetchFn = fetchFn;
+    this.endpoints = endpoints;
+    this.base = endpoints.primary;
+    // One address: the fetch as given, so nothing changes for the common case.
+    this.fetchFn = endpoints.urls.length > 1 ? endpoints.fetchVia(fetchFn) : fetchFn;
     this.timeoutMs = timeoutMs;
   }
 

@@ -1,6 +1,7 @@
 /** RelaySession: signed in to a relay, with an access token refreshed before it expires, one refresh at a time. */
 import { WeftError } from "../errors.js";
 import { ProtocolError } from "../protocol/errors.js";
+import type { RelayEndpoints } from "./relay-endpoints.js";
 import { RelayHttp, type RelayHttpOptions, field, isTokenText } from "./relay-http.js";
 
 /** Refresh the access token when it has less than this left. */
@@ -147,7 +148,12 @@ export class RelaySession {
     this.#current = { ...this.#current, accessToken: "", accessExpires: 0 };
   }
 
-  /** The fetch this session uses, for clients made from it. */
+  /** The relay's addresses (the first is {@link relay}), shared by every client of this session. */
+  get endpoints(): RelayEndpoints {
+    return this.#http.endpoints;
+  }
+
+  /** The fetch this session uses, for clients made from it (it follows {@link endpoints}). */
   get fetchFn(): typeof fetch {
     return this.#http.fetchFn;
   }

@@ -13,6 +13,7 @@ import {
   AgentError,
   type Home,
   normalizeRelayUrl,
+  relayAddresses,
   withLock,
 } from "../home/index.js";
 
@@ -57,32 +58,78 @@ export function relayStatus(error: unknown): number | undefined {
 
 /** Creates an account on a relay. @throws AgentError RELAY (409 when the name is taken) */
 export async function registerAccount(
-  relay: string,
+  relay: string | readonly string[],
   user: string,
   password: string,
 ): Promise<void> {
-  const url = normalizeRelayUrl(relay);
-  await relayCall(() => RelayAccount.register({ relay: url, user, password }));
+  const urls = normalizeRelayUrls(relay);
+  await relayCall(() => RelayAccount.register({ relay: urls, user, password }));
+}
+
+/**
+ * Relay addresses as given (`--relay`, repeatable) in one form, duplicates dropped, the first
+ * (the relay's identity) first. @throws AgentError USAGE for none or a malformed one
+ */
+export function normalizeRelayUrls(relays: string | readonly string[]): string[] {
+  const list = (typeof relays === "string" ? [relays] : [...relays]).map(normalizeRelayUrl);
+  if (list.length === 0) throw new AgentError("USAGE", "--relay is required");
+  return list.filter((url, i) => list.indexOf(url) === i);
+}
+
+/** The addresses to store: just `relay` for one (records stay as they were). */
+function addressesField(urls: readonly string[]): { relays?: string[] } {
+  return urls.length > 1 ? { relays: [...urls] } : {};
 }
 
 /**
  * Logs in with this device's public keys (registering the device to the account) and stores the
- * tokens under WEFT_HOME.
+ * tokens under WEFT_HOME. With several addresses of one relay, the first is its identity and
+ * every one is tried in turn.
  */
 export async function login(
   home: Home,
-  relay: string,
+  relay: string | readonly string[],
   user: string,
   password: string,
   device: DeviceIdentity,
 ): Promise<AccountRecord> {
-  const url = normalizeRelayUrl(relay);
+  const urls = normalizeRelayUrls(relay);
   const account = await relayCall(() =>
-    RelayAccount.login({ relay: url, user, password, identity: device }),
+    RelayAccount.login({ relay: urls, user, password, identity: device }),
   );
-  const record: AccountRecord = { relay: url, user, ...account.tokens };
+  const record: AccountRecord = {
+    relay: urls[0]!,
+    ...addressesField(urls),
+    user,
+    ...account.tokens,
+  };
   await withLock(home.lockPath("accounts"), () => home.saveAccount(record));
   return record;
+}
+
+/**
+ * Changes the addresses of the account for `relay` (its identity; or the only account) to
+ * `relays`, keeping its tokens: every address is the same relay, so the session holds on all.
+ * The first of `relays` must stay the relay's identity. @throws AgentError USAGE otherwise
+ */
+export async function setRelayAddresses(
+  home: Home,
+  relays: readonly string[],
+  relay?: string,
+): Promise<AccountRecord> {
+  const urls = normalizeRelayUrls(relays);
+  return withLock(home.lockPath("accounts"), async () => {
+    const record = await home.account(relay ?? urls[0]);
+    if (urls[0] !== record.relay)
+      throw new AgentError(
+        "USAGE",
+        `the first address must stay the relay's identity, ${record.relay} (invites and folders name it); to use another relay, log in to it`,
+      );
+    const { relays: _old, ...rest } = record;
+    const updated: AccountRecord = { ...rest, ...addressesField(urls) };
+    await home.saveAccount(updated);
+    return updated;
+  });
 }
 
 function tokensOf(record: AccountRecord): RelayTokens {
@@ -130,7 +177,7 @@ export class AccountLogin {
       exclusive: (refresh) => withLock(home.lockPath("accounts"), refresh),
     };
     const session = RelaySession.resume({
-      relay: record.relay,
+      relay: relayAddresses(record),
       tokens: tokensOf(record),
       tokenStore: store,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
@@ -138,8 +185,13 @@ export class AccountLogin {
     return new AccountLogin(record, session);
   }
 
+  /** The relay's identity (its first address). */
   get relay(): string {
     return this.record.relay;
+  }
+  /** Every address of the relay, the identity first. */
+  get relays(): string[] {
+    return relayAddresses(this.record);
   }
   get user(): string {
     return this.record.user;

@@ -46,6 +46,13 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "manage",
   },
   {
+    name: "account relays",
+    args: "[URL ...]",
+    summary:
+      "Shows the account's relay addresses, or sets them (the first stays the relay's identity).",
+    module: "manage",
+  },
+  {
     name: "folder create",
     args: "PATH",
     summary: "Makes PATH a synced folder (created if missing) with a new key; prints {folderId}.",

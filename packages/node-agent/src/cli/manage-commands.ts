@@ -80,5 +80,43 @@ const accountLogout: Command = {
   },
 };
 
+const accountRelays: Command = {
+  name: "account relays",
+  args: "[URL ...]",
+  summary:
+    "Shows the account's relay addresses, or sets them (the first stays the relay's identity).",
+  details:
+    "One relay (or several sharing their state behind one name) may be reached at several\n" +
+    "addresses. The first is the relay's identity, which invites and folders name; the others\n" +
+    "are tried in turn when one cannot be reached (a refused or lost connection, a 502/503/504),\n" +
+    "and sync resumes there from what it applied. The login holds on every address: nothing\n" +
+    "logs in again. A running weft sync picks the change up when it next starts.",
+  example: "weft account relays https://relay.example.org https://relay2.example.org",
+  arity: [0, 16],
+  flags: {
+    relay: { type: "string", value: "URL", description: "the account, by its relay's identity" },
+  },
+  run: async (ctx) => {
+    const { relayAddresses } = await import("../home/index.js");
+    const { normalizeRelayUrl } = await import("../home/index.js");
+    const first = ctx.positionals[0];
+    const named = (ctx.values["relay"] as string | undefined) ?? first;
+    // The account whose identity the first address is, or else the only one (then the first
+    // address must be its identity: setRelayAddresses says so).
+    const all = await ctx.home.accounts();
+    const known = named !== undefined && all.some((a) => a.relay === normalizeRelayUrl(named));
+    let account = await ctx.home.account(
+      known ? named : (ctx.values["relay"] as string | undefined),
+    );
+    if (ctx.positionals.length > 0) {
+      const { setRelayAddresses } = await import("../account/index.js");
+      account = await setRelayAddresses(ctx.home, ctx.positionals, account.relay);
+    }
+    const relays = relayAddresses(account);
+    for (const url of relays) ctx.say(url === account.relay ? `${url}  (identity)` : url);
+    return { relay: account.relay, relays, user: account.user };
+  },
+};
+
 /** The housekeeping commands. */
-export const manageCommands: Command[] = [folderList, folderRemove, accountLogout];
+export const manageCommands: Command[] = [folderList, folderRemove, accountLogout, accountRelays];

@@ -1,7 +1,7 @@
 /** The setup commands: init, account register|login, folder create|invite|join. */
 import { type DeviceId, type FolderId, isFolderId, parseDeviceId, ready } from "@weft/crypto";
 import { AccountLogin, login, registerAccount } from "../account/index.js";
-import { AgentError } from "../home/index.js";
+import { type AccountRecord, AgentError, relayAddresses } from "../home/index.js";
 import { IgnoreRules } from "../ignore/index.js";
 import { walkFolder } from "../scan/index.js";
 import { createFolder, createInvite, joinFolder, parseInvite } from "../share/index.js";
@@ -42,11 +42,29 @@ const init: Command = {
 const accountFlags = {
   relay: {
     type: "string",
+    multiple: true,
     value: "URL",
-    description: "the relay's address, e.g. https://relay.example.org (required)",
+    description:
+      "the relay's address, e.g. https://relay.example.org (required); repeat it for more\n" +
+      "addresses of the same relay: the first is its identity, the others are tried in turn\n" +
+      "when one fails",
   },
   user: { type: "string", value: "NAME", description: "the account's user name (required)" },
 } as const;
+
+/** The repeatable --relay flag's addresses. @throws AgentError USAGE when there is none */
+function relayFlag(ctx: CommandContext): string[] {
+  const value = ctx.values["relay"] as string | string[] | undefined;
+  const list = (typeof value === "string" ? [value] : (value ?? [])).filter((v) => v !== "");
+  if (list.length === 0) throw new AgentError("USAGE", "--relay is required");
+  return list;
+}
+
+/** What login and register print with --json: `relay` (the identity) and every address. */
+function accountAnswer(account: AccountRecord, deviceId: string): Record<string, unknown> {
+  const { relay, user, accountId } = account;
+  return { relay, relays: relayAddresses(account), user, accountId, deviceId };
+}
 
 const register: Command = {
   name: "account register",
@@ -56,14 +74,14 @@ const register: Command = {
   example: "WEFT_PASSWORD=... weft account register --relay https://relay.example.org --user ana",
   flags: accountFlags,
   run: async (ctx) => {
-    const relay = required(ctx, "relay");
+    const relays = relayFlag(ctx);
     const user = required(ctx, "user");
     const device = await identity(ctx);
     const pass = await password(ctx.env);
-    await registerAccount(relay, user, pass);
-    const account = await login(ctx.home, relay, user, pass, device);
+    await registerAccount(relays, user, pass);
+    const account = await login(ctx.home, relays, user, pass, device);
     ctx.say(`registered ${user} on ${account.relay}; this device is logged in`);
-    return { relay: account.relay, user, accountId: account.accountId, deviceId: device.deviceId };
+    return accountAnswer(account, device.deviceId);
   },
 };
 
@@ -75,12 +93,16 @@ const loginCommand: Command = {
   example: "weft account login --relay https://relay.example.org --user ana",
   flags: accountFlags,
   run: async (ctx) => {
-    const relay = required(ctx, "relay");
+    const relays = relayFlag(ctx);
     const user = required(ctx, "user");
     const device = await identity(ctx);
-    const account = await login(ctx.home, relay, user, await password(ctx.env), device);
-    ctx.say(`logged in to ${account.relay} as ${user}`);
-    return { relay: account.relay, user, accountId: account.accountId, deviceId: device.deviceId };
+    const account = await login(ctx.home, relays, user, await password(ctx.env), device);
+    const others = relayAddresses(account).slice(1);
+    ctx.say(
+      `logged in to ${account.relay} as ${user}` +
+        (others.length ? ` (also reached at ${others.join(", ")})` : ""),
+    );
+    return accountAnswer(account, device.deviceId);
   },
 };
 

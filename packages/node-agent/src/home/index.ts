@@ -30,7 +30,14 @@ interface DeviceFile {
 
 /** One account on one relay. The refresh token is a secret: the file is mode 0600. */
 export interface AccountRecord {
+  /** The relay's identity: its first address, what invites and folder records name. */
   relay: string;
+  /**
+   * Every address of the relay, `relay` first (several relays sharing their state behind one
+   * name, or one relay by several roads); tried in turn when one fails. Absent in records
+   * written before there could be several: then `relay` is the only one.
+   */
+  relays?: string[];
   user: string;
   accountId: string;
   refreshToken: string;
@@ -282,6 +289,12 @@ export class Home {
     }
     throw new AgentError("NOT_FOUND", `${path} is not in a synced folder (see: weft status)`);
   }
+}
+
+/** Every address of an account's relay, its identity first. */
+export function relayAddresses(record: Pick<AccountRecord, "relay" | "relays">): string[] {
+  const rest = (record.relays ?? []).filter((url) => url !== record.relay);
+  return [record.relay, ...rest];
 }
 
 /** A relay URL in one form (no trailing slash), so that accounts and invites match. */

@@ -50,7 +50,16 @@ export function followFolderLog(
       const retry = c.nextRetryAt === undefined ? {} : { nextRetryAt: iso(c.nextRetryAt) };
       const reason = c.lastError ? { reason: clean(c.lastError.message) } : {};
       if (status === "online") {
-        log.info({ relay: sync.folder.relay, ...(failures > 0 ? { failures } : {}) }, "connected");
+        // `address`: which of the relay's addresses, when it is not the identity.
+        const address = sync.relayAddress?.();
+        log.info(
+          {
+            relay: sync.folder.relay,
+            ...(address !== undefined && address !== sync.folder.relay ? { address } : {}),
+            ...(failures > 0 ? { failures } : {}),
+          },
+          "connected",
+        );
         failures = 0;
       } else if (status === "offline" && was === "online")
         log.warn({ ...reason, ...retry }, "disconnected");

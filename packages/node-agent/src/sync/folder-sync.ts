@@ -91,6 +91,8 @@ export class FolderSync {
   removed: Removal | undefined;
   private checkingRemoval: Promise<boolean> | undefined;
   private removalCheck: (() => Promise<Removal | undefined>) | undefined;
+  /** The relay address in use (one of the account's), for the log; undefined when offline-only. */
+  relayAddress: (() => string) | undefined;
 
   private constructor(
     readonly folder: FolderRecord,
@@ -143,6 +145,7 @@ export class FolderSync {
     else if (live)
       sync.removalCheck = () =>
         confirmRemoved(home, live, identity, folder.folderId, () => clock.now());
+    if (live) sync.relayAddress = () => live.relaySession.endpoints.current;
     replica.on("progress", (p) => sync.meter.record(p));
     emitConflicts(replica, sync.events);
     // The daemon writes its status every second: count the tree again only after it changed.

@@ -102,11 +102,10 @@ export async function openStores(
       : {}),
     ...(session && token
       ? {
-          connect: () =>
-            createWebSocketTransport(`${session.relay.replace(/^http/, "ws")}/v1/ws`, {
-              WebSocket,
-              token,
-            }),
+          // Each (re)connect goes to the relay's current address; a lost one moves it on.
+          connect: session.relaySession.endpoints.connector((url) =>
+            createWebSocketTransport(url, { WebSocket, token }),
+          ),
           token,
           reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
           ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
@@ -120,6 +119,9 @@ export async function openStores(
             baseUrl: session.relay,
             folderId: folder.folderId,
             token,
+            // The session's fetch follows the relay's addresses (requests to `baseUrl` go to the
+            // current one, and once more to the next when one fails).
+            fetch: session.relaySession.fetchFn,
             // One knob for "how long is silence": a chunk request may take eight keepalive
             // periods (120 s by default) before it counts as stalled.
             ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
