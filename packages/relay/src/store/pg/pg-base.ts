@@ -112,6 +112,10 @@ export class PgMetaStoreBase {
     // Copies first: the record must not change when the caller reuses its arrays.
     const [sign, box] = [new Uint8Array(signPublicKey), new Uint8Array(boxPublicKey)];
     const row = await this.tx("addDevice", async (db) => {
+      const existing = await one<DeviceRow>(db, "SELECT * FROM devices WHERE device_id = $1", [
+        deviceId,
+      ]);
+      if (existing !== undefined) return existing;
       await requireAccount(db, accountId);
       // Insert-or-keep, then read: a retry racing the first registration gets its row.
       await db.query(
@@ -224,15 +228,17 @@ export class PgMetaStoreBase {
     checkTime(i.expires, "expires");
     checkBytes(i.wrappedKey, "wrappedKey");
     checkEpoch(i.epoch);
+    const hash = sha256Hex(i.id); // the id is a bearer secret: only its hash is stored
     await this.run("createInvite", async (db) => {
+      if ((await one(db, "SELECT 1 FROM invites WHERE id = $1", [hash])) !== undefined)
+        throw new WeftError("ALREADY_EXISTS", "that invite id is in use");
       await requireFolder(db, i.folderId);
       await requireAccount(db, i.createdBy);
       const n = await changes(
         db,
         "INSERT INTO invites (id, folder_id, role, created_by, expires, wrapped_key, epoch) " +
           "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        // The id is a bearer secret: only its hash is stored.
-        [sha256Hex(i.id), i.folderId, i.role, i.createdBy, i.expires, buf(i.wrappedKey), i.epoch],
+        [hash, i.folderId, i.role, i.createdBy, i.expires, buf(i.wrappedKey), i.epoch],
       );
       if (n === 0) throw new WeftError("ALREADY_EXISTS", "that invite id is in use");
     });

@@ -78,13 +78,13 @@ export class PgMetaStore extends PgMetaStoreBase implements AsyncMetaStore {
     checkFolderId(folderId);
     checkText(ownerAccountId, "account id");
     await this.tx("createFolder", async (db) => {
-      await requireAccount(db, ownerAccountId);
       const n = await changes(
         db,
         "INSERT INTO folders (folder_id, created) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [folderId, this.now()],
       );
       if (n === 0) throw new WeftError("ALREADY_EXISTS", "that folder id is in use");
+      await requireAccount(db, ownerAccountId); // a throw rolls the folder back
       await db.query("INSERT INTO members (folder_id, account_id, role) VALUES ($1, $2, 'owner')", [
         folderId,
         ownerAccountId,
