@@ -23,3 +23,5 @@ export {
 } from "./sqlite-meta-store.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { DiskBlobStore } from "./disk-blob-store.js";
+export type { ChunkStoreFactory, ChunkStoreOptions, FolderChunkStore } from "./chunk-store.js";
+export { diskChunkStores } from "./disk-chunk-stores.js";
