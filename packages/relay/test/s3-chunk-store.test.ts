@@ -9,6 +9,7 @@ import { WeftError } from "@weft/core";
 import { type ChunkId, newFolderId, ready } from "@weft/crypto";
 import { type S3rverHandle, startS3rver } from "@weft/test-support";
 import { S3Bucket, S3ChunkStore, s3ChunkStores } from "../src/store/s3/index.js";
+import { type RelayConfig, parseConfig } from "../src/config.js";
 import { runChunkStoreTests } from "./helpers/chunk-store-suite.js";
 
 const BUCKET = "weft-chunks";
@@ -117,5 +118,37 @@ describe("S3ChunkStore in a bucket", () => {
     expect((error as WeftError).code).toBe("STORAGE");
     expect((error as Error).message).toMatch(/^S3 chunk store: (open|create) the bucket failed/);
     expect((error as Error).message).not.toMatch(new RegExp(`${secret}|AKIAWRONGKEY`));
+  });
+});
+
+describe("configuration: --blobs and --s3-endpoint", () => {
+  test("flags or environment choose the bucket; without them, the data directory", () => {
+    expect(parseConfig([], {})).not.toHaveProperty("blobs");
+    const flags = ["--blobs", "s3://weft-chunks", "--s3-endpoint", "http://127.0.0.1:9000/"];
+    expect(parseConfig(flags, {})).toMatchObject({
+      blobs: { kind: "s3", bucket: "weft-chunks", endpoint: "http://127.0.0.1:9000" },
+    });
+    const env = { WEFT_RELAY_BLOBS: "s3://weft.chunks-1" };
+    expect((parseConfig([], env) as RelayConfig).blobs).toEqual({
+      kind: "s3",
+      bucket: "weft.chunks-1",
+    });
+  });
+
+  test("a bad bucket, an endpoint alone, or one with credentials is refused, not echoed", () => {
+    const refused = (argv: string[]): WeftError => {
+      try {
+        parseConfig(argv, {});
+      } catch (error) {
+        return error as WeftError;
+      }
+      throw new Error("accepted");
+    };
+    expect(refused(["--blobs", "s3://Bad_Bucket"]).code).toBe("INVALID_OPTIONS");
+    expect(refused(["--blobs", "/var/chunks"]).message).toMatch(/s3:\/\/BUCKET/);
+    expect(refused(["--s3-endpoint", "http://127.0.0.1:9000"]).message).toMatch(/--blobs/);
+    const leaky = refused(["--blobs", "s3://b-1", "--s3-endpoint", "http://key:hunter2@h:9000"]);
+    expect(leaky.message).toMatch(/AWS_ACCESS_KEY_ID/);
+    expect(leaky.message).not.toContain("hunter2");
   });
 });
