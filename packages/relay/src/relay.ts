@@ -1,8 +1,8 @@
 /**
  * startRelay: the relay assembled. uWebSockets.js for HTTP and WebSocket (TLS when given a
- * certificate), SQLite for metadata, a directory (or an S3 bucket) for chunks, JWTs signed with a secret kept in
- * the data directory, pino JSON logs and a separate audit stream. Can be started several times
- * in one process and stopped cleanly.
+ * certificate), SQLite for metadata, a directory (or an S3 bucket) for chunks, JWTs signed with
+ * a secret kept in the data directory, pino JSON logs and a separate audit stream. Can be
+ * started several times in one process and stopped cleanly.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";

@@ -1,4 +1,7 @@
-/** The relay's storage: metadata (accounts, devices, folders, the log) in SQLite, and chunks per folder in a directory (or an S3 bucket: `./s3/`). */
+/**
+ * The relay's storage: metadata (accounts, devices, folders, the log) in SQLite, and chunks per
+ * folder in a directory (or an S3 bucket: `./s3/`).
+ */
 export type {
   Account,
   AccountFolder,
