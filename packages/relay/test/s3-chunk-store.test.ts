@@ -105,6 +105,29 @@ describe("S3ChunkStore in a bucket", () => {
     await folders.close();
   });
 
+  test("two relays on one prefix: one continues the other's upload, restores its quarantine", async () => {
+    const { bucket: b } = await s3();
+    const prefix = newPrefix();
+    const options = { quarantineMs: 3600_000 };
+    const [one, two] = await Promise.all([
+      S3ChunkStore.open(b, prefix, options),
+      S3ChunkStore.open(b, prefix, options),
+    ]);
+    const data = Uint8Array.from({ length: 25 }, (_, i) => i);
+    expect(await one.putPart(id("aa"), 0, 25, data.subarray(0, 10))).toMatchObject({
+      status: "partial",
+    });
+    expect(await two.uploadProgress(id("aa"))).toEqual({ received: 10, complete: false });
+    expect(await two.putPart(id("aa"), 10, 25, data.subarray(10))).toEqual({ status: "stored" });
+    expect(await one.get(id("aa"))).toEqual(data);
+    // One collects a chunk into quarantine; the other's has-check brings it back for both.
+    await one.put(id("bb"), Uint8Array.of(7));
+    expect(await one.collect([id("bb")], 0)).toEqual({ deleted: [id("bb")], kept: [] });
+    expect(await two.has([id("bb"), id("cc")])).toEqual([id("cc")]);
+    expect(await one.get(id("bb"))).toEqual(Uint8Array.of(7));
+    await Promise.all([one.close(), two.close()]);
+  });
+
   test("a failing S3 is a WeftError STORAGE naming the operation, without credentials", async () => {
     const { server: s } = await s3();
     const secret = "not-the-right-secret-" + randomBytes(8).toString("hex");
