@@ -204,7 +204,7 @@ export function runBlobStoreTests(
     });
 
     describe("size", () => {
-      test(`${many} chunks and a 4 MiB chunk round-trip`, async () => {
+      test(`${many.toLocaleString("en-US")} chunks and a 4 MiB chunk round-trip`, async () => {
         const ids = Array.from({ length: many }, (_, i) => id(i));
         for (const [i, x] of ids.entries()) await h.store.put(x, patternBytes(1024, i));
         const big = patternBytes(4 << 20, 9);
