@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
 import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
 import type { LoginLimits } from "./auth/login-gate.js";
+import { checkDatabaseUrl } from "./store/pg/pg-db.js";
+import { type BlobsConfig, parseBlobs } from "./store/s3/blobs-config.js";
 import type { SocketLimits } from "./server/ws-server.js";
 
 /** Everything `startRelay` needs to know. */
@@ -37,6 +39,11 @@ export interface RelayConfig {
   jwtPreviousSecrets?: string[];
   /** Requests per second per client address (bursts of ten times that); 0 turns the limit off. Default 500. */
   rateLimit: number;
+  /**
+   * Where the chunks are: absent for the data directory (`DIR/chunks`), or an S3-compatible
+   * bucket (`s3://BUCKET`; credentials and region from the standard AWS environment variables).
+   */
+  blobs?: BlobsConfig;
   /** Log level for the JSON logs (default "info"). */
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /**
@@ -95,7 +102,10 @@ export const DEFAULTS = Object.freeze({
   folderQuota: 100 * 1024 ** 3,
 });
 
-const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }[] = [
+/** What a flag sets: a key of the configuration, or a part of one (`s3Endpoint`: of `blobs`). */
+type FlagKey = keyof RelayConfig | "s3Endpoint";
+
+const FLAGS: { flag: string; env: string; key: FlagKey; help: string }[] = [
   {
     flag: "--host",
     env: "WEFT_RELAY_HOST",
@@ -175,6 +185,18 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
     help: "bytes of chunks per folder, e.g. 500MiB, 10GiB (default 100GiB; 0: unlimited)",
   },
   {
+    flag: "--blobs",
+    env: "WEFT_RELAY_BLOBS",
+    key: "blobs",
+    help: "where chunks go: s3://BUCKET for an S3-compatible bucket (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment); default: DIR/chunks",
+  },
+  {
+    flag: "--s3-endpoint",
+    env: "WEFT_RELAY_S3_ENDPOINT",
+    key: "s3Endpoint",
+    help: "URL of an S3-compatible service (MinIO, Garage, Ceph RGW…; path-style); default: AWS S3",
+  },
+  {
     flag: "--metrics-port",
     env: "WEFT_RELAY_METRICS_PORT",
     key: "metricsPort",
@@ -182,7 +204,7 @@ const FLAGS: { flag: string; env: string; key: keyof RelayConfig; help: string }
   },
 ];
 
-const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
+const PLACEHOLDER: Partial<Record<FlagKey, string>> = {
   host: "H",
   port: "P",
   dataDir: "DIR",
@@ -197,6 +219,8 @@ const PLACEHOLDER: Partial<Record<keyof RelayConfig, string>> = {
   accountFolders: "N",
   folderQuota: "BYTES",
   metricsPort: "P",
+  blobs: "URL",
+  s3Endpoint: "URL",
 };
 
 /** The flags in the shared parser's form (each also settable by its environment variable). */
@@ -257,7 +281,7 @@ Example:
  * @throws WeftError INVALID_OPTIONS naming the bad flag or variable
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RelayConfig | "help" {
-  const values = new Map<keyof RelayConfig, string>();
+  const values = new Map<FlagKey, string>();
   for (const f of FLAGS) {
     const v = env[f.env];
     if (v !== undefined && v !== "") values.set(f.key, v);
@@ -336,6 +360,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   };
   const database = values.get("database");
   if (database !== undefined) config.database = checkDatabaseUrl(database);
+  const blobs = parseBlobs(values.get("blobs"), values.get("s3Endpoint"));
+  if (blobs !== undefined) config.blobs = blobs;
   const cert = values.get("tlsCert");
   const key = values.get("tlsKey");
   if ((cert === undefined) !== (key === undefined))
@@ -395,25 +421,6 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     config.socketLimits = { preAuthSeconds: Number(preAuth) };
   }
   return config;
-}
-
-/**
- * `url` if it is a postgres:// URL.
- * @throws WeftError INVALID_OPTIONS, never echoing the URL (it may hold a password)
- */
-export function checkDatabaseUrl(url: string): string {
-  let protocol = "";
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    // not a URL
-  }
-  if (protocol !== "postgres:" && protocol !== "postgresql:")
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "--database (WEFT_RELAY_DATABASE) is a PostgreSQL URL: postgres://USER@HOST:PORT/DB",
-    );
-  return url;
 }
 
 /** The metrics token from the environment or a file; never echoed in an error. */

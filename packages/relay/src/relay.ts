@@ -1,8 +1,8 @@
 /**
  * startRelay: the relay assembled. uWebSockets.js for HTTP and WebSocket (TLS when given a
- * certificate), SQLite for metadata, a directory for chunks, JWTs signed with a secret kept in
- * the data directory, pino JSON logs and a separate audit stream. Can be started several times
- * in one process and stopped cleanly.
+ * certificate), SQLite for metadata, a directory (or an S3 bucket) for chunks, JWTs signed with
+ * a secret kept in the data directory, pino JSON logs and a separate audit stream. Can be
+ * started several times in one process and stopped cleanly.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -72,8 +72,17 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const jwtPreviousSecrets = (config.jwtPreviousSecrets ?? []).map((s) =>
     new TextEncoder().encode(s),
   );
+  // Chunks in an S3 bucket when configured (the AWS SDK loads only then), else in DIR/chunks.
+  const chunkSource = config.blobs
+    ? await (
+        await import("./store/s3/s3-chunk-stores.js")
+      ).s3ChunkStores({
+        bucket: config.blobs.bucket,
+        ...(config.blobs.endpoint !== undefined ? { endpoint: config.blobs.endpoint } : {}),
+      })
+    : join(dataDir, "chunks");
   const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
-  const blobs = new FolderBlobs(join(dataDir, "chunks"), {
+  const blobs = new FolderBlobs(chunkSource, {
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
     gcQuarantineSeconds: config.gcQuarantineSeconds,
@@ -297,7 +306,12 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     metricsUrl = `http://${hostInUrl}:${uWS.us_socket_local_port(metricsSocket)}/metrics`;
   }
   logger.info(
-    { url, data: dataDir, ...(metricsUrl ? { metrics: metricsUrl } : {}) },
+    {
+      url,
+      data: dataDir,
+      ...(config.blobs ? { chunks: `s3://${config.blobs.bucket}` } : {}),
+      ...(metricsUrl ? { metrics: metricsUrl } : {}),
+    },
     `weft relay listening on ${url}`,
   );
 

@@ -3,4 +3,5 @@ export * from "./agent-process.js";
 export * from "./fault-proxy.js";
 export * from "./free-port.js";
 export * from "./relay-process.js";
+export * from "./s3rver-process.js";
 export * from "./ui-process.js";

@@ -53,6 +53,8 @@ export interface RelayProcess {
 export interface RelayProcessOptions {
   /** The port to listen on; by default a free one, picked once and kept across restarts. */
   port?: number;
+  /** More command-line flags, after `--port` and `--data` (e.g. `["--blobs", "s3://b"]`). */
+  args?: string[];
 }
 
 /**
@@ -73,7 +75,7 @@ export async function startRelayProcess(
   const launch = async (): Promise<void> => {
     const proc = spawn(
       process.execPath,
-      [cli, "--port", String(port), "--data", join(dir, "data")],
+      [cli, "--port", String(port), "--data", join(dir, "data"), ...(options.args ?? [])],
       {
         env: { ...process.env, WEFT_RELAY_LOG_LEVEL: "info", ...env },
         stdio: ["ignore", "pipe", "pipe"],

@@ -13,7 +13,7 @@ export {
   patternBytes,
 } from "./fixtures.js";
 export { runStateStoreTests } from "./state-store-suite.js";
-export { runBlobStoreTests } from "./blob-store-suite.js";
+export { type BlobStoreTestOptions, runBlobStoreTests } from "./blob-store-suite.js";
 export { runTransportTests, type TransportPair, type TransportSetup } from "./transport-suite.js";
 export {
   type ProtocolDevice,

@@ -22,7 +22,7 @@ import {
 } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import type { Role } from "../store/index.js";
-import type { DiskBlobStore } from "../store/disk-blob-store.js";
+import type { FolderChunkStore } from "../store/chunk-store.js";
 import { type AccessContext, authorize, folderParam, requireRole, routes } from "./access.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import { type HttpRequest, type Reply, json, jsonBody } from "./http.js";
@@ -148,7 +148,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
 }
 
 /** The folder's chunk store, once the token and the role are checked. */
-function blobAccess(ctx: BlobApiContext, req: HttpRequest, least: Role): Promise<DiskBlobStore> {
+function blobAccess(ctx: BlobApiContext, req: HttpRequest, least: Role): Promise<FolderChunkStore> {
   const who = authorize(ctx, req);
   const folderId = folderParam(req);
   requireRole(ctx.meta, folderId, who.sub, least);

@@ -1,7 +1,7 @@
 /** DiskBlobStore: the relay's BlobStore, one file per chunk in a directory sharded by id. */
 import { mkdir, rename, unlink, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core";
+import type { BlobStoreSize, ByteRange } from "@weft/core";
 import {
   ProtocolError,
   WeftError,
@@ -24,6 +24,7 @@ import {
   sizeIfPresent,
   statIfPresent,
 } from "./disk-files.js";
+import type { ChunkStoreOptions, FolderChunkStore } from "./chunk-store.js";
 import { type CollectResult, type QuarantineSize, QuarantineIndex } from "./quarantine.js";
 import { MAX_PARTIALS, type PartOutcome, PartialUploads } from "./partial-uploads.js";
 
@@ -31,21 +32,10 @@ export { type PartOutcome } from "./partial-uploads.js";
 export { type CollectResult, QUARANTINE_DIR, type QuarantineSize } from "./quarantine.js";
 
 /** Options of {@link DiskBlobStore.open}. */
-export interface DiskBlobStoreOptions {
-  /**
-   * Most bytes the store holds: chunks and unfinished uploads (and, apart, as much again in
-   * quarantine); 0 or absent: no limit.
-   */
-  quota?: number;
-  /**
-   * How long a chunk garbage collection removed stays in quarantine, restorable, before it is
-   * purged (milliseconds); 0 or absent: {@link DiskBlobStore.collect} deletes at once.
-   */
-  quarantineMs?: number;
-}
+export type DiskBlobStoreOptions = ChunkStoreOptions;
 
 /**
- * A {@link BlobStore} in a directory: chunk `abcd…` is the file `<dir>/ab/cd/abcd…`. Two levels
+ * A {@link FolderChunkStore} in a directory: chunk `abcd…` is the file `<dir>/ab/cd/abcd…`. Two levels
  * of 256 shards keep directories small (a million chunks is ~15 per directory) without a database.
  *
  * - A put writes a temporary file beside the target, fsyncs it, renames it into place and
@@ -78,7 +68,7 @@ export interface DiskBlobStoreOptions {
  *   at most the quota's worth of bytes: past that the oldest go early, so uploading and
  *   collecting in turn cannot fill the disk.
  */
-export class DiskBlobStore implements BlobStore {
+export class DiskBlobStore implements FolderChunkStore {
   private count: number;
   private bytes: number;
   /** Bytes of puts under way, counted against the quota before they land. */

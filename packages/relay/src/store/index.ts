@@ -1,4 +1,7 @@
-/** The relay's storage: metadata (accounts, devices, folders, the log) in SQLite, and blobs in a directory. */
+/**
+ * The relay's storage: metadata (accounts, devices, folders, the log) in SQLite, and chunks per
+ * folder in a directory (or an S3 bucket: `./s3/`).
+ */
 export type {
   Account,
   AccountFolder,
@@ -23,3 +26,5 @@ export {
 } from "./sqlite-meta-store.js";
 export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { DiskBlobStore } from "./disk-blob-store.js";
+export type { ChunkStoreFactory, ChunkStoreOptions, FolderChunkStore } from "./chunk-store.js";
+export { diskChunkStores } from "./disk-chunk-stores.js";

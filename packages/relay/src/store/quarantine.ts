@@ -51,6 +51,15 @@ export class QuarantineIndex {
     );
   }
 
+  /**
+   * An index of `entries` (chunk → size and when it went to quarantine, ms), for a store that
+   * keeps its quarantine elsewhere than `<root>/.quarantine` (the S3 chunk store: `dir` is its
+   * key prefix).
+   */
+  static of(dir: string, entries: Map<ChunkId, { size: number; since: number }>): QuarantineIndex {
+    return new QuarantineIndex(dir, entries);
+  }
+
   /** The quarantine directory. */
   get path(): string {
     return this.dir;

@@ -1,9 +1,8 @@
 /** `weft relay migrate`: applies the PostgreSQL schema's pending migrations, then exits. */
 import { WeftError } from "@weft/core";
 import { UsageError, parseCommandLine } from "@weft/core/cli";
-import { checkDatabaseUrl } from "../../config.js";
 import { PG_SCHEMA_VERSION } from "./migrations.js";
-import { describeDatabase } from "./pg-db.js";
+import { checkDatabaseUrl, describeDatabase } from "./pg-db.js";
 
 const MIGRATE_HELP = `weft relay migrate — brings a relay's PostgreSQL database to this relay's schema.
 

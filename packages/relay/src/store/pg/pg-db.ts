@@ -28,6 +28,25 @@ export function describeDatabase(url: string): string {
 }
 
 /**
+ * `url` if it is a postgres:// URL.
+ * @throws WeftError INVALID_OPTIONS, never echoing the URL (it may hold a password)
+ */
+export function checkDatabaseUrl(url: string): string {
+  let protocol = "";
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // not a URL
+  }
+  if (protocol !== "postgres:" && protocol !== "postgresql:")
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      "--database (WEFT_RELAY_DATABASE) is a PostgreSQL URL: postgres://USER@HOST:PORT/DB",
+    );
+  return url;
+}
+
+/**
  * A pg Pool on `url` whose `bigint` columns come back as numbers (every one the store keeps is
  * a safe integer: seqs, epochs, milliseconds). Loads pg on first use.
  * @throws WeftError INVALID_OPTIONS for a URL that is not postgres:// or postgresql://
@@ -36,17 +55,7 @@ export async function createPool(
   url: string,
   options: { max?: number; onError?: (error: Error) => void } = {},
 ): Promise<Pool> {
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    protocol = "";
-  }
-  if (protocol !== "postgres:" && protocol !== "postgresql:")
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "the database must be a postgres:// URL, e.g. postgres://weft@127.0.0.1:5432/weft",
-    );
+  checkDatabaseUrl(url);
   const pg = (await import("pg")).default;
   const config: PoolConfig = {
     connectionString: url,
