@@ -9,6 +9,7 @@ import {
   migratePgDatabase,
   openPgMetaStore,
 } from "../src/store/pg/index.js";
+import { openPgRelayStore } from "../src/store/pg/relay-store.js";
 import { expectRejects, runMetaStoreTests } from "./helpers/meta-store-suite.js";
 import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
 
@@ -122,6 +123,24 @@ describe("PostgreSQL: several relays on one database", () => {
     } finally {
       await one.close();
       await two.close();
+    }
+  });
+
+  test("relays opened on one database sign with one JWT secret, unless WEFT_RELAY_JWT_SECRET is given", async () => {
+    await empty();
+    const ignore = (): void => undefined;
+    const opened = await Promise.all([
+      openPgRelayStore(db.url, undefined, ignore),
+      openPgRelayStore(db.url, undefined, ignore),
+    ]);
+    const given = await openPgRelayStore(db.url, "g".repeat(40), ignore);
+    try {
+      const [one, two] = opened.map((o) => new TextDecoder().decode(o.jwtSecret));
+      expect(one).toBe(two);
+      expect(one!.length).toBeGreaterThanOrEqual(43);
+      expect(new TextDecoder().decode(given.jwtSecret)).toBe("g".repeat(40));
+    } finally {
+      for (const o of [...opened, given]) await o.meta.close();
     }
   });
 
