@@ -219,17 +219,22 @@ export class ProtocolServer {
 
   /**
    * The folder owes a key rotation (a member or device was removed): its owners' connections
-   * end, so that their devices reconnect, see it, and make the next epoch's key.
+   * end, so that their devices reconnect, see it, and make the next epoch's key. Resolves once
+   * they are told (never rejects: if the roles cannot be read, every connection on it ends).
    */
   async rotationDue(folderId: FolderId): Promise<void> {
     const owner = new Map<string, boolean>();
-    for (const conn of [...this.subs.of(folderId)]) {
-      const account = conn.principal?.accountId;
-      if (account !== undefined && !owner.has(account))
-        owner.set(account, (await this.store.role(folderId, account)) === "owner");
+    try {
+      for (const conn of [...this.subs.of(folderId)]) {
+        const account = conn.principal?.accountId;
+        if (account !== undefined && !owner.has(account))
+          owner.set(account, (await this.store.role(folderId, account)) === "owner");
+      }
+    } catch {
+      owner.clear(); // the roles cannot be read: every connection on the folder is told
     }
     for (const conn of [...this.subs.of(folderId)])
-      if (owner.get(conn.principal?.accountId ?? ""))
+      if (owner.size === 0 || owner.get(conn.principal?.accountId ?? ""))
         this.sessions.end(
           conn,
           new ProtocolError("unavailable", "the folder's key must change; connect again"),
