@@ -1,12 +1,14 @@
 /**
  * The server's own state of each connection: the queue its messages wait in (handled one after
- * the other) and its backlog replays, which stream a folder's log until they reach its feed.
+ * the other), its backlog replays, which stream a folder's log until they reach its feed, and
+ * the live entries the feed then pushes to it.
  */
 import type { FolderId } from "@weft/crypto";
+import { encodeMessage } from "../protocol/codec.js";
 import { frameLimits } from "../protocol/limits.js";
 import { errorMessageFor } from "../protocol/messages.js";
 import type { ProtocolConnection } from "./connection.js";
-import type { FolderFeeds } from "./feed.js";
+import { type Feed, type FolderFeeds, MEMBERS_TTL_MS } from "./feed.js";
 import { REPLAY_BATCH_BYTES, REPLAY_HIGH_WATER_BYTES } from "./limits.js";
 import type { LogEntry, LogStore } from "./log-store.js";
 import type { FolderSubscribers } from "./subscribers.js";
@@ -26,7 +28,10 @@ export interface ConnState {
   pumpAgain: boolean;
 }
 
-/** Every connection's {@link ConnState}: its queue and its replays. */
+/** The protocol version from which a connection's own appends are not pushed back to it. */
+const NO_ECHO_VERSION = 3;
+
+/** Every connection's {@link ConnState}: its queue, its replays, and what live entries it gets. */
 export class ConnStates {
   private readonly conns = new WeakMap<ProtocolConnection, ConnState>();
 
@@ -34,6 +39,13 @@ export class ConnStates {
     private readonly store: LogStore,
     private readonly feeds: FolderFeeds,
     private readonly subs: FolderSubscribers,
+    private readonly hooks: {
+      now: () => number;
+      /** Takes a connection out of a folder (its account is no longer a member). */
+      unsubscribe(conn: ProtocolConnection, folderId: FolderId): void;
+      /** Ends a connection whose token expired. */
+      endExpired(conn: ProtocolConnection): void;
+    },
   ) {}
 
   /** The connection's state, if it has any yet. */
@@ -135,5 +147,60 @@ export class ConnStates {
       for (const device of this.subs.onlineDevices(folderId))
         if (device !== self) conn.send(this.subs.presenceMessage(folderId, device, acks));
     }
+  }
+
+  /**
+   * Pushes a live entry to the folder's subscribers but its writer, in the feed's order; first
+   * looks up, if need be, whether their accounts are still members.
+   */
+  fanOut(
+    folderId: FolderId,
+    feed: Feed,
+    seq: number,
+    envelope: Uint8Array,
+    writer: ProtocolConnection | undefined,
+  ): Promise<unknown> | undefined {
+    const subs = this.subs.of(folderId);
+    // A member removed since it subscribed gets nothing more, and loses the subscription. The
+    // role is looked up once per account and MEMBERS_TTL_MS (memberRemoved forgets it at once).
+    const now = this.hooks.now();
+    if (!(Math.abs(now - feed.membersSince) < MEMBERS_TTL_MS)) {
+      feed.members.clear();
+      feed.membersSince = now;
+    }
+    let unknown: Set<string> | undefined;
+    for (const sub of subs) {
+      const account = sub.principal?.accountId;
+      if (account !== undefined && !feed.members.has(account)) (unknown ??= new Set()).add(account);
+    }
+    if (unknown)
+      return Promise.all(
+        [...unknown].map(async (account) =>
+          feed.members.set(account, Boolean(await this.store.role(folderId, account))),
+        ),
+      );
+    const frame = encodeMessage({ type: "envelopes", folderId, items: [{ seq, envelope }] });
+    const expired: ProtocolConnection[] = [];
+    for (const sub of [...subs]) {
+      if (sub.principal && sub.principal.expires <= now) {
+        expired.push(sub);
+        continue;
+      }
+      const account = sub.principal?.accountId;
+      if (account !== undefined && !feed.members.get(account)) {
+        this.hooks.unsubscribe(sub, folderId);
+        continue;
+      }
+      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
+      // back doubled what the relay sent to a device that uploads a tree.
+      if (sub === writer && (sub.version ?? 0) >= NO_ECHO_VERSION) continue;
+      const st = this.conns.get(sub);
+      // A connection still replaying the folder's backlog reads this entry from the log in
+      // turn; one whose replay read past the feed has it already.
+      if (st && (st.replays.has(folderId) || (st.skip.get(folderId) ?? 0) >= seq)) continue;
+      sub.sendFrame(frame, true);
+    }
+    for (const sub of expired) this.hooks.endExpired(sub);
+    return undefined;
   }
 }

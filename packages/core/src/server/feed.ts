@@ -10,6 +10,11 @@ import { REPLAY_BATCH_BYTES } from "./limits.js";
 
 /** How long an entry waits for the ones before it before the gap is read from the store. */
 export const GAP_WAIT_MS = 100;
+/**
+ * How long a feed trusts the roles it looked up: a member removed through another relay stops
+ * getting live entries here within this (one removed through this relay, at once).
+ */
+export const MEMBERS_TTL_MS = 1000;
 /** Reads of a gap that still find it open before the feed skips it (its entries were pruned). */
 const GAP_TRIES = 10;
 
@@ -27,6 +32,8 @@ export interface Feed {
   readonly held: Map<number, Held>;
   /** Per account, whether it is a member (a removed one gets nothing more); filled on demand. */
   readonly members: Map<string, boolean>;
+  /** When `members` was last emptied (ms since the epoch). */
+  membersSince: number;
   /** A delivery is waiting on a lookup: entries queue behind it. */
   busy: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -54,6 +61,7 @@ export class FolderFeeds {
     private readonly store: LogStore,
     private readonly sink: Sink,
     private readonly gapWaitMs: number = GAP_WAIT_MS,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get(folderId: FolderId): Feed | undefined {
@@ -67,6 +75,7 @@ export class FolderFeeds {
       delivered: head,
       held: new Map(),
       members: new Map(),
+      membersSince: this.now(),
       busy: false,
       timer: undefined,
       tries: 0,

@@ -6,13 +6,13 @@
  */
 import type { ChunkId, DeviceId, Envelope, FolderId } from "@weft/crypto";
 import { decodeEnvelope, verifyEnvelopeSignature } from "@weft/crypto";
-import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { decodeMessage } from "../protocol/codec.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { type Message, type MessageOf, errorMessageFor } from "../protocol/messages.js";
 import { SUPPORTED_VERSIONS, negotiateVersion } from "../protocol/version.js";
 import type { Principal, ProtocolConnection, ProtocolServerEvents } from "./connection.js";
 import { ConnStates } from "./conn-state.js";
-import { type Feed, FolderFeeds, GAP_WAIT_MS } from "./feed.js";
+import { FolderFeeds, GAP_WAIT_MS } from "./feed.js";
 import {
   MAX_SUBSCRIPTIONS,
   SUBSCRIBES_PER_SECOND,
@@ -22,9 +22,6 @@ import {
 import type { LogStore, Role } from "./log-store.js";
 import { Fatal, Sessions } from "./sessions.js";
 import { FolderSubscribers } from "./subscribers.js";
-
-/** The protocol version from which a connection's own appends are not pushed back to it. */
-const NO_ECHO_VERSION = 3;
 
 /** Options of {@link ProtocolServer}. */
 export interface ProtocolServerOptions {
@@ -85,10 +82,16 @@ export class ProtocolServer {
     this.subs = new FolderSubscribers(this.store, this.now, (c) => this.sessions.endExpired(c));
     this.feeds = new FolderFeeds(
       this.store,
-      (folderId, feed, seq, envelope, writer) => this.fanOut(folderId, feed, seq, envelope, writer),
+      (folderId, feed, seq, envelope, writer) =>
+        this.conns.fanOut(folderId, feed, seq, envelope, writer),
       options.gapWaitMs ?? GAP_WAIT_MS,
+      this.now,
     );
-    this.conns = new ConnStates(this.store, this.feeds, this.subs);
+    this.conns = new ConnStates(this.store, this.feeds, this.subs, {
+      now: this.now,
+      unsubscribe: (conn, folderId) => this.unsubscribe(conn, folderId),
+      endExpired: (conn) => this.sessions.endExpired(conn),
+    });
   }
 
   /**
@@ -479,57 +482,6 @@ export class ProtocolServer {
     if (duplicate) return; // a retry whose answer was lost: stored and pushed once
     this.events.appended?.(folderId, seq, envelope);
     this.feeds.offer(folderId, seq, envelope, conn);
-  }
-
-  /**
-   * Pushes a live entry to the folder's subscribers but its writer, in the feed's order; first
-   * looks up, if need be, whether their accounts are still members.
-   */
-  private fanOut(
-    folderId: FolderId,
-    feed: Feed,
-    seq: number,
-    envelope: Uint8Array,
-    writer: ProtocolConnection | undefined,
-  ): Promise<unknown> | undefined {
-    const subs = this.subs.of(folderId);
-    // A member removed since it subscribed gets nothing more, and loses the subscription. The
-    // role is looked up once per account while the folder is watched (memberRemoved forgets it).
-    let unknown: Set<string> | undefined;
-    for (const sub of subs) {
-      const account = sub.principal?.accountId;
-      if (account !== undefined && !feed.members.has(account)) (unknown ??= new Set()).add(account);
-    }
-    if (unknown)
-      return Promise.all(
-        [...unknown].map(async (account) =>
-          feed.members.set(account, Boolean(await this.store.role(folderId, account))),
-        ),
-      );
-    const frame = encodeMessage({ type: "envelopes", folderId, items: [{ seq, envelope }] });
-    const now = this.now();
-    const expired: ProtocolConnection[] = [];
-    for (const sub of [...subs]) {
-      if (sub.principal && sub.principal.expires <= now) {
-        expired.push(sub);
-        continue;
-      }
-      const account = sub.principal?.accountId;
-      if (account !== undefined && !feed.members.get(account)) {
-        this.unsubscribe(sub, folderId);
-        continue;
-      }
-      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
-      // back doubled what the relay sent to a device that uploads a tree.
-      if (sub === writer && (sub.version ?? 0) >= NO_ECHO_VERSION) continue;
-      const st = this.conns.peek(sub);
-      // A connection still replaying the folder's backlog reads this entry from the log in
-      // turn; one whose replay read past the feed has it already.
-      if (st && (st.replays.has(folderId) || (st.skip.get(folderId) ?? 0) >= seq)) continue;
-      sub.sendFrame(frame, true);
-    }
-    for (const sub of expired) this.sessions.endExpired(sub);
-    return undefined;
   }
 }
 
