@@ -132,8 +132,8 @@ describe("refresh tokens", () => {
     await expectThrows(() => save("t5", "f", a, dev("B")), "NOT_FOUND"); // another account's device
     await expectThrows(() => save("t6", "f", "missing"), "NOT_FOUND");
 
-    await store.markRefreshTokenUsed("t1", 5_000);
-    await store.markRefreshTokenUsed("t1", 6_000);
+    expect(await store.markRefreshTokenUsed("t1", 5_000)).toBe(true);
+    expect(await store.markRefreshTokenUsed("t1", 6_000)).toBe(false);
     expect((await store.refreshToken("t1"))?.usedAt).toBe(5_000);
     await expectThrows(() => store.markRefreshTokenUsed("nope", 1), "NOT_FOUND");
 

@@ -3,7 +3,7 @@
  * the other), its backlog replays, which stream a folder's log until they reach its feed, and
  * the live entries the feed then pushes to it.
  */
-import type { FolderId } from "@weft/crypto";
+import type { DeviceId, FolderId } from "@weft/crypto";
 import { encodeMessage } from "../protocol/codec.js";
 import { frameLimits } from "../protocol/limits.js";
 import { errorMessageFor } from "../protocol/messages.js";
@@ -134,7 +134,8 @@ export class ConnStates {
         replay.after = items[items.length - 1]!.seq;
         continue;
       }
-      const acks = await this.store.acks(folderId); // once, not once per online device
+      // Once, not once per online device; unreadable, the presence says nothing was acked.
+      const acks = await this.store.acks(folderId).catch(() => new Map<DeviceId, number>());
       if (st.replays.get(folderId) !== replay || conn.ended || st.closed) continue;
       // The feed delivered past what the log showed: read on. Ahead of it: the live entries up
       // to what was read are sent already.

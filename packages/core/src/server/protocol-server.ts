@@ -209,7 +209,7 @@ export class ProtocolServer {
 
   /** The connection's send buffer drained: replays waiting on it go on. */
   drained(conn: ProtocolConnection): void {
-    if (this.conns.peek(conn)?.replays.size) void this.conns.pump(conn);
+    if (this.conns.peek(conn)?.replays.size) this.conns.pump(conn).catch(() => undefined);
   }
 
   /** Ends, at once, every connection of a device removed from its account. */

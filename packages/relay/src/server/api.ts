@@ -128,14 +128,15 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
       throw new ProtocolError("forbidden", DEVICE_REMOVED);
     if (!record || record.revoked || record.expires < now)
       throw new ProtocolError("unauthorized", "the refresh token is not valid");
-    if (record.usedAt !== null) {
+    // Marked used atomically: of two requests racing with one token (on this relay or another),
+    // only the first use wins; the other counts as a replay.
+    if (record.usedAt !== null || !(await meta.markRefreshTokenUsed(record.tokenHash, now))) {
       // A used token presented again: someone has a copy. End every session of the family.
       await meta.revokeRefreshFamily(record.family);
       ctx.audit("refresh.reused", { account: record.accountId });
       ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: sign in again");
       throw new ProtocolError("unauthorized", "the refresh token was already used; sign in again");
     }
-    await meta.markRefreshTokenUsed(record.tokenHash, now);
     const device = (await meta.devicesOf(record.accountId)).find(
       (d) => d.deviceId === record.deviceId,
     )?.deviceId;
@@ -199,7 +200,14 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
         `the relay's quota for folders per account is full: this account owns ${owned} of ` +
           `${most}; leave or hand over a folder, or ask the relay's operator for more`,
       );
-    await meta.createFolder(folderId, who.sub);
+    try {
+      await meta.createFolder(folderId, who.sub);
+    } catch (error) {
+      // Taken since the check above (another request, or another relay).
+      if ((error as { code?: string }).code === "ALREADY_EXISTS")
+        throw new ProtocolError("conflict", "that folder id is taken; make a new one");
+      throw error;
+    }
     ctx.audit("folder.created", { account: who.sub, folder: folderId });
     return json(201, { folderId });
   });

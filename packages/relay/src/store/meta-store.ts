@@ -207,10 +207,11 @@ export interface MetaStore extends LogStore {
   refreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
   /**
    * Records that a token was exchanged at `at`. Only the first use is kept, so a replay does
-   * not hide when the token was first spent.
+   * not hide when the token was first spent. Atomic: resolves true for the first use only, so
+   * of two requests racing with one token, one wins (the other is a replay).
    * @throws WeftError NOT_FOUND for an unknown hash
    */
-  markRefreshTokenUsed(tokenHash: string, at: number): Promise<void>;
+  markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean>;
   /** Revokes every token of a rotation family (a no-op for an unknown family). */
   revokeRefreshFamily(family: string): Promise<void>;
   /** Revokes every token of an account (on a password change or a detected theft). */

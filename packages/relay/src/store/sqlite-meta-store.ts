@@ -176,12 +176,14 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  async markRefreshTokenUsed(tokenHash: string, at: number): Promise<void> {
+  async markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean> {
     checkText(tokenHash, "tokenHash");
     checkTime(at, "at");
-    this.run("markRefreshTokenUsed", () => {
-      if (this.q.markRefreshTokenUsed.run(at, tokenHash).changes === 0)
-        throw notFound("refresh token");
+    return this.write("markRefreshTokenUsed", () => {
+      const row = this.q.refreshToken.get(tokenHash);
+      if (!row) throw notFound("refresh token");
+      this.q.markRefreshTokenUsed.run(at, tokenHash);
+      return row.used_at === null;
     });
   }
 
