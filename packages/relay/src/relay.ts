@@ -171,7 +171,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
     accountFolders: config.accountFolders,
     deviceRemoved: (_accountId, deviceId) => service.deviceRemoved(deviceId, DEVICE_REMOVED),
-    rotationDue: (folderId) => service.rotationDue(folderId),
+    rotationDue: (folderId) => void service.rotationDue(folderId),
     epochChanged: (folderId) => service.epochChanged(folderId),
   });
   const metricsApp = config.metricsPort === undefined ? app : uWS.App();
@@ -209,14 +209,14 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     observe,
   );
 
-  const authenticate = (token: string): Principal => {
+  const authenticate = async (token: string): Promise<Principal> => {
     const claims = verifyAccessToken([jwtSecret, ...jwtPreviousSecrets], token);
     if (!claims.dev)
       throw new ProtocolError(
         "unauthorized",
         "the token is not bound to a device; log in with one",
       );
-    const device = meta.device(claims.dev as Principal["deviceId"]);
+    const device = await meta.device(claims.dev as Principal["deviceId"]);
     if (!device || device.accountId !== claims.sub)
       throw new ProtocolError("unauthorized", "unknown device");
     if (device.removed !== undefined) throw new ProtocolError("forbidden", DEVICE_REMOVED);
@@ -300,7 +300,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       uWS.us_listen_socket_close(listenSocket);
       await passwords.close();
       await blobs.close();
-      meta.close();
+      await meta.close();
       throw error;
     }
     metricsUrl = `http://${hostInUrl}:${uWS.us_socket_local_port(metricsSocket)}/metrics`;
@@ -329,7 +329,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       sockets.closeAll();
       await passwords.close();
       await blobs.close();
-      meta.close();
+      await meta.close();
       logger.info("weft relay stopped");
     },
   };

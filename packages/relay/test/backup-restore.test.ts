@@ -37,9 +37,9 @@ async function refused(promise: Promise<unknown>, pattern: RegExp): Promise<void
 async function makeRelayData(data: string) {
   const folderId = newFolderId();
   const meta = openSqliteMetaStore(join(data, "relay.db"));
-  const account = meta.createAccount("ana", "hash");
-  meta.createFolder(folderId, account.id);
-  meta.close();
+  const account = await meta.createAccount("ana", "hash");
+  await meta.createFolder(folderId, account.id);
+  await meta.close();
   await writeFile(join(data, "jwt-secret"), "s".repeat(43), { mode: 0o600 });
   const store = await DiskBlobStore.open(join(data, "chunks", folderId));
   const chunks = new Map<ChunkId, Buffer>();
@@ -66,11 +66,11 @@ describe("weft relay backup and restore", () => {
     await restoreRelay(join(dir, "backup"), join(dir, "restored"));
     const meta = openSqliteMetaStore(join(dir, "restored", "relay.db"));
     try {
-      const account = meta.accountByUser("ana");
+      const account = await meta.accountByUser("ana");
       expect(account).toBeDefined();
-      expect(meta.foldersOf(account!.id).map((f) => f.folderId)).toEqual([folderId]);
+      expect((await meta.foldersOf(account!.id)).map((f) => f.folderId)).toEqual([folderId]);
     } finally {
-      meta.close();
+      await meta.close();
     }
     const store = await DiskBlobStore.open(join(dir, "restored", "chunks", folderId));
     try {

@@ -68,14 +68,14 @@ describe("the store", () => {
       old.close();
       const store = openSqliteMetaStore(path);
       try {
-        expect(store.invite("the-raw-invite-id-abc1")).toMatchObject({
+        expect(await store.invite("the-raw-invite-id-abc1")).toMatchObject({
           id: "the-raw-invite-id-abc1",
           folderId: FA,
           usedBy: null,
         });
-        expect(store.folder(FA)).toMatchObject({ epoch: 1, rotationDue: true });
+        expect(await store.folder(FA)).toMatchObject({ epoch: 1, rotationDue: true });
       } finally {
-        store.close();
+        await store.close();
       }
       const file = await readFile(path);
       expect(file.includes(Buffer.from("the-raw-invite-id-abc1"))).toBe(false);
@@ -88,22 +88,22 @@ describe("the store", () => {
     const dir = await mkdtemp(join(tmpdir(), "weft-members-"));
     const store = openSqliteMetaStore(join(dir, "relay.db"), { now: () => 5 });
     try {
-      const a = store.createAccount("ana", "h").id;
-      const b = store.createAccount("bob", "h").id;
+      const a = (await store.createAccount("ana", "h")).id;
+      const b = (await store.createAccount("bob", "h")).id;
       const key = new Uint8Array(32).fill(1);
       for (const [acc, d] of [
         [a, "A"],
         [b, "B"],
         [b, "C"],
       ] as const)
-        store.addDevice(acc, dev(d), key, key);
-      store.createFolder(FA, a);
-      store.setMember(FA, b, "editor");
-      store.putWrappedKey(FA, dev("A"), 0, Uint8Array.of(1));
-      store.putWrappedKey(FA, dev("B"), 0, Uint8Array.of(2));
+        await store.addDevice(acc, dev(d), key, key);
+      await store.createFolder(FA, a);
+      await store.setMember(FA, b, "editor");
+      await store.putWrappedKey(FA, dev("A"), 0, Uint8Array.of(1));
+      await store.putWrappedKey(FA, dev("B"), 0, Uint8Array.of(2));
       // C has no key row: it is not a member device of the folder.
       expect(
-        store.memberDevices(FA).map((m) => [m.user, m.devices.map((d) => d.deviceId)]),
+        (await store.memberDevices(FA)).map((m) => [m.user, m.devices.map((d) => d.deviceId)]),
       ).toEqual([
         ["ana", [dev("A")]],
         ["bob", [dev("B")]],
@@ -112,24 +112,24 @@ describe("the store", () => {
         [dev("A"), Uint8Array.of(3)],
         [dev("B"), Uint8Array.of(4)],
       ]);
-      expect(() => store.publishEpoch(FA, 2, dev("A"), "r", keys)).toThrow(/next epoch/);
-      store.publishEpoch(FA, 1, dev("A"), "record-1", keys);
-      expect(store.folder(FA)).toEqual({ folderId: FA, epoch: 1, created: 5, headSeq: 0 });
-      expect(store.epochAnnouncements(FA, 0)).toEqual([
+      await expect(store.publishEpoch(FA, 2, dev("A"), "r", keys)).rejects.toThrow(/next epoch/);
+      await store.publishEpoch(FA, 1, dev("A"), "record-1", keys);
+      expect(await store.folder(FA)).toEqual({ folderId: FA, epoch: 1, created: 5, headSeq: 0 });
+      expect(await store.epochAnnouncements(FA, 0)).toEqual([
         { epoch: 1, signer: dev("A"), record: "record-1", created: 5 },
       ]);
-      expect(store.wrappedKeys(FA, dev("B")).map((k) => k.epoch)).toEqual([0, 1]);
+      expect((await store.wrappedKeys(FA, dev("B"))).map((k) => k.epoch)).toEqual([0, 1]);
       // Removing bob's device B: the folder owes a rotation, B holds nothing back, B is gone.
-      store.setDeviceName(dev("B"), "bob phone");
-      expect(store.device(dev("B"))?.name).toBe("bob phone");
-      expect(store.removeDevice(dev("B"), 9)).toEqual([FA]);
-      expect(store.removeDevice(dev("B"), 10)).toEqual([]);
-      expect(store.device(dev("B"))).toMatchObject({ removed: 9 });
-      expect(store.folder(FA)?.rotationDue).toBe(true);
-      expect(store.memberDeviceKey(FA, dev("B"))).toBeUndefined();
-      expect(store.memberDevices(FA)[1]!.devices).toEqual([]);
+      await store.setDeviceName(dev("B"), "bob phone");
+      expect((await store.device(dev("B")))?.name).toBe("bob phone");
+      expect(await store.removeDevice(dev("B"), 9)).toEqual([FA]);
+      expect(await store.removeDevice(dev("B"), 10)).toEqual([]);
+      expect(await store.device(dev("B"))).toMatchObject({ removed: 9 });
+      expect((await store.folder(FA))?.rotationDue).toBe(true);
+      expect(await store.memberDeviceKey(FA, dev("B"))).toBeUndefined();
+      expect((await store.memberDevices(FA))[1]!.devices).toEqual([]);
     } finally {
-      store.close();
+      await store.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -50,8 +50,18 @@ export function newConnectionState(): Pick<
 
 /** What the server reports, for logs, metrics and the audit stream; every hook is optional. */
 export interface ProtocolServerEvents {
-  /** An envelope was stored (not a retried duplicate). */
-  appended?(folderId: FolderId, bytes: number): void;
+  /**
+   * An envelope was stored by this server (not a retried duplicate) under `seq`: what a bus
+   * between relays publishes, for the others to `ProtocolServer.deliver`.
+   */
+  appended?(folderId: FolderId, seq: number, envelope: Uint8Array): void;
+  /**
+   * The folder gained its first local subscriber: from now on its entries appended elsewhere
+   * are wanted (`ProtocolServer.deliver`).
+   */
+  watch?(folderId: FolderId): void;
+  /** The folder lost its last local subscriber: its entries appended elsewhere are not wanted. */
+  unwatch?(folderId: FolderId): void;
   /** An append's signature did not verify for its device. */
   signatureFailure?(principal: Principal, folderId: FolderId): void;
   /** A frame was decoded as a message of this type. */

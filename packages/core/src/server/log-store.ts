@@ -28,27 +28,30 @@ export interface SnapshotRecord {
  * stores ciphertext (envelopes, snapshots) as opaque bytes and never opens them. The relay's
  * SQLite MetaStore implements it; so does {@link MemoryLogStore}, under the test hub.
  *
- * Synchronous: the server runs it on one thread, so each call completes before the next and a
- * check-then-act sequence needs no lock. It enforces integrity (one sequence per folder, a
- * deviceSeq used once) but no policy: who may do what is the server's to check.
+ * Asynchronous, and shared: several relays may run over one database, so the server must not
+ * assume that nothing ran between two of its calls (a check-then-act sequence can be raced).
+ * Each operation is atomic on its own: append dedupes and takes the next seq (gap-free per
+ * folder) in one step; ack keeps the highest; prune reads and deletes in one step. It enforces
+ * integrity (one sequence per folder, a deviceSeq used once) but no policy: who may do what is
+ * the server's to check.
  *
- * Errors are thrown as WeftError: NOT_FOUND when a write (or {@link headSeq}, {@link readLog})
+ * Errors reject the promise as WeftError: NOT_FOUND when a write (or {@link headSeq}, {@link readLog})
  * names an unknown folder or device, ALREADY_EXISTS for a reused deviceSeq, INVALID_ARGUMENT for
  * a malformed argument, STORAGE for a failure of the store itself. Lookups of something absent
  * return undefined instead.
  */
 export interface LogStore {
   /** An account's role in a folder, if it is a member. */
-  role(folderId: FolderId, accountId: string): Role | undefined;
+  role(folderId: FolderId, accountId: string): Promise<Role | undefined>;
   /** The signing key of `deviceId` if its account is a member of the folder and it is not removed (what append checks envelopes against). */
-  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined;
+  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Promise<Uint8Array | undefined>;
   /** The folder's current key epoch, if the folder exists. */
-  folder(folderId: FolderId): { epoch: number } | undefined;
+  folder(folderId: FolderId): Promise<{ epoch: number } | undefined>;
   /**
    * Appends an envelope to a folder's log under the next sequence number. Dedupes on (folder,
    * device, deviceSeq): the same bytes again give `{ seq: existing, duplicate: true }` (a retry
    * after a lost answer); other bytes, or a deviceSeq at or below one already pruned from the
-   * log, throw.
+   * log, reject. Atomic: two appends never get the same seq, nor leave a gap.
    * @throws WeftError ALREADY_EXISTS for a reused deviceSeq; NOT_FOUND for an unknown folder
    * or device
    */
@@ -57,7 +60,7 @@ export interface LogStore {
     deviceId: DeviceId,
     deviceSeq: number,
     envelope: Uint8Array,
-  ): { seq: number; duplicate: boolean };
+  ): Promise<{ seq: number; duplicate: boolean }>;
   /**
    * Log entries with `seq > afterSeq`, ascending: at most `limit`, and at most `maxBytes` of
    * envelopes in all, except that the first entry comes back even if larger. Pruned entries are
@@ -65,36 +68,46 @@ export interface LogStore {
    * caller must start from the snapshot.
    * @throws WeftError NOT_FOUND for an unknown folder
    */
-  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[];
+  readLog(
+    folderId: FolderId,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<LogEntry[]>;
   /**
    * The seq of the first entry after `afterSeq`, undefined for none; reads no envelope, so a
    * subscribe can check for pruned entries without loading one.
    * @throws WeftError NOT_FOUND for an unknown folder
    */
-  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined;
+  firstSeqAfter(folderId: FolderId, afterSeq: number): Promise<number | undefined>;
   /**
    * The sequence number of a folder's newest entry, 0 for none.
    * @throws WeftError NOT_FOUND for an unknown folder
    */
-  headSeq(folderId: FolderId): number;
+  headSeq(folderId: FolderId): Promise<number>;
   /**
    * Stores a snapshot unless the stored one covers more of the log (at equal coverage the new
    * one wins, e.g. a re-encryption under a new epoch).
    * @throws WeftError INVALID_ARGUMENT if `coversSeq` is beyond the head; NOT_FOUND for an
    * unknown folder
    */
-  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void;
+  putSnapshot(
+    folderId: FolderId,
+    epoch: number,
+    coversSeq: number,
+    ciphertext: Uint8Array,
+  ): Promise<void>;
   /** A folder's newest snapshot, if any. */
-  snapshot(folderId: FolderId): SnapshotRecord | undefined;
+  snapshot(folderId: FolderId): Promise<SnapshotRecord | undefined>;
   /**
    * Records that a device has everything up to `seq`, and when it said so; keeps the highest
    * seq acked.
    * @throws WeftError INVALID_ARGUMENT if `seq` is beyond the head; NOT_FOUND for an unknown
    * folder or device
    */
-  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void;
+  ack(folderId: FolderId, deviceId: DeviceId, seq: number): Promise<void>;
   /** Every device's highest ack in a folder (former members' too). */
-  acks(folderId: FolderId): Map<DeviceId, number>;
+  acks(folderId: FolderId): Promise<Map<DeviceId, number>>;
   /**
    * Deletes log entries with seq ≤ min(ack of every member device, snapshot.coversSeq); returns
    * how many. A member device that never acked holds everything; without a snapshot nothing
@@ -103,5 +116,5 @@ export interface LogStore {
    * and when it returns it loads the snapshot.
    * @throws WeftError NOT_FOUND for an unknown folder
    */
-  pruneLog(folderId: FolderId, silentBefore?: number): number;
+  pruneLog(folderId: FolderId, silentBefore?: number): Promise<number>;
 }

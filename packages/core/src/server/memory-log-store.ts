@@ -1,4 +1,5 @@
 /** MemoryLogStore: a LogStore in memory, under the test hub; the same contract as the relay's SQLite store. */
+/* eslint-disable @typescript-eslint/require-await -- in memory: its asynchronous store methods have nothing to wait for, and an async method turns a throw into a rejection */
 import type { DeviceId, FolderId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import type { LogEntry, LogStore, Role, SnapshotRecord } from "./log-store.js";
@@ -33,7 +34,9 @@ interface Folder {
 
 /**
  * A {@link LogStore} in memory: folders, their members with roles, the member devices' keys,
- * and the logs, pruned by the same rule as the relay's store. Nothing persists.
+ * and the logs, pruned by the same rule as the relay's store. Nothing persists. Its
+ * {@link LogStore} methods are asynchronous like any store's; the test hub's own set-up methods
+ * (addDevice, setMember, …) are not.
  */
 export class MemoryLogStore implements LogStore {
   private readonly folders = new Map<FolderId, Folder>();
@@ -74,27 +77,27 @@ export class MemoryLogStore implements LogStore {
     folder.epoch = epoch;
   }
 
-  role(folderId: FolderId, accountId: string): Role | undefined {
+  async role(folderId: FolderId, accountId: string): Promise<Role | undefined> {
     return this.folders.get(folderId)?.members.get(accountId);
   }
 
-  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined {
+  async memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Promise<Uint8Array | undefined> {
     const device = this.devices.get(deviceId);
-    if (!device || !this.role(folderId, device.accountId)) return undefined;
+    if (!device || !this.folders.get(folderId)?.members.has(device.accountId)) return undefined;
     return device.signPublicKey;
   }
 
-  folder(folderId: FolderId): { epoch: number } | undefined {
+  async folder(folderId: FolderId): Promise<{ epoch: number } | undefined> {
     const folder = this.folders.get(folderId);
     return folder && { epoch: folder.epoch };
   }
 
-  append(
+  async append(
     folderId: FolderId,
     deviceId: DeviceId,
     deviceSeq: number,
     envelope: Uint8Array,
-  ): { seq: number; duplicate: boolean } {
+  ): Promise<{ seq: number; duplicate: boolean }> {
     const folder = this.require(folderId);
     const key = `${deviceId} ${deviceSeq}`;
     const existing = folder.byDeviceSeq.get(key);
@@ -113,7 +116,12 @@ export class MemoryLogStore implements LogStore {
     return { seq, duplicate: false };
   }
 
-  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[] {
+  async readLog(
+    folderId: FolderId,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<LogEntry[]> {
     const folder = this.require(folderId);
     const out: LogEntry[] = [];
     let bytes = 0;
@@ -127,17 +135,22 @@ export class MemoryLogStore implements LogStore {
     return out;
   }
 
-  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined {
+  async firstSeqAfter(folderId: FolderId, afterSeq: number): Promise<number | undefined> {
     const folder = this.require(folderId);
     const seq = Math.max(afterSeq, folder.pruned) + 1;
     return seq <= folder.head ? seq : undefined;
   }
 
-  headSeq(folderId: FolderId): number {
+  async headSeq(folderId: FolderId): Promise<number> {
     return this.require(folderId).head;
   }
 
-  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void {
+  async putSnapshot(
+    folderId: FolderId,
+    epoch: number,
+    coversSeq: number,
+    ciphertext: Uint8Array,
+  ): Promise<void> {
     const folder = this.require(folderId);
     if (coversSeq > folder.head)
       throw new WeftError("INVALID_ARGUMENT", `coversSeq ${coversSeq} is beyond the head`);
@@ -145,12 +158,23 @@ export class MemoryLogStore implements LogStore {
       folder.snapshot = { epoch, coversSeq, ciphertext: ciphertext.slice() };
   }
 
-  snapshot(folderId: FolderId): SnapshotRecord | undefined {
+  async snapshot(folderId: FolderId): Promise<SnapshotRecord | undefined> {
+    return this.snapshotNow(folderId);
+  }
+
+  /** A folder's newest snapshot, if any (a copy), at once: for the test hub's inspection. */
+  snapshotNow(folderId: FolderId): SnapshotRecord | undefined {
     const s = this.folders.get(folderId)?.snapshot;
     return s && { ...s, ciphertext: s.ciphertext.slice() };
   }
 
-  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void {
+  /** A folder's entries not pruned (copies; empty for an unknown folder), at once: for the test hub. */
+  logNow(folderId: FolderId): LogEntry[] {
+    const folder = this.folders.get(folderId);
+    return folder ? folder.log.map((e) => ({ seq: e.seq, envelope: e.envelope.slice() })) : [];
+  }
+
+  async ack(folderId: FolderId, deviceId: DeviceId, seq: number): Promise<void> {
     const folder = this.require(folderId);
     if (seq > folder.head) throw new WeftError("INVALID_ARGUMENT", `seq ${seq} is beyond the head`);
     if (!this.devices.has(deviceId)) throw new WeftError("NOT_FOUND", `unknown device ${deviceId}`);
@@ -158,13 +182,13 @@ export class MemoryLogStore implements LogStore {
     folder.acks.set(deviceId, { seq: Math.max(before, seq), heard: this.now() });
   }
 
-  acks(folderId: FolderId): Map<DeviceId, number> {
+  async acks(folderId: FolderId): Promise<Map<DeviceId, number>> {
     const out = new Map<DeviceId, number>();
     for (const [device, { seq }] of this.folders.get(folderId)?.acks ?? []) out.set(device, seq);
     return out;
   }
 
-  pruneLog(folderId: FolderId, silentBefore = 0): number {
+  async pruneLog(folderId: FolderId, silentBefore = 0): Promise<number> {
     const folder = this.require(folderId);
     let upTo = folder.snapshot?.coversSeq ?? 0;
     for (const [deviceId, device] of this.devices) {

@@ -6,16 +6,15 @@
  */
 import type { ChunkId, DeviceId, Envelope, FolderId } from "@weft/crypto";
 import { decodeEnvelope, verifyEnvelopeSignature } from "@weft/crypto";
-import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { decodeMessage } from "../protocol/codec.js";
 import { ProtocolError } from "../protocol/errors.js";
-import { frameLimits } from "../protocol/limits.js";
 import { type Message, type MessageOf, errorMessageFor } from "../protocol/messages.js";
 import { SUPPORTED_VERSIONS, negotiateVersion } from "../protocol/version.js";
 import type { Principal, ProtocolConnection, ProtocolServerEvents } from "./connection.js";
+import { ConnStates } from "./conn-state.js";
+import { FolderFeeds, GAP_WAIT_MS } from "./feed.js";
 import {
   MAX_SUBSCRIPTIONS,
-  REPLAY_BATCH_BYTES,
-  REPLAY_HIGH_WATER_BYTES,
   SUBSCRIBES_PER_SECOND,
   SUBSCRIBE_BURST,
   TokenBucket,
@@ -23,9 +22,6 @@ import {
 import type { LogStore, Role } from "./log-store.js";
 import { Fatal, Sessions } from "./sessions.js";
 import { FolderSubscribers } from "./subscribers.js";
-
-/** The protocol version from which a connection's own appends are not pushed back to it. */
-const NO_ECHO_VERSION = 3;
 
 /** Options of {@link ProtocolServer}. */
 export interface ProtocolServerOptions {
@@ -36,7 +32,7 @@ export interface ProtocolServerOptions {
    * @throws ProtocolError `forbidden` (a removed device) or `unavailable`, which the answer
    * keeps; any other error is answered `unauthorized`
    */
-  authenticate(token: string): Principal;
+  authenticate(token: string): Principal | Promise<Principal>;
   /** Which of the chunks the folder's chunk store lacks (for `haveCheck`). */
   missingChunks(folderId: FolderId, chunkIds: readonly ChunkId[]): Promise<ChunkId[]>;
   /** What `welcome` names as the server. */
@@ -48,12 +44,19 @@ export interface ProtocolServerOptions {
   silentDeviceMs?: number;
   /** Messages per second one connection may send, in bursts of ten times that (0: no limit). */
   messagesPerSecond?: number;
+  /** How long a live entry waits for the ones before it before they are read from the store. */
+  gapWaitMs?: number;
 }
 
 /**
  * The relay's WebSocket protocol without the sockets: authenticates connections (and ends them
  * when their token expires, their sign-in is revoked or their account leaves a folder), serves
  * the folder logs and fans envelopes and presence out to subscribers.
+ *
+ * The store is asynchronous and may be shared with other relays: each connection's messages are
+ * handled one after the other (replies keep their order), and live entries reach a folder's
+ * subscribers through its feed, in seq order, whichever order the appends completed in; an
+ * entry appended through another relay comes in by {@link deliver}.
  */
 export class ProtocolServer {
   private readonly store: LogStore;
@@ -61,8 +64,9 @@ export class ProtocolServer {
   private readonly events: ProtocolServerEvents;
   private readonly subs: FolderSubscribers;
   private readonly sessions: Sessions;
-  /** Backlog replays in progress: per connection, per folder, the last seq sent. */
-  private readonly replays = new Map<ProtocolConnection, Map<FolderId, { after: number }>>();
+  private readonly feeds: FolderFeeds;
+  /** Per connection: its queue, replays and state. */
+  private readonly conns: ConnStates;
   /** Subscribe allowance per connection. */
   private readonly subscribeTokens = new WeakMap<ProtocolConnection, TokenBucket>();
   /** Message allowance per connection. */
@@ -76,12 +80,24 @@ export class ProtocolServer {
       for (const folderId of [...conn.folders]) this.unsubscribe(conn, folderId);
     });
     this.subs = new FolderSubscribers(this.store, this.now, (c) => this.sessions.endExpired(c));
+    this.feeds = new FolderFeeds(
+      this.store,
+      (folderId, feed, seq, envelope, writer) =>
+        this.conns.fanOut(folderId, feed, seq, envelope, writer),
+      options.gapWaitMs ?? GAP_WAIT_MS,
+      this.now,
+    );
+    this.conns = new ConnStates(this.store, this.feeds, this.subs, {
+      now: this.now,
+      unsubscribe: (conn, folderId) => this.unsubscribe(conn, folderId),
+      endExpired: (conn) => this.sessions.endExpired(conn),
+    });
   }
 
   /**
    * Handles one frame from a connection: counts it against the connection's message rate,
    * decodes it (an undecodable frame is answered `bad_frame` and closes the connection) and
-   * handles the message. Never throws.
+   * handles the message, after the connection's earlier ones. Never throws.
    */
   receive(conn: ProtocolConnection, frame: Uint8Array, binary = true): void {
     const rate = this.options.messagesPerSecond ?? 0;
@@ -91,9 +107,10 @@ export class ProtocolServer {
         this.messageTokens.set(conn, (bucket = new TokenBucket(rate * 10, rate, this.now())));
       if (!bucket.take(this.now())) {
         const error = new ProtocolError("rate_limited", `more than ${rate} messages per second`);
-        conn.send(errorMessageFor(error));
-        conn.close(1008, "too many messages");
-        return;
+        return this.conns.enqueue(conn, () => {
+          conn.send(errorMessageFor(error));
+          conn.close(1008, "too many messages");
+        });
       }
     }
     let message: Message;
@@ -102,19 +119,28 @@ export class ProtocolServer {
       message = decodeMessage(frame);
     } catch (error) {
       this.events.badFrame?.();
-      conn.send(errorMessageFor(error));
-      conn.close(1002, "undecodable frame");
-      return;
+      return this.conns.enqueue(conn, () => {
+        conn.send(errorMessageFor(error));
+        conn.close(1002, "undecodable frame");
+      });
     }
     this.events.message?.(message.type);
     this.handle(conn, message);
   }
 
-  /** Handles one decoded message; never throws (a failure is answered, a fatal one closes). */
+  /**
+   * Handles one decoded message after the connection's earlier ones; never throws (a failure is
+   * answered, a fatal one closes).
+   */
   handle(conn: ProtocolConnection, m: Message): void {
+    this.conns.enqueue(conn, () => this.handleNow(conn, m));
+  }
+
+  private async handleNow(conn: ProtocolConnection, m: Message): Promise<void> {
     try {
-      this.dispatch(conn, m);
+      await this.dispatch(conn, m);
     } catch (error) {
+      if (this.conns.of(conn).closed) return;
       const requestId = "requestId" in m ? m.requestId : undefined;
       conn.send(errorMessageFor(error, requestId));
       if (error instanceof Fatal || requestId === undefined) conn.close(1008, "protocol error");
@@ -123,9 +149,22 @@ export class ProtocolServer {
 
   /** The connection ended: its subscriptions end and peers see the device go offline. */
   closed(conn: ProtocolConnection): void {
-    this.replays.delete(conn);
+    const st = this.conns.of(conn);
+    st.closed = true;
+    st.queue.length = 0;
+    st.replays.clear();
     for (const folderId of [...conn.folders]) this.unsubscribe(conn, folderId);
     this.sessions.closed(conn);
+  }
+
+  /**
+   * An entry appended through another relay (a bus between relays brought it): delivered to
+   * the folder's local subscribers in seq order, after any entries before it (read from the
+   * store if they do not come soon). A seq delivered already, or of a folder with no local
+   * subscriber, is ignored.
+   */
+  deliver(folderId: FolderId, seq: number, envelope: Uint8Array): void {
+    this.feeds.offer(folderId, seq, envelope);
   }
 
   /**
@@ -149,6 +188,7 @@ export class ProtocolServer {
 
   /** Ends, at once, an account's connections subscribed to a folder it was just removed from. */
   memberRemoved(folderId: FolderId, accountId: string): void {
+    this.feeds.get(folderId)?.members.delete(accountId);
     for (const conn of [...this.subs.of(folderId)])
       if (conn.principal?.accountId === accountId)
         this.sessions.end(
@@ -169,7 +209,7 @@ export class ProtocolServer {
 
   /** The connection's send buffer drained: replays waiting on it go on. */
   drained(conn: ProtocolConnection): void {
-    if (this.replays.has(conn)) this.pump(conn);
+    if (this.conns.peek(conn)?.replays.size) this.conns.pump(conn).catch(() => undefined);
   }
 
   /** Ends, at once, every connection of a device removed from its account. */
@@ -182,22 +222,26 @@ export class ProtocolServer {
 
   /**
    * The folder owes a key rotation (a member or device was removed): its owners' connections
-   * end, so that their devices reconnect, see it, and make the next epoch's key.
+   * end, so that their devices reconnect, see it, and make the next epoch's key. Resolves once
+   * they are told (never rejects: if the roles cannot be read, every connection on it ends).
    */
-  rotationDue(folderId: FolderId): void {
+  async rotationDue(folderId: FolderId): Promise<void> {
     const owner = new Map<string, boolean>();
-    for (const conn of [...this.subs.of(folderId)]) {
-      const account = conn.principal?.accountId;
-      if (account === undefined) continue;
-      let is = owner.get(account);
-      if (is === undefined)
-        owner.set(account, (is = this.store.role(folderId, account) === "owner"));
-      if (is)
+    try {
+      for (const conn of [...this.subs.of(folderId)]) {
+        const account = conn.principal?.accountId;
+        if (account !== undefined && !owner.has(account))
+          owner.set(account, (await this.store.role(folderId, account)) === "owner");
+      }
+    } catch {
+      owner.clear(); // the roles cannot be read: every connection on the folder is told
+    }
+    for (const conn of [...this.subs.of(folderId)])
+      if (owner.size === 0 || owner.get(conn.principal?.accountId ?? ""))
         this.sessions.end(
           conn,
           new ProtocolError("unavailable", "the folder's key must change; connect again"),
         );
-    }
   }
 
   /**
@@ -217,7 +261,7 @@ export class ProtocolServer {
     return this.subs.count;
   }
 
-  private dispatch(conn: ProtocolConnection, m: Message): void {
+  private async dispatch(conn: ProtocolConnection, m: Message): Promise<void> {
     if (m.type === "hello") {
       if (conn.greeted) throw new Fatal("bad_frame", "hello was already answered");
       const version = negotiateVersion(SUPPORTED_VERSIONS, m.versions);
@@ -231,7 +275,7 @@ export class ProtocolServer {
       case "auth": {
         let principal: Principal;
         try {
-          principal = this.options.authenticate(m.token);
+          principal = await this.options.authenticate(m.token);
         } catch (error) {
           // A removed device is told so (forbidden), not sent to sign in again.
           const code =
@@ -241,6 +285,7 @@ export class ProtocolServer {
               : "unauthorized";
           throw new Fatal(code, (error as Error).message);
         }
+        if (this.conns.of(conn).closed || conn.ended) return;
         this.adopt(conn, principal);
         return conn.send({ type: "ok", requestId: m.requestId });
       }
@@ -259,7 +304,8 @@ export class ProtocolServer {
     if (!who) throw new ProtocolError("unauthorized", `${m.type} before auth`);
     if (who.expires <= this.now()) return this.sessions.endExpired(conn);
     if (m.type === "ping") return conn.send({ type: "ok", requestId: m.requestId });
-    const role = this.roleIn(m.folderId, who);
+    const role = await this.roleIn(m.folderId, who);
+    if (this.conns.of(conn).closed || conn.ended) return;
     const requestId = "requestId" in m ? m.requestId : 0;
     switch (m.type) {
       case "subscribe":
@@ -272,18 +318,19 @@ export class ProtocolServer {
         return this.append(conn, who, m);
       case "ack": {
         // Clamped to the head: a device cannot have applied what does not exist.
-        const seq = Math.min(m.seq, this.store.headSeq(m.folderId));
-        this.store.ack(m.folderId, who.deviceId, seq);
+        const seq = Math.min(m.seq, await this.store.headSeq(m.folderId));
+        await this.store.ack(m.folderId, who.deviceId, seq);
         return this.subs.broadcastPresence(m.folderId, who.deviceId);
       }
       case "snapshotPut":
         requireWriter(role);
         return this.putSnapshot(conn, m);
       case "snapshotGet": {
-        const snapshot = this.store.snapshot(m.folderId) ?? null;
+        const snapshot = (await this.store.snapshot(m.folderId)) ?? null;
         return conn.send({ type: "snapshot", requestId, folderId: m.folderId, snapshot });
       }
       case "haveCheck":
+        // Answered when the chunk store answers; the connection's next messages go on.
         void this.options.missingChunks(m.folderId, m.chunkIds).then(
           (missing) => conn.send({ type: "haveResult", requestId, missing }),
           (error: unknown) => conn.send(errorMessageFor(error, requestId)),
@@ -299,32 +346,36 @@ export class ProtocolServer {
     }
   }
 
-  private roleIn(folderId: FolderId, who: Principal): Role {
+  private async roleIn(folderId: FolderId, who: Principal): Promise<Role> {
     // The same answer for "no such folder" and "not a member": a non-member learns nothing.
-    const role = this.store.role(folderId, who.accountId);
+    const role = await this.store.role(folderId, who.accountId);
     if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
     return role;
   }
 
-  private putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): void {
-    const head = this.store.headSeq(m.folderId);
+  private async putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): Promise<void> {
+    const head = await this.store.headSeq(m.folderId);
     if (m.coversSeq > head)
       throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
     // Sealed under a key the folder does not have yet: no member could open it, and it would
     // still replace the folder's snapshot.
-    const epoch = this.store.folder(m.folderId)?.epoch ?? 0;
+    const epoch = (await this.store.folder(m.folderId))?.epoch ?? 0;
     if (m.epoch > epoch)
       throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
-    this.store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
+    await this.store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
     conn.send({ type: "ok", requestId: m.requestId });
     // A new snapshot is when older entries may become unneeded: those every member device has
     // acknowledged and the snapshot covers. A device silent for long counts as gone: one that
     // never acks would otherwise keep the whole log for ever.
     const silentMs = this.options.silentDeviceMs ?? 0;
-    this.store.pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0);
+    await this.store.pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0);
   }
 
-  private subscribe(conn: ProtocolConnection, who: Principal, m: MessageOf<"subscribe">): void {
+  private async subscribe(
+    conn: ProtocolConnection,
+    who: Principal,
+    m: MessageOf<"subscribe">,
+  ): Promise<void> {
     const { folderId, requestId } = m;
     if (!conn.folders.has(folderId) && conn.folders.size >= MAX_SUBSCRIPTIONS)
       throw new ProtocolError(
@@ -332,27 +383,31 @@ export class ProtocolServer {
         `at most ${MAX_SUBSCRIPTIONS} subscriptions per connection`,
       );
     this.takeSubscribe(conn);
-    const head = this.store.headSeq(folderId);
+    const head = await this.store.headSeq(folderId);
     // Entries every member device has acknowledged and a snapshot covers may be pruned. A
     // device asking from before them must load the snapshot first.
-    const next = this.store.firstSeqAfter(folderId, m.afterSeq);
+    const next = await this.store.firstSeqAfter(folderId, m.afterSeq);
     if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
       throw new ProtocolError(
         "not_found",
         `the log after seq ${m.afterSeq} was pruned; load the snapshot and subscribe from it`,
       );
+    const st = this.conns.of(conn);
+    if (st.closed || conn.ended) return;
     const wasOnline = this.subs.onlineDevices(folderId).has(who.deviceId);
+    // The folder's first local subscriber starts its feed: live entries from the head on.
+    if (this.feeds.open(folderId, head)) this.events.watch?.(folderId);
+    this.feeds.get(folderId)!.members.set(who.accountId, true);
     this.subs.add(folderId, conn);
     conn.folders.add(folderId);
     conn.send({ type: "subscribed", requestId, folderId, headSeq: head });
     // The backlog streams in batches, each sent only once the socket has written most of the
-    // last; until it has caught up the connection gets no live entries of the folder (the
-    // replay reads them from the log, in order). Subscribing again replaces a replay.
-    let replays = this.replays.get(conn);
-    if (!replays) this.replays.set(conn, (replays = new Map<FolderId, { after: number }>()));
-    replays.set(folderId, { after: m.afterSeq });
-    if (!wasOnline) this.subs.broadcastPresence(folderId, who.deviceId);
-    this.pump(conn);
+    // last; until it has caught up with the feed the connection gets no live entries of the
+    // folder (the replay reads them from the log, in order). Subscribing again replaces a replay.
+    st.skip.delete(folderId);
+    st.replays.set(folderId, { after: m.afterSeq });
+    if (!wasOnline) await this.subs.broadcastPresence(folderId, who.deviceId);
+    await this.conns.pump(conn);
   }
 
   /** @throws ProtocolError `rate_limited` when the connection subscribes too often */
@@ -370,44 +425,27 @@ export class ProtocolServer {
       );
   }
 
-  /** Sends replay batches while the connection's socket keeps up; {@link drained} resumes. */
-  private pump(conn: ProtocolConnection): void {
-    const replays = this.replays.get(conn);
-    if (!replays) return;
-    const behind = () => (conn.bufferedAmount?.() ?? 0) >= REPLAY_HIGH_WATER_BYTES;
-    for (const [folderId, replay] of replays) {
-      for (;;) {
-        if (conn.ended || behind()) return;
-        const items = this.store.readLog(
-          folderId,
-          replay.after,
-          frameLimits.maxEnvelopesPerBatch,
-          REPLAY_BATCH_BYTES,
-        );
-        if (items.length === 0) break;
-        conn.send({ type: "envelopes", folderId, items });
-        replay.after = items[items.length - 1]!.seq;
-      }
-      replays.delete(folderId);
-      // Caught up: the presence of the folder's other devices, then live entries.
-      const acks = this.store.acks(folderId); // once, not once per online device
-      const self = conn.principal?.deviceId;
-      for (const device of this.subs.onlineDevices(folderId))
-        if (device !== self) conn.send(this.subs.presenceMessage(folderId, device, acks));
-    }
-    this.replays.delete(conn);
-  }
-
   private unsubscribe(conn: ProtocolConnection, folderId: FolderId): void {
     conn.folders.delete(folderId);
-    this.replays.get(conn)?.delete(folderId);
+    const st = this.conns.peek(conn);
+    st?.replays.delete(folderId);
+    st?.skip.delete(folderId);
     const device = conn.principal?.deviceId;
-    if (!this.subs.remove(folderId, conn) || !device) return;
+    if (!this.subs.remove(folderId, conn)) return;
+    if (this.subs.of(folderId).size === 0) {
+      this.feeds.close(folderId);
+      this.events.unwatch?.(folderId);
+    }
+    if (!device) return;
     if (this.subs.onlineDevices(folderId).has(device)) return; // online on another connection
     this.subs.wentOffline(folderId, device);
   }
 
-  private append(conn: ProtocolConnection, who: Principal, m: MessageOf<"append">): void {
+  private async append(
+    conn: ProtocolConnection,
+    who: Principal,
+    m: MessageOf<"append">,
+  ): Promise<void> {
     const { folderId, requestId, envelope } = m;
     let env: Envelope;
     try {
@@ -419,7 +457,7 @@ export class ProtocolServer {
       throw new ProtocolError("bad_frame", "the envelope is of another folder");
     if (env.deviceId !== who.deviceId)
       throw new ProtocolError("forbidden", "the envelope is of another device");
-    const key = this.store.memberDeviceKey(folderId, who.deviceId);
+    const key = await this.store.memberDeviceKey(folderId, who.deviceId);
     if (!key || !verifyEnvelopeSignature(env, key)) {
       this.events.signatureFailure?.(who, folderId);
       throw new ProtocolError(
@@ -429,7 +467,7 @@ export class ProtocolServer {
     }
     let result: { seq: number; duplicate: boolean };
     try {
-      result = this.store.append(folderId, env.deviceId, env.deviceSeq, envelope);
+      result = await this.store.append(folderId, env.deviceId, env.deviceSeq, envelope);
     } catch (error) {
       if ((error as { code?: string }).code === "ALREADY_EXISTS")
         throw new ProtocolError(
@@ -439,46 +477,11 @@ export class ProtocolServer {
       throw error;
     }
     const { seq, duplicate } = result;
-    conn.send({ type: "appended", requestId, folderId, seq, deviceSeq: env.deviceSeq });
+    if (!this.conns.of(conn).closed)
+      conn.send({ type: "appended", requestId, folderId, seq, deviceSeq: env.deviceSeq });
     if (duplicate) return; // a retry whose answer was lost: stored and pushed once
-    this.events.appended?.(folderId, envelope.length);
-    this.fanOut(
-      conn,
-      folderId,
-      encodeMessage({ type: "envelopes", folderId, items: [{ seq, envelope }] }),
-    );
-  }
-
-  /** Pushes a new entry's frame to the folder's subscribers but its writer. */
-  private fanOut(writer: ProtocolConnection, folderId: FolderId, frame: Uint8Array): void {
-    // A member removed since it subscribed gets nothing more, and loses the subscription. The
-    // role is looked up once per account per append, not once per connection.
-    const member = new Map<string, boolean>();
-    const now = this.now();
-    const expired: ProtocolConnection[] = [];
-    for (const sub of [...this.subs.of(folderId)]) {
-      if (sub.principal && sub.principal.expires <= now) {
-        expired.push(sub);
-        continue;
-      }
-      const account = sub.principal?.accountId;
-      if (account !== undefined) {
-        let ok = member.get(account);
-        if (ok === undefined)
-          member.set(account, (ok = Boolean(this.store.role(folderId, account))));
-        if (!ok) {
-          this.unsubscribe(sub, folderId);
-          continue;
-        }
-      }
-      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
-      // back doubled what the relay sent to a device that uploads a tree.
-      if (sub === writer && (writer.version ?? 0) >= NO_ECHO_VERSION) continue;
-      // A connection still replaying the folder's backlog reads this entry from the log in turn.
-      if (this.replays.get(sub)?.has(folderId)) continue;
-      sub.sendFrame(frame, true);
-    }
-    for (const sub of expired) this.sessions.endExpired(sub);
+    this.events.appended?.(folderId, seq, envelope);
+    this.feeds.offer(folderId, seq, envelope, conn);
   }
 }
 

@@ -68,20 +68,29 @@ export class FolderSubscribers {
     p.set(device, payload === undefined ? { status } : { status, payload });
   }
 
-  /** The device's last connection on the folder is gone: peers see it go offline. */
+  /**
+   * The device's last connection on the folder is gone: peers see it go offline (once the
+   * store has said what it acked; a failure to read that only costs the notice).
+   */
   wentOffline(folderId: FolderId, device: DeviceId): void {
     // What an offline device reported is not kept, nor sent.
     this.presence.get(folderId)?.delete(device);
-    this.broadcast(folderId, device, {
-      ...this.presenceMessage(folderId, device),
-      status: "offline",
-    });
+    this.store.acks(folderId).then(
+      (acks) => {
+        if (this.onlineDevices(folderId).has(device)) return; // back online meanwhile
+        this.broadcast(folderId, device, {
+          ...this.presenceMessage(folderId, device, acks),
+          status: "offline",
+        });
+      },
+      () => undefined,
+    );
   }
 
   presenceMessage(
     folderId: FolderId,
     device: DeviceId,
-    acks: ReadonlyMap<DeviceId, number> = this.store.acks(folderId),
+    acks: ReadonlyMap<DeviceId, number>,
   ): MessageOf<"presence"> {
     const reported = this.presence.get(folderId)?.get(device);
     const out: MessageOf<"presence"> = {
@@ -96,9 +105,11 @@ export class FolderSubscribers {
   }
 
   /** Tells the folder's other devices the device's presence, if it is online. */
-  broadcastPresence(folderId: FolderId, device: DeviceId): void {
+  async broadcastPresence(folderId: FolderId, device: DeviceId): Promise<void> {
     if (!this.onlineDevices(folderId).has(device)) return; // offline devices have no presence
-    this.broadcast(folderId, device, this.presenceMessage(folderId, device));
+    const acks = await this.store.acks(folderId);
+    if (!this.onlineDevices(folderId).has(device)) return;
+    this.broadcast(folderId, device, this.presenceMessage(folderId, device, acks));
   }
 
   /** Sends to every subscriber of the folder except the device's own connections. */

@@ -232,13 +232,12 @@ export class MemoryHub {
 
   /** Every stored envelope of a folder (pruned ones are gone), in sequence order (copies; empty for an unknown folder). */
   log(folderId: FolderId): readonly SequencedEnvelope[] {
-    if (!this.store.folder(folderId)) return [];
-    return this.store.readLog(folderId, 0, Infinity, Infinity);
+    return this.store.logNow(folderId);
   }
 
   /** The stored snapshot of a folder, if any (a copy). */
   snapshot(folderId: FolderId): SnapshotData | undefined {
-    return this.store.snapshot(folderId);
+    return this.store.snapshotNow(folderId);
   }
 
   /**

@@ -48,7 +48,7 @@ export const DEVICE_REMOVED =
  * its account stops working at once, not when it expires.
  * @throws ProtocolError unauthorized; forbidden for a removed device
  */
-export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
+export async function authorize(ctx: AccessContext, req: HttpRequest): Promise<AccessClaims> {
   const header = req.headers.authorization;
   if (!header.startsWith("Bearer "))
     throw new ProtocolError("unauthorized", "an access token is required");
@@ -57,19 +57,23 @@ export function authorize(ctx: AccessContext, req: HttpRequest): AccessClaims {
     header.slice(7),
   );
   takeToken(ctx.limits.account, claims.sub);
-  if (claims.dev && isDeviceId(claims.dev) && ctx.meta.device(claims.dev)?.removed !== undefined)
+  if (
+    claims.dev &&
+    isDeviceId(claims.dev) &&
+    (await ctx.meta.device(claims.dev))?.removed !== undefined
+  )
     throw new ProtocolError("forbidden", DEVICE_REMOVED);
   return claims;
 }
 
 /** The caller's role, at least `least`. @throws ProtocolError forbidden */
-export function requireRole(
+export async function requireRole(
   meta: MetaStore,
   folderId: FolderId,
   accountId: string,
   least: Role,
-): Role {
-  const role = meta.role(folderId, accountId);
+): Promise<Role> {
+  const role = await meta.role(folderId, accountId);
   // Not a member and no such folder answer alike, so folder ids cannot be probed.
   if (!role) throw new ProtocolError("forbidden", "not a member of this folder");
   if (!atLeast(role, least)) throw new ProtocolError("forbidden", `this needs the ${least} role`);

@@ -148,10 +148,14 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
 }
 
 /** The folder's chunk store, once the token and the role are checked. */
-function blobAccess(ctx: BlobApiContext, req: HttpRequest, least: Role): Promise<FolderChunkStore> {
-  const who = authorize(ctx, req);
+async function blobAccess(
+  ctx: BlobApiContext,
+  req: HttpRequest,
+  least: Role,
+): Promise<FolderChunkStore> {
+  const who = await authorize(ctx, req);
   const folderId = folderParam(req);
-  requireRole(ctx.meta, folderId, who.sub, least);
+  await requireRole(ctx.meta, folderId, who.sub, least);
   return ctx.blobs.of(folderId);
 }
 

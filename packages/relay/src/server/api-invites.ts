@@ -39,23 +39,23 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
   const { meta } = ctx;
   const r = routes(app, ctx);
   /** The caller's claims and role in the route's folder, at least `least`. */
-  const member = (req: HttpRequest, least: Role) => {
-    const who = authorize(ctx, req);
+  const member = async (req: HttpRequest, least: Role) => {
+    const who = await authorize(ctx, req);
     const folderId = folderParam(req);
-    return { who, folderId, role: requireRole(meta, folderId, who.sub, least) };
+    return { who, folderId, role: await requireRole(meta, folderId, who.sub, least) };
   };
 
   // ---- invites ----
-  r("post", "/v1/folders/:folderId/invites", JSON_LIMIT, (req) => {
-    const { who, folderId } = member(req, "owner");
+  r("post", "/v1/folders/:folderId/invites", JSON_LIMIT, async (req) => {
+    const { who, folderId } = await member(req, "owner");
     const body = jsonBody(req.body);
     const role = body["role"];
     if (role !== "editor" && role !== "viewer")
       throw new ProtocolError("bad_frame", 'role must be "editor" or "viewer"');
     const wrappedKey = wrappedKeyField(body);
     const epoch = epochField(body);
-    const current = meta.folder(folderId)?.epoch ?? 0;
-    requireNoRotationDue(meta, folderId);
+    const current = (await meta.folder(folderId))?.epoch ?? 0;
+    await requireNoRotationDue(meta, folderId);
     if (epoch !== current)
       throw new ProtocolError("conflict", `the folder is at key epoch ${current}, not ${epoch}`);
     const ttl = body["ttlSeconds"] ?? TTL_DEFAULT_SECONDS;
@@ -70,7 +70,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
       );
     const inviteId = randomBytes(16).toString("base64url");
     const expires = Date.now() + (ttl as number) * 1000;
-    meta.createInvite({
+    await meta.createInvite({
       id: inviteId,
       folderId,
       role,
@@ -90,35 +90,35 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     return json(201, { inviteId });
   });
 
-  r("del", "/v1/folders/:folderId/invites/:inviteId", 0, (req) => {
-    const { who, folderId } = member(req, "owner");
+  r("del", "/v1/folders/:folderId/invites/:inviteId", 0, async (req) => {
+    const { who, folderId } = await member(req, "owner");
     const inviteId = req.params[1] ?? "";
-    const invite = INVITE_ID.test(inviteId) ? meta.invite(inviteId) : undefined;
+    const invite = INVITE_ID.test(inviteId) ? await meta.invite(inviteId) : undefined;
     if (!invite || invite.folderId !== folderId)
       throw new ProtocolError("not_found", "no such invite");
-    meta.revokeInvite(inviteId);
+    await meta.revokeInvite(inviteId);
     ctx.audit("invite.revoked", { by: who.sub, folder: folderId, invite: inviteRef(inviteId) });
     return { status: 204 };
   });
 
-  r("post", "/v1/invites/:inviteId/redeem", JSON_LIMIT, (req) => {
-    const who = authorize(ctx, req);
+  r("post", "/v1/invites/:inviteId/redeem", JSON_LIMIT, async (req) => {
+    const who = await authorize(ctx, req);
     const inviteId = req.params[0] ?? "";
-    const invite = INVITE_ID.test(inviteId) ? meta.invite(inviteId) : undefined;
+    const invite = INVITE_ID.test(inviteId) ? await meta.invite(inviteId) : undefined;
     // Unknown, revoked and expired answer alike, so invite ids cannot be probed.
     if (!invite || invite.revoked || invite.expires <= Date.now())
       throw new ProtocolError("not_found", "no such invite");
     if (invite.usedBy !== null) throw new ProtocolError("conflict", "the invite was used already");
     // An invite made before a member was removed carries a key the folder no longer writes
     // with; refusing it makes the owner invite again under the current epoch.
-    const folder = meta.folder(invite.folderId);
+    const folder = await meta.folder(invite.folderId);
     if (invite.epoch < (folder?.epoch ?? 0) || folder?.rotationDue)
       throw new ProtocolError(
         "conflict",
         "the invite is for an earlier key epoch (a member or device was removed since); ask for a new one",
       );
     try {
-      meta.useInvite(inviteId, who.sub); // atomic: of two racing redeems, one wins
+      await meta.useInvite(inviteId, who.sub); // atomic: of two racing redeems, one wins
     } catch (error) {
       if (error instanceof WeftError && error.code === "ALREADY_EXISTS")
         throw new ProtocolError("conflict", "the invite was used already");
@@ -126,9 +126,9 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
         throw new ProtocolError("not_found", "no such invite");
       throw error;
     }
-    const current = meta.role(invite.folderId, who.sub);
+    const current = await meta.role(invite.folderId, who.sub);
     const role = current && atLeast(current, invite.role) ? current : invite.role;
-    if (role !== current) meta.setMember(invite.folderId, who.sub, role);
+    if (role !== current) await meta.setMember(invite.folderId, who.sub, role);
     ctx.audit("invite.redeemed", {
       account: who.sub,
       folder: invite.folderId,
@@ -150,12 +150,12 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
   // owner. Anyone else could plant a key the victim then seals new content with, so: an owner,
   // or the device itself; only the folder's current epoch (never one above it, which a device
   // would write with next); and never over an existing row.
-  r("put", "/v1/folders/:folderId/keys/:deviceId", JSON_LIMIT, (req) => {
-    const { who, folderId, role } = member(req, "viewer");
+  r("put", "/v1/folders/:folderId/keys/:deviceId", JSON_LIMIT, async (req) => {
+    const { who, folderId, role } = await member(req, "viewer");
     const deviceId = req.params[1] ?? "";
     if (!isDeviceId(deviceId)) throw new ProtocolError("bad_frame", "malformed device id");
-    const device = meta.device(deviceId);
-    if (!device || device.removed !== undefined || !meta.role(folderId, device.accountId))
+    const device = await meta.device(deviceId);
+    if (!device || device.removed !== undefined || !(await meta.role(folderId, device.accountId)))
       throw new ProtocolError("not_found", "no such member device");
     if (role !== "owner" && who.dev !== deviceId)
       throw new ProtocolError(
@@ -165,11 +165,11 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     const body = jsonBody(req.body);
     const epoch = epochField(body);
     const wrappedKey = wrappedKeyField(body);
-    const current = meta.folder(folderId)?.epoch ?? 0;
+    const current = (await meta.folder(folderId))?.epoch ?? 0;
     if (epoch !== current)
       throw new ProtocolError("conflict", `the folder is at key epoch ${current}, not ${epoch}`);
     try {
-      meta.putWrappedKey(folderId, deviceId, epoch, wrappedKey);
+      await meta.putWrappedKey(folderId, deviceId, epoch, wrappedKey);
     } catch (error) {
       if (error instanceof WeftError && error.code === "ALREADY_EXISTS")
         throw new ProtocolError(
@@ -182,20 +182,21 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
     return { status: 204 };
   });
 
-  r("get", "/v1/folders/:folderId/keys", 0, (req) => {
-    const { who, folderId } = member(req, "viewer");
+  r("get", "/v1/folders/:folderId/keys", 0, async (req) => {
+    const { who, folderId } = await member(req, "viewer");
     if (!who.dev || !isDeviceId(who.dev))
       throw new ProtocolError("bad_frame", "the token is not bound to a device; log in with one");
-    const keys = meta
-      .wrappedKeys(folderId, who.dev)
-      .map(({ epoch, blob }) => ({ epoch, wrappedKey: toBase64Url(blob) }));
+    const keys = (await meta.wrappedKeys(folderId, who.dev)).map(({ epoch, blob }) => ({
+      epoch,
+      wrappedKey: toBase64Url(blob),
+    }));
     return json(200, { keys });
   });
 
   // ---- the folder ----
-  r("get", "/v1/folders/:folderId", 0, (req) => {
-    const { folderId, role } = member(req, "viewer");
-    const folder = meta.folder(folderId);
+  r("get", "/v1/folders/:folderId", 0, async (req) => {
+    const { folderId, role } = await member(req, "viewer");
+    const folder = await meta.folder(folderId);
     if (!folder) throw new ProtocolError("forbidden", "not a member of this folder");
     return json(200, {
       folderId,
@@ -212,8 +213,8 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
  * they hold is still the newest, so an invite made now would carry it.
  * @throws ProtocolError conflict
  */
-function requireNoRotationDue(meta: MetaStore, folderId: FolderId): void {
-  if (meta.folder(folderId)?.rotationDue)
+async function requireNoRotationDue(meta: MetaStore, folderId: FolderId): Promise<void> {
+  if ((await meta.folder(folderId))?.rotationDue)
     throw new ProtocolError(
       "conflict",
       "a member or device was removed and the folder's key must change first; an owner's weft folder invite, or weft sync, does it",

@@ -50,22 +50,22 @@ export interface MemberApiContext extends AccessContext {
 export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext): void {
   const { meta } = ctx;
   const r = routes(app, ctx);
-  const member = (req: HttpRequest, least: Role) => {
-    const who = authorize(ctx, req);
+  const member = async (req: HttpRequest, least: Role) => {
+    const who = await authorize(ctx, req);
     const folderId = folderParam(req);
-    return { who, folderId, role: requireRole(meta, folderId, who.sub, least) };
+    return { who, folderId, role: await requireRole(meta, folderId, who.sub, least) };
   };
 
   // ---- members ----
   // Every member sees who else holds the folder: user names, roles, and the devices that hold
   // its key (with their public keys, which an owner wraps the next epoch's key to).
-  r("get", "/v1/folders/:folderId/members", 0, (req) => {
-    const { folderId } = member(req, "viewer");
-    const folder = meta.folder(folderId);
+  r("get", "/v1/folders/:folderId/members", 0, async (req) => {
+    const { folderId } = await member(req, "viewer");
+    const folder = await meta.folder(folderId);
     return json(200, {
       epoch: folder?.epoch ?? 0,
       rotationDue: folder?.rotationDue === true,
-      members: meta.memberDevices(folderId).map((m) => ({
+      members: (await meta.memberDevices(folderId)).map((m) => ({
         user: m.user,
         role: m.role,
         devices: m.devices.map((d) => ({
@@ -80,17 +80,18 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
   });
 
   // Adds a member or changes a member's role. A folder always keeps an owner.
-  r("post", "/v1/folders/:folderId/members", JSON_LIMIT, (req) => {
-    const { who, folderId } = member(req, "owner");
+  r("post", "/v1/folders/:folderId/members", JSON_LIMIT, async (req) => {
+    const { who, folderId } = await member(req, "owner");
     const body = jsonBody(req.body);
-    const account = meta.accountByUser(userName(body));
+    const account = await meta.accountByUser(userName(body));
     if (!account) throw new ProtocolError("not_found", "no such user");
     const role = body["role"];
     if (role !== "owner" && role !== "editor" && role !== "viewer")
       throw new ProtocolError("bad_frame", 'role must be "owner", "editor" or "viewer"');
-    const current = meta.role(folderId, account.id);
-    if (current === "owner" && role !== "owner") requireAnotherOwner(meta, folderId, account.id);
-    meta.setMember(folderId, account.id, role);
+    const current = await meta.role(folderId, account.id);
+    if (current === "owner" && role !== "owner")
+      await requireAnotherOwner(meta, folderId, account.id);
+    await meta.setMember(folderId, account.id, role);
     ctx.audit(current ? "member.role" : "member.added", {
       by: who.sub,
       folder: folderId,
@@ -102,20 +103,20 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
 
   // Removes a member: their sessions end at once, and the folder owes a new key epoch (the
   // removed member holds the current key), which an owner's device makes and announces.
-  r("del", "/v1/folders/:folderId/members/:user", 0, (req) => {
-    const { who, folderId } = member(req, "owner");
+  r("del", "/v1/folders/:folderId/members/:user", 0, async (req) => {
+    const { who, folderId } = await member(req, "owner");
     const user = (req.params[1] ?? "").toLowerCase(); // a-z 0-9 . _ -: nothing to decode
-    const account = user.length <= 63 && user !== "" ? meta.accountByUser(user) : undefined;
-    const role = account ? meta.role(folderId, account.id) : undefined;
+    const account = user.length <= 63 && user !== "" ? await meta.accountByUser(user) : undefined;
+    const role = account ? await meta.role(folderId, account.id) : undefined;
     if (!account || !role) throw new ProtocolError("not_found", "no such member");
     if (account.id === who.sub)
       throw new ProtocolError(
         "conflict",
         "an owner cannot remove themself; make another member owner, who can remove you",
       );
-    if (role === "owner") requireAnotherOwner(meta, folderId, account.id);
-    meta.removeMember(folderId, account.id);
-    const epoch = meta.folder(folderId)?.epoch ?? 0;
+    if (role === "owner") await requireAnotherOwner(meta, folderId, account.id);
+    await meta.removeMember(folderId, account.id);
+    const epoch = (await meta.folder(folderId))?.epoch ?? 0;
     ctx.audit("member.removed", { by: who.sub, folder: folderId, account: account.id, epoch });
     ctx.memberRemoved?.(folderId, account.id);
     ctx.rotationDue?.(folderId);
@@ -123,16 +124,17 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
   });
 
   // ---- key epochs ----
-  r("get", "/v1/folders/:folderId/epochs", 0, (req) => {
-    const { folderId } = member(req, "viewer");
+  r("get", "/v1/folders/:folderId/epochs", 0, async (req) => {
+    const { folderId } = await member(req, "viewer");
     const after = new URLSearchParams(req.query).get("after");
     const afterEpoch = after === null ? 0 : Number(after);
     if (!Number.isSafeInteger(afterEpoch) || afterEpoch < 0 || afterEpoch > MAX_EPOCH)
       throw new ProtocolError("bad_frame", "after must be an epoch");
     return json(200, {
-      epochs: meta
-        .epochAnnouncements(folderId, afterEpoch)
-        .map(({ epoch, record }) => ({ epoch, record })),
+      epochs: (await meta.epochAnnouncements(folderId, afterEpoch)).map(({ epoch, record }) => ({
+        epoch,
+        record,
+      })),
     });
   });
 
@@ -140,8 +142,8 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
   // new key wrapped for every member device it lists, all stored at once. Only owners, only the
   // epoch after the current one, and only to devices of members: an editor or a former member
   // cannot plant the key everyone would write with next.
-  r("put", "/v1/folders/:folderId/epochs/:epoch", EPOCH_LIMIT, (req) => {
-    const { who, folderId } = member(req, "owner");
+  r("put", "/v1/folders/:folderId/epochs/:epoch", EPOCH_LIMIT, async (req) => {
+    const { who, folderId } = await member(req, "owner");
     const epoch = Number(req.params[1]);
     if (!Number.isSafeInteger(epoch) || epoch < 1 || epoch > MAX_EPOCH)
       throw new ProtocolError("bad_frame", "the epoch must be an integer from 1");
@@ -157,7 +159,7 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
     }
     if (record.folderId !== folderId || record.epoch !== epoch)
       throw new ProtocolError("bad_frame", "the record is for another folder or epoch");
-    const signer = meta.device(who.dev);
+    const signer = await meta.device(who.dev);
     if (
       record.signer !== who.dev ||
       !signer ||
@@ -168,9 +170,9 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
         "bad_signature",
         "the record must be signed by the device that sends it",
       );
-    const folder = meta.folder(folderId);
+    const folder = await meta.folder(folderId);
     const current = folder?.epoch ?? 0;
-    if (epoch === current && storedRecord(meta, folderId, epoch) === text)
+    if (epoch === current && (await storedRecord(meta, folderId, epoch)) === text)
       return json(200, { epoch }); // a retry whose answer was lost
     if (epoch !== current + 1)
       throw new ProtocolError(
@@ -181,12 +183,12 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
     if (!keys.has(record.signer))
       throw new ProtocolError("bad_frame", "the signer must wrap the new key for itself too");
     for (const deviceId of keys.keys()) {
-      const device = meta.device(deviceId);
-      if (!device || device.removed !== undefined || !meta.role(folderId, device.accountId))
+      const device = await meta.device(deviceId);
+      if (!device || device.removed !== undefined || !(await meta.role(folderId, device.accountId)))
         throw new ProtocolError("not_found", `${deviceId} is not a device of a member`);
     }
     try {
-      meta.publishEpoch(folderId, epoch, record.signer, text, keys);
+      await meta.publishEpoch(folderId, epoch, record.signer, text, keys);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === "ALREADY_EXISTS" || code === "INVALID_ARGUMENT")
@@ -205,10 +207,10 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
   });
 
   // ---- this account's devices ----
-  r("get", "/v1/devices", 0, (req) => {
-    const who = authorize(ctx, req);
+  r("get", "/v1/devices", 0, async (req) => {
+    const who = await authorize(ctx, req);
     return json(200, {
-      devices: meta.devicesOf(who.sub).map((d) => ({
+      devices: (await meta.devicesOf(who.sub)).map((d) => ({
         deviceId: d.deviceId,
         name: d.name ?? null,
         created: d.created,
@@ -218,9 +220,9 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
     });
   });
 
-  r("put", "/v1/devices/:deviceId", JSON_LIMIT, (req) => {
-    const who = authorize(ctx, req);
-    const device = ownDevice(meta, who.sub, req.params[0] ?? "");
+  r("put", "/v1/devices/:deviceId", JSON_LIMIT, async (req) => {
+    const who = await authorize(ctx, req);
+    const device = await ownDevice(meta, who.sub, req.params[0] ?? "");
     const value = jsonBody(req.body)["name"];
     let name: string | null = null;
     if (value !== null) {
@@ -234,37 +236,43 @@ export function registerMemberApi(app: uWS.TemplatedApp, ctx: MemberApiContext):
           `name is 1 to ${NAME_MAX_CHARS} characters, without control characters`,
         );
     }
-    meta.setDeviceName(device.deviceId, name);
+    await meta.setDeviceName(device.deviceId, name);
     return json(200, { deviceId: device.deviceId, name });
   });
 
   // A lost or retired device: cut off from the relay at once (tokens, sessions, appends), and
   // every folder it held a key of owes a new key epoch. The account stays.
-  r("del", "/v1/devices/:deviceId", 0, (req) => {
-    const who = authorize(ctx, req);
-    const device = ownDevice(meta, who.sub, req.params[0] ?? "");
+  r("del", "/v1/devices/:deviceId", 0, async (req) => {
+    const who = await authorize(ctx, req);
+    const device = await ownDevice(meta, who.sub, req.params[0] ?? "");
     if (device.deviceId === who.dev)
       throw new ProtocolError(
         "conflict",
         "this is the device making the request; remove it from another device",
       );
-    const folders = meta.removeDevice(device.deviceId, Date.now());
+    const folders = await meta.removeDevice(device.deviceId, Date.now());
     ctx.audit("device.removed", { by: who.sub, device: device.deviceId, folders: folders.length });
     ctx.deviceRemoved?.(who.sub, device.deviceId);
     for (const folderId of folders) ctx.rotationDue?.(folderId);
     return json(200, {
       deviceId: device.deviceId,
-      folders: folders.map((folderId) => ({
-        folderId,
-        role: meta.role(folderId, who.sub) ?? null,
-      })),
+      folders: await Promise.all(
+        folders.map(async (folderId) => ({
+          folderId,
+          role: (await meta.role(folderId, who.sub)) ?? null,
+        })),
+      ),
     });
   });
 }
 
 /** @throws ProtocolError conflict when `accountId` is the folder's only owner */
-function requireAnotherOwner(meta: MetaStore, folderId: FolderId, accountId: string): void {
-  if (!meta.members(folderId).some((m) => m.role === "owner" && m.accountId !== accountId))
+async function requireAnotherOwner(
+  meta: MetaStore,
+  folderId: FolderId,
+  accountId: string,
+): Promise<void> {
+  if (!(await meta.members(folderId)).some((m) => m.role === "owner" && m.accountId !== accountId))
     throw new ProtocolError(
       "conflict",
       "a folder needs at least one owner: make another member owner first",
@@ -272,8 +280,13 @@ function requireAnotherOwner(meta: MetaStore, folderId: FolderId, accountId: str
 }
 
 /** The stored announcement text of `epoch`, if any. */
-function storedRecord(meta: MetaStore, folderId: FolderId, epoch: number): string | undefined {
-  return meta.epochAnnouncements(folderId, epoch - 1).find((a) => a.epoch === epoch)?.record;
+async function storedRecord(
+  meta: MetaStore,
+  folderId: FolderId,
+  epoch: number,
+): Promise<string | undefined> {
+  return (await meta.epochAnnouncements(folderId, epoch - 1)).find((a) => a.epoch === epoch)
+    ?.record;
 }
 
 /** `keys`: exactly the record's devices, each with a wrapped key of 1 to 1024 bytes. */
@@ -308,8 +321,8 @@ function wrappedKeys(
 }
 
 /** A device of the account, not removed. @throws ProtocolError not_found */
-function ownDevice(meta: MetaStore, accountId: string, id: string) {
-  const device = isDeviceId(id) ? meta.device(id) : undefined;
+async function ownDevice(meta: MetaStore, accountId: string, id: string) {
+  const device = isDeviceId(id) ? await meta.device(id) : undefined;
   if (!device || device.accountId !== accountId || device.removed !== undefined)
     throw new ProtocolError("not_found", "no such device of this account");
   return device;

@@ -81,10 +81,11 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const password = field(body, "password", 1024);
     if (password.length < 8)
       throw new ProtocolError("bad_frame", "password must be at least 8 characters");
-    if (meta.accountByUser(user)) throw new ProtocolError("conflict", "that user name is taken");
+    if (await meta.accountByUser(user))
+      throw new ProtocolError("conflict", "that user name is taken");
     const hash = await ctx.logins.hash(req.address, password);
     try {
-      const account = meta.createAccount(user, hash);
+      const account = await meta.createAccount(user, hash);
       ctx.audit("account.registered", { account: account.id });
       return json(201, { accountId: account.id });
     } catch (error) {
@@ -99,7 +100,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const user = userName(body);
     const password = field(body, "password", 1024);
     takeToken(ctx.limits.login, `${req.address} ${user}`);
-    const account = meta.accountByUser(user);
+    const account = await meta.accountByUser(user);
     // Verify even for an unknown user, so timing does not tell which user names exist.
     const ok = await ctx.logins.verify(
       req.address,
@@ -112,56 +113,59 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
       throw new ProtocolError("unauthorized", "wrong user name or password");
     }
     const device =
-      body["device"] === undefined ? undefined : registerDevice(meta, account.id, body["device"]);
+      body["device"] === undefined
+        ? undefined
+        : await registerDevice(meta, account.id, body["device"]);
     ctx.audit("login.ok", { account: account.id, device: device ?? null });
-    return json(200, issueTokens(ctx, account.id, device, newFamilyId()));
+    return json(200, await issueTokens(ctx, account.id, device, newFamilyId()));
   });
 
-  r("post", "/v1/auth/refresh", JSON_LIMIT, (req) => {
+  r("post", "/v1/auth/refresh", JSON_LIMIT, async (req) => {
     const token = field(jsonBody(req.body), "refreshToken", 256);
-    const record = meta.refreshToken(hashRefreshToken(token));
+    const record = await meta.refreshToken(hashRefreshToken(token));
     const now = Date.now();
-    if (record?.deviceId && meta.device(record.deviceId)?.removed !== undefined)
+    if (record?.deviceId && (await meta.device(record.deviceId))?.removed !== undefined)
       throw new ProtocolError("forbidden", DEVICE_REMOVED);
     if (!record || record.revoked || record.expires < now)
       throw new ProtocolError("unauthorized", "the refresh token is not valid");
-    if (record.usedAt !== null) {
+    // Marked used atomically: of two requests racing with one token (on this relay or another),
+    // only the first use wins; the other counts as a replay.
+    if (record.usedAt !== null || !(await meta.markRefreshTokenUsed(record.tokenHash, now))) {
       // A used token presented again: someone has a copy. End every session of the family.
-      meta.revokeRefreshFamily(record.family);
+      await meta.revokeRefreshFamily(record.family);
       ctx.audit("refresh.reused", { account: record.accountId });
       ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: sign in again");
       throw new ProtocolError("unauthorized", "the refresh token was already used; sign in again");
     }
-    meta.markRefreshTokenUsed(record.tokenHash, now);
-    const device = meta
-      .devicesOf(record.accountId)
-      .find((d) => d.deviceId === record.deviceId)?.deviceId;
-    return json(200, issueTokens(ctx, record.accountId, device, record.family));
+    const device = (await meta.devicesOf(record.accountId)).find(
+      (d) => d.deviceId === record.deviceId,
+    )?.deviceId;
+    return json(200, await issueTokens(ctx, record.accountId, device, record.family));
   });
 
-  r("post", "/v1/auth/logout", JSON_LIMIT, (req) => {
+  r("post", "/v1/auth/logout", JSON_LIMIT, async (req) => {
     const token = field(jsonBody(req.body), "refreshToken", 256);
-    const record = meta.refreshToken(hashRefreshToken(token));
+    const record = await meta.refreshToken(hashRefreshToken(token));
     if (record) {
-      meta.revokeRefreshFamily(record.family);
+      await meta.revokeRefreshFamily(record.family);
       ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: signed out");
     }
     return { status: 204 };
   });
 
   // ---- devices ----
-  r("post", "/v1/devices", JSON_LIMIT, (req) => {
-    const who = authorize(ctx, req);
-    const deviceId = registerDevice(meta, who.sub, jsonBody(req.body));
+  r("post", "/v1/devices", JSON_LIMIT, async (req) => {
+    const who = await authorize(ctx, req);
+    const deviceId = await registerDevice(meta, who.sub, jsonBody(req.body));
     return json(201, { deviceId });
   });
 
   // Public keys of a device, so that a member can wrap a folder key for it (an invite `--to`
   // one device). Public by nature; any signed-in account may ask.
-  r("get", "/v1/devices/:deviceId", 0, (req) => {
-    authorize(ctx, req);
+  r("get", "/v1/devices/:deviceId", 0, async (req) => {
+    await authorize(ctx, req);
     const deviceId = req.params[0] ?? "";
-    const device = isDeviceId(deviceId) ? meta.device(deviceId) : undefined;
+    const device = isDeviceId(deviceId) ? await meta.device(deviceId) : undefined;
     if (!device || device.removed !== undefined)
       throw new ProtocolError("not_found", "no such device");
     return json(200, {
@@ -172,30 +176,38 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   });
 
   // ---- folders and members ----
-  r("get", "/v1/folders", 0, (req) => {
-    const who = authorize(ctx, req);
-    return json(200, { folders: meta.foldersOf(who.sub) });
+  r("get", "/v1/folders", 0, async (req) => {
+    const who = await authorize(ctx, req);
+    return json(200, { folders: await meta.foldersOf(who.sub) });
   });
 
-  r("post", "/v1/folders", JSON_LIMIT, (req) => {
-    const who = authorize(ctx, req);
+  r("post", "/v1/folders", JSON_LIMIT, async (req) => {
+    const who = await authorize(ctx, req);
     const folderId = field(jsonBody(req.body), "folderId", 64);
     if (!isFolderId(folderId)) throw new ProtocolError("bad_frame", "folderId is not a folder id");
     // One answer for every caller, member or not: it says the id is taken, nothing more. An id
     // is 128 random bits, so this confirms only ids the caller knows already, and knowing one
     // opens nothing (every folder route answers a non-member as if the folder did not exist).
-    if (meta.folder(folderId))
+    if (await meta.folder(folderId))
       throw new ProtocolError("conflict", "that folder id is taken; make a new one");
     // Each folder has its own chunk quota: without a count, folders would multiply it.
     const most = ctx.accountFolders ?? 0;
-    const owned = most > 0 ? meta.foldersOf(who.sub).filter((f) => f.role === "owner").length : 0;
+    const owned =
+      most > 0 ? (await meta.foldersOf(who.sub)).filter((f) => f.role === "owner").length : 0;
     if (most > 0 && owned >= most)
       throw new ProtocolError(
         "quota_exceeded",
         `the relay's quota for folders per account is full: this account owns ${owned} of ` +
           `${most}; leave or hand over a folder, or ask the relay's operator for more`,
       );
-    meta.createFolder(folderId, who.sub);
+    try {
+      await meta.createFolder(folderId, who.sub);
+    } catch (error) {
+      // Taken since the check above (another request, or another relay).
+      if ((error as { code?: string }).code === "ALREADY_EXISTS")
+        throw new ProtocolError("conflict", "that folder id is taken; make a new one");
+      throw error;
+    }
     ctx.audit("folder.created", { account: who.sub, folder: folderId });
     return json(201, { folderId });
   });
@@ -205,14 +217,14 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   registerMemberApi(app, ctx);
 }
 
-function issueTokens(
+async function issueTokens(
   ctx: ApiContext,
   accountId: string,
   device: DeviceId | undefined,
   family: string,
 ) {
   const refresh = newRefreshToken();
-  ctx.meta.saveRefreshToken({
+  await ctx.meta.saveRefreshToken({
     tokenHash: refresh.hash,
     family,
     accountId,
@@ -231,7 +243,11 @@ function issueTokens(
   };
 }
 
-function registerDevice(meta: MetaStore, accountId: string, value: unknown): DeviceId {
+async function registerDevice(
+  meta: MetaStore,
+  accountId: string,
+  value: unknown,
+): Promise<DeviceId> {
   if (typeof value !== "object" || value === null)
     throw new ProtocolError("bad_frame", "device must be an object");
   const d = value as Record<string, unknown>;
@@ -251,7 +267,7 @@ function registerDevice(meta: MetaStore, accountId: string, value: unknown): Dev
     throw new ProtocolError("bad_frame", "deviceId does not match signPublicKey");
   try {
     // A removed device stays removed: signing in again does not bring it back.
-    if (meta.addDevice(accountId, deviceId, sign, box).removed !== undefined)
+    if ((await meta.addDevice(accountId, deviceId, sign, box)).removed !== undefined)
       throw new ProtocolError("forbidden", DEVICE_REMOVED);
   } catch (error) {
     if ((error as { code?: string }).code === "ALREADY_EXISTS")

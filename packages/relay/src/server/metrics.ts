@@ -11,7 +11,7 @@ export interface MetricSources {
   /** Chunks and their bytes over every folder's store. */
   chunks(): Promise<{ chunks: number; bytes: number }>;
   /** Folders, and envelopes held in the folder logs (appended and not yet pruned). */
-  meta(): { folders: number; logEntries: number };
+  meta(): Promise<{ folders: number; logEntries: number }>;
   /** The data directory, whose filesystem's free space is reported (disk filling). */
   dataDir: string;
   /** The relay's version, for `weft_relay_info`. */
@@ -156,7 +156,7 @@ export class RelayMetrics {
     });
     // One query for the two database gauges, one walk of the open chunk stores for the three
     // chunk gauges, one statfs for the disk: read once per scrape, shared by the gauges.
-    let metaOnce: { folders: number; logEntries: number } | undefined;
+    let metaOnce: Promise<{ folders: number; logEntries: number }> | undefined;
     const meta = () => (metaOnce ??= sources.meta());
     let chunksOnce: Promise<{ chunks: number; bytes: number }> | undefined;
     const chunks = () => (chunksOnce ??= sources.chunks());
@@ -180,11 +180,11 @@ export class RelayMetrics {
           this.set(await read());
         },
       });
-    gauge("weft_relay_folders", "folders on the relay", () => meta().folders);
+    gauge("weft_relay_folders", "folders on the relay", async () => meta().then((m) => m.folders));
     gauge(
       "weft_relay_log_entries",
       "envelopes held in folder logs (appended and not yet pruned)",
-      () => meta().logEntries,
+      async () => meta().then((m) => m.logEntries),
     );
     gauge("weft_relay_stored_chunks", "chunks stored, over every folder", async () =>
       chunks().then((c) => c.chunks),

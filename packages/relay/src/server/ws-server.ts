@@ -98,7 +98,7 @@ export interface SocketServer {
 export function registerSocketServer(
   app: uWS.TemplatedApp,
   service: ProtocolServer,
-  authenticate: (token: string) => Principal,
+  authenticate: (token: string) => Principal | Promise<Principal>,
   limits: SocketLimits,
   events: SocketEvents,
   now: () => number = () => performance.now(),
@@ -241,22 +241,29 @@ export function registerSocketServer(
         return;
       }
       const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-      let principal: Principal;
-      try {
-        principal = authenticate(token);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : "the token is not valid";
-        refuse(res, "401 Unauthorized", "unauthorized", message);
-        return;
-      }
-      if (!admit(res, address, false)) return;
-      upgradeTo(
-        res,
-        req,
-        context,
-        { ...fresh(address, true), upgradePrincipal: principal },
-        SUBPROTOCOL,
-      );
+      // The token is checked against the store, asynchronously: the request is read now (uWS
+      // frees it when this returns), the abort handler set before the first await, and the
+      // answer corked after it.
+      const key = req.getHeader("sec-websocket-key");
+      const extensions = req.getHeader("sec-websocket-extensions");
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      void (async () => {
+        let principal: Principal;
+        try {
+          principal = await authenticate(token);
+        } catch (error) {
+          if (aborted) return;
+          const message = error instanceof Error ? error.message : "the token is not valid";
+          refuse(res, "401 Unauthorized", "unauthorized", message);
+          return;
+        }
+        if (aborted || !admit(res, address, false)) return;
+        const data = { ...fresh(address, true), upgradePrincipal: principal };
+        res.cork(() => res.upgrade<SocketData>(data, key, SUBPROTOCOL, extensions, context));
+      })();
     },
   });
   app.ws<SocketData>("/v1/:socket", {

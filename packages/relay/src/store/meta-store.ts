@@ -145,12 +145,13 @@ export interface WrappedKey {
  * wrapped keys) as opaque bytes and never opens them. Its folder log, roles and member device
  * keys are the {@link LogStore} the protocol server runs on.
  *
- * Synchronous: the relay runs it on its main thread, so each call completes before the next and
- * check-then-act sequences in the server need no locks. It enforces integrity (unique names, one
- * sequence per folder, used-once invites) but no policy: who may do what, expiry times and
- * protocol shapes are the server's to check.
+ * Asynchronous, and shared: several relays may run over one database, so the server must not
+ * assume that nothing ran between two of its calls. Each operation is atomic on its own (an
+ * append's dedupe and gap-free seq, useInvite, publishEpoch, removeDevice, …). It enforces
+ * integrity (unique names, one sequence per folder, used-once invites) but no policy: who may do
+ * what, expiry times and protocol shapes are the server's to check.
  *
- * Errors are thrown as WeftError: INVALID_ARGUMENT for a malformed argument, NOT_FOUND when a
+ * Errors reject the promise as WeftError: INVALID_ARGUMENT for a malformed argument, NOT_FOUND when a
  * write (or {@link headSeq}, {@link readLog}) names an unknown folder, account, device, token or
  * invite, ALREADY_EXISTS for a taken name or id, STORAGE for a failure of the store itself (with
  * the SQLite error as cause) or a closed store. Lookups of something absent return undefined or
@@ -161,16 +162,16 @@ export interface MetaStore extends LogStore {
    * Creates an account with a fresh random id.
    * @throws WeftError ALREADY_EXISTS if `user` is taken (case-sensitively)
    */
-  createAccount(user: string, passwordHash: string): Account;
+  createAccount(user: string, passwordHash: string): Promise<Account>;
   /** The account named `user` (exactly), if any. */
-  accountByUser(user: string): Account | undefined;
+  accountByUser(user: string): Promise<Account | undefined>;
   /** The account with this id, if any. */
-  accountById(id: string): Account | undefined;
+  accountById(id: string): Promise<Account | undefined>;
   /**
    * Replaces an account's password hash.
    * @throws WeftError NOT_FOUND for an unknown account
    */
-  setPasswordHash(accountId: string, hash: string): void;
+  setPasswordHash(accountId: string, hash: string): Promise<void>;
 
   /**
    * Registers a device to an account and returns its record. Registering it again with the same
@@ -183,11 +184,11 @@ export interface MetaStore extends LogStore {
     deviceId: DeviceId,
     signPublicKey: Uint8Array,
     boxPublicKey: Uint8Array,
-  ): DeviceRecord;
+  ): Promise<DeviceRecord>;
   /** The device with this id, if registered. */
-  device(deviceId: DeviceId): DeviceRecord | undefined;
+  device(deviceId: DeviceId): Promise<DeviceRecord | undefined>;
   /** An account's devices, oldest first. */
-  devicesOf(accountId: string): DeviceRecord[];
+  devicesOf(accountId: string): Promise<DeviceRecord[]>;
 
   /**
    * Stores a refresh token by its hash, unused and not revoked, bound to `deviceId` if given
@@ -201,52 +202,53 @@ export interface MetaStore extends LogStore {
     accountId: string;
     expires: number;
     deviceId?: DeviceId;
-  }): void;
+  }): Promise<void>;
   /** The refresh token with this hash, if stored. */
-  refreshToken(tokenHash: string): RefreshTokenRecord | undefined;
+  refreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
   /**
    * Records that a token was exchanged at `at`. Only the first use is kept, so a replay does
-   * not hide when the token was first spent.
+   * not hide when the token was first spent. Atomic: resolves true for the first use only, so
+   * of two requests racing with one token, one wins (the other is a replay).
    * @throws WeftError NOT_FOUND for an unknown hash
    */
-  markRefreshTokenUsed(tokenHash: string, at: number): void;
+  markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean>;
   /** Revokes every token of a rotation family (a no-op for an unknown family). */
-  revokeRefreshFamily(family: string): void;
+  revokeRefreshFamily(family: string): Promise<void>;
   /** Revokes every token of an account (on a password change or a detected theft). */
-  revokeRefreshTokensOf(accountId: string): void;
+  revokeRefreshTokensOf(accountId: string): Promise<void>;
 
   /**
    * Creates a folder at epoch 0 with an empty log, and makes `ownerAccountId` its owner.
    * @throws WeftError ALREADY_EXISTS for a folder id in use; NOT_FOUND for an unknown account
    */
-  createFolder(folderId: FolderId, ownerAccountId: string): void;
+  createFolder(folderId: FolderId, ownerAccountId: string): Promise<void>;
   /** A folder's counters, if it exists. */
-  folder(folderId: FolderId): FolderRecord | undefined;
+  folder(folderId: FolderId): Promise<FolderRecord | undefined>;
   /** The folders an account is a member of, with its role in each. */
-  foldersOf(accountId: string): AccountFolder[];
+  foldersOf(accountId: string): Promise<AccountFolder[]>;
   /**
    * Adds a member, or changes a member's role.
    * @throws WeftError NOT_FOUND for an unknown folder or account
    */
-  setMember(folderId: FolderId, accountId: string, role: Role): void;
+  setMember(folderId: FolderId, accountId: string, role: Role): Promise<void>;
   /**
    * Removes a member (a no-op for a non-member) and marks the folder's key rotation due. Their
    * devices' acks and keys stay.
    */
-  removeMember(folderId: FolderId, accountId: string): void;
+  removeMember(folderId: FolderId, accountId: string): Promise<void>;
   /** A folder's members, by user name. */
-  members(folderId: FolderId): FolderMember[];
+  members(folderId: FolderId): Promise<FolderMember[]>;
   /**
    * The folder's members with the devices that hold a key row there (removed devices left
    * out), by user name; devices oldest first.
    */
-  memberDevices(folderId: FolderId): FolderMemberDevices[];
+  memberDevices(folderId: FolderId): Promise<FolderMemberDevices[]>;
   /**
    * Moves a folder to a new key epoch (after a member was removed and the key rotated).
    * @throws WeftError INVALID_ARGUMENT unless `epoch` is greater than the current one;
    * NOT_FOUND for an unknown folder
    */
-  setEpoch(folderId: FolderId, epoch: number): void;
+  setEpoch(folderId: FolderId, epoch: number): Promise<void>;
 
   /**
    * Stores a folder key wrapped for a device at an epoch. Never replaces one: a planted row
@@ -254,9 +256,14 @@ export interface MetaStore extends LogStore {
    * @throws WeftError ALREADY_EXISTS if a key is stored for the same folder, device and epoch;
    * NOT_FOUND for an unknown folder or device
    */
-  putWrappedKey(folderId: FolderId, deviceId: DeviceId, epoch: number, blob: Uint8Array): void;
+  putWrappedKey(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    epoch: number,
+    blob: Uint8Array,
+  ): Promise<void>;
   /** The keys wrapped for a device in a folder, by ascending epoch. */
-  wrappedKeys(folderId: FolderId, deviceId: DeviceId): WrappedKey[];
+  wrappedKeys(folderId: FolderId, deviceId: DeviceId): Promise<WrappedKey[]>;
 
   /**
    * Starts the folder's next key epoch, atomically: stores the owner's announcement and the new
@@ -270,44 +277,44 @@ export interface MetaStore extends LogStore {
     signer: DeviceId,
     record: string,
     keys: ReadonlyMap<DeviceId, Uint8Array>,
-  ): void;
+  ): Promise<void>;
   /** The folder's announcements of epochs above `afterEpoch`, ascending. */
-  epochAnnouncements(folderId: FolderId, afterEpoch: number): EpochAnnouncement[];
+  epochAnnouncements(folderId: FolderId, afterEpoch: number): Promise<EpochAnnouncement[]>;
 
   /**
    * Sets or clears a device's human name.
    * @throws WeftError NOT_FOUND for an unknown device
    */
-  setDeviceName(deviceId: DeviceId, name: string | null): void;
+  setDeviceName(deviceId: DeviceId, name: string | null): Promise<void>;
   /**
    * Removes a device from its account at `at`: its refresh tokens are revoked, it stops counting
    * as a member device, and every folder where it holds a key (its account a member) gets a key
    * rotation due. Returns those folders. Removing it again changes nothing and returns [].
    * @throws WeftError NOT_FOUND for an unknown device
    */
-  removeDevice(deviceId: DeviceId, at: number): FolderId[];
+  removeDevice(deviceId: DeviceId, at: number): Promise<FolderId[]>;
 
   /**
    * Stores an invite, unused and not revoked.
    * @throws WeftError ALREADY_EXISTS for an id in use; NOT_FOUND for an unknown folder or
    * creator
    */
-  createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): void;
+  createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): Promise<void>;
   /** The invite with this id, if any. (Stores keep only a hash of the id: it is a bearer secret.) */
-  invite(id: string): InviteRecord | undefined;
+  invite(id: string): Promise<InviteRecord | undefined>;
   /**
    * Marks an invite used by `accountId`. Atomic, so two accounts racing for one invite cannot
    * both get it. Expiry is the server's to check.
    * @throws WeftError ALREADY_EXISTS if it was used already; INVALID_ARGUMENT if revoked;
    * NOT_FOUND for an unknown invite or account
    */
-  useInvite(id: string, accountId: string): void;
+  useInvite(id: string, accountId: string): Promise<void>;
   /**
    * Revokes an invite (used or not; revoking twice is fine).
    * @throws WeftError NOT_FOUND for an unknown invite
    */
-  revokeInvite(id: string): void;
+  revokeInvite(id: string): Promise<void>;
 
-  /** Closes the database. Further calls throw WeftError STORAGE; closing again is a no-op. */
-  close(): void;
+  /** Closes the database. Further calls reject with WeftError STORAGE; closing again is a no-op. */
+  close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 /** SqliteMetaStore: the relay's MetaStore in one SQLite file in WAL mode (better-sqlite3). */
+/* eslint-disable @typescript-eslint/require-await -- better-sqlite3 is synchronous: each asynchronous method runs its statements at once, and an async method turns a throw into a rejection */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
 import { WeftError, storageError } from "@weft/core";
@@ -100,7 +101,7 @@ export class SqliteMetaStore implements MetaStore {
     return new SqliteMetaStore(file, openDatabase(file), options);
   }
 
-  createAccount(user: string, passwordHash: string): Account {
+  async createAccount(user: string, passwordHash: string): Promise<Account> {
     checkText(user, "user");
     checkText(passwordHash, "passwordHash");
     return this.write("createAccount", () =>
@@ -108,17 +109,17 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  accountByUser(user: string): Account | undefined {
+  async accountByUser(user: string): Promise<Account | undefined> {
     checkText(user, "user");
     return this.run("accountByUser", () => maybe(this.q.accountByUser.get(user), toAccount));
   }
 
-  accountById(id: string): Account | undefined {
+  async accountById(id: string): Promise<Account | undefined> {
     checkText(id, "account id");
     return this.run("accountById", () => maybe(this.q.accountById.get(id), toAccount));
   }
 
-  setPasswordHash(accountId: string, hash: string): void {
+  async setPasswordHash(accountId: string, hash: string): Promise<void> {
     checkText(accountId, "account id");
     checkText(hash, "hash");
     this.run("setPasswordHash", () => {
@@ -126,12 +127,12 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  addDevice(
+  async addDevice(
     accountId: string,
     deviceId: DeviceId,
     signPublicKey: Uint8Array,
     boxPublicKey: Uint8Array,
-  ): DeviceRecord {
+  ): Promise<DeviceRecord> {
     checkText(accountId, "account id");
     checkDeviceId(deviceId);
     checkBytes(signPublicKey, "signPublicKey");
@@ -141,23 +142,23 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  device(deviceId: DeviceId): DeviceRecord | undefined {
+  async device(deviceId: DeviceId): Promise<DeviceRecord | undefined> {
     checkDeviceId(deviceId);
     return this.run("device", () => maybe(this.q.device.get(deviceId), toDevice));
   }
 
-  devicesOf(accountId: string): DeviceRecord[] {
+  async devicesOf(accountId: string): Promise<DeviceRecord[]> {
     checkText(accountId, "account id");
     return this.run("devicesOf", () => this.q.devicesOf.all(accountId).map(toDevice));
   }
 
-  saveRefreshToken(r: {
+  async saveRefreshToken(r: {
     tokenHash: string;
     family: string;
     accountId: string;
     expires: number;
     deviceId?: DeviceId;
-  }): void {
+  }): Promise<void> {
     checkObject(r, "refresh token");
     const { tokenHash, family, accountId, expires, deviceId } = r;
     checkText(tokenHash, "tokenHash");
@@ -168,33 +169,35 @@ export class SqliteMetaStore implements MetaStore {
     this.write("saveRefreshToken", () => accounts.saveRefreshToken(this.q, r));
   }
 
-  refreshToken(tokenHash: string): RefreshTokenRecord | undefined {
+  async refreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     checkText(tokenHash, "tokenHash");
     return this.run("refreshToken", () =>
       maybe(this.q.refreshToken.get(tokenHash), toRefreshToken),
     );
   }
 
-  markRefreshTokenUsed(tokenHash: string, at: number): void {
+  async markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean> {
     checkText(tokenHash, "tokenHash");
     checkTime(at, "at");
-    this.run("markRefreshTokenUsed", () => {
-      if (this.q.markRefreshTokenUsed.run(at, tokenHash).changes === 0)
-        throw notFound("refresh token");
+    return this.write("markRefreshTokenUsed", () => {
+      const row = this.q.refreshToken.get(tokenHash);
+      if (!row) throw notFound("refresh token");
+      this.q.markRefreshTokenUsed.run(at, tokenHash);
+      return row.used_at === null;
     });
   }
 
-  revokeRefreshFamily(family: string): void {
+  async revokeRefreshFamily(family: string): Promise<void> {
     checkText(family, "family");
     this.run("revokeRefreshFamily", () => void this.q.revokeRefreshFamily.run(family));
   }
 
-  revokeRefreshTokensOf(accountId: string): void {
+  async revokeRefreshTokensOf(accountId: string): Promise<void> {
     checkText(accountId, "account id");
     this.run("revokeRefreshTokensOf", () => void this.q.revokeRefreshTokensOf.run(accountId));
   }
 
-  createFolder(folderId: FolderId, ownerAccountId: string): void {
+  async createFolder(folderId: FolderId, ownerAccountId: string): Promise<void> {
     checkFolderId(folderId);
     checkText(ownerAccountId, "account id");
     this.write("createFolder", () => {
@@ -206,7 +209,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  folder(folderId: FolderId): FolderRecord | undefined {
+  async folder(folderId: FolderId): Promise<FolderRecord | undefined> {
     checkFolderId(folderId);
     return this.run("folder", () => {
       const row = this.q.folder.get(folderId);
@@ -221,7 +224,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  foldersOf(accountId: string): AccountFolder[] {
+  async foldersOf(accountId: string): Promise<AccountFolder[]> {
     checkText(accountId, "account id");
     return this.run("foldersOf", () =>
       this.q.foldersOf.all(accountId).map((r) => ({
@@ -233,7 +236,7 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  setMember(folderId: FolderId, accountId: string, role: Role): void {
+  async setMember(folderId: FolderId, accountId: string, role: Role): Promise<void> {
     checkFolderId(folderId);
     checkText(accountId, "account id");
     checkRole(role, ["owner", "editor", "viewer"]);
@@ -244,7 +247,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  removeMember(folderId: FolderId, accountId: string): void {
+  async removeMember(folderId: FolderId, accountId: string): Promise<void> {
     checkFolderId(folderId);
     checkText(accountId, "account id");
     this.write("removeMember", () => {
@@ -254,13 +257,13 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  role(folderId: FolderId, accountId: string): Role | undefined {
+  async role(folderId: FolderId, accountId: string): Promise<Role | undefined> {
     checkFolderId(folderId);
     checkText(accountId, "account id");
     return this.run("role", () => this.q.role.get(folderId, accountId)?.role as Role | undefined);
   }
 
-  members(folderId: FolderId): FolderMember[] {
+  async members(folderId: FolderId): Promise<FolderMember[]> {
     checkFolderId(folderId);
     return this.run("members", () =>
       this.q.members
@@ -269,37 +272,37 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  memberDevices(folderId: FolderId): FolderMemberDevices[] {
+  async memberDevices(folderId: FolderId): Promise<FolderMemberDevices[]> {
     return this.read("memberDevices", () => members.memberDevices(this.q, this.mq, folderId));
   }
 
-  publishEpoch(
+  async publishEpoch(
     folderId: FolderId,
     epoch: number,
     signer: DeviceId,
     record: string,
     keys: ReadonlyMap<DeviceId, Uint8Array>,
-  ): void {
+  ): Promise<void> {
     this.write("publishEpoch", () =>
       members.publishEpoch(this.q, this.mq, this.now(), folderId, epoch, signer, record, keys),
     );
   }
 
-  epochAnnouncements(folderId: FolderId, afterEpoch: number): EpochAnnouncement[] {
+  async epochAnnouncements(folderId: FolderId, afterEpoch: number): Promise<EpochAnnouncement[]> {
     return this.run("epochAnnouncements", () =>
       members.epochAnnouncements(this.mq, folderId, afterEpoch),
     );
   }
 
-  setDeviceName(deviceId: DeviceId, name: string | null): void {
+  async setDeviceName(deviceId: DeviceId, name: string | null): Promise<void> {
     this.run("setDeviceName", () => members.setDeviceName(this.q, this.mq, deviceId, name));
   }
 
-  removeDevice(deviceId: DeviceId, at: number): FolderId[] {
+  async removeDevice(deviceId: DeviceId, at: number): Promise<FolderId[]> {
     return this.write("removeDevice", () => members.removeDevice(this.q, this.mq, deviceId, at));
   }
 
-  memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Uint8Array | undefined {
+  async memberDeviceKey(folderId: FolderId, deviceId: DeviceId): Promise<Uint8Array | undefined> {
     checkFolderId(folderId);
     checkDeviceId(deviceId);
     return this.run("memberDeviceKey", () => {
@@ -308,7 +311,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  setEpoch(folderId: FolderId, epoch: number): void {
+  async setEpoch(folderId: FolderId, epoch: number): Promise<void> {
     checkFolderId(folderId);
     checkEpoch(epoch);
     this.write("setEpoch", () => {
@@ -318,7 +321,12 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  putWrappedKey(folderId: FolderId, deviceId: DeviceId, epoch: number, blob: Uint8Array): void {
+  async putWrappedKey(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    epoch: number,
+    blob: Uint8Array,
+  ): Promise<void> {
     checkFolderId(folderId);
     checkDeviceId(deviceId);
     checkEpoch(epoch);
@@ -334,7 +342,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  wrappedKeys(folderId: FolderId, deviceId: DeviceId): WrappedKey[] {
+  async wrappedKeys(folderId: FolderId, deviceId: DeviceId): Promise<WrappedKey[]> {
     checkFolderId(folderId);
     checkDeviceId(deviceId);
     return this.run("wrappedKeys", () =>
@@ -344,7 +352,7 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): void {
+  async createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): Promise<void> {
     checkObject(i, "invite");
     checkText(i.id, "invite id");
     checkFolderId(i.folderId);
@@ -356,72 +364,82 @@ export class SqliteMetaStore implements MetaStore {
     this.write("createInvite", () => accounts.createInvite(this.q, i));
   }
 
-  invite(id: string): InviteRecord | undefined {
+  async invite(id: string): Promise<InviteRecord | undefined> {
     checkText(id, "invite id");
     return this.run("invite", () =>
       maybe(this.q.invite.get(sha256Hex(id)), (row) => ({ ...toInvite(row), id })),
     );
   }
 
-  useInvite(id: string, accountId: string): void {
+  async useInvite(id: string, accountId: string): Promise<void> {
     checkText(id, "invite id");
     checkText(accountId, "account id");
     this.write("useInvite", () => accounts.useInvite(this.q, id, accountId));
   }
 
-  revokeInvite(id: string): void {
+  async revokeInvite(id: string): Promise<void> {
     checkText(id, "invite id");
     this.run("revokeInvite", () => {
       if (this.q.revokeInvite.run(sha256Hex(id)).changes === 0) throw notFound("invite");
     });
   }
 
-  append(
+  async append(
     folderId: FolderId,
     deviceId: DeviceId,
     deviceSeq: number,
     envelope: Uint8Array,
-  ): { seq: number; duplicate: boolean } {
+  ): Promise<{ seq: number; duplicate: boolean }> {
     return this.write("append", () => log.append(this.q, folderId, deviceId, deviceSeq, envelope));
   }
 
-  readLog(folderId: FolderId, afterSeq: number, limit: number, maxBytes: number): LogEntry[] {
+  async readLog(
+    folderId: FolderId,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<LogEntry[]> {
     return this.read("readLog", () => log.read(this.q, folderId, afterSeq, limit, maxBytes));
   }
 
-  firstSeqAfter(folderId: FolderId, afterSeq: number): number | undefined {
+  async firstSeqAfter(folderId: FolderId, afterSeq: number): Promise<number | undefined> {
     return this.read("firstSeqAfter", () => log.firstSeqAfter(this.q, folderId, afterSeq));
   }
 
-  headSeq(folderId: FolderId): number {
+  async headSeq(folderId: FolderId): Promise<number> {
     checkFolderId(folderId);
     return this.run("headSeq", () => this.q.requireFolder(folderId).head_seq);
   }
 
-  putSnapshot(folderId: FolderId, epoch: number, coversSeq: number, ciphertext: Uint8Array): void {
+  async putSnapshot(
+    folderId: FolderId,
+    epoch: number,
+    coversSeq: number,
+    ciphertext: Uint8Array,
+  ): Promise<void> {
     this.write("putSnapshot", () =>
       log.putSnapshot(this.q, folderId, epoch, coversSeq, ciphertext),
     );
   }
 
-  snapshot(folderId: FolderId): SnapshotRecord | undefined {
+  async snapshot(folderId: FolderId): Promise<SnapshotRecord | undefined> {
     return this.run("snapshot", () => log.snapshot(this.q, folderId));
   }
 
-  ack(folderId: FolderId, deviceId: DeviceId, seq: number): void {
+  async ack(folderId: FolderId, deviceId: DeviceId, seq: number): Promise<void> {
     this.write("ack", () => log.ack(this.q, folderId, deviceId, seq, this.now()));
   }
 
-  acks(folderId: FolderId): Map<DeviceId, number> {
+  async acks(folderId: FolderId): Promise<Map<DeviceId, number>> {
     return this.run("acks", () => log.acks(this.q, folderId));
   }
 
-  pruneLog(folderId: FolderId, silentBefore = 0): number {
+  async pruneLog(folderId: FolderId, silentBefore = 0): Promise<number> {
     return this.write("pruneLog", () => log.prune(this.q, folderId, silentBefore));
   }
 
   /** Folders, and envelopes held in the logs: for metrics (two counts, one read). */
-  stats(): { folders: number; logEntries: number } {
+  async stats(): Promise<{ folders: number; logEntries: number }> {
     return this.read("stats", () => {
       const row = this.db!.prepare(
         "SELECT (SELECT COUNT(*) FROM folders) AS folders, (SELECT COUNT(*) FROM log) AS logEntries",
@@ -430,7 +448,7 @@ export class SqliteMetaStore implements MetaStore {
     });
   }
 
-  close(): void {
+  async close(): Promise<void> {
     const db = this.db;
     this.db = undefined;
     if (db === undefined) return;

@@ -5,10 +5,10 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { WeftError } from "@weft/core";
 import type { WeftErrorCode } from "@weft/core";
 import type { DeviceId, FolderId } from "@weft/crypto";
-import type { AsyncMetaStore } from "../../src/store/pg/pg-meta-store.js";
+import type { MetaStore } from "../../src/store/index.js";
 
-/** A store under test: its methods may return values or promises; the suite awaits each. */
-export type StoreUnderTest = AsyncMetaStore;
+/** A store under test. */
+export type StoreUnderTest = MetaStore;
 
 /** What `open` gives the suite: a fresh, empty store, and how to dispose of it. */
 export interface OpenedStore {

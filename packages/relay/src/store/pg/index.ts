@@ -1,6 +1,5 @@
 /** The relay's metadata in PostgreSQL, for several relays sharing one database (pg is loaded only when used). */
 export {
-  type AsyncMetaStore,
   PgMetaStore,
   type PgMetaStoreOptions,
   migratePgDatabase,

@@ -191,18 +191,25 @@ export class PgMetaStoreBase {
     return row && toRefreshToken(row);
   }
 
-  async markRefreshTokenUsed(tokenHash: string, at: number): Promise<void> {
+  async markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean> {
     checkText(tokenHash, "tokenHash");
     checkTime(at, "at");
-    // coalesce keeps the first use: a replay must not overwrite when the token was spent.
-    const n = await this.run("markRefreshTokenUsed", (db) =>
-      changes(
+    return this.run("markRefreshTokenUsed", async (db) => {
+      // One statement: of two relays spending one token at once, one changes the row, and a
+      // replay never overwrites when the token was first spent.
+      const first = await changes(
         db,
-        "UPDATE refresh_tokens SET used_at = coalesce(used_at, $1) WHERE token_hash = $2",
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
         [at, tokenHash],
-      ),
-    );
-    if (n === 0) throw notFound("refresh token");
+      );
+      if (first === 1) return true;
+      if (
+        (await one(db, "SELECT 1 FROM refresh_tokens WHERE token_hash = $1", [tokenHash])) ===
+        undefined
+      )
+        throw notFound("refresh token");
+      return false;
+    });
   }
 
   async revokeRefreshFamily(family: string): Promise<void> {

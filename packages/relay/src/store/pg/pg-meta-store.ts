@@ -30,16 +30,6 @@ import * as log from "./pg-log.js";
 import * as members from "./pg-members.js";
 import { all, changes, one, requireAccount, requireDevice, requireFolder } from "./pg-queries.js";
 
-/**
- * The MetaStore interface with every method returning a Promise: what the relay's stores become
- * once the protocol server awaits them. Temporary, until MetaStore itself is asynchronous.
- */
-export type AsyncMetaStore = {
-  [K in keyof MetaStore]: MetaStore[K] extends (...a: infer A) => infer R
-    ? (...a: A) => Promise<Awaited<R>>
-    : MetaStore[K];
-};
-
 /** Options of {@link openPgMetaStore}. */
 export interface PgMetaStoreOptions {
   /** The clock for `created` times and when acks were heard (ms since the epoch); `Date.now` by default. */
@@ -63,7 +53,7 @@ export interface PgMetaStoreOptions {
  * - Errors: unique_violation is ALREADY_EXISTS, a foreign key violation NOT_FOUND, a lost
  *   connection STORAGE with the pg error as cause. No message carries the connection string.
  */
-export class PgMetaStore extends PgMetaStoreBase implements AsyncMetaStore {
+export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
   /** Use {@link openPgMetaStore}. */
   constructor(
     pool: Pool,

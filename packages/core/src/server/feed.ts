@@ -1,0 +1,162 @@
+/**
+ * FolderFeeds: the live entries of each watched folder, put in seq order (no gap, no duplicate)
+ * before they reach its local subscribers, whichever order the appends completed in and
+ * whichever relay appended them.
+ */
+import type { FolderId } from "@weft/crypto";
+import type { ProtocolConnection } from "./connection.js";
+import type { LogStore } from "./log-store.js";
+import { REPLAY_BATCH_BYTES } from "./limits.js";
+
+/** How long an entry waits for the ones before it before the gap is read from the store. */
+export const GAP_WAIT_MS = 100;
+/**
+ * How long a feed trusts the roles it looked up: a member removed through another relay stops
+ * getting live entries here within this (one removed through this relay, at once).
+ */
+export const MEMBERS_TTL_MS = 1000;
+/** Reads of a gap that still find it open before the feed skips it (its entries were pruned). */
+const GAP_TRIES = 10;
+
+interface Held {
+  envelope: Uint8Array;
+  /** The local connection that appended it (not pushed back to it), if any. */
+  writer: ProtocolConnection | undefined;
+}
+
+/** One folder's feed. */
+export interface Feed {
+  /** The last seq delivered to the folder's subscribers. */
+  delivered: number;
+  /** Entries above `delivered + 1`, waiting for the ones before them. */
+  readonly held: Map<number, Held>;
+  /** Per account, whether it is a member (a removed one gets nothing more); filled on demand. */
+  readonly members: Map<string, boolean>;
+  /** When `members` was last emptied (ms since the epoch). */
+  membersSince: number;
+  /** A delivery is waiting on a lookup: entries queue behind it. */
+  busy: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Gap reads in a row that did not close it. */
+  tries: number;
+}
+
+/**
+ * Delivers one entry to the folder's subscribers, or returns a promise to wait on first (a
+ * lookup), after which the same entry is offered again.
+ */
+export type Sink = (
+  folderId: FolderId,
+  feed: Feed,
+  seq: number,
+  envelope: Uint8Array,
+  writer: ProtocolConnection | undefined,
+) => Promise<unknown> | undefined;
+
+/** The feeds of the folders with local subscribers. */
+export class FolderFeeds {
+  private readonly feeds = new Map<FolderId, Feed>();
+
+  constructor(
+    private readonly store: LogStore,
+    private readonly sink: Sink,
+    private readonly gapWaitMs: number = GAP_WAIT_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(folderId: FolderId): Feed | undefined {
+    return this.feeds.get(folderId);
+  }
+
+  /** Starts a feed that has delivered up to `head`; false if the folder had one already. */
+  open(folderId: FolderId, head: number): boolean {
+    if (this.feeds.has(folderId)) return false;
+    this.feeds.set(folderId, {
+      delivered: head,
+      held: new Map(),
+      members: new Map(),
+      membersSince: this.now(),
+      busy: false,
+      timer: undefined,
+      tries: 0,
+    });
+    return true;
+  }
+
+  /** Ends a folder's feed (its last subscriber left): what it held is dropped. */
+  close(folderId: FolderId): void {
+    const feed = this.feeds.get(folderId);
+    if (feed?.timer) clearTimeout(feed.timer);
+    this.feeds.delete(folderId);
+  }
+
+  /**
+   * An entry of the folder was stored: delivered now if it is the next, held if entries before
+   * it are missing, ignored if delivered already or the folder has no feed.
+   */
+  offer(folderId: FolderId, seq: number, envelope: Uint8Array, writer?: ProtocolConnection): void {
+    const feed = this.feeds.get(folderId);
+    if (!feed || seq <= feed.delivered || feed.held.has(seq)) return;
+    feed.held.set(seq, { envelope, writer });
+    this.flush(folderId, feed);
+  }
+
+  private flush(folderId: FolderId, feed: Feed): void {
+    if (feed.busy) return;
+    for (;;) {
+      const seq = feed.delivered + 1;
+      const next = feed.held.get(seq);
+      if (!next) break;
+      const wait = this.sink(folderId, feed, seq, next.envelope, next.writer);
+      if (wait) {
+        feed.busy = true;
+        const resume = (): void => {
+          feed.busy = false;
+          if (this.feeds.get(folderId) === feed) this.flush(folderId, feed);
+        };
+        wait.then(resume, () => setTimeout(resume, this.gapWaitMs).unref?.());
+        return;
+      }
+      feed.held.delete(seq);
+      feed.delivered = seq;
+      feed.tries = 0;
+    }
+    if (feed.held.size === 0) {
+      if (feed.timer) clearTimeout(feed.timer);
+      feed.timer = undefined;
+    } else if (!feed.timer) {
+      feed.timer = setTimeout(() => void this.fill(folderId, feed), this.gapWaitMs);
+      feed.timer.unref?.();
+    }
+  }
+
+  /** The gap before the held entries is still open: reads it from the store. */
+  private async fill(folderId: FolderId, feed: Feed): Promise<void> {
+    feed.timer = undefined;
+    let lowest = Infinity;
+    for (const seq of feed.held.keys()) lowest = Math.min(lowest, seq);
+    const after = feed.delivered;
+    if (lowest === Infinity || lowest === after + 1) return;
+    let entries: { seq: number; envelope: Uint8Array }[] = [];
+    try {
+      entries = await this.store.readLog(folderId, after, lowest - after - 1, REPLAY_BATCH_BYTES);
+    } catch {
+      // Retried below, like a gap the store does not show yet.
+    }
+    if (this.feeds.get(folderId) !== feed) return;
+    const first = entries[0]?.seq;
+    if (first === feed.delivered + 1) feed.tries = 0;
+    else if (feed.delivered === after && ++feed.tries >= GAP_TRIES) {
+      // Still open after many reads: its entries were pruned (every member device had them, or
+      // went silent). Whoever lacks them resubscribes and gets the snapshot.
+      feed.tries = 0;
+      feed.delivered = (first ?? lowest) - 1;
+      for (const seq of feed.held.keys()) if (seq <= feed.delivered) feed.held.delete(seq);
+    }
+    // The writer of an entry read here is unknown: it is pushed to every subscriber.
+    for (const { seq, envelope } of entries)
+      if (seq > feed.delivered && !feed.held.has(seq))
+        feed.held.set(seq, { envelope, writer: undefined });
+    this.flush(folderId, feed);
+  }
+}
