@@ -7,7 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { SUPPORTED_VERSIONS, ProtocolError, WeftError } from "@weft/core";
+import { SUPPORTED_VERSIONS, ProtocolError } from "@weft/core";
 import { type Principal, ProtocolServer } from "@weft/core/server";
 import { ready } from "@weft/crypto";
 import pino, { type Logger } from "pino";
@@ -56,19 +56,12 @@ const VERSION = "0.1.0";
 
 /** Starts a relay; resolves once it listens. */
 export async function startRelay(config: RelayConfig, options: StartOptions = {}): Promise<Relay> {
-  // PgMetaStore is asynchronous; the protocol server serves from it once it awaits its store.
-  if (config.database !== undefined)
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "--database: this relay cannot serve from PostgreSQL yet; only weft relay migrate uses it",
-    );
   await ready();
   const logger =
     options.logger ?? pino({ level: config.logLevel, base: { service: "weft-relay" } });
   const audit = options.auditLogger ?? logger.child({ stream: "audit" });
   const dataDir = resolve(config.dataDir);
   await mkdir(join(dataDir, "chunks"), { recursive: true, mode: 0o700 });
-  const jwtSecret = await loadSecret(dataDir, config.jwtSecret);
   const jwtPreviousSecrets = (config.jwtPreviousSecrets ?? []).map((s) =>
     new TextEncoder().encode(s),
   );
@@ -81,7 +74,18 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         ...(config.blobs.endpoint !== undefined ? { endpoint: config.blobs.endpoint } : {}),
       })
     : join(dataDir, "chunks");
-  const meta = openSqliteMetaStore(join(dataDir, "relay.db"));
+  // Metadata in PostgreSQL when configured (pg loads only then; the JWT secret is kept there,
+  // shared by every relay on the database), else in DIR/relay.db beside DIR/jwt-secret.
+  const { meta, jwtSecret } = config.database
+    ? await (
+        await import("./store/pg/relay-store.js")
+      ).openPgRelayStore(config.database, config.jwtSecret, (error) =>
+        logger.warn({ err: error.message }, "a pooled PostgreSQL connection failed"),
+      )
+    : {
+        meta: openSqliteMetaStore(join(dataDir, "relay.db")),
+        jwtSecret: await loadSecret(dataDir, config.jwtSecret),
+      };
   const blobs = new FolderBlobs(chunkSource, {
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,

@@ -63,13 +63,6 @@ describe("weft relay migrate", () => {
 });
 
 describe("--database", () => {
-  test("a relay started with it refuses to start rather than serve from SQLite", async () => {
-    const data = `${process.env["TMPDIR"] ?? "/tmp"}/weft-pg-refuse-${process.pid}`;
-    const run = await relayCommand(["--database", db.url, "--port", "0", "--data", data]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain("--database");
-  });
-
   test("comes from the flag or WEFT_RELAY_DATABASE; anything but postgres:// is refused unechoed", () => {
     const url = "postgres://weft@db:5432/weft";
     expect(parseConfig(["--database", url], {})).toMatchObject({ database: url });
