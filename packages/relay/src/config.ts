@@ -4,6 +4,7 @@ import { WeftError } from "@weft/core";
 import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
 import type { LoginLimits } from "./auth/login-gate.js";
 import { checkDatabaseUrl } from "./store/pg/pg-db.js";
+import { checkBusUrls } from "./bus/bus.js";
 import { type BlobsConfig, parseBlobs } from "./store/s3/blobs-config.js";
 import type { SocketLimits } from "./server/ws-server.js";
 
@@ -17,11 +18,17 @@ export interface RelayConfig {
   dataDir: string;
   /**
    * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) for the metadata instead of SQLite in the
-   * data directory, so that several relays can share it (`startRelay` refuses it until the
-   * protocol server awaits its store). From `--database` or `WEFT_RELAY_DATABASE` (prefer the
-   * environment, or PGPASSWORD / ~/.pgpass, for a password: argv is visible to every user).
+   * data directory, so that several relays can share it. From `--database` or
+   * `WEFT_RELAY_DATABASE` (prefer the environment, or PGPASSWORD / ~/.pgpass, for a password:
+   * argv is visible to every user).
    */
   database?: string;
+  /**
+   * NATS server URLs (`nats://HOST:PORT`, comma-separated for several) of the bus between
+   * relays sharing a database: an entry appended through one reaches the others' subscribers
+   * at once. From `--bus` or `WEFT_RELAY_BUS`.
+   */
+  bus?: string;
   /** TLS certificate and key files (PEM); both or neither. */
   tlsCert?: string;
   tlsKey?: string;
@@ -128,7 +135,13 @@ const FLAGS: { flag: string; env: string; key: FlagKey; help: string }[] = [
     flag: "--database",
     env: "WEFT_RELAY_DATABASE",
     key: "database",
-    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB (for weft relay migrate; default: SQLite in DIR)",
+    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB for the metadata (default: SQLite in DIR)",
+  },
+  {
+    flag: "--bus",
+    env: "WEFT_RELAY_BUS",
+    key: "bus",
+    help: "NATS URL nats://HOST:PORT (comma-separated for several) between relays sharing --database",
   },
   {
     flag: "--tls-cert",
@@ -209,6 +222,7 @@ const PLACEHOLDER: Partial<Record<FlagKey, string>> = {
   port: "P",
   dataDir: "DIR",
   database: "URL",
+  bus: "URL",
   tlsCert: "F",
   tlsKey: "F",
   rateLimit: "N",
@@ -360,6 +374,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   };
   const database = values.get("database");
   if (database !== undefined) config.database = checkDatabaseUrl(database);
+  const bus = values.get("bus");
+  if (bus !== undefined) config.bus = checkBusUrls(bus);
   const blobs = parseBlobs(values.get("blobs"), values.get("s3Endpoint"));
   if (blobs !== undefined) config.blobs = blobs;
   const cert = values.get("tlsCert");

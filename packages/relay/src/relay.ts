@@ -19,6 +19,7 @@ import {
   TokenBucket,
   verifyAccessToken,
 } from "./auth/index.js";
+import type { ControlEvent } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
   DEFAULT_SOCKET_LIMITS,
@@ -169,14 +170,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     observe,
     audit: (event, fields) => audit.info({ event, ...fields }, event),
     ...(config.accessTtlSeconds === undefined ? {} : { accessTtlSeconds: config.accessTtlSeconds }),
-    // The service is made below; these run only on requests, once it exists.
+    // The service is made below; these run only on requests, once it exists. Each acts on this
+    // relay's connections and, through the bus, on every other relay's.
     sessionsEnded: (accountId, deviceId, reason) =>
-      service.endSessionsOf(accountId, deviceId, reason),
-    memberRemoved: (folderId, accountId) => service.memberRemoved(folderId, accountId),
+      control({ kind: "sessionsEnded", accountId, deviceId, reason }),
+    memberRemoved: (folderId, accountId) => control({ kind: "memberRemoved", folderId, accountId }),
     accountFolders: config.accountFolders,
-    deviceRemoved: (_accountId, deviceId) => service.deviceRemoved(deviceId, DEVICE_REMOVED),
-    rotationDue: (folderId) => void service.rotationDue(folderId),
-    epochChanged: (folderId) => service.epochChanged(folderId),
+    deviceRemoved: (_accountId, deviceId) =>
+      control({ kind: "deviceRemoved", deviceId, reason: DEVICE_REMOVED }),
+    rotationDue: (folderId) => control({ kind: "rotationDue", folderId }),
+    epochChanged: (folderId) => control({ kind: "epochChanged", folderId }),
   });
   const metricsApp = config.metricsPort === undefined ? app : uWS.App();
   const metricsToken =
@@ -233,7 +236,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     missingChunks: async (folderId, chunkIds) => (await blobs.of(folderId)).has(chunkIds),
     server: { name: "weft-relay", version: "0.1.0" },
     events: {
-      appended: () => metrics.envelopesAppended.inc(),
+      appended: (folderId, seq, envelope) => {
+        metrics.envelopesAppended.inc();
+        bus?.publishEntry(folderId, seq, envelope);
+      },
+      watch: (folderId) => bus?.watch(folderId),
+      unwatch: (folderId) => bus?.unwatch(folderId),
+      broadcast: (folderId, from, frame) => bus?.publishBroadcast(folderId, from, frame),
       signatureFailure: (who, folderId) => {
         metrics.errors.inc({ kind: "signature" });
         audit.warn(
@@ -250,6 +259,35 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     silentDeviceMs: config.pruneSilentSeconds * 1000,
     messagesPerSecond: socketLimits.messagesPerSecond,
   });
+
+  // The bus between relays sharing the database, when configured (nats loads only then).
+  const bus = config.bus
+    ? await (
+        await import("./bus/nats-bus.js")
+      )
+        .connectNatsBus(
+          config.bus,
+          `weft-relay ${process.pid}`,
+          {
+            entry: (folderId, seq, envelope) => service.deliver(folderId, seq, envelope),
+            missed: (folderId) => void service.catchUp(folderId),
+            broadcast: (folderId, relay, from, frame) =>
+              service.relayBroadcast(folderId, relay, from, frame),
+            presence: (folderId) => service.localPresence(folderId),
+            control: (event) => applyControl(service, event),
+            resync: () => void service.catchUp(),
+          },
+          logger,
+        )
+        .catch(async (error: unknown) => {
+          await Promise.all([passwords.close(), blobs.close(), meta.close()]);
+          throw error;
+        })
+    : undefined;
+  const control = (event: ControlEvent): void => {
+    applyControl(service, event);
+    bus?.publishControl(event);
+  };
 
   const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
     opened: () => metrics.connections.inc(),
@@ -302,6 +340,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     } catch (error) {
       clearInterval(sweeper);
       uWS.us_listen_socket_close(listenSocket);
+      await bus?.close();
       await passwords.close();
       await blobs.close();
       await meta.close();
@@ -314,6 +353,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       url,
       data: dataDir,
       ...(config.blobs ? { chunks: `s3://${config.blobs.bucket}` } : {}),
+      ...(config.bus ? { bus: config.bus } : {}),
       ...(metricsUrl ? { metrics: metricsUrl } : {}),
     },
     `weft relay listening on ${url}`,
@@ -331,12 +371,29 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       uWS.us_listen_socket_close(listenSocket);
       if (metricsSocket) uWS.us_listen_socket_close(metricsSocket);
       sockets.closeAll();
+      await bus?.close();
       await passwords.close();
       await blobs.close();
       await meta.close();
       logger.info("weft relay stopped");
     },
   };
+}
+
+/** Acts on a control event (from this relay or, through the bus, another) for this relay's connections. */
+function applyControl(service: ProtocolServer, event: ControlEvent): void {
+  switch (event.kind) {
+    case "sessionsEnded":
+      return service.endSessionsOf(event.accountId, event.deviceId, event.reason);
+    case "memberRemoved":
+      return service.memberRemoved(event.folderId, event.accountId);
+    case "deviceRemoved":
+      return service.deviceRemoved(event.deviceId, event.reason);
+    case "rotationDue":
+      return void service.rotationDue(event.folderId);
+    case "epochChanged":
+      return service.epochChanged(event.folderId);
+  }
 }
 
 /** Listens on `host:port` (0: a free port). */

@@ -147,6 +147,7 @@ export class ConnStates {
       const self = conn.principal?.deviceId;
       for (const device of this.subs.onlineDevices(folderId))
         if (device !== self) conn.send(this.subs.presenceMessage(folderId, device, acks));
+      for (const frame of this.subs.remotePresence(folderId, self)) conn.sendFrame(frame);
     }
   }
 

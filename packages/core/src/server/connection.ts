@@ -62,6 +62,11 @@ export interface ProtocolServerEvents {
   watch?(folderId: FolderId): void;
   /** The folder lost its last local subscriber: its entries appended elsewhere are not wanted. */
   unwatch?(folderId: FolderId): void;
+  /**
+   * A presence or ephemeral frame from `from` went to the folder's local subscribers: what a
+   * bus publishes, for the other relays to `ProtocolServer.relayBroadcast`.
+   */
+  broadcast?(folderId: FolderId, from: DeviceId, frame: Uint8Array): void;
   /** An append's signature did not verify for its device. */
   signatureFailure?(principal: Principal, folderId: FolderId): void;
   /** A frame was decoded as a message of this type. */

@@ -15,6 +15,8 @@ export const GAP_WAIT_MS = 100;
  * getting live entries here within this (one removed through this relay, at once).
  */
 export const MEMBERS_TTL_MS = 1000;
+/** Entries one read of {@link FolderFeeds.catchUp} asks for. */
+const CATCH_UP_ENTRIES = 500;
 /** Reads of a gap that still find it open before the feed skips it (its entries were pruned). */
 const GAP_TRIES = 10;
 
@@ -81,6 +83,33 @@ export class FolderFeeds {
       tries: 0,
     });
     return true;
+  }
+
+  /** The folders with a feed. */
+  folders(): FolderId[] {
+    return [...this.feeds.keys()];
+  }
+
+  /**
+   * Reads the folder's entries after those delivered from the store and offers them, up to the
+   * head: what was appended elsewhere and did not come by {@link offer}.
+   */
+  async catchUp(folderId: FolderId): Promise<void> {
+    const feed = this.feeds.get(folderId);
+    if (!feed) return;
+    let after = feed.delivered;
+    for (;;) {
+      const entries = await this.store.readLog(
+        folderId,
+        after,
+        CATCH_UP_ENTRIES,
+        REPLAY_BATCH_BYTES,
+      );
+      const last = entries.at(-1)?.seq;
+      if (this.feeds.get(folderId) !== feed || last === undefined || last <= after) return;
+      for (const { seq, envelope } of entries) this.offer(folderId, seq, envelope);
+      after = last;
+    }
   }
 
   /** Ends a folder's feed (its last subscriber left): what it held is dropped. */

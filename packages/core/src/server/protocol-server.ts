@@ -79,7 +79,13 @@ export class ProtocolServer {
     this.sessions = new Sessions(this.now, (conn) => {
       for (const folderId of [...conn.folders]) this.unsubscribe(conn, folderId);
     });
-    this.subs = new FolderSubscribers(this.store, this.now, (c) => this.sessions.endExpired(c));
+    this.subs = new FolderSubscribers(
+      this.store,
+      this.now,
+      (c) => this.sessions.endExpired(c),
+      (c, folderId) => this.conns.peek(c)?.replays.has(folderId) ?? false,
+      this.events.broadcast?.bind(this.events),
+    );
     this.feeds = new FolderFeeds(
       this.store,
       (folderId, feed, seq, envelope, writer) =>
@@ -165,6 +171,34 @@ export class ProtocolServer {
    */
   deliver(folderId: FolderId, seq: number, envelope: Uint8Array): void {
     this.feeds.offer(folderId, seq, envelope);
+  }
+
+  /**
+   * Entries may have been appended elsewhere without reaching {@link deliver} (the bus between
+   * relays was down, or an entry was too large for it): the folder's feed reads what follows
+   * what it delivered from the store. Without a folder, every folder with a local subscriber.
+   * Resolves once read (never rejects: a failed read is retried by the next call).
+   */
+  async catchUp(folderId?: FolderId): Promise<void> {
+    const folders = folderId === undefined ? this.feeds.folders() : [folderId];
+    await Promise.all(folders.map((f) => this.feeds.catchUp(f).catch(() => undefined)));
+  }
+
+  /**
+   * A presence or ephemeral frame a subscriber of another relay sent, or a presence that relay
+   * reports when asked (a bus brought it; `relay` names that relay): sent to this relay's
+   * subscribers of the folder but the device's own connections, unless they have it already.
+   */
+  relayBroadcast(folderId: FolderId, relay: string, from: DeviceId, frame: Uint8Array): void {
+    this.subs.fromRelay(folderId, relay, from, frame);
+  }
+
+  /**
+   * The presence frames of the devices online in the folder through this relay, for another
+   * relay that just got a subscriber there (it passes them to {@link relayBroadcast}).
+   */
+  localPresence(folderId: FolderId): Promise<{ from: DeviceId; frame: Uint8Array }[]> {
+    return this.subs.localPresence(folderId);
   }
 
   /**
@@ -363,12 +397,16 @@ export class ProtocolServer {
     if (m.epoch > epoch)
       throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
     await this.store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
-    conn.send({ type: "ok", requestId: m.requestId });
     // A new snapshot is when older entries may become unneeded: those every member device has
     // acknowledged and the snapshot covers. A device silent for long counts as gone: one that
-    // never acks would otherwise keep the whole log for ever.
+    // never acks would otherwise keep the whole log for ever. Pruned before the answer, so that
+    // whoever heard `ok` finds the log as the snapshot left it, on any relay; a failed prune is
+    // retried with the next snapshot.
     const silentMs = this.options.silentDeviceMs ?? 0;
-    await this.store.pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0);
+    await this.store
+      .pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0)
+      .catch(() => undefined);
+    conn.send({ type: "ok", requestId: m.requestId });
   }
 
   private async subscribe(

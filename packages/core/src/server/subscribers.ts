@@ -1,6 +1,6 @@
 /** Who is subscribed to each folder, which devices are online there, and what they reported. */
 import type { DeviceId, FolderId } from "@weft/crypto";
-import { encodeMessage } from "../protocol/codec.js";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import type { Message, MessageOf, PresenceStatus } from "../protocol/messages.js";
 import type { ProtocolConnection } from "./connection.js";
 import type { LogStore } from "./log-store.js";
@@ -14,19 +14,30 @@ const NONE: ReadonlySet<ProtocolConnection> = new Set();
 
 /**
  * The subscribers of every folder and the presence of their devices. A device is online in a
- * folder while any of its connections is subscribed there: presence is per device, not per
- * connection.
+ * folder while any of its connections is subscribed there, on this relay or another: presence
+ * is per device, not per connection nor per relay.
  */
 export class FolderSubscribers {
   private readonly subscribers = new Map<FolderId, Set<ProtocolConnection>>();
   /** Presence each online device last reported, per folder. */
   private readonly presence = new Map<FolderId, Map<DeviceId, Reported>>();
+  /** Per folder and device, the presence frame each other relay last reported (online ones). */
+  private readonly remote = new Map<FolderId, Map<DeviceId, Map<string, Uint8Array>>>();
+  /** Per folder and device, the last presence frame this relay's subscribers got. */
+  private readonly lastSent = new Map<FolderId, Map<DeviceId, Uint8Array>>();
 
   constructor(
     private readonly store: LogStore,
     private readonly now: () => number,
     /** Ends a connection whose token expired (found while sending to it). */
     private readonly expired: (conn: ProtocolConnection) => void,
+    /**
+     * Whether the connection is still replaying the folder's log: it gets no presence until it
+     * has caught up, then the presence of every online device at once.
+     */
+    private readonly catchingUp: (conn: ProtocolConnection, folderId: FolderId) => boolean,
+    /** Told of every presence or ephemeral frame sent here (a bus takes it to other relays). */
+    private readonly sent?: (folderId: FolderId, from: DeviceId, frame: Uint8Array) => void,
   ) {}
 
   /** The folder's subscribed connections (a live set: copy it before ending any). */
@@ -44,7 +55,12 @@ export class FolderSubscribers {
   remove(folderId: FolderId, conn: ProtocolConnection): boolean {
     const subs = this.subscribers.get(folderId);
     if (!subs?.delete(conn)) return false;
-    if (subs.size === 0) this.subscribers.delete(folderId);
+    if (subs.size === 0) {
+      this.subscribers.delete(folderId);
+      // Nobody here to tell: what other relays said is not kept (nor heard) until one subscribes.
+      this.remote.delete(folderId);
+      this.lastSent.delete(folderId);
+    }
     return true;
   }
 
@@ -112,15 +128,122 @@ export class FolderSubscribers {
     this.broadcast(folderId, device, this.presenceMessage(folderId, device, acks));
   }
 
-  /** Sends to every subscriber of the folder except the device's own connections. */
+  /**
+   * Sends to every subscriber of the folder except the device's own connections (and tells the
+   * other relays). A presence frame the subscribers got already is not sent again, nor an
+   * offline one for a device still online through another relay.
+   */
   broadcast(folderId: FolderId, from: DeviceId, message: Message): void {
     const frame = encodeMessage(message);
+    this.sent?.(folderId, from, frame);
+    if (message.type === "presence" && !this.presenceIsNews(folderId, from, message, frame)) return;
+    this.broadcastFrame(folderId, from, frame, message.type === "presence");
+  }
+
+  /**
+   * A presence or ephemeral frame another relay sent to its subscribers of the folder (`relay`
+   * names that relay): sent to this relay's, unless it is a presence they have, and kept to tell
+   * those who subscribe later which devices are online there.
+   */
+  fromRelay(folderId: FolderId, relay: string, from: DeviceId, frame: Uint8Array): void {
+    if (!this.subscribers.has(folderId)) return;
+    let message: Message;
+    try {
+      message = decodeMessage(frame);
+    } catch {
+      return; // not from a relay of ours
+    }
+    if (message.type === "ephemeral" && message.deviceId === from)
+      return this.broadcastFrame(folderId, from, frame);
+    if (message.type !== "presence" || message.deviceId !== from) return;
+    let devices = this.remote.get(folderId);
+    if (!devices)
+      this.remote.set(folderId, (devices = new Map<DeviceId, Map<string, Uint8Array>>()));
+    let relays = devices.get(from);
+    if (message.status === "offline") {
+      relays?.delete(relay);
+      if (relays?.size === 0) devices.delete(from);
+    } else {
+      if (!relays) devices.set(from, (relays = new Map<string, Uint8Array>()));
+      relays.set(relay, frame);
+    }
+    if (this.presenceIsNews(folderId, from, message, frame))
+      this.broadcastFrame(folderId, from, frame, true);
+  }
+
+  /** The presence frames of this relay's online devices in the folder (for a relay that asks). */
+  async localPresence(folderId: FolderId): Promise<{ from: DeviceId; frame: Uint8Array }[]> {
+    const devices = this.onlineDevices(folderId);
+    if (devices.size === 0) return [];
+    const acks = await this.store.acks(folderId);
+    return [...this.onlineDevices(folderId)].map((from) => ({
+      from,
+      frame: encodeMessage(this.presenceMessage(folderId, from, acks)),
+    }));
+  }
+
+  /**
+   * The presence of devices online in the folder through other relays only, as last heard, for
+   * a new subscriber.
+   */
+  remotePresence(folderId: FolderId, self: DeviceId | undefined): Uint8Array[] {
+    const local = this.onlineDevices(folderId);
+    const out: Uint8Array[] = [];
+    for (const [device, relays] of this.remote.get(folderId) ?? [])
+      if (!local.has(device) && device !== self) {
+        const frame = this.lastSent.get(folderId)?.get(device) ?? [...relays.values()].at(-1);
+        if (frame) out.push(frame);
+      }
+    return out;
+  }
+
+  /**
+   * Whether this relay's subscribers should get this presence of `device`: not if they got the
+   * same frame last, nor an offline while the device is still online here or through another
+   * relay. Remembers it as sent when it is news.
+   */
+  private presenceIsNews(
+    folderId: FolderId,
+    device: DeviceId,
+    message: MessageOf<"presence">,
+    frame: Uint8Array,
+  ): boolean {
+    let sent = this.lastSent.get(folderId);
+    if (message.status === "offline") {
+      if (this.remote.get(folderId)?.has(device) || this.onlineDevices(folderId).has(device))
+        return false;
+      return sent?.delete(device) === true; // not if they never heard it was online
+    }
+    const last = sent?.get(device);
+    if (last && sameBytes(last, frame)) return false;
+    if (!sent) this.lastSent.set(folderId, (sent = new Map<DeviceId, Uint8Array>()));
+    sent.set(device, frame);
+    return true;
+  }
+
+  /**
+   * {@link broadcast} of an encoded frame, to this relay's subscribers only (a presence not to
+   * those still catching up: they get every device's once they have).
+   */
+  private broadcastFrame(
+    folderId: FolderId,
+    from: DeviceId,
+    frame: Uint8Array,
+    presence = false,
+  ): void {
     const now = this.now();
     const expired: ProtocolConnection[] = [];
     for (const s of this.of(folderId)) {
       if (s.principal && s.principal.expires <= now) expired.push(s);
-      else if (s.principal?.deviceId !== from) s.sendFrame(frame);
+      else if (s.principal?.deviceId !== from && !(presence && this.catchingUp(s, folderId)))
+        s.sendFrame(frame);
     }
     for (const s of expired) this.expired(s);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

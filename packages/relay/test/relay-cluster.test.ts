@@ -1,0 +1,303 @@
+// Three relay processes as an operator scales out (issue 17): one PostgreSQL database, one
+// s3rver bucket, and a NATS server of this file's own between them. Core's protocol suite runs
+// with each connection on the next relay, so every fan-out, presence and refusal it checks
+// crosses relays; Replicas on different relays sync a file and a Yjs document live; the bus is
+// killed and restarted under writes; and nothing a relay put on the bus names a file or holds
+// its content in the clear.
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  HttpBlobStore,
+  MemoryBlobStore,
+  type Message,
+  MemoryStateStore,
+  Replica,
+  SUPPORTED_VERSIONS,
+  type Transport,
+  createWebSocketTransport,
+} from "@weft/core";
+import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
+import {
+  type DeviceIdentity,
+  type FolderId,
+  FolderKeyring,
+  generateDeviceIdentity,
+  generateFolderKey,
+  newFolderId,
+  ready,
+} from "@weft/crypto";
+import { connect as natsConnect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { WebSocket } from "ws";
+import {
+  type NatsHandle,
+  type RelayProcess,
+  type S3rverHandle,
+  call,
+  signUp,
+  startNatsServer,
+  startRelayProcess,
+  startS3rver,
+} from "@weft/test-support";
+import { parseConfig } from "../src/config.js";
+import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
+
+let db: TestDatabase;
+let nats: NatsHandle;
+let s3: S3rverHandle;
+let relays: RelayProcess[] = [];
+/** What crossed the bus, as a NATS client subscribed to every subject of it saw it. */
+let tap: NatsConnection;
+const onBus: Uint8Array[] = [];
+let devices: Record<"owner" | "editor" | "viewer" | "outsider", ProtocolDevice>;
+let next = 0;
+
+const ws = (relay: RelayProcess): string => `${relay.url.replace("http", "ws")}/v1/ws`;
+
+beforeAll(async () => {
+  await ready();
+  [db, nats, s3] = await Promise.all([createTestDatabase(), startNatsServer(), startS3rver()]);
+  const env = {
+    WEFT_RELAY_DATABASE: db.url,
+    WEFT_RELAY_BUS: nats.url,
+    WEFT_RELAY_BLOBS: "s3://weft-cluster",
+    WEFT_RELAY_S3_ENDPOINT: s3.endpoint,
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    AWS_REGION: s3.region,
+  };
+  // The first makes the schema and the shared JWT secret; the others start on them together.
+  relays = [await startRelayProcess(env)];
+  relays.push(...(await Promise.all([startRelayProcess(env), startRelayProcess(env)])));
+  tap = await natsConnect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  tap.subscribe("weft.>", { callback: (error, msg) => !error && onBus.push(msg.data) });
+  const device = async (user: string, relay: RelayProcess): Promise<ProtocolDevice> => {
+    const identity = generateDeviceIdentity();
+    return { identity, token: await signUp(relay.url, user, identity) };
+  };
+  devices = {
+    owner: await device("owner", relays[0]!),
+    editor: await device("editor", relays[1]!),
+    viewer: await device("viewer", relays[2]!),
+    outsider: await device("outsider", relays[0]!),
+  };
+  const created = await call(
+    relays[1]!.url,
+    "POST",
+    "/v1/folders",
+    { folderId: newFolderId() },
+    devices.outsider.token,
+  );
+  expect(created.status).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await tap?.close();
+  await Promise.all(relays.map((r) => r.dispose()));
+  await Promise.all([nats?.stop(), s3?.stop()]);
+  await db?.drop();
+});
+
+describe("one protocol, three relays: each connection of the suite goes to the next relay", () => {
+  runProtocolTests("relay cluster", async () => {
+    const folderId: FolderId = newFolderId();
+    const as = devices.owner.token;
+    expect((await call(relays[2]!.url, "POST", "/v1/folders", { folderId }, as)).status).toBe(201);
+    for (const role of ["editor", "viewer"]) {
+      const added = await call(
+        relays[0]!.url,
+        "POST",
+        `/v1/folders/${folderId}/members`,
+        { user: role, role },
+        as,
+      );
+      expect(added.status).toBe(204);
+    }
+    const open: Transport[] = [];
+    return {
+      folderId,
+      owner: devices.owner,
+      editor: devices.editor,
+      viewer: devices.viewer,
+      outsiderToken: devices.outsider.token,
+      connect: async () => {
+        const t = createWebSocketTransport(ws(relays[next++ % relays.length]!), { WebSocket });
+        open.push(t);
+        await t.connect();
+        return t;
+      },
+      teardown: () => {
+        for (const t of open) t.close();
+        return Promise.resolve();
+      },
+    };
+  });
+});
+
+/** Waits until `check` holds (polling every 50 ms), up to `ms`. */
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test("replicas on three relays sync a file and a Yjs document live, through a NATS restart and lost database connections", async () => {
+  const folderId = newFolderId();
+  const people = ["ana", "ben", "cy"].map((name) => ({ name, identity: generateDeviceIdentity() }));
+  const tokens = await Promise.all(
+    people.map((p, i) => signUp(relays[i]!.url, `live-${p.name}`, p.identity)),
+  );
+  expect((await call(relays[0]!.url, "POST", "/v1/folders", { folderId }, tokens[0])).status).toBe(
+    201,
+  );
+  for (const p of people.slice(1)) {
+    const member = { user: `live-${p.name}`, role: "editor" };
+    const path = `/v1/folders/${folderId}/members`;
+    expect((await call(relays[1]!.url, "POST", path, member, tokens[0])).status).toBe(204);
+  }
+  const keyring = new FolderKeyring(folderId);
+  keyring.add(0, generateFolderKey()); // shared out of band here
+  const open = (identity: DeviceIdentity, token: string, relay: RelayProcess): Promise<Replica> =>
+    Replica.open({
+      identity,
+      folderId,
+      keyring,
+      state: new MemoryStateStore(),
+      blobs: new MemoryBlobStore(),
+      connect: () => createWebSocketTransport(ws(relay), { WebSocket, token }),
+      token,
+      remoteBlobs: new HttpBlobStore({ baseUrl: relay.url, folderId, token }),
+    });
+  const [ana, ben, cy] = await Promise.all(
+    people.map((p, i) => open(p.identity, tokens[i]!, relays[i]!)),
+  );
+  const text = (r: Replica, path: string): Promise<string> =>
+    r.readFile(path).then((bytes) => new TextDecoder().decode(bytes));
+  try {
+    for (const r of [ana!, ben!, cy!]) r.start();
+    // Written through relay 0; ben (relay 1) and cy (relay 2) only listen.
+    await ana!.writeFile("plans/ROADMAP-SECRET.md", new TextEncoder().encode("CONFIDENTIAL-PLAN"));
+    (await ana!.doc("minutes")).getText("t").insert(0, "MINUTES-MARKER");
+    for (const r of [ben!, cy!]) {
+      await until(
+        "the file on another relay",
+        async () => (await text(r, "plans/ROADMAP-SECRET.md")) === "CONFIDENTIAL-PLAN",
+      );
+      await until(
+        "the document on another relay",
+        async () => (await r.doc("minutes")).getText("t").toJSON() === "MINUTES-MARKER",
+      );
+    }
+    // Cy edits the document through relay 2: ana and ben see it.
+    (await cy!.doc("minutes")).getText("t").insert(0, "cy: ");
+    for (const r of [ana!, ben!])
+      await until(
+        "cy's edit",
+        async () => (await r.doc("minutes")).getText("t").toJSON() === "cy: MINUTES-MARKER",
+      );
+
+    // The bus dies: what ben writes still reaches ana and cy (their relays read the database
+    // while NATS is away), and after NATS is back, what cy writes too.
+    await nats.kill();
+    await ben!.writeFile(
+      "during-outage.txt",
+      new TextEncoder().encode("written while NATS was down"),
+    );
+    for (const r of [ana!, cy!])
+      await until(
+        "a file written while the bus was down",
+        async () => (await text(r, "during-outage.txt")) === "written while NATS was down",
+      );
+    await nats.start();
+    await cy!.writeFile("after.txt", new TextEncoder().encode("after the restart"));
+    for (const r of [ana!, ben!])
+      await until(
+        "a file written after the bus came back",
+        async () => (await text(r, "after.txt")) === "after the restart",
+      );
+  } finally {
+    await Promise.all([ana!.close(), ben!.close(), cy!.close()]);
+  }
+
+  // Entries and presence crossed the bus, none of it in the clear.
+  expect(onBus.length).toBeGreaterThan(5);
+  const all = Buffer.concat(onBus.map((m) => Buffer.from(m)));
+  for (const needle of ["ROADMAP-SECRET", "plans", "CONFIDENTIAL-PLAN", "MINUTES-MARKER", "outage"])
+    expect(all.indexOf(needle), `${needle} on the bus`).toBe(-1);
+}, 90_000);
+
+test("a member removed through one relay is cut off at once on another", async () => {
+  const folderId = newFolderId();
+  const owner = generateDeviceIdentity();
+  const member = generateDeviceIdentity();
+  const ownerToken = await signUp(relays[0]!.url, "cut-owner", owner);
+  const memberToken = await signUp(relays[2]!.url, "cut-member", member);
+  expect((await call(relays[0]!.url, "POST", "/v1/folders", { folderId }, ownerToken)).status).toBe(
+    201,
+  );
+  const add = { user: "cut-member", role: "editor" };
+  const members = `/v1/folders/${folderId}/members`;
+  expect((await call(relays[0]!.url, "POST", members, add, ownerToken)).status).toBe(204);
+
+  const t = createWebSocketTransport(ws(relays[2]!), { WebSocket, token: memberToken });
+  const got: Message[] = [];
+  let closed = false;
+  t.on("message", (m) => got.push(m));
+  t.on("close", () => (closed = true));
+  t.on("error", () => undefined);
+  await t.connect();
+  t.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "test", version: "1" } });
+  t.send({ type: "subscribe", requestId: 1, folderId, afterSeq: 0 });
+  await until("the subscription", () => Promise.resolve(got.some((m) => m.type === "subscribed")));
+
+  const removed = await call(
+    relays[0]!.url,
+    "DELETE",
+    `${members}/cut-member`,
+    undefined,
+    ownerToken,
+  );
+  expect(removed.status).toBe(200);
+  await until("the removed member's connection to close", () => Promise.resolve(closed), 5000);
+  expect(got.at(-1)).toMatchObject({
+    type: "error",
+    code: "forbidden",
+    message: "you were removed from this folder",
+  });
+}, 30_000);
+
+describe("--bus", () => {
+  const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+
+  test("comes from the flag or WEFT_RELAY_BUS; anything but nats:// or tls:// is refused", () => {
+    const url = "nats://10.0.0.5:4222,nats://10.0.0.6:4222";
+    expect(parseConfig(["--bus", url], {})).toMatchObject({ bus: url });
+    expect(parseConfig([], { WEFT_RELAY_BUS: url })).toMatchObject({ bus: url });
+    expect(parseConfig([], {})).not.toHaveProperty("bus");
+    expect(() => parseConfig(["--bus", "redis://h:6379"], {})).toThrow(/NATS URL/);
+  });
+
+  test("a bus nobody answers on stops the relay at start, with exit 1 and the reason", async () => {
+    const { code, stderr, stdout } = await new Promise<{
+      code: number;
+      stdout: string;
+      stderr: string;
+    }>((resolve) =>
+      execFile(
+        process.execPath,
+        [cli, "--port", "0", "--data", relays[0]!.dir + "/no-bus", "--bus", "nats://127.0.0.1:9"],
+        { env: { PATH: process.env["PATH"] ?? "", WEFT_RELAY_DATABASE: db.url } },
+        (error, out, err) =>
+          resolve({
+            code: typeof error?.code === "number" ? error.code : 0,
+            stdout: out,
+            stderr: err,
+          }),
+      ),
+    );
+    expect(code).toBe(1);
+    expect(stdout + stderr).toContain("cannot reach the bus at nats://127.0.0.1:9");
+  }, 30_000);
+});
