@@ -11,7 +11,7 @@ import {
 } from "../src/store/pg/index.js";
 import { openPgRelayStore } from "../src/store/pg/relay-store.js";
 import { expectRejects, runMetaStoreTests } from "./helpers/meta-store-suite.js";
-import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
+import { type TestDatabase, createTestDatabase } from "@weft/test-support";
 
 const FA = ("a".repeat(25) + "a") as FolderId;
 const dev = (letter: string): DeviceId => ("ABCD-".repeat(7) + "EFG" + letter) as DeviceId;

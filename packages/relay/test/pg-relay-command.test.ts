@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { PG_SCHEMA_VERSION } from "../src/store/pg/index.js";
-import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
+import { type TestDatabase, createTestDatabase } from "@weft/test-support";
 
 const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 

@@ -7,9 +7,15 @@ import { type Transport, createWebSocketTransport } from "@weft/core";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
+import {
+  type RelayProcess,
+  type TestDatabase,
+  call,
+  createTestDatabase,
+  signUp,
+  startRelayProcess,
+} from "@weft/test-support";
 
-import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
 import { syncDistinctiveFile } from "./helpers/plaintext-scenario.js";
 
 let db: TestDatabase;

@@ -33,14 +33,15 @@ import {
   type NatsHandle,
   type RelayProcess,
   type S3rverHandle,
+  type TestDatabase,
   call,
+  createTestDatabase,
   signUp,
   startNatsServer,
   startRelayProcess,
   startS3rver,
 } from "@weft/test-support";
 import { parseConfig } from "../src/config.js";
-import { type TestDatabase, createTestDatabase } from "./helpers/pg-database.js";
 
 let db: TestDatabase;
 let nats: NatsHandle;

@@ -1,5 +1,5 @@
-// A PostgreSQL database of its own for one test file: created at the start, dropped at the end,
-// so that test files running in parallel never share one.
+// Test helper: a PostgreSQL database of its own for one test file, created at the start and
+// dropped at the end, so that test files running in parallel never share one.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 
