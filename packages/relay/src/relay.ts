@@ -19,7 +19,7 @@ import {
   TokenBucket,
   verifyAccessToken,
 } from "./auth/index.js";
-import type { ControlEvent } from "./bus/bus.js";
+import { type ControlEvent, describeBus } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
   DEFAULT_SOCKET_LIMITS,
@@ -353,7 +353,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       url,
       data: dataDir,
       ...(config.blobs ? { chunks: `s3://${config.blobs.bucket}` } : {}),
-      ...(config.bus ? { bus: config.bus } : {}),
+      ...(config.bus ? { bus: describeBus(config.bus) } : {}),
       ...(metricsUrl ? { metrics: metricsUrl } : {}),
     },
     `weft relay listening on ${url}`,

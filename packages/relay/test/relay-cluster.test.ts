@@ -41,6 +41,7 @@ import {
   startRelayProcess,
   startS3rver,
 } from "@weft/test-support";
+import { describeBus } from "../src/bus/bus.js";
 import { parseConfig } from "../src/config.js";
 
 let db: TestDatabase;
@@ -280,6 +281,12 @@ describe("--bus", () => {
     expect(() => parseConfig(["--bus", "redis://h:6379"], {})).toThrow(/NATS URL/);
   });
 
+  test("a bus password is never shown", () => {
+    expect(describeBus("nats://relay:pw-xyz@10.0.0.5:4222,nats://10.0.0.6:4222")).toBe(
+      "nats://***@10.0.0.5:4222,nats://10.0.0.6:4222",
+    );
+  });
+
   test("a bus nobody answers on stops the relay at start, with exit 1 and the reason", async () => {
     const { code, stderr, stdout } = await new Promise<{
       code: number;
@@ -288,7 +295,15 @@ describe("--bus", () => {
     }>((resolve) =>
       execFile(
         process.execPath,
-        [cli, "--port", "0", "--data", relays[0]!.dir + "/no-bus", "--bus", "nats://127.0.0.1:9"],
+        [
+          cli,
+          "--port",
+          "0",
+          "--data",
+          relays[0]!.dir + "/no-bus",
+          "--bus",
+          "nats://u:pw-xyz@127.0.0.1:9",
+        ],
         { env: { PATH: process.env["PATH"] ?? "", WEFT_RELAY_DATABASE: db.url } },
         (error, out, err) =>
           resolve({
@@ -299,6 +314,7 @@ describe("--bus", () => {
       ),
     );
     expect(code).toBe(1);
-    expect(stdout + stderr).toContain("cannot reach the bus at nats://127.0.0.1:9");
+    expect(stdout + stderr).toContain("cannot reach the bus at nats://***@127.0.0.1:9");
+    expect(stdout + stderr).not.toContain("pw-xyz");
   }, 30_000);
 });

@@ -84,3 +84,11 @@ export function checkBusUrls(urls: string): string {
   }
   return urls;
 }
+
+/** `--bus` URLs as they may be shown: any user name or password in them replaced by `***`. */
+export function describeBus(urls: string): string {
+  return urls
+    .split(",")
+    .map((url) => url.replace(/^([a-z]+:\/\/)[^@/]*@/i, "$1***@"))
+    .join(",");
+}

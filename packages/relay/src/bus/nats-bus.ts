@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import { isFolderId } from "@weft/crypto";
 import { type NatsConnection, type Subscription, Events, connect } from "nats";
-import type { BusHandlers, ControlEvent, RelayBus } from "./bus.js";
+import { type BusHandlers, type ControlEvent, type RelayBus, describeBus } from "./bus.js";
 
 const FOLDER_SUBJECT = "weft.f.";
 const CONTROL_SUBJECT = "weft.relay";
@@ -55,9 +55,7 @@ export async function connectNatsBus(
       maxPingOut: 2,
     });
   } catch (error) {
-    throw new Error(`cannot reach the bus at ${servers}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new Error(`cannot reach the bus at ${describeBus(servers)}: ${(error as Error).message}`);
   }
   return new NatsBus(nc, handlers, log);
 }
