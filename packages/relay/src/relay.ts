@@ -274,6 +274,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
             broadcast: (folderId, relay, from, frame) =>
               service.relayBroadcast(folderId, relay, from, frame),
             presence: (folderId) => service.localPresence(folderId),
+            relayGone: (relay) => service.relayGone(relay),
             control: (event) => applyControl(service, event),
             resync: () => void service.catchUp(),
           },

@@ -270,6 +270,44 @@ test("a member removed through one relay is cut off at once on another", async (
   });
 }, 30_000);
 
+test("a relay killed without a word: its devices go offline for subscribers on the others", async () => {
+  const folderId = newFolderId();
+  const [watcher, doomed] = [generateDeviceIdentity(), generateDeviceIdentity()];
+  const watcherToken = await signUp(relays[0]!.url, "gone-watcher", watcher);
+  const doomedToken = await signUp(relays[0]!.url, "gone-doomed", doomed);
+  const folders = "/v1/folders";
+  expect((await call(relays[0]!.url, "POST", folders, { folderId }, watcherToken)).status).toBe(
+    201,
+  );
+  const add = { user: "gone-doomed", role: "editor" };
+  expect(
+    (await call(relays[0]!.url, "POST", `${folders}/${folderId}/members`, add, watcherToken))
+      .status,
+  ).toBe(204);
+  const join = async (relay: RelayProcess, token: string): Promise<Message[]> => {
+    const t = createWebSocketTransport(ws(relay), { WebSocket, token });
+    const got: Message[] = [];
+    t.on("message", (m) => got.push(m));
+    t.on("error", () => undefined);
+    await t.connect();
+    t.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "test", version: "1" } });
+    t.send({ type: "subscribe", requestId: 1, folderId, afterSeq: 0 });
+    return got;
+  };
+  const seen = await join(relays[0]!, watcherToken);
+  await join(relays[1]!, doomedToken);
+  const presence = (status: string) => () =>
+    Promise.resolve(
+      seen.some(
+        (m) => m.type === "presence" && m.deviceId === doomed.deviceId && m.status === status,
+      ),
+    );
+  await until("the doomed device online through another relay", presence("online"));
+  await relays[1]!.kill();
+  await until("the doomed device offline once its relay is gone", presence("offline"));
+  await relays[1]!.start();
+}, 60_000);
+
 describe("--bus", () => {
   const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 

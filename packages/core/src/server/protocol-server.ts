@@ -193,6 +193,11 @@ export class ProtocolServer {
     this.subs.fromRelay(folderId, relay, from, frame);
   }
 
+  /** Another relay stopped without a word: devices online only through it go offline here. */
+  relayGone(relay: string): void {
+    this.subs.relayGone(relay);
+  }
+
   /**
    * The presence frames of the devices online in the folder through this relay, for another
    * relay that just got a subscriber there (it passes them to {@link relayBroadcast}).

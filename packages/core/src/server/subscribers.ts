@@ -171,6 +171,31 @@ export class FolderSubscribers {
       this.broadcastFrame(folderId, from, frame, true);
   }
 
+  /**
+   * Another relay is gone (it stopped without a word): the devices online only through it go
+   * offline for this relay's subscribers.
+   */
+  relayGone(relay: string): void {
+    for (const [folderId, devices] of this.remote)
+      for (const [device, relays] of devices) {
+        const frame = relays.get(relay);
+        if (!frame || !relays.delete(relay) || relays.size > 0) continue;
+        devices.delete(device);
+        let last: Message;
+        try {
+          last = decodeMessage(frame);
+        } catch {
+          continue;
+        }
+        if (last.type !== "presence") continue;
+        const { payload: _, ...rest } = last;
+        const offline: MessageOf<"presence"> = { ...rest, status: "offline" };
+        const bytes = encodeMessage(offline);
+        if (this.presenceIsNews(folderId, device, offline, bytes))
+          this.broadcastFrame(folderId, device, bytes, true);
+      }
+  }
+
   /** The presence frames of this relay's online devices in the folder (for a relay that asks). */
   async localPresence(folderId: FolderId): Promise<{ from: DeviceId; frame: Uint8Array }[]> {
     const devices = this.onlineDevices(folderId);

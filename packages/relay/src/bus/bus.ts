@@ -34,6 +34,8 @@ export interface BusHandlers {
    * online in it through this relay, which the bus sends it (`localPresence`).
    */
   presence(folderId: FolderId): Promise<{ from: DeviceId; frame: Uint8Array }[]>;
+  /** Another relay, `relay`, has not been heard for a while: it is gone. */
+  relayGone(relay: string): void;
   /** A control event from another relay. */
   control(event: ControlEvent): void;
   /**

@@ -13,6 +13,10 @@ import { type BusHandlers, type ControlEvent, type RelayBus, describeBus } from 
 
 const FOLDER_SUBJECT = "weft.f.";
 const CONTROL_SUBJECT = "weft.relay";
+/** Every relay's id, every HEARTBEAT_MS: one not heard for GONE_AFTER_MS is gone. */
+const HEARTBEAT_SUBJECT = "weft.hb";
+const HEARTBEAT_MS = 2000;
+const GONE_AFTER_MS = 3 * HEARTBEAT_MS;
 /** How often a relay cut off from NATS reads its watched folders from the store. */
 const RESYNC_WHILE_DOWN_MS = 1000;
 
@@ -67,6 +71,10 @@ class NatsBus implements RelayBus {
   private closed = false;
   /** This relay's id on the bus, new each start (other relays keep presence per relay). */
   private readonly id = randomBytes(RELAY_ID_BYTES);
+  /** When each other relay was last heard (ms since the epoch), by its id in hex. */
+  private readonly heard = new Map<string, number>();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  private readonly beats: Subscription;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -81,7 +89,28 @@ class NatsBus implements RelayBus {
         else log.warn({ bytes: msg.data.byteLength }, "an unreadable control event on the bus");
       },
     });
+    this.beats = nc.subscribe(HEARTBEAT_SUBJECT, {
+      callback: (error, msg) => {
+        if (!error && msg.data.byteLength === RELAY_ID_BYTES)
+          this.heard.set(Buffer.from(msg.data).toString("hex"), Date.now());
+      },
+    });
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+    this.beat();
     void this.watchStatus();
+  }
+
+  /** Says this relay is alive; declares gone the relays not heard for GONE_AFTER_MS. */
+  private beat(): void {
+    this.publish(HEARTBEAT_SUBJECT, this.id);
+    if (this.down !== undefined) return; // cut off: silence says nothing about the others
+    const now = Date.now();
+    for (const [relay, at] of this.heard)
+      if (now - at > GONE_AFTER_MS) {
+        this.heard.delete(relay);
+        this.handlers.relayGone(relay);
+      }
   }
 
   get connected(): boolean {
@@ -101,6 +130,8 @@ class NatsBus implements RelayBus {
         this.log.info({ server: status.data }, "the bus is back");
         if (this.down) clearInterval(this.down);
         this.down = undefined;
+        // The others were not heard meanwhile through no fault of theirs.
+        for (const relay of this.heard.keys()) this.heard.set(relay, Date.now());
         // Messages published while this relay was away are gone: the store has the entries,
         // and the other relays are asked again who is online.
         this.handlers.resync();
@@ -182,6 +213,7 @@ class NatsBus implements RelayBus {
       const n = data[head] ?? 0;
       if (data.byteLength < head + 1 + n) return;
       const relay = Buffer.from(data.subarray(1, head)).toString("hex");
+      this.heard.set(relay, Date.now());
       const from = new TextDecoder().decode(data.subarray(head + 1, head + 1 + n)) as DeviceId;
       this.handlers.broadcast(folderId, relay, from, data.subarray(head + 1 + n));
     } else if (data[0] === ROLL_CALL) {
@@ -199,7 +231,9 @@ class NatsBus implements RelayBus {
     this.closed = true;
     if (this.down) clearInterval(this.down);
     this.down = undefined;
+    clearInterval(this.heartbeat);
     this.control.unsubscribe();
+    this.beats.unsubscribe();
     try {
       await this.nc.drain();
     } catch {
