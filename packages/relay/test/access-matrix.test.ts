@@ -1,7 +1,7 @@
 // Who may do what, as one table: every HTTP route and every WebSocket message type × every
 // identity (owner, editor, the editor's second device, viewer, a removed member, an account
 // that is no member, no token, an expired token, a token signed with another secret), against
-// one relay process. The answers expected are written out below; adding an identity is one
+// one relay process (on SQLite, then on PostgreSQL). The answers expected are written out below; adding an identity is one
 // line in IDENTITIES, adding a route or a message one entry in HTTP or WS.
 import {
   type DeviceIdentity,
@@ -21,13 +21,15 @@ import {
   createWebSocketTransport,
   encodeChunkBatch,
 } from "@weft/core";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { signAccessToken } from "../src/auth/index.js";
 import {
   type RelayProcess,
+  type TestDatabase,
   announceEpoch,
   call,
+  createTestDatabase,
   signUp,
   startRelayProcess,
 } from "@weft/test-support";
@@ -490,142 +492,155 @@ async function wsAnswer(who: Who, message: Message): Promise<string> {
   }
 }
 
-beforeAll(async () => {
-  await ready();
-  relay = await startRelayProcess({
-    WEFT_RELAY_JWT_SECRET: SECRET,
-    WEFT_RELAY_JWT_PREVIOUS_SECRETS: OLD_SECRET,
-    WEFT_RELAY_GC_GRACE: "0",
-  });
-  const prefix = `m${Date.now().toString(36)}`;
-  const account = async (name: string, device = generateDeviceIdentity()) => {
-    users[name] = `${prefix}-${name}`;
-    return { token: await signUp(relay.url, users[name], device), device };
-  };
-  type Account = Awaited<ReturnType<typeof account>>;
-  const [owner, editor, viewer, removed, other] = (await Promise.all(
-    ["owner", "editor", "viewer", "removed", "other"].map((n) => account(n)),
-  )) as [Account, Account, Account, Account, Account];
-  await account("victim");
-  folderId = newFolderId();
-  inviteFolder = newFolderId();
-  for (const folder of [folderId, inviteFolder])
-    expect(
-      (await call(relay.url, "POST", "/v1/folders", { folderId: folder }, owner.token)).status,
-    ).toBe(201);
-  for (const [name, role] of [
-    ["editor", "editor"],
-    ["viewer", "viewer"],
-    ["removed", "editor"],
-  ] as const) {
-    const added = await call(
+/** The relay's database for the PostgreSQL run. */
+let database: TestDatabase | undefined;
+
+// The same table against the relay on its embedded SQLite and on PostgreSQL (`--database`).
+describe.each(["SQLite", "PostgreSQL"])("on %s", (backend) => {
+  beforeAll(async () => {
+    await ready();
+    database = backend === "PostgreSQL" ? await createTestDatabase() : undefined;
+    relay = await startRelayProcess({
+      ...(database ? { WEFT_RELAY_DATABASE: database.url } : {}),
+      WEFT_RELAY_JWT_SECRET: SECRET,
+      WEFT_RELAY_JWT_PREVIOUS_SECRETS: OLD_SECRET,
+      WEFT_RELAY_GC_GRACE: "0",
+    });
+    const prefix = `m${Date.now().toString(36)}`;
+    const account = async (name: string, device = generateDeviceIdentity()) => {
+      users[name] = `${prefix}-${name}`;
+      return { token: await signUp(relay.url, users[name], device), device };
+    };
+    type Account = Awaited<ReturnType<typeof account>>;
+    const [owner, editor, viewer, removed, other] = (await Promise.all(
+      ["owner", "editor", "viewer", "removed", "other"].map((n) => account(n)),
+    )) as [Account, Account, Account, Account, Account];
+    await account("victim");
+    folderId = newFolderId();
+    inviteFolder = newFolderId();
+    for (const folder of [folderId, inviteFolder])
+      expect(
+        (await call(relay.url, "POST", "/v1/folders", { folderId: folder }, owner.token)).status,
+      ).toBe(201);
+    for (const [name, role] of [
+      ["editor", "editor"],
+      ["viewer", "viewer"],
+      ["removed", "editor"],
+    ] as const) {
+      const added = await call(
+        relay.url,
+        "POST",
+        `/v1/folders/${folderId}/members`,
+        { user: users[name], role },
+        owner.token,
+      );
+      expect(added.status).toBe(204);
+    }
+    const gone = await call(
       relay.url,
-      "POST",
-      `/v1/folders/${folderId}/members`,
-      { user: users[name], role },
+      "DELETE",
+      `/v1/folders/${folderId}/members/${users["removed"]}`,
+      undefined,
       owner.token,
     );
-    expect(added.status).toBe(204);
-  }
-  const gone = await call(
-    relay.url,
-    "DELETE",
-    `/v1/folders/${folderId}/members/${users["removed"]}`,
-    undefined,
-    owner.token,
-  );
-  expect(gone.status).toBe(200);
-  // The editor's second device: a login of the same account with other keys.
-  const device2 = generateDeviceIdentity();
-  const login = await call(relay.url, "POST", "/v1/auth/login", {
-    user: users["editor"],
-    password: `${users["editor"]}-correct-horse`,
-    device: {
-      signPublicKey: toBase64Url(device2.signPublicKey),
-      boxPublicKey: toBase64Url(device2.boxPublicKey),
-    },
+    expect(gone.status).toBe(200);
+    // The editor's second device: a login of the same account with other keys.
+    const device2 = generateDeviceIdentity();
+    const login = await call(relay.url, "POST", "/v1/auth/login", {
+      user: users["editor"],
+      password: `${users["editor"]}-correct-horse`,
+      device: {
+        signPublicKey: toBase64Url(device2.signPublicKey),
+        boxPublicKey: toBase64Url(device2.boxPublicKey),
+      },
+    });
+    expect(login.status).toBe(200);
+    const ownerId = JSON.parse(Buffer.from(owner.token.split(".")[1]!, "base64url").toString()) as {
+      sub: string;
+      dev: string;
+    };
+    const ownerDevice2 = generateDeviceIdentity();
+    const registered = await call(
+      relay.url,
+      "POST",
+      "/v1/devices",
+      {
+        signPublicKey: toBase64Url(ownerDevice2.signPublicKey),
+        boxPublicKey: toBase64Url(ownerDevice2.boxPublicKey),
+      },
+      owner.token,
+    );
+    expect(registered.status).toBe(201);
+    const secret = new TextEncoder().encode(SECRET);
+    Object.assign(id, {
+      owner: { ...owner, role: "owner" },
+      // The owner's second device, its token signed before a secret rotation: an owner still.
+      ownerOldSecret: {
+        token: signAccessToken(new TextEncoder().encode(OLD_SECRET), {
+          sub: ownerId.sub,
+          dev: ownerDevice2.deviceId,
+        }),
+        device: ownerDevice2,
+        role: "owner",
+      },
+      editor: { ...editor, role: "editor" },
+      editorDevice2: {
+        token: login.json["accessToken"] as string,
+        device: device2,
+        role: "editor",
+      },
+      viewer: { ...viewer, role: "viewer" },
+      removed: { ...removed, role: "none" },
+      other: { ...other, role: "none" },
+      noToken: { token: undefined, device: undefined, role: "refused" },
+      // Genuine in every way but its time: signed with the relay's secret three hours ago.
+      expired: {
+        token: signAccessToken(
+          secret,
+          { sub: ownerId.sub, dev: ownerId.dev },
+          { now: Date.now() - 3 * 3600_000 },
+        ),
+        device: owner.device,
+        role: "refused",
+      },
+      forged: {
+        token: signAccessToken(new TextEncoder().encode("another-secret-0123456789abcdefghijkl"), {
+          sub: ownerId.sub,
+          dev: ownerId.dev,
+        }),
+        device: owner.device,
+        role: "refused",
+      },
+    } satisfies Record<Who, Identity>);
+    // The removal above owes a key rotation (invites wait for it): the owner's device makes it.
+    await rotate();
+  }, 120_000);
+
+  afterAll(async () => {
+    await relay?.dispose();
+    await database?.drop();
   });
-  expect(login.status).toBe(200);
-  const ownerId = JSON.parse(Buffer.from(owner.token.split(".")[1]!, "base64url").toString()) as {
-    sub: string;
-    dev: string;
-  };
-  const ownerDevice2 = generateDeviceIdentity();
-  const registered = await call(
-    relay.url,
-    "POST",
-    "/v1/devices",
-    {
-      signPublicKey: toBase64Url(ownerDevice2.signPublicKey),
-      boxPublicKey: toBase64Url(ownerDevice2.boxPublicKey),
-    },
-    owner.token,
-  );
-  expect(registered.status).toBe(201);
-  const secret = new TextEncoder().encode(SECRET);
-  Object.assign(id, {
-    owner: { ...owner, role: "owner" },
-    // The owner's second device, its token signed before a secret rotation: an owner still.
-    ownerOldSecret: {
-      token: signAccessToken(new TextEncoder().encode(OLD_SECRET), {
-        sub: ownerId.sub,
-        dev: ownerDevice2.deviceId,
-      }),
-      device: ownerDevice2,
-      role: "owner",
-    },
-    editor: { ...editor, role: "editor" },
-    editorDevice2: { token: login.json["accessToken"] as string, device: device2, role: "editor" },
-    viewer: { ...viewer, role: "viewer" },
-    removed: { ...removed, role: "none" },
-    other: { ...other, role: "none" },
-    noToken: { token: undefined, device: undefined, role: "refused" },
-    // Genuine in every way but its time: signed with the relay's secret three hours ago.
-    expired: {
-      token: signAccessToken(
-        secret,
-        { sub: ownerId.sub, dev: ownerId.dev },
-        { now: Date.now() - 3 * 3600_000 },
-      ),
-      device: owner.device,
-      role: "refused",
-    },
-    forged: {
-      token: signAccessToken(new TextEncoder().encode("another-secret-0123456789abcdefghijkl"), {
-        sub: ownerId.sub,
-        dev: ownerId.dev,
-      }),
-      device: owner.device,
-      role: "refused",
-    },
-  } satisfies Record<Who, Identity>);
-  // The removal above owes a key rotation (invites wait for it): the owner's device makes it.
-  await rotate();
-}, 120_000);
 
-afterAll(async () => {
-  await relay?.dispose();
+  test("every route and message × every identity gets exactly the expected answer", async () => {
+    const wrong: string[] = [];
+    let cells = 0;
+    for (const route of HTTP)
+      for (const who of IDENTITIES) {
+        const want = expected(route.rule, who);
+        const got = await route.run(who);
+        cells++;
+        if (got !== want) wrong.push(`HTTP ${route.name} as ${who}: ${got}, expected ${want}`);
+      }
+    for (const m of WS)
+      for (const who of IDENTITIES) {
+        const want = expected(m.rule, who);
+        const got = await wsAnswer(who, await m.message(who));
+        cells++;
+        if (got !== want) wrong.push(`WS ${m.name} as ${who}: ${got}, expected ${want}`);
+      }
+    console.log(
+      `access matrix: ${cells} cells (${HTTP.length} HTTP routes + ${WS.length} WebSocket messages × ${IDENTITIES.length} identities), ${wrong.length} wrong`,
+    );
+    expect(wrong).toEqual([]);
+  }, 120_000);
 });
-
-test("every route and message × every identity gets exactly the expected answer", async () => {
-  const wrong: string[] = [];
-  let cells = 0;
-  for (const route of HTTP)
-    for (const who of IDENTITIES) {
-      const want = expected(route.rule, who);
-      const got = await route.run(who);
-      cells++;
-      if (got !== want) wrong.push(`HTTP ${route.name} as ${who}: ${got}, expected ${want}`);
-    }
-  for (const m of WS)
-    for (const who of IDENTITIES) {
-      const want = expected(m.rule, who);
-      const got = await wsAnswer(who, await m.message(who));
-      cells++;
-      if (got !== want) wrong.push(`WS ${m.name} as ${who}: ${got}, expected ${want}`);
-    }
-  console.log(
-    `access matrix: ${cells} cells (${HTTP.length} HTTP routes + ${WS.length} WebSocket messages × ${IDENTITIES.length} identities), ${wrong.length} wrong`,
-  );
-  expect(wrong).toEqual([]);
-}, 120_000);
