@@ -1,8 +1,9 @@
 /** The relay's configuration: flags, then environment, then the embedded defaults; and `--help`. */
 import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
-import { type FlagSpecs, UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
+import { UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
 import type { LoginLimits } from "./auth/login-gate.js";
+import { DEFAULTS, FLAGS, type FlagKey, SPECS } from "./config-flags.js";
 import { checkDatabaseUrl } from "./store/pg/pg-db.js";
 import { checkBusUrls } from "./bus/bus.js";
 import { type BlobsConfig, parseBlobs } from "./store/s3/blobs-config.js";
@@ -95,165 +96,8 @@ export interface RelayConfig {
   loginLimits?: Partial<LoginLimits>;
 }
 
-/** The embedded defaults. */
-export const DEFAULTS = Object.freeze({
-  host: "127.0.0.1",
-  port: 8787,
-  dataDir: "./weft-relay-data",
-  rateLimit: 500,
-  logLevel: "info" as const,
-  gcGraceSeconds: 3600,
-  gcQuarantineSeconds: 7 * 24 * 3600,
-  pruneSilentSeconds: 30 * 24 * 3600,
-  accountFolders: 100,
-  folderQuota: 100 * 1024 ** 3,
-});
+export { DEFAULTS };
 
-/** What a flag sets: a key of the configuration, or a part of one (`s3Endpoint`: of `blobs`). */
-type FlagKey = keyof RelayConfig | "s3Endpoint";
-
-const FLAGS: { flag: string; env: string; key: FlagKey; help: string }[] = [
-  {
-    flag: "--host",
-    env: "WEFT_RELAY_HOST",
-    key: "host",
-    help: `address to listen on (default ${DEFAULTS.host})`,
-  },
-  {
-    flag: "--port",
-    env: "WEFT_RELAY_PORT",
-    key: "port",
-    help: `port (default ${DEFAULTS.port}; 0 picks a free one)`,
-  },
-  {
-    flag: "--data",
-    env: "WEFT_RELAY_DATA",
-    key: "dataDir",
-    help: `data directory (default ${DEFAULTS.dataDir})`,
-  },
-  {
-    flag: "--database",
-    env: "WEFT_RELAY_DATABASE",
-    key: "database",
-    help: "PostgreSQL URL postgres://USER@HOST:PORT/DB for the metadata (default: SQLite in DIR)",
-  },
-  {
-    flag: "--bus",
-    env: "WEFT_RELAY_BUS",
-    key: "bus",
-    help: "NATS URL nats://HOST:PORT (comma-separated for several) between relays sharing --database",
-  },
-  {
-    flag: "--tls-cert",
-    env: "WEFT_RELAY_TLS_CERT",
-    key: "tlsCert",
-    help: "TLS certificate file (PEM); with --tls-key",
-  },
-  {
-    flag: "--tls-key",
-    env: "WEFT_RELAY_TLS_KEY",
-    key: "tlsKey",
-    help: "TLS private key file (PEM); with --tls-cert",
-  },
-  {
-    flag: "--rate-limit",
-    env: "WEFT_RELAY_RATE_LIMIT",
-    key: "rateLimit",
-    help: `requests/s per address, bursts of 10 s (default ${DEFAULTS.rateLimit}; 0: off)`,
-  },
-  {
-    flag: "--log-level",
-    env: "WEFT_RELAY_LOG_LEVEL",
-    key: "logLevel",
-    help: "debug, info (default), warn, error or silent",
-  },
-  {
-    flag: "--gc-grace",
-    env: "WEFT_RELAY_GC_GRACE",
-    key: "gcGraceSeconds",
-    help: `seconds a chunk is safe from deletion after its last use (default ${DEFAULTS.gcGraceSeconds})`,
-  },
-  {
-    flag: "--gc-quarantine",
-    env: "WEFT_RELAY_GC_QUARANTINE",
-    key: "gcQuarantineSeconds",
-    help: `seconds a collected chunk stays restorable (default ${DEFAULTS.gcQuarantineSeconds}; 0: none)`,
-  },
-  {
-    flag: "--prune-silent-after",
-    env: "WEFT_RELAY_PRUNE_SILENT_AFTER",
-    key: "pruneSilentSeconds",
-    help: `seconds a device may go without acking before pruning skips it (default ${DEFAULTS.pruneSilentSeconds}; 0: never)`,
-  },
-  {
-    flag: "--account-folders",
-    env: "WEFT_RELAY_ACCOUNT_FOLDERS",
-    key: "accountFolders",
-    help: `folders one account may own (default ${DEFAULTS.accountFolders}; 0: unlimited)`,
-  },
-  {
-    flag: "--folder-quota",
-    env: "WEFT_RELAY_FOLDER_QUOTA",
-    key: "folderQuota",
-    help: "bytes of chunks per folder, e.g. 500MiB, 10GiB (default 100GiB; 0: unlimited)",
-  },
-  {
-    flag: "--blobs",
-    env: "WEFT_RELAY_BLOBS",
-    key: "blobs",
-    help: "where chunks go: s3://BUCKET for an S3-compatible bucket (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION from the environment); default: DIR/chunks",
-  },
-  {
-    flag: "--s3-endpoint",
-    env: "WEFT_RELAY_S3_ENDPOINT",
-    key: "s3Endpoint",
-    help: "URL of an S3-compatible service (MinIO, Garage, Ceph RGW…; path-style); default: AWS S3",
-  },
-  {
-    flag: "--metrics-port",
-    env: "WEFT_RELAY_METRICS_PORT",
-    key: "metricsPort",
-    help: "serve /metrics on this port instead of the main one",
-  },
-];
-
-const PLACEHOLDER: Partial<Record<FlagKey, string>> = {
-  host: "H",
-  port: "P",
-  dataDir: "DIR",
-  database: "URL",
-  bus: "URL",
-  tlsCert: "F",
-  tlsKey: "F",
-  rateLimit: "N",
-  logLevel: "LEVEL",
-  gcGraceSeconds: "SECONDS",
-  gcQuarantineSeconds: "SECONDS",
-  pruneSilentSeconds: "SECONDS",
-  accountFolders: "N",
-  folderQuota: "BYTES",
-  metricsPort: "P",
-  blobs: "URL",
-  s3Endpoint: "URL",
-};
-
-/** The flags in the shared parser's form (each also settable by its environment variable). */
-const SPECS: FlagSpecs = {
-  ...Object.fromEntries(
-    FLAGS.map((f) => [
-      f.flag.slice(2),
-      {
-        type: "string" as const,
-        value: PLACEHOLDER[f.key] ?? "F",
-        env: f.env,
-        description: f.help,
-      },
-    ]),
-  ),
-  help: { type: "boolean", short: "h", description: "this text" },
-};
-
-/** The text of `weft relay --help`. */
 export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
 
 Usage: weft relay [--host H] [--port P] [--data DIR] [--tls-cert F --tls-key F]
