@@ -341,6 +341,14 @@ function clusterSection(r) {
         row("server CPU µs per append (many folders)", (s) =>
           fmt(s.appendsManyFolders.serverCpuUsPerAppend),
         ),
+        row("PostgreSQL CPU µs per append (one folder / many)", (s) =>
+          s.appendsManyFolders.postgresCpuUsPerAppend === undefined
+            ? null
+            : pair(
+                s.appendsOneFolder.postgresCpuUsPerAppend,
+                s.appendsManyFolders.postgresCpuUsPerAppend,
+              ),
+        ),
       ],
     ),
   ].join("\n");

@@ -41,6 +41,12 @@ export function printClusterSummary(r) {
         "ms",
       ),
       row("  server CPU per append", (s) => s.appendsManyFolders.serverCpuUsPerAppend, "µs"),
+      row(
+        "  PostgreSQL CPU per append (one/many)",
+        (s) =>
+          `${s.appendsOneFolder.postgresCpuUsPerAppend ?? "–"}/${s.appendsManyFolders.postgresCpuUsPerAppend ?? "–"}`,
+        "µs",
+      ),
       "",
     ].join("\n"),
   );

@@ -5,6 +5,7 @@
 // subscribers round-robin), and append rate (one folder, several writers; many folders, one
 // writer each).
 import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,31 @@ import { relayOpenSockets, setUpAccounts, tokenMinter, weftConnect } from "./wef
 const MiB = 1024 * 1024;
 /** The PostgreSQL server the bench creates its database in (trust auth on this machine). */
 const PG_ADMIN_URL = process.env.WEFT_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/**
+ * CPU seconds PostgreSQL's processes on this machine have used so far: every live `postgres`
+ * process, plus what the postmaster's exited children used (its cutime and cstime), so a
+ * backend that ends during a pass still counts. The whole server's: other databases' work too.
+ */
+function postgresCpuSeconds() {
+  const procs = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      // Fields after the command name, 1-based: 4 ppid, 14 utime, 15 stime, 16 cutime, 17 cstime.
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      procs.push({ pid: name, comm, ppid: f[1], own: +f[11] + +f[12], children: +f[13] + +f[14] });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const postgres = procs.filter((p) => p.comm === "postgres");
+  const pids = new Set(postgres.map((p) => p.pid));
+  const ticks = postgres.reduce((sum, p) => sum + p.own + (pids.has(p.ppid) ? 0 : p.children), 0);
+  return ticks / 100; // USER_HZ
+}
 
 /** Starts `nats-server` on a free loopback port; `{ server, url }`. */
 async function startNats(log) {
@@ -150,14 +176,20 @@ async function measure(o, label, ctx, natsPids) {
     o.log(
       `${label} fan-out: ${s.fanout.deliveriesPerSecond} deliveries/s, p50 ${s.fanout.latencyMs.p50} ms, p99 ${s.fanout.latencyMs.p99} ms, ${s.fanout.serverCpuUsPerDelivery} µs server CPU per delivery`,
     );
-    const runAppends = (what, writers, folders, perWriter) =>
-      appendRate({ ...ctx, pids: [...ctx.pids, ...natsPids] }, `${label}-${what}-${r}`, {
-        writers,
-        folders,
-        perWriter,
-        window: o.appendWindow,
-        sizes,
-      });
+    const runAppends = async (what, writers, folders, perWriter) => {
+      const pg0 = postgresCpuSeconds();
+      const result = await appendRate(
+        { ...ctx, pids: [...ctx.pids, ...natsPids] },
+        `${label}-${what}-${r}`,
+        { writers, folders, perWriter, window: o.appendWindow, sizes },
+      );
+      // Includes making the pass's folders and the writers' connects: small next to the appends.
+      const pgCpu = postgresCpuSeconds() - pg0;
+      return {
+        ...result,
+        postgresCpuUsPerAppend: ctx.postgres ? round((pgCpu / (writers * perWriter)) * 1e6) : null,
+      };
+    };
     s.appendsOneFolder = await runAppends("one", o.writers, 1, o.perWriterOne);
     s.appendsManyFolders = await runAppends("many", o.folders, o.folders, o.perWriterMany);
     o.log(
@@ -179,6 +211,10 @@ function summarizeSetup(o, label, relays, { idle, final, samples }) {
     appendsPerSecond: m((s) => s[key].appendsPerSecond),
     latencyMs: { p50: m((s) => s[key].latencyMs.p50, 2), p99: m((s) => s[key].latencyMs.p99, 2) },
     serverCpuUsPerAppend: m((s) => s[key].serverCpuUsPerAppend),
+    postgresCpuUsPerAppend:
+      samples[0][key].postgresCpuUsPerAppend === null
+        ? null
+        : m((s) => s[key].postgresCpuUsPerAppend),
     benchCpuShare: m((s) => s[key].benchCpuShare, 2),
   });
   return {
@@ -268,7 +304,7 @@ export async function runCluster(o) {
       subscribers: o.sizes.subscribers,
       log: o.log,
     });
-    ctx = fresh(started, setUp);
+    ctx = { ...fresh(started, setUp), postgres: true };
     setups.push(summarizeSetup(o, "pg-1", 1, await measure(o, "pg-1", ctx, [])));
     await Promise.all(started.relays.map((r) => r.stop()));
 
@@ -312,7 +348,7 @@ export async function runCluster(o) {
       `Three set-ups, one after the other in one run: one relay on SQLite (--data), one relay on PostgreSQL (--database, no bus), ${o.relays} relays on that same PostgreSQL database with --bus (one nats-server). PostgreSQL ${PG_ADMIN_URL.replace(/\/[^/]*$/, "")}: a fresh database per run, dropped at the end.`,
       "Every relay keeps chunks on its own local disk (--data): connections, fan-out and appends write no chunk, so S3 would not change these figures.",
       "Clients are spread round-robin over the relays; in the fan-out the publisher is on relay 1 and subscriber i on relay i mod N, so (N-1)/N of the deliveries cross NATS.",
-      "serverCpuUsPerDelivery and serverCpuUsPerAppend are the CPU of every relay process plus nats-server (cluster only); PostgreSQL's own CPU is not counted (its server processes are not the bench's children).",
+      "serverCpuUsPerDelivery and serverCpuUsPerAppend are the CPU of every relay process plus nats-server (cluster only). postgresCpuUsPerAppend is PostgreSQL's, read from /proc for all of the server's processes (live ones, plus the postmaster's exited children) over the append pass, which includes creating its folders and connecting its writers; other databases' work on the server would count too.",
       "Append rate: writers are devices of one account, each subscribed to its folder, sending 1 KiB signed envelopes with appendWindow unacknowledged each; appendsPerSecond = all appends / (last appended − first send). In the one-folder pass every append is also delivered to the other writers.",
       "All processes — relays, nats-server, PostgreSQL and the single-threaded bench client — share one 2-core machine with other work (see loadAverage): the cluster cannot use more cores than the single relay could, so its figures show the cost of scale-out (bus hops, PostgreSQL round trips), not its capacity.",
     ],
