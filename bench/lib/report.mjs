@@ -298,6 +298,62 @@ function deltaSection(r) {
   ].join("\n");
 }
 
+/** bench:relay --relays N: the three relay set-ups side by side. */
+function clusterSection(r) {
+  const setups = Object.values(r.setups ?? {});
+  const row = (name, get) => [name, ...setups.map((s) => get(s))];
+  const pair = (a, b) => `${fmt(a)} / ${fmt(b)}`;
+  return [
+    `## Relay scale-out: SQLite, PostgreSQL, ${r.relays} relays on PostgreSQL + NATS`,
+    "",
+    header(r, "relay"),
+    "",
+    `${fmt(r.connections)} connections, fan-out to ${fmt(r.subscribers)} subscribers × ${fmt(r.messages)} messages of ${fmt(r.messageBytes)} B; medians of ${r.repeats}. Clients round-robin over the relays, the fan-out's publisher on relay 1.`,
+    "",
+    table(
+      ["figure", ...setups.map((s) => s.label)],
+      [
+        row("RSS held MiB (per relay)", (s) =>
+          s.connections.rssHeldMiBPerRelay.map((x) => fmt(x)).join(" + "),
+        ),
+        row("RSS per connection KiB", (s) => fmt(s.connections.rssPerConnectionKiB)),
+        row("connects/s", (s) => fmt(s.connections.connectsPerSecond)),
+        row("fan-out deliveries/s", (s) => fmt(s.fanout.deliveriesPerSecond)),
+        row("fan-out latency p50 / p99 ms (loaded)", (s) =>
+          pair(s.fanout.latencyMs.p50, s.fanout.latencyMs.p99),
+        ),
+        row("fan-out latency p50 / p99 ms (one at a time)", (s) =>
+          pair(s.fanout.serialLatencyMs.p50, s.fanout.serialLatencyMs.p99),
+        ),
+        row("server CPU µs per delivery", (s) => fmt(s.fanout.serverCpuUsPerDelivery)),
+        row(`appends/s, one folder (${setups[0]?.appendsOneFolder.writers} writers)`, (s) =>
+          fmt(s.appendsOneFolder.appendsPerSecond),
+        ),
+        row("append latency p50 / p99 ms (one folder)", (s) =>
+          pair(s.appendsOneFolder.latencyMs.p50, s.appendsOneFolder.latencyMs.p99),
+        ),
+        row(`appends/s, ${setups[0]?.appendsManyFolders.folders} folders (one writer each)`, (s) =>
+          fmt(s.appendsManyFolders.appendsPerSecond),
+        ),
+        row("append latency p50 / p99 ms (many folders)", (s) =>
+          pair(s.appendsManyFolders.latencyMs.p50, s.appendsManyFolders.latencyMs.p99),
+        ),
+        row("server CPU µs per append (many folders)", (s) =>
+          fmt(s.appendsManyFolders.serverCpuUsPerAppend),
+        ),
+        row("PostgreSQL CPU µs per append (one folder / many)", (s) =>
+          s.appendsManyFolders.postgresCpuUsPerAppend === undefined
+            ? null
+            : pair(
+                s.appendsOneFolder.postgresCpuUsPerAppend,
+                s.appendsManyFolders.postgresCpuUsPerAppend,
+              ),
+        ),
+      ],
+    ),
+  ].join("\n");
+}
+
 /** The older benches: their headline figures and targets. */
 function otherSection(name, title, r, figures) {
   return [
@@ -456,6 +512,8 @@ export function writeReport() {
   for (const [name, file, title, figures] of others) {
     const r = load(name, file);
     if (r) sections.push(otherSection(name, title, r, figures));
+    const cluster = name === "relay" ? load("relay-cluster") : null;
+    if (cluster) sections.push(clusterSection(cluster));
   }
   const md = [
     "# Benchmark results",
