@@ -2,101 +2,12 @@
 import { readFileSync } from "node:fs";
 import { WeftError } from "@weft/core";
 import { UsageError, flagHelpLines, parseCommandLine } from "@weft/core/cli";
-import type { LoginLimits } from "./auth/login-gate.js";
-import { DEFAULTS, FLAGS, type FlagKey, SPECS } from "./config-flags.js";
+import { DEFAULTS, FLAGS, type FlagKey, type RelayConfig, SPECS } from "./config-schema.js";
 import { checkDatabaseUrl } from "./store/pg/pg-db.js";
 import { checkBusUrls } from "./bus/bus.js";
-import { type BlobsConfig, parseBlobs } from "./store/s3/blobs-config.js";
-import type { SocketLimits } from "./server/ws-server.js";
+import { parseBlobs } from "./store/s3/blobs-config.js";
 
-/** Everything `startRelay` needs to know. */
-export interface RelayConfig {
-  /** Address to listen on (default 127.0.0.1: reachable from this machine only). */
-  host: string;
-  /** Port (default 8787; 0 picks a free one). */
-  port: number;
-  /** Directory for the database, the chunks and the JWT secret (default ./weft-relay-data). */
-  dataDir: string;
-  /**
-   * A PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) for the metadata instead of SQLite in the
-   * data directory, so that several relays can share it. From `--database` or
-   * `WEFT_RELAY_DATABASE` (prefer the environment, or PGPASSWORD / ~/.pgpass, for a password:
-   * argv is visible to every user).
-   */
-  database?: string;
-  /**
-   * NATS server URLs (`nats://HOST:PORT`, comma-separated for several) of the bus between
-   * relays sharing a database: an entry appended through one reaches the others' subscribers
-   * at once. From `--bus` or `WEFT_RELAY_BUS`.
-   */
-  bus?: string;
-  /** TLS certificate and key files (PEM); both or neither. */
-  tlsCert?: string;
-  tlsKey?: string;
-  /**
-   * The JWT signing secret; by default generated on first start and kept in the data
-   * directory (mode 0600). From `WEFT_RELAY_JWT_SECRET` only: never a flag (argv is visible
-   * to every user of the machine).
-   */
-  jwtSecret?: string;
-  /**
-   * Secrets that signed tokens before the current one, still accepted (never used to sign) so
-   * that rotating the secret logs nobody out: drop them once the access TTL has passed. From
-   * `WEFT_RELAY_JWT_PREVIOUS_SECRETS` only (comma-separated).
-   */
-  jwtPreviousSecrets?: string[];
-  /** Requests per second per client address (bursts of ten times that); 0 turns the limit off. Default 500. */
-  rateLimit: number;
-  /**
-   * Where the chunks are: absent for the data directory (`DIR/chunks`), or an S3-compatible
-   * bucket (`s3://BUCKET`; credentials and region from the standard AWS environment variables).
-   */
-  blobs?: BlobsConfig;
-  /** Log level for the JSON logs (default "info"). */
-  logLevel: "debug" | "info" | "warn" | "error" | "silent";
-  /**
-   * Seconds a chunk stays safe from garbage collection after it was last stored or has-checked
-   * (default 3600; 0: a delete request removes at once).
-   */
-  gcGraceSeconds: number;
-  /**
-   * Seconds a chunk garbage collection removed stays in quarantine, restored by any use, before
-   * it is purged (default 604800, a week; 0: purged at once). Counted against the quota.
-   */
-  gcQuarantineSeconds: number;
-  /**
-   * Seconds after its last ack in a folder that a device stops holding back the folder's log
-   * pruning (default 2592000, 30 days; 0: never); it loads the snapshot when it returns.
-   */
-  pruneSilentSeconds: number;
-  /** Most folders one account may own (default 100; 0: unlimited). */
-  accountFolders: number;
-  /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
-  folderQuota: number;
-  /**
-   * Lifetime of an access token in seconds (default 900). A WebSocket session ends when its
-   * token does, unless the client authenticates again. From `WEFT_RELAY_ACCESS_TTL` only: a
-   * short one is for tests of exactly that.
-   */
-  accessTtlSeconds?: number;
-  /** Serve `/metrics` on this port (same host) instead of the main one; 0 picks a free port. */
-  metricsPort?: number;
-  /**
-   * A bearer token `/metrics` requires. From `WEFT_RELAY_METRICS_TOKEN` or the file named by
-   * `WEFT_RELAY_METRICS_TOKEN_FILE` only: never a flag (argv is visible to every user).
-   */
-  metricsToken?: string;
-  /**
-   * WebSocket admission limits (defaults in `DEFAULT_SOCKET_LIMITS`): sockets per address,
-   * unauthenticated sockets per address and in all, seconds to authenticate, messages per
-   * second. `WEFT_RELAY_PREAUTH_SECONDS` sets the deadline (tests of exactly that).
-   */
-  socketLimits?: Partial<SocketLimits>;
-  /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
-  loginLimits?: Partial<LoginLimits>;
-}
-
-export { DEFAULTS };
+export { DEFAULTS, type RelayConfig };
 
 export const HELP = `weft relay — the Weft relay: stores ciphertext and metadata only, never a key or a name.
 
