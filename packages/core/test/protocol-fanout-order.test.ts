@@ -161,7 +161,7 @@ describe("ordered fan-out", () => {
   test("watch fires on a folder's first local subscriber, unwatch when its last leaves", async () => {
     const calls: string[] = [];
     const { folderId, devices, server, connect, subscribe, say } = setUp(undefined, {
-      watch: (f) => calls.push(`watch ${f}`),
+      watch: (f) => void calls.push(`watch ${f}`),
       unwatch: (f) => calls.push(`unwatch ${f}`),
     });
     const [a, b] = devices as [DeviceIdentity, DeviceIdentity, DeviceIdentity];
@@ -181,5 +181,27 @@ describe("ordered fan-out", () => {
     subscribe(first);
     await vi.waitFor(() => expect(calls).toHaveLength(3));
     expect(calls[2]).toBe(`watch ${folderId}`);
+  });
+
+  test("a first subscriber is answered once the bus listens; what was appended meanwhile elsewhere reaches it", async () => {
+    let listen!: () => void;
+    const listening = new Promise<void>((resolve) => (listen = resolve));
+    const { folderId, inner, devices, connect, subscribe } = setUp(undefined, {
+      watch: () => listening,
+    });
+    const [a, b] = devices as [DeviceIdentity, DeviceIdentity, DeviceIdentity];
+    const conn = connect(a);
+    subscribe(conn);
+    // Another relay appends while this one's bus is not yet listening: nobody delivers it.
+    await inner.append(folderId, b.deviceId, 1, envelope(folderId, b, 1));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(has(conn, "subscribed")).toBe(false);
+    listen();
+    await vi.waitFor(() => expect(has(conn, "subscribed")).toBe(true));
+    await vi.waitFor(() =>
+      expect(
+        conn.got.flatMap((m) => (m.type === "envelopes" ? m.items.map((i) => i.seq) : [])),
+      ).toEqual([1]),
+    );
   });
 });

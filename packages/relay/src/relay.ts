@@ -19,7 +19,7 @@ import {
   TokenBucket,
   verifyAccessToken,
 } from "./auth/index.js";
-import { type ControlEvent, describeBus } from "./bus/bus.js";
+import { type ControlEvent, type RelayBus, describeBus } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
   DEFAULT_SOCKET_LIMITS,
@@ -230,7 +230,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     return { accountId: claims.sub, deviceId: device.deviceId, expires: claims.exp * 1000 };
   };
   const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...config.socketLimits };
-  const service = new ProtocolServer({
+  const service: ProtocolServer = new ProtocolServer({
     store: meta,
     authenticate,
     missingChunks: async (folderId, chunkIds) => (await blobs.of(folderId)).has(chunkIds),
@@ -240,7 +240,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         metrics.envelopesAppended.inc();
         bus?.publishEntry(folderId, seq, envelope);
       },
-      watch: (folderId) => bus?.watch(folderId),
+      watch: (folderId): Promise<void> | undefined => bus?.watch(folderId),
       unwatch: (folderId) => bus?.unwatch(folderId),
       broadcast: (folderId, from, frame) => bus?.publishBroadcast(folderId, from, frame),
       signatureFailure: (who, folderId) => {
@@ -261,7 +261,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   });
 
   // The bus between relays sharing the database, when configured (nats loads only then).
-  const bus = config.bus
+  const bus: RelayBus | undefined = config.bus
     ? await (
         await import("./bus/nats-bus.js")
       )

@@ -57,9 +57,10 @@ export interface ProtocolServerEvents {
   appended?(folderId: FolderId, seq: number, envelope: Uint8Array): void;
   /**
    * The folder gained its first local subscriber: from now on its entries appended elsewhere
-   * are wanted (`ProtocolServer.deliver`).
+   * are wanted (`ProtocolServer.deliver`). The subscriber is answered once the promise settles
+   * (a bus resolves it when it listens), and what was appended meanwhile is read from the store.
    */
-  watch?(folderId: FolderId): void;
+  watch?(folderId: FolderId): void | Promise<void>;
   /** The folder lost its last local subscriber: its entries appended elsewhere are not wanted. */
   unwatch?(folderId: FolderId): void;
   /**

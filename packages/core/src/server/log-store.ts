@@ -86,6 +86,11 @@ export interface LogStore {
    */
   headSeq(folderId: FolderId): Promise<number>;
   /**
+   * {@link headSeq} of many folders in one read (a relay cut off from the bus checks every
+   * folder it serves this way each second); an unknown folder is left out of the answer.
+   */
+  headSeqs(folderIds: readonly FolderId[]): Promise<Map<FolderId, number>>;
+  /**
    * Stores a snapshot unless the stored one covers more of the log (at equal coverage the new
    * one wins, e.g. a re-encryption under a new epoch).
    * @throws WeftError INVALID_ARGUMENT if `coversSeq` is beyond the head; NOT_FOUND for an

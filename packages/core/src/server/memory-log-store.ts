@@ -145,6 +145,15 @@ export class MemoryLogStore implements LogStore {
     return this.require(folderId).head;
   }
 
+  async headSeqs(folderIds: readonly FolderId[]): Promise<Map<FolderId, number>> {
+    const out = new Map<FolderId, number>();
+    for (const id of folderIds) {
+      const folder = this.folders.get(id);
+      if (folder) out.set(id, folder.head);
+    }
+    return out;
+  }
+
   async putSnapshot(
     folderId: FolderId,
     epoch: number,

@@ -69,6 +69,12 @@ export class ProtocolServer {
   private readonly conns: ConnStates;
   /** Subscribe allowance per connection. */
   private readonly subscribeTokens = new WeakMap<ProtocolConnection, TokenBucket>();
+  /** Folders whose first local subscriber waits for the bus to listen. */
+  private readonly watching = new Map<FolderId, Promise<void>>();
+  /** Per folder, subscribes waiting on {@link watching} (the feed stays while there are any). */
+  private readonly joining = new Map<FolderId, number>();
+  /** A {@link catchUp} of every folder is running. */
+  private catchingUp = false;
   /** Message allowance per connection. */
   private readonly messageTokens = new WeakMap<ProtocolConnection, TokenBucket>();
 
@@ -177,11 +183,31 @@ export class ProtocolServer {
    * Entries may have been appended elsewhere without reaching {@link deliver} (the bus between
    * relays was down, or an entry was too large for it): the folder's feed reads what follows
    * what it delivered from the store. Without a folder, every folder with a local subscriber.
-   * Resolves once read (never rejects: a failed read is retried by the next call).
+   * Resolves once read; never rejects (a failed read of one folder is tried again a second
+   * later, of every folder by the bus's next call).
    */
   async catchUp(folderId?: FolderId): Promise<void> {
-    const folders = folderId === undefined ? this.feeds.folders() : [folderId];
-    await Promise.all(folders.map((f) => this.feeds.catchUp(f).catch(() => undefined)));
+    if (folderId !== undefined)
+      return this.feeds.catchUp(folderId).catch(() => {
+        // The store did not answer: tried again in a second (until the folder has no feed).
+        setTimeout(() => void this.catchUp(folderId), 1000).unref?.();
+      });
+    // Every folder at once: one read of their heads, then only those with news are read, one
+    // after the other, and never two of these passes at a time (a relay cut off from the bus
+    // runs one every second: it must not become a storm of reads).
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      const folders = this.feeds.folders();
+      const heads = await this.store.headSeqs(folders);
+      for (const f of folders)
+        if ((heads.get(f) ?? 0) > (this.feeds.get(f)?.delivered ?? Infinity))
+          await this.feeds.catchUp(f);
+    } catch {
+      // The store did not answer: the next pass (the bus calls it again) reads it all again.
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   /**
@@ -437,10 +463,23 @@ export class ProtocolServer {
       );
     const st = this.conns.of(conn);
     if (st.closed || conn.ended) return;
+    // The folder's first local subscriber starts its feed: live entries from the head on. It is
+    // answered once a bus between relays listens to the folder (the others' entries after the
+    // head are read from the store), so that nothing sent after `subscribed` passes it by.
+    if (this.feeds.open(folderId, head)) this.watching.set(folderId, this.startWatch(folderId));
+    this.joining.set(folderId, (this.joining.get(folderId) ?? 0) + 1);
+    const watched = this.watching.get(folderId);
+    try {
+      await watched;
+    } finally {
+      if (this.watching.get(folderId) === watched) this.watching.delete(folderId);
+      const left = (this.joining.get(folderId) ?? 1) - 1;
+      if (left > 0) this.joining.set(folderId, left);
+      else this.joining.delete(folderId);
+    }
+    if (st.closed || conn.ended) return this.unwatchIfIdle(folderId);
     const wasOnline = this.subs.onlineDevices(folderId).has(who.deviceId);
-    // The folder's first local subscriber starts its feed: live entries from the head on.
-    if (this.feeds.open(folderId, head)) this.events.watch?.(folderId);
-    this.feeds.get(folderId)!.members.set(who.accountId, true);
+    this.feeds.get(folderId)?.members.set(who.accountId, true);
     this.subs.add(folderId, conn);
     conn.folders.add(folderId);
     conn.send({ type: "subscribed", requestId, folderId, headSeq: head });
@@ -451,6 +490,24 @@ export class ProtocolServer {
     st.replays.set(folderId, { after: m.afterSeq });
     if (!wasOnline) await this.subs.broadcastPresence(folderId, who.deviceId);
     await this.conns.pump(conn);
+  }
+
+  /** The folder has no local subscriber, nor one on its way: its feed ends. */
+  private unwatchIfIdle(folderId: FolderId): void {
+    if (this.subs.of(folderId).size > 0 || this.joining.has(folderId)) return;
+    if (!this.feeds.get(folderId)) return;
+    this.feeds.close(folderId);
+    this.events.unwatch?.(folderId);
+  }
+
+  /** Tells the bus (if any) to listen to the folder, then reads what it may have missed. */
+  private async startWatch(folderId: FolderId): Promise<void> {
+    try {
+      await this.events.watch?.(folderId);
+    } catch {
+      // The bus could not listen: its own recovery (reading the store while down) covers it.
+    }
+    await this.catchUp(folderId);
   }
 
   /** @throws ProtocolError `rate_limited` when the connection subscribes too often */
@@ -475,10 +532,7 @@ export class ProtocolServer {
     st?.skip.delete(folderId);
     const device = conn.principal?.deviceId;
     if (!this.subs.remove(folderId, conn)) return;
-    if (this.subs.of(folderId).size === 0) {
-      this.feeds.close(folderId);
-      this.events.unwatch?.(folderId);
-    }
+    this.unwatchIfIdle(folderId);
     if (!device) return;
     if (this.subs.onlineDevices(folderId).has(device)) return; // online on another connection
     this.subs.wentOffline(folderId, device);

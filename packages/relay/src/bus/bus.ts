@@ -55,9 +55,10 @@ export interface RelayBus {
   publishControl(event: ControlEvent): void;
   /**
    * From now on the folder's messages are wanted (it has a local subscriber); the other relays
-   * are asked which of its devices are online through them.
+   * are asked which of its devices are online through them. Resolves once NATS has the
+   * subscription (or after a second, or at once while NATS is away).
    */
-  watch(folderId: FolderId): void;
+  watch(folderId: FolderId): Promise<void>;
   /** The folder's messages are no longer wanted. */
   unwatch(folderId: FolderId): void;
   /** Whether the bus is connected now. */

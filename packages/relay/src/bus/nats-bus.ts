@@ -17,6 +17,8 @@ const CONTROL_SUBJECT = "weft.relay";
 const HEARTBEAT_SUBJECT = "weft.hb";
 const HEARTBEAT_MS = 2000;
 const GONE_AFTER_MS = 3 * HEARTBEAT_MS;
+/** At most how long a new subscriber waits for NATS to confirm the relay listens to its folder. */
+const FLUSH_WAIT_MS = 1000;
 /** How often a relay cut off from NATS reads its watched folders from the store. */
 const RESYNC_WHILE_DOWN_MS = 1000;
 
@@ -181,7 +183,7 @@ class NatsBus implements RelayBus {
     }
   }
 
-  watch(folderId: FolderId): void {
+  async watch(folderId: FolderId): Promise<void> {
     if (this.closed || this.folders.has(folderId)) return;
     this.folders.set(
       folderId,
@@ -192,6 +194,16 @@ class NatsBus implements RelayBus {
       }),
     );
     this.rollCall(folderId);
+    // Resolved once the server has the subscription (a round trip), so that what other relays
+    // publish from then on reaches this one. While NATS is away, not waited for: the store is
+    // read every second meanwhile.
+    if (this.down !== undefined) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.nc.flush().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   unwatch(folderId: FolderId): void {

@@ -411,6 +411,18 @@ export class SqliteMetaStore implements MetaStore {
     return this.run("headSeq", () => this.q.requireFolder(folderId).head_seq);
   }
 
+  async headSeqs(folderIds: readonly FolderId[]): Promise<Map<FolderId, number>> {
+    for (const id of folderIds) checkFolderId(id);
+    return this.read("headSeqs", () => {
+      const out = new Map<FolderId, number>();
+      for (const id of folderIds) {
+        const head = this.q.folder.get(id)?.head_seq;
+        if (head !== undefined) out.set(id, head);
+      }
+      return out;
+    });
+  }
+
   async putSnapshot(
     folderId: FolderId,
     epoch: number,

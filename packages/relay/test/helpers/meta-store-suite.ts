@@ -297,6 +297,14 @@ export function runMetaStoreTests(
         expect(await store.append(FA, dev("A"), 2, bytes(4))).toEqual({ seq: 3, duplicate: false });
         expect(await store.headSeq(FA)).toBe(3);
         expect(await store.headSeq(FB)).toBe(1);
+        const unknown = ("c".repeat(25) + "a") as FolderId;
+        expect(await store.headSeqs([FA, unknown, FB])).toEqual(
+          new Map([
+            [FA, 3],
+            [FB, 1],
+          ]),
+        );
+        expect(await store.headSeqs([])).toEqual(new Map());
         expect((await store.folder(FA))?.headSeq).toBe(3);
         expect((await store.foldersOf(a)).map((f) => f.headSeq)).toEqual([3, 1]);
         await expectRejects(store.headSeq(("c".repeat(25) + "a") as FolderId), "NOT_FOUND");

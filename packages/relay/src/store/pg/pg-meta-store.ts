@@ -296,6 +296,18 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
     return (await this.run("headSeq", (db) => requireFolder(db, folderId))).head_seq;
   }
 
+  async headSeqs(folderIds: readonly FolderId[]): Promise<Map<FolderId, number>> {
+    for (const id of folderIds) checkFolderId(id);
+    const rows = await this.run("headSeqs", (db) =>
+      all<{ folder_id: FolderId; head_seq: number }>(
+        db,
+        "SELECT folder_id, head_seq FROM folders WHERE folder_id = ANY($1::text[])",
+        [folderIds],
+      ),
+    );
+    return new Map(rows.map((r) => [r.folder_id, r.head_seq]));
+  }
+
   putSnapshot(
     folderId: FolderId,
     epoch: number,
