@@ -320,9 +320,15 @@ export async function runCluster(o) {
     });
     ctx = { ...ctx, ...started };
     const label = `pg-${o.relays}`;
-    setups.push(
-      summarizeSetup(o, label, o.relays, await measure(o, label, ctx, [nats.server.pid])),
-    );
+    let measured;
+    try {
+      measured = await measure(o, label, ctx, [nats.server.pid]);
+    } catch (error) {
+      // What the relays said is what explains a refused or dropped connection.
+      for (const r of started.relays) o.log(`${r.name}:\n${r.logs()}`);
+      throw error;
+    }
+    setups.push(summarizeSetup(o, label, o.relays, measured));
     await Promise.all(started.relays.map((r) => r.stop()));
   } finally {
     killAll();

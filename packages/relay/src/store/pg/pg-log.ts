@@ -2,6 +2,7 @@
 import { WeftError } from "@weft/core";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
+  notFound,
   checkBytes,
   checkCount,
   checkDeviceId,
@@ -34,36 +35,45 @@ export async function append(
   checkDeviceId(deviceId);
   checkSeq(deviceSeq, "deviceSeq");
   checkBytes(envelope, "envelope");
+  // Three statements while the lock is held, not six: the lock; the dedupe, the pruned
+  // deviceSeqs and the device in one read; the head's bump and the insert in one write. The lock
+  // is held from the first to the commit, so fewer round trips let more appends through a
+  // folder. The lock is a statement of its own: a read that waited for it with a join would see
+  // the log as it was before the wait (one snapshot per statement), and miss a retry's entry.
   await requireFolder(db, folderId, true);
-  const existing = await one<{ seq: number; envelope: Buffer }>(
+  const state = await one<{
+    dup_seq: number | null;
+    dup_envelope: Buffer | null;
+    pruned: number | null;
+    device_known: boolean;
+  }>(
     db,
-    "SELECT seq, envelope FROM log WHERE folder_id = $1 AND device_id = $2 AND device_seq = $3",
+    "SELECT l.seq AS dup_seq, l.envelope AS dup_envelope, " +
+      "(SELECT p.device_seq FROM pruned_device_seqs p " +
+      "WHERE p.folder_id = $1 AND p.device_id = $2) AS pruned, " +
+      "EXISTS (SELECT 1 FROM devices d WHERE d.device_id = $2) AS device_known " +
+      "FROM (SELECT 1) AS one LEFT JOIN log l " +
+      "ON l.folder_id = $1 AND l.device_id = $2 AND l.device_seq = $3",
     [folderId, deviceId, deviceSeq],
   );
-  if (existing !== undefined) {
+  if (state === undefined) throw new Error("a SELECT without FROM rows returned none");
+  if (state.dup_seq !== null && state.dup_envelope !== null) {
     // A retry whose answer was lost carries the same bytes; anything else reuses a number.
-    if (existing.envelope.equals(envelope)) return { seq: existing.seq, duplicate: true };
+    if (state.dup_envelope.equals(envelope)) return { seq: state.dup_seq, duplicate: true };
     throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used for other bytes`);
   }
-  const pruned = await one<{ device_seq: number }>(
-    db,
-    "SELECT device_seq FROM pruned_device_seqs WHERE folder_id = $1 AND device_id = $2",
-    [folderId, deviceId],
-  );
-  if (deviceSeq <= (pruned?.device_seq ?? -1))
+  if (deviceSeq <= (state.pruned ?? -1))
     throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
-  await requireDevice(db, deviceId);
-  const head = await one<{ head_seq: number }>(
+  if (!state.device_known) throw notFound("device");
+  const inserted = await one<{ seq: number }>(
     db,
-    "UPDATE folders SET head_seq = head_seq + 1 WHERE folder_id = $1 RETURNING head_seq",
-    [folderId],
+    "WITH head AS (UPDATE folders SET head_seq = head_seq + 1 WHERE folder_id = $1 " +
+      "RETURNING head_seq) " +
+      "INSERT INTO log (folder_id, seq, device_id, device_seq, envelope) " +
+      "SELECT $1, head_seq, $2, $3, $4 FROM head RETURNING seq",
+    [folderId, deviceId, deviceSeq, buf(envelope)],
   );
-  const seq = head!.head_seq;
-  await db.query(
-    "INSERT INTO log (folder_id, seq, device_id, device_seq, envelope) VALUES ($1, $2, $3, $4, $5)",
-    [folderId, seq, deviceId, deviceSeq, buf(envelope)],
-  );
-  return { seq, duplicate: false };
+  return { seq: inserted!.seq, duplicate: false };
 }
 
 /** The seq of the first entry after `afterSeq` (reads no envelope). */
