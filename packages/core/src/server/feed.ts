@@ -58,6 +58,8 @@ export type Sink = (
 /** The feeds of the folders with local subscribers. */
 export class FolderFeeds {
   private readonly feeds = new Map<FolderId, Feed>();
+  /** A {@link catchUpAll} is running. */
+  private catchingUp = false;
 
   constructor(
     private readonly store: LogStore,
@@ -85,11 +87,6 @@ export class FolderFeeds {
     return true;
   }
 
-  /** The folders with a feed. */
-  folders(): FolderId[] {
-    return [...this.feeds.keys()];
-  }
-
   /**
    * Reads the folder's entries after those delivered from the store and offers them, up to the
    * head: what was appended elsewhere and did not come by {@link offer}.
@@ -109,6 +106,27 @@ export class FolderFeeds {
       if (this.feeds.get(folderId) !== feed || last === undefined || last <= after) return;
       for (const { seq, envelope } of entries) this.offer(folderId, seq, envelope);
       after = last;
+    }
+  }
+
+  /**
+   * {@link catchUp} of every folder with a feed: one read of their heads, then only those with
+   * news are read, one after the other, and never two of these passes at a time (a relay cut off
+   * from the bus runs one every second: it must not become a storm of reads). Never rejects: a
+   * pass the store fails is left to the next.
+   */
+  async catchUpAll(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      const folders = [...this.feeds.keys()];
+      const heads = await this.store.headSeqs(folders);
+      for (const f of folders)
+        if ((heads.get(f) ?? 0) > (this.feeds.get(f)?.delivered ?? Infinity)) await this.catchUp(f);
+    } catch {
+      // The store did not answer: the next pass reads it all again.
+    } finally {
+      this.catchingUp = false;
     }
   }
 

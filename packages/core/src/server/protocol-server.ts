@@ -4,8 +4,7 @@
  * keys, fan-out in order), snapshots and pruning, acknowledgements, presence and ephemeral
  * messages. The relay runs it over SQLite and uWebSockets.js, the test hub over memory.
  */
-import type { ChunkId, DeviceId, Envelope, FolderId } from "@weft/crypto";
-import { decodeEnvelope, verifyEnvelopeSignature } from "@weft/crypto";
+import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { decodeMessage } from "../protocol/codec.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { type Message, type MessageOf, errorMessageFor } from "../protocol/messages.js";
@@ -20,6 +19,7 @@ import {
   TokenBucket,
 } from "./limits.js";
 import type { LogStore, Role } from "./log-store.js";
+import { storeAppend, storeSnapshot } from "./log-writes.js";
 import { Fatal, Sessions } from "./sessions.js";
 import { FolderSubscribers } from "./subscribers.js";
 
@@ -73,8 +73,6 @@ export class ProtocolServer {
   private readonly watching = new Map<FolderId, Promise<void>>();
   /** Per folder, subscribes waiting on {@link watching} (the feed stays while there are any). */
   private readonly joining = new Map<FolderId, number>();
-  /** A {@link catchUp} of every folder is running. */
-  private catchingUp = false;
   /** Message allowance per connection. */
   private readonly messageTokens = new WeakMap<ProtocolConnection, TokenBucket>();
 
@@ -192,22 +190,7 @@ export class ProtocolServer {
         // The store did not answer: tried again in a second (until the folder has no feed).
         setTimeout(() => void this.catchUp(folderId), 1000).unref?.();
       });
-    // Every folder at once: one read of their heads, then only those with news are read, one
-    // after the other, and never two of these passes at a time (a relay cut off from the bus
-    // runs one every second: it must not become a storm of reads).
-    if (this.catchingUp) return;
-    this.catchingUp = true;
-    try {
-      const folders = this.feeds.folders();
-      const heads = await this.store.headSeqs(folders);
-      for (const f of folders)
-        if ((heads.get(f) ?? 0) > (this.feeds.get(f)?.delivered ?? Infinity))
-          await this.feeds.catchUp(f);
-    } catch {
-      // The store did not answer: the next pass (the bus calls it again) reads it all again.
-    } finally {
-      this.catchingUp = false;
-    }
+    return this.feeds.catchUpAll();
   }
 
   /**
@@ -419,24 +402,8 @@ export class ProtocolServer {
   }
 
   private async putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): Promise<void> {
-    const head = await this.store.headSeq(m.folderId);
-    if (m.coversSeq > head)
-      throw new ProtocolError("bad_frame", `coversSeq is past the head ${head}`);
-    // Sealed under a key the folder does not have yet: no member could open it, and it would
-    // still replace the folder's snapshot.
-    const epoch = (await this.store.folder(m.folderId))?.epoch ?? 0;
-    if (m.epoch > epoch)
-      throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
-    await this.store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
-    // A new snapshot is when older entries may become unneeded: those every member device has
-    // acknowledged and the snapshot covers. A device silent for long counts as gone: one that
-    // never acks would otherwise keep the whole log for ever. Pruned before the answer, so that
-    // whoever heard `ok` finds the log as the snapshot left it, on any relay; a failed prune is
-    // retried with the next snapshot.
     const silentMs = this.options.silentDeviceMs ?? 0;
-    await this.store
-      .pruneLog(m.folderId, silentMs > 0 ? this.now() - silentMs : 0)
-      .catch(() => undefined);
+    await storeSnapshot(this.store, m, silentMs > 0 ? this.now() - silentMs : 0);
     conn.send({ type: "ok", requestId: m.requestId });
   }
 
@@ -544,38 +511,11 @@ export class ProtocolServer {
     m: MessageOf<"append">,
   ): Promise<void> {
     const { folderId, requestId, envelope } = m;
-    let env: Envelope;
-    try {
-      env = decodeEnvelope(envelope);
-    } catch (cause) {
-      throw new ProtocolError("bad_frame", "append.envelope is not an envelope", { cause });
-    }
-    if (env.folderId !== folderId)
-      throw new ProtocolError("bad_frame", "the envelope is of another folder");
-    if (env.deviceId !== who.deviceId)
-      throw new ProtocolError("forbidden", "the envelope is of another device");
-    const key = await this.store.memberDeviceKey(folderId, who.deviceId);
-    if (!key || !verifyEnvelopeSignature(env, key)) {
-      this.events.signatureFailure?.(who, folderId);
-      throw new ProtocolError(
-        "bad_signature",
-        "the envelope's signature does not verify for its device",
-      );
-    }
-    let result: { seq: number; duplicate: boolean };
-    try {
-      result = await this.store.append(folderId, env.deviceId, env.deviceSeq, envelope);
-    } catch (error) {
-      if ((error as { code?: string }).code === "ALREADY_EXISTS")
-        throw new ProtocolError(
-          "conflict",
-          `deviceSeq ${env.deviceSeq} is taken by another envelope`,
-        );
-      throw error;
-    }
-    const { seq, duplicate } = result;
+    const { seq, deviceSeq, duplicate } = await storeAppend(this.store, who, m, () =>
+      this.events.signatureFailure?.(who, folderId),
+    );
     if (!this.conns.of(conn).closed)
-      conn.send({ type: "appended", requestId, folderId, seq, deviceSeq: env.deviceSeq });
+      conn.send({ type: "appended", requestId, folderId, seq, deviceSeq });
     if (duplicate) return; // a retry whose answer was lost: stored and pushed once
     this.events.appended?.(folderId, seq, envelope);
     this.feeds.offer(folderId, seq, envelope, conn);
