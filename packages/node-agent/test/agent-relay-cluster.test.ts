@@ -9,23 +9,18 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import {
-  type NatsHandle,
+  type RelayCluster,
   type RelayProcess,
   type S3rverHandle,
-  type TestDatabase,
-  createTestDatabase,
   makeDevice,
   scratchRoot,
   shareFolder,
-  startNatsServer,
-  startRelayProcess,
-  startS3rver,
+  startRelayCluster,
   waitFor,
 } from "@weft/test-support";
 import { MiB, Pair, type TestDevice } from "./helpers/fault-pair.js";
 
-let db: TestDatabase;
-let nats: NatsHandle;
+let cluster: RelayCluster;
 let s3: S3rverHandle;
 let relays: RelayProcess[] = [];
 let pair: Pair;
@@ -34,18 +29,8 @@ let ben: TestDevice;
 let base: string;
 
 beforeAll(async () => {
-  [db, nats, s3] = await Promise.all([createTestDatabase(), startNatsServer(), startS3rver()]);
-  const env = {
-    WEFT_RELAY_DATABASE: db.url,
-    WEFT_RELAY_BUS: nats.url,
-    WEFT_RELAY_BLOBS: "s3://weft-agents",
-    WEFT_RELAY_S3_ENDPOINT: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-    AWS_REGION: s3.region,
-  };
-  relays = [await startRelayProcess(env)];
-  relays.push(...(await Promise.all([startRelayProcess(env), startRelayProcess(env)])));
+  cluster = await startRelayCluster(3, "weft-agents");
+  ({ relays, s3 } = cluster);
   const [a, b, c] = relays.map((r) => r.url) as [string, string, string];
   base = await mkdtemp(join(scratchRoot(), "weft-cluster-"));
   [ana, ben] = await Promise.all([
@@ -61,10 +46,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await pair?.kill();
-  await Promise.all(relays.map((r) => r.dispose()));
-  await Promise.all([nats?.stop(), s3?.stop()]);
+  await cluster?.dispose();
   if (base) await rm(base, { recursive: true, force: true });
-  await db?.drop();
 });
 
 test("relay A is killed mid-sync: ana moves to B, ben to C, and through NATS they lose nothing", async () => {

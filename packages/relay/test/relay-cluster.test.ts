@@ -31,22 +31,19 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import {
   type NatsHandle,
+  type RelayCluster,
   type RelayProcess,
-  type S3rverHandle,
   type TestDatabase,
   call,
-  createTestDatabase,
   signUp,
-  startNatsServer,
-  startRelayProcess,
-  startS3rver,
+  startRelayCluster,
 } from "@weft/test-support";
 import { describeBus } from "../src/bus/bus.js";
 import { parseConfig } from "../src/config.js";
 
 let db: TestDatabase;
 let nats: NatsHandle;
-let s3: S3rverHandle;
+let cluster: RelayCluster;
 let relays: RelayProcess[] = [];
 /** What crossed the bus, as a NATS client subscribed to every subject of it saw it. */
 let tap: NatsConnection;
@@ -58,19 +55,8 @@ const ws = (relay: RelayProcess): string => `${relay.url.replace("http", "ws")}/
 
 beforeAll(async () => {
   await ready();
-  [db, nats, s3] = await Promise.all([createTestDatabase(), startNatsServer(), startS3rver()]);
-  const env = {
-    WEFT_RELAY_DATABASE: db.url,
-    WEFT_RELAY_BUS: nats.url,
-    WEFT_RELAY_BLOBS: "s3://weft-cluster",
-    WEFT_RELAY_S3_ENDPOINT: s3.endpoint,
-    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-    AWS_REGION: s3.region,
-  };
-  // The first makes the schema and the shared JWT secret; the others start on them together.
-  relays = [await startRelayProcess(env)];
-  relays.push(...(await Promise.all([startRelayProcess(env), startRelayProcess(env)])));
+  cluster = await startRelayCluster(3, "weft-cluster");
+  ({ db, nats, relays } = cluster);
   tap = await natsConnect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   tap.subscribe("weft.>", { callback: (error, msg) => !error && onBus.push(msg.data) });
   const device = async (user: string, relay: RelayProcess): Promise<ProtocolDevice> => {
@@ -95,9 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await tap?.close();
-  await Promise.all(relays.map((r) => r.dispose()));
-  await Promise.all([nats?.stop(), s3?.stop()]);
-  await db?.drop();
+  await cluster?.dispose();
 });
 
 describe("one protocol, three relays: each connection of the suite goes to the next relay", () => {

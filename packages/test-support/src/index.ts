@@ -4,6 +4,7 @@ export * from "./fault-proxy.js";
 export * from "./nats-process.js";
 export * from "./pg-database.js";
 export * from "./free-port.js";
+export * from "./relay-cluster.js";
 export * from "./relay-process.js";
 export * from "./s3rver-process.js";
 export * from "./ui-process.js";
