@@ -2,11 +2,9 @@
 // and MemoryHub run too: a real relay process on a database of this file's own, one fresh folder
 // per test among the same four accounts. Then two Replicas sync a distinctive file through it,
 // and no row of any table holds its name or content in the clear.
-import { type FolderId, generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
-import { type Transport, createWebSocketTransport } from "@weft/core";
+import { generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { WebSocket } from "ws";
 import {
   type RelayProcess,
   type TestDatabase,
@@ -17,10 +15,11 @@ import {
 } from "@weft/test-support";
 
 import { syncDistinctiveFile } from "./helpers/plaintext-scenario.js";
+import { type SuiteDevices, relayProtocolFixture } from "./helpers/protocol-fixture.js";
 
 let db: TestDatabase;
 let relay: RelayProcess;
-let devices: Record<"owner" | "editor" | "viewer" | "outsider", ProtocolDevice>;
+let devices: SuiteDevices;
 
 beforeAll(async () => {
   await ready();
@@ -78,36 +77,4 @@ test("no row of the database holds a file's name or content in the clear", async
   ).toBeGreaterThan(0);
 }, 60_000);
 
-runProtocolTests("relay", async () => {
-  const folderId: FolderId = newFolderId();
-  const as = devices.owner.token;
-  expect((await call(relay.url, "POST", "/v1/folders", { folderId }, as)).status).toBe(201);
-  for (const role of ["editor", "viewer"]) {
-    const added = await call(
-      relay.url,
-      "POST",
-      `/v1/folders/${folderId}/members`,
-      { user: role, role },
-      as,
-    );
-    expect(added.status).toBe(204);
-  }
-  const open: Transport[] = [];
-  return {
-    folderId,
-    owner: devices.owner,
-    editor: devices.editor,
-    viewer: devices.viewer,
-    outsiderToken: devices.outsider.token,
-    connect: async () => {
-      const t = createWebSocketTransport(`${relay.url.replace("http", "ws")}/v1/ws`, { WebSocket });
-      open.push(t);
-      await t.connect();
-      return t;
-    },
-    teardown: () => {
-      for (const t of open) t.close();
-      return Promise.resolve();
-    },
-  };
-});
+runProtocolTests("relay", () => relayProtocolFixture(devices, () => relay.url));

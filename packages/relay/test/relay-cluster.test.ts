@@ -13,13 +13,11 @@ import {
   MemoryStateStore,
   Replica,
   SUPPORTED_VERSIONS,
-  type Transport,
   createWebSocketTransport,
 } from "@weft/core";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
 import {
   type DeviceIdentity,
-  type FolderId,
   FolderKeyring,
   generateDeviceIdentity,
   generateFolderKey,
@@ -40,6 +38,7 @@ import {
 } from "@weft/test-support";
 import { describeBus } from "../src/bus/bus.js";
 import { parseConfig } from "../src/config.js";
+import { type SuiteDevices, relayProtocolFixture } from "./helpers/protocol-fixture.js";
 
 let db: TestDatabase;
 let nats: NatsHandle;
@@ -48,7 +47,7 @@ let relays: RelayProcess[] = [];
 /** What crossed the bus, as a NATS client subscribed to every subject of it saw it. */
 let tap: NatsConnection;
 const onBus: Uint8Array[] = [];
-let devices: Record<"owner" | "editor" | "viewer" | "outsider", ProtocolDevice>;
+let devices: SuiteDevices;
 let next = 0;
 
 const ws = (relay: RelayProcess): string => `${relay.url.replace("http", "ws")}/v1/ws`;
@@ -85,39 +84,9 @@ afterAll(async () => {
 });
 
 describe("one protocol, three relays: each connection of the suite goes to the next relay", () => {
-  runProtocolTests("relay cluster", async () => {
-    const folderId: FolderId = newFolderId();
-    const as = devices.owner.token;
-    expect((await call(relays[2]!.url, "POST", "/v1/folders", { folderId }, as)).status).toBe(201);
-    for (const role of ["editor", "viewer"]) {
-      const added = await call(
-        relays[0]!.url,
-        "POST",
-        `/v1/folders/${folderId}/members`,
-        { user: role, role },
-        as,
-      );
-      expect(added.status).toBe(204);
-    }
-    const open: Transport[] = [];
-    return {
-      folderId,
-      owner: devices.owner,
-      editor: devices.editor,
-      viewer: devices.viewer,
-      outsiderToken: devices.outsider.token,
-      connect: async () => {
-        const t = createWebSocketTransport(ws(relays[next++ % relays.length]!), { WebSocket });
-        open.push(t);
-        await t.connect();
-        return t;
-      },
-      teardown: () => {
-        for (const t of open) t.close();
-        return Promise.resolve();
-      },
-    };
-  });
+  runProtocolTests("relay cluster", () =>
+    relayProtocolFixture(devices, () => relays[next++ % relays.length]!.url),
+  );
 });
 
 /** Waits until `check` holds (polling every 50 ms), up to `ms`. */

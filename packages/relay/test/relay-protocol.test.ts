@@ -1,14 +1,13 @@
 // The relay against core's protocol suite, the one MemoryHub runs too (core/test/hub-protocol.test.ts):
 // a real relay process, one fresh folder per test among the same four accounts.
-import { type FolderId, generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
-import { type Transport, createWebSocketTransport } from "@weft/core";
+import { generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
 import { afterAll, beforeAll, expect } from "vitest";
-import { WebSocket } from "ws";
 import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
+import { type SuiteDevices, relayProtocolFixture } from "./helpers/protocol-fixture.js";
 
 let relay: RelayProcess;
-let devices: Record<"owner" | "editor" | "viewer" | "outsider", ProtocolDevice>;
+let devices: SuiteDevices;
 
 beforeAll(async () => {
   await ready();
@@ -37,36 +36,4 @@ afterAll(async () => {
   await relay.dispose();
 });
 
-runProtocolTests("relay", async () => {
-  const folderId: FolderId = newFolderId();
-  const as = devices.owner.token;
-  expect((await call(relay.url, "POST", "/v1/folders", { folderId }, as)).status).toBe(201);
-  for (const role of ["editor", "viewer"]) {
-    const added = await call(
-      relay.url,
-      "POST",
-      `/v1/folders/${folderId}/members`,
-      { user: role, role },
-      as,
-    );
-    expect(added.status).toBe(204);
-  }
-  const open: Transport[] = [];
-  return {
-    folderId,
-    owner: devices.owner,
-    editor: devices.editor,
-    viewer: devices.viewer,
-    outsiderToken: devices.outsider.token,
-    connect: async () => {
-      const t = createWebSocketTransport(`${relay.url.replace("http", "ws")}/v1/ws`, { WebSocket });
-      open.push(t);
-      await t.connect();
-      return t;
-    },
-    teardown: () => {
-      for (const t of open) t.close();
-      return Promise.resolve();
-    },
-  };
-});
+runProtocolTests("relay", () => relayProtocolFixture(devices, () => relay.url));
