@@ -81,6 +81,67 @@ describe("Replica: hostile relay and members", () => {
       errors.some((m) => /does not own|not the signer|owned by|UNAUTHORIZED|names device/i.test(m)),
     ).toBe(true);
   });
+
+  it("a snapshot in which a member forged another device's records is refused; the next honest one is loaded", async () => {
+    const { replicas, settle, hub, folderId, partition, heal } = await network({
+      devices: 3,
+      seed: 11,
+      replica: { snapshotEvery: 4 },
+    });
+    const [a, b, late] = [replicas[0]!, replicas[1]!, replicas[2]!];
+    partition([0, 1], [2]); // the late device has applied nothing: it must start from a snapshot
+    await a.writeFile("contract.txt", text("pay 100"));
+    await settle();
+    // B, an editor holding the folder key, rewrites A's record of contract.txt (another file's
+    // content under A's name) in a copy of the index, and uploads that as the snapshot with
+    // the attestations it holds. Signed by B, sealed under the folder key: the relay takes it
+    // and prunes the log it covers.
+    await b.writeFile("other.txt", text("pay 1,000,000"));
+    await settle();
+    const forger = FolderIndex.load(b.index.snapshot(), { device: a.deviceId });
+    forger.writeFile("contract.txt", { manifest: b.index.stat("other.txt")!.version.manifest! });
+    const bCtx = (b as unknown as { ctx: ReplicaContext }).ctx;
+    const held = [a, b].map((r) => bCtx.attestations.of(r.deviceId)!.bytes);
+    const snapshot = sealParts(bCtx, 0, [{ kind: "index", update: forger.snapshot() }], held);
+    const conn = new Connection(hub.connect(), {
+      onPush: () => undefined,
+      onClose: () => undefined,
+    });
+    await conn.open(hub.tokenFor(b.deviceId));
+    const head = (await conn.request({ type: "subscribe", requestId: 0, folderId, afterSeq: 0 }))
+      .headSeq;
+    await conn.request({
+      type: "snapshotPut",
+      requestId: 0,
+      folderId,
+      epoch: bCtx.keys.epoch,
+      coversSeq: head,
+      ciphertext: snapshot,
+    });
+    conn.close();
+
+    const refused = new Promise<string>((resolve) => {
+      late.on("error", (e) => {
+        if (/snapshot on the relay is refused/.test(e.error.message)) resolve(e.error.message);
+      });
+      late.on("change", () => resolve("the forged snapshot was loaded"));
+    });
+    heal();
+    // The late device refuses it: A's part is not as A signed it.
+    expect(await refused).toMatch(new RegExp(`${a.deviceId}'s records are not as it signed`));
+    expect(late.list()).toEqual([]);
+    // A and B write on; once the log outgrows snapshotEvery, an honest snapshot replaces it.
+    partition([0, 1], [2]);
+    for (let i = 0; i < 4; i++) {
+      await replicas[i % 2]!.writeFile(`n${i}.txt`, text(`note ${i}`));
+      await settle();
+    }
+    heal();
+    await settle();
+    expect(late.stats().snapshotsLoaded).toBe(1);
+    expect(new TextDecoder().decode(await late.readFile("contract.txt"))).toBe("pay 100");
+    expect(late.list()).toEqual(a.list());
+  });
 });
 
 describe("Replica: chunk transfers", () => {

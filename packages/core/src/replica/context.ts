@@ -6,6 +6,7 @@ import type { BlobStore } from "../storage/index.js";
 import type { ChunkKeys } from "./chunk-codec.js";
 import type { Emitter, ReplicaEventMap } from "./events.js";
 import type { LocalState, ReplicaMeta } from "./local-state.js";
+import type { RecordAttestations } from "./record-attestations.js";
 
 /**
  * One lane for everything that changes the index or the stored counters: local operations,
@@ -70,6 +71,8 @@ export interface ReplicaContext {
   readonly keys: ChunkKeys;
   readonly index: FolderIndex;
   readonly local: LocalState;
+  /** The newest record attestation of each device, and this device's own (snapshots need them). */
+  readonly attestations: RecordAttestations;
   readonly blobs: BlobStore;
   readonly meta: ReplicaMeta;
   readonly events: Emitter<ReplicaEventMap>;

@@ -246,9 +246,21 @@ export class SyncEngine implements DocSession, LogSession {
       const batch = this.outbox.nextBatch(this.transfers.uploads);
       if (!batch) return;
       const deviceSeq = this.ctx.meta.deviceSeq + 1;
-      const envelope = sealParts(this.ctx, deviceSeq, batch.parts);
+      // An envelope that takes the whole outbox brings the log up to every record this device
+      // has (the lane holds off new ones): it carries this device's signature over them all.
+      const attest =
+        batch.entries.length === this.outbox.length
+          ? this.ctx.attestations.signOwn(deviceSeq)
+          : undefined;
+      const envelope = sealParts(
+        this.ctx,
+        deviceSeq,
+        batch.parts,
+        attest ? [attest.attestation.bytes] : [],
+      );
       const meta = { ...this.ctx.meta, deviceSeq };
       await this.ctx.local.transaction([
+        ...(attest ? [attest.op] : []),
         ...this.ctx.local.sealOps(
           batch.entries.map((e) => e.key),
           deviceSeq,

@@ -18,6 +18,8 @@ export interface OpenedEnvelope {
   device: DeviceId;
   signPublicKey: Uint8Array;
   parts: PayloadPart[];
+  /** Encoded record attestations it carries (unchecked: see attestation.ts). */
+  attestations: readonly Uint8Array[];
 }
 
 /**
@@ -77,5 +79,6 @@ export function openLogEnvelope(ctx: ReplicaContext, bytes: Uint8Array): OpenedE
     device: envelope.deviceId,
     signPublicKey: payload.signPublicKey,
     parts: payload.parts,
+    attestations: payload.attestations ?? [],
   };
 }

@@ -37,6 +37,8 @@ export interface LoadedState {
   sent: { deviceSeq: number; envelope: Uint8Array }[];
   /** Chunks still to upload. */
   uploads: ChunkId[];
+  /** The newest record attestation kept of each device (see attestation.ts), encoded. */
+  attestations: Uint8Array[];
 }
 
 /** How {@link LocalState.durable} waits between tries while the disk is full. */
@@ -80,6 +82,7 @@ export class LocalState {
     const outbox: LoadedState["outbox"] = [];
     const sent: LoadedState["sent"] = [];
     const uploads: ChunkId[] = [];
+    const attestations: Uint8Array[] = [];
     for (const { key, data } of entries) {
       const [, kind, a, b, c] = key;
       if (kind === "meta") meta = parseMeta(data);
@@ -95,8 +98,9 @@ export class LocalState {
       } else if (kind === "sent" && a !== undefined) {
         sent.push({ deviceSeq: Number(a), envelope: data });
       } else if (kind === "upload" && a !== undefined) uploads.push(a as ChunkId);
+      else if (kind === "attest" && a !== undefined) attestations.push(data);
     }
-    return { meta, index, outbox, sent, uploads };
+    return { meta, index, outbox, sent, uploads, attestations };
   }
 
   /** The stored updates of one stream, base first. */
@@ -158,6 +162,11 @@ export class LocalState {
   }
 
   /** The op that saves the counters. */
+  /** Op that keeps `attestation` as the newest of `device`'s (replacing the one before). */
+  attestationOp(device: string, attestation: Uint8Array): StateOp {
+    return { op: "save", key: [ROOT, "attest", device], data: attestation };
+  }
+
   metaOp(meta: ReplicaMeta): StateOp {
     return { op: "save", key: [ROOT, "meta"], data: encoder.encode(JSON.stringify(meta)) };
   }

@@ -7,7 +7,8 @@ import { CryptoError, decodeEnvelope } from "@weft/crypto";
 import { ProtocolError } from "../protocol/errors.js";
 import type { MessageOf } from "../protocol/messages.js";
 import type { StateOp } from "../storage/index.js";
-import { ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
+import { WeftError } from "../errors.js";
+import { type ClientOwnership, authorizeIndexUpdate } from "./authorize.js";
 import type { Connection } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { DocRouter, SyncHost } from "./sync-types.js";
@@ -15,6 +16,7 @@ import { openLogEnvelope } from "./inbound.js";
 import { sealParts } from "./outbound.js";
 import type { Outbox } from "./outbox.js";
 import type { PayloadPart } from "./payload.js";
+import { RecordAttestations } from "./record-attestations.js";
 import type { Peers } from "./peers.js";
 import type { ReplicaStats } from "./types.js";
 
@@ -57,6 +59,8 @@ export class LogReader {
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   private snapshotsLoaded = 0;
   private snapshotting = false;
+  /** The attestations' revision when a snapshot could last not be vouched for. */
+  private unattestedAt = -1;
   /** Epochs the log named with no key here, asked for once each per connection. */
   private readonly askedEpochs = new Set<number>();
   private readonly docs: DocRouter;
@@ -133,7 +137,8 @@ export class LogReader {
       const data = snap.snapshot;
       if (!(error instanceof ProtocolError && error.wireCode === "not_found") || !data) throw error;
       if (data.coversSeq <= this.ctx.meta.appliedSeq) throw error;
-      await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq));
+      if (!(await this.ctx.serial.run(() => this.applySnapshot(data.ciphertext, data.coversSeq))))
+        throw error;
       sub = await subscribe();
     }
     this.headSeq = Math.max(this.headSeq, sub.headSeq);
@@ -234,6 +239,19 @@ export class LogReader {
         return this.outbox.weightOf(opened.envelope.deviceSeq) ?? 1;
       }
       let weight = 0;
+      // Its own signature over all its records, kept for the snapshots this device may make.
+      // A bad one costs the writer its attestation, not the entry.
+      try {
+        ops.push(
+          ...this.ctx.attestations.fromEntry(
+            opened.device,
+            opened.envelope.deviceSeq,
+            opened.attestations,
+          ),
+        );
+      } catch (error) {
+        this.report(error, `the record attestation in log entry ${seq}`);
+      }
       for (const part of opened.parts) {
         if (part.kind === "index") {
           const commit = authorizeIndexUpdate(
@@ -275,16 +293,35 @@ export class LogReader {
     }
   }
 
-  /** Merges a snapshot (an envelope with device sequence 0) covering the log up to `coversSeq`. */
-  private async applySnapshot(bytes: Uint8Array, coversSeq: number): Promise<void> {
+  /**
+   * Merges a snapshot (an envelope with device sequence 0) covering the log up to `coversSeq`,
+   * once every writer's records in it check out; false (reported) when it is refused.
+   */
+  private async applySnapshot(bytes: Uint8Array, coversSeq: number): Promise<boolean> {
     let opened;
     try {
       opened = openLogEnvelope(this.ctx, bytes);
     } catch (error) {
       this.report(error, "the folder snapshot on the relay (replaying the log instead)");
-      return;
+      return false;
     }
-    const ops: StateOp[] = [];
+    // One member made it, but it holds every device's records: each writer's part must be as
+    // that writer signed it, or none of it is merged.
+    const index = opened.parts.filter((p) => p.kind === "index");
+    const attested =
+      index.length === 1
+        ? RecordAttestations.checkSnapshot(this.ctx.folderId, index[0]!.update, opened.attestations)
+        : "it does not hold one index update";
+    if (typeof attested === "string") {
+      this.report(
+        new WeftError("INTEGRITY", `the folder snapshot on the relay is refused: ${attested}`),
+        "the folder snapshot on the relay (replaying the log instead)",
+      );
+      // Replace it with one that can be checked, as soon as this device can make one.
+      this.lastSnapshotSeq = 0;
+      return false;
+    }
+    const ops: StateOp[] = [...this.ctx.attestations.fromSnapshot(attested)];
     for (const part of opened.parts) {
       if (part.kind === "index") this.ctx.index.applyDelta(part.update);
       else {
@@ -292,8 +329,8 @@ export class LogReader {
         this.docs.remote(part, opened.device);
       }
     }
-    // A snapshot holds every device's records; ownership is relearnt from what it contains.
-    this.ownership = ClientOwnership.fromDoc(this.ctx.index.doc);
+    // Every writer's part is as it signed it, so each client's owner is as its records say.
+    this.ownership.learn(this.ctx.index.doc);
     ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
     const appliedSeq = Math.max(this.ctx.meta.appliedSeq, coversSeq);
     await this.ctx.local.transaction([
@@ -303,6 +340,7 @@ export class LogReader {
     this.ctx.meta.appliedSeq = appliedSeq;
     this.snapshotsLoaded++;
     this.host.remoteApplied(1);
+    return true;
   }
 
   /** Uploads a snapshot when the log has grown `snapshotEvery` entries past the newest one. */
@@ -310,13 +348,22 @@ export class LogReader {
     const conn = this.session.connection;
     const covers = this.ctx.meta.appliedSeq;
     if (!conn || this.snapshotting || covers - this.lastSnapshotSeq < this.snapshotEvery) return;
+    // Tried already, and no writer has attested anything since: it would fail the same way.
+    if (this.unattestedAt === this.ctx.attestations.revision) return;
+    const attestations = this.ctx.attestations.forSnapshot();
+    if (!attestations) {
+      // Some writer's records are ahead of its newest attestation (its last entry carried
+      // none: more of its changes are on the way). Try again once one arrives.
+      this.unattestedAt = this.ctx.attestations.revision;
+      return;
+    }
     this.snapshotting = true;
     void (async () => {
       const parts: PayloadPart[] = [
         { kind: "index", update: this.ctx.index.snapshot() },
         ...(await this.docs.states()),
       ];
-      const envelope = sealParts(this.ctx, 0, parts);
+      const envelope = sealParts(this.ctx, 0, parts, attestations);
       await conn.request({
         type: "snapshotPut",
         requestId: 0,

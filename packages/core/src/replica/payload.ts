@@ -4,9 +4,13 @@ import * as Y from "yjs";
 import type { DocType } from "../docs/channel.js";
 import { WeftError } from "../errors.js";
 import { ByteReader, ByteWriter } from "../model/varint.js";
+import { MAX_ATTESTATION_BYTES } from "./attestation.js";
 
-/** Payload format version (first byte). */
+/** Payload format version (first byte): 2 adds record attestations after the parts. */
 const PAYLOAD_VERSION = 1;
+const PAYLOAD_VERSION_ATTESTED = 2;
+/** Most attestations one payload carries (a snapshot: one per device that wrote records). */
+const MAX_ATTESTATIONS = 100_000;
 const SIGN_PUBLIC_KEY_BYTES = 32;
 const KIND_INDEX = 1;
 const KIND_DOC = 2;
@@ -29,15 +33,26 @@ export interface EnvelopePayload {
   signPublicKey: Uint8Array;
   /** The updates, in the order they were made. */
   parts: PayloadPart[];
+  /**
+   * Encoded record attestations (see attestation.ts): in a log entry the writer's own, when
+   * the entry brings its records up to date; in a snapshot one per device with records.
+   */
+  attestations?: readonly Uint8Array[];
 }
 
 /**
  * Encodes a payload: `version u8 ‖ signPublicKey (32) ‖ varint count ‖ parts`, each part
- * `kind u8 (1 index, 2 doc) ‖ [doc: type u8 ‖ name (varint len + UTF-8)] ‖ update (varint len + bytes)`.
+ * `kind u8 (1 index, 2 doc) ‖ [doc: type u8 ‖ name (varint len + UTF-8)] ‖ update (varint len + bytes)`;
+ * version 2 (with attestations) then `varint count ‖ attestations (varint len + bytes)`.
  */
 export function encodePayload(payload: EnvelopePayload): Uint8Array {
-  const w = new ByteWriter(64 + payload.parts.reduce((n, p) => n + p.update.length + 8, 0));
-  w.u8(PAYLOAD_VERSION);
+  const attestations = payload.attestations ?? [];
+  const w = new ByteWriter(
+    64 +
+      payload.parts.reduce((n, p) => n + p.update.length + 8, 0) +
+      attestations.length * (MAX_ATTESTATION_BYTES + 2),
+  );
+  w.u8(attestations.length > 0 ? PAYLOAD_VERSION_ATTESTED : PAYLOAD_VERSION);
   w.raw(payload.signPublicKey);
   w.uint(payload.parts.length);
   for (const part of payload.parts) {
@@ -49,6 +64,10 @@ export function encodePayload(payload: EnvelopePayload): Uint8Array {
       w.string(part.name);
     }
     w.bytes(part.update);
+  }
+  if (attestations.length > 0) {
+    w.uint(attestations.length);
+    for (const a of attestations) w.bytes(a);
   }
   const out = w.finish();
   if (out.length > MAX_ENVELOPE_PAYLOAD)
@@ -67,7 +86,7 @@ export function encodePayload(payload: EnvelopePayload): Uint8Array {
 export function decodePayload(bytes: Uint8Array): EnvelopePayload {
   const r = new ByteReader(bytes);
   const version = r.u8();
-  if (version !== PAYLOAD_VERSION)
+  if (version !== PAYLOAD_VERSION && version !== PAYLOAD_VERSION_ATTESTED)
     throw new WeftError("INVALID_ENCODING", `unsupported payload version ${version}`);
   if (bytes.length < 1 + SIGN_PUBLIC_KEY_BYTES)
     throw new WeftError("INVALID_ENCODING", "payload truncated in the signer's key");
@@ -89,8 +108,15 @@ export function decodePayload(bytes: Uint8Array): EnvelopePayload {
       throw new WeftError("INVALID_ENCODING", `unknown payload part kind ${kind}`);
     }
   }
+  const attestations: Uint8Array[] = [];
+  if (version === PAYLOAD_VERSION_ATTESTED) {
+    const n = r.uint();
+    if (n === 0 || n > MAX_ATTESTATIONS)
+      throw new WeftError("INVALID_ENCODING", `${n} attestations in one payload`);
+    for (let i = 0; i < n; i++) attestations.push(r.bytes(MAX_ATTESTATION_BYTES).slice());
+  }
   r.end();
-  return { signPublicKey, parts };
+  return { signPublicKey, parts, attestations };
 }
 
 /** Merges consecutive parts of the same stream: Yjs updates merge, Automerge changes concatenate. */

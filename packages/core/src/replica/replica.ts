@@ -18,6 +18,7 @@ import type { VersionSnapshot } from "../folder/records.js";
 import type { FileId } from "../ids.js";
 import { HybridClock } from "../model/hlc.js";
 import { ClientOwnership } from "./authorize.js";
+import { RecordAttestations } from "./record-attestations.js";
 import { ChunkKeys } from "./chunk-codec.js";
 import { type ReplicaContext, Serial } from "./context.js";
 import { DocChannels } from "./doc-channels.js";
@@ -124,6 +125,13 @@ export class Replica {
       keys: new ChunkKeys(options.folderId, options.keyring, options.decompress),
       index,
       local,
+      attestations: new RecordAttestations(
+        options.folderId,
+        options.identity,
+        index,
+        local,
+        loaded.attestations,
+      ),
       blobs: options.blobs,
       meta: loaded.meta,
       events: new Emitter(),

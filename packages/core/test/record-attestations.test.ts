@@ -1,0 +1,117 @@
+// Record attestations: a snapshot made by one member is checked, writer by writer, against what
+// each writer signed. Each forgery a member holding the folder key could try is refused.
+import {
+  type DeviceIdentity,
+  type FolderId,
+  type ChunkId,
+  generateDeviceIdentity,
+  newFolderId,
+  ready,
+} from "@weft/crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import * as Y from "yjs";
+import type { Manifest } from "../src/chunking/index.js";
+import { FolderIndex } from "../src/folder/folder-index.js";
+import { parseBucketKey } from "../src/folder/records.js";
+import { RecordsDigester, signAttestation } from "../src/replica/attestation.js";
+import { RecordAttestations } from "../src/replica/record-attestations.js";
+
+const manifest = (tag: number): Manifest => {
+  const hex = tag.toString(16).padStart(64, "0");
+  return { chunks: [{ id: hex as ChunkId, size: 10 }], size: 10, contentHash: hex };
+};
+
+let folder: FolderId;
+let A: DeviceIdentity;
+let B: DeviceIdentity;
+/** B's index, holding A's records (as A sent them) and B's own. */
+let shared: Uint8Array;
+/** Each device's attestation of its records, signed on its own copy. */
+let attestations: Uint8Array[];
+
+beforeAll(async () => {
+  await ready();
+  folder = newFolderId();
+  [A, B] = [generateDeviceIdentity(), generateDeviceIdentity()];
+  const a = new FolderIndex({ device: A.deviceId });
+  a.writeFile("contract.txt", { manifest: manifest(1) });
+  a.writeFile("notes.txt", { manifest: manifest(2) });
+  const b = new FolderIndex({ device: B.deviceId }, a.snapshot());
+  b.writeFile("other.txt", { manifest: manifest(3) });
+  shared = b.snapshot();
+  const attest = (who: DeviceIdentity, index: FolderIndex) =>
+    signAttestation(folder, who, 1, new RecordsDigester(index.doc).digestOf(who.deviceId)).bytes;
+  attestations = [attest(A, a), attest(B, b)];
+});
+
+/** A copy of B's index as a plain Yjs document, `edit`ed by the forger, as a snapshot update. */
+function forged(edit: (doc: Y.Doc, records: Y.Map<unknown>) => void, clientID?: number) {
+  const doc = new Y.Doc();
+  Y.applyUpdate(doc, shared);
+  if (clientID !== undefined) doc.clientID = clientID;
+  edit(doc, doc.getMap("records"));
+  return Y.encodeStateAsUpdate(doc);
+}
+
+/** A bucket key of A's in the shared index. */
+function keyOfA(records: Y.Map<unknown>): string {
+  return [...records.keys()].find((k) => parseBucketKey(k)?.device === A.deviceId)!;
+}
+
+const check = (update: Uint8Array, encoded = attestations) =>
+  RecordAttestations.checkSnapshot(folder, update, encoded);
+
+describe("a snapshot's records checked against their writers' attestations", () => {
+  it("an honest snapshot passes, with every writer's attestation", () => {
+    const attested = check(shared);
+    expect(attested).toBeInstanceOf(Map);
+    expect([...(attested as Map<string, unknown>).keys()].sort()).toEqual(
+      [A.deviceId, B.deviceId].sort(),
+    );
+  });
+
+  it("a record of A's changed, dropped or added by B: refused", () => {
+    const changed = forged((_, r) => r.set(keyOfA(r), new Uint8Array([1, 2, 3])));
+    const dropped = forged((_, r) => r.delete(keyOfA(r)));
+    const added = forged((_, r) => r.set(`zz.0/${A.deviceId}`, new Uint8Array([1])));
+    for (const update of [changed, dropped, added])
+      expect(check(update)).toBe(`${A.deviceId}'s records are not as it signed them (envelope 1)`);
+  });
+
+  it("an item at a clock of A's Yjs client that A never wrote (pre-empting A's next write): refused", () => {
+    // Live records unchanged (written and deleted again), but A's client now reaches further
+    // than A signed: a receiver would drop A's real next update at those clocks.
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, shared);
+    const clientOfA = [...doc.store.clients.keys()].find((c) =>
+      doc.store.clients
+        .get(c)!
+        .some(
+          (s) => s instanceof Y.Item && parseBucketKey(s.parentSub ?? "")?.device === A.deviceId,
+        ),
+    )!;
+    const update = forged((d, r) => {
+      d.transact(() => r.set(`zz.0/${A.deviceId}`, new Uint8Array([1])));
+      d.transact(() => r.delete(`zz.0/${A.deviceId}`));
+    }, clientOfA);
+    expect(check(update)).toMatch(/records are not as it signed/);
+  });
+
+  it("records outside the records map, or under a key that is no device's: refused", () => {
+    expect(check(forged((d) => d.getMap("other").set("x", 1)))).toMatch(/root type "other"/);
+    expect(check(forged((_, r) => r.set("no-device", new Uint8Array([1]))))).toMatch(
+      /record key "no-device" that is no device's/,
+    );
+  });
+
+  it("no attestations (an older version's snapshot), or one missing: refused", () => {
+    expect(check(shared, [])).toMatch(/no attestation of/);
+    expect(check(shared, [attestations[1]!])).toBe(`no attestation of ${A.deviceId}'s records`);
+  });
+
+  it("an attestation signed for another folder, or two of one device: refused", () => {
+    const elsewhere = signAttestation(newFolderId(), A, 1, new Uint8Array(32)).bytes;
+    expect(check(shared, [elsewhere, attestations[1]!])).toMatch(/is not signed by it/);
+    expect(check(shared, [...attestations, attestations[0]!])).toMatch(/two attestations/);
+  });
+});
