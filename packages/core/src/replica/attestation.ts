@@ -102,6 +102,9 @@ export function openAttestation(folderId: FolderId, bytes: Uint8Array): Attestat
   return { device, deviceSeq, digest, bytes };
 }
 
+/** A live record of a device's own: its key, its Yjs item, the SHA-256 of its value. */
+export type OwnRecord = [key: string, item: Y.Item, valueHash: Uint8Array];
+
 /** What a client's items say about its device: undefined none yet, null several. */
 type ClientOwner = DeviceId | null | undefined;
 
@@ -121,11 +124,32 @@ export class RecordsDigester {
 
   constructor(private readonly doc: Y.Doc) {}
 
+  /**
+   * One device's own part: its live records (key, item, hash of the value) and its Yjs
+   * clients with their clocks. For signing its own, where the document is trusted.
+   */
+  own(device: DeviceId): { keys: OwnRecord[]; clients: [client: number, clock: number][] } {
+    const store = this.doc.store;
+    const records = this.doc.share.get(RECORDS);
+    const keys: OwnRecord[] = [];
+    for (const [key, item] of records?._map ?? []) {
+      if (item.deleted || !key.endsWith(device) || parseBucketKey(key)?.device !== device) continue;
+      if (item.content instanceof Y.ContentBinary) keys.push([key, item, this.hash(item)]);
+    }
+    const clients: [number, number][] = [];
+    for (const [client, structs] of store.clients)
+      if (this.ownerOf(client, structs, records) === device)
+        clients.push([client, Y.getState(store, client)]);
+    return { keys, clients };
+  }
+
   /** The digest of one device's records (for signing its own). */
   digestOf(device: DeviceId): Uint8Array {
-    const all = this.collect(device);
-    if (typeof all === "string") throw new WeftError("INVALID_RECORD", all);
-    return all.get(device) ?? emptyDigest();
+    const { keys, clients } = this.own(device);
+    return recordsDigest(
+      clients,
+      keys.map(([key, , hash]) => [key, hash]),
+    );
   }
 
   /**
@@ -134,53 +158,42 @@ export class RecordsDigester {
    * updates waiting on missing ones), what it is.
    */
   digests(): Map<DeviceId, Uint8Array> | string {
-    return this.collect(undefined);
-  }
-
-  private collect(only: DeviceId | undefined): Map<DeviceId, Uint8Array> | string {
     const store = this.doc.store;
-    if (!only && (store.pendingStructs || store.pendingDs))
+    if (store.pendingStructs || store.pendingDs)
       return "the index holds updates that wait for missing ones";
+    for (const name of this.doc.share.keys())
+      if (name !== RECORDS) return `the index has a root type "${name}" besides its records`;
     const records = this.doc.share.get(RECORDS);
-    if (!only)
-      for (const name of this.doc.share.keys())
-        if (name !== RECORDS) return `the index has a root type "${name}" besides its records`;
     const keys = new Map<DeviceId, [string, Uint8Array][]>();
-    if (records) {
-      for (const [key, item] of records._map) {
-        if (only && !key.endsWith(only)) continue;
-        const device = parseBucketKey(key)?.device;
-        if (!device) {
-          if (only) continue;
-          return `the index has a record key "${key}" that is no device's`;
-        }
-        if (only && device !== only) continue;
-        if (item.deleted) continue;
-        if (!(item.content instanceof Y.ContentBinary)) return `the record ${key} is not binary`;
-        let hash = this.hashes.get(item);
-        if (!hash) this.hashes.set(item, (hash = sha256(item.content.content)));
-        let list = keys.get(device);
-        if (!list) keys.set(device, (list = []));
-        list.push([key, hash]);
-      }
+    for (const [key, item] of records?._map ?? []) {
+      const device = parseBucketKey(key)?.device;
+      if (!device) return `the index has a record key "${key}" that is no device's`;
+      if (item.deleted) continue;
+      if (!(item.content instanceof Y.ContentBinary)) return `the record ${key} is not binary`;
+      let list = keys.get(device);
+      if (!list) keys.set(device, (list = []));
+      list.push([key, this.hash(item)]);
     }
     const clients = new Map<DeviceId, [number, number][]>();
     for (const [client, structs] of store.clients) {
       const owner = this.ownerOf(client, structs, records);
       if (owner === null) return `Yjs client ${client} holds records of several devices`;
-      if (owner === undefined) {
-        if (only) continue;
-        return `Yjs client ${client} holds no device's records`;
-      }
-      if (only && owner !== only) continue;
+      if (owner === undefined) return `Yjs client ${client} holds no device's records`;
       let list = clients.get(owner);
       if (!list) clients.set(owner, (list = []));
       list.push([client, Y.getState(store, client)]);
     }
     const out = new Map<DeviceId, Uint8Array>();
     for (const device of new Set([...keys.keys(), ...clients.keys()]))
-      out.set(device, digest(clients.get(device) ?? [], keys.get(device) ?? []));
+      out.set(device, recordsDigest(clients.get(device) ?? [], keys.get(device) ?? []));
     return out;
+  }
+
+  /** SHA-256 of a live record's value, once per item. */
+  private hash(item: Y.Item): Uint8Array {
+    let hash = this.hashes.get(item);
+    if (!hash) this.hashes.set(item, (hash = sha256((item.content as Y.ContentBinary).content)));
+    return hash;
   }
 
   /** The device a client's keyed items name, scanning only what was added since last asked. */
@@ -205,7 +218,14 @@ export class RecordsDigester {
 
 const bytesCompare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-function digest(clients: [number, number][], keys: [string, Uint8Array][]): Uint8Array {
+/**
+ * The digest of one device's records: its Yjs clients with their clocks and its live bucket
+ * keys with a SHA-256 of each value (both sorted here).
+ */
+export function recordsDigest(
+  clients: [client: number, clock: number][],
+  keys: [key: string, valueHash: Uint8Array][],
+): Uint8Array {
   clients.sort((a, b) => a[0] - b[0]);
   keys.sort((a, b) => bytesCompare(a[0], b[0]));
   const w = new ByteWriter(64 + clients.length * 12 + keys.length * 80);
@@ -221,8 +241,6 @@ function digest(clients: [number, number][], keys: [string, Uint8Array][]): Uint
   }
   return sha256(w.finish());
 }
-
-const emptyDigest = (): Uint8Array => digest([], []);
 
 /**
  * Checks a document's {@link RecordsDigester.digests} against what its writers attested: every

@@ -246,12 +246,14 @@ export class SyncEngine implements DocSession, LogSession {
       const batch = this.outbox.nextBatch(this.transfers.uploads);
       if (!batch) return;
       const deviceSeq = this.ctx.meta.deviceSeq + 1;
-      // An envelope that takes the whole outbox brings the log up to every record this device
-      // has (the lane holds off new ones): it carries this device's signature over them all.
-      const attest =
+      // Each envelope carries this device's signature over all its records as the log will
+      // then hold them (the lane holds off new local changes meanwhile).
+      const attest = this.ctx.attestations.signOwn(
+        deviceSeq,
         batch.entries.length === this.outbox.length
-          ? this.ctx.attestations.signOwn(deviceSeq)
-          : undefined;
+          ? "all"
+          : batch.parts.flatMap((p) => (p.kind === "index" ? [p.update] : [])),
+      );
       const envelope = sealParts(
         this.ctx,
         deviceSeq,

@@ -15,6 +15,7 @@ import {
   signAttestation,
 } from "./attestation.js";
 import type { LocalState } from "./local-state.js";
+import { SealedRecords } from "./sealed-records.js";
 
 /**
  * The newest record attestation of each device of one folder, and this device's own.
@@ -27,6 +28,7 @@ import type { LocalState } from "./local-state.js";
 export class RecordAttestations {
   private readonly latest = new Map<DeviceId, Attestation>();
   private readonly digester: RecordsDigester;
+  private readonly sealed: SealedRecords;
   /** Bumped when one is kept: a snapshot that could not be vouched for is retried after. */
   revision = 0;
 
@@ -38,6 +40,7 @@ export class RecordAttestations {
     stored: readonly Uint8Array[] = [],
   ) {
     this.digester = new RecordsDigester(index.doc);
+    this.sealed = new SealedRecords(index.doc, identity.deviceId, this.digester);
     for (const bytes of stored) {
       try {
         this.remember(openAttestation(folderId, bytes));
@@ -53,15 +56,31 @@ export class RecordAttestations {
   }
 
   /**
-   * Signs this device's records as they are now, as of its envelope `deviceSeq`, keeps it,
-   * and returns it with the op that stores it. Call only when every local change is sealed by
-   * `deviceSeq`, so that what the relay's log holds of this device is exactly what it signs.
+   * Signs this device's records as the log will hold them once its envelope `deviceSeq` is
+   * stored, keeps that, and returns it with the op that stores it. `sealed` is what that
+   * envelope takes of the outbox: `"all"` of it (every record this device has), or its index
+   * updates when changes still wait behind it. Undefined when that cannot be known (an
+   * earlier run's unsent changes are still queued).
    */
-  signOwn(deviceSeq: number): { attestation: Attestation; op: StateOp } {
-    const digest = this.digester.digestOf(this.identity.deviceId);
+  signOwn(
+    deviceSeq: number,
+    sealed: "all" | readonly Uint8Array[],
+  ): { attestation: Attestation; op: StateOp } | undefined {
+    const digest = sealed === "all" ? this.sealed.reset() : this.sealed.sealed(sealed);
+    if (!digest) return undefined;
     const attestation = signAttestation(this.folderId, this.identity, deviceSeq, digest);
     this.remember(attestation);
     return { attestation, op: this.local.attestationOp(attestation.device, attestation.bytes) };
+  }
+
+  /**
+   * The replica is loaded. With no local index change an earlier run left unsealed, this
+   * device's records as sealed are the document's; otherwise they are unknown until
+   * everything is sealed (see {@link SealedRecords}).
+   */
+  loaded(unsealed: boolean): void {
+    if (unsealed) this.sealed.invalidate();
+    else this.sealed.reset();
   }
 
   /**
