@@ -130,6 +130,38 @@ describe("accounts and tokens", () => {
     expect(wire(await rejection(resumed.refresh()))).toBe("unauthorized");
   });
 
+  test("a replica whose sign-in ended elsewhere stops with 'log in again' instead of reconnecting with the refused token", async () => {
+    const { account } = await signUp();
+    const { folderId, keyring } = await account.createFolder();
+    const replica = await Replica.open({
+      identity: account.identity,
+      folderId,
+      keyring,
+      state: new MemoryStateStore(),
+      blobs: new MemoryBlobStore(),
+      ...account.replicaOptions(folderId, { WebSocket }),
+    });
+    replicas.push(replica);
+    const reported: string[] = [];
+    const ended = new Promise<void>((resolve) =>
+      replica.on("error", ({ error }) => {
+        reported.push(error.message);
+        if (/ended; log in again/.test(error.message)) resolve();
+      }),
+    );
+    await replica.syncOnce();
+    // Another holder of the tokens (`weft account logout` in another process) signs out. The
+    // relay ends the replica's session; its access token, minutes from expiry, is refused from
+    // then on, so the replica asks for a fresh one, and the refresh says the session is over.
+    await RelaySession.resume({ relay: relay.url, tokens: account.tokens }).logout();
+    await ended;
+    expect(replica.connection).toMatchObject({
+      status: "offline",
+      lastError: { message: expect.stringMatching(/session with .* ended; log in again/) },
+    });
+    expect(reported.filter((m) => m.includes(SIGN_IN_ENDED))).toEqual([]);
+  });
+
   test("a token store that another process refreshed is adopted instead of refreshing again", async () => {
     const identity = generateDeviceIdentity();
     const { account } = await signUp(identity);
