@@ -317,6 +317,11 @@ test("a relay killed without a word: its devices go offline for subscribers on t
     return got;
   };
   const seen = await join(relays[0]!, watcherToken);
+  // Subscribed: relay 0 listens to the folder on the bus, so the doomed device's presence
+  // (published once, when it subscribes through relay 1) cannot pass before it does.
+  await until("the watcher's subscription", () =>
+    Promise.resolve(seen.some((m) => m.type === "subscribed")),
+  );
   await join(relays[1]!, doomedToken);
   const presence = (status: string) => () =>
     Promise.resolve(
