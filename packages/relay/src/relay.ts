@@ -16,12 +16,13 @@ import {
   DEFAULT_LOGIN_LIMITS,
   LoginGate,
   PasswordHasher,
+  RevokedFamilies,
   TokenBucket,
-  verifyAccessToken,
 } from "./auth/index.js";
 import { type ControlEvent, type RelayBus, describeBus } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
+  ACCESS_TTL_SECONDS,
   DEFAULT_SOCKET_LIMITS,
   DEVICE_REMOVED,
   FolderBlobs,
@@ -30,6 +31,7 @@ import {
   registerApi,
   registerSocketServer,
   route,
+  verifiedClaims,
 } from "./server/index.js";
 import { openSqliteMetaStore } from "./store/index.js";
 
@@ -159,11 +161,22 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     }),
     login: new TokenBucket({ capacity: 10, refillPerSecond: 0.2 }),
   };
+  // Sign-ins revoked within an access token's life (plus a minute for a refresh that raced the
+  // revocation): their tokens are refused at once. Filled by this relay's logouts, the bus's
+  // control events, and the store (on start, and whenever the bus may have dropped events).
+  const revoked = new RevokedFamilies(
+    ((config.accessTtlSeconds ?? ACCESS_TTL_SECONDS) + 60) * 1000,
+  );
+  const loadRevoked = async (): Promise<void> => {
+    for (const { family, revokedAt } of await meta.revokedFamiliesSince(revoked.horizon))
+      revoked.add(family, revokedAt);
+  };
   registerApi(app, {
     meta,
     blobs,
     jwtSecret,
     jwtPreviousSecrets,
+    revoked,
     logins: new LoginGate(passwords, loginLimits),
     dummyHash,
     limits,
@@ -172,8 +185,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     ...(config.accessTtlSeconds === undefined ? {} : { accessTtlSeconds: config.accessTtlSeconds }),
     // The service is made below; these run only on requests, once it exists. Each acts on this
     // relay's connections and, through the bus, on every other relay's.
-    sessionsEnded: (accountId, deviceId, reason) =>
-      control({ kind: "sessionsEnded", accountId, deviceId, reason }),
+    sessionsEnded: (accountId, deviceId, reason, family) =>
+      control({ kind: "sessionsEnded", accountId, deviceId, reason, family }),
     memberRemoved: (folderId, accountId) => control({ kind: "memberRemoved", folderId, accountId }),
     accountFolders: config.accountFolders,
     deviceRemoved: (_accountId, deviceId) =>
@@ -217,7 +230,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   );
 
   const authenticate = async (token: string): Promise<Principal> => {
-    const claims = verifyAccessToken([jwtSecret, ...jwtPreviousSecrets], token);
+    const claims = verifiedClaims({ jwtSecret, jwtPreviousSecrets, revoked }, token);
     if (!claims.dev)
       throw new ProtocolError(
         "unauthorized",
@@ -275,8 +288,13 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
               service.relayBroadcast(folderId, relay, from, frame),
             presence: (folderId) => service.localPresence(folderId),
             relayGone: (relay) => service.relayGone(relay),
-            control: (event) => applyControl(service, event),
-            resync: () => void service.catchUp(),
+            control: (event) => applyControl(service, revoked, event),
+            resync: () => {
+              void service.catchUp();
+              loadRevoked().catch((error: unknown) =>
+                logger.warn({ err: (error as Error).message }, "cannot read revoked sign-ins"),
+              );
+            },
           },
           logger,
         )
@@ -286,9 +304,18 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
         })
     : undefined;
   const control = (event: ControlEvent): void => {
-    applyControl(service, event);
+    applyControl(service, revoked, event);
     bus?.publishControl(event);
   };
+  // After the bus listens, so that a revocation through another relay meanwhile is not missed:
+  // it reaches this relay one way or the other (or both: adding a family twice is harmless).
+  try {
+    await loadRevoked();
+  } catch (error) {
+    await bus?.close();
+    await Promise.all([passwords.close(), blobs.close(), meta.close()]);
+    throw error;
+  }
 
   const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
     opened: () => metrics.connections.inc(),
@@ -306,6 +333,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const sweeper = setInterval(() => {
     service.sweep();
     sockets.sweep();
+    revoked.prune();
   }, 1000);
   sweeper.unref();
   route(
@@ -382,9 +410,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
 }
 
 /** Acts on a control event (from this relay or, through the bus, another) for this relay's connections. */
-function applyControl(service: ProtocolServer, event: ControlEvent): void {
+function applyControl(
+  service: ProtocolServer,
+  revoked: RevokedFamilies,
+  event: ControlEvent,
+): void {
   switch (event.kind) {
     case "sessionsEnded":
+      // First the family, then the sessions: a client told its session ended that reconnects
+      // at once with the same access token must find it refused.
+      if (event.family !== undefined) revoked.add(event.family);
       return service.endSessionsOf(event.accountId, event.deviceId, event.reason);
     case "memberRemoved":
       return service.memberRemoved(event.folderId, event.accountId);

@@ -1,6 +1,7 @@
 // Who may do what, as one table: every HTTP route and every WebSocket message type × every
 // identity (owner, editor, the editor's second device, viewer, a removed member, an account
-// that is no member, no token, an expired token, a token signed with another secret), against
+// that is no member, no token, an expired token, the owner's token after its logout, a token
+// signed with another secret), against
 // one relay process (on SQLite, then on PostgreSQL). The answers expected are written out below; adding an identity is one
 // line in IDENTITIES, adding a route or a message one entry in HTTP or WS.
 import {
@@ -57,6 +58,7 @@ const IDENTITIES = [
   "other",
   "noToken",
   "expired",
+  "loggedOut",
   "forged",
 ] as const;
 type Who = (typeof IDENTITIES)[number];
@@ -571,10 +573,24 @@ describe.each(["SQLite", "PostgreSQL"])("on %s", (backend) => {
       owner.token,
     );
     expect(registered.status).toBe(201);
+    // The owner signs in on its device a second time and signs out: that access token is
+    // genuine and unexpired, but its sign-in ended.
+    const ownerLogin = await call(relay.url, "POST", "/v1/auth/login", {
+      user: users["owner"],
+      password: `${users["owner"]}-correct-horse`,
+      device: {
+        signPublicKey: toBase64Url(owner.device.signPublicKey),
+        boxPublicKey: toBase64Url(owner.device.boxPublicKey),
+      },
+    });
+    expect(ownerLogin.status).toBe(200);
+    const logout = { refreshToken: ownerLogin.json["refreshToken"] };
+    expect((await call(relay.url, "POST", "/v1/auth/logout", logout)).status).toBe(204);
     const secret = new TextEncoder().encode(SECRET);
     Object.assign(id, {
       owner: { ...owner, role: "owner" },
-      // The owner's second device, its token signed before a secret rotation: an owner still.
+      // The owner's second device, its token signed before a secret rotation (and without the
+      // family claim, as before the relay issued one): an owner still.
       ownerOldSecret: {
         token: signAccessToken(new TextEncoder().encode(OLD_SECRET), {
           sub: ownerId.sub,
@@ -600,6 +616,11 @@ describe.each(["SQLite", "PostgreSQL"])("on %s", (backend) => {
           { sub: ownerId.sub, dev: ownerId.dev },
           { now: Date.now() - 3 * 3600_000 },
         ),
+        device: owner.device,
+        role: "refused",
+      },
+      loggedOut: {
+        token: ownerLogin.json["accessToken"] as string,
         device: owner.device,
         role: "refused",
       },

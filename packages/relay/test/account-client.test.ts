@@ -16,7 +16,8 @@ import {
 } from "@weft/core";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type RelayProcess, startRelayProcess } from "@weft/test-support";
+import { type RelayProcess, call, startRelayProcess } from "@weft/test-support";
+import { SIGN_IN_ENDED } from "../src/server/index.js";
 
 let relay: RelayProcess;
 const replicas: Replica[] = [];
@@ -111,12 +112,48 @@ describe("accounts and tokens", () => {
     expect(await resumed.request("GET", "/v1/folders")).toEqual({ folders: [] });
 
     // The old refresh token, presented again, ends every session of the family.
+    const live = resumed.tokens.accessToken; // unexpired, of the family the replay revokes
     const replay = RelayAccount.resume({ relay: relay.url, identity, tokens: stale });
     const ended = await rejection(replay.token());
     expect(wire(ended)).toBe("unauthorized");
     expect(ended.message).toMatch(/session with .* ended; log in again/);
     expect(ended.message).not.toContain(stale.refreshToken);
+    // The family's access token, still minutes from expiry, is refused from then on: the relay
+    // says why, and the client, whose refresh is refused too, says to log in again.
+    expect(await call(relay.url, "GET", "/v1/folders", undefined, live)).toEqual({
+      status: 401,
+      json: { error: { code: "unauthorized", message: SIGN_IN_ENDED } },
+    });
+    const refused = await rejection(resumed.request("GET", "/v1/folders"));
+    expect(wire(refused)).toBe("unauthorized");
+    expect(refused.message).toMatch(/session with .* ended; log in again/);
     expect(wire(await rejection(resumed.refresh()))).toBe("unauthorized");
+  });
+
+  test("a replica whose sign-in ended elsewhere stops with 'log in again' instead of reconnecting with the refused token", async () => {
+    const { account } = await signUp();
+    const { folderId, keyring } = await account.createFolder();
+    const replica = await Replica.open({
+      identity: account.identity,
+      folderId,
+      keyring,
+      state: new MemoryStateStore(),
+      blobs: new MemoryBlobStore(),
+      ...account.replicaOptions(folderId, { WebSocket }),
+    });
+    replicas.push(replica);
+    // What the replica reports first: the client's conclusion, not a reconnection that fails.
+    const ended = new Promise<string>((resolve) =>
+      replica.on("error", ({ error }) => resolve(error.message)),
+    );
+    await replica.syncOnce();
+    // Another holder of the tokens (`weft account logout` in another process) signs out. The
+    // relay ends the replica's session; its access token, minutes from expiry, is refused from
+    // then on, so the replica asks for a fresh one, and the refresh says the session is over.
+    await RelaySession.resume({ relay: relay.url, tokens: account.tokens }).logout();
+    expect(await ended).toMatch(/^the session with .* ended; log in again/);
+    expect(replica.connection.status).toBe("offline");
+    expect(replica.connection.lastError?.message).toMatch(/session with .* ended; log in again/);
   });
 
   test("a token store that another process refreshed is adopted instead of refreshing again", async () => {

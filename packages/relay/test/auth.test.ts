@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   AuthError,
   MAX_TOKEN_LENGTH,
+  RevokedFamilies,
   TokenBucket,
   hashRefreshToken,
   newFamilyId,
@@ -61,6 +62,18 @@ describe("access tokens", () => {
     const claims = verifyAccessToken(SECRET, bare, T0);
     expect(claims).toEqual({ sub: "acct-1", iat: T0 / 1000, exp: T0 / 1000 + 60, typ: "access" });
     expect("dev" in claims).toBe(false);
+  });
+
+  it("carries the sign-in's refresh family when given one; a token without it still verifies", () => {
+    const token = signAccessToken(
+      SECRET,
+      { sub: "acct-1", dev: "dev-1", fam: "fam-1" },
+      { now: T0 },
+    );
+    expect(verifyAccessToken(SECRET, token, T0)).toMatchObject({ sub: "acct-1", fam: "fam-1" });
+    const older = signAccessToken(SECRET, { sub: "acct-1", dev: "dev-1" }, { now: T0 });
+    expect("fam" in verifyAccessToken(SECRET, older, T0)).toBe(false);
+    expect(() => signAccessToken(SECRET, { sub: "a", fam: "" })).toThrow(/fam must be/);
   });
 
   it("uses the exact header, unpadded base64url, and only known claims", () => {
@@ -223,6 +236,24 @@ describe("refresh tokens", () => {
   });
 });
 
+describe("RevokedFamilies", () => {
+  it("holds a family for keepMs after its revocation, then lets it go", () => {
+    let now = T0;
+    const revoked = new RevokedFamilies(60_000, () => now);
+    revoked.add("f1");
+    revoked.add("f2", T0 - 50_000);
+    revoked.add("f2", T0); // the earliest revocation counts
+    expect([revoked.has("f1"), revoked.has("f2"), revoked.has("f3")]).toEqual([true, true, false]);
+    expect(revoked.horizon).toBe(T0 - 60_000);
+    now = T0 + 20_000;
+    revoked.prune();
+    expect([revoked.has("f1"), revoked.has("f2"), revoked.size]).toEqual([true, false, 1]);
+    now = T0 + 61_000;
+    expect(revoked.has("f1")).toBe(false);
+    expect(revoked.size).toBe(0);
+  });
+});
+
 describe("TokenBucket", () => {
   const clock = (): { now: () => number; advance: (ms: number) => void } => {
     let t = 1_000_000;
@@ -320,7 +351,7 @@ describe("TokenBucket", () => {
 
 describe("AuthError", () => {
   it("is a ProtocolError with the matching wire code and a finer reason", () => {
-    for (const reason of ["expired", "invalid", "unauthorized"] as const) {
+    for (const reason of ["expired", "invalid", "revoked", "unauthorized"] as const) {
       const error = new AuthError(reason, "no");
       expect(error).toBeInstanceOf(ProtocolError);
       expect(error).toBeInstanceOf(WeftError);

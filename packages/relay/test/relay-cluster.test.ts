@@ -2,8 +2,9 @@
 // s3rver bucket, and a NATS server of this file's own between them. Core's protocol suite runs
 // with each connection on the next relay, so every fan-out, presence and refusal it checks
 // crosses relays; Replicas on different relays sync a file and a Yjs document live; the bus is
-// killed and restarted under writes; and nothing a relay put on the bus names a file or holds
-// its content in the clear.
+// killed and restarted under writes; a logout through one relay refuses the access token on the
+// others (and on one that was down meanwhile, once back); and nothing a relay put on the bus
+// names a file or holds its content in the clear.
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import {
@@ -13,6 +14,7 @@ import {
   MemoryStateStore,
   Replica,
   SUPPORTED_VERSIONS,
+  type Transport,
   createWebSocketTransport,
 } from "@weft/core";
 import { type ProtocolDevice, runProtocolTests } from "@weft/core/conformance";
@@ -23,6 +25,7 @@ import {
   generateFolderKey,
   newFolderId,
   ready,
+  toBase64Url,
 } from "@weft/crypto";
 import { connect as natsConnect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -38,6 +41,7 @@ import {
 } from "@weft/test-support";
 import { describeBus } from "../src/bus/bus.js";
 import { parseConfig } from "../src/config.js";
+import { SIGN_IN_ENDED } from "../src/server/index.js";
 import { type SuiteDevices, relayProtocolFixture } from "./helpers/protocol-fixture.js";
 
 let db: TestDatabase;
@@ -223,7 +227,72 @@ test("a member removed through one relay is cut off at once on another", async (
   });
 }, 30_000);
 
-test("a relay killed without a word: its devices go offline for subscribers on the others", async () => {
+/** A second sign-in of `user` (signed up with `device`) through `relay`: its tokens. */
+async function signIn(relay: RelayProcess, user: string, device: DeviceIdentity) {
+  const login = await call(relay.url, "POST", "/v1/auth/login", {
+    user,
+    password: `${user}-correct-horse`,
+    device: {
+      signPublicKey: toBase64Url(device.signPublicKey),
+      boxPublicKey: toBase64Url(device.boxPublicKey),
+    },
+  });
+  expect(login.status).toBe(200);
+  return {
+    access: login.json["accessToken"] as string,
+    refresh: login.json["refreshToken"] as string,
+  };
+}
+
+/** The relay's answer to `auth` with `token` on a new connection (`ok` or an error), and the connection. */
+async function authAnswer(
+  relay: RelayProcess,
+  token: string,
+): Promise<{ answer: Message; got: Message[]; t: Transport }> {
+  const t = createWebSocketTransport(ws(relay), { WebSocket });
+  const got: Message[] = [];
+  t.on("message", (m) => got.push(m));
+  t.on("error", () => undefined);
+  await t.connect();
+  t.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "test", version: "1" } });
+  t.send({ type: "auth", requestId: 1, token });
+  await until("the answer to auth", () =>
+    Promise.resolve(got.some((m) => m.type === "ok" || m.type === "error")),
+  );
+  return { answer: got.find((m) => m.type === "ok" || m.type === "error")!, got, t };
+}
+
+const signedOut = {
+  status: 401,
+  json: { error: { code: "unauthorized", message: SIGN_IN_ENDED } },
+};
+
+test("a logout through one relay refuses its access token on another at once, on the API and for auth", async () => {
+  const device = generateDeviceIdentity();
+  await signUp(relays[0]!.url, "out-cluster", device);
+  const { access, refresh } = await signIn(relays[0]!, "out-cluster", device);
+  const open = await authAnswer(relays[2]!, access);
+  expect(open.answer).toMatchObject({ type: "ok" });
+  expect((await call(relays[2]!.url, "GET", "/v1/folders", undefined, access)).status).toBe(200);
+
+  const out = await call(relays[0]!.url, "POST", "/v1/auth/logout", { refreshToken: refresh });
+  expect(out.status).toBe(204);
+  // Relay 2 heard of it on the bus (its session ends): from then on the token is refused there.
+  await until("the session on the other relay to end", () =>
+    Promise.resolve(open.got.some((m) => m.type === "error")),
+  );
+  open.t.close();
+  expect(await call(relays[2]!.url, "GET", "/v1/folders", undefined, access)).toEqual(signedOut);
+  const again = await authAnswer(relays[2]!, access);
+  again.t.close();
+  expect(again.answer).toMatchObject({
+    type: "error",
+    code: "unauthorized",
+    message: SIGN_IN_ENDED,
+  });
+}, 30_000);
+
+test("a relay killed without a word: its devices go offline for subscribers on the others; a sign-out meanwhile is refused by it when back", async () => {
   const folderId = newFolderId();
   const [watcher, doomed] = [generateDeviceIdentity(), generateDeviceIdentity()];
   const watcherToken = await signUp(relays[0]!.url, "gone-watcher", watcher);
@@ -248,6 +317,11 @@ test("a relay killed without a word: its devices go offline for subscribers on t
     return got;
   };
   const seen = await join(relays[0]!, watcherToken);
+  // Subscribed: relay 0 listens to the folder on the bus, so the doomed device's presence
+  // (published once, when it subscribes through relay 1) cannot pass before it does.
+  await until("the watcher's subscription", () =>
+    Promise.resolve(seen.some((m) => m.type === "subscribed")),
+  );
   await join(relays[1]!, doomedToken);
   const presence = (status: string) => () =>
     Promise.resolve(
@@ -258,7 +332,13 @@ test("a relay killed without a word: its devices go offline for subscribers on t
   await until("the doomed device online through another relay", presence("online"));
   await relays[1]!.kill();
   await until("the doomed device offline once its relay is gone", presence("offline"));
+  // A sign-out while the relay is down reaches it through no bus: it reads the sign-ins revoked
+  // lately from the database when it starts, and refuses that access token from its first request.
+  const { access, refresh } = await signIn(relays[0]!, "gone-watcher", watcher);
+  const out = await call(relays[0]!.url, "POST", "/v1/auth/logout", { refreshToken: refresh });
+  expect(out.status).toBe(204);
   await relays[1]!.start();
+  expect(await call(relays[1]!.url, "GET", "/v1/folders", undefined, access)).toEqual(signedOut);
 }, 60_000);
 
 describe("--bus", () => {

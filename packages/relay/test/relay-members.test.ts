@@ -250,6 +250,22 @@ describe("against the relay process", () => {
     // Its still-unexpired access token, its refresh token, signing in again: all refused.
     const gone = await call(relay.url, "GET", `/v1/folders/${folderId}`, undefined, lap.access);
     expect(gone.status).toBe(403);
+    // A new WebSocket session with it: `auth` is refused the same way.
+    const retry = createWebSocketTransport(`${relay.url.replace("http", "ws")}/v1/ws`, {
+      WebSocket,
+    });
+    const answers: Message[] = [];
+    retry.on("message", (m) => answers.push(m));
+    await retry.connect();
+    retry.send({
+      type: "hello",
+      versions: SUPPORTED_VERSIONS,
+      client: { name: "t", version: "1" },
+    });
+    retry.send({ type: "auth", requestId: 1, token: lap.access });
+    await until(() => answers.some((m) => m.type === "error" || m.type === "ok"));
+    retry.close();
+    expect(answers.at(-1)).toMatchObject({ type: "error", code: "forbidden" });
     expect(
       (await call(relay.url, "POST", "/v1/auth/refresh", { refreshToken: lap.refresh })).status,
     ).toBe(403);

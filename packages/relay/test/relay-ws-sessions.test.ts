@@ -1,8 +1,9 @@
 // WebSocket sessions end with what authorized them, against the real relay process: a socket
 // whose access token expired is ended (`unauthorized`) and gets nothing more; a removed member's
 // socket is closed at once ("you were removed from this folder") and misses later presence;
-// logging out ends the device's sockets; and a Replica re-authenticates before its token runs
-// out, so it keeps syncing across many token lifetimes without dropping its connection.
+// logging out ends the device's sockets and refuses its access token (API and `auth`); and a
+// Replica re-authenticates before its token runs out, so it keeps syncing across many token
+// lifetimes without dropping its connection.
 import {
   type DeviceIdentity,
   generateDeviceIdentity,
@@ -23,6 +24,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
+import { SIGN_IN_ENDED } from "../src/server/index.js";
 
 /** Seconds an access token lives on the short-lived relay. */
 const TTL = 3;
@@ -100,6 +102,25 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const isError = (m: Message) => m.type === "error";
+
+/** The relay's answer to `auth` with `token` on a new connection: `ok` or an error. */
+async function authAnswer(url: string, token: string): Promise<Message> {
+  const transport = createWebSocketTransport(`${url.replace("http", "ws")}/v1/ws`, { WebSocket });
+  open.push(transport);
+  const answer = new Promise<Message>((resolve) =>
+    transport.on("message", (m) => {
+      if (m.type === "ok" || m.type === "error") resolve(m);
+    }),
+  );
+  await transport.connect();
+  transport.send({
+    type: "hello",
+    versions: SUPPORTED_VERSIONS,
+    client: { name: "t", version: "1" },
+  });
+  transport.send({ type: "auth", requestId: 1, token });
+  return within(answer, 10_000, "the answer to auth");
+}
 
 /** An owner's folder with the given others as editors; the tokens of each, by name. */
 async function folderWith(url: string, names: string[], prefix: string) {
@@ -199,6 +220,18 @@ describe("sessions end with their authorization", () => {
     const ended = await within(lou.next(isError), 10_000, "the signed-out session to end");
     expect(ended).toMatchObject({ code: "unauthorized", message: "the session ended: signed out" });
     await within(lou.closed, 10_000, "the socket to close");
+    // The access token, minutes from its expiry, is refused from the logout on: on the API and
+    // for a new WebSocket session alike.
+    const token = login.json["accessToken"] as string;
+    expect(await call(relay.url, "GET", "/v1/folders", undefined, token)).toEqual({
+      status: 401,
+      json: { error: { code: "unauthorized", message: SIGN_IN_ENDED } },
+    });
+    expect(await authAnswer(relay.url, token)).toMatchObject({
+      type: "error",
+      code: "unauthorized",
+      message: SIGN_IN_ENDED,
+    });
   });
 });
 

@@ -97,7 +97,7 @@ export interface DevicePublicKeys {
 /** The relay-facing options of a Replica, from {@link RelayAccount.replicaOptions}. */
 export interface RelayReplicaOptions {
   connect: () => Transport;
-  token: () => Promise<string>;
+  token: (refused?: string) => Promise<string>;
   remoteBlobs: HttpBlobStore;
 }
 
@@ -197,7 +197,7 @@ export class RelayAccount {
   }
 
   /** The session's {@link RelaySession.token}: `token: account.token` works. */
-  get token(): () => Promise<string> {
+  get token(): (refused?: string) => Promise<string> {
     return this.session.token;
   }
 

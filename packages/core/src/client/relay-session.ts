@@ -112,13 +112,19 @@ export class RelaySession {
   }
 
   /**
-   * A valid access token, refreshed when it has less than a minute left: pass it as a
-   * Replica's or an HttpBlobStore's `token` (bound: `token: session.token` works).
+   * A valid access token, refreshed when it has less than a minute left, or when it is
+   * `refused`: the relay turned it down before its time (its sign-in ended: a logout or a
+   * reused refresh token elsewhere), so only a refresh can tell whether the session goes on.
+   * Pass it as a Replica's or an HttpBlobStore's `token` (bound: `token: session.token` works).
    * @throws ProtocolError `unauthorized` when the session ended (log in again)
    */
-  readonly token = (): Promise<string> => {
+  readonly token = (refused?: string): Promise<string> => {
     const t = this.#current;
-    if (t.accessToken !== "" && t.accessExpires - Date.now() > REFRESH_MARGIN_MS)
+    if (
+      t.accessToken !== "" &&
+      t.accessToken !== refused &&
+      t.accessExpires - Date.now() > REFRESH_MARGIN_MS
+    )
       return Promise.resolve(t.accessToken);
     return this.refresh();
   };

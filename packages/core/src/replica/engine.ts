@@ -43,6 +43,14 @@ export class SyncEngine implements DocSession, LogSession {
   private connecting: Promise<void> | undefined;
   /** Sends a fresh `auth` before the connection's token expires (the relay ends it then). */
   private reauthTimer: ClockTimer | undefined;
+  /** The token the open connection authenticated with (or is authenticating with). */
+  private connToken: string | undefined;
+  /**
+   * The last token the relay refused as `unauthorized`, passed to the token function so that
+   * it does not hand back the same one: a token can be refused before it expires (its sign-in
+   * ended), and only the token function can tell whether a fresh one can still be had.
+   */
+  private refusedToken: string | undefined;
   private readonly retry: Backoff;
   private flushing = false;
   private readonly waiters = new Set<() => void>();
@@ -328,8 +336,15 @@ export class SyncEngine implements DocSession, LogSession {
         { keepaliveMs: this.options.keepaliveMs, clock: this.ctx.clock },
       );
       this.conn = conn;
-      const token = await this.options.token();
-      await conn.open(token);
+      const token = await this.options.token(this.refusedToken);
+      this.connToken = token;
+      try {
+        await conn.open(token);
+      } catch (error) {
+        if (unauthorized(error)) this.refusedToken = token;
+        throw error;
+      }
+      this.refusedToken = undefined;
       this.scheduleReauth(conn, token);
       // The folder may have moved to a new key epoch since (the relay ends sessions when it
       // does): fetch this device's new key before reading anything sealed under it.
@@ -396,9 +411,12 @@ export class SyncEngine implements DocSession, LogSession {
     if (this.conn !== conn || !conn.isOpen) return;
     try {
       await conn.request({ type: "auth", requestId: 0, token });
-    } catch {
-      return; // refused: the relay closes the connection and the engine reconnects
+    } catch (error) {
+      // Refused: the relay closes the connection and the engine reconnects, with another token.
+      if (unauthorized(error)) this.refusedToken = token;
+      return;
     }
+    if (this.conn === conn) this.connToken = token;
     this.scheduleReauth(conn, token);
   }
 
@@ -416,9 +434,12 @@ export class SyncEngine implements DocSession, LogSession {
     const reason = error ?? new ProtocolError("unavailable", "the relay closed the connection");
     this.lastError = { message: reason.message, time: this.ctx.clock.now() };
     // `unauthorized`: the session's token ran out (or the sign-in ended) before a fresh auth
-    // got through; the reconnect asks for a new token, and reports if there is none.
-    const expired = reason instanceof ProtocolError && reason.wireCode === "unauthorized";
-    if (expired) this.retry.reset();
+    // got through; the reconnect asks for a new token, not that one, and reports if there is none.
+    const expired = unauthorized(reason);
+    if (expired) {
+      this.refusedToken ??= this.connToken;
+      this.retry.reset();
+    }
     if (!(reason instanceof ProtocolError && reason.wireCode === "unavailable") && !expired)
       this.report(reason, "the connection to the relay failed");
     this.scheduleRetry();
@@ -477,4 +498,9 @@ export class SyncEngine implements DocSession, LogSession {
       context,
     });
   }
+}
+
+/** Whether the relay refused the token (expired, revoked, unknown). */
+function unauthorized(error: unknown): boolean {
+  return error instanceof ProtocolError && error.wireCode === "unauthorized";
 }

@@ -31,7 +31,7 @@ export interface DocSession {
 /** How the engine reaches the relay (see ReplicaOptions for the documentation of each). */
 export interface SyncConfig {
   connect: (() => Transport) | undefined;
-  token: () => string | Promise<string>;
+  token: (refused?: string) => string | Promise<string>;
   /** The relay's chunk store; transfers run while online. */
   remoteBlobs: BlobStore | undefined;
   snapshotEvery: number;

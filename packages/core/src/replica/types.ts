@@ -22,8 +22,13 @@ export interface ReplicaOptions {
   blobs: BlobStore;
   /** Opens a connection to the relay (or a peer, or the in-memory hub); called again to reconnect. */
   connect?: () => Transport;
-  /** The access token for `auth`, or a function that returns a fresh one. Required with `connect`. */
-  token?: string | (() => string | Promise<string>);
+  /**
+   * The access token for `auth`, or a function that returns a fresh one. Required with
+   * `connect`. After the relay refused a token (`unauthorized`: expired, or its sign-in ended),
+   * the function is given that token: it must not return it again (refresh, or throw to say the
+   * device must sign in again; the error is reported). `RelaySession.token` does so.
+   */
+  token?: string | ((refused?: string) => string | Promise<string>);
   /** The relay's chunk store (HTTP for the relay; a hub client in tests). Required with `connect`. */
   remoteBlobs?: BlobStore;
   /**

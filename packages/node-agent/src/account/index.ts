@@ -207,10 +207,13 @@ export class AccountLogin {
     return account;
   }
 
-  /** A valid access token. @throws AgentError AUTH when the session ended (log in again) */
-  async token(force = false): Promise<string> {
+  /**
+   * A valid access token; not `refused`, a token the relay just turned down (see core's
+   * `RelaySession.token`). @throws AgentError AUTH when the session ended (log in again)
+   */
+  async token(refused?: string): Promise<string> {
     try {
-      return await (force ? this.relaySession.refresh() : this.relaySession.token());
+      return await this.relaySession.token(refused);
     } catch (error) {
       if (error instanceof ProtocolError && error.wireCode === "unauthorized")
         throw new AgentError(

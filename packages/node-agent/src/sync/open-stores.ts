@@ -83,7 +83,7 @@ export async function openStores(
   const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
-  const token = session ? () => session.token() : undefined;
+  const token = session ? (refused?: string) => session.token(refused) : undefined;
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,

@@ -2,11 +2,12 @@
 import { ProtocolError } from "@weft/core";
 
 /**
- * Why authentication failed. `expired` and `invalid` come from token verification; the server
- * uses `unauthorized` (no credentials, a wrong password) and `forbidden` (authenticated, but not
- * allowed).
+ * Why authentication failed. `expired` and `invalid` come from token verification; `revoked` is
+ * a genuine, unexpired token of a sign-in that ended (logout, a reused refresh token); the
+ * server uses `unauthorized` (no credentials, a wrong password) and `forbidden` (authenticated,
+ * but not allowed).
  */
-export type AuthFailure = "expired" | "invalid" | "unauthorized" | "forbidden";
+export type AuthFailure = "expired" | "invalid" | "revoked" | "unauthorized" | "forbidden";
 
 /**
  * A refused authentication or authorisation. A {@link ProtocolError} so that the relay answers

@@ -9,6 +9,12 @@ export interface AccessClaims {
   sub: string;
   /** Device id, when the token is bound to a device. */
   dev?: string;
+  /**
+   * The refresh-token family (the sign-in) the token was issued in, so that the relay can refuse
+   * it once that sign-in is revoked (logout, a reused refresh token) rather than at `exp`.
+   * Tokens issued before this claim existed have none: they stay valid until they expire.
+   */
+  fam?: string;
   /** Issued at. */
   iat: number;
   /** Expires at: the token is refused from this second on. */
@@ -60,10 +66,14 @@ export function signAccessToken(
   if (claims.dev !== undefined && !isId(claims.dev)) {
     throw new WeftError("INVALID_ARGUMENT", "dev must be a non-empty id");
   }
+  if (claims.fam !== undefined && !isId(claims.fam)) {
+    throw new WeftError("INVALID_ARGUMENT", "fam must be a non-empty id");
+  }
   const iat = epochSeconds(options.now);
   // Fixed field order and only known fields, whatever else the caller's object carries.
   const payload: AccessClaims = { sub: claims.sub, iat, exp: iat + ttl, typ: "access" };
   if (claims.dev !== undefined) payload.dev = claims.dev;
+  if (claims.fam !== undefined) payload.fam = claims.fam;
   // `iat` is given, so the library keeps it; the header is exactly HEADER.
   return jwt.sign(payload, Buffer.from(secret), { algorithm: "HS256" });
 }
@@ -125,10 +135,11 @@ function parseClaims(value: unknown): AccessClaims {
   }
   const c = value as Record<string, unknown>;
   if (c.typ !== "access") throw invalid("not an access token");
-  const { sub, dev, iat, exp } = c;
+  const { sub, dev, fam, iat, exp } = c;
   if (
     !isId(sub) ||
     (dev !== undefined && !isId(dev)) ||
+    (fam !== undefined && !isId(fam)) ||
     !Number.isSafeInteger(iat) ||
     !Number.isSafeInteger(exp) ||
     (exp as number) <= (iat as number)
@@ -137,6 +148,7 @@ function parseClaims(value: unknown): AccessClaims {
   }
   const claims: AccessClaims = { sub, iat: iat as number, exp: exp as number, typ: "access" };
   if (dev !== undefined) claims.dev = dev;
+  if (fam !== undefined) claims.fam = fam;
   return claims;
 }
 

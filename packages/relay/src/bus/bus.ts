@@ -8,8 +8,18 @@ import type { DeviceId, FolderId } from "@weft/crypto";
 
 /** Something done through one relay that every relay must act on for its own connections. */
 export type ControlEvent =
-  /** An account's sign-in (or one device's) was revoked: its connections end. */
-  | { kind: "sessionsEnded"; accountId: string; deviceId: DeviceId | null; reason: string }
+  /**
+   * An account's sign-in (or one device's) was revoked: its connections end, and the access
+   * tokens of `family` (the revoked refresh family) are refused from then on. `family` is absent
+   * in events from relays older than the `fam` claim.
+   */
+  | {
+      kind: "sessionsEnded";
+      accountId: string;
+      deviceId: DeviceId | null;
+      reason: string;
+      family?: string;
+    }
   /** An account left a folder: its connections on the folder end. */
   | { kind: "memberRemoved"; folderId: FolderId; accountId: string }
   /** A device was removed from its account: its connections end. */

@@ -275,7 +275,10 @@ function parseControl(data: Uint8Array): ControlEvent | undefined {
   const str = (k: string): boolean => typeof e[k] === "string";
   switch (e["kind"]) {
     case "sessionsEnded":
-      return str("accountId") && str("reason") && (e["deviceId"] === null || str("deviceId"))
+      return str("accountId") &&
+        str("reason") &&
+        (e["deviceId"] === null || str("deviceId")) &&
+        (e["family"] === undefined || str("family"))
         ? (e as ControlEvent)
         : undefined;
     case "memberRemoved":

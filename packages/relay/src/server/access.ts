@@ -3,7 +3,13 @@ import type { FolderId } from "@weft/crypto";
 import { isDeviceId, isFolderId } from "@weft/crypto";
 import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
-import { type AccessClaims, type TokenBucket, verifyAccessToken } from "../auth/index.js";
+import {
+  type AccessClaims,
+  AuthError,
+  type RevokedFamilies,
+  type TokenBucket,
+  verifyAccessToken,
+} from "../auth/index.js";
 import type { MetaStore, Role } from "../store/index.js";
 import { type HttpRequest, type Reply, type RequestObserver, route } from "./http.js";
 
@@ -17,13 +23,19 @@ export function atLeast(role: Role, least: Role): boolean {
   return RANK[role] >= RANK[least];
 }
 
-/** The part of the API's context the checks need. */
-export interface AccessContext {
-  meta: MetaStore;
+/** What checking an access token needs: the secrets, and the sign-ins revoked lately. */
+export interface TokenContext {
   /** The secret new tokens are signed with. */
   jwtSecret: Uint8Array;
   /** Secrets of before a rotation, still accepted until their tokens expire. */
   jwtPreviousSecrets?: readonly Uint8Array[];
+  /** Refresh families revoked within an access token's lifetime (logout, a reused token). */
+  revoked: RevokedFamilies;
+}
+
+/** The part of the API's context the checks need. */
+export interface AccessContext extends TokenContext {
+  meta: MetaStore;
   limits: { address: TokenBucket; account: TokenBucket };
   observe: RequestObserver;
 }
@@ -39,23 +51,38 @@ export function takeToken(bucket: TokenBucket, key: string): void {
   }
 }
 
+/** What a token of a revoked sign-in is told, on HTTP and on WebSocket `auth` alike. */
+export const SIGN_IN_ENDED =
+  "this sign-in ended (signed out, or its refresh token was used twice); sign in again";
+
+/**
+ * The claims of a genuine, unexpired access token whose sign-in was not revoked. A token from
+ * before access tokens named their family (no `fam`) cannot be matched: it is accepted until it
+ * expires, at most an access-token lifetime after the relay was upgraded.
+ * @throws AuthError `expired`, `invalid`, or `revoked` (401, {@link SIGN_IN_ENDED})
+ */
+export function verifiedClaims(ctx: TokenContext, token: string): AccessClaims {
+  const claims = verifyAccessToken([ctx.jwtSecret, ...(ctx.jwtPreviousSecrets ?? [])], token);
+  if (claims.fam !== undefined && ctx.revoked.has(claims.fam))
+    throw new AuthError("revoked", SIGN_IN_ENDED);
+  return claims;
+}
+
 /** What a removed device is told, whatever it asks. */
 export const DEVICE_REMOVED =
   "this device was removed from its account; set it up again as a new device (weft init in a new WEFT_HOME) and ask for an invite";
 
 /**
- * The access token's claims, after the account's rate limit. A token of a device removed from
- * its account stops working at once, not when it expires.
- * @throws ProtocolError unauthorized; forbidden for a removed device
+ * The access token's claims, after the account's rate limit. A token of a revoked sign-in
+ * ({@link verifiedClaims}) or of a device removed from its account stops working at once, not
+ * when it expires.
+ * @throws ProtocolError unauthorized (a revoked sign-in too); forbidden for a removed device
  */
 export async function authorize(ctx: AccessContext, req: HttpRequest): Promise<AccessClaims> {
   const header = req.headers.authorization;
   if (!header.startsWith("Bearer "))
     throw new ProtocolError("unauthorized", "an access token is required");
-  const claims = verifyAccessToken(
-    [ctx.jwtSecret, ...(ctx.jwtPreviousSecrets ?? [])],
-    header.slice(7),
-  );
+  const claims = verifiedClaims(ctx, header.slice(7));
   takeToken(ctx.limits.account, claims.sub);
   if (
     claims.dev &&

@@ -15,6 +15,7 @@ import { ProtocolError } from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
   type LoginGate,
+  type RevokedFamilies,
   type TokenBucket,
   hashRefreshToken,
   newFamilyId,
@@ -30,7 +31,7 @@ import type { FolderBlobs } from "./folder-blobs.js";
 import { type RequestObserver, field, json, jsonBody } from "./http.js";
 
 /** Access tokens live 15 minutes (unless configured); refresh tokens 30 days, rotating. */
-const ACCESS_TTL_SECONDS = 15 * 60;
+export const ACCESS_TTL_SECONDS = 15 * 60;
 const REFRESH_TTL_MS = 30 * 24 * 3600 * 1000;
 const USER = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -41,6 +42,12 @@ export interface ApiContext {
   jwtSecret: Uint8Array;
   /** Secrets of before a rotation, still accepted until their tokens expire. */
   jwtPreviousSecrets?: readonly Uint8Array[];
+  /**
+   * Refresh families revoked within an access token's lifetime: a logout or a reused refresh
+   * token adds its family here (before answering), and every request and `auth` with an access
+   * token of the family is refused from then on.
+   */
+  revoked: RevokedFamilies;
   /** Password hashing and checks, admitted per address and queued with known accounts first. */
   logins: LoginGate;
   /** A hash of a random password, verified against when a user does not exist. */
@@ -54,9 +61,15 @@ export interface ApiContext {
   accessTtlSeconds?: number;
   /**
    * A refresh family was revoked (logout, a reused token): the open WebSocket sessions of its
-   * account and device end at once, not when their access token runs out.
+   * account and device end at once, not when their access token runs out, and every relay
+   * refuses the family's access tokens from then on.
    */
-  sessionsEnded?: (accountId: string, deviceId: DeviceId | null, reason: string) => void;
+  sessionsEnded?: (
+    accountId: string,
+    deviceId: DeviceId | null,
+    reason: string,
+    family: string,
+  ) => void;
   /** A member was removed: their open sessions on the folder end at once. */
   memberRemoved?: (folderId: FolderId, accountId: string) => void;
   /** Most folders one account may own (0 or absent: no limit). */
@@ -133,8 +146,10 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     if (record.usedAt !== null || !(await meta.markRefreshTokenUsed(record.tokenHash, now))) {
       // A used token presented again: someone has a copy. End every session of the family.
       await meta.revokeRefreshFamily(record.family);
+      ctx.revoked.add(record.family);
       ctx.audit("refresh.reused", { account: record.accountId });
-      ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: sign in again");
+      const reason = "the session ended: sign in again";
+      ctx.sessionsEnded?.(record.accountId, record.deviceId, reason, record.family);
       throw new ProtocolError("unauthorized", "the refresh token was already used; sign in again");
     }
     const device = (await meta.devicesOf(record.accountId)).find(
@@ -148,7 +163,9 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     const record = await meta.refreshToken(hashRefreshToken(token));
     if (record) {
       await meta.revokeRefreshFamily(record.family);
-      ctx.sessionsEnded?.(record.accountId, record.deviceId, "the session ended: signed out");
+      ctx.revoked.add(record.family);
+      const reason = "the session ended: signed out";
+      ctx.sessionsEnded?.(record.accountId, record.deviceId, reason, record.family);
     }
     return { status: 204 };
   });
@@ -232,9 +249,10 @@ async function issueTokens(
     ...(device ? { deviceId: device } : {}),
   });
   return {
+    // `fam`: the sign-in the token belongs to, so revoking it refuses the token at once.
     accessToken: signAccessToken(
       ctx.jwtSecret,
-      device ? { sub: accountId, dev: device } : { sub: accountId },
+      device ? { sub: accountId, dev: device, fam: family } : { sub: accountId, fam: family },
       { ttlSeconds: ctx.accessTtlSeconds ?? ACCESS_TTL_SECONDS },
     ),
     refreshToken: refresh.token,

@@ -1,6 +1,6 @@
 /** The relay's network face: HTTP routes (accounts, folders, members, invites, chunks), the WebSocket server around core's ProtocolServer, access checks and metrics. */
-export { DEVICE_REMOVED } from "./access.js";
-export { registerApi } from "./api.js";
+export { DEVICE_REMOVED, SIGN_IN_ENDED, verifiedClaims } from "./access.js";
+export { ACCESS_TTL_SECONDS, registerApi } from "./api.js";
 export { FolderBlobs } from "./folder-blobs.js";
 export { json, route } from "./http.js";
 export { RelayMetrics } from "./metrics.js";

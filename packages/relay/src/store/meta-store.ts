@@ -212,10 +212,20 @@ export interface MetaStore extends LogStore {
    * @throws WeftError NOT_FOUND for an unknown hash
    */
   markRefreshTokenUsed(tokenHash: string, at: number): Promise<boolean>;
-  /** Revokes every token of a rotation family (a no-op for an unknown family). */
+  /**
+   * Revokes every token of a rotation family (a no-op for an unknown family), now by the
+   * store's clock; a token revoked before keeps its first revocation time.
+   */
   revokeRefreshFamily(family: string): Promise<void>;
-  /** Revokes every token of an account (on a password change or a detected theft). */
+  /** Revokes every token of an account (on a password change or a detected theft), as above. */
   revokeRefreshTokensOf(accountId: string): Promise<void>;
+  /**
+   * The families with a token revoked at or after `since` (ms since the epoch), each with the
+   * earliest such time: what a relay loads on start to refuse their still-unexpired access
+   * tokens (revocation by {@link revokeRefreshFamily}, {@link revokeRefreshTokensOf} and
+   * {@link removeDevice} alike).
+   */
+  revokedFamiliesSince(since: number): Promise<{ family: string; revokedAt: number }[]>;
 
   /**
    * Creates a folder at epoch 0 with an empty log, and makes `ownerAccountId` its owner.

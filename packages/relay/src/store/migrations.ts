@@ -140,6 +140,14 @@ export const MIGRATIONS: readonly string[] = [
    -- Invite ids are bearer secrets: only their SHA-256 is kept (weft_sha256_hex is registered
    -- by the store before migrating). Unused invites keep working: they are looked up by hash.
    UPDATE invites SET id = weft_sha256_hex(id);`,
+
+  // 4. When each refresh token was revoked (ms since the epoch), so that a relay starting (or
+  //    whose bus was away) learns the sign-ins revoked recently enough that their access tokens
+  //    may still be unexpired. Rows revoked before have none: their access tokens, issued
+  //    without a family claim, cannot be matched anyway.
+  `ALTER TABLE refresh_tokens ADD COLUMN revoked_at INTEGER;
+   CREATE INDEX refresh_tokens_by_revoked_at ON refresh_tokens (revoked_at)
+     WHERE revoked_at IS NOT NULL;`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

@@ -28,7 +28,7 @@ export class MemberQueries {
   readonly setRotationDue: Stmt<[string]>;
   readonly setDeviceName: Stmt<[string | null, string]>;
   readonly removeDevice: Stmt<[number, string]>;
-  readonly revokeDeviceTokens: Stmt<[string]>;
+  readonly revokeDeviceTokens: Stmt<[number, string]>;
   readonly foldersKeyedFor: Stmt<[string], { folder_id: string }>;
 
   constructor(db: Database.Database) {
@@ -54,7 +54,8 @@ export class MemberQueries {
       "UPDATE devices SET removed = ? WHERE device_id = ? AND removed IS NULL",
     );
     this.revokeDeviceTokens = db.prepare(
-      "UPDATE refresh_tokens SET revoked = 1 WHERE device_id = ?",
+      "UPDATE refresh_tokens SET revoked = 1, revoked_at = coalesce(revoked_at, ?) " +
+        "WHERE device_id = ?",
     );
     // The folders whose key the device holds and where its account is still a member.
     this.foldersKeyedFor = db.prepare(
@@ -161,7 +162,7 @@ export function removeDevice(
   checkTime(at, "at");
   if (q.device.get(deviceId) === undefined) throw notFound("device");
   if (mq.removeDevice.run(at, deviceId).changes === 0) return [];
-  mq.revokeDeviceTokens.run(deviceId);
+  mq.revokeDeviceTokens.run(at, deviceId);
   const folders = mq.foldersKeyedFor.all(deviceId).map((r) => r.folder_id as FolderId);
   for (const folderId of folders) mq.setRotationDue.run(folderId);
   return folders;

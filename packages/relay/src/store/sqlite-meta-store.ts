@@ -189,12 +189,24 @@ export class SqliteMetaStore implements MetaStore {
 
   async revokeRefreshFamily(family: string): Promise<void> {
     checkText(family, "family");
-    this.run("revokeRefreshFamily", () => void this.q.revokeRefreshFamily.run(family));
+    this.run("revokeRefreshFamily", () => void this.q.revokeRefreshFamily.run(this.now(), family));
   }
 
   async revokeRefreshTokensOf(accountId: string): Promise<void> {
     checkText(accountId, "account id");
-    this.run("revokeRefreshTokensOf", () => void this.q.revokeRefreshTokensOf.run(accountId));
+    this.run(
+      "revokeRefreshTokensOf",
+      () => void this.q.revokeRefreshTokensOf.run(this.now(), accountId),
+    );
+  }
+
+  async revokedFamiliesSince(since: number): Promise<{ family: string; revokedAt: number }[]> {
+    checkTime(since, "since");
+    return this.run("revokedFamiliesSince", () =>
+      this.q.revokedFamiliesSince
+        .all(since)
+        .map((r) => ({ family: r.family, revokedAt: r.revoked_at })),
+    );
   }
 
   async createFolder(folderId: FolderId, ownerAccountId: string): Promise<void> {

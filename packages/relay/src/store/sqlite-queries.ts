@@ -76,8 +76,9 @@ export class Queries {
   readonly insertRefreshToken: Stmt<[string, string, string, string | null, number]>;
   readonly refreshToken: Stmt<[string], RefreshTokenRow>;
   readonly markRefreshTokenUsed: Stmt<[number, string]>;
-  readonly revokeRefreshFamily: Stmt<[string]>;
-  readonly revokeRefreshTokensOf: Stmt<[string]>;
+  readonly revokeRefreshFamily: Stmt<[number, string]>;
+  readonly revokeRefreshTokensOf: Stmt<[number, string]>;
+  readonly revokedFamiliesSince: Stmt<[number], { family: string; revoked_at: number }>;
 
   readonly insertFolder: Stmt<[string, number]>;
   readonly folder: Stmt<[string], FolderRow>;
@@ -141,9 +142,17 @@ export class Queries {
     this.markRefreshTokenUsed = db.prepare(
       "UPDATE refresh_tokens SET used_at = coalesce(used_at, ?) WHERE token_hash = ?",
     );
-    this.revokeRefreshFamily = db.prepare("UPDATE refresh_tokens SET revoked = 1 WHERE family = ?");
+    // coalesce keeps the first revocation: a second logout must not move it later.
+    this.revokeRefreshFamily = db.prepare(
+      "UPDATE refresh_tokens SET revoked = 1, revoked_at = coalesce(revoked_at, ?) WHERE family = ?",
+    );
     this.revokeRefreshTokensOf = db.prepare(
-      "UPDATE refresh_tokens SET revoked = 1 WHERE account_id = ?",
+      "UPDATE refresh_tokens SET revoked = 1, revoked_at = coalesce(revoked_at, ?) " +
+        "WHERE account_id = ?",
+    );
+    this.revokedFamiliesSince = db.prepare(
+      "SELECT family, min(revoked_at) AS revoked_at FROM refresh_tokens " +
+        "WHERE revoked_at >= ? GROUP BY family",
     );
 
     this.insertFolder = db.prepare("INSERT INTO folders (folder_id, created) VALUES (?, ?)");

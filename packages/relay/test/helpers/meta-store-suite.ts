@@ -158,6 +158,39 @@ export function runMetaStoreTests(
         await store.revokeRefreshTokensOf(a);
         expect(await revoked()).toBe("RRR-");
       });
+
+      test("revokedFamiliesSince lists the families revoked from a time on, at their first revocation", async () => {
+        const a = await accountWith("alice", "A");
+        const b = await accountWith("bob", "B", "C");
+        const save = (tokenHash: string, family: string, accountId: string, deviceId?: DeviceId) =>
+          store.saveRefreshToken({ tokenHash, family, accountId, expires: 99_000, deviceId });
+        await save("t1", "f1", a);
+        await save("t2", "f1", a);
+        await save("t3", "f2", a);
+        await save("t4", "f3", b, dev("B"));
+        await save("t5", "f4", b, dev("C"));
+        expect(await store.revokedFamiliesSince(0)).toEqual([]);
+        clock = 2_000;
+        await store.revokeRefreshFamily("f1");
+        clock = 3_000;
+        await store.revokeRefreshFamily("f1"); // a second logout keeps the first time
+        await store.revokeRefreshTokensOf(a); // f1 stays at 2_000; f2 revoked now
+        clock = 4_000;
+        await store.removeDevice(dev("B"), 4_500); // f3, at the removal's time
+        const since = async (t: number) =>
+          (await store.revokedFamiliesSince(t)).sort((x, y) => x.family.localeCompare(y.family));
+        expect(await since(0)).toEqual([
+          { family: "f1", revokedAt: 2_000 },
+          { family: "f2", revokedAt: 3_000 },
+          { family: "f3", revokedAt: 4_500 },
+        ]);
+        expect(await since(3_000)).toEqual([
+          { family: "f2", revokedAt: 3_000 },
+          { family: "f3", revokedAt: 4_500 },
+        ]);
+        expect(await since(5_000)).toEqual([]);
+        await expectRejects(store.revokedFamiliesSince(1.5), "INVALID_ARGUMENT");
+      });
     });
 
     describe("folders, members and keys", () => {

@@ -143,6 +143,11 @@ export const PG_MIGRATIONS: readonly string[] = [
      name  text COLLATE "C" NOT NULL PRIMARY KEY,
      value text NOT NULL
    );`,
+  // 2. When each refresh token was revoked (ms since the epoch), as SQLite's migration 4: a relay
+  //    starting, or whose bus was away, loads the sign-ins revoked within an access token's life.
+  `ALTER TABLE refresh_tokens ADD COLUMN revoked_at bigint;
+   CREATE INDEX refresh_tokens_by_revoked_at ON refresh_tokens (revoked_at)
+     WHERE revoked_at IS NOT NULL;`,
 ];
 
 /** The schema version this build writes: the number of {@link PG_MIGRATIONS}. */

@@ -215,15 +215,37 @@ export class PgMetaStoreBase {
   async revokeRefreshFamily(family: string): Promise<void> {
     checkText(family, "family");
     await this.run("revokeRefreshFamily", (db) =>
-      db.query("UPDATE refresh_tokens SET revoked = true WHERE family = $1", [family]),
+      db.query(
+        // coalesce keeps the first revocation: a second logout must not move it later.
+        "UPDATE refresh_tokens SET revoked = true, revoked_at = coalesce(revoked_at, $1) " +
+          "WHERE family = $2",
+        [this.now(), family],
+      ),
     );
   }
 
   async revokeRefreshTokensOf(accountId: string): Promise<void> {
     checkText(accountId, "account id");
     await this.run("revokeRefreshTokensOf", (db) =>
-      db.query("UPDATE refresh_tokens SET revoked = true WHERE account_id = $1", [accountId]),
+      db.query(
+        "UPDATE refresh_tokens SET revoked = true, revoked_at = coalesce(revoked_at, $1) " +
+          "WHERE account_id = $2",
+        [this.now(), accountId],
+      ),
     );
+  }
+
+  async revokedFamiliesSince(since: number): Promise<{ family: string; revokedAt: number }[]> {
+    checkTime(since, "since");
+    const rows = await this.run("revokedFamiliesSince", (db) =>
+      all<{ family: string; revoked_at: number }>(
+        db,
+        "SELECT family, min(revoked_at) AS revoked_at FROM refresh_tokens " +
+          "WHERE revoked_at >= $1 GROUP BY family",
+        [since],
+      ),
+    );
+    return rows.map((r) => ({ family: r.family, revokedAt: r.revoked_at }));
   }
 
   async createInvite(i: Omit<InviteRecord, "usedBy" | "revoked">): Promise<void> {

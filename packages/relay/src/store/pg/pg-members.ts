@@ -149,7 +149,11 @@ export async function removeDevice(db: Db, deviceId: DeviceId, at: number): Prom
     [at, deviceId],
   );
   if (removed === 0) return [];
-  await db.query("UPDATE refresh_tokens SET revoked = true WHERE device_id = $1", [deviceId]);
+  await db.query(
+    "UPDATE refresh_tokens SET revoked = true, revoked_at = coalesce(revoked_at, $1) " +
+      "WHERE device_id = $2",
+    [at, deviceId],
+  );
   // The folders whose key the device holds and where its account is still a member.
   const folders = await all<{ folder_id: string }>(
     db,
