@@ -245,7 +245,10 @@ export class SyncEngine implements DocSession, LogSession {
       if (this.status !== "online") return;
       const batch = this.outbox.nextBatch(this.transfers.uploads);
       if (!batch) return;
-      const deviceSeq = this.ctx.meta.deviceSeq + 1;
+      const deviceSeq = Math.max(
+        this.ctx.meta.deviceSeq + 1,
+        this.options.clockDeviceSeq ? Math.floor(this.ctx.clock.now()) : 0,
+      );
       const envelope = sealParts(this.ctx, deviceSeq, batch.parts);
       const meta = { ...this.ctx.meta, deviceSeq };
       await this.ctx.local.transaction([
