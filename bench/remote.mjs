@@ -3,7 +3,7 @@
 // file: device A syncs a folder of --folder-mib MiB (default 1 GiB) with `weft sync --once`;
 // device B, a member with no synced copy, runs `weft ls`, then `weft get` of one --file-mib MiB
 // file (default 10), with its state kept, then again with --no-state, then `weft put` of a
-// --put-mib MiB file (default 512: its peak memory shows the upload streams).
+// --put-mib MiB file (default 1024: its peak memory shows the upload streams).
 //
 // What is counted: every byte B's agent sent to and received from the relay, through a
 // byte-counting TCP proxy in front of it (HTTP, WebSocket framing and all: what crossed the
@@ -31,7 +31,7 @@ const quick = f.has("--quick");
 const MiB = 1024 * 1024;
 const FOLDER = Math.round(f.num("--folder-mib", quick ? 48 : 1024) * MiB);
 const FILE = Math.round(f.num("--file-mib", 10) * MiB);
-const PUT = Math.round(f.num("--put-mib", quick ? 16 : 512) * MiB);
+const PUT = Math.round(f.num("--put-mib", quick ? 16 : 1024) * MiB);
 /** The other files of the folder, each this size (the last one shorter). */
 const FILLER = 64 * MiB;
 const log = logger("remote");
@@ -123,7 +123,7 @@ try {
   await relay.stop();
   await proxy.close();
 
-  const ratio = (s) => round(s.wireBytesReceived / FILE, 3);
+  const ratio = (s) => round(s.wireBytesReceived / FILE, 4);
   result = {
     benchmark: "remote",
     command: ["npm run bench:remote", ...(argv.length ? ["--", ...argv] : [])].join(" "),
@@ -146,7 +146,12 @@ try {
         "≤",
         1.05,
       ),
-      goal("weft put: peak RSS in MiB", put.step.peakRssMiB, "≤", 200),
+      goal(
+        "weft put: peak RSS in MiB (bounded: far below the file)",
+        put.step.peakRssMiB,
+        "≤",
+        256,
+      ),
     ],
     loadAverage: [loadBefore, load()],
     machine: machineInfo(null),

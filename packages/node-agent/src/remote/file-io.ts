@@ -55,10 +55,20 @@ export async function readToStream(
   signal: AbortSignal,
 ): Promise<ReadOut> {
   const blocks = verified(replica, path, signal);
-  for (;;) {
-    const next = await blocks.next();
-    if (next.done) return next.value;
-    if (!out.write(next.value)) await once(out, "drain");
+  // A reader that went away (`weft get … - | head`) is an error of the stream, not a crash.
+  let failed: Error | undefined;
+  const onError = (error: Error) => (failed ??= error);
+  out.on("error", onError);
+  try {
+    for (;;) {
+      if (failed) throw new AgentError("INTERRUPTED", `the reader went away: ${failed.message}`);
+      const next = await blocks.next();
+      if (next.done) return next.value;
+      if (!out.write(next.value))
+        await once(out, "drain").catch((error: Error) => (failed ??= error));
+    }
+  } finally {
+    out.off("error", onError);
   }
 }
 
