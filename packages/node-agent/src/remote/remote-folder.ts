@@ -56,9 +56,10 @@ export interface RemoteFolder {
 
 /**
  * Opens `folderId` for `work`, caught up with the relay, and closes it after: the lock on its
- * remote state is held meanwhile, so two commands on one folder run one after the other. A
- * folder synced on this device is refused: its replica belongs to `weft sync` (and a second
- * state writing as this device beside it could make two versions look like one).
+ * remote state is held meanwhile (not by a read with no state), so two commands on one folder
+ * run one after the other. A folder synced on this device is refused: its replica belongs to
+ * `weft sync` (and a second state writing as this device beside it could make two versions look
+ * like one).
  * @throws AgentError USAGE (synced here), FORBIDDEN (not a member, a viewer writing), NOT_READY
  * (no login, no key), RELAY (unreachable, a refusal)
  */
@@ -77,7 +78,14 @@ export async function withRemoteFolder<T>(
         "(weft ls, get, put, rm and mv are for folders this device does not sync)",
     );
   const session = await AccountLogin.open(home, options.relay ?? synced?.relay);
-  return withPidLock(home.lockPath(`remote-${folderId}`), `folder ${folderId}`, async () => {
+  // A read with no state touches nothing another command uses, and seals nothing: it needs no
+  // turn (CI jobs fetching files of one folder at once).
+  const locked =
+    options.keepState || options.write
+      ? <R>(run: () => Promise<R>) =>
+          withPidLock(home.lockPath(`remote-${folderId}`), `folder ${folderId}`, run)
+      : <R>(run: () => Promise<R>) => run();
+  return locked(async () => {
     const role = await roleIn(session, identity, folderId);
     if (options.write && role === "viewer")
       throw new AgentError(
