@@ -174,4 +174,13 @@ describe("weft ls/get/put/rm/mv on a folder this device does not sync", () => {
     expect(await readFile(join(ana.folder, "one.txt"), "utf8")).toBe("one\n");
     expect(await readFile(join(ana.folder, "two.txt"), "utf8")).toBe("two\n");
   });
+
+  // Last: it stops the relay.
+  test("with the relay gone, a command says it cannot reach it and exits 1", async () => {
+    await relay.stop();
+    const r = await bob.run(["ls", folderId, "--json"]);
+    expect(r.status).toBe(1);
+    expect(r.json?.["error"]).toMatchObject({ code: "RELAY" });
+    expect(r.stderr).toMatch(/cannot reach the relay/);
+  });
 });
