@@ -13,6 +13,7 @@
 //   makeAgent({ dir, name, relayUrl }) → agent       (DIR/NAME/home and DIR/NAME/folder)
 //       agent.home, agent.folder, agent.env, agent.folderId (after createFolder/join)
 //       agent.weft(args, { input? }) → the JSON `weft ARGS --json` printed; throws on failure
+//       agent.weftMeasured(args, { input? }) → { json, cpuSeconds, peakRssBytes, ms } of one run
 //       agent.enroll()           init + account register (user NAME, password from WEFT_PASSWORD)
 //       agent.startDaemon(args?) `weft sync` in the background; resolves once it says "syncing"
 //       agent.waitOnline(ms?)    resolves once the daemon's status shows the folder online and idle
@@ -147,6 +148,20 @@ export function makeAgent({ dir, name, relayUrl }) {
           `weft ${args.join(" ")} (${name}) exited ${r.status}: ${r.stderr}${r.stdout}`,
         );
       return json;
+    },
+    /** Like `weft`, with the run's { json, cpuSeconds, peakRssBytes, ms }. */
+    async weftMeasured(args, { input } = {}) {
+      const r = await runNode([WEFT_CLI, ...args, "--json"], { env, input });
+      if (r.status !== 0)
+        throw new Error(
+          `weft ${args.join(" ")} (${name}) exited ${r.status}: ${r.stderr}${r.stdout}`,
+        );
+      return {
+        json: JSON.parse(r.stdout),
+        cpuSeconds: r.cpuSeconds,
+        peakRssBytes: r.peakRssBytes,
+        ms: r.ms,
+      };
     },
     async enroll() {
       await agent.weft(["init"]);

@@ -53,7 +53,13 @@ export type WeftErrorCode =
   /** The relay refused or failed a request; the message carries its reason. */
   | "RELAY"
   /** Wrong password, passphrase or invite secret. */
-  | "AUTH";
+  | "AUTH"
+  /** Not allowed: not a member of the folder, or a viewer asking to change it. */
+  | "FORBIDDEN"
+  /** A path of a folder is in the way: it exists already, or is a directory (or is not one). */
+  | "CONFLICT"
+  /** Stopped by Ctrl-C or SIGTERM before it finished. */
+  | "INTERRUPTED";
 
 /** An error raised by @weft/core. `code` is stable; `message` is for people. */
 export class WeftError extends Error {

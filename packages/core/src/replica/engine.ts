@@ -253,7 +253,10 @@ export class SyncEngine implements DocSession, LogSession {
       if (this.status !== "online") return;
       const batch = this.outbox.nextBatch(this.transfers.uploads);
       if (!batch) return;
-      const deviceSeq = this.ctx.meta.deviceSeq + 1;
+      const deviceSeq = Math.max(
+        this.ctx.meta.deviceSeq + 1,
+        this.options.clockDeviceSeq ? Math.floor(this.ctx.clock.now()) : 0,
+      );
       // Each envelope carries this device's signature over all its records as the log will
       // then hold them (the lane holds off new local changes meanwhile).
       const attest = this.ctx.attestations.signOwn(

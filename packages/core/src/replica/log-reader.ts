@@ -263,6 +263,8 @@ export class LogReader {
           weight += this.ctx.index.applyDelta(part.update).changed;
           commit();
           ops.push(...this.ctx.local.appendOps("index", part.update));
+          if (opened.device === this.ctx.identity.deviceId)
+            this.ctx.attestations.ownArrived(this.outbox.length === 0);
         } else {
           ops.push(...this.ctx.local.appendOps(`${part.type}:${part.name}`, part.update));
           this.docs.remote(part, opened.device);
@@ -331,6 +333,8 @@ export class LogReader {
     }
     // Every writer's part is as it signed it, so each client's owner is as its records say.
     this.ownership.learn(this.ctx.index.doc);
+    if (attested.has(this.ctx.identity.deviceId))
+      this.ctx.attestations.ownArrived(this.outbox.length === 0);
     ops.push(...this.ctx.local.compactOps("index", this.ctx.index.snapshot()));
     const appliedSeq = Math.max(this.ctx.meta.appliedSeq, coversSeq);
     await this.ctx.local.transaction([

@@ -84,6 +84,17 @@ export class RecordAttestations {
   }
 
   /**
+   * Records of this device's own arrived from the log or a snapshot (written by an earlier
+   * state of this device: a fresh state, a folder joined again). `allSealed`: nothing local
+   * waits in the outbox, so the document is what is sealed; otherwise that is unknown until
+   * everything is.
+   */
+  ownArrived(allSealed: boolean): void {
+    if (allSealed) this.sealed.reset();
+    else this.sealed.invalidate();
+  }
+
+  /**
    * The attestations a log entry of `device` (its envelope `deviceSeq`) carries: only its own
    * for that envelope counts. Returns the ops that store it; throws when it does not verify.
    */

@@ -91,6 +91,7 @@ export class Replica {
         reconnectDelayMs: options.reconnectDelayMs ?? { min: 250, max: 30_000 },
         keepaliveMs: options.keepaliveMs ?? 15_000,
         ...(options.refreshKeys ? { refreshKeys: options.refreshKeys } : {}),
+        ...(options.clockDeviceSeq ? { clockDeviceSeq: true } : {}),
       },
       {
         remoteApplied: (changed) => this.afterRemote(changed),

@@ -39,6 +39,8 @@ export interface SyncConfig {
   keepaliveMs: number;
   /** Adds to the keyring the keys this device was given since (see ReplicaOptions.refreshKeys). */
   refreshKeys?: () => Promise<void>;
+  /** Numbers envelopes from the clock (see ReplicaOptions.clockDeviceSeq). */
+  clockDeviceSeq?: boolean;
 }
 
 /** The two moments of the session the replica around the engine acts on. */

@@ -70,6 +70,16 @@ export interface ReplicaOptions {
    * that syncs once and exits passes 0, and redoes the change next time).
    */
   diskFullWaitMs?: number;
+  /**
+   * Number this device's envelopes from the wall clock in ms (each above the last and at least
+   * `time.now()`) instead of 1, 2, 3…: for a state that may not be the only one this device ever
+   * writes the folder from (one thrown away after use, as `weft put --no-state` keeps). The
+   * relay refuses a deviceSeq it has seen, and a number from the clock is above every one this
+   * device used before, as long as its clock does not go back. Catch up (`syncOnce`) before
+   * writing: the device's own envelopes from another state are applied only while none above
+   * them has been sealed here. Default false.
+   */
+  clockDeviceSeq?: boolean;
   /** Chunker sizes; every device of a folder must use the same ones. */
   chunking?: ChunkerOptions;
   /** History kept per file. */

@@ -7,7 +7,7 @@
 import type { Command } from "./command.js";
 
 /** A module of commands, loaded on first use. */
-export type CommandModule = "setup" | "sync" | "ui" | "manage" | "members";
+export type CommandModule = "setup" | "sync" | "ui" | "manage" | "members" | "remote";
 
 /** One line of `weft --help`, and where its command lives. */
 export interface CatalogEntry {
@@ -66,8 +66,9 @@ export const CATALOG: readonly CatalogEntry[] = [
   },
   {
     name: "folder join",
-    args: "INVITE PATH",
-    summary: "Joins a folder with an invite and syncs it into PATH.",
+    args: "INVITE [PATH]",
+    summary:
+      "Joins a folder with an invite and syncs it into PATH (without PATH: for weft ls/get/put).",
     module: "setup",
   },
   {
@@ -160,6 +161,37 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "sync",
   },
   {
+    name: "ls",
+    args: "FOLDER_ID [DIR]",
+    summary: "Lists a folder's files (or DIR's) from the relay, with no synced copy needed.",
+    module: "remote",
+  },
+  {
+    name: "get",
+    args: "FOLDER_ID PATH [OUT|-]",
+    summary: "Fetches one file of a folder from the relay, verified, into OUT (or stdout with -).",
+    module: "remote",
+  },
+  {
+    name: "put",
+    args: "FOLDER_ID PATH [IN|-]",
+    summary:
+      "Writes one file into a folder through the relay (from IN, or stdin with -); exits 0 once stored.",
+    module: "remote",
+  },
+  {
+    name: "rm",
+    args: "FOLDER_ID PATH",
+    summary: "Removes a file (or with -r a directory) from a folder through the relay.",
+    module: "remote",
+  },
+  {
+    name: "mv",
+    args: "FOLDER_ID FROM TO",
+    summary: "Moves or renames a file or directory of a folder through the relay.",
+    module: "remote",
+  },
+  {
     name: "ui",
     args: "",
     summary:
@@ -181,11 +213,13 @@ export async function loadModule(module: CommandModule): Promise<Command[]> {
       return (await import("./manage-commands.js")).manageCommands;
     case "members":
       return (await import("./member-commands.js")).memberCommands;
+    case "remote":
+      return (await import("./remote-commands.js")).remoteCommands;
   }
 }
 
 /** Every module's commands (for a name the catalog does not know, and for the catalog's test). */
 export async function loadAll(): Promise<Command[]> {
-  const modules: CommandModule[] = ["setup", "sync", "ui", "manage", "members"];
+  const modules: CommandModule[] = ["setup", "sync", "ui", "manage", "members", "remote"];
   return (await Promise.all(modules.map(loadModule))).flat();
 }

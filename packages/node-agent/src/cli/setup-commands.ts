@@ -4,7 +4,13 @@ import { AccountLogin, login, registerAccount } from "../account/index.js";
 import { type AccountRecord, AgentError, relayAddresses } from "../home/index.js";
 import { IgnoreRules } from "../ignore/index.js";
 import { walkFolder } from "../scan/index.js";
-import { createFolder, createInvite, joinFolder, parseInvite } from "../share/index.js";
+import {
+  createFolder,
+  createInvite,
+  joinAsMember,
+  joinFolder,
+  parseInvite,
+} from "../share/index.js";
 import { type Command, type CommandContext, required } from "./command.js";
 import { devicePassphrase, password } from "./prompt.js";
 
@@ -189,23 +195,39 @@ const folderInvite: Command = {
 
 const folderJoin: Command = {
   name: "folder join",
-  args: "INVITE PATH",
-  summary: "Joins a folder with an invite and syncs it into PATH.",
+  args: "INVITE [PATH]",
+  summary:
+    "Joins a folder with an invite and syncs it into PATH (without PATH: for weft ls/get/put).",
   details:
     "INVITE may be - to read it from stdin (keeps it out of shell history and the process list).\n" +
     "This device must be logged in to the invite's relay (any account).\n" +
+    "Without PATH the device becomes a member and keeps the folder key, but syncs the folder\n" +
+    "nowhere: weft ls, get, put, rm and mv then work on it through the relay.\n" +
     "PATH may already hold files (the same project on another machine): nothing there is\n" +
     "replaced. Same-named directories merge; a file with the same content as the folder's is\n" +
     "kept as it is (not sent again); a file that differs is a conflict: the newer version keeps\n" +
     "the name, the other stays beside it as name.sync-conflict-…, listed by weft conflicts.",
-  example: "weft folder join - ~/shared < invite.txt",
+  example:
+    "weft folder join - ~/shared < invite.txt\n  weft folder join - < invite.txt    # a member only: weft ls/get/put",
   flags: {},
   run: async (ctx) => {
     const text = ctx.positionals[0] === "-" ? (await readStdin()).trim() : ctx.positionals[0]!;
     const invite = parseInvite(text);
     const device = await identity(ctx);
     const session = await AccountLogin.open(ctx.home, invite.relay);
-    const folder = await joinFolder(ctx.home, session, device, invite, ctx.positionals[1]!);
+    if (ctx.positionals[1] === undefined) {
+      const role = await joinAsMember(ctx.home, session, device, invite);
+      ctx.say(`joined folder ${invite.folderId} as ${role}, synced nowhere on this device`);
+      ctx.say(`list it with: weft ls ${invite.folderId}`);
+      return {
+        folderId: invite.folderId,
+        path: null,
+        role,
+        relay: invite.relay,
+        existingFiles: null,
+      };
+    }
+    const folder = await joinFolder(ctx.home, session, device, invite, ctx.positionals[1]);
     ctx.say(
       `joined folder ${folder.folderId} as ${folder.role}; run weft sync to fetch it into ${folder.path}`,
     );

@@ -15,6 +15,12 @@ export type AgentErrorCode =
   | "RELAY"
   /** Wrong password, passphrase or invite secret. */
   | "AUTH"
+  /** Not allowed: not a member of the folder, or a viewer asking to change it. */
+  | "FORBIDDEN"
+  /** A path of a folder is in the way: it exists already, or is a directory (or is not one). */
+  | "CONFLICT"
+  /** Stopped by Ctrl-C or SIGTERM before it finished. */
+  | "INTERRUPTED"
   | "NOT_FOUND";
 
 /**

@@ -86,6 +86,58 @@ export async function withLock<T>(
   }
 }
 
+/**
+ * Runs `work` holding an exclusive lock file at `path` that names this process: a lock whose
+ * process is gone is taken over at once, and a live holder is waited for (up to `waitMs`),
+ * however long it has held the lock. For work that may run for minutes (an upload of a large
+ * file), where {@link withLock}'s age rule would take a live lock away.
+ * @throws AgentError BUSY naming `what` when the holder does not finish in time
+ */
+export async function withPidLock<T>(
+  path: string,
+  what: string,
+  work: () => Promise<T>,
+  waitMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  for (;;) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const text = await readFile(path, "utf8").catch(() => "");
+    const pid = Number(text);
+    // An empty file is a lock being written this moment (or left by a process killed in that
+    // moment, when it is more than a few seconds old).
+    const young = async () =>
+      Date.now() -
+        (await stat(path).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        )) <
+      5000;
+    if (text === "" ? await young() : Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      if (Date.now() > deadline)
+        throw new AgentError("BUSY", `another weft process (pid ${text || "?"}) is using ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
+    // Left by a killed process: removed only if it still is, so a lock another process has
+    // just taken in its place is not removed with it.
+    if ((await readFile(path, "utf8").catch(() => "")) === text) await rm(path, { force: true });
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(path, { force: true });
+  }
+}
+
 /** Whether a process with this pid is alive (signal 0 probes without signalling). */
 export function processAlive(pid: number): boolean {
   try {

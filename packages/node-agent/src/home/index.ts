@@ -15,7 +15,7 @@ import { AgentError } from "./errors.js";
 import { readJson, withLock, writeJsonPrivate } from "./files.js";
 
 export { AgentError, type AgentErrorCode } from "./errors.js";
-export { readJson, writeJsonPrivate, withLock, processAlive } from "./files.js";
+export { readJson, writeJsonPrivate, withLock, withPidLock, processAlive } from "./files.js";
 
 /** The device file: public keys in the clear, secret keys either plain or sealed by a passphrase. */
 interface DeviceFile {
@@ -85,6 +85,13 @@ export class Home {
   /** The per-folder state directory: the replica's SQLite file, the chunk cache, the folder keys. */
   folderDir(folderId: FolderId): string {
     return join(this.dir, "folders", folderId);
+  }
+  /**
+   * The state `weft ls|get|put|rm|mv` keep for a folder this device does not sync: the
+   * replica's SQLite file (the index and unsent changes), no content.
+   */
+  remoteDir(folderId: FolderId): string {
+    return join(this.dir, "remote", folderId);
   }
   /** The lock that one `weft sync` at a time holds (it contains the pid). */
   get syncPidPath(): string {

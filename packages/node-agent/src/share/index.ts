@@ -88,7 +88,8 @@ export async function storeKeyring(
  * holds for this device that it can prove (`RelayAccount.folderKeys`): a newer epoch's key only
  * through its owner-signed announcement chaining back to a key held here, older ones (content
  * from before this device joined) down the chain. A stored key always wins. Keys offered but
- * not adopted go to `onRefused`.
+ * not adopted go to `onRefused`. Keys adopted from the relay are stored here too, unless
+ * `options.store` is false (a command that leaves no state behind).
  * @throws AgentError NOT_READY when this device has no key of the folder; RELAY (403) when the
  * relay refuses this device the folder
  */
@@ -98,6 +99,7 @@ export async function loadKeyring(
   folderId: FolderId,
   session?: AccountLogin,
   onRefused?: (refused: RefusedKey) => void,
+  options: { store?: boolean } = {},
 ): Promise<FolderKeyring> {
   const keyring = new FolderKeyring(folderId);
   for (const k of (await readJson<StoredKey[]>(keysPath(home, folderId))) ?? [])
@@ -118,7 +120,7 @@ export async function loadKeyring(
       if (keyring.has(epoch) || !held) continue;
       const key = held.folderKey(epoch);
       keyring.add(epoch, key);
-      await storeFolderKey(home, identity, folderId, epoch, key);
+      if (options.store ?? true) await storeFolderKey(home, identity, folderId, epoch, key);
     }
   }
   if (keyring.epochs.length === 0)
@@ -244,17 +246,47 @@ export async function joinFolder(
   invite: Invite,
   path: string,
 ): Promise<FolderRecord> {
+  checkInviteDevice(invite, identity);
+  const abs = await folderPath(path);
+  const role = await redeem(home, session, identity, invite);
+  const record: FolderRecord = { folderId: invite.folderId, path: abs, relay: invite.relay, role };
+  await home.addFolder(record);
+  return record;
+}
+
+/**
+ * Redeems an invite for this device's account and keeps the folder key here, without syncing
+ * the folder anywhere: for `weft ls|get|put|rm|mv`. Returns the role the invite gave.
+ */
+export async function joinAsMember(
+  home: Home,
+  session: AccountLogin,
+  identity: DeviceIdentity,
+  invite: Invite,
+): Promise<FolderRecord["role"]> {
+  checkInviteDevice(invite, identity);
+  return redeem(home, session, identity, invite);
+}
+
+/** @throws AgentError AUTH when the invite is sealed to another device */
+function checkInviteDevice(invite: Invite, identity: DeviceIdentity): void {
   if (invite.to !== undefined && invite.to !== identity.deviceId)
     throw new AgentError(
       "AUTH",
       `this invite is for device ${invite.to}; this device is ${identity.deviceId}`,
     );
-  const abs = await folderPath(path);
+}
+
+/** Redeems the invite and stores its key sealed to this device; returns the role. */
+async function redeem(
+  home: Home,
+  session: AccountLogin,
+  identity: DeviceIdentity,
+  invite: Invite,
+): Promise<FolderRecord["role"]> {
   // Also stores the key sealed to this device on the relay (not for viewers), for recovery.
   const { keyring, role } = await relayCall(() => session.account(identity).redeemInvite(invite));
   const epoch = keyring.latestEpoch;
   await storeFolderKey(home, identity, invite.folderId, epoch, keyring.folderKey(epoch));
-  const record: FolderRecord = { folderId: invite.folderId, path: abs, relay: invite.relay, role };
-  await home.addFolder(record);
-  return record;
+  return role;
 }

@@ -5,7 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { HttpBlobStore, Replica, createWebSocketTransport } from "@weft/core";
+import { HttpBlobStore, Replica, type ReplicaOptions, createWebSocketTransport } from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { AccountLogin } from "../account/index.js";
@@ -49,6 +49,59 @@ export interface FolderStores {
   close(): Promise<void>;
 }
 
+/** Chunk compression with Node's zlib, for ReplicaOptions. */
+export const NODE_ZLIB: Pick<ReplicaOptions, "compress" | "decompress"> = {
+  // Several times faster than the portable JavaScript deflate.
+  compress: (data) => deflateRawSync(data, { level: 1 }),
+  // A receiver inflates every compressed chunk twice (on download, and when writing the
+  // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
+  decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
+};
+
+/**
+ * The ReplicaOptions that connect a replica of `keyring`'s folder to the relay through
+ * `session`: the WebSocket, the token, the chunk store over HTTP, reconnects and keepalive, and
+ * the keys of a new epoch (`keep` stores them).
+ */
+export function relayOptions(
+  session: AccountLogin,
+  identity: DeviceIdentity,
+  keyring: FolderKeyring,
+  connection: ConnectionOptions,
+  keep: () => Promise<void>,
+): Pick<
+  ReplicaOptions,
+  "connect" | "token" | "reconnectDelayMs" | "keepaliveMs" | "refreshKeys" | "remoteBlobs"
+> {
+  const token = (refused?: string) => session.token(refused);
+  return {
+    // Each (re)connect goes to the relay's current address; a lost one moves it on.
+    connect: session.relaySession.endpoints.connector((url) =>
+      createWebSocketTransport(url, { WebSocket, token }),
+    ),
+    token,
+    reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
+    ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
+    // A new key epoch (the relay ends every session when one starts): adopt this
+    // device's key, or, as an owner's device, make the one a removal left owed.
+    refreshKeys: async () => {
+      await session.account(identity).completeRotation(keyring);
+      await keep();
+    },
+    remoteBlobs: new HttpBlobStore({
+      baseUrl: session.relay,
+      folderId: keyring.folderId,
+      token,
+      // The session's fetch follows the relay's addresses (requests to `baseUrl` go to the
+      // current one, and once more to the next when one fails).
+      fetch: session.relaySession.fetchFn,
+      // One knob for "how long is silence": a chunk request may take eight keepalive
+      // periods (120 s by default) before it counts as stalled.
+      ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
+    }),
+  };
+}
+
 /** Opens `folder`'s stores and replica; connects through `session` when given (and not removed). */
 export async function openStores(
   home: Home,
@@ -83,50 +136,22 @@ export async function openStores(
   const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
-  const token = session ? (refused?: string) => session.token(refused) : undefined;
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,
     keyring,
     state,
     blobs,
-    // Node's zlib: several times faster than the portable JavaScript deflate.
-    compress: (data) => deflateRawSync(data, { level: 1 }),
-    // A receiver inflates every compressed chunk twice (on download, and when writing the
-    // file): fflate's JavaScript inflate was ~5% of a receiver's CPU in bench:sync.
-    decompress: (data, maxBytes) => inflateRawSync(data, { maxOutputLength: maxBytes }),
+    ...NODE_ZLIB,
     // One clock for the replica's timers and timestamps and FolderSync's.
     time: clock,
     ...(connection.diskFullWaitMs !== undefined
       ? { diskFullWaitMs: connection.diskFullWaitMs }
       : {}),
-    ...(session && token
-      ? {
-          // Each (re)connect goes to the relay's current address; a lost one moves it on.
-          connect: session.relaySession.endpoints.connector((url) =>
-            createWebSocketTransport(url, { WebSocket, token }),
-          ),
-          token,
-          reconnectDelayMs: { min: 250, max: connection.reconnectMaxMs ?? RECONNECT_MAX_MS },
-          ...(connection.keepaliveMs ? { keepaliveMs: connection.keepaliveMs } : {}),
-          // A new key epoch (the relay ends every session when one starts): adopt this
-          // device's key, or, as an owner's device, make the one a removal left owed.
-          refreshKeys: async () => {
-            await session.account(identity).completeRotation(keyring);
-            await storeKeyring(home, identity, keyring);
-          },
-          remoteBlobs: new HttpBlobStore({
-            baseUrl: session.relay,
-            folderId: folder.folderId,
-            token,
-            // The session's fetch follows the relay's addresses (requests to `baseUrl` go to the
-            // current one, and once more to the next when one fails).
-            fetch: session.relaySession.fetchFn,
-            // One knob for "how long is silence": a chunk request may take eight keepalive
-            // periods (120 s by default) before it counts as stalled.
-            ...(connection.keepaliveMs ? { requestTimeoutMs: 8 * connection.keepaliveMs } : {}),
-          }),
-        }
+    ...(session
+      ? relayOptions(session, identity, keyring, connection, () =>
+          storeKeyring(home, identity, keyring),
+        )
       : {}),
   });
   return {

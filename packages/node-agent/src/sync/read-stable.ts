@@ -11,7 +11,10 @@ const BLOCK_BYTES = 1 << 20;
  * (the replica's write fails with a FileChangedError before it commits, and the next scan
  * retries).
  */
-export async function* readStable(abs: string, seen: LocalFileState): AsyncIterable<Uint8Array> {
+export async function* readStable(
+  abs: string,
+  seen: Pick<LocalFileState, "size" | "mtimeMs">,
+): AsyncIterable<Uint8Array> {
   const handle = await open(abs, "r");
   try {
     const same = async () => {

@@ -1,0 +1,102 @@
+// A device that writes a folder from more than one state over time (a state thrown away after
+// each use, as `weft put --no-state` does): with `clockDeviceSeq`, each state's envelopes are
+// numbered above every earlier one's, so the relay takes them all, and a fresh state that caught
+// up first knows what the earlier ones wrote.
+import {
+  FolderKeyring,
+  type DeviceIdentity,
+  deviceIdentityFromSeeds,
+  generateFolderKey,
+  newFolderId,
+  ready,
+} from "@weft/crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
+import { MemoryHub } from "../src/testing/index.js";
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const seed = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+
+let hub: MemoryHub | undefined;
+afterEach(() => {
+  hub?.close();
+  hub = undefined;
+});
+
+describe("a device writing from a fresh state each time", () => {
+  async function setup() {
+    await ready();
+    hub = new MemoryHub({ seed: 7 });
+    const h = hub;
+    const folderId = newFolderId();
+    const keyring = new FolderKeyring(folderId);
+    keyring.add(0, generateFolderKey());
+    const writer = deviceIdentityFromSeeds(seed(1), seed(2));
+    const reader = deviceIdentityFromSeeds(seed(3), seed(4));
+    h.addMember(folderId, writer.signPublicKey);
+    h.addMember(folderId, reader.signPublicKey);
+    const refused: string[] = [];
+    /** Opens a replica on a new, empty state (nothing of an earlier one carried over). */
+    const fresh = async (identity: DeviceIdentity, clockDeviceSeq: boolean) => {
+      const replica = await Replica.open({
+        identity,
+        folderId,
+        keyring,
+        state: new MemoryStateStore(),
+        blobs: new MemoryBlobStore(),
+        connect: () => h.connect(),
+        token: h.tokenFor(identity.deviceId),
+        remoteBlobs: h.blobClient(identity.deviceId),
+        reconnectDelayMs: { min: 5, max: 50 },
+        clockDeviceSeq,
+      });
+      replica.on("error", ({ context }) => refused.push(context));
+      return replica;
+    };
+    /** Syncs `replica` to idle, delivering the hub's frames meanwhile. */
+    const sync = async (replica: Replica) => {
+      let done = false;
+      const synced = replica.syncOnce().finally(() => (done = true));
+      while (!done) {
+        await h.drain();
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await synced;
+    };
+    /** One run of the writer: a fresh state, caught up, one file written, synced, closed. */
+    const run = async (clockDeviceSeq: boolean, path: string): Promise<string[]> => {
+      const r = await fresh(writer, clockDeviceSeq);
+      await sync(r);
+      const before = r.list().map((e) => e.path);
+      await r.writeFile(path, text(path));
+      await sync(r);
+      await r.close();
+      return before;
+    };
+    const readerSees = async (): Promise<string[]> => {
+      const r = await fresh(reader, false);
+      await sync(r);
+      const paths = r.list().map((e) => e.path);
+      await r.close();
+      return paths;
+    };
+    return { run, readerSees, refused };
+  }
+
+  it("numbers envelopes from the clock: every run's write is taken, and each run sees the earlier ones", async () => {
+    const { run, readerSees, refused } = await setup();
+    expect(await run(true, "one.txt")).toEqual([]);
+    expect(await run(true, "two.txt")).toEqual(["one.txt"]);
+    expect(await run(true, "three.txt")).toEqual(["one.txt", "two.txt"]);
+    expect(refused).toEqual([]);
+    expect(await readerSees()).toEqual(["one.txt", "three.txt", "two.txt"]);
+  });
+
+  it("without it, the second fresh state's envelope is refused as a reused deviceSeq", async () => {
+    const { run, readerSees, refused } = await setup();
+    await run(false, "one.txt");
+    await run(false, "two.txt");
+    expect(refused.some((c) => c.startsWith("the relay refused envelope"))).toBe(true);
+    expect(await readerSees()).toEqual(["one.txt"]);
+  });
+});
