@@ -15,6 +15,7 @@ import { FolderIndex } from "../src/folder/folder-index.js";
 import { parseBucketKey } from "../src/folder/records.js";
 import { RecordsDigester, signAttestation } from "../src/replica/attestation.js";
 import { RecordAttestations } from "../src/replica/record-attestations.js";
+import { OutgoingIndex } from "../src/replica/outgoing.js";
 import { SealedRecords } from "../src/replica/sealed-records.js";
 
 const manifest = (tag: number): Manifest => {
@@ -149,6 +150,7 @@ describe("an envelope that takes only part of the outbox", () => {
         other.applyDelta(u);
       });
       const unsent: Uint8Array[] = [];
+      const outgoing = new OutgoingIndex();
       for (let step = 0; step < 150; step++) {
         const paths = writer
           .list()
@@ -170,13 +172,27 @@ describe("an envelope that takes only part of the outbox", () => {
           }
           writer.compact();
         }
+        for (const u of made) outgoing.add(u);
         unsent.push(...made.splice(0));
         if (unsent.length === 0 || rand() > 0.3) continue;
-        // Seal the oldest few, merged into one part as the outbox merges them (or not).
-        const batch = unsent.splice(0, 1 + pick(unsent.length));
-        const digest = sealed.sealed(rand() < 0.5 ? [Y.mergeUpdates(batch)] : batch);
+        // Seal as the outbox does: the oldest few (merged into one part, or not), or all of
+        // them as one delta of the outgoing index.
+        let sent: Uint8Array[];
+        let parts: Uint8Array[];
+        if (rand() < 0.3) {
+          const delta = outgoing.delta();
+          outgoing.markSealed(delta.state);
+          sent = unsent.splice(0);
+          parts = [delta.update];
+        } else {
+          sent = unsent.splice(0, 1 + pick(unsent.length));
+          const merged = Y.mergeUpdates(sent);
+          outgoing.markSealed(Y.encodeStateVectorFromUpdate(merged));
+          parts = rand() < 0.5 ? [merged] : sent;
+        }
+        const digest = sealed.sealed(parts);
         const keysBefore = receiver.getMap("records").size;
-        for (const u of batch) Y.applyUpdate(receiver, u);
+        for (const u of parts) Y.applyUpdate(receiver, u);
         if (receiver.getMap("records").size < keysBefore) keysDeleted++;
         expect(digest, `seed ${seed}, step ${step}`).toEqual(
           new RecordsDigester(receiver).digestOf(A.deviceId),

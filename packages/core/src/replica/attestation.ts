@@ -216,7 +216,16 @@ export class RecordsDigester {
   }
 }
 
-const bytesCompare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** The order of record keys in a digest (JavaScript's string order). */
+export const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** One record's line in a digest: its key (varint length, UTF-8) and its value's SHA-256. */
+export function recordLine(key: string, valueHash: Uint8Array): Uint8Array {
+  const w = new ByteWriter(key.length * 3 + 40);
+  w.string(key);
+  w.raw(valueHash);
+  return w.finish();
+}
 
 /**
  * The digest of one device's records: its Yjs clients with their clocks and its live bucket
@@ -226,20 +235,38 @@ export function recordsDigest(
   clients: [client: number, clock: number][],
   keys: [key: string, valueHash: Uint8Array][],
 ): Uint8Array {
+  keys.sort((a, b) => compareKeys(a[0], b[0]));
+  return digestOfLines(
+    clients,
+    keys.map(([key, hash]) => recordLine(key, hash)),
+  );
+}
+
+/**
+ * {@link recordsDigest} from the {@link recordLine}s of the device's keys, already in
+ * {@link compareKeys} order: `SHA-256(varint n ‖ (client, clock)* sorted ‖ varint m ‖ lines)`.
+ */
+export function digestOfLines(
+  clients: [client: number, clock: number][],
+  lines: readonly Uint8Array[],
+): Uint8Array {
   clients.sort((a, b) => a[0] - b[0]);
-  keys.sort((a, b) => bytesCompare(a[0], b[0]));
-  const w = new ByteWriter(64 + clients.length * 12 + keys.length * 80);
-  w.uint(clients.length);
+  const head = new ByteWriter(16 + clients.length * 12);
+  head.uint(clients.length);
   for (const [client, clock] of clients) {
-    w.uint(client);
-    w.uint(clock);
+    head.uint(client);
+    head.uint(clock);
   }
-  w.uint(keys.length);
-  for (const [key, hash] of keys) {
-    w.string(key);
-    w.raw(hash);
+  head.uint(lines.length);
+  const start = head.finish();
+  const out = new Uint8Array(start.length + lines.reduce((n, l) => n + l.length, 0));
+  out.set(start, 0);
+  let at = start.length;
+  for (const line of lines) {
+    out.set(line, at);
+    at += line.length;
   }
-  return sha256(w.finish());
+  return sha256(out);
 }
 
 /**

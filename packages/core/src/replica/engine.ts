@@ -261,9 +261,8 @@ export class SyncEngine implements DocSession, LogSession {
       // then hold them (the lane holds off new local changes meanwhile).
       const attest = this.ctx.attestations.signOwn(
         deviceSeq,
-        batch.entries.length === this.outbox.length
-          ? "all"
-          : batch.parts.flatMap((p) => (p.kind === "index" ? [p.update] : [])),
+        batch.parts.flatMap((p) => (p.kind === "index" ? [p.update] : [])),
+        batch.entries.length === this.outbox.length,
       );
       const envelope = sealParts(
         this.ctx,

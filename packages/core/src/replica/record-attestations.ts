@@ -57,30 +57,21 @@ export class RecordAttestations {
 
   /**
    * Signs this device's records as the log will hold them once its envelope `deviceSeq` is
-   * stored, keeps that, and returns it with the op that stores it. `sealed` is what that
-   * envelope takes of the outbox: `"all"` of it (every record this device has), or its index
-   * updates when changes still wait behind it. Undefined when that cannot be known (an
-   * earlier run's unsent changes are still queued).
+   * stored, keeps that, and returns it with the op that stores it. `updates` are the index
+   * updates that envelope seals; `all` says it takes the whole outbox (every record this
+   * device has is then sealed). Undefined when that cannot be known (an earlier run's unsent
+   * changes are still queued).
    */
   signOwn(
     deviceSeq: number,
-    sealed: "all" | readonly Uint8Array[],
+    updates: readonly Uint8Array[],
+    all: boolean,
   ): { attestation: Attestation; op: StateOp } | undefined {
-    const digest = sealed === "all" ? this.sealed.reset() : this.sealed.sealed(sealed);
+    const digest = this.sealed.sealed(updates) ?? (all ? this.sealed.reset() : undefined);
     if (!digest) return undefined;
     const attestation = signAttestation(this.folderId, this.identity, deviceSeq, digest);
     this.remember(attestation);
     return { attestation, op: this.local.attestationOp(attestation.device, attestation.bytes) };
-  }
-
-  /**
-   * The replica is loaded. With no local index change an earlier run left unsealed, this
-   * device's records as sealed are the document's; otherwise they are unknown until
-   * everything is sealed (see {@link SealedRecords}).
-   */
-  loaded(unsealed: boolean): void {
-    if (unsealed) this.sealed.invalidate();
-    else this.sealed.reset();
   }
 
   /**

@@ -141,7 +141,6 @@ export class Replica {
     };
     const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
     for (const { key, part } of loaded.outbox) replica.engine.outbox.addLoaded(key, part);
-    ctx.attestations.loaded(loaded.outbox.some(({ part }) => part.kind === "index"));
     for (const { deviceSeq, envelope } of loaded.sent)
       replica.engine.outbox.addUnconfirmed(deviceSeq, envelope);
     for (const id of loaded.uploads) replica.transfers.uploads.add(id);

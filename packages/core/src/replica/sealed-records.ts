@@ -5,13 +5,13 @@
 import type { DeviceId } from "@weft/crypto";
 import { sha256 } from "@weft/crypto";
 import * as Y from "yjs";
-import { type RecordsDigester, recordsDigest } from "./attestation.js";
+import { type RecordsDigester, compareKeys, digestOfLines, recordLine } from "./attestation.js";
 
-/** One live record as sealed: the Yjs id of its newest write, and its value's SHA-256. */
+/** One live record as sealed: the Yjs id of its newest write, and its line in the digest. */
 interface SealedRecord {
   client: number;
   clock: number;
-  hash: Uint8Array;
+  line: Uint8Array;
 }
 
 /**
@@ -21,11 +21,14 @@ interface SealedRecord {
  * the outbox could; a device that vanished between the two would leave every later snapshot
  * of the folder without a valid attestation of its records.
  *
- * Known (`valid`) from the first time everything is sealed ({@link reset}); loaded with local
- * changes an earlier run had not sealed, it is unknown until then.
+ * Known (`valid`) from the first time everything is sealed ({@link reset}), not before: a
+ * replica opens without walking its records (a large folder's `weft sync --once` with nothing
+ * to send pays nothing), and an earlier run's unsealed changes may be waiting.
  */
 export class SealedRecords {
   private readonly keys = new Map<string, SealedRecord>();
+  /** The keys in digest order, kept so that a digest costs a pass, not a sort. */
+  private readonly order: string[] = [];
   /** Clocks of this device's Yjs clients, as sealed. */
   private readonly states = new Map<number, number>();
   private valid = false;
@@ -41,8 +44,16 @@ export class SealedRecords {
     const { keys, clients } = this.digester.own(this.device);
     this.keys.clear();
     this.states.clear();
-    for (const [key, item, hash] of keys)
-      this.keys.set(key, { client: item.id.client, clock: item.id.clock, hash });
+    keys.sort((a, b) => compareKeys(a[0], b[0]));
+    this.order.length = 0;
+    for (const [key, item, hash] of keys) {
+      this.keys.set(key, {
+        client: item.id.client,
+        clock: item.id.clock,
+        line: recordLine(key, hash),
+      });
+      this.order.push(key);
+    }
     for (const [client, clock] of clients) this.states.set(client, clock);
     this.valid = true;
     return this.digest()!;
@@ -59,7 +70,7 @@ export class SealedRecords {
     return this.digest();
   }
 
-  /** Everything else is unknown again (an earlier run's unsealed changes were loaded). */
+  /** What is sealed is unknown again (own records arrived from elsewhere, with changes unsent). */
   invalidate(): void {
     this.valid = false;
   }
@@ -86,7 +97,7 @@ export class SealedRecords {
       let item = records?._map.get(key) ?? null;
       while (item && item.id.clock >= (this.states.get(item.id.client) ?? 0)) item = item.left;
       if (!item) {
-        this.keys.delete(key);
+        this.remove(key);
         continue;
       }
       const client = item.id.client;
@@ -96,24 +107,45 @@ export class SealedRecords {
         ?.find((w) => w.id.clock <= clock && clock < w.id.clock + w.length);
       if (!s) continue; // written in an earlier update: the view has it already
       if (s instanceof Y.Item && s.content instanceof Y.ContentBinary)
-        this.keys.set(key, { client, clock, hash: sha256(s.content.content) });
-      else this.keys.delete(key);
+        this.set(key, { client, clock, line: recordLine(key, sha256(s.content.content)) });
+      else this.remove(key);
     }
     // Keys this update removed (a delete with no new write).
     for (const [client, ranges] of ds.clients) {
       for (const [key, r] of this.keys) {
         if (r.client !== client) continue;
-        if (ranges.some((d) => d.clock <= r.clock && r.clock < d.clock + d.len))
-          this.keys.delete(key);
+        if (ranges.some((d) => d.clock <= r.clock && r.clock < d.clock + d.len)) this.remove(key);
       }
     }
   }
 
+  private set(key: string, record: SealedRecord): void {
+    if (!this.keys.has(key)) this.order.splice(this.position(key), 0, key);
+    this.keys.set(key, record);
+  }
+
+  private remove(key: string): void {
+    if (!this.keys.delete(key)) return;
+    this.order.splice(this.position(key), 1);
+  }
+
+  /** Where `key` is or would go in `order` (binary search). */
+  private position(key: string): number {
+    let lo = 0;
+    let hi = this.order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(this.order[mid]!, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   private digest(): Uint8Array | undefined {
     if (!this.valid) return undefined;
-    return recordsDigest(
+    return digestOfLines(
       [...this.states],
-      [...this.keys].map(([key, r]) => [key, r.hash]),
+      this.order.map((key) => this.keys.get(key)!.line),
     );
   }
 }
