@@ -56,7 +56,20 @@ export async function syncDistinctiveFile(url: string): Promise<Buffer[]> {
     b.start();
     await a.writeFile("plans/SECRET-NAME.txt", new TextEncoder().encode(secret));
     (await a.doc("minutes")).getText("t").insert(0, "MINUTES-MARKER");
-    for (let i = 0; i < 3; i++) await Promise.all([a.syncOnce(), b.syncOnce()]);
+    await a.syncOnce(); // stored by the relay
+    // syncOnce cannot know of an entry the relay has not pushed yet: wait for it to arrive.
+    const arrived = () =>
+      !!b.stat("plans/SECRET-NAME.txt") && b.stats().appliedSeq >= a.stats().appliedSeq;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        if (!arrived()) return;
+        off();
+        resolve();
+      };
+      const off = b.on("change", done);
+      done();
+    });
+    await b.syncOnce(); // its chunks downloaded
     expect(new TextDecoder().decode(await b.readFile("plans/SECRET-NAME.txt"))).toBe(secret);
     expect((await b.doc("minutes")).getText("t").toJSON()).toBe("MINUTES-MARKER");
   } finally {
