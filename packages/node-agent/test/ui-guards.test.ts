@@ -43,7 +43,7 @@ beforeAll(async () => {
   const home = new Home(ana.home);
   const identity = await home.device();
   syncs = await openFolders(home, identity, await home.folders(), false);
-  server = await DashboardServer.start({ syncs, deviceId: identity.deviceId });
+  server = await DashboardServer.start({ syncs, home, identity });
   host = new URL(server.origin).host;
 
   const keys = JSON.parse(
