@@ -304,11 +304,22 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     await expect(
       benSession.request("POST", `/v1/folders/${folderId}/blobs/batch`, {}),
     ).rejects.toThrow(/this needs the editor role/);
-    if (process.env["WEFT_SCREENSHOT"] === "1")
-      await card.locator("details.members").screenshot({ path: membersShotPath });
 
     // Removing ben (confirmed) cuts him off and changes the folder's key, as the CLI does.
     await members.getByRole("button", { name: "Remove…" }).click();
+    if (process.env["WEFT_SCREENSHOT"] === "1") {
+      const box = (await card.locator("details.members").boundingBox())!;
+      const pad = 16;
+      await page.screenshot({
+        path: membersShotPath,
+        clip: {
+          x: box.x - pad,
+          y: box.y - 4,
+          width: box.width + 2 * pad,
+          height: box.height + 4 + pad,
+        },
+      });
+    }
     await members.getByRole("button", { name: "Remove ben" }).click();
     await page.getByRole("status").getByText("Removed ben; the folder's key changed").waitFor();
     await members.getByText("ben", { exact: true }).waitFor({ state: "detached" });
