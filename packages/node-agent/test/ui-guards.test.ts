@@ -1,7 +1,10 @@
 // The dashboard server's guards, without a browser: the token and its cookie, the Host check
-// (DNS rebinding), Origin plus custom header on writes (CSRF), the body limit, the security
-// headers, and that no API answer carries a key, a relay token or the dashboard token.
+// (DNS rebinding), Origin plus custom header on writes (CSRF, the member and device actions
+// included), the body limit, the security headers, that no API answer carries a key, a relay
+// token or the dashboard token, and that a relay out of reach is an error, not a broken page.
 import { readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fromBase64Url, ready, toHex, unwrapKeyForDevice } from "@weft/crypto";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -43,7 +46,7 @@ beforeAll(async () => {
   const home = new Home(ana.home);
   const identity = await home.device();
   syncs = await openFolders(home, identity, await home.folders(), false);
-  server = await DashboardServer.start({ syncs, deviceId: identity.deviceId });
+  server = await DashboardServer.start({ syncs, home, identity });
   host = new URL(server.origin).host;
 
   const keys = JSON.parse(
@@ -164,6 +167,65 @@ describe("the dashboard's guards", () => {
     ).toBe(405);
   });
 
+  test("the member and device actions need the cookie, the page's own Origin and the header", async () => {
+    const actions: [string, Record<string, unknown>][] = [
+      ["/api/members/role", { folder: folderId, user: "ana", role: "viewer" }],
+      ["/api/members/remove", { folder: folderId, user: "ana" }],
+      ["/api/devices/name", { relay: relay.url, name: "forged name" }],
+      ["/api/devices/remove", { relay: relay.url, device: "x" }],
+    ];
+    for (const [path, body] of actions) {
+      expect((await post(path, body, { cookie: "" })).status, `${path} without cookie`).toBe(401);
+      expect((await post(path, body, { origin: "https://evil.example" })).status, path).toBe(403);
+      expect((await post(path, body, { "x-weft-ui": "" })).status, path).toBe(403);
+    }
+    // None of them got through: the relay still has this device unnamed.
+    const listed = await get("/api/devices");
+    expect(listed.status).toBe(200);
+    const devices = () =>
+      (JSON.parse(listed.body) as { accounts: { devices: { name: string | null }[] }[] })
+        .accounts[0]!.devices;
+    expect(devices().map((d) => d.name)).toEqual([null]);
+    // The page itself, with all three, gets through.
+    const named = await post("/api/devices/name", { relay: relay.url, name: "ana desk" });
+    expect(named.status).toBe(200);
+    const again = JSON.parse((await get("/api/devices")).body) as {
+      accounts: { devices: { name: string | null; current: boolean }[] }[];
+    };
+    expect(again.accounts[0]!.devices).toEqual([
+      expect.objectContaining({ name: "ana desk", current: true }),
+    ]);
+  });
+
+  test("a relay out of reach is said so in plain words; the rest of the page works", async () => {
+    // A second account, on a relay that is not there (a port just closed): the same road as a
+    // relay that went down, without stopping the one the folder syncs with.
+    const gone = await new Promise<string>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(`http://127.0.0.1:${port}`));
+      });
+    });
+    await new Home(ana.home).saveAccount({
+      relay: gone,
+      user: "ana",
+      accountId: "acct-gone",
+      refreshToken: "refresh-gone",
+    });
+    const devices = JSON.parse((await get("/api/devices")).body) as {
+      accounts: { relay: string; error?: string; devices: unknown[] }[];
+    };
+    expect(devices.accounts.map((a) => [a.relay, a.error ?? a.devices.length])).toEqual([
+      [relay.url, 1],
+      [gone, `can't reach the relay at ${gone}; try again when it answers`],
+    ]);
+    const name = await post("/api/devices/name", { relay: gone, name: "x" });
+    expect(name.status).toBe(502);
+    expect(errorOf(name)).toMatch(/can't reach the relay/);
+    expect((await get("/api/state")).status).toBe(200);
+    expect((await get(`/api/members?folder=${folderId}`)).status).toBe(200);
+  });
+
   test("a body over 64 KiB is refused with 413; a non-JSON body with 415", async () => {
     const big = await rawRequest(`${server.origin}/api/resolve`, {
       method: "POST",
@@ -206,7 +268,13 @@ describe("the dashboard's guards", () => {
       await get(`/api/history?folder=${folderId}&path=notes.txt`),
       await get(`/api/history?folder=${folderId}&path=missing.txt`),
       await post("/api/resolve", { folder: folderId, path: "notes.txt", keepBoth: true }),
+      await get(`/api/members?folder=${folderId}`),
+      await get("/api/devices"),
     ];
+    expect(JSON.parse(answers[5]!.body)).toMatchObject({
+      you: { user: "ana", role: "owner" },
+      members: [{ user: "ana", role: "owner", devices: [{ current: true }] }],
+    });
     const state = JSON.parse(answers[0]!.body) as { folders: { folderId: string }[] };
     expect(state.folders[0]!.folderId).toBe(folderId);
     expect(

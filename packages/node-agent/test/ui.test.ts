@@ -2,19 +2,25 @@
 // relay and two real agents: a file made on B shows up on A's page, a conflict is resolved with
 // "Keep theirs" and A's disk follows, an earlier version is restored from the history panel.
 // Also the CLI around it: `weft ui` prints the running daemon's URL, refuses next to a daemon
-// without the dashboard, and the commands that need the replica point to the dashboard.
+// without the dashboard, and the commands that need the replica point to the dashboard. And the
+// Members and Devices panels: an owner names this device, removes a lost one, demotes B (the
+// relay then refuses B's writes) and removes B (B's agent stops, removed); B, not an owner, is
+// refused.
 import type { ChildProcess } from "node:child_process";
 import { readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { AccountLogin } from "../src/account/index.js";
+import { Home } from "../src/home/index.js";
 import {
   type Device,
   type RelayProcess,
   type UiProcess,
   chromiumAvailable,
   enroll,
+  enrollAs,
   launchChromium,
   makeDevice,
   shareFolder,
@@ -25,14 +31,21 @@ import {
 
 const browserHere = chromiumAvailable(); // throws under CI when chromium is missing
 const screenshotPath = fileURLToPath(new URL("../../../docs/dashboard.png", import.meta.url));
+const membersShotPath = fileURLToPath(
+  new URL("../../../docs/dashboard-members.png", import.meta.url),
+);
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };
 let ben: Device & { dispose(): Promise<void> };
+/** A second device of ana's account, never synced: the lost laptop the Devices panel removes. */
+let laptop: Device & { dispose(): Promise<void> };
+let folderId: string;
 let browser: Browser;
 let page: Page;
 let anaUi: UiProcess | undefined;
 let benSync: ChildProcess | undefined;
+let benUi: UiProcess | undefined;
 const pageProblems: string[] = [];
 
 const contentIs = (path: string, text: string) =>
@@ -69,10 +82,13 @@ async function openDashboard(ui: UiProcess): Promise<void> {
 beforeAll(async () => {
   if (!browserHere) return;
   relay = await startRelayProcess();
-  ana = await makeDevice("ana");
-  ben = await makeDevice("ben");
+  [ana, ben, laptop] = await Promise.all([
+    makeDevice("ana"),
+    makeDevice("ben"),
+    makeDevice("laptop"),
+  ]);
   await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
-  await shareFolder(ana, ben);
+  [folderId] = await Promise.all([shareFolder(ana, ben), enrollAs(laptop, relay.url, "ana")]);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
   page.on("pageerror", (error) => pageProblems.push(error.message));
@@ -86,6 +102,7 @@ afterAll(async () => {
   for (const child of [anaUi?.child, benSync]) if (child) await stopped(child);
   await ana?.dispose();
   await ben?.dispose();
+  await laptop?.dispose();
   await relay?.dispose();
 });
 
@@ -144,7 +161,9 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     expect(await readFile(join(ana.folder, "from-ben.txt"), "utf8")).toBe("ana's offline edit\n");
 
     anaUi = await startUi(ana);
-    benSync = ben.spawn(["sync", "--rescan", "30"]);
+    // B serves a dashboard too: the members test asks it, as B, for what only an owner may do.
+    benUi = await startUi(ben, ["sync", "--ui", "--rescan", "30"]);
+    benSync = benUi.child;
     await openDashboard(anaUi);
     const panel = page.getByRole("region", { name: /Conflicts \(1\)/ });
     await panel.waitFor({ timeout: 20_000 });
@@ -218,5 +237,101 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
       maxRedirects: 0,
     });
     expect(stale.status()).toBe(401);
+  }, 60_000);
+  test("Members and Devices: an owner renames this device, removes a lost one, demotes and removes B; B is refused", async () => {
+    await openDashboard(anaUi!); // restarted by the test before, on a new port
+    // B, an editor, is refused what only an owner may do, in plain words, through B's own dashboard.
+    await page.request.get(benUi!.url, { maxRedirects: 0 }); // the token becomes B's cookie
+    const asBen = (path: string, data: unknown) =>
+      page.request.post(`${benUi!.origin}${path}`, {
+        data,
+        headers: { origin: benUi!.origin, "x-weft-ui": "1" },
+      });
+    const refused = await asBen("/api/members/remove", { folder: folderId, user: "ana" });
+    expect(refused.status()).toBe(403);
+    expect(await refused.json()).toEqual({ error: "only an owner can remove members" });
+    const benView = await page.request.get(`${benUi!.origin}/api/members?folder=${folderId}`);
+    expect(await benView.json()).toMatchObject({ you: { user: "ben", role: "editor" } });
+
+    // Devices: name this device, then remove the lost laptop (after confirming).
+    const devices = page.getByRole("region", { name: "Devices", exact: true });
+    await devices.getByText("Devices", { exact: true }).click();
+    await devices.getByLabel("Name of this device").fill("ana desk");
+    await devices.getByRole("button", { name: "Rename" }).click();
+    await page.getByRole("status").getByText("This device is now called ana desk").waitFor();
+    const anaDevices = devices.getByRole("list", { name: "Devices of ana" });
+    await anaDevices.getByText(/^ana desk \(.+\) · this device$/).waitFor();
+    await devices.getByRole("button", { name: "Remove…" }).click();
+    await devices.getByRole("button", { name: "Remove the device" }).click();
+    await page
+      .getByRole("status")
+      .getByText(/^Removed device /)
+      .waitFor();
+    await anaDevices.getByText(/^removed /).waitFor();
+    const cut = await laptop.run(["device", "list"]);
+    expect(cut.status).toBe(1);
+    expect(cut.stderr).toMatch(/this device was removed from its account/);
+
+    // Members: both, with their roles and devices; this device by its new name.
+    const card = page.getByRole("article", { name: "folder" });
+    await card.getByText("Members", { exact: true }).click();
+    const members = card.getByRole("list", { name: "Members" });
+    await members.getByText("ben", { exact: true }).waitFor();
+    await expect(members.getByRole("combobox", { name: "Role of ana" }).inputValue()).resolves.toBe(
+      "owner",
+    );
+    await card
+      .getByRole("list", { name: "Devices of ana" })
+      .getByText(/^ana desk \(.+\) · this device$/)
+      .waitFor();
+    await card
+      .getByRole("list", { name: "Devices of ben" })
+      .getByText(/^device /)
+      .waitFor();
+    // The last owner cannot step down: the relay's reason shows on the page.
+    await members.getByRole("combobox", { name: "Role of ana" }).selectOption("editor");
+    await card
+      .getByRole("alert")
+      .getByText(/a folder needs at least one owner/)
+      .waitFor();
+
+    // Ben becomes a viewer: the relay refuses his writes from now on.
+    const benRole = members.getByRole("combobox", { name: "Role of ben" });
+    expect(await benRole.inputValue()).toBe("editor");
+    await benRole.selectOption("viewer");
+    await page.getByRole("status").getByText("ben is now viewer").waitFor();
+    const benSession = await AccountLogin.open(new Home(ben.home));
+    await expect(
+      benSession.request("POST", `/v1/folders/${folderId}/blobs/batch`, {}),
+    ).rejects.toThrow(/this needs the editor role/);
+
+    // Removing ben (confirmed) cuts him off and changes the folder's key, as the CLI does.
+    await members.getByRole("button", { name: "Remove…" }).click();
+    if (process.env["WEFT_SCREENSHOT"] === "1") {
+      const box = (await card.locator("details.members").boundingBox())!;
+      const pad = 16;
+      await page.screenshot({
+        path: membersShotPath,
+        clip: {
+          x: box.x - pad,
+          y: box.y - 4,
+          width: box.width + 2 * pad,
+          height: box.height + 4 + pad,
+        },
+      });
+    }
+    await members.getByRole("button", { name: "Remove ben" }).click();
+    await page.getByRole("status").getByText("Removed ben; the folder's key changed").waitFor();
+    await members.getByText("ben", { exact: true }).waitFor({ state: "detached" });
+    const after = await page.request.get(`${anaUi!.origin}/api/members?folder=${folderId}`);
+    expect(await after.json()).toMatchObject({ epoch: 1, rotationDue: false });
+    await waitFor(
+      async () =>
+        ((await ben.ok(["status"]))["folders"] as { state: string }[])[0]!.state === "removed",
+      20_000,
+      "ben's agent to see the removal",
+    );
+    // The browser logs the refused step-down (409) as a failed load; nothing else went wrong.
+    expect(pageProblems.filter((p) => !/status of 409/.test(p))).toEqual([]);
   }, 60_000);
 });

@@ -1,7 +1,9 @@
 // The Weft dashboard: follows the agent's state over server-sent events and renders a card per folder.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { FolderCard, html } from "./view.js";
+import { html } from "./lib.js";
+import { Devices } from "./members.js";
+import { FolderCard } from "./view.js";
 import { ago } from "./words.js";
 
 /** The event stream's state: the page says plainly when the agent is out of reach. */
@@ -59,6 +61,7 @@ function App() {
               (f) => html`<${FolderCard} key=${f.folderId} folder=${f} announce=${setMessage} />`,
             ))
       }
+      ${state && html`<${Devices} announce=${setMessage} />`}
     </main>`;
 }
 

@@ -1,32 +1,8 @@
-// The folder card and its panels: state, peers, problems, conflicts, history, activity.
-import { h } from "preact";
+// The folder card and its panels: state, peers, problems, conflicts, history, members, activity.
 import { useEffect, useState } from "preact/hooks";
-import htm from "htm";
+import { getJson, html, idOf, post } from "./lib.js";
+import { Members } from "./members.js";
 import { activityVerb, ago, bytes, count, peerSentence, stateSentence, when } from "./words.js";
-
-export const html = htm.bind(h);
-
-/** GET a JSON API; throws with the agent's reason. */
-export async function getJson(path, params) {
-  const r = await fetch(`${path}?${new URLSearchParams(params)}`);
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error || `the agent answered ${r.status}`);
-  return body;
-}
-
-/** POST a JSON action, with the header that marks it as coming from this page. */
-export async function post(path, body) {
-  const r = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Weft-UI": "1" },
-    body: JSON.stringify(body),
-  });
-  const answer = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(answer.error || `the agent answered ${r.status}`);
-  return answer;
-}
-
-const idOf = (text) => text.replace(/[^a-zA-Z0-9]/g, "-");
 
 /** Changes whenever something happens in the folder: lists shown from the API load again then. */
 const changed = (folder) =>
@@ -317,6 +293,7 @@ export function FolderCard({ folder, announce }) {
     <${Problems} status=${s} />
     <${Conflicts} folder=${folder} announce=${announce} />
     <${History} folder=${folder} announce=${announce} />
+    <${Members} folder=${folder} announce=${announce} />
     <section>
       <h3>Recent activity</h3>
       <${Activity} events=${folder.activity} />

@@ -46,7 +46,7 @@ export async function runSyncDaemon(
       ctx,
       folders,
       true,
-      async (syncs) => {
+      async (syncs, device) => {
         logger.info(
           {
             version: agentVersion(),
@@ -71,7 +71,7 @@ export async function runSyncDaemon(
           logger.warn({ problem: (error as Error).message }, "no control socket");
         }
         const dashboard =
-          port === undefined ? undefined : await startDashboard(ctx.home, syncs, { port });
+          port === undefined ? undefined : await startDashboard(ctx.home, device, syncs, { port });
         // With --json stdout is kept for the one final object: the URL goes to stderr then.
         // Never into the log: the URL holds the dashboard's access token.
         if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);

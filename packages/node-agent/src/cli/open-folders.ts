@@ -1,5 +1,5 @@
 /** Opening a command's folders when no daemon holds them: the selection, and the sync lock held while they are open. */
-import { ready } from "@weft/crypto";
+import { type DeviceIdentity, ready } from "@weft/crypto";
 import { AgentError, type FolderRecord } from "../home/index.js";
 import type { ConnectionOptions, FolderSync } from "../sync/folder-sync.js";
 import { openFolders, withSyncLock } from "../sync/run.js";
@@ -25,7 +25,7 @@ export async function withFolders<T>(
   ctx: CommandContext,
   folders: FolderRecord[],
   online: boolean,
-  work: (syncs: FolderSync[]) => Promise<T> | T,
+  work: (syncs: FolderSync[], device: DeviceIdentity) => Promise<T> | T,
   options: { connection?: ConnectionOptions; daemon?: boolean } = {},
 ): Promise<T> {
   await ready();
@@ -40,7 +40,7 @@ export async function withFolders<T>(
       };
       const syncs = await openFolders(ctx.home, device, folders, online, connection);
       try {
-        return await work(syncs);
+        return await work(syncs, device);
       } finally {
         await Promise.allSettled(syncs.map((s) => s.close()));
       }

@@ -1,11 +1,15 @@
-/** The dashboard's JSON API over the daemon's open folders: state, files, history, and the two actions (resolve a conflict, restore a version). */
+/**
+ * The dashboard's JSON API over the daemon's open folders: state, files, history, the actions
+ * (resolve a conflict, restore a version), and members and devices (members-api.ts).
+ */
 import { WeftError } from "@weft/core";
-import { shortDeviceId } from "@weft/crypto";
-import { AgentError } from "../home/index.js";
+import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
+import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { historyOf } from "../control/actions.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
+import { MembersApi } from "./members-api.js";
 import { type DashboardView, dashboardView } from "./view.js";
 
 /** At most this many files in one answer of the file list: the page filters, not scrolls 100k. */
@@ -33,12 +37,23 @@ function text(value: unknown, name: string, max = 4096): string {
   return value;
 }
 
-/** The dashboard's JSON API: folder state, files, history, and the actions (resolve a conflict, restore a version), answered from the daemon's open folders. */
+/**
+ * The dashboard's JSON API: folder state, files, history, and the actions (resolve a conflict,
+ * restore a version), answered from the daemon's open folders; members and devices, answered by
+ * the folders' relays.
+ */
 export class DashboardApi {
+  private readonly deviceId: string;
+  private readonly accounts: MembersApi;
+
   constructor(
     private readonly syncs: readonly FolderSync[],
-    private readonly deviceId: string,
-  ) {}
+    home: Home,
+    identity: DeviceIdentity,
+  ) {
+    this.deviceId = identity.deviceId;
+    this.accounts = new MembersApi(home, identity);
+  }
 
   /** Everything the page shows (also what each server-sent event carries). */
   state(): DashboardView {
@@ -46,8 +61,14 @@ export class DashboardApi {
   }
 
   /** Answers a GET under /api/ (other than the event stream). @throws HttpError */
-  get(path: string, query: URLSearchParams): unknown {
+  async get(path: string, query: URLSearchParams): Promise<unknown> {
     switch (path) {
+      case "/api/members": {
+        const s = this.folder(query.get("folder"));
+        return this.accounts.members(s.folder.folderId, s.folder.relay);
+      }
+      case "/api/devices":
+        return this.accounts.devices();
       case "/api/state":
         return this.state();
       case "/api/files":
@@ -72,7 +93,20 @@ export class DashboardApi {
 
   /** Does a POST under /api/. @throws HttpError */
   async post(path: string, body: Record<string, unknown>): Promise<unknown> {
+    switch (path) {
+      case "/api/devices/name":
+        return this.accounts.nameDevice(body);
+      case "/api/devices/remove":
+        return this.accounts.removeDevice(body);
+    }
     const s = this.folder(body["folder"]);
+    const { folderId, relay } = s.folder;
+    switch (path) {
+      case "/api/members/role":
+        return this.accounts.setRole(folderId, relay, body);
+      case "/api/members/remove":
+        return this.accounts.removeMember(folderId, relay, body);
+    }
     const rel = text(body["path"], "path");
     switch (path) {
       case "/api/resolve": {

@@ -54,6 +54,8 @@ const PAGE_FILES: Record<string, string> = {
   "/": "index.html",
   "/app.js": "app.js",
   "/view.js": "view.js",
+  "/lib.js": "lib.js",
+  "/members.js": "members.js",
   "/words.js": "words.js",
   "/style.css": "style.css",
   "/favicon.svg": "favicon.svg",

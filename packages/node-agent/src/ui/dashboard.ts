@@ -4,6 +4,7 @@
  * point to it.
  */
 import { rm } from "node:fs/promises";
+import type { DeviceIdentity } from "@weft/crypto";
 import { join } from "node:path";
 import { type Home, processAlive, readJson, writeJsonPrivate } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
@@ -29,14 +30,14 @@ export interface RunningDashboard {
   close(): Promise<void>;
 }
 
-/** Serves the dashboard for `syncs` on 127.0.0.1 and records its URL in ui.json. */
+/** Serves the dashboard for `syncs` of `identity` on 127.0.0.1 and records its URL in ui.json. */
 export async function startDashboard(
   home: Home,
+  identity: DeviceIdentity,
   syncs: readonly FolderSync[],
   options: { port?: number } = {},
 ): Promise<RunningDashboard> {
-  const deviceId = syncs[0]?.replica.deviceId ?? "";
-  const server = await DashboardServer.start({ syncs, deviceId, port: options.port ?? 0 });
+  const server = await DashboardServer.start({ syncs, home, identity, port: options.port ?? 0 });
   try {
     await writeJsonPrivate(dashboardPath(home), {
       pid: process.pid,

@@ -1,4 +1,4 @@
-/** ui/: the local web dashboard served by the sync daemon on 127.0.0.1 (status, conflicts, history, activity). */
+/** ui/: the local web dashboard served by the sync daemon on 127.0.0.1 (status, conflicts, history, activity, members and devices). */
 export {
   type DashboardFile,
   type RunningDashboard,

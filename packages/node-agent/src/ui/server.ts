@@ -4,7 +4,8 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { AgentError } from "../home/index.js";
+import type { DeviceIdentity } from "@weft/crypto";
+import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { DashboardApi, toHttpError } from "./api.js";
 import { type Assets, loadAssets } from "./assets.js";
@@ -29,8 +30,10 @@ const SOON_MS = 150;
 /** What the dashboard serves, and where. */
 export interface DashboardServerOptions {
   syncs: readonly FolderSync[];
-  /** This device (to tell "mine" from "theirs"). */
-  deviceId: string;
+  /** Where the accounts (relay sessions) and folder keys are, for the member and device actions. */
+  home: Home;
+  /** This device: tells "mine" from "theirs", and signs the member and device actions. */
+  identity: DeviceIdentity;
   /** 0 (the default) picks a free port. */
   port?: number;
 }
@@ -62,7 +65,7 @@ export class DashboardServer {
     const server = createServer();
     const ui = new DashboardServer(
       server,
-      new DashboardApi(options.syncs, options.deviceId),
+      new DashboardApi(options.syncs, options.home, options.identity),
       assets,
       newToken(),
     );
@@ -161,7 +164,7 @@ export class DashboardServer {
   ): Promise<void> {
     let result: unknown;
     if (req.method === "GET" && url.pathname === "/api/events") return this.openEvents(res);
-    if (req.method === "GET") result = this.api.get(url.pathname, url.searchParams);
+    if (req.method === "GET") result = await this.api.get(url.pathname, url.searchParams);
     else if (req.method === "POST") {
       checkSameOrigin(req, host);
       const body = await readJsonBody(req);
