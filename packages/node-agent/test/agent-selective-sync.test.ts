@@ -53,6 +53,7 @@ beforeAll(async () => {
   await put(ana, "docs/moves-out.txt", "leaves the selection\n");
   await put(ana, "docs/edited.txt", "edited on ben, moved out by ana\n");
   await put(ana, "other/b.txt", "b v1\n");
+  await put(ana, "more/c.txt", "c\n");
   await put(ana, "other/moves-in.txt", "joins the selection\n");
   await writeRandomFile(join(ana.folder, "other/big.bin"), 256 * KiB);
   await shareFolder(ana, ben);
@@ -82,7 +83,7 @@ describe("weft folder select --only docs on ben", () => {
     // Stored on this device, shown by the command without flags and in the status.
     const shown = await ben.ok(["folder", "select", ben.folder]);
     expect(shown).toMatchObject({ selection: { only: ["docs"] } });
-    expect(await readdir(ana.folder)).toEqual(["docs", "other"]);
+    expect(await readdir(ana.folder)).toEqual(["docs", "more", "other"]);
   });
 
   test("edits inside arrive; edits outside never do; ben's own files outside stay here and stay unsent", async () => {
@@ -123,39 +124,46 @@ describe("weft folder select --only docs on ben", () => {
     expect(await read(ben, "other/mine.txt")).toBe("ben's own\n");
   });
 
-  test("selecting everything while weft sync runs fetches the rest; ben's local versions are kept beside ana's", async () => {
+  test("a directory selected while weft sync runs is fetched at once", async () => {
     daemon = ben.spawn(["sync", "--rescan", "600"]);
     await waitFor(
       async () => (await ben.run(["status", "--json"])).json?.["daemon"] === daemon!.pid,
       20_000,
       "ben's daemon",
     );
+    const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more"]);
+    expect(more).toMatchObject({ selection: { only: ["docs", "more"] } });
+    await waitFor(async () => (await read(ben, "more/c.txt")) === "c\n", 20_000, "more/ on ben");
+    const exited = new Promise((resolve) => daemon!.once("exit", resolve));
+    daemon.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await exists(ben, "other/new.bin")).toBe(false);
+  });
+
+  test("selecting the rest fetches it; ben's files there go out, and his b.txt is kept beside ana's", async () => {
     const all = await ben.ok(["folder", "select", ben.folder, "--all"]);
     expect(all).toMatchObject({ selection: {} });
-    await waitFor(() => exists(ben, "other/new.bin"), 20_000, "the rest of the folder on ben");
-    await waitFor(
-      async () => (await readdir(join(ben.folder, "other"))).some((n) => n.includes("conflict")),
-      20_000,
-      "ana's other/b.txt beside ben's",
+    // The kept local version is reported as a problem left (the exit status says so).
+    const synced = await ben.run(["sync", "--once", "--json"]);
+    expect(synced.status).toBe(1);
+    expect(JSON.stringify(synced.json)).toContain(
+      "other/b.txt: changed here and on another device",
     );
+    expect(await exists(ben, "other/new.bin")).toBe(true);
     expect(await read(ben, "other/moves-out.txt")).toBe("leaves the selection\n");
     expect(await read(ben, "other/edited.txt")).toBe("ben's edit\n");
-    // Ben's b.txt (written while other/ was outside his selection) stays; ana's is beside it.
+    // Ben's b.txt (written while other/ was outside his selection) stays; ana's is beside it,
+    // not silently replaced by his.
     expect(await read(ben, "other/b.txt")).toBe("b from ben, outside his selection\n");
     const copies = (await readdir(join(ben.folder, "other"))).filter((n) => n.includes("conflict"));
     expect(copies).toHaveLength(1);
     expect(await read(ben, `other/${copies[0]!}`)).toBe("b v2 from ana\n");
     // Now in the selection, ben's own files go out: ana gets them, and both versions of b.txt.
-    await waitFor(
-      async () => {
-        await syncOnce(ana);
-        return (await read(ana, "other/mine.txt")) === "ben's own\n";
-      },
-      20_000,
-      "ben's files on ana",
+    await syncOnce(ana);
+    expect(await read(ana, "other/mine.txt")).toBe("ben's own\n");
+    const anaCopies = (await readdir(join(ana.folder, "other"))).filter((n) =>
+      n.includes("conflict"),
     );
-    const anaOther = await readdir(join(ana.folder, "other"));
-    const anaCopies = anaOther.filter((n) => n.includes("conflict"));
     const versions = await Promise.all(["b.txt", ...anaCopies].map((n) => read(ana, `other/${n}`)));
     expect(versions.sort()).toEqual(["b from ben, outside his selection\n", "b v2 from ana\n"]);
   });
