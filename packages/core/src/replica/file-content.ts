@@ -87,11 +87,11 @@ export class FileContent {
     }
   }
 
-  /** The manifests of the current tree's files. */
-  currentManifests(): Manifest[] {
+  /** The manifests of the current tree's files (those whose path `only` takes, when given). */
+  currentManifests(only?: (path: string) => boolean): Manifest[] {
     const manifests: Manifest[] = [];
     for (const e of this.ctx.index.tree().entries.values())
-      if (e.version.manifest) manifests.push(e.version.manifest);
+      if (e.version.manifest && (!only || only(e.path))) manifests.push(e.version.manifest);
     return manifests;
   }
 }

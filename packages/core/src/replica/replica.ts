@@ -101,6 +101,7 @@ export class Replica {
     this.docs.attach(this.engine);
     this.commits = new LocalCommits(ctx, this.transfers, this.engine.outbox, this.engine);
     this.content = new FileContent(ctx, this.transfers, options);
+    this.downloads = options.downloads;
   }
 
   /**
@@ -471,17 +472,33 @@ export class Replica {
   }
 
   /**
-   * In eager mode, queues every chunk of the tree that is not here yet: after remote changes,
-   * and when syncing starts (a download cut by a restart resumes at full width).
+   * Changes which files' content is downloaded as it arrives (eager mode; see
+   * {@link ReplicaOptions.downloads}; undefined: every file's). Content newly taken in is
+   * queued at once; queued content now left out is dropped from the queue, not deleted if here.
    */
-  private wantAll(): void {
+  setDownloads(downloads: ((path: string) => boolean) | undefined): void {
+    this.checkOpen();
+    this.downloads = downloads;
+    this.wantAll(true);
+  }
+
+  /** Whose content eager mode downloads (undefined: every file's). */
+  private downloads: ((path: string) => boolean) | undefined;
+
+  /**
+   * In eager mode, queues every chunk of the tree that is not here yet (of the files
+   * {@link setDownloads} takes): after remote changes, and when syncing starts (a download cut
+   * by a restart resumes at full width). `replace` also drops what is queued and not wanted.
+   */
+  private wantAll(replace = false): void {
     if ((this.options.download ?? "eager") === "eager") {
-      const manifests = this.content.currentManifests();
+      const manifests = this.content.currentManifests(this.downloads);
       void this.ctx.serial
         .track(() =>
           this.transfers.want(
             manifests,
             this.engine.status === "online" ? this.options.remoteBlobs : undefined,
+            replace,
           ),
         )
         .catch((error: unknown) =>

@@ -109,12 +109,26 @@ export class Transfers {
       });
   }
 
-  /** Queues the chunks of `manifests` this replica lacks and starts fetching them. */
-  async want(manifests: Iterable<Manifest>, remote: BlobStore | undefined): Promise<void> {
+  /**
+   * Queues the chunks of `manifests` this replica lacks and starts fetching them. With
+   * `replace`, queued chunks none of `manifests` needs are dropped from the queue (those in
+   * flight still arrive): the set of files to download shrank.
+   */
+  async want(
+    manifests: Iterable<Manifest>,
+    remote: BlobStore | undefined,
+    replace = false,
+  ): Promise<void> {
     const candidates = new Map<ChunkId, number>();
     for (const m of manifests)
       for (const c of m.chunks)
         if (!this.local.has(c.id) && !this.unavailable.has(c.id)) candidates.set(c.id, c.size);
+    if (replace)
+      for (const id of [...this.wanted.keys()])
+        if (!candidates.has(id)) {
+          this.wanted.delete(id);
+          this.arrived(id); // a reader waiting on it fetches it itself
+        }
     const ids = [...candidates.keys()];
     for (let i = 0; i < ids.length; i += BATCH) {
       const batch = ids.slice(i, i + BATCH);

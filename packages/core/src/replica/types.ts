@@ -41,6 +41,12 @@ export interface ReplicaOptions {
   refreshKeys?: () => Promise<void>;
   /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
   download?: "eager" | "lazy";
+  /**
+   * In eager mode, which files' content to download as it arrives, by path (default: every
+   * file's). A file left out is still listed, and its chunks are fetched when it is read. Change
+   * it later with `Replica.setDownloads`. The agent's selective sync uses it.
+   */
+  downloads?: (path: string) => boolean;
   /** Chunks in flight at once per direction (default 8). */
   transfers?: number;
   /**

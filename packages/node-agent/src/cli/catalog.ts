@@ -84,6 +84,13 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "manage",
   },
   {
+    name: "folder select",
+    args: "PATH [DIR ...]",
+    summary:
+      "Chooses which directories of a folder this device syncs (--only, --except, --all), or shows it.",
+    module: "manage",
+  },
+  {
     name: "folder members",
     args: "FOLDER_ID",
     summary: "Lists a folder's members, their roles and the devices that hold its key.",

@@ -1,4 +1,4 @@
-/** The housekeeping commands: folder list|remove, account logout. */
+/** The housekeeping commands: folder list|remove|select, account logout|relays. */
 import type { FolderRecord } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
 
@@ -43,6 +43,87 @@ const folderRemove: Command = {
     return { folderId: folder.folderId, path: folder.path, removed: true };
   },
 };
+
+const folderSelect: Command = {
+  name: "folder select",
+  args: "PATH [DIR ...]",
+  summary:
+    "Chooses which directories of a folder this device syncs (--only, --except, --all), or shows it.",
+  details:
+    "The selection is this device's alone (kept under WEFT_HOME, unlike .weftignore, which every\n" +
+    "device shares). DIRs are inside the folder, / separated (a file works too), each with\n" +
+    "everything under it; more DIRs may follow PATH. Outside the selection nothing is downloaded,\n" +
+    "written or deleted here, and nothing there is uploaded: files left there stay as they are\n" +
+    "(deselecting a directory leaves its files in place). The folder's index still lists those\n" +
+    "paths (weft status, the dashboard). Selecting a directory again fetches it; a file changed\n" +
+    "here meanwhile is kept, with the other version beside it as a conflict copy. A running weft\n" +
+    "sync takes the change up at once. Without a flag, prints the selection.",
+  example: "weft folder select ~/shared --only docs photos/2024",
+  arity: [1, 1000],
+  flags: {
+    only: {
+      type: "string",
+      multiple: true,
+      value: "DIR",
+      description: "sync only DIR (repeatable)",
+    },
+    except: {
+      type: "string",
+      multiple: true,
+      value: "DIR",
+      description: "sync everything but DIR (repeatable)",
+    },
+    all: { type: "boolean", description: "sync the whole folder again" },
+  },
+  run: async (ctx) => {
+    const { AgentError } = await import("../home/index.js");
+    const { Selection } = await import("../select/index.js");
+    const [path, ...more] = ctx.positionals as [string, ...string[]];
+    const folder = await folderNamed(ctx, path);
+    const only = ctx.values["only"] as string[] | undefined;
+    const except = ctx.values["except"] as string[] | undefined;
+    const all = ctx.values["all"] === true;
+    const modes = [only, except, all || undefined].filter((m) => m !== undefined).length;
+    if (modes > 1) throw new AgentError("USAGE", "give one of --only, --except and --all");
+    if (more.length > 0 && !only && !except)
+      throw new AgentError(
+        "USAGE",
+        "name DIRs with --only or --except (see: weft folder select --help)",
+      );
+    let selection = await Selection.load(ctx.home, folder.folderId);
+    let told: "daemon" | "next-start" | "unchanged" = "unchanged";
+    if (modes === 1) {
+      selection = all
+        ? Selection.ALL
+        : Selection.of(only ? { only: [...only, ...more] } : { except: [...except!, ...more] });
+      await selection.save(ctx.home, folder.folderId);
+      told = await tellDaemon(ctx, folder);
+    }
+    const spec = selection.toSpec();
+    if (spec.only) ctx.say(`${folder.path}: syncs only ${spec.only.join(", ")}`);
+    else if (spec.except) ctx.say(`${folder.path}: syncs all but ${spec.except.join(", ")}`);
+    else ctx.say(`${folder.path}: syncs the whole folder`);
+    if (told === "daemon") ctx.say("weft sync is taking the change up now");
+    if (told === "next-start")
+      ctx.say("weft sync is running without a control socket: it takes this up within a minute");
+    return { folderId: folder.folderId, path: folder.path, selection: spec };
+  },
+};
+
+/**
+ * Tells a running `weft sync` that a folder's selection changed. Without one the next sync reads
+ * it; a daemon that cannot be reached still reads it at its next full rescan.
+ */
+async function tellDaemon(
+  ctx: CommandContext,
+  folder: FolderRecord,
+): Promise<"daemon" | "next-start" | "unchanged"> {
+  const { NO_DAEMON, askDaemon } = await import("../control/index.js");
+  const { runningSync } = await import("../sync/run.js");
+  const answer = await askDaemon(ctx.home, { op: "select", folder: folder.folderId });
+  if (answer !== NO_DAEMON) return "daemon";
+  return (await runningSync(ctx.home)) !== undefined ? "next-start" : "unchanged";
+}
 
 const accountLogout: Command = {
   name: "account logout",
@@ -119,4 +200,10 @@ const accountRelays: Command = {
 };
 
 /** The housekeeping commands. */
-export const manageCommands: Command[] = [folderList, folderRemove, accountLogout, accountRelays];
+export const manageCommands: Command[] = [
+  folderList,
+  folderRemove,
+  folderSelect,
+  accountLogout,
+  accountRelays,
+];

@@ -137,3 +137,20 @@ function notInSync(syncs: readonly FolderSync[], seconds: number): AgentError {
     `not in sync after ${seconds} s${last ? `; last problem: ${last.path ? `${last.path}: ` : ""}${last.message}` : ""}`,
   );
 }
+
+/** What the daemon answers to `weft folder select`: it started taking the selection up. */
+export interface SelectAnswer {
+  started: true;
+}
+
+/**
+ * Takes up the folder's selection as chosen now (`weft folder select` stored it): writes what
+ * it added and stops writing what it left out, then scans with it. Answers at once; the work
+ * goes on in the background, its problems reported in the folder's status.
+ */
+export function takeSelection(s: FolderSync): SelectAnswer {
+  s.apply()
+    .then(() => s.scan())
+    .catch((error: unknown) => s.notice(`taking up the selection: ${(error as Error).message}`));
+  return { started: true };
+}

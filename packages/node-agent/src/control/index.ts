@@ -4,11 +4,13 @@ export {
   type ConflictItem,
   type FileHistory,
   type RestoreResult,
+  type SelectAnswer,
   type SyncReport,
   historyOf,
   listConflicts,
   restoreNth,
   syncUntilDone,
+  takeSelection,
 } from "./actions.js";
 export { type ControlRequest } from "./protocol.js";
 export { ControlServer, type StatusAnswer, controlSocketPath } from "./server.js";

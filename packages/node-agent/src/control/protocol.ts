@@ -18,7 +18,9 @@ export type ControlRequest =
   | { op: "history"; folder: string; path: string }
   | { op: "restore"; folder: string; path: string; version: number }
   /** Sync until nothing is pending (`weft sync --once`); `timeout` in seconds, 0 for none. */
-  | { op: "sync"; folders: string[]; timeout: number };
+  | { op: "sync"; folders: string[]; timeout: number }
+  /** The folder's selection changed under WEFT_HOME (`weft folder select`): take it up now. */
+  | { op: "select"; folder: string };
 
 /** An answer on the wire. */
 export type ControlResponse =
@@ -99,6 +101,8 @@ export function decodeRequest(line: string): { id: number; request: ControlReque
         },
       };
     }
+    case "select":
+      return { id, request: { op: "select", folder: text("folder", 200) } };
     case "sync": {
       const timeout = o["timeout"];
       if (typeof timeout !== "number" || !(timeout >= 0) || timeout > 1e7)

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { type AgentFolderStatus, folderStatus } from "../sync/status.js";
-import { historyOf, listConflicts, restoreNth, syncUntilDone } from "./actions.js";
+import { historyOf, listConflicts, restoreNth, syncUntilDone, takeSelection } from "./actions.js";
 import {
   type ControlRequest,
   ControlRequestError,
@@ -161,6 +161,8 @@ class ControlHandlers {
         return restoreNth(this.one(request.folder), request.path, request.version);
       case "sync":
         return syncUntilDone(this.home, this.pick(request.folders), request.timeout);
+      case "select":
+        return takeSelection(this.one(request.folder));
     }
   }
 

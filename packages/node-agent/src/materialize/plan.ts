@@ -88,14 +88,19 @@ export interface MaterializePlan {
 /**
  * The plan that brings the disk to `tree`, from `disk` (what this device last saw at each
  * path). `ignores` is the folder's ignore rules: ignored paths of the tree are not written.
+ * `selected` is this device's selection (default: everything): paths outside it are left
+ * alone, neither written nor removed, whatever the tree or the disk state holds for them.
  * The tree is in `Replica.list()` order (parents before children).
  */
 export function planMaterialize(
   tree: readonly TreeItem[],
   disk: ReadonlyMap<string, LocalFileState>,
   ignores: (path: string, isDir: boolean) => boolean,
+  selected: (path: string, isDir: boolean) => boolean = () => true,
 ): MaterializePlan {
-  const entries = tree.filter((e) => !ignores(e.path, e.kind === "dir"));
+  const entries = tree.filter(
+    (e) => !ignores(e.path, e.kind === "dir") && selected(e.path, e.kind === "dir"),
+  );
   // Names that would be one file on a case-insensitive disk: the one already here (or the
   // first) is written, the others are left out and reported, never written over it.
   const clashes = findClashes(entries.map((e) => e.path));
@@ -112,7 +117,7 @@ export function planMaterialize(
   // Gone from the tree (a clash left out is still in it): children before their directories.
   const inTree = new Set(entries.map((e) => e.path));
   const stale = [...disk.values()]
-    .filter((rec) => !inTree.has(rec.path))
+    .filter((rec) => !inTree.has(rec.path) && selected(rec.path, rec.kind === "dir"))
     .sort((a, b) => (a.path < b.path ? 1 : -1))
     .map((rec): RemoveFile | RemoveDir =>
       rec.kind === "file"

@@ -33,7 +33,8 @@ export const DEFAULT_STABLE_MS = 1000;
  * and mtime) are a move; otherwise a vanished file and a new file with the same content hash,
  * when exactly one of each has it and it is not empty. A moved directory is reported, and so
  * is each file under it. A path that is now ignored is dropped from `current` without being
- * reported removed (see {@link ScanResult.removed}).
+ * reported removed (see {@link ScanResult.removed}); one outside `selected` is neither walked nor
+ * reported, and keeps its previous record.
  *
  * @throws WeftError NOT_FOUND / NOT_A_DIRECTORY / STORAGE when the root itself is missing, not
  * a directory, or unreadable (nothing is reported removed then); WeftError INVALID_OPTIONS for
@@ -44,7 +45,12 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   const stableMs = options.stableMs ?? DEFAULT_STABLE_MS;
   const now = options.now ?? Date.now;
   resolveChunkerOptions(chunking); // bad sizes fail the scan up front, not file by file
-  const walk = await walkFolder(options.root, ignore, signal);
+  const selected = options.selected;
+  // Outside the selection is skipped like an ignored path (but its records are kept: below).
+  const skip = selected
+    ? { ignores: (p: string, isDir: boolean) => ignore.ignores(p, isDir) || !selected(p, isDir) }
+    : ignore;
+  const walk = await walkFolder(options.root, skip, signal);
 
   const errors: ScanError[] = walk.errors;
   const unstable: string[] = [];
@@ -179,12 +185,13 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
 /**
  * Previous records with nothing of their kind at their path any more. Those at or under a
  * path the walk could not read are `kept` (unknown is not gone); those now ignored are left
- * out of both lists (the agent stops tracking them without deleting them).
+ * out of both lists (the agent stops tracking them without deleting them). Those outside the
+ * selection are `kept` too: not walked, so not known to be gone, and left as they were.
  */
 function goneRecords(
   entries: readonly WalkEntry[],
   walkErrors: readonly ScanError[],
-  { previous, ignore }: ScanOptions,
+  { previous, ignore, selected }: ScanOptions,
 ): { records: LocalFileState[]; kept: LocalFileState[] } {
   const found = new Map<string, WalkEntry["kind"]>();
   for (const e of entries) found.set(e.path, e.kind);
@@ -200,7 +207,8 @@ function goneRecords(
   const kept: LocalFileState[] = [];
   for (const prev of previous.values()) {
     if (found.get(prev.path) === prev.kind) continue;
-    if (underUnreadable(prev.path)) kept.push(prev);
+    if (underUnreadable(prev.path) || (selected && !selected(prev.path, prev.kind === "dir")))
+      kept.push(prev);
     else if (!ignore.ignores(prev.path, prev.kind === "dir")) records.push(prev);
   }
   return { records, kept };

@@ -38,6 +38,12 @@ export interface ScanOptions {
   ignore: IgnoreRules;
   /** What the last scan (or a sync) recorded, keyed by path. Not modified. */
   previous: ReadonlyMap<string, LocalFileState>;
+  /**
+   * Which paths this device syncs (selective sync; default all): others are neither descended
+   * into nor reported, and their records in `previous` are kept in `current` as they were
+   * (left alone, not gone: they sync again as recorded once selected again).
+   */
+  selected?: (path: string, isDir: boolean) => boolean;
   /** A file modified less than this many ms before `now()` is left for later (default 1000). */
   stableMs?: number;
   /**
@@ -81,7 +87,7 @@ export interface ScanResult {
    * Records of `previous` whose path is gone (or holds the other kind now: a file replaced by a
    * directory is a removed file and an added directory). Not listed here, and kept in
    * `current`: a path in `errors` and every path under it, since what cannot be read is not
-   * known to be gone. Not listed either, but dropped from `current`: paths that are now
+   * known to be gone, and a path outside `selected`. Not listed either, but dropped from `current`: paths that are now
    * ignored; the agent stops tracking them without deleting them anywhere, and they come back
    * as `added` if un-ignored.
    */

@@ -12,6 +12,9 @@ import type { ScanError } from "./types.js";
 /** lstat calls in flight at once within one directory. */
 const STAT_CONCURRENCY = 16;
 
+/** What the walk skips: the ignore rules, or those and the paths outside the selection. */
+export type PathFilter = Pick<IgnoreRules, "ignores">;
+
 /** A file or directory found by the walk. */
 export interface WalkEntry {
   /** Folder-relative, `/`-separated, NFC. */
@@ -50,7 +53,7 @@ const CONTROL = /[\x00-\x1f\x7f]/;
  */
 export async function walkFolder(
   root: string,
-  ignore: IgnoreRules,
+  ignore: PathFilter,
   signal?: AbortSignal,
 ): Promise<WalkResult> {
   const absRoot = resolve(root);
@@ -100,7 +103,7 @@ interface Child {
 async function listDir(
   abs: string,
   rel: string,
-  ignore: IgnoreRules,
+  ignore: PathFilter,
   errors: ScanError[],
 ): Promise<Child[] | undefined> {
   let dirents;
@@ -168,7 +171,7 @@ function namingProblem(name: string, path: string, siblings: Set<string>): strin
  */
 async function statChild(
   child: Child,
-  ignore: IgnoreRules,
+  ignore: PathFilter,
   out: WalkResult,
 ): Promise<WalkEntry | undefined> {
   let s: Stats;

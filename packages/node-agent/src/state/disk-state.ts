@@ -8,16 +8,20 @@ import type { LocalFileState } from "../scan/index.js";
 import { SqliteStateStore } from "./sqlite-state-store.js";
 
 const PREFIX = "f";
+/** Small values about the folder on this device (e.g. the selection the disk was last brought to). */
+const META = "m";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** What this device last saw on disk for each synced path: in memory, written through to SQLite in batches. */
 export class DiskState {
   private readonly pending = new Map<string, LocalFileState | null>();
+  private readonly pendingMeta = new Map<string, unknown>();
 
   private constructor(
     private readonly store: SqliteStateStore,
     readonly map: Map<string, LocalFileState>,
+    private readonly meta: Map<string, unknown>,
   ) {}
 
   /** Opens (or creates) the disk state kept in the SQLite file at `path`. */
@@ -28,7 +32,21 @@ export class DiskState {
       const r = JSON.parse(decoder.decode(data)) as LocalFileState;
       map.set(r.path, r);
     }
-    return new DiskState(store, map);
+    const meta = new Map<string, unknown>();
+    for (const { key, data } of await store.loadRange([META]))
+      meta.set(key[1]!, JSON.parse(decoder.decode(data)) as unknown);
+    return new DiskState(store, map, meta);
+  }
+
+  /** A value kept with {@link setMeta}, as JSON gave it back (the caller checks its shape). */
+  getMeta(name: string): unknown {
+    return this.meta.get(name);
+  }
+
+  /** Keeps a small JSON value beside the records (written on the next {@link flush}). */
+  setMeta(name: string, value: unknown): void {
+    this.meta.set(name, value);
+    this.pendingMeta.set(name, value);
   }
 
   /** What this device last saw at `path`, if anything. */
@@ -50,8 +68,11 @@ export class DiskState {
 
   /** Writes the changes since the last flush in one transaction. */
   async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.pendingMeta.size === 0) return;
     const ops: StateOp[] = [];
+    for (const [name, value] of this.pendingMeta)
+      ops.push({ op: "save", key: [META, name], data: encoder.encode(JSON.stringify(value)) });
+    this.pendingMeta.clear();
     for (const [path, r] of this.pending)
       ops.push(
         r

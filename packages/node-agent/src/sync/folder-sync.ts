@@ -18,6 +18,7 @@ import {
 import { IgnoreRules } from "../ignore/index.js";
 import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
+import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import type { DiskState } from "../state/index.js";
 import { type Clock, sleep, systemClock } from "./clock.js";
@@ -66,6 +67,19 @@ export interface FolderStatus {
   lastSync: number | null;
   /** When and why the relay refused this device the folder for good; null while it has it. */
   removed: Removal | null;
+  /**
+   * This device's selection (selective sync): `{}` for the whole folder. Absent when no
+   * process has the folder open (`weft folder select PATH` reads it then).
+   */
+  selection?: SelectionSpec;
+}
+
+/** The disk state's name for the selection the disk was last brought to. */
+const APPLIED_SELECTION = "selection";
+
+/** Eager downloads for a selection: undefined (every file) for the whole folder. */
+function downloadsOf(selection: Selection): ((path: string) => boolean) | undefined {
+  return selection.all ? undefined : (path) => selection.includes(path, false);
 }
 
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
@@ -99,6 +113,16 @@ export class FolderSync {
     readonly replica: Replica,
     private readonly disk: DiskState,
     private ignore: IgnoreRules,
+    /** The selection chosen on this device (`weft folder select`): what downloads and applies take. */
+    private chosen: Selection,
+    /**
+     * The selection the disk was last brought to: what scans take. It follows the chosen one
+     * only after an apply, so a path just selected is written (or its local change kept beside
+     * the tree's version) before a scan reads it: a file left here while it was unselected
+     * never silently replaces a newer version from elsewhere.
+     */
+    private applied: Selection,
+    private readonly loadSelection: () => Promise<Selection>,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
     /** Where the folder's timestamps and waits come from. */
@@ -121,8 +145,26 @@ export class FolderSync {
     connection: FolderSyncOptions = {},
   ): Promise<FolderSync> {
     const clock = connection.clock ?? systemClock;
-    const stores = await openStores(home, folder, identity, session, connection, clock);
+    const loadSelection = () => Selection.load(home, folder.folderId);
+    const chosen = await loadSelection();
+    const stores = await openStores(
+      home,
+      folder,
+      identity,
+      session,
+      connection,
+      clock,
+      downloadsOf(chosen),
+    );
     const { replica, disk, removed, refused, live } = stores;
+    let applied = Selection.ALL; // before selective sync, the disk was brought to everything
+    const stored = disk.getMeta(APPLIED_SELECTION);
+    if (stored !== undefined)
+      try {
+        applied = Selection.parse(stored);
+      } catch {
+        applied = chosen; // not written by this agent: take the chosen one
+      }
     // Temp files left by a process killed mid-download: never placed, so safe to remove.
     await cleanTempFiles(folder.path);
     const ignore = await IgnoreRules.load(folder.path);
@@ -131,6 +173,9 @@ export class FolderSync {
       replica,
       disk,
       ignore,
+      chosen,
+      applied,
+      loadSelection,
       identity,
       () => stores.close(),
       clock,
@@ -185,6 +230,28 @@ export class FolderSync {
     );
   }
 
+  /** This device's selection of the folder, as chosen (see `weft folder select`). */
+  get selection(): Selection {
+    return this.chosen;
+  }
+
+  /**
+   * Takes up the selection chosen since (the file under WEFT_HOME): downloads follow it at
+   * once; a bad file is reported and the selection in use kept.
+   */
+  private async refreshSelection(): Promise<void> {
+    let chosen: Selection;
+    try {
+      chosen = await this.loadSelection();
+    } catch (error) {
+      this.notice(`${(error as Error).message}; the selection in use is kept`);
+      return;
+    }
+    if (chosen.equals(this.chosen)) return;
+    this.chosen = chosen;
+    this.replica.setDownloads(downloadsOf(chosen));
+  }
+
   /** The folder's ignore rules as of the last scan. */
   get ignoreRules(): IgnoreRules {
     return this.ignore;
@@ -214,6 +281,7 @@ export class FolderSync {
           root: this.folder.path,
           ignore,
           previous: this.disk.map,
+          ...(this.applied.all ? {} : { selected: this.selectedBy(this.applied) }),
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
         });
         const { changes, changedWhileRead } = await recordScan(
@@ -257,16 +325,22 @@ export class FolderSync {
     });
   }
 
+  private selectedBy(selection: Selection): (path: string, isDir: boolean) => boolean {
+    return (path, isDir) => selection.includes(path, isDir);
+  }
+
   private async materialize(): Promise<number> {
+    await this.refreshSelection();
+    const selection = this.chosen;
     const replica = this.replica;
     const tree = replica
       .list()
       .map((e) => (e.kind === "file" ? { ...e, version: replica.index.stat(e.path)?.version } : e));
     const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-    const plan = planMaterialize(tree, this.disk.map, ignores);
+    const plan = planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection));
     this.clashes = plan.clashes;
     this.unportable = plan.unportable;
-    return applyPlan(
+    const changes = await applyPlan(
       {
         root: this.folder.path,
         disk: this.disk,
@@ -277,6 +351,11 @@ export class FolderSync {
       },
       plan,
     );
+    if (!selection.equals(this.applied)) {
+      this.applied = selection;
+      this.disk.setMeta(APPLIED_SELECTION, selection.toSpec());
+    }
+    return changes;
   }
 
   /**
@@ -340,6 +419,7 @@ export class FolderSync {
       download: this.meter.view("download"),
       lastSync: this.lastSync,
       removed: this.removed ?? null,
+      selection: this.chosen.toSpec(),
     };
   }
 

@@ -110,6 +110,8 @@ export async function openStores(
   session: AccountLogin | undefined,
   connection: ConnectionOptions,
   clock: Clock,
+  /** Whose content to download as it arrives (selective sync); default every file's. */
+  downloads?: (path: string) => boolean,
 ): Promise<FolderStores> {
   const dir = home.folderDir(folder.folderId);
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -145,6 +147,7 @@ export async function openStores(
     ...NODE_ZLIB,
     // One clock for the replica's timers and timestamps and FolderSync's.
     time: clock,
+    ...(downloads ? { downloads } : {}),
     ...(connection.diskFullWaitMs !== undefined
       ? { diskFullWaitMs: connection.diskFullWaitMs }
       : {}),

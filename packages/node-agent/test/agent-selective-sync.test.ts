@@ -1,0 +1,170 @@
+// Selective sync through the CLI against a relay process (issue 20): ben syncs only `docs` of
+// ana's folder (`weft folder select --only docs`). Edits inside arrive, edits outside never do
+// and their content is never downloaded; ben's own files outside the selection are neither
+// uploaded nor touched; files moved by ana out of and into the selection leave and arrive;
+// selecting the rest later (told to a running `weft sync`) fetches it, and nothing is lost on
+// either side. One relay and one pair of devices for the whole file: the tests run in order.
+import type { ChildProcess } from "node:child_process";
+import { mkdir, readFile, readdir, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  firstFolder,
+  makeDevice,
+  shareFolder,
+  startRelayProcess,
+  waitFor,
+  writeRandomFile,
+  writeSettled,
+} from "@weft/test-support";
+
+type TestDevice = Device & { dispose(): Promise<void> };
+let relay: RelayProcess;
+let ana: TestDevice;
+let ben: TestDevice;
+let daemon: ChildProcess | undefined;
+
+const KiB = 1024;
+const read = (dev: Device, rel: string) =>
+  readFile(join(dev.folder, rel), "utf8").catch(() => undefined);
+const exists = (dev: Device, rel: string) =>
+  stat(join(dev.folder, rel)).then(
+    () => true,
+    () => false,
+  );
+/** `weft sync --once` as `dev`; the bytes it downloaded. */
+async function syncOnce(dev: Device): Promise<number> {
+  return firstFolder(await dev.ok(["sync", "--once"])).bytesDownloaded;
+}
+/** Writes `text` at `rel` in `dev`'s folder (parents made), dated back so the next scan takes it. */
+async function put(dev: Device, rel: string, text: string): Promise<void> {
+  await mkdir(join(dev.folder, rel, ".."), { recursive: true });
+  await writeSettled(join(dev.folder, rel), text);
+}
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  [ana, ben] = await Promise.all([makeDevice("ana"), makeDevice("ben")]);
+  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
+  await put(ana, "docs/a.txt", "a v1\n");
+  await put(ana, "docs/moves-out.txt", "leaves the selection\n");
+  await put(ana, "docs/edited.txt", "edited on ben, moved out by ana\n");
+  await put(ana, "other/b.txt", "b v1\n");
+  await put(ana, "more/c.txt", "c\n");
+  await put(ana, "other/moves-in.txt", "joins the selection\n");
+  await writeRandomFile(join(ana.folder, "other/big.bin"), 256 * KiB);
+  await shareFolder(ana, ben);
+  // Chosen before ben's first sync: the rest of the folder is never downloaded at all.
+  const chosen = await ben.ok(["folder", "select", ben.folder, "--only", "docs"]);
+  expect(chosen).toMatchObject({ selection: { only: ["docs"] } });
+  await syncOnce(ana);
+}, 60_000);
+
+afterAll(async () => {
+  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
+    const gone = new Promise((resolve) => daemon!.once("exit", resolve));
+    daemon.kill("SIGKILL");
+    await gone;
+  }
+  await Promise.all([ana, ben].map((d) => d?.dispose()));
+  await relay?.dispose();
+});
+
+describe("weft folder select --only docs on ben", () => {
+  test("only the selected directory is written, and the rest is not downloaded", async () => {
+    const downloaded = await syncOnce(ben);
+    expect(await read(ben, "docs/a.txt")).toBe("a v1\n");
+    expect(await readdir(ben.folder)).toEqual(["docs"]);
+    // The 256 KiB outside the selection would dominate: what came is the index and docs.
+    expect(downloaded).toBeLessThan(64 * KiB);
+    // Stored on this device, shown by the command without flags and in the status.
+    const shown = await ben.ok(["folder", "select", ben.folder]);
+    expect(shown).toMatchObject({ selection: { only: ["docs"] } });
+    expect(await readdir(ana.folder)).toEqual(["docs", "more", "other"]);
+  });
+
+  test("edits inside arrive; edits outside never do; ben's own files outside stay here and stay unsent", async () => {
+    await put(ana, "docs/a.txt", "a v2\n");
+    await put(ana, "other/b.txt", "b v2 from ana\n");
+    await writeRandomFile(join(ana.folder, "other/new.bin"), 256 * KiB);
+    await syncOnce(ana);
+    await put(ben, "other/b.txt", "b from ben, outside his selection\n");
+    await put(ben, "other/mine.txt", "ben's own\n");
+    const downloaded = await syncOnce(ben);
+    expect(await read(ben, "docs/a.txt")).toBe("a v2\n");
+    expect(downloaded).toBeLessThan(64 * KiB);
+    expect(await exists(ben, "other/new.bin")).toBe(false);
+    expect(await read(ben, "other/b.txt")).toBe("b from ben, outside his selection\n");
+    expect(await read(ben, "other/mine.txt")).toBe("ben's own\n");
+    await syncOnce(ana);
+    expect(await read(ana, "other/b.txt")).toBe("b v2 from ana\n");
+    expect(await exists(ana, "other/mine.txt")).toBe(false);
+  });
+
+  test("files ana moves out of the selection leave ben's disk, those moved in arrive; an edit follows its file", async () => {
+    await put(ben, "docs/edited.txt", "ben's edit\n");
+    await rename(join(ana.folder, "docs/moves-out.txt"), join(ana.folder, "other/moves-out.txt"));
+    await rename(join(ana.folder, "other/moves-in.txt"), join(ana.folder, "docs/moves-in.txt"));
+    await rename(join(ana.folder, "docs/edited.txt"), join(ana.folder, "other/edited.txt"));
+    await syncOnce(ana);
+    await syncOnce(ben);
+    expect(await read(ben, "docs/moves-in.txt")).toBe("joins the selection\n");
+    expect(await exists(ben, "docs/moves-out.txt")).toBe(false);
+    expect(await exists(ben, "other/moves-out.txt")).toBe(false);
+    // Ben's edit was sent before ana's move reached him: it went with the file, out of docs.
+    expect(await exists(ben, "docs/edited.txt")).toBe(false);
+    await syncOnce(ana);
+    expect(await read(ana, "other/edited.txt")).toBe("ben's edit\n");
+    expect(await read(ana, "other/moves-out.txt")).toBe("leaves the selection\n");
+    expect(await read(ana, "docs/moves-in.txt")).toBe("joins the selection\n");
+    // Ben's files outside his selection are still there, untouched.
+    expect(await read(ben, "other/mine.txt")).toBe("ben's own\n");
+  });
+
+  test("a directory selected while weft sync runs is fetched at once", async () => {
+    daemon = ben.spawn(["sync", "--rescan", "600"]);
+    await waitFor(
+      async () => (await ben.run(["status", "--json"])).json?.["daemon"] === daemon!.pid,
+      20_000,
+      "ben's daemon",
+    );
+    const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more"]);
+    expect(more).toMatchObject({ selection: { only: ["docs", "more"] } });
+    await waitFor(async () => (await read(ben, "more/c.txt")) === "c\n", 20_000, "more/ on ben");
+    const exited = new Promise((resolve) => daemon!.once("exit", resolve));
+    daemon.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(await exists(ben, "other/new.bin")).toBe(false);
+  });
+
+  test("selecting the rest fetches it; ben's files there go out, and his b.txt is kept beside ana's", async () => {
+    const all = await ben.ok(["folder", "select", ben.folder, "--all"]);
+    expect(all).toMatchObject({ selection: {} });
+    // The kept local version is reported as a problem left (the exit status says so).
+    const synced = await ben.run(["sync", "--once", "--json"]);
+    expect(synced.status).toBe(1);
+    expect(JSON.stringify(synced.json)).toContain(
+      "other/b.txt: changed here and on another device",
+    );
+    expect(await exists(ben, "other/new.bin")).toBe(true);
+    expect(await read(ben, "other/moves-out.txt")).toBe("leaves the selection\n");
+    expect(await read(ben, "other/edited.txt")).toBe("ben's edit\n");
+    // Ben's b.txt (written while other/ was outside his selection) stays; ana's is beside it,
+    // not silently replaced by his.
+    expect(await read(ben, "other/b.txt")).toBe("b from ben, outside his selection\n");
+    const copies = (await readdir(join(ben.folder, "other"))).filter((n) => n.includes("conflict"));
+    expect(copies).toHaveLength(1);
+    expect(await read(ben, `other/${copies[0]!}`)).toBe("b v2 from ana\n");
+    // Now in the selection, ben's own files go out: ana gets them, and both versions of b.txt.
+    await syncOnce(ana);
+    expect(await read(ana, "other/mine.txt")).toBe("ben's own\n");
+    const anaCopies = (await readdir(join(ana.folder, "other"))).filter((n) =>
+      n.includes("conflict"),
+    );
+    const versions = await Promise.all(["b.txt", ...anaCopies].map((n) => read(ana, `other/${n}`)));
+    expect(versions.sort()).toEqual(["b from ben, outside his selection\n", "b v2 from ana\n"]);
+  });
+});
