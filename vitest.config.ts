@@ -1,8 +1,19 @@
 import { fileURLToPath } from "node:url";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 const src = (pkg: string): string =>
   fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+const TESTS = [
+  "packages/*/test/**/*.test.ts",
+  "property-tests/**/*.test.ts",
+  "examples/*/test/**/*.test.ts",
+];
+const ISOLATED = [
+  "packages/crypto/test/no-node-crypto.test.ts",
+  "packages/crypto/test/not-ready.test.ts",
+  "packages/relay/test/password-pool.test.ts",
+];
 
 // Tests import workspace sources, never a sibling's dist/: no build needed before `npm test`.
 export default defineConfig({
@@ -31,10 +42,23 @@ export default defineConfig({
     },
   },
   test: {
-    include: [
-      "packages/*/test/**/*.test.ts",
-      "property-tests/**/*.test.ts",
-      "examples/*/test/**/*.test.ts",
+    projects: [
+      // One worker process runs file after file and keeps the modules it has evaluated (the
+      // workspace sources, libsodium, SQLite): with a fresh process per file, each of the 120-odd
+      // files paid 1-3 s of imports again. Files clean up after themselves (afterEach/afterAll,
+      // unstubbed globals, real timers), so nothing else carries over.
+      {
+        extends: true,
+        test: {
+          name: "shared",
+          include: TESTS,
+          exclude: [...configDefaults.exclude, ...ISOLATED],
+          isolate: false,
+        },
+      },
+      // Files that need modules evaluated afresh: vi.mock of a Node module, or state from before
+      // libsodium's ready().
+      { extends: true, test: { name: "isolated", include: ISOLATED, isolate: true } },
     ],
     testTimeout: 120_000,
     hookTimeout: 60_000,
