@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { configDefaults, defineConfig } from "vitest/config";
+import LongestFirstSequencer from "./vitest.sequencer.js";
 
 const src = (pkg: string): string =>
   fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
@@ -66,6 +67,8 @@ export default defineConfig({
     // Two workers on CI's two cores: vitest's default (CPUs - 1) runs one file at a time, and
     // most process tests spend their time waiting on child processes, not computing.
     maxWorkers: 2,
+    // Longest files first (durations in test-durations.json), so no long file runs last alone.
+    sequence: { sequencer: LongestFirstSequencer },
     // Process tests run dist/: rebuild it when src/ is newer, so they never test an old build.
     globalSetup: ["./vitest.global-setup.ts"],
   },
