@@ -1,9 +1,6 @@
-import { fileURLToPath } from "node:url";
 import { configDefaults, defineConfig } from "vitest/config";
+import { aliases } from "./vitest.aliases.js";
 import LongestFirstSequencer from "./vitest.sequencer.js";
-
-const src = (pkg: string): string =>
-  fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
 const TESTS = [
   "packages/*/test/**/*.test.ts",
@@ -16,32 +13,9 @@ const ISOLATED = [
   "packages/relay/test/password-pool.test.ts",
 ];
 
-// Tests import workspace sources, never a sibling's dist/: no build needed before `npm test`.
+// Tests import workspace sources (vitest.aliases.ts), never a sibling's dist/.
 export default defineConfig({
-  resolve: {
-    alias: {
-      "@weft/crypto": src("crypto"),
-      // Subpaths first: an alias also matches "<name>/…", so "@weft/core" would swallow them.
-      "@weft/core/storage": fileURLToPath(
-        new URL("./packages/core/src/storage/index.ts", import.meta.url),
-      ),
-      "@weft/core/cli": fileURLToPath(new URL("./packages/core/src/cli/index.ts", import.meta.url)),
-      "@weft/core/testing": fileURLToPath(
-        new URL("./packages/core/src/testing/index.ts", import.meta.url),
-      ),
-      "@weft/core/server": fileURLToPath(
-        new URL("./packages/core/src/server/index.ts", import.meta.url),
-      ),
-      "@weft/core/conformance": fileURLToPath(
-        new URL("./packages/core/src/conformance/index.ts", import.meta.url),
-      ),
-      "@weft/core/fs": fileURLToPath(new URL("./packages/core/src/fs/index.ts", import.meta.url)),
-      "@weft/core/errors": fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
-      "@weft/core": src("core"),
-      "@weft/relay": src("relay"),
-      "@weft/test-support": src("test-support"),
-    },
-  },
+  resolve: { alias: aliases },
   test: {
     projects: [
       // One worker process runs file after file and keeps the modules it has evaluated (the
