@@ -458,10 +458,10 @@ function spawnHalfWriter(
 ): { process: ChildProcess; ready: Promise<void>; exited: Promise<void> } {
   const script = `
     import { runnerImport } from "vite";
-    const config = (await runnerImport(${JSON.stringify(join(repoRoot, "vitest.config.ts"))})).module.default;
+    const { aliases } = (await runnerImport(${JSON.stringify(join(repoRoot, "vitest.aliases.ts"))})).module;
     const { module } = await runnerImport(
       ${JSON.stringify(join(repoRoot, "packages/node-agent/src/materialize/index.ts"))},
-      { root: ${JSON.stringify(repoRoot)}, resolve: { alias: config.resolve.alias }, logLevel: "silent" },
+      { root: ${JSON.stringify(repoRoot)}, resolve: { alias: aliases }, logLevel: "silent" },
     );
     setInterval(() => {}, 60_000);
     async function* source() {
