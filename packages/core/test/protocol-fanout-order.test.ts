@@ -204,4 +204,31 @@ describe("ordered fan-out", () => {
       ).toEqual([1]),
     );
   });
+
+  test("a catch-up asked for while one is running runs after it: an entry stored meanwhile is not left behind", async () => {
+    // The bus comes back while the last pass of a relay cut off from it is still reading heads
+    // (a slow database): that pass misses an entry stored after its read, and the pass the
+    // reconnect asks for must not be dropped for the one running.
+    let slow: (() => void) | undefined;
+    const { folderId, inner, devices, server, connect, subscribe } = setUp((store) => {
+      const wrapped = Object.create(store) as MemoryLogStore;
+      wrapped.headSeqs = async (folders) => {
+        const heads = await store.headSeqs(folders);
+        if (!slow) await new Promise<void>((resolve) => (slow = resolve));
+        return heads;
+      };
+      return wrapped;
+    });
+    const [a, , c] = devices as [DeviceIdentity, DeviceIdentity, DeviceIdentity];
+    const reader = connect(c);
+    subscribe(reader);
+    await vi.waitFor(() => expect(has(reader, "subscribed")).toBe(true));
+    const first = server.catchUp(); // reads the heads (nothing new), then stalls
+    await vi.waitFor(() => expect(slow).toBeDefined());
+    await inner.append(folderId, a.deviceId, 1, envelope(folderId, a, 1)); // another relay
+    const second = server.catchUp(); // the reconnect's pass
+    slow!();
+    await Promise.all([first, second]);
+    await vi.waitFor(() => expect(seqs(reader)).toEqual([1]));
+  });
 });

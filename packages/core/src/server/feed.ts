@@ -60,6 +60,8 @@ export class FolderFeeds {
   private readonly feeds = new Map<FolderId, Feed>();
   /** A {@link catchUpAll} is running. */
   private catchingUp = false;
+  /** Another {@link catchUpAll} was asked for meanwhile: the running one passes once more. */
+  private catchUpAgain = false;
 
   constructor(
     private readonly store: LogStore,
@@ -112,17 +114,27 @@ export class FolderFeeds {
   /**
    * {@link catchUp} of every folder with a feed: one read of their heads, then only those with
    * news are read, one after the other, and never two of these passes at a time (a relay cut off
-   * from the bus runs one every second: it must not become a storm of reads). Never rejects: a
-   * pass the store fails is left to the next.
+   * from the bus runs one every second: it must not become a storm of reads). A call while a
+   * pass runs is not dropped: that pass reads once more when it ends, since it may have read the
+   * heads before what the call is for. Never rejects: a pass the store fails is left to the next.
    */
   async catchUpAll(): Promise<void> {
-    if (this.catchingUp) return;
+    if (this.catchingUp) {
+      // The running pass may have read the heads before what this call is for (the bus came
+      // back, and its last message may be lost): one more pass follows it.
+      this.catchUpAgain = true;
+      return;
+    }
     this.catchingUp = true;
     try {
-      const folders = [...this.feeds.keys()];
-      const heads = await this.store.headSeqs(folders);
-      for (const f of folders)
-        if ((heads.get(f) ?? 0) > (this.feeds.get(f)?.delivered ?? Infinity)) await this.catchUp(f);
+      do {
+        this.catchUpAgain = false;
+        const folders = [...this.feeds.keys()];
+        const heads = await this.store.headSeqs(folders);
+        for (const f of folders)
+          if ((heads.get(f) ?? 0) > (this.feeds.get(f)?.delivered ?? Infinity))
+            await this.catchUp(f);
+      } while (this.catchUpAgain);
     } catch {
       // The store did not answer: the next pass reads it all again.
     } finally {
