@@ -1,6 +1,6 @@
 // The relay as bench:relay's clients see it: JSON calls, minted tokens, WebSocket clients doing
 // PROTOCOL.md §4's handshake, and the accounts, devices and folders a run needs.
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { generateDeviceIdentity, newFolderId, toBase64Url } from "@weft/crypto";
 import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
@@ -67,7 +67,9 @@ export function tokenMinter(secret) {
   const header = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   return (sub, dev) => {
     const iat = Math.floor(Date.now() / 1000);
-    const claims = { sub, iat, exp: iat + 900, typ: "access", ...(dev ? { dev } : {}) };
+    // `fam`: the sign-in the token belongs to (one of its own here, never revoked).
+    const fam = randomBytes(16).toString("base64url");
+    const claims = { sub, iat, exp: iat + 900, typ: "access", ...(dev ? { dev } : {}), fam };
     const input = `${header}.${b64(JSON.stringify(claims))}`;
     return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
   };
