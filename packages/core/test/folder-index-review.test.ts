@@ -244,4 +244,29 @@ describe("folder index: review regressions", () => {
     idx.writeFile("d3/f", { manifest: m(1), mtime: 1700000000123.456 }); // fs.stat().mtimeMs
     expect(idx.stat("d3/f")!.version.mtime).toBe(1700000000123);
   });
+
+  test("an edit made from an older version than the current one is a conflict, not a silent overwrite", () => {
+    // A wrote v1 (on A's disk); B wrote v2, which reached A's index but not yet A's disk; A's
+    // user then edited the file as it was on disk (v1). Recorded as an edit of v2, v2 would be
+    // superseded unseen (only in history); recorded from v1 it is a conflict, on every replica.
+    const a = new FolderIndex({ device: "AAAA" as DeviceId });
+    a.writeFile("plan.txt", { manifest: m(1) });
+    const b = new FolderIndex({ device: "BBBB" as DeviceId }, a.snapshot());
+    b.writeFile("plan.txt", { manifest: m(2) });
+    a.applyDelta(b.encodeDelta(a.stateVector()));
+    expect(hashAt(a, "plan.txt")).toBe(m(2).contentHash);
+    a.writeFile("plan.txt", { manifest: m(3), basedOn: m(1).contentHash });
+    b.applyDelta(a.encodeDelta(b.stateVector()));
+    for (const x of [a, b]) {
+      expect(hashAt(x, "plan.txt")).toBe(m(3).contentHash); // the newest shown at the path
+      const [c] = x.conflicts();
+      expect(c?.copies.map((k) => k.contentHash)).toEqual([m(2).contentHash]); // v2 kept beside it
+    }
+    expect(paths(a)).toEqual(paths(b));
+    // An edit of what is current (its hash is the winner's) is an ordinary edit.
+    a.writeFile("other.txt", { manifest: m(4) });
+    a.writeFile("other.txt", { manifest: m(5), basedOn: m(4).contentHash });
+    expect(a.conflicts().filter((c) => c.path === "other.txt")).toEqual([]);
+    expect(a.history("other.txt").map((v) => v.manifest?.contentHash)).toContain(m(4).contentHash);
+  });
 });

@@ -222,6 +222,7 @@ export class FolderIndex {
           target: null,
           mode: content.mode ?? 0o644,
           mtime: content.mtime,
+          ...(content.basedOn ? { basedOn: content.basedOn } : {}),
         });
         this.edit.absorbTwins(existing);
         return existing.fileId;

@@ -9,6 +9,12 @@ export interface FileContentInput {
   mode?: number;
   /** Modification time in ms; the clock's wall time by default. */
   mtime?: number;
+  /**
+   * The content hash of the version the new content was made from, when the caller knows it
+   * (a file edited on disk: what was on disk before). If the file has a newer version since,
+   * the write is concurrent with it: both survive, as a conflict.
+   */
+  basedOn?: string;
 }
 
 /** A random session id: 64 bits in base 36. */
@@ -49,5 +55,7 @@ export function checkContentInput(input: FileContentInput): FileContentInput {
     if (!Number.isFinite(mtime) || mtime < 0) bad("mtime is a non-negative number of milliseconds");
     mtime = Math.floor(mtime);
   }
-  return { manifest: m, mode, mtime };
+  if (input.basedOn !== undefined && !HEX64.test(input.basedOn))
+    bad("basedOn is a content hash: 64 lower-case hex digits");
+  return { manifest: m, mode, mtime, ...(input.basedOn ? { basedOn: input.basedOn } : {}) };
 }

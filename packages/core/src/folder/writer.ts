@@ -38,6 +38,14 @@ export interface ContentInput {
   target?: string | null;
   mode: number;
   mtime?: number;
+  /**
+   * The content hash of the version this write started from (what was on disk when it was
+   * edited). When the file has moved on since (a newer version arrived that this device had
+   * not written to disk yet), the write supersedes only what that version had seen, so it is
+   * concurrent with the newer one and both survive as a conflict, never one silently replacing
+   * the other. Ignored when no version with that hash is known.
+   */
+  basedOn?: string;
 }
 
 /**
@@ -102,18 +110,25 @@ export class SlotWriter {
     place?: Placement,
   ): void {
     const f = this.store.file(fileId);
-    const current = f?.contents ?? [];
+    const all = f?.contents ?? [];
+    const base = input.basedOn === undefined ? undefined : staleBase(all, f?.winner, input.basedOn);
+    // What this write has seen: every current version, or, written from an older version than
+    // the current one, only what that version had seen.
+    const current = base ? all.filter((c) => base.vv.dominates(c.vv)) : all;
     const hlc = this.clock.tick();
-    let vv = VersionVector.EMPTY;
+    let vv = base?.vv ?? VersionVector.EMPTY;
     for (const c of current) vv = vv.merge(c.vv);
     // The device's counter never falls below the wall clock: a device restarted from an older
     // snapshot must not reuse a counter it already spent on a version nobody here has seen.
     vv = vv.increment(this.device, hlc.wall);
     const settledIds = new Set(settle.map(versionId));
-    const carried = f?.winner
-      ? openConflicts(current, f.winner).filter((c) => !settledIds.has(versionId(c)))
-      : [];
-    const superseded = current.filter((c) => c === f?.winner && carriesContent(c)).map(snapshotOf);
+    const carried =
+      f?.winner && !base
+        ? openConflicts(current, f.winner).filter((c) => !settledIds.has(versionId(c)))
+        : [];
+    const superseded = base
+      ? [snapshotOf(base)]
+      : current.filter((c) => c === f?.winner && carriesContent(c)).map(snapshotOf);
     const history = mergeHistory(
       [...superseded, ...settle],
       current.map((c) => c.history),
@@ -289,4 +304,23 @@ function newer<
   if (o === "greater" || o === "equal") return a;
   if (o === "lesser") return b;
   return lwwCompare(a, b) >= 0 ? a : b;
+}
+
+/**
+ * The version a write started from, when it is older than the current winner: a current
+ * version or one in a current version's history with content hash `hash` (the newest such).
+ * Undefined when the winner has that content (the write is an ordinary edit of it) or no
+ * version has.
+ */
+function staleBase(
+  current: readonly ContentVersion[],
+  winner: ContentVersion | undefined,
+  hash: string,
+): VersionSnapshot | undefined {
+  if (!winner || winner.manifest?.contentHash === hash) return undefined;
+  let found: VersionSnapshot | undefined;
+  for (const c of current)
+    for (const v of [c, ...c.history])
+      if (v.manifest?.contentHash === hash && (!found || lwwCompare(v, found) > 0)) found = v;
+  return found;
 }

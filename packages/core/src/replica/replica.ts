@@ -175,6 +175,7 @@ export class Replica {
           manifest: manifest.manifest,
           mode: options.mode,
           mtime: options.mtime,
+          ...(options.basedOn ? { basedOn: options.basedOn } : {}),
         }),
       manifest.fresh,
     );

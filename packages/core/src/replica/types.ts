@@ -109,6 +109,12 @@ export interface WriteOptions {
   mode?: number;
   /** Modification time in ms (default now). */
   mtime?: number;
+  /**
+   * Content hash of the version the new content was made from (for a file edited on disk,
+   * what was on disk before). When a newer version arrived meanwhile, the write does not
+   * supersede it: both are kept, as a conflict.
+   */
+  basedOn?: string;
 }
 
 /** An entry of {@link Replica.list}. */

@@ -155,9 +155,13 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
             detail: `kept the conflict copy ${local.path}`,
           });
         }
+        // What was on disk before this edit: if a newer version arrived and was not written
+        // to disk yet, the edit was made from the older one and both must survive.
+        const before = copy ? undefined : ctx.disk.get(local.path)?.hash;
         await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
           mode: local.mode,
           mtime: local.mtimeMs,
+          ...(before ? { basedOn: before } : {}),
         });
         ctx.events.emit({ kind: "sent", path: local.path });
         recordFile(ctx, local);
