@@ -59,8 +59,8 @@ export class LogReader {
   /** Snapshots loaded from the relay instead of replaying the log (for stats). */
   private snapshotsLoaded = 0;
   private snapshotting = false;
-  /** The attestations' revision when a snapshot could last not be vouched for. */
-  private unattestedAt = -1;
+  /** When a snapshot could last not be vouched for: the attestations' revision, the log's seq. */
+  private unattested = { revision: -1, seq: 0 };
   /** Epochs the log named with no key here, asked for once each per connection. */
   private readonly askedEpochs = new Set<number>();
   private readonly docs: DocRouter;
@@ -352,13 +352,19 @@ export class LogReader {
     const conn = this.session.connection;
     const covers = this.ctx.meta.appliedSeq;
     if (!conn || this.snapshotting || covers - this.lastSnapshotSeq < this.snapshotEvery) return;
-    // Tried already, and no writer has attested anything since: it would fail the same way.
-    if (this.unattestedAt === this.ctx.attestations.revision) return;
+    // Tried already: not again until some writer attested anew (it would fail the same way),
+    // and not more often than every sixteenth of the interval (each try digests every record).
+    const { revision, seq } = this.unattested;
+    if (
+      revision === this.ctx.attestations.revision ||
+      covers - seq < Math.max(1, this.snapshotEvery >> 4)
+    )
+      return;
     const attestations = this.ctx.attestations.forSnapshot();
     if (!attestations) {
       // Some writer's records are ahead of its newest attestation (its last entry carried
       // none: more of its changes are on the way). Try again once one arrives.
-      this.unattestedAt = this.ctx.attestations.revision;
+      this.unattested = { revision: this.ctx.attestations.revision, seq: covers };
       return;
     }
     this.snapshotting = true;
