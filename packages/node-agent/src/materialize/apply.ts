@@ -156,6 +156,11 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
   const copy = action.conflictCopy;
   ctx.writing(copy);
   const placed = await placeFile(ctx.root, copy, ctx.read(path), { ...options, expected: null });
+  const before = ctx.disk.get(path);
+  // The incoming version is kept beside it: the local edit is now settled against that
+  // version, so the next scan records it as an edit of it (the copy a file of its own) rather
+  // than as concurrent with it (which would make the engine show a second copy).
+  if (placed.placed && before) ctx.disk.set({ ...before, hash: action.contentHash });
   if (placed.placed)
     ctx.events.emit({
       kind: "error",
