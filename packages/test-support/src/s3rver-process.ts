@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 /** A running s3rver. */
 export interface S3rverHandle {
@@ -33,12 +34,16 @@ const bin = join(dirname(createRequire(import.meta.url).resolve("s3rver/package.
 
 /**
  * Starts s3rver (`s3rver.js --address 127.0.0.1 --port 0 --directory D --silent`) with a new
- * temp directory; resolves once it listens, with the port it picked. Node runs it with the
+ * temp directory and an atomic PutObject (`s3rver-atomic-put.cjs`); resolves once it listens,
+ * with the port it picked. Node runs it with the
  * legacy OpenSSL provider: s3rver 3.7 makes the continuation tokens of long listings with DES.
  */
 export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const directory = await mkdtemp(join(tmpdir(), "weft-s3rver-"));
-  const args = [join(bin, "s3rver.js"), "--address", "127.0.0.1", "--port", "0"];
+  // Its PutObject made atomic, as real S3's is (see the preloaded file).
+  const atomicPut = fileURLToPath(new URL("../s3rver-atomic-put.cjs", import.meta.url));
+  const args = ["--require", atomicPut, join(bin, "s3rver.js"), "--address", "127.0.0.1"];
+  args.push("--port", "0");
   args.push("--directory", directory, "--silent");
   for (const name of options.buckets ?? []) args.push("--configure-bucket", name);
   const child = spawn(process.execPath, args, {
