@@ -57,33 +57,16 @@ export async function withLock<T>(
   waitMs = 20_000,
 ): Promise<T> {
   const deadline = Date.now() + waitMs;
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  for (;;) {
-    try {
-      const handle = await open(path, "wx", 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const age = await stat(path).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > LOCK_STALE_MS) {
-        await rm(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline)
-        throw new AgentError("BUSY", `another weft process holds ${path}; try again`);
-      await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 50));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    await rm(path, { force: true });
-  }
+  return locked(path, work, async () => {
+    const age = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > LOCK_STALE_MS) return rm(path, { force: true });
+    if (Date.now() > deadline)
+      throw new AgentError("BUSY", `another weft process holds ${path}; try again`);
+    await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 50));
+  });
 }
 
 /**
@@ -100,16 +83,7 @@ export async function withPidLock<T>(
   waitMs = 60_000,
 ): Promise<T> {
   const deadline = Date.now() + waitMs;
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  for (;;) {
-    try {
-      const handle = await open(path, "wx", 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
+  return locked(path, work, async () => {
     const text = await readFile(path, "utf8").catch(() => "");
     const pid = Number(text);
     // An empty file is a lock being written this moment (or left by a process killed in that
@@ -125,11 +99,35 @@ export async function withPidLock<T>(
       if (Date.now() > deadline)
         throw new AgentError("BUSY", `another weft process (pid ${text || "?"}) is using ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
-      continue;
+      return;
     }
     // Left by a killed process: removed only if it still is, so a lock another process has
     // just taken in its place is not removed with it.
     if ((await readFile(path, "utf8").catch(() => "")) === text) await rm(path, { force: true });
+  });
+}
+
+/**
+ * Takes the lock file at `path` (O_EXCL create, holding this process's id), calling `held`
+ * each time another holds it (it waits, removes a stale lock, or throws), runs `work`, and
+ * removes the lock.
+ */
+async function locked<T>(
+  path: string,
+  work: () => Promise<T>,
+  held: () => Promise<void>,
+): Promise<T> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  for (;;) {
+    try {
+      const handle = await open(path, "wx", 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    await held();
   }
   try {
     return await work();
