@@ -109,16 +109,16 @@ export class RecordAttestations {
    * or one of its entries refused): the snapshot waits until they are.
    */
   forSnapshot(): Uint8Array[] | undefined {
-    const own = signAttestation(
-      this.folderId,
-      this.identity,
-      this.latest.get(this.identity.deviceId)?.deviceSeq ?? 0,
-      this.digester.digestOf(this.identity.deviceId),
-    );
-    const attested = new Map(this.latest).set(own.device, own);
     const digests = this.digester.digests();
-    if (typeof digests === "string" || checkAttested(digests, attested) !== undefined)
-      return undefined;
+    if (typeof digests === "string") return undefined;
+    const attested = new Map(this.latest);
+    const self = this.identity.deviceId;
+    const mine = digests.get(self);
+    if (mine) {
+      const seq = this.latest.get(self)?.deviceSeq ?? 0;
+      attested.set(self, signAttestation(this.folderId, this.identity, seq, mine));
+    }
+    if (checkAttested(digests, attested) !== undefined) return undefined;
     return [...digests.keys()].map((device) => attested.get(device)!.bytes);
   }
 
