@@ -154,7 +154,8 @@ describe("weft ls/get/put/rm/mv on a folder this device does not sync", () => {
     const missing = await bob.run(["get", folderId, "nope.txt", "--json"]);
     expect(missing.status).toBe(1);
     expect(missing.json?.["error"]).toMatchObject({ code: "NOT_FOUND" });
-    const synced = await ana.run(["ls", folderId]);
+    // Ana syncs the folder: she changes its files on disk, not through the relay.
+    const synced = await ana.run(["rm", folderId, "notes/hello.txt"]);
     expect(synced.status).toBe(2);
     expect(synced.stderr).toMatch(/synced on this device/);
   });
@@ -169,10 +170,24 @@ describe("weft ls/get/put/rm/mv on a folder this device does not sync", () => {
     await bob.ok(["put", folderId, "two.txt", "-", "--no-state"], { input: "two\n" });
     // cat keeps only the folder key it joined with; no index, no content.
     expect(await readdir(cat.home)).not.toContain("remote");
-    expect(await readdir(join(cat.home, "folders", folderId))).toEqual(["keys.json"]);
+    expect((await readdir(join(cat.home, "folders", folderId))).sort()).toEqual([
+      "keys.json",
+      "member.json",
+    ]);
     await ana.ok(["sync", "--once"]);
     expect(await readFile(join(ana.folder, "one.txt"), "utf8")).toBe("one\n");
     expect(await readFile(join(ana.folder, "two.txt"), "utf8")).toBe("two\n");
+  });
+
+  test("weft folder list shows a folder joined without PATH; weft folder remove forgets it", async () => {
+    const listed = await cat.ok(["folder", "list"]);
+    expect(listed).toMatchObject({ folders: [], members: [{ folderId, role: "viewer" }] });
+    expect((await cat.run(["folder", "list"])).stdout).toContain(`(not synced here)  ${folderId}`);
+    // Ana syncs it: hers is listed as a synced folder, not again as a member.
+    expect(await ana.ok(["folder", "list"])).toMatchObject({ members: [] });
+    expect(await cat.ok(["folder", "remove", folderId])).toMatchObject({ removed: true });
+    expect(await cat.ok(["folder", "list"])).toMatchObject({ folders: [], members: [] });
+    expect(await readdir(join(cat.home, "folders"))).toEqual([]);
   });
 
   // Last: it stops the relay.

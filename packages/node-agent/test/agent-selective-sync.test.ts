@@ -26,6 +26,7 @@ let relay: RelayProcess;
 let ana: TestDevice;
 let ben: TestDevice;
 let daemon: ChildProcess | undefined;
+let folderId: string;
 
 const KiB = 1024;
 const read = (dev: Device, rel: string) =>
@@ -56,7 +57,7 @@ beforeAll(async () => {
   await put(ana, "more/c.txt", "c\n");
   await put(ana, "other/moves-in.txt", "joins the selection\n");
   await writeRandomFile(join(ana.folder, "other/big.bin"), 256 * KiB);
-  await shareFolder(ana, ben);
+  folderId = await shareFolder(ana, ben);
   // Chosen before ben's first sync: the rest of the folder is never downloaded at all.
   const chosen = await ben.ok(["folder", "select", ben.folder, "--only", "docs"]);
   expect(chosen).toMatchObject({ selection: { only: ["docs"] } });
@@ -104,6 +105,24 @@ describe("weft folder select --only docs on ben", () => {
     expect(await exists(ana, "other/mine.txt")).toBe(false);
   });
 
+  test("weft ls and weft get read a file left out of the selection, fetching only that file", async () => {
+    const listed = await ben.ok(["ls", folderId, "other"]);
+    const entries = listed["entries"] as { path: string; size: number }[];
+    expect(entries.map((e) => e.path)).toContain("other/new.bin");
+    expect(entries.find((e) => e.path === "other/new.bin")?.size).toBe(256 * KiB);
+    const out = join(ben.home, "new.bin");
+    const got = await ben.ok(["get", folderId, "other/new.bin", out]);
+    expect(await readFile(out)).toEqual(await readFile(join(ana.folder, "other/new.bin")));
+    // That file's chunks, not the rest of what lies outside the selection (big.bin).
+    expect(got["bytesDownloaded"]).toBeGreaterThanOrEqual(256 * KiB);
+    expect(got["bytesDownloaded"]).toBeLessThan(320 * KiB);
+    // Fetched for the command, not synced: the folder on ben's disk is as it was.
+    expect(await exists(ben, "other/new.bin")).toBe(false);
+    const write = await ben.run(["put", folderId, "other/x.txt", "-", "--json"], { input: "x" });
+    expect(write.status).toBe(2);
+    expect(write.stderr).toMatch(/synced on this device/);
+  });
+
   test("files ana moves out of the selection leave ben's disk, those moved in arrive; an edit follows its file", async () => {
     await put(ben, "docs/edited.txt", "ben's edit\n");
     await rename(join(ana.folder, "docs/moves-out.txt"), join(ana.folder, "other/moves-out.txt"));
@@ -131,6 +150,12 @@ describe("weft folder select --only docs on ben", () => {
       20_000,
       "ben's daemon",
     );
+    // Through the daemon: the folder's version of other/b.txt (ana's), not ben's unsent one.
+    const piped = await ben.run(["get", folderId, "other/b.txt", "-"]);
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe("b v2 from ana\n");
+    const listed = await ben.ok(["ls", folderId, "more"]);
+    expect(listed["entries"]).toMatchObject([{ path: "more/c.txt", kind: "file" }]);
     const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more"]);
     expect(more).toMatchObject({ selection: { only: ["docs", "more"] } });
     await waitFor(async () => (await read(ben, "more/c.txt")) === "c\n", 20_000, "more/ on ben");

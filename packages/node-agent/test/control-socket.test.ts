@@ -79,10 +79,12 @@ describe("the control socket", () => {
           JSON.stringify({ v: 1, id: 6, op: "restore", folder: "f", path: "a", version: -1 }),
           JSON.stringify({ v: 1, id: 7, op: "sync", folders: "all", timeout: 1 }),
           JSON.stringify({ v: 1, id: 8, op: "history", folder: "nope", path: "a" }),
-          JSON.stringify({ v: 1, id: 9, op: "status", folders: [] }),
+          JSON.stringify({ v: 1, id: 9, op: "get", folder: "f", path: "a", out: "rel/out" }),
+          JSON.stringify({ v: 1, id: 10, op: "ls", folder: "f", path: "", recursive: "yes" }),
+          JSON.stringify({ v: 1, id: 11, op: "status", folders: [] }),
           "",
         ].join("\n"),
-        9,
+        11,
       )
     ).map((l) => JSON.parse(l) as { id: number; ok: boolean; error?: { message: string } });
     expect(answers.map((a) => [a.id, a.ok])).toEqual([
@@ -94,12 +96,16 @@ describe("the control socket", () => {
       [6, false],
       [7, false],
       [8, false],
-      [9, true],
+      [9, false],
+      [10, false],
+      [11, true],
     ]);
     expect(answers[2]!.error!.message).toMatch(/control protocol 1/);
     expect(answers[3]!.error!.message).toMatch(/no such request: format-disk/);
     expect(answers[4]!.error!.message).toMatch(/without \.\./);
     expect(answers[7]!.error!.message).toMatch(/does not sync folder nope/);
+    expect(answers[8]!.error!.message).toMatch(/out is an absolute path/);
+    expect(answers[9]!.error!.message).toMatch(/recursive is true or false/);
   });
 
   test("a line without end past the limit closes that connection only", async () => {

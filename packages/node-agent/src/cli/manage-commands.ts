@@ -1,4 +1,5 @@
 /** The housekeeping commands: folder list|remove|select, account logout|relays. */
+import { rm } from "node:fs/promises";
 import type { FolderRecord } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
 
@@ -6,13 +7,19 @@ const folderList: Command = {
   name: "folder list",
   args: "",
   summary: "Lists this device's synced folders: path, id, role and relay.",
+  details:
+    "Folders joined without a PATH (a member here, synced nowhere: weft ls, get, put) follow,\n" +
+    "as (not synced here). --json prints {folders: [...], members: [{folderId, role, relay}]}.",
   example: "weft folder list --json",
   flags: {},
   run: async (ctx) => {
     const folders = await ctx.home.folders();
+    const members = await ctx.home.memberFolders();
     for (const f of folders) ctx.say(`${f.path}  ${f.folderId}  ${f.role}  ${f.relay}`);
-    if (folders.length === 0) ctx.say("no synced folders yet; run: weft folder create PATH");
-    return { folders };
+    for (const m of members) ctx.say(`(not synced here)  ${m.folderId}  ${m.role}  ${m.relay}`);
+    if (folders.length + members.length === 0)
+      ctx.say("no synced folders yet; run: weft folder create PATH");
+    return { folders, members };
   },
 };
 
@@ -31,11 +38,20 @@ const folderRemove: Command = {
     "Forgets the folder here: its record, and its state under WEFT_HOME (the index, the chunk\n" +
     "cache and this device's copy of the folder key). The files in the folder are left as they\n" +
     "are, and the folder goes on for its other devices and members. To sync it again, join it\n" +
-    "with a new invite. Refused while weft sync runs (stop it first).",
+    "with a new invite. Refused while weft sync runs (stop it first). A folder joined without a\n" +
+    "PATH is forgotten the same way (its key and the state weft ls|get|put keep).",
   example: "weft folder remove ~/shared",
   flags: {},
   run: async (ctx) => {
     const { needStopped } = await import("./daemon-link.js");
+    const member = (await ctx.home.memberFolders()).find((m) => m.folderId === ctx.positionals[0]);
+    if (member) {
+      // A folder synced nowhere here: its key, record and remote state go; nothing is on disk.
+      await rm(ctx.home.remoteDir(member.folderId), { recursive: true, force: true });
+      await rm(ctx.home.folderDir(member.folderId), { recursive: true, force: true });
+      ctx.say(`forgot folder ${member.folderId} on this device (it was synced nowhere here)`);
+      return { folderId: member.folderId, path: null, removed: true };
+    }
     const folder = await folderNamed(ctx, ctx.positionals[0]!);
     await needStopped(ctx);
     await ctx.home.removeFolder(folder.folderId);

@@ -5,7 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { type ListEntry, WeftError, formatBytes, normalizePath } from "@weft/core";
+import { formatBytes, normalizePath } from "@weft/core";
 import { type FolderId, isFolderId, ready } from "@weft/crypto";
 import { AgentError } from "../home/index.js";
 import {
@@ -13,13 +13,16 @@ import {
   type RemoteFolder,
   type RemoteOptions,
   abortable,
+  listEntries,
   localFile,
+  onPath,
   readToFile,
   readToStream,
   withRemoteFolder,
 } from "../remote/index.js";
 import type { Command, CommandContext, Flags } from "./command.js";
 import { devicePassphrase } from "./prompt.js";
+import { getSynced, lsSynced, syncedFolder } from "./synced-read.js";
 
 const COMMON: Flags = {
   relay: {
@@ -39,8 +42,10 @@ const DETAILS =
   "log), every entry verified; content moves only for the file read or written. The index is kept\n" +
   "in WEFT_HOME/remote/FOLDER_ID for the next command, which then fetches only what is new;\n" +
   "--no-state keeps nothing. Paths are inside the folder, / separated: absolute paths and . or ..\n" +
-  "are refused. A folder synced on this device is refused (use its files). These commands run\n" +
-  "beside weft sync: they never touch a synced folder's state.";
+  "are refused. These commands run beside weft sync. On a folder this device syncs, ls and get\n" +
+  "read its own index and fetch only what is not here (a file left out by weft folder select),\n" +
+  "through the running weft sync if there is one; put, rm and mv are refused there (change its\n" +
+  "files instead).";
 
 /** The folder id argument. @throws AgentError USAGE */
 function folderArg(text: string): FolderId {
@@ -69,28 +74,6 @@ function pathArg(text: string, what: string, root = false): string {
   return path;
 }
 
-/** Runs a Replica operation, its refusals turned into the agent's codes. */
-async function onPath<T>(folderId: FolderId, op: () => Promise<T> | T): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    if (!(error instanceof WeftError) || error instanceof AgentError) throw error;
-    const code =
-      error.code === "NOT_FOUND"
-        ? "NOT_FOUND"
-        : error.code === "INVALID_PATH" || error.code === "UNSAFE_PATH"
-          ? "USAGE"
-          : error.code === "ALREADY_EXISTS" ||
-              error.code === "IS_A_DIRECTORY" ||
-              error.code === "NOT_A_DIRECTORY" ||
-              error.code === "MOVE_INTO_SELF"
-            ? "CONFLICT"
-            : undefined;
-    if (!code) throw error;
-    throw new AgentError(code, `${error.message} (in folder ${folderId})`, { cause: error });
-  }
-}
-
 /** Opens the folder for one command. */
 async function withFolder<T>(
   ctx: CommandContext,
@@ -111,20 +94,6 @@ async function withFolder<T>(
   return withRemoteFolder(ctx.home, identity, folderId, options, work);
 }
 
-/** An entry as `weft ls --json` prints it. */
-function entryJson(folder: RemoteFolder, e: ListEntry): Record<string, unknown> {
-  const version = folder.replica.index.stat(e.path)?.version;
-  return {
-    path: e.path,
-    name: basename(e.path),
-    kind: e.kind,
-    size: e.size,
-    contentHash: e.contentHash,
-    mtime: version?.mtime ?? null,
-    mode: version ? version.mode & 0o777 : null,
-  };
-}
-
 const ls: Command = {
   name: "ls",
   args: "FOLDER_ID [DIR]",
@@ -140,22 +109,23 @@ const ls: Command = {
     ...COMMON,
     recursive: { type: "boolean", short: "r", description: "everything under DIR, not one level" },
   },
-  run: (ctx) => {
+  run: async (ctx) => {
+    const folderId = folderArg(ctx.positionals[0]!);
     const dir = pathArg(ctx.positionals[1] ?? "", "DIR", true);
-    return withFolder(ctx, { write: false }, async (folder) => {
-      const all = await onPath(folder.folderId, () => folder.replica.list(dir));
-      const depth = dir === "" ? 0 : dir.split("/").length;
-      const shown = ctx.values["recursive"]
-        ? all
-        : all.filter((e) => e.path.split("/").length === depth + 1);
-      const width = Math.max(0, ...shown.map((e) => formatBytes(e.size).length));
-      for (const e of shown)
-        ctx.say(
-          `${e.kind === "dir" ? "dir " : e.kind === "file" ? "file" : "link"}  ${(e.kind === "file" ? formatBytes(e.size) : "-").padStart(width)}  ${e.path}${e.kind === "dir" ? "/" : ""}`,
+    const recursive = Boolean(ctx.values["recursive"]);
+    const synced = await syncedFolder(ctx, folderId);
+    const entries = synced
+      ? await lsSynced(ctx, synced, dir, recursive)
+      : await withFolder(ctx, { write: false }, (folder) =>
+          Promise.resolve(listEntries(folder.replica, folderId, dir, recursive)),
         );
-      if (shown.length === 0) ctx.say(dir === "" ? "(the folder is empty)" : `(${dir} is empty)`);
-      return { folderId: folder.folderId, dir, entries: shown.map((e) => entryJson(folder, e)) };
-    });
+    const width = Math.max(0, ...entries.map((e) => formatBytes(e.size).length));
+    for (const e of entries)
+      ctx.say(
+        `${e.kind === "dir" ? "dir " : e.kind === "file" ? "file" : "link"}  ${(e.kind === "file" ? formatBytes(e.size) : "-").padStart(width)}  ${e.path}${e.kind === "dir" ? "/" : ""}`,
+      );
+    if (entries.length === 0) ctx.say(dir === "" ? "(the folder is empty)" : `(${dir} is empty)`);
+    return { folderId, dir, entries };
   },
 };
 
@@ -182,22 +152,27 @@ const get: Command = {
     let out = toStdout ? "-" : resolve(ctx.positionals[2] ?? basename(path));
     if (!toStdout && (await stat(out).catch(() => undefined))?.isDirectory())
       out = join(out, basename(path));
-    return withFolder(ctx, { write: false }, async (folder) => {
-      const read = await onPath(folder.folderId, () =>
-        toStdout
-          ? readToStream(folder.replica, path, process.stdout, ctx.signal)
-          : readToFile(folder.replica, path, out, ctx.signal),
-      );
-      if (!toStdout) ctx.say(`${path} → ${out} (${formatBytes(read.size)})`);
-      return {
-        folderId: folder.folderId,
-        path,
-        out,
-        size: read.size,
-        contentHash: read.contentHash,
-        bytesDownloaded: folder.replica.stats().bytesDownloaded,
-      };
-    });
+    const folderId = folderArg(ctx.positionals[0]!);
+    const synced = await syncedFolder(ctx, folderId);
+    const read = synced
+      ? await getSynced(ctx, synced, path, out)
+      : await withFolder(ctx, { write: false }, async (folder) => {
+          const done = await onPath(folderId, () =>
+            toStdout
+              ? readToStream(folder.replica, path, process.stdout, ctx.signal)
+              : readToFile(folder.replica, path, out, ctx.signal),
+          );
+          return { ...done, bytesDownloaded: folder.replica.stats().bytesDownloaded };
+        });
+    if (!toStdout) ctx.say(`${path} → ${out} (${formatBytes(read.size)})`);
+    return {
+      folderId,
+      path,
+      out,
+      size: read.size,
+      contentHash: read.contentHash,
+      bytesDownloaded: read.bytesDownloaded,
+    };
   },
 };
 

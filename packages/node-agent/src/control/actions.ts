@@ -5,6 +5,7 @@
  */
 import type { DeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
+import { type ReadOut, onPath, readToFile, readToStream } from "../remote/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { writeStatus } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
@@ -153,4 +154,29 @@ export function takeSelection(s: FolderSync): SelectAnswer {
     .then(() => s.scan())
     .catch((error: unknown) => s.notice(`taking up the selection: ${(error as Error).message}`));
   return { started: true };
+}
+
+/** What `weft get` read, and the bytes the replica downloaded meanwhile. */
+export interface GetResult extends ReadOut {
+  bytesDownloaded: number;
+}
+
+/**
+ * `weft get` on a synced folder: the file at `path` read from the folder's replica (chunk cache,
+ * then the relay), verified, into `out` (a file placed once complete, or stdout for `-`).
+ * @throws AgentError NOT_FOUND, CONFLICT (a directory), INTERRUPTED; WeftError INTEGRITY
+ */
+export async function readFileOf(
+  s: FolderSync,
+  path: string,
+  out: string,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<GetResult> {
+  const before = s.replica.stats().bytesDownloaded;
+  const read = await onPath(s.folder.folderId, () =>
+    out === "-"
+      ? readToStream(s.replica, path, process.stdout, signal)
+      : readToFile(s.replica, path, out, signal),
+  );
+  return { ...read, bytesDownloaded: s.replica.stats().bytesDownloaded - before };
 }

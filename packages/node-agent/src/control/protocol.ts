@@ -20,7 +20,11 @@ export type ControlRequest =
   /** Sync until nothing is pending (`weft sync --once`); `timeout` in seconds, 0 for none. */
   | { op: "sync"; folders: string[]; timeout: number }
   /** The folder's selection changed under WEFT_HOME (`weft folder select`): take it up now. */
-  | { op: "select"; folder: string };
+  | { op: "select"; folder: string }
+  /** `weft ls` on a synced folder: DIR's entries (`path`, "" for the top). */
+  | { op: "ls"; folder: string; path: string; recursive: boolean }
+  /** `weft get` on a synced folder: the file at `path` written to `out`, an absolute path. */
+  | { op: "get"; folder: string; path: string; out: string };
 
 /** An answer on the wire. */
 export type ControlResponse =
@@ -45,6 +49,9 @@ const AGENT_CODES: readonly AgentErrorCode[] = [
   "RELAY",
   "AUTH",
   "NOT_FOUND",
+  "FORBIDDEN",
+  "CONFLICT",
+  "INTERRUPTED",
 ];
 
 /** A request line as sent. */
@@ -103,6 +110,19 @@ export function decodeRequest(line: string): { id: number; request: ControlReque
     }
     case "select":
       return { id, request: { op: "select", folder: text("folder", 200) } };
+    case "ls": {
+      if (typeof o["recursive"] !== "boolean") throw bad("recursive is true or false");
+      const request = { op: "ls", folder: text("folder", 200), path: relPath(o, bad) } as const;
+      return { id, request: { ...request, recursive: o["recursive"] } };
+    }
+    case "get": {
+      const out = text("out", 4096);
+      if (!out.startsWith("/")) throw bad("out is an absolute path");
+      return {
+        id,
+        request: { op: "get", folder: text("folder", 200), path: relPath(o, bad), out },
+      };
+    }
     case "sync": {
       const timeout = o["timeout"];
       if (typeof timeout !== "number" || !(timeout >= 0) || timeout > 1e7)

@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { type AgentFolderStatus, folderStatus } from "../sync/status.js";
-import { historyOf, listConflicts, restoreNth, syncUntilDone, takeSelection } from "./actions.js";
+import { listEntries } from "../remote/index.js";
+import {
+  historyOf,
+  listConflicts,
+  readFileOf,
+  restoreNth,
+  syncUntilDone,
+  takeSelection,
+} from "./actions.js";
 import {
   type ControlRequest,
   ControlRequestError,
@@ -163,6 +171,12 @@ class ControlHandlers {
         return syncUntilDone(this.home, this.pick(request.folders), request.timeout);
       case "select":
         return takeSelection(this.one(request.folder));
+      case "ls": {
+        const s = this.one(request.folder);
+        return listEntries(s.replica, s.folder.folderId, request.path, request.recursive);
+      }
+      case "get":
+        return readFileOf(this.one(request.folder), request.path, request.out);
     }
   }
 

@@ -1,5 +1,5 @@
 /** The agent's home (WEFT_HOME, default ~/.weft): the device identity, accounts, folders and their state. */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -58,6 +58,16 @@ export interface FolderRecord {
    * it, or the device from its account): the local copy stays, nothing syncs any more.
    */
   removed?: { at: number; reason: string };
+}
+
+/**
+ * A folder this device is a member of but syncs nowhere (`weft folder join` without PATH): what
+ * `weft folder list` shows of it. Kept beside its key, so `weft folder remove` forgets both.
+ */
+export interface MemberRecord {
+  folderId: FolderId;
+  relay: string;
+  role: FolderRecord["role"];
 }
 
 /** Where everything lives; the paths are fixed so that tools and docs can name them. */
@@ -216,6 +226,32 @@ export class Home {
           ? `folder ${folderId} is synced here already, at ${clash.path}`
           : `${path} overlaps the synced folder ${clash.path}`,
       );
+  }
+
+  /** The folders this device is a member of without syncing them here, by id. */
+  async memberFolders(): Promise<MemberRecord[]> {
+    const synced = new Set((await this.folders()).map((f) => f.folderId));
+    const ids = await readdir(join(this.dir, "folders")).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw new AgentError("STATE", `cannot list ${join(this.dir, "folders")}: ${error.message}`);
+    });
+    const records = await Promise.all(
+      ids
+        .filter((id) => !synced.has(id as FolderId))
+        .sort()
+        .map((id) => readJson<MemberRecord>(this.memberPath(id as FolderId))),
+    );
+    return records.filter((r): r is MemberRecord => r !== undefined);
+  }
+
+  /** Records a folder this device is a member of without syncing it (see {@link MemberRecord}). */
+  async recordMember(record: MemberRecord): Promise<void> {
+    await mkdir(this.folderDir(record.folderId), { recursive: true, mode: 0o700 });
+    await writeJsonPrivate(this.memberPath(record.folderId), record);
+  }
+
+  private memberPath(folderId: FolderId): string {
+    return join(this.folderDir(folderId), "member.json");
   }
 
   /** Adds a folder. @throws AgentError USAGE when its path or id is taken */

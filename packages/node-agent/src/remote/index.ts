@@ -10,3 +10,4 @@ export {
   readToStream,
 } from "./file-io.js";
 export { NoChunkStore } from "./no-chunk-store.js";
+export { type EntryJson, listEntries, onPath } from "./listing.js";

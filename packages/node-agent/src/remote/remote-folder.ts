@@ -75,7 +75,7 @@ export async function withRemoteFolder<T>(
     throw new AgentError(
       "USAGE",
       `folder ${folderId} is synced on this device, at ${synced.path}: use its files there ` +
-        "(weft ls, get, put, rm and mv are for folders this device does not sync)",
+        "(weft put, rm and mv are for folders this device does not sync)",
     );
   const session = await AccountLogin.open(home, options.relay ?? synced?.relay);
   // A read with no state touches nothing another command uses, and seals nothing: it needs no

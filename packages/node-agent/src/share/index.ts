@@ -265,7 +265,9 @@ export async function joinAsMember(
   invite: Invite,
 ): Promise<FolderRecord["role"]> {
   checkInviteDevice(invite, identity);
-  return redeem(home, session, identity, invite);
+  const role = await redeem(home, session, identity, invite);
+  await home.recordMember({ folderId: invite.folderId, relay: invite.relay, role });
+  return role;
 }
 
 /** @throws AgentError AUTH when the invite is sealed to another device */
