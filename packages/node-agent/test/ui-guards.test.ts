@@ -260,6 +260,20 @@ describe("the dashboard's guards", () => {
     expect((await get("/nothing-here")).status).toBe(404);
   });
 
+  test("a file downloads whole, verified, as an attachment; a missing one is a 404; no cookie, no file", async () => {
+    const r = await get(`/api/download?folder=${folderId}&path=notes.txt`);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe("second\n");
+    expect(r.headers["content-disposition"]).toBe("attachment; filename*=UTF-8''notes.txt");
+    expect(r.headers["content-type"]).toBe("application/octet-stream");
+    const missing = await get(`/api/download?folder=${folderId}&path=nope.txt`);
+    expect(missing.status).toBe(404);
+    expect(errorOf(missing)).toMatch(/no such file: nope\.txt/);
+    expect(
+      (await get(`/api/download?folder=${folderId}&path=notes.txt`, { cookie: "" })).status,
+    ).toBe(401);
+  });
+
   test("no API answer holds the folder key, a secret key, a relay token, the password or the dashboard token", async () => {
     expect(secrets.length).toBeGreaterThan(8);
     const answers: RawResponse[] = [

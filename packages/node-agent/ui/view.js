@@ -215,6 +215,13 @@ function History({ folder, announce }) {
                 ${f.path}
               </button>
               <span class="muted"> ${bytes(f.size)}</span>
+              <a
+                class="download"
+                href=${`/api/download?${new URLSearchParams({ folder: folder.folderId, path: f.path })}`}
+                download
+                aria-label=${`Download ${f.path}`}
+                >download</a
+              >
             </li>`,
         )}
         ${

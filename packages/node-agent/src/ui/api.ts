@@ -1,12 +1,19 @@
 /**
  * The dashboard's JSON API over the daemon's open folders: state, files, history, the actions
- * (resolve a conflict, restore a version), and members and devices (members-api.ts).
+ * (resolve a conflict, restore a version), and members and devices (members-api.ts); and one
+ * file's content as a download.
  */
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { WeftError } from "@weft/core";
 import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { historyOf } from "../control/actions.js";
+import { historyOf, readFileOf } from "../control/actions.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
 import { MembersApi } from "./members-api.js";
@@ -88,6 +95,29 @@ export class DashboardApi {
       }
       default:
         throw new HttpError(404, `no such API: ${path}`);
+    }
+  }
+
+  /**
+   * One file of a folder, fetched from the chunk cache or the relay (a file left out of this
+   * device's selection included), verified whole before the answer starts: a failure is a
+   * plain error status, never a truncated download. @throws HttpError
+   */
+  async download(query: URLSearchParams, res: ServerResponse): Promise<void> {
+    const s = this.folder(query.get("folder"));
+    const path = text(query.get("path"), "path");
+    const dir = await mkdtemp(join(tmpdir(), "weft-ui-"));
+    try {
+      const file = join(dir, "content");
+      const read = await readFileOf(s, path, file);
+      res.writeHead(200, {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": read.size,
+        "Content-Disposition": `attachment; filename*=UTF-8''${encodeURIComponent(basename(path))}`,
+      });
+      await pipeline(createReadStream(file), res);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

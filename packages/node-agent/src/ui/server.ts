@@ -164,6 +164,8 @@ export class DashboardServer {
   ): Promise<void> {
     let result: unknown;
     if (req.method === "GET" && url.pathname === "/api/events") return this.openEvents(res);
+    if (req.method === "GET" && url.pathname === "/api/download")
+      return this.api.download(url.searchParams, res);
     if (req.method === "GET") result = await this.api.get(url.pathname, url.searchParams);
     else if (req.method === "POST") {
       checkSameOrigin(req, host);
