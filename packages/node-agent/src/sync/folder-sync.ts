@@ -74,6 +74,9 @@ export interface FolderStatus {
   selection?: SelectionSpec;
 }
 
+/** A pass writing or removing at least this many files is a bulk write (see `onBulkWrite`). */
+export const BULK_WRITE_FILES = 64;
+
 /** The disk state's name for the selection the disk was last brought to. */
 const APPLIED_SELECTION = "selection";
 
@@ -306,6 +309,12 @@ export class FolderSync {
   /** What this agent wrote itself lately: the daemon ignores watcher events for those. */
   readonly ownWrites: OwnWrites;
 
+  /**
+   * Called as a pass is about to write or remove at least {@link BULK_WRITE_FILES} files: the
+   * daemon stops watching the folder meanwhile (see `FolderWatch.pause`).
+   */
+  onBulkWrite: (() => void) | undefined;
+
   /** What this device last saw of `path` on disk (its disk state), if anything. */
   knownFile(path: string): LocalFileState | undefined {
     return this.disk.get(path);
@@ -340,6 +349,7 @@ export class FolderSync {
     const plan = planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection));
     this.clashes = plan.clashes;
     this.unportable = plan.unportable;
+    if (plan.files.length + plan.stale.length >= BULK_WRITE_FILES) this.onBulkWrite?.();
     const changes = await applyPlan(
       {
         root: this.folder.path,

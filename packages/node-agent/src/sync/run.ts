@@ -20,6 +20,10 @@ const STABLE_RETRY_MS = 1100;
  * since their last change. Edits reach other devices in tens of milliseconds, not a second.
  */
 const READ_FRESH_UP_TO = 1024 * 1024;
+/** How long writing and downloads stay quiet before a watch paused for a bulk write resumes. */
+const WATCH_RESUME_MS = 1000;
+/** The longest a bulk write's pause waits on downloads still pending before watching again. */
+const WATCH_PAUSE_MAX_MS = 30_000;
 
 /** How a daemon run behaves. */
 export interface DaemonOptions {
@@ -218,6 +222,7 @@ export async function runDaemon(
         .finally(() => {
           applying = false;
           applyRetry.after(threw || failedSince(started));
+          resumeWatchSoon();
           recheckOwnWrites();
           if (again) {
             again = false;
@@ -285,6 +290,36 @@ export async function runDaemon(
       },
       (error) => sync.notice(`watching: ${error.message}`),
     );
+    // A bulk write (a first sync, a large download) goes on unwatched: chokidar would read each
+    // directory again for every file placed in it. Watching resumes once writing and downloads
+    // have been quiet for a moment, and a scan then finds what changed meanwhile (the periodic
+    // rescan too, if the pause lasts).
+    let paused = false;
+    let pausedAt = 0;
+    let resumeTimer: (() => void) | undefined;
+    sync.onBulkWrite = () => {
+      resumeTimer?.();
+      resumeTimer = undefined;
+      if (paused) return;
+      paused = true;
+      pausedAt = clock.now();
+      watcher.pause().catch((error: Error) => sync.notice(`watching: ${error.message}`));
+    };
+    const resumeWatchSoon = (): void => {
+      if (!paused || resumeTimer || signal.aborted) return;
+      resumeTimer = after(clock, WATCH_RESUME_MS, () => {
+        resumeTimer = undefined;
+        // Downloads that stall (chunks a peer has not uploaded yet) do not keep it unwatched.
+        const downloading =
+          sync.replica.stats().pendingChunks > 0 && clock.now() - pausedAt < WATCH_PAUSE_MAX_MS;
+        if (applying || downloading) return resumeWatchSoon();
+        paused = false;
+        watcher.resume().then(
+          () => scan(),
+          (error: Error) => sync.notice(`watching: ${error.message}`),
+        );
+      });
+    };
     const timer = setInterval(() => {
       scan();
       apply();
@@ -293,6 +328,8 @@ export async function runDaemon(
       clearInterval(timer);
       retry?.();
       recheck?.();
+      resumeTimer?.();
+      sync.onBulkWrite = undefined;
       applyRetry.stop();
       scanRetry.stop();
       await watcher.close();
