@@ -5,7 +5,7 @@ import { AgentError, type FolderRecord } from "../home/index.js";
 import type { ConnectionOptions } from "../sync/folder-sync.js";
 import { DEFAULT_ROTATION, agentVersion, followFolderLog, openAgentLog } from "../log/index.js";
 import type { MetricsServer } from "../metrics/index.js";
-import { runDaemon } from "../sync/run.js";
+import { RESCAN_MS, runDaemon } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
 import { startDashboard } from "../ui/index.js";
 import type { CommandContext } from "./command.js";
@@ -19,7 +19,8 @@ export async function runSyncDaemon(
   port: number | undefined,
   connection: ConnectionOptions,
 ): Promise<Record<string, unknown>> {
-  const rescan = ctx.values["rescan"] === undefined ? 60 : Number(ctx.values["rescan"]);
+  const rescan =
+    ctx.values["rescan"] === undefined ? RESCAN_MS / 1000 : Number(ctx.values["rescan"]);
   if (!(rescan > 0)) throw new AgentError("USAGE", "--rescan is a number of seconds above 0");
   const logNames = ctx.values["log-names"] === true;
   const metricsPortText = ctx.values["metrics-port"];

@@ -29,7 +29,8 @@ const sync: Command = {
   details:
     "Without PATH, every folder of this device. One `weft sync` runs per WEFT_HOME; while it runs,\n" +
     "status, conflicts, history, restore and sync --once go through it (its control socket,\n" +
-    "WEFT_HOME/sync.sock). --rescan SECONDS sets the full rescan period (default 60).\n" +
+    "WEFT_HOME/sync.sock). --rescan SECONDS sets the full rescan period (default 3600: the\n" +
+    "watcher reports changes; a folder whose watcher fails rescans every 60 s).\n" +
     "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.\n" +
     "The daemon reconnects by itself for as long as it runs, waiting at most --reconnect-max\n" +
     "SECONDS between attempts (env WEFT_RECONNECT_MAX; default 2). A relay silent for\n" +
@@ -49,7 +50,7 @@ const sync: Command = {
     rescan: {
       type: "string",
       value: "SECONDS",
-      description: "full rescan period of the daemon (default 60)",
+      description: "full rescan period of the daemon (default 3600)",
     },
     timeout: {
       type: "string",

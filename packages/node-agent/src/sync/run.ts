@@ -25,9 +25,21 @@ const WATCH_RESUME_MS = 1000;
 /** The longest a bulk write's pause waits on downloads still pending before watching again. */
 const WATCH_PAUSE_MAX_MS = 30_000;
 
+/**
+ * The daemon's full rescan period by default: an hour, as Syncthing's, because the watcher sees
+ * changes (each of its reports starts a full scan) and a rescan of 100,000 files costs seconds
+ * of CPU: every minute, that was most of an idle daemon's cost.
+ */
+export const RESCAN_MS = 3_600_000;
+/** The rescan period of a folder whose watcher failed (no inotify watches left, say). */
+export const UNWATCHED_RESCAN_MS = 60_000;
+
 /** How a daemon run behaves. */
 export interface DaemonOptions {
-  /** Full rescan period, in case the watcher missed an event (default 60 s). */
+  /**
+   * Full rescan period, in case the watcher missed an event (default {@link RESCAN_MS}); a
+   * folder whose watcher fails rescans every {@link UNWATCHED_RESCAN_MS} at most instead.
+   */
   rescanMs?: number;
   /** Stops the daemon. */
   signal: AbortSignal;
@@ -288,7 +300,10 @@ export async function runDaemon(
             () => scan(),
           );
       },
-      (error) => sync.notice(`watching: ${error.message}`),
+      (error) => {
+        sync.notice(`watching: ${error.message}`);
+        rescanEvery(Math.min(rescanMs, UNWATCHED_RESCAN_MS));
+      },
     );
     // A bulk write (a first sync, a large download) goes on unwatched: chokidar would read each
     // directory again for every file placed in it. Watching resumes once writing and downloads
@@ -320,10 +335,19 @@ export async function runDaemon(
         );
       });
     };
-    const timer = setInterval(() => {
-      scan();
-      apply();
-    }, options.rescanMs ?? 60_000);
+    const rescanMs = options.rescanMs ?? RESCAN_MS;
+    let timer: NodeJS.Timeout | undefined;
+    let every = Infinity;
+    const rescanEvery = (ms: number): void => {
+      if (ms >= every || signal.aborted) return;
+      every = ms;
+      clearInterval(timer);
+      timer = setInterval(() => {
+        scan();
+        apply();
+      }, ms);
+    };
+    rescanEvery(rescanMs);
     stops.push(async () => {
       clearInterval(timer);
       retry?.();
