@@ -32,7 +32,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./tsconfig.test.json"],
+        project: ["./tsconfig.test.json", "./packages/browser/tsconfig.test.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -83,6 +83,10 @@ export default tseslint.config(
     rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
   },
   { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  {
+    files: ["packages/browser/src/**"],
+    rules: forbid("@weft/relay", "@weft/node-agent"),
+  },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
   {
     files: ["packages/node-agent/src/**"],

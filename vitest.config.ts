@@ -27,7 +27,8 @@ export default defineConfig({
         test: {
           name: "shared",
           include: TESTS,
-          exclude: [...configDefaults.exclude, ...ISOLATED],
+          // *.browser.test.ts need Chromium: `npm run test:browser` (vitest.browser.config.ts).
+          exclude: [...configDefaults.exclude, ...ISOLATED, "**/*.browser.test.ts"],
           isolate: false,
         },
       },

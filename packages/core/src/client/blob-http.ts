@@ -104,7 +104,9 @@ export class BlobHttp {
       const response = await this.fetchFn(`${this.base}${path}`, {
         method,
         headers,
-        body,
+        // The DOM's BodyInit takes only ArrayBuffer-backed views (no SharedArrayBuffer), which
+        // every body here is; Node's types accept any Uint8Array.
+        body: body as Uint8Array<ArrayBuffer> | string | undefined,
         signal: controller.signal,
       });
       clearTimeout(timer);
