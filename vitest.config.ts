@@ -9,6 +9,7 @@ const TESTS = [
 ];
 const ISOLATED = [
   "packages/crypto/test/no-node-crypto.test.ts",
+  "packages/crypto/test/node-crypto-stand-in.test.ts",
   "packages/crypto/test/not-ready.test.ts",
   "packages/relay/test/password-pool.test.ts",
 ];
