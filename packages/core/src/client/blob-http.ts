@@ -100,8 +100,11 @@ export class BlobHttp {
       );
     let timer = setTimeout(abandon, this.timeoutMs);
     (timer as { unref?: () => void }).unref?.();
+    // Called as a plain function, not as `this.fetchFn(…)`: a browser's fetch called with any
+    // `this` but the window (or none) throws "Illegal invocation".
+    const fetchFn = this.fetchFn;
     try {
-      const response = await this.fetchFn(`${this.base}${path}`, {
+      const response = await fetchFn(`${this.base}${path}`, {
         method,
         headers,
         // The DOM's BodyInit takes only ArrayBuffer-backed views (no SharedArrayBuffer), which
