@@ -60,6 +60,7 @@ export default tseslint.config(
         Buffer: "readonly",
         performance: "readonly",
         setTimeout: "readonly",
+        clearTimeout: "readonly",
         globalThis: "readonly",
       },
     },
@@ -75,6 +76,18 @@ export default tseslint.config(
         URLSearchParams: "readonly",
         setTimeout: "readonly",
         clearTimeout: "readonly",
+      },
+    },
+  },
+  {
+    // The examples' web pages: browser ES modules, bundled by Vite (serve.mjs).
+    files: ["examples/*/web/**/*.mjs"],
+    languageOptions: {
+      globals: {
+        document: "readonly",
+        location: "readonly",
+        FormData: "readonly",
+        addEventListener: "readonly",
       },
     },
   },

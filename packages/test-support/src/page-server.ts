@@ -39,6 +39,8 @@ export interface PageServerOptions {
   relay: string;
   /** Import names mapped to files, e.g. the workspace packages to their sources. */
   alias?: Record<string, string>;
+  /** The port to serve on (default: a free one). */
+  port?: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
       build: { outDir, emptyOutDir: true, minify: false, target: "es2022", sourcemap: true },
       plugins: [noNodeBuiltins()],
     });
-    const port = await pickFreePort();
+    const port = options.port ?? (await pickFreePort());
     server = await preview({
       root: options.root,
       configFile: false,
