@@ -50,6 +50,8 @@ export default defineConfig({
         },
       },
     ],
+    // Relay processes run dist/: rebuilt first when src/ is newer (as in vitest.config.ts).
+    globalSetup: ["./vitest.global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ["default", new PassedFailedReporter()],

@@ -1,5 +1,6 @@
 /** The IndexedDB plumbing both stores share: one database schema, requests as Promises, errors as WeftErrors. */
-import { WeftError, storageError } from "@weft/core";
+import { WeftError } from "@weft/core/errors";
+import { storageError } from "@weft/core/storage";
 
 /** The object stores of a Weft database: a StateStore's entries, and a BlobStore's chunks and their sizes. */
 export const STATE = "state";

@@ -1,13 +1,13 @@
 /** IndexedDbBlobStore: a BlobStore in the browser's IndexedDB, for the sealed chunks of a page's Replica. */
-import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core";
+import type { BlobStore, BlobStoreSize, ByteRange } from "@weft/core/storage";
 import type { ChunkId } from "@weft/crypto";
+import { WeftError } from "@weft/core/errors";
 import {
-  WeftError,
   checkChunkId,
   checkChunkIds,
   checkStorageData,
   resolveByteRange,
-} from "@weft/core";
+} from "@weft/core/storage";
 import type { IndexedDbOptions } from "./idb.js";
 import { CHUNKS, CHUNK_SIZES, inTransaction, openDatabase } from "./idb.js";
 

@@ -1,12 +1,12 @@
 /** IndexedDbStateStore: a StateStore in the browser's IndexedDB, so a page's Replica survives a reload. */
-import type { StateEntry, StateOp, StateStore, StorageKey } from "@weft/core";
+import type { StateEntry, StateOp, StateStore, StorageKey } from "@weft/core/storage";
+import { WeftError } from "@weft/core/errors";
 import {
-  WeftError,
   checkStateOps,
   checkStorageData,
   checkStorageKey,
   checkStoragePrefix,
-} from "@weft/core";
+} from "@weft/core/storage";
 import type { IndexedDbOptions } from "./idb.js";
 import { STATE, inTransaction, openDatabase } from "./idb.js";
 

@@ -44,7 +44,7 @@ export interface PageServerOptions {
 }
 
 /**
- * Builds the page at `root` for browsers (Vite, unminified: tests read its stack traces) and
+ * Builds the page at `root` for browsers (Vite, unminified so that stack traces are readable) and
  * serves the build with `relay` behind `/v1`. The build fails if anything it bundles imports a
  * Node built-in other than node:crypto, which @weft/crypto loads only if it is there.
  */
@@ -59,9 +59,10 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
     await build({
       root: options.root,
       configFile: false,
-      logLevel: "warn",
+      // Not "warn": Rolldown reports its plugin timings as a warning on every build.
+      logLevel: "error",
       resolve: { alias },
-      build: { outDir, emptyOutDir: true, minify: false, target: "es2022", sourcemap: true },
+      build: { outDir, emptyOutDir: true, minify: false, target: "es2022" },
       plugins: [noNodeBuiltins()],
     });
     const port = options.port ?? (await pickFreePort());
