@@ -1,6 +1,7 @@
 // A browser replica (a Chromium page, IndexedDB stores, the browser's WebSocket) and a Node
 // replica sync a Yjs document and files through a real relay process: each sees the other's
-// file byte for byte and the merged document, and the page's chunks and state are in IndexedDB.
+// file byte for byte and the merged document, and the page, reopened from IndexedDB with no
+// relay, still has both.
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -157,5 +158,11 @@ test("a Chromium page and a Node replica sync a Yjs document and files through a
   const stored = await inPage(page, "stored");
   expect(stored.chunkBytes).toBeGreaterThan(fromNode.length + 200_000);
   expect(stored.stateEntries).toBeGreaterThan(0);
+
+  // Reopened from IndexedDB alone, with no relay, the page still has both files and the text.
+  await inPage(page, "reopenOffline");
+  expect(await inPage(page, "hashOf", "from-node.bin")).toBe(sha256(fromNode));
+  expect(await inPage(page, "hashOf", "from-page.bin")).toBe(fromPageHash);
+  expect(await inPage(page, "text", "notes")).toBe(await nodeText());
   expect(errors).toEqual([]);
 });

@@ -23,6 +23,11 @@ export interface PageReplica {
   text(name: string): Promise<string>;
   /** What the IndexedDB stores hold: chunks, and state entries. */
   stored(): Promise<{ chunks: number; chunkBytes: number; stateEntries: number }>;
+  /**
+   * Closes the replica and its stores, then opens them again from IndexedDB with no relay, as a
+   * reloaded page that is offline would (the identity and keys kept in memory).
+   */
+  reopenOffline(): Promise<void>;
   /** Stops syncing and closes the stores. */
   close(): Promise<void>;
 }
@@ -44,6 +49,7 @@ let replica: Replica | undefined;
 let state: IndexedDbStateStore | undefined;
 let blobs: IndexedDbBlobStore | undefined;
 let remote: { close(): Promise<void> } | undefined;
+let reopen: (() => Promise<void>) | undefined;
 
 function opened(): Replica {
   if (replica === undefined) throw new Error("call weft.open first");
@@ -68,6 +74,11 @@ window.weft = {
     const sync = account.replicaOptions(folderId);
     remote = sync.remoteBlobs;
     replica = await Replica.open({ identity, folderId, keyring, state, blobs, ...sync });
+    reopen = async () => {
+      state = await IndexedDbStateStore.open(database);
+      blobs = await IndexedDbBlobStore.open(database);
+      replica = await Replica.open({ identity, folderId, keyring, state, blobs });
+    };
     replica.on("error", ({ error, context }) => console.error(`${context}: ${error.message}`));
     replica.start();
     document.getElementById("status")!.textContent = "open";
@@ -94,6 +105,11 @@ window.weft = {
     const size = await blobs!.size();
     const entries = await state!.loadRange([]);
     return { chunks: size.count, chunkBytes: size.bytes, stateEntries: entries.length };
+  },
+  async reopenOffline() {
+    await this.close();
+    replica = undefined;
+    await reopen!();
   },
   async close() {
     await replica?.close();
