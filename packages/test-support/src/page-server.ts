@@ -4,6 +4,7 @@
  * reverse proxy would arrange: `/v1` on the page's own origin, WebSocket included).
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,11 +106,13 @@ function noNodeBuiltins(): {
   enforce: "pre";
   resolveId(id: string, importer?: string): null;
 } {
+  const builtins = new Set(builtinModules);
   return {
     name: "weft-no-node-builtins",
     enforce: "pre",
     resolveId(id, importer) {
-      if (id.startsWith("node:") && id !== "node:crypto")
+      const bare = id.startsWith("node:") ? id.slice(5) : id;
+      if (bare !== "crypto" && builtins.has(bare.split("/")[0] ?? bare))
         throw new Error(`${importer ?? "the page"} imports ${id}, which a browser does not have`);
       return null;
     },
