@@ -32,7 +32,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./tsconfig.test.json"],
+        project: ["./tsconfig.test.json", "./packages/browser/tsconfig.test.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -60,6 +60,7 @@ export default tseslint.config(
         Buffer: "readonly",
         performance: "readonly",
         setTimeout: "readonly",
+        clearTimeout: "readonly",
         globalThis: "readonly",
       },
     },
@@ -79,10 +80,26 @@ export default tseslint.config(
     },
   },
   {
+    // The examples' web pages: browser ES modules, bundled by Vite (serve.mjs).
+    files: ["examples/*/web/**/*.mjs"],
+    languageOptions: {
+      globals: {
+        document: "readonly",
+        location: "readonly",
+        FormData: "readonly",
+        addEventListener: "readonly",
+      },
+    },
+  },
+  {
     files: ["packages/crypto/src/**"],
     rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
   },
   { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  {
+    files: ["packages/browser/src/**"],
+    rules: forbid("@weft/relay", "@weft/node-agent"),
+  },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
   {
     files: ["packages/node-agent/src/**"],

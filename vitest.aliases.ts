@@ -28,6 +28,7 @@ export const aliases: Record<string, string> = {
   "@weft/core/fs": fileURLToPath(new URL("./packages/core/src/fs/index.ts", import.meta.url)),
   "@weft/core/errors": fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
   "@weft/core": src("core"),
+  "@weft/browser": src("browser"),
   "@weft/relay": src("relay"),
   "@weft/test-support": src("test-support"),
 };

@@ -9,6 +9,7 @@ const TESTS = [
 ];
 const ISOLATED = [
   "packages/crypto/test/no-node-crypto.test.ts",
+  "packages/crypto/test/node-crypto-stand-in.test.ts",
   "packages/crypto/test/not-ready.test.ts",
   "packages/relay/test/password-pool.test.ts",
 ];
@@ -27,7 +28,8 @@ export default defineConfig({
         test: {
           name: "shared",
           include: TESTS,
-          exclude: [...configDefaults.exclude, ...ISOLATED],
+          // *.browser.test.ts need Chromium: `npm run test:browser` (vitest.browser.config.ts).
+          exclude: [...configDefaults.exclude, ...ISOLATED, "**/*.browser.test.ts"],
           isolate: false,
         },
       },

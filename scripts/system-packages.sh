@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the browser test and the benchmarks drive: chromium (the dashboard
-# test, through playwright-core), syncthing and rsync (the baselines bench:sync, bench:latency and
-# bench:delta measure Weft against), faketime (libfaketime: agent-daemon-timing.test.ts moves a
-# daemon's wall clock), prometheus (for promtool: relay-metrics.test.ts checks the relay's live
-# /metrics and the alert rules in deploy/prometheus). Idempotent: does nothing when they are
-# already there.
+# Installs the Debian packages the browser tests and the benchmarks drive: chromium (the
+# dashboard test and npm run test:browser, through playwright-core), syncthing and rsync (the
+# baselines bench:sync, bench:latency and bench:delta measure Weft against), faketime
+# (libfaketime: agent-daemon-timing.test.ts moves a daemon's wall clock), prometheus (for
+# promtool: relay-metrics.test.ts checks the relay's live /metrics and the alert rules in
+# deploy/prometheus). Idempotent: does nothing when they are already there.
 set -euo pipefail
 packages=(chromium syncthing rsync faketime prometheus)
 missing=()

@@ -1,35 +1,7 @@
-/** How to open the notes: {@link openNotes}. */
-export interface NotesOptions {
-  /** The relay's URL, e.g. `http://127.0.0.1:8787`. */
-  relay: string;
-  user: string;
-  password: string;
-  /** An invite to notes someone else created; without one, new notes are created. */
-  invite?: string;
-  /** The name others see (default: `user`). */
-  name?: string;
-  /** Receives sync problems (default: console.warn). */
-  onError?: (error: Error) => void;
-}
+export type { Notes, NotesOptions } from "./notes.mjs";
+import type { Notes, NotesOptions } from "./notes.mjs";
 
-/** Shared notes synced through the relay, with presence. */
-export interface Notes {
-  readonly deviceId: string;
-  readonly folderId: string;
-  invite(role?: "editor" | "viewer"): Promise<string>;
-  add(text: string): void;
-  append(index: number, text: string): void;
-  notes(): string[];
-  present(): string[];
-  synced(): boolean;
-  goOffline(): void;
-  goOnline(): void;
-  onChange(listener: () => void): () => void;
-  until(predicate: (notes: Notes) => boolean, ms?: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Opens (creates, or joins with an invite) the shared notes. */
+/** Opens (creates, or joins with an invite) the shared notes, with the `ws` package's WebSocket. */
 export function openNotes(options: NotesOptions): Promise<Notes>;
 
 /** The command line; `io` replaces stdin and console.log. */

@@ -41,8 +41,8 @@ async function init(): Promise<void> {
     // Absence of node:crypto is the expected case outside Node, not an error.
     loaded = undefined;
   }
-  nodeCrypto = loaded;
-  nodeAead = loaded !== undefined && nodeAeadMatchesSodium(loaded);
+  nodeCrypto = usableNodeCrypto(loaded);
+  nodeAead = nodeCrypto !== undefined && nodeAeadMatchesSodium(nodeCrypto);
   initialised = true;
 }
 
@@ -64,6 +64,27 @@ export function nodeCryptoModule(): NodeCrypto | undefined {
 export function nodeAeadAvailable(): boolean {
   sodium();
   return nodeAead;
+}
+
+/**
+ * `loaded` if it is node:crypto, else undefined. A browser bundler answers `import("node:crypto")`
+ * with an empty stand-in (Vite: `{}`, or in dev a Proxy that throws on every read), which must
+ * count as absent, or hashing and random bytes would call functions that are not there.
+ */
+function usableNodeCrypto(loaded: unknown): NodeCrypto | undefined {
+  try {
+    const nc = loaded as Partial<NodeCrypto> | undefined;
+    if (
+      typeof nc?.createHash === "function" &&
+      typeof nc.randomFillSync === "function" &&
+      typeof nc.createCipheriv === "function" &&
+      typeof nc.getCiphers === "function"
+    )
+      return nc as NodeCrypto;
+  } catch {
+    // A stand-in that throws on access.
+  }
+  return undefined;
 }
 
 // One fixed encryption through both paths at start-up: an OpenSSL build without

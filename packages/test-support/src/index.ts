@@ -2,6 +2,7 @@
 export * from "./agent-process.js";
 export * from "./fault-proxy.js";
 export * from "./nats-process.js";
+export * from "./page-server.js";
 export * from "./pg-database.js";
 export * from "./free-port.js";
 export * from "./relay-cluster.js";

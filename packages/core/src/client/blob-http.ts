@@ -100,11 +100,16 @@ export class BlobHttp {
       );
     let timer = setTimeout(abandon, this.timeoutMs);
     (timer as { unref?: () => void }).unref?.();
+    // Called as a plain function, not as `this.fetchFn(…)`: a browser's fetch called with any
+    // `this` but the window (or none) throws "Illegal invocation".
+    const fetchFn = this.fetchFn;
     try {
-      const response = await this.fetchFn(`${this.base}${path}`, {
+      const response = await fetchFn(`${this.base}${path}`, {
         method,
         headers,
-        body,
+        // The DOM's BodyInit takes only ArrayBuffer-backed views (no SharedArrayBuffer), which
+        // every body here is; Node's types accept any Uint8Array.
+        body: body as Uint8Array<ArrayBuffer> | string | undefined,
         signal: controller.signal,
       });
       clearTimeout(timer);

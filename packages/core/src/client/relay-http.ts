@@ -81,8 +81,11 @@ export class RelayHttp {
     const what = `${method} ${redact(path)}`;
     let response: Response;
     let text: string;
+    // Called as a plain function, not as `this.fetchFn(…)`: a browser's fetch called with any
+    // `this` but the window (or none) throws "Illegal invocation".
+    const fetchFn = this.fetchFn;
     try {
-      response = await this.fetchFn(`${this.base}${path}`, {
+      response = await fetchFn(`${this.base}${path}`, {
         method,
         headers,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
