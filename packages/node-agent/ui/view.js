@@ -277,6 +277,26 @@ function Activity({ events }) {
     }`;
 }
 
+/** Pause or Resume: the folder's sending and receiving on this device (`weft folder pause|resume`). */
+function PauseButton({ folder, announce }) {
+  const [busy, setBusy] = useState(false);
+  const paused = folder.status.state === "paused";
+  const toggle = async () => {
+    setBusy(true);
+    try {
+      await post("/api/pause", { folder: folder.folderId, paused: !paused });
+      announce(paused ? `${folder.name} syncs again` : `Paused ${folder.name} on this device`);
+    } catch (error) {
+      announce(`Could not ${paused ? "resume" : "pause"} ${folder.name}: ${error.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<button type="button" class="pause" disabled=${busy} onClick=${toggle}>
+    ${paused ? "Resume" : "Pause"}
+  </button>`;
+}
+
 /** One folder's card. */
 export function FolderCard({ folder, announce }) {
   const s = folder.status;
@@ -287,7 +307,10 @@ export function FolderCard({ folder, announce }) {
       <h2 id=${headingId}>${folder.name}</h2>
       <p class="muted path">${folder.path}</p>
     </header>
-    <p class=${`state ${sentence.tone}`}>${sentence.text}</p>
+    <div class="state-row">
+      <p class=${`state ${sentence.tone}`}>${sentence.text}</p>
+      <${PauseButton} folder=${folder} announce=${announce} />
+    </div>
     <${Progress} label="Sending" t=${s.upload} />
     <${Progress} label="Receiving" t=${s.download} />
     <p class="muted">

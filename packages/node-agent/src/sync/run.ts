@@ -269,7 +269,7 @@ export async function runDaemon(
     sync.replica.on("progress", ({ direction, done, total }) => {
       if (direction === "download" && done === total) apply();
     });
-    sync.replica.start();
+    sync.startSyncing();
     const watcher = watchFolder(
       sync.folder.path,
       () => sync.ignoreRules,
@@ -285,9 +285,12 @@ export async function runDaemon(
       },
       (error) => sync.notice(`watching: ${error.message}`),
     );
+    // A pause or resume the control socket could not tell is taken up here too.
     const timer = setInterval(() => {
-      scan();
-      apply();
+      void sync.refreshPause().finally(() => {
+        scan();
+        apply();
+      });
     }, options.rescanMs ?? 60_000);
     stops.push(async () => {
       clearInterval(timer);
@@ -296,7 +299,7 @@ export async function runDaemon(
       applyRetry.stop();
       scanRetry.stop();
       await watcher.close();
-      sync.replica.stop();
+      sync.stopSyncing();
     });
     await watcher.ready;
     scan();

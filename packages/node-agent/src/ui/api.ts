@@ -13,7 +13,8 @@ import { WeftError } from "@weft/core";
 import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { historyOf, readFileOf } from "../control/actions.js";
+import { historyOf, readFileOf, takePause } from "../control/actions.js";
+import { savePause } from "../sync/pause.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
 import { MembersApi } from "./members-api.js";
@@ -55,7 +56,7 @@ export class DashboardApi {
 
   constructor(
     private readonly syncs: readonly FolderSync[],
-    home: Home,
+    private readonly home: Home,
     identity: DeviceIdentity,
   ) {
     this.deviceId = identity.deviceId;
@@ -136,6 +137,14 @@ export class DashboardApi {
         return this.accounts.setRole(folderId, relay, body);
       case "/api/members/remove":
         return this.accounts.removeMember(folderId, relay, body);
+      case "/api/pause": {
+        // As `weft folder pause|resume`: kept under WEFT_HOME (so it holds across restarts),
+        // then taken up at once.
+        if (typeof body["paused"] !== "boolean")
+          throw new HttpError(400, "paused is true or false");
+        await savePause(this.home, folderId, body["paused"]);
+        return { folderId, ...(await takePause(s)) };
+      }
     }
     const rel = text(body["path"], "path");
     switch (path) {
