@@ -197,6 +197,55 @@ describe("the dashboard's guards", () => {
     ]);
   });
 
+  test("pause, invite and ignore rules need the cookie, the page's own Origin and the header", async () => {
+    const actions: [string, Record<string, unknown>][] = [
+      ["/api/pause", { folder: folderId, paused: true }],
+      ["/api/members/invite", { folder: folderId, role: "editor" }],
+      ["/api/ignore", { folder: folderId, text: "forged/\n", previous: "" }],
+    ];
+    for (const [path, body] of actions) {
+      expect((await post(path, body, { cookie: "" })).status, `${path} without cookie`).toBe(401);
+      expect((await post(path, body, { origin: "https://evil.example" })).status, path).toBe(403);
+      expect((await post(path, body, { "x-weft-ui": "" })).status, path).toBe(403);
+    }
+    // None of them got through: not paused, no .weftignore written.
+    const state = () =>
+      get("/api/state").then(
+        (r) => (JSON.parse(r.body) as { folders: { status: { state: string } }[] }).folders[0]!,
+      );
+    expect((await state()).status.state).not.toBe("paused");
+    await expect(readFile(join(ana.folder, ".weftignore"), "utf8")).rejects.toThrow(/ENOENT/);
+    // The page itself gets through: paused and resumed (kept under WEFT_HOME meanwhile).
+    const paused = await post("/api/pause", { folder: folderId, paused: true });
+    expect(paused.status).toBe(200);
+    expect((await state()).status.state).toBe("paused");
+    const pauseFile = join(ana.home, "folders", folderId, "paused.json");
+    expect(JSON.parse(await readFile(pauseFile, "utf8"))).toEqual({ since: expect.any(Number) });
+    expect((await post("/api/pause", { folder: folderId, paused: false })).status).toBe(200);
+    expect((await state()).status.state).not.toBe("paused");
+    await expect(readFile(pauseFile)).rejects.toThrow(/ENOENT/);
+    // Ignore rules: read, saved to the folder's file, and a save against stale text refused.
+    const shown = JSON.parse((await get(`/api/ignore?folder=${folderId}`)).body) as {
+      text: string;
+      defaults: string[];
+    };
+    expect(shown.text).toBe("");
+    expect(shown.defaults).toContain(".DS_Store");
+    const saved = await post("/api/ignore", { folder: folderId, text: "build/\n", previous: "" });
+    expect(saved.status).toBe(200);
+    expect(await readFile(join(ana.folder, ".weftignore"), "utf8")).toBe("build/\n");
+    const stale = await post("/api/ignore", { folder: folderId, text: "x\n", previous: "" });
+    expect(stale.status).toBe(409);
+    expect(errorOf(stale)).toMatch(/changed since it was opened/);
+    expect(await readFile(join(ana.folder, ".weftignore"), "utf8")).toBe("build/\n");
+    // An invite for an editor: a weft1: string, made by the relay for this owner.
+    const invite = await post("/api/members/invite", { folder: folderId, role: "editor" });
+    expect(invite.status).toBe(200);
+    expect((JSON.parse(invite.body) as { invite: string }).invite).toMatch(/^weft1:/);
+    const badRole = await post("/api/members/invite", { folder: folderId, role: "owner" });
+    expect(badRole.status).toBe(400);
+  });
+
   test("a relay out of reach is said so in plain words; the rest of the page works", async () => {
     // A second account, on a relay that is not there (a port just closed): the same road as a
     // relay that went down, without stopping the one the folder syncs with.

@@ -15,6 +15,8 @@ import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import { historyOf, readFileOf, takePause } from "../control/actions.js";
 import { savePause } from "../sync/pause.js";
+import { DEFAULT_IGNORES } from "../ignore/index.js";
+import { MAX_IGNORE_BYTES, readIgnoreFile, saveIgnoreFile } from "../ignore/ignore-file.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
 import { MembersApi } from "./members-api.js";
@@ -30,7 +32,11 @@ export function toHttpError(error: unknown): HttpError {
   const cause = { cause: error };
   if (error instanceof AgentError)
     return new HttpError(
-      error.code === "NOT_FOUND" ? 404 : error.code === "BUSY" ? 409 : 400,
+      error.code === "NOT_FOUND"
+        ? 404
+        : error.code === "BUSY" || error.code === "CONFLICT"
+          ? 409
+          : 400,
       message,
       cause,
     );
@@ -79,6 +85,10 @@ export class DashboardApi {
         return this.accounts.devices();
       case "/api/state":
         return this.state();
+      case "/api/ignore": {
+        const s = this.folder(query.get("folder"));
+        return { text: await readIgnoreFile(s.folder.path), defaults: DEFAULT_IGNORES };
+      }
       case "/api/files":
         return this.files(this.folder(query.get("folder")), query.get("q") ?? "");
       case "/api/history": {
@@ -137,6 +147,8 @@ export class DashboardApi {
         return this.accounts.setRole(folderId, relay, body);
       case "/api/members/remove":
         return this.accounts.removeMember(folderId, relay, body);
+      case "/api/members/invite":
+        return this.accounts.invite(folderId, relay, body);
       case "/api/pause": {
         // As `weft folder pause|resume`: kept under WEFT_HOME (so it holds across restarts),
         // then taken up at once.
@@ -144,6 +156,17 @@ export class DashboardApi {
           throw new HttpError(400, "paused is true or false");
         await savePause(this.home, folderId, body["paused"]);
         return { folderId, ...(await takePause(s)) };
+      }
+      case "/api/ignore": {
+        // Text may be empty (no rules): checked here rather than with text().
+        const [next, previous] = [body["text"], body["previous"]];
+        if (typeof next !== "string" || typeof previous !== "string")
+          throw new HttpError(400, "text and previous are the new and the old .weftignore");
+        if (next.length > MAX_IGNORE_BYTES) throw new HttpError(413, ".weftignore is too long");
+        await saveIgnoreFile(s.folder.path, next, previous);
+        // The daemon's watcher sees it too; scanning now sends it and takes the rules up at once.
+        s.scan().catch((error: unknown) => s.notice(`scanning: ${(error as Error).message}`));
+        return { folderId, saved: true };
       }
     }
     const rel = text(body["path"], "path");
