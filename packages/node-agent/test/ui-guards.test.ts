@@ -197,8 +197,11 @@ describe("the dashboard's guards", () => {
     ]);
   });
 
-  test("pause, invite and ignore rules need the cookie, the page's own Origin and the header", async () => {
+  test("pause, invite, ignore rules, create and join need the cookie, the page's own Origin and the header", async () => {
+    const forged = join(ana.folder, "..", "forged");
     const actions: [string, Record<string, unknown>][] = [
+      ["/api/folders/create", { path: forged }],
+      ["/api/folders/join", { invite: "weft1:forged", path: forged }],
       ["/api/pause", { folder: folderId, paused: true }],
       ["/api/members/invite", { folder: folderId, role: "editor" }],
       ["/api/ignore", { folder: folderId, text: "forged/\n", previous: "" }],
@@ -215,6 +218,7 @@ describe("the dashboard's guards", () => {
       );
     expect((await state()).status.state).not.toBe("paused");
     await expect(readFile(join(ana.folder, ".weftignore"), "utf8")).rejects.toThrow(/ENOENT/);
+    await expect(readFile(forged)).rejects.toThrow(/ENOENT/);
     // The page itself gets through: paused and resumed (kept under WEFT_HOME meanwhile).
     const paused = await post("/api/pause", { folder: folderId, paused: true });
     expect(paused.status).toBe(200);
@@ -244,6 +248,17 @@ describe("the dashboard's guards", () => {
     expect((JSON.parse(invite.body) as { invite: string }).invite).toMatch(/^weft1:/);
     const badRole = await post("/api/members/invite", { folder: folderId, role: "owner" });
     expect(badRole.status).toBe(400);
+    // Create and join check what they are given; a relative path would land in the agent's cwd.
+    const relative = await post("/api/folders/create", { path: "shared" });
+    expect(relative.status).toBe(400);
+    expect(errorOf(relative)).toMatch(/full path/);
+    const notInvite = await post("/api/folders/join", { invite: "hello", path: forged });
+    expect(notInvite.status).toBe(400);
+    expect(errorOf(notInvite)).toMatch(/not a weft invite/);
+    // With no daemon behind this server, a created folder is recorded and synced at the next start.
+    const made = await post("/api/folders/create", { path: forged });
+    expect(made.status).toBe(200);
+    expect(JSON.parse(made.body)).toMatchObject({ path: forged, role: "owner", syncing: false });
   });
 
   test("a relay out of reach is said so in plain words; the rest of the page works", async () => {

@@ -416,4 +416,57 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     // The browser logs the refused step-down (409) as a failed load; nothing else went wrong.
     expect(pageProblems.filter((p) => !/status of 409/.test(p))).toEqual([]);
   }, 60_000);
+
+  test("a folder created on A's page syncs at once; B joins it from B's page with A's invite", async () => {
+    const card = (name: string, p: Page = page) => p.getByRole("article", { name });
+    const shared = join(ana.folder, "..", "projects");
+    const add = page.getByRole("region", { name: "Add a folder" });
+    await add.getByText("Add a folder", { exact: true }).click();
+    await add.getByLabel(/^Folder on this computer/).fill(shared);
+    await add.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("status").getByText(`Created ${shared}; syncing it now`).waitFor();
+    // The running daemon syncs it without a restart: a file written there is sent.
+    await card("projects").getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+    await writeFile(join(shared, "plan.txt"), "the plan\n");
+    await card("projects")
+      .getByRole("list", { name: "Recent activity" })
+      .getByRole("listitem")
+      .filter({ hasText: "plan.txt" })
+      .filter({ hasText: "Sent" })
+      .waitFor({ timeout: 20_000 });
+    const created = ((await ana.ok(["folder", "list"]))["folders"] as { path: string }[]).map(
+      (f) => f.path,
+    );
+    expect(created).toContain(shared);
+
+    // A's invite (made on A's page), pasted into B's page: B's daemon fetches the folder.
+    const projectsId = (
+      (await ana.ok(["folder", "list"]))["folders"] as { path: string; folderId: string }[]
+    ).find((f) => f.path === shared)!.folderId;
+    const made = await page.request.post(`${anaUi!.origin}/api/members/invite`, {
+      data: { folder: projectsId, role: "editor" },
+      headers: { origin: anaUi!.origin, "x-weft-ui": "1" },
+    });
+    const { invite } = (await made.json()) as { invite: string };
+    const benPage = await browser.newPage();
+    try {
+      await benPage.goto(benUi!.url);
+      const into = join(ben.folder, "..", "projects");
+      const benAdd = benPage.getByRole("region", { name: "Add a folder" });
+      await benAdd.getByText("Add a folder", { exact: true }).click();
+      await benAdd.getByLabel(/^Invite/).fill(invite);
+      await benAdd.getByLabel(/^Into/).fill(into);
+      await benAdd.getByRole("button", { name: "Join" }).click();
+      await benPage.getByRole("status").getByText(`Joined into ${into}; syncing it now`).waitFor();
+      await waitFor(() => contentIs(join(into, "plan.txt"), "the plan\n"), 20_000, "plan on B");
+      await card("projects", benPage).getByText("you are editor of it").waitFor();
+      // A join refused by the relay (the invite is used up) says so on the page.
+      await benAdd.getByLabel(/^Invite/).fill(invite);
+      await benAdd.getByLabel(/^Into/).fill(join(ben.folder, "..", "again"));
+      await benAdd.getByRole("button", { name: "Join" }).click();
+      await benAdd.getByRole("alert").waitFor();
+    } finally {
+      await benPage.close();
+    }
+  }, 60_000);
 });

@@ -19,6 +19,7 @@ import { DEFAULT_IGNORES } from "../ignore/index.js";
 import { MAX_IGNORE_BYTES, readIgnoreFile, saveIgnoreFile } from "../ignore/ignore-file.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
+import { FoldersApi, type StartFolder } from "./folders-api.js";
 import { MembersApi } from "./members-api.js";
 import { type DashboardView, dashboardView } from "./view.js";
 
@@ -59,14 +60,18 @@ function text(value: unknown, name: string, max = 4096): string {
 export class DashboardApi {
   private readonly deviceId: string;
   private readonly accounts: MembersApi;
+  private readonly adding: FoldersApi;
 
   constructor(
     private readonly syncs: readonly FolderSync[],
     private readonly home: Home,
     identity: DeviceIdentity,
+    /** How the running daemon takes up a folder created or joined here (absent: no daemon). */
+    start?: StartFolder,
   ) {
     this.deviceId = identity.deviceId;
     this.accounts = new MembersApi(home, identity);
+    this.adding = new FoldersApi(home, identity, start);
   }
 
   /** Everything the page shows (also what each server-sent event carries). */
@@ -139,6 +144,10 @@ export class DashboardApi {
         return this.accounts.nameDevice(body);
       case "/api/devices/remove":
         return this.accounts.removeDevice(body);
+      case "/api/folders/create":
+        return this.adding.create(body);
+      case "/api/folders/join":
+        return this.adding.join(body);
     }
     const s = this.folder(body["folder"]);
     const { folderId, relay } = s.folder;

@@ -61,6 +61,8 @@ export interface AccountDevicesView {
 /** What the page's member and device actions say, for the relay's refusal of someone who is not an owner. */
 type Action =
   | "list members"
+  | "create folders"
+  | "join folders"
   | "invite members"
   | "change roles"
   | "remove members"
