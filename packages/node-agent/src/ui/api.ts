@@ -1,7 +1,8 @@
 /**
  * The dashboard's JSON API over the daemon's open folders: state, files, history, the actions
- * (resolve a conflict, restore a version), and members and devices (members-api.ts); and one
- * file's content as a download.
+ * (resolve a conflict, restore a version, pause or resume, save .weftignore), members and devices
+ * (members-api.ts), creating and joining folders (folders-api.ts); and one file's content as a
+ * download.
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
