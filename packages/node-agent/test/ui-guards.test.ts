@@ -224,7 +224,8 @@ describe("the dashboard's guards", () => {
     expect(paused.status).toBe(200);
     expect((await state()).status.state).toBe("paused");
     const pauseFile = join(ana.home, "folders", folderId, "paused.json");
-    expect(JSON.parse(await readFile(pauseFile, "utf8"))).toEqual({ since: expect.any(Number) });
+    const pause = JSON.parse(await readFile(pauseFile, "utf8")) as { since: unknown };
+    expect(typeof pause.since).toBe("number");
     expect((await post("/api/pause", { folder: folderId, paused: false })).status).toBe(200);
     expect((await state()).status.state).not.toBe("paused");
     await expect(readFile(pauseFile)).rejects.toThrow(/ENOENT/);

@@ -34,6 +34,9 @@ const screenshotPath = fileURLToPath(new URL("../../../docs/dashboard.png", impo
 const membersShotPath = fileURLToPath(
   new URL("../../../docs/dashboard-members.png", import.meta.url),
 );
+const folderShotPath = fileURLToPath(
+  new URL("../../../docs/dashboard-folder.png", import.meta.url),
+);
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };
@@ -307,6 +310,13 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     await expect(item.textContent()).resolves.toMatch(
       /Left alone link-to-notes: symbolic links are not synced \(skipped\) · .+ \(just now\)/,
     );
+    if (process.env["WEFT_SCREENSHOT"] === "1") {
+      await card.getByRole("button", { name: "Pause" }).click();
+      await card.getByText(/^Paused on this device/).waitFor();
+      await card.screenshot({ path: folderShotPath });
+      await card.getByRole("button", { name: "Resume" }).click();
+      await card.getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+    }
     expect(pageProblems).toEqual([]);
   }, 60_000);
 

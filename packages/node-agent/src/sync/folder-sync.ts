@@ -467,7 +467,13 @@ export class FolderSync {
       peers: this.replica
         .peers()
         .filter((p) => p.deviceId !== this.identity.deviceId)
-        .map(({ deviceId, online, lastSeen, behind }) => ({ deviceId, online, lastSeen, behind })),
+        // Paused, this device hears from no one: what it last heard is not "online" now.
+        .map(({ deviceId, online, lastSeen, behind }) => ({
+          deviceId,
+          online: online && !this.pause,
+          lastSeen,
+          behind,
+        })),
       errors: [...this.errors],
       clashes: this.clashes,
       unportable: this.unportable,
