@@ -72,6 +72,7 @@ export default tseslint.config(
       globals: {
         document: "readonly",
         EventSource: "readonly",
+        navigator: "readonly",
         fetch: "readonly",
         URLSearchParams: "readonly",
         setTimeout: "readonly",

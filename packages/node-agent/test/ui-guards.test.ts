@@ -197,6 +197,71 @@ describe("the dashboard's guards", () => {
     ]);
   });
 
+  test("pause, invite, ignore rules, create and join need the cookie, the page's own Origin and the header", async () => {
+    const forged = join(ana.folder, "..", "forged");
+    const actions: [string, Record<string, unknown>][] = [
+      ["/api/folders/create", { path: forged }],
+      ["/api/folders/join", { invite: "weft1:forged", path: forged }],
+      ["/api/pause", { folder: folderId, paused: true }],
+      ["/api/members/invite", { folder: folderId, role: "editor" }],
+      ["/api/ignore", { folder: folderId, text: "forged/\n", previous: "" }],
+    ];
+    for (const [path, body] of actions) {
+      expect((await post(path, body, { cookie: "" })).status, `${path} without cookie`).toBe(401);
+      expect((await post(path, body, { origin: "https://evil.example" })).status, path).toBe(403);
+      expect((await post(path, body, { "x-weft-ui": "" })).status, path).toBe(403);
+    }
+    // None of them got through: not paused, no .weftignore written.
+    const state = () =>
+      get("/api/state").then(
+        (r) => (JSON.parse(r.body) as { folders: { status: { state: string } }[] }).folders[0]!,
+      );
+    expect((await state()).status.state).not.toBe("paused");
+    await expect(readFile(join(ana.folder, ".weftignore"), "utf8")).rejects.toThrow(/ENOENT/);
+    await expect(readFile(forged)).rejects.toThrow(/ENOENT/);
+    // The page itself gets through: paused and resumed (kept under WEFT_HOME meanwhile).
+    const paused = await post("/api/pause", { folder: folderId, paused: true });
+    expect(paused.status).toBe(200);
+    expect((await state()).status.state).toBe("paused");
+    const pauseFile = join(ana.home, "folders", folderId, "paused.json");
+    const pause = JSON.parse(await readFile(pauseFile, "utf8")) as { since: unknown };
+    expect(typeof pause.since).toBe("number");
+    expect((await post("/api/pause", { folder: folderId, paused: false })).status).toBe(200);
+    expect((await state()).status.state).not.toBe("paused");
+    await expect(readFile(pauseFile)).rejects.toThrow(/ENOENT/);
+    // Ignore rules: read, saved to the folder's file, and a save against stale text refused.
+    const shown = JSON.parse((await get(`/api/ignore?folder=${folderId}`)).body) as {
+      text: string;
+      defaults: string[];
+    };
+    expect(shown.text).toBe("");
+    expect(shown.defaults).toContain(".DS_Store");
+    const saved = await post("/api/ignore", { folder: folderId, text: "build/\n", previous: "" });
+    expect(saved.status).toBe(200);
+    expect(await readFile(join(ana.folder, ".weftignore"), "utf8")).toBe("build/\n");
+    const stale = await post("/api/ignore", { folder: folderId, text: "x\n", previous: "" });
+    expect(stale.status).toBe(409);
+    expect(errorOf(stale)).toMatch(/changed since it was opened/);
+    expect(await readFile(join(ana.folder, ".weftignore"), "utf8")).toBe("build/\n");
+    // An invite for an editor: a weft1: string, made by the relay for this owner.
+    const invite = await post("/api/members/invite", { folder: folderId, role: "editor" });
+    expect(invite.status).toBe(200);
+    expect((JSON.parse(invite.body) as { invite: string }).invite).toMatch(/^weft1:/);
+    const badRole = await post("/api/members/invite", { folder: folderId, role: "owner" });
+    expect(badRole.status).toBe(400);
+    // Create and join check what they are given; a relative path would land in the agent's cwd.
+    const relative = await post("/api/folders/create", { path: "shared" });
+    expect(relative.status).toBe(400);
+    expect(errorOf(relative)).toMatch(/full path/);
+    const notInvite = await post("/api/folders/join", { invite: "hello", path: forged });
+    expect(notInvite.status).toBe(400);
+    expect(errorOf(notInvite)).toMatch(/not a weft invite/);
+    // With no daemon behind this server, a created folder is recorded and synced at the next start.
+    const made = await post("/api/folders/create", { path: forged });
+    expect(made.status).toBe(200);
+    expect(JSON.parse(made.body)).toMatchObject({ path: forged, role: "owner", syncing: false });
+  });
+
   test("a relay out of reach is said so in plain words; the rest of the page works", async () => {
     // A second account, on a relay that is not there (a port just closed): the same road as a
     // relay that went down, without stopping the one the folder syncs with.

@@ -7,7 +7,7 @@
 // relay then refuses B's writes) and removes B (B's agent stops, removed); B, not an owner, is
 // refused.
 import type { ChildProcess } from "node:child_process";
-import { readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { readFile, readdir, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
@@ -34,12 +34,17 @@ const screenshotPath = fileURLToPath(new URL("../../../docs/dashboard.png", impo
 const membersShotPath = fileURLToPath(
   new URL("../../../docs/dashboard-members.png", import.meta.url),
 );
+const folderShotPath = fileURLToPath(
+  new URL("../../../docs/dashboard-folder.png", import.meta.url),
+);
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };
 let ben: Device & { dispose(): Promise<void> };
 /** A second device of ana's account, never synced: the lost laptop the Devices panel removes. */
 let laptop: Device & { dispose(): Promise<void> };
+/** Cam's device: joins with the invite ana makes on the page. */
+let cam: Device & { dispose(): Promise<void> };
 let folderId: string;
 let browser: Browser;
 let page: Page;
@@ -82,12 +87,13 @@ async function openDashboard(ui: UiProcess): Promise<void> {
 beforeAll(async () => {
   if (!browserHere) return;
   relay = await startRelayProcess();
-  [ana, ben, laptop] = await Promise.all([
+  [ana, ben, laptop, cam] = await Promise.all([
     makeDevice("ana"),
     makeDevice("ben"),
     makeDevice("laptop"),
+    makeDevice("cam"),
   ]);
-  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url)]);
+  await Promise.all([enroll(ana, relay.url), enroll(ben, relay.url), enroll(cam, relay.url)]);
   [folderId] = await Promise.all([shareFolder(ana, ben), enrollAs(laptop, relay.url, "ana")]);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
@@ -103,6 +109,7 @@ afterAll(async () => {
   await ana?.dispose();
   await ben?.dispose();
   await laptop?.dispose();
+  await cam?.dispose();
   await relay?.dispose();
 });
 
@@ -168,6 +175,18 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     const panel = page.getByRole("region", { name: /Conflicts \(1\)/ });
     await panel.waitFor({ timeout: 20_000 });
     await panel.getByText("from-ben.txt", { exact: true }).waitFor();
+    // Each version says whose it is: A's own is shown, B's is the copy, named with B's id.
+    const benId = (await ben.ok(["init"]))["deviceId"] as string;
+    const benShort = benId.replace(/-/g, "").slice(0, 7);
+    const versions = panel.getByRole("listitem").filter({ hasText: /^\s*(Shown now|Copy)/ });
+    await expect(versions.nth(0).textContent()).resolves.toMatch(
+      /^\s*Shown now · from this device ·/,
+    );
+    await expect(versions.nth(1).textContent()).resolves.toMatch(
+      new RegExp(
+        `^\\s*Copy from-ben\\.sync-conflict-\\d{8}-\\d{6}-${benShort}\\.txt · from device ${benShort} ·`,
+      ),
+    );
     await writeFile(join(ben.folder, "plans.md"), "# plans\n");
     await page
       .getByRole("list", { name: "Recent activity" })
@@ -238,6 +257,69 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
     });
     expect(stale.status()).toBe(401);
   }, 60_000);
+  test("Pause holds the folder until Resume; ignore rules are saved and sync; problems list with times", async () => {
+    await openDashboard(anaUi!); // restarted by the test before, on a new port
+    const card = page.getByRole("article", { name: "folder" });
+    await card.getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+    await card.getByRole("button", { name: "Pause" }).click();
+    await card.getByText("Paused on this device: nothing is sent or received").waitFor();
+    const anaFolder = async () =>
+      ((await ana.ok(["status"]))["folders"] as { state: string; connection: string }[])[0]!;
+    expect(await anaFolder()).toMatchObject({ state: "paused", connection: "stopped" });
+    // B's new file reaches the relay (B is in sync), but not A while paused.
+    const benFolder = async () =>
+      ((await ben.ok(["status"]))["folders"] as Record<string, unknown>[])[0]!;
+    const before = (await benFolder())["files"] as number;
+    await writeFile(join(ben.folder, "while-paused.txt"), "sent while A is paused\n");
+    await waitFor(
+      async () => {
+        const b = await benFolder();
+        return b["connection"] === "online" && b["pendingOut"] === 0 && b["files"] === before + 1;
+      },
+      20_000,
+      "B to send while-paused.txt",
+    );
+    await expect(stat(join(ana.folder, "while-paused.txt"))).rejects.toThrow(/ENOENT/);
+    await card.getByRole("button", { name: "Resume" }).click();
+    await waitFor(
+      () => contentIs(join(ana.folder, "while-paused.txt"), "sent while A is paused\n"),
+      20_000,
+      "B's file on A after Resume",
+    );
+    await card.getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+
+    // Ignore rules: the folder's .weftignore, saved from the page, on A's disk and then on B's.
+    await card.getByText("Ignore rules", { exact: true }).click();
+    const rules = card.getByLabel(/^\.weftignore/);
+    expect(await rules.inputValue()).toBe("");
+    await rules.fill("*.log\nbuild/\n");
+    await card.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("status").getByText("Saved the ignore rules of folder").waitFor();
+    expect(await readFile(join(ana.folder, ".weftignore"), "utf8")).toBe("*.log\nbuild/\n");
+    await waitFor(
+      () => contentIs(join(ben.folder, ".weftignore"), "*.log\nbuild/\n"),
+      20_000,
+      "the rules on B",
+    );
+
+    // The problems log: a symbolic link is left alone, said so with its time.
+    await symlink("notes.txt", join(ana.folder, "link-to-notes"));
+    const problems = card.getByRole("list", { name: "Problems" });
+    const item = problems.getByRole("listitem").filter({ hasText: "link-to-notes" });
+    await item.waitFor({ timeout: 20_000 });
+    await expect(item.textContent()).resolves.toMatch(
+      /Left alone link-to-notes: symbolic links are not synced \(skipped\) · .+ \(just now\)/,
+    );
+    if (process.env["WEFT_SCREENSHOT"] === "1") {
+      await card.getByRole("button", { name: "Pause" }).click();
+      await card.getByText(/^Paused on this device/).waitFor();
+      await card.screenshot({ path: folderShotPath });
+      await card.getByRole("button", { name: "Resume" }).click();
+      await card.getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+    }
+    expect(pageProblems).toEqual([]);
+  }, 60_000);
+
   test("Members and Devices: an owner renames this device, removes a lost one, demotes and removes B; B is refused", async () => {
     await openDashboard(anaUi!); // restarted by the test before, on a new port
     // B, an editor, is refused what only an owner may do, in plain words, through B's own dashboard.
@@ -331,7 +413,70 @@ describe.skipIf(!browserHere)("the dashboard in a browser", () => {
       20_000,
       "ben's agent to see the removal",
     );
+    // An invite made on the page (a viewer's), shown once; cam joins with it. Never logged.
+    await card.getByLabel("Invite someone as").selectOption("viewer");
+    await card.getByRole("button", { name: "Make an invite" }).click();
+    const inviteText = await card.getByLabel("The invite").inputValue();
+    expect(inviteText).toMatch(/^weft1:/);
+    const joined = await cam.ok(["folder", "join", "-"], { input: `${inviteText}\n` });
+    expect(joined).toMatchObject({ folderId, role: "viewer" });
+    const logs = await readdir(join(ana.home, "logs"));
+    for (const name of logs)
+      expect(await readFile(join(ana.home, "logs", name), "utf8")).not.toContain(inviteText);
     // The browser logs the refused step-down (409) as a failed load; nothing else went wrong.
     expect(pageProblems.filter((p) => !/status of 409/.test(p))).toEqual([]);
+  }, 60_000);
+
+  test("a folder created on A's page syncs at once; B joins it from B's page with A's invite", async () => {
+    const card = (name: string, p: Page = page) => p.getByRole("article", { name });
+    const shared = join(ana.folder, "..", "projects");
+    const add = page.getByRole("region", { name: "Add a folder" });
+    await add.getByText("Add a folder", { exact: true }).click();
+    await add.getByLabel(/^Folder on this computer/).fill(shared);
+    await add.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("status").getByText(`Created ${shared}; syncing it now`).waitFor();
+    // The running daemon syncs it without a restart: a file written there is sent.
+    await card("projects").getByText("Up to date", { exact: true }).waitFor({ timeout: 20_000 });
+    await writeFile(join(shared, "plan.txt"), "the plan\n");
+    await card("projects")
+      .getByRole("list", { name: "Recent activity" })
+      .getByRole("listitem")
+      .filter({ hasText: "plan.txt" })
+      .filter({ hasText: "Sent" })
+      .waitFor({ timeout: 20_000 });
+    const created = ((await ana.ok(["folder", "list"]))["folders"] as { path: string }[]).map(
+      (f) => f.path,
+    );
+    expect(created).toContain(shared);
+
+    // A's invite (made on A's page), pasted into B's page: B's daemon fetches the folder.
+    const projectsId = (
+      (await ana.ok(["folder", "list"]))["folders"] as { path: string; folderId: string }[]
+    ).find((f) => f.path === shared)!.folderId;
+    const made = await page.request.post(`${anaUi!.origin}/api/members/invite`, {
+      data: { folder: projectsId, role: "editor" },
+      headers: { origin: anaUi!.origin, "x-weft-ui": "1" },
+    });
+    const { invite } = (await made.json()) as { invite: string };
+    const benPage = await browser.newPage();
+    try {
+      await benPage.goto(benUi!.url);
+      const into = join(ben.folder, "..", "projects");
+      const benAdd = benPage.getByRole("region", { name: "Add a folder" });
+      await benAdd.getByText("Add a folder", { exact: true }).click();
+      await benAdd.getByLabel(/^Invite/).fill(invite);
+      await benAdd.getByLabel(/^Into/).fill(into);
+      await benAdd.getByRole("button", { name: "Join" }).click();
+      await benPage.getByRole("status").getByText(`Joined into ${into}; syncing it now`).waitFor();
+      await waitFor(() => contentIs(join(into, "plan.txt"), "the plan\n"), 20_000, "plan on B");
+      await card("projects", benPage).getByText("you are editor of it").waitFor();
+      // A join refused by the relay (the invite is used up) says so on the page.
+      await benAdd.getByLabel(/^Invite/).fill(invite);
+      await benAdd.getByLabel(/^Into/).fill(join(ben.folder, "..", "again"));
+      await benAdd.getByRole("button", { name: "Join" }).click();
+      await benAdd.getByRole("alert").waitFor();
+    } finally {
+      await benPage.close();
+    }
   }, 60_000);
 });

@@ -2,6 +2,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { html } from "./lib.js";
+import { AddFolder } from "./add-folder.js";
 import { Devices } from "./members.js";
 import { FolderCard } from "./view.js";
 import { ago } from "./words.js";
@@ -56,11 +57,14 @@ function App() {
       ${
         state &&
         (state.folders.length === 0
-          ? html`<p>No folders yet. Add one with <code>weft folder create PATH</code>.</p>`
+          ? html`<p>
+              No folders yet. Add one below, or with <code>weft folder create PATH</code>.
+            </p>`
           : state.folders.map(
               (f) => html`<${FolderCard} key=${f.folderId} folder=${f} announce=${setMessage} />`,
             ))
       }
+      ${state && html`<${AddFolder} announce=${setMessage} />`}
       ${state && html`<${Devices} announce=${setMessage} />`}
     </main>`;
 }

@@ -100,6 +100,68 @@ function Member({ m, you, act, busy }) {
   </li>`;
 }
 
+/**
+ * An owner's invite: a role, then the one-time invite to copy and send. It is shown once, kept
+ * only in this panel until it closes, and the agent never writes it anywhere.
+ */
+function Invite({ folder, announce }) {
+  const [role, setRole] = useState("editor");
+  const [invite, setInvite] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState("");
+  const roleId = `invite-role-${idOf(folder.folderId)}`;
+  const make = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setFailed("");
+    try {
+      const answer = await post("/api/members/invite", { folder: folder.folderId, role });
+      setInvite(answer.invite);
+      announce(`Made a one-time invite for a new ${role}`);
+    } catch (error) {
+      setFailed(error.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(invite);
+      announce("Copied the invite");
+    } catch {
+      announce("Could not copy: select the invite and copy it");
+    }
+  };
+  return html`<form class="invite" onSubmit=${make}>
+    <div class="row">
+      <label for=${roleId}>Invite someone as</label>
+      <select id=${roleId} value=${role} onChange=${(e) => setRole(e.currentTarget.value)}>
+        <option value="editor">editor</option>
+        <option value="viewer">viewer</option>
+      </select>
+      <button type="submit" disabled=${busy}>Make an invite</button>
+    </div>
+    ${failed && html`<p class="error" role="alert">${failed}</p>`}
+    ${
+      invite &&
+      html`<p class="muted">
+          Send this over a channel you trust: it works once, for 7 days, and holds what opens the
+          folder. It is not shown again.
+        </p>
+        <div class="row">
+          <textarea
+            readonly
+            rows="3"
+            aria-label="The invite"
+            value=${invite}
+            onFocus=${(e) => e.currentTarget.select()}
+          ></textarea>
+          <button type="button" onClick=${copy}>Copy</button>
+        </div>`
+    }
+  </form>`;
+}
+
 /** A folder's members and their devices; an owner changes roles and removes members here. */
 export function Members({ folder, announce }) {
   const [open, setOpen] = useState(false);
@@ -141,6 +203,7 @@ export function Members({ folder, announce }) {
             A key change is due: an owner's device makes it when it next syncs.
           </p>`
         }
+        ${answer.you.role === "owner" && html`<${Invite} folder=${folder} announce=${announce} />`}
         <ul class="member-list" aria-labelledby=${labelId} aria-busy=${busy}>
           ${answer.members.map(
             (m) =>

@@ -1,6 +1,7 @@
 // The folder card and its panels: state, peers, problems, conflicts, history, members, activity.
 import { useEffect, useState } from "preact/hooks";
 import { getJson, html, idOf, post } from "./lib.js";
+import { IgnoreRules } from "./ignore.js";
 import { Members } from "./members.js";
 import { activityVerb, ago, bytes, count, peerSentence, stateSentence, when } from "./words.js";
 
@@ -29,17 +30,26 @@ function Peers({ peers }) {
   </ul>`;
 }
 
+/**
+ * The folder's log of problems: what did not sync and what was left alone on purpose, newest
+ * first, each with when it happened (the agent keeps the last 20; the daemon's log has all).
+ */
 function Problems({ status }) {
-  const shown = status.errors.slice(-5).reverse();
-  if (shown.length === 0 && status.clashes.length === 0) return null;
+  const [all, setAll] = useState(false);
+  const newest = status.errors.slice().reverse();
+  if (newest.length === 0 && status.clashes.length === 0) return null;
+  const shown = all ? newest : newest.slice(0, 5);
   return html`<section>
-    <h3>Problems</h3>
-    <ul class="problems">
+    <h3>Problems (${newest.length + status.clashes.length})</h3>
+    <ul class="problems" aria-label="Problems">
       ${shown.map(
         (e) =>
           html`<li class=${e.level}>
-            ${e.path ? html`<span class="path">${e.path}</span>: ` : ""}${e.message}
-            <span class="muted"> · ${ago(e.time)}</span>
+            <span class="verb">${e.level === "error" ? "Not synced" : "Left alone"}</span>
+            ${e.path ? html` <span class="path">${e.path}</span>:` : ""} ${e.message}
+            <time class="muted" datetime=${new Date(e.time).toISOString()} title=${when(e.time)}>
+              ${` · ${when(e.time)} (${ago(e.time)})`}
+            </time>
           </li>`,
       )}
       ${status.clashes.map(
@@ -47,6 +57,12 @@ function Problems({ status }) {
           html`<li class="warning">Names clash on case-insensitive disks: ${c.join(", ")}</li>`,
       )}
     </ul>
+    ${
+      newest.length > 5 &&
+      html`<button type="button" class="link" onClick=${() => setAll(!all)}>
+        ${all ? "Show fewer" : `Show all ${newest.length}`}
+      </button>`
+    }
   </section>`;
 }
 
@@ -277,6 +293,26 @@ function Activity({ events }) {
     }`;
 }
 
+/** Pause or Resume: the folder's sending and receiving on this device (`weft folder pause|resume`). */
+function PauseButton({ folder, announce }) {
+  const [busy, setBusy] = useState(false);
+  const paused = folder.status.state === "paused";
+  const toggle = async () => {
+    setBusy(true);
+    try {
+      await post("/api/pause", { folder: folder.folderId, paused: !paused });
+      announce(paused ? `${folder.name} syncs again` : `Paused ${folder.name} on this device`);
+    } catch (error) {
+      announce(`Could not ${paused ? "resume" : "pause"} ${folder.name}: ${error.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<button type="button" class="pause" disabled=${busy} onClick=${toggle}>
+    ${paused ? "Resume" : "Pause"}
+  </button>`;
+}
+
 /** One folder's card. */
 export function FolderCard({ folder, announce }) {
   const s = folder.status;
@@ -287,7 +323,10 @@ export function FolderCard({ folder, announce }) {
       <h2 id=${headingId}>${folder.name}</h2>
       <p class="muted path">${folder.path}</p>
     </header>
-    <p class=${`state ${sentence.tone}`}>${sentence.text}</p>
+    <div class="state-row">
+      <p class=${`state ${sentence.tone}`}>${sentence.text}</p>
+      <${PauseButton} folder=${folder} announce=${announce} />
+    </div>
     <${Progress} label="Sending" t=${s.upload} />
     <${Progress} label="Receiving" t=${s.download} />
     <p class="muted">
@@ -301,6 +340,7 @@ export function FolderCard({ folder, announce }) {
     <${Conflicts} folder=${folder} announce=${announce} />
     <${History} folder=${folder} announce=${announce} />
     <${Members} folder=${folder} announce=${announce} />
+    <${IgnoreRules} folder=${folder} announce=${announce} />
     <section>
       <h3>Recent activity</h3>
       <${Activity} events=${folder.activity} />

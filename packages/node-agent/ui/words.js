@@ -55,6 +55,8 @@ function transfer(verb, t) {
  */
 export function stateSentence(status) {
   const lastError = status.errors.filter((e) => e.level === "error").at(-1);
+  if (status.state === "paused")
+    return { tone: "warn", text: "Paused on this device: nothing is sent or received" };
   if (status.connection === "stopped") return { tone: "warn", text: "Not syncing" };
   if (status.connection !== "online") {
     if (lastError) return { tone: "error", text: `Can't reach the relay: ${lastError.message}` };

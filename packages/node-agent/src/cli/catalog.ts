@@ -91,6 +91,18 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "manage",
   },
   {
+    name: "folder pause",
+    args: "PATH",
+    summary: "Pauses a folder on this device: nothing is sent or fetched until weft folder resume.",
+    module: "manage",
+  },
+  {
+    name: "folder resume",
+    args: "PATH",
+    summary: "Resumes a folder paused on this device: it sends and fetches what changed meanwhile.",
+    module: "manage",
+  },
+  {
     name: "folder members",
     args: "FOLDER_ID",
     summary: "Lists a folder's members, their roles and the devices that hold its key.",

@@ -5,7 +5,7 @@ import { AgentError, type FolderRecord } from "../home/index.js";
 import type { ConnectionOptions } from "../sync/folder-sync.js";
 import { DEFAULT_ROTATION, agentVersion, followFolderLog, openAgentLog } from "../log/index.js";
 import type { MetricsServer } from "../metrics/index.js";
-import { RESCAN_MS, runDaemon } from "../sync/run.js";
+import { DaemonFolders, RESCAN_MS, openFolders, runDaemon } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
 import { startDashboard } from "../ui/index.js";
 import type { CommandContext } from "./command.js";
@@ -64,6 +64,15 @@ export async function runSyncDaemon(
           "weft sync started",
         );
         ctx.say(`syncing ${syncs.map((s) => s.folder.path).join(", ")} (Ctrl-C to stop)`);
+        // The same array withFolders closes at the end: a folder added while running is closed too.
+        const folders = new DaemonFolders(syncs);
+        // A folder created or joined on the dashboard: opened and synced without a restart.
+        const startFolder = async (record: FolderRecord) => {
+          if (ctx.signal.aborted) throw new AgentError("INTERRUPTED", "weft sync is stopping");
+          const [sync] = await openFolders(ctx.home, device, [record], true, connection);
+          await folders.add(sync!);
+          logger.info({ folderId: record.folderId, path: record.path }, "folder added");
+        };
         let control: ControlServer | undefined;
         try {
           control = await ControlServer.start(ctx.home, syncs);
@@ -72,7 +81,9 @@ export async function runSyncDaemon(
           logger.warn({ problem: (error as Error).message }, "no control socket");
         }
         const dashboard =
-          port === undefined ? undefined : await startDashboard(ctx.home, device, syncs, { port });
+          port === undefined
+            ? undefined
+            : await startDashboard(ctx.home, device, syncs, { port, folders, startFolder });
         // With --json stdout is kept for the one final object: the URL goes to stderr then.
         // Never into the log: the URL holds the dashboard's access token.
         if (dashboard && ctx.json) process.stderr.write(`dashboard: ${dashboard.url}\n`);
@@ -100,9 +111,15 @@ export async function runSyncDaemon(
         const nextRescanAt = () =>
           started + Math.max(1, Math.ceil((Date.now() - started) / rescanMs)) * rescanMs;
         const unfollow = syncs.map((s) => followFolderLog(logger, s, { logNames, nextRescanAt }));
+        unfollow.push(
+          folders.onAdd((s) => {
+            unfollow.push(followFolderLog(logger, s, { logNames, nextRescanAt }));
+          }),
+        );
         try {
           await runDaemon(syncs, ctx.home, {
             signal: ctx.signal,
+            folders,
             rescanMs,
             ...(ctx.interactive && !ctx.json
               ? {

@@ -1,4 +1,4 @@
-/** The housekeeping commands: folder list|remove|select, account logout|relays. */
+/** The housekeeping commands: folder list|remove|select|pause|resume, account logout|relays. */
 import { rm } from "node:fs/promises";
 import type { FolderRecord } from "../home/index.js";
 import type { Command, CommandContext } from "./command.js";
@@ -126,6 +126,37 @@ const folderSelect: Command = {
   },
 };
 
+/** `weft folder pause` and `weft folder resume`: one command each, the same work. */
+function pauseCommand(paused: boolean): Command {
+  return {
+    name: paused ? "folder pause" : "folder resume",
+    args: "PATH",
+    summary: paused
+      ? "Pauses a folder on this device: nothing is sent or fetched until weft folder resume."
+      : "Resumes a folder paused on this device: it sends and fetches what changed meanwhile.",
+    details: paused
+      ? "While paused, nothing of the folder is uploaded, downloaded, scanned or written here; its\n" +
+        "files stay as they are and may be edited (the edits are sent on resume). The pause is this\n" +
+        "device's alone (kept under WEFT_HOME), holds across restarts, and a running weft sync\n" +
+        'takes it up at once. weft status and the dashboard say "paused".'
+      : "A running weft sync takes it up at once: it connects, writes what other devices changed\n" +
+        "meanwhile and sends what changed here (a file changed on both sides keeps both versions).",
+    example: paused ? "weft folder pause ~/shared" : "weft folder resume ~/shared",
+    flags: {},
+    run: async (ctx) => {
+      const { savePause } = await import("../sync/pause.js");
+      const folder = await folderNamed(ctx, ctx.positionals[0]!);
+      const pause = await savePause(ctx.home, folder.folderId, paused);
+      const told = await tellDaemon(ctx, folder, "pause");
+      ctx.say(`${folder.path}: ${paused ? "paused on this device" : "syncs again"}`);
+      if (told === "daemon") ctx.say("weft sync is taking the change up now");
+      if (told === "next-start")
+        ctx.say("weft sync is running without a control socket: it takes this up within a minute");
+      return { folderId: folder.folderId, path: folder.path, paused: pause?.since ?? null };
+    },
+  };
+}
+
 /**
  * Tells a running `weft sync` that a folder's selection changed. Without one the next sync reads
  * it; a daemon that cannot be reached still reads it at its next full rescan.
@@ -133,10 +164,11 @@ const folderSelect: Command = {
 async function tellDaemon(
   ctx: CommandContext,
   folder: FolderRecord,
+  op: "select" | "pause" = "select",
 ): Promise<"daemon" | "next-start" | "unchanged"> {
   const { NO_DAEMON, askDaemon } = await import("../control/index.js");
   const { runningSync } = await import("../sync/run.js");
-  const answer = await askDaemon(ctx.home, { op: "select", folder: folder.folderId });
+  const answer = await askDaemon(ctx.home, { op, folder: folder.folderId });
   if (answer !== NO_DAEMON) return "daemon";
   return (await runningSync(ctx.home)) !== undefined ? "next-start" : "unchanged";
 }
@@ -220,6 +252,8 @@ export const manageCommands: Command[] = [
   folderList,
   folderRemove,
   folderSelect,
+  pauseCommand(true),
+  pauseCommand(false),
   accountLogout,
   accountRelays,
 ];

@@ -21,7 +21,8 @@ export const statusCommand: Command = {
     "--json: daemon (its pid or null) and running tell a stopped agent from an offline one;\n" +
     "per folder: connection (online, offline, connecting, stopped), connectionSince, lastError\n" +
     "{message, time}, nextRetryAt, pendingOut, pendingChunks, upload, download, errors, lastSync,\n" +
-    'removed ({at, reason} once the relay refused this device the folder for good; state "removed").',
+    'removed ({at, reason} once the relay refused this device the folder for good; state "removed"),\n' +
+    'paused (since when, or null; state "paused": weft folder pause).',
   example: "weft status --json",
   flags: {},
   run: async (ctx) => {
@@ -108,7 +109,11 @@ function fromDisk(ctx: CommandContext, folders: FolderRecord[]): Promise<AgentFo
         const last = await readStoredStatus(ctx.home, s.folder).catch(() => undefined);
         return {
           ...now,
-          state: now.removed ? ("removed" as const) : ("stopped" as const),
+          state: now.removed
+            ? ("removed" as const)
+            : now.paused !== null
+              ? ("paused" as const)
+              : ("stopped" as const),
           errors: last?.errors ?? now.errors,
           clashes: last?.clashes ?? now.clashes,
           unportable: last?.unportable ?? now.unportable,
@@ -126,6 +131,10 @@ function describe(s: AgentFolderStatus, running: boolean, now: number): string[]
   if (s.removed)
     lines.push(
       `removed ${formatWhen(s.removed.at, now)}: ${s.removed.reason}; the files here stay as they were, nothing syncs (a new invite joins it again)`,
+    );
+  else if (s.paused !== null)
+    lines.push(
+      `paused on this device ${formatWhen(s.paused, now)}: nothing is sent or fetched (weft folder resume PATH)`,
     );
   else if (!running || s.connection === "stopped")
     lines.push(

@@ -13,8 +13,10 @@ export const uiCommand: Command = {
     "Serves the local dashboard and prints its URL (with an access token); syncs meanwhile.\n" +
     "It runs inside the sync daemon: every folder syncs, as with weft sync, until stopped.",
   details:
-    "The page shows each folder's state, transfers, peers, recent activity, conflicts (keep\n" +
-    "mine / theirs / both) and history (restore an earlier version). Only this machine can reach\n" +
+    "The page shows each folder's state, transfers, peers, recent activity, problems, conflicts\n" +
+    "(keep mine / theirs / both) and history (restore an earlier version); it pauses and resumes\n" +
+    "folders, edits their .weftignore, invites and manages members, names devices, and creates or\n" +
+    "joins folders (synced at once). Only this machine can reach\n" +
     "it, and only with the printed URL: the token is new each time the agent starts.\n" +
     "If `weft sync --ui` (or another weft ui) already runs for this WEFT_HOME, this prints its URL.\n" +
     "--port P picks the port (default: a free one).",

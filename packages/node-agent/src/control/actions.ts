@@ -156,6 +156,24 @@ export function takeSelection(s: FolderSync): SelectAnswer {
   return { started: true };
 }
 
+/** What a running daemon did with a pause or resume: the folder's pause (since when) or null. */
+export interface PauseAnswer {
+  paused: number | null;
+}
+
+/**
+ * A folder paused or resumed under WEFT_HOME: a pause stops its sending and fetching at once; a
+ * resume starts them again, writes what arrived meanwhile and scans for what changed here.
+ */
+export async function takePause(s: FolderSync): Promise<PauseAnswer> {
+  const pause = await s.refreshPause();
+  if (!pause)
+    s.apply()
+      .then(() => s.scan())
+      .catch((error: unknown) => s.notice(`resuming: ${(error as Error).message}`));
+  return { paused: pause?.since ?? null };
+}
+
 /** What `weft get` read, and the bytes the replica downloaded meanwhile. */
 export interface GetResult extends ReadOut {
   bytesDownloaded: number;

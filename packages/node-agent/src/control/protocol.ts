@@ -21,6 +21,8 @@ export type ControlRequest =
   | { op: "sync"; folders: string[]; timeout: number }
   /** The folder's selection changed under WEFT_HOME (`weft folder select`): take it up now. */
   | { op: "select"; folder: string }
+  /** The folder was paused or resumed under WEFT_HOME (`weft folder pause|resume`): take it up now. */
+  | { op: "pause"; folder: string }
   /** `weft ls` on a synced folder: DIR's entries (`path`, "" for the top). */
   | { op: "ls"; folder: string; path: string; recursive: boolean }
   /** `weft get` on a synced folder: the file at `path` written to `out`, an absolute path. */
@@ -110,6 +112,8 @@ export function decodeRequest(line: string): { id: number; request: ControlReque
     }
     case "select":
       return { id, request: { op: "select", folder: text("folder", 200) } };
+    case "pause":
+      return { id, request: { op: "pause", folder: text("folder", 200) } };
     case "ls": {
       if (typeof o["recursive"] !== "boolean") throw bad("recursive is true or false");
       const request = { op: "ls", folder: text("folder", 200), path: relPath(o, bad) } as const;

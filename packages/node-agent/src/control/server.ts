@@ -17,6 +17,7 @@ import {
   readFileOf,
   restoreNth,
   syncUntilDone,
+  takePause,
   takeSelection,
 } from "./actions.js";
 import {
@@ -171,6 +172,8 @@ class ControlHandlers {
         return syncUntilDone(this.home, this.pick(request.folders), request.timeout);
       case "select":
         return takeSelection(this.one(request.folder));
+      case "pause":
+        return takePause(this.one(request.folder));
       case "ls": {
         const s = this.one(request.folder);
         return listEntries(s.replica, s.folder.folderId, request.path, request.recursive);

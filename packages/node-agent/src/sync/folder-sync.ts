@@ -24,6 +24,7 @@ import type { DiskState } from "../state/index.js";
 import { type Clock, sleep, systemClock } from "./clock.js";
 import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
+import { type Pause, loadPause } from "./pause.js";
 import { recordScan } from "./record-scan.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
@@ -46,7 +47,7 @@ export interface FolderSyncOptions extends ConnectionOptions {
 export interface FolderStatus {
   folderId: string;
   path: string;
-  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped" | "removed";
+  state: "idle" | "scanning" | "syncing" | "offline" | "error" | "stopped" | "removed" | "paused";
   connection: string;
   pendingOut: number;
   pendingChunks: number;
@@ -67,6 +68,8 @@ export interface FolderStatus {
   lastSync: number | null;
   /** When and why the relay refused this device the folder for good; null while it has it. */
   removed: Removal | null;
+  /** Since when the folder is paused on this device (`weft folder pause`); null while it syncs. */
+  paused: number | null;
   /**
    * This device's selection (selective sync): `{}` for the whole folder. Absent when no
    * process has the folder open (`weft folder select PATH` reads it then).
@@ -110,6 +113,8 @@ export class FolderSync {
   private removalCheck: (() => Promise<Removal | undefined>) | undefined;
   /** The relay address in use (one of the account's), for the log; undefined when offline-only. */
   relayAddress: (() => string) | undefined;
+  /** Whether a daemon runs the replica (see {@link startSyncing}): a resume starts it again. */
+  private live = false;
 
   private constructor(
     readonly folder: FolderRecord,
@@ -126,6 +131,9 @@ export class FolderSync {
      */
     private applied: Selection,
     private readonly loadSelection: () => Promise<Selection>,
+    /** Set while the folder is paused on this device: nothing is sent, fetched, scanned or written. */
+    private pause: Pause | undefined,
+    private readonly loadPaused: () => Promise<Pause | undefined>,
     private readonly identity: DeviceIdentity,
     private readonly closeStores: () => Promise<void>,
     /** Where the folder's timestamps and waits come from. */
@@ -150,6 +158,8 @@ export class FolderSync {
     const clock = connection.clock ?? systemClock;
     const loadSelection = () => Selection.load(home, folder.folderId);
     const chosen = await loadSelection();
+    const loadPaused = () => loadPause(home, folder.folderId);
+    const pause = await loadPaused();
     const stores = await openStores(
       home,
       folder,
@@ -179,6 +189,8 @@ export class FolderSync {
       chosen,
       applied,
       loadSelection,
+      pause,
+      loadPaused,
       identity,
       () => stores.close(),
       clock,
@@ -255,6 +267,46 @@ export class FolderSync {
     this.replica.setDownloads(downloadsOf(chosen));
   }
 
+  /** Since when the folder is paused on this device; undefined while it syncs. */
+  get paused(): Pause | undefined {
+    return this.pause;
+  }
+
+  /**
+   * Runs the replica (connects, sends and fetches as changes come) for as long as a daemon
+   * syncs this folder; a paused folder waits for {@link refreshPause} to find it resumed.
+   */
+  startSyncing(): void {
+    this.live = true;
+    if (!this.pause) this.replica.start();
+  }
+
+  /** Stops what {@link startSyncing} started. */
+  stopSyncing(): void {
+    this.live = false;
+    this.replica.stop();
+  }
+
+  /**
+   * Takes up a pause or resume chosen since (the file under WEFT_HOME): a pause stops the
+   * replica at once, a resume starts it again under a daemon. Resolves with the pause in use; a
+   * bad file is reported and the state in use kept.
+   */
+  async refreshPause(): Promise<Pause | undefined> {
+    let pause: Pause | undefined;
+    try {
+      pause = await this.loadPaused();
+    } catch (error) {
+      this.notice(`${(error as Error).message}; the folder stays as it is`);
+      return this.pause;
+    }
+    const was = this.pause;
+    this.pause = pause;
+    if (pause && !was) this.replica.stop();
+    else if (!pause && was && this.live && !this.removed) this.replica.start();
+    return pause;
+  }
+
   /** The folder's ignore rules as of the last scan. */
   get ignoreRules(): IgnoreRules {
     return this.ignore;
@@ -275,6 +327,7 @@ export class FolderSync {
   /** Finds local changes and records them in the replica. */
   scan(options: { readFreshUpTo?: number } = {}): Promise<PassCounts> {
     return this.serial(async () => {
+      if (this.pause) return { changes: 0, unstable: 0 };
       this.state = "scanning";
       try {
         const ignore = await IgnoreRules.load(this.folder.path);
@@ -323,6 +376,7 @@ export class FolderSync {
   /** Writes the replica's tree to disk where it differs from what this device last saw. */
   apply(): Promise<PassCounts> {
     return this.serial(async () => {
+      if (this.pause) return { changes: 0, unstable: 0 };
       this.state = "syncing";
       try {
         const changes = await this.materialize();
@@ -375,7 +429,7 @@ export class FolderSync {
   async syncOnce(options: { stableMs?: number } = {}): Promise<void> {
     const stableMs = options.stableMs ?? 1000;
     for (let pass = 0; pass < 1000; pass++) {
-      if (this.removed) return;
+      if (this.removed || this.pause) return;
       const scanned = await this.scan();
       try {
         await this.replica.syncOnce();
@@ -403,11 +457,13 @@ export class FolderSync {
       path: this.folder.path,
       state: this.removed
         ? "removed"
-        : this.errors.length > 0 && this.state === "idle" && connection !== "online"
-          ? "error"
-          : connection !== "online" && this.state === "idle"
-            ? "offline"
-            : this.state,
+        : this.pause
+          ? "paused"
+          : this.errors.length > 0 && this.state === "idle" && connection !== "online"
+            ? "error"
+            : connection !== "online" && this.state === "idle"
+              ? "offline"
+              : this.state,
       connection,
       pendingOut: stats.pendingOut,
       pendingChunks: stats.pendingChunks,
@@ -421,7 +477,13 @@ export class FolderSync {
       peers: this.replica
         .peers()
         .filter((p) => p.deviceId !== this.identity.deviceId)
-        .map(({ deviceId, online, lastSeen, behind }) => ({ deviceId, online, lastSeen, behind })),
+        // Paused, this device hears from no one: what it last heard is not "online" now.
+        .map(({ deviceId, online, lastSeen, behind }) => ({
+          deviceId,
+          online: online && !this.pause,
+          lastSeen,
+          behind,
+        })),
       errors: [...this.errors],
       clashes: this.clashes,
       unportable: this.unportable,
@@ -429,6 +491,7 @@ export class FolderSync {
       download: this.meter.view("download"),
       lastSync: this.lastSync,
       removed: this.removed ?? null,
+      paused: this.pause?.since ?? null,
       selection: this.chosen.toSpec(),
     };
   }

@@ -45,6 +45,34 @@ export interface DaemonOptions {
   signal: AbortSignal;
   /** Called about once a second with every folder's status. */
   onStatus?: (folders: AgentFolderStatus[]) => void;
+  /** Folders added while the daemon runs (the dashboard's create and join) are synced too. */
+  folders?: DaemonFolders;
+}
+
+/**
+ * The daemon's open folders, to which a folder can be added while it runs: the list is the one
+ * array the control socket, the dashboard, the status writer and the metrics all read, and
+ * whoever runs something per folder (the sync loop, the log) hears of each new one.
+ */
+export class DaemonFolders {
+  private readonly listeners = new Set<(sync: FolderSync) => Promise<void> | void>();
+
+  /** `list`: the folders opened at start; this array grows with each {@link add}. */
+  constructor(readonly list: FolderSync[]) {}
+
+  /** Calls `listener` for every folder added from now on; returns the function that stops it. */
+  onAdd(listener: (sync: FolderSync) => Promise<void> | void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Adds an opened folder: it is listed at once and each listener starts its part for it. */
+  async add(sync: FolderSync): Promise<void> {
+    this.list.push(sync);
+    for (const listener of this.listeners) await listener(sync);
+  }
 }
 
 /** The status a running daemon last wrote, with when and by whom. */
@@ -207,7 +235,7 @@ export async function runDaemon(
 ): Promise<void> {
   const { signal } = options;
   const stops: (() => Promise<void>)[] = [];
-  for (const sync of syncs) {
+  const startFolder = async (sync: FolderSync): Promise<void> => {
     // A pass failed when it threw, or reported a problem with a file (a placement or a record
     // that failed: a full disk, a file in the way); the connection's own errors do not count.
     const failedSince = (since: number): boolean =>
@@ -286,7 +314,7 @@ export async function runDaemon(
     sync.replica.on("progress", ({ direction, done, total }) => {
       if (direction === "download" && done === total) apply();
     });
-    sync.replica.start();
+    sync.startSyncing();
     const watcher = watchFolder(
       sync.folder.path,
       () => sync.ignoreRules,
@@ -342,9 +370,12 @@ export async function runDaemon(
       if (ms >= every || signal.aborted) return;
       every = ms;
       clearInterval(timer);
+      // A pause or resume the control socket could not tell is taken up here too.
       timer = setInterval(() => {
-        scan();
-        apply();
+        void sync.refreshPause().finally(() => {
+          scan();
+          apply();
+        });
       }, ms);
     };
     rescanEvery(rescanMs);
@@ -357,12 +388,14 @@ export async function runDaemon(
       applyRetry.stop();
       scanRetry.stop();
       await watcher.close();
-      sync.replica.stop();
+      sync.stopSyncing();
     });
     await watcher.ready;
     scan();
     apply();
-  }
+  };
+  for (const sync of [...syncs]) await startFolder(sync);
+  const stopAdding = options.folders?.onAdd(startFolder);
   const ticker = setInterval(() => {
     writeStatus(home, syncs).then(options.onStatus, () => undefined);
   }, 1000);
@@ -372,6 +405,7 @@ export async function runDaemon(
       signal.addEventListener("abort", () => resolve(), { once: true });
     });
   } finally {
+    stopAdding?.();
     clearInterval(ticker);
     await Promise.allSettled(stops.map((stop) => stop()));
     await writeStatus(home, syncs).catch(() => undefined);

@@ -61,5 +61,6 @@ export function stoppedStatus(f: FolderRecord): AgentFolderStatus {
     lastError: null,
     nextRetryAt: null,
     removed: f.removed ?? null,
+    paused: null,
   };
 }

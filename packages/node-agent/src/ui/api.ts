@@ -1,7 +1,8 @@
 /**
  * The dashboard's JSON API over the daemon's open folders: state, files, history, the actions
- * (resolve a conflict, restore a version), and members and devices (members-api.ts); and one
- * file's content as a download.
+ * (resolve a conflict, restore a version, pause or resume, save .weftignore), members and devices
+ * (members-api.ts), creating and joining folders (folders-api.ts); and one file's content as a
+ * download.
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -13,9 +14,13 @@ import { WeftError } from "@weft/core";
 import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { historyOf, readFileOf } from "../control/actions.js";
+import { historyOf, readFileOf, takePause } from "../control/actions.js";
+import { savePause } from "../sync/pause.js";
+import { DEFAULT_IGNORES } from "../ignore/index.js";
+import { MAX_IGNORE_BYTES, readIgnoreFile, saveIgnoreFile } from "../ignore/ignore-file.js";
 import { resolveConflict, restoreVersion } from "../sync/versions.js";
 import { HttpError } from "./guards.js";
+import { FoldersApi, type StartFolder } from "./folders-api.js";
 import { MembersApi } from "./members-api.js";
 import { type DashboardView, dashboardView } from "./view.js";
 
@@ -29,7 +34,11 @@ export function toHttpError(error: unknown): HttpError {
   const cause = { cause: error };
   if (error instanceof AgentError)
     return new HttpError(
-      error.code === "NOT_FOUND" ? 404 : error.code === "BUSY" ? 409 : 400,
+      error.code === "NOT_FOUND"
+        ? 404
+        : error.code === "BUSY" || error.code === "CONFLICT"
+          ? 409
+          : 400,
       message,
       cause,
     );
@@ -52,14 +61,18 @@ function text(value: unknown, name: string, max = 4096): string {
 export class DashboardApi {
   private readonly deviceId: string;
   private readonly accounts: MembersApi;
+  private readonly adding: FoldersApi;
 
   constructor(
     private readonly syncs: readonly FolderSync[],
-    home: Home,
+    private readonly home: Home,
     identity: DeviceIdentity,
+    /** How the running daemon takes up a folder created or joined here (absent: no daemon). */
+    start?: StartFolder,
   ) {
     this.deviceId = identity.deviceId;
     this.accounts = new MembersApi(home, identity);
+    this.adding = new FoldersApi(home, identity, start);
   }
 
   /** Everything the page shows (also what each server-sent event carries). */
@@ -78,6 +91,10 @@ export class DashboardApi {
         return this.accounts.devices();
       case "/api/state":
         return this.state();
+      case "/api/ignore": {
+        const s = this.folder(query.get("folder"));
+        return { text: await readIgnoreFile(s.folder.path), defaults: DEFAULT_IGNORES };
+      }
       case "/api/files":
         return this.files(this.folder(query.get("folder")), query.get("q") ?? "");
       case "/api/history": {
@@ -128,6 +145,10 @@ export class DashboardApi {
         return this.accounts.nameDevice(body);
       case "/api/devices/remove":
         return this.accounts.removeDevice(body);
+      case "/api/folders/create":
+        return this.adding.create(body);
+      case "/api/folders/join":
+        return this.adding.join(body);
     }
     const s = this.folder(body["folder"]);
     const { folderId, relay } = s.folder;
@@ -136,6 +157,27 @@ export class DashboardApi {
         return this.accounts.setRole(folderId, relay, body);
       case "/api/members/remove":
         return this.accounts.removeMember(folderId, relay, body);
+      case "/api/members/invite":
+        return this.accounts.invite(folderId, relay, body);
+      case "/api/pause": {
+        // As `weft folder pause|resume`: kept under WEFT_HOME (so it holds across restarts),
+        // then taken up at once.
+        if (typeof body["paused"] !== "boolean")
+          throw new HttpError(400, "paused is true or false");
+        await savePause(this.home, folderId, body["paused"]);
+        return { folderId, ...(await takePause(s)) };
+      }
+      case "/api/ignore": {
+        // Text may be empty (no rules): checked here rather than with text().
+        const [next, previous] = [body["text"], body["previous"]];
+        if (typeof next !== "string" || typeof previous !== "string")
+          throw new HttpError(400, "text and previous are the new and the old .weftignore");
+        if (next.length > MAX_IGNORE_BYTES) throw new HttpError(413, ".weftignore is too long");
+        await saveIgnoreFile(s.folder.path, next, previous);
+        // The daemon's watcher sees it too; scanning now sends it and takes the rules up at once.
+        s.scan().catch((error: unknown) => s.notice(`scanning: ${(error as Error).message}`));
+        return { folderId, saved: true };
+      }
     }
     const rel = text(body["path"], "path");
     switch (path) {

@@ -56,6 +56,8 @@ const PAGE_FILES: Record<string, string> = {
   "/view.js": "view.js",
   "/lib.js": "lib.js",
   "/members.js": "members.js",
+  "/ignore.js": "ignore.js",
+  "/add-folder.js": "add-folder.js",
   "/words.js": "words.js",
   "/style.css": "style.css",
   "/favicon.svg": "favicon.svg",

@@ -8,7 +8,8 @@ import type { DeviceIdentity } from "@weft/crypto";
 import { join } from "node:path";
 import { type Home, processAlive, readJson, writeJsonPrivate } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { runningSync } from "../sync/run.js";
+import { type DaemonFolders, runningSync } from "../sync/run.js";
+import type { StartFolder } from "./folders-api.js";
 import { DashboardServer } from "./server.js";
 
 /** What WEFT_HOME/ui.json holds while a daemon serves the dashboard. */
@@ -35,9 +36,16 @@ export async function startDashboard(
   home: Home,
   identity: DeviceIdentity,
   syncs: readonly FolderSync[],
-  options: { port?: number } = {},
+  options: { port?: number; folders?: DaemonFolders; startFolder?: StartFolder } = {},
 ): Promise<RunningDashboard> {
-  const server = await DashboardServer.start({ syncs, home, identity, port: options.port ?? 0 });
+  const server = await DashboardServer.start({
+    syncs,
+    home,
+    identity,
+    port: options.port ?? 0,
+    ...(options.folders ? { folders: options.folders } : {}),
+    ...(options.startFolder ? { startFolder: options.startFolder } : {}),
+  });
   try {
     await writeJsonPrivate(dashboardPath(home), {
       pid: process.pid,

@@ -15,6 +15,7 @@ import {
 } from "@weft/crypto";
 import { AccountLogin, relayStatus } from "../account/index.js";
 import { AgentError, type Home } from "../home/index.js";
+import { createInvite } from "../share/index.js";
 import {
   folderMembers,
   listDevices,
@@ -60,6 +61,9 @@ export interface AccountDevicesView {
 /** What the page's member and device actions say, for the relay's refusal of someone who is not an owner. */
 type Action =
   | "list members"
+  | "create folders"
+  | "join folders"
+  | "invite members"
   | "change roles"
   | "remove members"
   | "list devices"
@@ -158,6 +162,21 @@ export class MembersApi {
       removeMember(this.home, session, this.identity, folderId, user),
     );
     return { folderId, user, epoch: result.epoch, rotated: result.rotated };
+  }
+
+  /**
+   * A one-time invite to the folder with the role `body.role` (editor or viewer), as `weft
+   * folder invite`. The answer is the only place the invite appears: it is never logged or kept.
+   * @throws HttpError
+   */
+  async invite(folderId: FolderId, relay: string, body: Record<string, unknown>) {
+    const role = body["role"];
+    if (role !== "editor" && role !== "viewer")
+      throw new HttpError(400, "role is editor or viewer");
+    const invite = await this.onRelay(relay, "invite members", (session) =>
+      createInvite(this.home, session, this.identity, folderId, role),
+    );
+    return { folderId, role, invite };
   }
 
   /** This device's accounts and their devices; a relay that fails is reported on its account. */

@@ -7,6 +7,8 @@ import type { AddressInfo } from "node:net";
 import type { DeviceIdentity } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
+import type { DaemonFolders } from "../sync/run.js";
+import type { StartFolder } from "./folders-api.js";
 import { DashboardApi, toHttpError } from "./api.js";
 import { type Assets, loadAssets } from "./assets.js";
 import {
@@ -36,6 +38,12 @@ export interface DashboardServerOptions {
   identity: DeviceIdentity;
   /** 0 (the default) picks a free port. */
   port?: number;
+  /**
+   * The running daemon's folders, when folders can join it: the page then follows new ones,
+   * and a folder created or joined on the page is opened through `startFolder` and synced.
+   */
+  folders?: DaemonFolders;
+  startFolder?: StartFolder;
 }
 
 const NOT_SIGNED_IN =
@@ -65,7 +73,7 @@ export class DashboardServer {
     const server = createServer();
     const ui = new DashboardServer(
       server,
-      new DashboardApi(options.syncs, options.home, options.identity),
+      new DashboardApi(options.syncs, options.home, options.identity, options.startFolder),
       assets,
       newToken(),
     );
@@ -86,7 +94,7 @@ export class DashboardServer {
       server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
     });
     ui.port = (server.address() as AddressInfo).port;
-    for (const s of options.syncs) {
+    const follow = (s: FolderSync) => {
       const push = () => ui.pushSoon();
       ui.unsubscribe.push(
         s.events.on(push),
@@ -94,7 +102,10 @@ export class DashboardServer {
         s.replica.on("status", push),
         s.replica.on("peer", push),
       );
-    }
+      push();
+    };
+    for (const s of options.syncs) follow(s);
+    if (options.folders) ui.unsubscribe.push(options.folders.onAdd(follow));
     return ui;
   }
 

@@ -59,6 +59,7 @@ function folderView(s: FolderSync): FolderView {
       download: { ...st.download },
       lastSync: st.lastSync,
       removed: st.removed && { ...st.removed },
+      paused: st.paused,
       ...(st.selection ? { selection: st.selection } : {}),
     },
     peers: st.peers.map((p) => ({
