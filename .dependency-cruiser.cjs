@@ -1,5 +1,5 @@
 /** Import-graph rules: no cycles, packages only depend in the direction
- *  crypto ← core ← {relay, node-agent} ← examples, bench, and no package's src uses the
+ *  crypto ← core ← {sqlite-store, relay} ← node-agent, and all ← examples, bench, and no package's src uses the
  *  test-support package (tests, examples, benchmarks and property tests only). */
 const layer = (from, to) => ({
   name: `no-${from}-to-${to}`,
@@ -21,6 +21,10 @@ module.exports = {
     layer("crypto", "core"),
     layer("crypto", "relay"),
     layer("crypto", "node-agent"),
+    layer("crypto", "sqlite-store"),
+    layer("core", "sqlite-store"),
+    layer("sqlite-store", "relay"),
+    layer("sqlite-store", "node-agent"),
     layer("core", "relay"),
     layer("core", "node-agent"),
     layer("relay", "node-agent"),

@@ -1,5 +1,5 @@
 // Type-aware lint for the whole workspace. Package direction is also enforced here
-// (crypto ← core ← relay, node-agent); dependency-cruiser checks cycles and direction again
+// (crypto ← core ← sqlite-store, relay ← node-agent); dependency-cruiser checks cycles and direction again
 // on the resolved import graph (`npm run lint:deps`).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
@@ -13,7 +13,7 @@ const forbid = (...names) => ({
         ...names.map((n) => ({
           group: [n, `${n}/*`],
           message:
-            "This import goes against the package direction crypto ← core ← relay, node-agent.",
+            "This import goes against the package direction crypto ← core ← sqlite-store, relay ← node-agent.",
         })),
         {
           group: ["@weft/test-support", "@weft/test-support/*"],
@@ -80,9 +80,13 @@ export default tseslint.config(
   },
   {
     files: ["packages/crypto/src/**"],
-    rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
+    rules: forbid("@weft/core", "@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
   },
-  { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  {
+    files: ["packages/core/src/**"],
+    rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
+  },
+  { files: ["packages/sqlite-store/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
   {
     files: ["packages/node-agent/src/**"],

@@ -1,4 +1,7 @@
-/** SqliteStateStore: the agent's StateStore, one SQLite file in WAL mode (better-sqlite3). */
+/**
+ * SqliteStateStore: a Replica's StateStore, the agent's and any Node app's: one SQLite file in WAL
+ * mode (better-sqlite3).
+ */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
 import { WeftError } from "@weft/core";
