@@ -26,7 +26,7 @@ const forbid = (...names) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "node_modules/**", "bench/results/**", "**/*.cjs"] },
+  { ignores: ["**/dist/**", "node_modules/**", "bench/results/**", "docs/api/**", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -62,6 +62,13 @@ export default tseslint.config(
         setTimeout: "readonly",
         globalThis: "readonly",
       },
+    },
+  },
+  {
+    // Examples read as an app would write them: Node's web globals without imports.
+    files: ["examples/**/*.mjs"],
+    languageOptions: {
+      globals: { TextEncoder: "readonly", TextDecoder: "readonly", fetch: "readonly" },
     },
   },
   {

@@ -109,7 +109,7 @@ weft folder list | grep -q "$work/folder" || { echo "folder list lacks the folde
 echo "== a Yjs-only app: @weft/core + @weft/crypto, no Automerge"
 app="$work/yjs-app"
 mkdir -p "$app"
-cp examples/core-quickstart/index.mjs "$app/index.mjs"
+cp examples/quickstarts/core.mjs "$app/index.mjs"
 echo '{ "name": "yjs-app", "private": true, "type": "module" }' >"$app/package.json"
 # --ignore-scripts: nothing here is native. ws (this checkout's version, in npm's cache): Node 20
 # has no WebSocket of its own.

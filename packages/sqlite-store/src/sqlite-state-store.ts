@@ -47,7 +47,7 @@ class Statements {
  * - Keys are one BLOB column in the encoding of `key-encoding.ts`, whose byte order is the key
  *   order, so `loadRange`/`removeRange` are one index range scan.
  * - WAL journal, every commit fsynced before its Promise resolves (`synchronous = NORMAL` and
- *   the WAL fdatasynced off the event loop by {@link WalSync}, which gives callers what FULL
+ *   the WAL fdatasynced off the event loop by `WalSync`, which gives callers what FULL
  *   gives them without stalling the process in every COMMIT).
  *   A killed process loses nothing either way (a commit is in the OS's cache once SQLite
  *   returns); the fsync also survives power loss and OS crashes, which matters because the engine

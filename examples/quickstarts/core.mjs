@@ -3,7 +3,7 @@
 // @automerge/automerge, which only apps opening Automerge documents install.
 //
 //   npx weft-relay --port 8787 &       # or, in the repo: npm start
-//   WEFT_RELAY=http://127.0.0.1:8787 node index.mjs
+//   WEFT_RELAY=http://127.0.0.1:8787 node core.mjs
 import { randomUUID } from "node:crypto";
 import { generateDeviceIdentity, ready } from "@weft/crypto";
 import { MemoryBlobStore, MemoryStateStore, RelayAccount, Replica } from "@weft/core";
