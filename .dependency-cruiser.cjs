@@ -1,9 +1,9 @@
 /** Import-graph rules: no cycles, packages only depend in the direction
- *  crypto ← core ← {sqlite-store, relay} ← node-agent, and all ← examples, bench, and no package's src uses the
+ *  crypto ← core ← {sqlite-store ← node-agent, relay} ← examples, bench, and no package's src uses the
  *  test-support package (tests, examples, benchmarks and property tests only). */
 const layer = (from, to) => ({
   name: `no-${from}-to-${to}`,
-  comment: `${from} must not depend on ${to} (package direction crypto ← core ← relay, node-agent).`,
+  comment: `${from} must not depend on ${to} (package direction crypto ← core ← sqlite-store ← node-agent; core ← relay).`,
   severity: "error",
   from: { path: `^packages/${from}/` },
   to: { path: `(^packages/${to}/|node_modules/@weft/${to}/)` },

@@ -1,5 +1,5 @@
 // Type-aware lint for the whole workspace. Package direction is also enforced here
-// (crypto ← core ← sqlite-store, relay ← node-agent); dependency-cruiser checks cycles and direction again
+// (crypto ← core ← sqlite-store ← node-agent; core ← relay); dependency-cruiser checks cycles and direction again
 // on the resolved import graph (`npm run lint:deps`).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
@@ -13,7 +13,7 @@ const forbid = (...names) => ({
         ...names.map((n) => ({
           group: [n, `${n}/*`],
           message:
-            "This import goes against the package direction crypto ← core ← sqlite-store, relay ← node-agent.",
+            "This import goes against the package direction crypto ← core ← sqlite-store ← node-agent; core ← relay.",
         })),
         {
           group: ["@weft/test-support", "@weft/test-support/*"],
