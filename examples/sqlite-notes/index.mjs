@@ -33,20 +33,18 @@ import { WebSocket } from "ws";
  * XChaCha20-Poly1305), so that a restart without the network still has them.
  */
 class DeviceFile {
-  constructor(path, password, saved) {
+  /** `secrets` is `{ seeds, keys: [[epoch, key], …] }`, base64url, as sealed in the file. */
+  constructor(path, password, { relay, user, folderId }, secrets) {
     this.path = path;
     this.password = password;
-    this.relay = saved.relay;
-    this.user = saved.user;
-    this.folderId = saved.folderId;
-    const secrets = JSON.parse(
-      new TextDecoder().decode(unprotectSecret(fromBase64Url(saved.secrets), password)),
-    );
+    this.relay = relay;
+    this.user = user;
+    this.folderId = folderId;
     this.seeds = fromBase64Url(secrets.seeds);
     this.identity = deviceIdentityFromSeeds(this.seeds.slice(0, 32), this.seeds.slice(32));
     this.keyring = undefined;
-    if (this.folderId !== undefined) {
-      this.keyring = new FolderKeyring(this.folderId);
+    if (folderId !== undefined) {
+      this.keyring = new FolderKeyring(folderId);
       for (const [epoch, key] of secrets.keys) this.keyring.add(epoch, fromBase64Url(key));
     }
   }
@@ -54,17 +52,20 @@ class DeviceFile {
   /** Reads the file; on the first run (no file) makes a new device for `relay` and `user`. */
   static async open(data, password, { relay, user }) {
     const path = join(data, "device.json");
+    let saved;
     try {
-      return new DeviceFile(path, password, JSON.parse(await readFile(path, "utf8")));
+      saved = JSON.parse(await readFile(path, "utf8"));
     } catch (error) {
       if (error.code !== "ENOENT") throw error;
     }
+    if (saved) {
+      const sealed = unprotectSecret(fromBase64Url(saved.secrets), password);
+      return new DeviceFile(path, password, saved, JSON.parse(new TextDecoder().decode(sealed)));
+    }
     if (!relay || !user) throw new Error(`${path} is absent: pass --relay and --user`);
+    // Written by save() once there is a folder: a run that fails before leaves nothing behind.
     const seeds = toBase64Url(randomBytes(64));
-    const secrets = toBase64Url(
-      protectSecret(new TextEncoder().encode(JSON.stringify({ seeds, keys: [] })), password),
-    );
-    return new DeviceFile(path, password, { relay, user, secrets });
+    return new DeviceFile(path, password, { relay, user }, { seeds, keys: [] });
   }
 
   /** Stores the folder and its keys (a temp file, then a rename: never half a file). */
