@@ -2,10 +2,11 @@
 # Installs Weft as a user would, from `npm pack` tarballs into an empty prefix, and uses it:
 # weft --version, weft relay on a free port answering /health, and one device (init, register,
 # folder create, sync --once) against it. Also checks what the tarballs hold (LICENSE, README,
-# no .tsbuildinfo, no tests). Private workspaces (@weft/test-support) are not packed. Then a
-# Yjs-only app (@weft/core, @weft/crypto and ws from the tarballs, in a project of its own) gets
-# no @automerge in node_modules, runs the core quickstart against that relay, and is told what to
-# install when it opens an Automerge document.
+# no .tsbuildinfo, no tests). Private workspaces (@weft/test-support) are not packed. The
+# @weft/sqlite-store quickstart runs on the installed packages (a Replica reopened from its
+# SQLite files). Then a Yjs-only app (@weft/core, @weft/crypto and ws from the tarballs, in a
+# project of its own) gets no @automerge in node_modules, runs the core quickstart against that
+# relay, and is told what to install when it opens an Automerge document.
 #
 #   bash scripts/pack-install-check.sh          # CI: reuses this checkout's better-sqlite3 build
 #   bash scripts/pack-install-check.sh --full   # the whole install, native build included
@@ -105,6 +106,14 @@ weft sync --once --timeout 60 --json 2>"$work/sync.err" | grep -q '"folders"' ||
   exit 1
 }
 weft folder list | grep -q "$work/folder" || { echo "folder list lacks the folder"; exit 1; }
+
+echo "== the @weft/sqlite-store quickstart on the installed packages"
+# Beside the prefix's node_modules, so its imports resolve to the installed tarballs.
+cp examples/quickstarts/sqlite-store.mjs "$prefix/lib/sqlite-store-quickstart.mjs"
+node "$prefix/lib/sqlite-store-quickstart.mjs" | grep -q '^after reopening: "# Today' || {
+  echo "the sqlite-store quickstart failed on the installed packages"
+  exit 1
+}
 
 echo "== a Yjs-only app: @weft/core + @weft/crypto, no Automerge"
 app="$work/yjs-app"
