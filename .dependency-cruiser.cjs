@@ -1,9 +1,9 @@
 /** Import-graph rules: no cycles, packages only depend in the direction
- *  crypto ← core ← {relay, node-agent} ← examples, bench, and no package's src uses the
+ *  crypto ← core ← {sqlite-store ← node-agent, relay} ← examples, bench, and no package's src uses the
  *  test-support package (tests, examples, benchmarks and property tests only). */
 const layer = (from, to) => ({
   name: `no-${from}-to-${to}`,
-  comment: `${from} must not depend on ${to} (package direction crypto ← core ← relay, node-agent).`,
+  comment: `${from} must not depend on ${to} (package direction crypto ← core ← sqlite-store ← node-agent; core ← relay).`,
   severity: "error",
   from: { path: `^packages/${from}/` },
   to: { path: `(^packages/${to}/|node_modules/@weft/${to}/)` },
@@ -24,6 +24,10 @@ module.exports = {
     layer("core", "browser"),
     layer("browser", "relay"),
     layer("browser", "node-agent"),
+    layer("crypto", "sqlite-store"),
+    layer("core", "sqlite-store"),
+    layer("sqlite-store", "relay"),
+    layer("sqlite-store", "node-agent"),
     layer("core", "relay"),
     layer("core", "node-agent"),
     layer("relay", "node-agent"),

@@ -1,5 +1,5 @@
 // Type-aware lint for the whole workspace. Package direction is also enforced here
-// (crypto ← core ← relay, node-agent); dependency-cruiser checks cycles and direction again
+// (crypto ← core ← sqlite-store ← node-agent; core ← relay); dependency-cruiser checks cycles and direction again
 // on the resolved import graph (`npm run lint:deps`).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
@@ -13,7 +13,7 @@ const forbid = (...names) => ({
         ...names.map((n) => ({
           group: [n, `${n}/*`],
           message:
-            "This import goes against the package direction crypto ← core ← relay, node-agent.",
+            "This import goes against the package direction crypto ← core ← sqlite-store ← node-agent; core ← relay.",
         })),
         {
           group: ["@weft/test-support", "@weft/test-support/*"],
@@ -26,7 +26,7 @@ const forbid = (...names) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "node_modules/**", "bench/results/**", "**/*.cjs"] },
+  { ignores: ["**/dist/**", "node_modules/**", "bench/results/**", "docs/api/**", "**/*.cjs"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -66,6 +66,13 @@ export default tseslint.config(
     },
   },
   {
+    // Examples read as an app would write them: Node's web globals without imports.
+    files: ["examples/**/*.mjs"],
+    languageOptions: {
+      globals: { TextEncoder: "readonly", TextDecoder: "readonly", fetch: "readonly" },
+    },
+  },
+  {
     // The dashboard's page: browser ES modules, served as they are (no bundler).
     files: ["packages/node-agent/ui/**/*.js"],
     languageOptions: {
@@ -94,12 +101,16 @@ export default tseslint.config(
   },
   {
     files: ["packages/crypto/src/**"],
-    rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
+    rules: forbid("@weft/core", "@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
   },
-  { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  {
+    files: ["packages/core/src/**"],
+    rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
+  },
+  { files: ["packages/sqlite-store/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
   {
     files: ["packages/browser/src/**"],
-    rules: forbid("@weft/relay", "@weft/node-agent"),
+    rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
   },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
   {

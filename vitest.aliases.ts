@@ -30,5 +30,6 @@ export const aliases: Record<string, string> = {
   "@weft/core": src("core"),
   "@weft/browser": src("browser"),
   "@weft/relay": src("relay"),
+  "@weft/sqlite-store": src("sqlite-store"),
   "@weft/test-support": src("test-support"),
 };

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
 // In build order (see the root package.json's "build").
-const PACKAGES = ["crypto", "core", "relay", "node-agent"];
+const PACKAGES = ["crypto", "core", "sqlite-store", "relay", "node-agent"];
 
 /** The newest mtime (ms) of what tsc compiles for a package: src/ (files and directories, so a
  * deleted file counts) and its tsconfig.json. Tests are not part of the build. */

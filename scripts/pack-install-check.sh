@@ -2,7 +2,11 @@
 # Installs Weft as a user would, from `npm pack` tarballs into an empty prefix, and uses it:
 # weft --version, weft relay on a free port answering /health, and one device (init, register,
 # folder create, sync --once) against it. Also checks what the tarballs hold (LICENSE, README,
-# no .tsbuildinfo, no tests). Private workspaces (@weft/test-support) are not packed.
+# no .tsbuildinfo, no tests). Private workspaces (@weft/test-support) are not packed. The
+# @weft/sqlite-store quickstart runs on the installed packages (a Replica reopened from its
+# SQLite files). Then a Yjs-only app (@weft/core, @weft/crypto and ws from the tarballs, in a
+# project of its own) gets no @automerge in node_modules, runs the core quickstart against that
+# relay, and is told what to install when it opens an Automerge document.
 #
 #   bash scripts/pack-install-check.sh          # CI: reuses this checkout's better-sqlite3 build
 #   bash scripts/pack-install-check.sh --full   # the whole install, native build included
@@ -102,6 +106,46 @@ weft sync --once --timeout 60 --json 2>"$work/sync.err" | grep -q '"folders"' ||
   exit 1
 }
 weft folder list | grep -q "$work/folder" || { echo "folder list lacks the folder"; exit 1; }
+
+echo "== the @weft/sqlite-store quickstart on the installed packages"
+# Beside the prefix's node_modules, so its imports resolve to the installed tarballs.
+cp examples/quickstarts/sqlite-store.mjs "$prefix/lib/sqlite-store-quickstart.mjs"
+node "$prefix/lib/sqlite-store-quickstart.mjs" | grep -q '^after reopening: "# Today' || {
+  echo "the sqlite-store quickstart failed on the installed packages"
+  exit 1
+}
+
+echo "== a Yjs-only app: @weft/core + @weft/crypto, no Automerge"
+app="$work/yjs-app"
+mkdir -p "$app"
+cp examples/quickstarts/core.mjs "$app/index.mjs"
+echo '{ "name": "yjs-app", "private": true, "type": "module" }' >"$app/package.json"
+# --ignore-scripts: nothing here is native. ws (this checkout's version, in npm's cache): Node 20
+# has no WebSocket of its own.
+ws_version="$(node -p 'require(process.argv[1]).version' "$root/node_modules/ws/package.json")"
+(cd "$app" && npm install --ignore-scripts "${flags[@]}" "$work"/tarballs/weft-core-*.tgz \
+  "$work"/tarballs/weft-crypto-*.tgz "ws@$ws_version")
+if [[ -e "$app/node_modules/@automerge" ]]; then
+  echo "a Yjs-only install holds @automerge: $(ls "$app/node_modules/@automerge")"
+  exit 1
+fi
+(cd "$app" && WEFT_RELAY="$url" node index.mjs) | grep -qx "ben sees: hello from ana" || {
+  echo "the core quickstart did not sync in the Yjs-only app"
+  exit 1
+}
+(cd "$app" && node --input-type=module -e '
+  import { createTestNetwork } from "@weft/core/testing";
+  const net = await createTestNetwork({ devices: 1 });
+  try {
+    await net.replicas[0].automerge("todo");
+    throw new Error("opened an Automerge document without @automerge/automerge");
+  } catch (error) {
+    if (error.code !== "MISSING_DEPENDENCY" || !/install @automerge\/automerge/.test(error.message))
+      throw error;
+  } finally {
+    await net.close();
+  }
+') || { echo "opening an Automerge document without Automerge gave no clear error"; exit 1; }
 
 kill "$relay_pid"
 wait "$relay_pid" || true

@@ -37,6 +37,11 @@ export type WeftErrorCode =
   | "INTEGRITY"
   /** The object (a replica, a document) was closed or stopped. */
   | "CLOSED"
+  /**
+   * An optional peer dependency the call needs is not installed (`@automerge/automerge` for
+   * Automerge documents); the message names the package to install.
+   */
+  | "MISSING_DEPENDENCY"
   /** A wire-protocol failure; `ProtocolError.wireCode` says which (see protocol/errors.ts). */
   | "PROTOCOL"
   /** An HTTP request refused or failed; the error's `status` (an HTTP status) says how. */

@@ -306,7 +306,7 @@ interface Todo {
 }
 
 describe("openAutomergeDoc", () => {
-  const open = (hub: MemoryDocHub, device: string): AutomergeDocHandle<Todo> =>
+  const open = (hub: MemoryDocHub, device: string): Promise<AutomergeDocHandle<Todo>> =>
     openAutomergeDoc<Todo>(hub.open(device, "todo", "automerge"));
   /** A hub whose devices exist from the start, so each receives everything published. */
   const hubOf = (options: ConstructorParameters<typeof MemoryDocHub>[0] = {}): MemoryDocHub => {
@@ -319,11 +319,11 @@ describe("openAutomergeDoc", () => {
 
   it("converges on concurrent list pushes", async () => {
     const hub = hubOf({ shuffle: true, duplicate: 0.5, seed: 3 });
-    const a = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
+    const a = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
       d.items = [];
     });
     await hub.settle();
-    const b = open(hub, "B");
+    const b = await open(hub, "B");
     expect(b.doc().items).toEqual([]);
     for (let i = 0; i < 5; i++) {
       await a.change((d) => d.items.push(`a${i}`));
@@ -348,17 +348,17 @@ describe("openAutomergeDoc", () => {
       inits++;
       d.items = [];
     };
-    const a = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
+    const a = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
     await a.change((d) => d.items.push("x"), "add x");
     await a.change((d) => d.items.push("y"));
     a.close();
-    const again = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
+    const again = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
     expect(again.doc().items).toEqual(["x", "y"]);
     expect(inits).toBe(1);
     hub.compact("A", "todo", "automerge");
     expect(hub.stored("A", "todo", "automerge")).toHaveLength(1);
     again.close();
-    const third = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
+    const third = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), init);
     expect(third.doc().items).toEqual(["x", "y"]);
     expect(inits).toBe(1);
     third.close();
@@ -366,11 +366,11 @@ describe("openAutomergeDoc", () => {
 
   it("emits change events for local and remote changes, and relays ephemeral bytes", async () => {
     const hub = hubOf();
-    const a = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
+    const a = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
       d.items = [];
     });
     await hub.settle();
-    const b = open(hub, "B");
+    const b = await open(hub, "B");
     const seenA: boolean[] = [];
     const seenB: { local: boolean; items: string[] }[] = [];
     a.on("change", (e) => seenA.push(e.local));
@@ -398,11 +398,11 @@ describe("openAutomergeDoc", () => {
 
   it("re-sends a change whose publish failed with the next one", async () => {
     const hub = hubOf();
-    const a = openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
+    const a = await openAutomergeDoc<Todo>(hub.open("A", "todo", "automerge"), (d) => {
       d.items = [];
     });
     await hub.settle();
-    const b = open(hub, "B");
+    const b = await open(hub, "B");
     hub.failNextPublishes("A", 1);
     await expect(a.change((d) => d.items.push("lost?"))).rejects.toThrow();
     await a.change((d) => d.items.push("no"));

@@ -29,7 +29,7 @@ test("the README example runs: the phone reads the laptop's file and document", 
       identity,
       folderId,
       keyring,
-      state: new MemoryStateStore(), // SqliteStateStore (@weft/node-agent) on a disk
+      state: new MemoryStateStore(), // SqliteStateStore (@weft/sqlite-store) on a disk
       blobs: new MemoryBlobStore(), // sealed chunks
       connect: () => hub.connect(), // a relay connection, reopened after a drop
       token: hub.tokenFor(identity.deviceId),

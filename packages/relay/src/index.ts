@@ -2,3 +2,7 @@
 export { startRelay, type Relay, type StartOptions } from "./relay.js";
 export { parseConfig, DEFAULTS, HELP, type RelayConfig } from "./config.js";
 export { runRelayCommand } from "./run.js";
+// Types the configuration refers to (for the API docs and for code that builds a RelayConfig).
+export type { BlobsConfig } from "./store/s3/blobs-config.js";
+export type { LoginLimits } from "./auth/login-gate.js";
+export type { SocketLimits } from "./server/ws-server.js";

@@ -67,7 +67,7 @@ export interface EpochRecord {
   signPublicKey: Uint8Array;
   /** When it was made, in ms since the epoch (informative). */
   created: number;
-  /** Ed25519 over {@link signedBytes}. */
+  /** Ed25519 over `signedBytes`. */
   signature: Uint8Array;
 }
 

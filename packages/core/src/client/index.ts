@@ -55,3 +55,4 @@ export {
   verifyEpochRecord,
 } from "./epoch-record.js";
 export { type KeyChainInput, type KeyChainResult, extendKeyring } from "./key-chain.js";
+export { type RelayHttp } from "./relay-http.js";

@@ -1,5 +1,8 @@
-/** Binds an Automerge document to a {@link DocChannel}. */
-import * as A from "@automerge/automerge";
+/**
+ * Binds an Automerge document to a {@link DocChannel}. `@automerge/automerge` is an optional
+ * peer dependency, loaded on the first open: a Yjs-only app never installs or loads it.
+ */
+import type * as A from "@automerge/automerge";
 import type { DeviceId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import type { DocChannel, DocChannelEventMap } from "./channel.js";
@@ -57,6 +60,39 @@ export interface OpenAutomergeDocOptions {
   onError?: (error: WeftError) => void;
 }
 
+/** The Automerge module: the type of `import("@automerge/automerge")`. */
+type Automerge = typeof A;
+
+/**
+ * Imports `@automerge/automerge` (Node caches the module, so only the first call loads it).
+ * Throws a `WeftError` (`MISSING_DEPENDENCY`) saying what to install when it is not installed.
+ */
+export async function loadAutomerge(): Promise<Automerge> {
+  try {
+    // A literal specifier, so bundlers see the (lazy) import.
+    return await import("@automerge/automerge");
+  } catch (error) {
+    if (isMissing(error, "@automerge/automerge"))
+      throw new WeftError(
+        "MISSING_DEPENDENCY",
+        "install @automerge/automerge to open Automerge documents " +
+          "(npm install @automerge/automerge): it is an optional peer dependency of @weft/core",
+        { cause: error },
+      );
+    throw error;
+  }
+}
+
+/** Whether `error` says that package `name` itself (not one of its own imports) is not found. */
+function isMissing(error: unknown, name: string): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return (
+    (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") &&
+    error.message.includes(`'${name}'`)
+  );
+}
+
 /**
  * Loads an Automerge document from `channel.initial` (a saved state and/or incremental
  * changes, all accepted by `A.loadIncremental`) and keeps it in sync: local changes publish
@@ -71,13 +107,24 @@ export interface OpenAutomergeDocOptions {
  * from view. So `init` should only set values that merge well (scalars, or nothing at all and
  * let the first real change create structure), or better: create the document on one device
  * and open it elsewhere once it has synced.
+ *
+ * The first call imports `@automerge/automerge`; without it installed the promise rejects with
+ * a `WeftError` (`MISSING_DEPENDENCY`) and the channel is closed.
  */
-export function openAutomergeDoc<T>(
+export async function openAutomergeDoc<T>(
   channel: DocChannel,
   init?: (d: T) => void,
   options: OpenAutomergeDocOptions = {},
-): AutomergeDocHandle<T> {
-  return new Handle<T>(channel, init, options);
+): Promise<AutomergeDocHandle<T>> {
+  let automerge: Automerge;
+  try {
+    automerge = await loadAutomerge();
+  } catch (error) {
+    // The caller handed the channel over: without a binding nobody else would close it.
+    channel.close();
+    throw error;
+  }
+  return new Handle<T>(automerge, channel, init, options);
 }
 
 type Listener<E> = (e: E) => void;
@@ -94,6 +141,7 @@ class Handle<T> implements AutomergeDocHandle<T> {
   readonly #offChannel: (() => void)[];
 
   constructor(
+    private readonly A: Automerge,
     readonly channel: DocChannel,
     init: ((d: T) => void) | undefined,
     options: OpenAutomergeDocOptions,
@@ -101,10 +149,10 @@ class Handle<T> implements AutomergeDocHandle<T> {
     this.#onError =
       options.onError ??
       ((error) => console.warn(`weft: automerge doc: ${error.message}`, error.cause));
-    let doc = A.init<T>();
+    let doc = this.A.init<T>();
     for (const update of channel.initial) {
       try {
-        doc = A.loadIncremental(doc, update);
+        doc = this.A.loadIncremental(doc, update);
       } catch (error) {
         this.#report("INVALID_UPDATE", "a stored Automerge update is corrupt", error);
       }
@@ -114,7 +162,7 @@ class Handle<T> implements AutomergeDocHandle<T> {
       channel.on("update", ({ update }) => this.#onRemote(update)),
       channel.on("ephemeral", (e) => this.#onEphemeral(e)),
     ];
-    channel.setStateProvider(() => A.save(this.#doc));
+    channel.setStateProvider(() => this.A.save(this.#doc));
     if (init !== undefined && channel.initial.length === 0) {
       this.change(init, "init").catch((error: unknown) =>
         this.#report("STORAGE", "publishing the initial change failed", error),
@@ -128,11 +176,12 @@ class Handle<T> implements AutomergeDocHandle<T> {
 
   async change(fn: A.ChangeFn<T>, message?: string): Promise<void> {
     if (this.#closed) throw new WeftError("INVALID_ARGUMENT", "the document handle is closed");
-    const before = A.getHeads(this.#doc);
-    const next = message === undefined ? A.change(this.#doc, fn) : A.change(this.#doc, message, fn);
-    if (sameHeads(before, A.getHeads(next))) return;
+    const before = this.A.getHeads(this.#doc);
+    const next =
+      message === undefined ? this.A.change(this.#doc, fn) : this.A.change(this.#doc, message, fn);
+    if (sameHeads(before, this.A.getHeads(next))) return;
     this.#doc = next;
-    const payload = this.#resendAll ? A.save(next) : A.saveSince(next, before);
+    const payload = this.#resendAll ? this.A.save(next) : this.A.saveSince(next, before);
     this.#resendAll = false;
     this.#emit(this.#changeListeners, { doc: next, local: true });
     try {
@@ -185,16 +234,16 @@ class Handle<T> implements AutomergeDocHandle<T> {
   }
 
   #onRemote(update: Uint8Array): void {
-    const before = A.getHeads(this.#doc);
+    const before = this.A.getHeads(this.#doc);
     try {
       // Always keep the returned doc: Automerge marks the previous one outdated.
-      this.#doc = A.loadIncremental(this.#doc, update);
+      this.#doc = this.A.loadIncremental(this.#doc, update);
     } catch (error) {
       this.#report("INVALID_UPDATE", "a received Automerge update is corrupt", error);
       return;
     }
     // Duplicates and changes still waiting for their dependencies move no heads.
-    if (!sameHeads(before, A.getHeads(this.#doc))) {
+    if (!sameHeads(before, this.A.getHeads(this.#doc))) {
       this.#emit(this.#changeListeners, { doc: this.#doc, local: false });
     }
   }

@@ -115,7 +115,7 @@ export class FolderIndex {
     if (snapshot) this.apply(snapshot); // learns this device's earlier slots (adopt)
   }
 
-  /** Loads an index from a snapshot made by {@link snapshot}. */
+  /** Loads an index from a snapshot made by {@link FolderIndex.snapshot}. */
   static load(snapshot: Uint8Array, options: FolderIndexOptions): FolderIndex {
     return new FolderIndex(options, snapshot);
   }

@@ -21,6 +21,7 @@ export {
   type MessageOf,
   type MessageType,
   type OkMessage,
+  type PingMessage,
   type PresenceMessage,
   type PresenceStatus,
   type SequencedEnvelope,

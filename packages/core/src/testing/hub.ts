@@ -222,7 +222,7 @@ export class MemoryHub {
   }
 
   /**
-   * A new {@link BlobStore} through which a device reaches the hub's chunks: it counts the
+   * A new `BlobStore` through which a device reaches the hub's chunks: it counts the
    * bytes it moves and rejects with ProtocolError `unavailable` while the device is cut off.
    * Closing it closes only this client, not {@link blobs}.
    */

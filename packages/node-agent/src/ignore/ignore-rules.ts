@@ -19,7 +19,7 @@ export const AGENT_PARTIAL_SUFFIX = ".weft-partial";
 /**
  * Patterns (gitignore syntax) that are ignored in every folder before its `.weftignore` is
  * read, so a `!pattern` line there can take one back (e.g. `!*.swp` to sync Vim swap files),
- * except the agent's temp files (see {@link isAgentTempName}), which nothing can un-ignore.
+ * except the agent's temp files (see `isAgentTempName`), which nothing can un-ignore.
  *
  * - `.DS_Store`, `._*` (AppleDouble resource forks on non-Mac disks), `.Trashes`: macOS.
  * - `Thumbs.db`, `desktop.ini`, `$RECYCLE.BIN`, `System Volume Information`: Windows.

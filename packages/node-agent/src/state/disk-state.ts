@@ -5,7 +5,7 @@
  */
 import type { StateOp } from "@weft/core";
 import type { LocalFileState } from "../scan/index.js";
-import { SqliteStateStore } from "./sqlite-state-store.js";
+import { SqliteStateStore } from "@weft/sqlite-store";
 
 const PREFIX = "f";
 /** Small values about the folder on this device (e.g. the selection the disk was last brought to). */

@@ -24,7 +24,7 @@ export const RECONNECT_MAX_MS = 2000;
 
 /** How the agent keeps its connection to the relay (the `weft sync` flags). */
 export interface ConnectionOptions {
-  /** The longest wait between connection attempts (default {@link RECONNECT_MAX_MS}). */
+  /** The longest wait between connection attempts (default `RECONNECT_MAX_MS`). */
   reconnectMaxMs?: number;
   /**
    * Ping a silent relay after this long, give it up after twice this (an account request

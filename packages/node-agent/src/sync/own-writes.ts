@@ -32,7 +32,7 @@ export const WATCH_BLIND_MS = 1000;
 /** The paths this agent wrote itself, kept for a short while, so that the watcher's reports of them do not trigger another walk of the folder. */
 export class OwnWrites {
   private readonly at = new Map<string, number>();
-  /** Paths written and not yet looked at again after {@link WATCH_BLIND_MS}. */
+  /** Paths written and not yet looked at again after `WATCH_BLIND_MS`. */
   private readonly unchecked = new Map<string, number>();
 
   constructor(private readonly clock: Clock = systemClock) {}
@@ -53,7 +53,7 @@ export class OwnWrites {
   }
 
   /**
-   * Whether a path the agent wrote at least {@link WATCH_BLIND_MS} ago is no longer what it
+   * Whether a path the agent wrote at least `WATCH_BLIND_MS` ago is no longer what it
    * wrote (`known`: the disk state), which the watcher may have missed: the caller scans
    * then. The paths looked at are not looked at again; younger ones wait for the next call.
    */

@@ -13,7 +13,7 @@ import {
 import { MemoryBlobStore, Replica, type ReplicaOptions } from "@weft/core";
 import { MemoryHub } from "@weft/core/testing";
 import { afterEach, expect, test } from "vitest";
-import { SqliteStateStore } from "../src/state/sqlite-state-store.js";
+import { SqliteStateStore } from "../src/sqlite-state-store.js";
 
 let dir: string | undefined;
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,6 +1,6 @@
 /**
- * SqliteBlobStore: the agent's local store of sealed chunks (those written here and not yet
- * uploaded, and those downloaded), one SQLite file in WAL mode. SQLite rather than a file per
+ * SqliteBlobStore: a Replica's local store of sealed chunks, the agent's and any Node app's (those
+ * written here and not yet uploaded, and those downloaded), one SQLite file in WAL mode. SQLite rather than a file per
  * chunk: a chunk is at most ~16 MiB, a folder has many small ones, and one file with atomic
  * commits is both faster and simpler to keep consistent with the replica's own SQLite state.
  *

@@ -11,9 +11,9 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { WeftError } from "@weft/core";
 import { compareStorageKeys } from "@weft/core/storage";
 import { expectSameBytes, expectWeftError, runStateStoreTests } from "@weft/core/conformance";
-import { SqliteStateStore } from "../src/state/index.js";
-import { decodeKey, encodeKey, encodePrefixRange } from "../src/state/key-encoding.js";
-import { SCHEMA_VERSION } from "../src/state/migrations.js";
+import { SqliteStateStore } from "../src/index.js";
+import { decodeKey, encodeKey, encodePrefixRange } from "../src/key-encoding.js";
+import { SCHEMA_VERSION } from "../src/migrations.js";
 import { PARTS, genOf, partBytes } from "./fixtures/crash-writer.js";
 
 runStateStoreTests("SqliteStateStore", async () => {

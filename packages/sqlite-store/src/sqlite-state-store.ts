@@ -1,4 +1,7 @@
-/** SqliteStateStore: the agent's StateStore, one SQLite file in WAL mode (better-sqlite3). */
+/**
+ * SqliteStateStore: a Replica's StateStore, the agent's and any Node app's: one SQLite file in WAL
+ * mode (better-sqlite3).
+ */
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
 import { WeftError } from "@weft/core";
@@ -44,7 +47,7 @@ class Statements {
  * - Keys are one BLOB column in the encoding of `key-encoding.ts`, whose byte order is the key
  *   order, so `loadRange`/`removeRange` are one index range scan.
  * - WAL journal, every commit fsynced before its Promise resolves (`synchronous = NORMAL` and
- *   the WAL fdatasynced off the event loop by {@link WalSync}, which gives callers what FULL
+ *   the WAL fdatasynced off the event loop by `WalSync`, which gives callers what FULL
  *   gives them without stalling the process in every COMMIT).
  *   A killed process loses nothing either way (a commit is in the OS's cache once SQLite
  *   returns); the fsync also survives power loss and OS crashes, which matters because the engine

@@ -1,4 +1,4 @@
-/** How the agent opens its SQLite files: private (0700 directory, 0600 file), WAL, fsync per commit. */
+/** How the SQLite stores open their files: private (0700 directory, 0600 file), WAL, fsync per commit. */
 import { closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { runBlobStoreTests } from "@weft/core/conformance";
 import type { ChunkId } from "@weft/crypto";
 import { expect, test } from "vitest";
-import { SqliteBlobStore } from "../src/state/index.js";
+import { SqliteBlobStore } from "../src/index.js";
 
 runBlobStoreTests("SqliteBlobStore", async () => {
   const dir = await mkdtemp(join(tmpdir(), "weft-blobs-"));
