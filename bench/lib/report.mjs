@@ -445,6 +445,18 @@ const others = [
     ],
   ],
   [
+    "idle",
+    "idle",
+    "Idle: a `weft sync` daemon with nothing to do",
+    (r) => [
+      ["files", fmt(r.files)],
+      ["minutes idle", fmt(r.idleSeconds / 60)],
+      ["CPU-seconds per idle minute", fmt(r.cpuSecondsPerMinute)],
+      ["% of a core", fmt(r.percentOfCore)],
+      ["daemon peak RSS MiB", fmt(r.daemonPeakRssMiB)],
+    ],
+  ],
+  [
     "chunking",
     "chunking",
     "Chunking: the content pipeline on one core",
