@@ -82,8 +82,15 @@ export default tseslint.config(
     files: ["packages/crypto/src/**"],
     rules: forbid("@weft/core", "@weft/relay", "@weft/node-agent"),
   },
-  { files: ["packages/core/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
+  {
+    files: ["packages/core/src/**"],
+    rules: forbid("@weft/relay", "@weft/node-agent", "@weft/automerge-repo"),
+  },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
+  {
+    files: ["packages/automerge-repo/src/**"],
+    rules: forbid("@weft/relay", "@weft/node-agent"),
+  },
   {
     files: ["packages/node-agent/src/**"],
     ignores: ["packages/node-agent/src/cli/relay-command.ts"], // `weft relay`: see .dependency-cruiser.cjs

@@ -29,5 +29,6 @@ export const aliases: Record<string, string> = {
   "@weft/core/errors": fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
   "@weft/core": src("core"),
   "@weft/relay": src("relay"),
+  "@weft/automerge-repo": src("automerge-repo"),
   "@weft/test-support": src("test-support"),
 };

@@ -1,0 +1,7 @@
+/** @weft/automerge-repo — an automerge-repo NetworkAdapter that syncs a Repo through a Weft folder, end to end encrypted. */
+export {
+  DEFAULT_PREFIX,
+  WeftNetworkAdapter,
+  type AdapterReplica,
+  type WeftNetworkAdapterOptions,
+} from "./adapter.js";
