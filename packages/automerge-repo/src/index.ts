@@ -5,3 +5,9 @@ export {
   type AdapterReplica,
   type WeftNetworkAdapterOptions,
 } from "./adapter.js";
+export {
+  PEERS_CHANNEL,
+  WeftPeersAdapter,
+  type PeersReplica,
+  type WeftPeersAdapterOptions,
+} from "./peers-adapter.js";

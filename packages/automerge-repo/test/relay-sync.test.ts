@@ -1,6 +1,6 @@
-// Two automerge-repo Repos, each with a WeftNetworkAdapter on its own device's Replica, sync a
-// document through a real relay process: live, while one is offline (it catches up from the
-// relay's log with the other device gone), and ephemeral messages. The relay's disk never holds
+// Two automerge-repo Repos, each with the Weft adapters (live peers and the folder) on its own
+// device's Replica, sync a document through a real relay process: live, and while one is offline
+// (it catches up from the relay's log with the other device gone); ephemeral messages. The relay's disk never holds
 // the document's text.
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { MemoryBlobStore, MemoryStateStore, RelayAccount, Replica } from "@weft/
 import { type RelayProcess, startRelayProcess } from "@weft/test-support";
 import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { WeftNetworkAdapter } from "../src/index.js";
+import { WeftNetworkAdapter, WeftPeersAdapter } from "../src/index.js";
 
 interface Doc {
   title?: string;
@@ -53,8 +53,9 @@ async function device(user: string, invite?: string) {
   const errors: Error[] = [];
   replica.on("error", ({ error }) => errors.push(error));
   replica.start();
-  const adapter = new WeftNetworkAdapter({ replica, onError: (e) => errors.push(e) });
-  const repo = new Repo({ network: [adapter] });
+  const onError = (e: Error) => errors.push(e);
+  const adapter = new WeftNetworkAdapter({ replica, onError });
+  const repo = new Repo({ network: [new WeftPeersAdapter({ replica, onError }), adapter] });
   let closed = false;
   const close = async () => {
     if (closed) return;
