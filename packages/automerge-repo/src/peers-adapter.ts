@@ -197,10 +197,15 @@ export class WeftPeersAdapter extends NetworkAdapter {
   }
 
   #post(frame: Frame): void {
-    void this.#channel.then(
-      (channel) => channel.publishEphemeral(cbor.encode(frame)),
-      () => undefined, // reported when the channel failed to open
-    );
+    this.#channel
+      .then((channel) => channel.publishEphemeral(cbor.encode(frame)))
+      .catch((error: unknown) =>
+        this.#report(
+          error instanceof WeftError
+            ? error
+            : new WeftError("STATE", "sending a peers frame failed", { cause: error }),
+        ),
+      );
   }
 
   #receive(payload: Uint8Array, from: DeviceId): void {
