@@ -1,7 +1,7 @@
 // WeftPeersAdapter alone (no folder) on two replicas over the in-memory hub: a document far
 // larger than one ephemeral frame syncs in fragments; a malformed frame from a member is
 // reported and changes nothing.
-import { Repo } from "@automerge/automerge-repo";
+import { type Message, Repo, cbor } from "@automerge/automerge-repo";
 import {
   FolderKeyring,
   generateDeviceIdentity,
@@ -12,7 +12,7 @@ import {
 import { MAX_EPHEMERAL_BYTES, MemoryBlobStore, MemoryStateStore, Replica } from "@weft/core";
 import { MemoryHub } from "@weft/core/testing";
 import { afterEach, expect, test } from "vitest";
-import { WeftPeersAdapter } from "../src/index.js";
+import { PEERS_CHANNEL, WeftPeersAdapter } from "../src/index.js";
 
 const open: { repo: Repo; replica: Replica }[] = [];
 afterEach(async () => {
@@ -62,6 +62,38 @@ test("a document many frames long syncs between two live peers", async () => {
   expect(found.doc().body).toBe(body);
   expect([...a!.errors, ...b!.errors]).toEqual([]);
 });
+
+test("a member's malformed or spoofed frames are reported and delivered to no Repo", async () => {
+  const [a, b, mallory] = await devices(3);
+  await Promise.all([met(a!.repo), met(b!.repo)]);
+  const received: Message[] = [];
+  b!.adapter.on("message", (m) => received.push(m));
+  const channel = await mallory!.replica.openDocChannel(PEERS_CHANNEL, "automerge");
+  // Speaking as a's Repo from another device; then bytes that are no frame at all.
+  channel.publishEphemeral(
+    cbor.encode({
+      k: "msg",
+      p: a!.repo.peerId,
+      to: b!.repo.peerId,
+      id: 0,
+      i: 0,
+      n: 1,
+      b: cbor.encode({ type: "sync", senderId: a!.repo.peerId, targetId: b!.repo.peerId }),
+    }),
+  );
+  channel.publishEphemeral(Uint8Array.of(0xff, 0x00, 0x13));
+  await until(() => b!.errors.length > 0);
+  expect(b!.errors.map((e) => e.message)).toEqual([
+    expect.stringMatching(/^a peers frame from .* is malformed$/),
+  ]);
+  expect(received.filter((m) => m.senderId === a!.repo.peerId)).toEqual([]);
+  expect(a!.repo.peers).toContain(b!.repo.peerId); // nothing broke between a and b
+});
+
+/** Resolves once `check()` holds, polled on every turn of the event loop. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Resolves once `repo` has a peer. */
 function met(repo: Repo): Promise<void> {
