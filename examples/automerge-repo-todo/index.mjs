@@ -79,6 +79,9 @@ export async function openTodoRepo({ relay, user, password, invite, doc, name = 
     present.set(senderId, message.name);
     changed();
   });
+  // And to every Repo that turns up (the folder's copy of the hello reaches its device even
+  // before its Repo has started syncing this list with this one).
+  repo.networkSubsystem.on("peer", hello);
   repo.networkSubsystem.on("peer-disconnected", ({ peerId }) => {
     if (present.delete(peerId)) changed();
   });

@@ -22,7 +22,8 @@ export interface WeftNetworkAdapterOptions {
   replica: AdapterReplica;
   /**
    * Prefix of the Weft document names (default `"automerge-repo/"`): document `id` is stored as
-   * the Automerge document `prefix + id` of the folder, which `replica.automerge(name)` opens too.
+   * the Automerge document `prefix + id` of the folder (the stream `replica.automerge(name)`
+   * reads; not through both in one replica at once: they would share, and close, one channel).
    */
   prefix?: string;
   /** Receives failures no caller can catch (a corrupt update, a failed store). Default: `console.warn`. */
@@ -132,8 +133,8 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
   /**
    * Resolves once this device's folder holds everything `handle` holds now: stored durably in
    * the replica's `StateStore`, so the replica sends it whenever it is online (`replica.syncOnce()`
-   * then waits for the relay). The Repo hands changes over on a short throttle, so an app that
-   * closes right after a change awaits this first.
+   * then waits for the relay), or come back through the log from another device. The Repo hands
+   * changes over on a short throttle, so an app that closes right after a change awaits this.
    */
   async whenStored(handle: { documentId: DocumentId; doc(): A.Doc<unknown> }): Promise<void> {
     if (!this.#connected) throw new WeftError("CLOSED", "the adapter is not connected to a Repo");

@@ -68,8 +68,8 @@ export class FolderDoc {
   }
 
   /**
-   * Resolves once the folder holds `heads` (stored durably on this device, so the replica sends
-   * them whenever it is online). Rejects with a `WeftError` (`CLOSED`) if the Repo disconnects
+   * Resolves once the folder holds `heads`: published (durable on this device, sent whenever
+   * online) or come back through the log (then already on the relay). Rejects with a `WeftError` (`CLOSED`) if the Repo disconnects
    * first.
    */
   whenStored(heads: A.Heads): Promise<void> {
@@ -128,6 +128,10 @@ export class FolderDoc {
     // Duplicates and changes still waiting for their dependencies move no heads.
     if (sameHeads(before, A.getHeads(this.#doc))) return;
     this.#wanted = false;
+    // The Repo's own changes may come back this way first (another device got them live and
+    // put them in the log): they are in the relay's log then, and the Repo, seeing the folder
+    // has them, publishes nothing more here.
+    this.#release();
     this.#flush();
   }
 
@@ -156,16 +160,21 @@ export class FolderDoc {
     try {
       await this.channel.publish(payload);
       this.#resendAll = false;
-      this.#waiters = this.#waiters.filter((w) => {
-        if (!A.hasHeads(this.#doc, w.heads)) return true;
-        w.resolve();
-        return false;
-      });
+      this.#release();
     } catch (error) {
       // Later changes depend on this one: without it other devices would queue them forever.
       this.#resendAll = true;
       throw this.#error("storing the Repo's changes in the folder failed", error, "STORAGE");
     }
+  }
+
+  /** Resolves the `whenStored` callers whose heads the folder now holds. */
+  #release(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!A.hasHeads(this.#doc, w.heads)) return true;
+      w.resolve();
+      return false;
+    });
   }
 
   /** Sends the Repo every sync message the protocol has for it now. */
