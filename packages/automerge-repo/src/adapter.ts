@@ -56,6 +56,8 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
   readonly #onError: (error: WeftError) => void;
   readonly #docs = new Map<DocumentId, Promise<FolderDoc>>();
   #connected = false;
+  /** The Repo connected once and disconnected since. */
+  #disconnected = false;
   #whenReady: Promise<void>;
   #ready: () => void = () => undefined;
 
@@ -89,6 +91,7 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
     this.peerId = peerId;
     this.peerMetadata = peerMetadata ?? {};
     this.#connected = true;
+    this.#disconnected = false;
     this.#ready();
     this.emit("peer-candidate", { peerId: this.folderPeerId, peerMetadata: {} });
   }
@@ -97,6 +100,7 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
   disconnect(): void {
     if (!this.#connected) return;
     this.#connected = false;
+    this.#disconnected = true;
     this.#whenReady = new Promise((resolve) => (this.#ready = resolve));
     const docs = [...this.#docs.values()];
     this.#docs.clear();
@@ -137,7 +141,9 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
    * changes over on a short throttle, so an app that closes right after a change awaits this.
    */
   async whenStored(handle: { documentId: DocumentId; doc(): A.Doc<unknown> }): Promise<void> {
-    if (!this.#connected) throw new WeftError("CLOSED", "the adapter is not connected to a Repo");
+    // A Repo connects its adapters a moment after it is made: wait for that, not for a reconnect.
+    if (!this.#connected && !this.#disconnected) await this.#whenReady;
+    if (!this.#connected) throw new WeftError("CLOSED", "the adapter's Repo has disconnected");
     const heads = A.getHeads(handle.doc());
     const doc = await this.#doc(handle.documentId);
     await doc.whenStored(heads);
