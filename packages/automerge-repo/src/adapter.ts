@@ -9,7 +9,7 @@ import {
   cbor,
 } from "@automerge/automerge-repo";
 import type { DeviceId } from "@weft/crypto";
-import { type DocChannel, MAX_EPHEMERAL_BYTES, type Replica } from "@weft/core";
+import { MAX_EPHEMERAL_BYTES, type Replica } from "@weft/core";
 import { WeftError } from "@weft/core/errors";
 import { FolderDoc, type FolderDocHost } from "./folder-doc.js";
 
@@ -149,10 +149,12 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
     await doc.whenStored(heads);
   }
 
+  /** @internal For the folder's documents: hands a message to the Repo while connected. */
   deliver(message: Message): void {
     if (this.#connected) this.emit("message", message);
   }
 
+  /** @internal For the folder's documents: reports a failure to `onError`. */
   report(error: WeftError): void {
     try {
       this.#onError(error);
@@ -192,10 +194,9 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
       );
       return;
     }
-    void this.#doc(id).then(
-      (doc) => publishEphemeral(doc.channel, payload),
-      (error: unknown) => this.report(asWeftError(error, `opening document ${id}`)),
-    );
+    this.#doc(id)
+      .then((doc) => doc.channel.publishEphemeral(payload))
+      .catch((error: unknown) => this.report(asWeftError(error, `sending to document ${id}`)));
   }
 
   #receiveEphemeral(id: DocumentId, payload: Uint8Array, from: DeviceId): void {
@@ -235,10 +236,6 @@ export class WeftNetworkAdapter extends NetworkAdapter implements FolderDocHost 
       data: m.data,
     } as Message);
   }
-}
-
-function publishEphemeral(channel: DocChannel, payload: Uint8Array): void {
-  channel.publishEphemeral(payload);
 }
 
 function asWeftError(error: unknown, context: string): WeftError {
