@@ -1,5 +1,5 @@
 /** Import-graph rules: no cycles, packages only depend in the direction
- *  crypto ← core ← {sqlite-store ← node-agent, relay} ← examples, bench, and no package's src uses the
+ *  crypto ← core ← {sqlite-store ← node-agent, relay, automerge-repo} ← examples, bench, and no package's src uses the
  *  test-support package (tests, examples, benchmarks and property tests only). */
 const layer = (from, to) => ({
   name: `no-${from}-to-${to}`,
@@ -31,6 +31,9 @@ module.exports = {
     layer("core", "relay"),
     layer("core", "node-agent"),
     layer("relay", "node-agent"),
+    layer("core", "automerge-repo"),
+    layer("automerge-repo", "relay"),
+    layer("automerge-repo", "node-agent"),
     {
       // The agent never uses the relay, with two exceptions: `weft relay` (one file, so that the
       // one command users install can also run a relay), and the agent's tests (deploy.test.ts

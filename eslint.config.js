@@ -105,7 +105,7 @@ export default tseslint.config(
   },
   {
     files: ["packages/core/src/**"],
-    rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
+    rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent", "@weft/automerge-repo"),
   },
   { files: ["packages/sqlite-store/src/**"], rules: forbid("@weft/relay", "@weft/node-agent") },
   {
@@ -113,6 +113,10 @@ export default tseslint.config(
     rules: forbid("@weft/sqlite-store", "@weft/relay", "@weft/node-agent"),
   },
   { files: ["packages/relay/src/**"], rules: forbid("@weft/node-agent") },
+  {
+    files: ["packages/automerge-repo/src/**"],
+    rules: forbid("@weft/relay", "@weft/node-agent"),
+  },
   {
     files: ["packages/node-agent/src/**"],
     ignores: ["packages/node-agent/src/cli/relay-command.ts"], // `weft relay`: see .dependency-cruiser.cjs

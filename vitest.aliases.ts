@@ -31,5 +31,6 @@ export const aliases: Record<string, string> = {
   "@weft/browser": src("browser"),
   "@weft/relay": src("relay"),
   "@weft/sqlite-store": src("sqlite-store"),
+  "@weft/automerge-repo": src("automerge-repo"),
   "@weft/test-support": src("test-support"),
 };

@@ -96,6 +96,24 @@ describe("Replica documents", () => {
     expect(aw1!.getStates().get(aw0!.clientID)).toEqual({ user: { name: "Ada", cursor: 3 } });
   });
 
+  it("an ephemeral message sent while connecting is dropped, not sent before auth", async () => {
+    const { replicas, settle } = await network({ devices: 2 });
+    const replica = replicas[0]!;
+    const channel = await replica.openDocChannel("notes", "yjs");
+    const errors: string[] = [];
+    replica.on("error", ({ error }) => errors.push(error.message));
+    replica.stop();
+    // The connection exists from "connecting" on, before it has authenticated.
+    channel.on("status", ({ status }) => {
+      if (status === "connecting") queueMicrotask(() => channel.publishEphemeral(Uint8Array.of(1)));
+    });
+    replica.start();
+    await settle();
+    // (stop() itself reports the connection it closed.)
+    expect(errors.filter((m) => m !== "connection closed")).toEqual([]);
+    expect(replica.status).toBe("online");
+  });
+
   it("documents survive a crash and reach a device that joins late through the snapshot", async () => {
     const { replicas, settle, crash, partition, heal } = await network({
       devices: 3,

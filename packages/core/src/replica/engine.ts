@@ -472,8 +472,12 @@ export class SyncEngine implements DocSession, LogSession {
     };
   }
 
-  /** Sends an ephemeral message when online; dropped otherwise (it would be stale later). */
+  /**
+   * Sends an ephemeral message when online; dropped otherwise (it would be stale later). Not
+   * while connecting either: the relay refuses a frame before auth and closes the connection.
+   */
   postEphemeral(payload: Uint8Array): void {
+    if (this.status !== "online") return;
     this.conn?.post({
       type: "ephemeral",
       folderId: this.ctx.folderId,
