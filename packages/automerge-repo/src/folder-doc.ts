@@ -4,7 +4,7 @@ import type { DocumentId, Message, PeerId } from "@automerge/automerge-repo";
 import type { DocChannel } from "@weft/core";
 import { WeftError, type WeftErrorCode } from "@weft/core/errors";
 
-/** What a {@link FolderDoc} needs from its adapter. */
+/** What a `FolderDoc` needs from its adapter. */
 export interface FolderDocHost {
   /** The folder peer's id (the sender of everything the folder doc says). */
   readonly folderPeerId: PeerId;

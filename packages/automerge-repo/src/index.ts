@@ -11,3 +11,4 @@ export {
   type PeersReplica,
   type WeftPeersAdapterOptions,
 } from "./peers-adapter.js";
+export type { FolderDocHost } from "./folder-doc.js";

@@ -20,7 +20,7 @@ const decoder = new TextDecoder();
  * is on disk, and a `transaction()` is all or none.
  *
  * A key is stored as an array of its parts in UTF-8 (binary keys). IndexedDB orders arrays part
- * by part with a prefix first, and binary parts byte by byte: exactly {@link compareStorageKeys}.
+ * by part with a prefix first, and binary parts byte by byte: exactly `compareStorageKeys` (`@weft/core/storage`).
  * String keys would not do: IndexedDB compares strings by UTF-16 code unit, which puts U+10000
  * and above before U+E000–U+FFFF.
  */

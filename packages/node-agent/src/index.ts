@@ -18,5 +18,6 @@ export type { KnownFile, OwnWrites } from "./sync/own-writes.js";
 export type { FolderSyncOptions, PassCounts } from "./sync/folder-sync.js";
 export type { Selection, SelectionSpec } from "./select/selection.js";
 export type { ScanError, ScanMove, ScanOptions, ScanProgress } from "./scan/types.js";
-export type { AccountRecord } from "./home/index.js";
+export type { AccountRecord, MemberRecord } from "./home/index.js";
+export type { Pause } from "./sync/pause.js";
 export type { AccountLogin } from "./account/index.js";

@@ -363,7 +363,7 @@ export class FolderSync {
   readonly ownWrites: OwnWrites;
 
   /**
-   * Called as a pass is about to write or remove at least {@link BULK_WRITE_FILES} files: the
+   * Called as a pass is about to write or remove at least `BULK_WRITE_FILES` (64) files: the
    * daemon stops watching the folder meanwhile (see `FolderWatch.pause`).
    */
   onBulkWrite: (() => void) | undefined;
