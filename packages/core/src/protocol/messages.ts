@@ -143,7 +143,7 @@ export interface HeadClaim {
   handle: Uint8Array;
   /** The head token the write replaces; empty for a file the relay has no head of (a new file). */
   base: Uint8Array;
-  /** The head token once the write is accepted. */
+  /** The head token once the write is accepted; empty to leave the handle with no head. */
   next: Uint8Array;
 }
 

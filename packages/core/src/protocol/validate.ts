@@ -83,11 +83,13 @@ export function validateMessage(value: unknown): Message {
       claims.forEach((raw, i) => {
         const c = object(raw, `appendIf.claims[${i}]`);
         bytes(c["handle"], `appendIf.claims[${i}].handle`, HEAD_DIGEST_BYTES, HEAD_DIGEST_BYTES);
-        bytes(c["base"], `appendIf.claims[${i}].base`, HEAD_DIGEST_BYTES, 0);
-        const base = c["base"] as Uint8Array;
-        if (base.length !== 0 && base.length !== HEAD_DIGEST_BYTES)
-          throw bad(`appendIf.claims[${i}].base`, `must be empty or ${HEAD_DIGEST_BYTES} bytes`);
-        bytes(c["next"], `appendIf.claims[${i}].next`, HEAD_DIGEST_BYTES, HEAD_DIGEST_BYTES);
+        for (const f of ["base", "next"]) {
+          const field = `appendIf.claims[${i}].${f}`;
+          bytes(c[f], field, HEAD_DIGEST_BYTES, 0);
+          const length = (c[f] as Uint8Array).length;
+          if (length !== 0 && length !== HEAD_DIGEST_BYTES)
+            throw bad(field, `must be empty or ${HEAD_DIGEST_BYTES} bytes`);
+        }
         const key = hexOf(c["handle"] as Uint8Array);
         if (seen.has(key)) throw bad(`appendIf.claims[${i}].handle`, "is claimed twice");
         seen.add(key);

@@ -72,7 +72,8 @@ export interface LogStore {
    * {@link append} of a strong-consistency folder's write: after the dedupe (a retry of a
    * stored envelope is `duplicate`, whatever the heads are now), stores the envelope only if
    * every claim's `base` is its handle's head (an empty base: the handle has none), and then
-   * sets each handle's head to the claim's `next`, all in the append's one atomic step. The
+   * sets each handle's head to the claim's `next` (an empty next: none), all in the append's
+   * one atomic step. The
    * heads are opaque bytes to the store, kept per folder and handle.
    * @throws WeftError as {@link append}
    */

@@ -141,7 +141,10 @@ export class MemoryLogStore implements LogStore {
       .filter((c) => !sameBytes(folder.heads.get(hexOf(c.handle)) ?? EMPTY, c.base))
       .map((c) => c.handle.slice());
     if (stale.length > 0) return { stale };
-    for (const c of claims) folder.heads.set(hexOf(c.handle), c.next.slice());
+    for (const c of claims) {
+      if (c.next.length === 0) folder.heads.delete(hexOf(c.handle));
+      else folder.heads.set(hexOf(c.handle), c.next.slice());
+    }
     const seq = ++folder.head;
     folder.log.push({ seq, envelope: envelope.slice(), deviceId, deviceSeq });
     folder.byDeviceSeq.set(key, seq);

@@ -53,7 +53,10 @@ export function append(
     })
     .map((c) => c.handle.slice());
   if (stale.length > 0) return { stale };
-  for (const c of claims) q.setFileHead.run(folderId, buf(c.handle), buf(c.next));
+  for (const c of claims) {
+    if (c.next.length === 0) q.deleteFileHead.run(folderId, buf(c.handle));
+    else q.setFileHead.run(folderId, buf(c.handle), buf(c.next));
+  }
   const seq = folder.head_seq + 1;
   q.insertLogEntry.run(folderId, seq, deviceId, deviceSeq, buf(envelope));
   q.setHeadSeq.run(seq, folderId);

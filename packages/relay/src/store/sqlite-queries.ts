@@ -107,6 +107,7 @@ export class Queries {
   readonly setHeadSeq: Stmt<[number, string]>;
   readonly fileHead: Stmt<[string, Buffer], { token: Buffer }>;
   readonly setFileHead: Stmt<[string, Buffer, Buffer]>;
+  readonly deleteFileHead: Stmt<[string, Buffer]>;
   readonly logSizes: Stmt<[string, number, number], { seq: number; size: number }>;
   readonly logRange: Stmt<[string, number, number], { seq: number; envelope: Buffer }>;
   readonly putSnapshot: Stmt<[string, number, number, Buffer]>;
@@ -215,6 +216,7 @@ export class Queries {
       "INSERT INTO file_heads (folder_id, handle, token) VALUES (?, ?, ?) " +
         "ON CONFLICT (folder_id, handle) DO UPDATE SET token = excluded.token",
     );
+    this.deleteFileHead = db.prepare("DELETE FROM file_heads WHERE folder_id = ? AND handle = ?");
     // length() of a BLOB reads its size from the record header, not its bytes: a page of the
     // log is sized before any envelope is loaded.
     this.logSizes = db.prepare(

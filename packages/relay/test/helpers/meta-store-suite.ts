@@ -407,6 +407,17 @@ export function runMetaStoreTests(
           store.appendIf(FA, dev("A"), 4, bytes(9), [{ handle: h(1), base: h(14), next: h(15) }]),
           "ALREADY_EXISTS",
         );
+        // An empty next leaves the handle with no head: a new file may claim it again.
+        expect(
+          await store.appendIf(FA, dev("A"), 5, bytes(10), [
+            { handle: h(1), base: h(14), next: none },
+          ]),
+        ).toEqual({ seq: 6, duplicate: false });
+        expect(
+          await store.appendIf(FA, dev("B"), 4, bytes(11), [
+            { handle: h(1), base: none, next: h(16) },
+          ]),
+        ).toEqual({ seq: 7, duplicate: false });
       });
 
       test("the same envelope again is a duplicate; other bytes under a used deviceSeq are refused", async () => {

@@ -83,12 +83,21 @@ export async function append(
       })
       .map((c) => c.handle.slice());
     if (stale.length > 0) return { stale };
+    // One statement: claims with a next move the head, those without drop it.
+    const set = claims.filter((c) => c.next.length > 0);
+    const drop = claims.filter((c) => c.next.length === 0);
     await all(
       db,
-      "INSERT INTO file_heads (folder_id, handle, token) " +
+      "WITH gone AS (DELETE FROM file_heads WHERE folder_id = $1 AND handle = ANY($4::bytea[])) " +
+        "INSERT INTO file_heads (folder_id, handle, token) " +
         "SELECT $1, h, t FROM unnest($2::bytea[], $3::bytea[]) AS u (h, t) " +
         "ON CONFLICT (folder_id, handle) DO UPDATE SET token = excluded.token",
-      [folderId, claims.map((c) => buf(c.handle)), claims.map((c) => buf(c.next))],
+      [
+        folderId,
+        set.map((c) => buf(c.handle)),
+        set.map((c) => buf(c.next)),
+        drop.map((c) => buf(c.handle)),
+      ],
     );
   }
   const inserted = await one<{ seq: number }>(
