@@ -155,6 +155,7 @@ export class Replica {
         indexOptions,
         replica.transfers.uploads,
         loaded.strong,
+        options.clockDeviceSeq === true,
       );
       strong.attach(replica.engine.strongSession());
       replica.engine.strong = strong;

@@ -81,6 +81,8 @@ interface SentWrite {
   attestation: Uint8Array;
   /** What it made of each key it saw: the key (a path now taken becomes its file) and head. */
   made: Record<string, [string, string | null]>;
+  /** Not sent yet by this run (not stored: an envelope loaded from the state may have been). */
+  fresh?: boolean;
 }
 
 /** What the sync engine lends the strong writes: its connection and log. */
@@ -112,6 +114,8 @@ export class StrongWrites {
   private sent: SentWrite | undefined;
   private session: StrongSession | undefined;
   private pumping = false;
+  /** Kicked while pumping: look again once the pump ends. */
+  private again = false;
   private counter = 0;
   private headKeyBytes: Uint8Array | undefined;
 
@@ -121,16 +125,18 @@ export class StrongWrites {
     private readonly indexOptions: FolderIndexOptions,
     private readonly uploads: ReadonlySet<ChunkId>,
     stored: readonly { key: string[]; data: Uint8Array }[],
+    /** Number envelopes from the clock (`ReplicaOptions.clockDeviceSeq`). */
+    private readonly clockDeviceSeq = false,
   ) {
     for (const { key, data } of stored) {
       const [kind, name] = key;
-      if (name === undefined) continue;
       const value = JSON.parse(decoder.decode(data)) as unknown;
+      if (kind === "sent") this.sent = decodeSent(value as Record<string, unknown>);
+      if (name === undefined) continue;
       if (kind === "q") {
         this.queue.push(value as QueuedWrite);
         this.counter = Math.max(this.counter, Number(name));
       } else if (kind === "refused") this.refusedById.set(name, value as RefusedWrite);
-      else if (kind === "sent") this.sent = decodeSent(value as Record<string, unknown>);
     }
     this.queue.sort((a, b) => Number(a.id) - Number(b.id));
   }
@@ -179,7 +185,7 @@ export class StrongWrites {
       const r = this.refusedById.get(id);
       if (!r) throw new WeftError("NOT_FOUND", `no refused write ${id}`);
       this.refusedById.delete(id);
-      const needs = r.op.kind === "write" ? r.op.manifest.chunks.map((c) => c.id as ChunkId) : [];
+      const needs = r.op.kind === "write" ? r.op.manifest.chunks.map((c) => c.id) : [];
       return this.enqueue(r.op, needs, undefined, [
         { op: "remove", key: [ROOT, "strong", "refused", id] },
       ]);
@@ -228,7 +234,12 @@ export class StrongWrites {
 
   /** Sends what is queued while online, one write at a time. */
   kick(): void {
-    if (this.pumping || !this.session?.online || this.queue.length === 0) return;
+    if (this.pumping) {
+      // The running pump may be on its way out (a connection that just failed): go again after.
+      this.again = true;
+      return;
+    }
+    if (!this.session?.online || this.queue.length === 0) return;
     this.pumping = true;
     void this.pump()
       .catch((error: unknown) => {
@@ -242,6 +253,10 @@ export class StrongWrites {
       .finally(() => {
         this.pumping = false;
         this.session?.notify();
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
       });
   }
 
@@ -253,11 +268,17 @@ export class StrongWrites {
       const sent =
         this.sent?.id === w.id ? this.sent : await this.ctx.serial.run(() => this.seal(w));
       if (!sent) continue;
-      let answer: MessageOf<"appended"> | MessageOf<"stale">;
+      let answer: MessageOf<"appended"> | MessageOf<"stale"> | undefined;
+      const fresh = sent.fresh === true;
+      sent.fresh = false;
       try {
         answer = await session.appendIf(sent.envelope, sent.claims);
       } catch (error) {
-        if (
+        if (error instanceof ProtocolError && error.wireCode === "conflict" && !fresh) {
+          // Sent before (its answer lost), stored, and pruned from the log since: the relay
+          // now only knows its number is taken. It was accepted.
+          answer = undefined;
+        } else if (
           error instanceof ProtocolError &&
           error.wireCode !== "unavailable" &&
           error.wireCode !== "unauthorized"
@@ -265,8 +286,7 @@ export class StrongWrites {
           // Refused for good (a viewer, too many files at once): kept like a stale write.
           await this.ctx.serial.run(() => this.refuse(w, error.message, this.dropSent()));
           continue;
-        }
-        throw error;
+        } else throw error;
       }
       await this.ctx.serial.run(() => this.settle(w, sent, answer));
     }
@@ -306,7 +326,10 @@ export class StrongWrites {
       );
       return undefined;
     }
-    const deviceSeq = this.ctx.meta.deviceSeq + 1;
+    const deviceSeq = Math.max(
+      this.ctx.meta.deviceSeq + 1,
+      this.clockDeviceSeq ? Math.floor(this.ctx.clock.now()) : 0,
+    );
     const attestation = this.ctx.attestations.signOwnOf(copy.doc, deviceSeq);
     const envelope = sealParts(
       this.ctx,
@@ -330,6 +353,7 @@ export class StrongWrites {
       claims,
       attestation: attestation.bytes,
       made,
+      fresh: true,
     };
     await this.ctx.local.transaction([
       { op: "save", key: [ROOT, "strong", "sent"], data: encodeSent(sent) },
@@ -344,9 +368,9 @@ export class StrongWrites {
   private async settle(
     w: QueuedWrite,
     sent: SentWrite,
-    answer: MessageOf<"appended"> | MessageOf<"stale">,
+    answer: MessageOf<"appended"> | MessageOf<"stale"> | undefined,
   ): Promise<void> {
-    if (answer.type === "stale") return this.refuse(w, CHANGED_ELSEWHERE, this.dropSent());
+    if (answer?.type === "stale") return this.refuse(w, CHANGED_ELSEWHERE, this.dropSent());
     const index = this.ctx.index;
     index.applyDelta(sent.update);
     this.ctx.attestations.ownArrived(true);
@@ -377,7 +401,7 @@ export class StrongWrites {
     }
     await this.ctx.local.transaction(ops);
     this.queue.shift();
-    this.session?.placeOwn(answer.seq, sent.envelope);
+    if (answer) this.session?.placeOwn(answer.seq, sent.envelope);
     this.ctx.events.emit("change", { origin: "local", changed: 1 });
   }
 
