@@ -188,6 +188,9 @@ export class Replica {
   /** Writes a file (creating parent directories): chunks it, seals new chunks, records the version. */
   async writeFile(path: string, data: FileData, options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
+    // A strong folder's write replaces the version there was when it began, not one that
+    // arrived while its content was being read.
+    const seen = this.strong?.observe({ kind: "write", path });
     const manifest = await this.content.storeContent(data);
     if (this.strong) {
       const op = { kind: "write", path, manifest: manifest.manifest } as const;
@@ -199,6 +202,7 @@ export class Replica {
         },
         manifest.fresh,
         options.basedOn,
+        seen,
       );
       return;
     }
@@ -357,6 +361,7 @@ export class Replica {
     op: StrongOp,
     fresh: readonly ChunkId[] = [],
     basedOn?: string,
+    seen?: Record<string, string | null>,
   ): Promise<void> {
     this.checkOpen();
     const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
@@ -365,7 +370,7 @@ export class Replica {
       for (const id of uploads) this.transfers.uploads.add(id);
       this.engine.startTransfers();
     }
-    await this.strong!.submit(op, fresh, basedOn);
+    await this.strong!.submit(op, fresh, basedOn, seen);
   }
 
   private strongOnly(what: string): Promise<never> {

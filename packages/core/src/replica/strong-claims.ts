@@ -33,8 +33,11 @@ export function runOp(index: FolderIndex, op: StrongOp): void {
   }
 }
 
+/** An op as far as what it replaces goes (a write's content is not needed). */
+export type ObservedOp = StrongOp | { kind: "write"; path: string };
+
 /** What `op` replaces as `index` shows it (see {@link QueuedWrite.seen}). */
-export function seenBy(index: FolderIndex, op: StrongOp): Record<string, string | null> {
+export function seenBy(index: FolderIndex, op: ObservedOp): Record<string, string | null> {
   const seen: Record<string, string | null> = {};
   const at = (path: string, withChildren = false): void => {
     const entry = index.stat(path);
@@ -123,4 +126,3 @@ export function claimsOf(before: FolderIndex, after: FolderIndex, key: Uint8Arra
   for (const [place, id] of taken) add(`place:${place}`, undefined, `f:${id}`);
   return [...claims.values()];
 }
-

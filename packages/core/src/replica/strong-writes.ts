@@ -23,7 +23,15 @@ import type { StateOp } from "../storage/index.js";
 import { openAttestation } from "./attestation.js";
 import type { ReplicaContext } from "./context.js";
 import { sealParts } from "./outbound.js";
-import { claimsOf, headOf, pathOf, runOp, seenBy, stillSeen } from "./strong-claims.js";
+import {
+  type ObservedOp,
+  claimsOf,
+  headOf,
+  pathOf,
+  runOp,
+  seenBy,
+  stillSeen,
+} from "./strong-claims.js";
 
 /** A change to a strong folder, as queued: replayed on a fresh copy of the index when sent. */
 export type StrongOp =
@@ -166,8 +174,22 @@ export class StrongWrites {
    * durable (it is sent when online). A write made from content older than the file's head
    * (`basedOn`, a content hash) is refused at once: the file changed elsewhere first.
    */
-  submit(op: StrongOp, needs: readonly ChunkId[] = [], basedOn?: string): Promise<string> {
-    return this.ctx.serial.run(() => this.enqueue(op, needs, basedOn, []));
+  submit(
+    op: StrongOp,
+    needs: readonly ChunkId[] = [],
+    basedOn?: string,
+    seen?: Record<string, string | null>,
+  ): Promise<string> {
+    return this.ctx.serial.run(() => this.enqueue(op, needs, basedOn, [], seen));
+  }
+
+  /**
+   * What `op` would replace as this device sees the folder now, for a write whose content takes
+   * a while to read ({@link submit} it with the result): it replaces the version there was when
+   * it began, not one that arrived while it was being read.
+   */
+  observe(op: ObservedOp): Record<string, string | null> {
+    return this.chained(seenBy(this.ctx.index, op));
   }
 
   /**
@@ -203,13 +225,10 @@ export class StrongWrites {
     needs: readonly ChunkId[],
     basedOn: string | undefined,
     extra: StateOp[],
+    observed?: Record<string, string | null>,
   ): Promise<string> {
     const id = String(++this.counter).padStart(12, "0");
-    const seen = seenBy(this.ctx.index, op);
-    // A key an earlier queued write also touches is replaced by that write's result: a file
-    // saved twice while offline is one edit on top of the other, not two rivals.
-    for (const key of Object.keys(seen))
-      for (const q of this.queue) if (key in q.seen) seen[key] = `@${q.id}`;
+    const seen = observed ?? this.observe(op);
     const w: QueuedWrite = { id, op, seen, needs: [...needs], at: this.ctx.clock.now() };
     if (basedOn !== undefined && op.kind === "write") {
       const head = this.ctx.index.stat(op.path);
@@ -225,6 +244,16 @@ export class StrongWrites {
     this.queue.push(w);
     this.kick();
     return id;
+  }
+
+  /**
+   * `seen` with each key an earlier queued write also touches replaced by that write's result:
+   * a file saved twice while offline is one edit on top of the other, not two rivals.
+   */
+  private chained(seen: Record<string, string | null>): Record<string, string | null> {
+    for (const key of Object.keys(seen))
+      for (const q of this.queue) if (key in q.seen) seen[key] = `@${q.id}`;
+    return seen;
   }
 
   /** Sends what is queued while online, one write at a time. */

@@ -18,7 +18,7 @@ import {
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
 import { AccountLogin, agentError } from "../account/index.js";
 import { AgentError, type Home, withPidLock } from "../home/index.js";
-import { loadKeyring, storeKeyring } from "../share/index.js";
+import { folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { NODE_ZLIB, relayOptions } from "../sync/open-stores.js";
 import { interrupted } from "./file-io.js";
@@ -71,7 +71,9 @@ export async function withRemoteFolder<T>(
   work: (folder: RemoteFolder) => Promise<T>,
 ): Promise<T> {
   const synced = (await home.folders()).find((f) => f.folderId === folderId);
-  if (synced && !synced.removed)
+  // weft sync leaves a strong folder alone (run.ts): its one state is this one.
+  const strong = (await folderSettings(home, folderId)).consistency === "strong";
+  if (synced && !synced.removed && !strong)
     throw new AgentError(
       "USAGE",
       `folder ${folderId} is synced on this device, at ${synced.path}: use its files there ` +
@@ -118,6 +120,7 @@ export async function withRemoteFolder<T>(
         blobs,
         ...NODE_ZLIB,
         download: "lazy",
+        consistency: (await folderSettings(home, folderId)).consistency,
         // Another state of this device (an earlier --no-state run, a state removed since)
         // may have written the folder: numbers from the clock never repeat one of those.
         clockDeviceSeq: true,
