@@ -5,13 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import {
-  type ListEntry,
-  type RefusedWrite,
-  WeftError,
-  formatBytes,
-  normalizePath,
-} from "@weft/core";
+import { type ListEntry, WeftError, formatBytes, normalizePath } from "@weft/core";
 import { type FolderId, isFolderId, ready } from "@weft/crypto";
 import { AgentError } from "../home/index.js";
 import {
@@ -22,6 +16,7 @@ import {
   localFile,
   readToFile,
   readToStream,
+  refusalMessage,
   withRemoteFolder,
 } from "../remote/index.js";
 import type { Command, CommandContext, Flags } from "./command.js";
@@ -345,18 +340,8 @@ async function settleChange(
   const fresh = replica.refusedWrites().filter((r) => !before.has(r.id));
   const mine = fresh.filter((r) => r.path === path).pop();
   for (const r of fresh)
-    if (r !== mine)
-      process.stderr.write(`weft: warning: ${refusal(folder.folderId, r, undefined)}\n`);
-  if (mine) throw new AgentError("REFUSED", refusal(folder.folderId, mine, keptAs));
-}
-
-/** "PATH: changed elsewhere; your version is kept as …", for people. */
-function refusal(folderId: FolderId, r: RefusedWrite, keptAs: string | undefined): string {
-  return (
-    `${r.path}: ${r.reason}; your version is kept as ` +
-    (keptAs ??
-      `refused write ${r.id} (write it on top of the new version: weft reapply ${folderId} ${r.id})`)
-  );
+    if (r !== mine) process.stderr.write(`weft: warning: ${refusalMessage(folder.folderId, r)}\n`);
+  if (mine) throw new AgentError("REFUSED", refusalMessage(folder.folderId, mine, keptAs));
 }
 
 const refused: Command = {

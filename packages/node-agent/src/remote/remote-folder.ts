@@ -11,6 +11,7 @@ import {
   type FolderRole,
   MemoryStateStore,
   ProtocolError,
+  type RefusedWrite,
   Replica,
   type StateStore,
   WeftError,
@@ -138,8 +139,12 @@ export async function withRemoteFolder<T>(
         await untilIdle(open, folderId, session.relay, options);
         settled = open.stats().pendingChunks === 0 && open.stats().pendingOut === 0;
       };
-      // Catching up also sends what an earlier run of this state left unsent.
+      // Catching up also sends what an earlier run of this state left unsent: in a strong
+      // folder, such a change may be refused now (said here; the command goes on).
+      const before = new Set(open.refusedWrites().map((r) => r.id));
       await settle();
+      for (const r of open.refusedWrites())
+        if (!before.has(r.id)) options.warn(refusalMessage(folderId, r));
       return await work({
         folderId,
         role,
@@ -157,6 +162,19 @@ export async function withRemoteFolder<T>(
       else if (spooling && settled) await removeSqlite(spool);
     }
   });
+}
+
+/**
+ * A strong folder's refused change for people: "PATH: changed elsewhere; your version is kept
+ * as …" (`keptAs`, by default the refused change in this folder's state, with the command that
+ * writes it again).
+ */
+export function refusalMessage(folderId: FolderId, r: RefusedWrite, keptAs?: string): string {
+  return (
+    `${r.path}: ${r.reason}; your version is kept as ` +
+    (keptAs ??
+      `refused write ${r.id} (write it on top of the new version: weft reapply ${folderId} ${r.id})`)
+  );
 }
 
 /** This account's role in the folder. @throws AgentError FORBIDDEN for a non-member */
