@@ -1,7 +1,7 @@
 /** The events a Replica emits, with typed payloads, and the small emitter behind them. */
 import type { DeviceId } from "@weft/crypto";
 import type { ConflictInfo } from "../folder/folder-index.js";
-import type { RefusedWrite } from "./strong-writes.js";
+import type { RefusedWrite } from "./strong-types.js";
 
 /** A device of the folder as this replica sees it. */
 export interface PeerInfo {

@@ -9,7 +9,7 @@ import type { FileState } from "../folder/tree.js";
 import type { FileId } from "../ids.js";
 import { splitPath } from "../model/path.js";
 import type { HeadClaim } from "../protocol/messages.js";
-import type { StrongOp } from "./strong-writes.js";
+import type { StrongOp } from "./strong-types.js";
 
 /** The path an op writes (a move's source). */
 export function pathOf(op: StrongOp): string {

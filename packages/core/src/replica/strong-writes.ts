@@ -12,7 +12,6 @@ import {
   toBase64Url,
 } from "@weft/crypto";
 import * as Y from "yjs";
-import type { Manifest } from "../chunking/manifest.js";
 import { WeftError } from "../errors.js";
 import { FolderIndex, type FolderIndexOptions } from "../folder/folder-index.js";
 import type { FileId } from "../ids.js";
@@ -23,6 +22,9 @@ import type { StateOp } from "../storage/index.js";
 import { openAttestation } from "./attestation.js";
 import type { ReplicaContext } from "./context.js";
 import { sealParts } from "./outbound.js";
+import { CHANGED_ELSEWHERE, type RefusedWrite, type StrongOp } from "./strong-types.js";
+
+export { CHANGED_ELSEWHERE, type RefusedWrite, type StrongOp } from "./strong-types.js";
 import {
   type ObservedOp,
   claimsOf,
@@ -32,31 +34,6 @@ import {
   seenBy,
   stillSeen,
 } from "./strong-claims.js";
-
-/** A change to a strong folder, as queued: replayed on a fresh copy of the index when sent. */
-export type StrongOp =
-  | { kind: "write"; path: string; manifest: Manifest; mode?: number; mtime?: number }
-  | { kind: "remove"; path: string }
-  | { kind: "mkdir"; path: string }
-  | { kind: "move"; from: string; to: string }
-  | { kind: "restore"; path: string; version: string };
-
-/** A write the relay (or this device, knowing the file had changed) refused; kept until re-applied or discarded. */
-export interface RefusedWrite {
-  /** Names it for {@link StrongWrites.reapply} and {@link StrongWrites.discard}. */
-  id: string;
-  /** What it was. */
-  op: StrongOp;
-  /** The path it wrote (a move's source). */
-  path: string;
-  /** Why, for people: "changed elsewhere", or what else refused it. */
-  reason: string;
-  /** When it was refused (ms since the epoch). */
-  at: number;
-}
-
-/** The reason of a write refused because its file's head moved on. */
-export const CHANGED_ELSEWHERE = "changed elsewhere";
 
 /** A queued write and what it replaces, as this device saw it when the write was made. */
 interface QueuedWrite {
