@@ -364,6 +364,16 @@ export class Replica {
     seen?: Record<string, string | null>,
   ): Promise<void> {
     this.checkOpen();
+    // As in an eventual folder, a change of nothing fails at once (not later, as a refusal);
+    // a path a queued change of this device creates counts as there.
+    const source =
+      op.kind === "move"
+        ? op.from
+        : op.kind === "write" || op.kind === "mkdir"
+          ? undefined
+          : op.path;
+    if (source !== undefined && !this.ctx.index.stat(source) && !this.strong!.writesQueued(source))
+      throw new WeftError("NOT_FOUND", `no such file: ${source}`);
     const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
     if (uploads.length > 0) {
       await this.ctx.local.transaction(this.ctx.local.uploadOps(uploads));

@@ -141,6 +141,13 @@ export class StrongWrites {
     return [...this.refusedById.values()].sort((a, b) => a.at - b.at || cmp(a.id, b.id));
   }
 
+  /** Whether a queued change writes `path` (a move: either end). */
+  writesQueued(path: string): boolean {
+    return this.queue.some(
+      (w) => pathOf(w.op) === path || (w.op.kind === "move" && w.op.to === path),
+    );
+  }
+
   /** Paths with a write queued (not yet accepted or refused). */
   queuedPaths(): string[] {
     return this.queue.map((w) => pathOf(w.op));
