@@ -61,18 +61,24 @@ describe("strong consistency", () => {
     net.partition([0], [1]);
     await net.replicas[1]!.writeFile("draft.md", text("one"));
     await net.replicas[1]!.writeFile("draft.md", text("two"));
+    await net.replicas[1]!.writeFile("draft.md", text("three"));
     await net.replicas[1]!.writeFile("shared/plan.txt", text("B's plan"));
     await net.replicas[0]!.writeFile("shared/plan.txt", text("A's plan"));
     await net.settle();
     const b = await net.crash(1); // the queue is in the state store
-    expect(b.queuedWrites().sort()).toEqual(["draft.md", "draft.md", "shared/plan.txt"]);
+    expect(b.queuedWrites().sort()).toEqual([
+      "draft.md",
+      "draft.md",
+      "draft.md",
+      "shared/plan.txt",
+    ]);
     net.heal();
     await net.settle();
     for (const r of net.replicas) {
       expect(r.conflicts()).toEqual([]);
       expect(r.list().map((e) => e.path)).toEqual(["draft.md", "shared", "shared/plan.txt"]);
     }
-    expect(await read(net, 0, "draft.md")).toBe("two");
+    expect(await read(net, 0, "draft.md")).toBe("three");
     expect(await read(net, 0, "shared/plan.txt")).toBe("A's plan");
     expect(b.refusedWrites().map((r) => [r.path, r.reason])).toEqual([
       ["shared/plan.txt", CHANGED_ELSEWHERE],

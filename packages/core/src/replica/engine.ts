@@ -187,6 +187,11 @@ export class SyncEngine implements DocSession, LogSession {
     });
   }
 
+  /** See {@link LogSession.unanswered}. */
+  unanswered(deviceSeq: number): boolean {
+    return this.strong?.sentSeq === deviceSeq;
+  }
+
   notify(): void {
     const waiters = [...this.waiters];
     this.waiters.clear();

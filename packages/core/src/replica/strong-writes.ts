@@ -113,17 +113,24 @@ export class StrongWrites {
       const value = JSON.parse(decoder.decode(data)) as unknown;
       if (kind === "sent") this.sent = decodeSent(value as Record<string, unknown>);
       if (name === undefined) continue;
-      if (kind === "q") {
-        this.queue.push(value as QueuedWrite);
-        this.counter = Math.max(this.counter, Number(name));
-      } else if (kind === "refused") this.refusedById.set(name, value as RefusedWrite);
+      // Ids go on from every one still stored: a new change must never take the id of a
+      // refused one (its record would be overwritten) or of the sent one (resent in its place).
+      this.counter = Math.max(this.counter, Number(name));
+      if (kind === "q") this.queue.push(value as QueuedWrite);
+      else if (kind === "refused") this.refusedById.set(name, value as RefusedWrite);
     }
+    if (this.sent) this.counter = Math.max(this.counter, Number(this.sent.id));
     this.queue.sort((a, b) => Number(a.id) - Number(b.id));
   }
 
   /** Lends the engine's connection; called once. */
   attach(session: StrongSession): void {
     this.session = session;
+  }
+
+  /** The device sequence number of the change sealed and not answered yet, if any. */
+  get sentSeq(): number | undefined {
+    return this.sent?.deviceSeq;
   }
 
   /** Writes queued or awaiting the relay's answer. */
@@ -346,7 +353,12 @@ export class StrongWrites {
       [attestation.bytes],
     );
     const made: SentWrite["made"] = {};
-    for (const key of Object.keys(w.seen)) {
+    // Keys of this change and of the queued changes that build on it (theirs may be a path
+    // this change's earlier version turned into a file: they resolve through it).
+    const keys = new Set(Object.keys(w.seen));
+    for (const q of this.queue)
+      for (const [key, value] of Object.entries(q.seen)) if (value === `@${w.id}`) keys.add(key);
+    for (const key of keys) {
       if (key.startsWith("file:")) made[key] = [key, headOf(copy.file(key.slice(5) as FileId))];
       else {
         const entry = copy.stat(key.slice(5));
