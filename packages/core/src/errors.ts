@@ -63,6 +63,8 @@ export type WeftErrorCode =
   | "FORBIDDEN"
   /** A path of a folder is in the way: it exists already, or is a directory (or is not one). */
   | "CONFLICT"
+  /** A strong-consistency folder refused a change: the file changed elsewhere first. */
+  | "REFUSED"
   /** Stopped by Ctrl-C or SIGTERM before it finished. */
   | "INTERRUPTED";
 

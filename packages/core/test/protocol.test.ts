@@ -66,6 +66,17 @@ const EXAMPLES: Record<MessageType, Message> = {
   unsubscribe: { type: "unsubscribe", requestId: 3, folderId: FOLDER },
   append: { type: "append", requestId: 4, folderId: FOLDER, envelope: bytes(200) },
   appended: { type: "appended", requestId: 4, folderId: FOLDER, seq: 42, deviceSeq: 7 },
+  appendIf: {
+    type: "appendIf",
+    requestId: 4,
+    folderId: FOLDER,
+    envelope: bytes(200),
+    claims: [
+      { handle: bytes(32, 1), base: new Uint8Array(0), next: bytes(32, 2) },
+      { handle: bytes(32, 3), base: bytes(32, 4), next: bytes(32, 5) },
+    ],
+  },
+  stale: { type: "stale", requestId: 4, folderId: FOLDER, handles: [bytes(32, 3)] },
   envelopes: {
     type: "envelopes",
     folderId: FOLDER,
@@ -223,6 +234,23 @@ describe("limits", () => {
     unsubscribe: { type: "unsubscribe", requestId: BIG, folderId: FOLDER },
     append: { type: "append", requestId: BIG, folderId: FOLDER, envelope: maxEnvelope },
     appended: { type: "appended", requestId: BIG, folderId: FOLDER, seq: BIG, deviceSeq: BIG },
+    appendIf: {
+      type: "appendIf",
+      requestId: BIG,
+      folderId: FOLDER,
+      envelope: maxEnvelope,
+      claims: Array.from({ length: frameLimits.maxHeadClaims }, (_, i) => ({
+        handle: Uint8Array.of(...bytes(30), i >> 8, i & 0xff),
+        base: bytes(32),
+        next: bytes(32),
+      })),
+    },
+    stale: {
+      type: "stale",
+      requestId: BIG,
+      folderId: FOLDER,
+      handles: Array.from({ length: frameLimits.maxHeadClaims }, () => bytes(32)),
+    },
     envelopes: {
       type: "envelopes",
       folderId: FOLDER,
@@ -449,7 +477,7 @@ describe("malformed frames", () => {
   });
 
   test("unknown and reserved tags are bad_frame; unknown formats unsupported_version", () => {
-    for (const tag of [0x00, 0x07, 0x17, 0xff]) {
+    for (const tag of [0x00, 0x07, 0x19, 0xff]) {
       expectProtocolError(
         () => decodeMessage(Uint8Array.of(FRAME_FORMAT, tag, 0)),
         "bad_frame",
@@ -592,11 +620,12 @@ describe("ids", () => {
 
 describe("version negotiation", () => {
   test("picks the highest common version", () => {
-    expect(PROTOCOL_VERSION).toBe(3);
+    expect(PROTOCOL_VERSION).toBe(4);
     // A relay or client that speaks only version 1 (no ping) is still spoken to.
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 1 })).toBe(1);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 2 })).toBe(2);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 3 })).toBe(3);
+    expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 4 })).toBe(4);
     expect(negotiateVersion({ min: 1, max: 4 }, { min: 2, max: 9 })).toBe(4);
     expect(negotiateVersion({ min: 2, max: 9 }, { min: 1, max: 4 })).toBe(4);
     expect(negotiateVersion({ min: 3, max: 3 }, { min: 1, max: 7 })).toBe(3);

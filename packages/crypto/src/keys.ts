@@ -107,6 +107,44 @@ export function deriveEpochLinkKeys(
   return { link: derive(4n), check: derive(5n) };
 }
 
+/**
+ * The key of a strong-consistency folder's head check (id `6`, epoch 0's spare subkey): it keys
+ * the file handles and head tokens the relay compares ({@link headHandle}, {@link headToken}).
+ * From epoch 0's key, never a later one: handles must stay the same across key rotations, or
+ * the relay's heads would no longer match anything a device claims. Every member holds epoch 0's
+ * key (each epoch's announcement walks back to the previous).
+ * @throws CryptoError BAD_KEY when `folderKey0` is not 32 bytes
+ */
+export function deriveHeadKey(folderKey0: Uint8Array): Uint8Array {
+  return epochSubkeys(folderKey0, 0)(6n);
+}
+
+const HANDLE_CONTEXT = new TextEncoder().encode("weft-head-handle\0");
+const TOKEN_CONTEXT = new TextEncoder().encode("weft-head-token\0");
+
+/**
+ * The opaque handle of `what` (a file id, or a file's place) under the folder's head key: a
+ * 32-byte BLAKE2b keyed digest the relay keeps heads by and cannot reverse.
+ */
+export function headHandle(headKey: Uint8Array, what: string): Uint8Array {
+  return keyedDigest(headKey, HANDLE_CONTEXT, what);
+}
+
+/** The opaque head token of `what` (a version id, or a place's occupant): as {@link headHandle}, in another context. */
+export function headToken(headKey: Uint8Array, what: string): Uint8Array {
+  return keyedDigest(headKey, TOKEN_CONTEXT, what);
+}
+
+function keyedDigest(key: Uint8Array, context: Uint8Array, what: string): Uint8Array {
+  const s = sodium();
+  requireBytes(key, FOLDER_KEY_BYTES, "headKey", "BAD_KEY");
+  const text = new TextEncoder().encode(what);
+  const input = new Uint8Array(context.length + text.length);
+  input.set(context);
+  input.set(text, context.length);
+  return s.crypto_generichash(32, input, key);
+}
+
 /** Throws unless `folderId` is a string of 1 to 255 UTF-8 bytes (what the sealed formats hold). */
 export function requireFolderIdShape(folderId: unknown, name = "folderId"): Uint8Array {
   const bytes = typeof folderId === "string" ? utf8Encoder.encode(folderId) : undefined;

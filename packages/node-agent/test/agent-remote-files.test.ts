@@ -168,11 +168,12 @@ describe("weft ls/get/put/rm/mv on a folder this device does not sync", () => {
     // replay of the first.
     await bob.ok(["put", folderId, "one.txt", "-", "--no-state"], { input: "one\n" });
     await bob.ok(["put", folderId, "two.txt", "-", "--no-state"], { input: "two\n" });
-    // cat keeps only the folder key it joined with; no index, no content.
+    // cat keeps only the folder key (and settings) it joined with; no index, no content.
     expect(await readdir(cat.home)).not.toContain("remote");
     expect((await readdir(join(cat.home, "folders", folderId))).sort()).toEqual([
       "keys.json",
       "member.json",
+      "settings.json",
     ]);
     await ana.ok(["sync", "--once"]);
     expect(await readFile(join(ana.folder, "one.txt"), "utf8")).toBe("one\n");

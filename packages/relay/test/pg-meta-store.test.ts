@@ -21,6 +21,7 @@ const key = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 const TABLES = [
   "acks",
   "snapshots",
+  "file_heads",
   "pruned_device_seqs",
   "log",
   "invites",

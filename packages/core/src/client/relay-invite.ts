@@ -18,6 +18,11 @@ export interface RelayInvite {
   inviteId: string;
   secret?: string;
   to?: DeviceId;
+  /**
+   * `"strong"` for a strong-consistency folder (absent: eventual), so that a device joining it
+   * writes as the folder requires from its first change.
+   */
+  consistency?: "strong";
 }
 
 /** The context an invite's wrapping is bound to, so a secret cannot unwrap another folder's key. */
@@ -27,12 +32,13 @@ export function inviteContext(folderId: FolderId, epoch: number): Uint8Array {
 
 /** An invite as text: `weft1:` and base64url of its JSON. */
 export function encodeInvite(invite: RelayInvite): string {
-  const { relay, folderId, inviteId, secret, to } = invite;
-  const json = JSON.stringify(
-    secret === undefined
+  const { relay, folderId, inviteId, secret, to, consistency } = invite;
+  const json = JSON.stringify({
+    ...(secret === undefined
       ? { relay, folderId, inviteId, to }
-      : { relay, folderId, inviteId, secret },
-  );
+      : { relay, folderId, inviteId, secret }),
+    ...(consistency === "strong" ? { consistency } : {}),
+  });
   return INVITE_PREFIX + toBase64Url(new TextEncoder().encode(json));
 }
 
@@ -55,7 +61,7 @@ export function parseInvite(text: string): RelayInvite {
   } catch {
     throw bad();
   }
-  const { relay, folderId, inviteId, secret, to } = value ?? {};
+  const { relay, folderId, inviteId, secret, to, consistency } = value ?? {};
   let url: URL | undefined;
   try {
     url = typeof relay === "string" ? new URL(relay) : undefined;
@@ -69,7 +75,8 @@ export function parseInvite(text: string): RelayInvite {
     !/^[A-Za-z0-9_-]{1,64}$/.test(inviteId) ||
     (secret === undefined) === (to === undefined) ||
     (secret !== undefined && typeof secret !== "string") ||
-    (to !== undefined && !isDeviceId(to))
+    (to !== undefined && !isDeviceId(to)) ||
+    (consistency !== undefined && consistency !== "strong")
   )
     throw bad();
   return {
@@ -77,5 +84,6 @@ export function parseInvite(text: string): RelayInvite {
     folderId,
     inviteId,
     ...(typeof secret === "string" ? { secret } : { to }),
+    ...(consistency === "strong" ? { consistency } : {}),
   };
 }

@@ -12,7 +12,7 @@ import {
   sealEnvelope,
 } from "@weft/crypto";
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import type { Message, MessageOf } from "../protocol/messages.js";
+import type { HeadClaim, Message, MessageOf } from "../protocol/messages.js";
 import type { Transport } from "../protocol/transport.js";
 import { PROTOCOL_VERSION, SUPPORTED_VERSIONS } from "../protocol/version.js";
 
@@ -283,6 +283,44 @@ export function runProtocolTests(name: string, setup: ProtocolSetup): void {
         expect(seqs(b)).toEqual([1, 2]);
         expect((await subscribe(b, 0)).type).toBe("subscribed");
         expect(await subscribe(a)).toMatchObject({ headSeq: 2 });
+      });
+
+      test("appendIf stores only while each claimed head holds; a stale one stores nothing and names its handles", async () => {
+        const [a, b] = [await join(fx.owner), await join(fx.editor)];
+        await subscribe(b);
+        const h = (n: number) => new Uint8Array(32).fill(n);
+        const none = new Uint8Array(0);
+        const appendIf = (peer: Peer, bytes: Uint8Array, claims: HeadClaim[]) =>
+          peer.request({
+            type: "appendIf",
+            requestId: 0,
+            folderId: fx.folderId,
+            envelope: bytes,
+            claims,
+          });
+        expect(
+          await appendIf(a, envelope(fx.owner.identity, 1), [
+            { handle: h(1), base: none, next: h(11) },
+          ]),
+        ).toMatchObject({ type: "appended", seq: 1, deviceSeq: 1 });
+        // The editor wrote from the head before: nothing stored, the stale handle named.
+        expect(
+          await appendIf(b, envelope(fx.editor.identity, 1), [
+            { handle: h(1), base: none, next: h(12) },
+            { handle: h(2), base: none, next: h(21) },
+          ]),
+        ).toMatchObject({ type: "stale", folderId: fx.folderId, handles: [h(1)] });
+        // On top of the new head it goes through; a plain append checks nothing.
+        expect(
+          await appendIf(b, envelope(fx.editor.identity, 2), [
+            { handle: h(1), base: h(11), next: h(12) },
+          ]),
+        ).toMatchObject({ type: "appended", seq: 2 });
+        expect(await append(a, envelope(fx.owner.identity, 2))).toMatchObject({ seq: 3 });
+        await seqsReach(b, 2);
+        await b.barrier();
+        expect(seqs(b)).toEqual([1, 3]);
+        expect(await subscribe(a)).toMatchObject({ headSeq: 3 });
       });
 
       test("forged, foreign and malformed envelopes are refused", async () => {

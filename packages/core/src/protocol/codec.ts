@@ -3,9 +3,10 @@ import type { DeviceId } from "@weft/crypto";
 import { ByteWriter } from "../model/varint.js";
 import { ProtocolError } from "./errors.js";
 import { CHUNK_ID_BYTES, FrameReader } from "./frame-reader.js";
-import { frameLimits, messageFrameLimits } from "./limits.js";
+import { HEAD_DIGEST_BYTES, frameLimits, messageFrameLimits } from "./limits.js";
 import type {
   ErrorMessage,
+  HeadClaim,
   Message,
   MessageType,
   PresenceMessage,
@@ -86,6 +87,23 @@ export function encodeMessage(message: Message): Uint8Array {
       w.string(m.folderId);
       w.uint(m.seq);
       w.uint(m.deviceSeq);
+      break;
+    case "appendIf":
+      w.uint(m.requestId);
+      w.string(m.folderId);
+      w.bytes(m.envelope);
+      w.uint(m.claims.length);
+      for (const c of m.claims) {
+        w.bytes(c.handle);
+        w.bytes(c.base);
+        w.bytes(c.next);
+      }
+      break;
+    case "stale":
+      w.uint(m.requestId);
+      w.string(m.folderId);
+      w.uint(m.handles.length);
+      for (const h of m.handles) w.bytes(h);
       break;
     case "envelopes":
       w.string(m.folderId);
@@ -273,6 +291,28 @@ function readBody(r: FrameReader, type: MessageType): Message {
         seq: r.uint("seq"),
         deviceSeq: r.uint("deviceSeq"),
       };
+    case "appendIf": {
+      const requestId = r.uint("requestId");
+      const folderId = r.folderId();
+      const envelope = r.bytes("envelope", frameLimits.maxEnvelopeBytes);
+      const count = r.count("claims", frameLimits.maxHeadClaims, 3);
+      const claims: HeadClaim[] = [];
+      for (let i = 0; i < count; i++)
+        claims.push({
+          handle: r.bytes(`claims[${i}].handle`, HEAD_DIGEST_BYTES),
+          base: r.bytes(`claims[${i}].base`, HEAD_DIGEST_BYTES),
+          next: r.bytes(`claims[${i}].next`, HEAD_DIGEST_BYTES),
+        });
+      return { type, requestId, folderId, envelope, claims };
+    }
+    case "stale": {
+      const requestId = r.uint("requestId");
+      const folderId = r.folderId();
+      const count = r.count("handles", frameLimits.maxHeadClaims, 1);
+      const handles: Uint8Array[] = [];
+      for (let i = 0; i < count; i++) handles.push(r.bytes(`handles[${i}]`, HEAD_DIGEST_BYTES));
+      return { type, requestId, folderId, handles };
+    }
     case "envelopes": {
       const folderId = r.folderId();
       const count = r.count("items", frameLimits.maxEnvelopesPerBatch, MIN_ITEM_BYTES);
@@ -349,6 +389,10 @@ function capacityHint(m: Message): number {
   switch (m.type) {
     case "append":
       return m.envelope.length + 64;
+    case "appendIf":
+      return m.envelope.length + m.claims.length * 99 + 64;
+    case "stale":
+      return m.handles.length * 33 + 64;
     case "envelopes":
       return m.items.reduce((sum, item) => sum + item.envelope.length + 16, 64);
     case "snapshotPut":

@@ -8,8 +8,11 @@ export {
 } from "./errors.js";
 export {
   type AckMessage,
+  type AppendIfMessage,
   type AppendMessage,
   type AppendedMessage,
+  type HeadClaim,
+  type StaleMessage,
   type AuthMessage,
   type EphemeralMessage,
   type EnvelopesMessage,
@@ -38,7 +41,12 @@ export {
   errorMessageFor,
   protocolErrorFrom,
 } from "./messages.js";
-export { ENVELOPE_OVERHEAD_BYTES, frameLimits, messageFrameLimits } from "./limits.js";
+export {
+  ENVELOPE_OVERHEAD_BYTES,
+  HEAD_DIGEST_BYTES,
+  frameLimits,
+  messageFrameLimits,
+} from "./limits.js";
 export { PROTOCOL_VERSION, SUPPORTED_VERSIONS, negotiateVersion } from "./version.js";
 export { validateMessage } from "./validate.js";
 export { decodeMessage, encodeMessage } from "./codec.js";

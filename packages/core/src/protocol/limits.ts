@@ -33,6 +33,8 @@ export const frameLimits = Object.freeze({
   maxEnvelopesPerBatch: 256,
   /** Most chunk ids in one `haveCheck` (32 KiB of ids) and its `haveResult`. */
   maxChunkIdsPerCheck: 1024,
+  /** Most claims of one `appendIf`, and handles of one `stale`. */
+  maxHeadClaims: 256,
   /**
    * Largest snapshot ciphertext. A snapshot travels in one frame, so it shares the envelope's
    * bound; an index that outgrows it needs a snapshot split across frames or stored as chunks,
@@ -56,6 +58,9 @@ export const frameLimits = Object.freeze({
   maxProtocolVersion: 0xffff,
 });
 
+/** Bytes of a strong folder's file handle and head token (`HeadClaim`): a 256-bit keyed digest. */
+export const HEAD_DIGEST_BYTES = 32;
+
 /** Every frame that carries no bulk data fits in this: a few ids and integers. */
 const SMALL = 256;
 
@@ -76,6 +81,8 @@ export const messageFrameLimits = Object.freeze({
   subscribed: SMALL,
   unsubscribe: SMALL,
   append: frameLimits.maxEnvelopeBytes + 64,
+  appendIf: frameLimits.maxEnvelopeBytes + frameLimits.maxHeadClaims * 99 + 64,
+  stale: frameLimits.maxHeadClaims * 33 + 64,
   appended: SMALL,
   envelopes: frameLimits.maxFrameBytes,
   ack: SMALL,

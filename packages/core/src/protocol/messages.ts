@@ -132,6 +132,50 @@ export interface AppendMessage {
   envelope: Uint8Array;
 }
 
+/**
+ * One compare-and-set of a strong-consistency folder's append: the relay keeps, per handle, the
+ * token of the last write it accepted, and takes the append only if `base` still is that token.
+ * Handles and tokens are opaque keyed digests (32 bytes) made by the devices: the relay learns
+ * which appends touch the same file, never which file.
+ */
+export interface HeadClaim {
+  /** The file's handle: a keyed digest of its id under the folder's handle key. */
+  handle: Uint8Array;
+  /** The head token the write replaces; empty for a file the relay has no head of (a new file). */
+  base: Uint8Array;
+  /** The head token once the write is accepted; empty to leave the handle with no head. */
+  next: Uint8Array;
+}
+
+/**
+ * Device → relay (protocol 4): `append` that the relay stores only if every claim's base is
+ * still its handle's head, then moves the heads to the claims' `next`, in one step. Answered by
+ * `appended`, `stale` or `error`. A retry of a stored envelope is `appended` again, whatever
+ * the heads are now.
+ */
+export interface AppendIfMessage {
+  type: "appendIf";
+  /** Matches the answer. */
+  requestId: number;
+  /** The folder; the relay checks it equals the envelope's own folder id. */
+  folderId: FolderId;
+  /** `encodeEnvelope` output, as for `append`. */
+  envelope: Uint8Array;
+  /** At least one, each handle once. */
+  claims: HeadClaim[];
+}
+
+/** Relay → device, answer to `appendIf`: nothing was stored; these handles' heads moved on. */
+export interface StaleMessage {
+  type: "stale";
+  /** The `appendIf` being answered. */
+  requestId: number;
+  /** The folder. */
+  folderId: FolderId;
+  /** The handles whose base was not the head (at least one). */
+  handles: Uint8Array[];
+}
+
 /** Relay → device, answer to `append`: the envelope is durable at `seq`. */
 export interface AppendedMessage {
   type: "appended";
@@ -286,7 +330,9 @@ export type Message =
   | SubscribedMessage
   | UnsubscribeMessage
   | AppendMessage
+  | AppendIfMessage
   | AppendedMessage
+  | StaleMessage
   | EnvelopesMessage
   | AckMessage
   | SnapshotPutMessage

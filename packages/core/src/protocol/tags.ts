@@ -36,6 +36,8 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = Object.freeze
   appended: 0x14,
   envelopes: 0x15,
   ack: 0x16,
+  appendIf: 0x17,
+  stale: 0x18,
   snapshotPut: 0x20,
   snapshotGet: 0x21,
   snapshot: 0x22,

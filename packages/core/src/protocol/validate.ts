@@ -2,7 +2,7 @@
 import { MAX_EPOCH, isChunkId, isDeviceId, isFolderId } from "@weft/crypto";
 import type { ChunkId, DeviceId, FolderId } from "@weft/crypto";
 import { ProtocolError, isProtocolErrorCode } from "./errors.js";
-import { frameLimits } from "./limits.js";
+import { HEAD_DIGEST_BYTES, frameLimits } from "./limits.js";
 import type { Message, PresenceStatus, SequencedEnvelope, SoftwareInfo } from "./messages.js";
 
 // Software names end up in logs and a token in an HTTP header: printable ASCII keeps control
@@ -74,6 +74,37 @@ export function validateMessage(value: unknown): Message {
       folderId(m["folderId"], "append.folderId");
       bytes(m["envelope"], "append.envelope", frameLimits.maxEnvelopeBytes, 1);
       break;
+    case "appendIf": {
+      uint(m["requestId"], "appendIf.requestId");
+      folderId(m["folderId"], "appendIf.folderId");
+      bytes(m["envelope"], "appendIf.envelope", frameLimits.maxEnvelopeBytes, 1);
+      const claims = array(m["claims"], "appendIf.claims", frameLimits.maxHeadClaims, 1);
+      const seen = new Set<string>();
+      claims.forEach((raw, i) => {
+        const c = object(raw, `appendIf.claims[${i}]`);
+        bytes(c["handle"], `appendIf.claims[${i}].handle`, HEAD_DIGEST_BYTES, HEAD_DIGEST_BYTES);
+        for (const f of ["base", "next"]) {
+          const field = `appendIf.claims[${i}].${f}`;
+          bytes(c[f], field, HEAD_DIGEST_BYTES, 0);
+          const length = (c[f] as Uint8Array).length;
+          if (length !== 0 && length !== HEAD_DIGEST_BYTES)
+            throw bad(field, `must be empty or ${HEAD_DIGEST_BYTES} bytes`);
+        }
+        const key = hexOf(c["handle"] as Uint8Array);
+        if (seen.has(key)) throw bad(`appendIf.claims[${i}].handle`, "is claimed twice");
+        seen.add(key);
+      });
+      break;
+    }
+    case "stale": {
+      uint(m["requestId"], "stale.requestId");
+      folderId(m["folderId"], "stale.folderId");
+      const handles = array(m["handles"], "stale.handles", frameLimits.maxHeadClaims, 1);
+      handles.forEach((h, i) =>
+        bytes(h, `stale.handles[${i}]`, HEAD_DIGEST_BYTES, HEAD_DIGEST_BYTES),
+      );
+      break;
+    }
     case "appended":
       uint(m["requestId"], "appended.requestId");
       folderId(m["folderId"], "appended.folderId");
@@ -252,4 +283,11 @@ function snapshotFields(m: Record<string, unknown>, field: string): void {
   uint(m["epoch"], `${field}.epoch`, 0, MAX_EPOCH);
   uint(m["coversSeq"], `${field}.coversSeq`);
   bytes(m["ciphertext"], `${field}.ciphertext`, frameLimits.maxSnapshotBytes, 1);
+}
+
+/** Hex of a short byte string (a map key); not @weft/crypto's toHex, which needs libsodium ready. */
+function hexOf(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
 }

@@ -41,11 +41,13 @@ type Answer<T extends Message["type"]> = T extends "subscribe"
   ? MessageOf<"subscribed">
   : T extends "append"
     ? MessageOf<"appended">
-    : T extends "snapshotGet"
-      ? MessageOf<"snapshot">
-      : T extends "haveCheck"
-        ? MessageOf<"haveResult">
-        : MessageOf<"ok">;
+    : T extends "appendIf"
+      ? MessageOf<"appended"> | MessageOf<"stale">
+      : T extends "snapshotGet"
+        ? MessageOf<"snapshot">
+        : T extends "haveCheck"
+          ? MessageOf<"haveResult">
+          : MessageOf<"ok">;
 
 type RequestMessage = Extract<Message, { requestId: number }> & {
   type:
@@ -54,6 +56,7 @@ type RequestMessage = Extract<Message, { requestId: number }> & {
     | "subscribe"
     | "unsubscribe"
     | "append"
+    | "appendIf"
     | "snapshotPut"
     | "snapshotGet"
     | "haveCheck";

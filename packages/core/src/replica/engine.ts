@@ -16,6 +16,7 @@ import type { ReplicaStatus } from "./events.js";
 import { sealParts } from "./outbound.js";
 import { LogReader, type LogSession } from "./log-reader.js";
 import type { Outbox } from "./outbox.js";
+import type { StrongSession, StrongWrites } from "./strong-writes.js";
 import { Peers } from "./peers.js";
 import type { ConnectionState, DocRouter, DocSession, SyncConfig, SyncHost } from "./sync-types.js";
 import { reauthDelay, tokenExpiry } from "./token-expiry.js";
@@ -54,6 +55,8 @@ export class SyncEngine implements DocSession, LogSession {
   private readonly retry: Backoff;
   private flushing = false;
   private readonly waiters = new Set<() => void>();
+  /** A strong folder's writes (strong-writes.ts), sent over this engine's connection. */
+  strong: StrongWrites | undefined;
 
   constructor(
     private readonly ctx: ReplicaContext,
@@ -153,11 +156,18 @@ export class SyncEngine implements DocSession, LogSession {
 
   /** Whether nothing is in progress and, when online, nothing is pending either way. */
   get idle(): boolean {
-    if (this.ctx.serial.busy || this.transfers.busy || this.connecting || this.flushing)
+    if (
+      this.ctx.serial.busy ||
+      this.transfers.busy ||
+      this.connecting ||
+      this.flushing ||
+      this.strong?.busy
+    )
       return false;
     if (this.status !== "online") return true; // nothing more can happen until it connects
     return (
       this.outbox.pending === 0 &&
+      (this.strong?.pending ?? 0) === 0 &&
       this.transfers.pending === 0 &&
       this.log.buffered === 0 &&
       this.log.caughtUp
@@ -175,6 +185,11 @@ export class SyncEngine implements DocSession, LogSession {
       }
       this.waiters.add(done);
     });
+  }
+
+  /** See {@link LogSession.unanswered}. */
+  unanswered(deviceSeq: number): boolean {
+    return this.strong?.sentSeq === deviceSeq;
   }
 
   notify(): void {
@@ -286,6 +301,37 @@ export class SyncEngine implements DocSession, LogSession {
     }
   }
 
+  /** What a strong folder's writes need of this engine: the connection and the log. */
+  strongSession(): StrongSession {
+    const online = (): boolean => this.status === "online" && this.conn !== undefined;
+    return {
+      get online() {
+        return online();
+      },
+      appendIf: (envelope, claims) => {
+        const conn = this.conn;
+        if (!conn || this.status !== "online")
+          return Promise.reject(new ProtocolError("unavailable", "not connected"));
+        if (conn.version < STRONG_SINCE)
+          return Promise.reject(
+            new ProtocolError(
+              "unavailable",
+              `the relay speaks protocol ${conn.version}; a strong folder needs ${STRONG_SINCE}`,
+            ),
+          );
+        return conn.request({
+          type: "appendIf",
+          requestId: 0,
+          folderId: this.ctx.folderId,
+          envelope,
+          claims,
+        });
+      },
+      placeOwn: (seq, envelope) => this.log.appended(seq, envelope),
+      notify: () => this.notify(),
+    };
+  }
+
   private sendAppend(deviceSeq: number, envelope: Uint8Array): void {
     const conn = this.conn;
     // Only on a connection that is through auth and subscribe: sealing waits for its store
@@ -376,6 +422,7 @@ export class SyncEngine implements DocSession, LogSession {
       this.transfers.retryNow();
       this.host.cameOnline();
       this.kick();
+      this.strong?.kick();
     } catch (error) {
       if (conn && this.conn === conn) {
         this.conn = undefined;
@@ -505,6 +552,9 @@ export class SyncEngine implements DocSession, LogSession {
     });
   }
 }
+
+/** The protocol version that added `appendIf`. */
+const STRONG_SINCE = 4;
 
 /** Whether the relay refused the token (expired, revoked, unknown). */
 function unauthorized(error: unknown): boolean {

@@ -1,6 +1,7 @@
 /** The events a Replica emits, with typed payloads, and the small emitter behind them. */
 import type { DeviceId } from "@weft/crypto";
 import type { ConflictInfo } from "../folder/folder-index.js";
+import type { RefusedWrite } from "./strong-types.js";
 
 /** A device of the folder as this replica sees it. */
 export interface PeerInfo {
@@ -49,6 +50,11 @@ export interface ReplicaEventMap {
    * connection attempt. `context` says what it was doing, for people.
    */
   error: { error: Error; context: string };
+  /**
+   * A strong folder's write was refused: the file changed elsewhere first. The write is kept
+   * ({@link Replica.refusedWrites}) until re-applied or discarded.
+   */
+  refused: RefusedWrite;
   /** The connection state changed, or the replica caught up (`synced`). */
   status: { status: ReplicaStatus; synced: boolean };
 }

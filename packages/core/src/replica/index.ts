@@ -9,7 +9,11 @@ export {
   type RawInflate,
   type ReplicaResolution,
   type ReplicaStats,
+  type Consistency,
+  type RefusedWrite,
+  type StrongOp,
 } from "./replica.js";
+export { CHANGED_ELSEWHERE } from "./strong-writes.js";
 export type { PeerInfo, ReplicaEventMap, ReplicaStatus, TransferProgress } from "./events.js";
 export type { ConnectionState } from "./sync-types.js";
 export { MAX_DOC_NAME_BYTES } from "./payload.js";

@@ -39,6 +39,8 @@ export interface LoadedState {
   uploads: ChunkId[];
   /** The newest record attestation kept of each device (see attestation.ts), encoded. */
   attestations: Uint8Array[];
+  /** A strong folder's queued, sent and refused writes (strong-writes.ts), by key after `strong`. */
+  strong: { key: string[]; data: Uint8Array }[];
 }
 
 /** How {@link LocalState.durable} waits between tries while the disk is full. */
@@ -83,6 +85,7 @@ export class LocalState {
     const sent: LoadedState["sent"] = [];
     const uploads: ChunkId[] = [];
     const attestations: Uint8Array[] = [];
+    const strong: LoadedState["strong"] = [];
     for (const { key, data } of entries) {
       const [, kind, a, b, c] = key;
       if (kind === "meta") meta = parseMeta(data);
@@ -99,8 +102,9 @@ export class LocalState {
         sent.push({ deviceSeq: Number(a), envelope: data });
       } else if (kind === "upload" && a !== undefined) uploads.push(a as ChunkId);
       else if (kind === "attest" && a !== undefined) attestations.push(data);
+      else if (kind === "strong") strong.push({ key: key.slice(2), data });
     }
-    return { meta, index, outbox, sent, uploads, attestations };
+    return { meta, index, outbox, sent, uploads, attestations, strong };
   }
 
   /** The stored updates of one stream, base first. */

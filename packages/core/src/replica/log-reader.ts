@@ -32,6 +32,12 @@ export interface LogSession {
   readonly connection: Connection | undefined;
   /** Something the replica's `idle` depends on changed. */
   notify(): void;
+  /**
+   * Whether this device's own envelope `deviceSeq` is a strong folder's change still waiting
+   * for the relay's answer: found in the log, it was accepted, and is applied like a peer's
+   * (its content is not in the index yet, unlike every other envelope of this device's).
+   */
+  unanswered?(deviceSeq: number): boolean;
 }
 
 /** Parts of the replica a {@link LogReader} hands what it reads to. */
@@ -233,7 +239,8 @@ export class LogReader {
       const opened = openLogEnvelope(this.ctx, bytes);
       if (
         opened.device === this.ctx.identity.deviceId &&
-        opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq
+        opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq &&
+        !this.session.unanswered?.(opened.envelope.deviceSeq)
       ) {
         // Sealed from state this device already has.
         return this.outbox.weightOf(opened.envelope.deviceSeq) ?? 1;

@@ -75,6 +75,22 @@ export class RecordAttestations {
   }
 
   /**
+   * This device's attestation for envelope `deviceSeq` over its records as `doc` holds them: a
+   * strong folder's write is sealed from a copy of the index (`doc`) that the shared one joins
+   * only once the relay accepts it. Not kept: {@link keepOwn} it once accepted.
+   */
+  signOwnOf(doc: Y.Doc, deviceSeq: number): Attestation {
+    const digester = new RecordsDigester(doc);
+    const digest = new SealedRecords(doc, this.identity.deviceId, digester).reset();
+    return signAttestation(this.folderId, this.identity, deviceSeq, digest);
+  }
+
+  /** Keeps an attestation {@link signOwnOf} made, once its envelope is stored; returns the ops that store it. */
+  keepOwn(a: Attestation): StateOp[] {
+    return this.keep(a);
+  }
+
+  /**
    * Records of this device's own arrived from the log or a snapshot (written by an earlier
    * state of this device: a fresh state, a folder joined again). `allSealed`: nothing local
    * waits in the outbox, so the document is what is sealed; otherwise that is unknown until

@@ -30,8 +30,10 @@ import { LocalCommits } from "./local-commit.js";
 import { LocalState } from "./local-state.js";
 import { Outbox } from "./outbox.js";
 import type { PayloadPart } from "./payload.js";
+import { type RefusedWrite, type StrongOp, StrongWrites } from "./strong-writes.js";
 import { Transfers } from "./transfers.js";
 import type {
+  Consistency,
   FileData,
   ListEntry,
   ReplicaOptions,
@@ -41,7 +43,9 @@ import type {
 } from "./types.js";
 import { toListEntry } from "./types.js";
 
+export type { RefusedWrite, StrongOp } from "./strong-writes.js";
 export type {
+  Consistency,
   FileData,
   ListEntry,
   RawDeflate,
@@ -63,6 +67,8 @@ export class Replica {
   private readonly docs: DocChannels;
   private readonly commits: LocalCommits;
   private readonly content: FileContent;
+  /** A strong folder's writes (undefined in an eventually consistent folder). */
+  private strong: StrongWrites | undefined;
   private closed = false;
 
   private get events(): Emitter<ReplicaEventMap> {
@@ -115,11 +121,12 @@ export class Replica {
     const time = options.time ?? systemClock;
     const local = new LocalState(options.state, options.diskFullWaitMs, time);
     const loaded = await local.load();
-    const index = new FolderIndex({
+    const indexOptions = {
       device: options.identity.deviceId,
       clock: options.clock ?? new HybridClock({ now: () => time.now() }),
       ...(options.retention ? { retention: options.retention } : {}),
-    });
+    };
+    const index = new FolderIndex(indexOptions);
     for (const update of loaded.index) index.applyDelta(update);
     const ctx: ReplicaContext = {
       folderId: options.folderId,
@@ -141,6 +148,19 @@ export class Replica {
       clock: time,
     };
     const replica = new Replica(ctx, options, ClientOwnership.fromDoc(index.doc));
+    if (options.consistency === "strong") {
+      const strong = new StrongWrites(
+        ctx,
+        options.keyring,
+        indexOptions,
+        replica.transfers.uploads,
+        loaded.strong,
+        options.clockDeviceSeq === true,
+      );
+      strong.attach(replica.engine.strongSession());
+      replica.engine.strong = strong;
+      replica.strong = strong;
+    }
     for (const { key, part } of loaded.outbox) replica.engine.outbox.addLoaded(key, part);
     for (const { deviceSeq, envelope } of loaded.sent)
       replica.engine.outbox.addUnconfirmed(deviceSeq, envelope);
@@ -168,7 +188,24 @@ export class Replica {
   /** Writes a file (creating parent directories): chunks it, seals new chunks, records the version. */
   async writeFile(path: string, data: FileData, options: WriteOptions = {}): Promise<void> {
     this.checkOpen();
+    // A strong folder's write replaces the version there was when it began, not one that
+    // arrived while its content was being read.
+    const seen = this.strong?.observe({ kind: "write", path });
     const manifest = await this.content.storeContent(data);
+    if (this.strong) {
+      const op = { kind: "write", path, manifest: manifest.manifest } as const;
+      await this.strongSubmit(
+        {
+          ...op,
+          ...(options.mode !== undefined ? { mode: options.mode } : {}),
+          ...(options.mtime !== undefined ? { mtime: options.mtime } : {}),
+        },
+        manifest.fresh,
+        options.basedOn,
+        seen,
+      );
+      return;
+    }
     await this.commit(
       () =>
         this.ctx.index.writeFile(path, {
@@ -220,16 +257,19 @@ export class Replica {
 
   /** Creates a directory and its parents. */
   mkdir(path: string): Promise<void> {
+    if (this.strong) return this.strongSubmit({ kind: "mkdir", path });
     return this.commit(() => void this.ctx.index.mkdir(path));
   }
 
   /** Moves or renames a file or a directory (history follows it). */
   move(from: string, to: string): Promise<void> {
+    if (this.strong) return this.strongSubmit({ kind: "move", from, to });
     return this.commit(() => this.ctx.index.move(from, to));
   }
 
   /** Removes a file or a directory with its content; removed versions stay in history. */
   remove(path: string): Promise<void> {
+    if (this.strong) return this.strongSubmit({ kind: "remove", path });
     return this.commit(() => this.ctx.index.remove(path));
   }
 
@@ -240,6 +280,7 @@ export class Replica {
 
   /** Makes an earlier version (from `history` or a conflict copy) current again. */
   restore(path: string, version: string): Promise<void> {
+    if (this.strong) return this.strongSubmit({ kind: "restore", path, version });
     return this.commit(() => this.ctx.index.restore(path, version));
   }
 
@@ -250,6 +291,7 @@ export class Replica {
 
   /** Brings a deleted file (from {@link deleted}) back at its path with one of its versions. */
   undelete(fileId: FileId, version: string): Promise<void> {
+    if (this.strong) return this.strongOnly("undelete");
     return this.commit(() => this.ctx.index.undelete(fileId, version));
   }
 
@@ -263,6 +305,7 @@ export class Replica {
    * write merged content, or settle one conflict copy (drop it, or keep it as a file of its own).
    */
   async resolveConflict(path: string, resolution: ReplicaResolution): Promise<void> {
+    if (this.strong) return this.strongOnly("resolveConflict");
     if ("merged" in resolution) {
       const { manifest, fresh } = await this.content.storeContent(resolution.merged);
       return this.commit(
@@ -271,6 +314,83 @@ export class Replica {
       );
     }
     return this.commit(() => this.ctx.index.resolveConflict(path, resolution as Resolution));
+  }
+
+  // ------------------------------------------------------------------ strong consistency
+
+  /** The folder's consistency mode ({@link ReplicaOptions.consistency}). */
+  get consistency(): Consistency {
+    return this.strong ? "strong" : "eventual";
+  }
+
+  /**
+   * A strong folder's writes the relay refused because the file changed elsewhere first, kept
+   * until {@link reapply}d or {@link discardRefused}; empty in an eventual folder.
+   */
+  refusedWrites(): RefusedWrite[] {
+    return this.strong?.refused() ?? [];
+  }
+
+  /** Paths of a strong folder's writes made here and not yet accepted or refused. */
+  queuedWrites(): string[] {
+    return this.strong?.queuedPaths() ?? [];
+  }
+
+  /**
+   * Writes a refused write again, on top of the file as it is now (the version that made it
+   * refused goes to history, as any superseded version). Resolves once queued.
+   * @throws WeftError NOT_FOUND for an unknown id (or an eventual folder)
+   */
+  async reapply(id: string): Promise<void> {
+    this.checkOpen();
+    if (!this.strong) throw new WeftError("NOT_FOUND", `no refused write ${id}`);
+    await this.strong.reapply(id);
+  }
+
+  /**
+   * Forgets a refused write: the file stays as the other device left it.
+   * @throws WeftError NOT_FOUND for an unknown id (or an eventual folder)
+   */
+  async discardRefused(id: string): Promise<void> {
+    this.checkOpen();
+    if (!this.strong) throw new WeftError("NOT_FOUND", `no refused write ${id}`);
+    await this.strong.discard(id);
+  }
+
+  private async strongSubmit(
+    op: StrongOp,
+    fresh: readonly ChunkId[] = [],
+    basedOn?: string,
+    seen?: Record<string, string | null>,
+  ): Promise<void> {
+    this.checkOpen();
+    // As in an eventual folder, a change of nothing fails at once (not later, as a refusal);
+    // a path a queued change of this device creates counts as there.
+    const source =
+      op.kind === "move"
+        ? op.from
+        : op.kind === "write" || op.kind === "mkdir"
+          ? undefined
+          : op.path;
+    if (source !== undefined && !this.ctx.index.stat(source) && !this.strong!.writesQueued(source))
+      throw new WeftError("NOT_FOUND", `no such file: ${source}`);
+    const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
+    if (uploads.length > 0) {
+      await this.ctx.local.transaction(this.ctx.local.uploadOps(uploads));
+      for (const id of uploads) this.transfers.uploads.add(id);
+      this.engine.startTransfers();
+    }
+    await this.strong!.submit(op, fresh, basedOn, seen);
+  }
+
+  private strongOnly(what: string): Promise<never> {
+    return Promise.reject(
+      new WeftError(
+        "INVALID_OPTIONS",
+        `${what} is not available in a strong-consistency folder (it never has conflicts; ` +
+          "write the version you want instead)",
+      ),
+    );
   }
 
   // ------------------------------------------------------------------ documents
@@ -459,6 +579,7 @@ export class Replica {
   private afterTransfers(): void {
     this.engine.notify();
     this.engine.kick(); // what the finished uploads let through is sealed now, and transfers go on
+    this.strong?.kick();
   }
 
   private lastConflicts = 0;

@@ -98,7 +98,17 @@ export interface ReplicaOptions {
    * test or a simulation move time by hand.
    */
   time?: Clock;
+  /**
+   * The folder's consistency mode, from its signed metadata (default `"eventual"`). In
+   * `"strong"` mode every file change is held out of the shared index until the relay accepts
+   * it against the file heads it replaces; one that would conflict is refused and kept
+   * ({@link Replica.refusedWrites}) instead of becoming a conflict copy.
+   */
+  consistency?: Consistency;
 }
+
+/** How a folder treats concurrent writes: both kept (a conflict copy), or the later one refused. */
+export type Consistency = "eventual" | "strong";
 
 /** Content for {@link Replica.writeFile}: bytes, or a stream of blocks (Node streams are async iterables). */
 export type FileData = Uint8Array | AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>;

@@ -12,6 +12,6 @@ export {
   SUBSCRIBES_PER_SECOND,
   SUBSCRIBE_BURST,
 } from "./limits.js";
-export type { LogEntry, LogStore, Role, SnapshotRecord } from "./log-store.js";
+export type { AppendIfResult, LogEntry, LogStore, Role, SnapshotRecord } from "./log-store.js";
 export { MemoryLogStore } from "./memory-log-store.js";
 export { ProtocolServer, type ProtocolServerOptions } from "./protocol-server.js";

@@ -1,6 +1,7 @@
 /** LogStore: the part of a relay's metadata the protocol server needs (members, keys, the folder log). */
 import type { DeviceId, FolderId } from "@weft/crypto";
 import type { FolderRole } from "../client/relay-members.js";
+import type { HeadClaim } from "../protocol/messages.js";
 
 /** What an account may do in a folder: owners manage members, editors append, viewers read. */
 export type Role = FolderRole;
@@ -12,6 +13,12 @@ export interface LogEntry {
   /** The sealed, signed envelope, as the device sent it. */
   envelope: Uint8Array;
 }
+
+/**
+ * What {@link LogStore.appendIf} did: stored (or found stored, `duplicate`) at `seq`, or
+ * stored nothing because the heads of `stale` handles are not the claims' bases.
+ */
+export type AppendIfResult = { seq: number; duplicate: boolean } | { stale: Uint8Array[] };
 
 /** The newest snapshot of a folder's index, encrypted by a device. */
 export interface SnapshotRecord {
@@ -61,6 +68,22 @@ export interface LogStore {
     deviceSeq: number,
     envelope: Uint8Array,
   ): Promise<{ seq: number; duplicate: boolean }>;
+  /**
+   * {@link append} of a strong-consistency folder's write: after the dedupe (a retry of a
+   * stored envelope is `duplicate`, whatever the heads are now), stores the envelope only if
+   * every claim's `base` is its handle's head (an empty base: the handle has none), and then
+   * sets each handle's head to the claim's `next` (an empty next: none), all in the append's
+   * one atomic step. The
+   * heads are opaque bytes to the store, kept per folder and handle.
+   * @throws WeftError as {@link append}
+   */
+  appendIf(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+    claims: readonly HeadClaim[],
+  ): Promise<AppendIfResult>;
   /**
    * Log entries with `seq > afterSeq`, ascending: at most `limit`, and at most `maxBytes` of
    * envelopes in all, except that the first entry comes back even if larger. Pruned entries are

@@ -11,22 +11,26 @@ import type { Principal } from "./connection.js";
 import type { LogStore } from "./log-store.js";
 
 /**
- * Checks and stores an append of `who`. Calls `signatureFailure` before refusing a signature.
+ * Checks and stores an append of `who` (an `appendIf` only if its claims hold: else nothing is
+ * stored and the stale handles come back). Calls `signatureFailure` before refusing a signature.
  * @throws ProtocolError `bad_frame` (not an envelope, another folder's), `forbidden` (another
  * device's), `bad_signature`, `conflict` (the deviceSeq holds other bytes)
  */
 export async function storeAppend(
   store: LogStore,
   who: Principal,
-  m: MessageOf<"append">,
+  m: MessageOf<"append"> | MessageOf<"appendIf">,
   signatureFailure: () => void,
-): Promise<{ seq: number; deviceSeq: number; duplicate: boolean }> {
+): Promise<
+  | { seq: number; deviceSeq: number; duplicate: boolean }
+  | { stale: Uint8Array[]; deviceSeq: number }
+> {
   const { folderId, envelope } = m;
   let env: Envelope;
   try {
     env = decodeEnvelope(envelope);
   } catch (cause) {
-    throw new ProtocolError("bad_frame", "append.envelope is not an envelope", { cause });
+    throw new ProtocolError("bad_frame", `${m.type}.envelope is not an envelope`, { cause });
   }
   if (env.folderId !== folderId)
     throw new ProtocolError("bad_frame", "the envelope is of another folder");
@@ -41,7 +45,10 @@ export async function storeAppend(
     );
   }
   try {
-    const stored = await store.append(folderId, env.deviceId, env.deviceSeq, envelope);
+    const stored =
+      m.type === "appendIf"
+        ? await store.appendIf(folderId, env.deviceId, env.deviceSeq, envelope, m.claims)
+        : await store.append(folderId, env.deviceId, env.deviceSeq, envelope);
     return { ...stored, deviceSeq: env.deviceSeq };
   } catch (error) {
     if ((error as { code?: string }).code === "ALREADY_EXISTS")

@@ -2,7 +2,10 @@
 /* eslint-disable @typescript-eslint/require-await -- in memory: its asynchronous store methods have nothing to wait for, and an async method turns a throw into a rejection */
 import type { DeviceId, FolderId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
-import type { LogEntry, LogStore, Role, SnapshotRecord } from "./log-store.js";
+import type { HeadClaim } from "../protocol/messages.js";
+import type { AppendIfResult, LogEntry, LogStore, Role, SnapshotRecord } from "./log-store.js";
+
+const EMPTY = new Uint8Array(0);
 
 interface Device {
   readonly accountId: string;
@@ -29,6 +32,8 @@ interface Folder {
   /** Per device, the highest deviceSeq pruned: appending at or below it is a reuse. */
   readonly prunedDeviceSeq: Map<DeviceId, number>;
   snapshot: SnapshotRecord | undefined;
+  /** A strong folder's file heads: handle (hex) → the token of the last write accepted. */
+  readonly heads: Map<string, Uint8Array>;
   readonly acks: Map<DeviceId, { seq: number; heard: number }>;
 }
 
@@ -98,6 +103,28 @@ export class MemoryLogStore implements LogStore {
     deviceSeq: number,
     envelope: Uint8Array,
   ): Promise<{ seq: number; duplicate: boolean }> {
+    const result = this.store(folderId, deviceId, deviceSeq, envelope, []);
+    if ("stale" in result) throw new Error("unreachable: an append without claims is never stale");
+    return result;
+  }
+
+  async appendIf(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+    claims: readonly HeadClaim[],
+  ): Promise<AppendIfResult> {
+    return this.store(folderId, deviceId, deviceSeq, envelope, claims);
+  }
+
+  private store(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+    claims: readonly HeadClaim[],
+  ): AppendIfResult {
     const folder = this.require(folderId);
     const key = `${deviceId} ${deviceSeq}`;
     const existing = folder.byDeviceSeq.get(key);
@@ -110,6 +137,14 @@ export class MemoryLogStore implements LogStore {
     if (deviceSeq <= (folder.prunedDeviceSeq.get(deviceId) ?? -1))
       throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
     if (!this.devices.has(deviceId)) throw new WeftError("NOT_FOUND", `unknown device ${deviceId}`);
+    const stale = claims
+      .filter((c) => !sameBytes(folder.heads.get(hexOf(c.handle)) ?? EMPTY, c.base))
+      .map((c) => c.handle.slice());
+    if (stale.length > 0) return { stale };
+    for (const c of claims) {
+      if (c.next.length === 0) folder.heads.delete(hexOf(c.handle));
+      else folder.heads.set(hexOf(c.handle), c.next.slice());
+    }
     const seq = ++folder.head;
     folder.log.push({ seq, envelope: envelope.slice(), deviceId, deviceSeq });
     folder.byDeviceSeq.set(key, seq);
@@ -235,6 +270,7 @@ export class MemoryLogStore implements LogStore {
         pruned: 0,
         byDeviceSeq: new Map(),
         prunedDeviceSeq: new Map(),
+        heads: new Map(),
         snapshot: undefined,
         acks: new Map(),
       };
@@ -248,4 +284,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Hex of a short byte string (a map key); not @weft/crypto's toHex, which needs libsodium ready. */
+function hexOf(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
 }

@@ -343,6 +343,7 @@ export class ProtocolServer {
       case "ok":
       case "subscribed":
       case "appended":
+      case "stale":
       case "envelopes":
       case "snapshot":
       case "haveResult":
@@ -362,6 +363,7 @@ export class ProtocolServer {
         this.unsubscribe(conn, m.folderId);
         return conn.send({ type: "ok", requestId });
       case "append":
+      case "appendIf":
         requireWriter(role);
         return this.append(conn, who, m);
       case "ack": {
@@ -508,12 +510,18 @@ export class ProtocolServer {
   private async append(
     conn: ProtocolConnection,
     who: Principal,
-    m: MessageOf<"append">,
+    m: MessageOf<"append"> | MessageOf<"appendIf">,
   ): Promise<void> {
     const { folderId, requestId, envelope } = m;
-    const { seq, deviceSeq, duplicate } = await storeAppend(this.store, who, m, () =>
+    const stored = await storeAppend(this.store, who, m, () =>
       this.events.signatureFailure?.(who, folderId),
     );
+    if ("stale" in stored) {
+      if (!this.conns.of(conn).closed)
+        conn.send({ type: "stale", requestId, folderId, handles: stored.stale });
+      return;
+    }
+    const { seq, deviceSeq, duplicate } = stored;
     if (!this.conns.of(conn).closed)
       conn.send({ type: "appended", requestId, folderId, seq, deviceSeq });
     if (duplicate) return; // a retry whose answer was lost: stored and pushed once

@@ -211,6 +211,19 @@ export const CATALOG: readonly CatalogEntry[] = [
     module: "remote",
   },
   {
+    name: "refused",
+    args: "FOLDER_ID",
+    summary:
+      "Lists a strong folder's changes made here that were refused (changed elsewhere first).",
+    module: "remote",
+  },
+  {
+    name: "reapply",
+    args: "FOLDER_ID ID",
+    summary: "Writes a refused change (weft refused) again, on top of the file's new version.",
+    module: "remote",
+  },
+  {
     name: "ui",
     args: "",
     summary:

@@ -129,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`weft: ${message}\n`);
     if (process.env["WEFT_DEBUG"] && error instanceof Error && error.stack)
       process.stderr.write(`${error.stack}\n`);
-    return code === "USAGE" ? 2 : 1;
+    return code === "USAGE" ? 2 : code === "REFUSED" ? 3 : 1;
   }
 }
 

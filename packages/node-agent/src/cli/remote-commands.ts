@@ -18,6 +18,7 @@ import {
   onPath,
   readToFile,
   readToStream,
+  refusalMessage,
   withRemoteFolder,
 } from "../remote/index.js";
 import type { Command, CommandContext, Flags } from "./command.js";
@@ -206,13 +207,19 @@ const put: Command = {
     return withFolder(ctx, { write: true, spool: true }, async (folder) => {
       const replica = folder.replica;
       const created = replica.stat(path) === undefined;
-      await onPath(folder.folderId, () =>
-        replica.writeFile(path, abortable(source.data, ctx.signal), {
-          ...(source.mode !== undefined ? { mode: source.mode } : {}),
-          ...(source.mtime !== undefined ? { mtime: source.mtime } : {}),
-        }),
+      const keptAs = ctx.values["no-state"]
+        ? from === "-"
+          ? "nothing: it came from stdin, and --no-state keeps no state"
+          : `${from} (not sent)`
+        : undefined;
+      await settleChange(ctx, folder, path, keptAs, () =>
+        onPath(folder.folderId, () =>
+          replica.writeFile(path, abortable(source.data, ctx.signal), {
+            ...(source.mode !== undefined ? { mode: source.mode } : {}),
+            ...(source.mtime !== undefined ? { mtime: source.mtime } : {}),
+          }),
+        ),
       );
-      await folder.settle();
       const entry = replica.stat(path);
       ctx.say(`${from === "-" ? "stdin" : from} → ${path} (${formatBytes(entry?.size ?? 0)})`);
       return {
@@ -250,8 +257,9 @@ const rm: Command = {
         throw new AgentError("NOT_FOUND", `no such file: ${path} (in folder ${folder.folderId})`);
       if (entry.kind === "dir" && !ctx.values["recursive"] && replica.list(path).length > 0)
         throw new AgentError("CONFLICT", `${path} is a directory that is not empty; use -r`);
-      await onPath(folder.folderId, () => replica.remove(path));
-      await folder.settle();
+      await settleChange(ctx, folder, path, undefined, () =>
+        onPath(folder.folderId, () => replica.remove(path)),
+      );
       ctx.say(`removed ${entry.path}${entry.kind === "dir" ? "/" : ""}`);
       return { folderId: folder.folderId, path: entry.path, kind: entry.kind, removed: true };
     });
@@ -278,13 +286,101 @@ const mv: Command = {
       if (!entry)
         throw new AgentError("NOT_FOUND", `no such file: ${from} (in folder ${folder.folderId})`);
       const to = replica.stat(toArg)?.kind === "dir" ? `${toArg}/${basename(entry.path)}` : toArg;
-      await onPath(folder.folderId, () => replica.move(from, to));
-      await folder.settle();
+      await settleChange(ctx, folder, entry.path, undefined, () =>
+        onPath(folder.folderId, () => replica.move(from, to)),
+      );
       ctx.say(`${entry.path} → ${to}`);
       return { folderId: folder.folderId, from: entry.path, to, kind: entry.kind };
     });
   },
 };
 
+/**
+ * Makes a change and waits until the relay has it. In a strong folder the change may be refused
+ * (the file changed elsewhere first): that is REFUSED (exit 3), saying where the change is kept
+ * (`keptAs`, by default the refused write in this folder's state). Earlier changes this state
+ * still held (made while the relay was away) are checked on the way: their refusals are warned.
+ */
+async function settleChange(
+  ctx: CommandContext,
+  folder: RemoteFolder,
+  path: string,
+  keptAs: string | undefined,
+  change: () => Promise<void>,
+): Promise<void> {
+  const replica = folder.replica;
+  const before = new Set(replica.refusedWrites().map((r) => r.id));
+  await change();
+  await folder.settle();
+  const fresh = replica.refusedWrites().filter((r) => !before.has(r.id));
+  const mine = fresh.filter((r) => r.path === path).pop();
+  for (const r of fresh)
+    if (r !== mine) process.stderr.write(`weft: warning: ${refusalMessage(folder.folderId, r)}\n`);
+  if (mine) throw new AgentError("REFUSED", refusalMessage(folder.folderId, mine, keptAs));
+}
+
+const refused: Command = {
+  name: "refused",
+  args: "FOLDER_ID",
+  summary: "Lists a strong folder's changes made here that were refused (changed elsewhere first).",
+  details:
+    `${DETAILS}\n\n` +
+    "A strong-consistency folder refuses a change to a file that changed elsewhere since this\n" +
+    "device last saw it; the change is kept in this folder's state until weft reapply writes it\n" +
+    "on top of the new version (or --discard drops it).\n" +
+    'Prints {"folderId", "refused": [{"id", "path", "kind", "reason", "at"}]} with --json.',
+  example: "weft refused 3f7q...",
+  flags: COMMON,
+  run: (ctx) =>
+    withFolder(ctx, { write: false }, (folder) => {
+      const list = folder.replica.refusedWrites();
+      if (list.length === 0) ctx.say("no refused changes");
+      for (const r of list) ctx.say(`${r.id}  ${r.op.kind} ${r.path}: ${r.reason}`);
+      return Promise.resolve({
+        folderId: folder.folderId,
+        refused: list.map((r) => ({
+          id: r.id,
+          path: r.path,
+          kind: r.op.kind,
+          reason: r.reason,
+          at: r.at,
+        })),
+      });
+    }),
+};
+
+const reapply: Command = {
+  name: "reapply",
+  args: "FOLDER_ID ID",
+  summary: "Writes a refused change (weft refused) again, on top of the file's new version.",
+  details:
+    `${DETAILS}\n\n` +
+    "The version that made it refused stays in the file's history. Exits 0 once the relay has\n" +
+    "stored it, 3 if the file changed elsewhere again meanwhile (it is kept again). --discard\n" +
+    'forgets the change instead. Prints {"folderId", "id", "path", "discarded"} with --json.',
+  example: "weft reapply 3f7q... 000000000002",
+  flags: {
+    ...COMMON,
+    discard: { type: "boolean", description: "forget the refused change instead" },
+  },
+  run: (ctx) => {
+    const id = ctx.positionals[1]!;
+    return withFolder(ctx, { write: true, spool: true }, async (folder) => {
+      const replica = folder.replica;
+      const r = replica.refusedWrites().find((x) => x.id === id);
+      if (!r)
+        throw new AgentError(
+          "NOT_FOUND",
+          `no refused change ${id} in folder ${folder.folderId} (see: weft refused ${folder.folderId})`,
+        );
+      const discard = ctx.values["discard"] === true;
+      if (discard) await replica.discardRefused(id);
+      else await settleChange(ctx, folder, r.path, undefined, () => replica.reapply(id));
+      ctx.say(discard ? `discarded ${r.op.kind} ${r.path}` : `re-applied ${r.op.kind} ${r.path}`);
+      return { folderId: folder.folderId, id, path: r.path, discarded: discard };
+    });
+  },
+};
+
 /** The remote file commands. */
-export const remoteCommands: Command[] = [ls, get, put, rm, mv];
+export const remoteCommands: Command[] = [ls, get, put, rm, mv, refused, reapply];

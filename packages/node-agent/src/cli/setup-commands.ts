@@ -116,22 +116,38 @@ const folderCreate: Command = {
   name: "folder create",
   args: "PATH",
   summary: "Makes PATH a synced folder (created if missing) with a new key; prints {folderId}.",
-  details: "Files already in PATH are uploaded by the next `weft sync`.",
-  example: "weft folder create ~/Documents/shared --json",
+  details:
+    "Files already in PATH are uploaded by the next `weft sync`.\n" +
+    "--consistency strong: a change that would conflict (the file changed elsewhere first) is\n" +
+    "refused and kept, never a conflict copy: weft put exits 3, and weft reapply writes it again\n" +
+    "on top of the new version. Chosen once, here; invites carry it. Default: eventual.",
+  example:
+    "weft folder create ~/Documents/shared --json\n  weft folder create ~/ledger --consistency strong",
   flags: {
     relay: {
       type: "string",
       value: "URL",
       description: "the relay to create it on (needed when logged in to several)",
     },
+    consistency: {
+      type: "string",
+      value: "eventual|strong",
+      description: "keep both of two concurrent edits (eventual), or refuse the later (strong)",
+    },
   },
   run: async (ctx) => {
+    const consistency = (ctx.values["consistency"] as string | undefined) ?? "eventual";
+    if (consistency !== "eventual" && consistency !== "strong")
+      throw new AgentError("USAGE", `--consistency is eventual or strong, not ${consistency}`);
     const device = await identity(ctx);
     const session = await AccountLogin.open(ctx.home, ctx.values["relay"] as string | undefined);
-    const folder = await createFolder(ctx.home, session, device, ctx.positionals[0]!);
-    ctx.say(`created folder ${folder.folderId} at ${folder.path}`);
+    const folder = await createFolder(ctx.home, session, device, ctx.positionals[0]!, consistency);
+    ctx.say(
+      `created folder ${folder.folderId} at ${folder.path}` +
+        (consistency === "strong" ? " (strong consistency)" : ""),
+    );
     ctx.say(`invite another device with: weft folder invite ${folder.folderId}`);
-    return { folderId: folder.folderId, path: folder.path, relay: folder.relay };
+    return { folderId: folder.folderId, path: folder.path, relay: folder.relay, consistency };
   },
 };
 

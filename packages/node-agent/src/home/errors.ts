@@ -19,6 +19,11 @@ export type AgentErrorCode =
   | "FORBIDDEN"
   /** A path of a folder is in the way: it exists already, or is a directory (or is not one). */
   | "CONFLICT"
+  /**
+   * A strong-consistency folder refused the change: the file changed elsewhere first (exit
+   * status 3). The change is kept, to re-apply on the new version.
+   */
+  | "REFUSED"
   /** Stopped by Ctrl-C or SIGTERM before it finished. */
   | "INTERRUPTED"
   | "NOT_FOUND";

@@ -11,6 +11,7 @@ import {
   type FolderRole,
   MemoryStateStore,
   ProtocolError,
+  type RefusedWrite,
   Replica,
   type StateStore,
   WeftError,
@@ -18,7 +19,7 @@ import {
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
 import { AccountLogin, agentError } from "../account/index.js";
 import { AgentError, type Home, withPidLock } from "../home/index.js";
-import { loadKeyring, storeKeyring } from "../share/index.js";
+import { folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { NODE_ZLIB, relayOptions } from "../sync/open-stores.js";
 import { interrupted } from "./file-io.js";
@@ -71,7 +72,9 @@ export async function withRemoteFolder<T>(
   work: (folder: RemoteFolder) => Promise<T>,
 ): Promise<T> {
   const synced = (await home.folders()).find((f) => f.folderId === folderId);
-  if (synced && !synced.removed)
+  // weft sync leaves a strong folder alone (run.ts): its one state is this one.
+  const strong = (await folderSettings(home, folderId)).consistency === "strong";
+  if (synced && !synced.removed && !strong)
     throw new AgentError(
       "USAGE",
       `folder ${folderId} is synced on this device, at ${synced.path}: use its files there ` +
@@ -118,6 +121,7 @@ export async function withRemoteFolder<T>(
         blobs,
         ...NODE_ZLIB,
         download: "lazy",
+        consistency: (await folderSettings(home, folderId)).consistency,
         // Another state of this device (an earlier --no-state run, a state removed since)
         // may have written the folder: numbers from the clock never repeat one of those.
         clockDeviceSeq: true,
@@ -135,8 +139,12 @@ export async function withRemoteFolder<T>(
         await untilIdle(open, folderId, session.relay, options);
         settled = open.stats().pendingChunks === 0 && open.stats().pendingOut === 0;
       };
-      // Catching up also sends what an earlier run of this state left unsent.
+      // Catching up also sends what an earlier run of this state left unsent: in a strong
+      // folder, such a change may be refused now (said here; the command goes on).
+      const before = new Set(open.refusedWrites().map((r) => r.id));
       await settle();
+      for (const r of open.refusedWrites())
+        if (!before.has(r.id)) options.warn(refusalMessage(folderId, r));
       return await work({
         folderId,
         role,
@@ -154,6 +162,19 @@ export async function withRemoteFolder<T>(
       else if (spooling && settled) await removeSqlite(spool);
     }
   });
+}
+
+/**
+ * A strong folder's refused change for people: "PATH: changed elsewhere; your version is kept
+ * as …" (`keptAs`, by default the refused change in this folder's state, with the command that
+ * writes it again).
+ */
+export function refusalMessage(folderId: FolderId, r: RefusedWrite, keptAs?: string): string {
+  return (
+    `${r.path}: ${r.reason}; your version is kept as ` +
+    (keptAs ??
+      `refused write ${r.id} (write it on top of the new version: weft reapply ${folderId} ${r.id})`)
+  );
 }
 
 /** This account's role in the folder. @throws AgentError FORBIDDEN for a non-member */

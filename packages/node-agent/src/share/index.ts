@@ -12,9 +12,11 @@ import {
   wrapKeyForDevice,
 } from "@weft/crypto";
 import {
+  type Consistency,
   ProtocolError,
   type RefusedKey,
   type RelayInvite,
+  encodeInvite,
   parseInvite as parseInviteText,
 } from "@weft/core";
 import { type AccountLogin, agentError, relayCall } from "../account/index.js";
@@ -40,6 +42,31 @@ interface StoredKey {
  * device's public key.
  */
 export type Invite = RelayInvite;
+
+/** A folder's settings as this device keeps them (`settings.json` beside its keys). */
+export interface FolderSettings {
+  /** Chosen when the folder was created, carried by its invites. */
+  consistency: Consistency;
+}
+
+function settingsPath(home: Home, folderId: FolderId): string {
+  return join(home.folderDir(folderId), "settings.json");
+}
+
+/** The folder's settings (eventual consistency when none were kept: folders made before them). */
+export async function folderSettings(home: Home, folderId: FolderId): Promise<FolderSettings> {
+  const stored = await readJson<Partial<FolderSettings>>(settingsPath(home, folderId));
+  return { consistency: stored?.consistency === "strong" ? "strong" : "eventual" };
+}
+
+async function storeFolderSettings(
+  home: Home,
+  folderId: FolderId,
+  settings: FolderSettings,
+): Promise<void> {
+  await mkdir(home.folderDir(folderId), { recursive: true, mode: 0o700 });
+  await writeJsonPrivate(settingsPath(home, folderId), settings);
+}
 
 function keysPath(home: Home, folderId: FolderId): string {
   return join(home.folderDir(folderId), "keys.json");
@@ -179,6 +206,7 @@ export async function createFolder(
   session: AccountLogin,
   identity: DeviceIdentity,
   path: string,
+  consistency: Consistency = "eventual",
 ): Promise<FolderRecord> {
   const { path: abs, made } = await preparedFolderPath(path);
   let folderId: FolderId | undefined;
@@ -189,6 +217,7 @@ export async function createFolder(
     const created = await relayCall(() => session.account(identity).createFolder());
     folderId = created.folderId;
     await storeFolderKey(home, identity, folderId, 0, created.keyring.folderKey(0));
+    await storeFolderSettings(home, folderId, { consistency });
     const record: FolderRecord = { folderId, path: abs, relay: session.relay, role: "owner" };
     await home.addFolder(record);
     return record;
@@ -218,13 +247,17 @@ export async function createInvite(
   // is given it (this device makes the next one, as an owner's).
   await relayCall(() => session.account(identity).completeRotation(keyring));
   await storeKeyring(home, identity, keyring);
-  return relayCall(() =>
+  const invite = await relayCall(() =>
     session.account(identity).createInvite(keyring, {
       role,
       ...(ttlSeconds ? { ttlSeconds } : {}),
       ...(to ? { to } : {}),
     }),
   );
+  const { consistency } = await folderSettings(home, folderId);
+  return consistency === "strong"
+    ? encodeInvite({ ...parseInviteText(invite), consistency })
+    : invite;
 }
 
 /** Reads an invite string. @throws AgentError USAGE when it is not one */
@@ -290,5 +323,8 @@ async function redeem(
   const { keyring, role } = await relayCall(() => session.account(identity).redeemInvite(invite));
   const epoch = keyring.latestEpoch;
   await storeFolderKey(home, identity, invite.folderId, epoch, keyring.folderKey(epoch));
+  await storeFolderSettings(home, invite.folderId, {
+    consistency: invite.consistency === "strong" ? "strong" : "eventual",
+  });
   return role;
 }

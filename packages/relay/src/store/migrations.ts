@@ -148,6 +148,16 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE refresh_tokens ADD COLUMN revoked_at INTEGER;
    CREATE INDEX refresh_tokens_by_revoked_at ON refresh_tokens (revoked_at)
      WHERE revoked_at IS NOT NULL;`,
+
+  // 5. Strong-consistency folders (issue 20): per file handle (a keyed digest of a file id the
+  //    relay cannot reverse), the token of the last write the relay accepted. Written only by
+  //    appendIf, in the append's transaction.
+  `CREATE TABLE file_heads (
+     folder_id TEXT NOT NULL REFERENCES folders (folder_id),
+     handle    BLOB NOT NULL,
+     token     BLOB NOT NULL,
+     PRIMARY KEY (folder_id, handle)
+   ) STRICT;`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

@@ -1,5 +1,7 @@
 /** The folder log of SqliteMetaStore: appends with dedupe, pages, snapshots, acks and pruning. */
 import { WeftError } from "@weft/core";
+import type { HeadClaim } from "@weft/core";
+import type { AppendIfResult } from "@weft/core/server";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   checkBytes,
@@ -17,14 +19,18 @@ import { buf, ownBytes } from "./sqlite-queries.js";
 // Each function runs inside the store's transaction and error wrapping; see MetaStore for the
 // contract of each.
 
-/** MetaStore.append; to run in an IMMEDIATE transaction, so that head + 1 is this entry's. */
+/**
+ * MetaStore.append, and with `claims` MetaStore.appendIf; to run in an IMMEDIATE transaction,
+ * so that head + 1 is this entry's and the heads read are the heads written over.
+ */
 export function append(
   q: Queries,
   folderId: FolderId,
   deviceId: DeviceId,
   deviceSeq: number,
   envelope: Uint8Array,
-): { seq: number; duplicate: boolean } {
+  claims: readonly HeadClaim[] = [],
+): AppendIfResult {
   checkFolderId(folderId);
   checkDeviceId(deviceId);
   checkSeq(deviceSeq, "deviceSeq");
@@ -40,6 +46,17 @@ export function append(
   if (deviceSeq <= pruned)
     throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
   q.requireDevice(deviceId);
+  const stale = claims
+    .filter((c) => {
+      const head = q.fileHead.get(folderId, buf(c.handle))?.token;
+      return head ? !head.equals(c.base) : c.base.length !== 0;
+    })
+    .map((c) => c.handle.slice());
+  if (stale.length > 0) return { stale };
+  for (const c of claims) {
+    if (c.next.length === 0) q.deleteFileHead.run(folderId, buf(c.handle));
+    else q.setFileHead.run(folderId, buf(c.handle), buf(c.next));
+  }
   const seq = folder.head_seq + 1;
   q.insertLogEntry.run(folderId, seq, deviceId, deviceSeq, buf(envelope));
   q.setHeadSeq.run(seq, folderId);

@@ -3,6 +3,8 @@
 import { resolve } from "node:path";
 import type Database from "better-sqlite3";
 import { WeftError, storageError } from "@weft/core";
+import type { HeadClaim } from "@weft/core";
+import type { AppendIfResult } from "@weft/core/server";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   checkBytes,
@@ -402,7 +404,23 @@ export class SqliteMetaStore implements MetaStore {
     deviceSeq: number,
     envelope: Uint8Array,
   ): Promise<{ seq: number; duplicate: boolean }> {
-    return this.write("append", () => log.append(this.q, folderId, deviceId, deviceSeq, envelope));
+    return this.write("append", () => {
+      const result = log.append(this.q, folderId, deviceId, deviceSeq, envelope);
+      if ("stale" in result) throw new Error("unreachable: an append without claims");
+      return result;
+    });
+  }
+
+  async appendIf(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+    claims: readonly HeadClaim[],
+  ): Promise<AppendIfResult> {
+    return this.write("appendIf", () =>
+      log.append(this.q, folderId, deviceId, deviceSeq, envelope, claims),
+    );
   }
 
   async readLog(

@@ -105,6 +105,9 @@ export class Queries {
   readonly prunedDeviceSeq: Stmt<[string, string], { device_seq: number }>;
   readonly insertLogEntry: Stmt<[string, number, string, number, Buffer]>;
   readonly setHeadSeq: Stmt<[number, string]>;
+  readonly fileHead: Stmt<[string, Buffer], { token: Buffer }>;
+  readonly setFileHead: Stmt<[string, Buffer, Buffer]>;
+  readonly deleteFileHead: Stmt<[string, Buffer]>;
   readonly logSizes: Stmt<[string, number, number], { seq: number; size: number }>;
   readonly logRange: Stmt<[string, number, number], { seq: number; envelope: Buffer }>;
   readonly putSnapshot: Stmt<[string, number, number, Buffer]>;
@@ -208,6 +211,12 @@ export class Queries {
       "INSERT INTO log (folder_id, seq, device_id, device_seq, envelope) VALUES (?, ?, ?, ?, ?)",
     );
     this.setHeadSeq = db.prepare("UPDATE folders SET head_seq = ? WHERE folder_id = ?");
+    this.fileHead = db.prepare("SELECT token FROM file_heads WHERE folder_id = ? AND handle = ?");
+    this.setFileHead = db.prepare(
+      "INSERT INTO file_heads (folder_id, handle, token) VALUES (?, ?, ?) " +
+        "ON CONFLICT (folder_id, handle) DO UPDATE SET token = excluded.token",
+    );
+    this.deleteFileHead = db.prepare("DELETE FROM file_heads WHERE folder_id = ? AND handle = ?");
     // length() of a BLOB reads its size from the record header, not its bytes: a page of the
     // log is sized before any envelope is loaded.
     this.logSizes = db.prepare(

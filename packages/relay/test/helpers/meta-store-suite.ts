@@ -350,6 +350,76 @@ export function runMetaStoreTests(
         await expectRejects(store.append(FA, dev("A"), 9, new Uint8Array(0)), "INVALID_ARGUMENT");
       });
 
+      test("appendIf stores only while every claimed head is the claim's base, and moves the heads in the same step", async () => {
+        const h = (n: number): Uint8Array => key(n);
+        const none = new Uint8Array(0);
+        // A new file: no head yet, so an empty base is the head.
+        expect(
+          await store.appendIf(FA, dev("A"), 1, bytes(1), [
+            { handle: h(1), base: none, next: h(11) },
+          ]),
+        ).toEqual({ seq: 1, duplicate: false });
+        // B saw the same (no head): refused, nothing stored, the stale handle named.
+        expect(
+          await store.appendIf(FA, dev("B"), 1, bytes(2), [
+            { handle: h(1), base: none, next: h(12) },
+            { handle: h(2), base: none, next: h(21) },
+          ]),
+        ).toEqual({ stale: [h(1)] });
+        expect(await store.headSeq(FA)).toBe(1);
+        // The other handle of that refused append was not moved: B can claim it alone.
+        expect(
+          await store.appendIf(FA, dev("B"), 2, bytes(3), [
+            { handle: h(2), base: none, next: h(21) },
+          ]),
+        ).toEqual({ seq: 2, duplicate: false });
+        // B again, now on top of A's write.
+        expect(
+          await store.appendIf(FA, dev("B"), 3, bytes(4), [
+            { handle: h(1), base: h(11), next: h(12) },
+          ]),
+        ).toEqual({ seq: 3, duplicate: false });
+        // A retry of A's first append (its answer lost) is a duplicate, though the head moved.
+        expect(
+          await store.appendIf(FA, dev("A"), 1, bytes(1), [
+            { handle: h(1), base: none, next: h(11) },
+          ]),
+        ).toEqual({ seq: 1, duplicate: true });
+        // A write on a head that moved on is stale; the same handle in another folder is its own.
+        expect(
+          await store.appendIf(FA, dev("A"), 2, bytes(5), [
+            { handle: h(1), base: h(11), next: h(13) },
+          ]),
+        ).toEqual({ stale: [h(1)] });
+        expect(
+          await store.appendIf(FB, dev("A"), 1, bytes(6), [
+            { handle: h(1), base: none, next: h(13) },
+          ]),
+        ).toEqual({ seq: 1, duplicate: false });
+        // Plain appends neither check nor move heads.
+        expect((await store.append(FA, dev("A"), 3, bytes(7))).seq).toBe(4);
+        expect(
+          await store.appendIf(FA, dev("A"), 4, bytes(8), [
+            { handle: h(1), base: h(12), next: h(14) },
+          ]),
+        ).toEqual({ seq: 5, duplicate: false });
+        await expectRejects(
+          store.appendIf(FA, dev("A"), 4, bytes(9), [{ handle: h(1), base: h(14), next: h(15) }]),
+          "ALREADY_EXISTS",
+        );
+        // An empty next leaves the handle with no head: a new file may claim it again.
+        expect(
+          await store.appendIf(FA, dev("A"), 5, bytes(10), [
+            { handle: h(1), base: h(14), next: none },
+          ]),
+        ).toEqual({ seq: 6, duplicate: false });
+        expect(
+          await store.appendIf(FA, dev("B"), 4, bytes(11), [
+            { handle: h(1), base: none, next: h(16) },
+          ]),
+        ).toEqual({ seq: 7, duplicate: false });
+      });
+
       test("the same envelope again is a duplicate; other bytes under a used deviceSeq are refused", async () => {
         await store.append(FA, dev("A"), 1, bytes(1, 1));
         await store.append(FA, dev("A"), 2, bytes(2, 2));

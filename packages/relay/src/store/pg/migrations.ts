@@ -148,6 +148,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   `ALTER TABLE refresh_tokens ADD COLUMN revoked_at bigint;
    CREATE INDEX refresh_tokens_by_revoked_at ON refresh_tokens (revoked_at)
      WHERE revoked_at IS NOT NULL;`,
+  // 3. Strong-consistency folders, as SQLite's migration 5: per file handle, the token of the
+  //    last write accepted; written only by appendIf, under the folder row's lock.
+  `CREATE TABLE file_heads (
+     folder_id text  COLLATE "C" NOT NULL REFERENCES folders (folder_id),
+     handle    bytea NOT NULL,
+     token     bytea NOT NULL,
+     PRIMARY KEY (folder_id, handle)
+   );`,
 ];
 
 /** The schema version this build writes: the number of {@link PG_MIGRATIONS}. */

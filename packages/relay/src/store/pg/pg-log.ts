@@ -1,5 +1,7 @@
 /** The folder log of PgMetaStore: appends with dedupe, pages, snapshots, acks and pruning. */
 import { WeftError } from "@weft/core";
+import type { HeadClaim } from "@weft/core";
+import type { AppendIfResult } from "@weft/core/server";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   notFound,
@@ -20,7 +22,7 @@ import { all, changes, one, requireDevice, requireFolder } from "./pg-queries.js
 // see MetaStore for the contract of each.
 
 /**
- * MetaStore.append, in a transaction. The folder's row lock comes first: a second relay's
+ * MetaStore.append (and with `claims` MetaStore.appendIf), in a transaction. The folder's row lock comes first: a second relay's
  * append to the folder waits for this one's commit, then sees its entry, so the dedupe holds
  * across relays and head + 1 is this entry's seq with no gap.
  */
@@ -30,7 +32,8 @@ export async function append(
   deviceId: DeviceId,
   deviceSeq: number,
   envelope: Uint8Array,
-): Promise<{ seq: number; duplicate: boolean }> {
+  claims: readonly HeadClaim[] = [],
+): Promise<AppendIfResult> {
   checkFolderId(folderId);
   checkDeviceId(deviceId);
   checkSeq(deviceSeq, "deviceSeq");
@@ -65,6 +68,38 @@ export async function append(
   if (deviceSeq <= (state.pruned ?? -1))
     throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
   if (!state.device_known) throw notFound("device");
+  if (claims.length > 0) {
+    // Read under the folder's lock, like the head: no other append can move them meanwhile.
+    const heads = await all<{ handle: Buffer; token: Buffer }>(
+      db,
+      "SELECT handle, token FROM file_heads WHERE folder_id = $1 AND handle = ANY($2::bytea[])",
+      [folderId, claims.map((c) => buf(c.handle))],
+    );
+    const byHandle = new Map(heads.map((h) => [h.handle.toString("hex"), h.token]));
+    const stale = claims
+      .filter((c) => {
+        const head = byHandle.get(Buffer.from(c.handle).toString("hex"));
+        return head ? !head.equals(c.base) : c.base.length !== 0;
+      })
+      .map((c) => c.handle.slice());
+    if (stale.length > 0) return { stale };
+    // One statement: claims with a next move the head, those without drop it.
+    const set = claims.filter((c) => c.next.length > 0);
+    const drop = claims.filter((c) => c.next.length === 0);
+    await all(
+      db,
+      "WITH gone AS (DELETE FROM file_heads WHERE folder_id = $1 AND handle = ANY($4::bytea[])) " +
+        "INSERT INTO file_heads (folder_id, handle, token) " +
+        "SELECT $1, h, t FROM unnest($2::bytea[], $3::bytea[]) AS u (h, t) " +
+        "ON CONFLICT (folder_id, handle) DO UPDATE SET token = excluded.token",
+      [
+        folderId,
+        set.map((c) => buf(c.handle)),
+        set.map((c) => buf(c.next)),
+        drop.map((c) => buf(c.handle)),
+      ],
+    );
+  }
   const inserted = await one<{ seq: number }>(
     db,
     "WITH head AS (UPDATE folders SET head_seq = head_seq + 1 WHERE folder_id = $1 " +

@@ -1,5 +1,7 @@
 /** PgMetaStore: the relay's MetaStore in PostgreSQL (pg, loaded on demand), shared by several relays. */
 import { WeftError } from "@weft/core";
+import type { HeadClaim } from "@weft/core";
+import type { AppendIfResult } from "@weft/core/server";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import type { Pool } from "pg";
 import {
@@ -275,7 +277,23 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
     deviceSeq: number,
     envelope: Uint8Array,
   ): Promise<{ seq: number; duplicate: boolean }> {
-    return this.tx("append", (db) => log.append(db, folderId, deviceId, deviceSeq, envelope));
+    return this.tx("append", async (db) => {
+      const result = await log.append(db, folderId, deviceId, deviceSeq, envelope);
+      if ("stale" in result) throw new Error("unreachable: an append without claims");
+      return result;
+    });
+  }
+
+  appendIf(
+    folderId: FolderId,
+    deviceId: DeviceId,
+    deviceSeq: number,
+    envelope: Uint8Array,
+    claims: readonly HeadClaim[],
+  ): Promise<AppendIfResult> {
+    return this.tx("appendIf", (db) =>
+      log.append(db, folderId, deviceId, deviceSeq, envelope, claims),
+    );
   }
 
   readLog(

@@ -1,0 +1,123 @@
+// A strong-consistency folder through the CLI against a relay process (issue 20): ana creates it
+// with `weft folder create --consistency strong`, bob joins it (the invite carries the mode);
+// both write notes.txt. A write made from a version that another device replaced first is
+// refused: `weft put` exits 3 with "changed elsewhere; your version is kept as …", the folder
+// never shows a conflict copy, `weft refused` lists the change and `weft reapply` writes it on
+// top of the new version. A change made while the relay is down is queued in the folder's
+// state and checked when the next command reaches the relay.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  type Device,
+  type RelayProcess,
+  enroll,
+  makeDevice,
+  startRelayProcess,
+} from "@weft/test-support";
+
+type TestDevice = Device & { dispose(): Promise<void> };
+let relay: RelayProcess;
+let ana: TestDevice;
+let bob: TestDevice;
+let folderId: string;
+const MiB = 1024 * 1024;
+
+async function content(dev: Device, path: string): Promise<string> {
+  const got = await dev.run(["get", folderId, path, "-"]);
+  expect(got.status, got.stderr).toBe(0);
+  return got.stdout;
+}
+
+async function paths(dev: Device): Promise<string[]> {
+  const listed = await dev.ok(["ls", folderId]);
+  return (listed["entries"] as { path: string }[]).map((e) => e.path);
+}
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  [ana, bob] = await Promise.all([makeDevice("ana"), makeDevice("bob")]);
+  await Promise.all([ana, bob].map((d) => enroll(d, relay.url)));
+  const created = await ana.ok(["folder", "create", ana.folder, "--consistency", "strong"]);
+  expect(created).toMatchObject({ consistency: "strong" });
+  folderId = created["folderId"] as string;
+  const { invite } = await ana.ok(["folder", "invite", folderId]);
+  await bob.ok(["folder", "join", "-"], { input: `${invite as string}\n` });
+  expect(await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" })).toMatchObject(
+    {
+      path: "notes.txt",
+      created: true,
+    },
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([ana, bob].map((d) => d?.dispose()));
+  await relay?.dispose();
+});
+
+describe("a strong-consistency folder through the CLI", () => {
+  test("a put made from a version another device replaced first exits 3, is kept, and re-applies on the new version", async () => {
+    expect(await content(bob, "notes.txt")).toBe("v1 by ana\n");
+    // bob starts writing: its put has caught up (head v1) and reads stdin. More than any pipe
+    // and stream buffer holds, so stdin drains only once the command reads it ...
+    const child = bob.spawn(["put", folderId, "notes.txt", "-", "--json"]);
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const bobBody = `v2 by bob\n${"b".repeat(MiB)}\n`;
+    if (!child.stdin!.write(bobBody))
+      await new Promise<void>((resolve) => child.stdin!.once("drain", () => resolve()));
+    // ... and ana's write lands while it still reads (she has her own state: no shared lock).
+    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v2 by ana\n" });
+    child.stdin!.end();
+    expect(await exited, err).toBe(3);
+    expect(err).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused write \d+/);
+    expect(JSON.parse(out)).toMatchObject({ error: { code: "REFUSED" } });
+
+    // No conflict copy anywhere: one file, ana's version.
+    expect(await paths(ana)).toEqual(["notes.txt"]);
+    expect(await content(bob, "notes.txt")).toBe("v2 by ana\n");
+    const { refused } = await bob.ok(["refused", folderId]);
+    expect(refused).toMatchObject([
+      { path: "notes.txt", kind: "write", reason: "changed elsewhere" },
+    ]);
+    const id = (refused as { id: string }[])[0]!.id;
+
+    expect(await bob.ok(["reapply", folderId, id])).toMatchObject({
+      path: "notes.txt",
+      discarded: false,
+    });
+    expect(await content(ana, "notes.txt")).toBe(bobBody);
+    expect(await paths(ana)).toEqual(["notes.txt"]);
+    expect((await bob.ok(["refused", folderId]))["refused"]).toEqual([]);
+  });
+
+  test("a change made while the relay is down is queued and checked when it is back", async () => {
+    // bob's put has caught up and reads stdin when the relay goes away: the change is queued
+    // in bob's state for the folder, and the command exits 1.
+    const child = bob.spawn(["put", folderId, "notes.txt", "-"]);
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    if (!child.stdin!.write(`offline by bob\n${"o".repeat(MiB)}\n`))
+      await new Promise<void>((resolve) => child.stdin!.once("drain", () => resolve()));
+    await relay.stop();
+    child.stdin!.end();
+    expect(await exited, err).toBe(1);
+    expect(err).toMatch(/kept here and sent by the next weft command/);
+    await relay.start();
+    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v3 by ana\n" });
+    // bob's next command sends the queued change: the file changed elsewhere first.
+    const listed = await bob.run(["ls", folderId]);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.stderr).toMatch(
+      /notes\.txt: changed elsewhere; your version is kept as refused write/,
+    );
+    expect(await content(ana, "notes.txt")).toBe("v3 by ana\n");
+    expect(await paths(ana)).toEqual(["notes.txt"]);
+    expect((await bob.ok(["refused", folderId]))["refused"]).toMatchObject([
+      { path: "notes.txt", reason: "changed elsewhere" },
+    ]);
+  });
+});
