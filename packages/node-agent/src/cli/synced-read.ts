@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { FolderId } from "@weft/crypto";
 import type { FolderRecord } from "../home/index.js";
+import { folderSettings } from "../share/index.js";
 import { type GetResult, readFileOf } from "../control/actions.js";
 import { type EntryJson, listEntries } from "../remote/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
@@ -18,13 +19,19 @@ import type { CommandContext } from "./command.js";
 import { viaDaemon } from "./daemon-link.js";
 import { withFolders } from "./open-folders.js";
 
-/** The folder's record when this device syncs `folderId` (and the relay has not removed it). */
+/**
+ * The folder's record when `weft sync` syncs `folderId` on this device (not removed by the relay,
+ * not a strong folder, which weft sync leaves alone).
+ */
 export async function syncedFolder(
   ctx: CommandContext,
   folderId: FolderId,
 ): Promise<FolderRecord | undefined> {
   const record = (await ctx.home.folders()).find((f) => f.folderId === folderId);
-  return record && !record.removed ? record : undefined;
+  if (!record || record.removed) return undefined;
+  // weft sync leaves a strong folder alone: the remote commands' state is its one state.
+  const strong = (await folderSettings(ctx.home, folderId)).consistency === "strong";
+  return strong ? undefined : record;
 }
 
 /** DIR's entries in the synced folder's index (no relay needed). */
