@@ -55,6 +55,10 @@ try {
   const percentOfCore = round((100 * used) / seconds, 3);
   saveResult("idle", quick, {
     bench: "idle",
+    command: `npm run bench:idle -- ${process.argv
+      .slice(2)
+      .filter((a) => a !== "--no-save")
+      .join(" ")}`.trim(),
     date: new Date().toISOString(),
     machine: machineInfo(),
     load: { before: loadBefore, after: load() },
