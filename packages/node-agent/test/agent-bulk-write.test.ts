@@ -12,7 +12,9 @@ import {
   enroll,
   makeDevice,
   shareFolder,
+  startDaemon,
   startRelayProcess,
+  stopProcess,
   waitFor,
   writeSettled,
 } from "@weft/test-support";
@@ -47,23 +49,14 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-    const gone = new Promise((resolve) => daemon!.once("exit", resolve));
-    daemon.kill("SIGKILL");
-    await gone;
-  }
+  await stopProcess(daemon);
   await Promise.all([ana, ben].map((d) => d?.dispose()));
   await relay?.dispose();
 });
 
 describe("a bulk download into a watched folder", () => {
   test("an edit made while it is written is sent soon after, not at the next rescan", async () => {
-    daemon = ben.spawn(["sync", "--rescan", "600"]);
-    await waitFor(
-      async () => (await ben.run(["status", "--json"])).json?.["daemon"] === daemon!.pid,
-      20_000,
-      "ben's daemon",
-    );
+    daemon = await startDaemon(ben, ["--rescan", "600"]);
     for (let d = 0; d < DIRS; d++) {
       await mkdir(join(ana.folder, `d${d}`));
       for (let i = 0; i < PER_DIR; i++)

@@ -13,6 +13,7 @@ import {
   makeDevice,
   shareFolder,
   startRelayProcess,
+  stopProcess,
   waitFor,
   writeSettled,
 } from "@weft/test-support";
@@ -41,9 +42,7 @@ async function startDaemon(): Promise<void> {
 }
 
 async function stopDaemon(): Promise<void> {
-  const exited = new Promise((resolve) => daemon!.once("exit", resolve));
-  daemon!.kill("SIGTERM");
-  expect(await exited).toBe(0);
+  expect(await stopProcess(daemon, "SIGTERM")).toBe(0);
 }
 
 beforeAll(async () => {
@@ -57,11 +56,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-    const gone = new Promise((resolve) => daemon!.once("exit", resolve));
-    daemon.kill("SIGKILL");
-    await gone;
-  }
+  await stopProcess(daemon);
   await Promise.all([ana, ben].map((d) => d?.dispose()));
   await relay?.dispose();
 });

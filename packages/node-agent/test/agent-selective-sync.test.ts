@@ -15,7 +15,9 @@ import {
   firstFolder,
   makeDevice,
   shareFolder,
+  startDaemon,
   startRelayProcess,
+  stopProcess,
   waitFor,
   writeRandomFile,
   writeSettled,
@@ -65,11 +67,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-    const gone = new Promise((resolve) => daemon!.once("exit", resolve));
-    daemon.kill("SIGKILL");
-    await gone;
-  }
+  await stopProcess(daemon);
   await Promise.all([ana, ben].map((d) => d?.dispose()));
   await relay?.dispose();
 });
@@ -144,12 +142,7 @@ describe("weft folder select --only docs on ben", () => {
   });
 
   test("a directory selected while weft sync runs is fetched at once", async () => {
-    daemon = ben.spawn(["sync", "--rescan", "600"]);
-    await waitFor(
-      async () => (await ben.run(["status", "--json"])).json?.["daemon"] === daemon!.pid,
-      20_000,
-      "ben's daemon",
-    );
+    daemon = await startDaemon(ben, ["--rescan", "600"]);
     // Through the daemon: the folder's version of other/b.txt (ana's), not ben's unsent one.
     const piped = await ben.run(["get", folderId, "other/b.txt", "-"]);
     expect(piped.status, piped.stderr).toBe(0);
@@ -159,9 +152,7 @@ describe("weft folder select --only docs on ben", () => {
     const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more"]);
     expect(more).toMatchObject({ selection: { only: ["docs", "more"] } });
     await waitFor(async () => (await read(ben, "more/c.txt")) === "c\n", 20_000, "more/ on ben");
-    const exited = new Promise((resolve) => daemon!.once("exit", resolve));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await stopProcess(daemon, "SIGTERM")).toBe(0);
     expect(await exists(ben, "other/new.bin")).toBe(false);
   });
 

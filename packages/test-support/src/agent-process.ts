@@ -112,6 +112,35 @@ export async function waitFor(
 }
 
 /**
+ * Starts `weft sync ARGS` as `device`'s daemon; resolves once `weft status` names it (its
+ * control socket answers).
+ */
+export async function startDaemon(device: Device, args: string[] = []): Promise<ChildProcess> {
+  const daemon = device.spawn(["sync", ...args]);
+  await waitFor(
+    async () => (await device.run(["status", "--json"])).json?.["daemon"] === daemon.pid,
+    20_000,
+    `${device.name}'s daemon`,
+  );
+  return daemon;
+}
+
+/**
+ * Sends `signal` to a child process and resolves with its exit code once it has exited (null
+ * when a signal ended it); at once for one that has exited already, or none.
+ */
+export async function stopProcess(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<number | null> {
+  if (!child) return null;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  child.kill(signal);
+  return exited;
+}
+
+/**
  * Creates a folder on `owner` for its folder path, invites `guest` (editor) and has it join
  * with its own folder path; returns the folder id.
  */
