@@ -102,11 +102,16 @@ export function resolveConflict(edit: IndexEditor, path: string, resolution: Res
   if ("merged" in resolution) resolution = { merged: checkContentInput(resolution.merged) };
   const isDir = entry.kind === "dir";
   const rivals = new Set(entry.rivals ?? []);
+  // What the path shows: the record's winner, except for a directory deleted on one device and
+  // kept alive by content added under it on another (resurrected), which shows its last live
+  // version; `conflicts()` names that one as the winner.
+  const current = (id: string): boolean =>
+    id === versionId(winner) || id === versionId(entry.version);
   if ("keep" in resolution) {
     const keep = resolution.keep;
-    if (keep !== versionId(winner) && !copies.some((c) => c.conflictVersion === keep))
+    if (!current(keep) && !copies.some((c) => c.conflictVersion === keep))
       throw new WeftError("NO_SUCH_VERSION", `${entry.path} has no version ${keep}`);
-    if (isDir && keep !== versionId(winner))
+    if (isDir && !current(keep))
       throw new WeftError(
         "IS_A_DIRECTORY",
         `a directory is at ${entry.path}; keep that copy under its own name instead`,
@@ -148,10 +153,11 @@ export function resolveConflict(edit: IndexEditor, path: string, resolution: Res
     let content: ContentInput | undefined;
     if ("keep" in resolution) {
       const keep = resolution.keep;
-      const v =
-        keep === versionId(winner)
+      const v = current(keep)
+        ? keep === versionId(winner)
           ? winner
-          : copies.find((c) => c.conflictVersion === keep)!.version;
+          : entry.version
+        : copies.find((c) => c.conflictVersion === keep)!.version;
       content = { ...snapshotOf(v), deleted: false };
     } else if ("merged" in resolution) {
       const m = resolution.merged;
