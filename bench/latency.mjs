@@ -12,6 +12,8 @@
 // Runs against the built packages (`npm run build` first). Writes bench/results/latency.json.
 //
 //   npm run bench:latency [-- --edits N] [-- --tools weft,syncthing,syncthing-delay1] [-- --quick]
+//     [-- --files N]  (N more small files in the folder, 100 per directory, that nobody edits:
+//                      what an edit costs in a large folder)
 //   (--quick: 8 edits per tool; a CI smoke test that writes results/latency.quick.json;
 //    --no-save: print the JSON, write nothing)
 import { randomBytes } from "node:crypto";
@@ -38,6 +40,7 @@ const quick = f.has("--quick");
 const EDITS = f.num("--edits", quick ? 8 : 200);
 const TOOLS = f.str("--tools", "weft,syncthing,syncthing-delay1").split(",");
 const HOT_FILES = 5;
+const EXTRA_FILES = f.num("--files", 0);
 /** An edit not on B after this long fails the run (Syncthing's default delay is 10 s). */
 const EDIT_TIMEOUT_MS = 60_000;
 const log = logger("latency");
@@ -52,15 +55,20 @@ function seedFiles(dir) {
   for (let i = 0; i < HOT_FILES; i++)
     writeFileSync(join(dir, "hot", `f${i}.txt`), `file ${i}, before the edits\n`);
   writeFileSync(join(dir, "new", "seed.txt"), "so that B has the directory\n");
+  for (let i = 0; i < EXTRA_FILES; i++) {
+    const sub = join(dir, "bulk", `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.txt`), `bulk file ${i}\n`);
+  }
 }
 
 /** Waits until B holds the starting tree. */
 async function seeded(a, b) {
   const expected = digestTree(a);
   const left = arrivalTracker(expected, b);
-  const end = Date.now() + 120_000;
+  const end = Date.now() + 120_000 + EXTRA_FILES * 20;
   while (left() > 0) {
-    if (Date.now() > end) throw new Error("the starting files did not reach B in 120 s");
+    if (Date.now() > end) throw new Error("the starting files did not reach B in time");
     await sleep(50);
   }
 }
@@ -206,6 +214,7 @@ const result = {
   command: ["npm run bench:latency", ...(argv.length ? ["--", ...argv] : [])].join(" "),
   quick,
   edits: EDITS,
+  extraFiles: EXTRA_FILES,
   method:
     "edits 100–200 ms apart (seeded) on A; latency = A's write → B holds that exact content (inotify on B's directories + 5 ms polling)",
   tools,

@@ -4,7 +4,7 @@
 // corrupt file appears, and `weft status` says why.
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFile, readdir, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -85,6 +85,36 @@ describe("weft sync as a daemon", () => {
       30_000,
       "ben's edit on ana",
     );
+
+    // The watcher's reports are scanned path by path: a new directory tree, a file moved
+    // between directories, a directory renamed and a removal all arrive, and the moves
+    // send no content again.
+    await mkdir(join(ana.folder, "photos/2024"), { recursive: true });
+    await writeFile(join(ana.folder, "photos/2024/a.jpg"), randomBytes(5000));
+    await mkdir(join(ana.folder, "inbox"));
+    await writeFile(join(ana.folder, "inbox/note.txt"), randomBytes(5000));
+    await writeFile(join(ana.folder, "drop.txt"), "to be removed\n");
+    const arrived = (paths: string[]) => async () =>
+      (await Promise.all(paths.map((p) => exists(join(ben.folder, p))))).every(Boolean);
+    await waitFor(arrived(["photos/2024/a.jpg", "inbox/note.txt", "drop.txt"]), 30_000, "a tree");
+    const anaStatus = async () =>
+      ((await ana.ok(["status"])).folders as { pendingOut: number; bytesUploaded: number }[])[0]!;
+    await waitFor(async () => (await anaStatus()).pendingOut === 0, 30_000, "ana idle");
+    const uploaded = (await anaStatus()).bytesUploaded;
+    expect(uploaded).toBeGreaterThan(10_000);
+    await rename(join(ana.folder, "inbox/note.txt"), join(ana.folder, "photos/note.txt"));
+    await rename(join(ana.folder, "photos/2024"), join(ana.folder, "photos/2025"));
+    await rm(join(ana.folder, "drop.txt"));
+    await waitFor(
+      async () =>
+        (await arrived(["photos/note.txt", "photos/2025/a.jpg"])()) &&
+        !(await exists(join(ben.folder, "inbox/note.txt"))) &&
+        !(await exists(join(ben.folder, "photos/2024"))) &&
+        !(await exists(join(ben.folder, "drop.txt"))),
+      30_000,
+      "the moves and the removal on ben",
+    );
+    expect((await anaStatus()).bytesUploaded).toBe(uploaded);
 
     // A second daemon of the same home would share its state: refused, with the reason.
     const second = await ana.run(["sync"]);

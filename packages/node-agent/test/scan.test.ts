@@ -267,6 +267,62 @@ describe("moves", () => {
   });
 });
 
+describe("a scan of the paths the watcher reported", () => {
+  test("only those paths and what is under them are looked at; the rest keeps its records", async () => {
+    const root = await tempDir();
+    await put(root, "docs/a.txt", "a");
+    await put(root, "docs/b.txt", "b");
+    await put(root, "music/c.txt", "c");
+    await put(root, "top.txt", "t");
+    const first = await scan(root);
+    await put(root, "docs/a.txt", "a, edited");
+    await put(root, "docs/b.txt", "b, edited but not reported");
+    await rm(join(root, "music/c.txt"));
+    await put(root, "photos/2024/d.jpg", "d");
+    const r = await scan(root, first.current, { paths: new Set(["docs/a.txt", "photos"]) });
+    expect(paths(r.modified)).toEqual(["docs/a.txt"]);
+    expect(paths(r.added)).toEqual(["photos", "photos/2024", "photos/2024/d.jpg"]);
+    expect(r.removed).toEqual([]);
+    expect(r.hashedFiles).toBe(2);
+    // Unreported changes are left for a later scan: their records are as they were.
+    expect(r.current.get("docs/b.txt")).toEqual(first.current.get("docs/b.txt"));
+    expect(r.current.get("music/c.txt")).toEqual(first.current.get("music/c.txt"));
+    expect(r.current.get("top.txt")).toEqual(first.current.get("top.txt"));
+    const whole = await scan(root, r.current);
+    expect([paths(whole.modified), paths(whole.removed)]).toEqual([
+      ["docs/b.txt"],
+      ["music/c.txt"],
+    ]);
+  });
+
+  test("a removal and a rename across directories, reported by both their paths", async () => {
+    const root = await tempDir();
+    await put(root, "a/x.txt", "moving");
+    await put(root, "a/gone.txt", "going");
+    await put(root, "old/y.txt", "y");
+    await mkdir(join(root, "b"));
+    const first = await scan(root);
+    await rename(join(root, "a/x.txt"), join(root, "b/x.txt"));
+    await rm(join(root, "a/gone.txt"));
+    await rename(join(root, "old"), join(root, "new"));
+    const r = await scan(root, first.current, {
+      paths: new Set(["a/x.txt", "b/x.txt", "a/gone.txt", "old", "new"]),
+    });
+    expect(moves(r)).toEqual(["a/x.txt -> b/x.txt", "old -> new", "old/y.txt -> new/y.txt"]);
+    expect(paths(r.removed)).toEqual(["a/gone.txt"]);
+    expect([r.added, r.modified, r.hashedFiles]).toEqual([[], [], 0]);
+  });
+
+  test("the folder root among the paths scans everything", async () => {
+    const root = await tempDir();
+    await put(root, "a.txt", "a");
+    const first = await scan(root);
+    await put(root, "deep/b.txt", "b");
+    const r = await scan(root, first.current, { paths: new Set(["", "a.txt"]) });
+    expect(paths(r.added)).toEqual(["deep", "deep/b.txt"]);
+  });
+});
+
 describe("files still being written", () => {
   test("a file modified within stableMs of now() is unstable and keeps its previous record", async () => {
     const root = await tempDir();

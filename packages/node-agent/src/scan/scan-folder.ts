@@ -33,8 +33,8 @@ export const DEFAULT_STABLE_MS = 1000;
  * and mtime) are a move; otherwise a vanished file and a new file with the same content hash,
  * when exactly one of each has it and it is not empty. A moved directory is reported, and so
  * is each file under it. A path that is now ignored is dropped from `current` without being
- * reported removed (see {@link ScanResult.removed}); one outside `selected` is neither walked nor
- * reported, and keeps its previous record.
+ * reported removed (see {@link ScanResult.removed}); one outside `selected` (or outside `paths`,
+ * when given) is neither walked nor reported, and keeps its previous record.
  *
  * @throws WeftError NOT_FOUND / NOT_A_DIRECTORY / STORAGE when the root itself is missing, not
  * a directory, or unreadable (nothing is reported removed then); WeftError INVALID_OPTIONS for
@@ -45,7 +45,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   const stableMs = options.stableMs ?? DEFAULT_STABLE_MS;
   const now = options.now ?? Date.now;
   resolveChunkerOptions(chunking); // bad sizes fail the scan up front, not file by file
-  const selected = options.selected;
+  const selected = withinPaths(options.selected, options.paths);
   // Outside the selection is skipped like an ignored path (but its records are kept: below).
   const skip = selected
     ? { ignores: (p: string, isDir: boolean) => ignore.ignores(p, isDir) || !selected(p, isDir) }
@@ -60,7 +60,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   const current = new Map<string, LocalFileState>();
   let unchanged = 0;
 
-  const gone = goneRecords(walk.entries, walk.errors, options);
+  const gone = goneRecords(walk.entries, walk.errors, { ...options, selected });
   for (const kept of gone.kept) current.set(kept.path, kept);
 
   // Files that look as they were keep their hash; the rest are hashed below, after renames.
@@ -212,6 +212,28 @@ function goneRecords(
     else if (!ignore.ignores(prev.path, prev.kind === "dir")) records.push(prev);
   }
   return { records, kept };
+}
+
+/**
+ * `selected`, narrowed to `paths` (see {@link ScanOptions.paths}): a path is in when it or a
+ * directory above it is one of `paths`; a directory above one of them is in too (it is listed,
+ * and its other entries are out).
+ */
+function withinPaths(
+  selected: ScanOptions["selected"],
+  paths: ReadonlySet<string> | undefined,
+): ScanOptions["selected"] {
+  if (paths === undefined || paths.has("")) return selected;
+  const parent = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf("/")));
+  const above = new Set<string>();
+  for (const p of paths)
+    for (let q = parent(p); q !== "" && !above.has(q); q = parent(q)) above.add(q);
+  const inScope = (path: string, isDir: boolean): boolean => {
+    if (isDir && above.has(path)) return true;
+    for (let q = path; q !== ""; q = parent(q)) if (paths.has(q)) return true;
+    return false;
+  };
+  return selected ? (p, isDir) => inScope(p, isDir) && selected(p, isDir) : inScope;
 }
 
 /** Same size, mtime and inode as recorded, and a hash to keep: no need to read it again. */

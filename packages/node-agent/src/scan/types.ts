@@ -44,6 +44,14 @@ export interface ScanOptions {
    * (left alone, not gone: they sync again as recorded once selected again).
    */
   selected?: (path: string, isDir: boolean) => boolean;
+  /**
+   * Scan only these folder-relative paths and everything under them (default: the whole
+   * folder). The directories above them are listed, and their other entries keep their previous
+   * records, as unselected ones do. What the watcher reported is scanned this way, so an edit
+   * costs the same in a folder of 10 files or of 100,000. A rename is found when both its paths
+   * are given (the watcher reports both).
+   */
+  paths?: ReadonlySet<string>;
   /** A file modified less than this many ms before `now()` is left for later (default 1000). */
   stableMs?: number;
   /**

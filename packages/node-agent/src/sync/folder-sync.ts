@@ -15,7 +15,7 @@ import {
   emitConflicts,
   followNotices,
 } from "../activity/index.js";
-import { IgnoreRules } from "../ignore/index.js";
+import { IgnoreRules, WEFTIGNORE } from "../ignore/index.js";
 import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
@@ -324,8 +324,12 @@ export class FolderSync {
     this.events.emit({ kind: level, detail: message, ...(path !== undefined ? { path } : {}) });
   }
 
-  /** Finds local changes and records them in the replica. */
-  scan(options: { readFreshUpTo?: number } = {}): Promise<PassCounts> {
+  /**
+   * Finds local changes and records them in the replica: everywhere, or only at `paths` and
+   * under them (what the watcher reported; see {@link ScanOptions.paths}). A `.weftignore`
+   * among them widens the scan to the whole folder: what its rules match can be anywhere.
+   */
+  scan(options: { readFreshUpTo?: number; paths?: ReadonlySet<string> } = {}): Promise<PassCounts> {
     return this.serial(async () => {
       if (this.pause) return { changes: 0, unstable: 0 };
       this.state = "scanning";
@@ -333,12 +337,15 @@ export class FolderSync {
         const ignore = await IgnoreRules.load(this.folder.path);
         this.ignore = ignore;
         const scannedAt = this.clock.now();
+        const paths = options.paths;
+        const whole = paths === undefined || paths.has(WEFTIGNORE);
         const result = await scanFolder({
           root: this.folder.path,
           ignore,
           previous: this.disk.map,
           ...(this.applied.all ? {} : { selected: this.selectedBy(this.applied) }),
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
+          ...(whole ? {} : { paths }),
         });
         const { changes, changedWhileRead } = await recordScan(
           {

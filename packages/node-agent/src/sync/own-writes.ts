@@ -53,14 +53,14 @@ export class OwnWrites {
   }
 
   /**
-   * Whether a path the agent wrote at least `WATCH_BLIND_MS` ago is no longer what it
-   * wrote (`known`: the disk state), which the watcher may have missed: the caller scans
-   * then. The paths looked at are not looked at again; younger ones wait for the next call.
+   * The paths the agent wrote at least `WATCH_BLIND_MS` ago that are no longer what it wrote
+   * (`known`: the disk state), which the watcher may have missed: the caller scans them. The
+   * paths looked at are not looked at again; younger ones wait for the next call.
    */
   async changedSinceWritten(
     root: string,
     known: (path: string) => KnownFile | undefined,
-  ): Promise<boolean> {
+  ): Promise<string[]> {
     const now = this.clock.now();
     const due: string[] = [];
     for (const [path, t] of this.unchecked)
@@ -68,8 +68,9 @@ export class OwnWrites {
         due.push(path);
         this.unchecked.delete(path);
       }
-    for (const path of due) if (await this.differs(root, path, known)) return true;
-    return false;
+    const changed: string[] = [];
+    for (const path of due) if (await this.differs(root, path, known)) changed.push(path);
+    return changed;
   }
 
   /** Whether `path` on disk is not what the agent last recorded of it. */

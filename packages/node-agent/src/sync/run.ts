@@ -28,7 +28,7 @@ const WATCH_PAUSE_MAX_MS = 30_000;
 
 /**
  * The daemon's full rescan period by default: an hour, as Syncthing's, because the watcher sees
- * changes (each of its reports starts a full scan) and a rescan of 100,000 files costs seconds
+ * changes (each of its reports starts a scan of the paths it names) and a rescan of 100,000 files costs seconds
  * of CPU: every minute, that was most of an idle daemon's cost.
  */
 export const RESCAN_MS = 3_600_000;
@@ -290,26 +290,36 @@ export async function runDaemon(
         sync.ownWrites
           .changedSinceWritten(sync.folder.path, (path) => sync.knownFile(path))
           .then(
-            (changed) => changed && scan(),
+            (changed) => changed.length > 0 && scan(new Set(changed)),
             () => scan(),
           )
           .finally(recheckOwnWrites);
       });
     };
     let retry: (() => void) | undefined;
+    // What the retry looks at: the paths of the scans that left files for later (undefined:
+    // the whole folder).
+    let retryPaths: Set<string> | undefined;
     const scanRetry = new PassRetry(() => scan(), undefined, undefined, clock);
-    const scan = (): void => {
+    // A scan of the whole folder, or of `paths` and what is under them (what the watcher saw).
+    const scan = (paths?: ReadonlySet<string>): void => {
       if (signal.aborted) return;
       const started = clock.now();
-      sync.scan({ readFreshUpTo: READ_FRESH_UP_TO }).then(
+      sync.scan({ readFreshUpTo: READ_FRESH_UP_TO, ...(paths ? { paths } : {}) }).then(
         ({ unstable }) => {
           scanRetry.after(failedSince(started));
           // Files still being written are looked at again once they have had time to settle.
-          if (unstable > 0 && !retry)
-            retry = after(clock, STABLE_RETRY_MS, () => {
-              retry = undefined;
-              scan();
-            });
+          if (unstable === 0) return;
+          if (retry) {
+            if (!paths) retryPaths = undefined;
+            else for (const p of paths) retryPaths?.add(p);
+            return;
+          }
+          retryPaths = paths && new Set(paths);
+          retry = after(clock, STABLE_RETRY_MS, () => {
+            retry = undefined;
+            scan(retryPaths);
+          });
         },
         (error: unknown) => {
           sync.notice(`scanning: ${(error as Error).message}`);
@@ -334,8 +344,8 @@ export async function runDaemon(
         sync.ownWrites
           .othersChanged(sync.folder.path, paths, (path) => sync.knownFile(path))
           .then(
-            (changed) => changed && scan(),
-            () => scan(),
+            (changed) => changed && scan(paths),
+            () => scan(paths),
           );
       },
       (error) => {
