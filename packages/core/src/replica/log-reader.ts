@@ -24,7 +24,17 @@ import type { ReplicaStats } from "./types.js";
 const SNAPSHOT_CATCH_UP = 256;
 
 /** What applyEnvelope answers for an entry sealed under an epoch whose key may yet be fetched. */
-const NEEDS_KEY = -1;
+const NEEDS_KEY = "needs-key";
+
+/**
+ * What applying one entry did: how many items it carries (`weight`, what peers' progress counts)
+ * and how many of them changed this replica (`changed`: 0 for this device's own entry, whose
+ * state it holds already).
+ */
+interface EntryApplied {
+  weight: number;
+  changed: number;
+}
 
 /** What a {@link LogReader} needs of the session it reads over (the SyncEngine). */
 export interface LogSession {
@@ -193,14 +203,15 @@ export class LogReader {
     let changed = 0;
     while (this.buffer.has(seq + 1)) {
       const bytes = this.buffer.get(seq + 1)!;
-      let weight = this.applyEnvelope(seq + 1, bytes, ops);
-      if (weight === NEEDS_KEY) {
+      let applied = this.applyEnvelope(seq + 1, bytes, ops);
+      if (applied === NEEDS_KEY) {
         await this.refreshKeys();
-        weight = this.applyEnvelope(seq + 1, bytes, ops);
+        applied = this.applyEnvelope(seq + 1, bytes, ops);
       }
+      const entry = applied === NEEDS_KEY ? { weight: 0, changed: 0 } : applied;
       this.buffer.delete(++seq);
-      this.peers.weigh(seq, weight);
-      changed += weight;
+      this.peers.weigh(seq, entry.weight);
+      changed += entry.changed;
     }
     // Anything at or below the applied point is a duplicate; drop it.
     for (const s of this.buffer.keys()) if (s <= seq) this.buffer.delete(s);
@@ -230,11 +241,15 @@ export class LogReader {
   }
 
   /**
-   * Applies one log entry, adding the storage ops; returns how many items it changed, or
-   * NEEDS_KEY (once per epoch and connection) when it is sealed under an epoch this device has
-   * no key for yet and keys can be fetched: the caller fetches them and applies it again.
+   * Applies one log entry, adding the storage ops; returns what it did, or NEEDS_KEY (once per
+   * epoch and connection) when it is sealed under an epoch this device has no key for yet and
+   * keys can be fetched: the caller fetches them and applies it again.
    */
-  private applyEnvelope(seq: number, bytes: Uint8Array, ops: StateOp[]): number {
+  private applyEnvelope(
+    seq: number,
+    bytes: Uint8Array,
+    ops: StateOp[],
+  ): EntryApplied | typeof NEEDS_KEY {
     try {
       const opened = openLogEnvelope(this.ctx, bytes);
       if (
@@ -242,8 +257,9 @@ export class LogReader {
         opened.envelope.deviceSeq <= this.ctx.meta.deviceSeq &&
         !this.session.unanswered?.(opened.envelope.deviceSeq)
       ) {
-        // Sealed from state this device already has.
-        return this.outbox.weightOf(opened.envelope.deviceSeq) ?? 1;
+        // Sealed from state this device already has: nothing changes here (a daemon need not
+        // look at its disk again for its own write).
+        return { weight: this.outbox.weightOf(opened.envelope.deviceSeq) ?? 1, changed: 0 };
       }
       let weight = 0;
       // Its own signature over all its records, kept for the snapshots this device may make.
@@ -278,7 +294,7 @@ export class LogReader {
           weight++;
         }
       }
-      return weight;
+      return { weight, changed: weight };
     } catch (error) {
       const epoch = this.missingEpoch(error, bytes);
       if (epoch !== undefined && this.refreshKeysOption && !this.askedEpochs.has(epoch)) {
@@ -287,7 +303,7 @@ export class LogReader {
       }
       // One bad entry (forged, corrupt, unreadable) must not stop the folder: report it, skip it.
       this.report(error, `log entry ${seq}`);
-      return 0;
+      return { weight: 0, changed: 0 };
     }
   }
 
