@@ -219,4 +219,11 @@ describe("folder metadata", () => {
     const forged = { ...resigned, signature: signDetached("folder/v1", bytes, bob.signSecretKey) };
     expect(() => openFolderMeta(forged, key0)).toThrow(/does not open/);
   });
+
+  it("the sealed body is as long for either mode: its length does not tell the relay", () => {
+    const key0 = generateFolderKey();
+    const sealed = (consistency: "strong" | "eventual") =>
+      makeFolderMeta({ folderId, key0, consistency, signer: alice }).sealed.length;
+    expect(sealed("strong")).toBe(sealed("eventual"));
+  });
 });

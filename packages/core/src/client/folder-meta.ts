@@ -102,7 +102,10 @@ export function makeFolderMeta(options: {
     throw new WeftError("INVALID_ARGUMENT", "consistency is eventual or strong");
   const created = options.created ?? Date.now();
   const nonce = randomBytes(AEAD_NONCE_BYTES);
-  const body = new TextEncoder().encode(JSON.stringify({ v: 1, consistency }));
+  // Padded with spaces to a multiple of 64 bytes: the sealed length must not tell the relay
+  // the mode ("strong" and "eventual" differ in length).
+  const json = JSON.stringify({ v: 1, consistency });
+  const body = new TextEncoder().encode(json.padEnd(Math.ceil(json.length / 64) * 64, " "));
   const ciphertext = xchachaSeal(
     deriveMetaKey(key0),
     nonce,
