@@ -2,8 +2,15 @@
 // record the creating device signed and hands it to members; a joining device takes the mode
 // from it and refuses a record the relay altered (a bit flipped in any field), one a member who
 // is no owner signed (though it opens under the folder's key), and, once it has checked one, a
-// record hidden or replaced. The relay itself stores a record only from the creating device.
-import { type DeviceIdentity, generateDeviceIdentity, newFolderId, ready } from "@weft/crypto";
+// record hidden or replaced; a member invited after a key rotation walks back to epoch 0's key to
+// open it. The relay itself stores a record only from the creating device.
+import {
+  type DeviceIdentity,
+  FolderKeyring,
+  generateDeviceIdentity,
+  newFolderId,
+  ready,
+} from "@weft/crypto";
 import {
   type ProtocolError,
   RelayAccount,
@@ -179,6 +186,24 @@ describe("folder metadata", () => {
     expect((await refusal(editor.folderMetadata(keyring, { known }))).message).toContain(
       "changed since this device checked it",
     );
+  });
+
+  test("a member invited after a key rotation opens the record with epoch 0's key, walked back to", async () => {
+    const { owner, created, editor } = await strongFolder();
+    const { members } = await owner.members(created.folderId);
+    const editorName = members.find((m) => m.role === "editor")!.user;
+    await owner.removeMember(created.keyring, editorName);
+    expect(created.keyring.latestEpoch).toBe(1);
+    const late = await signUp();
+    const { keyring } = await late.redeemInvite(
+      await owner.createInvite(created.keyring, { role: "viewer" }),
+    );
+    // Holding only the newest key (as a device that kept just the invite's), it walks back.
+    const newest = new FolderKeyring(created.folderId);
+    newest.add(1, keyring.folderKey(1));
+    expect((await late.folderMetadata(newest))?.metadata.consistency).toBe("strong");
+    // The removed editor is not asked: it cannot reach the folder any more.
+    expect((await refusal(editor.folder(created.folderId))).code).toBe("forbidden");
   });
 
   test("the relay stores a record only from the device creating the folder, for that folder", async () => {
