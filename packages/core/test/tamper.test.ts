@@ -3,7 +3,8 @@
 // for a device, and invite-wrapped keys. Flipped bits are the easy case (the AEAD refuses them);
 // the cases that matter are the well-formed forgeries each check exists for: other bytes sealed
 // under an existing chunk id, an envelope signed by another member, a snapshot of another
-// folder, a key sealed to another device, an invite key bound to another folder or epoch.
+// folder, a key sealed to another device, an invite key bound to another folder or epoch, a
+// folder's metadata made by someone without the folder's key.
 import {
   type DeviceIdentity,
   type FolderId,
@@ -26,6 +27,12 @@ import {
 } from "@weft/crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { inviteContext } from "../src/client/relay-invite.js";
+import {
+  decodeFolderMeta,
+  encodeFolderMeta,
+  makeFolderMeta,
+  openFolderMeta,
+} from "../src/client/folder-meta.js";
 import { ChunkKeys, openChunkData, sealChunkData } from "../src/replica/chunk-codec.js";
 import type { ReplicaContext } from "../src/replica/context.js";
 import { openLogEnvelope } from "../src/replica/inbound.js";
@@ -156,5 +163,67 @@ describe("wrapped folder keys and invites", () => {
     const keyring = new FolderKeyring(folderId);
     keyring.add(0, generateFolderKey());
     expect(() => keyring.add(0, generateFolderKey())).toThrow(/already has a different key/);
+  });
+});
+
+describe("folder metadata", () => {
+  const made = () => {
+    const key0 = generateFolderKey();
+    const record = makeFolderMeta({ folderId, key0, consistency: "strong", signer: alice });
+    return { key0, record, text: encodeFolderMeta(record) };
+  };
+  const read = (text: string, key0: Uint8Array) => openFolderMeta(decodeFolderMeta(text), key0);
+
+  it("a bit flipped in any byte of the stored record: refused, never another mode", () => {
+    const { key0, text } = made();
+    expect(read(text, key0)).toMatchObject({ consistency: "strong", creator: alice.deviceId });
+    const json = new TextEncoder().encode(new TextDecoder().decode(Buffer.from(text, "base64url")));
+    let refused = 0;
+    // One bit of each byte (a different one from byte to byte): every field, every position.
+    for (let at = 0; at < json.length; at++) {
+      const changed = json.slice();
+      changed[at]! ^= 1 << (at % 8);
+      const tampered = Buffer.from(changed).toString("base64url");
+      expect(() => read(tampered, key0), `byte ${at}`).toThrow(
+        /not folder metadata|signed metadata/,
+      );
+      refused++;
+    }
+    expect(refused).toBe(json.length);
+  });
+
+  it("a record made without the folder's key, or read with another folder's key: refused", () => {
+    const { key0, record } = made();
+    // Well signed by its maker, but sealed under a key that is not this folder's: what a relay
+    // (or anyone without the key) can make.
+    const outsider = makeFolderMeta({
+      folderId,
+      key0: generateFolderKey(),
+      consistency: "eventual",
+      signer: bob,
+    });
+    expect(() => openFolderMeta(outsider, key0)).toThrow(/does not open with the folder's key/);
+    expect(() => openFolderMeta(record, generateFolderKey())).toThrow(/does not open/);
+    // Re-signed by another device over the same sealed body: the body is bound to its signer.
+    const resigned = { ...record, signer: bob.deviceId, signPublicKey: bob.signPublicKey };
+    const bytes = new TextEncoder().encode(
+      JSON.stringify([
+        "weft-folder/v1",
+        resigned.folderId,
+        resigned.signer,
+        Buffer.from(resigned.signPublicKey).toString("base64url"),
+        resigned.created,
+        Buffer.from(resigned.sealed).toString("base64url"),
+      ]),
+    );
+    const forged = { ...resigned, signature: signDetached("folder/v1", bytes, bob.signSecretKey) };
+    expect(() => openFolderMeta(forged, key0)).toThrow(/does not open/);
+  });
+
+  it("the sealed body is as long for either mode: its length does not tell the relay", () => {
+    const key0 = generateFolderKey();
+    const sealed = (consistency: "strong" | "eventual") =>
+      makeFolderMeta({ folderId, key0, consistency, signer: alice }).sealed.length;
+    expect(sealed("strong")).toBe(sealed("eventual"));
   });
 });

@@ -28,6 +28,7 @@ export {
   deriveFolderSubkeys,
   deriveEpochLinkKeys,
   deriveHeadKey,
+  deriveMetaKey,
   headHandle,
   headToken,
   FolderKeyring,

@@ -20,7 +20,7 @@ export const MAX_EPOCH = 0xffffffff;
 
 const FOLDER_ID_BYTES = 16;
 const KDF_CONTEXT = "weftfold"; // crypto_kdf contexts are exactly 8 bytes.
-const SUBKEYS_PER_EPOCH = 8n; // six in use (four subkeys, two for rotation), two spare.
+const SUBKEYS_PER_EPOCH = 8n; // six in use (four subkeys, two for rotation); epoch 0 uses 6 and 7 too.
 
 /** A fresh random folder id (see {@link FolderId} for the format). */
 export function newFolderId(): FolderId {
@@ -117,6 +117,16 @@ export function deriveEpochLinkKeys(
  */
 export function deriveHeadKey(folderKey0: Uint8Array): Uint8Array {
   return epochSubkeys(folderKey0, 0)(6n);
+}
+
+/**
+ * The key that seals a folder's owner-signed metadata (id `7`, epoch 0's other spare subkey;
+ * core's folder-meta.ts): only a holder of the folder's first key can make or open the record
+ * the relay keeps, so the relay can neither read the mode in it nor make one of its own.
+ * @throws CryptoError BAD_KEY when `folderKey0` is not 32 bytes
+ */
+export function deriveMetaKey(folderKey0: Uint8Array): Uint8Array {
+  return epochSubkeys(folderKey0, 0)(7n);
 }
 
 const HANDLE_CONTEXT = new TextEncoder().encode("weft-head-handle\0");

@@ -103,7 +103,7 @@ describe("sharing a folder through the relay (real process)", () => {
     const folder = await call("GET", `/v1/folders/${folderId}`, undefined, bob);
     expect(folder).toEqual({
       status: 200,
-      json: { folderId, epoch: 0, headSeq: 0, role: "editor", rotationDue: false },
+      json: { folderId, epoch: 0, headSeq: 0, role: "editor", rotationDue: false, meta: null },
     });
 
     // Once only, whoever tries again.

@@ -54,5 +54,17 @@ export {
   openPreviousKey,
   verifyEpochRecord,
 } from "./epoch-record.js";
+export {
+  FOLDER_META_CONTEXT,
+  MAX_FOLDER_META_CHARS,
+  type FolderMetaRecord,
+  type FolderMetadata,
+  decodeFolderMeta,
+  encodeFolderMeta,
+  makeFolderMeta,
+  openFolderMeta,
+  verifyFolderMeta,
+} from "./folder-meta.js";
+export type { VerifiedFolderMetadata } from "./relay-folder-meta.js";
 export { type KeyChainInput, type KeyChainResult, extendKeyring } from "./key-chain.js";
 export { type RelayHttp } from "./relay-http.js";

@@ -25,6 +25,9 @@ import {
 } from "./relay-session.js";
 import { type WebSocketConstructor, createWebSocketTransport } from "./websocket-transport.js";
 import { type RelayInvite } from "./relay-invite.js";
+import { type FolderMetadata, encodeFolderMeta, makeFolderMeta } from "./folder-meta.js";
+import { type VerifiedFolderMetadata, fetchFolderMetadata } from "./relay-folder-meta.js";
+import type { Consistency } from "../replica/types.js";
 import {
   type CreateInviteOptions,
   type RedeemedInvite,
@@ -71,6 +74,7 @@ export {
 } from "./relay-session.js";
 
 export type { FolderRole } from "./relay-members.js";
+export type { VerifiedFolderMetadata } from "./relay-folder-meta.js";
 
 /** How to log in: {@link RelayAccount.login}. */
 export interface RelayLoginOptions extends RelayHttpOptions {
@@ -232,19 +236,63 @@ export class RelayAccount {
   /**
    * Creates a folder with a fresh key (epoch 0), this account as its owner, and the key stored
    * on the relay sealed to this device (only this device can open it: it restores the key if
-   * the app loses it but keeps its identity).
+   * the app loses it but keeps its identity). The relay keeps, with the folder, its metadata
+   * (folder-meta.ts): the consistency mode (default eventual), sealed under the new key and
+   * signed by this device, which every device that joins checks and takes the mode from
+   * ({@link folderMetadata}).
    */
-  async createFolder(folderId: FolderId = newFolderId()): Promise<{
+  async createFolder(
+    folderId: FolderId = newFolderId(),
+    options: { consistency?: Consistency } = {},
+  ): Promise<{
     folderId: FolderId;
     keyring: FolderKeyring;
+    metadata: FolderMetadata;
+    /** The metadata record as the relay keeps it ({@link folderMetadata}'s `known`). */
+    meta: string;
   }> {
     if (!isFolderId(folderId)) throw new WeftError("INVALID_ARGUMENT", "not a folder id");
     const key = generateFolderKey();
-    await this.request("POST", "/v1/folders", { folderId });
+    const record = makeFolderMeta({
+      folderId,
+      key0: key,
+      consistency: options.consistency ?? "eventual",
+      signer: this.identity,
+    });
+    const meta = encodeFolderMeta(record);
+    await this.request("POST", "/v1/folders", { folderId, meta });
     await this.storeFolderKey(folderId, 0, key);
     const keyring = new FolderKeyring(folderId);
     keyring.add(0, key);
-    return { folderId, keyring };
+    return {
+      folderId,
+      keyring,
+      metadata: {
+        folderId,
+        consistency: options.consistency ?? "eventual",
+        created: record.created,
+        creator: record.signer,
+        version: 1,
+      },
+      meta,
+    };
+  }
+
+  /**
+   * The folder's owner-signed metadata, checked: the record the relay keeps must be signed by a
+   * device of an owner (as the relay lists them) and open under the folder's epoch 0 key (which
+   * the relay does not have), so neither the relay nor a member who is no owner can make one or
+   * change its mode. Resolves undefined for a folder created before metadata existed (it is
+   * eventual). With `known`, the record this device checked before: the relay's must be exactly
+   * it (a record is never replaced), and the owner check is not repeated, so a record stays good
+   * after its creator's device was removed. @throws WeftError INTEGRITY when the record is
+   * malformed, forged, changed, signed by another device, or gone while `known` says there was one
+   */
+  folderMetadata(
+    keyring: FolderKeyring,
+    options: { known?: string } = {},
+  ): Promise<VerifiedFolderMetadata | undefined> {
+    return fetchFolderMetadata(this, keyring, options);
   }
 
   /**

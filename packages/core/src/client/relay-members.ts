@@ -47,6 +47,11 @@ export interface FolderState {
   role: FolderRole;
   /** A member or member device was removed and no owner has made the next epoch's key yet. */
   rotationDue: boolean;
+  /**
+   * The folder's owner-signed metadata as the relay keeps it (folder-meta.ts), unverified; null
+   * for a folder created before metadata existed. {@link RelayAccount.folderMetadata} checks it.
+   */
+  meta: string | null;
 }
 
 /** A device of a member that holds the folder's key. */
@@ -124,6 +129,7 @@ export async function folderState(account: RelayAccount, folderId: FolderId): Pr
     headSeq: field(json, "headSeq", "folder", "number"),
     role: role(json["role"], "folder"),
     rotationDue: json["rotationDue"] === true,
+    meta: typeof json["meta"] === "string" ? json["meta"] : null,
   };
 }
 

@@ -19,7 +19,7 @@ import {
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
 import { AccountLogin, agentError } from "../account/index.js";
 import { AgentError, type Home, withPidLock } from "../home/index.js";
-import { folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
+import { checkedConsistency, folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { NODE_ZLIB, relayOptions } from "../sync/open-stores.js";
 import { interrupted } from "./file-io.js";
@@ -98,6 +98,8 @@ export async function withRemoteFolder<T>(
     const keyring = await loadKeyring(home, identity, folderId, session, undefined, {
       store: options.keepState,
     });
+    // The mode comes from the folder's owner-signed metadata, not from settings.json alone.
+    const consistency = await checkedConsistency(home, session, identity, keyring);
     const dir = home.remoteDir(folderId);
     if (options.keepState) await mkdir(dir, { recursive: true, mode: 0o700 });
     const state: StateStore = options.keepState
@@ -121,7 +123,7 @@ export async function withRemoteFolder<T>(
         blobs,
         ...NODE_ZLIB,
         download: "lazy",
-        consistency: (await folderSettings(home, folderId)).consistency,
+        consistency,
         // Another state of this device (an earlier --no-state run, a state removed since)
         // may have written the folder: numbers from the clock never repeat one of those.
         clockDeviceSeq: true,

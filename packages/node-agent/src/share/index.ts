@@ -45,8 +45,16 @@ export type Invite = RelayInvite;
 
 /** A folder's settings as this device keeps them (`settings.json` beside its keys). */
 export interface FolderSettings {
-  /** Chosen when the folder was created, carried by its invites. */
+  /**
+   * Chosen when the folder was created; taken from its owner-signed metadata when this device
+   * joined (or, for a folder made before metadata existed, from the invite).
+   */
   consistency: Consistency;
+  /**
+   * The folder's signed metadata as this device checked it (core's folder-meta.ts), absent for
+   * a folder made before it existed: the relay must keep serving exactly this record.
+   */
+  meta?: string;
 }
 
 function settingsPath(home: Home, folderId: FolderId): string {
@@ -56,7 +64,44 @@ function settingsPath(home: Home, folderId: FolderId): string {
 /** The folder's settings (eventual consistency when none were kept: folders made before them). */
 export async function folderSettings(home: Home, folderId: FolderId): Promise<FolderSettings> {
   const stored = await readJson<Partial<FolderSettings>>(settingsPath(home, folderId));
-  return { consistency: stored?.consistency === "strong" ? "strong" : "eventual" };
+  return {
+    consistency: stored?.consistency === "strong" ? "strong" : "eventual",
+    ...(typeof stored?.meta === "string" ? { meta: stored.meta } : {}),
+  };
+}
+
+/**
+ * The folder's consistency mode, checked against its owner-signed metadata on the relay: the
+ * record must be the one this device checked before (or, kept by none yet, verify now, and is
+ * then kept), and its mode must be the one this device has been using. A folder with no record
+ * (made before records existed) keeps its settings' mode.
+ * @throws AgentError AUTH when the record is forged, changed or gone, or names another mode
+ */
+export async function checkedConsistency(
+  home: Home,
+  session: AccountLogin,
+  identity: DeviceIdentity,
+  keyring: FolderKeyring,
+): Promise<Consistency> {
+  const folderId = keyring.folderId;
+  const settings = await folderSettings(home, folderId);
+  const verified = await relayCall(() =>
+    session
+      .account(identity)
+      .folderMetadata(keyring, settings.meta !== undefined ? { known: settings.meta } : {}),
+  );
+  if (!verified) return settings.consistency;
+  const mode = verified.metadata.consistency;
+  if (mode !== settings.consistency)
+    throw new AgentError(
+      "AUTH",
+      `folder ${folderId}'s signed metadata says ${mode} consistency, but this device has used ` +
+        `it as ${settings.consistency}; refusing to go on (WEFT_HOME/folders/${folderId}/` +
+        `settings.json was changed, or the folder's record was)`,
+    );
+  if (settings.meta === undefined)
+    await storeFolderSettings(home, folderId, { consistency: mode, meta: verified.record });
+  return mode;
 }
 
 async function storeFolderSettings(
@@ -214,10 +259,14 @@ export async function createFolder(
     home.checkNewFolder(await home.folders(), abs);
     // The relay also keeps the key sealed to this device: only this device can open it, and it
     // lets a device that lost WEFT_HOME's keys file (but not its identity) recover the folder.
-    const created = await relayCall(() => session.account(identity).createFolder());
+    // The mode goes into the folder's owner-signed metadata, kept by the relay with the folder:
+    // every device that joins takes it from there, not from its invite.
+    const created = await relayCall(() =>
+      session.account(identity).createFolder(undefined, { consistency }),
+    );
     folderId = created.folderId;
     await storeFolderKey(home, identity, folderId, 0, created.keyring.folderKey(0));
-    await storeFolderSettings(home, folderId, { consistency });
+    await storeFolderSettings(home, folderId, { consistency, meta: created.meta });
     const record: FolderRecord = { folderId, path: abs, relay: session.relay, role: "owner" };
     await home.addFolder(record);
     return record;
@@ -320,11 +369,54 @@ async function redeem(
   invite: Invite,
 ): Promise<FolderRecord["role"]> {
   // Also stores the key sealed to this device on the relay (not for viewers), for recovery.
+  const held = await stat(home.folderDir(invite.folderId)).then(
+    () => true,
+    () => false,
+  );
   const { keyring, role } = await relayCall(() => session.account(identity).redeemInvite(invite));
-  const epoch = keyring.latestEpoch;
-  await storeFolderKey(home, identity, invite.folderId, epoch, keyring.folderKey(epoch));
-  await storeFolderSettings(home, invite.folderId, {
-    consistency: invite.consistency === "strong" ? "strong" : "eventual",
-  });
+  try {
+    const settings = await joinedSettings(session, identity, keyring, invite);
+    const epoch = keyring.latestEpoch;
+    await storeFolderKey(home, identity, invite.folderId, epoch, keyring.folderKey(epoch));
+    await storeFolderSettings(home, invite.folderId, settings);
+  } catch (error) {
+    // Nothing of a folder whose mode cannot be vouched for stays on this device.
+    if (!held) await rm(home.folderDir(invite.folderId), { recursive: true, force: true });
+    throw error;
+  }
   return role;
+}
+
+/**
+ * A joined folder's settings: the mode from its owner-signed metadata, which the relay keeps
+ * and cannot forge (an invite is text anyone passing it on could edit). An invite naming
+ * another mode than the record is refused, as is one naming strong for a folder with no record
+ * (a relay hiding it); with neither, the folder predates records and is eventual.
+ * @throws AgentError AUTH
+ */
+async function joinedSettings(
+  session: AccountLogin,
+  identity: DeviceIdentity,
+  keyring: FolderKeyring,
+  invite: Invite,
+): Promise<FolderSettings> {
+  const verified = await relayCall(() => session.account(identity).folderMetadata(keyring));
+  const said = invite.consistency === "strong" ? "strong" : undefined;
+  if (!verified) {
+    if (said)
+      throw new AgentError(
+        "AUTH",
+        `the invite says folder ${invite.folderId} has strong consistency, but the relay holds ` +
+          "no signed metadata for it; not joining (ask the folder's owner)",
+      );
+    return { consistency: "eventual" };
+  }
+  const mode = verified.metadata.consistency;
+  if (said && said !== mode)
+    throw new AgentError(
+      "AUTH",
+      `the invite says folder ${invite.folderId} has ${said} consistency, but its signed ` +
+        `metadata says ${mode}; not joining (the invite was changed)`,
+    );
+  return { consistency: mode, meta: verified.record };
 }

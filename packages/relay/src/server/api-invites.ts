@@ -204,6 +204,7 @@ export function registerInviteApi(app: uWS.TemplatedApp, ctx: InviteApiContext):
       headSeq: folder.headSeq,
       role,
       rotationDue: folder.rotationDue === true,
+      meta: folder.meta ?? null,
     });
   });
 }

@@ -5,13 +5,19 @@
  */
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
+  constantTimeEqual,
   deviceIdFromSignPublicKey,
   fromBase64Url,
   isDeviceId,
   isFolderId,
   toBase64Url,
 } from "@weft/crypto";
-import { ProtocolError } from "@weft/core";
+import {
+  MAX_FOLDER_META_CHARS,
+  ProtocolError,
+  decodeFolderMeta,
+  verifyFolderMeta,
+} from "@weft/core";
 import type uWS from "uWebSockets.js";
 import {
   type LoginGate,
@@ -200,8 +206,11 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
 
   r("post", "/v1/folders", JSON_LIMIT, async (req) => {
     const who = await authorize(ctx, req);
-    const folderId = field(jsonBody(req.body), "folderId", 64);
+    const body = jsonBody(req.body);
+    const folderId = field(body, "folderId", 64);
     if (!isFolderId(folderId)) throw new ProtocolError("bad_frame", "folderId is not a folder id");
+    const signed =
+      body["meta"] === undefined ? undefined : await folderMeta(ctx, body, who.dev, folderId);
     // One answer for every caller, member or not: it says the id is taken, nothing more. An id
     // is 128 random bits, so this confirms only ids the caller knows already, and knowing one
     // opens nothing (every folder route answers a non-member as if the folder did not exist).
@@ -218,7 +227,7 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
           `${most}; leave or hand over a folder, or ask the relay's operator for more`,
       );
     try {
-      await meta.createFolder(folderId, who.sub);
+      await meta.createFolder(folderId, who.sub, signed);
     } catch (error) {
       // Taken since the check above (another request, or another relay).
       if ((error as { code?: string }).code === "ALREADY_EXISTS")
@@ -232,6 +241,41 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
   registerBlobApi(app, ctx);
   registerInviteApi(app, ctx);
   registerMemberApi(app, ctx);
+}
+
+/**
+ * The signed metadata a folder is created with (core's folder-meta.ts), checked as far as the
+ * relay can without the folder's key: well formed, for this folder, and signed by the device
+ * that creates it (its registered key). Devices check the rest (that it opens under the key).
+ * @throws ProtocolError bad_frame, bad_signature
+ */
+async function folderMeta(
+  ctx: ApiContext,
+  body: Record<string, unknown>,
+  device: string | undefined,
+  folderId: FolderId,
+): Promise<string> {
+  const text = field(body, "meta", MAX_FOLDER_META_CHARS);
+  let record;
+  try {
+    record = decodeFolderMeta(text);
+  } catch (error) {
+    throw new ProtocolError("bad_frame", (error as Error).message);
+  }
+  if (record.folderId !== folderId)
+    throw new ProtocolError("bad_frame", "the metadata is for another folder");
+  const signer = device && isDeviceId(device) ? await ctx.meta.device(device) : undefined;
+  if (
+    record.signer !== device ||
+    !signer ||
+    !constantTimeEqual(signer.signPublicKey, record.signPublicKey) ||
+    !verifyFolderMeta(record)
+  )
+    throw new ProtocolError(
+      "bad_signature",
+      "the folder's metadata must be signed by the device that creates it",
+    );
+  return text;
 }
 
 async function issueTokens(

@@ -86,6 +86,11 @@ export interface FolderRecord {
   headSeq: number;
   /** Present (true) after a member or member device was removed, until an owner announces the next epoch. */
   rotationDue?: true;
+  /**
+   * The folder's owner-signed metadata (core's folder-meta.ts) as its creator sent it, opaque
+   * here; absent for folders created before it existed.
+   */
+  meta?: string;
 }
 
 /** One of an account's folders, with its role there. */
@@ -228,10 +233,12 @@ export interface MetaStore extends LogStore {
   revokedFamiliesSince(since: number): Promise<{ family: string; revokedAt: number }[]>;
 
   /**
-   * Creates a folder at epoch 0 with an empty log, and makes `ownerAccountId` its owner.
+   * Creates a folder at epoch 0 with an empty log, and makes `ownerAccountId` its owner. `meta`,
+   * the folder's signed metadata (checked by the caller), is kept with it for good: nothing
+   * replaces or removes it.
    * @throws WeftError ALREADY_EXISTS for a folder id in use; NOT_FOUND for an unknown account
    */
-  createFolder(folderId: FolderId, ownerAccountId: string): Promise<void>;
+  createFolder(folderId: FolderId, ownerAccountId: string, meta?: string): Promise<void>;
   /** A folder's counters, if it exists. */
   folder(folderId: FolderId): Promise<FolderRecord | undefined>;
   /** The folders an account is a member of, with its role in each. */

@@ -158,6 +158,11 @@ export const MIGRATIONS: readonly string[] = [
      token     BLOB NOT NULL,
      PRIMARY KEY (folder_id, handle)
    ) STRICT;`,
+
+  // 6. A folder's owner-signed metadata (issue 20; core's folder-meta.ts): its consistency
+  //    mode, sealed and signed by the creating device, stored with the folder and never changed.
+  //    Folders created before have none (NULL): devices treat them as eventual.
+  `ALTER TABLE folders ADD COLUMN meta TEXT;`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

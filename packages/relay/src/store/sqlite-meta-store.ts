@@ -211,14 +211,15 @@ export class SqliteMetaStore implements MetaStore {
     );
   }
 
-  async createFolder(folderId: FolderId, ownerAccountId: string): Promise<void> {
+  async createFolder(folderId: FolderId, ownerAccountId: string, meta?: string): Promise<void> {
     checkFolderId(folderId);
     checkText(ownerAccountId, "account id");
+    if (meta !== undefined) checkText(meta, "meta");
     this.write("createFolder", () => {
       if (this.q.folder.get(folderId) !== undefined)
         throw new WeftError("ALREADY_EXISTS", "that folder id is in use");
       this.q.requireAccount(ownerAccountId);
-      this.q.insertFolder.run(folderId, this.now());
+      this.q.insertFolder.run(folderId, this.now(), meta ?? null);
       this.q.setMember.run(folderId, ownerAccountId, "owner");
     });
   }
@@ -234,6 +235,7 @@ export class SqliteMetaStore implements MetaStore {
         created: row.created,
         headSeq: row.head_seq,
         ...(row.rotation_due === 1 ? { rotationDue: true as const } : {}),
+        ...(row.meta !== null ? { meta: row.meta } : {}),
       };
     });
   }

@@ -39,6 +39,7 @@ export type FolderRow = {
   head_seq: number;
   created: number;
   rotation_due: number;
+  meta: string | null;
 };
 /** A row of `invites`. */
 export type InviteRow = {
@@ -80,7 +81,7 @@ export class Queries {
   readonly revokeRefreshTokensOf: Stmt<[number, string]>;
   readonly revokedFamiliesSince: Stmt<[number], { family: string; revoked_at: number }>;
 
-  readonly insertFolder: Stmt<[string, number]>;
+  readonly insertFolder: Stmt<[string, number, string | null]>;
   readonly folder: Stmt<[string], FolderRow>;
   readonly foldersOf: Stmt<
     [string],
@@ -158,7 +159,9 @@ export class Queries {
         "WHERE revoked_at >= ? GROUP BY family",
     );
 
-    this.insertFolder = db.prepare("INSERT INTO folders (folder_id, created) VALUES (?, ?)");
+    this.insertFolder = db.prepare(
+      "INSERT INTO folders (folder_id, created, meta) VALUES (?, ?, ?)",
+    );
     this.folder = db.prepare("SELECT * FROM folders WHERE folder_id = ?");
     this.foldersOf = db.prepare(
       "SELECT f.folder_id, m.role, f.epoch, f.head_seq FROM members m " +

@@ -233,6 +233,27 @@ export function runMetaStoreTests(
         expect((await store.foldersOf(b)).map((f) => f.folderId)).toEqual([FB]);
       });
 
+      test("a folder's signed metadata is kept with it as sent, and only at creation", async () => {
+        const a = await accountWith("alice", "A");
+        await store.createFolder(FA, a, "c2lnbmVkLW1ldGFkYXRh");
+        await store.createFolder(FB, a);
+        expect(await store.folder(FA)).toMatchObject({
+          folderId: FA,
+          meta: "c2lnbmVkLW1ldGFkYXRh",
+        });
+        // A folder made without one (as before records existed) has none, and a second create
+        // of the id cannot add or replace one.
+        expect(await store.folder(FB)).not.toHaveProperty("meta");
+        await expectRejects(store.createFolder(FB, a, "b3RoZXI"), "ALREADY_EXISTS");
+        await expectRejects(store.createFolder(FA, a, "b3RoZXI"), "ALREADY_EXISTS");
+        expect((await store.folder(FA))?.meta).toBe("c2lnbmVkLW1ldGFkYXRh");
+        expect(await store.folder(FB)).not.toHaveProperty("meta");
+        await expectRejects(
+          store.createFolder("c".repeat(26) as FolderId, a, ""),
+          "INVALID_ARGUMENT",
+        );
+      });
+
       test("memberDeviceKey gives a device's signing key only while its account is a member", async () => {
         const a = await accountWith("alice", "A");
         const b = await accountWith("bob", "B", "C");

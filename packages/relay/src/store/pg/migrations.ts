@@ -156,6 +156,9 @@ export const PG_MIGRATIONS: readonly string[] = [
      token     bytea NOT NULL,
      PRIMARY KEY (folder_id, handle)
    );`,
+  // 4. A folder's owner-signed metadata, as SQLite's migration 6: stored with the folder, never
+  //    changed; NULL for folders created before.
+  `ALTER TABLE folders ADD COLUMN meta text;`,
 ];
 
 /** The schema version this build writes: the number of {@link PG_MIGRATIONS}. */

@@ -66,14 +66,15 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
     super(pool, options.now ?? Date.now);
   }
 
-  async createFolder(folderId: FolderId, ownerAccountId: string): Promise<void> {
+  async createFolder(folderId: FolderId, ownerAccountId: string, meta?: string): Promise<void> {
     checkFolderId(folderId);
     checkText(ownerAccountId, "account id");
+    if (meta !== undefined) checkText(meta, "meta");
     await this.tx("createFolder", async (db) => {
       const n = await changes(
         db,
-        "INSERT INTO folders (folder_id, created) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        [folderId, this.now()],
+        "INSERT INTO folders (folder_id, created, meta) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [folderId, this.now(), meta ?? null],
       );
       if (n === 0) throw new WeftError("ALREADY_EXISTS", "that folder id is in use");
       await requireAccount(db, ownerAccountId); // a throw rolls the folder back
@@ -87,9 +88,15 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
   async folder(folderId: FolderId): Promise<FolderRecord | undefined> {
     checkFolderId(folderId);
     const row = await this.run("folder", (db) =>
-      one<{ epoch: number; created: number; head_seq: number; rotation_due: boolean }>(
+      one<{
+        epoch: number;
+        created: number;
+        head_seq: number;
+        rotation_due: boolean;
+        meta: string | null;
+      }>(
         db,
-        "SELECT epoch, created, head_seq, rotation_due FROM folders WHERE folder_id = $1",
+        "SELECT epoch, created, head_seq, rotation_due, meta FROM folders WHERE folder_id = $1",
         [folderId],
       ),
     );
@@ -100,6 +107,7 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
       created: row.created,
       headSeq: row.head_seq,
       ...(row.rotation_due ? { rotationDue: true as const } : {}),
+      ...(row.meta !== null ? { meta: row.meta } : {}),
     };
   }
 
