@@ -246,6 +246,40 @@ export class ProtocolServer {
   }
 
   /**
+   * Control events may have been lost (the bus between relays was away while another relay
+   * removed a member or a device): every subscription is checked against the store again, and a
+   * connection whose device is no longer a member device of a subscribed folder ends at once,
+   * as the lost event would have ended it (a removed device's with `deviceRemovedReason`). Resolves once checked (never rejects: a folder the
+   * store cannot answer for is left as it is, until the next call).
+   */
+  async revalidate(deviceRemovedReason: string): Promise<void> {
+    const folders = new Map<FolderId, Map<DeviceId, ProtocolConnection[]>>();
+    for (const conn of this.sessions.connections())
+      for (const folderId of conn.folders) {
+        const device = conn.principal?.deviceId;
+        if (device === undefined) continue;
+        let devices = folders.get(folderId);
+        if (!devices) folders.set(folderId, (devices = new Map()));
+        devices.get(device)?.push(conn) ?? devices.set(device, [conn]);
+      }
+    await Promise.all(
+      [...folders].map(async ([folderId, devices]) => {
+        for (const [device, conns] of devices) {
+          const account = conns[0]!.principal!.accountId;
+          try {
+            if ((await this.store.memberDeviceKey(folderId, device)) !== undefined) continue;
+            const member = (await this.store.role(folderId, account)) !== undefined;
+            if (!member) this.memberRemoved(folderId, account);
+            else this.deviceRemoved(device, deviceRemovedReason);
+          } catch {
+            return; // the store did not answer: the next call checks again
+          }
+        }
+      }),
+    );
+  }
+
+  /**
    * Makes `conn` authenticated as `principal` (its upgrade carried a valid token, or its
    * `auth` did): counted toward the account's connections, ended when the token expires.
    * @throws ProtocolError `rate_limited` past MAX_SESSIONS_PER_ACCOUNT, `forbidden` for
