@@ -426,8 +426,10 @@ test("a relay killed without a word: its devices go offline for subscribers on t
   await join(relays[1]!, doomedToken);
   const presence = (status: string) => () =>
     Promise.resolve(
-      seen.some(
-        (m) => m.type === "presence" && m.deviceId === doomed.deviceId && m.status === status,
+      seen.some((m) =>
+        (m.type === "presence" ? [m] : m.type === "presenceList" ? m.items : []).some(
+          (p) => p.deviceId === doomed.deviceId && p.status === status,
+        ),
       ),
     );
   await until("the doomed device online through another relay", presence("online"));

@@ -199,7 +199,7 @@ export class ProtocolServer {
    * subscribers of the folder but the device's own connections, unless they have it already.
    */
   relayBroadcast(folderId: FolderId, relay: string, from: DeviceId, frame: Uint8Array): void {
-    this.subs.fromRelay(folderId, relay, from, frame);
+    this.subs.fromRelay(folderId, relay, from, frame, this.feeds.get(folderId) !== undefined);
   }
 
   /** Another relay stopped without a word: devices online only through it go offline here. */
@@ -338,6 +338,11 @@ export class ProtocolServer {
       );
   }
 
+  /** Whether presence changes wait to go out (batched for the event loop's next turn). */
+  get presencePending(): boolean {
+    return this.subs.pendingFlush;
+  }
+
   /** Subscriptions open over every folder (for shutdown). */
   get sessionCount(): number {
     return this.subs.count;
@@ -381,6 +386,7 @@ export class ProtocolServer {
       case "envelopes":
       case "snapshot":
       case "haveResult":
+      case "presenceList":
         throw new Fatal("bad_frame", `${m.type} is sent by the relay, not to it`);
     }
     const who = conn.principal;
