@@ -259,8 +259,10 @@ export class ProtocolServer {
         const device = conn.principal?.deviceId;
         if (device === undefined) continue;
         let devices = folders.get(folderId);
-        if (!devices) folders.set(folderId, (devices = new Map()));
-        devices.get(device)?.push(conn) ?? devices.set(device, [conn]);
+        if (!devices) folders.set(folderId, (devices = new Map<DeviceId, ProtocolConnection[]>()));
+        const conns = devices.get(device);
+        if (conns) conns.push(conn);
+        else devices.set(device, [conn]);
       }
     await Promise.all(
       [...folders].map(async ([folderId, devices]) => {
