@@ -12,6 +12,8 @@
 //
 //   npm run bench:relay [-- --connections N] [-- --subscribers S] [-- --envelopes M]
 //                       [-- --blobs B] [-- --repeats R] [-- --quick]
+//   [-- --protocol V]: the clients announce protocol versions up to V (default: this build's
+//   highest), to compare older clients on the same relay (4: presence one frame per device)
 //   (--quick: 200 connections, 20 subscribers × 200 envelopes, 8 blobs, 1 repeat; a smoke test
 //    that writes results/relay.quick.json and leaves relay.json alone)
 //
@@ -41,6 +43,7 @@ import { holdConnections } from "./relay/hold.mjs";
 import { setUpYws, ywsConnect, ywsFanOut } from "./relay/yws.mjs";
 import {
   PER_ACCOUNT,
+  announceUpTo,
   loopbackAddresses,
   pool,
   refreshPublisher,
@@ -61,6 +64,9 @@ const SUBSCRIBERS = arg("--subscribers", quick ? 20 : 500);
 const ENVELOPES = arg("--envelopes", quick ? 200 : 400);
 const BLOBS = arg("--blobs", quick ? 8 : 64);
 const REPEATS = arg("--repeats", quick ? 1 : 3);
+/** The protocol version the relay clients announce at most (0: this build's highest). */
+const PROTOCOL = arg("--protocol", 0);
+if (PROTOCOL > 0) announceUpTo(PROTOCOL);
 /** Relay processes: 1 is the comparison with y-websocket; more runs relay/cluster.mjs. */
 const RELAYS = arg("--relays", 1);
 /** Envelopes/updates sent one at a time (next only once every subscriber has the last). */

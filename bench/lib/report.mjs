@@ -526,6 +526,10 @@ export function writeReport() {
     if (r) sections.push(otherSection(name, title, r, figures));
     const cluster = name === "relay" ? load("relay-cluster") : null;
     if (cluster) sections.push(clusterSection(cluster));
+    // Figures from runs other than the full one (quick runs, A/B comparisons), written by hand
+    // with their commands, kept in results/NAME-notes.md.
+    const notes = join(resultsDir, `${name}-notes.md`);
+    if (existsSync(notes)) sections.push(readFileSync(notes, "utf8").trim());
   }
   const md = [
     "# Benchmark results",

@@ -75,11 +75,23 @@ export function tokenMinter(secret) {
   };
 }
 
-const HELLO = encodeMessage({
+let HELLO = encodeMessage({
   type: "hello",
   versions: SUPPORTED_VERSIONS,
   client: { name: "weft-bench", version: "0.1.0" },
 });
+
+/**
+ * The highest protocol version the bench's clients announce (default: this build's), to
+ * measure what older clients cost the same relay (e.g. 4: presence one frame per device).
+ */
+export function announceUpTo(max) {
+  HELLO = encodeMessage({
+    type: "hello",
+    versions: { min: SUPPORTED_VERSIONS.min, max },
+    client: { name: "weft-bench", version: "0.1.0" },
+  });
+}
 
 /**
  * A relay client: hello, auth and (with a folder) subscribe, as PROTOCOL.md §4 has it; resolves

@@ -18,6 +18,7 @@ runProtocolTests("MemoryHub", () => {
     editor: device("editor"),
     viewer: device("viewer"),
     outsiderToken,
+    oneServer: true,
     connect: () => Promise.resolve(hub.connect()),
     teardown: () => Promise.resolve(hub.close()),
   });

@@ -89,8 +89,17 @@ const code = (m: Message | undefined) => (m?.type === "error" ? m.code : m?.type
 const ofType = <T extends Message["type"]>(peer: Peer, type: T) =>
   peer.got.filter((m): m is MessageOf<T> => m.type === type);
 const seqs = (peer: Peer) => ofType(peer, "envelopes").flatMap((m) => m.items.map((i) => i.seq));
+/** Presence frames and `presenceList` items (protocol 5) but about itself, in order. */
 const presences = (peer: Peer) =>
-  ofType(peer, "presence").map((p) => [p.deviceId, p.status, p.ackedSeq] as const);
+  peer.got.flatMap((m) =>
+    m.type === "presence"
+      ? [[m.deviceId, m.status, m.ackedSeq] as const]
+      : m.type === "presenceList"
+        ? m.items
+            .filter((p) => p.deviceId !== peer.id)
+            .map((p) => [p.deviceId, p.status, p.ackedSeq] as const)
+        : [],
+  );
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);
 

@@ -111,6 +111,18 @@ const EXAMPLES: Record<MessageType, Message> = {
     ackedSeq: 43,
     payload: bytes(10),
   },
+  presenceList: {
+    type: "presenceList",
+    folderId: FOLDER,
+    items: [
+      { deviceId: DEVICE, status: "online", ackedSeq: 43, payload: bytes(10) },
+      {
+        deviceId: "AAAA-DX5B-KSRG-CYTL-7BKA-I36S-E4NX-X3KL" as DeviceId,
+        status: "offline",
+        ackedSeq: 0,
+      },
+    ],
+  },
   ephemeral: { type: "ephemeral", folderId: FOLDER, deviceId: DEVICE, payload: bytes(12) },
 };
 const VARIANTS: Message[] = [
@@ -285,6 +297,19 @@ describe("limits", () => {
       status: "online",
       ackedSeq: BIG,
       payload: bytes(frameLimits.maxPresencePayloadBytes),
+    },
+    presenceList: {
+      type: "presenceList",
+      folderId: FOLDER,
+      items: Array.from({ length: frameLimits.maxPresenceListItems }, (_, i) => ({
+        deviceId: `${"ABCD-".repeat(7)}ABC${"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[i % 32]}`.replace(
+          /^A/,
+          "ABCDEFGH"[i >> 5]!,
+        ) as DeviceId,
+        status: "online" as const,
+        ackedSeq: BIG,
+        payload: bytes(frameLimits.maxPresencePayloadBytes),
+      })),
     },
     ephemeral: {
       type: "ephemeral",
@@ -620,12 +645,13 @@ describe("ids", () => {
 
 describe("version negotiation", () => {
   test("picks the highest common version", () => {
-    expect(PROTOCOL_VERSION).toBe(4);
+    expect(PROTOCOL_VERSION).toBe(5);
     // A relay or client that speaks only version 1 (no ping) is still spoken to.
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 1 })).toBe(1);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 2 })).toBe(2);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 3 })).toBe(3);
     expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 4 })).toBe(4);
+    expect(negotiateVersion(SUPPORTED_VERSIONS, { min: 1, max: 5 })).toBe(5);
     expect(negotiateVersion({ min: 1, max: 4 }, { min: 2, max: 9 })).toBe(4);
     expect(negotiateVersion({ min: 2, max: 9 }, { min: 1, max: 4 })).toBe(4);
     expect(negotiateVersion({ min: 3, max: 3 }, { min: 1, max: 7 })).toBe(3);

@@ -289,8 +289,10 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
             presence: (folderId) => service.localPresence(folderId),
             relayGone: (relay) => service.relayGone(relay),
             control: (event) => applyControl(service, revoked, event),
-            resync: () => {
+            resync: (back) => {
               void service.catchUp();
+              // A member or device removed through another relay meanwhile: its sockets here end.
+              if (back) void service.revalidate(DEVICE_REMOVED);
               loadRevoked().catch((error: unknown) =>
                 logger.warn({ err: (error as Error).message }, "cannot read revoked sign-ins"),
               );

@@ -1,7 +1,8 @@
 // PgMetaStore: the MetaStore conformance suite (helpers/meta-store-suite.ts) on a real
 // PostgreSQL database of this file's own, plus what only a shared database has: appends from
 // two relays (two pools) at once, migrations run by several relays starting together.
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import type { DeviceId, FolderId } from "@weft/crypto";
 import {
   PG_SCHEMA_VERSION,
@@ -85,6 +86,34 @@ describe("PostgreSQL: several relays on one database", () => {
     } finally {
       await one.close();
       await two.close();
+    }
+  });
+
+  test("an append is one statement on the wire: no BEGIN, no COMMIT, one round trip", async () => {
+    const [one, two] = await twoRelays();
+    await two.close();
+    const sent = vi.spyOn(pg.Client.prototype, "query");
+    try {
+      const alice = await one.createAccount("alice", "h");
+      await one.addDevice(alice.id, dev("A"), key(1), key(1));
+      await one.createFolder(FA, alice.id);
+      sent.mockClear();
+      expect(await one.append(FA, dev("A"), 1, Uint8Array.of(1))).toEqual({
+        seq: 1,
+        duplicate: false,
+      });
+      expect(await one.append(FA, dev("A"), 1, Uint8Array.of(1))).toEqual({
+        seq: 1,
+        duplicate: true,
+      });
+      expect(await one.append(FA, dev("A"), 2, Uint8Array.of(2))).toEqual({
+        seq: 2,
+        duplicate: false,
+      });
+      expect(sent).toHaveBeenCalledTimes(3);
+    } finally {
+      sent.mockRestore();
+      await one.close();
     }
   });
 

@@ -6,6 +6,7 @@
 // others (and on one that was down meanwhile, once back); and nothing a relay put on the bus
 // names a file or holds its content in the clear.
 import { execFile } from "node:child_process";
+import { type AddressInfo, type Socket, createServer, connect as netConnect } from "node:net";
 import { fileURLToPath } from "node:url";
 import {
   HttpBlobStore,
@@ -38,6 +39,7 @@ import {
   call,
   signUp,
   startRelayCluster,
+  startRelayProcess,
 } from "@weft/test-support";
 import { describeBus } from "../src/bus/bus.js";
 import { parseConfig } from "../src/config.js";
@@ -227,6 +229,105 @@ test("a member removed through one relay is cut off at once on another", async (
   });
 }, 30_000);
 
+/**
+ * A TCP proxy to NATS that can cut the relays behind it off (closing their connections and
+ * refusing new ones) while the others keep the bus: one relay away from NATS.
+ */
+async function natsProxy(
+  target: number,
+): Promise<{ url: string; cut(on: boolean): void; close(): void }> {
+  const sockets = new Set<Socket>();
+  let cutOff = false;
+  const server = createServer((client) => {
+    if (cutOff) return client.destroy();
+    const upstream = netConnect(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    cut(on) {
+      cutOff = on;
+      if (on) for (const s of sockets) s.destroy();
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test("a member removed through one relay while another was away from NATS is cut off there once it is back", async () => {
+  const proxy = await natsProxy(nats.port);
+  const away = await startRelayProcess({
+    WEFT_RELAY_DATABASE: db.url,
+    WEFT_RELAY_BUS: proxy.url,
+    WEFT_RELAY_BLOBS: "s3://weft-cluster",
+    WEFT_RELAY_S3_ENDPOINT: cluster.s3.endpoint,
+    AWS_ACCESS_KEY_ID: cluster.s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: cluster.s3.credentials.secretAccessKey,
+    AWS_REGION: cluster.s3.region,
+  });
+  let t: Transport | undefined;
+  try {
+    const folderId = newFolderId();
+    const owner = generateDeviceIdentity();
+    const member = generateDeviceIdentity();
+    const ownerToken = await signUp(relays[0]!.url, "away-owner", owner);
+    const memberToken = await signUp(away.url, "away-member", member);
+    const created = await call(relays[0]!.url, "POST", "/v1/folders", { folderId }, ownerToken);
+    expect(created.status).toBe(201);
+    const members = `/v1/folders/${folderId}/members`;
+    const add = { user: "away-member", role: "editor" };
+    expect((await call(relays[0]!.url, "POST", members, add, ownerToken)).status).toBe(204);
+
+    t = createWebSocketTransport(ws(away), { WebSocket, token: memberToken });
+    const got: Message[] = [];
+    let closed = false;
+    t.on("message", (m) => got.push(m));
+    t.on("close", () => (closed = true));
+    t.on("error", () => undefined);
+    await t.connect();
+    t.send({ type: "hello", versions: SUPPORTED_VERSIONS, client: { name: "test", version: "1" } });
+    t.send({ type: "subscribe", requestId: 1, folderId, afterSeq: 0 });
+    await until("the subscription", () =>
+      Promise.resolve(got.some((m) => m.type === "subscribed")),
+    );
+
+    // The relay loses NATS; the removal through relay 1 is published while it is away.
+    proxy.cut(true);
+    await until("the relay to notice", () => Promise.resolve(away.logs().includes("lost the bus")));
+    const removed = await call(
+      relays[0]!.url,
+      "DELETE",
+      `${members}/away-member`,
+      undefined,
+      ownerToken,
+    );
+    expect(removed.status).toBe(200);
+    expect(closed).toBe(false);
+
+    // Back on the bus, the relay checks its sessions against the database.
+    proxy.cut(false);
+    await until("the removed member's connection to close", () => Promise.resolve(closed), 10_000);
+    expect(got.at(-1)).toMatchObject({
+      type: "error",
+      code: "forbidden",
+      message: "you were removed from this folder",
+    });
+  } finally {
+    t?.close();
+    proxy.close();
+    await away.dispose();
+  }
+}, 30_000);
+
 /** A second sign-in of `user` (signed up with `device`) through `relay`: its tokens. */
 async function signIn(relay: RelayProcess, user: string, device: DeviceIdentity) {
   const login = await call(relay.url, "POST", "/v1/auth/login", {
@@ -325,8 +426,10 @@ test("a relay killed without a word: its devices go offline for subscribers on t
   await join(relays[1]!, doomedToken);
   const presence = (status: string) => () =>
     Promise.resolve(
-      seen.some(
-        (m) => m.type === "presence" && m.deviceId === doomed.deviceId && m.status === status,
+      seen.some((m) =>
+        (m.type === "presence" ? [m] : m.type === "presenceList" ? m.items : []).some(
+          (p) => p.deviceId === doomed.deviceId && p.status === status,
+        ),
       ),
     );
   await until("the doomed device online through another relay", presence("online"));

@@ -9,6 +9,7 @@ import type {
   HeadClaim,
   Message,
   MessageType,
+  PresenceItem,
   PresenceMessage,
   SequencedEnvelope,
 } from "./messages.js";
@@ -150,6 +151,17 @@ export function encodeMessage(message: Message): Uint8Array {
       w.uint(m.ackedSeq);
       w.u8(m.payload === undefined ? 0 : 1);
       if (m.payload !== undefined) w.bytes(m.payload);
+      break;
+    case "presenceList":
+      w.string(m.folderId);
+      w.uint(m.items.length);
+      for (const item of m.items) {
+        w.string(item.deviceId);
+        w.u8(PRESENCE_NUMBERS[item.status]);
+        w.uint(item.ackedSeq);
+        w.u8(item.payload === undefined ? 0 : 1);
+        if (item.payload !== undefined) w.bytes(item.payload);
+      }
       break;
     case "ephemeral":
       w.string(m.folderId);
@@ -364,6 +376,21 @@ function readBody(r: FrameReader, type: MessageType): Message {
       if (r.flag("payload")) out.payload = r.bytes("payload", frameLimits.maxPresencePayloadBytes);
       return out;
     }
+    case "presenceList": {
+      const folderId = r.folderId();
+      const count = r.count("items", frameLimits.maxPresenceListItems, MIN_ITEM_BYTES);
+      const items: PresenceItem[] = [];
+      for (let i = 0; i < count; i++) {
+        const deviceId = r.string(`items[${i}].deviceId`, 39) as DeviceId;
+        const status = r.enumeration(`items[${i}].status`, PRESENCE_BY_NUMBER);
+        const ackedSeq = r.uint(`items[${i}].ackedSeq`);
+        const item: PresenceItem = { deviceId, status, ackedSeq };
+        if (r.flag(`items[${i}].payload`))
+          item.payload = r.bytes(`items[${i}].payload`, frameLimits.maxPresencePayloadBytes);
+        items.push(item);
+      }
+      return { type, folderId, items };
+    }
     case "ephemeral":
       return {
         type,
@@ -405,6 +432,8 @@ function capacityHint(m: Message): number {
       return m.missing.length * CHUNK_ID_BYTES + 64;
     case "ephemeral":
       return m.payload.length + 96;
+    case "presenceList":
+      return m.items.reduce((sum, item) => sum + (item.payload?.length ?? 0) + 64, 64);
     default:
       return 256;
   }

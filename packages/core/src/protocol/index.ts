@@ -25,6 +25,8 @@ export {
   type MessageType,
   type OkMessage,
   type PingMessage,
+  type PresenceItem,
+  type PresenceListMessage,
   type PresenceMessage,
   type PresenceStatus,
   type SequencedEnvelope,

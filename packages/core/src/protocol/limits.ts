@@ -43,6 +43,8 @@ export const frameLimits = Object.freeze({
   maxSnapshotBytes: 16 * MiB,
   /** Largest presence payload: awareness (cursors, selections) is small and sent often. */
   maxPresencePayloadBytes: 1 * KiB,
+  /** Most devices in one `presenceList` (a larger folder's list takes several frames). */
+  maxPresenceListItems: 256,
   /**
    * Largest `ephemeral` payload: awareness beyond a presence payload (a selection, a short
    * "is typing" state), never stored, so kept small enough to fan out often.
@@ -92,5 +94,6 @@ export const messageFrameLimits = Object.freeze({
   haveCheck: frameLimits.maxChunkIdsPerCheck * 32 + 64,
   haveResult: frameLimits.maxChunkIdsPerCheck * 32 + 64,
   presence: frameLimits.maxPresencePayloadBytes + 128,
+  presenceList: frameLimits.maxPresenceListItems * (frameLimits.maxPresencePayloadBytes + 64) + 64,
   ephemeral: frameLimits.maxEphemeralBytes + 128,
 });

@@ -301,6 +301,24 @@ export interface PresenceMessage {
   payload?: Uint8Array;
 }
 
+/** One device's presence in a {@link PresenceListMessage}: a `presence` message's fields. */
+export type PresenceItem = Omit<PresenceMessage, "type" | "folderId">;
+
+/**
+ * Relay → device (protocol 5): the presence of several devices of a folder at once, each item
+ * read as a `presence` message of its own. A subscriber that has caught up gets the folder's
+ * online devices in one (or, past `maxPresenceListItems`, a few); later changes arrive batched
+ * the same way, a short while after they happen. An item may be about the receiving device
+ * itself (another of its connections): the device ignores those.
+ */
+export interface PresenceListMessage {
+  type: "presenceList";
+  /** The folder. */
+  folderId: FolderId;
+  /** At least one; each device at most once. */
+  items: PresenceItem[];
+}
+
 /**
  * Either direction: a short-lived message to a folder's online devices (awareness: cursors,
  * "is typing"); never stored, so a device that is offline when it is sent never sees it.
@@ -341,6 +359,7 @@ export type Message =
   | HaveCheckMessage
   | HaveResultMessage
   | PresenceMessage
+  | PresenceListMessage
   | EphemeralMessage;
 
 /** The `type` of a {@link Message}. */

@@ -45,6 +45,7 @@ export const MESSAGE_TAGS: Readonly<Record<MessageType, number>> = Object.freeze
   haveResult: 0x31,
   presence: 0x40,
   ephemeral: 0x41,
+  presenceList: 0x42,
 });
 
 /** Wire numbers of the error codes; 0 is reserved. Same rule as tags: never renumber. */

@@ -161,6 +161,24 @@ export function validateMessage(value: unknown): Message {
         bytes(m["payload"], "presence.payload", frameLimits.maxPresencePayloadBytes, 0);
       }
       break;
+    case "presenceList": {
+      folderId(m["folderId"], "presenceList.folderId");
+      const items = array(m["items"], "presenceList.items", frameLimits.maxPresenceListItems, 1);
+      const seen = new Set<string>();
+      items.forEach((raw, i) => {
+        const item = object(raw, `presenceList.items[${i}]`);
+        const field = `presenceList.items[${i}]`;
+        const device = deviceId(item["deviceId"], `${field}.deviceId`);
+        if (seen.has(device)) throw bad(`${field}.deviceId`, "is listed twice");
+        seen.add(device);
+        if (!PRESENCE.includes(item["status"] as PresenceStatus))
+          throw bad(`${field}.status`, `must be one of ${PRESENCE.join(", ")}`);
+        uint(item["ackedSeq"], `${field}.ackedSeq`);
+        if (item["payload"] !== undefined)
+          bytes(item["payload"], `${field}.payload`, frameLimits.maxPresencePayloadBytes, 0);
+      });
+      break;
+    }
     case "ephemeral":
       folderId(m["folderId"], "ephemeral.folderId");
       deviceId(m["deviceId"], "ephemeral.deviceId");

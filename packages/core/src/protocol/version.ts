@@ -7,10 +7,11 @@ import type { VersionRange } from "./messages.js";
  * The protocol version this code speaks best (the highest it supports). Version 2 added
  * `ping`; version 3 stops the relay pushing a session's own appends back to it (the writer
  * places its envelope at the seq `appended` names); version 4 added `appendIf` and `stale` (the
- * head check of strong-consistency folders); everything else is as in version 1, which this
- * code still speaks.
+ * head check of strong-consistency folders); version 5 added `presenceList` (a subscriber gets
+ * the folder's presence in one frame, and later changes batched); everything else is as in
+ * version 1, which this code still speaks.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** The versions this code supports, announced in `hello` and checked against it in `welcome`. */
 export const SUPPORTED_VERSIONS: Readonly<VersionRange> = Object.freeze({

@@ -183,6 +183,12 @@ export class Connection {
         this.handlers.onPush(m);
         return;
       }
+      if (m.type === "presenceList") {
+        // Protocol 5: each item is a presence of its own.
+        for (const item of m.items)
+          this.handlers.onPush({ type: "presence", folderId: m.folderId, ...item });
+        return;
+      }
       const requestId = "requestId" in m ? m.requestId : undefined;
       if (requestId === undefined) {
         // A connection-level error (the relay closes next) or a message a client never gets.

@@ -11,7 +11,7 @@ import type { ProtocolConnection } from "./connection.js";
 import { type Feed, type FolderFeeds, MEMBERS_TTL_MS } from "./feed.js";
 import { REPLAY_BATCH_BYTES, REPLAY_HIGH_WATER_BYTES } from "./limits.js";
 import type { LogEntry, LogStore } from "./log-store.js";
-import type { FolderSubscribers } from "./subscribers.js";
+import { type FolderSubscribers, presenceListFrames, takesLists } from "./subscribers.js";
 
 /** A connection's own state in the server. */
 export interface ConnState {
@@ -145,6 +145,12 @@ export class ConnStates {
       if (feed && replay.after > feed.delivered) st.skip.set(folderId, replay.after);
       // Caught up: the presence of the folder's other devices, then live entries.
       const self = conn.principal?.deviceId;
+      if (takesLists(conn)) {
+        // Protocol 5: every device's presence in one frame (a few past 256 devices).
+        const items = this.subs.presenceItems(folderId, self, acks);
+        for (const frame of presenceListFrames(folderId, items)) conn.sendFrame(frame);
+        continue;
+      }
       for (const device of this.subs.onlineDevices(folderId))
         if (device !== self) conn.send(this.subs.presenceMessage(folderId, device, acks));
       for (const frame of this.subs.remotePresence(folderId, self)) conn.sendFrame(frame);

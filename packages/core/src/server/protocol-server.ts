@@ -199,7 +199,7 @@ export class ProtocolServer {
    * subscribers of the folder but the device's own connections, unless they have it already.
    */
   relayBroadcast(folderId: FolderId, relay: string, from: DeviceId, frame: Uint8Array): void {
-    this.subs.fromRelay(folderId, relay, from, frame);
+    this.subs.fromRelay(folderId, relay, from, frame, this.feeds.get(folderId) !== undefined);
   }
 
   /** Another relay stopped without a word: devices online only through it go offline here. */
@@ -243,6 +243,42 @@ export class ProtocolServer {
           conn,
           new ProtocolError("forbidden", "you were removed from this folder"),
         );
+  }
+
+  /**
+   * Control events may have been lost (the bus between relays was away while another relay
+   * removed a member or a device): every subscription is checked against the store again, and a
+   * connection whose device is no longer a member device of a subscribed folder ends at once,
+   * as the lost event would have ended it (a removed device's with `deviceRemovedReason`). Resolves once checked (never rejects: a folder the
+   * store cannot answer for is left as it is, until the next call).
+   */
+  async revalidate(deviceRemovedReason: string): Promise<void> {
+    const folders = new Map<FolderId, Map<DeviceId, ProtocolConnection[]>>();
+    for (const conn of this.sessions.connections())
+      for (const folderId of conn.folders) {
+        const device = conn.principal?.deviceId;
+        if (device === undefined) continue;
+        let devices = folders.get(folderId);
+        if (!devices) folders.set(folderId, (devices = new Map<DeviceId, ProtocolConnection[]>()));
+        const conns = devices.get(device);
+        if (conns) conns.push(conn);
+        else devices.set(device, [conn]);
+      }
+    await Promise.all(
+      [...folders].map(async ([folderId, devices]) => {
+        for (const [device, conns] of devices) {
+          const account = conns[0]!.principal!.accountId;
+          try {
+            if ((await this.store.memberDeviceKey(folderId, device)) !== undefined) continue;
+            const member = (await this.store.role(folderId, account)) !== undefined;
+            if (!member) this.memberRemoved(folderId, account);
+            else this.deviceRemoved(device, deviceRemovedReason);
+          } catch {
+            return; // the store did not answer: the next call checks again
+          }
+        }
+      }),
+    );
   }
 
   /**
@@ -304,6 +340,11 @@ export class ProtocolServer {
       );
   }
 
+  /** Whether presence changes wait to go out (batched for the event loop's next turn). */
+  get presencePending(): boolean {
+    return this.subs.pendingFlush;
+  }
+
   /** Subscriptions open over every folder (for shutdown). */
   get sessionCount(): number {
     return this.subs.count;
@@ -347,6 +388,7 @@ export class ProtocolServer {
       case "envelopes":
       case "snapshot":
       case "haveResult":
+      case "presenceList":
         throw new Fatal("bad_frame", `${m.type} is sent by the relay, not to it`);
     }
     const who = conn.principal;

@@ -50,6 +50,11 @@ export class Sessions {
     else this.perAccount.delete(account);
   }
 
+  /** Every authenticated connection not ended. */
+  connections(): IterableIterator<ProtocolConnection> {
+    return this.live.values();
+  }
+
   /** Ends every connection whose access token has expired. */
   sweep(): void {
     const now = this.now();

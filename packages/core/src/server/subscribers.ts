@@ -1,7 +1,8 @@
 /** Who is subscribed to each folder, which devices are online there, and what they reported. */
 import type { DeviceId, FolderId } from "@weft/crypto";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
-import type { Message, MessageOf, PresenceStatus } from "../protocol/messages.js";
+import { frameLimits } from "../protocol/limits.js";
+import type { Message, MessageOf, PresenceItem, PresenceStatus } from "../protocol/messages.js";
 import type { ProtocolConnection } from "./connection.js";
 import type { LogStore } from "./log-store.js";
 
@@ -11,6 +12,38 @@ interface Reported {
 }
 
 const NONE: ReadonlySet<ProtocolConnection> = new Set();
+
+/** The protocol version from which presence travels in `presenceList` frames. */
+export const PRESENCE_LIST_VERSION = 5;
+
+/** Whether the connection negotiated `presenceList`. */
+export const takesLists = (conn: ProtocolConnection): boolean =>
+  (conn.version ?? 0) >= PRESENCE_LIST_VERSION;
+
+/** Runs `fn` on the event loop's next turn (after the I/O of this one). */
+const nextTurn: (fn: () => void) => void =
+  typeof setImmediate === "function" ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
+/** `presenceList` frames of `items` (each at most maxPresenceListItems long). */
+export function presenceListFrames(folderId: FolderId, items: PresenceItem[]): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < items.length; i += frameLimits.maxPresenceListItems)
+    frames.push(
+      encodeMessage({
+        type: "presenceList",
+        folderId,
+        items: items.slice(i, i + frameLimits.maxPresenceListItems),
+      }),
+    );
+  return frames;
+}
+
+/** A presence message's item, for a `presenceList`. */
+function itemOf(m: MessageOf<"presence">): PresenceItem {
+  const item: PresenceItem = { deviceId: m.deviceId, status: m.status, ackedSeq: m.ackedSeq };
+  if (m.payload !== undefined) item.payload = m.payload;
+  return item;
+}
 
 /**
  * The subscribers of every folder and the presence of their devices. A device is online in a
@@ -25,6 +58,13 @@ export class FolderSubscribers {
   private readonly remote = new Map<FolderId, Map<DeviceId, Map<string, Uint8Array>>>();
   /** Per folder and device, the last presence frame this relay's subscribers got. */
   private readonly lastSent = new Map<FolderId, Map<DeviceId, Uint8Array>>();
+  /**
+   * Presence changes not yet sent to protocol-5 subscribers, per folder and device (the last
+   * one of each): sent as one `presenceList` per folder on the event loop's next turn, so that
+   * devices joining together cost each subscriber one frame, not one each.
+   */
+  private readonly pending = new Map<FolderId, Map<DeviceId, PresenceItem>>();
+  private flushQueued = false;
 
   constructor(
     private readonly store: LogStore,
@@ -136,17 +176,27 @@ export class FolderSubscribers {
   broadcast(folderId: FolderId, from: DeviceId, message: Message): void {
     const frame = encodeMessage(message);
     this.sent?.(folderId, from, frame);
-    if (message.type === "presence" && !this.presenceIsNews(folderId, from, message, frame)) return;
-    this.broadcastFrame(folderId, from, frame, message.type === "presence");
+    if (message.type !== "presence") return this.broadcastFrame(folderId, from, frame);
+    if (this.presenceIsNews(folderId, from, message, frame))
+      this.presenceOut(folderId, from, message, frame);
   }
 
   /**
    * A presence or ephemeral frame another relay sent to its subscribers of the folder (`relay`
    * names that relay): sent to this relay's, unless it is a presence they have, and kept to tell
-   * those who subscribe later which devices are online there.
+   * those who subscribe later which devices are online there (`watched`: the folder has a feed
+   * here, though perhaps no subscriber yet).
    */
-  fromRelay(folderId: FolderId, relay: string, from: DeviceId, frame: Uint8Array): void {
-    if (!this.subscribers.has(folderId)) return;
+  fromRelay(
+    folderId: FolderId,
+    relay: string,
+    from: DeviceId,
+    frame: Uint8Array,
+    watched = false,
+  ): void {
+    // Kept while the folder's first subscriber is on its way (`watched`): the other relays'
+    // answers to its roll call may come before it is added, and it must get them.
+    if (!this.subscribers.has(folderId) && !watched) return;
     let message: Message;
     try {
       message = decodeMessage(frame);
@@ -168,7 +218,7 @@ export class FolderSubscribers {
       relays.set(relay, frame);
     }
     if (this.presenceIsNews(folderId, from, message, frame))
-      this.broadcastFrame(folderId, from, frame, true);
+      this.presenceOut(folderId, from, message, frame);
   }
 
   /**
@@ -192,7 +242,7 @@ export class FolderSubscribers {
         const offline: MessageOf<"presence"> = { ...rest, status: "offline" };
         const bytes = encodeMessage(offline);
         if (this.presenceIsNews(folderId, device, offline, bytes))
-          this.broadcastFrame(folderId, device, bytes, true);
+          this.presenceOut(folderId, device, offline, bytes);
       }
   }
 
@@ -205,6 +255,25 @@ export class FolderSubscribers {
       from,
       frame: encodeMessage(this.presenceMessage(folderId, from, acks)),
     }));
+  }
+
+  /**
+   * What a subscriber that caught up gets in protocol 5: the presence of the folder's online
+   * devices but `self`, here and through other relays, as items of `presenceList` frames.
+   */
+  presenceItems(
+    folderId: FolderId,
+    self: DeviceId | undefined,
+    acks: ReadonlyMap<DeviceId, number>,
+  ): PresenceItem[] {
+    const items: PresenceItem[] = [];
+    for (const device of this.onlineDevices(folderId))
+      if (device !== self) items.push(itemOf(this.presenceMessage(folderId, device, acks)));
+    for (const frame of this.remotePresence(folderId, self)) {
+      const m = decodeMessage(frame); // encoded by a relay of ours, checked when it came in
+      if (m.type === "presence") items.push(itemOf(m));
+    }
+    return items;
   }
 
   /**
@@ -247,8 +316,54 @@ export class FolderSubscribers {
   }
 
   /**
-   * {@link broadcast} of an encoded frame, to this relay's subscribers only (a presence not to
+   * A presence that is news, to this relay's subscribers: the frame at once to those of
+   * protocol 4 and older, and a `presenceList` item to the others on the next turn (none to
    * those still catching up: they get every device's once they have).
+   */
+  private presenceOut(
+    folderId: FolderId,
+    from: DeviceId,
+    message: MessageOf<"presence">,
+    frame: Uint8Array,
+  ): void {
+    this.broadcastFrame(folderId, from, frame, true);
+    let changes = this.pending.get(folderId);
+    if (!changes) this.pending.set(folderId, (changes = new Map<DeviceId, PresenceItem>()));
+    changes.set(from, itemOf(message));
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    nextTurn(() => this.flush());
+  }
+
+  /** Whether presence changes wait for the next turn to go out. */
+  get pendingFlush(): boolean {
+    return this.flushQueued;
+  }
+
+  /** Sends the pending presence changes, one `presenceList` per folder (encoded once). */
+  private flush(): void {
+    this.flushQueued = false;
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const [folderId, changes] of pending) {
+      const subs = this.of(folderId);
+      if (subs.size === 0) continue;
+      const frames = presenceListFrames(folderId, [...changes.values()]);
+      const now = this.now();
+      const expired: ProtocolConnection[] = [];
+      for (const s of subs) {
+        if (!takesLists(s) || this.catchingUp(s, folderId)) continue;
+        if (s.principal && s.principal.expires <= now) expired.push(s);
+        else for (const frame of frames) s.sendFrame(frame);
+      }
+      for (const s of expired) this.expired(s);
+    }
+  }
+
+  /**
+   * {@link broadcast} of an encoded frame, to this relay's subscribers only but `from`'s own
+   * connections. A presence goes only to subscribers of protocol 4 and older that are not
+   * catching up (see {@link presenceOut}).
    */
   private broadcastFrame(
     folderId: FolderId,
@@ -259,9 +374,9 @@ export class FolderSubscribers {
     const now = this.now();
     const expired: ProtocolConnection[] = [];
     for (const s of this.of(folderId)) {
+      if (presence && (takesLists(s) || this.catchingUp(s, folderId))) continue;
       if (s.principal && s.principal.expires <= now) expired.push(s);
-      else if (s.principal?.deviceId !== from && !(presence && this.catchingUp(s, folderId)))
-        s.sendFrame(frame);
+      else if (s.principal?.deviceId !== from) s.sendFrame(frame);
     }
     for (const s of expired) this.expired(s);
   }

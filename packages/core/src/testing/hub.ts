@@ -263,6 +263,8 @@ export class MemoryHub {
   async drain(): Promise<void> {
     for (;;) {
       await this.scheduler.drain();
+      // Presence changes go out batched on the next turn (protocol 5): wait for them too.
+      if (this.server.presencePending) continue;
       // Pushes held back for reordering go out once nothing else is left, so none is lost.
       const held = [...this.connections].filter((c) => c.heldBack);
       if (held.length === 0) return;

@@ -1,4 +1,5 @@
 /** HS256 JSON Web Tokens for short-lived access tokens, on `jsonwebtoken` with the algorithm pinned. */
+import { type KeyObject, createSecretKey } from "node:crypto";
 import { WeftError } from "@weft/core";
 import jwt from "jsonwebtoken";
 import { AuthError } from "./errors.js";
@@ -44,6 +45,21 @@ const MAX_ID_LENGTH = 256;
 const HEADER = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
+/** Each secret's KeyObject, made once (the relay keeps its secrets for its lifetime). */
+const keyObjects = new WeakMap<Uint8Array, KeyObject>();
+
+/**
+ * The secret as an HMAC KeyObject. Given bytes, jsonwebtoken first tries to parse them as a PEM
+ * or DER public (verify) or private (sign) key, which throws, and only then makes a secret key:
+ * a CPU profile of bench:relay had that failed parse at 17% of the relay's CPU (more than every
+ * SQLite statement of the connects), on every `auth`, upgrade and API request.
+ */
+function keyOf(secret: Uint8Array): KeyObject {
+  let key = keyObjects.get(secret);
+  if (!key) keyObjects.set(secret, (key = createSecretKey(Buffer.from(secret))));
+  return key;
+}
+
 /**
  * Signs an access token: `base64url(header).base64url(claims).base64url(HMAC-SHA256)`, unpadded.
  * @param secret - the relay's signing key, at least 32 bytes
@@ -75,7 +91,7 @@ export function signAccessToken(
   if (claims.dev !== undefined) payload.dev = claims.dev;
   if (claims.fam !== undefined) payload.fam = claims.fam;
   // `iat` is given, so the library keeps it; the header is exactly HEADER.
-  return jwt.sign(payload, Buffer.from(secret), { algorithm: "HS256" });
+  return jwt.sign(payload, keyOf(secret), { algorithm: "HS256" });
 }
 
 /**
@@ -114,7 +130,7 @@ export function verifyAccessToken(
   for (const key of keys) {
     let payload: unknown;
     try {
-      payload = jwt.verify(token, Buffer.from(key), { algorithms: ["HS256"], clockTimestamp });
+      payload = jwt.verify(token, keyOf(key), { algorithms: ["HS256"], clockTimestamp });
     } catch (error) {
       // Signed with this secret but past its time: expired, whatever the other secrets say.
       if (error instanceof jwt.TokenExpiredError) {

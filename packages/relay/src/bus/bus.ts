@@ -50,10 +50,11 @@ export interface BusHandlers {
   control(event: ControlEvent): void;
   /**
    * Messages may have been missed (the bus was down, or is): every watched folder reads from
-   * the store what it did not get. Called when the bus comes back, and every second while it
-   * is down.
+   * the store what it did not get. Called when the bus comes back (`back` true: control events
+   * published meanwhile are lost too, so open sessions are checked against the store again),
+   * and every second while it is down.
    */
-  resync(): void;
+  resync(back: boolean): void;
 }
 
 /** A connection to the bus; one per relay. */

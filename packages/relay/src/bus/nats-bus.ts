@@ -126,7 +126,7 @@ class NatsBus implements RelayBus {
           { server: status.data },
           "lost the bus; reading other relays' entries from the store",
         );
-        this.down = setInterval(() => this.handlers.resync(), RESYNC_WHILE_DOWN_MS);
+        this.down = setInterval(() => this.handlers.resync(false), RESYNC_WHILE_DOWN_MS);
         this.down.unref();
       } else if (status.type === Events.Reconnect) {
         this.log.info({ server: status.data }, "the bus is back");
@@ -134,9 +134,10 @@ class NatsBus implements RelayBus {
         this.down = undefined;
         // The others were not heard meanwhile through no fault of theirs.
         for (const relay of this.heard.keys()) this.heard.set(relay, Date.now());
-        // Messages published while this relay was away are gone: the store has the entries,
-        // and the other relays are asked again who is online.
-        this.handlers.resync();
+        // Messages published while this relay was away are gone: the store has the entries and
+        // the members (sessions are checked again), and the other relays are asked again who is
+        // online.
+        this.handlers.resync(true);
         for (const folderId of this.folders.keys()) this.rollCall(folderId);
       }
     }

@@ -159,6 +159,36 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 4. A folder's owner-signed metadata, as SQLite's migration 6: stored with the folder, never
   //    changed; NULL for folders created before.
   `ALTER TABLE folders ADD COLUMN meta text;`,
+  // 5. An append in one statement (one round trip, no BEGIN/COMMIT): the folder row's lock, the
+  //    dedupe, the pruned deviceSeqs, the device, the head's bump and the insert, as the
+  //    multi-statement transaction did them. PL/pgSQL takes a fresh snapshot per statement in a
+  //    VOLATILE function, so the reads after the lock see an append that committed while this
+  //    one waited for it (its retry is then a duplicate, its seq the next one: no gap).
+  `CREATE FUNCTION weft_append(p_folder text, p_device text, p_device_seq bigint, p_envelope bytea,
+     OUT o_seq bigint, OUT o_outcome text) VOLATILE LANGUAGE plpgsql AS $$
+   DECLARE
+     v_envelope bytea;
+     v_pruned bigint;
+   BEGIN
+     PERFORM 1 FROM folders f WHERE f.folder_id = p_folder FOR UPDATE;
+     IF NOT FOUND THEN o_outcome := 'no_folder'; RETURN; END IF;
+     SELECT l.seq, l.envelope INTO o_seq, v_envelope FROM log l
+       WHERE l.folder_id = p_folder AND l.device_id = p_device AND l.device_seq = p_device_seq;
+     IF FOUND THEN
+       o_outcome := CASE WHEN v_envelope = p_envelope THEN 'duplicate' ELSE 'reused' END;
+       RETURN;
+     END IF;
+     SELECT p.device_seq INTO v_pruned FROM pruned_device_seqs p
+       WHERE p.folder_id = p_folder AND p.device_id = p_device;
+     IF p_device_seq <= coalesce(v_pruned, -1) THEN o_outcome := 'pruned'; RETURN; END IF;
+     PERFORM 1 FROM devices d WHERE d.device_id = p_device;
+     IF NOT FOUND THEN o_outcome := 'no_device'; RETURN; END IF;
+     UPDATE folders f SET head_seq = f.head_seq + 1 WHERE f.folder_id = p_folder
+       RETURNING f.head_seq INTO o_seq;
+     INSERT INTO log (folder_id, seq, device_id, device_seq, envelope)
+       VALUES (p_folder, o_seq, p_device, p_device_seq, p_envelope);
+     o_outcome := 'appended';
+   END $$;`,
 ];
 
 /** The schema version this build writes: the number of {@link PG_MIGRATIONS}. */

@@ -22,7 +22,7 @@ import { all, changes, one, requireDevice, requireFolder } from "./pg-queries.js
 // see MetaStore for the contract of each.
 
 /**
- * MetaStore.append (and with `claims` MetaStore.appendIf), in a transaction. The folder's row lock comes first: a second relay's
+ * MetaStore.appendIf, in a transaction (MetaStore.append is {@link appendOne}). The folder's row lock comes first: a second relay's
  * append to the folder waits for this one's commit, then sees its entry, so the dedupe holds
  * across relays and head + 1 is this entry's seq with no gap.
  */
@@ -109,6 +109,45 @@ export async function append(
     [folderId, deviceId, deviceSeq, buf(envelope)],
   );
   return { seq: inserted!.seq, duplicate: false };
+}
+
+/**
+ * MetaStore.append in one statement, its own transaction: the stored function `weft_append`
+ * (migration 5) does what {@link append} does without claims, under the same folder row lock.
+ * One round trip instead of five (BEGIN, lock, read, write, COMMIT): the lock is held for the
+ * function's run only, not across the relay's round trips, so more appends get through a folder.
+ */
+export async function appendOne(
+  db: Db,
+  folderId: FolderId,
+  deviceId: DeviceId,
+  deviceSeq: number,
+  envelope: Uint8Array,
+): Promise<{ seq: number; duplicate: boolean }> {
+  checkFolderId(folderId);
+  checkDeviceId(deviceId);
+  checkSeq(deviceSeq, "deviceSeq");
+  checkBytes(envelope, "envelope");
+  const row = await one<{ o_seq: number | null; o_outcome: string }>(
+    db,
+    "SELECT o_seq, o_outcome FROM weft_append($1, $2, $3, $4)",
+    [folderId, deviceId, deviceSeq, buf(envelope)],
+  );
+  switch (row?.o_outcome) {
+    case "appended":
+    case "duplicate":
+      return { seq: row.o_seq!, duplicate: row.o_outcome === "duplicate" };
+    case "reused":
+      throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used for other bytes`);
+    case "pruned":
+      throw new WeftError("ALREADY_EXISTS", `deviceSeq ${deviceSeq} was used and pruned`);
+    case "no_folder":
+      throw notFound("folder");
+    case "no_device":
+      throw notFound("device");
+    default:
+      throw new Error(`weft_append answered ${String(row?.o_outcome)}`);
+  }
 }
 
 /** The seq of the first entry after `afterSeq` (reads no envelope). */

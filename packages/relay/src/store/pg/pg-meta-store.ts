@@ -285,11 +285,8 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
     deviceSeq: number,
     envelope: Uint8Array,
   ): Promise<{ seq: number; duplicate: boolean }> {
-    return this.tx("append", async (db) => {
-      const result = await log.append(db, folderId, deviceId, deviceSeq, envelope);
-      if ("stale" in result) throw new Error("unreachable: an append without claims");
-      return result;
-    });
+    // One statement (weft_append, migration 5), its own transaction: no BEGIN nor COMMIT.
+    return this.run("append", (db) => log.appendOne(db, folderId, deviceId, deviceSeq, envelope));
   }
 
   appendIf(
