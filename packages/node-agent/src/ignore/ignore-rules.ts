@@ -59,6 +59,9 @@ export function isAgentTempName(name: string): boolean {
   return name.startsWith(AGENT_TEMP_PREFIX) || name.endsWith(AGENT_PARTIAL_SUFFIX);
 }
 
+/** Answers an {@link IgnoreRules} keeps before it starts again (a folder's paths, about). */
+const MAX_ANSWERS = 250_000;
+
 /**
  * Which paths of a folder the agent leaves alone: never scanned, uploaded, or deleted.
  *
@@ -81,6 +84,11 @@ export class IgnoreRules {
   /** The `.weftignore` text these rules were built from (`""` when there is none). */
   readonly source: string;
   private readonly matcher: ignore.Ignore;
+  /**
+   * Answers given, by path (a directory's with a trailing `/`): a daemon asks about every path
+   * of the tree on each pass that writes to disk, and the matcher takes ~50 µs a path.
+   */
+  private readonly answers = new Map<string, boolean>();
 
   private constructor(source: string) {
     this.source = source;
@@ -120,6 +128,17 @@ export class IgnoreRules {
    * pattern like `build/` matches the directory and not a file named `build`.
    */
   ignores(relPath: string, isDir: boolean): boolean {
+    const key = isDir ? `${relPath}/` : relPath;
+    let answer = this.answers.get(key);
+    if (answer === undefined) {
+      if (this.answers.size >= MAX_ANSWERS) this.answers.clear();
+      answer = this.match(relPath, isDir);
+      this.answers.set(key, answer);
+    }
+    return answer;
+  }
+
+  private match(relPath: string, isDir: boolean): boolean {
     const path = relPath.replace(/^\/+/, "").replace(/\/+$/, "");
     if (path === "") return false;
     if (path.split("/").some(isAgentTempName)) return true;

@@ -90,7 +90,8 @@ export interface MaterializePlan {
  * path). `ignores` is the folder's ignore rules: ignored paths of the tree are not written.
  * `selected` is this device's selection (default: everything): paths outside it are left
  * alone, neither written nor removed, whatever the tree or the disk state holds for them.
- * The tree is in `Replica.list()` order (parents before children).
+ * The tree may come in any order; every list of the plan is in path order (so directories
+ * come before what is in them).
  */
 export function planMaterialize(
   tree: readonly TreeItem[],
@@ -152,7 +153,15 @@ export function planMaterialize(
       conflictCopy: conflictCopyPath(entry.path, version),
     });
   }
-  return { clashes, unportable, stale, dirs, files };
+  const byPath = (a: { path: string }, b: { path: string }): number =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  return {
+    clashes,
+    unportable: unportable.sort(byPath),
+    stale,
+    dirs: dirs.sort(byPath),
+    files: files.sort(byPath),
+  };
 }
 
 /** Where the other device's version of `path` goes when the local file changed: beside it. */
