@@ -1,10 +1,11 @@
 // A strong-consistency folder through the CLI against a relay process (issue 20): ana creates it
-// with `weft folder create --consistency strong`, bob joins it (the invite carries the mode);
-// both write notes.txt. A write made from a version that another device replaced first is
+// with `weft folder create --consistency strong` and syncs it (weft sync --once), bob joins it
+// without a path (the invite carries the mode) and uses weft put; both write notes.txt. A write made from a version that another device replaced first is
 // refused: `weft put` exits 3 with "changed elsewhere; your version is kept as …", the folder
 // never shows a conflict copy, `weft refused` lists the change and `weft reapply` writes it on
 // top of the new version. A change made while the relay is down is queued in the folder's
 // state and checked when the next command reaches the relay.
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type Device,
@@ -12,6 +13,7 @@ import {
   enroll,
   makeDevice,
   startRelayProcess,
+  writeSettled,
 } from "@weft/test-support";
 
 type TestDevice = Device & { dispose(): Promise<void> };
@@ -22,12 +24,14 @@ let folderId: string;
 const MiB = 1024 * 1024;
 
 async function content(dev: Device, path: string): Promise<string> {
+  if (dev === ana) await ana.ok(["sync", "--once"]); // her folder's index, caught up
   const got = await dev.run(["get", folderId, path, "-"]);
   expect(got.status, got.stderr).toBe(0);
   return got.stdout;
 }
 
 async function paths(dev: Device): Promise<string[]> {
+  if (dev === ana) await ana.ok(["sync", "--once"]);
   const listed = await dev.ok(["ls", folderId]);
   return (listed["entries"] as { path: string }[]).map((e) => e.path);
 }
@@ -41,13 +45,21 @@ beforeAll(async () => {
   folderId = created["folderId"] as string;
   const { invite } = await ana.ok(["folder", "invite", folderId]);
   await bob.ok(["folder", "join", "-"], { input: `${invite as string}\n` });
-  expect(await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" })).toMatchObject(
-    {
-      path: "notes.txt",
-      created: true,
-    },
-  );
+  // ana syncs the folder (she created it at a path): she changes its files, not through put.
+  const put = await ana.run(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" });
+  expect(put.status, put.stderr).toBe(2);
+  await anaWrites("v1 by ana\n");
 }, 60_000);
+
+/**
+ * ana saves notes.txt in her synced folder, caught up first (else her save is made from an
+ * older version, and refused); `weft sync --once` exits once the relay has it.
+ */
+async function anaWrites(text: string): Promise<void> {
+  await ana.ok(["sync", "--once"]);
+  await writeSettled(join(ana.folder, "notes.txt"), text);
+  await ana.ok(["sync", "--once"]);
+}
 
 afterAll(async () => {
   await Promise.all([ana, bob].map((d) => d?.dispose()));
@@ -69,7 +81,7 @@ describe("a strong-consistency folder through the CLI", () => {
     if (!child.stdin!.write(bobBody))
       await new Promise<void>((resolve) => child.stdin!.once("drain", () => resolve()));
     // ... and ana's write lands while it still reads (she has her own state: no shared lock).
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v2 by ana\n" });
+    await anaWrites("v2 by ana\n");
     child.stdin!.end();
     expect(await exited, err).toBe(3);
     expect(err).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused write \d+/);
@@ -107,7 +119,7 @@ describe("a strong-consistency folder through the CLI", () => {
     expect(await exited, err).toBe(1);
     expect(err).toMatch(/kept here and sent by the next weft command/);
     await relay.start();
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v3 by ana\n" });
+    await anaWrites("v3 by ana\n");
     // bob's next command sends the queued change: the file changed elsewhere first.
     const listed = await bob.run(["ls", folderId]);
     expect(listed.status, listed.stderr).toBe(0);

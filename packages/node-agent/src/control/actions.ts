@@ -9,6 +9,7 @@ import { type ReadOut, onPath, readToFile, readToStream } from "../remote/index.
 import type { FolderSync } from "../sync/folder-sync.js";
 import { writeStatus } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
+import { type RefusedView, refusalMessage, refusedView } from "../sync/refused.js";
 import { type VersionView, restoreVersion, versionsOf } from "../sync/versions.js";
 
 /** A file with concurrent versions, as `weft conflicts` lists it. */
@@ -197,4 +198,65 @@ export async function readFileOf(
       : readToFile(s.replica, path, out, signal),
   );
   return { ...read, bytesDownloaded: s.replica.stats().bytesDownloaded - before };
+}
+
+/** A strong folder's refused changes, as `weft refused` lists them. */
+export interface RefusedList {
+  folderId: string;
+  refused: RefusedView[];
+}
+
+/** The folder's changes made here and refused (empty for an eventual folder). */
+export function refusedOf(s: FolderSync): RefusedList {
+  const folderId = s.folder.folderId;
+  return { folderId, refused: s.replica.refusedWrites().map((r) => refusedView(folderId, r)) };
+}
+
+/** What `weft reapply` did. */
+export interface ReapplyResult {
+  folderId: string;
+  id: string;
+  path: string;
+  kind: string;
+  discarded: boolean;
+  /** Whether the relay has it now (not for a discard); false when it could not be reached. */
+  sent: boolean;
+  /** Why it is not sent yet, when it is not. */
+  problem?: string;
+}
+
+/**
+ * Writes refused change `id` again on top of the file's version now (or drops it with
+ * `discard`), then syncs until the relay has answered; the folder on disk follows either way.
+ * Not reaching the relay is not a failure: the change stays queued and is checked on return.
+ * @throws AgentError NOT_FOUND for an unknown id; REFUSED when the file changed elsewhere again
+ *   meanwhile (kept again, under a new id)
+ */
+export async function reapplyRefused(
+  s: FolderSync,
+  id: string,
+  discard: boolean,
+): Promise<ReapplyResult> {
+  const folderId = s.folder.folderId;
+  const r = s.replica.refusedWrites().find((x) => x.id === id);
+  if (!r)
+    throw new AgentError(
+      "NOT_FOUND",
+      `no refused change ${id} in folder ${folderId} (see: weft refused ${folderId})`,
+    );
+  const done = { folderId, id, path: r.path, kind: r.op.kind, discarded: discard };
+  if (discard) {
+    await s.replica.discardRefused(id);
+    return { ...done, sent: false };
+  }
+  const before = new Set(s.replica.refusedWrites().map((x) => x.id));
+  await s.replica.reapply(id);
+  try {
+    await s.syncOnce();
+  } catch (error) {
+    return { ...done, sent: false, problem: (error as Error).message };
+  }
+  const again = s.replica.refusedWrites().find((x) => !before.has(x.id) && x.path === r.path);
+  if (again) throw new AgentError("REFUSED", refusalMessage(folderId, again));
+  return { ...done, sent: true };
 }

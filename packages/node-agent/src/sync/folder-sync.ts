@@ -16,7 +16,12 @@ import {
   followNotices,
 } from "../activity/index.js";
 import { IgnoreRules } from "../ignore/index.js";
-import { applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
+import {
+  type MaterializePlan,
+  applyPlan,
+  cleanTempFiles,
+  planMaterialize,
+} from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
@@ -26,6 +31,7 @@ import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
 import { type Pause, loadPause } from "./pause.js";
 import { recordScan } from "./record-scan.js";
+import { type RefusedView, refusalDetail, refusedView } from "./refused.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
 export type { SyncNotice } from "../activity/index.js";
@@ -71,6 +77,13 @@ export interface FolderStatus {
   /** Since when the folder is paused on this device (`weft folder pause`); null while it syncs. */
   paused: number | null;
   /**
+   * A strong folder's changes made here and refused (the file changed elsewhere first), oldest
+   * first: each kept until `weft reapply` writes it on top or `--discard` drops it.
+   */
+  refused: RefusedView[];
+  /** A strong folder's changes made here and not yet accepted or refused (offline, say). */
+  queued: number;
+  /**
    * This device's selection (selective sync): `{}` for the whole folder. Absent when no
    * process has the folder open (`weft folder select PATH` reads it then).
    */
@@ -86,6 +99,25 @@ const APPLIED_SELECTION = "selection";
 /** Eager downloads for a selection: undefined (every file) for the whole folder. */
 function downloadsOf(selection: Selection): ((path: string) => boolean) | undefined {
   return selection.all ? undefined : (path) => selection.includes(path, false);
+}
+
+/**
+ * `plan` without what touches a path a strong folder's change made here is queued for (or one
+ * under or above it): the index shows such a path as it was before the change until the relay
+ * accepts it, and writing that to disk would undo the change here (a file saved offline put
+ * back as it was, a file removed here written again). Once the change is accepted the tree
+ * shows it; once refused, the tree's version is written (the change is kept as refused).
+ */
+function holdQueued(plan: MaterializePlan, queued: readonly string[]): MaterializePlan {
+  if (queued.length === 0) return plan;
+  const held = (path: string): boolean =>
+    queued.some((q) => q === path || q.startsWith(`${path}/`) || path.startsWith(`${q}/`));
+  return {
+    ...plan,
+    stale: plan.stale.filter((a) => !held(a.path)),
+    dirs: plan.dirs.filter((a) => !held(a.path)),
+    files: plan.files.filter((a) => !held(a.path)),
+  };
 }
 
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
@@ -201,6 +233,9 @@ export class FolderSync {
       if (isForbidden(error)) void sync.checkRemoved();
     });
     for (const message of refused) sync.notice(message, undefined, "warning");
+    // A strong folder's change refused: the tree's version is written to disk next (the
+    // daemon applies on this event), and the person's version is kept in the refused change.
+    replica.on("refused", (r) => sync.notice(refusalDetail(folder.folderId, r), r.path, "warning"));
     if (removed) sync.markRemoved(removed);
     else if (live)
       sync.removalCheck = () =>
@@ -400,7 +435,10 @@ export class FolderSync {
       .list()
       .map((e) => (e.kind === "file" ? { ...e, version: replica.index.stat(e.path)?.version } : e));
     const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-    const plan = planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection));
+    const plan = holdQueued(
+      planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection)),
+      replica.queuedWrites(),
+    );
     this.clashes = plan.clashes;
     this.unportable = plan.unportable;
     if (plan.files.length + plan.stale.length >= BULK_WRITE_FILES) this.onBulkWrite?.();
@@ -412,6 +450,9 @@ export class FolderSync {
         ignores,
         writing: (path) => this.ownWrites.wrote(path),
         events: this.events,
+        // A strong folder never shows two versions: a file changed here is left as it is, and
+        // the next scan's write of it is refused (kept) if the tree's version came first.
+        conflictCopies: replica.consistency !== "strong",
       },
       plan,
     );
@@ -492,6 +533,8 @@ export class FolderSync {
       lastSync: this.lastSync,
       removed: this.removed ?? null,
       paused: this.pause?.since ?? null,
+      refused: this.replica.refusedWrites().map((r) => refusedView(this.folder.folderId, r)),
+      queued: this.replica.queuedWrites().length,
       selection: this.chosen.toSpec(),
     };
   }
