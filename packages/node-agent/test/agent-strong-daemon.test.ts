@@ -30,6 +30,7 @@ let ana: TestDevice;
 let bob: TestDevice;
 let folderId: string;
 const daemons: ChildProcess[] = [];
+const bobsEdit = "bob's edit\n";
 
 const read = (dev: Device, rel: string) =>
   readFile(join(dev.folder, rel), "utf8").catch(() => undefined);
@@ -73,7 +74,7 @@ describe("a strong folder synced by weft sync", () => {
   test("two devices edit one file from the same version: one wins, the other's edit is reported and kept, and re-applied on top", async () => {
     // bob's daemon is paused while both edit: his edit is made from v1, as ana's is.
     await bob.ok(["folder", "pause", bob.folder]);
-    await writeSettled(join(bob.folder, "notes.txt"), "bob's edit\n");
+    await writeSettled(join(bob.folder, "notes.txt"), bobsEdit);
     await writeSettled(join(ana.folder, "notes.txt"), "ana's edit\n");
     await ana.ok(["sync", "--once"]); // through ana's daemon: the relay has her edit
     await bob.ok(["folder", "resume", bob.folder]);
@@ -108,7 +109,7 @@ describe("a strong folder synced by weft sync", () => {
     expect(done).toMatchObject({ path: "notes.txt", discarded: false, sent: true });
     for (const dev of [bob, ana])
       await waitFor(
-        async () => (await read(dev, "notes.txt")) === "bob's edit\n",
+        async () => (await read(dev, "notes.txt")) === bobsEdit,
         20_000,
         `bob's edit at ${dev.name}`,
       );
@@ -126,6 +127,12 @@ describe("a strong folder synced by weft sync", () => {
     await writeSettled(join(bob.folder, "new.txt"), "new by bob\n");
     await waitFor(async () => (await status(ana)).queued === 1, 20_000, "ana's edit queued");
     await waitFor(async () => (await status(bob)).queued === 2, 20_000, "bob's edits queued");
+    // bob pauses and resumes meanwhile: the folder is written from the tree again, which shows
+    // a queued change only once the relay accepts it. The sync --once after it (it fails: the
+    // relay is away) runs once that write is done.
+    await bob.ok(["folder", "pause", bob.folder]);
+    await bob.ok(["folder", "resume", bob.folder]);
+    expect((await bob.run(["sync", "--once"])).status).toBe(1);
     // Queued, not accepted: the folder on disk keeps what each person wrote.
     expect(await read(ana, "notes.txt")).toBe("ana offline\n");
     expect(await read(bob, "notes.txt")).toBe("bob offline\n");
