@@ -4,8 +4,8 @@
 // and its bytes are kept (in the refused change) while the winner's version is written to that
 // device's disk; no conflict copy ever appears on either disk. `weft refused` and `weft reapply`
 // reach the running daemon; re-applied, the loser's version is on top on both disks. Edits made
-// while the relay is down stay on disk as written, queue, and are checked when it is back.
-import type { ChildProcess } from "node:child_process";
+// while the relay is down stay on disk as written, queue, and are checked when it is back; the
+// loser's dashboard lists its refused change and drops it.
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -14,8 +14,10 @@ import {
   type RelayProcess,
   enroll,
   makeDevice,
-  startDaemon,
+  type UiProcess,
+  rawRequest,
   startRelayProcess,
+  startUi,
   stopProcess,
   waitFor,
   writeSettled,
@@ -29,7 +31,8 @@ let relay: RelayProcess;
 let ana: TestDevice;
 let bob: TestDevice;
 let folderId: string;
-const daemons: ChildProcess[] = [];
+/** Each device's `weft sync --ui`: the daemon, with its dashboard. */
+const uis = new Map<Device, UiProcess>();
 const bobsEdit = "bob's edit\n";
 
 const read = (dev: Device, rel: string) =>
@@ -58,14 +61,21 @@ beforeAll(async () => {
   folderId = created["folderId"] as string;
   const { invite } = await ana.ok(["folder", "invite", folderId]);
   await bob.ok(["folder", "join", "-", bob.folder], { input: `${invite as string}\n` });
-  for (const dev of [ana, bob])
-    daemons.push(await startDaemon(dev, ["--rescan", "600", "--reconnect-max", "1"]));
+  for (const dev of [ana, bob]) {
+    const ui = await startUi(dev, ["sync", "--ui", "--rescan", "600", "--reconnect-max", "1"]);
+    uis.set(dev, ui);
+    await waitFor(
+      async () => (await dev.ok(["status"]))["daemon"] === ui.child.pid,
+      20_000,
+      `${dev.name}'s daemon`,
+    );
+  }
   await writeSettled(join(ana.folder, "notes.txt"), "v1 by ana\n");
   await waitFor(async () => (await read(bob, "notes.txt")) === "v1 by ana\n", 20_000, "v1 at bob");
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(daemons.map((d) => stopProcess(d)));
+  await Promise.all([...uis.values()].map((ui) => stopProcess(ui.child)));
   await Promise.all([ana, bob].map((d) => d?.dispose()));
   await relay?.dispose();
 });
@@ -156,5 +166,31 @@ describe("a strong folder synced by weft sync", () => {
     expect(loser.refused).toMatchObject([{ path: "notes.txt", reason: "changed elsewhere" }]);
     await noConflictCopy();
     expect(await names(ana)).toEqual(await names(bob));
+
+    // The loser's dashboard lists the refused change, and drops it: the winner's version stays.
+    const ui = uis.get(loser === a ? ana : bob)!;
+    const signIn = await rawRequest(ui.url);
+    const headers = {
+      host: new URL(ui.origin).host,
+      cookie: (signIn.headers["set-cookie"] as string[])[0]!.split(";")[0]!,
+    };
+    const view = await rawRequest(`${ui.origin}/api/state`, { headers });
+    const [card] = (JSON.parse(view.body) as { folders: { status: Status }[] }).folders;
+    expect(card!.status.refused).toMatchObject([{ id: loser.refused[0]!.id, path: "notes.txt" }]);
+    const dropped = await rawRequest(`${ui.origin}/api/reapply`, {
+      method: "POST",
+      headers: {
+        ...headers,
+        origin: ui.origin,
+        "x-weft-ui": "1",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ folder: folderId, id: loser.refused[0]!.id, discard: true }),
+    });
+    expect(dropped.status, dropped.body).toBe(200);
+    expect(JSON.parse(dropped.body)).toMatchObject({ path: "notes.txt", discarded: true });
+    expect((await status(loser === a ? ana : bob)).refused).toEqual([]);
+    expect(await read(ana, "notes.txt")).toBe(winner);
+    expect(await read(bob, "notes.txt")).toBe(winner);
   });
 });
