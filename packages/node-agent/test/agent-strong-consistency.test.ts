@@ -24,14 +24,12 @@ let folderId: string;
 const MiB = 1024 * 1024;
 
 async function content(dev: Device, path: string): Promise<string> {
-  if (dev === ana) await ana.ok(["sync", "--once"]); // her folder's index, caught up
   const got = await dev.run(["get", folderId, path, "-"]);
   expect(got.status, got.stderr).toBe(0);
   return got.stdout;
 }
 
 async function paths(dev: Device): Promise<string[]> {
-  if (dev === ana) await ana.ok(["sync", "--once"]);
   const listed = await dev.ok(["ls", folderId]);
   return (listed["entries"] as { path: string }[]).map((e) => e.path);
 }
@@ -52,11 +50,10 @@ beforeAll(async () => {
 }, 60_000);
 
 /**
- * ana saves notes.txt in her synced folder, caught up first (else her save is made from an
- * older version, and refused); `weft sync --once` exits once the relay has it.
+ * ana saves notes.txt in her synced folder (caught up: else her save is made from an older
+ * version, and refused); `weft sync --once` exits once the relay has it.
  */
 async function anaWrites(text: string): Promise<void> {
-  await ana.ok(["sync", "--once"]);
   await writeSettled(join(ana.folder, "notes.txt"), text);
   await ana.ok(["sync", "--once"]);
 }
@@ -100,6 +97,7 @@ describe("a strong-consistency folder through the CLI", () => {
       path: "notes.txt",
       discarded: false,
     });
+    await ana.ok(["sync", "--once"]); // ana's folder (its index, read by get) catches up
     expect(await content(ana, "notes.txt")).toBe(bobBody);
     expect(await paths(ana)).toEqual(["notes.txt"]);
     expect((await bob.ok(["refused", folderId]))["refused"]).toEqual([]);
