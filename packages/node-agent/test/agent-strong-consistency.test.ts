@@ -5,6 +5,7 @@
 // never shows a conflict copy, `weft refused` lists the change and `weft reapply` writes it on
 // top of the new version. A change made while the relay is down is queued in the folder's
 // state and checked when the next command reaches the relay.
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -97,7 +98,21 @@ describe("a strong-consistency folder through the CLI", () => {
       path: "notes.txt",
       discarded: false,
     });
-    await ana.ok(["sync", "--once"]); // ana's folder (its index, read by get) catches up
+    // ana saves the file in her folder before it caught up with bob's version: her save is
+    // refused (weft sync --once exits 3), kept, and bob's version written in her folder; no
+    // conflict copy. She drops hers (weft reapply --discard on her synced folder).
+    await writeSettled(join(ana.folder, "notes.txt"), "ana's late edit\n");
+    const late = await ana.run(["sync", "--once"]);
+    expect(late.status, late.stderr).toBe(3);
+    expect(late.stderr).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused/);
+    expect(await readFile(join(ana.folder, "notes.txt"), "utf8")).toBe(bobBody);
+    expect(await readdir(ana.folder)).toEqual(["notes.txt"]);
+    const [kept] = (await ana.ok(["refused", folderId]))["refused"] as { id: string }[];
+    expect(await ana.ok(["reapply", folderId, kept!.id, "--discard"])).toMatchObject({
+      path: "notes.txt",
+      discarded: true,
+    });
+    expect((await ana.ok(["refused", folderId]))["refused"]).toEqual([]);
     expect(await content(ana, "notes.txt")).toBe(bobBody);
     expect(await paths(ana)).toEqual(["notes.txt"]);
     expect((await bob.ok(["refused", folderId]))["refused"]).toEqual([]);

@@ -90,7 +90,8 @@ export interface SyncReport {
 /**
  * Syncs `syncs` until nothing is pending either way (the daemon's folders keep syncing after).
  * @param timeoutS gives up after this many seconds (0: never)
- * @throws AgentError RELAY when the time is up, or when problems were met on the way
+ * @throws AgentError RELAY when the time is up, or when problems were met on the way; REFUSED
+ *   when a strong folder refused a change made here meanwhile (kept; the message says how)
  */
 export async function syncUntilDone(
   home: Home,
@@ -98,6 +99,7 @@ export async function syncUntilDone(
   timeoutS: number,
 ): Promise<SyncReport> {
   const started = Date.now();
+  const before = new Set(syncs.flatMap((s) => s.replica.refusedWrites().map((r) => r.id)));
   let timer: NodeJS.Timeout | undefined;
   try {
     const done = Promise.all(syncs.map((s) => s.syncOnce()));
@@ -116,6 +118,20 @@ export async function syncUntilDone(
     clearTimeout(timer);
   }
   const folders = await writeStatus(home, syncs);
+  // A strong folder's change refused on the way (saved here from a version replaced elsewhere
+  // first): synced, but the person must hear of it, as from weft put (exit 3).
+  const refused = syncs.flatMap((s) =>
+    s.replica
+      .refusedWrites()
+      .filter((r) => !before.has(r.id))
+      .map((r) => refusalMessage(s.folder.folderId, r)),
+  );
+  if (refused.length > 0)
+    throw new AgentError(
+      "REFUSED",
+      refused[0]! +
+        (refused.length > 1 ? ` (and ${refused.length - 1} more refused: weft refused)` : ""),
+    );
   const failed = syncs.flatMap((s) =>
     s.errors.filter((e) => e.level === "error" && e.time >= started),
   );
