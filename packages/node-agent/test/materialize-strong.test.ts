@@ -1,11 +1,12 @@
-// applyPlan in a strong-consistency folder: the tree's version of a file changed here since it
-// was recorded is not written beside it as a conflict copy (as in an eventual folder): the local
-// file is left exactly as it is, for the scan to record (and the relay to accept or refuse).
+// The write policy in a strong-consistency folder: the tree's version of a file changed here
+// since it was recorded is not written beside it as a conflict copy (as in an eventual folder):
+// the local file is left exactly as it is, for the scan to record (and the relay to accept or
+// refuse); paths of changes still queued are left alone (holdPaths).
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { type MaterializePlan, applyPlan } from "../src/materialize/index.js";
+import { type MaterializePlan, applyPlan, holdPaths } from "../src/materialize/index.js";
 import type { LocalFileState } from "../src/scan/index.js";
 import type { DiskState } from "../src/state/index.js";
 
@@ -86,5 +87,30 @@ describe("applyPlan in a strong folder", () => {
       "notes.txt",
     ]);
     expect(await readFile(join(root, "notes.txt"), "utf8")).toBe("mine, unsent\n");
+  });
+});
+
+describe("holdPaths", () => {
+  test("leaves out every action on a held path, under one, or above one; keeps the rest", () => {
+    const rec = { kind: "file", size: 1, mtimeMs: 1, ino: 1, mode: 0o644, hash: "h" } as const;
+    const plan: MaterializePlan = {
+      clashes: [],
+      unportable: [],
+      stale: [
+        { do: "remove-file", path: "moved/here.txt", recorded: { ...rec, path: "moved/here.txt" } },
+        { do: "remove-dir", path: "moved" },
+        { do: "remove-file", path: "gone.txt", recorded: { ...rec, path: "gone.txt" } },
+      ],
+      dirs: [{ do: "mkdir", path: "new" }],
+      files: [
+        { do: "chmod", path: "new/a.txt", mode: 0o600, recorded: { ...rec, path: "new/a.txt" } },
+        { do: "chmod", path: "other.txt", mode: 0o600, recorded: { ...rec, path: "other.txt" } },
+      ],
+    };
+    const held = holdPaths(plan, ["moved/here.txt", "new"]);
+    expect(held.stale.map((a) => a.path)).toEqual(["gone.txt"]);
+    expect(held.dirs).toEqual([]);
+    expect(held.files.map((a) => a.path)).toEqual(["other.txt"]);
+    expect(holdPaths(plan, [])).toBe(plan);
   });
 });

@@ -16,12 +16,7 @@ import {
   followNotices,
 } from "../activity/index.js";
 import { IgnoreRules } from "../ignore/index.js";
-import {
-  type MaterializePlan,
-  applyPlan,
-  cleanTempFiles,
-  planMaterialize,
-} from "../materialize/index.js";
+import { applyPlan, cleanTempFiles, holdPaths, planMaterialize } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
@@ -99,25 +94,6 @@ const APPLIED_SELECTION = "selection";
 /** Eager downloads for a selection: undefined (every file) for the whole folder. */
 function downloadsOf(selection: Selection): ((path: string) => boolean) | undefined {
   return selection.all ? undefined : (path) => selection.includes(path, false);
-}
-
-/**
- * `plan` without what touches a path a strong folder's change made here is queued for (or one
- * under or above it): the index shows such a path as it was before the change until the relay
- * accepts it, and writing that to disk would undo the change here (a file saved offline put
- * back as it was, a file removed here written again). Once the change is accepted the tree
- * shows it; once refused, the tree's version is written (the change is kept as refused).
- */
-function holdQueued(plan: MaterializePlan, queued: readonly string[]): MaterializePlan {
-  if (queued.length === 0) return plan;
-  const held = (path: string): boolean =>
-    queued.some((q) => q === path || q.startsWith(`${path}/`) || path.startsWith(`${q}/`));
-  return {
-    ...plan,
-    stale: plan.stale.filter((a) => !held(a.path)),
-    dirs: plan.dirs.filter((a) => !held(a.path)),
-    files: plan.files.filter((a) => !held(a.path)),
-  };
 }
 
 /** One synced folder: a Replica kept in step with a directory, local changes in, the tree written back without replacing a file changed since this device last saw it. */
@@ -435,7 +411,9 @@ export class FolderSync {
       .list()
       .map((e) => (e.kind === "file" ? { ...e, version: replica.index.stat(e.path)?.version } : e));
     const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-    const plan = holdQueued(
+    // A strong folder's change made here shows in the tree only once the relay accepts it:
+    // until then its paths are left as they are on disk (else an offline save is undone).
+    const plan = holdPaths(
       planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection)),
       replica.queuedWrites(),
     );
