@@ -20,4 +20,5 @@ export type { Selection, SelectionSpec } from "./select/selection.js";
 export type { ScanError, ScanMove, ScanOptions, ScanProgress } from "./scan/types.js";
 export type { AccountRecord, MemberRecord } from "./home/index.js";
 export type { Pause } from "./sync/pause.js";
+export type { RefusedView } from "./sync/refused.js";
 export type { AccountLogin } from "./account/index.js";

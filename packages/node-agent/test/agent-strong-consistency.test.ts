@@ -1,10 +1,12 @@
 // A strong-consistency folder through the CLI against a relay process (issue 20): ana creates it
-// with `weft folder create --consistency strong`, bob joins it (the invite carries the mode);
-// both write notes.txt. A write made from a version that another device replaced first is
+// with `weft folder create --consistency strong` and syncs it (weft sync --once), bob joins it
+// without a path (the invite carries the mode) and uses weft put; both write notes.txt. A write made from a version that another device replaced first is
 // refused: `weft put` exits 3 with "changed elsewhere; your version is kept as …", the folder
 // never shows a conflict copy, `weft refused` lists the change and `weft reapply` writes it on
 // top of the new version. A change made while the relay is down is queued in the folder's
 // state and checked when the next command reaches the relay.
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type Device,
@@ -12,6 +14,7 @@ import {
   enroll,
   makeDevice,
   startRelayProcess,
+  writeSettled,
 } from "@weft/test-support";
 
 type TestDevice = Device & { dispose(): Promise<void> };
@@ -41,13 +44,20 @@ beforeAll(async () => {
   folderId = created["folderId"] as string;
   const { invite } = await ana.ok(["folder", "invite", folderId]);
   await bob.ok(["folder", "join", "-"], { input: `${invite as string}\n` });
-  expect(await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" })).toMatchObject(
-    {
-      path: "notes.txt",
-      created: true,
-    },
-  );
+  // ana syncs the folder (she created it at a path): she changes its files, not through put.
+  const put = await ana.run(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" });
+  expect(put.status, put.stderr).toBe(2);
+  await anaWrites("v1 by ana\n");
 }, 60_000);
+
+/**
+ * ana saves notes.txt in her synced folder (caught up: else her save is made from an older
+ * version, and refused); `weft sync --once` exits once the relay has it.
+ */
+async function anaWrites(text: string): Promise<void> {
+  await writeSettled(join(ana.folder, "notes.txt"), text);
+  await ana.ok(["sync", "--once"]);
+}
 
 afterAll(async () => {
   await Promise.all([ana, bob].map((d) => d?.dispose()));
@@ -69,7 +79,7 @@ describe("a strong-consistency folder through the CLI", () => {
     if (!child.stdin!.write(bobBody))
       await new Promise<void>((resolve) => child.stdin!.once("drain", () => resolve()));
     // ... and ana's write lands while it still reads (she has her own state: no shared lock).
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v2 by ana\n" });
+    await anaWrites("v2 by ana\n");
     child.stdin!.end();
     expect(await exited, err).toBe(3);
     expect(err).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused write \d+/);
@@ -88,6 +98,21 @@ describe("a strong-consistency folder through the CLI", () => {
       path: "notes.txt",
       discarded: false,
     });
+    // ana saves the file in her folder before it caught up with bob's version: her save is
+    // refused (weft sync --once exits 3), kept, and bob's version written in her folder; no
+    // conflict copy. She drops hers (weft reapply --discard on her synced folder).
+    await writeSettled(join(ana.folder, "notes.txt"), "ana's late edit\n");
+    const late = await ana.run(["sync", "--once"]);
+    expect(late.status, late.stderr).toBe(3);
+    expect(late.stderr).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused/);
+    expect(await readFile(join(ana.folder, "notes.txt"), "utf8")).toBe(bobBody);
+    expect(await readdir(ana.folder)).toEqual(["notes.txt"]);
+    const [kept] = (await ana.ok(["refused", folderId]))["refused"] as { id: string }[];
+    expect(await ana.ok(["reapply", folderId, kept!.id, "--discard"])).toMatchObject({
+      path: "notes.txt",
+      discarded: true,
+    });
+    expect((await ana.ok(["refused", folderId]))["refused"]).toEqual([]);
     expect(await content(ana, "notes.txt")).toBe(bobBody);
     expect(await paths(ana)).toEqual(["notes.txt"]);
     expect((await bob.ok(["refused", folderId]))["refused"]).toEqual([]);
@@ -107,7 +132,7 @@ describe("a strong-consistency folder through the CLI", () => {
     expect(await exited, err).toBe(1);
     expect(err).toMatch(/kept here and sent by the next weft command/);
     await relay.start();
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v3 by ana\n" });
+    await anaWrites("v3 by ana\n");
     // bob's next command sends the queued change: the file changed elsewhere first.
     const listed = await bob.run(["ls", folderId]);
     expect(listed.status, listed.stderr).toBe(0);

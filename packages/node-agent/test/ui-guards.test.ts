@@ -197,7 +197,7 @@ describe("the dashboard's guards", () => {
     ]);
   });
 
-  test("pause, invite, ignore rules, create and join need the cookie, the page's own Origin and the header", async () => {
+  test("pause, invite, ignore rules, reapply, create and join need the cookie, the page's own Origin and the header", async () => {
     const forged = join(ana.folder, "..", "forged");
     const actions: [string, Record<string, unknown>][] = [
       ["/api/folders/create", { path: forged }],
@@ -205,6 +205,7 @@ describe("the dashboard's guards", () => {
       ["/api/pause", { folder: folderId, paused: true }],
       ["/api/members/invite", { folder: folderId, role: "editor" }],
       ["/api/ignore", { folder: folderId, text: "forged/\n", previous: "" }],
+      ["/api/reapply", { folder: folderId, id: "000000000001", discard: true }],
     ];
     for (const [path, body] of actions) {
       expect((await post(path, body, { cookie: "" })).status, `${path} without cookie`).toBe(401);

@@ -1,4 +1,5 @@
-// The folder card and its panels: state, peers, problems, conflicts, history, members, activity.
+// The folder card and its panels: state, peers, problems, refused changes, conflicts, history,
+// members, activity.
 import { useEffect, useState } from "preact/hooks";
 import { getJson, html, idOf, post } from "./lib.js";
 import { IgnoreRules } from "./ignore.js";
@@ -36,7 +37,9 @@ function Peers({ peers }) {
  */
 function Problems({ status }) {
   const [all, setAll] = useState(false);
-  const newest = status.errors.slice().reverse();
+  // A refused change has its own panel (Refused) for as long as it is kept.
+  const told = new Set((status.refused ?? []).map((r) => r.message));
+  const newest = status.errors.filter((e) => !told.has(`${e.path}: ${e.message}`)).reverse();
   if (newest.length === 0 && status.clashes.length === 0) return null;
   const shown = all ? newest : newest.slice(0, 5);
   return html`<section>
@@ -141,6 +144,52 @@ function Conflicts({ folder, announce }) {
     <ul class="conflicts" aria-busy=${busy}>
       ${folder.conflicts.map(
         (c) => html`<${Conflict} key=${c.path} folderId=${folder.folderId} c=${c} act=${act} />`,
+      )}
+    </ul>
+  </section>`;
+}
+
+/**
+ * A strong folder's changes made here and refused (the file changed elsewhere first): each kept
+ * until written on top of the new version, or dropped (`weft reapply [--discard]`).
+ */
+function Refused({ folder, announce }) {
+  const [busy, setBusy] = useState(false);
+  const refused = folder.status.refused ?? [];
+  if (refused.length === 0) return null;
+  const act = async (r, discard) => {
+    setBusy(true);
+    try {
+      await post("/api/reapply", { folder: folder.folderId, id: r.id, discard });
+      announce(discard ? `Dropped your version of ${r.path}` : `Wrote your version of ${r.path}`);
+    } catch (error) {
+      announce(
+        `Could not ${discard ? "drop" : "write"} your version of ${r.path}: ${error.message}`,
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+  const headingId = `refused-${idOf(folder.folderId)}`;
+  return html`<section aria-labelledby=${headingId}>
+    <h3 id=${headingId}>Changed elsewhere first (${refused.length})</h3>
+    <ul class="conflicts" aria-busy=${busy}>
+      ${refused.map(
+        (r) =>
+          html`<li key=${r.id} class="conflict">
+            <p>
+              <span class="path">${r.path}</span>
+              ${`: ${r.reason}; your version (${r.kind}, ${when(r.at)}) is kept here.`}
+            </p>
+            <div class="actions">
+              <button type="button" disabled=${busy} onClick=${() => act(r, false)}>
+                Write mine on top
+              </button>
+              <button type="button" disabled=${busy} onClick=${() => act(r, true)}>
+                Drop mine
+              </button>
+            </div>
+          </li>`,
       )}
     </ul>
   </section>`;
@@ -337,6 +386,7 @@ export function FolderCard({ folder, announce }) {
       <${Peers} peers=${folder.peers} />
     </section>
     <${Problems} status=${s} />
+    <${Refused} folder=${folder} announce=${announce} />
     <${Conflicts} folder=${folder} announce=${announce} />
     <${History} folder=${folder} announce=${announce} />
     <${Members} folder=${folder} announce=${announce} />

@@ -331,7 +331,10 @@ export class Replica {
     return this.strong?.refused() ?? [];
   }
 
-  /** Paths of a strong folder's writes made here and not yet accepted or refused. */
+  /**
+   * Paths of a strong folder's writes made here and not yet accepted or refused (a move: its
+   * source and its destination). The index does not show them until the relay accepts them.
+   */
   queuedWrites(): string[] {
     return this.strong?.queuedPaths() ?? [];
   }

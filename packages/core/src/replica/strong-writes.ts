@@ -155,9 +155,9 @@ export class StrongWrites {
     );
   }
 
-  /** Paths with a write queued (not yet accepted or refused). */
+  /** Paths with a write queued (not yet accepted or refused); a move gives both ends. */
   queuedPaths(): string[] {
-    return this.queue.map((w) => pathOf(w.op));
+    return this.queue.flatMap((w) => (w.op.kind === "move" ? [w.op.from, w.op.to] : [w.op.path]));
   }
 
   /**

@@ -23,7 +23,7 @@ import {
 } from "../remote/index.js";
 import type { Command, CommandContext, Flags } from "./command.js";
 import { devicePassphrase } from "./prompt.js";
-import { getSynced, lsSynced, syncedFolder } from "./synced-read.js";
+import { getSynced, lsSynced, reapplySynced, refusedSynced, syncedFolder } from "./synced-read.js";
 
 const COMMON: Flags = {
   relay: {
@@ -46,7 +46,7 @@ const DETAILS =
   "are refused. These commands run beside weft sync. On a folder this device syncs, ls and get\n" +
   "read its own index and fetch only what is not here (a file left out by weft folder select),\n" +
   "through the running weft sync if there is one; put, rm and mv are refused there (change its\n" +
-  "files instead).";
+  "files instead); refused and reapply act on its own refused changes (a strong folder).";
 
 /** The folder id argument. @throws AgentError USAGE */
 function folderArg(text: string): FolderId {
@@ -331,8 +331,15 @@ const refused: Command = {
     'Prints {"folderId", "refused": [{"id", "path", "kind", "reason", "at"}]} with --json.',
   example: "weft refused 3f7q...",
   flags: COMMON,
-  run: (ctx) =>
-    withFolder(ctx, { write: false }, (folder) => {
+  run: async (ctx) => {
+    const synced = await syncedFolder(ctx, folderArg(ctx.positionals[0]!));
+    if (synced) {
+      const answer = await refusedSynced(ctx, synced);
+      if (answer.refused.length === 0) ctx.say("no refused changes");
+      for (const r of answer.refused) ctx.say(`${r.id}  ${r.kind} ${r.path}: ${r.reason}`);
+      return { ...answer };
+    }
+    return withFolder(ctx, { write: false }, (folder) => {
       const list = folder.replica.refusedWrites();
       if (list.length === 0) ctx.say("no refused changes");
       for (const r of list) ctx.say(`${r.id}  ${r.op.kind} ${r.path}: ${r.reason}`);
@@ -346,7 +353,8 @@ const refused: Command = {
           at: r.at,
         })),
       });
-    }),
+    });
+  },
 };
 
 const reapply: Command = {
@@ -363,8 +371,20 @@ const reapply: Command = {
     ...COMMON,
     discard: { type: "boolean", description: "forget the refused change instead" },
   },
-  run: (ctx) => {
+  run: async (ctx) => {
     const id = ctx.positionals[1]!;
+    const discard = ctx.values["discard"] === true;
+    const synced = await syncedFolder(ctx, folderArg(ctx.positionals[0]!));
+    if (synced) {
+      const done = await reapplySynced(ctx, synced, id, discard);
+      ctx.say(
+        discard
+          ? `discarded ${done.kind} ${done.path}`
+          : `re-applied ${done.kind} ${done.path}` +
+              (done.sent ? "" : `; not sent yet (${done.problem ?? "the relay is away"})`),
+      );
+      return { ...done };
+    }
     return withFolder(ctx, { write: true, spool: true }, async (folder) => {
       const replica = folder.replica;
       const r = replica.refusedWrites().find((x) => x.id === id);
@@ -373,7 +393,6 @@ const reapply: Command = {
           "NOT_FOUND",
           `no refused change ${id} in folder ${folder.folderId} (see: weft refused ${folder.folderId})`,
         );
-      const discard = ctx.values["discard"] === true;
       if (discard) await replica.discardRefused(id);
       else await settleChange(ctx, folder, r.path, undefined, () => replica.reapply(id));
       ctx.say(discard ? `discarded ${r.op.kind} ${r.path}` : `re-applied ${r.op.kind} ${r.path}`);

@@ -22,7 +22,9 @@ export const statusCommand: Command = {
     "per folder: connection (online, offline, connecting, stopped), connectionSince, lastError\n" +
     "{message, time}, nextRetryAt, pendingOut, pendingChunks, upload, download, errors, lastSync,\n" +
     'removed ({at, reason} once the relay refused this device the folder for good; state "removed"),\n' +
-    'paused (since when, or null; state "paused": weft folder pause).',
+    'paused (since when, or null; state "paused": weft folder pause); a strong folder\'s refused\n' +
+    "changes, refused [{id, path, kind, reason, at, message}], and queued (changes not yet\n" +
+    "accepted or refused).",
   example: "weft status --json",
   flags: {},
   run: async (ctx) => {
@@ -161,7 +163,17 @@ function describe(s: AgentFolderStatus, running: boolean, now: number): string[]
     lines.push(
       `peer ${shortDeviceId(p.deviceId as never)}: ${p.online ? "online" : "offline"}, ${p.behind} behind`,
     );
-  for (const e of s.errors.slice(-5)) lines.push(`! ${e.path ? `${e.path}: ` : ""}${e.message}`);
+  const queued = s.queued ?? 0;
+  if (queued > 0)
+    lines.push(
+      `${queued} change${queued === 1 ? "" : "s"} waiting for the relay to accept ${queued === 1 ? "it" : "them"} (strong consistency)`,
+    );
+  // A refused change is listed while it is kept (its notice would say it a second time).
+  const refused = s.refused ?? [];
+  const told = new Set(refused.map((r) => r.message));
+  for (const r of refused) lines.push(`! ${r.message}`);
+  for (const e of s.errors.filter((e) => !told.has(`${e.path}: ${e.message}`)).slice(-5))
+    lines.push(`! ${e.path ? `${e.path}: ` : ""}${e.message}`);
   for (const c of s.clashes) lines.push(`! names clash on case-insensitive disks: ${c.join(", ")}`);
   for (const u of s.unportable.slice(0, 5)) lines.push(`~ ${u.path}: ${u.problem}`);
   return lines;

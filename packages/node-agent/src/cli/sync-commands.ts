@@ -32,6 +32,8 @@ const sync: Command = {
     "WEFT_HOME/sync.sock). --rescan SECONDS sets the full rescan period (default 3600: the\n" +
     "watcher reports changes; a folder whose watcher fails rescans every 60 s).\n" +
     "--timeout SECONDS (with --once) gives up after that long, exit 1, naming the last problem.\n" +
+    "With --once, a strong folder's change refused on the way (the file changed elsewhere first;\n" +
+    "kept, see weft refused) exits 3.\n" +
     "The daemon reconnects by itself for as long as it runs, waiting at most --reconnect-max\n" +
     "SECONDS between attempts (env WEFT_RECONNECT_MAX; default 2). A relay silent for\n" +
     "--keepalive SECONDS is pinged, and after twice that the connection is replaced\n" +

@@ -1,8 +1,9 @@
 /**
- * `weft ls` and `weft get` on a folder this device syncs: they read the synced folder's own
- * replica (its index, its chunk cache, the relay for what is not here), so a file left out of
- * the selection (`weft folder select`) can be fetched alone. A running `weft sync` does it
- * through its control socket; otherwise the folder is opened here under the sync lock.
+ * `weft ls`, `get`, `refused` and `reapply` on a folder this device syncs: they use the synced
+ * folder's own replica (its index, its chunk cache, the relay for what is not here), so a file
+ * left out of the selection (`weft folder select`) can be fetched alone, and a strong folder's
+ * refused changes are the ones its sync made. A running `weft sync` does it through its control
+ * socket; otherwise the folder is opened here under the sync lock.
  */
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,27 +12,27 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { FolderId } from "@weft/crypto";
 import type { FolderRecord } from "../home/index.js";
-import { folderSettings } from "../share/index.js";
-import { type GetResult, readFileOf } from "../control/actions.js";
+import {
+  type GetResult,
+  type ReapplyResult,
+  type RefusedList,
+  readFileOf,
+  reapplyRefused,
+  refusedOf,
+} from "../control/actions.js";
 import { type EntryJson, listEntries } from "../remote/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
 import type { CommandContext } from "./command.js";
 import { viaDaemon } from "./daemon-link.js";
 import { withFolders } from "./open-folders.js";
 
-/**
- * The folder's record when `weft sync` syncs `folderId` on this device (not removed by the relay,
- * not a strong folder, which weft sync leaves alone).
- */
+/** The folder's record when `weft sync` syncs `folderId` on this device (not removed by the relay). */
 export async function syncedFolder(
   ctx: CommandContext,
   folderId: FolderId,
 ): Promise<FolderRecord | undefined> {
   const record = (await ctx.home.folders()).find((f) => f.folderId === folderId);
-  if (!record || record.removed) return undefined;
-  // weft sync leaves a strong folder alone: the remote commands' state is its one state.
-  const strong = (await folderSettings(ctx.home, folderId)).consistency === "strong";
-  return strong ? undefined : record;
+  return record && !record.removed ? record : undefined;
 }
 
 /** DIR's entries in the synced folder's index (no relay needed). */
@@ -76,4 +77,32 @@ export async function getSynced(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A synced strong folder's changes made here and refused (no relay needed). */
+export async function refusedSynced(
+  ctx: CommandContext,
+  record: FolderRecord,
+): Promise<RefusedList> {
+  return (
+    (await viaDaemon<RefusedList>(ctx, { op: "refused", folder: record.folderId })) ??
+    (await withFolders(ctx, [record], false, ([s]) => refusedOf(s!)))
+  );
+}
+
+/**
+ * Writes a synced strong folder's refused change `id` again on top (or drops it): the folder on
+ * disk follows, through the running `weft sync` or a sync here.
+ */
+export async function reapplySynced(
+  ctx: CommandContext,
+  record: FolderRecord,
+  id: string,
+  discard: boolean,
+): Promise<ReapplyResult> {
+  const request = { op: "reapply", folder: record.folderId, change: id, discard } as const;
+  return (
+    (await viaDaemon<ReapplyResult>(ctx, request)) ??
+    (await withFolders(ctx, [record], true, ([s]) => reapplyRefused(s!, id, discard)))
+  );
 }

@@ -9,6 +9,7 @@ import { type ReadOut, onPath, readToFile, readToStream } from "../remote/index.
 import type { FolderSync } from "../sync/folder-sync.js";
 import { writeStatus } from "../sync/run.js";
 import type { AgentFolderStatus } from "../sync/status.js";
+import { type RefusedView, refusalMessage, refusedView } from "../sync/refused.js";
 import { type VersionView, restoreVersion, versionsOf } from "../sync/versions.js";
 
 /** A file with concurrent versions, as `weft conflicts` lists it. */
@@ -89,7 +90,8 @@ export interface SyncReport {
 /**
  * Syncs `syncs` until nothing is pending either way (the daemon's folders keep syncing after).
  * @param timeoutS gives up after this many seconds (0: never)
- * @throws AgentError RELAY when the time is up, or when problems were met on the way
+ * @throws AgentError RELAY when the time is up, or when problems were met on the way; REFUSED
+ *   when a strong folder refused a change made here meanwhile (kept; the message says how)
  */
 export async function syncUntilDone(
   home: Home,
@@ -97,6 +99,7 @@ export async function syncUntilDone(
   timeoutS: number,
 ): Promise<SyncReport> {
   const started = Date.now();
+  const before = new Set(syncs.flatMap((s) => s.replica.refusedWrites().map((r) => r.id)));
   let timer: NodeJS.Timeout | undefined;
   try {
     const done = Promise.all(syncs.map((s) => s.syncOnce()));
@@ -115,6 +118,20 @@ export async function syncUntilDone(
     clearTimeout(timer);
   }
   const folders = await writeStatus(home, syncs);
+  // A strong folder's change refused on the way (saved here from a version replaced elsewhere
+  // first): synced, but the person must hear of it, as from weft put (exit 3).
+  const refused = syncs.flatMap((s) =>
+    s.replica
+      .refusedWrites()
+      .filter((r) => !before.has(r.id))
+      .map((r) => refusalMessage(s.folder.folderId, r)),
+  );
+  if (refused.length > 0)
+    throw new AgentError(
+      "REFUSED",
+      refused[0]! +
+        (refused.length > 1 ? ` (and ${refused.length - 1} more refused: weft refused)` : ""),
+    );
   const failed = syncs.flatMap((s) =>
     s.errors.filter((e) => e.level === "error" && e.time >= started),
   );
@@ -197,4 +214,65 @@ export async function readFileOf(
       : readToFile(s.replica, path, out, signal),
   );
   return { ...read, bytesDownloaded: s.replica.stats().bytesDownloaded - before };
+}
+
+/** A strong folder's refused changes, as `weft refused` lists them. */
+export interface RefusedList {
+  folderId: string;
+  refused: RefusedView[];
+}
+
+/** The folder's changes made here and refused (empty for an eventual folder). */
+export function refusedOf(s: FolderSync): RefusedList {
+  const folderId = s.folder.folderId;
+  return { folderId, refused: s.replica.refusedWrites().map((r) => refusedView(folderId, r)) };
+}
+
+/** What `weft reapply` did. */
+export interface ReapplyResult {
+  folderId: string;
+  id: string;
+  path: string;
+  kind: string;
+  discarded: boolean;
+  /** Whether the relay has it now (not for a discard); false when it could not be reached. */
+  sent: boolean;
+  /** Why it is not sent yet, when it is not. */
+  problem?: string;
+}
+
+/**
+ * Writes refused change `id` again on top of the file's version now (or drops it with
+ * `discard`), then syncs until the relay has answered; the folder on disk follows either way.
+ * Not reaching the relay is not a failure: the change stays queued and is checked on return.
+ * @throws AgentError NOT_FOUND for an unknown id; REFUSED when the file changed elsewhere again
+ *   meanwhile (kept again, under a new id)
+ */
+export async function reapplyRefused(
+  s: FolderSync,
+  id: string,
+  discard: boolean,
+): Promise<ReapplyResult> {
+  const folderId = s.folder.folderId;
+  const r = s.replica.refusedWrites().find((x) => x.id === id);
+  if (!r)
+    throw new AgentError(
+      "NOT_FOUND",
+      `no refused change ${id} in folder ${folderId} (see: weft refused ${folderId})`,
+    );
+  const done = { folderId, id, path: r.path, kind: r.op.kind, discarded: discard };
+  if (discard) {
+    await s.replica.discardRefused(id);
+    return { ...done, sent: false };
+  }
+  const before = new Set(s.replica.refusedWrites().map((x) => x.id));
+  await s.replica.reapply(id);
+  try {
+    await s.syncOnce();
+  } catch (error) {
+    return { ...done, sent: false, problem: (error as Error).message };
+  }
+  const again = s.replica.refusedWrites().find((x) => !before.has(x.id) && x.path === r.path);
+  if (again) throw new AgentError("REFUSED", refusalMessage(folderId, again));
+  return { ...done, sent: true };
 }

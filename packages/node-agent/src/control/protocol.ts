@@ -26,7 +26,11 @@ export type ControlRequest =
   /** `weft ls` on a synced folder: DIR's entries (`path`, "" for the top). */
   | { op: "ls"; folder: string; path: string; recursive: boolean }
   /** `weft get` on a synced folder: the file at `path` written to `out`, an absolute path. */
-  | { op: "get"; folder: string; path: string; out: string };
+  | { op: "get"; folder: string; path: string; out: string }
+  /** `weft refused` on a synced strong folder: its changes made here and refused. */
+  | { op: "refused"; folder: string }
+  /** `weft reapply` on a synced strong folder: write refused change `change` on top, or drop it. */
+  | { op: "reapply"; folder: string; change: string; discard: boolean };
 
 /** An answer on the wire. */
 export type ControlResponse =
@@ -54,6 +58,7 @@ const AGENT_CODES: readonly AgentErrorCode[] = [
   "FORBIDDEN",
   "CONFLICT",
   "INTERRUPTED",
+  "REFUSED",
 ];
 
 /** A request line as sent. */
@@ -126,6 +131,18 @@ export function decodeRequest(line: string): { id: number; request: ControlReque
         id,
         request: { op: "get", folder: text("folder", 200), path: relPath(o, bad), out },
       };
+    }
+    case "refused":
+      return { id, request: { op: "refused", folder: text("folder", 200) } };
+    case "reapply": {
+      if (typeof o["discard"] !== "boolean") throw bad("discard is true or false");
+      // `change`, not `id`: the request's own id is the line's.
+      const request = {
+        op: "reapply",
+        folder: text("folder", 200),
+        change: text("change", 40),
+      } as const;
+      return { id, request: { ...request, discard: o["discard"] } };
     }
     case "sync": {
       const timeout = o["timeout"];

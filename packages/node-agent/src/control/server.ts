@@ -1,6 +1,6 @@
 /**
  * The daemon's control socket: a Unix socket in WEFT_HOME (mode 0600, the home itself 0700) over
- * which `weft status`, `conflicts`, `history`, `restore` and `sync --once` reach a running
+ * which `weft status`, `conflicts`, `history`, `restore`, `refused`, `reapply` and `sync --once` reach a running
  * `weft sync` instead of refusing. Requests are served by the same actions the CLI runs itself.
  */
 import { createHash } from "node:crypto";
@@ -15,6 +15,8 @@ import {
   historyOf,
   listConflicts,
   readFileOf,
+  reapplyRefused,
+  refusedOf,
   restoreNth,
   syncUntilDone,
   takePause,
@@ -180,6 +182,10 @@ class ControlHandlers {
       }
       case "get":
         return readFileOf(this.one(request.folder), request.path, request.out);
+      case "refused":
+        return refusedOf(this.one(request.folder));
+      case "reapply":
+        return reapplyRefused(this.one(request.folder), request.change, request.discard);
     }
   }
 

@@ -39,6 +39,12 @@ export interface ApplyContext {
   writing(path: string): void;
   /** Where what happened to each path is told: received, deleted, or a problem. */
   readonly events: Pick<FolderEvents, "emit">;
+  /**
+   * Whether the tree's version of a file changed here goes beside it as a conflict copy
+   * (default); false in a strong folder, where the local file is left alone instead and the
+   * scan that records it finds it refused (kept), or accepted on top.
+   */
+  readonly conflictCopies?: boolean;
 }
 
 /** Carries out `plan`; resolves with how many paths changed on disk. Failures are reported, not thrown. */
@@ -153,6 +159,7 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
   }
   // The local file changed since this device last saw it: keep it, and put the other
   // device's version beside it as a conflict copy, which the next scan syncs.
+  if (ctx.conflictCopies === false) return false;
   const copy = action.conflictCopy;
   ctx.writing(copy);
   const placed = await placeFile(ctx.root, copy, ctx.read(path), { ...options, expected: null });

@@ -14,6 +14,7 @@ export {
   type TreeVersion,
   type WriteFile,
   conflictCopyPath,
+  holdPaths,
   planMaterialize,
 } from "./plan.js";
 export { type ApplyContext, applyPlan } from "./apply.js";

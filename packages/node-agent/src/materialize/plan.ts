@@ -169,3 +169,23 @@ export function conflictCopyPath(path: string, version: TreeVersion): string {
   const slash = path.lastIndexOf("/") + 1;
   return path.slice(0, slash) + conflictCopyName(path.slice(slash), version);
 }
+
+/**
+ * `plan` without any action on `held` paths, or on a path under or above one: a strong folder's
+ * changes made here and not yet accepted. The tree shows such a path as it was before the change
+ * until the relay accepts it, and writing that would undo the change on disk (a file saved
+ * offline put back as it was, a file removed here written again, a file moved here removed).
+ * Once accepted the tree shows the change; once refused, the tree's version is written (the
+ * change itself is kept as refused).
+ */
+export function holdPaths(plan: MaterializePlan, held: readonly string[]): MaterializePlan {
+  if (held.length === 0) return plan;
+  const touches = (path: string): boolean =>
+    held.some((h) => h === path || h.startsWith(`${path}/`) || path.startsWith(`${h}/`));
+  return {
+    ...plan,
+    stale: plan.stale.filter((a) => !touches(a.path)),
+    dirs: plan.dirs.filter((a) => !touches(a.path)),
+    files: plan.files.filter((a) => !touches(a.path)),
+  };
+}

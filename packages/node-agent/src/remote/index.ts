@@ -1,10 +1,6 @@
 /** remote: a folder this device is a member of but does not sync, read and changed through the relay with no copy here (weft ls|get|put|rm|mv). */
-export {
-  type RemoteFolder,
-  type RemoteOptions,
-  refusalMessage,
-  withRemoteFolder,
-} from "./remote-folder.js";
+export { type RemoteFolder, type RemoteOptions, withRemoteFolder } from "./remote-folder.js";
+export { refusalMessage } from "../sync/refused.js";
 export {
   type LocalSource,
   type ReadOut,

@@ -11,7 +11,6 @@ import {
   type FolderRole,
   MemoryStateStore,
   ProtocolError,
-  type RefusedWrite,
   Replica,
   type StateStore,
   WeftError,
@@ -22,6 +21,7 @@ import { AgentError, type Home, withPidLock } from "../home/index.js";
 import { checkedConsistency, folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { NODE_ZLIB, relayOptions } from "../sync/open-stores.js";
+import { refusalMessage } from "../sync/refused.js";
 import { interrupted } from "./file-io.js";
 import { NoChunkStore } from "./no-chunk-store.js";
 
@@ -72,9 +72,7 @@ export async function withRemoteFolder<T>(
   work: (folder: RemoteFolder) => Promise<T>,
 ): Promise<T> {
   const synced = (await home.folders()).find((f) => f.folderId === folderId);
-  // weft sync leaves a strong folder alone (run.ts): its one state is this one.
-  const strong = (await folderSettings(home, folderId)).consistency === "strong";
-  if (synced && !synced.removed && !strong)
+  if (synced && !synced.removed)
     throw new AgentError(
       "USAGE",
       `folder ${folderId} is synced on this device, at ${synced.path}: use its files there ` +
@@ -164,19 +162,6 @@ export async function withRemoteFolder<T>(
       else if (spooling && settled) await removeSqlite(spool);
     }
   });
-}
-
-/**
- * A strong folder's refused change for people: "PATH: changed elsewhere; your version is kept
- * as …" (`keptAs`, by default the refused change in this folder's state, with the command that
- * writes it again).
- */
-export function refusalMessage(folderId: FolderId, r: RefusedWrite, keptAs?: string): string {
-  return (
-    `${r.path}: ${r.reason}; your version is kept as ` +
-    (keptAs ??
-      `refused write ${r.id} (write it on top of the new version: weft reapply ${folderId} ${r.id})`)
-  );
 }
 
 /** This account's role in the folder. @throws AgentError FORBIDDEN for a non-member */

@@ -16,7 +16,13 @@ import {
   followNotices,
 } from "../activity/index.js";
 import { IgnoreRules, WEFTIGNORE } from "../ignore/index.js";
-import { type TreeItem, applyPlan, cleanTempFiles, planMaterialize } from "../materialize/index.js";
+import {
+  type TreeItem,
+  applyPlan,
+  cleanTempFiles,
+  holdPaths,
+  planMaterialize,
+} from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
@@ -26,6 +32,7 @@ import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
 import { type Pause, loadPause } from "./pause.js";
 import { recordScan } from "./record-scan.js";
+import { type RefusedView, refusalDetail, refusedView } from "./refused.js";
 import { TransferMeter, type TransferView } from "./transfer-meter.js";
 
 export type { SyncNotice } from "../activity/index.js";
@@ -70,6 +77,13 @@ export interface FolderStatus {
   removed: Removal | null;
   /** Since when the folder is paused on this device (`weft folder pause`); null while it syncs. */
   paused: number | null;
+  /**
+   * A strong folder's changes made here and refused (the file changed elsewhere first), oldest
+   * first: each kept until `weft reapply` writes it on top or `--discard` drops it.
+   */
+  refused: RefusedView[];
+  /** A strong folder's changes made here and not yet accepted or refused (offline, say). */
+  queued: number;
   /**
    * This device's selection (selective sync): `{}` for the whole folder. Absent when no
    * process has the folder open (`weft folder select PATH` reads it then).
@@ -201,6 +215,9 @@ export class FolderSync {
       if (isForbidden(error)) void sync.checkRemoved();
     });
     for (const message of refused) sync.notice(message, undefined, "warning");
+    // A strong folder's change refused: the tree's version is written to disk next (the
+    // daemon applies on this event), and the person's version is kept in the refused change.
+    replica.on("refused", (r) => sync.notice(refusalDetail(folder.folderId, r), r.path, "warning"));
     if (removed) sync.markRemoved(removed);
     else if (live)
       sync.removalCheck = () =>
@@ -406,7 +423,12 @@ export class FolderSync {
     const replica = this.replica;
     const tree = treeItems(replica.index.tree());
     const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-    const plan = planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection));
+    // A strong folder's change made here shows in the tree only once the relay accepts it:
+    // until then its paths are left as they are on disk (else an offline save is undone).
+    const plan = holdPaths(
+      planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection)),
+      replica.queuedWrites(),
+    );
     this.clashes = plan.clashes;
     this.unportable = plan.unportable;
     if (plan.files.length + plan.stale.length >= BULK_WRITE_FILES) this.onBulkWrite?.();
@@ -418,6 +440,9 @@ export class FolderSync {
         ignores,
         writing: (path) => this.ownWrites.wrote(path),
         events: this.events,
+        // A strong folder never shows two versions: a file changed here is left as it is, and
+        // the next scan's write of it is refused (kept) if the tree's version came first.
+        conflictCopies: replica.consistency !== "strong",
       },
       plan,
     );
@@ -498,6 +523,8 @@ export class FolderSync {
       lastSync: this.lastSync,
       removed: this.removed ?? null,
       paused: this.pause?.since ?? null,
+      refused: this.replica.refusedWrites().map((r) => refusedView(this.folder.folderId, r)),
+      queued: this.replica.queuedWrites().length,
       selection: this.chosen.toSpec(),
     };
   }

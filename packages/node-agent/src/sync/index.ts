@@ -8,6 +8,7 @@ export {
   RECONNECT_MAX_MS,
 } from "./folder-sync.js";
 export { type Clock, systemClock } from "./clock.js";
+export { type RefusedView, refusalMessage, refusedView } from "./refused.js";
 export { type AgentFolderStatus, folderStatus, stoppedStatus } from "./status.js";
 export {
   type DaemonOptions,

@@ -11,7 +11,7 @@ import { WebSocket } from "ws";
 import type { AccountLogin } from "../account/index.js";
 import type { Clock } from "./clock.js";
 import type { FolderRecord, Home } from "../home/index.js";
-import { loadKeyring, storeKeyring } from "../share/index.js";
+import { folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 
@@ -138,6 +138,7 @@ export async function openStores(
   const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
+  const strong = (await folderSettings(home, folder.folderId)).consistency === "strong";
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,
@@ -145,6 +146,10 @@ export async function openStores(
     state,
     blobs,
     ...NODE_ZLIB,
+    // A strong folder's changes wait for the relay's head check before they join the index.
+    // Its envelopes are numbered from the clock: the remote commands' own state of this device
+    // (weft put on this folder, before weft sync synced strong folders) may have written it.
+    ...(strong ? { consistency: "strong" as const, clockDeviceSeq: true } : {}),
     // One clock for the replica's timers and timestamps and FolderSync's.
     time: clock,
     ...(downloads ? { downloads } : {}),

@@ -5,7 +5,6 @@ import type { DeviceIdentity } from "@weft/crypto";
 import { AccountLogin } from "../account/index.js";
 import { AgentError, type FolderRecord, type Home, processAlive } from "../home/index.js";
 import { watchFolder } from "../watch/index.js";
-import { folderSettings } from "../share/index.js";
 import { FolderSync, type FolderSyncOptions } from "./folder-sync.js";
 import { WATCH_BLIND_MS } from "./own-writes.js";
 import { after } from "./clock.js";
@@ -185,15 +184,6 @@ export async function openFolders(
   const opened: FolderSync[] = [];
   try {
     for (const folder of folders) {
-      // A strong folder's changes are held until the relay accepts them, which the disk bridge
-      // (scan, apply) does not handle yet: it is used through weft ls/get/put/rm/mv instead.
-      if ((await folderSettings(home, folder.folderId)).consistency === "strong") {
-        process.stderr.write(
-          `weft: folder ${folder.folderId} has strong consistency: weft sync does not sync ` +
-            `it yet; use weft ls, get, put, rm and mv ${folder.folderId}\n`,
-        );
-        continue;
-      }
       // A request that hangs (a stalled network) holds up the start, the key fetch included:
       // it gives up when a silent connection would, and the folder opens with stored keys.
       const timeout = connection.keepaliveMs ? { timeoutMs: 2 * connection.keepaliveMs } : {};
@@ -327,9 +317,13 @@ export async function runDaemon(
         },
       );
     };
+    // A strong folder's own change reaches the tree only once the relay accepts it (and a
+    // refused one leaves the tree's version to write): both are written to disk then.
+    const strong = sync.replica.consistency === "strong";
     sync.replica.on("change", ({ origin }) => {
-      if (origin === "remote") apply();
+      if (origin === "remote" || strong) apply();
     });
+    sync.replica.on("refused", () => apply());
     // Downloads finish after the change that named them: write once transfers go idle too.
     sync.replica.on("progress", ({ direction, done, total }) => {
       if (direction === "download" && done === total) apply();

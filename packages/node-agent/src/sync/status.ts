@@ -62,5 +62,7 @@ export function stoppedStatus(f: FolderRecord): AgentFolderStatus {
     nextRetryAt: null,
     removed: f.removed ?? null,
     paused: null,
+    refused: [],
+    queued: 0,
   };
 }

@@ -14,7 +14,7 @@ import { WeftError } from "@weft/core";
 import { type DeviceIdentity, shortDeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import type { FolderSync } from "../sync/folder-sync.js";
-import { historyOf, readFileOf, takePause } from "../control/actions.js";
+import { historyOf, readFileOf, reapplyRefused, takePause } from "../control/actions.js";
 import { savePause } from "../sync/pause.js";
 import { DEFAULT_IGNORES } from "../ignore/index.js";
 import { MAX_IGNORE_BYTES, readIgnoreFile, saveIgnoreFile } from "../ignore/ignore-file.js";
@@ -36,7 +36,7 @@ export function toHttpError(error: unknown): HttpError {
     return new HttpError(
       error.code === "NOT_FOUND"
         ? 404
-        : error.code === "BUSY" || error.code === "CONFLICT"
+        : error.code === "BUSY" || error.code === "CONFLICT" || error.code === "REFUSED"
           ? 409
           : 400,
       message,
@@ -166,6 +166,13 @@ export class DashboardApi {
           throw new HttpError(400, "paused is true or false");
         await savePause(this.home, folderId, body["paused"]);
         return { folderId, ...(await takePause(s)) };
+      }
+      case "/api/reapply": {
+        // A strong folder's refused change: written on top of the file's version now, or
+        // dropped, as `weft reapply [--discard]`; answered once the relay has answered.
+        if (typeof body["discard"] !== "boolean")
+          throw new HttpError(400, "discard is true or false");
+        return reapplyRefused(s, text(body["id"], "id", 40), body["discard"]);
       }
       case "/api/ignore": {
         // Text may be empty (no rules): checked here rather than with text().

@@ -60,6 +60,8 @@ function folderView(s: FolderSync): FolderView {
       lastSync: st.lastSync,
       removed: st.removed && { ...st.removed },
       paused: st.paused,
+      refused: st.refused.map((r) => ({ ...r })),
+      queued: st.queued,
       ...(st.selection ? { selection: st.selection } : {}),
     },
     peers: st.peers.map((p) => ({
