@@ -30,14 +30,17 @@ function edited(invite: string, edit: (json: Record<string, unknown>) => void): 
   return "weft1:" + Buffer.from(JSON.stringify(json)).toString("base64url");
 }
 
-async function createShared(consistency: "strong" | "eventual"): Promise<{
+async function createShared(
+  consistency: "strong" | "eventual",
+  dir: string = consistency,
+): Promise<{
   folderId: string;
   invite: string;
 }> {
   const created = await ana.ok([
     "folder",
     "create",
-    join(ana.folder, consistency),
+    join(ana.folder, dir),
     "--consistency",
     consistency,
   ]);
@@ -64,7 +67,12 @@ describe("a folder's mode from its signed metadata", () => {
     expect(plain).not.toBe(invite);
     // A member only (no synced copy): weft put, get, ls work on the folder from its state.
     await bob.ok(["folder", "join", "-"], { input: `${plain}\n` });
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v1 by ana\n" });
+    // ana syncs the folder: she saves in it and sends with weft sync --once.
+    const anaSaves = async (text: string) => {
+      await writeFile(join(ana.folder, "strong", "notes.txt"), text);
+      await ana.ok(["sync", "--once", "--timeout", "30"]);
+    };
+    await anaSaves("v1 by ana\n");
 
     // bob's put has caught up (head v1) and reads stdin, more than any pipe buffer holds, while
     // ana's write lands: a strong device's change is refused; an eventual one would be written.
@@ -76,7 +84,7 @@ describe("a folder's mode from its signed metadata", () => {
     const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
     if (!child.stdin!.write(`v2 by bob\n${"b".repeat(MiB)}\n`))
       await new Promise<void>((resolve) => child.stdin!.once("drain", () => resolve()));
-    await ana.ok(["put", folderId, "notes.txt", "-"], { input: "v2 by ana\n" });
+    await anaSaves("v2 by ana\n");
     child.stdin!.end();
     expect(await exited, err).toBe(3);
     expect(err).toMatch(/notes\.txt: changed elsewhere; your version is kept as/);
@@ -92,6 +100,17 @@ describe("a folder's mode from its signed metadata", () => {
     const put = await bob.run(["put", folderId, "other.txt", "-"], { input: "x\n" });
     expect(put.status).toBe(1);
     expect(put.stderr).toContain("signed metadata says strong consistency");
+  });
+
+  test("weft sync refuses a synced strong folder whose settings.json was edited to eventual", async () => {
+    const { folderId } = await createShared("strong", "strong-synced");
+    expect((await ana.run(["sync", "--once", "--timeout", "30"])).status).toBe(0);
+    const settings = join(ana.home, "folders", folderId, "settings.json");
+    const kept = JSON.parse(await readFile(settings, "utf8")) as Record<string, unknown>;
+    await writeFile(settings, JSON.stringify({ ...kept, consistency: "eventual" }));
+    const run = await ana.run(["sync", "--once", "--timeout", "30"]);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr + run.stdout).toContain("signed metadata says strong consistency");
   });
 
   test("an invite edited to claim strong for an eventual folder is refused at join", async () => {

@@ -5,13 +5,19 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import { HttpBlobStore, Replica, type ReplicaOptions, createWebSocketTransport } from "@weft/core";
+import {
+  type Consistency,
+  HttpBlobStore,
+  Replica,
+  type ReplicaOptions,
+  createWebSocketTransport,
+} from "@weft/core";
 import type { DeviceIdentity, FolderKeyring } from "@weft/crypto";
 import { WebSocket } from "ws";
 import type { AccountLogin } from "../account/index.js";
 import type { Clock } from "./clock.js";
-import type { FolderRecord, Home } from "../home/index.js";
-import { folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
+import { AgentError, type FolderRecord, type Home } from "../home/index.js";
+import { checkedConsistency, folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
 import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 
@@ -102,6 +108,32 @@ export function relayOptions(
   };
 }
 
+/**
+ * The folder's consistency mode: the one its owner-signed metadata says, checked against what
+ * this device kept (`checkedConsistency`), so a `settings.json` edited to another mode, or a
+ * record the relay changed, stops the folder here as it stops the remote commands. With no
+ * relay to ask (offline, or it does not answer), the mode this device checked before.
+ * @throws AgentError AUTH when the record is forged, changed or gone, or says another mode
+ */
+async function consistencyOf(
+  home: Home,
+  folder: FolderRecord,
+  identity: DeviceIdentity,
+  keyring: FolderKeyring,
+  session: AccountLogin | undefined,
+): Promise<Consistency> {
+  if (session) {
+    try {
+      return await checkedConsistency(home, session, identity, keyring);
+    } catch (error) {
+      // A relay's refusal carries its wire code; a record that does not check out does not.
+      const refusedByRelay = (error as { wireCode?: string }).wireCode !== undefined;
+      if (error instanceof AgentError && error.code === "AUTH" && !refusedByRelay) throw error;
+    }
+  }
+  return (await folderSettings(home, folder.folderId)).consistency;
+}
+
 /** Opens `folder`'s stores and replica; connects through `session` when given (and not removed). */
 export async function openStores(
   home: Home,
@@ -138,7 +170,7 @@ export async function openStores(
   const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
-  const strong = (await folderSettings(home, folder.folderId)).consistency === "strong";
+  const strong = (await consistencyOf(home, folder, identity, keyring, session)) === "strong";
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,
