@@ -9,6 +9,9 @@ import { type FileData, type ReplicaOptions, toAsyncIterable } from "./types.js"
 
 /** Sealed chunk bytes a write hands to the local store before waiting for it. */
 const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** Chunks, and their bytes, a read looks for ahead of the one its reader is at. */
+const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /**
  * The content of a replica's files: stores new content as sealed chunks (with bounded memory),
@@ -68,23 +71,53 @@ export class FileContent {
     return e.version.manifest;
   }
 
+  /**
+   * A file's chunks in order, each verified: from the local store, this device's files, or the
+   * relay. Up to {@link READ_AHEAD_CHUNKS} chunks ({@link READ_AHEAD_BYTES}) are looked for
+   * ahead of the one the reader is at, so fetches of a large file overlap.
+   */
   async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
-    for (const { id, size } of manifest.chunks) {
-      let sealed = await this.ctx.blobs.get(id);
-      if (!sealed && this.options.remoteBlobs) {
-        // Queued for download already: wait for it rather than fetch it a second time.
-        await this.transfers.arrival(id);
-        sealed = await this.ctx.blobs.get(id);
+    const chunks = manifest.chunks;
+    const ahead: Promise<Uint8Array>[] = [];
+    let next = 0;
+    let aheadBytes = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      while (
+        next < chunks.length &&
+        (next === i ||
+          (next - i < READ_AHEAD_CHUNKS && aheadBytes + chunks[next]!.size <= READ_AHEAD_BYTES))
+      ) {
+        const { id, size } = chunks[next]!;
+        const read = this.readChunk(id, size);
+        read.catch(() => undefined); // awaited in turn; a reader that stops early leaves it
+        ahead.push(read);
+        aheadBytes += size;
+        next++;
       }
-      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
-      else if (this.options.remoteBlobs)
-        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
-      else
-        throw new WeftError(
-          "NOT_FOUND",
-          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
-        );
+      const data = await ahead.shift()!;
+      aheadBytes -= chunks[i]!.size;
+      yield data;
     }
+  }
+
+  private async readChunk(id: ChunkId, size: number): Promise<Uint8Array> {
+    let sealed = await this.ctx.blobs.get(id);
+    if (!sealed) {
+      const local = await this.transfers.fromLocal(id, size);
+      if (local) return local;
+    }
+    if (!sealed && this.options.remoteBlobs) {
+      // Queued for download already: wait for it rather than fetch it a second time.
+      await this.transfers.arrival(id);
+      sealed = await this.ctx.blobs.get(id);
+    }
+    if (sealed) return openChunkData(this.ctx.keys, id, sealed, size);
+    if (this.options.remoteBlobs)
+      return this.transfers.fetchForRead(this.options.remoteBlobs, id, size);
+    throw new WeftError(
+      "NOT_FOUND",
+      `chunk ${id.slice(0, 12)}… of this file is not on this device`,
+    );
   }
 
   /** The manifests of the current tree's files (those whose path `only` takes, when given). */

@@ -48,6 +48,7 @@ export type {
   Consistency,
   FileData,
   ListEntry,
+  LocalChunkSource,
   RawDeflate,
   RawInflate,
   ReplicaOptions,
@@ -80,7 +81,11 @@ export class Replica {
     private readonly options: ReplicaOptions,
     ownership: ClientOwnership,
   ) {
-    this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers());
+    this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers(), {
+      cache: options.cacheChunks ?? true,
+      ...(options.localChunks ? { local: options.localChunks } : {}),
+      ...(options.compress !== undefined ? { compress: options.compress } : {}),
+    });
     this.docs = new DocChannels(ctx, (part) => this.commit(() => undefined, [], part));
     const token = options.token;
     this.engine = new SyncEngine(

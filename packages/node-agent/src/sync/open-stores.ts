@@ -12,7 +12,7 @@ import type { AccountLogin } from "../account/index.js";
 import type { Clock } from "./clock.js";
 import type { FolderRecord, Home } from "../home/index.js";
 import { loadKeyring, storeKeyring } from "../share/index.js";
-import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { DiskState, FolderChunks, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 
 /**
@@ -39,6 +39,8 @@ export interface ConnectionOptions {
 export interface FolderStores {
   replica: Replica;
   disk: DiskState;
+  /** The folder's files as the replica's source of chunks it already has. */
+  chunks: FolderChunks;
   /** Set when this device lost the folder (then the replica never connects). */
   removed: Removal | undefined;
   /** Key epochs that were not adopted, in words. */
@@ -138,12 +140,20 @@ export async function openStores(
   const state = await SqliteStateStore.open(join(dir, "replica.sqlite"));
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
+  const opened: { replica?: Replica } = {};
+  const chunks = new FolderChunks(folder.path, disk, () => opened.replica?.index);
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,
     keyring,
     state,
     blobs,
+    // The folder's files hold the content: chunks.sqlite only spools this device's new chunks
+    // until the relay has them, and content arrives when a file is written, straight into its
+    // temp file (issue 14: the cache was a second copy of the folder, every chunk opened twice).
+    download: "lazy",
+    cacheChunks: false,
+    localChunks: chunks,
     ...NODE_ZLIB,
     // One clock for the replica's timers and timestamps and FolderSync's.
     time: clock,
@@ -157,9 +167,11 @@ export async function openStores(
         )
       : {}),
   });
+  opened.replica = replica;
   return {
     replica,
     disk,
+    chunks,
     removed,
     refused,
     live,
