@@ -46,7 +46,8 @@ export class FileContent {
       onChunk: async (chunk) => {
         if (fresh.has(chunk.id)) return;
         fresh.add(chunk.id);
-        if (await this.transfers.hasLocal(chunk.id)) return;
+        if (this.transfers.heldElsewhere(chunk.id) || (await this.transfers.hasLocal(chunk.id)))
+          return;
         const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
         inFlight += sealed.length;
         const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
@@ -100,7 +101,52 @@ export class FileContent {
     }
   }
 
+  /** Chunks fetched ahead by {@link prefetch}: each kept until read as often as it was wanted. */
+  private readonly held = new Map<ChunkId, { data: Uint8Array; uses: number }>();
+
+  /**
+   * Fetches what the content of `paths` needs from the relay (what is neither in the store nor
+   * in this device's files), in batches, verified, and holds it in memory for their reads.
+   * Resolves when fetched, with a function that drops what no read took.
+   */
+  async prefetch(paths: readonly string[]): Promise<() => void> {
+    const remote = this.options.remoteBlobs;
+    const wanted = new Map<ChunkId, { size: number; uses: number }>();
+    for (const path of paths) {
+      let manifest: Manifest;
+      try {
+        manifest = this.manifestAt(path);
+      } catch {
+        continue;
+      }
+      for (const { id, size } of manifest.chunks) {
+        const w = wanted.get(id);
+        if (w) w.uses++;
+        else wanted.set(id, { size, uses: 1 });
+      }
+    }
+    const ids = [...wanted.keys()].filter(
+      (id) => !this.held.has(id) && !this.transfers.heldElsewhere(id),
+    );
+    if (!remote || ids.length === 0) return () => undefined;
+    const missing = new Set(await this.ctx.blobs.has(ids));
+    const fetch = new Map<ChunkId, number>();
+    for (const id of ids)
+      if (missing.has(id) && !this.transfers.localHas(id)) fetch.set(id, wanted.get(id)!.size);
+    if (fetch.size === 0) return () => undefined;
+    const got = await this.transfers.fetchAll(remote, fetch);
+    for (const [id, data] of got) this.held.set(id, { data, uses: wanted.get(id)!.uses });
+    return () => {
+      for (const id of got.keys()) this.held.delete(id);
+    };
+  }
+
   private async readChunk(id: ChunkId, size: number): Promise<Uint8Array> {
+    const held = this.held.get(id);
+    if (held && held.data.length === size) {
+      if (--held.uses <= 0) this.held.delete(id);
+      return held.data;
+    }
     let sealed = await this.ctx.blobs.get(id);
     if (!sealed) {
       const local = await this.transfers.fromLocal(id, size);

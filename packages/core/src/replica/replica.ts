@@ -240,6 +240,18 @@ export class Replica {
     return this.content.readChunks(this.content.manifestAt(path));
   }
 
+  /**
+   * Fetches the chunks the files at `paths` need from the relay (those this device has in
+   * neither its store nor, see {@link ReplicaOptions.localChunks}, its files) in batches, and
+   * holds them in memory, verified, for the next reads of those files: for a caller about to
+   * read many small files, one request per batch instead of one per file. Resolves once
+   * fetched, with a function that drops what no read took; call it after the reads.
+   */
+  prefetch(paths: readonly string[]): Promise<() => void> {
+    this.checkOpen();
+    return this.content.prefetch(paths);
+  }
+
   /** The entry at a path, or undefined. */
   stat(path: string): ListEntry | undefined {
     const e = this.ctx.index.stat(path);

@@ -14,6 +14,7 @@ import { BATCH_CHUNK_LIMIT, type BatchChunk, batchedSize } from "../protocol/chu
 import { openChunkData, sealChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
 import { Backoff } from "./backoff.js";
+import { ReadBatches } from "./read-batches.js";
 
 const BATCH = frameLimits.maxChunkIdsPerCheck;
 /** Chunks one worker moves per step, and the bytes it packs into one batch request. */
@@ -32,14 +33,6 @@ export interface ChunkHome {
   local?: LocalChunkSource;
   /** Compression for chunks sealed again from `local` for an upload. */
   compress?: Parameters<typeof sealChunkData>[3];
-}
-
-/** A read's request for a chunk, waiting to go out with others in one batch. */
-interface ReadRequest {
-  id: ChunkId;
-  size: number;
-  resolve: (data: Uint8Array) => void;
-  reject: (error: unknown) => void;
 }
 
 /** A queue run's counters, for progress events. */
@@ -134,6 +127,21 @@ export class Transfers {
     if (!data || (size !== undefined && data.length !== size)) return undefined;
     const epoch = this.ctx.keys.epochOf(id, data);
     return epoch === undefined ? undefined : { data, epoch };
+  }
+
+  /**
+   * Whether a new write need not spool chunk `id`: the store is a spool only, and the chunk is
+   * one of a version in this device's files, which the relay has (every version's chunks are up
+   * before it is announced) or the spool holds. Should the relay have lost it, the upload reads
+   * it from the file (verified) like any chunk it asks for again.
+   */
+  heldElsewhere(id: ChunkId): boolean {
+    return !this.home.cache && this.localHas(id);
+  }
+
+  /** Whether this device's files may hold chunk `id` (see `ReplicaOptions.localChunks`). */
+  localHas(id: ChunkId): boolean {
+    return this.home.local?.has(id) === true;
   }
 
   /** Starts uploading queued chunks, unless a run is going. */
@@ -235,54 +243,50 @@ export class Transfers {
   }
 
   /**
-   * As {@link fetch}, for a read: requests made in the same moment go to the relay together
-   * (`getMany`), so a reader of many small files costs a request per batch, not per chunk.
+   * Fetches `chunks` (id → size) from the relay in batches, `concurrency` requests at once, and
+   * verifies each; resolves with the plaintexts of those that came. A chunk the relay lacks or
+   * that fails verification is left out (its reader fetches it itself and meets the error).
+   * Nothing is stored.
+   */
+  async fetchAll(
+    remote: BlobStore,
+    chunks: Map<ChunkId, number>,
+  ): Promise<Map<ChunkId, Uint8Array>> {
+    const out = new Map<ChunkId, Uint8Array>();
+    await this.pool(this.downloadUnits([...chunks], remote), async (unit) => {
+      const got =
+        unit.length > 1 && remote.getMany
+          ? await remote.getMany(unit.map(([id]) => id))
+          : new Map<ChunkId, Uint8Array>();
+      for (const [id, size] of unit) {
+        try {
+          const sealed = got.get(id) ?? (await remote.get(id));
+          if (sealed) out.set(id, await this.accept(id, size, sealed));
+        } catch (error) {
+          if (
+            error instanceof WeftError &&
+            (error.code === "NOT_FOUND" || error.code === "INTEGRITY")
+          )
+            continue;
+          throw error;
+        }
+      }
+    });
+    return out;
+  }
+
+  /**
+   * As {@link fetch}, for a read: requests go to the relay in batches (see {@link ReadBatches}).
    */
   fetchForRead(remote: BlobStore, id: ChunkId, size: number): Promise<Uint8Array> {
     if (!remote.getMany || size > BATCH_CHUNK_LIMIT) return this.fetch(remote, id, size);
-    return new Promise((resolve, reject) => {
-      this.reads.push({ id, size, resolve, reject });
-      // A turn of the event loop, not a clock's timer: the other readers' requests join it.
-      if (this.reads.length === 1) setTimeout(() => this.sendReads(remote), 0);
-    });
+    return this.reads.fetch(remote, id, size);
   }
 
-  private reads: ReadRequest[] = [];
-
-  private sendReads(remote: BlobStore): void {
-    const all = this.reads;
-    this.reads = [];
-    let unit: ReadRequest[] = [];
-    let bytes = 0;
-    const send = (requests: ReadRequest[]): void => {
-      void (async () => {
-        const got =
-          requests.length > 1
-            ? await remote.getMany!(requests.map((r) => r.id))
-            : new Map<ChunkId, Uint8Array>();
-        for (const r of requests) {
-          const sealed = got.get(r.id);
-          // Each request settles on its own: one corrupt chunk fails only its reader.
-          await (
-            sealed ? this.accept(r.id, r.size, sealed) : this.fetch(remote, r.id, r.size)
-          ).then(r.resolve, r.reject);
-        }
-      })().catch((error: unknown) => {
-        for (const r of requests) r.reject(error);
-      });
-    };
-    for (const r of all) {
-      const cost = batchedSize(r.size + SEAL_ALLOWANCE);
-      if (unit.length === UNIT_CHUNKS || bytes + cost > UNIT_BYTES) {
-        send(unit);
-        unit = [];
-        bytes = 0;
-      }
-      unit.push(r);
-      bytes += cost;
-    }
-    if (unit.length > 0) send(unit);
-  }
+  private readonly reads = new ReadBatches(
+    (id, size, sealed) => this.accept(id, size, sealed),
+    (remote, id, size) => this.fetch(remote, id, size),
+  );
 
   /**
    * Verifies a chunk from the relay and stores it locally (unless the store only spools

@@ -24,8 +24,11 @@ import { placeFile } from "./place.js";
 import { removeFile } from "./remove.js";
 import { partName } from "./temp.js";
 
-/** Files written to disk at once by an apply. */
-const PLACE_CONCURRENCY = 16;
+/**
+ * Files written to disk at once by an apply: each waits on its own fetches, writes and fsync
+ * (and its chunks are fetched as it is written, so more at once make fuller batch requests).
+ */
+const PLACE_CONCURRENCY = 32;
 /**
  * Files this large are written to a resumable temp file (`partName`): a download cut halfway
  * (a kill, a lost connection) goes on from what it wrote. Smaller ones start over.
@@ -40,6 +43,11 @@ export interface ApplyContext {
   readonly disk: DiskState;
   /** The tree's content of a file, verified as it is read. */
   read(path: string): AsyncIterable<Uint8Array>;
+  /**
+   * Fetches ahead, and holds, the content of files about to be read (see `Replica.prefetch`);
+   * resolves with a function that drops what no read took.
+   */
+  prefetch?(paths: readonly string[]): Promise<() => void>;
   /** Told that `at` now holds the tree's content of `from` (the same path, or its conflict copy). */
   placed?(at: string, from: string): void;
   /**
@@ -83,10 +91,47 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
     }
   };
   for (const action of plan.dirs) await run(action);
-  // Every file is tried: one that fails is reported and the others are still placed.
-  await forEachLimited(plan.files, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
+  // Every file is tried: one that fails is reported and the others are still placed. Small
+  // files go in groups whose content is fetched in batches while the group before is written.
+  const groups = groupsOf(plan.files);
+  const fetchAhead = (g: (ChangeMode | WriteFile)[] | undefined) =>
+    g && ctx.prefetch
+      ? ctx
+          .prefetch(g.filter((f) => f.do === "write" && f.size <= GROUP_BYTES).map((f) => f.path))
+          .catch(() => () => undefined) // the reads fetch what it could not
+      : Promise.resolve(() => undefined);
+  let next = fetchAhead(groups[0]);
+  for (let i = 0; i < groups.length; i++) {
+    const release = await next;
+    next = fetchAhead(groups[i + 1]);
+    await forEachLimited(groups[i]!, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
+    release();
+  }
   for (const action of plan.stale) if (later.has(action)) await remove(action);
   return changes;
+}
+
+/** The content a group of files fetched ahead may hold at most, and its files. */
+const GROUP_BYTES = 16 * 1024 * 1024;
+const GROUP_FILES = 512;
+
+/** `files` in order, in groups of at most {@link GROUP_FILES} files and {@link GROUP_BYTES}. */
+function groupsOf<T extends ChangeMode | WriteFile>(files: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    const size = f.do === "write" ? f.size : 0;
+    if (group.length > 0 && (group.length === GROUP_FILES || bytes + size > GROUP_BYTES)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(f);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /**

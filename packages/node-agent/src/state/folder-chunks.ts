@@ -49,15 +49,10 @@ export class FolderChunks implements LocalChunkSource {
 
   /**
    * Records that `path` (a temp file a cut download left) may hold some of `manifest`'s
-   * content, ahead of what the disk state says: those chunks are looked for there first.
+   * content: chunks no file of the folder holds are looked for there.
    */
   partial(path: string, manifest: Manifest): void {
-    let offset = 0;
-    const where = this.locations();
-    for (const { id, size } of manifest.chunks) {
-      where.set(id, { path, offset, size });
-      offset += size;
-    }
+    addFile(this.locations(), path, manifest);
   }
 
   has(id: ChunkId): boolean {

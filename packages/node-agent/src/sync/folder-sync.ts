@@ -427,6 +427,7 @@ export class FolderSync {
         root: this.folder.path,
         disk: this.disk,
         read: (path) => replica.createReadStream(path),
+        prefetch: (paths) => replica.prefetch(paths),
         placed: (at, from) => {
           const manifest = replica.index.stat(from)?.version?.manifest;
           if (manifest) this.chunks.placed(at, manifest);
