@@ -34,7 +34,7 @@ import {
   syncthingPair,
   syncthingVersion,
 } from "./lib/syncthing.mjs";
-import { arrivalTracker, assertTree } from "./lib/tree.mjs";
+import { arrivalTracker, assertTree, bytesUnder } from "./lib/tree.mjs";
 import { shareFolder, startRelay } from "./lib/weft.mjs";
 
 const argv = process.argv.slice(2);
@@ -123,6 +123,8 @@ const runners = {
       const relayAfter = await relay.stop();
       assertTree(tree.files, b.folder, "weft: B");
       assertTree(tree.files, a.folder, "weft: A");
+      // What each device keeps besides the folder (issue 14: ≤ 10% of the folder's size).
+      const homes = { aBytes: bytesUnder(a.home), bBytes: bytesUnder(b.home) };
       const counter = (k) => (metrics[k] ?? 0) - (metricsBefore[k] ?? 0);
       return {
         ms,
@@ -137,6 +139,7 @@ const runners = {
           relayWebSocketBytesIn: counter('weft_relay_received_bytes_total{transport="websocket"}'),
           relayWebSocketBytesOut: counter('weft_relay_sent_bytes_total{transport="websocket"}'),
         },
+        homes,
       };
     } finally {
       await relay.stop();
@@ -281,6 +284,15 @@ function summarize(samples) {
       receiver: side(runs, "receiver"),
       relay: side(runs, "relay"),
       wire: runs.at(-1)?.wire ?? null,
+      ...(runs[0]?.homes
+        ? {
+            weftHomeMiB: {
+              a: mib(med(runs.map((x) => x.homes.aBytes))),
+              b: mib(med(runs.map((x) => x.homes.bBytes))),
+              folder: mib(plan.bytes),
+            },
+          }
+        : {}),
     };
   }
   return tools;

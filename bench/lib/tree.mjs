@@ -7,6 +7,19 @@ import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** Names the tools keep inside a synced folder that are not part of the user's tree. */
+/** Bytes of every regular file under `dir` (apparent sizes, as `du -b` counts; 0 when absent). */
+export function bytesUnder(dir) {
+  let total = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { recursive: true, withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) if (e.isFile()) total += statSync(join(e.parentPath, e.name)).size;
+  return total;
+}
+
 export function isToolEntry(name) {
   return (
     name === ".stfolder" ||

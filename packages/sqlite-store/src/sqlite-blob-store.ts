@@ -49,7 +49,11 @@ export class SqliteBlobStore implements BlobStore {
     const file = resolve(path);
     let db: Db | undefined;
     try {
-      db = openPrivateDatabase(file, LABEL, { walSync: true });
+      // A store used as a spool (chunks deleted once uploaded) gives their space back to the
+      // disk: pages freed by a delete are cut off the file (a new file only: an existing one
+      // keeps its mode), and a checkpointed WAL is cut back to 4 MiB, not left at its largest.
+      db = openPrivateDatabase(file, LABEL, { walSync: true, autoVacuum: true });
+      db.pragma(`journal_size_limit = ${4 * 1024 * 1024}`);
       db.exec("CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT");
       return Promise.resolve(new SqliteBlobStore(file, db));
     } catch (error) {
@@ -112,6 +116,7 @@ export class SqliteBlobStore implements BlobStore {
       this.db!.transaction(() => {
         for (const id of ids) this.sql.delete.run(id);
       })();
+      this.db!.pragma("incremental_vacuum");
     });
   }
 

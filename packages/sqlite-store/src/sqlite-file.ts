@@ -8,18 +8,21 @@ import { WeftError, storageError } from "@weft/core";
 /**
  * Opens (creating) the database file `file`, made readable by the owner only, in WAL mode with
  * `synchronous = FULL`, or `NORMAL` when the caller makes each commit durable itself with a
- * {@link WalSync} (`options.walSync`). `label` names the store in errors ("SQLite state store").
+ * {@link WalSync} (`options.walSync`); with `options.autoVacuum`, a new file gives pages freed
+ * by deletes back to the disk at each `PRAGMA incremental_vacuum`. `label` names the store in errors ("SQLite state store").
  * @throws WeftError STORAGE when WAL is unavailable; the driver's error when the file cannot be opened
  */
 export function openPrivateDatabase(
   file: string,
   label: string,
-  options: { walSync?: boolean } = {},
+  options: { walSync?: boolean; autoVacuum?: boolean } = {},
 ): Database.Database {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   restrictFile(file);
   const db = new Database(file);
   try {
+    // Before WAL mode: that writes the header, and then a new file can no longer take it.
+    if (options.autoVacuum) db.pragma("auto_vacuum = INCREMENTAL");
     const mode: unknown = db.pragma("journal_mode = WAL", { simple: true });
     // WAL is what makes readers never block the writer and a commit one append; refuse rather
     // than silently run without it (it fails on some network filesystems).

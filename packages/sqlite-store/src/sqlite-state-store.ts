@@ -101,7 +101,8 @@ export class SqliteStateStore implements StateStore {
       const file = resolve(path);
       let db: Db | undefined;
       try {
-        db = openPrivateDatabase(file, LABEL, { walSync: true });
+        // Outboxes and sent envelopes come and go: a new file gives their pages back at close.
+        db = openPrivateDatabase(file, LABEL, { walSync: true, autoVacuum: true });
         migrate(db, file);
         return new SqliteStateStore(file, db);
       } catch (error) {
@@ -152,6 +153,7 @@ export class SqliteStateStore implements StateStore {
       this.db = undefined;
       if (db === undefined) return;
       try {
+        db.pragma("incremental_vacuum");
         // Checkpoints the WAL into the main file and removes -wal and -shm.
         db.close();
       } catch (error) {

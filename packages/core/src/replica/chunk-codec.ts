@@ -50,6 +50,18 @@ export class ChunkKeys {
     return this.keyring.latestEpoch;
   }
 
+  /**
+   * The epoch under which `data` is the plaintext chunk `id` names, or undefined when it is not
+   * (a chunk read from a local file carries no epoch; its id is keyed with one).
+   */
+  epochOf(id: ChunkId, data: Uint8Array): number | undefined {
+    const digest = sha256(data);
+    const epochs = this.keyring.epochs;
+    for (let i = epochs.length - 1; i >= 0; i--)
+      if (chunkIdFromSha256(this.subkeys(epochs[i]!).chunkId, digest) === id) return epochs[i];
+    return undefined;
+  }
+
   subkeys(epoch: number): FolderSubkeys {
     let keys = this.cache.get(epoch);
     if (!keys) {
@@ -73,8 +85,9 @@ export function sealChunkData(
   id: ChunkId,
   data: Uint8Array,
   compress: boolean | RawDeflate = true,
+  /** The epoch whose key named `id` (default the newest: new content). */
+  epoch = keys.epoch,
 ): Uint8Array {
-  const epoch = keys.epoch;
   let body: Uint8Array | undefined;
   const deflate: RawDeflate =
     typeof compress === "function" ? compress : (d) => deflateSync(d, { level: 1 });

@@ -9,6 +9,9 @@ import { type FileData, type ReplicaOptions, toAsyncIterable } from "./types.js"
 
 /** Sealed chunk bytes a write hands to the local store before waiting for it. */
 const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** Chunks, and their bytes, a read looks for ahead of the one its reader is at. */
+const READ_AHEAD_CHUNKS = 8;
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /**
  * The content of a replica's files: stores new content as sealed chunks (with bounded memory),
@@ -43,7 +46,8 @@ export class FileContent {
       onChunk: async (chunk) => {
         if (fresh.has(chunk.id)) return;
         fresh.add(chunk.id);
-        if (await this.transfers.hasLocal(chunk.id)) return;
+        if (this.transfers.heldElsewhere(chunk.id) || (await this.transfers.hasLocal(chunk.id)))
+          return;
         const sealed = sealChunkData(keys, chunk.id, chunk.data, this.options.compress ?? true);
         inFlight += sealed.length;
         const put = this.ctx.blobs.put(chunk.id, sealed).then(() => {
@@ -68,23 +72,98 @@ export class FileContent {
     return e.version.manifest;
   }
 
+  /**
+   * A file's chunks in order, each verified: from the local store, this device's files, or the
+   * relay. Up to {@link READ_AHEAD_CHUNKS} chunks ({@link READ_AHEAD_BYTES}) are looked for
+   * ahead of the one the reader is at, so fetches of a large file overlap.
+   */
   async *readChunks(manifest: Manifest): AsyncIterable<Uint8Array> {
-    for (const { id, size } of manifest.chunks) {
-      let sealed = await this.ctx.blobs.get(id);
-      if (!sealed && this.options.remoteBlobs) {
-        // Queued for download already: wait for it rather than fetch it a second time.
-        await this.transfers.arrival(id);
-        sealed = await this.ctx.blobs.get(id);
+    const chunks = manifest.chunks;
+    const ahead: Promise<Uint8Array>[] = [];
+    let next = 0;
+    let aheadBytes = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      while (
+        next < chunks.length &&
+        (next === i ||
+          (next - i < READ_AHEAD_CHUNKS && aheadBytes + chunks[next]!.size <= READ_AHEAD_BYTES))
+      ) {
+        const { id, size } = chunks[next]!;
+        const read = this.readChunk(id, size);
+        read.catch(() => undefined); // awaited in turn; a reader that stops early leaves it
+        ahead.push(read);
+        aheadBytes += size;
+        next++;
       }
-      if (sealed) yield openChunkData(this.ctx.keys, id, sealed, size);
-      else if (this.options.remoteBlobs)
-        yield await this.transfers.fetch(this.options.remoteBlobs, id, size);
-      else
-        throw new WeftError(
-          "NOT_FOUND",
-          `chunk ${id.slice(0, 12)}… of this file is not on this device`,
-        );
+      const data = await ahead.shift()!;
+      aheadBytes -= chunks[i]!.size;
+      yield data;
     }
+  }
+
+  /** Chunks fetched ahead by {@link prefetch}: each kept until read as often as it was wanted. */
+  private readonly held = new Map<ChunkId, { data: Uint8Array; uses: number }>();
+
+  /**
+   * Fetches what the content of `paths` needs from the relay (what is neither in the store nor
+   * in this device's files), in batches, verified, and holds it in memory for their reads.
+   * Resolves when fetched, with a function that drops what no read took.
+   */
+  async prefetch(paths: readonly string[]): Promise<() => void> {
+    const remote = this.options.remoteBlobs;
+    const wanted = new Map<ChunkId, { size: number; uses: number }>();
+    for (const path of paths) {
+      let manifest: Manifest;
+      try {
+        manifest = this.manifestAt(path);
+      } catch {
+        continue;
+      }
+      for (const { id, size } of manifest.chunks) {
+        const w = wanted.get(id);
+        if (w) w.uses++;
+        else wanted.set(id, { size, uses: 1 });
+      }
+    }
+    const ids = [...wanted.keys()].filter(
+      (id) => !this.held.has(id) && !this.transfers.heldElsewhere(id),
+    );
+    if (!remote || ids.length === 0) return () => undefined;
+    const missing = new Set(await this.ctx.blobs.has(ids));
+    const fetch = new Map<ChunkId, number>();
+    for (const id of ids)
+      if (missing.has(id) && !this.transfers.localHas(id)) fetch.set(id, wanted.get(id)!.size);
+    if (fetch.size === 0) return () => undefined;
+    const got = await this.transfers.fetchAll(remote, fetch);
+    for (const [id, data] of got) this.held.set(id, { data, uses: wanted.get(id)!.uses });
+    return () => {
+      for (const id of got.keys()) this.held.delete(id);
+    };
+  }
+
+  private async readChunk(id: ChunkId, size: number): Promise<Uint8Array> {
+    const held = this.held.get(id);
+    if (held && held.data.length === size) {
+      if (--held.uses <= 0) this.held.delete(id);
+      return held.data;
+    }
+    let sealed = await this.ctx.blobs.get(id);
+    if (!sealed) {
+      const local = await this.transfers.fromLocal(id, size);
+      if (local) return local;
+    }
+    if (!sealed && this.options.remoteBlobs) {
+      // Queued for download already: wait for it rather than fetch it a second time.
+      await this.transfers.arrival(id);
+      sealed = await this.ctx.blobs.get(id);
+    }
+    if (sealed) return openChunkData(this.ctx.keys, id, sealed, size);
+    if (this.options.remoteBlobs)
+      return this.transfers.fetchForRead(this.options.remoteBlobs, id, size);
+    throw new WeftError(
+      "NOT_FOUND",
+      `chunk ${id.slice(0, 12)}… of this file is not on this device`,
+    );
   }
 
   /** The manifests of the current tree's files (those whose path `only` takes, when given). */

@@ -48,6 +48,7 @@ export type {
   Consistency,
   FileData,
   ListEntry,
+  LocalChunkSource,
   RawDeflate,
   RawInflate,
   ReplicaOptions,
@@ -80,7 +81,11 @@ export class Replica {
     private readonly options: ReplicaOptions,
     ownership: ClientOwnership,
   ) {
-    this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers());
+    this.transfers = new Transfers(ctx, options.transfers ?? 8, () => this.afterTransfers(), {
+      cache: options.cacheChunks ?? true,
+      ...(options.localChunks ? { local: options.localChunks } : {}),
+      ...(options.compress !== undefined ? { compress: options.compress } : {}),
+    });
     this.docs = new DocChannels(ctx, (part) => this.commit(() => undefined, [], part));
     const token = options.token;
     this.engine = new SyncEngine(
@@ -233,6 +238,18 @@ export class Replica {
   /** A file's content as a stream of verified chunks, for files too large to hold at once. */
   createReadStream(path: string): AsyncIterable<Uint8Array> {
     return this.content.readChunks(this.content.manifestAt(path));
+  }
+
+  /**
+   * Fetches the chunks the files at `paths` need from the relay (those this device has in
+   * neither its store nor, see {@link ReplicaOptions.localChunks}, its files) in batches, and
+   * holds them in memory, verified, for the next reads of those files: for a caller about to
+   * read many small files, one request per batch instead of one per file. Resolves once
+   * fetched, with a function that drops what no read took; call it after the reads.
+   */
+  prefetch(paths: readonly string[]): Promise<() => void> {
+    this.checkOpen();
+    return this.content.prefetch(paths);
   }
 
   /** The entry at a path, or undefined. */

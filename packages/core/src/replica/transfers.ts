@@ -2,7 +2,7 @@
  * Chunk transfers between a replica's own BlobStore and the relay's: only missing chunks move
  * (asked in batches), several at once, and an interrupted run resumes from what is left.
  */
-import type { ReplicaStats } from "./types.js";
+import type { LocalChunkSource, ReplicaStats } from "./types.js";
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { forEachLimited } from "../pool.js";
@@ -11,9 +11,10 @@ import type { BlobStore } from "../storage/index.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { frameLimits } from "../protocol/limits.js";
 import { BATCH_CHUNK_LIMIT, type BatchChunk, batchedSize } from "../protocol/chunk-batch.js";
-import { openChunkData } from "./chunk-codec.js";
+import { openChunkData, sealChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
 import { Backoff } from "./backoff.js";
+import { ReadBatches } from "./read-batches.js";
 
 const BATCH = frameLimits.maxChunkIdsPerCheck;
 /** Chunks one worker moves per step, and the bytes it packs into one batch request. */
@@ -23,6 +24,16 @@ const UNIT_BYTES = 4 * 1024 * 1024;
 const SEAL_ALLOWANCE = 64;
 const MIN_RETRY_MS = 100;
 const MAX_RETRY_MS = 30_000;
+
+/** Where a replica's chunks live besides the relay (see `ReplicaOptions.cacheChunks`). */
+export interface ChunkHome {
+  /** Whether the local store keeps chunks (true) or only spools them until uploaded (false). */
+  cache: boolean;
+  /** Plaintext chunks in this device's files. */
+  local?: LocalChunkSource;
+  /** Compression for chunks sealed again from `local` for an upload. */
+  compress?: Parameters<typeof sealChunkData>[3];
+}
 
 /** A queue run's counters, for progress events. */
 interface Run {
@@ -58,6 +69,7 @@ export class Transfers {
     private readonly ctx: ReplicaContext,
     private readonly concurrency: number,
     private readonly onIdleChange: () => void,
+    private readonly home: ChunkHome = { cache: true },
   ) {
     this.retry = new Backoff({ min: MIN_RETRY_MS, max: MAX_RETRY_MS }, false, ctx.clock);
   }
@@ -95,6 +107,41 @@ export class Transfers {
     const missing = await this.ctx.blobs.has([id]);
     if (missing.length === 0) this.local.add(id);
     return missing.length === 0;
+  }
+
+  /**
+   * Chunk `id`'s plaintext from this device's files (`ChunkHome.local`), if it is there and
+   * still is that chunk (of `size` bytes, when given).
+   */
+  async fromLocal(id: ChunkId, size?: number): Promise<Uint8Array | undefined> {
+    return (await this.localChunk(id, size))?.data;
+  }
+
+  private async localChunk(
+    id: ChunkId,
+    size?: number,
+  ): Promise<{ data: Uint8Array; epoch: number } | undefined> {
+    const source = this.home.local;
+    if (!source?.has(id)) return undefined;
+    const data = await source.read(id).catch(() => undefined);
+    if (!data || (size !== undefined && data.length !== size)) return undefined;
+    const epoch = this.ctx.keys.epochOf(id, data);
+    return epoch === undefined ? undefined : { data, epoch };
+  }
+
+  /**
+   * Whether a new write need not spool chunk `id`: the store is a spool only, and the chunk is
+   * one of a version in this device's files, which the relay has (every version's chunks are up
+   * before it is announced) or the spool holds. Should the relay have lost it, the upload reads
+   * it from the file (verified) like any chunk it asks for again.
+   */
+  heldElsewhere(id: ChunkId): boolean {
+    return !this.home.cache && this.localHas(id);
+  }
+
+  /** Whether this device's files may hold chunk `id` (see `ReplicaOptions.localChunks`). */
+  localHas(id: ChunkId): boolean {
+    return this.home.local?.has(id) === true;
   }
 
   /** Starts uploading queued chunks, unless a run is going. */
@@ -154,7 +201,7 @@ export class Transfers {
     for (let i = 0; i < all.length; i += BATCH) {
       const batch = all.slice(i, i + BATCH);
       const notHere = new Set(await this.ctx.blobs.has(batch));
-      const held = batch.filter((id) => !notHere.has(id));
+      const held = batch.filter((id) => !notHere.has(id) || this.home.local?.has(id));
       if (held.length === 0) continue;
       const lost = (await remote.has(held)).filter((id) => !this.uploads.has(id));
       if (lost.length === 0) continue;
@@ -195,11 +242,62 @@ export class Transfers {
     return this.accept(id, size, sealed);
   }
 
-  /** Verifies a chunk from the relay and stores it locally; returns its plaintext. */
+  /**
+   * Fetches `chunks` (id → size) from the relay in batches, `concurrency` requests at once, and
+   * verifies each; resolves with the plaintexts of those that came. A chunk the relay lacks or
+   * that fails verification is left out (its reader fetches it itself and meets the error).
+   * Nothing is stored.
+   */
+  async fetchAll(
+    remote: BlobStore,
+    chunks: Map<ChunkId, number>,
+  ): Promise<Map<ChunkId, Uint8Array>> {
+    const out = new Map<ChunkId, Uint8Array>();
+    await this.pool(this.downloadUnits([...chunks], remote), async (unit) => {
+      const got =
+        unit.length > 1 && remote.getMany
+          ? await remote.getMany(unit.map(([id]) => id))
+          : new Map<ChunkId, Uint8Array>();
+      for (const [id, size] of unit) {
+        try {
+          const sealed = got.get(id) ?? (await remote.get(id));
+          if (sealed) out.set(id, await this.accept(id, size, sealed));
+        } catch (error) {
+          if (
+            error instanceof WeftError &&
+            (error.code === "NOT_FOUND" || error.code === "INTEGRITY")
+          )
+            continue;
+          throw error;
+        }
+      }
+    });
+    return out;
+  }
+
+  /**
+   * As {@link fetch}, for a read: requests go to the relay in batches (see {@link ReadBatches}).
+   */
+  fetchForRead(remote: BlobStore, id: ChunkId, size: number): Promise<Uint8Array> {
+    if (!remote.getMany || size > BATCH_CHUNK_LIMIT) return this.fetch(remote, id, size);
+    return this.reads.fetch(remote, id, size);
+  }
+
+  private readonly reads = new ReadBatches(
+    (id, size, sealed) => this.accept(id, size, sealed),
+    (remote, id, size) => this.fetch(remote, id, size),
+  );
+
+  /**
+   * Verifies a chunk from the relay and stores it locally (unless the store only spools
+   * uploads); returns its plaintext.
+   */
   private async accept(id: ChunkId, size: number, sealed: Uint8Array): Promise<Uint8Array> {
     const data = openChunkData(this.ctx.keys, id, sealed, size); // throws before anything is stored
-    await this.ctx.blobs.put(id, sealed);
-    this.local.add(id);
+    if (this.home.cache) {
+      await this.ctx.blobs.put(id, sealed);
+      this.local.add(id);
+    }
     this.wanted.delete(id);
     this.bytesDown += sealed.length;
     this.arrived(id);
@@ -243,6 +341,12 @@ export class Transfers {
       // Recorded per batch, so a crash or a cut connection resumes with what is left.
       await this.ctx.local.transaction(this.ctx.local.uploadedOps(batch));
       for (const id of batch) this.uploads.delete(id);
+      if (!this.home.cache) {
+        // A spool: the relay has them now, and this device's files hold the content. (A crash
+        // before this leaves them in the store, which costs space and nothing else.)
+        for (const id of batch) this.local.delete(id);
+        await this.ctx.blobs.delete(batch);
+      }
       this.onIdleChange(); // changes whose chunks are all up now can be sent while the rest go
       if (missing.length === 0)
         this.ctx.events.emit("progress", { direction: "upload", ...this.upRun });
@@ -278,9 +382,18 @@ export class Transfers {
         }
     };
     for (const id of ids) {
-      const sealed = await this.ctx.blobs.get(id);
-      if (!sealed)
-        throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
+      const sealed = await this.sealed(id);
+      if (!sealed) {
+        if (this.home.cache)
+          throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
+        // Only in a file that changed since: its old bytes are gone here, and the scan that
+        // finds the change records what is there now. Waiting for it would stop every send.
+        this.report(
+          new WeftError("NOT_FOUND", `chunk ${id.slice(0, 12)}… is no longer on this device`),
+          "uploading chunks (its file changed since; not sent)",
+        );
+        continue;
+      }
       if (sealed.length > BATCH_CHUNK_LIMIT) {
         await remote.put(id, sealed);
         sent(sealed.length);
@@ -291,6 +404,16 @@ export class Transfers {
       packedBytes += batchedSize(sealed.length);
     }
     await flush();
+  }
+
+  /** Chunk `id` sealed for the relay: from the local store, or from this device's files. */
+  private async sealed(id: ChunkId): Promise<Uint8Array | undefined> {
+    const stored = await this.ctx.blobs.get(id);
+    if (stored) return stored;
+    const found = await this.localChunk(id);
+    return (
+      found && sealChunkData(this.ctx.keys, id, found.data, this.home.compress ?? true, found.epoch)
+    );
   }
 
   private async download(remote: BlobStore): Promise<void> {

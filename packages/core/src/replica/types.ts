@@ -1,5 +1,5 @@
 /** The types a Replica takes and returns, and the conversions between them and the index's own. */
-import type { DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
+import type { ChunkId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
 import type { ChunkerOptions } from "../chunking/index.js";
 import type { Clock } from "../clock.js";
 import type { TreeEntry } from "../folder/tree.js";
@@ -7,6 +7,17 @@ import type { RetentionPolicy } from "../folder/registers.js";
 import type { HybridClock } from "../model/hlc.js";
 import type { Transport } from "../protocol/transport.js";
 import type { BlobStore, StateStore } from "../storage/index.js";
+
+/**
+ * Plaintext chunks found outside the replica's own store, e.g. in the files of a synced folder
+ * (see {@link ReplicaOptions.localChunks}).
+ */
+export interface LocalChunkSource {
+  /** Whether chunk `id` may be here (a cheap look-up; {@link read} can still find it changed). */
+  has(id: ChunkId): boolean;
+  /** Chunk `id`'s plaintext as this device holds it now, or undefined; verified by the caller. */
+  read(id: ChunkId): Promise<Uint8Array | undefined>;
+}
 
 /** How to open a {@link Replica}. */
 export interface ReplicaOptions {
@@ -41,6 +52,20 @@ export interface ReplicaOptions {
   refreshKeys?: () => Promise<void>;
   /** `"eager"` (default) downloads new content as it arrives; `"lazy"` only when read. */
   download?: "eager" | "lazy";
+  /**
+   * Whether `blobs` keeps every chunk this device has (default true). With false it is only a
+   * spool: a chunk of a local write stays until the relay has it and is then deleted, and a
+   * chunk fetched for a read goes to the reader without being stored. For a device whose files
+   * hold the content anyway (the agent's synced folder, with {@link localChunks}): otherwise
+   * `blobs` is a second copy of the folder.
+   */
+  cacheChunks?: boolean;
+  /**
+   * Content this device holds outside `blobs` (a synced folder's own files): a read, and an
+   * upload the relay asks for again, take a chunk from here when `blobs` lacks it. Each is
+   * checked against its id before use; one that no longer matches (the file changed) is not.
+   */
+  localChunks?: LocalChunkSource;
   /**
    * In eager mode, which files' content to download as it arrives, by path (default: every
    * file's). A file left out is still listed, and its chunks are fetched when it is read. Change

@@ -4,6 +4,7 @@
  * recorded), with the disk state updated to what was written.
  */
 import { chmod, mkdir } from "node:fs/promises";
+import { posix } from "node:path";
 import { forEachLimited } from "@weft/core";
 import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
@@ -21,9 +22,18 @@ import type {
 } from "./plan.js";
 import { placeFile } from "./place.js";
 import { removeFile } from "./remove.js";
+import { partName } from "./temp.js";
 
-/** Files written to disk at once by an apply. */
-const PLACE_CONCURRENCY = 16;
+/**
+ * Files written to disk at once by an apply: each waits on its own fetches, writes and fsync
+ * (and its chunks are fetched as it is written, so more at once make fuller batch requests).
+ */
+const PLACE_CONCURRENCY = 32;
+/**
+ * Files this large are written to a resumable temp file (`partName`): a download cut halfway
+ * (a kill, a lost connection) goes on from what it wrote. Smaller ones start over.
+ */
+export const RESUMABLE_BYTES = 8 * 1024 * 1024;
 
 /** What applying a plan needs of its folder. */
 export interface ApplyContext {
@@ -33,6 +43,18 @@ export interface ApplyContext {
   readonly disk: DiskState;
   /** The tree's content of a file, verified as it is read. */
   read(path: string): AsyncIterable<Uint8Array>;
+  /**
+   * Fetches ahead, and holds, the content of files about to be read (see `Replica.prefetch`);
+   * resolves with a function that drops what no read took.
+   */
+  prefetch?(paths: readonly string[]): Promise<() => void>;
+  /** Told that `at` now holds the tree's content of `from` (the same path, or its conflict copy). */
+  placed?(at: string, from: string): void;
+  /**
+   * Told that the temp file `part` (a path in the folder) may hold some of the tree's content
+   * of `path`, before that is read: a download cut earlier left it.
+   */
+  resuming?(part: string, path: string): void;
   /** The folder's ignore rules: a directory holding only ignored names still counts as empty. */
   ignores(path: string, isDir: boolean): boolean;
   /** Called just before the agent writes or removes `path`, so its watcher events count as its own. */
@@ -52,7 +74,7 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
   let changes = 0;
   const problem = (path: string, detail: string): void =>
     ctx.events.emit({ kind: "error", path, detail });
-  for (const action of plan.stale) {
+  const remove = async (action: RemoveFile | RemoveDir): Promise<void> => {
     try {
       if (await removeStale(ctx, action)) changes++;
     } catch (error) {
@@ -60,7 +82,11 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
     }
     // Either removed, or changed here since: then the next scan records it as new (edit wins).
     ctx.disk.delete(action.path);
-  }
+  };
+  // A file whose content is written elsewhere in this plan (moved or copied on another device)
+  // is removed after the writes: they read its chunks from it instead of fetching them.
+  const later = sources(plan);
+  for (const action of plan.stale) if (!later.has(action)) await remove(action);
   // Directories first, parents before children; then files, several at once: each waits on its
   // own reads, writes and fsync.
   const run = async (action: MakeDir | ChangeMode | WriteFile): Promise<void> => {
@@ -71,9 +97,72 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
     }
   };
   for (const action of plan.dirs) await run(action);
-  // Every file is tried: one that fails is reported and the others are still placed.
-  await forEachLimited(plan.files, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
+  // Every file is tried: one that fails is reported and the others are still placed. Small
+  // files go in groups whose content is fetched in batches while the group before is written.
+  const groups = groupsOf(plan.files);
+  const fetchAhead = (g: (ChangeMode | WriteFile)[] | undefined) =>
+    g && ctx.prefetch
+      ? ctx
+          .prefetch(g.filter((f) => f.do === "write" && f.size <= GROUP_BYTES).map((f) => f.path))
+          .catch(() => () => undefined) // the reads fetch what it could not
+      : Promise.resolve(() => undefined);
+  let next = fetchAhead(groups[0]);
+  for (let i = 0; i < groups.length; i++) {
+    const release = await next;
+    next = fetchAhead(groups[i + 1]);
+    await forEachLimited(groups[i]!, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
+    release();
+  }
+  for (const action of plan.stale) if (later.has(action)) await remove(action);
   return changes;
+}
+
+/** The content a group of files fetched ahead may hold at most, and its files. */
+const GROUP_BYTES = 16 * 1024 * 1024;
+const GROUP_FILES = 512;
+
+/** `files` in order, in groups of at most {@link GROUP_FILES} files and {@link GROUP_BYTES}. */
+function groupsOf<T extends ChangeMode | WriteFile>(files: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    const size = f.do === "write" ? f.size : 0;
+    if (group.length > 0 && (group.length === GROUP_FILES || bytes + size > GROUP_BYTES)) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(f);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/**
+ * The removals of `plan` that hold content a write of the same plan needs, when nothing the
+ * plan makes lies at or under their paths (a directory made where the file was needs it gone
+ * first), and the directories they are in.
+ */
+function sources(plan: MaterializePlan): Set<RemoveFile | RemoveDir> {
+  const wanted = new Set<string>();
+  for (const f of plan.files) if (f.do === "write" && f.contentHash) wanted.add(f.contentHash);
+  const out = new Set<RemoveFile | RemoveDir>();
+  if (wanted.size === 0) return out;
+  const made = [...plan.dirs.map((d) => d.path), ...plan.files.map((f) => f.path)];
+  for (const action of plan.stale) {
+    if (action.do !== "remove-file" || !action.recorded.hash) continue;
+    if (!wanted.has(action.recorded.hash)) continue;
+    const p = action.path;
+    if (made.some((m) => m === p || m.startsWith(`${p}/`))) continue;
+    out.add(action);
+  }
+  // Their directories, if they go too, go after them (a directory is removed only when empty).
+  for (const action of plan.stale)
+    if (action.do === "remove-dir" && [...out].some((f) => f.path.startsWith(`${action.path}/`)))
+      out.add(action);
+  return out;
 }
 
 async function removeStale(ctx: ApplyContext, action: RemoveFile | RemoveDir): Promise<boolean> {
@@ -142,8 +231,19 @@ async function writeFile(ctx: ApplyContext, action: WriteFile): Promise<boolean>
   }
   const options = { mode, mtimeMs: action.mtimeMs, size: action.size };
   ctx.writing(path);
-  const result = await placeFile(ctx.root, path, ctx.read(path), { ...options, expected });
+  let resumeAs: string | undefined;
+  if (action.size >= RESUMABLE_BYTES && action.contentHash) {
+    resumeAs = partName(path, action.contentHash);
+    const dir = posix.dirname(path);
+    ctx.resuming?.(dir === "." ? resumeAs : `${dir}/${resumeAs}`, path);
+  }
+  const result = await placeFile(ctx.root, path, ctx.read(path), {
+    ...options,
+    expected,
+    ...(resumeAs ? { resumeAs } : {}),
+  });
   if (result.placed) {
+    ctx.placed?.(path, path);
     ctx.events.emit({ kind: "received", path });
     const s = result.stat;
     ctx.disk.set({

@@ -3,7 +3,7 @@ export { type Expected, statExpected } from "./expected.js";
 export { type PlaceOptions, type PlaceResult, placeFile } from "./place.js";
 export { removeFile } from "./remove.js";
 export { makeDir, removeDirIfEmpty } from "./dirs.js";
-export { TEMP_PREFIX, cleanTempFiles, isTempName } from "./temp.js";
+export { TEMP_PREFIX, cleanTempFiles, isTempName, partName } from "./temp.js";
 export {
   type ChangeMode,
   type MakeDir,
@@ -17,4 +17,4 @@ export {
   holdPaths,
   planMaterialize,
 } from "./plan.js";
-export { type ApplyContext, applyPlan } from "./apply.js";
+export { type ApplyContext, RESUMABLE_BYTES, applyPlan } from "./apply.js";

@@ -1,5 +1,6 @@
 /** Placing downloaded content: temp file, verify, flush, and rename only over what was expected. */
 import type { Stats } from "node:fs";
+import { constants } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -25,6 +26,12 @@ export interface PlaceOptions {
   size?: number;
   /** Stops the write between chunks; the temp file is removed and `signal.reason` thrown. */
   signal?: AbortSignal;
+  /**
+   * A resumable temp file's name (`partName`) instead of a fresh one: opened as it is (or
+   * created), written over from the start and cut to length, and left in place when `source`
+   * fails, so that a later attempt can take the chunks already in it.
+   */
+  resumeAs?: string;
 }
 
 /** What {@link placeFile} did. */
@@ -79,18 +86,34 @@ export async function placeFile(
   const what = `could not place ${JSON.stringify(relPath)}`;
   const dir = (await walkDirs(root, relPath, segments.slice(0, -1), true)) as string;
 
-  const temp = join(dir, tempName());
+  const temp = join(dir, options.resumeAs ?? tempName());
   let handle: FileHandle | undefined;
   let tempExists = false;
   let finished = false;
+  let keepTemp = false;
   try {
     try {
-      handle = await open(temp, "wx", 0o600);
+      handle = await open(
+        temp,
+        options.resumeAs ? constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW : "wx",
+        0o600,
+      );
     } catch (error) {
       throw fsFailure(error, what, "nothing was replaced");
     }
     tempExists = true;
-    const written = await writeAll(handle, source, options, what);
+    let written: number;
+    try {
+      written = await writeAll(handle, source, options, what);
+    } catch (error) {
+      // The source failed (the relay went away): what was written stays for the next attempt.
+      keepTemp =
+        options.resumeAs !== undefined &&
+        !(error instanceof WeftError && error.code === "INTEGRITY");
+      throw error;
+    }
+    // A resumed file may hold more than this content (it never does unless tampered with).
+    if (options.resumeAs) await handle.truncate(written);
     if (options.size !== undefined && written !== options.size) {
       throw new WeftError(
         "INTEGRITY",
@@ -133,7 +156,7 @@ export async function placeFile(
       stat: { ...(toExpected(stats) as NonNullable<Expected>), mode: stats.mode & 0o777 },
     };
   } finally {
-    await cleanUp(handle, tempExists ? temp : undefined, finished, what);
+    await cleanUp(handle, tempExists && !keepTemp ? temp : undefined, finished, what);
   }
 }
 

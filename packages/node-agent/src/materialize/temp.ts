@@ -1,5 +1,5 @@
 /** Temp file names, and removing the ones a killed process left behind. */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, fsFailure } from "./fs-errors.js";
@@ -8,8 +8,21 @@ import { errnoCode, fsFailure } from "./fs-errors.js";
 export const TEMP_PREFIX = ".weft-tmp-";
 
 const RANDOM_BYTES = 8;
+/** What tells a resumable temp file ({@link partName}) from a one-off one. */
+const PART_MARK = "p";
+
+/**
+ * The temp file a large download of `contentHash` to `path` is written to: named after both,
+ * so a run killed halfway leaves it where the next run looks, and that run reads the chunks
+ * already there (each verified) instead of fetching them again. Never the same as a
+ * {@link tempName}.
+ */
+export function partName(path: string, contentHash: string): string {
+  const digest = createHash("sha256").update(`${path}\0${contentHash}`).digest("hex");
+  return TEMP_PREFIX + PART_MARK + digest.slice(0, RANDOM_BYTES * 2);
+}
 const TEMP_NAME = new RegExp(
-  `^${TEMP_PREFIX.replace(/[.-]/g, "\\$&")}[0-9a-f]{${RANDOM_BYTES * 2}}$`,
+  `^${TEMP_PREFIX.replace(/[.-]/g, "\\$&")}(${PART_MARK})?[0-9a-f]{${RANDOM_BYTES * 2}}$`,
 );
 
 /** A fresh temp file name: {@link TEMP_PREFIX} and 16 random hex digits. */
@@ -27,7 +40,8 @@ export function isTempName(name: string): boolean {
 }
 
 /**
- * Removes the temp files a killed process left anywhere under `root` and returns how many.
+ * Removes the temp files a killed process left anywhere under `root` and returns how many,
+ * but those `keep` takes (by absolute path: downloads to resume, see {@link partName}).
  *
  * Only regular files whose whole name is a temp name ({@link TEMP_PREFIX} + 16 hex digits) are
  * removed, so a user's own `.weft-tmp-notes` stays. Symlinks are never followed (a link to a
@@ -36,7 +50,10 @@ export function isTempName(name: string): boolean {
  *
  * @throws WeftError `STORAGE` when a directory cannot be read or a temp file not removed.
  */
-export async function cleanTempFiles(root: string): Promise<number> {
+export async function cleanTempFiles(
+  root: string,
+  keep: (path: string) => boolean = () => false,
+): Promise<number> {
   let removed = 0;
   const pending = [root];
   for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
@@ -53,7 +70,7 @@ export async function cleanTempFiles(root: string): Promise<number> {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) {
         pending.push(path);
-      } else if (entry.isFile() && isTempName(entry.name)) {
+      } else if (entry.isFile() && isTempName(entry.name) && !keep(path)) {
         try {
           await unlink(path);
           removed += 1;

@@ -15,18 +15,21 @@ import {
   emitConflicts,
   followNotices,
 } from "../activity/index.js";
+import { dirname, join } from "node:path";
 import { IgnoreRules, WEFTIGNORE } from "../ignore/index.js";
 import {
+  RESUMABLE_BYTES,
   type TreeItem,
   applyPlan,
   cleanTempFiles,
   holdPaths,
+  partName,
   planMaterialize,
 } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
-import type { DiskState } from "../state/index.js";
+import type { DiskState, FolderChunks } from "../state/index.js";
 import { type Clock, sleep, systemClock } from "./clock.js";
 import { type ConnectionOptions, openStores } from "./open-stores.js";
 import { OwnWrites } from "./own-writes.js";
@@ -134,6 +137,8 @@ export class FolderSync {
     readonly folder: FolderRecord,
     readonly replica: Replica,
     private readonly disk: DiskState,
+    /** The folder's files as the replica's source of chunks: told what scans and applies change. */
+    private readonly chunks: FolderChunks,
     private ignore: IgnoreRules,
     /** The selection chosen on this device (`weft folder select`): what downloads and applies take. */
     private chosen: Selection,
@@ -183,7 +188,7 @@ export class FolderSync {
       clock,
       downloadsOf(chosen),
     );
-    const { replica, disk, removed, refused, live } = stores;
+    const { replica, disk, chunks, removed, refused, live } = stores;
     let applied = Selection.ALL; // before selective sync, the disk was brought to everything
     const stored = disk.getMeta(APPLIED_SELECTION);
     if (stored !== undefined)
@@ -192,13 +197,20 @@ export class FolderSync {
       } catch {
         applied = chosen; // not written by this agent: take the chosen one
       }
-    // Temp files left by a process killed mid-download: never placed, so safe to remove.
-    await cleanTempFiles(folder.path);
+    // Temp files left by a process killed mid-download: never placed, so safe to remove; but
+    // those of large downloads still to do, which the next apply goes on with.
+    const resumable = new Set<string>();
+    for (const e of replica.list())
+      if (e.kind === "file" && e.contentHash && e.size >= RESUMABLE_BYTES)
+        if (disk.get(e.path)?.hash !== e.contentHash)
+          resumable.add(join(dirname(join(folder.path, e.path)), partName(e.path, e.contentHash)));
+    await cleanTempFiles(folder.path, (path) => resumable.has(path));
     const ignore = await IgnoreRules.load(folder.path);
     const sync = new FolderSync(
       folder,
       replica,
       disk,
+      chunks,
       ignore,
       chosen,
       applied,
@@ -376,6 +388,7 @@ export class FolderSync {
           },
           result,
         );
+        this.chunks.invalidate();
         await this.disk.flush();
         return { changes, unstable: result.unstable.length + changedWhileRead };
       } finally {
@@ -432,11 +445,21 @@ export class FolderSync {
     this.clashes = plan.clashes;
     this.unportable = plan.unportable;
     if (plan.files.length + plan.stale.length >= BULK_WRITE_FILES) this.onBulkWrite?.();
+    this.chunks.invalidate();
     const changes = await applyPlan(
       {
         root: this.folder.path,
         disk: this.disk,
         read: (path) => replica.createReadStream(path),
+        prefetch: (paths) => replica.prefetch(paths),
+        placed: (at, from) => {
+          const manifest = replica.index.stat(from)?.version?.manifest;
+          if (manifest) this.chunks.placed(at, manifest);
+        },
+        resuming: (part, path) => {
+          const manifest = replica.index.stat(path)?.version?.manifest;
+          if (manifest) this.chunks.partial(part, manifest);
+        },
         ignores,
         writing: (path) => this.ownWrites.wrote(path),
         events: this.events,

@@ -18,7 +18,7 @@ import type { AccountLogin } from "../account/index.js";
 import type { Clock } from "./clock.js";
 import { AgentError, type FolderRecord, type Home } from "../home/index.js";
 import { checkedConsistency, folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
-import { DiskState, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
+import { DiskState, FolderChunks, SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 
 /**
@@ -45,6 +45,8 @@ export interface ConnectionOptions {
 export interface FolderStores {
   replica: Replica;
   disk: DiskState;
+  /** The folder's files as the replica's source of chunks it already has. */
+  chunks: FolderChunks;
   /** Set when this device lost the folder (then the replica never connects). */
   removed: Removal | undefined;
   /** Key epochs that were not adopted, in words. */
@@ -171,12 +173,20 @@ export async function openStores(
   const blobs = await SqliteBlobStore.open(join(dir, "chunks.sqlite"));
   const disk = await DiskState.open(join(dir, "local.sqlite"));
   const strong = (await consistencyOf(home, folder, identity, keyring, session)) === "strong";
+  const opened: { replica?: Replica } = {};
+  const chunks = new FolderChunks(folder.path, disk, () => opened.replica?.index);
   const replica = await Replica.open({
     identity,
     folderId: folder.folderId,
     keyring,
     state,
     blobs,
+    // The folder's files hold the content: chunks.sqlite only spools this device's new chunks
+    // until the relay has them, and content arrives when a file is written, straight into its
+    // temp file (issue 14: the cache was a second copy of the folder, every chunk opened twice).
+    download: "lazy",
+    cacheChunks: false,
+    localChunks: chunks,
     ...NODE_ZLIB,
     // A strong folder's changes wait for the relay's head check before they join the index.
     // Its envelopes are numbered from the clock: the remote commands' own state of this device
@@ -194,9 +204,11 @@ export async function openStores(
         )
       : {}),
   });
+  opened.replica = replica;
   return {
     replica,
     disk,
+    chunks,
     removed,
     refused,
     live,
