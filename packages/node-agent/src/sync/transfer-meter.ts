@@ -1,9 +1,13 @@
 /** Transfer rates and ETAs from a replica's progress events, for `weft status` and the progress line. */
 import type { TransferProgress } from "@weft/core";
+import type { MaterializePlan } from "../materialize/index.js";
 
 /** One direction's transfer as people read it. */
 export interface TransferView {
-  /** Chunks done and queued in the current run (0/0 when idle). */
+  /**
+   * Done and queued in the current run (0/0 when idle): chunks for uploads, files for downloads
+   * (the agent fetches content as it writes each file).
+   */
   done: number;
   total: number;
   /** Bytes moved in the current run. */
@@ -59,4 +63,32 @@ export class TransferMeter {
     const eta = rate > 0 && perChunk > 0 ? Math.ceil(((total - done) * perChunk) / rate) : null;
     return { done, total, bytes, rate: Math.round(rate), eta };
   }
+}
+
+/**
+ * Download progress for `weft status` and the dashboard, counted in files written: content is
+ * fetched as each file is written (no queue of chunks runs ahead of the writes), so the files
+ * of an apply pass (`plan`) are the work to show. `end` closes the run, whatever failed.
+ */
+export function downloadRun(
+  meter: TransferMeter,
+  plan: MaterializePlan,
+): { placed(path: string): void; end(): void } {
+  const sizes = new Map<string, number>();
+  for (const a of plan.files) if (a.do === "write") sizes.set(a.path, a.size);
+  const run = { direction: "download" as const, done: 0, total: sizes.size, bytes: 0 };
+  if (run.total > 0) meter.record({ ...run });
+  return {
+    placed: (path) => {
+      const size = sizes.get(path);
+      if (size === undefined) return;
+      sizes.delete(path);
+      run.done++;
+      run.bytes += size;
+      meter.record({ ...run });
+    },
+    end: () => {
+      if (run.total > 0 && run.done < run.total) meter.record({ ...run, done: run.total });
+    },
+  };
 }
