@@ -26,7 +26,7 @@ describe("remote change events", () => {
     await net.settle();
     expect(b.list().filter((e) => e.path.startsWith("from-a-"))).toHaveLength(5);
     expect(a.stats().appliedSeq).toBe(b.stats().appliedSeq);
-    expect(remote).toEqual({ a: 0, b: expect.any(Number) });
+    expect(remote.a).toBe(0);
     expect(remote.b).toBeGreaterThan(0);
 
     await b.writeFile("from-b.txt", text("b"));

@@ -18,7 +18,7 @@ import {
 import type { DeviceIdentity, FolderId } from "@weft/crypto";
 import { AccountLogin, agentError } from "../account/index.js";
 import { AgentError, type Home, withPidLock } from "../home/index.js";
-import { checkedConsistency, folderSettings, loadKeyring, storeKeyring } from "../share/index.js";
+import { checkedConsistency, loadKeyring, storeKeyring } from "../share/index.js";
 import { SqliteBlobStore, SqliteStateStore } from "../state/index.js";
 import { NODE_ZLIB, relayOptions } from "../sync/open-stores.js";
 import { refusalMessage } from "../sync/refused.js";
