@@ -10,13 +10,13 @@
 //    writes results/fuzz.quick.json)
 import { mkdtemp, rm } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDeviceIdentity, newFolderId, ready, toBase64Url } from "@weft/crypto";
 import { fuzzRelay } from "./lib/fuzz-kit.mjs";
 import { machineInfo } from "./lib/machine.mjs";
-import { rssOf } from "./lib/procs.mjs";
+import { cpuSecondsOf, ownCpuSeconds, rssOf } from "./lib/procs.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { startRelay } from "./lib/weft.mjs";
 
@@ -65,6 +65,8 @@ try {
   await call("POST", "/v1/folders", { folderId }, token);
 
   const rssStart = rssOf(relay.pid);
+  const loadStart = os.loadavg()[0];
+  const cpuStart = { relay: cpuSecondsOf(relay.pid), client: ownCpuSeconds() };
   let rssMax = rssStart;
   const wsCases = Math.round(CASES * 0.8);
   let shown = { hangs: 0, internal: 0 };
@@ -92,6 +94,10 @@ try {
   const alive = relay.handle.child.exitCode === null && relay.handle.child.signalCode === null;
   const health = alive ? (await globalThis.fetch(`${relay.url}/health`)).status : null;
   const rssEnd = rssOf(relay.pid);
+  const cpu = {
+    relay: cpuSecondsOf(relay.pid) - cpuStart.relay,
+    client: ownCpuSeconds() - cpuStart.client,
+  };
   rssMax = Math.max(rssMax, rssEnd ?? 0);
   const result = {
     bench: "fuzz",
@@ -112,9 +118,19 @@ try {
     rssMaxMiB: Math.round((rssMax / 2 ** 20) * 10) / 10,
     seconds: Math.round(report.seconds),
     casesPerSecond: Math.round((report.wsCases + report.httpCases) / report.seconds),
+    // CPU per case: what the machine's load does not change (wall time it does).
+    cpuMsPerCase: {
+      relay: Math.round((cpu.relay * 1e6) / (report.wsCases + report.httpCases)) / 1000,
+      client: Math.round((cpu.client * 1e6) / (report.wsCases + report.httpCases)) / 1000,
+    },
+    loadAverage1m: {
+      start: Math.round(loadStart * 10) / 10,
+      end: Math.round(os.loadavg()[0] * 10) / 10,
+    },
     ws: report.ws,
     http: report.http,
     connectionResets: report.resets,
+    refusedUpgrades: report.refusedUpgrades,
     samples: { hangs: report.hangs.slice(0, 10), internal: report.internal.slice(0, 10) },
   };
   writeFileSync(

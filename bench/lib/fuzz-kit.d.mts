@@ -11,6 +11,8 @@ export interface FuzzReport {
   hangs: Record<string, unknown>[];
   internal: Record<string, unknown>[];
   resets: number;
+  /** Upgrades the relay refused (429) and that were retried. */
+  refusedUpgrades: number;
   seconds: number;
 }
 
