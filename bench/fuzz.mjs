@@ -5,9 +5,9 @@
 // than 503, or an `internal` error frame) and the relay's RSS at the start and the end. Exits 1
 // on any crash, hang or internal error. Writes bench/results/fuzz.json.
 //
-//   npm run bench:fuzz [-- --cases N] [-- --seed S] [-- --concurrency C] [-- --quick]
+//   npm run bench:fuzz [-- --cases N] [-- --seed S] [-- --concurrency C] [-- --minutes M] [-- --quick]
 //   (default 10⁶ cases, 4/5 WebSocket frames and 1/5 HTTP requests; --quick: 20,000 cases,
-//    writes results/fuzz.quick.json)
+//    writes results/fuzz.quick.json; --minutes: no case starts after M minutes)
 import { mkdtemp, rm } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
@@ -29,6 +29,8 @@ const arg = (name, fallback) => {
 const CASES = arg("--cases", quick ? 20_000 : 1_000_000);
 const SEED = arg("--seed", 1);
 const CONCURRENCY = arg("--concurrency", 16);
+// Stop starting cases after this many minutes (a run that must end in time; the report says so).
+const MINUTES = arg("--minutes", Infinity);
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 
 await ready();
@@ -79,6 +81,7 @@ try {
     wsCases,
     httpCases: CASES - wsCases,
     concurrency: CONCURRENCY,
+    ...(Number.isFinite(MINUTES) ? { deadline: performance.now() + MINUTES * 60_000 } : {}),
     progress: (r) => {
       rssMax = Math.max(rssMax, rssOf(relay.pid) ?? 0);
       // Hangs and internal errors as they come, so a long run shows them before it ends.
@@ -106,6 +109,8 @@ try {
     machine: machineInfo(null),
     seed: SEED,
     concurrency: CONCURRENCY,
+    casesAsked: CASES,
+    minutesAllowed: Number.isFinite(MINUTES) ? MINUTES : null,
     cases: report.wsCases + report.httpCases,
     wsCases: report.wsCases,
     httpCases: report.httpCases,

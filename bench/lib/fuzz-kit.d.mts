@@ -28,4 +28,6 @@ export function fuzzRelay(options: {
   concurrency?: number;
   hangMs?: number;
   progress?: (report: FuzzReport) => void;
+  /** performance.now() after which no case starts. */
+  deadline?: number;
 }): Promise<FuzzReport>;

@@ -7,7 +7,8 @@
 //       valid frames of every message type and a valid request of every route: what mutation
 //       starts from, so that cases get past the decoder and the token into the handlers.
 //   fuzzRelay({ url, token, folderId, device, seed, wsCases, httpCases, concurrency,
-//               hangMs?, progress? }) → Report
+//               hangMs?, progress?, deadline? }) → Report
+//       deadline: performance.now() after which no case starts (the report counts those run).
 //       runs the cases, `concurrency` WebSocket connections and as many HTTP requests at a time.
 //       Report: { wsCases, httpCases, ws: {answered, closed}, http: {status → count},
 //                 hangs, internal: [samples], resets, seconds }
@@ -301,7 +302,10 @@ export async function fuzzRelay({
   concurrency = 16,
   hangMs = 15_000,
   progress,
+  deadline,
 }) {
+  // Past `deadline` (performance.now() milliseconds) no case starts: a long run stops in time.
+  const pastDeadline = () => deadline !== undefined && performance.now() > deadline;
   const corpus = seedCorpus({ folderId, device, token });
   const report = {
     seed,
@@ -324,7 +328,7 @@ export async function fuzzRelay({
   const wsWorker = async (w, count) => {
     const r = prng(seed * 1000 + w);
     let conn;
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !pastDeadline(); i++) {
       if (!conn || conn.closed) {
         // Authenticated at the upgrade (full frame limit), or in band after `hello` (16 KiB
         // frames until `auth` succeeds, and a deadline).
@@ -360,7 +364,7 @@ export async function fuzzRelay({
 
   const httpWorker = async (w, count) => {
     const r = prng(seed * 7919 + w);
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !pastDeadline(); i++) {
       const c = httpCase(
         r,
         r.pick(corpus.http),
