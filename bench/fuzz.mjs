@@ -70,6 +70,7 @@ try {
   const loadStart = os.loadavg()[0];
   const cpuStart = { relay: cpuSecondsOf(relay.pid), client: ownCpuSeconds() };
   let rssMax = rssStart;
+  const rssSeries = [];
   const wsCases = Math.round(CASES * 0.8);
   let shown = { hangs: 0, internal: 0 };
   const report = await fuzzRelay({
@@ -88,10 +89,14 @@ try {
       for (const h of r.hangs.slice(shown.hangs)) console.log("hang:", JSON.stringify(h));
       for (const e of r.internal.slice(shown.internal)) console.log("internal:", JSON.stringify(e));
       shown = { hangs: r.hangs.length, internal: r.internal.length };
-      if ((r.wsCases + r.httpCases) % 50_000 === 0)
+      const done = r.wsCases + r.httpCases;
+      if (done % 50_000 === 0) {
+        const rss = Math.round((rssOf(relay.pid) / 2 ** 20) * 10) / 10;
+        rssSeries.push([done, rss]); // flat memory is a trend, not two end points
         console.log(
-          `${r.wsCases + r.httpCases} cases, ${r.hangs.length} hangs, ${r.internal.length} internal, relay RSS ${Math.round(rssOf(relay.pid) / 2 ** 20)} MiB`,
+          `${done} cases, ${r.hangs.length} hangs, ${r.internal.length} internal, relay RSS ${rss} MiB`,
         );
+      }
     },
   });
   const alive = relay.handle.child.exitCode === null && relay.handle.child.signalCode === null;
@@ -121,6 +126,7 @@ try {
     rssStartMiB: Math.round((rssStart / 2 ** 20) * 10) / 10,
     rssEndMiB: Math.round((rssEnd / 2 ** 20) * 10) / 10,
     rssMaxMiB: Math.round((rssMax / 2 ** 20) * 10) / 10,
+    rssEvery50kMiB: rssSeries,
     seconds: Math.round(report.seconds),
     casesPerSecond: Math.round((report.wsCases + report.httpCases) / report.seconds),
     // CPU per case: what the machine's load does not change (wall time it does).

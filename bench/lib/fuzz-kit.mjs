@@ -7,7 +7,7 @@
 //       valid frames of every message type and a valid request of every route: what mutation
 //       starts from, so that cases get past the decoder and the token into the handlers.
 //   fuzzRelay({ url, token, folderId, device, seed, wsCases, httpCases, concurrency,
-//               hangMs?, progress?, deadline? }) → Report
+//               hangMs?, progress?, deadline? }) → Report (progress: every 5,000 cases)
 //       deadline: performance.now() after which no case starts (the report counts those run).
 //       runs the cases, `concurrency` WebSocket connections and as many HTTP requests at a time.
 //       Report: { wsCases, httpCases, ws: {answered, closed}, http: {status → count},
@@ -357,7 +357,7 @@ export async function fuzzRelay({
         conn.internal = undefined;
       }
       if (outcome === "hang") conn.destroy();
-      if (progress && report.wsCases % 10_000 === 0) progress(report);
+      if (progress && (report.wsCases + report.httpCases) % 5_000 === 0) progress(report);
     }
     conn?.destroy();
   };
@@ -408,7 +408,7 @@ export async function fuzzRelay({
         clearTimeout(timer);
       }
       report.httpCases++;
-      if (progress && report.httpCases % 10_000 === 0) progress(report);
+      if (progress && (report.wsCases + report.httpCases) % 5_000 === 0) progress(report);
     }
   };
 
