@@ -109,6 +109,7 @@ try {
   rssMax = Math.max(rssMax, rssEnd ?? 0);
   const result = {
     bench: "fuzz",
+    command: `npm run bench:fuzz${args.length ? ` -- ${args.join(" ")}` : ""}`,
     quick,
     date: new Date().toISOString(),
     machine: machineInfo(null),

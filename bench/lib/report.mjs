@@ -379,6 +379,25 @@ const others = [
         `${fmt(r.rssStartMiB)} → ${fmt(r.rssEndMiB)} (${fmt(r.rssMaxMiB)})`,
       ],
       ["cases/s", fmt(r.casesPerSecond)],
+      ...(r.cpuMsPerCase
+        ? [
+            [
+              "CPU ms per case, relay + fuzzer",
+              `${r.cpuMsPerCase.relay} + ${r.cpuMsPerCase.client}`,
+            ],
+          ]
+        : []),
+      ...(r.loadAverage1m
+        ? [
+            [
+              "load average (1 min), start → end",
+              `${r.loadAverage1m.start} → ${r.loadAverage1m.end}`,
+            ],
+          ]
+        : []),
+      ...(r.casesAsked && r.casesAsked !== r.cases
+        ? [["cases asked (the run stopped at its --minutes)", fmt(r.casesAsked)]]
+        : []),
     ],
   ],
   [
