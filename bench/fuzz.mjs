@@ -38,6 +38,9 @@ const dir = await mkdtemp(join(tmpdir(), "weft-fuzz-"));
 const relay = await startRelay({
   dir,
   flags: ["--rate-limit", "0"],
+  // Day-long access tokens: the run uses one token throughout, and with the 15-minute default
+  // every case after the first 15 minutes met only the unauthenticated surface (401s).
+  env: { WEFT_RELAY_ACCESS_TTL: "86400" },
 });
 try {
   const call = async (method, path, body, token) => {
@@ -143,6 +146,7 @@ try {
     http: report.http,
     connectionResets: report.resets,
     refusedUpgrades: report.refusedUpgrades,
+    unauthorizedUpgrades: report.unauthorizedUpgrades,
     samples: { hangs: report.hangs.slice(0, 10), internal: report.internal.slice(0, 10) },
   };
   writeFileSync(
@@ -155,7 +159,9 @@ try {
       `${result.crashes} crashes, ${result.hangs} hangs, ${result.internalErrors} internal errors; ` +
       `relay RSS ${result.rssStartMiB} → ${result.rssEndMiB} MiB (max ${result.rssMaxMiB})`,
   );
-  if (result.crashes || result.hangs || result.internalErrors) {
+  if (result.unauthorizedUpgrades)
+    console.log(`the token stopped working: ${result.unauthorizedUpgrades} upgrades answered 401`);
+  if (result.crashes || result.hangs || result.internalErrors || result.unauthorizedUpgrades) {
     console.log(JSON.stringify(result.samples, null, 2));
     process.exitCode = 1;
   }

@@ -13,6 +13,8 @@ export interface FuzzReport {
   resets: number;
   /** Upgrades the relay refused (429) and that were retried. */
   refusedUpgrades: number;
+  /** Upgrades whose token the relay refused (401): it expired, so later cases test less. */
+  unauthorizedUpgrades: number;
   seconds: number;
 }
 

@@ -318,6 +318,7 @@ export async function fuzzRelay({
     internal: [],
     resets: 0,
     refusedUpgrades: 0,
+    unauthorizedUpgrades: 0,
     seconds: 0,
   };
   const started = performance.now();
@@ -334,8 +335,9 @@ export async function fuzzRelay({
         // Authenticated at the upgrade (full frame limit), or in band after `hello` (16 KiB
         // frames until `auth` succeeds, and a deadline).
         const atUpgrade = r.next() < 0.7;
-        conn = await connect(wsUrl, atUpgrade ? token : undefined, atUpgrade ? null : preAuth);
+        conn = await connect(wsUrl, atUpgrade ? token : undefined, preAuth);
         report.refusedUpgrades += conn.refusals;
+        report.unauthorizedUpgrades += conn.unauthorized;
       }
       const preHello = r.next() < 0.1;
       if (!preHello && !conn.greeted) {
@@ -425,16 +427,32 @@ export async function fuzzRelay({
  * `refusals`.
  */
 async function connect(wsUrl, token, preAuth) {
-  const release = preAuth ? await preAuth.acquire() : () => undefined;
+  let release = token ? () => undefined : await preAuth.acquire();
   let refusals = 0;
+  let unauthorized = 0;
   let ws;
   for (;;) {
     ws = await openRawSocket(wsUrl, token ? { protocol: `weft, weft.bearer.${token}` } : {});
     if (!("refused" in ws)) break;
+    if (ws.refused === 401 && token) {
+      // The token no longer works (expired, say): authenticate in band from now on, and say so
+      // (every case after this tests less than it should).
+      unauthorized++;
+      token = undefined;
+      release = await preAuth.acquire();
+      continue;
+    }
     refusals++;
     await new Promise((resolve) => setTimeout(resolve, 20 * Math.min(refusals, 50)));
   }
-  const conn = { closed: false, greeted: false, internal: undefined, waiting: undefined, refusals };
+  const conn = {
+    closed: false,
+    greeted: false,
+    internal: undefined,
+    waiting: undefined,
+    refusals,
+    unauthorized,
+  };
   ws.onMessage((data) => {
     let m;
     try {
