@@ -378,6 +378,17 @@ const others = [
         "relay RSS MiB, start → end (max)",
         `${fmt(r.rssStartMiB)} → ${fmt(r.rssEndMiB)} (${fmt(r.rssMaxMiB)})`,
       ],
+      ...(r.rssEvery50kMiB?.length > 1
+        ? [
+            [
+              "relay RSS MiB every 50,000 cases: first → last (range)",
+              (() => {
+                const v = r.rssEvery50kMiB.map(([, mib]) => mib);
+                return `${fmt(v[0])} → ${fmt(v.at(-1))} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`;
+              })(),
+            ],
+          ]
+        : []),
       ["cases/s", fmt(r.casesPerSecond)],
       ...(r.cpuMsPerCase
         ? [
