@@ -21,7 +21,6 @@ import {
 import { SUPPORTED_VERSIONS, decodeMessage, encodeChunkBatch, encodeMessage } from "@weft/core";
 import { clearTimeout, setTimeout } from "node:timers";
 import { TextEncoder } from "node:util";
-import { httpSender } from "./raw-http.mjs";
 import { openRawSocket } from "./raw-ws.mjs";
 
 /** A small fast PRNG (mulberry32): the same seed gives the same cases. */
@@ -376,34 +375,45 @@ export async function fuzzRelay({
         ),
         token,
       );
-      const got = await http.send(c, hangMs);
-      if ("status" in got) {
-        report.http[got.status] = (report.http[got.status] ?? 0) + 1;
-        if (got.status >= 500 && got.status !== 503)
+      const abort = new globalThis.AbortController();
+      const timer = setTimeout(() => abort.abort(), hangMs);
+      try {
+        const res = await globalThis.fetch(`${url}${c.path}`, {
+          method: c.method,
+          headers: c.headers,
+          body: c.body,
+          signal: abort.signal,
+        });
+        const body = await res.text();
+        report.http[res.status] = (report.http[res.status] ?? 0) + 1;
+        if (res.status >= 500 && res.status !== 503)
           report.internal.push({
             kind: "http",
             method: c.method,
             path: c.path.slice(0, 120),
-            status: got.status,
-            answer: got.body,
+            status: res.status,
+            answer: body.slice(0, 200),
             body: c.body ? toBase64Url(c.body.subarray(0, 120)) : null,
           });
-      } else if (got.hang)
-        report.hangs.push({
-          kind: "http",
-          method: c.method,
-          path: c.path.slice(0, 120),
-          headers: { ...c.headers, authorization: c.headers.authorization ? "…" : undefined },
-          bodyBytes: c.body?.length ?? 0,
-          body: c.body ? toBase64Url(c.body.subarray(0, 200)) : null,
-        });
-      else report.resets++; // the relay closes the connection after a 413, say
+      } catch {
+        if (abort.signal.aborted)
+          report.hangs.push({
+            kind: "http",
+            method: c.method,
+            path: c.path.slice(0, 120),
+            headers: { ...c.headers, authorization: c.headers.authorization ? "…" : undefined },
+            bodyBytes: c.body?.length ?? 0,
+            body: c.body ? toBase64Url(c.body.subarray(0, 200)) : null,
+          });
+        else report.resets++; // the relay closes the connection after a 413, say
+      } finally {
+        clearTimeout(timer);
+      }
       report.httpCases++;
       if (progress && (report.wsCases + report.httpCases) % 5_000 === 0) progress(report);
     }
   };
 
-  const http = httpSender(url, concurrency);
   const share = (total, n, i) => Math.floor(total / n) + (i < total % n ? 1 : 0);
   await Promise.all([
     ...Array.from({ length: concurrency }, (_, i) => wsWorker(i, share(wsCases, concurrency, i))),
@@ -411,7 +421,6 @@ export async function fuzzRelay({
       httpWorker(i, share(httpCases, concurrency, i)),
     ),
   ]);
-  http.close();
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }
