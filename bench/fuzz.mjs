@@ -5,18 +5,18 @@
 // than 503, or an `internal` error frame) and the relay's RSS at the start and the end. Exits 1
 // on any crash, hang or internal error. Writes bench/results/fuzz.json.
 //
-//   npm run bench:fuzz [-- --cases N] [-- --seed S] [-- --concurrency C] [-- --quick]
+//   npm run bench:fuzz [-- --cases N] [-- --seed S] [-- --concurrency C] [-- --minutes M] [-- --quick]
 //   (default 10⁶ cases, 4/5 WebSocket frames and 1/5 HTTP requests; --quick: 20,000 cases,
-//    writes results/fuzz.quick.json)
+//    writes results/fuzz.quick.json; --minutes: no case starts after M minutes)
 import { mkdtemp, rm } from "node:fs/promises";
 import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateDeviceIdentity, newFolderId, ready, toBase64Url } from "@weft/crypto";
 import { fuzzRelay } from "./lib/fuzz-kit.mjs";
 import { machineInfo } from "./lib/machine.mjs";
-import { rssOf } from "./lib/procs.mjs";
+import { cpuSecondsOf, ownCpuSeconds, rssOf } from "./lib/procs.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { startRelay } from "./lib/weft.mjs";
 
@@ -29,6 +29,8 @@ const arg = (name, fallback) => {
 const CASES = arg("--cases", quick ? 20_000 : 1_000_000);
 const SEED = arg("--seed", 1);
 const CONCURRENCY = arg("--concurrency", 16);
+// Stop starting cases after this many minutes (a run that must end in time; the report says so).
+const MINUTES = arg("--minutes", Infinity);
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 
 await ready();
@@ -36,6 +38,9 @@ const dir = await mkdtemp(join(tmpdir(), "weft-fuzz-"));
 const relay = await startRelay({
   dir,
   flags: ["--rate-limit", "0"],
+  // Day-long access tokens: the run uses one token throughout, and with the 15-minute default
+  // every case after the first 15 minutes met only the unauthenticated surface (401s).
+  env: { WEFT_RELAY_ACCESS_TTL: "86400" },
 });
 try {
   const call = async (method, path, body, token) => {
@@ -65,7 +70,10 @@ try {
   await call("POST", "/v1/folders", { folderId }, token);
 
   const rssStart = rssOf(relay.pid);
+  const loadStart = os.loadavg()[0];
+  const cpuStart = { relay: cpuSecondsOf(relay.pid), client: ownCpuSeconds() };
   let rssMax = rssStart;
+  const rssSeries = [];
   const wsCases = Math.round(CASES * 0.8);
   let shown = { hangs: 0, internal: 0 };
   const report = await fuzzRelay({
@@ -77,29 +85,41 @@ try {
     wsCases,
     httpCases: CASES - wsCases,
     concurrency: CONCURRENCY,
+    ...(Number.isFinite(MINUTES) ? { deadline: performance.now() + MINUTES * 60_000 } : {}),
     progress: (r) => {
       rssMax = Math.max(rssMax, rssOf(relay.pid) ?? 0);
       // Hangs and internal errors as they come, so a long run shows them before it ends.
       for (const h of r.hangs.slice(shown.hangs)) console.log("hang:", JSON.stringify(h));
       for (const e of r.internal.slice(shown.internal)) console.log("internal:", JSON.stringify(e));
       shown = { hangs: r.hangs.length, internal: r.internal.length };
-      if ((r.wsCases + r.httpCases) % 50_000 === 0)
+      const done = r.wsCases + r.httpCases;
+      if (done % 50_000 === 0) {
+        const rss = Math.round((rssOf(relay.pid) / 2 ** 20) * 10) / 10;
+        rssSeries.push([done, rss]); // flat memory is a trend, not two end points
         console.log(
-          `${r.wsCases + r.httpCases} cases, ${r.hangs.length} hangs, ${r.internal.length} internal, relay RSS ${Math.round(rssOf(relay.pid) / 2 ** 20)} MiB`,
+          `${done} cases, ${r.hangs.length} hangs, ${r.internal.length} internal, relay RSS ${rss} MiB`,
         );
+      }
     },
   });
   const alive = relay.handle.child.exitCode === null && relay.handle.child.signalCode === null;
   const health = alive ? (await globalThis.fetch(`${relay.url}/health`)).status : null;
   const rssEnd = rssOf(relay.pid);
+  const cpu = {
+    relay: cpuSecondsOf(relay.pid) - cpuStart.relay,
+    client: ownCpuSeconds() - cpuStart.client,
+  };
   rssMax = Math.max(rssMax, rssEnd ?? 0);
   const result = {
     bench: "fuzz",
+    command: `npm run bench:fuzz${args.length ? ` -- ${args.join(" ")}` : ""}`,
     quick,
     date: new Date().toISOString(),
     machine: machineInfo(null),
     seed: SEED,
     concurrency: CONCURRENCY,
+    casesAsked: CASES,
+    minutesAllowed: Number.isFinite(MINUTES) ? MINUTES : null,
     cases: report.wsCases + report.httpCases,
     wsCases: report.wsCases,
     httpCases: report.httpCases,
@@ -110,11 +130,23 @@ try {
     rssStartMiB: Math.round((rssStart / 2 ** 20) * 10) / 10,
     rssEndMiB: Math.round((rssEnd / 2 ** 20) * 10) / 10,
     rssMaxMiB: Math.round((rssMax / 2 ** 20) * 10) / 10,
+    rssEvery50kMiB: rssSeries,
     seconds: Math.round(report.seconds),
     casesPerSecond: Math.round((report.wsCases + report.httpCases) / report.seconds),
+    // CPU per case: what the machine's load does not change (wall time it does).
+    cpuMsPerCase: {
+      relay: Math.round((cpu.relay * 1e6) / (report.wsCases + report.httpCases)) / 1000,
+      client: Math.round((cpu.client * 1e6) / (report.wsCases + report.httpCases)) / 1000,
+    },
+    loadAverage1m: {
+      start: Math.round(loadStart * 10) / 10,
+      end: Math.round(os.loadavg()[0] * 10) / 10,
+    },
     ws: report.ws,
     http: report.http,
     connectionResets: report.resets,
+    refusedUpgrades: report.refusedUpgrades,
+    unauthorizedUpgrades: report.unauthorizedUpgrades,
     samples: { hangs: report.hangs.slice(0, 10), internal: report.internal.slice(0, 10) },
   };
   writeFileSync(
@@ -127,7 +159,9 @@ try {
       `${result.crashes} crashes, ${result.hangs} hangs, ${result.internalErrors} internal errors; ` +
       `relay RSS ${result.rssStartMiB} → ${result.rssEndMiB} MiB (max ${result.rssMaxMiB})`,
   );
-  if (result.crashes || result.hangs || result.internalErrors) {
+  if (result.unauthorizedUpgrades)
+    console.log(`the token stopped working: ${result.unauthorizedUpgrades} upgrades answered 401`);
+  if (result.crashes || result.hangs || result.internalErrors || result.unauthorizedUpgrades) {
     console.log(JSON.stringify(result.samples, null, 2));
     process.exitCode = 1;
   }

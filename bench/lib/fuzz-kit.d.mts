@@ -11,6 +11,10 @@ export interface FuzzReport {
   hangs: Record<string, unknown>[];
   internal: Record<string, unknown>[];
   resets: number;
+  /** Upgrades the relay refused (429) and that were retried. */
+  refusedUpgrades: number;
+  /** Upgrades whose token the relay refused (401): it expired, so later cases test less. */
+  unauthorizedUpgrades: number;
   seconds: number;
 }
 
@@ -26,4 +30,6 @@ export function fuzzRelay(options: {
   concurrency?: number;
   hangMs?: number;
   progress?: (report: FuzzReport) => void;
+  /** performance.now() after which no case starts. */
+  deadline?: number;
 }): Promise<FuzzReport>;

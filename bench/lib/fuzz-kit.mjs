@@ -7,7 +7,8 @@
 //       valid frames of every message type and a valid request of every route: what mutation
 //       starts from, so that cases get past the decoder and the token into the handlers.
 //   fuzzRelay({ url, token, folderId, device, seed, wsCases, httpCases, concurrency,
-//               hangMs?, progress? }) → Report
+//               hangMs?, progress?, deadline? }) → Report (progress: every 5,000 cases)
+//       deadline: performance.now() after which no case starts (the report counts those run).
 //       runs the cases, `concurrency` WebSocket connections and as many HTTP requests at a time.
 //       Report: { wsCases, httpCases, ws: {answered, closed}, http: {status → count},
 //                 hangs, internal: [samples], resets, seconds }
@@ -20,7 +21,7 @@ import {
 import { SUPPORTED_VERSIONS, decodeMessage, encodeChunkBatch, encodeMessage } from "@weft/core";
 import { clearTimeout, setTimeout } from "node:timers";
 import { TextEncoder } from "node:util";
-import { WebSocket } from "ws";
+import { openRawSocket } from "./raw-ws.mjs";
 
 /** A small fast PRNG (mulberry32): the same seed gives the same cases. */
 export function prng(seed) {
@@ -301,7 +302,10 @@ export async function fuzzRelay({
   concurrency = 16,
   hangMs = 15_000,
   progress,
+  deadline,
 }) {
+  // Past `deadline` (performance.now() milliseconds) no case starts: a long run stops in time.
+  const pastDeadline = () => deadline !== undefined && performance.now() > deadline;
   const corpus = seedCorpus({ folderId, device, token });
   const report = {
     seed,
@@ -312,20 +316,32 @@ export async function fuzzRelay({
     hangs: [],
     internal: [],
     resets: 0,
+    refusedUpgrades: 0,
+    unauthorizedUpgrades: 0,
     seconds: 0,
   };
   const started = performance.now();
   const wsUrl = `${url.replace(/^http/, "ws")}/v1/ws`;
 
+  // A socket not authenticated at its upgrade counts against the relay's pre-auth limit per
+  // address (16) until its `auth` is answered: at most PRE_AUTH_SOCKETS of them at a time here.
+  const preAuth = semaphore(PRE_AUTH_SOCKETS);
   const wsWorker = async (w, count) => {
     const r = prng(seed * 1000 + w);
     let conn;
-    for (let i = 0; i < count; i++) {
-      if (!conn || conn.closed) conn = await connect(wsUrl);
+    for (let i = 0; i < count && !pastDeadline(); i++) {
+      if (!conn || conn.closed) {
+        // Authenticated at the upgrade (full frame limit), or in band after `hello` (16 KiB
+        // frames until `auth` succeeds, and a deadline).
+        const atUpgrade = r.next() < 0.7;
+        conn = await connect(wsUrl, atUpgrade ? token : undefined, preAuth);
+        report.refusedUpgrades += conn.refusals;
+        report.unauthorizedUpgrades += conn.unauthorized;
+      }
       const preHello = r.next() < 0.1;
       if (!preHello && !conn.greeted) {
-        conn.ws.send(corpus.ws[0]);
-        if (r.next() < 0.9) conn.ws.send(corpus.ws[1]);
+        conn.send(corpus.ws[0]);
+        if (r.next() < 0.9) conn.send(corpus.ws[1]);
         conn.greeted = true;
       }
       const frame = r.next() < 0.97 ? mutate(r, r.pick(corpus.ws), corpus.ws) : r.bytes(r.int(200));
@@ -342,15 +358,15 @@ export async function fuzzRelay({
         });
         conn.internal = undefined;
       }
-      if (outcome === "hang") conn.ws.terminate();
-      if (progress && report.wsCases % 10_000 === 0) progress(report);
+      if (outcome === "hang") conn.destroy();
+      if (progress && (report.wsCases + report.httpCases) % 5_000 === 0) progress(report);
     }
-    conn?.ws.close();
+    conn?.destroy();
   };
 
   const httpWorker = async (w, count) => {
     const r = prng(seed * 7919 + w);
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < count && !pastDeadline(); i++) {
       const c = httpCase(
         r,
         r.pick(corpus.http),
@@ -394,7 +410,7 @@ export async function fuzzRelay({
         clearTimeout(timer);
       }
       report.httpCases++;
-      if (progress && report.httpCases % 10_000 === 0) progress(report);
+      if (progress && (report.wsCases + report.httpCases) % 5_000 === 0) progress(report);
     }
   };
 
@@ -414,52 +430,105 @@ export async function fuzzRelay({
  * (as text now and then) and a ping behind it, and resolves "answered" once the ping's answer
  * comes back (the relay handled the frame and went on), "closed" when the relay closed the
  * connection instead, or "hang" when neither happened within `hangMs`. An `internal` error from
- * the relay is kept in `internal`: it is a bug, whatever the frame.
+ * the relay is kept in `internal`: it is a bug, whatever the frame. `token`: authenticate at
+ * the upgrade; otherwise the socket holds a slot of `preAuth` until it closes. An upgrade
+ * refused (429: the relay still counts a socket this side saw close) is retried, counted in
+ * `refusals`.
  */
-function connect(wsUrl) {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
-    ws.binaryType = "nodebuffer";
-    const conn = { ws, closed: false, greeted: false, internal: undefined, waiting: undefined };
-    ws.on("message", (data) => {
-      let m;
-      try {
-        m = decodeMessage(new Uint8Array(data));
-      } catch (error) {
-        conn.internal ??= `the relay sent an undecodable frame: ${error.message}`;
-        return;
-      }
-      // "internal" only ever comes from a bug in the relay, whatever the frame was.
-      if (m.type === "error" && m.code === "internal") conn.internal ??= m.message;
-      // The ping's answer, ok or error (before auth): the relay handled the case and went on.
-      if (m.requestId === PING_ID) conn.waiting?.("answered");
-    });
-    ws.on("close", () => {
-      conn.closed = true;
-      conn.waiting?.("closed");
-    });
-    ws.on("error", () => undefined); // followed by close
-    conn.exchange = (frame, asText, hangMs) =>
-      new Promise((done) => {
-        const timer = setTimeout(() => finish("hang"), hangMs);
-        const finish = (outcome) => {
-          clearTimeout(timer);
-          conn.waiting = undefined;
-          done(outcome);
-        };
-        conn.waiting = finish;
-        if (conn.closed) return finish("closed");
-        ws.send(asText ? Buffer.from(frame).toString("latin1") : frame, { binary: !asText });
-        ws.send(PING);
-      });
-    ws.on("open", () => resolve(conn));
-    ws.on("unexpected-response", () => {
-      conn.closed = true;
-      resolve(conn);
-    });
-    ws.once("close", () => resolve(conn));
+async function connect(wsUrl, token, preAuth) {
+  let release = token ? () => undefined : await preAuth.acquire();
+  let refusals = 0;
+  let unauthorized = 0;
+  let ws;
+  for (;;) {
+    ws = await openRawSocket(wsUrl, token ? { protocol: `weft, weft.bearer.${token}` } : {});
+    if (!("refused" in ws)) break;
+    if (ws.refused === 401 && token) {
+      // The token no longer works (expired, say): authenticate in band from now on, and say so
+      // (every case after this tests less than it should).
+      unauthorized++;
+      token = undefined;
+      release = await preAuth.acquire();
+      continue;
+    }
+    refusals++;
+    await new Promise((resolve) => setTimeout(resolve, 20 * Math.min(refusals, 50)));
+  }
+  const conn = {
+    closed: false,
+    greeted: false,
+    internal: undefined,
+    waiting: undefined,
+    refusals,
+    unauthorized,
+  };
+  ws.onMessage((data) => {
+    let m;
+    try {
+      m = decodeMessage(data);
+    } catch (error) {
+      conn.internal ??= `the relay sent an undecodable frame: ${error.message}`;
+      return;
+    }
+    // "internal" only ever comes from a bug in the relay, whatever the frame was.
+    if (m.type === "error" && m.code === "internal") conn.internal ??= m.message;
+    // The ping's answer, ok or error (before auth): the relay handled the case and went on.
+    if (m.requestId === PING_ID) conn.waiting?.("answered");
   });
+  ws.onClose(() => {
+    conn.closed = true;
+    release();
+    conn.waiting?.("closed");
+  });
+  conn.send = (frame) => ws.send(frame);
+  conn.destroy = () => ws.destroy();
+  conn.exchange = (frame, asText, hangMs) =>
+    new Promise((done) => {
+      const timer = setTimeout(() => finish("hang"), hangMs);
+      const finish = (outcome) => {
+        clearTimeout(timer);
+        conn.waiting = undefined;
+        done(outcome);
+      };
+      conn.waiting = finish;
+      if (conn.closed) return finish("closed");
+      // As text: the bytes read as Latin-1, sent as UTF-8 (what a browser's send(string) does).
+      if (asText)
+        ws.send(Buffer.from(Buffer.from(frame).toString("latin1"), "utf8"), { text: true });
+      else ws.send(frame);
+      ws.send(PING);
+    });
+  return conn;
 }
 
+/** At most `n` holders at a time; acquire() resolves with the release function. */
+function semaphore(n) {
+  let free = n;
+  const waiting = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else free++;
+  };
+  return {
+    acquire: () =>
+      new Promise((resolve) => {
+        const grant = () => {
+          let released = false;
+          resolve(() => {
+            if (released) return;
+            released = true;
+            release();
+          });
+        };
+        if (free > 0) {
+          free--;
+          grant();
+        } else waiting.push(grant);
+      }),
+  };
+}
+
+const PRE_AUTH_SOCKETS = 8;
 const PING_ID = 4_000_000;
 const PING = encodeMessage({ type: "ping", requestId: PING_ID });

@@ -378,7 +378,37 @@ const others = [
         "relay RSS MiB, start → end (max)",
         `${fmt(r.rssStartMiB)} → ${fmt(r.rssEndMiB)} (${fmt(r.rssMaxMiB)})`,
       ],
+      ...(r.rssEvery50kMiB?.length > 1
+        ? [
+            [
+              "relay RSS MiB every 50,000 cases: first → last (range)",
+              (() => {
+                const v = r.rssEvery50kMiB.map(([, mib]) => mib);
+                return `${fmt(v[0])} → ${fmt(v.at(-1))} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`;
+              })(),
+            ],
+          ]
+        : []),
       ["cases/s", fmt(r.casesPerSecond)],
+      ...(r.cpuMsPerCase
+        ? [
+            [
+              "CPU ms per case, relay + fuzzer",
+              `${r.cpuMsPerCase.relay} + ${r.cpuMsPerCase.client}`,
+            ],
+          ]
+        : []),
+      ...(r.loadAverage1m
+        ? [
+            [
+              "load average (1 min), start → end",
+              `${r.loadAverage1m.start} → ${r.loadAverage1m.end}`,
+            ],
+          ]
+        : []),
+      ...(r.casesAsked && r.casesAsked !== r.cases
+        ? [["cases asked (the run stopped at its --minutes)", fmt(r.casesAsked)]]
+        : []),
     ],
   ],
   [
