@@ -145,19 +145,6 @@ export function verifyAccessToken(
   throw invalid("bad token signature");
 }
 
-/**
- * The secret as a KeyObject, made once per secret. Given bytes, `jsonwebtoken` first tries to
- * parse them as a PEM/DER public key (OpenSSL's decoders, then a thrown error) before it makes a
- * secret key of them: about 0.6 ms of CPU on every token checked, most of what an authenticated
- * request or socket cost the relay (bench:fuzz's CPU profile). Secrets are never mutated.
- */
-const keys = new WeakMap<Uint8Array, KeyObject>();
-function keyOf(secret: Uint8Array): KeyObject {
-  let key = keys.get(secret);
-  if (!key) keys.set(secret, (key = createSecretKey(secret)));
-  return key;
-}
-
 function parseClaims(value: unknown): AccessClaims {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalid("malformed token claims");
