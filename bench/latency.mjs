@@ -14,6 +14,8 @@
 //   npm run bench:latency [-- --edits N] [-- --tools weft,syncthing,syncthing-delay1] [-- --quick]
 //     [-- --files N]  (N more small files in the folder, 100 per directory, that nobody edits:
 //                      what an edit costs in a large folder)
+//     [-- --settle S]  (seconds of quiet after the starting tree arrived, before the first edit;
+//                      default 0, or 30 with --files: the first sync's tail is not an edit's cost)
 //   (--quick: 8 edits per tool; a CI smoke test that writes results/latency.quick.json;
 //    --no-save: print the JSON, write nothing)
 import { randomBytes } from "node:crypto";
@@ -41,6 +43,7 @@ const EDITS = f.num("--edits", quick ? 8 : 200);
 const TOOLS = f.str("--tools", "weft,syncthing,syncthing-delay1").split(",");
 const HOT_FILES = 5;
 const EXTRA_FILES = f.num("--files", 0);
+const SETTLE_MS = f.num("--settle", EXTRA_FILES > 0 ? 30 : 0) * 1000;
 /** An edit not on B after this long fails the run (Syncthing's default delay is 10 s). */
 const EDIT_TIMEOUT_MS = 60_000;
 const log = logger("latency");
@@ -139,6 +142,7 @@ const runners = {
       seedFiles(pair.a.folder);
       await seeded(pair.a.folder, pair.b.folder);
       await Promise.all([pair.a.waitOnline(), pair.b.waitOnline()]);
+      await sleep(SETTLE_MS);
       const latencies = await editAndTime(pair.a.folder, pair.b.folder, "weft");
       await sleep(1500); // let both sides settle before comparing whole trees
       assertTree(digestTree(pair.a.folder), pair.b.folder, "weft: B after the edits");
@@ -163,6 +167,7 @@ async function syncthingRun(dir, watcherDelayS) {
     await seeded(folders[0], folders[1]);
     await pair.waitIdle(pair.a, HOT_FILES + 1);
     await pair.waitIdle(pair.b, HOT_FILES + 1);
+    await sleep(SETTLE_MS);
     const latencies = await editAndTime(folders[0], folders[1], `syncthing-${watcherDelayS}`);
     await sleep(1500);
     assertTree(digestTree(folders[0]), folders[1], `syncthing (delay ${watcherDelayS}): B`);
@@ -215,6 +220,7 @@ const result = {
   quick,
   edits: EDITS,
   extraFiles: EXTRA_FILES,
+  settleSeconds: SETTLE_MS / 1000,
   method:
     "edits 100–200 ms apart (seeded) on A; latency = A's write → B holds that exact content (inotify on B's directories + 5 ms polling)",
   tools,
