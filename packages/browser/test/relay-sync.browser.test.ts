@@ -70,6 +70,18 @@ function until(replica: Replica, what: string, check: () => Promise<boolean>): P
   });
 }
 
+/**
+ * Resolves once `check()` holds, asked again every 50 ms. (Playwright's `waitForFunction` takes a
+ * promise for a truthy value and returns at once, so it cannot wait on the page's async API.)
+ */
+async function untilPage(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`the page never saw ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Calls `window.weft[method](...args)` in the page. */
 function inPage<M extends keyof PageReplica>(
   page: Page,
@@ -146,11 +158,12 @@ test("a Chromium page and a Node replica sync a Yjs document and files through a
   await until(node, "the page's edit", async () => (await nodeText()).length === 10);
 
   // The page sees Node's file and edit, and converges on the same text.
-  await page.waitForFunction(
-    async (hash) => (await window.weft.hashOf("from-node.bin")) === hash,
-    sha256(fromNode),
+  const fromNodeHash = sha256(fromNode);
+  await untilPage(
+    "Node's file",
+    async () => (await inPage(page, "hashOf", "from-node.bin")) === fromNodeHash,
   );
-  await page.waitForFunction(async () => (await window.weft.text("notes")).length === 10);
+  await untilPage("Node's edit", async () => (await inPage(page, "text", "notes")).length === 10);
   expect(await inPage(page, "text", "notes")).toBe(await nodeText());
   expect(["node;page;", "page;node;"]).toContain(await nodeText());
 
