@@ -196,13 +196,18 @@ export async function signUp(url: string, user: string, device?: DeviceIdentity)
   const reg = await call(url, "POST", "/v1/auth/register", { user, password });
   if (reg.status !== 201)
     throw new Error(`register ${user}: ${reg.status} ${JSON.stringify(reg.json)}`);
+  return logIn(url, user, device);
+}
+
+/** A fresh access token for `user`, signed up by {@link signUp} (with `device`'s keys, if given). */
+export async function logIn(url: string, user: string, device?: DeviceIdentity): Promise<string> {
   const keys = device && {
     signPublicKey: toBase64Url(device.signPublicKey),
     boxPublicKey: toBase64Url(device.boxPublicKey),
   };
   const login = await call(url, "POST", "/v1/auth/login", {
     user,
-    password,
+    password: `${user}-correct-horse`,
     ...(keys ? { device: keys } : {}),
   });
   if (login.status !== 200) throw new Error(`login ${user}: ${login.status}`);
