@@ -141,6 +141,8 @@ describe("applyPlan", () => {
   folderEvents.on(({ time: _, ...e }) => events.push(e));
   const text = (s: string) => new TextEncoder().encode(s);
   const contents: Record<string, string> = {};
+  /** The paths whose content the apply read from the replica (fetched, or copied). */
+  const reads: string[] = [];
   const apply = (tree: TreeItem[]) =>
     applyPlan(
       {
@@ -148,6 +150,7 @@ describe("applyPlan", () => {
         disk: state,
         // eslint-disable-next-line @typescript-eslint/require-await
         read: async function* (path) {
+          reads.push(path);
           yield text(contents[path]!);
         },
         ignores: none,
@@ -170,6 +173,7 @@ describe("applyPlan", () => {
     root = await mkdtemp(join(tmpdir(), "weft-apply-"));
     state = await DiskState.open(join(root, "..", `${root.split("/").pop()}.sqlite`));
     events.length = 0;
+    reads.length = 0;
   });
   afterEach(async () => {
     await state.close();
@@ -201,6 +205,50 @@ describe("applyPlan", () => {
       path: "a.txt",
       detail: `changed here and on another device; theirs is in ${copy}`,
     });
+  });
+
+  test("a file renamed elsewhere is renamed here: the same file, nothing read, the old name gone", async () => {
+    const before = await content("d/old.bin", "the same bytes");
+    await apply([dir("d"), before, await content("keep.txt", "k")]);
+    const ino = (await stat(join(root, "d/old.bin"))).ino;
+    reads.length = 0;
+    events.length = 0;
+    const after = { ...before, path: "e/new.bin" };
+    expect(await apply([dir("e"), after, await content("keep.txt", "k")])).toBe(3);
+    expect(reads).toEqual([]);
+    expect((await stat(join(root, "e/new.bin"))).ino).toBe(ino);
+    expect(await readFile(join(root, "e/new.bin"), "utf8")).toBe("the same bytes");
+    expect((await stat(join(root, "e/new.bin"))).mtimeMs).toBe(WALL - 1000);
+    expect((await readdir(root)).sort()).toEqual(["e", "keep.txt"]);
+    expect(state.get("d/old.bin")).toBeUndefined();
+    expect(state.get("e/new.bin")).toMatchObject({ hash: before.contentHash, ino });
+    expect(events).toContainEqual({ kind: "received", path: "e/new.bin" });
+    expect(await apply([dir("e"), after, await content("keep.txt", "k")])).toBe(0);
+  });
+
+  test("a rename onto a name taken here since, or of a file edited here, is not a move: nothing lost", async () => {
+    const a = await content("a.txt", "content a");
+    const b = await content("b.txt", "content b");
+    await apply([a, b]);
+    // a.txt is renamed to x.txt elsewhere, but a file appeared at x.txt here meanwhile; b.txt is
+    // renamed to y.txt elsewhere, but was edited here.
+    await writeFile(join(root, "x.txt"), "mine at x");
+    await writeFile(join(root, "b.txt"), "b edited here");
+    contents["x.txt"] = "content a";
+    contents["y.txt"] = "content b";
+    await apply([
+      { ...a, path: "x.txt" },
+      { ...b, path: "y.txt" },
+    ]);
+    expect(await readFile(join(root, "x.txt"), "utf8")).toBe("mine at x");
+    expect(await readFile(join(root, "b.txt"), "utf8")).toBe("b edited here");
+    expect(await readFile(join(root, "y.txt"), "utf8")).toBe("content b");
+    expect(reads).toContain("y.txt");
+    // a.txt, as recorded, is gone; its content went beside the local x.txt as a conflict copy,
+    // as for any file written where one appeared here.
+    const copy = "x.sync-conflict-20240506-070809-abcdef1.txt";
+    expect((await readdir(root)).sort()).toEqual(["b.txt", copy, "x.txt", "y.txt"]);
+    expect(await readFile(join(root, copy), "utf8")).toBe("content a");
   });
 
   test("a file gone from the tree is removed if unchanged, kept if edited here; both are forgotten", async () => {

@@ -20,6 +20,7 @@ import type {
   RemoveFile,
   WriteFile,
 } from "./plan.js";
+import { type Move, moveFile, pairMoves } from "./move.js";
 import { placeFile } from "./place.js";
 import { removeFile } from "./remove.js";
 import { partName } from "./temp.js";
@@ -84,8 +85,11 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
     ctx.disk.delete(action.path);
   };
   // A file whose content is written elsewhere in this plan (moved or copied on another device)
-  // is removed after the writes: they read its chunks from it instead of fetching them.
+  // is removed after the writes: they read its chunks from it instead of fetching them. One
+  // new path per such file takes the file itself, renamed, after the other writes (a move).
   const later = sources(plan);
+  const moves = pairMoves(plan, later);
+  const moved = new Set<WriteFile>(moves.map((m) => m.to));
   for (const action of plan.stale) if (!later.has(action)) await remove(action);
   // Directories first, parents before children; then files, several at once: each waits on its
   // own reads, writes and fsync.
@@ -99,7 +103,7 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
   for (const action of plan.dirs) await run(action);
   // Every file is tried: one that fails is reported and the others are still placed. Small
   // files go in groups whose content is fetched in batches while the group before is written.
-  const groups = groupsOf(plan.files);
+  const groups = groupsOf(plan.files.filter((f) => f.do !== "write" || !moved.has(f)));
   const fetchAhead = (g: (ChangeMode | WriteFile)[] | undefined) =>
     g && ctx.prefetch
       ? ctx
@@ -113,8 +117,36 @@ export async function applyPlan(ctx: ApplyContext, plan: MaterializePlan): Promi
     await forEachLimited(groups[i]!, PLACE_CONCURRENCY, { onFailure: "finish" }, run);
     release();
   }
-  for (const action of plan.stale) if (later.has(action)) await remove(action);
+  const gone = new Set<RemoveFile | RemoveDir>();
+  for (const move of moves) {
+    try {
+      if (await carryOut(ctx, move)) {
+        gone.add(move.from);
+        changes++;
+        continue;
+      }
+    } catch (error) {
+      problem(move.to.path, (error as Error).message);
+    }
+    await run(move.to); // not moved: written as any other file, from the old one if it is there
+  }
+  for (const action of plan.stale) if (later.has(action) && !gone.has(action)) await remove(action);
   return changes;
+}
+
+/** Moves `move.from`'s file to its new path; false when it did not (see {@link moveFile}). */
+async function carryOut(ctx: ApplyContext, move: Move): Promise<boolean> {
+  const expected = await expectedOf(ctx.root, move.from.recorded);
+  if (!expected) return false;
+  ctx.writing(move.from.path);
+  ctx.writing(move.to.path);
+  const placed = await moveFile(ctx.root, move, expected);
+  if (!placed) return false;
+  ctx.disk.delete(move.from.path);
+  ctx.disk.set(placed);
+  ctx.placed?.(move.to.path, move.to.path);
+  ctx.events.emit({ kind: "received", path: move.to.path });
+  return true;
 }
 
 /** The content a group of files fetched ahead may hold at most, and its files. */
