@@ -197,20 +197,39 @@ export async function openFolders(
   return opened;
 }
 
-/** Writes each folder's status where `weft status` reads it while this process runs. */
+/**
+ * How often a running daemon rewrites a status that did not change but for when it was last
+ * in sync. `weft status` asks the daemon itself; the file is for a daemon that cannot answer
+ * and for after it stops, so an idle daemon need not write it every second.
+ */
+export const UNCHANGED_STATUS_MS = 60_000;
+/** Each folder's last written status (without its `lastSync`), and when it was written. */
+const written = new WeakMap<FolderSync, { same: string; at: number }>();
+
+/**
+ * Writes each folder's status where `weft status` reads it while this process runs. With
+ * `onlyChanged`, a folder's file is left as it is when nothing in its status changed but
+ * `lastSync`, unless it is {@link UNCHANGED_STATUS_MS} old.
+ */
 export async function writeStatus(
   home: Home,
   syncs: readonly FolderSync[],
+  onlyChanged = false,
 ): Promise<AgentFolderStatus[]> {
   const all = syncs.map(folderStatus);
+  const now = Date.now();
   await Promise.all(
-    syncs.map((s, i) =>
-      writeStatusFile(statusPath(home, s.folder), {
+    syncs.map(async (s, i) => {
+      const same = JSON.stringify({ ...all[i], lastSync: null });
+      const last = written.get(s);
+      if (onlyChanged && last?.same === same && now - last.at < UNCHANGED_STATUS_MS) return;
+      await writeStatusFile(statusPath(home, s.folder), {
         ...all[i],
-        updated: Date.now(),
+        updated: now,
         pid: process.pid,
-      }),
-    ),
+      });
+      written.set(s, { same, at: now });
+    }),
   );
   return all;
 }
@@ -411,7 +430,7 @@ export async function runDaemon(
   for (const sync of [...syncs]) await startFolder(sync);
   const stopAdding = options.folders?.onAdd(startFolder);
   const ticker = setInterval(() => {
-    writeStatus(home, syncs).then(options.onStatus, () => undefined);
+    writeStatus(home, syncs, true).then(options.onStatus, () => undefined);
   }, 1000);
   try {
     await new Promise<void>((resolve) => {
