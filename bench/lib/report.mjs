@@ -523,6 +523,21 @@ const others = [
     ],
   ],
   [
+    "padding",
+    "padding",
+    "Padding: what Padmé costs in sealed bytes on bench:sync's tree",
+    (r) => [
+      ["files / chunks", `${fmt(r.files)} / ${fmt(r.chunks)}`],
+      ["plaintext MiB", mib(r.plainBytes / 2 ** 20)],
+      [
+        "sealed MiB, unpadded → padded",
+        `${mib(r.unpaddedBytes / 2 ** 20)} → ${mib(r.paddedBytes / 2 ** 20)}`,
+      ],
+      ["overhead (all chunks)", `${(r.overhead * 100).toFixed(2)}%`],
+      ["overhead (worst chunk)", `${(r.worstChunkOverhead * 100).toFixed(2)}%`],
+    ],
+  ],
+  [
     "relay",
     "relay",
     "Relay: one relay process vs y-websocket",

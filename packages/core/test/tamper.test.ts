@@ -6,6 +6,7 @@
 // folder, a key sealed to another device, an invite key bound to another folder or epoch, a
 // folder's metadata made by someone without the folder's key.
 import {
+  CHUNK_OVERHEAD,
   type DeviceIdentity,
   type FolderId,
   FolderKeyring,
@@ -17,6 +18,7 @@ import {
   newFolderId,
   randomBytes,
   ready,
+  sealChunk,
   sealEnvelope,
   sha256,
   signDetached,
@@ -78,6 +80,39 @@ describe("chunks", () => {
     expect(() => openChunkData(keys, id, flip(sealed, -3), 3000)).toThrow(/corrupt or forged/);
     expect(() => openChunkData(keys, other, sealed, 3000)).toThrow(/corrupt or forged/);
     expect(() => openChunkData(keys, id, sealed, 2999)).toThrow(/expected 2999/);
+  });
+
+  it("a member who holds the key seals a chunk with other padding or another length: refused", () => {
+    const data = randomBytes(3000);
+    const id = idOf(data);
+    // Sealed by hand, as a member could: `format 2 ‖ body length u32 BE ‖ body ‖ zeros`, to the
+    // Padmé length of 45 + 5 + 3000 = 3050 (E = 11, S = 4, a step of 2^7): 3072.
+    const seal = (edit: (plain: Uint8Array, view: DataView) => void, total = 3072) => {
+      const plain = new Uint8Array(total - CHUNK_OVERHEAD);
+      const view = new DataView(plain.buffer);
+      plain[0] = 2;
+      view.setUint32(1, data.length, false);
+      plain.set(data, 5);
+      edit(plain, view);
+      return sealChunk(keys.subkeys(0).chunk, { chunkId: id, folderId, epoch: 0 }, plain);
+    };
+    const asSealed = seal(() => undefined);
+    expect(asSealed.length).toBe(sealChunkData(keys, id, data).length);
+    expect(Buffer.from(openChunkData(keys, id, asSealed, 3000)).equals(data)).toBe(true);
+    const refused = [
+      seal((plain) => (plain[plain.length - 1] = 1)), // a byte hidden in the padding
+      seal(() => undefined, 3200), // more padding than the size calls for
+      seal(() => undefined, 3050), // none
+      seal((_, view) => view.setUint32(1, 3001, false)), // a length one byte long: a zero more
+      seal((_, view) => view.setUint32(1, 2999, false)), // one byte short
+      seal((_, view) => view.setUint32(1, 0xffff_ffff, false)), // past the end
+    ];
+    // A length that still fits the padded size gives a body of the wrong size, which the
+    // manifest's size refuses; any other forgery is refused as padding.
+    for (const [i, sealed] of refused.entries())
+      expect(() => openChunkData(keys, id, sealed, 3000), `forgery ${i}`).toThrow(
+        /bad padding|expected 3000/,
+      );
   });
 });
 

@@ -1,15 +1,19 @@
 // The relay as an operator runs it: a real process on 127.0.0.1 (port 0), two accounts, two
 // Replicas syncing a file and a Yjs document through it over WebSocket and HTTP; then the data
-// directory holds no plaintext name or content, and SIGTERM stops it cleanly.
+// directory holds no plaintext name or content, nor a file's exact size (chunks are padded),
+// and SIGTERM stops it cleanly.
 import { readFile, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   FolderKeyring,
   type DeviceIdentity,
+  chunkIdFromSha256,
   generateDeviceIdentity,
   generateFolderKey,
   newFolderId,
+  randomBytes,
   ready,
+  sha256,
 } from "@weft/crypto";
 import {
   HttpBlobStore,
@@ -89,6 +93,7 @@ describe("weft relay (real process)", () => {
 
     const keyring = new FolderKeyring(folderId);
     keyring.add(0, generateFolderKey()); // shared out of band here; invites come with the agent
+    const photo = Buffer.from(randomBytes(100_001));
     const open = (identity: DeviceIdentity, token: string) =>
       Replica.open({
         identity,
@@ -108,10 +113,12 @@ describe("weft relay (real process)", () => {
       b.start();
       const secret = "QUARTERLY-SECRET-PLAN ".repeat(100);
       await a.writeFile("plans/SECRET-NAME.txt", new TextEncoder().encode(secret));
+      await a.writeFile("photo.jpg", photo);
       (await a.doc("minutes")).getText("t").insert(0, "MINUTES-MARKER");
       for (let i = 0; i < 3; i++) await Promise.all([a.syncOnce(), b.syncOnce()]);
       expect(new TextDecoder().decode(await b.readFile("plans/SECRET-NAME.txt"))).toBe(secret);
       expect((await b.doc("minutes")).getText("t").toJSON()).toBe("MINUTES-MARKER");
+      expect(Buffer.from(await b.readFile("photo.jpg")).equals(photo)).toBe(true);
       expect(b.peers()).toEqual([expect.objectContaining({ deviceId: a.deviceId, online: true })]);
     } finally {
       await a.close();
@@ -127,6 +134,13 @@ describe("weft relay (real process)", () => {
     }
     for (const n of needles) expect(relay.logs().includes(n.toString())).toBe(false);
     expect(relay.logs().includes(aliceToken)).toBe(false);
+    // The photo (one chunk, incompressible) is stored padded: 100,001 bytes + 50 of header and
+    // tag is 100,051, whose Padmé length is 100,352 (E = 16, S = 5, a step of 2^11). Unpadded,
+    // the relay would have read its exact size off the file.
+    const photoChunk = chunkIdFromSha256(keyring.subkeys(0).chunkId, sha256(photo));
+    const stored = (await walk(join(relay.dir, "data"))).filter((f) => basename(f) === photoChunk);
+    expect(stored).toHaveLength(1);
+    expect((await stat(stored[0]!)).size).toBe(100_352);
     const secretFile = await stat(join(relay.dir, "data", "jwt-secret"));
     expect(secretFile.mode & 0o777).toBe(0o600);
   }, 60_000);
