@@ -476,7 +476,9 @@ export class ProtocolServer {
     const head = await this.store.headSeq(folderId);
     // Entries every member device has acknowledged and a snapshot covers may be pruned. A
     // device asking from before them must load the snapshot first.
-    const next = await this.store.firstSeqAfter(folderId, m.afterSeq);
+    // Nothing after the head: a device that has it all (most reconnects) costs no lookup.
+    const next =
+      m.afterSeq >= head ? undefined : await this.store.firstSeqAfter(folderId, m.afterSeq);
     if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
       throw new ProtocolError(
         "not_found",
