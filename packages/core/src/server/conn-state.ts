@@ -24,6 +24,8 @@ export interface ConnState {
   readonly replays: Map<FolderId, { after: number }>;
   /** Per folder caught up, the seq its replay reached: live entries up to it were sent. */
   readonly skip: Map<FolderId, number>;
+  /** Folders whose channel it joined (the transport's fan-out): live entries come by it. */
+  readonly joined: Set<FolderId>;
   pumping: boolean;
   pumpAgain: boolean;
 }
@@ -64,11 +66,20 @@ export class ConnStates {
           closed: false,
           replays: new Map(),
           skip: new Map(),
+          joined: new Set(),
           pumping: false,
           pumpAgain: false,
         }),
       );
     return st;
+  }
+
+  /**
+   * Takes the connection off the folder's channel (it unsubscribed, or subscribes again and
+   * replays first): live entries stop reaching it there.
+   */
+  leave(conn: ProtocolConnection, folderId: FolderId): void {
+    if (this.conns.get(conn)?.joined.delete(folderId)) conn.leave?.(folderId);
   }
 
   /** Runs `task` after the connection's earlier work (at once if there is none). */
@@ -189,6 +200,9 @@ export class ConnStates {
       );
     const frame = encodeMessage({ type: "envelopes", folderId, items: [{ seq, envelope }] });
     const expired: ProtocolConnection[] = [];
+    const direct: ProtocolConnection[] = [];
+    /** A joined connection, to publish through (the writer if it joined: it is left out). */
+    let via: ProtocolConnection | undefined;
     for (const sub of [...subs]) {
       if (sub.principal && sub.principal.expires <= now) {
         expired.push(sub);
@@ -199,16 +213,34 @@ export class ConnStates {
         this.hooks.unsubscribe(sub, folderId);
         continue;
       }
-      // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
-      // back doubled what the relay sent to a device that uploads a tree.
-      if (sub === writer && (sub.version ?? 0) >= NO_ECHO_VERSION) continue;
       const st = this.conns.get(sub);
+      if (st?.joined.has(folderId)) {
+        if (via === undefined || sub === writer) via = sub;
+        continue;
+      }
       // A connection still replaying the folder's backlog reads this entry from the log in
       // turn; one whose replay read past the feed has it already.
       if (st && (st.replays.has(folderId) || (st.skip.get(folderId) ?? 0) >= seq)) continue;
-      sub.sendFrame(frame, true);
+      if (st && sub.join && sub.publish) {
+        // Caught up with the feed: this entry and every later one come by the channel, after
+        // what was sent to it directly (its replay).
+        st.skip.delete(folderId);
+        st.joined.add(folderId);
+        sub.join(folderId);
+        if (via === undefined || sub === writer) via = sub;
+        continue;
+      }
+      direct.push(sub);
     }
+    // Ended before the publish, so that they leave the channel first.
     for (const sub of expired) this.hooks.endExpired(sub);
+    // The writer has the envelope and learns its seq from `appended` (protocol 3): pushing it
+    // back doubled what the relay sent to a device that uploads a tree.
+    const echo = (sub: ProtocolConnection): boolean =>
+      sub !== writer || (sub.version ?? 0) < NO_ECHO_VERSION;
+    if (via?.publish && this.conns.get(via)?.joined.has(folderId))
+      via.publish(folderId, frame, echo(via));
+    for (const sub of direct) if (echo(sub)) sub.sendFrame(frame, true);
     return undefined;
   }
 }

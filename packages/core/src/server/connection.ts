@@ -31,6 +31,20 @@ export interface ProtocolConnection {
   bufferedAmount?(): number;
   /** Called when the connection authenticates (the transport stops counting it as pre-auth). */
   authenticated?(): void;
+  /**
+   * Optional transport fan-out (the relay's uWebSockets.js topics): the connection joins the
+   * folder's channel, and from then on a frame {@link publish}ed there reaches it, encoded and
+   * handed to the transport once for every joined connection, in order with what is sent to
+   * it directly. The server joins a connection once it has caught up with the folder's feed.
+   */
+  join?(folderId: FolderId): void;
+  /** Leaves the folder's channel (a no-op if not joined or closed). */
+  leave?(folderId: FolderId): void;
+  /**
+   * Publishes a frame to every connection that joined the folder's channel, this one included
+   * only if `self` (its own append is not pushed back to it).
+   */
+  publish?(folderId: FolderId, frame: Uint8Array, self: boolean): void;
   greeted: boolean;
   /** The protocol version negotiated in `hello` (from 3 a connection's own appends are not pushed back to it). */
   version?: number;

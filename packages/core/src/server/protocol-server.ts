@@ -75,6 +75,8 @@ export class ProtocolServer {
   private readonly joining = new Map<FolderId, number>();
   /** Message allowance per connection. */
   private readonly messageTokens = new WeakMap<ProtocolConnection, TokenBucket>();
+  /** The access token each connection was authenticated with (at its upgrade, or by `auth`). */
+  private readonly authTokens = new WeakMap<ProtocolConnection, string>();
 
   constructor(private readonly options: ProtocolServerOptions) {
     this.store = options.store;
@@ -283,12 +285,14 @@ export class ProtocolServer {
 
   /**
    * Makes `conn` authenticated as `principal` (its upgrade carried a valid token, or its
-   * `auth` did): counted toward the account's connections, ended when the token expires.
+   * `auth` did, with `token`): counted toward the account's connections, ended when the token
+   * expires.
    * @throws ProtocolError `rate_limited` past MAX_SESSIONS_PER_ACCOUNT, `forbidden` for
    * another device than the connection's
    */
-  adopt(conn: ProtocolConnection, principal: Principal): void {
+  adopt(conn: ProtocolConnection, principal: Principal, token?: string): void {
     this.sessions.adopt(conn, principal);
+    if (token !== undefined) this.authTokens.set(conn, token);
   }
 
   /** The connection's send buffer drained: replays waiting on it go on. */
@@ -362,6 +366,12 @@ export class ProtocolServer {
     if (conn.ended) return; // closing: nothing more is served
     switch (m.type) {
       case "auth": {
+        // The token this connection is authenticated with already (a client sends it at the
+        // upgrade and again in `auth`): checked minutes ago at most, and whatever revoked it
+        // since (sign-out, device or member removal) ended the connection. Not checked twice.
+        const current = conn.principal;
+        if (current && current.expires > this.now() && this.authTokens.get(conn) === m.token)
+          return conn.send({ type: "ok", requestId: m.requestId });
         let principal: Principal;
         try {
           principal = await this.options.authenticate(m.token);
@@ -375,7 +385,7 @@ export class ProtocolServer {
           throw new Fatal(code, (error as Error).message);
         }
         if (this.conns.of(conn).closed || conn.ended) return;
-        this.adopt(conn, principal);
+        this.adopt(conn, principal, m.token);
         return conn.send({ type: "ok", requestId: m.requestId });
       }
       case "error":
@@ -466,7 +476,9 @@ export class ProtocolServer {
     const head = await this.store.headSeq(folderId);
     // Entries every member device has acknowledged and a snapshot covers may be pruned. A
     // device asking from before them must load the snapshot first.
-    const next = await this.store.firstSeqAfter(folderId, m.afterSeq);
+    // Nothing after the head: a device that has it all (most reconnects) costs no lookup.
+    const next =
+      m.afterSeq >= head ? undefined : await this.store.firstSeqAfter(folderId, m.afterSeq);
     if ((next !== undefined && next > m.afterSeq + 1) || (next === undefined && m.afterSeq < head))
       throw new ProtocolError(
         "not_found",
@@ -498,6 +510,7 @@ export class ProtocolServer {
     // last; until it has caught up with the feed the connection gets no live entries of the
     // folder (the replay reads them from the log, in order). Subscribing again replaces a replay.
     st.skip.delete(folderId);
+    this.conns.leave(conn, folderId);
     st.replays.set(folderId, { after: m.afterSeq });
     if (!wasOnline) await this.subs.broadcastPresence(folderId, who.deviceId);
     await this.conns.pump(conn);
@@ -541,6 +554,7 @@ export class ProtocolServer {
     const st = this.conns.peek(conn);
     st?.replays.delete(folderId);
     st?.skip.delete(folderId);
+    this.conns.leave(conn, folderId);
     const device = conn.principal?.deviceId;
     if (!this.subs.remove(folderId, conn)) return;
     this.unwatchIfIdle(folderId);

@@ -72,6 +72,8 @@ interface SocketData {
   authenticated: boolean;
   /** The principal its upgrade token named, adopted by the service at open. */
   upgradePrincipal?: Principal;
+  /** That token (an `auth` with the same one is answered without checking it again). */
+  upgradeToken?: string;
   /** Monotonic milliseconds by which a pre-auth socket must authenticate. */
   deadline: number;
 }
@@ -163,6 +165,11 @@ export function registerSocketServer(
   ): Omit<uWS.WebSocketBehavior<SocketData>, "upgrade"> => ({
     maxPayloadLength,
     maxBackpressure: 4 * frameLimits.maxFrameBytes,
+    // A published frame past maxBackpressure is dropped by uWS, silently, like a sent one
+    // (below): the socket is closed instead (1006), and its client resubscribes from what it
+    // has applied.
+    // (typed as a number by uWS, read as a boolean)
+    closeOnBackpressureLimit: 1,
     idleTimeout: 120,
     sendPingsAutomatically: true,
     open: (ws) => {
@@ -194,6 +201,21 @@ export function registerSocketServer(
           }
         },
         bufferedAmount: () => (data.gone ? 0 : ws.getBufferedAmount()),
+        // A folder's live entries: one publish hands the frame to uWS once, which copies it to
+        // each subscriber in C++ and writes what a subscriber got in one loop turn at once.
+        join: (folderId) => {
+          if (!data.gone) ws.subscribe(folderId);
+        },
+        leave: (folderId) => {
+          if (!data.gone) ws.unsubscribe(folderId);
+        },
+        publish: (folderId, frame, self) => {
+          if (data.gone) return;
+          const to = app.numSubscribers(folderId) - (self ? 0 : 1);
+          if (to > 0) events.bytesOut(frame.length * to);
+          if (self) app.publish(folderId, frame, true);
+          else ws.publish(folderId, frame, true);
+        },
         close: (code, reason) => {
           if (!data.gone) ws.end(code, reason);
         },
@@ -206,7 +228,7 @@ export function registerSocketServer(
       };
       if (data.upgradePrincipal)
         try {
-          service.adopt(data.session, data.upgradePrincipal);
+          service.adopt(data.session, data.upgradePrincipal, data.upgradeToken);
         } catch (error) {
           data.session.send(errorMessageFor(error));
           data.session.close(1008, (error as Error).message);
@@ -261,7 +283,11 @@ export function registerSocketServer(
           return;
         }
         if (aborted || !admit(res, address, false)) return;
-        const data = { ...fresh(address, true), upgradePrincipal: principal };
+        const data = {
+          ...fresh(address, true),
+          upgradePrincipal: principal,
+          upgradeToken: token,
+        };
         res.cork(() => res.upgrade<SocketData>(data, key, SUBPROTOCOL, extensions, context));
       })();
     },
