@@ -169,6 +169,8 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     const store = await blobAccess(ctx, req, "viewer");
     return json(200, {
       ...(await store.size()),
+      // What the quotas count: the chunks and unfinished uploads (by their declared totals).
+      used: store.usedBytes(),
       quarantined: store.quarantined(),
       quota: store.quota,
     });
