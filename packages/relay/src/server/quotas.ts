@@ -103,7 +103,8 @@ export class Quotas {
           throw new ProtocolError(
             "quota_exceeded",
             `the account quota is full: the folders of this folder's owner hold ${exact(used)} ` +
-              `(${exact(pending - bytes)} more being written) of ${exact(quota)}, and ` +
+              (pending > bytes ? `(and ${exact(pending - bytes)} being written) ` : "") +
+              `of ${exact(quota)}, and ` +
               `${exact(bytes)} more do not fit: delete files (then garbage collection frees ` +
               `their chunks) or ask the relay's operator for a larger quota`,
           );
