@@ -172,7 +172,7 @@ async function account(url, user) {
 }
 
 async function call(url, method, path, body, token) {
-  const res = await fetch(`${url}${path}`, {
+  const res = await globalThis.fetch(`${url}${path}`, {
     method,
     headers: {
       "content-type": "application/json",
@@ -186,7 +186,7 @@ async function call(url, method, path, body, token) {
 
 async function putChunk(url, token, folderId, bytes, range) {
   const id = randomBytes(32).toString("hex");
-  const res = await fetch(`${url}/v1/folders/${folderId}/blobs/${id}`, {
+  const res = await globalThis.fetch(`${url}/v1/folders/${folderId}/blobs/${id}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, ...(range ? { "content-range": range } : {}) },
     body: bytes,

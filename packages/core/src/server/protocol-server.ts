@@ -454,13 +454,9 @@ export class ProtocolServer {
 
   private async putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): Promise<void> {
     const silentMs = this.options.silentDeviceMs ?? 0;
-    const check = this.options.checkWrite;
-    await storeSnapshot(
-      this.store,
-      m,
-      silentMs > 0 ? this.now() - silentMs : 0,
-      check && (() => check(m.folderId, "snapshot", m.ciphertext.length)),
-    );
+    await storeSnapshot(this.store, m, silentMs > 0 ? this.now() - silentMs : 0, async () => {
+      await this.options.checkWrite?.(m.folderId, "snapshot", m.ciphertext.length);
+    });
     conn.send({ type: "ok", requestId: m.requestId });
   }
 

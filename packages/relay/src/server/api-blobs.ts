@@ -134,9 +134,7 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     // An upload counts by its whole declared size from its first part on, as the folder quota
     // counts it: unfinished uploads cannot hold bytes the quota does not see.
     const release = await reserve(ctx, req, part.start === 0 ? part.total : 0);
-    const outcome = await store
-      .putPart(id, part.start, part.total, req.body)
-      .finally(release);
+    const outcome = await store.putPart(id, part.start, part.total, req.body).finally(release);
     switch (outcome.status) {
       case "stored":
         return { status: 201 };
