@@ -23,6 +23,8 @@ import { type ControlEvent, type RelayBus, describeBus } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
   ACCESS_TTL_SECONDS,
+  ByteBudget,
+  DEFAULT_BUFFER_LIMITS,
   DEFAULT_SOCKET_LIMITS,
   DEVICE_REMOVED,
   FolderBlobs,
@@ -106,9 +108,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   });
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
+  const budget = new ByteBudget({
+    ...DEFAULT_BUFFER_LIMITS,
+    // --rate-limit 0 turns the per-address limits off, this one too.
+    ...(config.rateLimit === 0 ? { perAddressBytes: 0 } : {}),
+    ...config.bufferLimits,
+  });
   const metrics = new RelayMetrics({
     openSockets: () => sockets.open,
     maxBufferedBytes: () => sockets.maxBufferedBytes(),
+    heldBytes: () => budget.held,
     chunks: () => blobs.usage(),
     meta: () => meta.stats(),
     dataDir,
@@ -181,6 +190,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     dummyHash,
     limits,
     observe,
+    budget,
     audit: (event, fields) => audit.info({ event, ...fields }, event),
     ...(config.accessTtlSeconds === undefined ? {} : { accessTtlSeconds: config.accessTtlSeconds }),
     // The service is made below; these run only on requests, once it exists. Each acts on this
@@ -319,16 +329,23 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     throw error;
   }
 
-  const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
-    opened: () => metrics.connections.inc(),
-    bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
-    bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
-    refused: (reason) => {
-      metrics.rateLimited.inc();
-      audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
+  const sockets = registerSocketServer(
+    app,
+    service,
+    authenticate,
+    socketLimits,
+    {
+      opened: () => metrics.connections.inc(),
+      bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
+      bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
+      refused: (reason) => {
+        metrics.rateLimited.inc();
+        audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
+      },
+      slowConsumerClosed: () => metrics.slowConsumersClosed.inc(),
     },
-    slowConsumerClosed: () => metrics.slowConsumersClosed.inc(),
-  });
+    budget,
+  );
 
   // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
   // Also closes sockets that did not authenticate in time.
