@@ -192,7 +192,7 @@ export function route(
     const hold = (bytes: number): boolean => {
       if (!counted || !(bytes > reserved)) return true; // NaN (a bad header): counted as it arrives
       try {
-        budget!.reserve(request.address, bytes - reserved);
+        budget.reserve(request.address, bytes - reserved);
       } catch (error) {
         answer(errorReply(error), error, true);
         return false;
