@@ -42,7 +42,7 @@ import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
 import { WebSocket } from "ws";
 import { attackGc, attackNestedJson, silentDevice } from "./lib/abuse-low.mjs";
 import { machineInfo } from "./lib/machine.mjs";
-import { rssOf } from "./lib/procs.mjs";
+import { rssOf, startChild } from "./lib/procs.mjs";
 import { goal, load, removeDir, saveResult, scratchDir } from "./lib/run.mjs";
 import { median, round } from "./lib/stats.mjs";
 import { startRelay } from "./lib/weft.mjs";
@@ -78,6 +78,7 @@ const P = quick
 const SILENT_SECONDS = 2;
 
 await ready();
+const loadAtStart = load();
 const dir = scratchDir("weft-bench-abuse-", 2 * 1024 * MiB);
 const relay = await startRelay({
   dir,
@@ -86,6 +87,16 @@ const relay = await startRelay({
   env: { WEFT_RELAY_GC_GRACE: "0", WEFT_RELAY_PRUNE_SILENT_AFTER: String(SILENT_SECONDS) },
 });
 const { hostname, port } = new URL(relay.url);
+// The control: a bare Node HTTP server in its own process, probed like the relay. Its /health
+// p99 is what this machine's load alone does to an answer that costs nothing.
+const control = await startChild(
+  process.execPath,
+  [
+    "-e",
+    `require("node:http").createServer((q, s) => s.end("ok")).listen(0, "127.0.0.1", function () { console.log(this.address().port); });`,
+  ],
+  { name: "control server", env: process.env, ready: (line) => Number(line) || undefined },
+);
 const hello = encodeMessage({
   type: "hello",
   versions: SUPPORTED_VERSIONS,
@@ -271,9 +282,9 @@ const { parentPort, workerData } = require("node:worker_threads");
 const { request } = require("node:http");
 let running = true;
 parentPort.on("message", () => (running = false));
-const once = () => new Promise((resolve) => {
+const once = (port) => new Promise((resolve) => {
   const t = performance.now();
-  const req = request({ ...workerData, path: "/health" }, (res) => {
+  const req = request({ ...workerData, port, path: "/health" }, (res) => {
     res.resume();
     res.on("end", () => resolve(performance.now() - t));
   });
@@ -281,12 +292,14 @@ const once = () => new Promise((resolve) => {
   req.end();
 });
 (async () => {
-  const out = [];
+  const relay = [];
+  const control = [];
   while (running) {
-    out.push(await once());
+    relay.push(await once(workerData.port));
+    control.push(await once(workerData.controlPort));
     await new Promise((r) => setTimeout(r, 50));
   }
-  parentPort.postMessage(out);
+  parentPort.postMessage({ relay, control });
 })();`;
 
 /** The relay's event-loop delay p99 (ms) since its last scrape (prom-client resets it then). */
@@ -303,7 +316,7 @@ async function measure(legit) {
   await relayLoopP99(); // resets the relay's loop-delay histogram
   const probe = new Worker(HEALTH_PROBE, {
     eval: true,
-    workerData: { host: hostname, port, localAddress: PROBE },
+    workerData: { host: hostname, port, controlPort: control.value, localAddress: PROBE },
   });
   const healthDone = new Promise((resolve) => probe.once("message", resolve));
   const sampler = (async () => {
@@ -316,15 +329,19 @@ async function measure(legit) {
   for (let i = 0; i < P.rounds; i++) syncs.push(await legitSync(legit));
   running = false;
   probe.postMessage("stop");
-  const health = await healthDone;
+  const { relay: health, control: controlHealth } = await healthDone;
   await probe.terminate();
   await sampler;
-  health.sort((a, b) => a - b);
+  const p99 = (xs) => {
+    xs.sort((a, b) => a - b);
+    return round(xs[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]);
+  };
   return {
     syncMs: round(median(syncs)),
     syncSamplesMs: syncs.map((x) => round(x)),
-    healthP99Ms: round(health[Math.min(health.length - 1, Math.floor(health.length * 0.99))]),
+    healthP99Ms: p99(health),
     healthSamples: health.length,
+    controlHealthP99Ms: p99(controlHealth),
     relayLoopDelayP99Ms: await relayLoopP99(),
     rssMaxMiB: round(Math.max(...rss) / MiB),
   };
@@ -500,6 +517,7 @@ const silent = await silentDevice(helpers, {
   silentSeconds: SILENT_SECONDS,
   entries: 16,
 });
+await control.stop();
 const usage = await relay.stop();
 removeDir(dir);
 
@@ -509,6 +527,7 @@ const result = {
   when: new Date().toISOString(),
   machine: machineInfo(),
   load: load(),
+  loadAverage: { start: loadAtStart, end: load() },
   params: P,
   relay: { baselineRssMiB, peakRssMiB: round(usage.peakRssBytes / MiB) },
   phases,
