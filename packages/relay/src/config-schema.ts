@@ -91,8 +91,8 @@ export interface RelayConfig {
   /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
   loginLimits?: Partial<LoginLimits>;
   /**
-   * Bytes the relay may hold for clients, per address and in all (defaults in
-   * `DEFAULT_BUFFER_LIMITS`); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS` and `WEFT_RELAY_BUFFER_MIB`.
+   * Bytes the relay may hold for clients, per address and in all (defaults from
+   * `defaultBufferLimits`: 512 MiB per address, half the machine's memory in all); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS` and `WEFT_RELAY_BUFFER_MIB`.
    * `rateLimit` 0 turns the per-address one off.
    */
   bufferLimits?: Partial<BufferLimits>;

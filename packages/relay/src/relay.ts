@@ -4,6 +4,7 @@
  * a secret kept in the data directory, pino JSON logs and a separate audit stream. Can be
  * started several times in one process and stopped cleanly.
  */
+import { totalmem } from "node:os";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -24,7 +25,7 @@ import type { RelayConfig } from "./config.js";
 import {
   ACCESS_TTL_SECONDS,
   ByteBudget,
-  DEFAULT_BUFFER_LIMITS,
+  defaultBufferLimits,
   DEFAULT_SOCKET_LIMITS,
   DEVICE_REMOVED,
   FolderBlobs,
@@ -109,7 +110,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
   const budget = new ByteBudget({
-    ...DEFAULT_BUFFER_LIMITS,
+    ...defaultBufferLimits(totalmem()),
     // --rate-limit 0 turns the per-address limits off, this one too.
     ...(config.rateLimit === 0 ? { perAddressBytes: 0 } : {}),
     ...config.bufferLimits,

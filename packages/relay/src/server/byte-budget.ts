@@ -14,15 +14,21 @@ export interface BufferLimits {
   totalBytes: number;
 }
 
+/** The default of {@link BufferLimits.perAddressBytes}: 512 MiB (31 sockets that may each send a full 16 MiB frame, or fewer next to uploads). */
+export const DEFAULT_BUFFER_BYTES_PER_ADDRESS = 512 * MiB;
+
 /**
- * The defaults of {@link BufferLimits}: 512 MiB per address (31 sockets that may each send a
- * full 16 MiB frame, or fewer next to uploads), 4 GiB in all. A relay for more devices than
- * that at once raises `totalBytes` with its memory.
+ * The defaults of {@link BufferLimits} on a machine with `memoryBytes` of memory: 512 MiB per
+ * address, and half the memory (at least 1 GiB) in all. Each authenticated socket counts
+ * 16 MiB, so that is also how many such sockets may be open at once (731 with 23.5 GiB); a
+ * relay for more devices at once raises `totalBytes`.
  */
-export const DEFAULT_BUFFER_LIMITS: Readonly<BufferLimits> = Object.freeze({
-  perAddressBytes: 512 * MiB,
-  totalBytes: 4096 * MiB,
-});
+export function defaultBufferLimits(memoryBytes: number): BufferLimits {
+  return {
+    perAddressBytes: DEFAULT_BUFFER_BYTES_PER_ADDRESS,
+    totalBytes: Math.max(1024 * MiB, Math.floor(memoryBytes / 2)),
+  };
+}
 
 /** Seconds a client refused for the budget is told to wait (`Retry-After`). */
 export const BUDGET_RETRY_SECONDS = 5;
