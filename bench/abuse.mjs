@@ -29,7 +29,6 @@ import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Worker } from "node:worker_threads";
 import {
   encodeEnvelope,
   generateDeviceIdentity,
@@ -42,7 +41,8 @@ import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
 import { WebSocket } from "ws";
 import { attackGc, attackNestedJson, silentDevice } from "./lib/abuse-low.mjs";
 import { machineInfo } from "./lib/machine.mjs";
-import { rssOf, startChild } from "./lib/procs.mjs";
+import { probeHealth, startControl } from "./lib/abuse-probe.mjs";
+import { rssOf } from "./lib/procs.mjs";
 import { goal, load, removeDir, saveResult, scratchDir } from "./lib/run.mjs";
 import { median, round } from "./lib/stats.mjs";
 import { startRelay } from "./lib/weft.mjs";
@@ -87,16 +87,8 @@ const relay = await startRelay({
   env: { WEFT_RELAY_GC_GRACE: "0", WEFT_RELAY_PRUNE_SILENT_AFTER: String(SILENT_SECONDS) },
 });
 const { hostname, port } = new URL(relay.url);
-// The control: a bare Node HTTP server in its own process, probed like the relay. Its /health
-// p99 is what this machine's load alone does to an answer that costs nothing.
-const control = await startChild(
-  process.execPath,
-  [
-    "-e",
-    `require("node:http").createServer((q, s) => s.end("ok")).listen(0, "127.0.0.1", function () { console.log(this.address().port); });`,
-  ],
-  { name: "control server", env: process.env, ready: (line) => Number(line) || undefined },
-);
+// The control: a bare Node HTTP server in its own process, probed like the relay.
+const control = await startControl();
 const hello = encodeMessage({
   type: "hello",
   versions: SUPPORTED_VERSIONS,
@@ -276,32 +268,6 @@ async function legitSync(legit) {
   return ms;
 }
 
-/** GET /health every 50 ms from a worker thread, until told to stop; posts the latencies (ms). */
-const HEALTH_PROBE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const { request } = require("node:http");
-let running = true;
-parentPort.on("message", () => (running = false));
-const once = (port) => new Promise((resolve) => {
-  const t = performance.now();
-  const req = request({ ...workerData, port, path: "/health" }, (res) => {
-    res.resume();
-    res.on("end", () => resolve(performance.now() - t));
-  });
-  req.on("error", () => resolve(performance.now() - t));
-  req.end();
-});
-(async () => {
-  const relay = [];
-  const control = [];
-  while (running) {
-    relay.push(await once(workerData.port));
-    control.push(await once(workerData.controlPort));
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  parentPort.postMessage({ relay, control });
-})();`;
-
 /** The relay's event-loop delay p99 (ms) since its last scrape (prom-client resets it then). */
 async function relayLoopP99() {
   const m = await relay.metrics();
@@ -314,11 +280,12 @@ async function measure(legit) {
   let running = true;
   const rss = [];
   await relayLoopP99(); // resets the relay's loop-delay histogram
-  const probe = new Worker(HEALTH_PROBE, {
-    eval: true,
-    workerData: { host: hostname, port, controlPort: control.value, localAddress: PROBE },
+  const probe = probeHealth({
+    host: hostname,
+    port,
+    controlPort: control.value,
+    localAddress: PROBE,
   });
-  const healthDone = new Promise((resolve) => probe.once("message", resolve));
   const sampler = (async () => {
     while (running) {
       rss.push(rssOf(relay.pid));
@@ -328,9 +295,7 @@ async function measure(legit) {
   const syncs = [];
   for (let i = 0; i < P.rounds; i++) syncs.push(await legitSync(legit));
   running = false;
-  probe.postMessage("stop");
-  const { relay: health, control: controlHealth } = await healthDone;
-  await probe.terminate();
+  const { relay: health, control: controlHealth } = await probe.stop();
   await sampler;
   const p99 = (xs) => {
     xs.sort((a, b) => a - b);
