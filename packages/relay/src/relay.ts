@@ -146,8 +146,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     metrics.httpDuration.observe({ route: req.route }, ms / 1000);
     metrics.receivedBytes.inc({ transport: "http" }, req.body.byteLength);
     metrics.sentBytes.inc({ transport: "http" }, sentBytes);
-    if (status === 429) metrics.rateLimited.inc();
-    if (status >= 500) metrics.errors.inc({ kind: "http_5xx" });
+    // 503 is load shed (the byte budget, a shutdown), not a fault of the relay.
+    if (status === 429 || status === 503) metrics.rateLimited.inc();
+    else if (status >= 500) metrics.errors.inc({ kind: "http_5xx" });
     if (status >= 500)
       logger.error(
         { ...entry, err: error instanceof Error ? error.message : String(error) },
