@@ -7,10 +7,20 @@
 //   resubscribe  authenticated sockets that stop reading and re-send `subscribe afterSeq=0` on a
 //                folder with a 24 × 1 MiB log (the relay used to queue the whole log each time);
 //   login        waves of 100 concurrent logins for distinct unknown names (each one an Argon2
-//                check; they used to queue ahead of real users for many seconds).
+//                check; they used to queue ahead of real users for many seconds);
+//   gc           an owner sends `blobs/delete` for all of its folder's current chunks, over and
+//                over (the relay runs with GC grace 0); afterwards a device holding them
+//                has-checks and reads them back: none may be lost (the quarantine keeps them);
+//   nestedJson   bodies of 64 KiB of nested `[` (they used to answer 500), 4 at a time;
+//   silentDevice (a check, not a load) a member device that acks once and goes silent must stop
+//                holding back the log's pruning after --prune-silent-after (2 s here).
+// Attack 4 (quota bypass and disk fill) is bench/lib/abuse-quota.mjs's: one line in ATTACKS.
 // The legitimate client (another address, 127.0.0.2) logs in, opens a socket, subscribes to
 // its own folder (64 small entries), appends one entry and waits for it to come back. Goals:
-// /health p99 ≤ 50 ms, sync ≤ 2× quiet, RSS bounded by the configured limits.
+// /health p99 ≤ 50 ms, sync ≤ 2× quiet, RSS bounded by the configured limits. /health is
+// sampled from a worker thread, so the attack's own work in this process does not delay it,
+// and the relay's own event-loop delay p99 (prom-client's, reset at each scrape) is reported
+// beside it: a slow /health with a quiet relay loop is this machine's load, not the relay.
 // Runs against the built packages (`npm run build` first). Writes bench/results/abuse.json.
 //
 //   npm run bench:abuse [-- --quick] [-- --no-save]
@@ -29,7 +39,9 @@ import {
 } from "@weft/crypto";
 import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
 import { WebSocket } from "ws";
+import { attackGc, attackNestedJson, silentDevice } from "./lib/abuse-low.mjs";
 import { machineInfo } from "./lib/machine.mjs";
+import { probeHealth, startControl } from "./lib/abuse-probe.mjs";
 import { rssOf } from "./lib/procs.mjs";
 import { goal, load, removeDir, saveResult, scratchDir } from "./lib/run.mjs";
 import { median, round } from "./lib/stats.mjs";
@@ -48,6 +60,8 @@ const P = quick
       resubSockets: 4,
       resubEach: 20,
       loginWaves: 2,
+      gcChunks: 32,
+      nestedParallel: 2,
       rounds: 3,
     }
   : {
@@ -57,13 +71,24 @@ const P = quick
       resubSockets: 16,
       resubEach: 50,
       loginWaves: 5,
+      gcChunks: 256,
+      nestedParallel: 4,
       rounds: 7,
     };
+const SILENT_SECONDS = 2;
 
 await ready();
+const loadAtStart = load();
 const dir = scratchDir("weft-bench-abuse-", 2 * 1024 * MiB);
-const relay = await startRelay({ dir });
+const relay = await startRelay({
+  dir,
+  // GC grace 0: an owner's delete removes current content at once (attack 5 at its worst);
+  // silence counted after 2 s, so attack 6's silent device is measured in seconds.
+  env: { WEFT_RELAY_GC_GRACE: "0", WEFT_RELAY_PRUNE_SILENT_AFTER: String(SILENT_SECONDS) },
+});
 const { hostname, port } = new URL(relay.url);
+// The control: a bare Node HTTP server in its own process, probed like the relay.
+const control = await startControl();
 const hello = encodeMessage({
   type: "hello",
   versions: SUPPORTED_VERSIONS,
@@ -99,6 +124,32 @@ function http(method, path, body, { from = LEGIT, token } = {}) {
     );
     req.on("error", reject);
     req.end(data);
+  });
+}
+
+/** A request with a raw body (a Buffer) or none; answers the status and the body's bytes. */
+function raw(method, path, body, { from = LEGIT, token } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: hostname,
+        port,
+        path,
+        method,
+        localAddress: from,
+        headers: {
+          ...(body ? { "content-length": body.length } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+      },
+      (res) => {
+        const parts = [];
+        res.on("data", (d) => parts.push(d));
+        res.on("end", () => resolve({ status: res.statusCode, body: Buffer.concat(parts) }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
   });
 }
 
@@ -217,30 +268,46 @@ async function legitSync(legit) {
   return ms;
 }
 
-/** Runs `rounds` legitimate syncs while sampling /health (20/s) and RSS (10/s). */
+/** The relay's event-loop delay p99 (ms) since its last scrape (prom-client resets it then). */
+async function relayLoopP99() {
+  const m = await relay.metrics();
+  const v = m["nodejs_eventloop_lag_p99_seconds"];
+  return typeof v === "number" ? round(v * 1000) : null;
+}
+
+/** Runs `rounds` legitimate syncs while sampling /health (20/s, from a worker) and RSS (10/s). */
 async function measure(legit) {
   let running = true;
-  const health = [];
   const rss = [];
+  await relayLoopP99(); // resets the relay's loop-delay histogram
+  const probe = probeHealth({
+    host: hostname,
+    port,
+    controlPort: control.value,
+    localAddress: PROBE,
+  });
   const sampler = (async () => {
     while (running) {
-      const t = performance.now();
-      await http("GET", "/health", undefined, { from: PROBE });
-      health.push(performance.now() - t);
       rss.push(rssOf(relay.pid));
-      await sleep(50);
+      await sleep(100);
     }
   })();
   const syncs = [];
   for (let i = 0; i < P.rounds; i++) syncs.push(await legitSync(legit));
   running = false;
+  const { relay: health, control: controlHealth } = await probe.stop();
   await sampler;
-  health.sort((a, b) => a - b);
+  const p99 = (xs) => {
+    xs.sort((a, b) => a - b);
+    return round(xs[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]);
+  };
   return {
     syncMs: round(median(syncs)),
     syncSamplesMs: syncs.map((x) => round(x)),
-    healthP99Ms: round(health[Math.min(health.length - 1, Math.floor(health.length * 0.99))]),
+    healthP99Ms: p99(health),
     healthSamples: health.length,
+    controlHealthP99Ms: p99(controlHealth),
+    relayLoopDelayP99Ms: await relayLoopP99(),
     rssMaxMiB: round(Math.max(...rss) / MiB),
   };
 }
@@ -394,13 +461,28 @@ const run = async (name, start) => {
     quiet,
     during,
     syncRatio: round(during.syncMs / quiet.syncMs, 2),
-    attack: typeof attack.detail === "function" ? attack.detail() : attack.detail,
+    attack: typeof attack.detail === "function" ? await attack.detail() : attack.detail,
   };
   await sleep(500);
 };
-await run("preauth", attackPreauth);
-await run("resubscribe", () => attackResubscribe(attacker));
-await run("login", attackLogin);
+// What the attacks in lib/ use of this file.
+const helpers = { http, raw, socket, envelope, fill, account };
+// The attacks, in order: [name, start]. Attack 4 (quota bypass, disk fill; h21quota) is
+// bench/lib/abuse-quota.mjs: import it above and add its line here.
+const ATTACKS = [
+  ["preauth", attackPreauth],
+  ["resubscribe", () => attackResubscribe(attacker)],
+  ["login", attackLogin],
+  ["gc", () => attackGc(helpers, { chunks: P.gcChunks, chunkBytes: 64 * 1024 })],
+  ["nestedJson", () => attackNestedJson(helpers, { depth: 64 * 1024, parallel: P.nestedParallel })],
+];
+for (const [name, start] of ATTACKS) await run(name, start);
+const silent = await silentDevice(helpers, {
+  dataDir: relay.dataDir,
+  silentSeconds: SILENT_SECONDS,
+  entries: 16,
+});
+await control.stop();
 const usage = await relay.stop();
 removeDir(dir);
 
@@ -410,13 +492,25 @@ const result = {
   when: new Date().toISOString(),
   machine: machineInfo(),
   load: load(),
+  loadAverage: { start: loadAtStart, end: load() },
   params: P,
   relay: { baselineRssMiB, peakRssMiB: round(usage.peakRssBytes / MiB) },
   phases,
-  goals: Object.entries(phases).flatMap(([name, p]) => [
-    goal(`${name}: /health p99 during the attack (ms)`, p.during.healthP99Ms, "≤", 50),
-    goal(`${name}: legitimate sync during ÷ quiet`, p.syncRatio, "≤", 2),
-  ]),
+  silentDevice: silent,
+  goals: [
+    ...Object.entries(phases).flatMap(([name, p]) => [
+      goal(`${name}: /health p99 during the attack (ms)`, p.during.healthP99Ms, "≤", 50),
+      goal(`${name}: legitimate sync during ÷ quiet`, p.syncRatio, "≤", 2),
+    ]),
+    goal("gc: chunks intact after the attack", phases.gc.attack.intactAfter, "≥", P.gcChunks),
+    goal("nestedJson: 500 answers", phases.nestedJson.attack.statuses["500"] ?? 0, "≤", 0),
+    goal(
+      "silentDevice: log pruned past the silent device (1 = yes)",
+      silent.pruned ? 1 : 0,
+      "≥",
+      1,
+    ),
+  ],
 };
 saveResult("abuse", quick, result);
 process.exit(0);

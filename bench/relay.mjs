@@ -118,7 +118,14 @@ async function setUpRelay(dir) {
     [...serverFlags, relayCli, "--port", "0", "--data", join(dir, "data"), "--rate-limit", "0"],
     {
       name: "weft relay",
-      env: { ...process.env, WEFT_RELAY_JWT_SECRET: secret, WEFT_RELAY_LOG_LEVEL: "info" },
+      env: {
+        ...process.env,
+        WEFT_RELAY_JWT_SECRET: secret,
+        WEFT_RELAY_LOG_LEVEL: "info",
+        // Each socket authenticated at its upgrade counts its 16 MiB frame limit against the
+        // relay's byte budget (half the memory by default): room for every held connection.
+        WEFT_RELAY_BUFFER_MIB: String(17 * (Math.max(CONNECTIONS, SUBSCRIBERS) + 64)),
+      },
       ready: (line) => {
         try {
           return JSON.parse(line).url;

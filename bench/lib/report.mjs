@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { abuseFigures } from "./abuse-report.mjs";
 import { barChart, fmt } from "./svg.mjs";
 
 const benchDir = fileURLToPath(new URL("..", import.meta.url));
@@ -367,6 +368,7 @@ function otherSection(name, title, r, figures) {
 }
 
 const others = [
+  ["abuse", "abuse", "Abuse: attacks on a relay process", abuseFigures],
   [
     "fuzz",
     "fuzz",

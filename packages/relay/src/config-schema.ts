@@ -1,6 +1,7 @@
 /** The relay's configuration: its shape, its defaults, and the flag and variable of each setting. */
 import type { FlagSpecs } from "@weft/core/cli";
 import type { LoginLimits } from "./auth/login-gate.js";
+import type { BufferLimits } from "./server/byte-budget.js";
 import type { SocketLimits } from "./server/ws-server.js";
 import type { BlobsConfig } from "./store/s3/blobs-config.js";
 
@@ -98,6 +99,12 @@ export interface RelayConfig {
   socketLimits?: Partial<SocketLimits>;
   /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
   loginLimits?: Partial<LoginLimits>;
+  /**
+   * Bytes the relay may hold for clients, per address and in all (defaults from
+   * `defaultBufferLimits`: 512 MiB per address, half the machine's memory in all); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS` and `WEFT_RELAY_BUFFER_MIB`.
+   * `rateLimit` 0 turns the per-address one off.
+   */
+  bufferLimits?: Partial<BufferLimits>;
 }
 
 /** The embedded defaults. */

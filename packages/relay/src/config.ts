@@ -209,6 +209,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       );
     config.socketLimits = { preAuthSeconds: Number(preAuth) };
   }
+  for (const [name, key] of [
+    ["WEFT_RELAY_BUFFER_MIB_PER_ADDRESS", "perAddressBytes"],
+    ["WEFT_RELAY_BUFFER_MIB", "totalBytes"],
+  ] as const) {
+    const text = env[name];
+    if (text === undefined || text === "") continue;
+    if (!/^\d{1,7}$/.test(text) || Number(text) < 1)
+      throw new WeftError("INVALID_OPTIONS", `${name} is a whole number of MiB from 1 to 9999999`);
+    config.bufferLimits = { ...config.bufferLimits, [key]: Number(text) * 1024 * 1024 };
+  }
   return config;
 }
 

@@ -6,3 +6,4 @@ export { runRelayCommand } from "./run.js";
 export type { BlobsConfig } from "./store/s3/blobs-config.js";
 export type { LoginLimits } from "./auth/login-gate.js";
 export type { SocketLimits } from "./server/ws-server.js";
+export type { BufferLimits } from "./server/byte-budget.js";

@@ -4,6 +4,7 @@
  * a secret kept in the data directory, pino JSON logs and a separate audit stream. Can be
  * started several times in one process and stopped cleanly.
  */
+import { totalmem } from "node:os";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -23,6 +24,8 @@ import { type ControlEvent, type RelayBus, describeBus } from "./bus/bus.js";
 import type { RelayConfig } from "./config.js";
 import {
   ACCESS_TTL_SECONDS,
+  ByteBudget,
+  defaultBufferLimits,
   DEFAULT_SOCKET_LIMITS,
   DEVICE_REMOVED,
   FolderBlobs,
@@ -112,9 +115,16 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
   });
   const dummyHash = await passwords.hash(randomBytes(24).toString("base64url"));
 
+  const budget = new ByteBudget({
+    ...defaultBufferLimits(totalmem()),
+    // --rate-limit 0 turns the per-address limits off, this one too.
+    ...(config.rateLimit === 0 ? { perAddressBytes: 0 } : {}),
+    ...config.bufferLimits,
+  });
   const metrics = new RelayMetrics({
     openSockets: () => sockets.open,
     maxBufferedBytes: () => sockets.maxBufferedBytes(),
+    heldBytes: () => budget.held,
     chunks: () => blobs.usage(),
     meta: () => meta.stats(),
     dataDir,
@@ -142,8 +152,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     metrics.httpDuration.observe({ route: req.route }, ms / 1000);
     metrics.receivedBytes.inc({ transport: "http" }, req.body.byteLength);
     metrics.sentBytes.inc({ transport: "http" }, sentBytes);
-    if (status === 429) metrics.rateLimited.inc();
-    if (status >= 500) metrics.errors.inc({ kind: "http_5xx" });
+    // 503 is load shed (the byte budget, a shutdown), not a fault of the relay.
+    if (status === 429 || status === 503) metrics.rateLimited.inc();
+    else if (status >= 500) metrics.errors.inc({ kind: "http_5xx" });
     if (status >= 500)
       logger.error(
         { ...entry, err: error instanceof Error ? error.message : String(error) },
@@ -187,6 +198,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     dummyHash,
     limits,
     observe,
+    budget,
     audit: (event, fields) => audit.info({ event, ...fields }, event),
     ...(config.accessTtlSeconds === undefined ? {} : { accessTtlSeconds: config.accessTtlSeconds }),
     // The service is made below; these run only on requests, once it exists. Each acts on this
@@ -327,16 +339,23 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     throw error;
   }
 
-  const sockets = registerSocketServer(app, service, authenticate, socketLimits, {
-    opened: () => metrics.connections.inc(),
-    bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
-    bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
-    refused: (reason) => {
-      metrics.rateLimited.inc();
-      audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
+  const sockets = registerSocketServer(
+    app,
+    service,
+    authenticate,
+    socketLimits,
+    {
+      opened: () => metrics.connections.inc(),
+      bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
+      bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
+      refused: (reason) => {
+        metrics.rateLimited.inc();
+        audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);
+      },
+      slowConsumerClosed: () => metrics.slowConsumersClosed.inc(),
     },
-    slowConsumerClosed: () => metrics.slowConsumersClosed.inc(),
-  });
+    budget,
+  );
 
   // Ends sessions whose token ran out while they sat idle (sends and requests check it too).
   // Also closes sockets that did not authenticate in time.

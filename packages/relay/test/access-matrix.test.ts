@@ -1,7 +1,7 @@
 // Who may do what, as one table: every HTTP route and every WebSocket message type × every
-// identity (owner, editor, the editor's second device, viewer, a removed member, an account
-// that is no member, no token, an expired token, the owner's token after its logout, a token
-// signed with another secret), against
+// identity (owner, editor, the editor's second device, viewer, a removed member, the editor's
+// removed device, an account that is no member, no token, an expired token, the owner's token
+// after its logout, a token signed with another secret), against
 // one relay process (on SQLite, then on PostgreSQL). The answers expected are written out below; adding an identity is one
 // line in IDENTITIES, adding a route or a message one entry in HTTP or WS.
 import {
@@ -43,8 +43,11 @@ const OLD_SECRET = "matrix-old-secret-0123456789abcdefghijklmno";
 interface Identity {
   token: string | undefined;
   device: DeviceIdentity | undefined;
-  /** The role it holds in the folder; undefined for none, or a token that is refused. */
-  role: "owner" | "editor" | "viewer" | "none" | "refused";
+  /**
+   * The role it holds in the folder; none, a token that is refused (401), or a device removed
+   * from its account (its genuine token is forbidden everywhere, 403).
+   */
+  role: "owner" | "editor" | "viewer" | "none" | "refused" | "removedDevice";
 }
 
 // ---- the identities ----
@@ -55,6 +58,7 @@ const IDENTITIES = [
   "editorDevice2",
   "viewer",
   "removed",
+  "removedDevice",
   "other",
   "noToken",
   "expired",
@@ -88,6 +92,7 @@ function expected(rule: Rule, who: Who): Expect {
   if (rule.except?.[who] !== undefined) return rule.except[who];
   const { role } = id[who];
   if (role === "refused") return rule.refused;
+  if (role === "removedDevice") return rule.denied;
   if (rule.least === "account") return rule.ok;
   if (role === "none") return rule.denied;
   return RANK[role] >= RANK[rule.least] ? rule.ok : rule.denied;
@@ -557,6 +562,25 @@ describe.each(["SQLite", "PostgreSQL"])("on %s", (backend) => {
       },
     });
     expect(login.status).toBe(200);
+    // The editor's lost laptop: signed in, then removed from the account by another device.
+    const lost = generateDeviceIdentity();
+    const lostLogin = await call(relay.url, "POST", "/v1/auth/login", {
+      user: users["editor"],
+      password: `${users["editor"]}-correct-horse`,
+      device: {
+        signPublicKey: toBase64Url(lost.signPublicKey),
+        boxPublicKey: toBase64Url(lost.boxPublicKey),
+      },
+    });
+    expect(lostLogin.status).toBe(200);
+    const removal = await call(
+      relay.url,
+      "DELETE",
+      `/v1/devices/${lost.deviceId}`,
+      undefined,
+      editor.token,
+    );
+    expect(removal.status).toBe(200);
     const ownerId = JSON.parse(Buffer.from(owner.token.split(".")[1]!, "base64url").toString()) as {
       sub: string;
       dev: string;
@@ -607,6 +631,11 @@ describe.each(["SQLite", "PostgreSQL"])("on %s", (backend) => {
       },
       viewer: { ...viewer, role: "viewer" },
       removed: { ...removed, role: "none" },
+      removedDevice: {
+        token: lostLogin.json["accessToken"] as string,
+        device: lost,
+        role: "removedDevice",
+      },
       other: { ...other, role: "none" },
       noToken: { token: undefined, device: undefined, role: "refused" },
       // Genuine in every way but its time: signed with the relay's secret three hours ago.

@@ -11,6 +11,7 @@ import {
   verifyAccessToken,
 } from "../auth/index.js";
 import type { MetaStore, Role } from "../store/index.js";
+import type { ByteBudget } from "./byte-budget.js";
 import { type HttpRequest, type Reply, type RequestObserver, route } from "./http.js";
 
 /** Largest JSON body of an API request. */
@@ -38,6 +39,8 @@ export interface AccessContext extends TokenContext {
   meta: MetaStore;
   limits: { address: TokenBucket; account: TokenBucket };
   observe: RequestObserver;
+  /** Bytes held for clients: large bodies reserve theirs here while they are read and handled. */
+  budget?: ByteBudget;
 }
 
 /** Takes one token from `bucket` for `key`. @throws ProtocolError rate_limited with retryAfterSeconds */
@@ -135,5 +138,6 @@ export function routes(
         return handler(req);
       },
       ctx.observe,
+      ctx.budget,
     );
 }

@@ -33,6 +33,7 @@ import { DEVICE_REMOVED, JSON_LIMIT, authorize, routes, takeToken } from "./acce
 import { registerBlobApi } from "./api-blobs.js";
 import { registerInviteApi } from "./api-invites.js";
 import { registerMemberApi } from "./api-members.js";
+import type { ByteBudget } from "./byte-budget.js";
 import type { FolderBlobs } from "./folder-blobs.js";
 import type { Quotas } from "./quotas.js";
 import { type RequestObserver, field, json, jsonBody } from "./http.js";
@@ -62,6 +63,8 @@ export interface ApiContext {
   /** Rate limits per client address and per account. */
   limits: { address: TokenBucket; account: TokenBucket; login: TokenBucket };
   observe: RequestObserver;
+  /** Bytes held for clients: large bodies (chunk uploads) reserve theirs while read and handled. */
+  budget?: ByteBudget;
   /** Security events for the audit stream (never a password or a token). */
   audit: (event: string, fields: Record<string, unknown>) => void;
   /** Access token lifetime in seconds (default 15 minutes). */

@@ -8,6 +8,8 @@ export interface MetricSources {
   openSockets(): number;
   /** The most bytes waiting in one WebSocket's send buffer (a reader falling behind the fan-out). */
   maxBufferedBytes(): number;
+  /** Bytes held for clients against the buffer budget: partial frames and bodies reserved, replies queued. */
+  heldBytes(): number;
   /** Chunks and their bytes over every folder's store. */
   chunks(): Promise<{ chunks: number; bytes: number }>;
   /** Folders, and envelopes held in the folder logs (appended and not yet pruned). */
@@ -152,6 +154,14 @@ export class RelayMetrics {
       registers,
       collect() {
         this.set(sources.maxBufferedBytes());
+      },
+    });
+    new Gauge({
+      name: "weft_relay_held_bytes",
+      help: "bytes held for clients against the buffer budget: partial WebSocket frames and HTTP bodies (reserved at their limit or declared length) and replies queued unsent",
+      registers,
+      collect() {
+        this.set(sources.heldBytes());
       },
     });
     // One query for the two database gauges, one walk of the open chunk stores for the three

@@ -19,6 +19,7 @@ import {
   newConnectionState,
 } from "@weft/core/server";
 import type uWS from "uWebSockets.js";
+import { BUDGET_RETRY_SECONDS, type ByteBudget } from "./byte-budget.js";
 
 /** How many sockets, in which state, the endpoint admits; see THREAT_MODEL.md for the bound. */
 export interface SocketLimits {
@@ -76,6 +77,8 @@ interface SocketData {
   upgradeToken?: string;
   /** Monotonic milliseconds by which a pre-auth socket must authenticate. */
   deadline: number;
+  /** Bytes reserved in the budget for its partial frame (its route's frame limit). */
+  reserved: number;
 }
 
 /** The running endpoint: counts for metrics, and the hooks the relay's timers and close use. */
@@ -84,7 +87,10 @@ export interface SocketServer {
   readonly preAuth: number;
   /** The most bytes waiting in one socket's send buffer (a reader falling behind the fan-out). */
   maxBufferedBytes(): number;
-  /** Closes pre-auth sockets past their deadline (the relay calls this every second). */
+  /**
+   * Closes pre-auth sockets past their deadline and tells the budget what each address's
+   * sockets have queued (the relay calls this every second).
+   */
   sweep(): void;
   /** Closes every socket (shutdown). */
   closeAll(): void;
@@ -95,7 +101,10 @@ export interface SocketServer {
  * carries a valid access token (subprotocol `weft.bearer.<token>`) gets the full frame limit;
  * any other gets {@link SMALL_FRAME_BYTES}, counts as pre-auth until its `auth` succeeds, and is
  * closed if that takes longer than `preAuthSeconds`. uWS sets the frame limit per route, not per
- * socket, so which route a socket lands on is decided at its upgrade.
+ * socket, so which route a socket lands on is decided at its upgrade. Each socket reserves its
+ * route's frame limit in `budget` while it is open (uWS buffers a partial frame out of the
+ * relay's sight, so what it may hold is what counts); an upgrade the budget cannot cover is
+ * refused with 503 and `Retry-After`, so stalled large frames cannot grow the relay's memory.
  */
 export function registerSocketServer(
   app: uWS.TemplatedApp,
@@ -103,6 +112,7 @@ export function registerSocketServer(
   authenticate: (token: string) => Principal | Promise<Principal>,
   limits: SocketLimits,
   events: SocketEvents,
+  budget: ByteBudget,
   now: () => number = () => performance.now(),
 ): SocketServer {
   const perAddress = new Map<string, number>();
@@ -120,6 +130,7 @@ export function registerSocketServer(
     res.cork(() => {
       res.writeStatus(status);
       if (code === "rate_limited") res.writeHeader("retry-after", "10");
+      if (code === "unavailable") res.writeHeader("retry-after", String(BUDGET_RETRY_SECONDS));
       res.end(JSON.stringify({ error: { code, message } }));
     });
   };
@@ -138,6 +149,17 @@ export function registerSocketServer(
     }
     return true;
   };
+  /** Reserves a socket's frame limit; refused (503) when the address or the relay is over budget. */
+  const reserve = (res: uWS.HttpResponse, address: string, bytes: number): boolean => {
+    if (budget.tryReserve(address, bytes)) return true;
+    refuse(
+      res,
+      "503 Service Unavailable",
+      "unavailable",
+      "the relay holds all the bytes it may for this address or in all; retry later",
+    );
+    return false;
+  };
   const upgradeTo = (
     res: uWS.HttpResponse,
     req: uWS.HttpRequest,
@@ -153,11 +175,12 @@ export function registerSocketServer(
       context,
     );
   };
-  const fresh = (address: string, authenticated: boolean): SocketData => ({
+  const fresh = (address: string, authenticated: boolean, reserved: number): SocketData => ({
     gone: false,
     address,
     authenticated,
     deadline: now() + limits.preAuthSeconds * 1000,
+    reserved,
   });
 
   const behavior = (
@@ -246,6 +269,7 @@ export function registerSocketServer(
       const data = ws.getUserData();
       data.gone = true;
       sockets.delete(ws);
+      budget.release(data.address, data.reserved);
       count(perAddress, data.address, -1);
       if (pending.delete(ws)) count(preAuthPerAddress, data.address, -1);
       if (data.session) service.closed(data.session);
@@ -283,11 +307,13 @@ export function registerSocketServer(
           return;
         }
         if (aborted || !admit(res, address, false)) return;
+        if (!reserve(res, address, frameLimits.maxFrameBytes)) return;
         const data = {
-          ...fresh(address, true),
+          ...fresh(address, true, frameLimits.maxFrameBytes),
           upgradePrincipal: principal,
           upgradeToken: token,
         };
+        // Released by `close`, which uWS calls for every socket `open` was called for.
         res.cork(() => res.upgrade<SocketData>(data, key, SUBPROTOCOL, extensions, context));
       })();
     },
@@ -300,13 +326,13 @@ export function registerSocketServer(
         return;
       }
       const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if (!admit(res, address, true)) return;
+      if (!admit(res, address, true) || !reserve(res, address, SMALL_FRAME_BYTES)) return;
       const offered = req.getHeader("sec-websocket-protocol");
       upgradeTo(
         res,
         req,
         context,
-        fresh(address, false),
+        fresh(address, false, SMALL_FRAME_BYTES),
         offered.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : "",
       );
     },
@@ -326,6 +352,13 @@ export function registerSocketServer(
       return max;
     },
     sweep: () => {
+      const queued = new Map<string, number>();
+      for (const ws of sockets) {
+        const data = ws.getUserData();
+        const n = data.gone ? 0 : ws.getBufferedAmount();
+        if (n > 0) queued.set(data.address, (queued.get(data.address) ?? 0) + n);
+      }
+      budget.measured(queued);
       const t = now();
       for (const ws of [...pending]) {
         const data = ws.getUserData();
