@@ -82,9 +82,7 @@ export class LocalCommits {
                 context: "storing a local change (waiting for space)",
               }),
             )
-            .then(() =>
-              this.committed(ops, parts, uploads, fresh, updates.length > 0, places),
-            )
+            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0, places))
             .finally(release),
         };
       })

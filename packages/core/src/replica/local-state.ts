@@ -108,8 +108,7 @@ export class LocalState {
         uploads.push(a as ChunkId);
         const place = data.length > 0 ? parsePlace(data) : undefined;
         if (place) places.set(a as ChunkId, place);
-      }
-      else if (kind === "attest" && a !== undefined) attestations.push(data);
+      } else if (kind === "attest" && a !== undefined) attestations.push(data);
       else if (kind === "strong") strong.push({ key: key.slice(2), data });
     }
     return { meta, index, outbox, sent, uploads, places, attestations, strong };

@@ -442,9 +442,9 @@ export class Transfers {
    */
   private async sealed(id: ChunkId): Promise<Uint8Array | undefined> {
     const place = this.places.get(id);
-    const readAt = this.home.local?.readAt;
-    if (place && readAt) {
-      const data = await readAt.call(this.home.local, place).catch(() => undefined);
+    const local = this.home.local;
+    if (place && local?.readAt) {
+      const data = await local.readAt(place).catch(() => undefined);
       const epoch = data?.length === place.size ? this.ctx.keys.epochOf(id, data) : undefined;
       if (data && epoch !== undefined)
         return sealChunkData(this.ctx.keys, id, data, this.home.compress ?? true, epoch);
