@@ -114,8 +114,26 @@ const runners = {
       const metricsBefore = await relay.metrics();
       const t0 = performance.now();
       await Promise.all([a.startDaemon(), b.startDaemon()]);
-      const ms = await arrived(tree.files, b.folder, t0, "weft", () =>
-        JSON.stringify({ a: a.storedStatus()?.state, b: b.storedStatus()?.download }),
+      // A's WEFT_HOME while it sends, looked at every 0.5 s: a spool of every new chunk made it
+      // as large as the folder during the upload, though small after it.
+      let aPeakBytes = 0;
+      let lastLook = 0;
+      const look = () => {
+        if (performance.now() - lastLook < 500) return;
+        lastLook = performance.now();
+        try {
+          aPeakBytes = Math.max(aPeakBytes, bytesUnder(a.home));
+        } catch {
+          // a file went while it was listed (a WAL, a temp file): the next look counts
+        }
+      };
+      const ms = await arrived(
+        tree.files,
+        b.folder,
+        t0,
+        "weft",
+        () => JSON.stringify({ a: a.storedStatus()?.state, b: b.storedStatus()?.download }),
+        look,
       );
       const statusA = a.storedStatus();
       const [sender, receiver] = [await a.stopDaemon(), await b.stopDaemon()];
@@ -124,7 +142,7 @@ const runners = {
       assertTree(tree.files, b.folder, "weft: B");
       assertTree(tree.files, a.folder, "weft: A");
       // What each device keeps besides the folder (issue 14: ≤ 10% of the folder's size).
-      const homes = { aBytes: bytesUnder(a.home), bBytes: bytesUnder(b.home) };
+      const homes = { aBytes: bytesUnder(a.home), bBytes: bytesUnder(b.home), aPeakBytes };
       const counter = (k) => (metrics[k] ?? 0) - (metricsBefore[k] ?? 0);
       return {
         ms,
@@ -289,6 +307,7 @@ function summarize(samples) {
             weftHomeMiB: {
               a: mib(med(runs.map((x) => x.homes.aBytes))),
               b: mib(med(runs.map((x) => x.homes.bBytes))),
+              aPeakWhileSyncing: mib(med(runs.map((x) => x.homes.aPeakBytes))),
               folder: mib(plan.bytes),
             },
           }

@@ -5,7 +5,7 @@ import { WeftError } from "../errors.js";
 import { openChunkData, sealChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
 import type { Transfers } from "./transfers.js";
-import { type FileData, type ReplicaOptions, toAsyncIterable } from "./types.js";
+import { type ChunkPlace, type FileData, type ReplicaOptions, toAsyncIterable } from "./types.js";
 
 /** Sealed chunk bytes a write hands to the local store before waiting for it. */
 const MAX_PUT_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
@@ -32,10 +32,28 @@ export class FileContent {
    * committed (a process killed mid-write) still reaches the relay. The has-check also tells
    * the relay the chunk is in use again, which its garbage collection respects.
    */
-  async storeContent(data: FileData): Promise<{ manifest: Manifest; fresh: ChunkId[] }> {
+  async storeContent(
+    data: FileData,
+    from?: string,
+  ): Promise<{ manifest: Manifest; fresh: ChunkId[]; places?: Map<ChunkId, ChunkPlace> }> {
     const keys = this.ctx.keys;
     const fresh = new Set<ChunkId>();
     const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
+    if (from !== undefined && this.transfers.locates) {
+      // The content stays where it is: each chunk's place is recorded with the change, and the
+      // upload reads it from there (verified). Nothing is sealed or stored now (issue 14: the
+      // spool was a write and a read of every new chunk).
+      const places = new Map<ChunkId, ChunkPlace>();
+      const manifest = await buildManifest(source, {
+        chunkIdKey: keys.subkeys(keys.epoch).chunkId,
+        ...(this.options.chunking ? { chunking: this.options.chunking } : {}),
+        onChunk: (chunk) => {
+          if (places.has(chunk.id)) return;
+          places.set(chunk.id, { source: from, offset: chunk.offset, size: chunk.data.length });
+        },
+      });
+      return { manifest, fresh: [...places.keys()], places };
+    }
     // Puts are not awaited one by one: a store may group them into one transaction (one fsync).
     // Sealed bytes in flight are bounded, so a large file never sits in memory whole.
     const puts = new Set<Promise<void>>();

@@ -5,6 +5,7 @@ export {
   type FileData,
   type WriteOptions,
   type ListEntry,
+  type ChunkPlace,
   type LocalChunkSource,
   type RawDeflate,
   type RawInflate,

@@ -6,6 +6,7 @@ import type { ReplicaContext } from "./context.js";
 import type { Outbox } from "./outbox.js";
 import type { PayloadPart } from "./payload.js";
 import type { Transfers } from "./transfers.js";
+import type { ChunkPlace } from "./types.js";
 
 /** Who sends what a commit queued (the SyncEngine). */
 export interface CommitSender {
@@ -38,6 +39,7 @@ export class LocalCommits {
     op: () => T,
     fresh: ChunkId[] = [],
     docPart?: Extract<PayloadPart, { kind: "doc" }>,
+    places?: ReadonlyMap<ChunkId, ChunkPlace>,
   ): Promise<T> {
     // The lane is held while the change is made and its ops are queued, not while they become
     // durable: commits queued meanwhile join the same store transaction (see LocalState).
@@ -67,7 +69,7 @@ export class LocalCommits {
           ops.push(...local.outboxOps(part));
         }
         const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
-        ops.push(...local.uploadOps(uploads));
+        ops.push(...local.uploadOps(uploads, places));
         if (local.needsCompaction("index"))
           ops.push(...local.compactOps("index", this.ctx.index.snapshot()));
         const release = this.ctx.serial.hold();
@@ -80,7 +82,7 @@ export class LocalCommits {
                 context: "storing a local change (waiting for space)",
               }),
             )
-            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0))
+            .then(() => this.committed(ops, parts, uploads, fresh, updates.length > 0, places))
             .finally(release),
         };
       })
@@ -97,8 +99,9 @@ export class LocalCommits {
     uploads: ChunkId[],
     needs: ChunkId[],
     changed: boolean,
+    places?: ReadonlyMap<ChunkId, ChunkPlace>,
   ): void {
-    for (const id of uploads) this.transfers.uploads.add(id);
+    this.transfers.queue(uploads, places);
     // Outbox keys are assigned by outboxOps in order; recover them from the ops.
     for (const op of ops) {
       if (op.op !== "save" || op.key[1] !== "outbox") continue;

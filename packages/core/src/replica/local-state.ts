@@ -8,6 +8,7 @@ import { type Clock, systemClock } from "../clock.js";
 import { WeftError } from "../errors.js";
 import type { StateOp, StateStore } from "../storage/index.js";
 import { type PayloadPart, decodePayload, encodePayload } from "./payload.js";
+import type { ChunkPlace } from "./types.js";
 
 const ROOT = "replica";
 const FORMAT = 1;
@@ -37,6 +38,8 @@ export interface LoadedState {
   sent: { deviceSeq: number; envelope: Uint8Array }[];
   /** Chunks still to upload. */
   uploads: ChunkId[];
+  /** Where those of them that were not spooled lie (see `WriteOptions.source`). */
+  places: Map<ChunkId, ChunkPlace>;
   /** The newest record attestation kept of each device (see attestation.ts), encoded. */
   attestations: Uint8Array[];
   /** A strong folder's queued, sent and refused writes (strong-writes.ts), by key after `strong`. */
@@ -84,6 +87,7 @@ export class LocalState {
     const outbox: LoadedState["outbox"] = [];
     const sent: LoadedState["sent"] = [];
     const uploads: ChunkId[] = [];
+    const places = new Map<ChunkId, ChunkPlace>();
     const attestations: Uint8Array[] = [];
     const strong: LoadedState["strong"] = [];
     for (const { key, data } of entries) {
@@ -100,11 +104,14 @@ export class LocalState {
         outbox.push({ key: a, part: decodeOutboxPart(data) });
       } else if (kind === "sent" && a !== undefined) {
         sent.push({ deviceSeq: Number(a), envelope: data });
-      } else if (kind === "upload" && a !== undefined) uploads.push(a as ChunkId);
-      else if (kind === "attest" && a !== undefined) attestations.push(data);
+      } else if (kind === "upload" && a !== undefined) {
+        uploads.push(a as ChunkId);
+        const place = data.length > 0 ? parsePlace(data) : undefined;
+        if (place) places.set(a as ChunkId, place);
+      } else if (kind === "attest" && a !== undefined) attestations.push(data);
       else if (kind === "strong") strong.push({ key: key.slice(2), data });
     }
-    return { meta, index, outbox, sent, uploads, attestations, strong };
+    return { meta, index, outbox, sent, uploads, places, attestations, strong };
   }
 
   /** The stored updates of one stream, base first. */
@@ -138,11 +145,19 @@ export class LocalState {
     ];
   }
 
-  /** Ops that queue chunks for upload. */
-  uploadOps(ids: Iterable<ChunkId>): StateOp[] {
+  /**
+   * Ops that queue chunks for upload, each with where it lies when `places` has it (stored in
+   * the same transaction as the change that needs it, so a restart reads it from there).
+   */
+  uploadOps(ids: Iterable<ChunkId>, places?: ReadonlyMap<ChunkId, ChunkPlace>): StateOp[] {
     const out: StateOp[] = [];
-    for (const id of ids)
-      out.push({ op: "save", key: [ROOT, "upload", id], data: new Uint8Array(0) });
+    for (const id of ids) {
+      const place = places?.get(id);
+      const data = place
+        ? encoder.encode(JSON.stringify({ s: place.source, o: place.offset, n: place.size }))
+        : new Uint8Array(0);
+      out.push({ op: "save", key: [ROOT, "upload", id], data });
+    }
     return out;
   }
 
@@ -294,4 +309,22 @@ function decodeOutboxPart(data: Uint8Array): PayloadPart {
   const part = decodePayload(data).parts[0];
   if (!part) throw new WeftError("STORAGE", "an outbox entry is empty");
   return part;
+}
+
+/** A stored chunk place, or undefined when it is not one (the upload then looks elsewhere). */
+function parsePlace(data: Uint8Array): ChunkPlace | undefined {
+  try {
+    const v = JSON.parse(decoder.decode(data)) as { s?: unknown; o?: unknown; n?: unknown };
+    if (
+      typeof v.s === "string" &&
+      Number.isSafeInteger(v.o) &&
+      Number.isSafeInteger(v.n) &&
+      (v.o as number) >= 0 &&
+      (v.n as number) > 0
+    )
+      return { source: v.s, offset: v.o as number, size: v.n as number };
+  } catch {
+    // not a place: none
+  }
+  return undefined;
 }

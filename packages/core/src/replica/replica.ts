@@ -33,6 +33,7 @@ import type { PayloadPart } from "./payload.js";
 import { type RefusedWrite, type StrongOp, StrongWrites } from "./strong-writes.js";
 import { Transfers } from "./transfers.js";
 import type {
+  ChunkPlace,
   Consistency,
   FileData,
   ListEntry,
@@ -45,6 +46,7 @@ import { toListEntry } from "./types.js";
 
 export type { RefusedWrite, StrongOp } from "./strong-writes.js";
 export type {
+  ChunkPlace,
   Consistency,
   FileData,
   ListEntry,
@@ -169,7 +171,7 @@ export class Replica {
     for (const { key, part } of loaded.outbox) replica.engine.outbox.addLoaded(key, part);
     for (const { deviceSeq, envelope } of loaded.sent)
       replica.engine.outbox.addUnconfirmed(deviceSeq, envelope);
-    for (const id of loaded.uploads) replica.transfers.uploads.add(id);
+    replica.transfers.queue(loaded.uploads, loaded.places);
     return replica;
   }
 
@@ -196,7 +198,7 @@ export class Replica {
     // A strong folder's write replaces the version there was when it began, not one that
     // arrived while its content was being read.
     const seen = this.strong?.observe({ kind: "write", path });
-    const manifest = await this.content.storeContent(data);
+    const manifest = await this.content.storeContent(data, options.source);
     if (this.strong) {
       const op = { kind: "write", path, manifest: manifest.manifest } as const;
       await this.strongSubmit(
@@ -208,6 +210,7 @@ export class Replica {
         manifest.fresh,
         options.basedOn,
         seen,
+        manifest.places,
       );
       return;
     }
@@ -220,6 +223,8 @@ export class Replica {
           ...(options.basedOn ? { basedOn: options.basedOn } : {}),
         }),
       manifest.fresh,
+      undefined,
+      manifest.places,
     );
   }
 
@@ -382,6 +387,7 @@ export class Replica {
     fresh: readonly ChunkId[] = [],
     basedOn?: string,
     seen?: Record<string, string | null>,
+    places?: ReadonlyMap<ChunkId, ChunkPlace>,
   ): Promise<void> {
     this.checkOpen();
     // As in an eventual folder, a change of nothing fails at once (not later, as a refusal);
@@ -396,8 +402,8 @@ export class Replica {
       throw new WeftError("NOT_FOUND", `no such file: ${source}`);
     const uploads = fresh.filter((id) => !this.transfers.uploads.has(id));
     if (uploads.length > 0) {
-      await this.ctx.local.transaction(this.ctx.local.uploadOps(uploads));
-      for (const id of uploads) this.transfers.uploads.add(id);
+      await this.ctx.local.transaction(this.ctx.local.uploadOps(uploads, places));
+      this.transfers.queue(uploads, places);
       this.engine.startTransfers();
     }
     await this.strong!.submit(op, fresh, basedOn, seen);
@@ -565,9 +571,10 @@ export class Replica {
     op: () => T,
     fresh: ChunkId[] = [],
     docPart?: Extract<PayloadPart, { kind: "doc" }>,
+    places?: ReadonlyMap<ChunkId, ChunkPlace>,
   ): Promise<T> {
     this.checkOpen();
-    return this.commits.commit(op, fresh, docPart);
+    return this.commits.commit(op, fresh, docPart, places);
   }
 
   /**

@@ -2,7 +2,7 @@
  * Chunk transfers between a replica's own BlobStore and the relay's: only missing chunks move
  * (asked in batches), several at once, and an interrupted run resumes from what is left.
  */
-import type { LocalChunkSource, ReplicaStats } from "./types.js";
+import type { ChunkPlace, LocalChunkSource, ReplicaStats } from "./types.js";
 import type { ChunkId } from "@weft/crypto";
 import { WeftError } from "../errors.js";
 import { forEachLimited } from "../pool.js";
@@ -50,6 +50,11 @@ interface Run {
 export class Transfers {
   /** Chunks to upload (persisted under `upload/` until the relay has them). */
   readonly uploads = new Set<ChunkId>();
+  /**
+   * Where queued chunks that were not spooled lie in this device's files (see
+   * `WriteOptions.source`): read from there, verified and sealed when uploaded.
+   */
+  readonly places = new Map<ChunkId, ChunkPlace>();
   /** Chunks wanted from the relay, with the size their manifest gives. */
   private readonly wanted = new Map<ChunkId, number>();
   /** Chunks known to be in the local store (a cache in front of `blobs.has`). */
@@ -137,6 +142,23 @@ export class Transfers {
    */
   heldElsewhere(id: ChunkId): boolean {
     return !this.home.cache && this.localHas(id);
+  }
+
+  /**
+   * Whether a write with a source need not spool its chunks: the store is a spool only and the
+   * local source reads places (the upload then reads each chunk from its place).
+   */
+  get locates(): boolean {
+    return !this.home.cache && this.home.local?.readAt !== undefined;
+  }
+
+  /** Queues chunks (stored as queued already), with where those not spooled lie. */
+  queue(ids: Iterable<ChunkId>, places?: ReadonlyMap<ChunkId, ChunkPlace>): void {
+    for (const id of ids) {
+      this.uploads.add(id);
+      const place = places?.get(id);
+      if (place) this.places.set(id, place);
+    }
   }
 
   /** Whether this device's files may hold chunk `id` (see `ReplicaOptions.localChunks`). */
@@ -340,7 +362,10 @@ export class Transfers {
       await this.pool(slices(missing, UNIT_CHUNKS), (unit) => this.uploadUnit(remote, unit));
       // Recorded per batch, so a crash or a cut connection resumes with what is left.
       await this.ctx.local.transaction(this.ctx.local.uploadedOps(batch));
-      for (const id of batch) this.uploads.delete(id);
+      for (const id of batch) {
+        this.uploads.delete(id);
+        this.places.delete(id);
+      }
       if (!this.home.cache) {
         // A spool: the relay has them now, and this device's files hold the content. (A crash
         // before this leaves them in the store, which costs space and nothing else.)
@@ -388,8 +413,13 @@ export class Transfers {
           throw new WeftError("STORAGE", `chunk ${id.slice(0, 12)}… vanished from the local store`);
         // Only in a file that changed since: its old bytes are gone here, and the scan that
         // finds the change records what is there now. Waiting for it would stop every send.
+        const place = this.places.get(id);
         this.report(
-          new WeftError("NOT_FOUND", `chunk ${id.slice(0, 12)}… is no longer on this device`),
+          new WeftError(
+            "NOT_FOUND",
+            `chunk ${id.slice(0, 12)}… is no longer on this device` +
+              (place ? ` (${place.source} changed since it was recorded)` : ""),
+          ),
           "uploading chunks (its file changed since; not sent)",
         );
         continue;
@@ -406,8 +436,19 @@ export class Transfers {
     await flush();
   }
 
-  /** Chunk `id` sealed for the relay: from the local store, or from this device's files. */
+  /**
+   * Chunk `id` sealed for the relay: read from its place in this device's files (checked
+   * against its id first), from the local store, or from wherever else the files hold it.
+   */
   private async sealed(id: ChunkId): Promise<Uint8Array | undefined> {
+    const place = this.places.get(id);
+    const local = this.home.local;
+    if (place && local?.readAt) {
+      const data = await local.readAt(place).catch(() => undefined);
+      const epoch = data?.length === place.size ? this.ctx.keys.epochOf(id, data) : undefined;
+      if (data && epoch !== undefined)
+        return sealChunkData(this.ctx.keys, id, data, this.home.compress ?? true, epoch);
+    }
     const stored = await this.ctx.blobs.get(id);
     if (stored) return stored;
     const found = await this.localChunk(id);

@@ -17,6 +17,21 @@ export interface LocalChunkSource {
   has(id: ChunkId): boolean;
   /** Chunk `id`'s plaintext as this device holds it now, or undefined; verified by the caller. */
   read(id: ChunkId): Promise<Uint8Array | undefined>;
+  /**
+   * The bytes at `place` as they are now (fewer or none when they are gone), verified by the
+   * caller. Needed for writes with {@link WriteOptions.source}.
+   */
+  readAt?(place: ChunkPlace): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * Where a chunk of a write lies in a {@link LocalChunkSource}: `size` bytes at `offset` of
+ * `source` (the write's {@link WriteOptions.source}, e.g. the file's path).
+ */
+export interface ChunkPlace {
+  source: string;
+  offset: number;
+  size: number;
 }
 
 /** How to open a {@link Replica}. */
@@ -150,6 +165,16 @@ export interface WriteOptions {
    * supersede it: both are kept, as a conflict.
    */
   basedOn?: string;
+  /**
+   * Where the content lies in {@link ReplicaOptions.localChunks} (a name its `readAt` takes,
+   * e.g. the file's path). With a spool-only store (`cacheChunks: false`) and a source that
+   * has `readAt`, new chunks are not sealed into `blobs`: each chunk's place is stored with the
+   * change (in the same transaction), and the upload reads the chunk back from there, checks it
+   * against its id and seals it then. A chunk that no longer matches (the content changed
+   * since) is reported and not sent: write the new content, which supersedes this version.
+   * Ignored otherwise (the chunks are spooled).
+   */
+  source?: string;
 }
 
 /** An entry of {@link Replica.list}. */

@@ -7,13 +7,13 @@
  */
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
-import type { FolderIndex, LocalChunkSource, Manifest } from "@weft/core";
+import type { ChunkPlace, FolderIndex, LocalChunkSource, Manifest } from "@weft/core";
 import type { ChunkId } from "@weft/crypto";
 import { safeJoin } from "../names/index.js";
 import type { DiskState } from "./disk-state.js";
 
 /** Where one chunk lies: a file of the folder, at a byte offset. */
-interface ChunkPlace {
+interface FilePlace {
   path: string;
   offset: number;
   size: number;
@@ -21,7 +21,7 @@ interface ChunkPlace {
 
 /** The chunks of the files this device has on disk, found through the disk state and the index. */
 export class FolderChunks implements LocalChunkSource {
-  private where: Map<ChunkId, ChunkPlace> | undefined;
+  private where: Map<ChunkId, FilePlace> | undefined;
 
   /**
    * @param root - the folder on disk
@@ -61,24 +61,31 @@ export class FolderChunks implements LocalChunkSource {
 
   async read(id: ChunkId): Promise<Uint8Array | undefined> {
     const at = this.locations().get(id);
-    if (!at) return undefined;
+    return at && this.readAt({ source: at.path, offset: at.offset, size: at.size });
+  }
+
+  /**
+   * The bytes of a chunk a scan recorded (its place's source is the file's folder-relative
+   * path), for its upload: the replica checks them against the chunk's id.
+   */
+  async readAt(place: ChunkPlace): Promise<Uint8Array | undefined> {
     // Never through a symlink put where a file was: only the folder's own files are read.
     const handle = await open(
-      safeJoin(this.root, at.path),
+      safeJoin(this.root, place.source),
       constants.O_RDONLY | constants.O_NOFOLLOW,
     );
     try {
-      const bytes = Buffer.allocUnsafe(at.size);
-      const { bytesRead } = await handle.read(bytes, 0, at.size, at.offset);
-      return bytesRead === at.size ? bytes : undefined;
+      const bytes = Buffer.allocUnsafe(place.size);
+      const { bytesRead } = await handle.read(bytes, 0, place.size, place.offset);
+      return bytesRead === place.size ? bytes : undefined;
     } finally {
       await handle.close();
     }
   }
 
-  private locations(): Map<ChunkId, ChunkPlace> {
+  private locations(): Map<ChunkId, FilePlace> {
     if (this.where) return this.where;
-    const where = new Map<ChunkId, ChunkPlace>();
+    const where = new Map<ChunkId, FilePlace>();
     const index = this.index();
     if (index) {
       // Any version the index holds may be what is on disk here: a file renamed or deleted on
@@ -107,7 +114,7 @@ export class FolderChunks implements LocalChunkSource {
   }
 }
 
-function addFile(where: Map<ChunkId, ChunkPlace>, path: string, manifest: Manifest): void {
+function addFile(where: Map<ChunkId, FilePlace>, path: string, manifest: Manifest): void {
   let offset = 0;
   for (const { id, size } of manifest.chunks) {
     if (!where.has(id)) where.set(id, { path, offset, size });

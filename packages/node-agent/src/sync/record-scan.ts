@@ -162,6 +162,9 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
           mode: local.mode,
           mtime: local.mtimeMs,
           ...(before ? { basedOn: before } : {}),
+          // The file holds the content until the upload: it is read (and verified) from here
+          // then, not spooled into chunks.sqlite now.
+          source: local.path,
         });
         ctx.events.emit({ kind: "sent", path: local.path });
         recordFile(ctx, local);
