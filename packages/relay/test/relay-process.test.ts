@@ -28,6 +28,7 @@ import {
   type RelayProcess,
   call as callRelay,
   signUp,
+  waitFor,
   startRelayProcess,
 } from "@weft/test-support";
 
@@ -196,7 +197,15 @@ describe("weft relay (real process)", () => {
       await b.writeFile("two.txt", new TextEncoder().encode("from b, after a's"));
       await b.syncOnce();
       await a.writeFile("three.txt", new TextEncoder().encode("from a again"));
-      for (let i = 0; i < 3; i++) await Promise.all([a.syncOnce(), b.syncOnce()]);
+      await a.syncOnce();
+      // A replica's syncOnce knows only the head it has heard of: the other's append reaches it
+      // as a push, a moment after the writer's own syncOnce returns.
+      for (const r of [a, b])
+        await waitFor(
+          () => r.list().length === 3,
+          20_000,
+          `${r === a ? "a" : "b"} to have all three files`,
+        );
       for (const r of [a, b])
         expect(r.list().map((e) => e.path)).toEqual(["one.txt", "three.txt", "two.txt"]);
       expect(new TextDecoder().decode(await a.readFile("two.txt"))).toBe("from b, after a's");
