@@ -119,7 +119,8 @@ export class WeftPeersAdapter extends NetworkAdapter {
    * Ready once the Repo has connected and met the Repos already online: every device the relay
    * says is online has answered hello (or the replica is offline, or `readyTimeoutMs` passed).
    * The Repo waits for this before it asks for a document it lacks, so a document another
-   * online Repo holds is found, not declared unavailable by the folder alone.
+   * online Repo holds is found, not declared unavailable by the folder alone. A device alone
+   * in the folder waits `readyTimeoutMs`: no presence tells it that no one else is online.
    */
   isReady(): boolean {
     return this.#isReady;
@@ -180,7 +181,14 @@ export class WeftPeersAdapter extends NetworkAdapter {
 
   #checkReady(): void {
     if (!this.#connected || this.#isReady) return;
-    if (this.#status !== "connected" || [...this.#online].every((d) => this.#answered.has(d)))
+    // Offline: there is no one to meet. Connecting: the relay will say who is online.
+    if (this.#status === "disconnected") return this.#becomeReady();
+    if (this.#status !== "connected") return;
+    // Connected, with no device listed online yet: the relay's presence comes after the log's
+    // replay, so none may be listed yet while another device's Repo holds a document this one
+    // is about to ask for (asked of the folder alone, it would be "unavailable"). Unless someone
+    // is listed and every one listed has answered, the timeout decides.
+    if (this.#online.size > 0 && [...this.#online].every((d) => this.#answered.has(d)))
       this.#becomeReady();
   }
 
