@@ -14,7 +14,7 @@ import { type FileContentInput, checkContentInput, randomSession } from "./input
 
 export type { FileContentInput } from "./inputs.js";
 export type { ConflictInfo, Resolution } from "./resolve-conflict.js";
-import { type RejectedSlot, SlotStore } from "./slot-store.js";
+import { type PathJournal, type RejectedSlot, SlotStore } from "./slot-store.js";
 import { SlotWriter } from "./writer.js";
 import { IndexEditor } from "./index-edit.js";
 import {
@@ -133,6 +133,16 @@ export class FolderIndex {
    */
   tree(): Tree {
     return this.store.tree();
+  }
+
+  /**
+   * Starts a journal of the paths the tree changes at (see {@link PathJournal}), for a reader
+   * that keeps something in step with the tree (a folder on disk): it then looks again at what
+   * changed instead of the whole tree. Past `limit` paths between two reads the journal says it
+   * does not know.
+   */
+  trackPaths(limit: number): PathJournal {
+    return this.store.trackPaths(limit);
   }
 
   /** The entry at a path, or undefined. */
