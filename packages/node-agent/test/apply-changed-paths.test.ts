@@ -3,8 +3,8 @@
 // with the disk state), and still writes what a full pass would: an edit, a directory renamed,
 // a directory and a file removed, a new directory, a conflict copy.
 //
-// Ben's side runs in this process (the agent's own FolderSync, connected to a real relay
-// process), so each pass's statistics can be read; ana is the real `weft` CLI.
+// Both devices run in this process (the agent's own FolderSync, connected to a real relay
+// process), so each pass's statistics can be read; the folder is shared with the real `weft` CLI.
 import { readFile, readdir, rename, rm, utimes, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ready } from "@weft/crypto";
@@ -22,14 +22,15 @@ import {
   writeSettled,
 } from "@weft/test-support";
 
-const DIRS = 25;
-const PER_DIR = 100;
+const DIRS = 30;
+const PER_DIR = 50;
 const name = (d: number, f: number) => `d${String(d).padStart(2, "0")}/f${d * PER_DIR + f}.txt`;
 
 let relay: RelayProcess;
 let ana: Device & { dispose(): Promise<void> };
 let ben: Device & { dispose(): Promise<void> };
 let s: FolderSync;
+let a: FolderSync;
 
 /** Every file and directory under `dir` with its content ("/" for a directory), sorted. */
 async function listing(dir: string): Promise<string[]> {
@@ -42,9 +43,17 @@ async function listing(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** A device of this process, syncing with the relay. */
+async function open(device: Device): Promise<FolderSync> {
+  const home = new Home(device.home);
+  const [sync] = await openFolders(home, await home.device(), await home.folders(), true);
+  return sync!;
+}
+
 /** Ana's changes reach the relay; ben takes them in and runs the daemon's pass after a remote change. */
 async function benReceives(): Promise<void> {
-  await ana.ok(["sync", "--once"]);
+  await a.scan();
+  await a.replica.syncOnce();
   await s.replica.syncOnce();
   await s.apply({ onlyChanged: true });
 }
@@ -64,15 +73,16 @@ beforeAll(async () => {
     }
   }
   await shareFolder(ana, ben);
-  await ana.ok(["sync", "--once"]);
   await ready();
-  const home = new Home(ben.home);
-  [s] = await openFolders(home, await home.device(), await home.folders(), true);
+  a = await open(ana);
+  await a.syncOnce();
+  s = await open(ben);
   await s.syncOnce();
 }, 120_000);
 
 afterAll(async () => {
   await s?.close();
+  await a?.close();
   await ana?.dispose();
   await ben?.dispose();
   await relay?.dispose();
@@ -87,7 +97,7 @@ describe("the apply pass after a remote change", () => {
   test("an edit: only its path (and its directory) is planned", async () => {
     await writeSettled(join(ana.folder, name(3, 7)), "edited on ana\n");
     await benReceives();
-    expect(s.lastPass).toEqual({ full: false, paths: 2 });
+    expect(s.lastPass).toEqual({ full: false, paths: 2 }); // the file and its directory
     expect(await readFile(join(ben.folder, name(3, 7)), "utf8")).toBe("edited on ana\n");
   });
 
@@ -99,7 +109,7 @@ describe("the apply pass after a remote change", () => {
     await mkdir(join(ana.folder, "new", "deep"), { recursive: true });
     await writeSettled(join(ana.folder, "new", "deep", "x.txt"), "new on ana\n");
     await benReceives();
-    // The two directories' contents, the file, the new paths: not the other 2,200 entries.
+    // The two directories' contents, the file, the new paths: not the other 1,400 entries.
     expect(s.lastPass?.full).toBe(false);
     expect(s.lastPass?.paths).toBeLessThan(2 * PER_DIR * 2 + 20);
     expect(await listing(ben.folder)).toEqual(await listing(ana.folder));
@@ -121,7 +131,7 @@ describe("the apply pass after a remote change", () => {
     ].sort();
     expect(versions).toEqual(["ana's version\n", "ben's version\n"]);
     await s.syncOnce();
-    await ana.ok(["sync", "--once"]);
+    await a.syncOnce();
     expect(await listing(ben.folder)).toEqual(await listing(ana.folder));
   });
 });

@@ -107,7 +107,9 @@ export class FolderIndex {
     );
     this.map.observe((event) => {
       if (event.transaction.origin === this) return; // local writes are loaded eagerly
-      for (const key of event.keysChanged as Set<string>) this.store.loadKey(key);
+      const changes = event.changes.keys;
+      for (const key of event.keysChanged as Set<string>)
+        this.store.loadKey(key, changes.get(key)?.oldValue);
     });
     // A snapshot goes into a fresh document: if it is malformed the constructor throws and no
     // half-loaded index is ever returned, so the validation pass of applyDelta (which builds

@@ -12,9 +12,11 @@ import {
   type ContentVersion,
   type Placement,
   type Slot,
+  bucketSlotBytes,
   decodeBucket,
   lwwCompare,
   parseBucketKey,
+  sameBytes,
 } from "./records.js";
 import { currentVersions, pickWinner } from "./registers.js";
 
@@ -195,8 +197,12 @@ export class SlotStore {
     }
   }
 
-  /** Re-reads one key of the Yjs map after a remote change. */
-  loadKey(key: string): void {
+  /**
+   * Re-reads one key of the Yjs map after a remote change; `before` is the value it held. A
+   * bucket is rewritten whole for a change to one of its files: the slots it holds unchanged
+   * (the same bytes) are not set again, so the tree and its journal see only what changed.
+   */
+  loadKey(key: string, before?: unknown): void {
     const parsed = parseBucketKey(key);
     const value = this.map.get(key);
     for (const r of this.rejectedBy.get(key) ?? []) this.rejected.delete(r);
@@ -208,21 +214,29 @@ export class SlotStore {
     this.applying?.devices.add(parsed.device);
     this.applying?.keys.add(key);
     let slots = new Map<FileId, Slot>();
+    let bytes = new Map<FileId, Uint8Array>();
     if (value !== undefined) {
       try {
         const decoded = decodeBucket(value, parsed.device);
         slots = decoded.slots;
+        bytes = decoded.bytes;
         for (const [fileId, message] of decoded.rejected)
           this.reject(key, `${fileId}/${parsed.device}`, message);
       } catch (error) {
         this.reject(key, key, error instanceof Error ? error.message : String(error));
       }
     }
-    const before = this.sources.get(key);
-    if (before) for (const id of before) if (!slots.has(id)) this.setSlot(id, key, undefined);
+    const held = this.sources.get(key);
+    if (held) for (const id of held) if (!slots.has(id)) this.setSlot(id, key, undefined);
+    const was = before instanceof Uint8Array && held ? bucketSlotBytes(before) : undefined;
     for (const [id, slot] of slots) {
       if (slot.content) this.clock.observe(slot.content.hlc);
       if (slot.place) this.clock.observe(slot.place.hlc);
+      const old = was?.get(id);
+      if (old && held!.has(id) && sameBytes(old, bytes.get(id)!)) {
+        if (this.applying) this.applying.changed++; // counted as before: it was sent again
+        continue;
+      }
       this.setSlot(id, key, slot);
     }
   }
