@@ -24,7 +24,6 @@ import {
   cleanTempFiles,
   holdPaths,
   partName,
-  planMaterialize,
 } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
@@ -37,8 +36,8 @@ import { type Pause, loadPause } from "./pause.js";
 import { recordScan } from "./record-scan.js";
 import { type RefusedView, refusalDetail, refusedView } from "./refused.js";
 import { TransferMeter, type TransferView, downloadRun } from "./transfer-meter.js";
-import { ClashIndex, scopeOf } from "./pass-scope.js";
-import { countFiles, treeItems, treeItemsAt } from "./tree-items.js";
+import { PassPlanner } from "./pass-scope.js";
+import { countFiles } from "./tree-items.js";
 
 export type { SyncNotice } from "../activity/index.js";
 export { type ConnectionOptions, RECONNECT_MAX_MS } from "./open-stores.js";
@@ -139,8 +138,6 @@ export class FolderSync {
   readonly errors: SyncNotice[];
   /** Recent events, for the dashboard and the log (repeats counted). */
   readonly activity: ActivityLog;
-  private clashes: string[][] = [];
-  private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
   private state: FolderStatus["state"] = "idle";
   private lane: Promise<unknown> = Promise.resolve();
@@ -162,9 +159,8 @@ export class FolderSync {
    * held something back, or after the ignore rules or the selection changed.
    */
   private needFull = true;
-  /** The clashing names of what the tree writes, kept between passes of changed paths. */
-  private readonly clashIndex = new ClashIndex();
-  private unportableAt = new Map<string, string>();
+  /** Plans each pass, and keeps what passes of changed paths need between them. */
+  private readonly planner = new PassPlanner();
   /** What the last apply pass looked at (undefined before the first). */
   lastPass: ApplyPassStats | undefined;
 
@@ -474,58 +470,6 @@ export class FolderSync {
     return (path, isDir) => selection.includes(path, isDir);
   }
 
-  /**
-   * The plan of a pass: of the whole tree, or of the paths in `touched` (see `pass-scope.ts`).
-   * Either way the clash and portability lists of the status are brought up to date.
-   */
-  private plan(
-    touched: ReadonlySet<string> | undefined,
-    ignores: (path: string, isDir: boolean) => boolean,
-    selected: (path: string, isDir: boolean) => boolean,
-  ): { plan: MaterializePlan; paths: number } {
-    const tree = this.replica.index.tree();
-    const disk = this.disk.map;
-    if (!touched) {
-      const plan = planMaterialize(treeItems(tree), disk, ignores, selected, {
-        clashes: (paths) => {
-          this.clashIndex.reset(paths);
-          return this.clashIndex.all();
-        },
-      });
-      this.unportableAt = new Map(plan.unportable.map((u) => [u.path, u.problem]));
-      this.clashes = plan.clashes;
-      this.unportable = plan.unportable;
-      return { plan, paths: tree.entries.size };
-    }
-    const scope = scopeOf(touched, tree, disk);
-    const items = treeItemsAt(tree, scope);
-    // A clash the scope was or is part of: which of its names is written may change, so all of
-    // them are planned (each on its own; what is under them did not change).
-    const clashed = this.clashIndex.groupsOf(scope);
-    this.clashIndex.update(
-      scope,
-      items.filter((e) => !ignores(e.path, e.kind === "dir") && selected(e.path, e.kind === "dir")).map((e) => e.path),
-    );
-    const more: string[] = [];
-    for (const group of [...clashed, ...this.clashIndex.groupsOf(scope)])
-      for (const path of group) if (!scope.has(path)) scope.add(path), more.push(path);
-    items.push(...treeItemsAt(tree, more));
-    const records: LocalFileState[] = [];
-    for (const path of scope) {
-      const rec = disk.get(path);
-      if (rec) records.push(rec);
-    }
-    const groups = this.clashIndex.groupsOf(scope);
-    const plan = planMaterialize(items, disk, ignores, selected, { records, clashes: () => groups });
-    for (const path of scope) this.unportableAt.delete(path);
-    for (const u of plan.unportable) this.unportableAt.set(u.path, u.problem);
-    this.clashes = this.clashIndex.all();
-    this.unportable = [...this.unportableAt]
-      .map(([path, problem]) => ({ path, problem }))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { plan, paths: scope.size };
-  }
-
   private async materialize(onlyChanged: boolean): Promise<number> {
     await this.refreshSelection();
     const selection = this.chosen;
@@ -544,7 +488,13 @@ export class FolderSync {
     let problems = false;
     try {
       const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-      const planned = this.plan(full ? undefined : touched, ignores, this.selectedBy(selection));
+      const planned = this.planner.plan(
+        replica.index.tree(),
+        this.disk.map,
+        ignores,
+        this.selectedBy(selection),
+        full ? undefined : touched,
+      );
       // A strong folder's change made here shows in the tree only once the relay accepts it:
       // until then its paths are left as they are on disk (else an offline save is undone).
       const plan = holdPaths(planned.plan, replica.queuedWrites());
@@ -676,8 +626,8 @@ export class FolderSync {
           behind,
         })),
       errors: [...this.errors],
-      clashes: this.clashes,
-      unportable: this.unportable,
+      clashes: this.planner.clashes,
+      unportable: this.planner.unportable,
       upload: this.meter.view("upload"),
       download: this.meter.view("download"),
       lastSync: this.lastSync,

@@ -6,8 +6,85 @@
  * would (see `FolderSync.materialize` for when a full pass is still made).
  */
 import type { Tree } from "@weft/core";
+import { type MaterializePlan, planMaterialize } from "../materialize/index.js";
 import { clashKey } from "../names/index.js";
 import type { LocalFileState } from "../scan/index.js";
+import { treeItems, treeItemsAt } from "./tree-items.js";
+
+/**
+ * Plans apply passes, full or of the paths changed since the last (see {@link scopeOf}), and
+ * keeps what the status shows of the last (clashing and unportable names) and what a pass of
+ * changed paths needs of the earlier ones (the {@link ClashIndex}).
+ */
+export class PassPlanner {
+  /** Names that would clash on a case-insensitive disk: left out, reported. */
+  clashes: string[][] = [];
+  /** Names a Windows device could not hold, by path order. */
+  unportable: { path: string; problem: string }[] = [];
+  private readonly clashIndex = new ClashIndex();
+  private unportableAt = new Map<string, string>();
+
+  /**
+   * The plan of a pass: of the whole tree, or of the paths in `touched` and what they imply.
+   * Either way the clash and portability lists of the status are brought up to date.
+   */
+  plan(
+    tree: Tree,
+    disk: ReadonlyMap<string, LocalFileState>,
+    ignores: (path: string, isDir: boolean) => boolean,
+    selected: (path: string, isDir: boolean) => boolean,
+    touched?: ReadonlySet<string>,
+  ): { plan: MaterializePlan; paths: number } {
+    if (!touched) {
+      const plan = planMaterialize(treeItems(tree), disk, ignores, selected, {
+        clashes: (paths) => {
+          this.clashIndex.reset(paths);
+          return this.clashIndex.all();
+        },
+      });
+      this.unportableAt = new Map(plan.unportable.map((u) => [u.path, u.problem]));
+      this.clashes = plan.clashes;
+      this.unportable = plan.unportable;
+      return { plan, paths: tree.entries.size };
+    }
+    const scope = scopeOf(touched, tree, disk);
+    const items = treeItemsAt(tree, scope);
+    // A clash the scope was or is part of: which of its names is written may change, so all of
+    // them are planned (each on its own; what is under them did not change).
+    const clashed = this.clashIndex.groupsOf(scope);
+    this.clashIndex.update(
+      scope,
+      items
+        .filter((e) => !ignores(e.path, e.kind === "dir") && selected(e.path, e.kind === "dir"))
+        .map((e) => e.path),
+    );
+    const more: string[] = [];
+    for (const group of [...clashed, ...this.clashIndex.groupsOf(scope)])
+      for (const path of group)
+        if (!scope.has(path)) {
+          scope.add(path);
+          more.push(path);
+        }
+    items.push(...treeItemsAt(tree, more));
+    const records: LocalFileState[] = [];
+    for (const path of scope) {
+      const rec = disk.get(path);
+      if (rec) records.push(rec);
+    }
+    const groups = this.clashIndex.groupsOf(scope);
+    const plan = planMaterialize(items, disk, ignores, selected, {
+      records,
+      clashes: () => groups,
+    });
+    for (const path of scope) this.unportableAt.delete(path);
+    for (const u of plan.unportable) this.unportableAt.set(u.path, u.problem);
+    this.clashes = this.clashIndex.all();
+    this.unportable = [...this.unportableAt]
+      .map(([path, problem]) => ({ path, problem }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { plan, paths: scope.size };
+  }
+}
 
 /**
  * The paths a pass after `touched` plans: each touched path, the directories above it (one
