@@ -8,6 +8,7 @@ export {
   type ChangeMode,
   type MakeDir,
   type MaterializePlan,
+  type PlanPart,
   type RemoveDir,
   type RemoveFile,
   type TreeItem,
