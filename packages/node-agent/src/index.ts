@@ -15,7 +15,7 @@ export type { SyncNotice } from "./activity/notices.js";
 export type { TimedFolderEvent } from "./activity/events.js";
 export type { TransferMeter, TransferView } from "./sync/transfer-meter.js";
 export type { KnownFile, OwnWrites } from "./sync/own-writes.js";
-export type { ApplyPassStats, FolderSyncOptions, PassCounts } from "./sync/folder-sync.js";
+export type { FolderSyncOptions, PassCounts } from "./sync/folder-sync.js";
 export type { Selection, SelectionSpec } from "./select/selection.js";
 export type { ScanError, ScanMove, ScanOptions, ScanProgress } from "./scan/types.js";
 export type { AccountRecord, MemberRecord } from "./home/index.js";

@@ -14,7 +14,7 @@ import { type FileContentInput, checkContentInput, randomSession } from "./input
 
 export type { FileContentInput } from "./inputs.js";
 export type { ConflictInfo, Resolution } from "./resolve-conflict.js";
-import { type PathJournal, type RejectedSlot, SlotStore } from "./slot-store.js";
+import { type RejectedSlot, SlotStore } from "./slot-store.js";
 import { SlotWriter } from "./writer.js";
 import { IndexEditor } from "./index-edit.js";
 import {
@@ -107,9 +107,7 @@ export class FolderIndex {
     );
     this.map.observe((event) => {
       if (event.transaction.origin === this) return; // local writes are loaded eagerly
-      const changes = event.changes.keys;
-      for (const key of event.keysChanged as Set<string>)
-        this.store.loadKey(key, changes.get(key)?.oldValue);
+      for (const key of event.keysChanged as Set<string>) this.store.loadKey(key);
     });
     // A snapshot goes into a fresh document: if it is malformed the constructor throws and no
     // half-loaded index is ever returned, so the validation pass of applyDelta (which builds
@@ -135,16 +133,6 @@ export class FolderIndex {
    */
   tree(): Tree {
     return this.store.tree();
-  }
-
-  /**
-   * Starts a journal of the paths the tree changes at (see {@link PathJournal}), for a reader
-   * that keeps something in step with the tree (a folder on disk): it then looks again at what
-   * changed instead of the whole tree. Past `limit` paths between two reads the journal says it
-   * does not know.
-   */
-  trackPaths(limit: number): PathJournal {
-    return this.store.trackPaths(limit);
   }
 
   /** The entry at a path, or undefined. */

@@ -7,7 +7,7 @@ export {
 } from "./folder-index.js";
 export type { ConflictInfo, Resolution } from "./resolve-conflict.js";
 export type { FileState, Tree, TreeEntry } from "./tree.js";
-export type { PathJournal, RejectedSlot } from "./slot-store.js";
+export type { RejectedSlot } from "./slot-store.js";
 export type { ContentVersion, FileKind, Placement, VersionSnapshot } from "./records.js";
 export { versionId } from "./records.js";
 export { DEFAULT_RETENTION, type RetentionPolicy, conflictCopyName } from "./registers.js";

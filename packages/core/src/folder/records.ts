@@ -338,8 +338,6 @@ export function encodeBucket(slots: Iterable<readonly [FileId, Uint8Array]>): Ui
 export interface DecodedBucket {
   slots: Map<FileId, Slot>;
   rejected: [FileId, string][];
-  /** The encoded form of each valid slot (views of the bucket's bytes). */
-  bytes: Map<FileId, Uint8Array>;
 }
 
 /**
@@ -348,7 +346,7 @@ export interface DecodedBucket {
  */
 export function decodeBucket(value: unknown, device: DeviceId): DecodedBucket {
   if (!(value instanceof Uint8Array)) fail("a bucket value must be bytes");
-  const out: DecodedBucket = { slots: new Map(), rejected: [], bytes: new Map() };
+  const out: DecodedBucket = { slots: new Map(), rejected: [] };
   try {
     const r = new ByteReader(value);
     if (r.u8() !== BUCKET_FORMAT) fail("unknown bucket format");
@@ -363,7 +361,6 @@ export function decodeBucket(value: unknown, device: DeviceId): DecodedBucket {
       const bytes = r.bytes(64 * 1024 * 1024);
       try {
         out.slots.set(fileId, decodeSlot(bytes, device));
-        out.bytes.set(fileId, bytes);
       } catch (error) {
         out.rejected.push([fileId, error instanceof Error ? error.message : String(error)]);
       }
@@ -378,30 +375,4 @@ export function decodeBucket(value: unknown, device: DeviceId): DecodedBucket {
       { cause: error },
     );
   }
-}
-
-/**
- * The encoded slot of each file in a bucket, not decoded (views of its bytes); empty when the
- * bucket is malformed. What a rewritten bucket held before, to tell which slots it changed.
- */
-export function bucketSlotBytes(value: unknown): Map<FileId, Uint8Array> {
-  const out = new Map<FileId, Uint8Array>();
-  if (!(value instanceof Uint8Array)) return out;
-  try {
-    const r = new ByteReader(value);
-    if (r.u8() !== BUCKET_FORMAT) return out;
-    const n = r.uint();
-    if (n > MAX_BUCKET_SLOTS) return out;
-    for (let i = 0; i < n; i++) out.set(r.string(64) as FileId, r.bytes(64 * 1024 * 1024));
-  } catch {
-    out.clear();
-  }
-  return out;
-}
-
-/** Whether two byte strings are equal. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

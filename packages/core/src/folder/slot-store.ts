@@ -12,11 +12,9 @@ import {
   type ContentVersion,
   type Placement,
   type Slot,
-  bucketSlotBytes,
   decodeBucket,
   lwwCompare,
   parseBucketKey,
-  sameBytes,
 } from "./records.js";
 import { currentVersions, pickWinner } from "./registers.js";
 
@@ -95,41 +93,8 @@ export class SlotStore {
     };
   }
 
-  /** Journals of the paths the tree changed at, kept for whoever asked (see {@link PathJournal}). */
-  private readonly journals = new Set<PathJournal>();
-
-  /** Starts a journal of the paths the tree changes at; see {@link PathJournal}. */
-  trackPaths(limit: number): PathJournal {
-    const journal = new PathJournal(
-      limit,
-      () => this.tree(),
-      () => this.journals.delete(journal),
-    );
-    this.journals.add(journal);
-    return journal;
-  }
-
-  /** Tells each journal the paths `ids` are shown at in `tree` (none known: every path). */
-  private note(tree: Tree | undefined, ids: readonly FileId[]): void {
-    for (const journal of this.journals) {
-      if (!tree) {
-        journal.lose();
-        continue;
-      }
-      for (const id of ids) {
-        const path = tree.pathOf.get(id);
-        if (path === undefined) continue;
-        journal.add(path);
-        for (const copy of tree.copies.get(path) ?? []) journal.add(copy);
-      }
-    }
-  }
-
   /** The derived tree (kept up to date as the index changes). */
   tree(): Tree {
-    // The changed files' paths before and after: what a journal's reader looks at again.
-    const changed = this.dirty.size > 0 && this.journals.size > 0 ? [...this.dirty] : undefined;
-    if (changed) this.note(this.cachedTree, changed);
     if (this.cachedTree && this.dirty.size > 0) {
       if (!patchTree(this.cachedTree, this.dirty, (id) => this.file(id)))
         this.cachedTree = undefined;
@@ -143,7 +108,6 @@ export class SlotStore {
       }
       this.cachedTree = deriveTree(all);
     }
-    if (changed) this.note(this.cachedTree, changed);
     return this.cachedTree;
   }
 
@@ -197,12 +161,8 @@ export class SlotStore {
     }
   }
 
-  /**
-   * Re-reads one key of the Yjs map after a remote change; `before` is the value it held. A
-   * bucket is rewritten whole for a change to one of its files: the slots it holds unchanged
-   * (the same bytes) are not set again, so the tree and its journal see only what changed.
-   */
-  loadKey(key: string, before?: unknown): void {
+  /** Re-reads one key of the Yjs map after a remote change. */
+  loadKey(key: string): void {
     const parsed = parseBucketKey(key);
     const value = this.map.get(key);
     for (const r of this.rejectedBy.get(key) ?? []) this.rejected.delete(r);
@@ -214,29 +174,21 @@ export class SlotStore {
     this.applying?.devices.add(parsed.device);
     this.applying?.keys.add(key);
     let slots = new Map<FileId, Slot>();
-    let bytes = new Map<FileId, Uint8Array>();
     if (value !== undefined) {
       try {
         const decoded = decodeBucket(value, parsed.device);
         slots = decoded.slots;
-        bytes = decoded.bytes;
         for (const [fileId, message] of decoded.rejected)
           this.reject(key, `${fileId}/${parsed.device}`, message);
       } catch (error) {
         this.reject(key, key, error instanceof Error ? error.message : String(error));
       }
     }
-    const held = this.sources.get(key);
-    if (held) for (const id of held) if (!slots.has(id)) this.setSlot(id, key, undefined);
-    const was = before instanceof Uint8Array && held ? bucketSlotBytes(before) : undefined;
+    const before = this.sources.get(key);
+    if (before) for (const id of before) if (!slots.has(id)) this.setSlot(id, key, undefined);
     for (const [id, slot] of slots) {
       if (slot.content) this.clock.observe(slot.content.hlc);
       if (slot.place) this.clock.observe(slot.place.hlc);
-      const old = was?.get(id);
-      if (old && held!.has(id) && sameBytes(old, bytes.get(id)!)) {
-        if (this.applying) this.applying.changed++; // counted as before: it was sent again
-        continue;
-      }
       this.setSlot(id, key, slot);
     }
   }
@@ -271,52 +223,5 @@ export class SlotStore {
     if (this.applying) this.applying.changed++;
     this.states.delete(fileId);
     this.dirty.add(fileId);
-  }
-}
-
-/**
- * The paths of the tree that changed since the journal was last read: for every file changed
- * (by a local write or a remote delta), each path it was shown at before and after the change,
- * its conflict copies' paths included. What lies under a directory among them, and the
- * directories above each, may have changed with it (a move, a deletion); nothing else did. A
- * reader that brought a view of the tree up to date can look at these paths alone next time.
- * Past `limit` paths it stops counting and says it does not know ({@link take} gives
- * undefined), as it does when the tree was never built.
- */
-export class PathJournal {
-  private paths: Set<string> | undefined = new Set();
-
-  constructor(
-    private readonly limit: number,
-    private readonly refresh: () => void,
-    private readonly stop: () => void,
-  ) {}
-
-  /** @internal */
-  add(path: string): void {
-    if (!this.paths) return;
-    this.paths.add(path);
-    if (this.paths.size > this.limit) this.paths = undefined;
-  }
-
-  /** @internal Forgets what it holds: the changes are not known. */
-  lose(): void {
-    this.paths = undefined;
-  }
-
-  /**
-   * The paths changed since the last take (or since the journal began), the tree brought up
-   * to date first; undefined when they are not known. Starts the next round empty.
-   */
-  take(): ReadonlySet<string> | undefined {
-    this.refresh();
-    const paths = this.paths;
-    this.paths = new Set();
-    return paths;
-  }
-
-  /** Stops the journal. */
-  close(): void {
-    this.stop();
   }
 }

@@ -71,8 +71,6 @@ export interface Tree {
   readonly conflicted: ReadonlySet<FileId>;
   /** Ids that share their path with another id (merged or rivals): never patched in place. */
   readonly unified: ReadonlySet<FileId>;
-  /** The paths of the conflict copies shown beside each path that has any. */
-  readonly copies: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The tree as the index keeps it: patched in place for the common local writes. */
@@ -164,7 +162,6 @@ export function deriveTree(files: ReadonlyMap<FileId, FileState>): Tree {
   const pathOf = new Map<FileId, string>();
   const conflicted = new Set<FileId>();
   const unified = new Set<FileId>();
-  const copiesOf = new Map<string, string[]>();
   const isDir = (f: FileState): boolean => !f.winner || f.winner.deleted || f.winner.kind === "dir";
   // A directory shown at a path may be several ids (directories created apart with one name):
   // their children are listed together, under the one path.
@@ -240,9 +237,6 @@ export function deriveTree(files: ReadonlyMap<FileId, FileState>): Tree {
           tries.set(base, n);
         }
         taken.add(name);
-        let beside = copiesOf.get(c.of);
-        if (!beside) copiesOf.set(c.of, (beside = []));
-        beside.push(join(name));
         entries.push({
           path: join(name),
           name,
@@ -260,7 +254,7 @@ export function deriveTree(files: ReadonlyMap<FileId, FileState>): Tree {
   }
   const byPath = new Map<string, TreeEntry>();
   for (const e of entries) byPath.set(e.path, e);
-  return { entries: byPath, pathOf, orphans, conflicted, unified, copies: copiesOf };
+  return { entries: byPath, pathOf, orphans, conflicted, unified };
 }
 
 /**

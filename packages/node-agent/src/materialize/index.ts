@@ -8,7 +8,6 @@ export {
   type ChangeMode,
   type MakeDir,
   type MaterializePlan,
-  type PlanPart,
   type RemoveDir,
   type RemoveFile,
   type TreeItem,

@@ -85,39 +85,26 @@ export interface MaterializePlan {
   files: (ChangeMode | WriteFile)[];
 }
 
-/** A plan of part of the folder (see `sync/pass-scope.ts`); by default, all of it. */
-export interface PlanPart {
-  /** The records of the disk state to look at: those of the part's paths. */
-  records?: Iterable<LocalFileState>;
-  /**
-   * The clashing groups among the paths the tree has to write (given those paths, in no
-   * order); default {@link findClashes} of them. A group may name paths outside the part.
-   */
-  clashes?: (paths: string[]) => string[][];
-}
-
 /**
  * The plan that brings the disk to `tree`, from `disk` (what this device last saw at each
  * path). `ignores` is the folder's ignore rules: ignored paths of the tree are not written.
  * `selected` is this device's selection (default: everything): paths outside it are left
  * alone, neither written nor removed, whatever the tree or the disk state holds for them.
  * The tree may come in any order; every list of the plan is in path order (so directories
- * come before what is in them). With `part`, `tree` and its records are those of some paths
- * only, and the plan is the full plan's actions on those paths.
+ * come before what is in them).
  */
 export function planMaterialize(
   tree: readonly TreeItem[],
   disk: ReadonlyMap<string, LocalFileState>,
   ignores: (path: string, isDir: boolean) => boolean,
   selected: (path: string, isDir: boolean) => boolean = () => true,
-  part: PlanPart = {},
 ): MaterializePlan {
   const entries = tree.filter(
     (e) => !ignores(e.path, e.kind === "dir") && selected(e.path, e.kind === "dir"),
   );
   // Names that would be one file on a case-insensitive disk: the one already here (or the
   // first) is written, the others are left out and reported, never written over it.
-  const clashes = (part.clashes ?? findClashes)(entries.map((e) => e.path));
+  const clashes = findClashes(entries.map((e) => e.path));
   const skip = new Set<string>();
   for (const group of clashes) {
     const keep = group.find((p) => disk.get(p)) ?? group[0];
@@ -130,7 +117,7 @@ export function planMaterialize(
 
   // Gone from the tree (a clash left out is still in it): children before their directories.
   const inTree = new Set(entries.map((e) => e.path));
-  const stale = [...(part.records ?? disk.values())]
+  const stale = [...disk.values()]
     .filter((rec) => !inTree.has(rec.path) && selected(rec.path, rec.kind === "dir"))
     .sort((a, b) => (a.path < b.path ? 1 : -1))
     .map((rec): RemoveFile | RemoveDir =>

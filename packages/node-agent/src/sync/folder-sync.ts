@@ -4,7 +4,7 @@
  * materialize/, which never replaces a file that changed since this device last saw it) one at
  * a time, and emits what happens as events (activity/) for whoever shows it.
  */
-import type { PathJournal, Replica } from "@weft/core";
+import type { Replica } from "@weft/core";
 import type { DeviceIdentity } from "@weft/crypto";
 import type { AccountLogin } from "../account/index.js";
 import type { FolderRecord, Home } from "../home/index.js";
@@ -18,12 +18,12 @@ import {
 import { dirname, join } from "node:path";
 import { IgnoreRules, WEFTIGNORE } from "../ignore/index.js";
 import {
-  type MaterializePlan,
   RESUMABLE_BYTES,
   applyPlan,
   cleanTempFiles,
   holdPaths,
   partName,
+  planMaterialize,
 } from "../materialize/index.js";
 import { type LocalFileState, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
@@ -36,8 +36,7 @@ import { type Pause, loadPause } from "./pause.js";
 import { recordScan } from "./record-scan.js";
 import { type RefusedView, refusalDetail, refusedView } from "./refused.js";
 import { TransferMeter, type TransferView, downloadRun } from "./transfer-meter.js";
-import { PassPlanner } from "./pass-scope.js";
-import { countFiles } from "./tree-items.js";
+import { countFiles, treeItems } from "./tree-items.js";
 
 export type { SyncNotice } from "../activity/index.js";
 export { type ConnectionOptions, RECONNECT_MAX_MS } from "./open-stores.js";
@@ -47,22 +46,6 @@ export interface PassCounts {
   changes: number;
   unstable: number;
 }
-
-/** What the last apply pass looked at. */
-export interface ApplyPassStats {
-  /** A full pass (the whole tree and disk state), or one of the paths changed since the last. */
-  full: boolean;
-  /** The paths planned: every entry of the tree in a full pass, else those of the changes. */
-  paths: number;
-}
-
-/**
- * The most paths the index's journal (see `PathJournal`) holds between two passes; past it the
- * next pass is a full one. A pass of more than an eighth of the tree is a full one too.
- */
-const JOURNAL_LIMIT = 65_536;
-/** Changes to this many paths are planned alone even in a small folder. */
-const SMALL_SCOPE = 256;
 
 /** How a folder is opened: its connection, and the clock its timestamps and waits use. */
 export interface FolderSyncOptions extends ConnectionOptions {
@@ -117,11 +100,6 @@ export const BULK_WRITE_FILES = 64;
 /** The disk state's name for the selection the disk was last brought to. */
 const APPLIED_SELECTION = "selection";
 
-/** The number of actions in a plan. */
-function size(plan: MaterializePlan): number {
-  return plan.stale.length + plan.dirs.length + plan.files.length;
-}
-
 /** Eager downloads for a selection: undefined (every file) for the whole folder. */
 function downloadsOf(selection: Selection): ((path: string) => boolean) | undefined {
   return selection.all ? undefined : (path) => selection.includes(path, false);
@@ -138,6 +116,8 @@ export class FolderSync {
   readonly errors: SyncNotice[];
   /** Recent events, for the dashboard and the log (repeats counted). */
   readonly activity: ActivityLog;
+  private clashes: string[][] = [];
+  private unportable: { path: string; problem: string }[] = [];
   private lastSync: number | null = null;
   private state: FolderStatus["state"] = "idle";
   private lane: Promise<unknown> = Promise.resolve();
@@ -152,17 +132,6 @@ export class FolderSync {
   relayAddress: (() => string) | undefined;
   /** Whether a daemon runs the replica (see {@link startSyncing}): a resume starts it again. */
   private live = false;
-  /** The paths the tree changed at since the last apply pass: what the next one can look at alone. */
-  private readonly journal: PathJournal;
-  /**
-   * The next apply pass looks at everything: the first, and any after a pass that failed or
-   * held something back, or after the ignore rules or the selection changed.
-   */
-  private needFull = true;
-  /** Plans each pass, and keeps what passes of changed paths need between them. */
-  private readonly planner = new PassPlanner();
-  /** What the last apply pass looked at (undefined before the first). */
-  lastPass: ApplyPassStats | undefined;
 
   private constructor(
     readonly folder: FolderRecord,
@@ -195,7 +164,6 @@ export class FolderSync {
     this.activity = new ActivityLog(100, now);
     this.activity.follow(this.events);
     this.ownWrites = new OwnWrites(clock);
-    this.journal = replica.index.trackPaths(JOURNAL_LIMIT);
   }
 
   /** Opens the folder's replica and disk state; connects through `session` when given. */
@@ -325,7 +293,6 @@ export class FolderSync {
     }
     if (chosen.equals(this.chosen)) return;
     this.chosen = chosen;
-    this.needFull = true;
     this.replica.setDownloads(downloadsOf(chosen));
   }
 
@@ -398,10 +365,7 @@ export class FolderSync {
       try {
         const ignore = await IgnoreRules.load(this.folder.path);
         // The same rules as before keep their object, and with it the answers it has given.
-        if (ignore.source !== this.ignore.source) {
-          this.ignore = ignore;
-          this.needFull = true; // what is written or left alone may change anywhere
-        }
+        if (ignore.source !== this.ignore.source) this.ignore = ignore;
         const scannedAt = this.clock.now();
         const paths = options.paths;
         const whole = paths === undefined || paths.has(WEFTIGNORE);
@@ -447,17 +411,13 @@ export class FolderSync {
     return this.disk.get(path);
   }
 
-  /**
-   * Writes the replica's tree to disk where it differs from what this device last saw. With
-   * `onlyChanged`, only where the tree changed since the last pass, when that is known and
-   * small (see {@link ApplyPassStats}): the daemon's pass after a remote change.
-   */
-  apply(options: { onlyChanged?: boolean } = {}): Promise<PassCounts> {
+  /** Writes the replica's tree to disk where it differs from what this device last saw. */
+  apply(): Promise<PassCounts> {
     return this.serial(async () => {
       if (this.pause) return { changes: 0, unstable: 0 };
       this.state = "syncing";
       try {
-        const changes = await this.materialize(options.onlyChanged === true);
+        const changes = await this.materialize();
         await this.disk.flush();
         return { changes, unstable: 0 };
       } finally {
@@ -470,61 +430,23 @@ export class FolderSync {
     return (path, isDir) => selection.includes(path, isDir);
   }
 
-  private async materialize(onlyChanged: boolean): Promise<number> {
+  private async materialize(): Promise<number> {
     await this.refreshSelection();
     const selection = this.chosen;
     const replica = this.replica;
-    // What changed since the last pass (the tree brought up to date); a full pass after a
-    // failure, a hold, new ignore rules or a new selection, and when not known or large.
-    const touched = this.journal.take();
-    const full =
-      !onlyChanged ||
-      this.needFull ||
-      touched === undefined ||
-      !selection.equals(this.applied) ||
-      touched.size > Math.max(SMALL_SCOPE, replica.index.tree().entries.size / 8);
-    this.needFull = false;
-    let threw = true;
-    let problems = false;
-    try {
-      const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
-      const planned = this.planner.plan(
-        replica.index.tree(),
-        this.disk.map,
-        ignores,
-        this.selectedBy(selection),
-        full ? undefined : touched,
-      );
-      // A strong folder's change made here shows in the tree only once the relay accepts it:
-      // until then its paths are left as they are on disk (else an offline save is undone).
-      const plan = holdPaths(planned.plan, replica.queuedWrites());
-      // What was held back is looked at again by the next pass.
-      if (size(plan) < size(planned.plan)) this.needFull = true;
-      this.lastPass = { full, paths: planned.paths };
-      const changes = await this.write(plan, selection, ignores, () => (problems = true));
-      threw = false;
-      return changes;
-    } finally {
-      // A path that could not be written is tried again by the next pass, which looks at all.
-      if (threw || problems) this.needFull = true;
-    }
-  }
-
-  /**
-   * Carries out `plan` and records `selection` as the one the disk was brought to; `problem`
-   * is called if some path could not be written or removed (or a conflict copy was made).
-   */
-  private async write(
-    plan: MaterializePlan,
-    selection: Selection,
-    ignores: (path: string, isDir: boolean) => boolean,
-    problem: () => void,
-  ): Promise<number> {
-    const replica = this.replica;
+    const tree = treeItems(replica.index.tree());
+    const ignores = (path: string, isDir: boolean) => this.ignore.ignores(path, isDir);
+    // A strong folder's change made here shows in the tree only once the relay accepts it:
+    // until then its paths are left as they are on disk (else an offline save is undone).
+    const plan = holdPaths(
+      planMaterialize(tree, this.disk.map, ignores, this.selectedBy(selection)),
+      replica.queuedWrites(),
+    );
+    this.clashes = plan.clashes;
+    this.unportable = plan.unportable;
     if (plan.files.length + plan.stale.length >= BULK_WRITE_FILES) this.onBulkWrite?.();
     this.chunks.invalidate();
     const download = downloadRun(this.meter, plan);
-    let problems = 0;
     const changes = await applyPlan(
       {
         root: this.folder.path,
@@ -542,12 +464,7 @@ export class FolderSync {
         },
         ignores,
         writing: (path) => this.ownWrites.wrote(path),
-        events: {
-          emit: (event) => {
-            if (event.kind === "error") problems++;
-            this.events.emit(event);
-          },
-        },
+        events: this.events,
         // A strong folder never shows two versions: a file changed here is left as it is, and
         // the next scan's write of it is refused (kept) if the tree's version came first.
         conflictCopies: replica.consistency !== "strong",
@@ -555,7 +472,6 @@ export class FolderSync {
       plan,
     );
     download.end();
-    if (problems > 0) problem();
     if (!selection.equals(this.applied)) {
       this.applied = selection;
       this.disk.setMeta(APPLIED_SELECTION, selection.toSpec());
@@ -626,8 +542,8 @@ export class FolderSync {
           behind,
         })),
       errors: [...this.errors],
-      clashes: this.planner.clashes,
-      unportable: this.planner.unportable,
+      clashes: this.clashes,
+      unportable: this.unportable,
       upload: this.meter.view("upload"),
       download: this.meter.view("download"),
       lastSync: this.lastSync,
@@ -641,7 +557,6 @@ export class FolderSync {
 
   async close(): Promise<void> {
     await this.lane;
-    this.journal.close();
     await this.closeStores();
   }
 }

@@ -261,16 +261,10 @@ export async function runDaemon(
       sync.errors.some((e) => e.level === "error" && e.path !== undefined && e.time >= since);
     let applying = false;
     let again = false;
-    // Whether the next pass looks at the whole tree: asked for by anything but a remote change
-    // or a finished download (a start, a retry, the rescan, a strong folder's own change).
-    let wantFull = false;
     const clock = sync.clock;
     const applyRetry = new PassRetry(() => apply(), undefined, undefined, clock);
-    // A pass after a remote change plans only the paths the tree changed at since the last
-    // pass (see `FolderSync.apply`); any other pass plans everything.
-    const apply = (onlyChanged = false): void => {
+    const apply = (): void => {
       if (signal.aborted) return;
-      if (!onlyChanged) wantFull = true;
       if (applying) {
         again = true;
         return;
@@ -278,10 +272,8 @@ export async function runDaemon(
       applying = true;
       const started = clock.now();
       let threw = false;
-      const full = wantFull;
-      wantFull = false;
       sync
-        .apply({ onlyChanged: !full })
+        .apply()
         .catch((error: unknown) => {
           threw = true;
           sync.notice(`writing to disk: ${(error as Error).message}`);
@@ -293,7 +285,7 @@ export async function runDaemon(
           recheckOwnWrites();
           if (again) {
             again = false;
-            apply(true);
+            apply();
           }
         });
     };
@@ -348,13 +340,12 @@ export async function runDaemon(
     // refused one leaves the tree's version to write): both are written to disk then.
     const strong = sync.replica.consistency === "strong";
     sync.replica.on("change", ({ origin }) => {
-      if (origin === "remote" || strong) apply(origin === "remote");
+      if (origin === "remote" || strong) apply();
     });
     sync.replica.on("refused", () => apply());
-    // Downloads finish after the change that named them: write once transfers go idle too (a
-    // write that failed for want of content made the next pass a full one).
+    // Downloads finish after the change that named them: write once transfers go idle too.
     sync.replica.on("progress", ({ direction, done, total }) => {
-      if (direction === "download" && done === total) apply(true);
+      if (direction === "download" && done === total) apply();
     });
     sync.startSyncing();
     const watcher = watchFolder(

@@ -1,5 +1,5 @@
 /** The index's tree as the daemon reads it on each pass, without listing and sorting it. */
-import type { Tree, TreeEntry } from "@weft/core";
+import type { Tree } from "@weft/core";
 import type { TreeItem } from "../materialize/index.js";
 
 /**
@@ -18,27 +18,15 @@ export function countFiles(tree: Tree): number {
  */
 export function treeItems(tree: Tree): TreeItem[] {
   const items: TreeItem[] = [];
-  for (const e of tree.entries.values()) items.push(treeItem(e));
-  return items;
-}
-
-/** The entries of `tree` at `paths` (those it has), as the write policy takes them. */
-export function treeItemsAt(tree: Tree, paths: Iterable<string>): TreeItem[] {
-  const items: TreeItem[] = [];
-  for (const path of paths) {
-    const e = tree.entries.get(path);
-    if (e) items.push(treeItem(e));
+  for (const e of tree.entries.values()) {
+    const manifest = e.version.manifest;
+    items.push({
+      path: e.path,
+      kind: e.kind,
+      size: manifest?.size ?? 0,
+      contentHash: e.kind === "file" ? (manifest?.contentHash ?? null) : null,
+      ...(e.kind === "file" ? { version: e.version } : {}),
+    });
   }
   return items;
-}
-
-function treeItem(e: TreeEntry): TreeItem {
-  const manifest = e.version.manifest;
-  return {
-    path: e.path,
-    kind: e.kind,
-    size: manifest?.size ?? 0,
-    contentHash: e.kind === "file" ? (manifest?.contentHash ?? null) : null,
-    ...(e.kind === "file" ? { version: e.version } : {}),
-  };
 }
