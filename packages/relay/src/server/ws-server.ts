@@ -232,11 +232,14 @@ export function registerSocketServer(
         leave: (folderId) => {
           if (!data.gone) ws.unsubscribe(folderId);
         },
+        // The server publishes through any socket on the topic: one that is closing (a slow
+        // consumer ended, a session expired) still publishes, through the app, or every other
+        // subscriber would miss the entry. A closed socket is off its topics already.
         publish: (folderId, frame, self) => {
-          if (data.gone) return;
-          const to = app.numSubscribers(folderId) - (self ? 0 : 1);
+          const viaApp = self || data.gone;
+          const to = app.numSubscribers(folderId) - (viaApp ? 0 : 1);
           if (to > 0) events.bytesOut(frame.length * to);
-          if (self) app.publish(folderId, frame, true);
+          if (viaApp) app.publish(folderId, frame, true);
           else ws.publish(folderId, frame, true);
         },
         close: (code, reason) => {
