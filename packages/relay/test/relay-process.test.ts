@@ -116,7 +116,18 @@ describe("weft relay (real process)", () => {
       await a.writeFile("plans/SECRET-NAME.txt", new TextEncoder().encode(secret));
       await a.writeFile("photo.jpg", photo);
       (await a.doc("minutes")).getText("t").insert(0, "MINUTES-MARKER");
-      for (let i = 0; i < 3; i++) await Promise.all([a.syncOnce(), b.syncOnce()]);
+      await a.syncOnce();
+      // b hears of a's changes as pushes, a moment after a's syncOnce returns (as in the test
+      // below): wait for them before reading.
+      const paths = () => new Set(b.list().map((e) => e.path));
+      await waitFor(
+        () => paths().has("plans/SECRET-NAME.txt") && paths().has("photo.jpg"),
+        20_000,
+        "a's two files at b",
+      );
+      const minutes = await b.doc("minutes");
+      await waitFor(() => minutes.getText("t").toJSON() !== "", 20_000, "a's minutes at b");
+      await b.syncOnce();
       expect(new TextDecoder().decode(await b.readFile("plans/SECRET-NAME.txt"))).toBe(secret);
       expect((await b.doc("minutes")).getText("t").toJSON()).toBe("MINUTES-MARKER");
       expect(Buffer.from(await b.readFile("photo.jpg")).equals(photo)).toBe(true);
