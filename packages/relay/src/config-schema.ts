@@ -91,9 +91,11 @@ export interface RelayConfig {
   /** Password work admitted (defaults in `DEFAULT_LOGIN_LIMITS`): per address, queue bounds. */
   loginLimits?: Partial<LoginLimits>;
   /**
-   * Bytes the relay may hold for clients, per address and in all (defaults from
-   * `defaultBufferLimits`: 512 MiB per address, half the machine's memory in all); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS` and `WEFT_RELAY_BUFFER_MIB`.
-   * `rateLimit` 0 turns the per-address one off.
+   * Bytes the relay may hold for clients, per address, per account, and its memory guard in
+   * all (defaults from `defaultBufferLimits`: 512 MiB per address, 512 MiB per account, half
+   * the machine's memory); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS`,
+   * `WEFT_RELAY_BUFFER_MIB_PER_ACCOUNT` and `WEFT_RELAY_BUFFER_MIB`. `rateLimit` 0 turns the
+   * per-address one off.
    */
   bufferLimits?: Partial<BufferLimits>;
 }

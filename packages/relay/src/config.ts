@@ -193,6 +193,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   }
   for (const [name, key] of [
     ["WEFT_RELAY_BUFFER_MIB_PER_ADDRESS", "perAddressBytes"],
+    ["WEFT_RELAY_BUFFER_MIB_PER_ACCOUNT", "perAccountBytes"],
     ["WEFT_RELAY_BUFFER_MIB", "totalBytes"],
   ] as const) {
     const text = env[name];

@@ -119,6 +119,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     openSockets: () => sockets.open,
     maxBufferedBytes: () => sockets.maxBufferedBytes(),
     heldBytes: () => budget.held,
+    reservedBytes: () => budget.reservedBytes,
     chunks: () => blobs.usage(),
     meta: () => meta.stats(),
     dataDir,

@@ -1,9 +1,12 @@
-// The relay's budget of bytes held for clients, against one real relay process: sockets that
-// declare a large frame and stall, and large uploads, cannot make it hold more than its
-// configured bytes per address and in all; past that new large work is refused early (503 +
-// Retry-After) while a client from another address still syncs.
+// The relay's budget of bytes held for clients, against real relay processes. With its default
+// limits, many devices of several accounts behind one address (an office's NAT) are all
+// admitted, while one account's sockets past its limit are refused early (503 + Retry-After).
+// With small limits configured: large uploads from one address stop at that address's limit
+// (its accounts' sockets still open), sockets that declare a 16 MiB frame and stall raise the
+// relay's memory until its guard refuses new sockets and uploads, and a client admitted before
+// still syncs.
 import { randomBytes } from "node:crypto";
-import { request } from "node:http";
+import { type ClientRequest, request } from "node:http";
 import { connect as tcpConnect, type Socket } from "node:net";
 import {
   encodeEnvelope,
@@ -13,34 +16,55 @@ import {
   sealEnvelope,
 } from "@weft/crypto";
 import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { type RelayProcess, call, signUp, startRelayProcess } from "@weft/test-support";
 
 const MiB = 1024 * 1024;
 /** A socket authenticated at its upgrade reserves its frame limit, 16 MiB + 64 KiB. */
 const FRAME = 16 * MiB + 64 * 1024;
+/** The memory guard of the configured relay (WEFT_RELAY_BUFFER_MIB). */
+const GUARD = 512 * MiB;
+/** A relay with the default limits, and one with small ones. */
+let plain: RelayProcess;
+let small: RelayProcess;
+/** The relay the helpers below talk to. */
 let relay: RelayProcess;
 const held: Socket[] = [];
+const opened: WebSocket[] = [];
+const uploads: ClientRequest[] = [];
 
 beforeAll(async () => {
   await ready();
-  // 3 full-frame sockets fit one address (64 MiB), 5 fit the relay (96 MiB).
-  relay = await startRelayProcess({
-    WEFT_RELAY_BUFFER_MIB_PER_ADDRESS: "64",
-    WEFT_RELAY_BUFFER_MIB: "96",
-  });
+  [plain, small] = await Promise.all([
+    startRelayProcess(),
+    // 4 uploads of 16 MiB fit one address; an account's sockets are not what stops here.
+    startRelayProcess({
+      WEFT_RELAY_BUFFER_MIB_PER_ADDRESS: "64",
+      WEFT_RELAY_BUFFER_MIB_PER_ACCOUNT: "2048",
+      WEFT_RELAY_BUFFER_MIB: String(GUARD / MiB),
+    }),
+  ]);
 }, 60_000);
+afterEach(() => {
+  for (const s of held.splice(0)) s.destroy();
+  for (const ws of opened.splice(0)) ws.terminate();
+  for (const req of uploads.splice(0)) req.destroy();
+});
 afterAll(async () => {
-  for (const s of held) s.destroy();
-  await relay.dispose();
+  await Promise.all([plain?.dispose(), small?.dispose()]);
 });
 
 /**
  * A raw upgrade from `from` offering `token`; when it succeeds, a binary frame header declaring
- * 16 MiB and 1 MiB of it, then nothing. Resolves with the upgrade's status and Retry-After.
+ * 16 MiB and `partial` bytes of it, then nothing. Resolves with the upgrade's status and
+ * Retry-After once the bytes are written.
  */
-function stalledFrame(token: string, from: string): Promise<{ status: number; retry?: string }> {
+function stalledFrame(
+  token: string,
+  from: string,
+  partial = MiB,
+): Promise<{ status: number; retry?: string }> {
   const { hostname, port } = new URL(relay.url);
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: hostname, port: Number(port), localAddress: from });
@@ -60,58 +84,69 @@ function stalledFrame(token: string, from: string): Promise<{ status: number; re
       header[0] = 0x82;
       header[1] = 0x80 | 127;
       header.writeBigUInt64BE(BigInt(16 * MiB), 2);
-      sock.write(Buffer.concat([header, randomBytes(MiB)]), () => resolve({ status }));
+      sock.write(Buffer.concat([header, randomBytes(partial)]), () => resolve({ status }));
     });
   });
 }
 
-/** The relay's `weft_relay_held_bytes` gauge. */
-async function heldBytes(): Promise<number> {
+/** A gauge of the relay's `/metrics`. */
+async function gauge(name: string): Promise<number> {
   const text = await (await fetch(`${relay.url}/metrics`)).text();
-  return Number(/^weft_relay_held_bytes (\d+)/m.exec(text)?.[1]);
+  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
 }
 
-/** A PUT of a chunk from `from` declaring `bytes` of body and sending none: its status and Retry-After. */
+/** A WebSocket from 127.0.0.1 authenticated at its upgrade with `token`: its upgrade's status. */
+function device(token: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${relay.url.replace("http", "ws")}/v1/ws`, [
+      "weft",
+      `weft.bearer.${token}`,
+    ]);
+    opened.push(ws);
+    ws.once("open", () => resolve(101));
+    ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once("error", () => resolve(0));
+  });
+}
+
+/**
+ * A PUT of a chunk from `from` declaring `bytes` of body and sending none: its status and
+ * Retry-After once answered (an admitted one waits for its body, until the test ends).
+ */
 function declaredUpload(from: string, bytes: number): Promise<{ status: number; retry?: string }> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const req = request(`${relay.url}/v1/folders/${newFolderId()}/blobs/${"a".repeat(64)}`, {
       method: "PUT",
       localAddress: from,
       headers: { "content-length": String(bytes) },
     });
+    uploads.push(req);
     req.on("response", (res) => {
       res.resume();
       const retry = res.headers["retry-after"];
       resolve({ status: res.statusCode ?? 0, ...(retry ? { retry } : {}) });
       req.destroy();
     });
-    req.on("error", reject);
+    req.on("error", () => resolve({ status: 0 }));
     req.flushHeaders();
   });
 }
 
 /**
- * A client from `from`: its own account and folder, a socket authenticated at the upgrade, one
- * append that comes back. Its socket stays open (and keeps its bytes reserved) until `close`.
+ * A client from `from`: its own account and folder, a socket authenticated at the upgrade
+ * (closed after the test), and `append`, which resolves true once an append comes back.
  */
-async function syncs(from: string): Promise<{ ok: boolean; close(): void }> {
-  const device = generateDeviceIdentity();
-  const own = await signUp(relay.url, `legit-${from}`, device);
+async function client(from: string): Promise<{ append(): Promise<boolean> }> {
+  const identity = generateDeviceIdentity();
+  const own = await signUp(relay.url, `legit-${from}`, identity);
   const folderId = newFolderId();
   expect((await call(relay.url, "POST", "/v1/folders", { folderId }, own)).status).toBe(201);
   const ws = new WebSocket(
     `${relay.url.replace("http", "ws")}/v1/ws`,
     ["weft", `weft.bearer.${own}`],
-    {
-      localAddress: from,
-    },
+    { localAddress: from },
   );
-  const appended = new Promise<boolean>((resolve) => {
-    ws.on("message", (data: Buffer) => {
-      if (decodeMessage(new Uint8Array(data)).type === "appended") resolve(true);
-    });
-    ws.on("error", () => resolve(false));
-  });
+  opened.push(ws);
   await new Promise<void>(
     (resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)),
   );
@@ -122,41 +157,92 @@ async function syncs(from: string): Promise<{ ok: boolean; close(): void }> {
       client: { name: "t", version: "1" },
     }),
   );
-  const envelope = sealEnvelope(
-    { folderId, deviceId: device.deviceId, deviceSeq: 1, epoch: 0 },
-    randomBytes(32),
-    device.signSecretKey,
-    randomBytes(1024),
-  );
-  ws.send(
-    encodeMessage({ type: "append", requestId: 1, folderId, envelope: encodeEnvelope(envelope) }),
-  );
-  return { ok: await appended, close: () => ws.close() };
+  let seq = 0;
+  return {
+    append: () => {
+      const requestId = ++seq;
+      const envelope = sealEnvelope(
+        { folderId, deviceId: identity.deviceId, deviceSeq: requestId, epoch: 0 },
+        randomBytes(32),
+        identity.signSecretKey,
+        randomBytes(1024),
+      );
+      return new Promise<boolean>((resolve) => {
+        const onMessage = (data: Buffer): void => {
+          const m = decodeMessage(new Uint8Array(data));
+          if (m.type === "appended" && m.requestId === requestId) {
+            ws.off("message", onMessage);
+            resolve(true);
+          }
+        };
+        ws.on("message", onMessage);
+        ws.once("close", () => resolve(false));
+        ws.send(
+          encodeMessage({
+            type: "append",
+            requestId,
+            folderId,
+            envelope: encodeEnvelope(envelope),
+          }),
+        );
+      });
+    },
+  };
 }
 
-test("stalled large frames and uploads hold at most the budget per address and in all; another address still syncs", async () => {
-  const token = await signUp(relay.url, "staller", generateDeviceIdentity());
+test("with the default limits, 64 devices of four accounts behind one address are all admitted; one account past its limit is refused", async () => {
+  relay = plain;
+  const tokens = await Promise.all(
+    [0, 1, 2, 3].map((i) => signUp(relay.url, `office-${i}`, generateDeviceIdentity())),
+  );
+  // Before, each socket reserved 16 MiB against its address (512 MiB): the 32nd was refused.
+  const statuses: number[] = [];
+  for (const token of tokens) for (let i = 0; i < 16; i++) statuses.push(await device(token));
+  expect(statuses).toEqual(Array(64).fill(101));
+
+  // One account whose sockets each declare a 16 MiB frame and stall: 31 fit its 512 MiB.
+  const greedy = await signUp(relay.url, "greedy", generateDeviceIdentity());
   const attacks = [];
-  for (let i = 0; i < 4; i++) attacks.push(await stalledFrame(token, "127.0.0.1"));
-  // Three reserve 48 MiB of the address's 64; the fourth would pass it. Before the budget all
-  // four were upgraded and each could hold 16 MiB (or 256 per address: 4 GiB).
-  expect(attacks.map((a) => a.status)).toEqual([101, 101, 101, 503]);
-  expect(Number(attacks[3]!.retry)).toBeGreaterThanOrEqual(1);
-  // A 16 MiB upload from the same address is refused before its body is read.
+  for (let i = 0; i < 32; i++) attacks.push(await stalledFrame(greedy, "127.0.0.1"));
+  expect(attacks.slice(0, 31).map((a) => a.status)).toEqual(Array(31).fill(101));
+  expect(attacks[31]).toMatchObject({ status: 503, retry: "5" });
+  // The address is not what is full: another account's device from it still opens.
+  expect(await device(tokens[0]!)).toBe(101);
+  expect(await gauge("weft_relay_websocket_connections")).toBe(64 + 31 + 1);
+}, 60_000);
+
+test("uploads stop at the address's limit; stalled frames raise memory until the guard refuses new work; admitted work goes on", async () => {
+  relay = small;
+  const legit = await client("127.0.0.2");
+  expect(await legit.append()).toBe(true);
+  const token = await signUp(relay.url, "staller", generateDeviceIdentity());
+
+  // Four declared 16 MiB uploads fill 127.0.0.1's 64 MiB; the fifth is refused before its
+  // body is read. The address's accounts still open sockets: those count per account.
+  for (let i = 0; i < 4; i++) void declaredUpload("127.0.0.1", 16 * MiB);
+  await expect.poll(() => gauge("weft_relay_reserved_bytes")).toBeGreaterThanOrEqual(64 * MiB);
   expect(await declaredUpload("127.0.0.1", 16 * MiB)).toMatchObject({ status: 503, retry: "5" });
 
-  // Another address syncs (its socket reserves 16 MiB more: 64 of the relay's 96)...
-  const legit = await syncs("127.0.0.2");
-  expect(legit.ok).toBe(true);
-  // ...and a third address fills the rest: one more full-frame socket fits the relay, not two.
-  const third = [await stalledFrame(token, "127.0.0.3"), await stalledFrame(token, "127.0.0.3")];
-  expect(third.map((a) => a.status)).toEqual([101, 503]);
-  expect(await heldBytes()).toBeLessThanOrEqual(96 * MiB);
-  expect(await heldBytes()).toBeGreaterThanOrEqual(5 * FRAME);
+  // Each stalled frame makes the relay hold ~15 MiB (uWS buffers it): new sockets are admitted
+  // until its memory and the uploads under way come within a frame of the guard.
+  const attacks = [];
+  for (let i = 0; i < 40; i++) {
+    const attack = await stalledFrame(token, "127.0.0.1", 15 * MiB);
+    attacks.push(attack.status);
+    if (attack.status !== 101) {
+      expect(attack).toMatchObject({ status: 503, retry: "5" });
+      break;
+    }
+  }
+  expect(attacks.at(-1)).toBe(503);
+  expect(attacks.length).toBeGreaterThan(2);
+  expect(await gauge("weft_relay_held_bytes")).toBeGreaterThan(GUARD - FRAME);
+  // Large uploads from another address are refused too; the client admitted before syncs.
+  expect(await declaredUpload("127.0.0.3", 16 * MiB)).toMatchObject({ status: 503, retry: "5" });
+  expect(await legit.append()).toBe(true);
 
-  // Closed, the sockets give their bytes back.
-  legit.close();
+  // Closed, the sockets and uploads give back what they reserved.
   for (const s of held.splice(0)) s.destroy();
-  await expect.poll(heldBytes).toBeLessThan(FRAME);
-  expect((await stalledFrame(token, "127.0.0.1")).status).toBe(101);
-});
+  for (const req of uploads.splice(0)) req.destroy();
+  await expect.poll(() => gauge("weft_relay_reserved_bytes")).toBeLessThan(2 * FRAME);
+}, 60_000);

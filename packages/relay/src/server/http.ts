@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import type { ProtocolErrorCode } from "@weft/core";
 import { PROTOCOL_ERROR_HTTP_STATUS, ProtocolError, errorMessageFor } from "@weft/core";
 import type uWS from "uWebSockets.js";
-import type { ByteBudget } from "./byte-budget.js";
+import { type ByteBudget, addressHolder } from "./byte-budget.js";
 
 /** What a route handler gets: everything read from the request before any await. */
 export interface HttpRequest {
@@ -172,7 +172,7 @@ export function route(
     let done = false;
     let reserved = 0;
     const release = (): void => {
-      if (reserved > 0) budget!.release(request.address, reserved);
+      if (reserved > 0) budget!.release(addressHolder(request.address), reserved, "body");
       reserved = 0;
     };
     res.onAborted(() => {
@@ -209,7 +209,7 @@ export function route(
     const hold = (bytes: number): boolean => {
       if (!counted || !(bytes > reserved)) return true; // NaN (a bad header): counted as it arrives
       try {
-        budget.reserve(request.address, bytes - reserved);
+        budget.reserve(addressHolder(request.address), bytes - reserved, "body");
       } catch (error) {
         answer(errorReply(error), error, true);
         return false;

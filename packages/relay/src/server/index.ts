@@ -3,6 +3,7 @@ export { DEVICE_REMOVED, SIGN_IN_ENDED, verifiedClaims } from "./access.js";
 export {
   type BufferLimits,
   ByteBudget,
+  DEFAULT_BUFFER_BYTES_PER_ACCOUNT,
   DEFAULT_BUFFER_BYTES_PER_ADDRESS,
   defaultBufferLimits,
 } from "./byte-budget.js";

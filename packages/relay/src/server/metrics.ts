@@ -8,8 +8,10 @@ export interface MetricSources {
   openSockets(): number;
   /** The most bytes waiting in one WebSocket's send buffer (a reader falling behind the fan-out). */
   maxBufferedBytes(): number;
-  /** Bytes held for clients against the buffer budget: partial frames and bodies reserved, replies queued. */
+  /** What the memory guard reads: resident memory plus HTTP bodies admitted and still arriving. */
   heldBytes(): number;
+  /** Worst cases reserved per holder (frame limits, declared bodies) plus replies queued. */
+  reservedBytes(): number;
   /** Chunks and their bytes over every folder's store. */
   chunks(): Promise<{ chunks: number; bytes: number }>;
   /** Folders, and envelopes held in the folder logs (appended and not yet pruned). */
@@ -158,10 +160,18 @@ export class RelayMetrics {
     });
     new Gauge({
       name: "weft_relay_held_bytes",
-      help: "bytes held for clients against the buffer budget: partial WebSocket frames and HTTP bodies (reserved at their limit or declared length) and replies queued unsent",
+      help: "what the memory guard reads: the relay's resident memory plus HTTP bodies admitted and still being read; new sockets and large bodies are refused (503) above WEFT_RELAY_BUFFER_MIB",
       registers,
       collect() {
         this.set(sources.heldBytes());
+      },
+    });
+    new Gauge({
+      name: "weft_relay_reserved_bytes",
+      help: "worst cases reserved against the per-address and per-account budgets: each socket's frame limit, each large HTTP body's declared length, and replies queued unsent",
+      registers,
+      collect() {
+        this.set(sources.reservedBytes());
       },
     });
     // One query for the two database gauges, one walk of the open chunk stores for the three

@@ -19,7 +19,13 @@ import {
   newConnectionState,
 } from "@weft/core/server";
 import type uWS from "uWebSockets.js";
-import { BUDGET_RETRY_SECONDS, type ByteBudget } from "./byte-budget.js";
+import {
+  BUDGET_RETRY_SECONDS,
+  type ByteBudget,
+  type Holder,
+  accountHolder,
+  addressHolder,
+} from "./byte-budget.js";
 
 /** How many sockets, in which state, the endpoint admits; see THREAT_MODEL.md for the bound. */
 export interface SocketLimits {
@@ -77,6 +83,8 @@ interface SocketData {
   upgradeToken?: string;
   /** Monotonic milliseconds by which a pre-auth socket must authenticate. */
   deadline: number;
+  /** Whose budget its bytes count against: its account if authenticated at upgrade, else its address. */
+  holder: Holder;
   /** Bytes reserved in the budget for its partial frame (its route's frame limit). */
   reserved: number;
 }
@@ -88,7 +96,7 @@ export interface SocketServer {
   /** The most bytes waiting in one socket's send buffer (a reader falling behind the fan-out). */
   maxBufferedBytes(): number;
   /**
-   * Closes pre-auth sockets past their deadline and tells the budget what each address's
+   * Closes pre-auth sockets past their deadline and tells the budget what each holder's
    * sockets have queued (the relay calls this every second).
    */
   sweep(): void;
@@ -103,8 +111,10 @@ export interface SocketServer {
  * closed if that takes longer than `preAuthSeconds`. uWS sets the frame limit per route, not per
  * socket, so which route a socket lands on is decided at its upgrade. Each socket reserves its
  * route's frame limit in `budget` while it is open (uWS buffers a partial frame out of the
- * relay's sight, so what it may hold is what counts); an upgrade the budget cannot cover is
- * refused with 503 and `Retry-After`, so stalled large frames cannot grow the relay's memory.
+ * relay's sight, so what it may hold is what counts): against its account when its upgrade was
+ * authenticated (so many devices behind one address, an office's NAT, are not limited by it),
+ * against its address otherwise. An upgrade the budget cannot cover, or one while the relay's
+ * memory is past its guard, is refused with 503 and `Retry-After`.
  */
 export function registerSocketServer(
   app: uWS.TemplatedApp,
@@ -149,16 +159,15 @@ export function registerSocketServer(
     }
     return true;
   };
-  /** Reserves a socket's frame limit; refused (503) when the address or the relay is over budget. */
-  const reserve = (res: uWS.HttpResponse, address: string, bytes: number): boolean => {
-    if (budget.tryReserve(address, bytes)) return true;
-    refuse(
-      res,
-      "503 Service Unavailable",
-      "unavailable",
-      "the relay holds all the bytes it may for this address or in all; retry later",
-    );
-    return false;
+  /** Reserves a socket's frame limit; refused (503) when its holder or the relay is over budget. */
+  const reserve = (res: uWS.HttpResponse, holder: Holder, bytes: number): boolean => {
+    try {
+      budget.reserve(holder, bytes, "frame");
+      return true;
+    } catch (error) {
+      refuse(res, "503 Service Unavailable", "unavailable", (error as Error).message);
+      return false;
+    }
   };
   const upgradeTo = (
     res: uWS.HttpResponse,
@@ -175,9 +184,15 @@ export function registerSocketServer(
       context,
     );
   };
-  const fresh = (address: string, authenticated: boolean, reserved: number): SocketData => ({
+  const fresh = (
+    address: string,
+    holder: Holder,
+    authenticated: boolean,
+    reserved: number,
+  ): SocketData => ({
     gone: false,
     address,
+    holder,
     authenticated,
     deadline: now() + limits.preAuthSeconds * 1000,
     reserved,
@@ -272,7 +287,7 @@ export function registerSocketServer(
       const data = ws.getUserData();
       data.gone = true;
       sockets.delete(ws);
-      budget.release(data.address, data.reserved);
+      budget.release(data.holder, data.reserved, "frame");
       count(perAddress, data.address, -1);
       if (pending.delete(ws)) count(preAuthPerAddress, data.address, -1);
       if (data.session) service.closed(data.session);
@@ -310,9 +325,10 @@ export function registerSocketServer(
           return;
         }
         if (aborted || !admit(res, address, false)) return;
-        if (!reserve(res, address, frameLimits.maxFrameBytes)) return;
+        const holder = accountHolder(principal.accountId);
+        if (!reserve(res, holder, frameLimits.maxFrameBytes)) return;
         const data = {
-          ...fresh(address, true, frameLimits.maxFrameBytes),
+          ...fresh(address, holder, true, frameLimits.maxFrameBytes),
           upgradePrincipal: principal,
           upgradeToken: token,
         };
@@ -329,13 +345,14 @@ export function registerSocketServer(
         return;
       }
       const address = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if (!admit(res, address, true) || !reserve(res, address, SMALL_FRAME_BYTES)) return;
+      const holder = addressHolder(address);
+      if (!admit(res, address, true) || !reserve(res, holder, SMALL_FRAME_BYTES)) return;
       const offered = req.getHeader("sec-websocket-protocol");
       upgradeTo(
         res,
         req,
         context,
-        fresh(address, false, SMALL_FRAME_BYTES),
+        fresh(address, holder, false, SMALL_FRAME_BYTES),
         offered.split(",").some((p) => p.trim() === SUBPROTOCOL) ? SUBPROTOCOL : "",
       );
     },
@@ -355,11 +372,11 @@ export function registerSocketServer(
       return max;
     },
     sweep: () => {
-      const queued = new Map<string, number>();
+      const queued = new Map<Holder, number>();
       for (const ws of sockets) {
         const data = ws.getUserData();
         const n = data.gone ? 0 : ws.getBufferedAmount();
-        if (n > 0) queued.set(data.address, (queued.get(data.address) ?? 0) + n);
+        if (n > 0) queued.set(data.holder, (queued.get(data.holder) ?? 0) + n);
       }
       budget.measured(queued);
       const t = now();
