@@ -122,9 +122,8 @@ async function setUpRelay(dir) {
         ...process.env,
         WEFT_RELAY_JWT_SECRET: secret,
         WEFT_RELAY_LOG_LEVEL: "info",
-        // Each socket authenticated at its upgrade counts its 16 MiB frame limit against the
-        // relay's byte budget (half the memory by default): room for every held connection.
-        WEFT_RELAY_BUFFER_MIB: String(17 * (Math.max(CONNECTIONS, SUBSCRIBERS) + 64)),
+        // The byte budget's defaults: a socket's 16 MiB frame limit counts against its account
+        // (60 devices each here, within the 64 an account may hold), not against the relay.
       },
       ready: (line) => {
         try {

@@ -102,8 +102,6 @@ async function startRelays(o, { label, count, dir, database, bus, secret }) {
       WEFT_RELAY_JWT_SECRET: secret,
       ...(database ? { WEFT_RELAY_DATABASE: database } : {}),
       ...(bus ? { WEFT_RELAY_BUS: bus } : {}),
-      // Room in the byte budget for every held connection (16 MiB each, see bench/relay.mjs).
-      WEFT_RELAY_BUFFER_MIB: "9999999",
     };
     const args = [
       ...o.serverFlags,

@@ -92,7 +92,7 @@ export interface RelayConfig {
   loginLimits?: Partial<LoginLimits>;
   /**
    * Bytes the relay may hold for clients, per address, per account, and its memory guard in
-   * all (defaults from `defaultBufferLimits`: 512 MiB per address, 512 MiB per account, half
+   * all (defaults from `defaultBufferLimits`: 512 MiB per address, 1,028 MiB per account, half
    * the machine's memory); from `WEFT_RELAY_BUFFER_MIB_PER_ADDRESS`,
    * `WEFT_RELAY_BUFFER_MIB_PER_ACCOUNT` and `WEFT_RELAY_BUFFER_MIB`. `rateLimit` 0 turns the
    * per-address one off.

@@ -196,19 +196,22 @@ test("with the default limits, 64 devices of four accounts behind one address ar
     [0, 1, 2, 3].map((i) => signUp(relay.url, `office-${i}`, generateDeviceIdentity())),
   );
   // Before, each socket reserved 16 MiB against its address (512 MiB): the 32nd was refused.
-  const statuses: number[] = [];
-  for (const token of tokens) for (let i = 0; i < 16; i++) statuses.push(await device(token));
+  const statuses = await Promise.all(
+    tokens.flatMap((token) => Array.from({ length: 16 }, () => device(token))),
+  );
   expect(statuses).toEqual(Array(64).fill(101));
 
-  // One account whose sockets each declare a 16 MiB frame and stall: 31 fit its 512 MiB.
+  // One account whose sockets each declare a 16 MiB frame and stall: its 1,028 MiB hold the
+  // 64 connections an account may have; a 65th is refused before its upgrade.
   const greedy = await signUp(relay.url, "greedy", generateDeviceIdentity());
-  const attacks = [];
-  for (let i = 0; i < 32; i++) attacks.push(await stalledFrame(greedy, "127.0.0.1"));
-  expect(attacks.slice(0, 31).map((a) => a.status)).toEqual(Array(31).fill(101));
-  expect(attacks[31]).toMatchObject({ status: 503, retry: "5" });
+  const attacks = await Promise.all(
+    Array.from({ length: 64 }, () => stalledFrame(greedy, "127.0.0.1")),
+  );
+  expect(attacks.map((a) => a.status)).toEqual(Array(64).fill(101));
+  expect(await stalledFrame(greedy, "127.0.0.1")).toMatchObject({ status: 503, retry: "5" });
   // The address is not what is full: another account's device from it still opens.
   expect(await device(tokens[0]!)).toBe(101);
-  expect(await gauge("weft_relay_websocket_connections")).toBe(64 + 31 + 1);
+  expect(await gauge("weft_relay_websocket_connections")).toBe(64 + 64 + 1);
 }, 60_000);
 
 test("uploads stop at the address's limit; stalled frames raise memory until the guard refuses new work; admitted work goes on", async () => {

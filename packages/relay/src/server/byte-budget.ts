@@ -3,7 +3,8 @@
  * address, or an account for sockets authenticated at their upgrade), and a guard on what the
  * relay really holds in all (its resident memory plus HTTP bodies admitted and still arriving).
  */
-import { ProtocolError } from "@weft/core";
+import { ProtocolError, frameLimits } from "@weft/core";
+import { MAX_SESSIONS_PER_ACCOUNT } from "@weft/core/server";
 
 const MiB = 1024 * 1024;
 
@@ -31,12 +32,17 @@ export interface BufferLimits {
 
 /** The default of {@link BufferLimits.perAddressBytes}: 512 MiB (32 uploads of 16 MiB at once). */
 export const DEFAULT_BUFFER_BYTES_PER_ADDRESS = 512 * MiB;
-/** The default of {@link BufferLimits.perAccountBytes}: 512 MiB (31 devices of one account online at once). */
-export const DEFAULT_BUFFER_BYTES_PER_ACCOUNT = 512 * MiB;
+/**
+ * The default of {@link BufferLimits.perAccountBytes}: a full frame for each of the 64
+ * connections one account may hold (MAX_SESSIONS_PER_ACCOUNT), 1,028 MiB, so the budget refuses
+ * none of them while nothing is queued. An operator makes an account cost an attacker less by
+ * lowering it (each device online needs 16 MiB + 64 KiB of it).
+ */
+export const DEFAULT_BUFFER_BYTES_PER_ACCOUNT = MAX_SESSIONS_PER_ACCOUNT * frameLimits.maxFrameBytes;
 
 /**
  * The defaults of {@link BufferLimits} on a machine with `memoryBytes` of memory: 512 MiB per
- * address, 512 MiB per account, and the guard at half the memory (at least 1 GiB). How many
+ * address, 1,028 MiB per account, and the guard at half the memory (at least 1 GiB). How many
  * devices may be online at once is not limited by these: a socket's worst case counts against
  * its account, and the guard measures what is held, not what could be.
  */
