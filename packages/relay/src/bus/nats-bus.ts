@@ -21,6 +21,15 @@ const GONE_AFTER_MS = 3 * HEARTBEAT_MS;
 const FLUSH_WAIT_MS = 1000;
 /** How often a relay cut off from NATS reads its watched folders from the store. */
 const RESYNC_WHILE_DOWN_MS = 1000;
+/** Ping settings: a connection that stopped answering is noticed after PING_MS × MAX_PING_OUT. */
+const PING_MS = 5000;
+const MAX_PING_OUT = 2;
+/**
+ * How far back, from when it noticed the loss, a relay back on the bus re-announces the folders
+ * it appended to: what it published while cut off (or into a connection not yet known dead)
+ * never reached the others.
+ */
+const UNSURE_MS = PING_MS * MAX_PING_OUT + RESYNC_WHILE_DOWN_MS;
 
 const ENTRY = 1;
 /** A presence or ephemeral frame: the relay's id, the device id's length and the id, the frame. */
@@ -57,8 +66,8 @@ export async function connectNatsBus(
       noEcho: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      pingInterval: 5000,
-      maxPingOut: 2,
+      pingInterval: PING_MS,
+      maxPingOut: MAX_PING_OUT,
     });
   } catch (error) {
     throw new Error(`cannot reach the bus at ${describeBus(servers)}: ${(error as Error).message}`);
@@ -77,6 +86,13 @@ class NatsBus implements RelayBus {
   private readonly heard = new Map<string, number>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private readonly beats: Subscription;
+  /**
+   * The last seq this relay published per folder and when (ms since the epoch), kept for
+   * {@link UNSURE_MS}: re-announced when the bus comes back.
+   */
+  private readonly published = new Map<FolderId, { seq: number; at: number }>();
+  /** When this relay last noticed it lost the bus (ms since the epoch). */
+  private lostAt = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -108,6 +124,8 @@ class NatsBus implements RelayBus {
     this.publish(HEARTBEAT_SUBJECT, this.id);
     if (this.down !== undefined) return; // cut off: silence says nothing about the others
     const now = Date.now();
+    for (const [folderId, { at }] of this.published)
+      if (now - at > UNSURE_MS) this.published.delete(folderId);
     for (const [relay, at] of this.heard)
       if (now - at > GONE_AFTER_MS) {
         this.heard.delete(relay);
@@ -126,24 +144,50 @@ class NatsBus implements RelayBus {
           { server: status.data },
           "lost the bus; reading other relays' entries from the store",
         );
+        this.lostAt = Date.now();
         this.down = setInterval(() => this.handlers.resync(false), RESYNC_WHILE_DOWN_MS);
         this.down.unref();
       } else if (status.type === Events.Reconnect) {
         this.log.info({ server: status.data }, "the bus is back");
-        if (this.down) clearInterval(this.down);
-        this.down = undefined;
-        // The others were not heard meanwhile through no fault of theirs.
-        for (const relay of this.heard.keys()) this.heard.set(relay, Date.now());
-        // Messages published while this relay was away are gone: the store has the entries and
-        // the members (sessions are checked again), and the other relays are asked again who is
-        // online.
-        this.handlers.resync(true);
-        for (const folderId of this.folders.keys()) this.rollCall(folderId);
+        void this.back();
       }
     }
   }
 
+  /**
+   * Back on the bus. What this relay published while cut off is lost (nats.js empties its
+   * outgoing buffer at each attempt to reconnect), and what others published meanwhile did not
+   * reach it. So: one round trip first, after which NATS has this relay's subscriptions (nats.js
+   * sends them again but does not wait for them, and a relay that read the store before NATS
+   * had them would miss an entry published in between); then the store is read, the others are
+   * told to read it for the folders this relay appended to lately (another relay back before
+   * this one has read the store already, perhaps before those appends), and both ways of
+   * presence are asked for again: the others' (roll call) and this relay's own, sent out.
+   */
+  private async back(): Promise<void> {
+    try {
+      await this.nc.flush();
+    } catch {
+      return; // lost again: still down (read every second), and the next Reconnect comes here
+    }
+    if (this.closed) return;
+    if (this.down) clearInterval(this.down);
+    this.down = undefined;
+    // The others were not heard meanwhile through no fault of theirs.
+    for (const relay of this.heard.keys()) this.heard.set(relay, Date.now());
+    this.handlers.resync(true);
+    for (const [folderId, { seq, at }] of this.published)
+      if (at >= this.lostAt - UNSURE_MS)
+        this.publish(FOLDER_SUBJECT + folderId, withSeq(NOTICE, seq, new Uint8Array()));
+    for (const folderId of this.folders.keys()) {
+      this.rollCall(folderId);
+      this.answerRollCall(folderId);
+    }
+  }
+
   publishEntry(folderId: FolderId, seq: number, envelope: Uint8Array): void {
+    const last = this.published.get(folderId);
+    if (!last || last.seq < seq) this.published.set(folderId, { seq, at: Date.now() });
     const max = this.nc.info?.max_payload ?? 1024 * 1024;
     if (envelope.byteLength + 9 <= max)
       this.publish(FOLDER_SUBJECT + folderId, withSeq(ENTRY, seq, envelope));
@@ -229,14 +273,17 @@ class NatsBus implements RelayBus {
       this.heard.set(relay, Date.now());
       const from = new TextDecoder().decode(data.subarray(head + 1, head + 1 + n)) as DeviceId;
       this.handlers.broadcast(folderId, relay, from, data.subarray(head + 1 + n));
-    } else if (data[0] === ROLL_CALL) {
-      this.handlers.presence(folderId).then(
-        (online) => {
-          for (const { from, frame } of online) this.publishBroadcast(folderId, from, frame);
-        },
-        () => undefined, // the store did not answer: the asker hears of them when they change
-      );
-    }
+    } else if (data[0] === ROLL_CALL) this.answerRollCall(folderId);
+  }
+
+  /** Tells the other relays which devices are online in the folder through this one. */
+  private answerRollCall(folderId: FolderId): void {
+    this.handlers.presence(folderId).then(
+      (online) => {
+        for (const { from, frame } of online) this.publishBroadcast(folderId, from, frame);
+      },
+      () => undefined, // the store did not answer: the others hear of them when they change
+    );
   }
 
   async close(): Promise<void> {
