@@ -4,6 +4,8 @@
 // during the attack next to the same without it (measured in the same run):
 //   preauth      unauthenticated sockets that declare a 16 MiB frame, send up to 15 MiB of it
 //                and stop (the relay used to hold it for the 120 s idle timeout);
+//   authFrames   the same from one account's sockets authenticated at their upgrade (the 16 MiB
+//                route): the per-account budget bounds them (64 × 16 MiB by default);
 //   resubscribe  authenticated sockets that stop reading and re-send `subscribe afterSeq=0` on a
 //                folder with a 24 × 1 MiB log (the relay used to queue the whole log each time);
 //   login        waves of 100 concurrent logins for distinct unknown names (each one an Argon2
@@ -55,6 +57,7 @@ const PROBE = "127.0.0.3";
 const P = quick
   ? {
       preauthSockets: 32,
+      authSockets: 16,
       preauthMiB: 15,
       logEntries: 8,
       resubSockets: 4,
@@ -66,6 +69,7 @@ const P = quick
     }
   : {
       preauthSockets: 256,
+      authSockets: 72,
       preauthMiB: 15,
       logEntries: 24,
       resubSockets: 16,
@@ -315,7 +319,11 @@ async function measure(legit) {
 // ---------------------------------------------------------------- the attacks
 
 /** Raw TCP: a WebSocket upgrade, then a frame header declaring 16 MiB and up to `mib` MiB of it. */
-function preauthSocket(mib, held) {
+/**
+ * A raw socket from the attacker that declares a 16 MiB frame and sends `mib` MiB of it; with
+ * `token`, authenticated at its upgrade (the 16 MiB route), else not (the 16 KiB one).
+ */
+function stalledSocket(mib, held, token) {
   return new Promise((resolve) => {
     const sock = tcpConnect({ host: hostname, port, localAddress: ATTACKER });
     held.push(sock);
@@ -326,7 +334,9 @@ function preauthSocket(mib, held) {
     sock.on("close", () => done(upgraded ? "closed" : "refused"));
     sock.write(
       `GET /v1/ws HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n` +
+        (token ? `Sec-WebSocket-Protocol: weft, weft.bearer.${token}\r\n` : "") +
+        "\r\n",
     );
     sock.once("data", async (d) => {
       if (!d.toString().startsWith("HTTP/1.1 101")) return sock.destroy();
@@ -351,13 +361,37 @@ function preauthSocket(mib, held) {
 async function attackPreauth() {
   const held = [];
   const outcomes = await Promise.all(
-    Array.from({ length: P.preauthSockets }, () => preauthSocket(P.preauthMiB, held)),
+    Array.from({ length: P.preauthSockets }, () => stalledSocket(P.preauthMiB, held)),
   );
   const count = (how) => outcomes.filter((o) => o.how === how).length;
   return {
     stop: () => held.forEach((s) => s.destroy()),
     detail: {
       sockets: P.preauthSockets,
+      refusedAtUpgrade: count("refused"),
+      closedMidFrame: count("closed") + count("error"),
+      holding: count("holding"),
+      attackerSentMiB: round(outcomes.reduce((n, o) => n + o.sentMiB, 0)),
+    },
+  };
+}
+
+/**
+ * Attack 1 with an account: sockets of one account, authenticated at their upgrade, each
+ * sending 15 MiB of a declared 16 MiB frame and stopping. The per-account budget (1,028 MiB by
+ * default: a full frame for each of the 64 connections an account may hold) admits 64; the
+ * rest are refused with 503 before the upgrade.
+ */
+async function attackAuthFrames(attacker) {
+  const held = [];
+  const outcomes = await Promise.all(
+    Array.from({ length: P.authSockets }, () => stalledSocket(P.preauthMiB, held, attacker.token)),
+  );
+  const count = (how) => outcomes.filter((o) => o.how === how).length;
+  return {
+    stop: () => held.forEach((s) => s.destroy()),
+    detail: {
+      sockets: P.authSockets,
       refusedAtUpgrade: count("refused"),
       closedMidFrame: count("closed") + count("error"),
       holding: count("holding"),
@@ -471,6 +505,7 @@ const helpers = { http, raw, socket, envelope, fill, account };
 // bench/lib/abuse-quota.mjs: import it above and add its line here.
 const ATTACKS = [
   ["preauth", attackPreauth],
+  ["authFrames", () => attackAuthFrames(attacker)],
   ["resubscribe", () => attackResubscribe(attacker)],
   ["login", attackLogin],
   ["gc", () => attackGc(helpers, { chunks: P.gcChunks, chunkBytes: 64 * 1024 })],
