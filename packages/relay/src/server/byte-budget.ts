@@ -38,7 +38,8 @@ export const DEFAULT_BUFFER_BYTES_PER_ADDRESS = 512 * MiB;
  * none of them while nothing is queued. An operator makes an account cost an attacker less by
  * lowering it (each device online needs 16 MiB + 64 KiB of it).
  */
-export const DEFAULT_BUFFER_BYTES_PER_ACCOUNT = MAX_SESSIONS_PER_ACCOUNT * frameLimits.maxFrameBytes;
+export const DEFAULT_BUFFER_BYTES_PER_ACCOUNT =
+  MAX_SESSIONS_PER_ACCOUNT * frameLimits.maxFrameBytes;
 
 /**
  * The defaults of {@link BufferLimits} on a machine with `memoryBytes` of memory: 512 MiB per
@@ -117,7 +118,9 @@ export class ByteBudget {
   }
 
   private limitOf(holder: Holder): number {
-    return holder.startsWith("account ") ? this.limits.perAccountBytes : this.limits.perAddressBytes;
+    return holder.startsWith("account ")
+      ? this.limits.perAccountBytes
+      : this.limits.perAddressBytes;
   }
 
   /** Why `bytes` more for `holder` cannot be admitted, or undefined if they can. */
