@@ -16,7 +16,10 @@
 //   nestedJson   bodies of 64 KiB of nested `[` (they used to answer 500), 4 at a time;
 //   silentDevice (a check, not a load) a member device that acks once and goes silent must stop
 //                holding back the log's pruning after --prune-silent-after (2 s here).
-// Attack 4 (quota bypass and disk fill) is bench/lib/abuse-quota.mjs's: one line in ATTACKS.
+//   quota        (attack 4, a check, not a load; bench/lib/abuse-quota.mjs) one account spreads
+//                chunks over many folders, holds unfinished uploads, appends 1 MiB entries and
+//                stores a 16 MiB snapshot, against a second relay with small quotas: what it
+//                stored stays within its account quota.
 // The legitimate client (another address, 127.0.0.2) logs in, opens a socket, subscribes to
 // its own folder (64 small entries), appends one entry and waits for it to come back. Goals:
 // /health p99 ≤ 50 ms, sync ≤ 2× quiet, RSS bounded by the configured limits. /health is
@@ -42,6 +45,7 @@ import {
 import { SUPPORTED_VERSIONS, decodeMessage, encodeMessage } from "@weft/core";
 import { WebSocket } from "ws";
 import { attackGc, attackNestedJson, silentDevice } from "./lib/abuse-low.mjs";
+import { QUOTA_ENV, attackQuota } from "./lib/abuse-quota.mjs";
 import { machineInfo } from "./lib/machine.mjs";
 import { probeHealth, startControl } from "./lib/abuse-probe.mjs";
 import { rssOf } from "./lib/procs.mjs";
@@ -501,8 +505,8 @@ const run = async (name, start) => {
 };
 // What the attacks in lib/ use of this file.
 const helpers = { http, raw, socket, envelope, fill, account };
-// The attacks, in order: [name, start]. Attack 4 (quota bypass, disk fill; h21quota) is
-// bench/lib/abuse-quota.mjs: import it above and add its line here.
+// The attacks under load, in order: [name, start]. Attack 4 (quota bypass, disk fill) needs a
+// relay with small quotas, and is run after them on one of its own.
 const ATTACKS = [
   ["preauth", attackPreauth],
   ["authFrames", () => attackAuthFrames(attacker)],
@@ -520,6 +524,11 @@ const silent = await silentDevice(helpers, {
 await control.stop();
 const usage = await relay.stop();
 removeDir(dir);
+const quotaDir = scratchDir("weft-bench-quota-", 512 * MiB);
+const quotaRelay = await startRelay({ dir: quotaDir, env: QUOTA_ENV });
+const quota = await attackQuota({ url: quotaRelay.url, dataDir: quotaRelay.dataDir, quick });
+await quotaRelay.stop();
+removeDir(quotaDir);
 
 const result = {
   bench: "abuse",
@@ -532,6 +541,7 @@ const result = {
   relay: { baselineRssMiB, peakRssMiB: round(usage.peakRssBytes / MiB) },
   phases,
   silentDevice: silent,
+  quota,
   goals: [
     ...Object.entries(phases).flatMap(([name, p]) => [
       goal(`${name}: /health p99 during the attack (ms)`, p.during.healthP99Ms, "≤", 50),
@@ -539,6 +549,12 @@ const result = {
     ]),
     goal("gc: chunks intact after the attack", phases.gc.attack.intactAfter, "≥", P.gcChunks),
     goal("nestedJson: 500 answers", phases.nestedJson.attack.statuses["500"] ?? 0, "≤", 0),
+    goal(
+      "quota: bytes one account stored over its folders ÷ its quota",
+      round(quota.spread.storedBytes / quota.spread.accountQuota, 2),
+      "≤",
+      1,
+    ),
     goal(
       "silentDevice: log pruned past the silent device (1 = yes)",
       silent.pruned ? 1 : 0,

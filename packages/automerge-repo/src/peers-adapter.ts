@@ -71,7 +71,11 @@ export class WeftPeersAdapter extends NetworkAdapter {
   readonly #answered = new Set<DeviceId>();
   readonly #readyTimeoutMs: number;
   #readyTimer: ReturnType<typeof setTimeout> | undefined;
-  #status: DocChannel["status"] = "disconnected";
+  /**
+   * The channel's status; undefined until the channel has opened. Not "disconnected" meanwhile:
+   * that would read as an offline replica and make the adapter ready before it met anyone.
+   */
+  #status: DocChannel["status"] | undefined;
   #connected = false;
   #isReady = false;
   #nextId = 0;
@@ -181,7 +185,8 @@ export class WeftPeersAdapter extends NetworkAdapter {
 
   #checkReady(): void {
     if (!this.#connected || this.#isReady) return;
-    // Offline: there is no one to meet. Connecting: the relay will say who is online.
+    // Offline: there is no one to meet. Connecting, or the channel not open yet (the Repo
+    // connects as it is constructed, before the channel opens): the relay will say who is online.
     if (this.#status === "disconnected") return this.#becomeReady();
     if (this.#status !== "connected") return;
     // Connected, with no device listed online yet: the relay's presence comes after the log's

@@ -1,6 +1,7 @@
 // WeftPeersAdapter alone (no folder) on two replicas over the in-memory hub: a document far
 // larger than one ephemeral frame syncs in fragments; a malformed frame from a member is
-// reported and changes nothing.
+// reported and changes nothing; a device coming online meets the online peers before its Repo
+// asks for a document.
 import { type Message, Repo, cbor } from "@automerge/automerge-repo";
 import {
   FolderKeyring,
@@ -22,14 +23,14 @@ afterEach(async () => {
   }
 });
 
-async function devices(n: number) {
+/** A folder on an in-memory hub; `join()` brings one more device online with a Repo on it. */
+async function folder() {
   await ready();
   const folderId = newFolderId();
   const keyring = new FolderKeyring(folderId);
   keyring.add(0, generateFolderKey());
   const hub = new MemoryHub();
-  const out = [];
-  for (let i = 0; i < n; i++) {
+  const join = async () => {
     const identity = generateDeviceIdentity();
     hub.addMember(folderId, identity.signPublicKey);
     const replica = await Replica.open({
@@ -47,8 +48,15 @@ async function devices(n: number) {
     const adapter = new WeftPeersAdapter({ replica, onError: (e) => errors.push(e) });
     const repo = new Repo({ network: [adapter] });
     open.push({ repo, replica });
-    out.push({ replica, adapter, repo, errors });
-  }
+    return { replica, adapter, repo, errors };
+  };
+  return { join };
+}
+
+async function devices(n: number) {
+  const { join } = await folder();
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(await join());
   return out;
 }
 
@@ -88,6 +96,18 @@ test("a member's malformed or spoofed frames are reported and delivered to no Re
   ]);
   expect(received.filter((m) => m.senderId === a!.repo.peerId)).toEqual([]);
   expect(a!.repo.peers).toContain(b!.repo.peerId); // nothing broke between a and b
+});
+
+test("a device coming online finds a document that only an online peer's Repo holds", async () => {
+  const { join } = await folder();
+  const a = await join();
+  const handle = a.repo.create({ title: "groceries" });
+  // b's Repo connects its adapter as it is constructed, before the replica is online: it must
+  // wait to meet a's Repo, not ask no one and declare the document unavailable.
+  const b = await join();
+  const found = await b.repo.find<{ title: string }>(handle.url);
+  expect(found.doc().title).toBe("groceries");
+  expect([...a.errors, ...b.errors]).toEqual([]);
 });
 
 /** Resolves once `check()` holds, polled on every turn of the event loop. */

@@ -70,6 +70,15 @@ export interface RelayConfig {
   /** Most bytes of chunks per folder (default 100 GiB; 0: unlimited). */
   folderQuota: number;
   /**
+   * Most bytes the folders an account owns may hold together, charged to each owner: chunks,
+   * unfinished uploads, log envelopes and snapshots (default 1 TiB; 0: unlimited).
+   */
+  accountQuota: number;
+  /** Most entries one folder's log may hold before pruning frees room (default 100,000; 0: unlimited). */
+  folderLogEntries: number;
+  /** Most bytes of envelopes one folder's log may hold (default 1 GiB; 0: unlimited). */
+  folderLogBytes: number;
+  /**
    * Lifetime of an access token in seconds (default 900). A WebSocket session ends when its
    * token does, unless the client authenticates again. From `WEFT_RELAY_ACCESS_TTL` only: a
    * short one is for tests of exactly that.
@@ -112,6 +121,9 @@ export const DEFAULTS = Object.freeze({
   pruneSilentSeconds: 30 * 24 * 3600,
   accountFolders: 100,
   folderQuota: 100 * 1024 ** 3,
+  accountQuota: 1024 ** 4,
+  folderLogEntries: 100_000,
+  folderLogBytes: 1024 ** 3,
 });
 
 /** What a flag sets: a key of the configuration, or a part of one (`s3Endpoint`: of `blobs`). */
@@ -203,6 +215,24 @@ export const FLAGS: { flag: string; env: string; key: FlagKey; help: string }[] 
     help: "bytes of chunks per folder, e.g. 500MiB, 10GiB (default 100GiB; 0: unlimited)",
   },
   {
+    flag: "--account-quota",
+    env: "WEFT_RELAY_ACCOUNT_QUOTA",
+    key: "accountQuota",
+    help: "bytes the folders an account owns may hold: chunks, unfinished uploads, logs, snapshots (default 1TiB; 0: unlimited)",
+  },
+  {
+    flag: "--folder-log-entries",
+    env: "WEFT_RELAY_FOLDER_LOG_ENTRIES",
+    key: "folderLogEntries",
+    help: `entries one folder's log may hold until pruned (default ${DEFAULTS.folderLogEntries}; 0: unlimited)`,
+  },
+  {
+    flag: "--folder-log-bytes",
+    env: "WEFT_RELAY_FOLDER_LOG_BYTES",
+    key: "folderLogBytes",
+    help: "bytes of envelopes one folder's log may hold until pruned (default 1GiB; 0: unlimited)",
+  },
+  {
     flag: "--blobs",
     env: "WEFT_RELAY_BLOBS",
     key: "blobs",
@@ -237,6 +267,9 @@ const PLACEHOLDER: Partial<Record<FlagKey, string>> = {
   pruneSilentSeconds: "SECONDS",
   accountFolders: "N",
   folderQuota: "BYTES",
+  accountQuota: "BYTES",
+  folderLogEntries: "N",
+  folderLogBytes: "BYTES",
   metricsPort: "P",
   blobs: "URL",
   s3Endpoint: "URL",

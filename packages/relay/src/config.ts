@@ -107,14 +107,29 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       "INVALID_OPTIONS",
       "--account-folders (WEFT_RELAY_ACCOUNT_FOLDERS) is a whole number, 0 or more",
     );
-  const quotaText = values.get("folderQuota");
-  const folderQuota = quotaText === undefined ? DEFAULTS.folderQuota : parseByteSize(quotaText);
-  if (folderQuota === undefined)
+  const folderQuota = byteSize(
+    values.get("folderQuota"),
+    DEFAULTS.folderQuota,
+    "--folder-quota (WEFT_RELAY_FOLDER_QUOTA)",
+  );
+  const accountQuota = byteSize(
+    values.get("accountQuota"),
+    DEFAULTS.accountQuota,
+    "--account-quota (WEFT_RELAY_ACCOUNT_QUOTA)",
+  );
+  const folderLogBytes = byteSize(
+    values.get("folderLogBytes"),
+    DEFAULTS.folderLogBytes,
+    "--folder-log-bytes (WEFT_RELAY_FOLDER_LOG_BYTES)",
+  );
+  const entriesText = values.get("folderLogEntries");
+  if (entriesText !== undefined && !/^\d{1,12}$/.test(entriesText))
     throw new WeftError(
       "INVALID_OPTIONS",
-      "--folder-quota (WEFT_RELAY_FOLDER_QUOTA) is a number of bytes, optionally with a unit " +
-        "(KiB, MiB, GiB, TiB, or kB, MB, GB, TB), e.g. 500MiB; 0 for no quota",
+      "--folder-log-entries (WEFT_RELAY_FOLDER_LOG_ENTRIES) is a whole number, 0 or more",
     );
+  const folderLogEntries =
+    entriesText === undefined ? DEFAULTS.folderLogEntries : Number(entriesText);
   const config: RelayConfig = {
     host: values.get("host") ?? DEFAULTS.host,
     port,
@@ -126,6 +141,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     pruneSilentSeconds,
     accountFolders,
     folderQuota,
+    accountQuota,
+    folderLogEntries,
+    folderLogBytes,
   };
   const database = values.get("database");
   if (database !== undefined) config.database = checkDatabaseUrl(database);
@@ -244,6 +262,22 @@ function wholeSeconds(text: string | undefined, fallback: number, name: string):
   if (!/^\d{1,10}$/.test(text) || !Number.isSafeInteger(seconds))
     throw new WeftError("INVALID_OPTIONS", `${name} is a whole number of seconds, 0 or more`);
   return seconds;
+}
+
+/**
+ * A size in bytes from a flag's text (see {@link parseByteSize}), or `fallback` when absent.
+ * @throws WeftError INVALID_OPTIONS naming the option
+ */
+function byteSize(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const bytes = parseByteSize(text);
+  if (bytes === undefined)
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      `${name} is a number of bytes, optionally with a unit ` +
+        "(KiB, MiB, GiB, TiB, or kB, MB, GB, TB), e.g. 500MiB; 0 for no quota",
+    );
+  return bytes;
 }
 
 const UNITS: Record<string, number> = {

@@ -29,6 +29,7 @@ import {
   DEFAULT_SOCKET_LIMITS,
   DEVICE_REMOVED,
   FolderBlobs,
+  Quotas,
   RelayMetrics,
   json,
   registerApi,
@@ -96,6 +97,11 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     folderQuota: config.folderQuota,
     gcGraceSeconds: config.gcGraceSeconds,
     gcQuarantineSeconds: config.gcQuarantineSeconds,
+  });
+  const quotas = new Quotas(meta, blobs, {
+    accountQuota: config.accountQuota,
+    folderLogEntries: config.folderLogEntries,
+    folderLogBytes: config.folderLogBytes,
   });
   const loginLimits = {
     ...DEFAULT_LOGIN_LIMITS,
@@ -202,6 +208,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
       control({ kind: "sessionsEnded", accountId, deviceId, reason, family }),
     memberRemoved: (folderId, accountId) => control({ kind: "memberRemoved", folderId, accountId }),
     accountFolders: config.accountFolders,
+    quotas,
     deviceRemoved: (_accountId, deviceId) =>
       control({ kind: "deviceRemoved", deviceId, reason: DEVICE_REMOVED }),
     rotationDue: (folderId) => control({ kind: "rotationDue", folderId }),
@@ -260,6 +267,7 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     store: meta,
     authenticate,
     missingChunks: async (folderId, chunkIds) => (await blobs.of(folderId)).has(chunkIds),
+    checkWrite: (folderId, kind, bytes) => quotas.checkWrite(folderId, kind, bytes),
     server: { name: "weft-relay", version: "0.1.0" },
     events: {
       appended: (folderId, seq, envelope) => {

@@ -114,6 +114,7 @@ describe("garbage collection and quota (grace 1 s, quota 1,000 bytes)", () => {
     expect((await call(relay.url, "GET", base, undefined, owner)).json).toEqual({
       count: 2,
       bytes: 105,
+      used: 105,
       quarantined: { count: 1, bytes: 100 },
       quota: 1000,
     });

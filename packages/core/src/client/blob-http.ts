@@ -184,8 +184,8 @@ export class BlobHttp {
     if (error.code === "quota_exceeded")
       return new ProtocolError(
         "quota_exceeded",
-        `the relay refused to store${what || " more"}: the folder's quota is full ` +
-          `(${this.clean(error.message)})`,
+        // The relay's message names the quota (the folder's, the account's) and its figures.
+        `the relay refused to store${what || " more"}: ${this.clean(error.message)}`,
       );
     return new ProtocolError(
       error.code,

@@ -62,13 +62,15 @@ export async function storeAppend(
 
 /**
  * Checks and stores a snapshot, then prunes the log: entries every member device heard from
- * since `silentBefore` has acknowledged and the snapshot covers.
+ * since `silentBefore` has acknowledged and the snapshot covers. `check` (the relay's quotas)
+ * runs after the snapshot's own checks, before it is stored.
  * @throws ProtocolError `bad_frame` for a coversSeq past the head or an epoch past the folder's
  */
 export async function storeSnapshot(
   store: LogStore,
   m: MessageOf<"snapshotPut">,
   silentBefore: number,
+  check?: () => Promise<void>,
 ): Promise<void> {
   const head = await store.headSeq(m.folderId);
   if (m.coversSeq > head)
@@ -78,6 +80,7 @@ export async function storeSnapshot(
   const epoch = (await store.folder(m.folderId))?.epoch ?? 0;
   if (m.epoch > epoch)
     throw new ProtocolError("bad_frame", `epoch ${m.epoch} is past the folder's ${epoch}`);
+  await check?.();
   await store.putSnapshot(m.folderId, m.epoch, m.coversSeq, m.ciphertext);
   // A new snapshot is when older entries may become unneeded: those every member device has
   // acknowledged and the snapshot covers. A device silent for long counts as gone: one that

@@ -46,6 +46,13 @@ export interface ProtocolServerOptions {
   messagesPerSecond?: number;
   /** How long a live entry waits for the ones before it before they are read from the store. */
   gapWaitMs?: number;
+  /**
+   * The relay's quotas on what writes make it keep: called after the role check and before an
+   * append (`bytes`: the envelope's) or a snapshot (`bytes`: its ciphertext's, which replaces
+   * the folder's snapshot) is stored. Rejecting with ProtocolError `quota_exceeded` refuses the
+   * write with that error frame; nothing is stored.
+   */
+  checkWrite?(folderId: FolderId, kind: "append" | "snapshot", bytes: number): Promise<void>;
 }
 
 /**
@@ -457,7 +464,9 @@ export class ProtocolServer {
 
   private async putSnapshot(conn: ProtocolConnection, m: MessageOf<"snapshotPut">): Promise<void> {
     const silentMs = this.options.silentDeviceMs ?? 0;
-    await storeSnapshot(this.store, m, silentMs > 0 ? this.now() - silentMs : 0);
+    await storeSnapshot(this.store, m, silentMs > 0 ? this.now() - silentMs : 0, async () => {
+      await this.options.checkWrite?.(m.folderId, "snapshot", m.ciphertext.length);
+    });
     conn.send({ type: "ok", requestId: m.requestId });
   }
 
@@ -569,6 +578,7 @@ export class ProtocolServer {
     m: MessageOf<"append"> | MessageOf<"appendIf">,
   ): Promise<void> {
     const { folderId, requestId, envelope } = m;
+    await this.options.checkWrite?.(folderId, "append", envelope.length);
     const stored = await storeAppend(this.store, who, m, () =>
       this.events.signatureFailure?.(who, folderId),
     );

@@ -3,6 +3,7 @@
  * until nothing is pending. One implementation for the CLI (folders opened by the command
  * itself), the daemon's control socket and the dashboard, so that all three answer alike.
  */
+import { ProtocolError } from "@weft/core";
 import type { DeviceId } from "@weft/crypto";
 import { AgentError, type Home } from "../home/index.js";
 import { type ReadOut, onPath, readToFile, readToStream } from "../remote/index.js";
@@ -101,12 +102,31 @@ export async function syncUntilDone(
   const started = Date.now();
   const before = new Set(syncs.flatMap((s) => s.replica.refusedWrites().map((r) => r.id)));
   let timer: NodeJS.Timeout | undefined;
+  // A relay quota that is full refuses the same upload on every retry: the replica would retry
+  // for as long as it runs, and `--once` would never end. It stops with the relay's reason.
+  let stopFull: ((error: AgentError) => void) | undefined;
+  const full = new Promise<never>((_, reject) => (stopFull = reject));
+  full.catch(() => undefined); // raced below; one after the race must not go unhandled
+  const offs = syncs.map((s) =>
+    s.replica.on("error", ({ error, context }) => {
+      if (error instanceof ProtocolError && error.wireCode === "quota_exceeded")
+        stopFull?.(
+          new AgentError(
+            "RELAY",
+            `${s.folder.path}: ${context}: ${error.message} (the change is kept here and sent ` +
+              "by the next weft sync once there is room)",
+            { cause: error },
+          ),
+        );
+    }),
+  );
   try {
     const done = Promise.all(syncs.map((s) => s.syncOnce()));
-    if (timeoutS === 0) await done;
+    if (timeoutS === 0) await Promise.race([done, full]);
     else
       await Promise.race([
         done,
+        full,
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(notInSync(syncs, timeoutS)), timeoutS * 1000);
         }),
@@ -116,6 +136,7 @@ export async function syncUntilDone(
     throw error;
   } finally {
     clearTimeout(timer);
+    for (const off of offs) off();
   }
   const folders = await writeStatus(home, syncs);
   // A strong folder's change refused on the way (saved here from a version replaced elsewhere

@@ -25,6 +25,7 @@ import type { Role } from "../store/index.js";
 import type { FolderChunkStore } from "../store/chunk-store.js";
 import { type AccessContext, authorize, folderParam, requireRole, routes } from "./access.js";
 import type { FolderBlobs } from "./folder-blobs.js";
+import type { Quotas } from "./quotas.js";
 import { type HttpRequest, type Reply, json, jsonBody } from "./http.js";
 
 /** A list of the most chunk ids one request may name. */
@@ -44,6 +45,8 @@ const CONTENT_RANGE = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/;
 /** What the chunk routes use of the API's context (`ApiContext` has all of it). */
 export interface BlobApiContext extends AccessContext {
   blobs: FolderBlobs;
+  /** The account quotas (absent: none). */
+  quotas?: Quotas;
 }
 
 /** Registers the chunk routes on `app`. */
@@ -66,9 +69,15 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   // Many small chunks in one request: stored each as a PUT would, in parallel.
   r("post", BLOB_ROUTES.batch, MAX_CHUNK_BATCH_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
-    const outcomes = await mapLimited(decodeChunkBatch(req.body), BATCH_IO, STOP, ({ id, bytes }) =>
-      store.add(id, bytes),
+    const chunks = decodeChunkBatch(req.body);
+    const release = await reserve(
+      ctx,
+      req,
+      chunks.reduce((n, c) => n + c.bytes.length, 0),
     );
+    const outcomes = await mapLimited(chunks, BATCH_IO, STOP, ({ id, bytes }) =>
+      store.add(id, bytes),
+    ).finally(release);
     const stored = outcomes.filter((o) => o === "stored").length;
     return json(200, { stored, existing: outcomes.length - stored });
   });
@@ -116,11 +125,16 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
   r("put", BLOB_ROUTES.chunk, HTTP_BLOB_MAX_BYTES, async (req) => {
     const store = await blobAccess(ctx, req, "editor");
     const id = chunkParam(req);
-    if (req.headers.contentRange === "")
-      return { status: (await store.add(id, req.body)) === "stored" ? 201 : 200 };
+    if (req.headers.contentRange === "") {
+      const release = await reserve(ctx, req, req.body.length);
+      return { status: (await store.add(id, req.body).finally(release)) === "stored" ? 201 : 200 };
+    }
     const part = parseContentRange(req.headers.contentRange, req.body.length);
     if (typeof part === "string") return json(416, { code: "bad_frame", message: part });
-    const outcome = await store.putPart(id, part.start, part.total, req.body);
+    // An upload counts by its whole declared size from its first part on, as the folder quota
+    // counts it: unfinished uploads cannot hold bytes the quota does not see.
+    const release = await reserve(ctx, req, part.start === 0 ? part.total : 0);
+    const outcome = await store.putPart(id, part.start, part.total, req.body).finally(release);
     switch (outcome.status) {
       case "stored":
         return { status: 201 };
@@ -153,10 +167,17 @@ export function registerBlobApi(app: uWS.TemplatedApp, ctx: BlobApiContext): voi
     const store = await blobAccess(ctx, req, "viewer");
     return json(200, {
       ...(await store.size()),
+      // What the quotas count: the chunks and unfinished uploads (by their declared totals).
+      used: store.usedBytes(),
       quarantined: store.quarantined(),
       quota: store.quota,
     });
   });
+}
+
+/** Reserves `bytes` about to be stored in the request's folder against its owners' account quotas. */
+function reserve(ctx: BlobApiContext, req: HttpRequest, bytes: number): Promise<() => void> {
+  return ctx.quotas ? ctx.quotas.reserve(folderParam(req), bytes) : Promise.resolve(() => {});
 }
 
 /** The folder's chunk store, once the token and the role are checked. */

@@ -35,6 +35,7 @@ import { registerInviteApi } from "./api-invites.js";
 import { registerMemberApi } from "./api-members.js";
 import type { ByteBudget } from "./byte-budget.js";
 import type { FolderBlobs } from "./folder-blobs.js";
+import type { Quotas } from "./quotas.js";
 import { type RequestObserver, field, json, jsonBody } from "./http.js";
 
 /** Access tokens live 15 minutes (unless configured); refresh tokens 30 days, rotating. */
@@ -83,6 +84,8 @@ export interface ApiContext {
   memberRemoved?: (folderId: FolderId, accountId: string) => void;
   /** Most folders one account may own (0 or absent: no limit). */
   accountFolders?: number;
+  /** The account quotas and the folder log limits (absent: none). */
+  quotas?: Quotas;
   /** A device was removed from its account: its open sessions end at once. */
   deviceRemoved?: (accountId: string, deviceId: DeviceId) => void;
   /** The folder owes a key rotation: its owners' open sessions are told. */
@@ -219,24 +222,28 @@ export function registerApi(app: uWS.TemplatedApp, ctx: ApiContext): void {
     // opens nothing (every folder route answers a non-member as if the folder did not exist).
     if (await meta.folder(folderId))
       throw new ProtocolError("conflict", "that folder id is taken; make a new one");
-    // Each folder has its own chunk quota: without a count, folders would multiply it.
-    const most = ctx.accountFolders ?? 0;
-    const owned =
-      most > 0 ? (await meta.foldersOf(who.sub)).filter((f) => f.role === "owner").length : 0;
-    if (most > 0 && owned >= most)
-      throw new ProtocolError(
-        "quota_exceeded",
-        `the relay's quota for folders per account is full: this account owns ${owned} of ` +
-          `${most}; leave or hand over a folder, or ask the relay's operator for more`,
-      );
-    try {
-      await meta.createFolder(folderId, who.sub, signed);
-    } catch (error) {
-      // Taken since the check above (another request, or another relay).
-      if ((error as { code?: string }).code === "ALREADY_EXISTS")
-        throw new ProtocolError("conflict", "that folder id is taken; make a new one");
-      throw error;
-    }
+    // Each folder has its own chunk quota: without a count, folders would multiply it. Counted
+    // and created one at a time per account: a burst of requests cannot all pass the count.
+    const create = async (): Promise<void> => {
+      const most = ctx.accountFolders ?? 0;
+      const owned =
+        most > 0 ? (await meta.foldersOf(who.sub)).filter((f) => f.role === "owner").length : 0;
+      if (most > 0 && owned >= most)
+        throw new ProtocolError(
+          "quota_exceeded",
+          `the relay's quota for folders per account is full: this account owns ${owned} of ` +
+            `${most}; leave or hand over a folder, or ask the relay's operator for more`,
+        );
+      try {
+        await meta.createFolder(folderId, who.sub, signed);
+      } catch (error) {
+        // Taken since the check above (another request, or another relay).
+        if ((error as { code?: string }).code === "ALREADY_EXISTS")
+          throw new ProtocolError("conflict", "that folder id is taken; make a new one");
+        throw error;
+      }
+    };
+    await (ctx.quotas ? ctx.quotas.serializeCreation(who.sub, create) : create());
     ctx.audit("folder.created", { account: who.sub, folder: folderId });
     return json(201, { folderId });
   });

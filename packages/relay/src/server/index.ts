@@ -10,5 +10,6 @@ export {
 export { ACCESS_TTL_SECONDS, registerApi } from "./api.js";
 export { FolderBlobs } from "./folder-blobs.js";
 export { json, route } from "./http.js";
+export { type QuotaLimits, Quotas } from "./quotas.js";
 export { RelayMetrics } from "./metrics.js";
 export { DEFAULT_SOCKET_LIMITS, type SocketLimits, registerSocketServer } from "./ws-server.js";

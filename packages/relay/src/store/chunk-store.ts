@@ -47,6 +47,12 @@ export interface FolderChunkStore extends BlobStore {
   putPart(id: ChunkId, start: number, total: number, bytes: Uint8Array): Promise<PartOutcome>;
   /** How much of `id` the relay has: the whole chunk, or the bytes of the unfinished upload. */
   uploadProgress(id: ChunkId): Promise<{ received: number; complete: boolean }>;
+  /**
+   * Bytes of its chunks and of its unfinished uploads (each by the total its first part
+   * declared): what an account quota counts of the folder. Puts under way are not in it (the
+   * account quota reserves them itself).
+   */
+  usedBytes(): number;
   /** The chunks in quarantine (not in `size()`, nor counted against the quota). */
   quarantined(): QuarantineSize;
   /** Purges the chunks whose quarantine time is over. */

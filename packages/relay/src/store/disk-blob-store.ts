@@ -338,6 +338,11 @@ export class DiskBlobStore implements FolderChunkStore {
     });
   }
 
+  /** Chunks and unfinished uploads (by their declared totals), in bytes: see FolderChunkStore. */
+  usedBytes(): number {
+    return this.bytes + this.partials.declaredBytes;
+  }
+
   /** The chunks in quarantine (not in `size()`, nor counted against the quota). */
   quarantined(): QuarantineSize {
     return this.quarantine.size();

@@ -137,6 +137,16 @@ export interface EpochAnnouncement {
   created: number;
 }
 
+/** What a folder's log and snapshot hold on the relay (what the log and account quotas count). */
+export interface FolderUsage {
+  /** Entries in the log (pruning removes them). */
+  logEntries: number;
+  /** Bytes of the envelopes in the log. */
+  logBytes: number;
+  /** Bytes of the folder's snapshot (one per folder), 0 for none. */
+  snapshotBytes: number;
+}
+
 /** A folder key wrapped for one device at one epoch, opaque to the relay. */
 export interface WrappedKey {
   /** The key epoch. */
@@ -243,6 +253,11 @@ export interface MetaStore extends LogStore {
   folder(folderId: FolderId): Promise<FolderRecord | undefined>;
   /** The folders an account is a member of, with its role in each. */
   foldersOf(accountId: string): Promise<AccountFolder[]>;
+  /**
+   * What the logs and snapshots of `folderIds` hold, read from counters kept with each folder
+   * (no scan of the log); an unknown folder is left out of the answer.
+   */
+  folderUsage(folderIds: readonly FolderId[]): Promise<Map<FolderId, FolderUsage>>;
   /**
    * Adds a member, or changes a member's role.
    * @throws WeftError NOT_FOUND for an unknown folder or account

@@ -163,6 +163,24 @@ export const MIGRATIONS: readonly string[] = [
   //    mode, sealed and signed by the creating device, stored with the folder and never changed.
   //    Folders created before have none (NULL): devices treat them as eventual.
   `ALTER TABLE folders ADD COLUMN meta TEXT;`,
+
+  // 7. What each folder's log holds (issue 21: quotas on the log), kept by triggers so that
+  //    every insert and delete (append, prune) counts in its own transaction, and a quota check
+  //    reads one row instead of summing the log.
+  `ALTER TABLE folders ADD COLUMN log_entries INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE folders ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+   UPDATE folders SET
+     log_entries = (SELECT count(*) FROM log WHERE log.folder_id = folders.folder_id),
+     log_bytes = (SELECT coalesce(sum(length(envelope)), 0) FROM log
+                  WHERE log.folder_id = folders.folder_id);
+   CREATE TRIGGER log_added AFTER INSERT ON log BEGIN
+     UPDATE folders SET log_entries = log_entries + 1, log_bytes = log_bytes + length(NEW.envelope)
+       WHERE folder_id = NEW.folder_id;
+   END;
+   CREATE TRIGGER log_removed AFTER DELETE ON log BEGIN
+     UPDATE folders SET log_entries = log_entries - 1, log_bytes = log_bytes - length(OLD.envelope)
+       WHERE folder_id = OLD.folder_id;
+   END;`,
 ];
 
 /** The schema version this build writes: the number of {@link MIGRATIONS}. */

@@ -26,6 +26,7 @@ import type {
   FolderMember,
   FolderMemberDevices,
   FolderRecord,
+  FolderUsage,
   InviteRecord,
   LogEntry,
   MetaStore,
@@ -250,6 +251,28 @@ export class SqliteMetaStore implements MetaStore {
         headSeq: r.head_seq,
       })),
     );
+  }
+
+  async folderUsage(folderIds: readonly FolderId[]): Promise<Map<FolderId, FolderUsage>> {
+    for (const id of folderIds) checkFolderId(id);
+    return this.read("folderUsage", () => {
+      const rows = this.db!.prepare(
+        "SELECT f.folder_id, f.log_entries, f.log_bytes, " +
+          "coalesce((SELECT length(s.ciphertext) FROM snapshots s WHERE s.folder_id = f.folder_id), 0) " +
+          "AS snapshot_bytes FROM folders f WHERE f.folder_id IN (SELECT value FROM json_each(?))",
+      ).all(JSON.stringify(folderIds)) as {
+        folder_id: string;
+        log_entries: number;
+        log_bytes: number;
+        snapshot_bytes: number;
+      }[];
+      return new Map(
+        rows.map((r) => [
+          r.folder_id as FolderId,
+          { logEntries: r.log_entries, logBytes: r.log_bytes, snapshotBytes: r.snapshot_bytes },
+        ]),
+      );
+    });
   }
 
   async setMember(folderId: FolderId, accountId: string, role: Role): Promise<void> {

@@ -216,6 +216,8 @@ export function runChunkStoreTests(name: string, place: () => Promise<ChunkStore
     test("unfinished uploads count against the quota by their declared totals", async () => {
       const s = await open({ quota: 100 });
       await s.putPart(id("01"), 0, 60, new Uint8Array(1));
+      // What an account quota counts of the folder: the upload by its declared total.
+      expect(s.usedBytes()).toBe(60);
       // 60 declared of 100: a second upload of 60 does not fit, nor does a whole put of 41.
       const second = await s.putPart(id("02"), 0, 60, new Uint8Array(1)).catch((e: unknown) => e);
       expect((second as ProtocolError).wireCode).toBe("quota_exceeded");
@@ -225,6 +227,7 @@ export function runChunkStoreTests(name: string, place: () => Promise<ChunkStore
       expect(await s.putPart(id("01"), 1, 60, new Uint8Array(59))).toEqual({ status: "stored" });
       await s.put(id("03"), new Uint8Array(40));
       expect(await s.size()).toEqual({ count: 2, bytes: 100 });
+      expect(s.usedBytes()).toBe(100);
     });
   });
 }

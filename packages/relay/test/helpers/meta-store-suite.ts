@@ -571,6 +571,37 @@ export function runMetaStoreTests(
         expect(await store.append(FA, dev("A"), 9, bytes(9))).toEqual({ seq: 9, duplicate: true });
         expect((await store.append(FA, dev("A"), 11, bytes(11))).seq).toBe(11);
       });
+
+      test("folderUsage counts each folder's log and snapshot, appends and prunes alike", async () => {
+        const unknown = ("c".repeat(25) + "a") as FolderId;
+        const none = { logEntries: 0, logBytes: 0, snapshotBytes: 0 };
+        expect(await store.folderUsage([FA, FB, unknown])).toEqual(
+          new Map([
+            [FA, none],
+            [FB, none],
+          ]),
+        );
+        for (let i = 1; i <= 4; i++) await store.append(FA, dev("A"), i, new Uint8Array(10 * i));
+        await store.append(FA, dev("A"), 4, new Uint8Array(40)); // a duplicate counts once
+        await store.append(FB, dev("B"), 1, new Uint8Array(7));
+        await store.putSnapshot(FA, 0, 2, new Uint8Array(300));
+        expect(await store.folderUsage([FA, FB])).toEqual(
+          new Map([
+            [FA, { logEntries: 4, logBytes: 100, snapshotBytes: 300 }],
+            [FB, { logEntries: 1, logBytes: 7, snapshotBytes: 0 }],
+          ]),
+        );
+        await store.ack(FA, dev("A"), 4);
+        await store.ack(FA, dev("B"), 4);
+        expect(await store.pruneLog(FA)).toBe(2);
+        await store.putSnapshot(FA, 0, 3, new Uint8Array(50)); // replaces the snapshot
+        expect((await store.folderUsage([FA])).get(FA)).toEqual({
+          logEntries: 2,
+          logBytes: 70,
+          snapshotBytes: 50,
+        });
+        expect(await store.folderUsage([])).toEqual(new Map());
+      });
     });
 
     describe("members, devices and key epochs", () => {

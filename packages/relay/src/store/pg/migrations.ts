@@ -189,6 +189,35 @@ export const PG_MIGRATIONS: readonly string[] = [
        VALUES (p_folder, o_seq, p_device, p_device_seq, p_envelope);
      o_outcome := 'appended';
    END $$;`,
+  // 6. What each folder's log holds, as SQLite's migration 7, kept by statement-level triggers
+  //    (one update per folder and statement: a prune deleting many entries updates the folder
+  //    row once, after taking the log rows' locks, as an append takes the folder's first).
+  `ALTER TABLE folders ADD COLUMN log_entries bigint NOT NULL DEFAULT 0,
+     ADD COLUMN log_bytes bigint NOT NULL DEFAULT 0;
+   UPDATE folders f SET log_entries = u.n, log_bytes = u.b
+     FROM (SELECT folder_id, count(*) AS n, sum(octet_length(envelope)) AS b FROM log
+           GROUP BY folder_id) u
+     WHERE u.folder_id = f.folder_id;
+   CREATE FUNCTION weft_log_added() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE folders f SET log_entries = f.log_entries + u.n, log_bytes = f.log_bytes + u.b
+       FROM (SELECT folder_id, count(*) AS n, sum(octet_length(envelope)) AS b FROM added
+             GROUP BY folder_id) u
+       WHERE f.folder_id = u.folder_id;
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION weft_log_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE folders f SET log_entries = f.log_entries - u.n, log_bytes = f.log_bytes - u.b
+       FROM (SELECT folder_id, count(*) AS n, sum(octet_length(envelope)) AS b FROM removed
+             GROUP BY folder_id) u
+       WHERE f.folder_id = u.folder_id;
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER log_added AFTER INSERT ON log REFERENCING NEW TABLE AS added
+     FOR EACH STATEMENT EXECUTE FUNCTION weft_log_added();
+   CREATE TRIGGER log_removed AFTER DELETE ON log REFERENCING OLD TABLE AS removed
+     FOR EACH STATEMENT EXECUTE FUNCTION weft_log_removed();`,
 ];
 
 /** The schema version this build writes: the number of {@link PG_MIGRATIONS}. */

@@ -19,6 +19,7 @@ import type {
   FolderMember,
   FolderMemberDevices,
   FolderRecord,
+  FolderUsage,
   LogEntry,
   MetaStore,
   Role,
@@ -109,6 +110,31 @@ export class PgMetaStore extends PgMetaStoreBase implements MetaStore {
       ...(row.rotation_due ? { rotationDue: true as const } : {}),
       ...(row.meta !== null ? { meta: row.meta } : {}),
     };
+  }
+
+  async folderUsage(folderIds: readonly FolderId[]): Promise<Map<FolderId, FolderUsage>> {
+    for (const id of folderIds) checkFolderId(id);
+    const rows = await this.run("folderUsage", (db) =>
+      all<{ folder_id: string; log_entries: number; log_bytes: number; snapshot_bytes: number }>(
+        db,
+        // octet_length of a stored bytea reads its size from the TOAST pointer, not the bytes.
+        "SELECT f.folder_id, f.log_entries, f.log_bytes, " +
+          "coalesce((SELECT octet_length(s.ciphertext) FROM snapshots s " +
+          "WHERE s.folder_id = f.folder_id), 0) AS snapshot_bytes " +
+          "FROM folders f WHERE f.folder_id = ANY($1::text[])",
+        [[...folderIds]],
+      ),
+    );
+    return new Map(
+      rows.map((r) => [
+        r.folder_id as FolderId,
+        {
+          logEntries: Number(r.log_entries),
+          logBytes: Number(r.log_bytes),
+          snapshotBytes: Number(r.snapshot_bytes),
+        },
+      ]),
+    );
   }
 
   async foldersOf(accountId: string): Promise<AccountFolder[]> {

@@ -325,6 +325,11 @@ export class S3ChunkStore implements FolderChunkStore {
     });
   }
 
+  /** Chunks and unfinished uploads (by their declared totals), in bytes, as this relay counts them: see FolderChunkStore. */
+  usedBytes(): number {
+    return this.bytes + this.parts.declaredBytes;
+  }
+
   /** The chunks in quarantine, as this relay knows of them. */
   quarantined(): QuarantineSize {
     return this.quarantine.size();
