@@ -198,7 +198,7 @@ export class Replica {
     // A strong folder's write replaces the version there was when it began, not one that
     // arrived while its content was being read.
     const seen = this.strong?.observe({ kind: "write", path });
-    const manifest = await this.content.storeContent(data, options.source);
+    const manifest = await this.content.storeContent(data, options.source, options.chunks);
     if (this.strong) {
       const op = { kind: "write", path, manifest: manifest.manifest } as const;
       await this.strongSubmit(

@@ -3,6 +3,7 @@
  * removals, directories, file contents), and the disk state follows. A conflict copy removed,
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
+import { lstat } from "node:fs/promises";
 import { type Replica, forEachLimited } from "@weft/core";
 import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
@@ -158,13 +159,20 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
         // What was on disk before this edit: if a newer version arrived and was not written
         // to disk yet, the edit was made from the older one and both must survive.
         const before = copy ? undefined : ctx.disk.get(local.path)?.hash;
-        await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
+        const abs = safeJoin(ctx.root, local.path);
+        // The scan's hashing pass named the chunks already: the file is not read again (the
+        // upload reads each chunk and checks it against its id). It must still be as the scan
+        // saw it, or the next scan records it (as readStable's checks do when it is read).
+        const chunks = result.chunks?.get(local.path);
+        if (chunks) await stillAsScanned(abs, local);
+        await r.writeFile(local.path, readStable(abs, local), {
           mode: local.mode,
           mtime: local.mtimeMs,
           ...(before ? { basedOn: before } : {}),
           // The file holds the content until the upload: it is read (and verified) from here
           // then, not spooled into chunks.sqlite now.
           source: local.path,
+          ...(chunks ? { chunks } : {}),
         });
         ctx.events.emit({ kind: "sent", path: local.path });
         recordFile(ctx, local);
@@ -182,6 +190,16 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
     },
   );
   return { changes, changedWhileRead };
+}
+
+/** Throws a FileChangedError unless `abs` is still the regular file of the size and mtime seen. */
+async function stillAsScanned(
+  abs: string,
+  seen: Pick<LocalFileState, "size" | "mtimeMs">,
+): Promise<void> {
+  const s = await lstat(abs).catch(() => undefined);
+  if (!s?.isFile() || s.size !== seen.size || Math.floor(s.mtimeMs) !== seen.mtimeMs)
+    throw new FileChangedError(abs, "it changed since it was scanned");
 }
 
 /**
