@@ -36,6 +36,7 @@ import type {
   ChunkPlace,
   Consistency,
   FileData,
+  FileWrite,
   ListEntry,
   ReplicaOptions,
   ReplicaResolution,
@@ -49,6 +50,7 @@ export type {
   ChunkPlace,
   Consistency,
   FileData,
+  FileWrite,
   ListEntry,
   LocalChunkSource,
   RawDeflate,
@@ -226,6 +228,59 @@ export class Replica {
       undefined,
       manifest.places,
     );
+  }
+
+  /**
+   * Writes several files as one change: one index transaction, one stored update and one
+   * outbox entry for all of them, rather than one of each per file (issue 14: a scan of many
+   * new files). Each file is written as {@link writeFile} would, in order; one that fails
+   * (bad content, a directory at its path, …) is left out and the others are still written.
+   * Resolves once the change is durable, with each file's error or undefined, in order. A
+   * strong folder writes them one by one.
+   */
+  async writeFiles(files: readonly FileWrite[]): Promise<(Error | undefined)[]> {
+    this.checkOpen();
+    const failed = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+    if (this.strong)
+      return Promise.all(
+        files.map((f) => this.writeFile(f.path, f.data, f.options).then(() => undefined, failed)),
+      );
+    const results: (Error | undefined)[] = files.map(() => undefined);
+    const stored: (Awaited<ReturnType<FileContent["storeContent"]>> | undefined)[] = [];
+    const fresh = new Set<ChunkId>();
+    const places = new Map<ChunkId, ChunkPlace>();
+    // One at a time: content that is read and spooled keeps its bounded memory per file.
+    for (const [i, { data, options = {} }] of files.entries()) {
+      const s = await this.content
+        .storeContent(data, options.source, options.chunks)
+        .catch((e: unknown) => void (results[i] = failed(e)));
+      stored.push(s ?? undefined);
+      for (const id of s?.fresh ?? []) fresh.add(id);
+      for (const [id, place] of s?.places ?? []) if (!places.has(id)) places.set(id, place);
+    }
+    await this.commit(
+      () =>
+        this.ctx.index.batch(() => {
+          for (const [i, { path, options = {} }] of files.entries()) {
+            const s = stored[i];
+            if (!s) continue;
+            try {
+              this.ctx.index.writeFile(path, {
+                manifest: s.manifest,
+                mode: options.mode,
+                mtime: options.mtime,
+                ...(options.basedOn ? { basedOn: options.basedOn } : {}),
+              });
+            } catch (e) {
+              results[i] = failed(e);
+            }
+          }
+        }),
+      [...fresh],
+      undefined,
+      places.size > 0 ? places : undefined,
+    );
+    return results;
   }
 
   /** The whole content of a file, every chunk verified. Fetches chunks not yet downloaded. */

@@ -186,6 +186,13 @@ export interface WriteOptions {
   chunks?: readonly ChunkDigest[];
 }
 
+/** One file of {@link Replica.writeFiles}: what {@link Replica.writeFile} takes. */
+export interface FileWrite {
+  path: string;
+  data: FileData;
+  options?: WriteOptions;
+}
+
 /** An entry of {@link Replica.list}. */
 export interface ListEntry {
   /** Folder-relative path, `/`-separated. */
