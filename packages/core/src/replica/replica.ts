@@ -8,6 +8,7 @@ import { ready } from "@weft/crypto";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
 import { systemClock } from "../clock.js";
+import { forEachLimited } from "../pool.js";
 import type { AutomergeDocHandle } from "../docs/automerge-doc.js";
 import type { DocChannel, DocType } from "../docs/channel.js";
 import type { YDocBinding } from "../docs/yjs-doc.js";
@@ -44,6 +45,9 @@ import type {
   WriteOptions,
 } from "./types.js";
 import { toListEntry } from "./types.js";
+
+/** Strong writes {@link Replica.writeFiles} has in flight at once. */
+const STRONG_WRITES_AT_ONCE = 32;
 
 export type { RefusedWrite, StrongOp } from "./strong-writes.js";
 export type {
@@ -241,11 +245,14 @@ export class Replica {
   async writeFiles(files: readonly FileWrite[]): Promise<(Error | undefined)[]> {
     this.checkOpen();
     const failed = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
-    if (this.strong)
-      return Promise.all(
-        files.map((f) => this.writeFile(f.path, f.data, f.options).then(() => undefined, failed)),
-      );
     const results: (Error | undefined)[] = files.map(() => undefined);
+    if (this.strong) {
+      // Each is its own strong write (accepted or refused on its own), a few at a time.
+      await forEachLimited(files, STRONG_WRITES_AT_ONCE, { onFailure: "finish" }, (f, i) =>
+        this.writeFile(f.path, f.data, f.options).catch((e: unknown) => (results[i] = failed(e))),
+      );
+      return results;
+    }
     const stored: (Awaited<ReturnType<FileContent["storeContent"]>> | undefined)[] = [];
     const fresh = new Set<ChunkId>();
     const places = new Map<ChunkId, ChunkPlace>();
