@@ -11,7 +11,7 @@ import { FileChangedError, type LocalFileState, type ScanResult } from "../scan/
 import { readStable } from "./read-stable.js";
 import type { DiskState } from "../state/index.js";
 
-/** Local files read, chunked and sealed at once by a scan. */
+/** Files a record checks at once (and reads, those the scan left no chunk digests for). */
 const RECORD_CONCURRENCY = 32;
 /**
  * Files, and their bytes, recorded as one index change: large enough that a scan of many small
