@@ -14,6 +14,7 @@ import { propertyParams } from "./config.js";
 
 type Step =
   | { t: "write"; r: number; path: number; body: number }
+  | { t: "writeMany"; r: number; files: { path: number; body: number }[] }
   | { t: "mkdir"; r: number; path: number }
   | { t: "move"; r: number; from: number; to: number }
   | { t: "remove"; r: number; path: number }
@@ -34,6 +35,18 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       r: fc.nat(DEVICES - 1),
       path: fc.nat(PATHS.length - 1),
       body: fc.nat(1_000_000),
+    }),
+  },
+  {
+    // Several files as one change (Replica.writeFiles: a scan's batch), some of which may fail.
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant("writeMany" as const),
+      r: fc.nat(DEVICES - 1),
+      files: fc.array(
+        fc.record({ path: fc.nat(PATHS.length + DIRS.length - 1), body: fc.nat(1_000_000) }),
+        { minLength: 1, maxLength: 4 },
+      ),
     }),
   },
   {
@@ -85,6 +98,16 @@ const anyPath = (i: number): string => [...PATHS, ...DIRS][i]!;
 /** Operations tried and accepted over the whole run, by kind: a run that refuses them all proves nothing. */
 const tally = new Map<string, { tried: number; accepted: number }>();
 
+/** Refusals that the state makes legitimate (no such file…). */
+const REFUSALS = [
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "NOT_A_DIRECTORY",
+  "IS_A_DIRECTORY",
+  "MOVE_INTO_SELF",
+  "INVALID_PATH",
+];
+
 /** Runs a local operation; refusals that the state makes legitimate (no such file…) are fine. */
 async function attempt(kind: string, run: () => Promise<void>): Promise<boolean> {
   let t = tally.get(kind);
@@ -96,17 +119,7 @@ async function attempt(kind: string, run: () => Promise<void>): Promise<boolean>
     return true;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (
-      [
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "NOT_A_DIRECTORY",
-        "IS_A_DIRECTORY",
-        "MOVE_INTO_SELF",
-        "INVALID_PATH",
-      ].includes(code ?? "")
-    )
-      return false;
+    if (REFUSALS.includes(code ?? "")) return false;
     throw error;
   }
 }
@@ -138,6 +151,22 @@ describe("Replica convergence (property, real sealing, in-memory hub)", () => {
                   if (await attempt("write", () => r(s.r).writeFile(PATHS[s.path]!, body(s.body))))
                     written.add(s.body);
                   break;
+                case "writeMany": {
+                  const results = await r(s.r).writeFiles(
+                    s.files.map((f) => ({ path: anyPath(f.path), data: body(f.body) })),
+                  );
+                  results.forEach((error, i) => {
+                    let t = tally.get("writeMany");
+                    if (!t) tally.set("writeMany", (t = { tried: 0, accepted: 0 }));
+                    t.tried++;
+                    if (!error) {
+                      t.accepted++;
+                      written.add(s.files[i]!.body);
+                    } else if (!REFUSALS.includes((error as { code?: string }).code ?? ""))
+                      throw error;
+                  });
+                  break;
+                }
                 case "mkdir":
                   await attempt("mkdir", () => r(s.r).mkdir(DIRS[s.path]!));
                   break;
@@ -213,7 +242,7 @@ describe("Replica convergence (property, real sealing, in-memory hub)", () => {
     if ((params.numRuns ?? 0) < 50) return;
     const writes = tally.get("write")!;
     expect(writes.accepted).toBeGreaterThanOrEqual(writes.tried / 2);
-    for (const kind of ["mkdir", "move", "remove"])
+    for (const kind of ["mkdir", "move", "remove", "writeMany"])
       expect(tally.get(kind)?.accepted ?? 0, `no ${kind} was ever accepted`).toBeGreaterThan(0);
   }, 600_000);
 });

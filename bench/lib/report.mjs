@@ -564,6 +564,10 @@ export function writeReport() {
   const latency = load("latency");
   const delta = load("delta");
   if (sync) sections.push(syncSection(sync));
+  // Figures from runs other than the full one (A/B comparisons at a smaller scale), written by
+  // hand with their commands, kept in results/sync-notes.md (as results/NAME-notes.md below).
+  const syncNotes = join(resultsDir, "sync-notes.md");
+  if (existsSync(syncNotes)) sections.push(readFileSync(syncNotes, "utf8").trim());
   const sizes = load("sync-sizes");
   if (sizes) sections.push(syncSizesSection(sizes));
   if (latency) sections.push(latencySection(latency));

@@ -6,6 +6,7 @@ import {
   EMPTY_CONTENT_HASH,
   buildManifest,
   contentHashOf,
+  manifestFromDigests,
   type ChunkerOptions,
 } from "../src/index.js";
 
@@ -41,12 +42,18 @@ describe("contentHashOf", () => {
   test("the empty file hashes to EMPTY_CONTENT_HASH, like its manifest", async () => {
     const empty = new Uint8Array(0);
     const m = await buildManifest(empty, { chunkIdKey: KEY });
-    expect(await contentHashOf(empty)).toEqual({ contentHash: EMPTY_CONTENT_HASH, size: 0 });
+    expect(await contentHashOf(empty)).toEqual({
+      contentHash: EMPTY_CONTENT_HASH,
+      size: 0,
+      chunks: [],
+    });
     expect(m.contentHash).toBe(EMPTY_CONTENT_HASH);
     expect(await contentHashOf(blocksOf(empty, 10))).toEqual({
       contentHash: EMPTY_CONTENT_HASH,
       size: 0,
+      chunks: [],
     });
+    expect(await manifestFromDigests([], KEY)).toEqual(m);
   });
 
   test.each([1, 63, 64, 1000, 5000, 40_000])(
@@ -56,9 +63,14 @@ describe("contentHashOf", () => {
       const m = await buildManifest(data, { chunkIdKey: KEY, chunking: SMALL });
       if (length >= 5000) expect(m.chunks.length).toBeGreaterThan(3); // really multi-chunk
       const expected = { contentHash: m.contentHash, size: length };
-      expect(await contentHashOf(data, SMALL)).toEqual(expected);
+      const whole = await contentHashOf(data, SMALL);
+      expect(whole).toMatchObject(expected);
+      // Its chunk digests give the same manifest without the bytes (the agent's record).
+      expect(await manifestFromDigests(whole.chunks, KEY)).toEqual(m);
       for (const block of [1, 100, 777, 4096]) {
-        expect(await contentHashOf(blocksOf(data, block), SMALL)).toEqual(expected);
+        const streamed = await contentHashOf(blocksOf(data, block), SMALL);
+        expect(streamed).toMatchObject(expected);
+        expect(streamed.chunks).toEqual(whole.chunks);
       }
     },
   );

@@ -18,6 +18,7 @@ import {
   MemoryBlobStore,
   MemoryStateStore,
   Replica,
+  contentHashOf,
 } from "../src/index.js";
 import { MemoryHub } from "../src/testing/index.js";
 
@@ -40,7 +41,8 @@ function fileSource(files: Map<string, Uint8Array>): LocalChunkSource {
   };
 }
 
-test("a located write spools nothing, resumes after a restart from the stored places, and never sends a chunk its file no longer holds", async () => {
+/** A writer and a reader of one folder on a memory hub; the writer's state and spool persist. */
+async function setup() {
   await ready();
   hub = new MemoryHub({ seed: 3 });
   const h = hub;
@@ -82,6 +84,11 @@ test("a located write spools nothing, resumes after a restart from the stored pl
     await synced;
   };
 
+  return { h, writer, reader, state, spool, files, errors, open, sync };
+}
+
+test("a located write spools nothing, resumes after a restart from the stored places, and never sends a chunk its file no longer holds", async () => {
+  const { h, writer, reader, spool, files, errors, open, sync } = await setup();
   const kept = new Uint8Array(randomBytes(64 * 1024));
   const first = new Uint8Array(randomBytes(64 * 1024));
   const second = new Uint8Array(randomBytes(48 * 1024));
@@ -114,4 +121,36 @@ test("a located write spools nothing, resumes after a restart from the stored pl
   expect(await other.readFile("edited.bin")).toEqual(second);
   await other.close();
   await after.close();
+});
+
+test("a located write given its scan's chunk digests reads none of its data, and the upload still checks every chunk", async () => {
+  const { h, writer, reader, files, errors, open, sync } = await setup();
+  const content = new Uint8Array(randomBytes(40 * 1024));
+  const other = new Uint8Array(randomBytes(20 * 1024));
+  files.set("a.bin", content);
+  files.set("b.bin", other);
+  const { chunks } = await contentHashOf(content, chunking);
+  expect(chunks.length).toBeGreaterThan(1);
+  // The scan hashed the file; the record must not read it again.
+  const unread = {
+    [Symbol.asyncIterator]: () => {
+      throw new Error("the data was read");
+    },
+  };
+  const w = await open(writer, true);
+  await w.writeFile("a.bin", unread, { source: "a.bin", chunks });
+  expect(w.stat("a.bin")!.contentHash).toBe((await contentHashOf(content, chunking)).contentHash);
+  // Digests that are not of the file's bytes name chunks the upload never finds there.
+  const wrong = (await contentHashOf(new Uint8Array(randomBytes(other.length)), chunking)).chunks;
+  await w.writeFile("b.bin", unread, { source: "b.bin", chunks: wrong });
+  await sync(w);
+  const relay = h.blobClient(reader.deviceId);
+  const wrongIds = w.index.stat("b.bin")!.version.manifest!.chunks.map((c) => c.id);
+  expect(await relay.has(wrongIds)).toEqual(wrongIds); // none sent
+  expect(errors.some((e) => e.includes("b.bin changed since it was recorded"))).toBe(true);
+  const r = await open(reader, false);
+  await sync(r);
+  expect(await r.readFile("a.bin")).toEqual(content);
+  await r.close();
+  await w.close();
 });

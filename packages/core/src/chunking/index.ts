@@ -7,8 +7,15 @@ export {
   DEFAULT_CHUNKER_OPTIONS,
 } from "./fastcdc.js";
 export type { Chunk, ChunkerOptions, ResolvedChunkerOptions } from "./fastcdc.js";
-export { buildManifest, contentHashOf, newChunkIds, EMPTY_CONTENT_HASH } from "./manifest.js";
+export {
+  buildManifest,
+  contentHashOf,
+  manifestFromDigests,
+  newChunkIds,
+  EMPTY_CONTENT_HASH,
+} from "./manifest.js";
 export type {
+  ChunkDigest,
   Manifest,
   ManifestChunk,
   ManifestChunkEvent,

@@ -116,10 +116,23 @@ export async function buildManifest(
 }
 
 /**
+ * One chunk of content as a scan found it, before any key names it: its raw SHA-256 and length.
+ * {@link manifestFromDigests} turns a file's list of them into its manifest without reading the
+ * file again.
+ */
+export interface ChunkDigest {
+  /** The chunk's raw SHA-256 (32 bytes). */
+  sha256: Uint8Array;
+  /** Plaintext length in bytes. */
+  size: number;
+}
+
+/**
  * A file's content hash and length without naming its chunks: the same value
  * {@link buildManifest} returns as `contentHash` for the same bytes and chunking options, but
  * with no chunk-id key. For a local scanner that must tell whether a file on disk differs from
  * what the index holds, or pair a deleted file with a new copy of it, before any key is at hand.
+ * `chunks` are the same pass's chunk digests, for {@link manifestFromDigests}.
  *
  * Memory is bounded as in {@link buildManifest}: the chunker reuses one assembly buffer.
  *
@@ -130,12 +143,15 @@ export async function buildManifest(
 export async function contentHashOf(
   source: Uint8Array | AsyncIterable<Uint8Array>,
   options?: ChunkerOptions,
-): Promise<{ contentHash: string; size: number }> {
+): Promise<{ contentHash: string; size: number; chunks: ChunkDigest[] }> {
   await ready();
   const contentHash = createSha256();
+  const chunks: ChunkDigest[] = [];
   let size = 0;
   const take = (chunk: Chunk): void => {
-    contentHash.update(sha256(chunk.data));
+    const digest = sha256(chunk.data);
+    contentHash.update(digest);
+    chunks.push({ sha256: digest, size: chunk.data.length });
     size += chunk.data.length;
   };
   if (source instanceof Uint8Array) {
@@ -148,7 +164,37 @@ export async function contentHashOf(
     }
     for (const chunk of chunker.finish()) take(chunk);
   }
-  return { contentHash: toHex(contentHash.digest()), size };
+  return { contentHash: toHex(contentHash.digest()), size, chunks };
+}
+
+/**
+ * The manifest {@link buildManifest} gives for content whose chunks {@link contentHashOf} found
+ * (same bytes, same chunking options), from those digests alone: nothing is read again. The
+ * chunk ids are keyed hashes of the digests, so a digest that is not of the bytes names a chunk
+ * no read verifies, never wrong content.
+ *
+ * @throws WeftError INVALID_OPTIONS for a chunk-id key that is not 32 bytes, or a digest that
+ * is not 32 bytes
+ */
+export async function manifestFromDigests(
+  digests: readonly ChunkDigest[],
+  chunkIdKey: Uint8Array,
+): Promise<Manifest> {
+  await ready();
+  if (!(chunkIdKey instanceof Uint8Array) || chunkIdKey.length !== CHUNK_ID_KEY_BYTES) {
+    throw new WeftError("INVALID_OPTIONS", `chunkIdKey must be ${CHUNK_ID_KEY_BYTES} bytes`);
+  }
+  const contentHash = createSha256();
+  const chunks: ManifestChunk[] = [];
+  let size = 0;
+  for (const { sha256: digest, size: n } of digests) {
+    if (digest.length !== 32 || !Number.isSafeInteger(n) || n <= 0)
+      throw new WeftError("INVALID_OPTIONS", "a chunk digest is 32 bytes of a non-empty chunk");
+    contentHash.update(digest);
+    chunks.push({ id: chunkIdFromSha256(chunkIdKey, digest), size: n });
+    size += n;
+  }
+  return { chunks, size, contentHash: toHex(contentHash.digest()) };
 }
 
 /**

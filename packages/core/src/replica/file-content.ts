@@ -1,6 +1,11 @@
 /** File content in and out of a Replica: chunked, sealed and stored on the way in; verified (and fetched when missing) on the way out. */
 import type { ChunkId } from "@weft/crypto";
-import { type Manifest, buildManifest } from "../chunking/index.js";
+import {
+  type ChunkDigest,
+  type Manifest,
+  buildManifest,
+  manifestFromDigests,
+} from "../chunking/index.js";
 import { WeftError } from "../errors.js";
 import { openChunkData, sealChunkData } from "./chunk-codec.js";
 import type { ReplicaContext } from "./context.js";
@@ -35,9 +40,22 @@ export class FileContent {
   async storeContent(
     data: FileData,
     from?: string,
+    digests?: readonly ChunkDigest[],
   ): Promise<{ manifest: Manifest; fresh: ChunkId[]; places?: Map<ChunkId, ChunkPlace> }> {
     const keys = this.ctx.keys;
     const fresh = new Set<ChunkId>();
+    if (from !== undefined && this.transfers.locates && digests) {
+      // A scan hashed the content already (issue 14: every new file was read twice): its chunk
+      // digests name the chunks, and `data` is left unread. The upload verifies each chunk.
+      const manifest = await manifestFromDigests(digests, keys.subkeys(keys.epoch).chunkId);
+      const places = new Map<ChunkId, ChunkPlace>();
+      let offset = 0;
+      for (const { id, size } of manifest.chunks) {
+        if (!places.has(id)) places.set(id, { source: from, offset, size });
+        offset += size;
+      }
+      return { manifest, fresh: [...places.keys()], places };
+    }
     const source = data instanceof Uint8Array ? data : toAsyncIterable(data);
     if (from !== undefined && this.transfers.locates) {
       // The content stays where it is: each chunk's place is recorded with the change, and the

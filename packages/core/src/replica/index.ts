@@ -4,6 +4,7 @@ export {
   type ReplicaOptions,
   type FileData,
   type WriteOptions,
+  type FileWrite,
   type ListEntry,
   type ChunkPlace,
   type LocalChunkSource,

@@ -8,6 +8,7 @@ import { ready } from "@weft/crypto";
 import type { Awareness } from "y-protocols/awareness";
 import type * as Y from "yjs";
 import { systemClock } from "../clock.js";
+import { forEachLimited } from "../pool.js";
 import type { AutomergeDocHandle } from "../docs/automerge-doc.js";
 import type { DocChannel, DocType } from "../docs/channel.js";
 import type { YDocBinding } from "../docs/yjs-doc.js";
@@ -36,6 +37,7 @@ import type {
   ChunkPlace,
   Consistency,
   FileData,
+  FileWrite,
   ListEntry,
   ReplicaOptions,
   ReplicaResolution,
@@ -44,11 +46,15 @@ import type {
 } from "./types.js";
 import { toListEntry } from "./types.js";
 
+/** Strong writes {@link Replica.writeFiles} has in flight at once. */
+const STRONG_WRITES_AT_ONCE = 32;
+
 export type { RefusedWrite, StrongOp } from "./strong-writes.js";
 export type {
   ChunkPlace,
   Consistency,
   FileData,
+  FileWrite,
   ListEntry,
   LocalChunkSource,
   RawDeflate,
@@ -198,7 +204,7 @@ export class Replica {
     // A strong folder's write replaces the version there was when it began, not one that
     // arrived while its content was being read.
     const seen = this.strong?.observe({ kind: "write", path });
-    const manifest = await this.content.storeContent(data, options.source);
+    const manifest = await this.content.storeContent(data, options.source, options.chunks);
     if (this.strong) {
       const op = { kind: "write", path, manifest: manifest.manifest } as const;
       await this.strongSubmit(
@@ -226,6 +232,62 @@ export class Replica {
       undefined,
       manifest.places,
     );
+  }
+
+  /**
+   * Writes several files as one change: one index transaction, one stored update and one
+   * outbox entry for all of them, rather than one of each per file (issue 14: a scan of many
+   * new files). Each file is written as {@link writeFile} would, in order; one that fails
+   * (bad content, a directory at its path, …) is left out and the others are still written.
+   * Resolves once the change is durable, with each file's error or undefined, in order. A
+   * strong folder writes them one by one.
+   */
+  async writeFiles(files: readonly FileWrite[]): Promise<(Error | undefined)[]> {
+    this.checkOpen();
+    const failed = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+    const results: (Error | undefined)[] = files.map(() => undefined);
+    if (this.strong) {
+      // Each is its own strong write (accepted or refused on its own), a few at a time.
+      await forEachLimited(files, STRONG_WRITES_AT_ONCE, { onFailure: "finish" }, (f, i) =>
+        this.writeFile(f.path, f.data, f.options).catch((e: unknown) => (results[i] = failed(e))),
+      );
+      return results;
+    }
+    const stored: (Awaited<ReturnType<FileContent["storeContent"]>> | undefined)[] = [];
+    const fresh = new Set<ChunkId>();
+    const places = new Map<ChunkId, ChunkPlace>();
+    // One at a time: content that is read and spooled keeps its bounded memory per file.
+    for (const [i, { data, options = {} }] of files.entries()) {
+      const s = await this.content
+        .storeContent(data, options.source, options.chunks)
+        .catch((e: unknown) => void (results[i] = failed(e)));
+      stored.push(s ?? undefined);
+      for (const id of s?.fresh ?? []) fresh.add(id);
+      for (const [id, place] of s?.places ?? []) if (!places.has(id)) places.set(id, place);
+    }
+    await this.commit(
+      () =>
+        this.ctx.index.batch(() => {
+          for (const [i, { path, options = {} }] of files.entries()) {
+            const s = stored[i];
+            if (!s) continue;
+            try {
+              this.ctx.index.writeFile(path, {
+                manifest: s.manifest,
+                mode: options.mode,
+                mtime: options.mtime,
+                ...(options.basedOn ? { basedOn: options.basedOn } : {}),
+              });
+            } catch (e) {
+              results[i] = failed(e);
+            }
+          }
+        }),
+      [...fresh],
+      undefined,
+      places.size > 0 ? places : undefined,
+    );
+    return results;
   }
 
   /** The whole content of a file, every chunk verified. Fetches chunks not yet downloaded. */

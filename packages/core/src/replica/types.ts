@@ -1,6 +1,6 @@
 /** The types a Replica takes and returns, and the conversions between them and the index's own. */
 import type { ChunkId, DeviceIdentity, FolderId, FolderKeyring } from "@weft/crypto";
-import type { ChunkerOptions } from "../chunking/index.js";
+import type { ChunkDigest, ChunkerOptions } from "../chunking/index.js";
 import type { Clock } from "../clock.js";
 import type { TreeEntry } from "../folder/tree.js";
 import type { RetentionPolicy } from "../folder/registers.js";
@@ -175,6 +175,22 @@ export interface WriteOptions {
    * Ignored otherwise (the chunks are spooled).
    */
   source?: string;
+  /**
+   * With {@link source}: the content's chunks as a scan of that source found them
+   * (`contentHashOf`'s `chunks`, same chunking options). When the chunks' places are stored
+   * (see `source`), the manifest is made from these and `data` is not read at all: the upload
+   * reads each chunk from its place and checks it against its id, so a digest that is not of
+   * the content names a chunk that is reported and not sent, as for content changed since.
+   * Ignored when the chunks are spooled (`data` is read then).
+   */
+  chunks?: readonly ChunkDigest[];
+}
+
+/** One file of {@link Replica.writeFiles}: what {@link Replica.writeFile} takes. */
+export interface FileWrite {
+  path: string;
+  data: FileData;
+  options?: WriteOptions;
 }
 
 /** An entry of {@link Replica.list}. */

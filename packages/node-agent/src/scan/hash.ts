@@ -7,7 +7,7 @@ import type { Stats } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { WeftError, contentHashOf } from "@weft/core";
-import type { ChunkerOptions } from "@weft/core";
+import type { ChunkDigest, ChunkerOptions } from "@weft/core";
 
 /** Largest block read at once: the chunker keeps views of a few blocks, so memory stays small. */
 const BLOCK_BYTES = 1024 * 1024;
@@ -28,6 +28,8 @@ export interface FileHash {
   ino: number;
   /** Permission bits (`mode & 0o777`), from the same stat. */
   mode: number;
+  /** The same pass's chunk digests (`contentHashOf`'s `chunks`): what the hash is made of. */
+  chunks: ChunkDigest[];
 }
 
 /** What {@link hashFileChecked} found. */
@@ -81,7 +83,7 @@ export async function hashFileChecked(
     if (!before.isFile()) return { status: "not-a-file" };
     const size = before.size;
     let bytesRead = 0;
-    const { contentHash } = await contentHashOf(
+    const { contentHash, chunks } = await contentHashOf(
       readBlocks(fh, size, signal, async (n) => {
         bytesRead = n;
         await onBlock?.(n);
@@ -98,6 +100,7 @@ export async function hashFileChecked(
       mtimeMs: Math.floor(before.mtimeMs),
       ino: before.ino,
       mode: before.mode & 0o777,
+      chunks,
     };
   } finally {
     await fh.close();

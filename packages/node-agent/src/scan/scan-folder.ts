@@ -2,7 +2,7 @@
  * One scan of a folder: walk it, compare every entry with what the previous scan recorded,
  * hash only what looks changed, and pair vanished paths with new ones into moves.
  */
-import { forEachLimited, resolveChunkerOptions } from "@weft/core";
+import { type ChunkDigest, forEachLimited, resolveChunkerOptions } from "@weft/core";
 import { hashFileChecked } from "./hash.js";
 import { pairByHash, pairByInode } from "./moves.js";
 import type { LocalFileState, ScanError, ScanMove, ScanOptions, ScanResult } from "./types.js";
@@ -102,6 +102,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
   let files = 0;
   let bytesHashed = 0;
   const hashed: LocalFileState[] = [];
+  const chunks = new Map<string, ChunkDigest[]>();
   const readFreshUpTo = options.readFreshUpTo ?? 0;
   const isFresh = (e: { size: number; mtimeMs: number }): boolean =>
     e.size > readFreshUpTo && Math.abs(now() - e.mtimeMs) < stableMs;
@@ -138,6 +139,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
       }
       const { size, mtimeMs, ino, mode, hash } = r;
       hashed.push({ path: e.path, kind: "file", size, mtimeMs, ino, mode, hash });
+      chunks.set(e.path, r.chunks);
     } catch (err) {
       if (signal?.aborted || errnoCode(err) === undefined) throw err;
       keepPrevious(e.path);
@@ -179,6 +181,7 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
     errors: errors.sort(byPath),
     unchanged,
     current,
+    chunks,
   };
 }
 

@@ -1,5 +1,5 @@
 /** What a scan takes and returns. */
-import type { ChunkerOptions } from "@weft/core";
+import type { ChunkDigest, ChunkerOptions } from "@weft/core";
 import type { IgnoreRules } from "../ignore/index.js";
 
 /** One file or directory of a folder as the agent last saw it on disk. */
@@ -110,6 +110,12 @@ export interface ScanResult {
   errors: ScanError[];
   /** Number of entries found as they were. */
   unchanged: number;
+  /**
+   * The chunk digests of each file this scan hashed (`contentHashOf`'s `chunks`), by path: the
+   * recording of an added or modified file names its chunks from these instead of reading it
+   * again (`WriteOptions.chunks` in @weft/core).
+   */
+  chunks?: Map<string, ChunkDigest[]>;
   /**
    * The folder as it now is: `previous` updated with everything above. Paths in `unstable`
    * and `errors` keep their previous record if they had one (and are absent if not), and so

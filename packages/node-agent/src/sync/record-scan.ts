@@ -3,15 +3,23 @@
  * removals, directories, file contents), and the disk state follows. A conflict copy removed,
  * renamed or edited on disk settles that copy in the replica, so every device follows.
  */
-import { type Replica, forEachLimited } from "@weft/core";
+import { lstat } from "node:fs/promises";
+import { type ChunkDigest, type Replica, type WriteOptions, forEachLimited } from "@weft/core";
 import type { FolderEvents } from "../activity/index.js";
 import { safeJoin } from "../names/index.js";
 import { FileChangedError, type LocalFileState, type ScanResult } from "../scan/index.js";
 import { readStable } from "./read-stable.js";
 import type { DiskState } from "../state/index.js";
 
-/** Local files read, chunked and sealed at once by a scan. */
+/** Files a record checks at once (and reads, those the scan left no chunk digests for). */
 const RECORD_CONCURRENCY = 32;
+/**
+ * Files, and their bytes, recorded as one index change: large enough that a scan of many small
+ * files costs a few changes, small enough that the files' envelope (sent once all their chunks
+ * are up) does not wait long behind a large file.
+ */
+const BATCH_FILES = 256;
+const BATCH_BYTES = 8 * 1024 * 1024;
 /** A file modified this close to a scan may change again unseen within the same mtime. */
 const RACY_MS = 1000;
 
@@ -126,8 +134,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
     }
   }
-  // Files are recorded several at a time: the replica and the chunk store then commit them
-  // in groups, one fsync for many small files rather than two each.
+  // Files are checked several at a time. Those the scan hashed (their chunk digests at hand)
+  // are then recorded in batches, one index change for many files (`Replica.writeFiles`);
+  // the rest are written one by one, and the replica's store still commits those in groups.
+  const batched: Batched[] = [];
   await forEachLimited(
     upserts.filter((local) => local.kind !== "dir"),
     RECORD_CONCURRENCY,
@@ -157,31 +167,116 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
         }
         // What was on disk before this edit: if a newer version arrived and was not written
         // to disk yet, the edit was made from the older one and both must survive.
-        const before = copy ? undefined : ctx.disk.get(local.path)?.hash;
-        await r.writeFile(local.path, readStable(safeJoin(ctx.root, local.path), local), {
-          mode: local.mode,
-          mtime: local.mtimeMs,
-          ...(before ? { basedOn: before } : {}),
-          // The file holds the content until the upload: it is read (and verified) from here
-          // then, not spooled into chunks.sqlite now.
-          source: local.path,
-        });
-        ctx.events.emit({ kind: "sent", path: local.path });
-        recordFile(ctx, local);
-        changes++;
-      } catch (error) {
-        if (
-          error instanceof FileChangedError ||
-          (error as Error).cause instanceof FileChangedError
-        ) {
-          changedWhileRead++; // still being written: the next scan retries
+        const before = copy ? undefined : (ctx.disk.get(local.path)?.hash ?? undefined);
+        // The scan's hashing pass named the chunks already: the file is not read again (the
+        // upload reads each chunk and checks it against its id). It must still be as the scan
+        // saw it, or the next scan records it (as readStable's checks do when it is read).
+        const chunks = result.chunks?.get(local.path);
+        if (chunks) {
+          await stillAsScanned(safeJoin(ctx.root, local.path), local);
+          batched.push({ local, before, chunks });
           return;
         }
-        problem(ctx, local.path, `could not record the local change: ${(error as Error).message}`);
+        await r.writeFile(local.path, ...writeArgs(ctx, local, before));
+        wrote(ctx, local);
+        changes++;
+      } catch (error) {
+        if (changedWhileReading(error))
+          changedWhileRead++; // still being written: the next scan retries
+        else
+          problem(
+            ctx,
+            local.path,
+            `could not record the local change: ${(error as Error).message}`,
+          );
       }
     },
   );
+  for (const batch of batches(batched.sort((a, b) => (a.local.path < b.local.path ? -1 : 1)))) {
+    const failures = await r
+      .writeFiles(
+        batch.map(({ local, before, chunks }) => {
+          const [data, options] = writeArgs(ctx, local, before, chunks);
+          return { path: local.path, data, options };
+        }),
+      )
+      .catch((error: unknown) => batch.map(() => error as Error));
+    batch.forEach(({ local }, i) => {
+      const error = failures[i];
+      if (!error) {
+        wrote(ctx, local);
+        changes++;
+      } else if (changedWhileReading(error)) changedWhileRead++;
+      else problem(ctx, local.path, `could not record the local change: ${error.message}`);
+    });
+  }
   return { changes, changedWhileRead };
+}
+
+/** A scanned file waiting to be recorded with others. */
+interface Batched {
+  local: LocalFileState;
+  /** The content hash that was on disk before (see `WriteOptions.basedOn`). */
+  before: string | undefined;
+  chunks: ChunkDigest[];
+}
+
+/** `batched` in groups of at most {@link BATCH_FILES} files and {@link BATCH_BYTES} bytes. */
+function* batches(batched: Batched[]): Iterable<Batched[]> {
+  let batch: Batched[] = [];
+  let bytes = 0;
+  for (const b of batched) {
+    if (batch.length > 0 && (batch.length >= BATCH_FILES || bytes + b.local.size > BATCH_BYTES)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(b);
+    bytes += b.local.size;
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** What `Replica.writeFile` takes to record `local` from its file. */
+function writeArgs(
+  ctx: RecordContext,
+  local: LocalFileState,
+  before: string | undefined,
+  chunks?: ChunkDigest[],
+): [AsyncIterable<Uint8Array>, WriteOptions] {
+  return [
+    readStable(safeJoin(ctx.root, local.path), local),
+    {
+      mode: local.mode,
+      mtime: local.mtimeMs,
+      ...(before ? { basedOn: before } : {}),
+      // The file holds the content until the upload: it is read (and verified) from here
+      // then, not spooled into chunks.sqlite now.
+      source: local.path,
+      ...(chunks ? { chunks } : {}),
+    },
+  ];
+}
+
+/** After `local` was recorded. */
+function wrote(ctx: RecordContext, local: LocalFileState): void {
+  ctx.events.emit({ kind: "sent", path: local.path });
+  recordFile(ctx, local);
+}
+
+/** Whether `error` says the file changed while it was read (the next scan records it). */
+function changedWhileReading(error: unknown): boolean {
+  return error instanceof FileChangedError || (error as Error).cause instanceof FileChangedError;
+}
+
+/** Throws a FileChangedError unless `abs` is still the regular file of the size and mtime seen. */
+async function stillAsScanned(
+  abs: string,
+  seen: Pick<LocalFileState, "size" | "mtimeMs">,
+): Promise<void> {
+  const s = await lstat(abs).catch(() => undefined);
+  if (!s?.isFile() || s.size !== seen.size || Math.floor(s.mtimeMs) !== seen.mtimeMs)
+    throw new FileChangedError(abs, "it changed since it was scanned");
 }
 
 /**
