@@ -141,6 +141,22 @@ describe("weft folder select --only docs on ben", () => {
     expect(await read(ben, "other/mine.txt")).toBe("ben's own\n");
   });
 
+  test("a file ben moves out of his selection moves on ana's disk, not deleted; one he moves in is sent", async () => {
+    await put(ben, "other/ben-new.txt", "ben's, moved into docs\n");
+    await syncOnce(ben);
+    await rename(join(ben.folder, "docs/a.txt"), join(ben.folder, "other/a-moved.txt"));
+    await rename(join(ben.folder, "other/ben-new.txt"), join(ben.folder, "docs/ben-new.txt"));
+    await syncOnce(ben);
+    await syncOnce(ana);
+    expect(await read(ana, "other/a-moved.txt")).toBe("a v2\n");
+    expect(await exists(ana, "docs/a.txt")).toBe(false);
+    expect(await read(ana, "docs/ben-new.txt")).toBe("ben's, moved into docs\n");
+    // Ben's disk stays as he left it: the moved file outside his selection, nothing put back.
+    await syncOnce(ben);
+    expect(await read(ben, "other/a-moved.txt")).toBe("a v2\n");
+    expect(await exists(ben, "docs/a.txt")).toBe(false);
+  });
+
   test("a directory selected while weft sync runs is fetched at once", async () => {
     daemon = await startDaemon(ben, ["--rescan", "600"]);
     // Through the daemon: the folder's version of other/b.txt (ana's), not ben's unsent one.

@@ -25,7 +25,7 @@ import {
   partName,
   planMaterialize,
 } from "../materialize/index.js";
-import { type LocalFileState, scanFolder } from "../scan/index.js";
+import { type LocalFileState, type ScanOptions, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import type { DiskState, FolderChunks } from "../state/index.js";
@@ -373,7 +373,7 @@ export class FolderSync {
           root: this.folder.path,
           ignore: this.ignore,
           previous: this.disk.map,
-          ...(this.applied.all ? {} : { selected: this.selectedBy(this.applied) }),
+          ...(this.applied.all ? {} : this.scanSelection(this.applied)),
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
           ...(whole ? {} : { paths }),
         });
@@ -428,6 +428,14 @@ export class FolderSync {
 
   private selectedBy(selection: Selection): (path: string, isDir: boolean) => boolean {
     return (path, isDir) => selection.includes(path, isDir);
+  }
+
+  /** What a scan takes of a selection: what it walks, and where moved-out files may be. */
+  private scanSelection(selection: Selection): Pick<ScanOptions, "selected" | "unselected"> {
+    return {
+      selected: this.selectedBy(selection),
+      unselected: (path, isDir) => selection.leavesOut(path, isDir),
+    };
   }
 
   private async materialize(): Promise<number> {

@@ -58,7 +58,8 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       if (path.startsWith(from)) return to + path.slice(from.length);
     return path;
   };
-  for (const { from, to } of result.moved) {
+  for (const move of result.moved) {
+    const { from, to } = move;
     const there = r.stat(from.path);
     const already = r.stat(to.path);
     if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
@@ -82,6 +83,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       ctx.disk.delete(from.path);
       recordFile(ctx, to);
       changes++;
+    } else if (move.leftSelection) {
+      // Moved out of the selection where the folder has another file: not sent (it is outside
+      // the selection), and not a removal either; the next apply writes the file back.
+      ctx.disk.delete(from.path);
     } else {
       result.removed.push(from);
       result.added.push(to);
