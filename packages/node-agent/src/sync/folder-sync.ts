@@ -294,6 +294,7 @@ export class FolderSync {
     if (chosen.equals(this.chosen)) return;
     this.chosen = chosen;
     this.replica.setDownloads(downloadsOf(chosen));
+    this.onSelectionChange?.();
   }
 
   /** Since when the folder is paused on this device; undefined while it syncs. */
@@ -405,6 +406,9 @@ export class FolderSync {
    * daemon stops watching the folder meanwhile (see `FolderWatch.pause`).
    */
   onBulkWrite: (() => void) | undefined;
+
+  /** Called when the selection chosen on this device changed (the daemon watches anew). */
+  onSelectionChange: (() => void) | undefined;
 
   /** What this device last saw of `path` on disk (its disk state), if anything. */
   knownFile(path: string): LocalFileState | undefined {
