@@ -6,8 +6,8 @@
 // top of the new version. A change made while the relay is down is queued in the folder's
 // state and checked when the next command reaches the relay. Many files saved at once go up a
 // few envelopes (the relay's log entries), and one made from a replaced version among them is
-// refused alone.
-import { mkdir, readFile, readdir } from "node:fs/promises";
+// refused alone. A directory deleted in ana's folder leaves the folder.
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -179,5 +179,17 @@ describe("a strong-consistency folder through the CLI", () => {
     ]);
     expect(await readFile(join(ana.folder, "notes.txt"), "utf8")).toBe("v4 by bob\n");
     expect(await paths(ana)).toEqual(["batch", "notes.txt"]);
+  });
+
+  test("a directory deleted in the synced folder is gone from the folder, not left behind empty", async () => {
+    await mkdir(join(ana.folder, "gone", "sub"), { recursive: true });
+    await writeSettled(join(ana.folder, "gone", "a.txt"), "a\n");
+    await writeSettled(join(ana.folder, "gone", "sub", "b.txt"), "b\n");
+    await ana.ok(["sync", "--once"]);
+    expect(await paths(bob)).toContain("gone");
+    await rm(join(ana.folder, "gone"), { recursive: true });
+    await ana.ok(["sync", "--once"]);
+    expect(await readdir(ana.folder)).not.toContain("gone");
+    expect(await paths(bob)).not.toContain("gone");
   });
 });

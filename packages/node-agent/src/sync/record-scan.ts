@@ -95,6 +95,9 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
 
   // Children before their directories.
   const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
+  // Removed in this pass. A strong folder's tree still lists them until the relay accepts their
+  // removal, and their directory goes with them (else it is left in the folder, empty).
+  const removedHere = new Set<string>();
   for (const gone of removed) {
     ctx.disk.delete(gone.path);
     const path = moved(gone.path);
@@ -104,7 +107,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       // Changed on another device since this one wrote it here: the edit survives the delete,
       // and the next apply puts it back.
       if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
-    } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
+    } else if (e.kind !== "dir" || r.list(path).some((c) => !removedHere.has(c.path))) continue;
     const copy = conflictCopyAt(r, path);
     if (copy) {
       // A conflict copy deleted: the person keeps the file as it is; the copy's version stays
@@ -113,6 +116,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       ctx.events.emit({ kind: "resolved", path: copy.of, detail: "deleted the conflict copy" });
     } else {
       await r.remove(path);
+      removedHere.add(path);
       ctx.events.emit({ kind: "deleted", path, detail: "here" });
     }
     changes++;
