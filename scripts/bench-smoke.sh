@@ -22,7 +22,7 @@ bench_lane "$benches/a.log" chunking index settle relay sync scale &
 lane_a=$!
 bench_lane "$benches/b.log" cli latency chaos &
 lane_b=$!
-bench_lane "$benches/c.log" delta crash idle &
+bench_lane "$benches/c.log" delta crash idle strong &
 lane_c=$!
 lanes_ok=1
 wait "$lane_a" || { cat "$benches/a.log"; lanes_ok=0; }

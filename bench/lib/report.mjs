@@ -540,6 +540,48 @@ const others = [
     ],
   ],
   [
+    "remote",
+    "remote",
+    "Remote: `weft ls/get/put` on a folder not synced here",
+    (r) => {
+      const step = (name) => r.steps?.find((s) => s.step.startsWith(name));
+      const MiB = 1024 * 1024;
+      return [
+        ["folder (files) MiB", `${fmt(r.folderBytes / MiB)} (${fmt(r.folderFiles)})`],
+        ["file fetched MiB", fmt(r.fileBytes / MiB)],
+        ["`weft ls` (first command) received bytes", fmt(step("ls")?.wireBytesReceived)],
+        ["`weft get` received bytes", fmt(step("get (state")?.wireBytesReceived)],
+        // Four decimals: the point is how little above 1 these are.
+        ["`weft get` received / file bytes", r.getReceivedPerFileByte?.toFixed(4) ?? "–"],
+        [
+          "`weft get --no-state` received / file bytes",
+          r.getNoStateReceivedPerFileByte?.toFixed(4) ?? "–",
+        ],
+        [
+          `\`weft put\` of ${fmt(r.putBytes / MiB)} MiB: sent / size, peak RSS MiB`,
+          `${(step("put")?.wireBytesSent / r.putBytes).toFixed(4)}, ${fmt(step("put")?.peakRssMiB)}`,
+        ],
+      ];
+    },
+  ],
+  [
+    "strong",
+    "strong",
+    "Strong: many files saved at once, strong vs eventual folder",
+    (r) => [
+      ["files", fmt(r.files)],
+      [
+        "first `weft sync --once`, eventual / strong ms",
+        `${fmt(r.eventualMs)} / ${fmt(r.strongMs)}`,
+      ],
+      ["strong / eventual", fmt(r.strongOverEventual)],
+      [
+        "log entries appended, eventual / strong",
+        `${fmt(r.eventualLogEntries)} / ${fmt(r.strongLogEntries)}`,
+      ],
+    ],
+  ],
+  [
     "relay",
     "relay",
     "Relay: one relay process vs y-websocket",

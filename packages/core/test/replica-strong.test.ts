@@ -85,4 +85,32 @@ describe("strong consistency", () => {
     ]);
     expect(b.queuedWrites()).toEqual([]);
   });
+
+  test("writes queued offline go up several to an envelope; one made from a replaced version is refused alone", async () => {
+    net = await createTestNetwork({ devices: 2, seed: 5, replica: { consistency: "strong" } });
+    const [a, b] = [net.replicas[0]!, net.replicas[1]!];
+    await a.writeFile("notes.txt", text("v1"));
+    await net.settle();
+    net.partition([0], [1]);
+    await a.writeFile("notes.txt", text("v2 by A"));
+    for (let i = 0; i < 10; i++) {
+      if (i === 0) await b.writeFile("notes.txt", text("B's edit of v1"));
+      await b.writeFile(`many/f${i}.txt`, text(`file ${i}`));
+    }
+    await net.settle();
+    const before = net.hub.log(net.folderId).length;
+    net.heal();
+    await net.settle();
+    // One envelope per write would be 10 entries (the refused one stores none).
+    expect(net.hub.log(net.folderId).length - before).toBeLessThanOrEqual(4);
+    expect(b.refusedWrites().map((r) => [r.path, r.reason])).toEqual([
+      ["notes.txt", CHANGED_ELSEWHERE],
+    ]);
+    for (const r of net.replicas) {
+      expect(r.conflicts()).toEqual([]);
+      expect(r.list().filter((e) => e.path.startsWith("many/"))).toHaveLength(10);
+    }
+    expect(await read(net, 0, "notes.txt")).toBe("v2 by A");
+    expect(await read(net, 0, "many/f9.txt")).toBe("file 9");
+  });
 });

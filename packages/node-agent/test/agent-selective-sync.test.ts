@@ -5,6 +5,7 @@
 // selecting the rest later (told to a running `weft sync`) fetches it, and nothing is lost on
 // either side. One relay and one pair of devices for the whole file: the tests run in order.
 import type { ChildProcess } from "node:child_process";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { mkdir, readFile, readdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -46,6 +47,23 @@ async function syncOnce(dev: Device): Promise<number> {
 async function put(dev: Device, rel: string, text: string): Promise<void> {
   await mkdir(join(dev.folder, rel, ".."), { recursive: true });
   await writeSettled(join(dev.folder, rel), text);
+}
+
+/** The inotify watches process `pid` holds (Linux: /proc/PID/fdinfo of its inotify fds). */
+function inotifyWatches(pid: number): number {
+  let watches = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target = "";
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target !== "anon_inode:inotify") continue;
+    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    watches += info.split("\n").filter((l) => l.startsWith("inotify wd:")).length;
+  }
+  return watches;
 }
 
 beforeAll(async () => {
@@ -141,7 +159,27 @@ describe("weft folder select --only docs on ben", () => {
     expect(await read(ben, "other/mine.txt")).toBe("ben's own\n");
   });
 
-  test("a directory selected while weft sync runs is fetched at once", async () => {
+  test("a file ben moves out of his selection moves on ana's disk, not deleted; one he moves in is sent", async () => {
+    await put(ben, "other/ben-new.txt", "ben's, moved into docs\n");
+    await syncOnce(ben);
+    await rename(join(ben.folder, "docs/a.txt"), join(ben.folder, "other/a-moved.txt"));
+    await rename(join(ben.folder, "other/ben-new.txt"), join(ben.folder, "docs/ben-new.txt"));
+    await syncOnce(ben);
+    await syncOnce(ana);
+    expect(await read(ana, "other/a-moved.txt")).toBe("a v2\n");
+    expect(await exists(ana, "docs/a.txt")).toBe(false);
+    expect(await read(ana, "docs/ben-new.txt")).toBe("ben's, moved into docs\n");
+    // Ben's disk stays as he left it: the moved file outside his selection, nothing put back.
+    await syncOnce(ben);
+    expect(await read(ben, "other/a-moved.txt")).toBe("a v2\n");
+    expect(await exists(ben, "docs/a.txt")).toBe(false);
+  });
+
+  test("a directory selected while weft sync runs is fetched at once, and watched: an edit there is sent; what is outside is not watched", async () => {
+    // Ben's own directories outside his selection: weft sync leaves them alone, unwatched.
+    for (let i = 0; i < 30; i++)
+      await mkdir(join(ben.folder, "local-only", `d${i}`), { recursive: true });
+    await put(ben, "later/a.txt", "ben's, sent once later/ is selected\n");
     daemon = await startDaemon(ben, ["--rescan", "600"]);
     // Through the daemon: the folder's version of other/b.txt (ana's), not ben's unsent one.
     const piped = await ben.run(["get", folderId, "other/b.txt", "-"]);
@@ -149,9 +187,23 @@ describe("weft folder select --only docs on ben", () => {
     expect(piped.stdout).toBe("b v2 from ana\n");
     const listed = await ben.ok(["ls", folderId, "more"]);
     expect(listed["entries"]).toMatchObject([{ path: "more/c.txt", kind: "file" }]);
-    const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more"]);
-    expect(more).toMatchObject({ selection: { only: ["docs", "more"] } });
+    const more = await ben.ok(["folder", "select", ben.folder, "--only", "docs", "more", "later"]);
+    expect(more).toMatchObject({ selection: { only: ["docs", "later", "more"] } });
     await waitFor(async () => (await read(ben, "more/c.txt")) === "c\n", 20_000, "more/ on ben");
+    const onAna = (rel: string, text: string) =>
+      waitFor(
+        async () => (await syncOnce(ana), (await read(ana, rel)) === text),
+        20_000,
+        `${rel} on ana`,
+      );
+    await onAna("later/a.txt", "ben's, sent once later/ is selected\n");
+    // No rescan for 600 s: the watcher, watching anew with the new selection, sees these.
+    await put(ben, "more/c.txt", "c from ben\n");
+    await put(ben, "later/b.txt", "in a directory that was here, unwatched, before\n");
+    await onAna("more/c.txt", "c from ben\n");
+    await onAna("later/b.txt", "in a directory that was here, unwatched, before\n");
+    // The root, docs, more, later; not the 30 directories of local-only.
+    expect(inotifyWatches(daemon.pid!)).toBeLessThan(15);
     expect(await stopProcess(daemon, "SIGTERM")).toBe(0);
     expect(await exists(ben, "other/new.bin")).toBe(false);
   });

@@ -4,8 +4,10 @@
 // refused: `weft put` exits 3 with "changed elsewhere; your version is kept as …", the folder
 // never shows a conflict copy, `weft refused` lists the change and `weft reapply` writes it on
 // top of the new version. A change made while the relay is down is queued in the folder's
-// state and checked when the next command reaches the relay.
-import { readFile, readdir } from "node:fs/promises";
+// state and checked when the next command reaches the relay. Many files saved at once go up a
+// few envelopes (the relay's log entries), and one made from a replaced version among them is
+// refused alone. A directory deleted in ana's folder leaves the folder.
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -28,6 +30,12 @@ async function content(dev: Device, path: string): Promise<string> {
   const got = await dev.run(["get", folderId, path, "-"]);
   expect(got.status, got.stderr).toBe(0);
   return got.stdout;
+}
+
+/** Envelopes the relay appended to folder logs so far (its /metrics). */
+async function appended(): Promise<number> {
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+  return Number(/^weft_relay_envelopes_appended_total (\d+)$/m.exec(metrics)?.[1]);
 }
 
 async function paths(dev: Device): Promise<string[]> {
@@ -144,5 +152,44 @@ describe("a strong-consistency folder through the CLI", () => {
     expect((await bob.ok(["refused", folderId]))["refused"]).toMatchObject([
       { path: "notes.txt", reason: "changed elsewhere" },
     ]);
+  });
+
+  test("many files saved at once go up in a few envelopes; the one made from an old version is refused alone", async () => {
+    const BATCH = 60;
+    // bob replaces notes.txt through the relay (his refused change of the test before dropped);
+    // ana's folder has not caught up with it.
+    for (const { id } of (await bob.ok(["refused", folderId]))["refused"] as { id: string }[])
+      await bob.ok(["reapply", folderId, id, "--discard"]);
+    const put = await bob.run(["put", folderId, "notes.txt", "-"], { input: "v4 by bob\n" });
+    expect(put.status, put.stderr).toBe(0);
+    await mkdir(join(ana.folder, "batch"));
+    for (let i = 0; i < BATCH; i++)
+      await writeSettled(join(ana.folder, "batch", `f${i}.txt`), `file ${i}\n`);
+    await writeSettled(join(ana.folder, "notes.txt"), "ana's edit of an older version\n");
+    const before = await appended();
+    const synced = await ana.run(["sync", "--once"]);
+    expect(synced.status, synced.stderr).toBe(3);
+    expect(synced.stderr).toMatch(/notes\.txt: changed elsewhere; your version is kept as refused/);
+    // One envelope per file would be 60 log entries; a few batches are what is stored.
+    expect((await appended()) - before).toBeLessThan(10);
+    const listed = await bob.ok(["ls", folderId, "batch"]);
+    expect((listed["entries"] as unknown[]).length).toBe(BATCH);
+    expect((await ana.ok(["refused", folderId]))["refused"]).toMatchObject([
+      { path: "notes.txt", reason: "changed elsewhere" },
+    ]);
+    expect(await readFile(join(ana.folder, "notes.txt"), "utf8")).toBe("v4 by bob\n");
+    expect(await paths(ana)).toEqual(["batch", "notes.txt"]);
+  });
+
+  test("a directory deleted in the synced folder is gone from the folder, not left behind empty", async () => {
+    await mkdir(join(ana.folder, "gone", "sub"), { recursive: true });
+    await writeSettled(join(ana.folder, "gone", "a.txt"), "a\n");
+    await writeSettled(join(ana.folder, "gone", "sub", "b.txt"), "b\n");
+    await ana.ok(["sync", "--once"]);
+    expect(await paths(bob)).toContain("gone");
+    await rm(join(ana.folder, "gone"), { recursive: true });
+    await ana.ok(["sync", "--once"]);
+    expect(await readdir(ana.folder)).not.toContain("gone");
+    expect(await paths(bob)).not.toContain("gone");
   });
 });

@@ -1,20 +1,13 @@
 /**
  * A strong-consistency folder's writes (issue 20): each local change is queued, then sealed from
- * a copy of the index and sent with the file heads it replaces; it joins the shared index only
- * once the relay accepts it, and one the relay refuses (the file changed elsewhere first) is
- * kept and reported instead of becoming a conflict copy. INTERNALS.md, "Strong consistency".
+ * a copy of the index (with the queued writes after it, up to 64 in one envelope) and sent with
+ * the file heads it replaces; it joins the shared index only once the relay accepts it, and one
+ * the relay refuses (the file changed elsewhere first) is kept and reported instead of becoming
+ * a conflict copy. INTERNALS.md, "Strong consistency".
  */
-import {
-  type ChunkId,
-  type FolderKeyring,
-  deriveHeadKey,
-  fromBase64Url,
-  toBase64Url,
-} from "@weft/crypto";
-import * as Y from "yjs";
+import { type ChunkId, type FolderKeyring, deriveHeadKey } from "@weft/crypto";
 import { WeftError } from "../errors.js";
-import { FolderIndex, type FolderIndexOptions } from "../folder/folder-index.js";
-import type { FileId } from "../ids.js";
+import type { FolderIndexOptions } from "../folder/folder-index.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { frameLimits } from "../protocol/limits.js";
 import type { HeadClaim, MessageOf } from "../protocol/messages.js";
@@ -22,18 +15,12 @@ import type { StateOp } from "../storage/index.js";
 import { openAttestation } from "./attestation.js";
 import type { ReplicaContext } from "./context.js";
 import { sealParts } from "./outbound.js";
+import { BATCHED, MAX_BATCH, type Replayed, madeOf, replay } from "./strong-batch.js";
+import { type SentWrite, decodeSent, encodeSent } from "./strong-sent.js";
 import { CHANGED_ELSEWHERE, type RefusedWrite, type StrongOp } from "./strong-types.js";
 
 export { CHANGED_ELSEWHERE, type RefusedWrite, type StrongOp } from "./strong-types.js";
-import {
-  type ObservedOp,
-  claimsOf,
-  headOf,
-  pathOf,
-  runOp,
-  seenBy,
-  stillSeen,
-} from "./strong-claims.js";
+import { type ObservedOp, pathOf, seenBy, stillSeen } from "./strong-claims.js";
 
 /** A queued write and what it replaces, as this device saw it when the write was made. */
 interface QueuedWrite {
@@ -49,20 +36,6 @@ interface QueuedWrite {
   /** Chunks its content needs on the relay before it may be sent. */
   needs: ChunkId[];
   at: number;
-}
-
-/** A queued write sealed as envelope `deviceSeq`, waiting for the relay's answer (resent as is). */
-interface SentWrite {
-  id: string;
-  deviceSeq: number;
-  envelope: Uint8Array;
-  update: Uint8Array;
-  claims: HeadClaim[];
-  attestation: Uint8Array;
-  /** What it made of each key it saw: the key (a path now taken becomes its file) and head. */
-  made: Record<string, [string, string | null]>;
-  /** Not sent yet by this run (not stored: an envelope loaded from the state may have been). */
-  fresh?: boolean;
 }
 
 /** What the sync engine lends the strong writes: its connection and log. */
@@ -85,8 +58,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * The queue of a strong folder's writes: each made durable with what it replaces, sent one per
- * envelope once its chunks are on the relay, accepted into the shared index or kept as refused.
+ * The queue of a strong folder's writes: each made durable with what it replaces, sent (several
+ * to an envelope) once its chunks are on the relay, accepted into the shared index or kept as
+ * refused.
  */
 export class StrongWrites {
   private readonly queue: QueuedWrite[] = [];
@@ -98,6 +72,8 @@ export class StrongWrites {
   private again = false;
   private counter = 0;
   private headKeyBytes: Uint8Array | undefined;
+  /** Most writes in the next envelope: {@link MAX_BATCH}, less after a batch came back stale. */
+  private batchMax = MAX_BATCH;
 
   constructor(
     private readonly ctx: ReplicaContext,
@@ -247,7 +223,7 @@ export class StrongWrites {
     return seen;
   }
 
-  /** Sends what is queued while online, one write at a time. */
+  /** Sends what is queued while online, one envelope at a time. */
   kick(): void {
     if (this.pumping) {
       // The running pump may be on its way out (a connection that just failed): go again after.
@@ -281,7 +257,7 @@ export class StrongWrites {
       const w = this.queue[0]!;
       if (w.needs.some((id) => this.uploads.has(id))) return; // kicked again once uploaded
       const sent =
-        this.sent?.id === w.id ? this.sent : await this.ctx.serial.run(() => this.seal(w));
+        this.sent?.id === w.id ? this.sent : await this.ctx.serial.run(() => this.seal());
       if (!sent) continue;
       let answer: MessageOf<"appended"> | MessageOf<"stale"> | undefined;
       const fresh = sent.fresh === true;
@@ -299,46 +275,91 @@ export class StrongWrites {
           error.wireCode !== "unauthorized"
         ) {
           // Refused for good (a viewer, too many files at once): kept like a stale write.
-          await this.ctx.serial.run(() => this.refuse(w, error.message, this.dropSent()));
+          // Several writes go again in halves, down to each on its own.
+          if (sent.ids.length > 1) await this.ctx.serial.run(() => this.unbatch(sent));
+          else {
+            this.batchMax = MAX_BATCH;
+            await this.ctx.serial.run(() => this.refuse(w, error.message, this.dropSent()));
+          }
           continue;
         } else throw error;
       }
-      await this.ctx.serial.run(() => this.settle(w, sent, answer));
+      // The relay names stale handles, not writes: the batch goes again in halves, and only
+      // the writes whose file changed elsewhere are refused, each alone.
+      if (answer?.type === "stale" && sent.ids.length > 1)
+        await this.ctx.serial.run(() => this.unbatch(sent));
+      else await this.ctx.serial.run(() => this.settle(sent, answer));
     }
   }
 
-  /** Seals `w` from a copy of the index; undefined when it is refused or changes nothing. */
-  private async seal(w: QueuedWrite): Promise<SentWrite | undefined> {
+  /**
+   * Drops a sealed batch the relay did not store; the next is half its size (down to one write
+   * per envelope), so a stale write is found in a few round trips and refused alone.
+   */
+  private async unbatch(sent: SentWrite): Promise<void> {
+    this.batchMax = Math.floor(sent.ids.length / 2);
+    await this.ctx.local.transaction(this.dropSent());
+  }
+
+  /**
+   * The writes at the head of the queue that can be sealed together: the first, and those after
+   * it that are ready (their chunks on the relay), build on no queued write (so no two share a
+   * file or place) and still see the heads they saw, up to {@link batchMax}; writes and mkdirs
+   * only ({@link BATCHED}).
+   */
+  private batchOf(): QueuedWrite[] {
+    const first = this.queue[0]!;
+    const batch = [first];
+    if (!BATCHED.has(first.op.kind)) return batch;
+    for (const q of this.queue.slice(1, this.batchMax)) {
+      if (!BATCHED.has(q.op.kind)) break;
+      if (q.needs.some((id) => this.uploads.has(id)) || !stillSeen(this.ctx.index, q.seen)) break;
+      batch.push(q);
+    }
+    return batch;
+  }
+
+  /**
+   * Seals the writes at the head of the queue, as many as go together, from a copy of the
+   * index; undefined when the first is refused or they change nothing.
+   */
+  private async seal(): Promise<SentWrite | undefined> {
     const index = this.ctx.index;
+    const w = this.queue[0]!;
     // Still waiting on an earlier write means that write was refused: this one built on it.
     if (!stillSeen(index, w.seen)) {
       await this.refuse(w, CHANGED_ELSEWHERE);
       return undefined;
     }
-    // The shared index never holds a write the relay may refuse: its Yjs items would stay in
-    // this device's clock, and every later update of the device would wait on them everywhere.
-    const copy = FolderIndex.load(index.snapshot(), this.indexOptions);
-    const updates: Uint8Array[] = [];
-    copy.onLocalUpdate((u) => updates.push(u));
-    try {
-      runOp(copy, w.op);
-    } catch (error) {
-      await this.refuse(w, error instanceof Error ? error.message : String(error));
-      return undefined;
+    let batch = this.batchOf();
+    let replayed: Replayed;
+    for (;;) {
+      replayed = replay(this.ctx.index, this.indexOptions, batch, () => this.headKey());
+      if (replayed.failedAt === 0) {
+        await this.refuse(w, replayed.error);
+        return undefined;
+      }
+      if (replayed.failedAt !== undefined) {
+        batch = batch.slice(0, replayed.failedAt); // the failing one is refused alone, later
+        continue;
+      }
+      if (replayed.claims.length <= frameLimits.maxHeadClaims) break;
+      if (batch.length === 1) {
+        await this.refuse(
+          w,
+          `it changes ${replayed.claims.length} files and places at once; a strong folder's write may ` +
+            `change at most ${frameLimits.maxHeadClaims} (remove a large directory in parts)`,
+        );
+        return undefined;
+      }
+      batch = batch.slice(0, Math.ceil(batch.length / 2));
     }
-    if (updates.length === 0) {
-      await this.ctx.local.transaction([{ op: "remove", key: [ROOT, "strong", "q", w.id] }]);
-      this.queue.shift();
-      return undefined;
-    }
-    const update = updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates);
-    const claims = claimsOf(index, copy, this.headKey());
-    if (claims.length > frameLimits.maxHeadClaims) {
-      await this.refuse(
-        w,
-        `it changes ${claims.length} files and places at once; a strong folder's write may ` +
-          `change at most ${frameLimits.maxHeadClaims} (remove a large directory in parts)`,
+    const { copy, update, claims } = replayed;
+    if (update === undefined) {
+      await this.ctx.local.transaction(
+        batch.map((b) => ({ op: "remove", key: [ROOT, "strong", "q", b.id] })),
       );
+      this.queue.splice(0, batch.length);
       return undefined;
     }
     const deviceSeq = Math.max(
@@ -352,21 +373,17 @@ export class StrongWrites {
       [{ kind: "index", update }],
       [attestation.bytes],
     );
-    const made: SentWrite["made"] = {};
-    // Keys of this change and of the queued changes that build on it (theirs may be a path
-    // this change's earlier version turned into a file: they resolve through it).
-    const keys = new Set(Object.keys(w.seen));
+    // Keys of these changes and of the queued changes that build on them (theirs may be a path
+    // an earlier version here turned into a file: they resolve through it).
+    const marks = new Set(batch.map((b) => `@${b.id}`));
+    const keys = new Set(batch.flatMap((b) => Object.keys(b.seen)));
     for (const q of this.queue)
-      for (const [key, value] of Object.entries(q.seen)) if (value === `@${w.id}`) keys.add(key);
-    for (const key of keys) {
-      if (key.startsWith("file:")) made[key] = [key, headOf(copy.file(key.slice(5) as FileId))];
-      else {
-        const entry = copy.stat(key.slice(5));
-        made[key] = entry ? [`file:${entry.fileId}`, headOf(copy.file(entry.fileId))] : [key, null];
-      }
-    }
+      for (const [key, value] of Object.entries(q.seen))
+        if (value && marks.has(value)) keys.add(key);
+    const made = madeOf(copy, keys);
     const sent: SentWrite = {
       id: w.id,
+      ids: batch.map((b) => b.id),
       deviceSeq,
       envelope,
       update,
@@ -386,27 +403,30 @@ export class StrongWrites {
 
   /** The relay answered `sent`: accepted into the shared index, or refused and kept. */
   private async settle(
-    w: QueuedWrite,
     sent: SentWrite,
     answer: MessageOf<"appended"> | MessageOf<"stale"> | undefined,
   ): Promise<void> {
+    const w = this.queue[0]!;
+    this.batchMax = MAX_BATCH;
     if (answer?.type === "stale") return this.refuse(w, CHANGED_ELSEWHERE, this.dropSent());
     const index = this.ctx.index;
     index.applyDelta(sent.update);
     this.ctx.attestations.ownArrived(true);
+    const done = new Set(sent.ids);
     const ops: StateOp[] = [
       ...this.dropSent(),
-      { op: "remove", key: [ROOT, "strong", "q", w.id] },
+      ...sent.ids.map((id): StateOp => ({ op: "remove", key: [ROOT, "strong", "q", id] })),
       ...this.ctx.local.appendOps("index", sent.update),
       ...this.ctx.attestations.keepOwn(openAttestation(this.ctx.folderId, sent.attestation)),
     ];
     if (this.ctx.local.needsCompaction("index"))
       ops.push(...this.ctx.local.compactOps("index", index.snapshot()));
-    const mark = `@${w.id}`;
+    const marks = new Set(sent.ids.map((id) => `@${id}`));
     for (const q of this.queue) {
+      if (done.has(q.id)) continue;
       let changed = false;
       for (const [key, value] of Object.entries(q.seen)) {
-        if (value !== mark) continue;
+        if (value === null || !marks.has(value)) continue;
         const [key2, head] = sent.made[key] ?? [key, null];
         delete q.seen[key];
         q.seen[key2] = head;
@@ -420,9 +440,10 @@ export class StrongWrites {
         });
     }
     await this.ctx.local.transaction(ops);
-    this.queue.shift();
+    for (let i = this.queue.length - 1; i >= 0; i--)
+      if (done.has(this.queue[i]!.id)) this.queue.splice(i, 1);
     if (answer) this.session?.placeOwn(answer.seq, sent.envelope);
-    this.ctx.events.emit("change", { origin: "local", changed: 1 });
+    this.ctx.events.emit("change", { origin: "local", changed: sent.ids.length });
   }
 
   private dropSent(): StateOp[] {
@@ -462,37 +483,6 @@ export class StrongWrites {
     this.headKeyBytes ??= deriveHeadKey(this.keyring.folderKey(0));
     return this.headKeyBytes;
   }
-}
-
-function encodeSent(s: SentWrite): Uint8Array {
-  return encoder.encode(
-    JSON.stringify({
-      id: s.id,
-      deviceSeq: s.deviceSeq,
-      envelope: toBase64Url(s.envelope),
-      update: toBase64Url(s.update),
-      attestation: toBase64Url(s.attestation),
-      claims: s.claims.map((c) => [c.handle, c.base, c.next].map(toBase64Url)),
-      made: s.made,
-    }),
-  );
-}
-
-function decodeSent(v: Record<string, unknown>): SentWrite {
-  const b = (x: unknown): Uint8Array => fromBase64Url(String(x));
-  return {
-    id: String(v["id"]),
-    deviceSeq: Number(v["deviceSeq"]),
-    envelope: b(v["envelope"]),
-    update: b(v["update"]),
-    attestation: b(v["attestation"]),
-    claims: (v["claims"] as unknown[][]).map(([handle, base, next]) => ({
-      handle: b(handle),
-      base: b(base),
-      next: b(next),
-    })),
-    made: (v["made"] ?? {}) as SentWrite["made"],
-  };
 }
 
 function cmp(a: string, b: string): number {

@@ -168,6 +168,11 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
       paired.add(from);
     }
   }
+  for (const move of await movedOutOfSelection(options, gone.records, paired)) {
+    moved.push(move);
+    paired.add(move.from);
+    current.set(move.to.path, move.to);
+  }
   const removed = gone.records.filter((r) => !paired.has(r));
 
   const byPath = (a: { path: string }, b: { path: string }): number => compare(a.path, b.path);
@@ -183,6 +188,33 @@ export async function scanFolder(options: ScanOptions): Promise<ScanResult> {
     current,
     chunks,
   };
+}
+
+/**
+ * Gone records (not `paired` yet) found again by inode outside the selection: the person moved
+ * them there (see {@link ScanOptions.unselected}). Only what is new there pairs (a path with a
+ * previous record was there before); nothing found is read.
+ */
+async function movedOutOfSelection(
+  { root, ignore, previous, unselected, signal }: ScanOptions,
+  gone: readonly LocalFileState[],
+  paired: ReadonlySet<LocalFileState>,
+): Promise<ScanMove[]> {
+  const unpaired = gone.filter((r) => !paired.has(r));
+  if (unselected === undefined || unpaired.length === 0) return [];
+  const outside = await walkFolder(
+    root,
+    { ignores: (p, isDir) => ignore.ignores(p, isDir) || !unselected(p, isDir) },
+    signal,
+  );
+  const candidates = outside.entries.filter(
+    (e) => !previous.has(e.path) && unselected(e.path, false),
+  );
+  const byInode = pairByInode(unpaired, candidates);
+  return candidates.flatMap((e) => {
+    const from = byInode.get(e.path);
+    return from ? [{ from, to: recordOf(e, from.hash), leftSelection: true as const }] : [];
+  });
 }
 
 /**

@@ -45,6 +45,14 @@ export interface ScanOptions {
    */
   selected?: (path: string, isDir: boolean) => boolean;
   /**
+   * Where a file moved out of the selection may be: whether a path is outside `selected` (a
+   * directory: holds something outside it). When selected files are gone and no rename inside
+   * the selection explains them, the scan lists these paths (no file is read) and pairs the gone
+   * files by inode with files found there: moved out of the selection (`ScanMove.leftSelection`),
+   * not deleted. Default: not looked for.
+   */
+  unselected?: (path: string, isDir: boolean) => boolean;
+  /**
    * Scan only these folder-relative paths and everything under them (default: the whole
    * folder). The directories above them are listed, and their other entries keep their previous
    * records, as unselected ones do. What the watcher reported is scanned this way, so an edit
@@ -77,6 +85,8 @@ export interface ScanMove {
   from: LocalFileState;
   /** The record at the new path. */
   to: LocalFileState;
+  /** `to` is outside the selection (see {@link ScanOptions.unselected}): never read or sent. */
+  leftSelection?: true;
 }
 
 /** An entry the scan could not take, and why (never fatal to the scan). */

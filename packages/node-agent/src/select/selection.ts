@@ -83,6 +83,16 @@ export class Selection {
   }
 
   /**
+   * Whether `path` is left out of the selection (a file) or holds something left out (a
+   * directory): where a scan looks for files moved out of the selection.
+   */
+  leavesOut(path: string, isDir: boolean): boolean {
+    if (!isDir) return !this.includes(path, false);
+    if (this.only !== undefined) return !this.only.some((p) => within(path, p));
+    return this.except.some((p) => within(path, p) || within(p, path));
+  }
+
+  /**
    * The selection of `folderId` on this device (everything when none was chosen).
    * @throws AgentError STATE when the file is there but not a selection (edited by hand)
    */

@@ -25,7 +25,7 @@ import {
   partName,
   planMaterialize,
 } from "../materialize/index.js";
-import { type LocalFileState, scanFolder } from "../scan/index.js";
+import { type LocalFileState, type ScanOptions, scanFolder } from "../scan/index.js";
 import { Selection, type SelectionSpec } from "../select/index.js";
 import { type Removal, confirmRemoved, isForbidden } from "./removal.js";
 import type { DiskState, FolderChunks } from "../state/index.js";
@@ -294,6 +294,7 @@ export class FolderSync {
     if (chosen.equals(this.chosen)) return;
     this.chosen = chosen;
     this.replica.setDownloads(downloadsOf(chosen));
+    this.onSelectionChange?.();
   }
 
   /** Since when the folder is paused on this device; undefined while it syncs. */
@@ -373,7 +374,7 @@ export class FolderSync {
           root: this.folder.path,
           ignore: this.ignore,
           previous: this.disk.map,
-          ...(this.applied.all ? {} : { selected: this.selectedBy(this.applied) }),
+          ...(this.applied.all ? {} : this.scanSelection(this.applied)),
           ...(options.readFreshUpTo !== undefined ? { readFreshUpTo: options.readFreshUpTo } : {}),
           ...(whole ? {} : { paths }),
         });
@@ -406,6 +407,9 @@ export class FolderSync {
    */
   onBulkWrite: (() => void) | undefined;
 
+  /** Called when the selection chosen on this device changed (the daemon watches anew). */
+  onSelectionChange: (() => void) | undefined;
+
   /** What this device last saw of `path` on disk (its disk state), if anything. */
   knownFile(path: string): LocalFileState | undefined {
     return this.disk.get(path);
@@ -428,6 +432,14 @@ export class FolderSync {
 
   private selectedBy(selection: Selection): (path: string, isDir: boolean) => boolean {
     return (path, isDir) => selection.includes(path, isDir);
+  }
+
+  /** What a scan takes of a selection: what it walks, and where moved-out files may be. */
+  private scanSelection(selection: Selection): Pick<ScanOptions, "selected" | "unselected"> {
+    return {
+      selected: this.selectedBy(selection),
+      unselected: (path, isDir) => selection.leavesOut(path, isDir),
+    };
   }
 
   private async materialize(): Promise<number> {

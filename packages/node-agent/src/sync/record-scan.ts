@@ -66,7 +66,8 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       if (path.startsWith(from)) return to + path.slice(from.length);
     return path;
   };
-  for (const { from, to } of result.moved) {
+  for (const move of result.moved) {
+    const { from, to } = move;
     const there = r.stat(from.path);
     const already = r.stat(to.path);
     if (already && (to.kind === "dir" || already.contentHash === to.hash)) {
@@ -90,6 +91,10 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       ctx.disk.delete(from.path);
       recordFile(ctx, to);
       changes++;
+    } else if (move.leftSelection) {
+      // Moved out of the selection where the folder has another file: not sent (it is outside
+      // the selection), and not a removal either; the next apply writes the file back.
+      ctx.disk.delete(from.path);
     } else {
       result.removed.push(from);
       result.added.push(to);
@@ -98,6 +103,9 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
 
   // Children before their directories.
   const removed = [...result.removed].sort((a, b) => (a.path < b.path ? 1 : -1));
+  // Removed in this pass. A strong folder's tree still lists them until the relay accepts their
+  // removal, and their directory goes with them (else it is left in the folder, empty).
+  const removedHere = new Set<string>();
   for (const gone of removed) {
     ctx.disk.delete(gone.path);
     const path = moved(gone.path);
@@ -107,7 +115,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       // Changed on another device since this one wrote it here: the edit survives the delete,
       // and the next apply puts it back.
       if (e.kind !== "file" || e.contentHash !== gone.hash) continue;
-    } else if (e.kind !== "dir" || r.list(path).length > 0) continue;
+    } else if (e.kind !== "dir" || r.list(path).some((c) => !removedHere.has(c.path))) continue;
     const copy = conflictCopyAt(r, path);
     if (copy) {
       // A conflict copy deleted: the person keeps the file as it is; the copy's version stays
@@ -116,6 +124,7 @@ export async function recordScan(ctx: RecordContext, result: ScanResult): Promis
       ctx.events.emit({ kind: "resolved", path: copy.of, detail: "deleted the conflict copy" });
     } else {
       await r.remove(path);
+      removedHere.add(path);
       ctx.events.emit({ kind: "deleted", path, detail: "here" });
     }
     changes++;

@@ -365,6 +365,11 @@ export async function runDaemon(
         sync.notice(`watching: ${error.message}`);
         rescanEvery(Math.min(rescanMs, UNWATCHED_RESCAN_MS));
       },
+      undefined,
+      () => {
+        const selection = sync.selection;
+        return (path, isDir) => selection.includes(path, isDir);
+      },
     );
     // A bulk write (a first sync, a large download) goes on unwatched: chokidar would read each
     // directory again for every file placed in it. Watching resumes once writing and downloads
@@ -380,6 +385,14 @@ export async function runDaemon(
       paused = true;
       pausedAt = clock.now();
       watcher.pause().catch((error: Error) => sync.notice(`watching: ${error.message}`));
+    };
+    // A new selection: watch again with it (a directory just selected was not watched).
+    sync.onSelectionChange = () => {
+      if (paused || signal.aborted) return; // the resume after the bulk write crawls anew
+      watcher
+        .pause()
+        .then(() => watcher.resume())
+        .catch((error: Error) => sync.notice(`watching: ${error.message}`));
     };
     const resumeWatchSoon = (): void => {
       if (!paused || resumeTimer || signal.aborted) return;

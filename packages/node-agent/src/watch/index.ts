@@ -31,6 +31,12 @@ export function watchFolder(
   onChange: (paths: ReadonlySet<string>) => void,
   onError: (error: Error) => void,
   debounceMs = 20,
+  /**
+   * Paths this device syncs (selective sync; default all). Others are not watched: a large
+   * unselected tree costs no inotify watches and its changes start no scan. Read at each crawl,
+   * so a new selection needs a {@link FolderWatch.pause} and resume.
+   */
+  selected?: () => (path: string, isDir: boolean) => boolean,
 ): FolderWatch {
   let timer: NodeJS.Timeout | undefined;
   let paths = new Set<string>();
@@ -52,6 +58,9 @@ export function watchFolder(
       ignored: (path, stats) => {
         const rel = relative(root, path).split(sep).join("/");
         if (rel === "" || rel.startsWith("..")) return false;
+        // Without stats (chokidar asks first by name), taken as a directory: one that leads to
+        // a selected path must be watched.
+        if (selected && !selected()(rel, stats?.isDirectory() ?? true)) return true;
         return ignore().ignores(rel, stats?.isDirectory() ?? false);
       },
     });
