@@ -2,20 +2,13 @@
 // each use, as `weft put --no-state` does): with `clockDeviceSeq`, each state's envelopes are
 // numbered above every earlier one's, so the relay takes them all, and a fresh state that caught
 // up first knows what the earlier ones wrote.
-import {
-  FolderKeyring,
-  type DeviceIdentity,
-  deviceIdentityFromSeeds,
-  generateFolderKey,
-  newFolderId,
-  ready,
-} from "@weft/crypto";
+import { type DeviceIdentity } from "@weft/crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
-import { MemoryHub } from "../src/testing/index.js";
+import type { MemoryHub } from "../src/testing/index.js";
+import { hubFolder } from "./helpers/hub-folder.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-const seed = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 
 let hub: MemoryHub | undefined;
 afterEach(() => {
@@ -25,16 +18,9 @@ afterEach(() => {
 
 describe("a device writing from a fresh state each time", () => {
   async function setup() {
-    await ready();
-    hub = new MemoryHub({ seed: 7 });
-    const h = hub;
-    const folderId = newFolderId();
-    const keyring = new FolderKeyring(folderId);
-    keyring.add(0, generateFolderKey());
-    const writer = deviceIdentityFromSeeds(seed(1), seed(2));
-    const reader = deviceIdentityFromSeeds(seed(3), seed(4));
-    h.addMember(folderId, writer.signPublicKey);
-    h.addMember(folderId, reader.signPublicKey);
+    const folder = await hubFolder(7);
+    hub = folder.hub;
+    const { hub: h, folderId, keyring, writer, reader } = folder;
     const refused: string[] = [];
     /** Opens a replica on a new, empty state (nothing of an earlier one carried over). */
     const fresh = async (identity: DeviceIdentity, clockDeviceSeq: boolean) => {

@@ -4,13 +4,6 @@
 // after the write) uploads from the stored places; a chunk whose file changed before its upload
 // never reaches the relay, and the newer content written over it arrives on the other device.
 import { randomBytes } from "node:crypto";
-import {
-  FolderKeyring,
-  deviceIdentityFromSeeds,
-  generateFolderKey,
-  newFolderId,
-  ready,
-} from "@weft/crypto";
 import { afterEach, expect, test } from "vitest";
 import {
   type ChunkPlace,
@@ -20,9 +13,9 @@ import {
   Replica,
   contentHashOf,
 } from "../src/index.js";
-import { MemoryHub } from "../src/testing/index.js";
+import type { MemoryHub } from "../src/testing/index.js";
+import { hubFolder } from "./helpers/hub-folder.js";
 
-const seed = (n: number): Uint8Array => new Uint8Array(32).fill(n);
 const chunking = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
 
 let hub: MemoryHub | undefined;
@@ -43,16 +36,9 @@ function fileSource(files: Map<string, Uint8Array>): LocalChunkSource {
 
 /** A writer and a reader of one folder on a memory hub; the writer's state and spool persist. */
 async function setup() {
-  await ready();
-  hub = new MemoryHub({ seed: 3 });
-  const h = hub;
-  const folderId = newFolderId();
-  const keyring = new FolderKeyring(folderId);
-  keyring.add(0, generateFolderKey());
-  const writer = deviceIdentityFromSeeds(seed(1), seed(2));
-  const reader = deviceIdentityFromSeeds(seed(3), seed(4));
-  h.addMember(folderId, writer.signPublicKey);
-  h.addMember(folderId, reader.signPublicKey);
+  const folder = await hubFolder(3);
+  hub = folder.hub;
+  const { hub: h, folderId, keyring, writer, reader } = folder;
   const state = new MemoryStateStore();
   const spool = new MemoryBlobStore();
   const files = new Map<string, Uint8Array>();

@@ -3,18 +3,10 @@
 // that cannot be written is reported on its own and the others are still written; another
 // device gets every file that was.
 import { randomBytes } from "node:crypto";
-import {
-  FolderKeyring,
-  deviceIdentityFromSeeds,
-  generateFolderKey,
-  newFolderId,
-  ready,
-} from "@weft/crypto";
 import { afterEach, expect, test } from "vitest";
 import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
-import { MemoryHub } from "../src/testing/index.js";
-
-const seed = (n: number): Uint8Array => new Uint8Array(32).fill(n);
+import type { MemoryHub } from "../src/testing/index.js";
+import { hubFolder } from "./helpers/hub-folder.js";
 
 let hub: MemoryHub | undefined;
 afterEach(() => {
@@ -23,16 +15,9 @@ afterEach(() => {
 });
 
 test("writeFiles records many files as one change, leaves out only the file that fails, and every written file arrives", async () => {
-  await ready();
-  hub = new MemoryHub({ seed: 5 });
-  const h = hub;
-  const folderId = newFolderId();
-  const keyring = new FolderKeyring(folderId);
-  keyring.add(0, generateFolderKey());
-  const writer = deviceIdentityFromSeeds(seed(1), seed(2));
-  const reader = deviceIdentityFromSeeds(seed(3), seed(4));
-  h.addMember(folderId, writer.signPublicKey);
-  h.addMember(folderId, reader.signPublicKey);
+  const folder = await hubFolder(5);
+  hub = folder.hub;
+  const { hub: h, folderId, keyring, writer, reader } = folder;
   const open = (identity: typeof writer, state: MemoryStateStore) =>
     Replica.open({
       identity,
