@@ -113,4 +113,33 @@ describe("strong consistency", () => {
     expect(await read(net, 0, "notes.txt")).toBe("v2 by A");
     expect(await read(net, 0, "many/f9.txt")).toBe("file 9");
   });
+  test("a directory removed and made again while another device adds a file in it: one change refused, one directory", async () => {
+    // Both online, the changes made at once: each is sealed before the other arrives.
+    net = await createTestNetwork({ devices: 2, seed: 3, replica: { consistency: "strong" } });
+    const [a, b] = [net.replicas[0]!, net.replicas[1]!];
+    await a.writeFile("dir/sub/old.txt", text("old"));
+    await a.writeFile("x.md", text("moved by A"));
+    await net.settle();
+    // A removes dir, then moves a file to dir/sub/e.md (making dir and sub again); B adds a file
+    // at that path in the directory A removed.
+    await Promise.all([
+      (async () => {
+        await a.remove("dir");
+        await a.move("x.md", "dir/sub/e.md");
+      })(),
+      b.writeFile("dir/sub/e.md", text("made by B")),
+    ]);
+    await net.settle();
+
+    for (const r of net.replicas) {
+      expect(r.conflicts()).toEqual([]);
+      expect(r.list().filter((e) => e.path === "dir")).toHaveLength(1);
+    }
+    expect(a.list()).toEqual(b.list());
+    // One of the two changes that made dir/sub/e.md was refused and kept, the other shows.
+    const refused = [...a.refusedWrites(), ...b.refusedWrites()].map((r) => r.path);
+    expect(refused.filter((p) => p === "x.md" || p === "dir/sub/e.md")).toHaveLength(1);
+    const shown = await read(net, 0, "dir/sub/e.md");
+    expect(shown).toBe(refused.includes("x.md") ? "made by B" : "moved by A");
+  });
 });

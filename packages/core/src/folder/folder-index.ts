@@ -263,6 +263,27 @@ export class FolderIndex {
     });
   }
 
+  /**
+   * Brings a removed directory back where it was (not its children), as `mkdir` does a
+   * directory shown only for a live child. A strong folder makes a directory again this way
+   * (`reviveDirs` in strong-claims.ts).
+   * @throws WeftError NOT_FOUND when it is not a removed directory
+   */
+  reviveDir(fileId: FileId): void {
+    const w = this.file(fileId)?.winner;
+    if (!w?.deleted || w.kind !== "dir")
+      throw new WeftError("NOT_FOUND", "that directory is not removed");
+    this.mutate(() =>
+      this.writer.writeContent(fileId, {
+        kind: "dir",
+        deleted: false,
+        manifest: null,
+        target: null,
+        mode: w.mode,
+      }),
+    );
+  }
+
   /** Creates a symbolic link (stored, never followed). */
   symlink(path: string, target: string): FileId {
     if (

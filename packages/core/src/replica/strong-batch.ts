@@ -18,11 +18,11 @@ import type { StrongOp } from "./strong-types.js";
 export const MAX_BATCH = 64;
 
 /**
- * The kinds of write sealed together. Not a remove or a move: a write after a directory's
- * removal in one change makes a new directory at its place, which a file another device made
- * meanwhile in the old one does not claim against (two directories of one name). Alone, the
- * write is sealed after the removal was answered, so from an index that has that file (the
- * property test found it).
+ * The kinds of write sealed together. Not a remove or a move: each is sealed alone, so the
+ * writes after it are sealed from an index that has what the relay answered. (The property
+ * test first found a remove of a directory and a write under its name, in one change, meeting
+ * a file another device made meanwhile in the old directory; the write now brings that
+ * directory back rather than making a new one, `reviveDirs` in strong-claims.ts.)
  */
 export const BATCHED: ReadonlySet<StrongOp["kind"]> = new Set(["write", "mkdir"]);
 

@@ -4,9 +4,9 @@
  */
 import { headHandle, headToken, toHex } from "@weft/crypto";
 import type { FolderIndex } from "../folder/folder-index.js";
-import { versionId } from "../folder/records.js";
+import { type ContentVersion, lwwCompare, versionId } from "../folder/records.js";
 import type { FileState } from "../folder/tree.js";
-import type { FileId } from "../ids.js";
+import { type FileId, ROOT_ID } from "../ids.js";
 import { splitPath } from "../model/path.js";
 import type { HeadClaim } from "../protocol/messages.js";
 import type { StrongOp } from "./strong-types.js";
@@ -20,17 +20,59 @@ export function pathOf(op: StrongOp): string {
 export function runOp(index: FolderIndex, op: StrongOp): void {
   switch (op.kind) {
     case "write":
+      reviveDirs(index, op.path, false);
       index.writeFile(op.path, { manifest: op.manifest, mode: op.mode, mtime: op.mtime });
       return;
     case "remove":
       return index.remove(op.path);
     case "mkdir":
+      reviveDirs(index, op.path, true);
       return void index.mkdir(op.path);
     case "move":
+      reviveDirs(index, op.to, false);
       return index.move(op.from, op.to);
     case "restore":
       return index.restore(op.path, op.version);
   }
+}
+
+/**
+ * Brings back, for each directory `path` needs that the tree lacks (its parents, and itself
+ * when `self`), the directory last removed from that place, rather than letting the op make a
+ * new one. Place claims are keyed by the parent's id: a new directory made where one was
+ * removed would have a new id, so a file another device added meanwhile in the old one would
+ * claim a place under another parent; both changes would pass, the old directory would come
+ * back for its live child, and two directories of one name would meet as a conflict. Brought
+ * back, it is the same directory, and the two files claim the same place (one is refused).
+ */
+export function reviveDirs(index: FolderIndex, path: string, self: boolean): void {
+  const parts = splitPath(path);
+  let parent: FileId = ROOT_ID;
+  for (let i = 0; i < (self ? parts.length : parts.length - 1); i++) {
+    const entry = index.stat(parts.slice(0, i + 1).join("/"));
+    if (entry) {
+      if (entry.kind !== "dir") return;
+      parent = entry.fileId;
+      continue;
+    }
+    const removed = removedDirAt(index, parent, parts[i]!);
+    if (!removed) return;
+    index.reviveDir(removed);
+    parent = removed;
+  }
+}
+
+/** The directory last removed from (parent, name) (the latest removal, by its clock). */
+function removedDirAt(index: FolderIndex, parent: FileId, name: string): FileId | undefined {
+  let best: { fileId: FileId; gone: ContentVersion } | undefined;
+  for (const fileId of index.fileIds()) {
+    const f = index.file(fileId);
+    const gone = f?.winner;
+    if (!f || !gone?.deleted || gone.kind !== "dir") continue;
+    if (f.place?.parent !== parent || f.place.name !== name) continue;
+    if (!best || lwwCompare(gone, best.gone) > 0) best = { fileId, gone };
+  }
+  return best?.fileId;
 }
 
 /** An op as far as what it replaces goes (a write's content is not needed). */
