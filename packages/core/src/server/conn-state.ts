@@ -125,14 +125,17 @@ export class ConnStates {
       const first = st.replays.entries().next();
       if (first.done) return;
       const [folderId, replay] = first.value;
-      let items: LogEntry[];
+      // Level with the folder's feed (most subscribes: a device that has everything): what
+      // follows comes by the feed, so the log is not read only to find nothing after it.
+      let items: LogEntry[] = [];
       try {
-        items = await this.store.readLog(
-          folderId,
-          replay.after,
-          frameLimits.maxEnvelopesPerBatch,
-          REPLAY_BATCH_BYTES,
-        );
+        if (replay.after !== this.feeds.get(folderId)?.delivered)
+          items = await this.store.readLog(
+            folderId,
+            replay.after,
+            frameLimits.maxEnvelopesPerBatch,
+            REPLAY_BATCH_BYTES,
+          );
       } catch (error) {
         if (st.replays.get(folderId) === replay) st.replays.delete(folderId);
         if (!st.closed) conn.send(errorMessageFor(error));
