@@ -149,7 +149,7 @@ export class ConnStates {
         continue;
       }
       // Once, not once per online device; unreadable, the presence says nothing was acked.
-      const acks = await this.store.acks(folderId).catch(() => new Map<DeviceId, number>());
+      const acks = await this.subs.acks(folderId).catch(() => new Map<DeviceId, number>());
       if (st.replays.get(folderId) !== replay || conn.ended || st.closed) continue;
       // The feed delivered past what the log showed: read on. Ahead of it: the live entries up
       // to what was read are sent already.
