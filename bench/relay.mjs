@@ -14,6 +14,9 @@
 //                       [-- --blobs B] [-- --repeats R] [-- --quick]
 //   [-- --protocol V]: the clients announce protocol versions up to V (default: this build's
 //   highest), to compare older clients on the same relay (4: presence one frame per device)
+//   [-- --auth-frame]: the clients send `auth` after `welcome` with the token their upgrade
+//   carried, as core's Replica does (default: they skip it, as a socket authenticated at its
+//   upgrade may; y-websocket's clients likewise do its handshake's minimum, without awareness)
 //   (--quick: 200 connections, 20 subscribers × 200 envelopes, 8 blobs, 1 repeat; a smoke test
 //    that writes results/relay.quick.json and leaves relay.json alone)
 //
@@ -48,6 +51,7 @@ import {
   pool,
   refreshPublisher,
   relayOpenSockets,
+  sendAuthFrame,
   setUpAccounts,
   tokenMinter,
   weftConnect,
@@ -67,6 +71,8 @@ const REPEATS = arg("--repeats", quick ? 1 : 3);
 /** The protocol version the relay clients announce at most (0: this build's highest). */
 const PROTOCOL = arg("--protocol", 0);
 if (PROTOCOL > 0) announceUpTo(PROTOCOL);
+const AUTH_FRAME = args.includes("--auth-frame");
+sendAuthFrame(AUTH_FRAME);
 /** Relay processes: 1 is the comparison with y-websocket; more runs relay/cluster.mjs. */
 const RELAYS = arg("--relays", 1);
 /** Envelopes/updates sent one at a time (next only once every subscriber has the last). */
@@ -215,19 +221,18 @@ async function main() {
       log(`repeat ${r + 1}/${REPEATS}`);
       const w = {};
       const y = {};
+      // Minted before the clock starts: a device has its access token before it connects (from
+      // its login or last refresh), and minting is bench work neither server's clients do.
+      const tokens = weft.identities
+        .slice(0, CONNECTIONS)
+        .map((id) => weft.mint(id.account.accountId, id.deviceId));
       w.connections = await holdConnections(
         "relay",
         [weft.relay.pid],
         CONNECTIONS,
         (i) => {
           const id = weft.identities[i];
-          return weftConnect(
-            weft.wsUrl,
-            addressOf(i),
-            weft.mint(id.account.accountId, id.deviceId),
-            id.account.folderId,
-            0,
-          );
+          return weftConnect(weft.wsUrl, addressOf(i), tokens[i], id.account.folderId, 0);
         },
         () => relayOpenSockets(weft.url),
         log,
@@ -276,6 +281,7 @@ function summarize(samples, idle, finalRss, load) {
         connectMs: m((s) => s.connections.connectMs),
         connectsPerSecond: m((s) => s.connections.connectsPerSecond),
         serverCpuUsPerConnect: m((s) => s.connections.serverCpuUsPerConnect),
+        benchCpuUsPerConnect: m((s) => s.connections.benchCpuUsPerConnect),
         framesAfterHandshake: m((s) => s.connections.framesAfterHandshake, 0),
       },
       fanout: {
@@ -330,6 +336,7 @@ function summarize(samples, idle, finalRss, load) {
     window: WINDOW,
     repeats: REPEATS,
     loopbackAddresses: addresses.length,
+    authFrame: AUTH_FRAME,
     devicesPerAccount: PER_ACCOUNT,
     weft,
     yWebsocket: yws,
@@ -361,7 +368,7 @@ function summarize(samples, idle, finalRss, load) {
       },
     },
     notes: [
-      "Relay clients: hello, auth, subscribe (PROTOCOL.md §4) on distinct devices, 60 per account (the relay allows 64 connections per account), each account's devices subscribed to that account's folder; so each connection also receives presence frames of up to 59 other devices.",
+      `Relay clients: the access token in the upgrade, hello, ${AUTH_FRAME ? "auth (the same token again, as core's Replica sends it), " : "(no auth frame: the upgrade authenticated the socket; --auth-frame sends it, as core's Replica does), "}subscribe (PROTOCOL.md §4) on distinct devices, 60 per account (the relay allows 64 connections per account), each account's devices subscribed to that account's folder; so each connection also receives presence frames of up to 59 other devices.`,
       "Relay device tokens are minted by the bench with the secret it gives the relay (WEFT_RELAY_JWT_SECRET), in the relay's own format (checked against a real login): a password login is one Argon2id hash, too slow for thousands of devices. The relay verifies each token and looks up its device on auth, as always.",
       "y-websocket clients do the y-protocols sync handshake (step 1, answer to the server's step 1, wait for step 2) in one room, and send no awareness: WebsocketProvider would, and with all clients in one room that is quadratic traffic.",
       "Fan-out: the k-th update a subscriber receives is matched to the k-th sent (both servers keep one publisher's order); every 50th subscriber decodes and compares each frame to check that.",

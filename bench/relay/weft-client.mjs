@@ -93,8 +93,22 @@ export function announceUpTo(max) {
   });
 }
 
+/** Whether connects send `auth` after `welcome` (see {@link sendAuthFrame}). */
+let AUTH_FRAME = false;
+
 /**
- * A relay client: hello, auth and (with a folder) subscribe, as PROTOCOL.md §4 has it; resolves
+ * Makes the clients send `auth` with the token their upgrade carried, as core's Replica does
+ * today (PROTOCOL.md §4); by default they skip it, as the relay allows a socket authenticated
+ * at its upgrade (the relay answers that `auth` without checking the token again, but it is one
+ * more round trip and a ~400-byte frame each way of a connect).
+ */
+export function sendAuthFrame(on) {
+  AUTH_FRAME = on;
+}
+
+/**
+ * A relay client: hello, auth (see {@link sendAuthFrame}) and (with a folder) subscribe, as
+ * PROTOCOL.md §4 has it; resolves
  * once subscribed (or authenticated). Frames after that go to `client.onFrame(bytes)`, which
  * the fan-out swaps; the default only counts them (presence of other devices).
  */
@@ -128,10 +142,12 @@ export function weftConnect(wsUrl, localAddress, token, folderId, afterSeq) {
         return fail(error);
       }
       if (m.type === "error") return fail(new Error(`relay: ${m.code}: ${m.message}`));
+      const authenticated = stage === 1 && m.type === "ok";
       if (stage === 0 && m.type === "welcome") {
         stage = 1;
-        ws.send(encodeMessage({ type: "auth", requestId: 1, token }));
-      } else if (stage === 1 && m.type === "ok") {
+        if (AUTH_FRAME) ws.send(encodeMessage({ type: "auth", requestId: 1, token }));
+      }
+      if (authenticated || (stage === 1 && !AUTH_FRAME)) {
         stage = 2;
         if (folderId === undefined) {
           stage = 3;

@@ -340,6 +340,9 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     throw error;
   }
 
+  // Bound once: a labelled inc hashes its labels, and these count every frame.
+  const wsIn = metrics.receivedBytes.labels({ transport: "websocket" });
+  const wsOut = metrics.sentBytes.labels({ transport: "websocket" });
   const sockets = registerSocketServer(
     app,
     service,
@@ -347,8 +350,8 @@ export async function startRelay(config: RelayConfig, options: StartOptions = {}
     socketLimits,
     {
       opened: () => metrics.connections.inc(),
-      bytesIn: (n) => metrics.receivedBytes.inc({ transport: "websocket" }, n),
-      bytesOut: (n) => metrics.sentBytes.inc({ transport: "websocket" }, n),
+      bytesIn: (n) => wsIn.inc(n),
+      bytesOut: (n) => wsOut.inc(n),
       refused: (reason) => {
         metrics.rateLimited.inc();
         audit.warn({ event: "rate_limited", route: "/v1/ws" }, reason);

@@ -125,14 +125,17 @@ export class ConnStates {
       const first = st.replays.entries().next();
       if (first.done) return;
       const [folderId, replay] = first.value;
-      let items: LogEntry[];
+      // Level with the folder's feed (most subscribes: a device that has everything): what
+      // follows comes by the feed, so the log is not read only to find nothing after it.
+      let items: LogEntry[] = [];
       try {
-        items = await this.store.readLog(
-          folderId,
-          replay.after,
-          frameLimits.maxEnvelopesPerBatch,
-          REPLAY_BATCH_BYTES,
-        );
+        if (replay.after !== this.feeds.get(folderId)?.delivered)
+          items = await this.store.readLog(
+            folderId,
+            replay.after,
+            frameLimits.maxEnvelopesPerBatch,
+            REPLAY_BATCH_BYTES,
+          );
       } catch (error) {
         if (st.replays.get(folderId) === replay) st.replays.delete(folderId);
         if (!st.closed) conn.send(errorMessageFor(error));
@@ -146,7 +149,7 @@ export class ConnStates {
         continue;
       }
       // Once, not once per online device; unreadable, the presence says nothing was acked.
-      const acks = await this.store.acks(folderId).catch(() => new Map<DeviceId, number>());
+      const acks = await this.subs.acks(folderId).catch(() => new Map<DeviceId, number>());
       if (st.replays.get(folderId) !== replay || conn.ended || st.closed) continue;
       // The feed delivered past what the log showed: read on. Ahead of it: the live entries up
       // to what was read are sent already.

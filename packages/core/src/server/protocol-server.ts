@@ -429,6 +429,7 @@ export class ProtocolServer {
         // Clamped to the head: a device cannot have applied what does not exist.
         const seq = Math.min(m.seq, await this.store.headSeq(m.folderId));
         await this.store.ack(m.folderId, who.deviceId, seq);
+        this.subs.ackStored(m.folderId);
         return this.subs.broadcastPresence(m.folderId, who.deviceId);
       }
       case "snapshotPut":

@@ -65,6 +65,13 @@ export class FolderSubscribers {
    */
   private readonly pending = new Map<FolderId, Map<DeviceId, PresenceItem>>();
   private flushQueued = false;
+  /**
+   * Each folder's acks as read in this turn of the event loop: the devices joining a folder
+   * together (and a join's own presence and catch-up) share one read. An ack stored through
+   * this server drops it ({@link ackStored}); one stored through another relay shows from the
+   * next turn (a presence's `ackedSeq` says what a device had applied, not a promise).
+   */
+  private readonly acksRead = new Map<FolderId, Promise<ReadonlyMap<DeviceId, number>>>();
 
   constructor(
     private readonly store: LogStore,
@@ -111,6 +118,25 @@ export class FolderSubscribers {
     return n;
   }
 
+  /** The folder's acks per device (read once per turn, see {@link acksRead}). */
+  acks(folderId: FolderId): Promise<ReadonlyMap<DeviceId, number>> {
+    let read = this.acksRead.get(folderId);
+    if (read) return read;
+    if (this.acksRead.size === 0) nextTurn(() => this.acksRead.clear());
+    read = this.store.acks(folderId);
+    this.acksRead.set(folderId, read);
+    const mine = read;
+    read.catch(() => {
+      if (this.acksRead.get(folderId) === mine) this.acksRead.delete(folderId);
+    });
+    return read;
+  }
+
+  /** An ack of the folder was stored: the next presence reads the acks again. */
+  ackStored(folderId: FolderId): void {
+    this.acksRead.delete(folderId);
+  }
+
   onlineDevices(folderId: FolderId): Set<DeviceId> {
     const out = new Set<DeviceId>();
     for (const s of this.of(folderId)) if (s.principal) out.add(s.principal.deviceId);
@@ -131,7 +157,7 @@ export class FolderSubscribers {
   wentOffline(folderId: FolderId, device: DeviceId): void {
     // What an offline device reported is not kept, nor sent.
     this.presence.get(folderId)?.delete(device);
-    this.store.acks(folderId).then(
+    this.acks(folderId).then(
       (acks) => {
         if (this.onlineDevices(folderId).has(device)) return; // back online meanwhile
         this.broadcast(folderId, device, {
@@ -163,7 +189,7 @@ export class FolderSubscribers {
   /** Tells the folder's other devices the device's presence, if it is online. */
   async broadcastPresence(folderId: FolderId, device: DeviceId): Promise<void> {
     if (!this.onlineDevices(folderId).has(device)) return; // offline devices have no presence
-    const acks = await this.store.acks(folderId);
+    const acks = await this.acks(folderId);
     if (!this.onlineDevices(folderId).has(device)) return;
     this.broadcast(folderId, device, this.presenceMessage(folderId, device, acks));
   }
@@ -250,7 +276,7 @@ export class FolderSubscribers {
   async localPresence(folderId: FolderId): Promise<{ from: DeviceId; frame: Uint8Array }[]> {
     const devices = this.onlineDevices(folderId);
     if (devices.size === 0) return [];
-    const acks = await this.store.acks(folderId);
+    const acks = await this.acks(folderId);
     return [...this.onlineDevices(folderId)].map((from) => ({
       from,
       frame: encodeMessage(this.presenceMessage(folderId, from, acks)),
