@@ -105,14 +105,6 @@ describe("access tokens", () => {
     expectAuthError(() => verifyAccessToken(SECRET, flipped, T0), "invalid", flipped);
     const truncated = token.slice(0, -2);
     expectAuthError(() => verifyAccessToken(SECRET, truncated, T0), "invalid", truncated);
-    // The MAC's last character carries two unused bits: another spelling of the same bytes is
-    // still another token, refused.
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const respelled = `${token.slice(0, -1)}${alphabet[alphabet.indexOf(token.at(-1)!) ^ 1]}`;
-    expect(Buffer.from(respelled.split(".")[2]!, "base64url")).toEqual(
-      Buffer.from(signature, "base64url"),
-    );
-    expectAuthError(() => verifyAccessToken(SECRET, respelled, T0), "invalid", respelled);
   });
 
   it("refuses a token signed with another secret", () => {
