@@ -34,7 +34,7 @@ export interface ConnectionTiming {
 }
 
 /** The version that added `ping`; with an older relay an idle connection is left alone. */
-const PING_SINCE = 2;
+export const PING_SINCE = 2;
 
 /** Requests and the answer type each expects. */
 type Answer<T extends Message["type"]> = T extends "subscribe"

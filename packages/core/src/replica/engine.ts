@@ -10,7 +10,7 @@ import { ProtocolError } from "../protocol/errors.js";
 import type { MessageOf } from "../protocol/messages.js";
 import type { ClientOwnership } from "./authorize.js";
 import { Backoff } from "./backoff.js";
-import { Connection, type PushMessage } from "./connection.js";
+import { Connection, PING_SINCE, type PushMessage } from "./connection.js";
 import type { ReplicaContext } from "./context.js";
 import type { ReplicaStatus } from "./events.js";
 import { sealParts } from "./outbound.js";
@@ -172,6 +172,19 @@ export class SyncEngine implements DocSession, LogSession {
       this.log.buffered === 0 &&
       this.log.caughtUp
     );
+  }
+
+  /**
+   * One request and its answer on the open connection (a `ping`), so that whatever the relay
+   * sent on it before answering has arrived and is counted by {@link idle}: an entry another
+   * device appended before this call, pushed a moment after that device heard its `appended`,
+   * is then pending here rather than unknown. Nothing to do when offline or on a relay too old
+   * to answer pings; a connection that ends meanwhile is the engine's to report.
+   */
+  async roundTrip(): Promise<void> {
+    const conn = this.conn;
+    if (!conn || this.status !== "online" || conn.version < PING_SINCE) return;
+    await conn.request({ type: "ping", requestId: 0 }).catch(() => undefined);
   }
 
   /** Resolves on the next change of anything `idle` depends on (or after a short while). */

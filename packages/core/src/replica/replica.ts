@@ -536,7 +536,9 @@ export class Replica {
 
   /**
    * Syncs until nothing is pending in either direction: local changes sealed and stored by the
-   * relay, the log applied up to its head, chunks uploaded and (eager mode) downloaded.
+   * relay, the log applied up to its head, chunks uploaded and (eager mode) downloaded. The head
+   * is the relay's as of this call: what another device's `syncOnce` (or write) got stored
+   * through the same relay before this call began is applied here when this resolves.
    * @throws ProtocolError `unavailable` (or the relay's reason) when it cannot connect
    */
   async syncOnce(): Promise<void> {
@@ -544,6 +546,10 @@ export class Replica {
     const starting = this.engine.status === "stopped";
     this.engine.start();
     if (starting) this.wantAll();
+    // Connected already: the relay's push of an entry stored just before this call may still
+    // be on its way. A (re)subscribe learns the head from the relay; an open session needs one
+    // round trip on its connection to have received everything sent before it.
+    if (this.engine.status === "online") await this.engine.roundTrip();
     for (;;) {
       if (this.engine.status !== "online") await this.engine.connectNow();
       if (this.engine.idle) return;
