@@ -34,6 +34,45 @@ function until(check: () => boolean, on: (f: () => void) => () => void): Promise
 }
 
 describe("Replica documents", () => {
+  it("an update that arrives while a device opens the document reaches the open document", async () => {
+    // Device 1's load of the document's stored updates is slow: it reads, then waits. An
+    // update from device 0 that arrives and is stored meanwhile (before the lane fix: applied
+    // with no document open to hear it, after the load had read) must still reach the doc.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let storedUpdate!: () => void;
+    const stored = new Promise<void>((resolve) => (storedUpdate = resolve));
+    const isStream = (key: readonly string[]): boolean => key.includes("yjs:notes");
+    const { replicas, settle } = await network({
+      devices: 2,
+      seed: 4,
+      wrapState: (device, store) =>
+        device !== 1
+          ? store
+          : Object.assign(Object.create(store) as typeof store, {
+              loadRange: async (prefix: readonly string[]) => {
+                const entries = await store.loadRange(prefix);
+                if (isStream(prefix)) await gate;
+                return entries;
+              },
+              transaction: async (ops: Parameters<typeof store.transaction>[0]) => {
+                await store.transaction(ops);
+                if (ops.some((op) => "key" in op && isStream(op.key))) storedUpdate();
+              },
+            }),
+    });
+    const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const opening = b.doc("notes");
+    (await a.doc("notes")).getText("body").insert(0, "from a");
+    await a.syncOnce();
+    // Stored on b, or b waits for the load to end before it applies: either way, let it go on.
+    await Promise.race([stored, new Promise((resolve) => setTimeout(resolve, 500))]);
+    release();
+    const doc = await opening;
+    await settle();
+    expect(doc.getText("body").toJSON()).toBe("from a");
+  });
+
   it("a Yjs document converges across three devices with concurrent edits", async () => {
     const { replicas, settle, partition, heal } = await network({ devices: 3, seed: 2 });
     const docs = await Promise.all(replicas.map((r) => r.doc("notes")));

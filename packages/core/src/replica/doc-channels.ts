@@ -46,6 +46,12 @@ export function checkDocName(name: unknown): asserts name is string {
  */
 export class DocChannels implements DocRouter {
   private readonly open = new Map<string, ReplicaDocChannel>();
+  /**
+   * Per stream, the remote updates each caller of {@link channel} has heard while its stored
+   * updates were loading: with no channel yet to emit to, and perhaps stored after the load
+   * read the stream, they would reach the document only when it was opened again.
+   */
+  private readonly loading = new Map<string, Set<DocChannelEventMap["update"][]>>();
   private readonly yDocs = new Map<string, Promise<YDocBinding>>();
   private readonly automergeDocs = new Map<string, Promise<AutomergeDocHandle<unknown>>>();
 
@@ -96,10 +102,24 @@ export class DocChannels implements DocRouter {
     const stream = docStream(type, name);
     const existing = this.open.get(stream);
     if (existing) return existing;
-    const initial = await this.ctx.local.loadStream(stream);
+    const heard: DocChannelEventMap["update"][] = [];
+    let waiting = this.loading.get(stream);
+    if (!waiting) this.loading.set(stream, (waiting = new Set()));
+    waiting.add(heard);
+    let initial: Uint8Array[];
+    try {
+      // In the lane: an apply of log entries stores its updates before the lane moves on, so
+      // the load sees every update applied before it, and `heard` every one applied after.
+      initial = await this.ctx.serial.run(() => this.ctx.local.loadStream(stream));
+    } finally {
+      waiting.delete(heard);
+      if (waiting.size === 0 && this.loading.get(stream) === waiting) this.loading.delete(stream);
+    }
     const again = this.open.get(stream); // opened meanwhile by another caller
     if (again) return again;
+    // Those heard while loading go after the stored ones (applying one twice is harmless).
     const channel = new ReplicaDocChannel(name, type, this.ctx.identity.deviceId, initial, this);
+    for (const update of heard) channel.emit("update", update);
     this.open.set(stream, channel);
     return channel;
   }
@@ -154,7 +174,10 @@ export class DocChannels implements DocRouter {
   }
 
   remote(part: Extract<PayloadPart, { kind: "doc" }>, from: DeviceId): void {
-    this.open.get(docStream(part.type, part.name))?.emit("update", { update: part.update, from });
+    const stream = docStream(part.type, part.name);
+    const update = { update: part.update, from };
+    this.open.get(stream)?.emit("update", update);
+    for (const heard of this.loading.get(stream) ?? []) heard.push(update);
   }
 
   ephemeral(sealed: Uint8Array, from: DeviceId): void {
