@@ -105,38 +105,16 @@ const hello = encodeMessage({
 
 // ---------------------------------------------------------------- HTTP and WebSocket helpers
 
-function http(method, path, body, { from = LEGIT, token } = {}) {
-  const data = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: hostname,
-        port,
-        path,
-        method,
-        localAddress: from,
-        headers: {
-          ...(data
-            ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) }
-            : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (d) => (text += d));
-        res.on("end", () =>
-          resolve({ status: res.statusCode, json: text ? JSON.parse(text) : {} }),
-        );
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
+/** A JSON request (its body serialised); answers the status and the parsed answer ({} if empty). */
+async function http(method, path, body, options = {}) {
+  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const res = await raw(method, path, data, { ...options, type: data && "application/json" });
+  const text = res.body.toString();
+  return { status: res.status, json: text ? JSON.parse(text) : {} };
 }
 
 /** A request with a raw body (a Buffer) or none; answers the status and the body's bytes. */
-function raw(method, path, body, { from = LEGIT, token } = {}) {
+function raw(method, path, body, { from = LEGIT, token, type } = {}) {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -147,6 +125,7 @@ function raw(method, path, body, { from = LEGIT, token } = {}) {
         localAddress: from,
         headers: {
           ...(body ? { "content-length": body.length } : {}),
+          ...(type ? { "content-type": type } : {}),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
       },
