@@ -83,13 +83,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
       "INVALID_OPTIONS",
       "the log level must be debug, info, warn, error or silent",
     );
-  const gcText = values.get("gcGraceSeconds");
-  const gcGraceSeconds = gcText === undefined ? DEFAULTS.gcGraceSeconds : Number(gcText);
-  if (gcText !== undefined && (!/^\d{1,10}$/.test(gcText) || !Number.isSafeInteger(gcGraceSeconds)))
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "--gc-grace (WEFT_RELAY_GC_GRACE) is a whole number of seconds, 0 or more",
-    );
+  const gcGraceSeconds = wholeSeconds(
+    values.get("gcGraceSeconds"),
+    DEFAULTS.gcGraceSeconds,
+    "--gc-grace (WEFT_RELAY_GC_GRACE)",
+  );
   const gcQuarantineSeconds = wholeSeconds(
     values.get("gcQuarantineSeconds"),
     DEFAULTS.gcQuarantineSeconds,
@@ -100,13 +98,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     DEFAULTS.pruneSilentSeconds,
     "--prune-silent-after (WEFT_RELAY_PRUNE_SILENT_AFTER)",
   );
-  const foldersText = values.get("accountFolders");
-  const accountFolders = foldersText === undefined ? DEFAULTS.accountFolders : Number(foldersText);
-  if (foldersText !== undefined && !/^\d{1,9}$/.test(foldersText))
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "--account-folders (WEFT_RELAY_ACCOUNT_FOLDERS) is a whole number, 0 or more",
-    );
+  const accountFolders = wholeNumber(
+    values.get("accountFolders"),
+    DEFAULTS.accountFolders,
+    "--account-folders (WEFT_RELAY_ACCOUNT_FOLDERS)",
+    { digits: 9 },
+  );
   const folderQuota = byteSize(
     values.get("folderQuota"),
     DEFAULTS.folderQuota,
@@ -122,14 +119,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Re
     DEFAULTS.folderLogBytes,
     "--folder-log-bytes (WEFT_RELAY_FOLDER_LOG_BYTES)",
   );
-  const entriesText = values.get("folderLogEntries");
-  if (entriesText !== undefined && !/^\d{1,12}$/.test(entriesText))
-    throw new WeftError(
-      "INVALID_OPTIONS",
-      "--folder-log-entries (WEFT_RELAY_FOLDER_LOG_ENTRIES) is a whole number, 0 or more",
-    );
-  const folderLogEntries =
-    entriesText === undefined ? DEFAULTS.folderLogEntries : Number(entriesText);
+  const folderLogEntries = wholeNumber(
+    values.get("folderLogEntries"),
+    DEFAULTS.folderLogEntries,
+    "--folder-log-entries (WEFT_RELAY_FOLDER_LOG_ENTRIES)",
+    { digits: 12 },
+  );
   const config: RelayConfig = {
     host: values.get("host") ?? DEFAULTS.host,
     port,
@@ -257,11 +252,27 @@ function readMetricsToken(env: NodeJS.ProcessEnv): string | undefined {
  * @throws WeftError INVALID_OPTIONS naming the option
  */
 function wholeSeconds(text: string | undefined, fallback: number, name: string): number {
+  return wholeNumber(text, fallback, name, { unit: "seconds" });
+}
+
+/**
+ * A whole number (of `unit`, up to `digits` digits) from a flag's text, or `fallback` when absent.
+ * @throws WeftError INVALID_OPTIONS naming the option
+ */
+function wholeNumber(
+  text: string | undefined,
+  fallback: number,
+  name: string,
+  { digits = 10, unit }: { digits?: number; unit?: string } = {},
+): number {
   if (text === undefined) return fallback;
-  const seconds = Number(text);
-  if (!/^\d{1,10}$/.test(text) || !Number.isSafeInteger(seconds))
-    throw new WeftError("INVALID_OPTIONS", `${name} is a whole number of seconds, 0 or more`);
-  return seconds;
+  const n = Number(text);
+  if (!new RegExp(`^\\d{1,${digits}}$`).test(text) || !Number.isSafeInteger(n))
+    throw new WeftError(
+      "INVALID_OPTIONS",
+      `${name} is a whole number${unit ? ` of ${unit}` : ""}, 0 or more`,
+    );
+  return n;
 }
 
 /**
