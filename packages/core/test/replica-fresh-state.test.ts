@@ -6,7 +6,7 @@ import { type DeviceIdentity } from "@weft/crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
 import type { MemoryHub } from "../src/testing/index.js";
-import { hubFolder } from "./helpers/hub-folder.js";
+import { hubFolder, syncOnHub } from "./helpers/hub-folder.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -40,15 +40,7 @@ describe("a device writing from a fresh state each time", () => {
       return replica;
     };
     /** Syncs `replica` to idle, delivering the hub's frames meanwhile. */
-    const sync = async (replica: Replica) => {
-      let done = false;
-      const synced = replica.syncOnce().finally(() => (done = true));
-      while (!done) {
-        await h.drain();
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-      await synced;
-    };
+    const sync = (r: Replica): Promise<void> => syncOnHub(h, r);
     /** One run of the writer: a fresh state, caught up, one file written, synced, closed. */
     const run = async (clockDeviceSeq: boolean, path: string): Promise<string[]> => {
       const r = await fresh(writer, clockDeviceSeq);

@@ -14,7 +14,7 @@ import {
   contentHashOf,
 } from "../src/index.js";
 import type { MemoryHub } from "../src/testing/index.js";
-import { hubFolder } from "./helpers/hub-folder.js";
+import { hubFolder, syncOnHub } from "./helpers/hub-folder.js";
 
 const chunking = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
 
@@ -60,15 +60,7 @@ async function setup() {
     r.on("error", ({ error, context }) => errors.push(`${context}: ${error.message}`));
     return r;
   };
-  const sync = async (r: Replica) => {
-    let done = false;
-    const synced = r.syncOnce().finally(() => (done = true));
-    while (!done) {
-      await h.drain();
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    await synced;
-  };
+  const sync = (r: Replica): Promise<void> => syncOnHub(h, r);
 
   return { h, writer, reader, state, spool, files, errors, open, sync };
 }

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, expect, test } from "vitest";
 import { MemoryBlobStore, MemoryStateStore, Replica } from "../src/index.js";
 import type { MemoryHub } from "../src/testing/index.js";
-import { hubFolder } from "./helpers/hub-folder.js";
+import { hubFolder, syncOnHub } from "./helpers/hub-folder.js";
 
 let hub: MemoryHub | undefined;
 afterEach(() => {
@@ -30,15 +30,7 @@ test("writeFiles records many files as one change, leaves out only the file that
       remoteBlobs: h.blobClient(identity.deviceId),
       reconnectDelayMs: { min: 5, max: 50 },
     });
-  const sync = async (r: Replica) => {
-    let done = false;
-    const synced = r.syncOnce().finally(() => (done = true));
-    while (!done) {
-      await h.drain();
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    await synced;
-  };
+  const sync = (r: Replica): Promise<void> => syncOnHub(h, r);
 
   const state = new MemoryStateStore();
   const w = await open(writer, state);

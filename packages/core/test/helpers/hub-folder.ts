@@ -8,6 +8,7 @@ import {
   newFolderId,
   ready,
 } from "@weft/crypto";
+import type { Replica } from "../../src/index.js";
 import { MemoryHub } from "../../src/testing/index.js";
 
 const seed = (n: number): Uint8Array => new Uint8Array(32).fill(n);
@@ -36,4 +37,15 @@ export async function hubFolder(hubSeed: number): Promise<HubFolder> {
   hub.addMember(folderId, writer.signPublicKey);
   hub.addMember(folderId, reader.signPublicKey);
   return { hub, folderId, keyring, writer, reader };
+}
+
+/** `replica.syncOnce()` on `hub`, delivering the hub's queued traffic until it resolves. */
+export async function syncOnHub(hub: MemoryHub, replica: Replica): Promise<void> {
+  let done = false;
+  const synced = replica.syncOnce().finally(() => (done = true));
+  while (!done) {
+    await hub.drain();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await synced;
 }
