@@ -113,7 +113,17 @@ describe("weft sync as a daemon", () => {
         !(await exists(join(ben.folder, "drop.txt"))),
       30_000,
       "the moves and the removal on ben",
-    );
+    ).catch(async (error: Error) => {
+      // Failed once in a clean-clone CI run and never since: say what each side had.
+      const tree = async (root: string): Promise<string> =>
+        (await readdir(root, { recursive: true })).sort().join(", ");
+      const said = async (dev: typeof ana): Promise<string> =>
+        JSON.stringify((await dev.run(["status", "--json"])).json?.["folders"]);
+      throw new Error(
+        `${error.message}\nana's folder: ${await tree(ana.folder)}\nben's folder: ${await tree(ben.folder)}` +
+          `\nana's status: ${await said(ana)}\nben's status: ${await said(ben)}`,
+      );
+    });
     expect((await anaStatus()).bytesUploaded).toBe(uploaded);
 
     // A second daemon of the same home would share its state: refused, with the reason.
